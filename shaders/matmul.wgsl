@@ -1,0 +1,101 @@
+// out (m×n) = alpha · op(A) · op(B) + beta · addend, all row-major f32.
+// op(A) is m×k (A stored k×m when TRANSPOSE_A), op(B) is k×n (B stored n×k when TRANSPOSE_B).
+// Sizes come in the uniform, so one pipeline per transpose pair serves every shape.
+//
+// Tiling: a 16×16 workgroup computes a 64×64 tile of `out`, 4×4 outputs per thread at a stride
+// of 16 (so neighbouring threads write neighbouring addresses); K advances 16 at a time through
+// workgroup memory. Edges are zero-padded on load and masked on store.
+
+override TRANSPOSE_A: bool = false;
+override TRANSPOSE_B: bool = false;
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  alpha: f32,
+  beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const TILE = 64u;
+const TILE_K = 16u;
+const THREADS = 256u;
+
+var<workgroup> tileA: array<array<f32, TILE>, TILE_K>; // [kk][row]
+var<workgroup> tileB: array<array<f32, TILE>, TILE_K>; // [kk][col]
+
+fn opA(row: u32, col: u32) -> f32 {
+  if (row >= params.m || col >= params.k) { return 0.0; }
+  if (TRANSPOSE_A) { return a[col * params.m + row]; }
+  return a[row * params.k + col];
+}
+
+fn opB(row: u32, col: u32) -> f32 {
+  if (row >= params.k || col >= params.n) { return 0.0; }
+  if (TRANSPOSE_B) { return b[col * params.k + row]; }
+  return b[row * params.n + col];
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let rowBase = wid.y * TILE;
+  let colBase = wid.x * TILE;
+  let thread = lid.y * 16u + lid.x;
+  var acc: array<array<f32, 4>, 4>;
+
+  for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+    // Each thread loads 4 of the 64×16 values of each tile; the index order follows the
+    // stored layout so that neighbouring threads read neighbouring addresses.
+    for (var i = 0u; i < 4u; i++) {
+      let idx = thread + i * THREADS;
+      if (TRANSPOSE_A) {
+        let kk = idx / TILE; let r = idx % TILE;
+        tileA[kk][r] = opA(rowBase + r, k0 + kk);
+      } else {
+        let r = idx / TILE_K; let kk = idx % TILE_K;
+        tileA[kk][r] = opA(rowBase + r, k0 + kk);
+      }
+      if (TRANSPOSE_B) {
+        let c = idx / TILE_K; let kk = idx % TILE_K;
+        tileB[kk][c] = opB(k0 + kk, colBase + c);
+      } else {
+        let kk = idx / TILE; let c = idx % TILE;
+        tileB[kk][c] = opB(k0 + kk, colBase + c);
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        av[i] = tileA[kk][lid.y + i * 16u];
+        bv[i] = tileB[kk][lid.x + i * 16u];
+      }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+          acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let row = rowBase + lid.y + i * 16u;
+    if (row >= params.m) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = colBase + lid.x + j * 16u;
+      if (col >= params.n) { continue; }
+      let index = row * params.n + col;
+      var value = params.alpha * acc[i][j];
+      if (params.beta != 0.0) { value += params.beta * addend[index]; }
+      out[index] = value;
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// The elementwise steps of the Net-Trim ADMM iteration (net-trim.md §3), one thread per entry
+// with a grid-stride loop (so any size fits in the dispatch limits).
+//
+// The duals are not stored: the iteration keeps B = W1 + U1 (P×M) and Q = W2 + U2 (N×M), the
+// right-hand sides of the W3 solve, and recovers U1 = B − W3ᵀX and U2 = Q − W3 (the dual
+// updates U1 += W1 − W3ᵀX, U2 += W2 − W3 make these identities hold after every iteration).
+// Activations are samples-major: entry i of a P×M array is (sample i / M, neuron i % M).
+
+const WORKGROUP = 256u;
+
+fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
+
+// ---- W1 step: project Z = W3ᵀX − U1 onto {‖(Z−Y)_Ω‖ ≤ ε} × {Z_Ωᶜ ≤ V}; then B = W1 + U1 ----
+
+struct ProjectParams {
+  count: u32,     // P·M
+  linear: u32,    // 1: no ReLU, every entry is in Ω
+  hasBound: u32,  // 1: V is bound (cascade); 0: V = 0
+  epsilon: f32,
+}
+
+@group(0) @binding(0) var<uniform> project: ProjectParams;
+@group(0) @binding(1) var<storage, read> response: array<f32>;      // W3ᵀX
+@group(0) @binding(2) var<storage, read> targetY: array<f32>;       // Y, 0 off Ω
+@group(0) @binding(3) var<storage, read> boundV: array<f32>;        // V on Ωᶜ
+@group(0) @binding(4) var<storage, read> scalars: array<f32>;       // [0] = ‖(Z − Y)_Ω‖²
+@group(0) @binding(5) var<storage, read_write> responseRhs: array<f32>; // B = W1 + U1
+
+@compute @workgroup_size(WORKGROUP)
+fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let distance = sqrt(scalars[0]);
+  let shrink = project.epsilon / max(distance, project.epsilon);
+  for (var i = gid.x; i < project.count; i += stride(groups)) {
+    let t = response[i];
+    let u1 = responseRhs[i] - t;
+    let z = t - u1;
+    let y = targetY[i];
+    var w1: f32;
+    if (project.linear == 1u || y > 0.0) {
+      // ε-ball around Y on Ω; when ε = distance = 0 the shrink is 0/0: treat as 1 (z = y there).
+      w1 = select(y + (z - y) * shrink, z, distance == 0.0);
+    } else {
+      var v = 0.0;
+      if (project.hasBound == 1u) { v = boundV[i]; }
+      w1 = min(z, v);
+    }
+    responseRhs[i] = w1 + u1;
+  }
+}
+
+// ---- W2 step: W2 = soft_threshold(W3 − U2, 1/ρ); then Q = W2 + U2 ----
+
+struct ShrinkParams {
+  count: u32,      // N·M
+  threshold: f32,  // 1/ρ
+}
+
+@group(0) @binding(10) var<uniform> shrinkParams: ShrinkParams;
+@group(0) @binding(11) var<storage, read> weightsW3: array<f32>;
+@group(0) @binding(12) var<storage, read_write> weightRhs: array<f32>;  // Q = W2 + U2
+@group(0) @binding(13) var<storage, read_write> sparseW2: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < shrinkParams.count; i += stride(groups)) {
+    let w3 = weightsW3[i];
+    let u2 = weightRhs[i] - w3;
+    let t = w3 - u2;
+    let w2 = sign(t) * max(abs(t) - shrinkParams.threshold, 0.0);
+    sparseW2[i] = w2;
+    weightRhs[i] = w2 + u2;
+  }
+}
+
+// ---- ρ change: scaled duals U = y/ρ become U·ρ_old/ρ_new, i.e. rhs = anchor + f·(rhs − anchor) ----
+
+struct RescaleParams {
+  count: u32,
+  factor: f32,
+}
+
+@group(0) @binding(20) var<uniform> rescaleParams: RescaleParams;
+@group(0) @binding(21) var<storage, read> anchor: array<f32>;          // W3ᵀX or W3
+@group(0) @binding(22) var<storage, read_write> rhs: array<f32>;       // B or Q
+
+@compute @workgroup_size(WORKGROUP)
+fn rescaleDuals(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < rescaleParams.count; i += stride(groups)) {
+    let base = anchor[i];
+    rhs[i] = base + rescaleParams.factor * (rhs[i] - base);
+  }
+}
+
+// ---- sum = left + right (the Woodbury path's W3ᵀX = B + E) ----
+
+struct AddParams {
+  count: u32,
+}
+
+@group(0) @binding(30) var<uniform> addParams: AddParams;
+@group(0) @binding(31) var<storage, read> left: array<f32>;
+@group(0) @binding(32) var<storage, read> right: array<f32>;
+@group(0) @binding(33) var<storage, read_write> sum: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < addParams.count; i += stride(groups)) {
+    sum[i] = left[i] + right[i];
+  }
+}

@@ -1,0 +1,110 @@
+// One way to get a WebGPU device, in a browser (navigator.gpu) and in Node (Dawn through the
+// `webgpu` package), with the adapter's real limits requested instead of the spec defaults.
+import { GpuError } from '../errors.js';
+import { BufferPool } from './bufferPool.js';
+import { PipelineCache } from './pipelineCache.js';
+
+export interface GpuRuntime {
+  device: GPUDevice;
+  /** "vendor architecture device (description)" of the adapter, for reports. */
+  adapterDescription: string;
+  limits: GPUSupportedLimits;
+  buffers: BufferPool;
+  pipelines: PipelineCache;
+  /** Throws a GpuError if the device was lost or reported an uncaptured error. */
+  assertHealthy(): void;
+  destroy(): void;
+}
+
+/** Limits a Net-Trim solve benefits from: raised to what the adapter supports. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export const NO_ADAPTER_HINT =
+  'no WebGPU adapter found: on Linux install Mesa\'s Vulkan driver (mesa-vulkan-drivers ≥ 25, see README), in a browser use one with WebGPU enabled, or use the cpu backend';
+
+let dawnInstance: GPU | null = null;
+
+async function findGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  try {
+    const dawn = await import('webgpu');
+    // Dawn's GPUBufferUsage, GPUMapMode, ... constants live in `globals`.
+    Object.assign(globalThis, dawn.globals);
+    // Keep the instance reachable: if it is garbage-collected, Dawn tears down the instance under
+    // live devices and the process aborts ("std::system_error") at the next wait.
+    dawnInstance ??= dawn.create([]);
+    return dawnInstance;
+  } catch (error) {
+    throw new GpuError(`${NO_ADAPTER_HINT} (could not load the 'webgpu' package: ${(error as Error).message})`);
+  }
+}
+
+export async function acquireGpu(options: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuRuntime> {
+  const gpu = await findGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new GpuError(NO_ADAPTER_HINT);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const value = adapter.limits[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  const device = await adapter.requestDevice({ requiredLimits });
+  const info = adapter.info;
+  const adapterDescription =
+    [info.vendor, info.architecture, info.device, info.description && `(${info.description})`].filter(Boolean).join(' ') || 'unknown adapter';
+
+  let failure: string | null = null;
+  let destroyed = false;
+  void device.lost.then((lost) => {
+    if (!destroyed) failure = `WebGPU device lost (${lost.reason}): ${lost.message}`;
+  });
+  device.addEventListener('uncapturederror', (event) => {
+    failure ??= `WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`;
+  });
+
+  const buffers = new BufferPool(device);
+  return {
+    device,
+    adapterDescription,
+    limits: device.limits,
+    buffers,
+    pipelines: new PipelineCache(device),
+    assertHealthy() {
+      if (failure) throw new GpuError(failure);
+    },
+    destroy() {
+      destroyed = true;
+      buffers.destroyAll();
+      device.destroy();
+    },
+  };
+}
+
+/**
+ * Runs `body` inside validation and out-of-memory error scopes and turns a captured error into a
+ * GpuError naming `what` (so a bad shape fails here, not as a silent wrong answer later).
+ */
+export async function withErrorScopes<T>(device: GPUDevice, what: string, body: () => T | Promise<T>): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = await body();
+  } finally {
+    const validation = await device.popErrorScope();
+    const memory = await device.popErrorScope();
+    const error = validation ?? memory;
+    if (error) throw new GpuError(`${what}: ${error.message}`);
+  }
+  return result;
+}

@@ -1,0 +1,113 @@
+// The outer ADMM loop shared by both backends: run K iterations, read the residuals once,
+// decide convergence (Boyd et al. 2011, §3.3.1) and adapt ρ by residual balancing (§3.4.1).
+// A backend only knows how to iterate; this file knows when to stop.
+import type { SolveProgress, Tolerances } from './types.js';
+
+/**
+ * Squared Frobenius norms measured on the last iteration of a block.
+ * Constraints of the splitting: W1 = W3ᵀX (r1) and W2 = W3 (r2); W1 is P×M, W2/W3 are N×M.
+ */
+export interface ResidualSums {
+  r1: number; // ‖W1 − W3ᵀX‖²
+  r2: number; // ‖W2 − W3‖²
+  s1: number; // ‖W3ᵀX − W3_prevᵀX‖²
+  s2: number; // ‖W3 − W3_prev‖²
+  w1: number; // ‖W1‖²
+  w2: number; // ‖W2‖²
+  t: number; // ‖W3ᵀX‖²
+  w3: number; // ‖W3‖²
+  u1: number; // ‖U1‖² (scaled dual)
+  u2: number; // ‖U2‖²
+}
+
+export interface AdmmEngine {
+  /** Runs `count` iterations with the current ρ and returns the residual sums of the last one. */
+  iterate(count: number): Promise<ResidualSums>;
+  /** Changes ρ; the scaled duals U = y/ρ are rescaled so the unscaled duals y stay put. */
+  setRho(rho: number): void;
+}
+
+export interface AdmmSettings {
+  rho: number;
+  adaptiveRho: boolean;
+  tolerances: Tolerances;
+  maxIterations: number;
+  checkEvery: number;
+  /** Number of entries of W1 (P·M) and of W2 (N·M), for the absolute tolerance. */
+  constraintEntries: number;
+  onProgress?: (p: SolveProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface AdmmOutcome {
+  iterations: number;
+  converged: boolean;
+  primalResidual: number;
+  dualResidual: number;
+  rho: number;
+  history: SolveProgress[];
+}
+
+// Residual balancing: change ρ by TAU when one residual (relative to its tolerance scale)
+// exceeds the other by MU. Adaptation stops after MAX_RHO_CHANGES so the iteration settles.
+const MU = 10;
+const TAU = 2;
+const MAX_RHO_CHANGES = 30;
+
+export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promise<AdmmOutcome> {
+  const { tolerances, maxIterations, checkEvery, signal } = settings;
+  const started = performance.now();
+  const history: SolveProgress[] = [];
+  const sqrtEntries = Math.sqrt(settings.constraintEntries);
+  let rho = settings.rho;
+  let rhoChanges = 0;
+  let iterations = 0;
+  let primal = Infinity;
+  let dual = Infinity;
+  let converged = false;
+
+  while (iterations < maxIterations) {
+    throwIfAborted(signal);
+    const count = Math.min(checkEvery, maxIterations - iterations);
+    const sums = await engine.iterate(count);
+    iterations += count;
+
+    primal = Math.sqrt(sums.r1 + sums.r2);
+    dual = rho * Math.sqrt(sums.s1 + sums.s2);
+    const primalScale = Math.max(Math.sqrt(sums.w1 + sums.w2), Math.sqrt(sums.t + sums.w3));
+    const dualScale = rho * Math.sqrt(sums.u1 + sums.u2);
+    const primalTolerance = sqrtEntries * tolerances.absolute + tolerances.relative * primalScale;
+    const dualTolerance = sqrtEntries * tolerances.absolute + tolerances.relative * dualScale;
+    if (!Number.isFinite(primal) || !Number.isFinite(dual))
+      throw new Error(`ADMM diverged at iteration ${iterations} (residuals ${primal}, ${dual})`);
+
+    const progress = { iteration: iterations, primalResidual: primal, dualResidual: dual, primalTolerance, dualTolerance, rho, seconds: (performance.now() - started) / 1000 };
+    history.push(progress);
+    settings.onProgress?.(progress);
+    if (primal <= primalTolerance && dual <= dualTolerance) {
+      converged = true;
+      break;
+    }
+
+    if (settings.adaptiveRho && rhoChanges < MAX_RHO_CHANGES) {
+      const relativePrimal = primal / Math.max(primalScale, 1e-30);
+      const relativeDual = dual / Math.max(dualScale, 1e-30);
+      let next = rho;
+      if (relativePrimal > MU * relativeDual) next = rho * TAU;
+      else if (relativeDual > MU * relativePrimal) next = rho / TAU;
+      if (next !== rho) {
+        engine.setRho(next);
+        rho = next;
+        rhoChanges++;
+      }
+    }
+  }
+  return { iterations, converged, primalResidual: primal, dualResidual: dual, rho, history };
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const reason = signal.reason;
+    throw reason instanceof Error ? reason : new DOMException('The solve was cancelled', 'AbortError');
+  }
+}

@@ -1,0 +1,183 @@
+// The WebGPU backend: uploads one layer problem, factors A once, then runs blocks of K
+// iterations per submit with a single small readback (the residual sums) per block.
+import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
+import { matmul } from '../../gpu/kernels/matmul.js';
+import { rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
+import { iterationResiduals, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../../gpu/kernels/reductions.js';
+import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
+import type { AdmmEngine, ResidualSums } from '../admmDriver.js';
+import { inverseOfIdentityPlus } from '../linalg64.js';
+import type { LayerProblem } from '../problem.js';
+import { admmIteration, type AdmmBuffers, type LayerShape } from './admmIteration.js';
+
+export class GpuAdmmEngine implements AdmmEngine {
+  /** Dispatches in one iteration (for benchmarks). */
+  readonly dispatchesPerIteration: number;
+  /** Whether the W3 solve uses the Woodbury form (P < N). */
+  readonly woodbury: boolean;
+  private pendingRescale = false;
+
+  private constructor(
+    private readonly ws: Workspace,
+    private readonly shape: LayerShape,
+    private readonly buffers: AdmmBuffers,
+    private readonly saved: { T: GPUBuffer; B: GPUBuffer; W3: GPUBuffer },
+    private readonly iteration: Dispatch[],
+    private readonly residuals: Dispatch[],
+    private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
+    private readonly readback: GPUBuffer,
+    private rho: number,
+    woodbury: boolean,
+  ) {
+    this.dispatchesPerIteration = iteration.length;
+    this.woodbury = woodbury;
+  }
+
+  static async create(runtime: GpuRuntime, problem: LayerProblem): Promise<GpuAdmmEngine> {
+    const ws = new Workspace(runtime);
+    try {
+      return await withErrorScopes(runtime.device, 'setting up the layer on the GPU', () => GpuAdmmEngine.setUp(ws, problem));
+    } catch (error) {
+      ws.release();
+      throw error;
+    }
+  }
+
+  private static async setUp(ws: Workspace, problem: LayerProblem): Promise<GpuAdmmEngine> {
+    const shape: LayerShape = { samples: problem.samples, columns: problem.columns, outputs: problem.outputs };
+    const { samples: P, columns: N, outputs: M } = shape;
+    const woodbury = P < N;
+    const X = ws.upload(problem.X, 'X');
+
+    // A = XXᵀ + I (paper orientation) is factored once in float64 on the CPU, from a Gram
+    // matrix computed on the GPU: N×N, or P×P for the Woodbury form when P < N.
+    const size = woodbury ? P : N;
+    const gram = ws.storage(size * size, 'Gram matrix');
+    const gramProduct = woodbury
+      ? matmul(ws, { label: 'X Xᵀ', a: X, b: X, out: gram, m: P, n: P, k: N, transposeB: true })
+      : matmul(ws, { label: 'Xᵀ X', a: X, b: X, out: gram, m: N, n: N, k: P, transposeA: true });
+    submit(ws, [gramProduct]);
+    const inverse = inverseOfIdentityPlus(Float64Array.from(await ws.read(gram, size * size)), size);
+
+    const buffers: AdmmBuffers = {
+      X,
+      Y: ws.upload(problem.Y, 'Y'),
+      V: problem.V ? ws.upload(problem.V, 'V') : null,
+      solveOperator: ws.upload(inverse, woodbury ? 'Woodbury inner inverse' : 'A⁻¹'),
+      T: ws.storage(P * M, 'T = W3ᵀX'),
+      B: ws.storage(P * M, 'B = W1 + U1'),
+      W3: ws.storage(N * M, 'W3'),
+      Q: ws.storage(N * M, 'Q = W2 + U2'),
+      W2: ws.storage(N * M, 'W2'),
+      scratchWeights: ws.storage(N * M, 'scratch N×M'),
+      scratchResponse: woodbury ? [ws.storage(P * M, 'scratch P×M'), ws.storage(P * M, 'scratch P×M')] : null,
+      scalars: ws.storage(SCALAR_CHANNELS, 'scalars'),
+      partials: ws.storage(PARTIALS_LENGTH, 'partials'),
+      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho)),
+    };
+    const saved = { T: ws.storage(P * M, 'T before the checked iteration'), B: ws.storage(P * M, 'B before'), W3: ws.storage(N * M, 'W3 before') };
+    const linear = problem.activation === 'linear';
+    const iteration = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, woodbury });
+    const residuals = iterationResiduals(ws, {
+      responseCount: P * M,
+      weightCount: N * M,
+      response: buffers.T,
+      responseRhs: buffers.B,
+      responsePrev: saved.T,
+      responseRhsPrev: saved.B,
+      W3: buffers.W3,
+      W2: buffers.W2,
+      weightRhs: buffers.Q,
+      W3Prev: saved.W3,
+      partials: buffers.partials,
+      scalars: buffers.scalars,
+    });
+    const rescaleUniformBuffers = [ws.uniform(rescaleUniforms(P * M, 1)), ws.uniform(rescaleUniforms(N * M, 1))];
+    const rescale = {
+      uniforms: rescaleUniformBuffers,
+      dispatches: [
+        rescaleDuals(ws, { count: P * M, uniforms: rescaleUniformBuffers[0], anchor: buffers.T, rhs: buffers.B }),
+        rescaleDuals(ws, { count: N * M, uniforms: rescaleUniformBuffers[1], anchor: buffers.W3, rhs: buffers.Q }),
+      ],
+    };
+    const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, iteration, residuals, rescale, readback, problem.rho, woodbury);
+  }
+
+  setRho(rho: number): void {
+    const { samples: P, columns: N, outputs: M } = this.shape;
+    const factor = this.rho / rho;
+    const queue = this.ws.device.queue;
+    queue.writeBuffer(this.rescale.uniforms[0], 0, rescaleUniforms(P * M, factor));
+    queue.writeBuffer(this.rescale.uniforms[1], 0, rescaleUniforms(N * M, factor));
+    queue.writeBuffer(this.buffers.shrinkUniforms, 0, shrinkUniforms(N * M, rho));
+    this.pendingRescale = true;
+    this.rho = rho;
+  }
+
+  /** Encodes `count` iterations in one submit; copies the state before the last one to measure its residuals. */
+  async iterate(count: number): Promise<ResidualSums> {
+    const { samples: P, columns: N, outputs: M } = this.shape;
+    const { T, B, W3 } = this.buffers;
+    const encoder = this.ws.device.createCommandEncoder();
+    let pass = encoder.beginComputePass();
+    if (this.pendingRescale) {
+      encodeDispatches(pass, this.rescale.dispatches);
+      this.pendingRescale = false;
+    }
+    for (let k = 0; k < count; k++) {
+      if (k === count - 1) {
+        pass.end();
+        encoder.copyBufferToBuffer(T, 0, this.saved.T, 0, P * M * 4);
+        encoder.copyBufferToBuffer(B, 0, this.saved.B, 0, P * M * 4);
+        encoder.copyBufferToBuffer(W3, 0, this.saved.W3, 0, N * M * 4);
+        pass = encoder.beginComputePass();
+      }
+      encodeDispatches(pass, this.iteration);
+    }
+    encodeDispatches(pass, this.residuals);
+    pass.end();
+    encoder.copyBufferToBuffer(this.buffers.scalars, 0, this.readback, 0, SCALAR_CHANNELS * 4);
+    this.ws.device.queue.submit([encoder.finish()]);
+    const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
+    this.ws.runtime.assertHealthy();
+    this.lastNonzeros = s[11];
+    return { r1: s[1], s1: s[2], w1: s[3], t: s[4], u1: s[5], r2: s[6], s2: s[7], w2: s[8], w3: s[9], u2: s[10] };
+  }
+
+  /** Nonzeros of W2 at the last check (progress reports). */
+  lastNonzeros = 0;
+
+  /** W2, N×M (bias row last). */
+  weights(): Promise<Float32Array> {
+    const { columns: N, outputs: M } = this.shape;
+    return this.ws.read(this.buffers.W2, N * M);
+  }
+
+  /** U1 = B − T, samples-major P×M, for the certificate. */
+  async scaledDual(): Promise<Float64Array> {
+    const { samples: P, outputs: M } = this.shape;
+    const [b, t] = [await this.ws.read(this.buffers.B, P * M), await this.ws.read(this.buffers.T, P * M)];
+    return Float64Array.from(b, (v, i) => v - t[i]);
+  }
+
+  /** Xᵀ Λ (N×M) on the GPU, after the solve (reuses the saved-state buffers as scratch). */
+  async multiplyXTransposed(lambda: Float64Array): Promise<Float32Array> {
+    const { samples: P, columns: N, outputs: M } = this.shape;
+    this.ws.device.queue.writeBuffer(this.saved.T, 0, Float32Array.from(lambda));
+    submit(this.ws, [matmul(this.ws, { label: 'Xᵀ Λ', a: this.buffers.X, b: this.saved.T, out: this.saved.W3, m: N, n: M, k: P, transposeA: true })]);
+    return this.ws.read(this.saved.W3, N * M);
+  }
+
+  release(): void {
+    this.ws.release();
+  }
+}
+
+function submit(ws: Workspace, dispatches: Dispatch[]): void {
+  const encoder = ws.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  encodeDispatches(pass, dispatches);
+  pass.end();
+  ws.device.queue.submit([encoder.finish()]);
+}

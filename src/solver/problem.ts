@@ -1,0 +1,154 @@
+// Validates solveLayer's options and turns them into one normalized float64 problem that both
+// backends solve (net-trim.md §1 and the normalization at the top of §3).
+import { InputError } from '../errors.js';
+import type { Activation, Backend, Matrix, SolveLayerOptions, Tolerances } from './types.js';
+
+/** Entries of Y above this are the active set Ω (the reference code's threshold). */
+export const ACTIVE_THRESHOLD = 1e-6;
+
+export const DEFAULTS = {
+  activation: 'relu' as Activation,
+  epsilonGain: 0.05,
+  bias: true,
+  rho: 1,
+  adaptiveRho: true,
+  tolerances: { absolute: 1e-6, relative: 1e-4 } as Tolerances,
+  maxIterations: 20_000,
+  checkEvery: 50,
+  backend: 'webgpu' as Backend,
+};
+
+export interface LayerProblem {
+  activation: Activation;
+  bias: boolean;
+  samples: number; // P
+  inputs: number; // N without the bias column
+  columns: number; // N1 = N (+1 with bias): rows of the weight matrix being solved for
+  outputs: number; // M
+  /** c0 = 0.3·max column norm of X (= 0.3·√max entry of XXᵀ); X, Y, V, ε are divided by it. */
+  scale: number;
+  /** P×N1 normalized input, bias column last. */
+  X: Float64Array;
+  /** P×M normalized target; for 'relu' zero off Ω, so Ω is exactly where Y > 0. */
+  Y: Float64Array;
+  /** P×M normalized upper bound on Ωᶜ ('relu' only; null means 0). */
+  V: Float64Array | null;
+  epsilon: number; // original units
+  epsilonScaled: number;
+  rho: number;
+  adaptiveRho: boolean;
+  tolerances: Tolerances;
+  maxIterations: number;
+  checkEvery: number;
+  original: { X: Matrix; Y: Matrix; V: Matrix | null };
+}
+
+function checkMatrix(m: Matrix | undefined, field: string): Matrix {
+  if (!m || typeof m !== 'object') throw new InputError(`${field}: expected a matrix {rows, cols, data}, found ${m}`);
+  const { rows, cols, data } = m;
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1)
+    throw new InputError(`${field}: expected positive integer rows and cols, found ${rows}×${cols}`);
+  if (!(data instanceof Float32Array || data instanceof Float64Array))
+    throw new InputError(`${field}: expected Float32Array or Float64Array data`);
+  if (data.length !== rows * cols)
+    throw new InputError(`${field}: expected ${rows}×${cols} = ${rows * cols} values, found ${data.length}`);
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]))
+      throw new InputError(`${field}: expected finite values, found ${data[i]} at row ${Math.floor(i / cols)}, column ${i % cols}`);
+  }
+  return m;
+}
+
+function positive(value: number | undefined, fallback: number, field: string, integer = false): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)))
+    throw new InputError(`${field}: expected a positive ${integer ? 'integer' : 'number'}, found ${value}`);
+  return v;
+}
+
+export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
+  const activation = options.activation ?? DEFAULTS.activation;
+  if (activation !== 'relu' && activation !== 'linear')
+    throw new InputError(`activation: expected 'relu' or 'linear', found '${activation}'`);
+  const X = checkMatrix(options.X, 'X');
+  const Y = checkMatrix(options.Y, 'Y');
+  if (X.rows !== Y.rows)
+    throw new InputError(`Y: expected ${X.rows} samples (rows) like X, found ${Y.rows}`);
+  const V = activation === 'relu' && options.V ? checkMatrix(options.V, 'V') : null;
+  if (V && (V.rows !== Y.rows || V.cols !== Y.cols))
+    throw new InputError(`V: expected the shape of Y (${Y.rows}×${Y.cols}), found ${V.rows}×${V.cols}`);
+  if (activation === 'relu') {
+    for (let i = 0; i < Y.data.length; i++)
+      if (Y.data[i] < 0)
+        throw new InputError(
+          `Y: expected a ReLU output (no negative values) for activation 'relu', found ${Y.data[i]} at row ${Math.floor(i / Y.cols)}, column ${i % Y.cols}`,
+        );
+  }
+  if (options.epsilon !== undefined && options.epsilonGain !== undefined)
+    throw new InputError('epsilon: give either epsilon or epsilonGain, not both');
+  for (const [field, v] of [['epsilon', options.epsilon], ['epsilonGain', options.epsilonGain]] as const)
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new InputError(`${field}: expected a number ≥ 0, found ${v}`);
+  const rho = positive(options.rho, DEFAULTS.rho, 'rho');
+  const maxIterations = positive(options.maxIterations, DEFAULTS.maxIterations, 'maxIterations', true);
+  const checkEvery = positive(options.checkEvery, DEFAULTS.checkEvery, 'checkEvery', true);
+  const tolerances: Tolerances = {
+    absolute: positive(options.tolerances?.absolute, DEFAULTS.tolerances.absolute, 'tolerances.absolute'),
+    relative: positive(options.tolerances?.relative, DEFAULTS.tolerances.relative, 'tolerances.relative'),
+  };
+
+  const bias = options.bias ?? DEFAULTS.bias;
+  const P = X.rows;
+  const N = X.cols;
+  const N1 = N + (bias ? 1 : 0);
+  const M = Y.cols;
+
+  // c0: the largest entry of XXᵀ sits on its diagonal, so it is the largest squared column norm.
+  let maxColumnSq = bias ? P : 0;
+  for (let j = 0; j < N; j++) {
+    let s = 0;
+    for (let p = 0; p < P; p++) s += X.data[p * N + j] ** 2;
+    maxColumnSq = Math.max(maxColumnSq, s);
+  }
+  const scale = maxColumnSq > 0 ? 0.3 * Math.sqrt(maxColumnSq) : 1;
+
+  const Xn = new Float64Array(P * N1);
+  for (let p = 0; p < P; p++) {
+    for (let j = 0; j < N; j++) Xn[p * N1 + j] = X.data[p * N + j] / scale;
+    if (bias) Xn[p * N1 + N] = 1 / scale;
+  }
+  const Yn = new Float64Array(P * M);
+  let ySq = 0;
+  for (let i = 0; i < Yn.length; i++) {
+    const y = Y.data[i];
+    ySq += y * y;
+    Yn[i] = activation === 'linear' || y > ACTIVE_THRESHOLD ? y / scale : 0;
+  }
+  const Vn = V ? Float64Array.from(V.data, (v) => v / scale) : null;
+  const epsilon = options.epsilon ?? (options.epsilonGain ?? DEFAULTS.epsilonGain) * Math.sqrt(ySq);
+
+  return {
+    activation,
+    bias,
+    samples: P,
+    inputs: N,
+    columns: N1,
+    outputs: M,
+    scale,
+    X: Xn,
+    Y: Yn,
+    V: Vn,
+    epsilon,
+    epsilonScaled: epsilon / scale,
+    rho,
+    adaptiveRho: options.adaptiveRho ?? DEFAULTS.adaptiveRho,
+    tolerances,
+    maxIterations,
+    checkEvery,
+    original: { X, Y, V },
+  };
+}
+
+/** Ω membership of entry i of the normalized target. */
+export function isActive(problem: LayerProblem, i: number): boolean {
+  return problem.activation === 'linear' || problem.Y[i] > 0;
+}

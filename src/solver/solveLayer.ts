@@ -1,0 +1,112 @@
+// solveLayer: one layer's Net-Trim program on the chosen backend, with a report whose checks
+// (feasibility, ℓ1, duality gap) need no trust in the solver.
+import { InputError } from '../errors.js';
+import { acquireGpu } from '../gpu/device.js';
+import { runAdmm, type AdmmEngine } from './admmDriver.js';
+import { dualBound } from './certificate.js';
+import { CpuAdmmEngine } from './cpuSolver.js';
+import { checkLayer } from './evaluate.js';
+import { GpuAdmmEngine } from './gpu/gpuSolver.js';
+import { multiplyTransposedA } from './linalg64.js';
+import { DEFAULTS, prepareLayerProblem, type LayerProblem } from './problem.js';
+import type { SolveLayerOptions, SolveLayerResult } from './types.js';
+
+interface BackendSession {
+  engine: AdmmEngine;
+  adapter: string;
+  weights(): Promise<ArrayLike<number>>;
+  scaledDual(): Promise<ArrayLike<number>>;
+  multiplyXTransposed(lambda: Float64Array): Promise<ArrayLike<number>>;
+  close(): void;
+}
+
+async function openCpu(problem: LayerProblem): Promise<BackendSession> {
+  const engine = new CpuAdmmEngine(problem);
+  const { samples: P, columns: N, outputs: M } = problem;
+  return {
+    engine,
+    adapter: 'CPU (float64 reference)',
+    weights: async () => engine.W2,
+    scaledDual: async () => engine.U1,
+    multiplyXTransposed: async (lambda) => multiplyTransposedA(problem.X, lambda, P, N, M),
+    close() {},
+  };
+}
+
+async function openGpu(problem: LayerProblem, options: SolveLayerOptions): Promise<BackendSession> {
+  const runtime = options.gpu ?? (await acquireGpu());
+  let engine: GpuAdmmEngine;
+  try {
+    engine = await GpuAdmmEngine.create(runtime, problem);
+  } catch (error) {
+    if (!options.gpu) runtime.destroy();
+    throw error;
+  }
+  return {
+    engine,
+    adapter: runtime.adapterDescription,
+    weights: () => engine.weights(),
+    scaledDual: () => engine.scaledDual(),
+    multiplyXTransposed: (lambda) => engine.multiplyXTransposed(lambda),
+    close() {
+      engine.release();
+      if (!options.gpu) runtime.destroy();
+    },
+  };
+}
+
+export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayerResult> {
+  const started = performance.now();
+  const problem = prepareLayerProblem(options);
+  const backend = options.backend ?? DEFAULTS.backend;
+  if (backend !== 'webgpu' && backend !== 'cpu') throw new InputError(`backend: expected 'webgpu' or 'cpu', found '${backend}'`);
+  const session = backend === 'cpu' ? await openCpu(problem) : await openGpu(problem, options);
+  let weights: Float32Array;
+  let outcome;
+  let bound: number;
+  try {
+    outcome = await runAdmm(session.engine, {
+      rho: problem.rho,
+      adaptiveRho: problem.adaptiveRho,
+      tolerances: problem.tolerances,
+      maxIterations: problem.maxIterations,
+      checkEvery: problem.checkEvery,
+      constraintEntries: problem.samples * problem.outputs + problem.columns * problem.outputs,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    weights = Float32Array.from(await session.weights());
+    bound = await dualBound(problem, await session.scaledDual(), outcome.rho, session.multiplyXTransposed);
+  } finally {
+    session.close();
+  }
+
+  const checks = checkLayer(problem, weights);
+  const { inputs: N, outputs: M } = problem;
+  const result: SolveLayerResult = {
+    weights: { rows: N, cols: M, data: weights.slice(0, N * M) },
+    bias: problem.bias ? weights.slice(N * M) : null,
+    report: {
+      backend,
+      adapter: session.adapter,
+      activation: problem.activation,
+      rows: N,
+      columns: M,
+      samples: problem.samples,
+      ...checks,
+      epsilon: problem.epsilon,
+      dualBound: bound,
+      dualityGap: checks.l1 - bound,
+      relativeDualityGap: (checks.l1 - bound) / Math.max(checks.l1, 1e-30),
+      iterations: outcome.iterations,
+      converged: outcome.converged,
+      status: outcome.converged ? 'converged' : 'not converged',
+      primalResidual: outcome.primalResidual,
+      dualResidual: outcome.dualResidual,
+      rho: outcome.rho,
+      seconds: (performance.now() - started) / 1000,
+      history: outcome.history,
+    },
+  };
+  return result;
+}

@@ -1,0 +1,107 @@
+// The public contract of one layer's Net-Trim program. Both backends (webgpu, cpu) implement it.
+//
+import type { GpuRuntime } from '../gpu/device.js';
+
+// Layout: activations are samples-major, as frameworks dump them. X is P×N (one sample per row;
+// the transpose of the paper's X), Y and V are P×M, weights are N×M (Keras/TF.js kernel layout).
+
+/** A dense row-major matrix. */
+export interface Matrix {
+  rows: number;
+  cols: number;
+  data: Float32Array | Float64Array;
+}
+
+export type Activation = 'relu' | 'linear';
+export type Backend = 'webgpu' | 'cpu';
+
+export interface Tolerances {
+  /** Absolute tolerance per entry of the primal/dual residuals (Boyd et al. §3.3.1). */
+  absolute: number;
+  /** Relative tolerance of the primal/dual residuals. */
+  relative: number;
+}
+
+export interface SolveProgress {
+  iteration: number;
+  primalResidual: number;
+  dualResidual: number;
+  primalTolerance: number;
+  dualTolerance: number;
+  rho: number;
+  seconds: number;
+}
+
+export interface SolveLayerOptions {
+  /** P×N layer input (without the bias column: `bias` appends it). */
+  X: Matrix;
+  /** P×M trained layer output: after ReLU for 'relu', the pre-activation for 'linear'. */
+  Y: Matrix;
+  activation?: Activation;
+  /** Absolute ε of the constraint ‖(UᵀX − Y)_Ω‖_F ≤ ε. Give this or epsilonGain. */
+  epsilon?: number;
+  /** ε = epsilonGain·‖Y‖_F (default 0.05 when epsilon is not given). */
+  epsilonGain?: number;
+  /** P×M upper bound on Ωᶜ (cascade scheme). Default 0. Ignored for 'linear'. */
+  V?: Matrix;
+  /** Fit a bias (a column of ones appended to X; its weight row counts in the ℓ1 objective). Default true. */
+  bias?: boolean;
+  /** ADMM penalty; the soft threshold is 1/ρ. */
+  rho?: number;
+  /** Adapt ρ by residual balancing at each convergence check. Default true. */
+  adaptiveRho?: boolean;
+  tolerances?: Partial<Tolerances>;
+  maxIterations?: number;
+  /** Iterations between convergence checks (the only host round trips of the loop). */
+  checkEvery?: number;
+  backend?: Backend;
+  /** A device to reuse (see acquireGpu); without it a device is acquired and released per call. */
+  gpu?: GpuRuntime;
+  /** Progress after every convergence check. */
+  onProgress?: (progress: SolveProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Checks of the returned weights that need no solver, computed in float64. */
+export interface LayerReport {
+  backend: Backend;
+  adapter: string;
+  activation: Activation;
+  rows: number; // N (inputs, without bias)
+  columns: number; // M (outputs)
+  samples: number; // P
+  /** Nonzeros of the returned weights and bias together. */
+  nonzeros: number;
+  /** nonzeros / ((N + bias) · M). */
+  density: number;
+  epsilon: number;
+  /** ‖(ŴᵀX + b − Y)_Ω‖_F, to compare with epsilon (Ω = all entries for 'linear'). */
+  constraintResidual: number;
+  /** max over Ωᶜ of (ŴᵀX + b − V), clipped at 0 ('relu' only, else 0). */
+  offSupportViolation: number;
+  /** ‖act(ŴᵀX + b) − Y‖_F / ‖Y‖_F. */
+  relativeOutputError: number;
+  /** ‖Ŵ‖₁ + ‖b‖₁. */
+  l1: number;
+  /** A lower bound on the optimal ℓ1 from a dual-feasible point built from the ADMM duals. */
+  dualBound: number;
+  /** l1 − dualBound: how far from optimal the answer can be (≥ 0 up to feasibility error). */
+  dualityGap: number;
+  relativeDualityGap: number;
+  iterations: number;
+  converged: boolean;
+  status: 'converged' | 'not converged';
+  primalResidual: number;
+  dualResidual: number;
+  rho: number;
+  seconds: number;
+  history: SolveProgress[];
+}
+
+export interface SolveLayerResult {
+  /** N×M pruned weights (exactly sparse), float32 for Keras/TF.js. */
+  weights: Matrix;
+  /** M biases, or null without bias. */
+  bias: Float32Array | null;
+  report: LayerReport;
+}
