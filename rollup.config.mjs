@@ -6,10 +6,10 @@ const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander'].includ
 
 export default [
   {
-    input: { index: 'src/node.ts', cli: 'src/cli/main.ts' },
+    input: { index: 'src/node.ts', cli: 'src/cli/main.ts', internals: 'src/internals.ts' },
     output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
     external: nodeExternal,
-    plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: true, declarationDir: 'dist/types', outDir: 'dist/node' })],
+    plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/node' })],
   },
   {
     input: 'src/index.ts',

@@ -8,6 +8,13 @@ export interface Dispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: [number, number, number];
+  /** Compulsory memory traffic (each operand read or written once) and floating-point work. */
+  cost: DispatchCost;
+}
+
+export interface DispatchCost {
+  bytes: number;
+  flops: number;
 }
 
 export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
@@ -74,10 +81,16 @@ export class Workspace {
     return (this.dummyBuffer ??= this.storage(64, 'unused binding'));
   }
 
-  dispatch(label: string, pipeline: GPUComputePipeline, resources: Record<number, GPUBuffer>, workgroups: [number, number?, number?]): Dispatch {
+  dispatch(
+    label: string,
+    pipeline: GPUComputePipeline,
+    resources: Record<number, GPUBuffer>,
+    workgroups: [number, number?, number?],
+    cost: DispatchCost,
+  ): Dispatch {
     const entries = Object.entries(resources).map(([binding, buffer]) => ({ binding: Number(binding), resource: { buffer } }));
     const bindGroup = this.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
-    return { label, pipeline, bindGroup, workgroups: [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1] };
+    return { label, pipeline, bindGroup, workgroups: [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1], cost };
   }
 
   /** Copies `floats` values of `buffer` to the host (a round trip: never inside the ADMM loop). */

@@ -39,5 +39,6 @@ export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
     pipeline,
     { 0: uniforms, 1: spec.a, 2: spec.b, 3: spec.addend ?? ws.dummy, 4: spec.out },
     [Math.ceil(spec.n / TILE), Math.ceil(spec.m / TILE)],
+    { bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (beta !== 0 ? 2 : 1)), flops: 2 * spec.m * spec.n * spec.k },
   );
 }

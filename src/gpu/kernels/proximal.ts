@@ -17,20 +17,26 @@ export function projectResponse(
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'projectResponse');
   return ws.dispatch('projectResponse', pipeline, { 0: uniforms, 1: o.response, 2: o.targetY, 3: o.boundV ?? ws.dummy, 4: o.scalars, 5: o.responseRhs }, [
     elementwiseGroups(o.count),
-  ]);
+  ], { bytes: 4 * o.count * (o.boundV ? 5 : 4), flops: 8 * o.count });
 }
 
 /** Reads W3; writes sparseW2 and updates weightRhs (Q = W2 + U2) in place. `uniforms` holds the threshold 1/ρ. */
 export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; W2: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'shrinkWeights');
-  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(o.count)]);
+  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(o.count)], {
+    bytes: 16 * o.count,
+    flops: 6 * o.count,
+  });
 }
 export const shrinkUniforms = (count: number, rho: number) => packUniforms([['u32', count], ['f32', 1 / rho]]);
 
 /** Reads anchor; updates rhs = anchor + factor·(rhs − anchor). `uniforms` holds the factor. */
 export function rescaleDuals(ws: Workspace, o: { count: number; uniforms: GPUBuffer; anchor: GPUBuffer; rhs: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'rescaleDuals');
-  return ws.dispatch('rescaleDuals', pipeline, { 20: o.uniforms, 21: o.anchor, 22: o.rhs }, [elementwiseGroups(o.count)]);
+  return ws.dispatch('rescaleDuals', pipeline, { 20: o.uniforms, 21: o.anchor, 22: o.rhs }, [elementwiseGroups(o.count)], {
+    bytes: 12 * o.count,
+    flops: 3 * o.count,
+  });
 }
 export const rescaleUniforms = (count: number, factor: number) => packUniforms([['u32', count], ['f32', factor]]);
 
@@ -38,5 +44,8 @@ export const rescaleUniforms = (count: number, factor: number) => packUniforms([
 export function add(ws: Workspace, o: { count: number; left: GPUBuffer; right: GPUBuffer; sum: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'add');
   const uniforms = ws.uniform(packUniforms([['u32', o.count]]));
-  return ws.dispatch('add', pipeline, { 30: uniforms, 31: o.left, 32: o.right, 33: o.sum }, [elementwiseGroups(o.count)]);
+  return ws.dispatch('add', pipeline, { 30: uniforms, 31: o.left, 32: o.right, 33: o.sum }, [elementwiseGroups(o.count)], {
+    bytes: 12 * o.count,
+    flops: o.count,
+  });
 }

@@ -14,7 +14,10 @@ const groupsFor = (count: number) => Math.max(1, Math.min(Math.ceil(count / WORK
 function sumPartials(ws: Workspace, partials: GPUBuffer, scalars: GPUBuffer, groups: number, firstChannel: number, channels: number): Dispatch {
   const pipeline = ws.runtime.pipelines.get('reductions', source, 'sumPartials');
   const uniforms = ws.uniform(packUniforms([['u32', groups], ['u32', firstChannel]]));
-  return ws.dispatch('sumPartials', pipeline, { 40: uniforms, 41: partials, 42: scalars }, [channels]);
+  return ws.dispatch('sumPartials', pipeline, { 40: uniforms, 41: partials, 42: scalars }, [channels], {
+    bytes: 4 * channels * (groups + 1),
+    flops: channels * groups,
+  });
 }
 
 /** scalars[0] = ‖(2T − B − Y)_Ω‖². Reads response T, responseRhs B, targetY; writes partials, scalars. */
@@ -26,7 +29,10 @@ export function constraintDistance(
   const pipeline = ws.runtime.pipelines.get('reductions', source, 'constraintDistancePartials');
   const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0]]));
   return [
-    ws.dispatch('constraintDistancePartials', pipeline, { 0: uniforms, 1: o.response, 2: o.responseRhs, 3: o.targetY, 4: o.partials }, [groups]),
+    ws.dispatch('constraintDistancePartials', pipeline, { 0: uniforms, 1: o.response, 2: o.responseRhs, 3: o.targetY, 4: o.partials }, [groups], {
+      bytes: 12 * o.count,
+      flops: 4 * o.count,
+    }),
     sumPartials(ws, o.partials, o.scalars, groups, 0, 1),
   ];
 }
@@ -62,6 +68,7 @@ export function iterationResiduals(
       responsePipeline,
       { 10: ws.uniform(packUniforms([['u32', o.responseCount], ['u32', 0]])), 11: o.response, 12: o.responseRhs, 13: o.responsePrev, 14: o.responseRhsPrev, 15: o.partials },
       [responseGroups],
+      { bytes: 16 * o.responseCount, flops: 16 * o.responseCount },
     ),
     sumPartials(ws, o.partials, o.scalars, responseGroups, 1, 5),
     ws.dispatch(
@@ -69,6 +76,7 @@ export function iterationResiduals(
       weightPipeline,
       { 20: ws.uniform(packUniforms([['u32', o.weightCount], ['u32', 0]])), 21: o.W3, 22: o.W2, 23: o.weightRhs, 24: o.W3Prev, 25: o.partials },
       [weightGroups],
+      { bytes: 16 * o.weightCount, flops: 16 * o.weightCount },
     ),
     sumPartials(ws, o.partials, o.scalars, weightGroups, 6, 6),
   ];

@@ -10,9 +10,8 @@
 //   T = W3ᵀX (P×M), B = W1 + U1 (P×M), W3 and Q = W2 + U2 (N×M), W2 (N×M, the answer).
 // The duals are implicit: U1 = B − T and U2 = Q − W3 hold after every iteration, so the dual
 // updates cost nothing and B, Q are exactly the right-hand side of the W3 solve.
-import { add } from '../../gpu/kernels/proximal.js';
 import { matmul } from '../../gpu/kernels/matmul.js';
-import { projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
+import { add, projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
 import { constraintDistance } from '../../gpu/kernels/reductions.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
 
@@ -41,12 +40,18 @@ export interface AdmmBuffers {
   shrinkUniforms: GPUBuffer;
 }
 
+export interface IterationProgram {
+  dispatches: Dispatch[];
+  /** The two products with X (M·N·P multiply-adds each): the floor an iteration is measured against. */
+  productsWithX: Dispatch[];
+}
+
 export function admmIteration(
   ws: Workspace,
   shape: LayerShape,
   b: AdmmBuffers,
   o: { linear: boolean; epsilon: number; woodbury: boolean },
-): Dispatch[] {
+): IterationProgram {
   const { samples: P, columns: N, outputs: M } = shape;
   const steps: Dispatch[] = [
     // W1 step: ‖(Z − Y)_Ω‖ on the GPU, then the projection reads it from `scalars`.
@@ -57,20 +62,20 @@ export function admmIteration(
   ];
   if (!o.woodbury) {
     // W3 = A⁻¹ (XᵀB + Q), then T = X W3.
-    steps.push(
-      matmul(ws, { label: 'rhs = XᵀB + Q', a: b.X, b: b.B, out: b.scratchWeights, addend: b.Q, m: N, n: M, k: P, transposeA: true, beta: 1 }),
-      matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.scratchWeights, out: b.W3, m: N, n: M, k: N }),
-      matmul(ws, { label: 'T = X W3', a: b.X, b: b.W3, out: b.T, m: P, n: M, k: N }),
-    );
-  } else {
-    // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
-    const [residual, correction] = b.scratchResponse!;
-    steps.push(
-      matmul(ws, { label: 'X Q − B', a: b.X, b: b.Q, out: residual, addend: b.B, m: P, n: M, k: N, beta: -1 }),
-      matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual, out: correction, m: P, n: M, k: P }),
-      matmul(ws, { label: 'W3 = Q − Xᵀ E', a: b.X, b: correction, out: b.W3, addend: b.Q, m: N, n: M, k: P, transposeA: true, alpha: -1, beta: 1 }),
-      add(ws, { count: P * M, left: b.B, right: correction, sum: b.T }),
-    );
+    const rhs = matmul(ws, { label: 'rhs = XᵀB + Q', a: b.X, b: b.B, out: b.scratchWeights, addend: b.Q, m: N, n: M, k: P, transposeA: true, beta: 1 });
+    const response = matmul(ws, { label: 'T = X W3', a: b.X, b: b.W3, out: b.T, m: P, n: M, k: N });
+    steps.push(rhs, matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.scratchWeights, out: b.W3, m: N, n: M, k: N }), response);
+    return { dispatches: steps, productsWithX: [rhs, response] };
   }
-  return steps;
+  // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
+  const [residual, correction] = b.scratchResponse!;
+  const projected = matmul(ws, { label: 'X Q − B', a: b.X, b: b.Q, out: residual, addend: b.B, m: P, n: M, k: N, beta: -1 });
+  const weights = matmul(ws, { label: 'W3 = Q − Xᵀ E', a: b.X, b: correction, out: b.W3, addend: b.Q, m: N, n: M, k: P, transposeA: true, alpha: -1, beta: 1 });
+  steps.push(
+    projected,
+    matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual, out: correction, m: P, n: M, k: P }),
+    weights,
+    add(ws, { count: P * M, left: b.B, right: correction, sum: b.T }),
+  );
+  return { dispatches: steps, productsWithX: [projected, weights] };
 }

@@ -8,7 +8,7 @@ import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gp
 import type { AdmmEngine, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlus } from '../linalg64.js';
 import type { LayerProblem } from '../problem.js';
-import { admmIteration, type AdmmBuffers, type LayerShape } from './admmIteration.js';
+import { admmIteration, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
 
 export class GpuAdmmEngine implements AdmmEngine {
   /** Dispatches in one iteration (for benchmarks). */
@@ -22,14 +22,14 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly shape: LayerShape,
     private readonly buffers: AdmmBuffers,
     private readonly saved: { T: GPUBuffer; B: GPUBuffer; W3: GPUBuffer },
-    private readonly iteration: Dispatch[],
+    private readonly program: IterationProgram,
     private readonly residuals: Dispatch[],
     private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
     private readonly readback: GPUBuffer,
     private rho: number,
     woodbury: boolean,
   ) {
-    this.dispatchesPerIteration = iteration.length;
+    this.dispatchesPerIteration = program.dispatches.length;
     this.woodbury = woodbury;
   }
 
@@ -77,7 +77,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     };
     const saved = { T: ws.storage(P * M, 'T before the checked iteration'), B: ws.storage(P * M, 'B before'), W3: ws.storage(N * M, 'W3 before') };
     const linear = problem.activation === 'linear';
-    const iteration = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, woodbury });
+    const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, woodbury });
     const residuals = iterationResiduals(ws, {
       responseCount: P * M,
       weightCount: N * M,
@@ -101,7 +101,7 @@ export class GpuAdmmEngine implements AdmmEngine {
       ],
     };
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, iteration, residuals, rescale, readback, problem.rho, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, readback, problem.rho, woodbury);
   }
 
   setRho(rho: number): void {
@@ -133,7 +133,7 @@ export class GpuAdmmEngine implements AdmmEngine {
         encoder.copyBufferToBuffer(W3, 0, this.saved.W3, 0, N * M * 4);
         pass = encoder.beginComputePass();
       }
-      encodeDispatches(pass, this.iteration);
+      encodeDispatches(pass, this.program.dispatches);
     }
     encodeDispatches(pass, this.residuals);
     pass.end();
@@ -167,6 +167,34 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.ws.device.queue.writeBuffer(this.saved.T, 0, Float32Array.from(lambda));
     submit(this.ws, [matmul(this.ws, { label: 'Xᵀ Λ', a: this.buffers.X, b: this.saved.T, out: this.saved.W3, m: N, n: M, k: P, transposeA: true })]);
     return this.ws.read(this.saved.W3, N * M);
+  }
+
+  /** Machine-independent counts of one iteration (for benchmarks). */
+  get iterationCost(): { dispatches: number; bytes: number; flops: number; productsWithXFlops: number } {
+    const sum = (list: Dispatch[], key: 'bytes' | 'flops') => list.reduce((total, d) => total + d.cost[key], 0);
+    return {
+      dispatches: this.program.dispatches.length,
+      bytes: sum(this.program.dispatches, 'bytes'),
+      flops: sum(this.program.dispatches, 'flops'),
+      productsWithXFlops: sum(this.program.productsWithX, 'flops'),
+    };
+  }
+
+  /**
+   * Benchmarks: runs `count` iterations (or only their two products with X) in one submit and
+   * returns the seconds until the queue drained. The state advances; use on a throwaway engine.
+   */
+  async time(count: number, what: 'iteration' | 'productsWithX'): Promise<number> {
+    const list = what === 'iteration' ? this.program.dispatches : this.program.productsWithX;
+    await this.ws.device.queue.onSubmittedWorkDone();
+    const started = performance.now();
+    const encoder = this.ws.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let k = 0; k < count; k++) encodeDispatches(pass, list);
+    pass.end();
+    this.ws.device.queue.submit([encoder.finish()]);
+    await this.ws.device.queue.onSubmittedWorkDone();
+    return (performance.now() - started) / 1000;
   }
 
   release(): void {

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// Layer-solver benchmark: the same ADMM problems on our WebGPU path and the float64 CPU reference,
+// side by side in one process. Usage:
+//   npm run bench -- [--problems a,b] [--repeats 5] [--iterations 3] [--json out.json] [--readme]
+// Times are medians over repeats; ratios compare numbers measured in this same run.
+import { Command } from 'commander';
+import { writeFileSync, readFileSync, renameSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { acquireGpu, prepareLayerProblem, CpuAdmmEngine, GpuAdmmEngine } from '../dist/node/internals.js';
+
+const PROBLEMS = {
+  // The MNIST-sized first layer (784 inputs + bias → 300), at two sample counts.
+  'dense-784x300-P2000': { inputs: 784, outputs: 300, samples: 2000 },
+  'dense-784x300-P10000': { inputs: 784, outputs: 300, samples: 10000 },
+  // The second MNIST layer, and a layer with fewer samples than inputs (Woodbury solve).
+  'dense-300x100-P10000': { inputs: 300, outputs: 100, samples: 10000 },
+  'dense-784x300-P500': { inputs: 784, outputs: 300, samples: 500 },
+};
+
+const program = new Command()
+  .option('--problems <names>', `comma-separated, from: ${Object.keys(PROBLEMS).join(', ')}`, Object.keys(PROBLEMS).join(','))
+  .option('--repeats <n>', 'timed repeats per measurement (median reported)', (v) => parseInt(v, 10), 5)
+  .option('--iterations <n>', 'GPU iterations per timed submit', (v) => parseInt(v, 10), 3)
+  .option('--cpu-repeats <n>', 'timed CPU iterations (the float64 reference is slow)', (v) => parseInt(v, 10), 2)
+  .option('--check-every <k>', 'iterations between host round trips in a real solve', (v) => parseInt(v, 10), 50)
+  .option('--no-cpu', 'skip the CPU reference')
+  .option('--json <file>', 'write results as JSON')
+  .option('--readme', 'replace the results table in bench/README.md')
+  .parse();
+const opts = program.opts();
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function seeded(seed) {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** A dense ReLU layer on nonnegative (post-ReLU-like) inputs, as in a trained MLP. */
+function makeProblem({ inputs: N, outputs: M, samples: P }) {
+  const normal = seeded(N * 7 + M * 13 + P);
+  const X = Float32Array.from({ length: P * N }, () => Math.max(normal(), 0));
+  const W = Float64Array.from({ length: N * M }, () => normal() / Math.sqrt(N));
+  const Y = new Float32Array(P * M);
+  for (let p = 0; p < P; p++)
+    for (let n = 0; n < N; n++) {
+      const x = X[p * N + n];
+      if (x === 0) continue;
+      for (let m = 0; m < M; m++) Y[p * M + m] += x * W[n * M + m];
+    }
+  for (let i = 0; i < Y.length; i++) Y[i] = Math.max(Y[i] + 0.01, 0);
+  return prepareLayerProblem({ X: { rows: P, cols: N, data: X }, Y: { rows: P, cols: M, data: Y }, epsilonGain: 0.05 });
+}
+
+const results = [];
+const gpu = await acquireGpu();
+const device = gpu.adapterDescription;
+console.error(`device: ${device}`);
+for (const name of opts.problems.split(',')) {
+  const shape = PROBLEMS[name];
+  if (!shape) throw new Error(`unknown problem ${name}`);
+  const problem = makeProblem(shape);
+  const { samples: P, columns: N, outputs: M } = problem;
+
+  let started = performance.now();
+  const engine = await GpuAdmmEngine.create(gpu, problem);
+  const gpuSetup = (performance.now() - started) / 1000;
+  await engine.time(1, 'iteration'); // warm-up: first use of each pipeline
+  await engine.time(1, 'productsWithX');
+  const iteration = [];
+  const products = [];
+  for (let r = 0; r < opts.repeats; r++) {
+    iteration.push((await engine.time(opts.iterations, 'iteration')) / opts.iterations);
+    products.push((await engine.time(opts.iterations, 'productsWithX')) / opts.iterations);
+  }
+  const cost = engine.iterationCost;
+  engine.release();
+  const secondsPerIteration = median(iteration);
+  const productsSeconds = median(products);
+  const entry = {
+    problem: name,
+    backend: 'webgpu',
+    device,
+    N,
+    M,
+    P,
+    solve: engine.woodbury ? 'woodbury' : 'inverse',
+    secondsPerIteration,
+    productsWithXSecondsPerIteration: productsSeconds,
+    iterationToMatmulRatio: secondsPerIteration / productsSeconds,
+    matmulGflops: cost.productsWithXFlops / productsSeconds / 1e9,
+    iterationGflops: cost.flops / secondsPerIteration / 1e9,
+    dispatchesPerIteration: cost.dispatches,
+    hostRoundTripsPerIteration: 1 / opts.checkEvery,
+    bytesPerIteration: cost.bytes,
+    setupSeconds: gpuSetup,
+    repeats: opts.repeats,
+  };
+  results.push(entry);
+  console.error(JSON.stringify(entry));
+
+  if (opts.cpu) {
+    started = performance.now();
+    const cpu = new CpuAdmmEngine(problem);
+    const cpuSetup = (performance.now() - started) / 1000;
+    const times = [];
+    for (let r = 0; r < opts.cpuRepeats; r++) {
+      started = performance.now();
+      await cpu.iterate(1);
+      times.push((performance.now() - started) / 1000);
+    }
+    const cpuEntry = {
+      problem: name,
+      backend: 'cpu',
+      device: 'CPU, float64 TypeScript reference (one thread)',
+      N,
+      M,
+      P,
+      secondsPerIteration: median(times),
+      iterationGflops: cost.flops / median(times) / 1e9,
+      speedupOfWebgpu: median(times) / secondsPerIteration,
+      hostRoundTripsPerIteration: 0,
+      setupSeconds: cpuSetup,
+      repeats: opts.cpuRepeats,
+    };
+    results.push(cpuEntry);
+    console.error(JSON.stringify(cpuEntry));
+  }
+}
+gpu.destroy();
+
+const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
+const lines = [
+  `Device: ${device}. Medians of ${opts.repeats} repeats (GPU, ${opts.iterations} iterations per submit) and ${opts.cpuRepeats} CPU iterations, measured in one run on ${new Date().toISOString().slice(0, 10)}.`,
+  '',
+  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up vs CPU | dispatches / it. | host round trips / it. | MB moved / it. | setup s |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ...results.map((r) =>
+    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${fmt(r.setupSeconds)} |`,
+  ),
+];
+console.log(lines.join('\n'));
+
+function writeAtomically(path, text) {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, path);
+}
+if (opts.json) writeAtomically(opts.json, JSON.stringify({ device, results }, null, 2) + '\n');
+if (opts.readme) {
+  const readme = fileURLToPath(new URL('./README.md', import.meta.url));
+  const text = readFileSync(readme, 'utf8');
+  const begin = '<!-- results:begin -->';
+  const end = '<!-- results:end -->';
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < 0) throw new Error(`bench/README.md lacks the ${begin} … ${end} markers`);
+  writeAtomically(readme, text.slice(0, a + begin.length) + '\n' + lines.join('\n') + '\n' + text.slice(b));
+}

@@ -1,0 +1,5 @@
+// Internal pieces exposed for the benchmarks in bench/ (not a stable API).
+export { acquireGpu } from './gpu/device.js';
+export { prepareLayerProblem } from './solver/problem.js';
+export { CpuAdmmEngine } from './solver/cpuSolver.js';
+export { GpuAdmmEngine } from './solver/gpu/gpuSolver.js';

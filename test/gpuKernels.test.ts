@@ -1,0 +1,90 @@
+// Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
+import { afterAll, describe, expect, it } from 'vitest';
+import { matmul } from '../src/gpu/kernels/matmul.js';
+import { constraintDistance, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
+import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
+import { gpuForTests } from './helpers/gpu.js';
+import { gaussianMatrix } from './helpers/random.js';
+
+const gpu = await gpuForTests();
+afterAll(() => gpu?.destroy());
+
+function run(ws: Workspace, dispatches: Dispatch[]): void {
+  const encoder = ws.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  encodeDispatches(pass, dispatches);
+  pass.end();
+  ws.device.queue.submit([encoder.finish()]);
+}
+
+/** op(A)·op(B) in float64, from row-major storage. */
+function reference(a: Float64Array, b: Float64Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+      out[i * n + j] = s;
+    }
+  return out;
+}
+
+describe.skipIf(!gpu)('matmul kernel', () => {
+  const shapes = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [65, 1, 130], // M = 1 style: a single output column
+    [130, 67, 33],
+    [70, 129, 200],
+  ];
+  for (const [m, n, k] of shapes)
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      it(`${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
+        const ws = new Workspace(gpu!);
+        const a = gaussianMatrix(m, k, m + 3 * k);
+        const b = gaussianMatrix(k, n, n + 5 * k);
+        const d = gaussianMatrix(m, n, 11);
+        const out = ws.storage(m * n, 'out');
+        run(ws, [
+          matmul(ws, {
+            label: 'test',
+            a: ws.upload(a, 'a'),
+            b: ws.upload(b, 'b'),
+            addend: ws.upload(d, 'addend'),
+            out,
+            m,
+            n,
+            k,
+            transposeA: ta,
+            transposeB: tb,
+            alpha: -0.5,
+            beta: 2,
+          }),
+        ]);
+        const got = await ws.read(out, m * n);
+        const want = reference(a, b, m, n, k, ta, tb);
+        for (let i = 0; i < m * n; i++) expect(Math.abs(got[i] - (-0.5 * want[i] + 2 * d[i]))).toBeLessThan(1e-4 * (Math.sqrt(k) + 1) * 4);
+        ws.release();
+        expect(gpu!.buffers.inUse).toBe(0);
+      });
+    }
+});
+
+describe.skipIf(!gpu)('two-stage reduction', () => {
+  it('sums ‖(2T − B − Y)_Ω‖² over more entries than one pass of workgroups covers', async () => {
+    const count = 256 * 256 * 3 + 17;
+    const t = gaussianMatrix(1, count, 1);
+    const b = gaussianMatrix(1, count, 2);
+    const y = gaussianMatrix(1, count, 3).map((v) => Math.max(v, 0));
+    for (const linear of [false, true]) {
+      const ws = new Workspace(gpu!);
+      const scalars = ws.storage(SCALAR_CHANNELS, 'scalars');
+      run(ws, constraintDistance(ws, { count, linear, response: ws.upload(t, 't'), responseRhs: ws.upload(b, 'b'), targetY: ws.upload(y, 'y'), partials: ws.storage(PARTIALS_LENGTH, 'partials'), scalars }));
+      const [got] = await ws.read(scalars, 1);
+      let want = 0;
+      for (let i = 0; i < count; i++) if (linear || y[i] > 0) want += (2 * t[i] - b[i] - y[i]) ** 2;
+      expect(Math.abs(got - want) / want).toBeLessThan(1e-5);
+      ws.release();
+    }
+  });
+});

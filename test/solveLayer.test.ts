@@ -1,0 +1,138 @@
+// The layer solver on the GPU against the float64 reference, and against properties that need no
+// solver: feasibility of both constraints, the duality gap, recovery of a planted layer.
+import { afterAll, describe, expect, it } from 'vitest';
+import { InputError, solveLayer, type SolveLayerOptions, type SolveLayerResult } from '../src/index.js';
+import { gpuForTests } from './helpers/gpu.js';
+import { plantedLayer, relativeError } from './helpers/problems.js';
+import { gaussianMatrix } from './helpers/random.js';
+
+const gpu = await gpuForTests();
+afterAll(() => gpu?.destroy());
+
+function maxAbs(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
+  return m;
+}
+
+/** Both constraints hold up to the solver's tolerance, and the certificate is tight. */
+function expectFeasibleAndNearOptimal(result: SolveLayerResult, Y: ArrayLike<number>): void {
+  const r = result.report;
+  expect(r.converged).toBe(true);
+  expect(r.constraintResidual).toBeLessThanOrEqual(r.epsilon * 1.01 + 1e-3 * maxAbs(Y));
+  expect(r.offSupportViolation).toBeLessThanOrEqual(1e-2 * maxAbs(Y));
+  expect(r.relativeDualityGap).toBeGreaterThan(-1e-2);
+  expect(r.relativeDualityGap).toBeLessThan(1e-2);
+}
+
+function flatten(result: SolveLayerResult): Float32Array {
+  const out = new Float32Array(result.weights.data.length + (result.bias?.length ?? 0));
+  out.set(result.weights.data);
+  if (result.bias) out.set(result.bias, result.weights.data.length);
+  return out;
+}
+
+describe.skipIf(!gpu)('GPU solver against the float64 reference', () => {
+  const V = gaussianMatrix(300, 6, 99).map((v) => Math.abs(v) * 0.1);
+  const cases: Array<{ name: string; options: () => SolveLayerOptions }> = [
+    { name: 'a ReLU layer (P > N)', options: () => ({ ...plantedLayer({ samples: 300, inputs: 40, outputs: 10, nonzerosPerColumn: 8, seed: 1, bias: true }), epsilonGain: 0.02 }) },
+    { name: 'P < N (Woodbury solve)', options: () => ({ ...plantedLayer({ samples: 60, inputs: 120, outputs: 7, nonzerosPerColumn: 10, seed: 2, bias: true }), epsilonGain: 0.05 }) },
+    { name: 'a single output neuron (M = 1)', options: () => ({ ...plantedLayer({ samples: 200, inputs: 30, outputs: 1, nonzerosPerColumn: 6, seed: 3, bias: true }), epsilonGain: 0.02 }) },
+    { name: 'a linear last layer', options: () => ({ ...plantedLayer({ samples: 250, inputs: 33, outputs: 5, nonzerosPerColumn: 6, seed: 4, activation: 'linear', bias: true }), activation: 'linear', epsilonGain: 0.03 }) },
+    {
+      name: 'a cascade bound V on Ωᶜ, no bias',
+      options: () => ({ ...plantedLayer({ samples: 300, inputs: 25, outputs: 6, nonzerosPerColumn: 5, seed: 5 }), bias: false, V: { rows: 300, cols: 6, data: V }, epsilonGain: 0.02 }),
+    },
+    {
+      name: 'every dimension larger than one 64×64 tile, none a multiple of it',
+      options: () => ({ ...plantedLayer({ samples: 401, inputs: 70, outputs: 67, nonzerosPerColumn: 6, seed: 6, bias: true }), epsilonGain: 0.02 }),
+    },
+  ];
+
+  for (const { name, options } of cases) {
+    it(`agrees on ${name}`, async () => {
+      const o = options();
+      const cpu = await solveLayer({ ...o, backend: 'cpu' });
+      const onGpu = await solveLayer({ ...o, backend: 'webgpu', gpu: gpu! });
+      expectFeasibleAndNearOptimal(cpu, o.Y.data);
+      expectFeasibleAndNearOptimal(onGpu, o.Y.data);
+      // Objective within a fraction of a percent; support equal but for a few borderline entries.
+      expect(Math.abs(onGpu.report.l1 - cpu.report.l1) / cpu.report.l1).toBeLessThan(5e-3);
+      const a = flatten(cpu);
+      const b = flatten(onGpu);
+      let supportMismatches = 0;
+      for (let i = 0; i < a.length; i++) if ((a[i] !== 0) !== (b[i] !== 0)) supportMismatches++;
+      expect(supportMismatches).toBeLessThanOrEqual(Math.max(2, 0.01 * cpu.report.nonzeros));
+      expect(relativeError(b, a)).toBeLessThan(2e-2);
+      expect(onGpu.report.backend).toBe('webgpu');
+      expect(onGpu.report.adapter).not.toBe('');
+    });
+  }
+
+  it('leaks no buffers and compiles no new pipelines on a second solve', async () => {
+    const o = plantedLayer({ samples: 100, inputs: 20, outputs: 4, nonzerosPerColumn: 4, seed: 7, bias: true });
+    await solveLayer({ ...o, gpu: gpu!, maxIterations: 100 });
+    const pipelines = gpu!.pipelines.size;
+    await solveLayer({ ...o, gpu: gpu!, maxIterations: 100 });
+    expect(gpu!.buffers.inUse).toBe(0);
+    expect(gpu!.pipelines.size).toBe(pipelines);
+  });
+});
+
+describe.skipIf(!gpu)('planted recovery (net-trim.md §5)', () => {
+  // s = 4 nonzeros per column among N = 60 inputs; ε ≈ 0.
+  const planted = (samples: number) => plantedLayer({ samples, inputs: 60, outputs: 3, nonzerosPerColumn: 4, seed: 21 });
+  const solve = (samples: number) => {
+    const o = planted(samples);
+    return solveLayer({ X: o.X, Y: o.Y, bias: false, epsilonGain: 1e-5, gpu: gpu!, tolerances: { relative: 1e-5 }, maxIterations: 20_000 }).then((r) => ({ r, o }));
+  };
+
+  it('recovers W* from enough samples', async () => {
+    const { r, o } = await solve(160);
+    expect(relativeError(r.weights.data, o.W)).toBeLessThan(2e-2);
+  });
+
+  it('does not recover W* from far too few samples', async () => {
+    const { r, o } = await solve(8);
+    expect(relativeError(r.weights.data, o.W)).toBeGreaterThan(0.3);
+  });
+});
+
+describe.skipIf(!gpu)('optimality certificate', () => {
+  const o = plantedLayer({ samples: 300, inputs: 40, outputs: 8, nonzerosPerColumn: 8, seed: 31, bias: true });
+  it('reports a small non-negative gap at convergence and a larger one after an early stop', async () => {
+    const done = await solveLayer({ ...o, epsilonGain: 0.02, gpu: gpu! });
+    const early = await solveLayer({ ...o, epsilonGain: 0.02, gpu: gpu!, maxIterations: 20, checkEvery: 10 });
+    expect(done.report.converged).toBe(true);
+    expect(done.report.relativeDualityGap).toBeGreaterThan(-1e-2);
+    expect(done.report.relativeDualityGap).toBeLessThan(1e-2);
+    expect(early.report.converged).toBe(false);
+    expect(early.report.status).toBe('not converged');
+    expect(early.report.dualityGap).toBeGreaterThan(10 * Math.abs(done.report.dualityGap));
+  });
+
+  it('bounds the optimum from below on the CPU too (dual bound ≤ ℓ1 of a feasible answer)', async () => {
+    const done = await solveLayer({ ...o, epsilonGain: 0.02, backend: 'cpu' });
+    expect(done.report.dualBound).toBeLessThanOrEqual(done.report.l1 * (1 + 1e-3));
+    expect(done.report.dualBound).toBeGreaterThan(0);
+  });
+});
+
+describe('bad options', () => {
+  const o = plantedLayer({ samples: 20, inputs: 5, outputs: 2, nonzerosPerColumn: 2, seed: 41 });
+  const bad: Array<[string, Partial<SolveLayerOptions>, RegExp]> = [
+    ['a negative epsilon', { epsilon: -1 }, /epsilon: expected a number ≥ 0/],
+    ['both epsilon and epsilonGain', { epsilon: 1, epsilonGain: 0.1 }, /either epsilon or epsilonGain/],
+    ['mismatched sample counts', { Y: { rows: 19, cols: 2, data: new Float64Array(38) } }, /Y: expected 20 samples/],
+    ['a NaN in X', { X: { rows: 20, cols: 5, data: Float64Array.from(o.X.data, (v, i) => (i === 7 ? NaN : v)) } }, /X: expected finite values, found NaN at row 1, column 2/],
+    ['a negative ReLU output', { Y: { rows: 20, cols: 2, data: Float64Array.from(o.Y.data, (v, i) => (i === 3 ? -1 : v)) } }, /Y: expected a ReLU output/],
+    ['a zero rho', { rho: 0 }, /rho: expected a positive number/],
+    ['a wrong V shape', { V: { rows: 20, cols: 3, data: new Float64Array(60) } }, /V: expected the shape of Y/],
+  ];
+  for (const [name, patch, message] of bad)
+    it(`rejects ${name} with an InputError`, async () => {
+      const attempt = solveLayer({ X: o.X, Y: o.Y, backend: 'cpu', ...patch });
+      await expect(attempt).rejects.toThrow(InputError);
+      await expect(attempt).rejects.toThrow(message);
+    });
+});
