@@ -3,6 +3,7 @@
 // adds each channel's partials into `scalars[c]`, which the next kernel reads directly.
 //   channel 0      ‖(Z − Y)_Ω‖², Z = W3ᵀX − U1 (the projection's norm)
 //   channels 1..5  response residuals, 6..11 weight residuals (see below; read every K iterations)
+//   channels 12,13 feasibility of the answer W2 (read only when the residuals say converged)
 
 const WORKGROUP = 256u;
 const MAX_GROUPS = 256u;
@@ -108,6 +109,46 @@ fn weightResidualPartials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
   treeSum(6u, lid.x);
   if (lid.x == 0u) {
     for (var c = 0u; c < 6u; c++) { weightPartials[(6u + c) * MAX_GROUPS + wid.x] = lanes[c][0]; }
+  }
+}
+
+// ---- channels 12, 13 over P×M, for Z = W2ᵀX (the answer's response):
+//   12 ‖(Z − Y)_Ω‖²   13 ‖(Z − V)₊ on Ωᶜ‖²  ('relu' only)
+
+struct FeasibilityParams {
+  count: u32,
+  linear: u32,
+  hasBound: u32,
+}
+
+@group(0) @binding(50) var<uniform> feasibilityParams: FeasibilityParams;
+@group(0) @binding(51) var<storage, read> answerResponse: array<f32>;
+@group(0) @binding(52) var<storage, read> feasTarget: array<f32>;
+@group(0) @binding(53) var<storage, read> feasBound: array<f32>;
+@group(0) @binding(54) var<storage, read_write> feasPartials: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn feasibilityPartials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  var activeSum = 0.0;
+  var offSum = 0.0;
+  for (var i = wid.x * WORKGROUP + lid.x; i < feasibilityParams.count; i += groups.x * WORKGROUP) {
+    let z = answerResponse[i];
+    let y = feasTarget[i];
+    if (feasibilityParams.linear == 1u || y > 0.0) {
+      activeSum += (z - y) * (z - y);
+    } else {
+      var v = 0.0;
+      if (feasibilityParams.hasBound == 1u) { v = feasBound[i]; }
+      let excess = max(z - v, 0.0);
+      offSum += excess * excess;
+    }
+  }
+  lanes[0][lid.x] = activeSum;
+  lanes[1][lid.x] = offSum;
+  treeSum(2u, lid.x);
+  if (lid.x == 0u) {
+    feasPartials[12u * MAX_GROUPS + wid.x] = lanes[0][0];
+    feasPartials[13u * MAX_GROUPS + wid.x] = lanes[1][0];
   }
 }
 

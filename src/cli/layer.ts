@@ -6,15 +6,16 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { assertWritable, readNpyFile, writeFilesAtomically, type FileToWrite } from '../io/files.js';
 import { npyToMatrix, serializeNpy } from '../io/npy.js';
+import { DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
 import type { Activation, Backend, Matrix, SolveLayerResult } from '../solver/types.js';
 import { nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 
 const ACTIVATIONS: readonly Activation[] = ['relu', 'linear'];
 const BACKENDS: readonly Backend[] = ['webgpu', 'cpu'];
-const DEFAULT_ACTIVATION: Activation = 'relu';
-const DEFAULT_BACKEND: Backend = 'webgpu';
-const DEFAULT_EPSILON_GAIN = 0.05;
+const DEFAULT_ACTIVATION: Activation = DEFAULTS.activation;
+const DEFAULT_BACKEND: Backend = DEFAULTS.backend;
+const DEFAULT_EPSILON_GAIN = DEFAULTS.epsilonGain;
 
 /** The options as commander hands them over (strings, unvalidated). */
 interface RawLayerOptions {
@@ -70,9 +71,9 @@ export function addLayerCommand(program: Command): Command {
     .option('--activation <name>', `'relu' (Y is a ReLU output, so Y >= 0) or 'linear' (Y is a pre-activation, e.g. logits) (default: ${DEFAULT_ACTIVATION})`)
     .option('--epsilon-gain <g>', `allowed output discrepancy relative to Y: epsilon = g * ||Y||_F, g >= 0 (default: ${DEFAULT_EPSILON_GAIN})`)
     .option('--epsilon <e>', 'allowed output discrepancy ||XW + b - Y||_F (on the active set for relu) in absolute units, >= 0; instead of --epsilon-gain')
-    .option('--rho <r>', 'initial ADMM penalty, > 0 (default: solver default, adapted during the solve)')
-    .option('--max-iterations <n>', 'iteration limit, a positive integer (default: solver default)')
-    .option('--tolerance <t>', 'relative tolerance of the ADMM stopping test, > 0 (default: solver default)')
+    .option('--rho <r>', `initial ADMM penalty (the soft threshold is 1/rho), > 0; adapted during the solve by residual balancing (default: ${DEFAULTS.rho})`)
+    .option('--max-iterations <n>', `iteration limit, a positive integer; convergence is checked every ${DEFAULTS.checkEvery} iterations (default: ${DEFAULTS.maxIterations})`)
+    .option('--tolerance <t>', `relative tolerance of the primal and dual residuals, > 0 (default: ${DEFAULTS.tolerances.relative}; absolute ${DEFAULTS.tolerances.absolute}, and the answer must meet epsilon within ${DEFAULTS.tolerances.feasibility * 100}%)`)
     .option('--backend <name>', `'webgpu' (GPU, float32) or 'cpu' (float64 reference) (default: ${DEFAULT_BACKEND})`)
     .option('--no-bias', 'fit no bias (by default a bias is fitted and counts in the sparsity objective)')
     .requiredOption('--out-weights <W.npy>', 'where to write the pruned weights: an N x M float32 array')

@@ -25,6 +25,8 @@ export interface AdmmEngine {
   iterate(count: number): Promise<ResidualSums>;
   /** Changes ρ; the scaled duals U = y/ρ are rescaled so the unscaled duals y stay put. */
   setRho(rho: number): void;
+  /** ‖(W2ᵀX − Y)_Ω‖² and ‖(W2ᵀX − V)₊ on Ωᶜ‖² of the current answer W2 (normalized units). */
+  answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }>;
 }
 
 export interface AdmmSettings {
@@ -35,6 +37,10 @@ export interface AdmmSettings {
   checkEvery: number;
   /** Number of entries of W1 (P·M) and of W2 (N·M), for the absolute tolerance. */
   constraintEntries: number;
+  /** Number of entries of W1 (P·M), for the absolute feasibility tolerance. */
+  responseEntries: number;
+  /** ε in the engine's (normalized) units. */
+  epsilon: number;
   onProgress?: (p: SolveProgress) => void;
   signal?: AbortSignal;
 }
@@ -84,7 +90,7 @@ export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promi
     const progress = { iteration: iterations, primalResidual: primal, dualResidual: dual, primalTolerance, dualTolerance, rho, seconds: (performance.now() - started) / 1000 };
     history.push(progress);
     settings.onProgress?.(progress);
-    if (primal <= primalTolerance && dual <= dualTolerance) {
+    if (primal <= primalTolerance && dual <= dualTolerance && (await answerIsFeasible(engine, settings))) {
       converged = true;
       break;
     }
@@ -103,6 +109,14 @@ export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promi
     }
   }
   return { iterations, converged, primalResidual: primal, dualResidual: dual, rho, history };
+}
+
+/** The answer W2 (not only the ADMM iterate) satisfies both constraints within tolerance. */
+async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Promise<boolean> {
+  const { activeSq, offSupportSq } = await engine.answerFeasibility();
+  const { feasibility, absolute } = settings.tolerances;
+  const slack = Math.sqrt(settings.responseEntries) * absolute;
+  return Math.sqrt(activeSq) <= (1 + feasibility) * settings.epsilon + slack && Math.sqrt(offSupportSq) <= feasibility * settings.epsilon + slack;
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

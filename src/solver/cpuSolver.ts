@@ -46,6 +46,18 @@ export class CpuAdmmEngine implements AdmmEngine {
     this.rho = rho;
   }
 
+  async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {
+    const { samples: P, columns: N, outputs: M, X, Y, V } = this.problem;
+    const response = multiply(X, this.W2, P, N, M);
+    let activeSq = 0;
+    let offSupportSq = 0;
+    for (let i = 0; i < response.length; i++) {
+      if (isActive(this.problem, i)) activeSq += (response[i] - Y[i]) ** 2;
+      else offSupportSq += Math.max(response[i] - (V ? V[i] : 0), 0) ** 2;
+    }
+    return { activeSq, offSupportSq };
+  }
+
   async iterate(count: number): Promise<ResidualSums> {
     const tPrev = new Float64Array(this.T.length);
     const w3Prev = new Float64Array(this.W3.length);

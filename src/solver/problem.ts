@@ -10,9 +10,9 @@ export const DEFAULTS = {
   activation: 'relu' as Activation,
   epsilonGain: 0.05,
   bias: true,
-  rho: 1,
+  rho: 10,
   adaptiveRho: true,
-  tolerances: { absolute: 1e-6, relative: 1e-4 } as Tolerances,
+  tolerances: { absolute: 1e-6, relative: 1e-4, feasibility: 1e-3 } as Tolerances,
   maxIterations: 20_000,
   checkEvery: 50,
   backend: 'webgpu' as Backend,
@@ -94,6 +94,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   const tolerances: Tolerances = {
     absolute: positive(options.tolerances?.absolute, DEFAULTS.tolerances.absolute, 'tolerances.absolute'),
     relative: positive(options.tolerances?.relative, DEFAULTS.tolerances.relative, 'tolerances.relative'),
+    feasibility: positive(options.tolerances?.feasibility, DEFAULTS.tolerances.feasibility, 'tolerances.feasibility'),
   };
 
   const bias = options.bias ?? DEFAULTS.bias;

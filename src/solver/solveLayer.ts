@@ -72,6 +72,8 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       maxIterations: problem.maxIterations,
       checkEvery: problem.checkEvery,
       constraintEntries: problem.samples * problem.outputs + problem.columns * problem.outputs,
+      responseEntries: problem.samples * problem.outputs,
+      epsilon: problem.epsilonScaled,
       onProgress: options.onProgress,
       signal: options.signal,
     });

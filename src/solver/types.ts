@@ -20,6 +20,12 @@ export interface Tolerances {
   absolute: number;
   /** Relative tolerance of the primal/dual residuals. */
   relative: number;
+  /**
+   * The returned weights themselves must satisfy ‖(ŴᵀX − Y)_Ω‖ ≤ (1 + feasibility)·ε and
+   * ‖(ŴᵀX − V)₊ on Ωᶜ‖ ≤ feasibility·ε (plus the absolute tolerance) before the solve counts
+   * as converged: small residuals alone can leave the sparse answer measurably infeasible.
+   */
+  feasibility: number;
 }
 
 export interface SolveProgress {

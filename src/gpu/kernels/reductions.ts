@@ -5,8 +5,8 @@ import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
 const WORKGROUP = 256;
 /** Partial sums per channel (the shader's MAX_GROUPS); stage 2 adds them with one workgroup. */
 export const MAX_GROUPS = 256;
-/** Channels in `scalars`: 0 the projection distance, 1..5 response and 6..11 weight residuals. */
-export const SCALAR_CHANNELS = 12;
+/** Channels in `scalars`: 0 the projection distance, 1..5 response and 6..11 weight residuals, 12..13 feasibility. */
+export const SCALAR_CHANNELS = 14;
 export const PARTIALS_LENGTH = SCALAR_CHANNELS * MAX_GROUPS;
 
 const groupsFor = (count: number) => Math.max(1, Math.min(Math.ceil(count / WORKGROUP), MAX_GROUPS));
@@ -79,5 +79,25 @@ export function iterationResiduals(
       { bytes: 16 * o.weightCount, flops: 16 * o.weightCount },
     ),
     sumPartials(ws, o.partials, o.scalars, weightGroups, 6, 6),
+  ];
+}
+
+/**
+ * scalars[12] = ‖(Z − Y)_Ω‖², scalars[13] = ‖(Z − V)₊ on Ωᶜ‖² for the answer's response Z = XW2.
+ * Reads answerResponse, targetY, boundV; writes partials, scalars.
+ */
+export function answerFeasibility(
+  ws: Workspace,
+  o: { count: number; linear: boolean; answerResponse: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; partials: GPUBuffer; scalars: GPUBuffer },
+): Dispatch[] {
+  const groups = groupsFor(o.count);
+  const pipeline = ws.runtime.pipelines.get('reductions', source, 'feasibilityPartials');
+  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0]]));
+  return [
+    ws.dispatch('feasibilityPartials', pipeline, { 50: uniforms, 51: o.answerResponse, 52: o.targetY, 53: o.boundV ?? ws.dummy, 54: o.partials }, [groups], {
+      bytes: 4 * o.count * (o.boundV ? 3 : 2),
+      flops: 4 * o.count,
+    }),
+    sumPartials(ws, o.partials, o.scalars, groups, 12, 2),
   ];
 }

@@ -3,7 +3,7 @@
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
 import { matmul } from '../../gpu/kernels/matmul.js';
 import { rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
-import { iterationResiduals, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../../gpu/kernels/reductions.js';
+import { answerFeasibility, iterationResiduals, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../../gpu/kernels/reductions.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
 import type { AdmmEngine, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlus } from '../linalg64.js';
@@ -25,6 +25,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly program: IterationProgram,
     private readonly residuals: Dispatch[],
     private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
+    private readonly feasibility: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
     woodbury: boolean,
@@ -100,8 +101,13 @@ export class GpuAdmmEngine implements AdmmEngine {
         rescaleDuals(ws, { count: N * M, uniforms: rescaleUniformBuffers[1], anchor: buffers.W3, rhs: buffers.Q }),
       ],
     };
+    // The answer's response X·W2 goes to a scratch buffer (saved.T is free between blocks).
+    const feasibility = [
+      matmul(ws, { label: 'X W2', a: X, b: buffers.W2, out: saved.T, m: P, n: M, k: N }),
+      ...answerFeasibility(ws, { count: P * M, linear, answerResponse: saved.T, targetY: buffers.Y, boundV: buffers.V, partials: buffers.partials, scalars: buffers.scalars }),
+    ];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, readback, problem.rho, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, readback, problem.rho, woodbury);
   }
 
   setRho(rho: number): void {
@@ -143,6 +149,17 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.ws.runtime.assertHealthy();
     this.lastNonzeros = s[11];
     return { r1: s[1], s1: s[2], w1: s[3], t: s[4], u1: s[5], r2: s[6], s2: s[7], w2: s[8], w3: s[9], u2: s[10] };
+  }
+
+  async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {
+    const encoder = this.ws.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    encodeDispatches(pass, this.feasibility);
+    pass.end();
+    encoder.copyBufferToBuffer(this.buffers.scalars, 0, this.readback, 0, SCALAR_CHANNELS * 4);
+    this.ws.device.queue.submit([encoder.finish()]);
+    const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
+    return { activeSq: s[12], offSupportSq: s[13] };
   }
 
   /** Nonzeros of W2 at the last check (progress reports). */
