@@ -1,0 +1,182 @@
+// The forward pass of a network's layers (besides dense products, which use matmul.wgsl).
+// Tensors are samples-major NHWC, kernels HWIO (Keras layout). Every kernel is a grid-stride
+// loop over its outputs, one thread per output element, with all sizes in uniforms so that one
+// pipeline per entry point serves every shape.
+
+const WORKGROUP = 256u;
+
+fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
+
+// ---- data = act(data + bias) in place, data rows×units (the epilogue of a dense product) ----
+
+struct BiasParams {
+  count: u32,    // rows·units
+  units: u32,
+  hasBias: u32,
+  relu: u32,
+}
+
+@group(0) @binding(0) var<uniform> biasParams: BiasParams;
+@group(0) @binding(1) var<storage, read> biasValues: array<f32>;
+@group(0) @binding(2) var<storage, read_write> data: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn biasActivation(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < biasParams.count; i += stride(groups)) {
+    var v = data[i];
+    if (biasParams.hasBias == 1u) { v += biasValues[i % biasParams.units]; }
+    if (biasParams.relu == 1u) { v = max(v, 0.0); }
+    data[i] = v;
+  }
+}
+
+// ---- direct convolution: output[n, oy, ox, f] = act(bias[f] + Σ input[n, iy, ix, c]·kernel[ky, kx, c, f]) ----
+// with iy = oy·strideH − padTop + ky (and the same for x); positions outside the input are zero.
+
+struct ConvParams {
+  count: u32,    // samples·outH·outW·filters
+  inH: u32,
+  inW: u32,
+  inC: u32,
+  outH: u32,
+  outW: u32,
+  filters: u32,
+  kernelH: u32,
+  kernelW: u32,
+  strideH: u32,
+  strideW: u32,
+  padTop: u32,
+  padLeft: u32,
+  hasBias: u32,
+  relu: u32,
+}
+
+@group(0) @binding(10) var<uniform> conv: ConvParams;
+@group(0) @binding(11) var<storage, read> convInput: array<f32>;
+@group(0) @binding(12) var<storage, read> convKernel: array<f32>;
+@group(0) @binding(13) var<storage, read> convBias: array<f32>;
+@group(0) @binding(14) var<storage, read_write> convOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < conv.count; i += stride(groups)) {
+    // Neighbouring threads compute neighbouring filters of one position: they read the same
+    // input values and neighbouring kernel entries.
+    let f = i % conv.filters;
+    let position = i / conv.filters;
+    let ox = position % conv.outW;
+    let oy = (position / conv.outW) % conv.outH;
+    let n = position / (conv.outW * conv.outH);
+    var acc = 0.0;
+    let y0 = i32(oy * conv.strideH) - i32(conv.padTop);
+    let x0 = i32(ox * conv.strideW) - i32(conv.padLeft);
+    for (var ky = 0u; ky < conv.kernelH; ky++) {
+      let iy = y0 + i32(ky);
+      if (iy < 0 || iy >= i32(conv.inH)) { continue; }
+      for (var kx = 0u; kx < conv.kernelW; kx++) {
+        let ix = x0 + i32(kx);
+        if (ix < 0 || ix >= i32(conv.inW)) { continue; }
+        let inBase = ((n * conv.inH + u32(iy)) * conv.inW + u32(ix)) * conv.inC;
+        let kernelBase = (ky * conv.kernelW + kx) * conv.inC * conv.filters + f;
+        for (var c = 0u; c < conv.inC; c++) {
+          acc += convInput[inBase + c] * convKernel[kernelBase + c * conv.filters];
+        }
+      }
+    }
+    if (conv.hasBias == 1u) { acc += convBias[f]; }
+    if (conv.relu == 1u) { acc = max(acc, 0.0); }
+    convOutput[i] = acc;
+  }
+}
+
+// ---- max pooling (NHWC): padding positions never win (TF 'same' pads with −∞) ----
+
+struct PoolParams {
+  count: u32,    // samples·outH·outW·channels
+  inH: u32,
+  inW: u32,
+  channels: u32,
+  outH: u32,
+  outW: u32,
+  poolH: u32,
+  poolW: u32,
+  strideH: u32,
+  strideW: u32,
+  padTop: u32,
+  padLeft: u32,
+}
+
+@group(0) @binding(20) var<uniform> pool: PoolParams;
+@group(0) @binding(21) var<storage, read> poolInput: array<f32>;
+@group(0) @binding(22) var<storage, read_write> poolOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn maxPool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < pool.count; i += stride(groups)) {
+    let c = i % pool.channels;
+    let position = i / pool.channels;
+    let ox = position % pool.outW;
+    let oy = (position / pool.outW) % pool.outH;
+    let n = position / (pool.outW * pool.outH);
+    let y0 = i32(oy * pool.strideH) - i32(pool.padTop);
+    let x0 = i32(ox * pool.strideW) - i32(pool.padLeft);
+    var best = 0.0;
+    var found = false; // a TF window always holds at least one input position
+    for (var ky = 0u; ky < pool.poolH; ky++) {
+      let iy = y0 + i32(ky);
+      if (iy < 0 || iy >= i32(pool.inH)) { continue; }
+      for (var kx = 0u; kx < pool.poolW; kx++) {
+        let ix = x0 + i32(kx);
+        if (ix < 0 || ix >= i32(pool.inW)) { continue; }
+        let v = poolInput[((n * pool.inH + u32(iy)) * pool.inW + u32(ix)) * pool.channels + c];
+        if (!found || v > best) { best = v; found = true; }
+      }
+    }
+    poolOutput[i] = best;
+  }
+}
+
+// ---- output = max(input, 0) (a separate ReLU layer; out of place, the input may be collected) ----
+
+struct ReluParams {
+  count: u32,
+}
+
+@group(0) @binding(30) var<uniform> reluParams: ReluParams;
+@group(0) @binding(31) var<storage, read> reluInput: array<f32>;
+@group(0) @binding(32) var<storage, read_write> reluOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < reluParams.count; i += stride(groups)) {
+    reluOutput[i] = max(reluInput[i], 0.0);
+  }
+}
+
+// ---- softmax over rows of `cols` values (the last axis), one thread per row ----
+
+struct SoftmaxParams {
+  rows: u32,
+  cols: u32,
+}
+
+@group(0) @binding(40) var<uniform> softmaxParams: SoftmaxParams;
+@group(0) @binding(41) var<storage, read> softmaxInput: array<f32>;
+@group(0) @binding(42) var<storage, read_write> softmaxOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let cols = softmaxParams.cols;
+  for (var r = gid.x; r < softmaxParams.rows; r += stride(groups)) {
+    let base = r * cols;
+    var top = softmaxInput[base];
+    for (var j = 1u; j < cols; j++) { top = max(top, softmaxInput[base + j]); }
+    var sum = 0.0;
+    for (var j = 0u; j < cols; j++) {
+      let e = exp(softmaxInput[base + j] - top);
+      softmaxOutput[base + j] = e;
+      sum += e;
+    }
+    for (var j = 0u; j < cols; j++) { softmaxOutput[base + j] = softmaxOutput[base + j] / sum; }
+  }
+}

@@ -1,0 +1,123 @@
+// Wrappers of shaders/forward.wgsl: the layers of a network's forward pass other than the dense
+// product (matmul). Tensors are samples-major NHWC f32, conv kernels HWIO.
+import source from '../../../shaders/forward.wgsl';
+import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import { elementwiseGroups } from './proximal.js';
+
+/** The spatial geometry of a conv or pool window on an [inH, inW, channels] input (TF padding offsets). */
+export interface WindowShape {
+  inH: number;
+  inW: number;
+  /** Input channels. */
+  channels: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  outH: number;
+  outW: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/**
+ * data = act(data + bias) in place over a rows×units array (bias broadcast over rows; act is
+ * relu or the identity). Reads bias (when given); reads and writes data.
+ */
+export function biasActivation(ws: Workspace, o: { rows: number; units: number; bias: GPUBuffer | null; relu: boolean; data: GPUBuffer }): Dispatch {
+  const count = o.rows * o.units;
+  const pipeline = ws.runtime.pipelines.get('forward', source, 'biasActivation');
+  const uniforms = ws.uniform(packUniforms([['u32', count], ['u32', o.units], ['u32', o.bias ? 1 : 0], ['u32', o.relu ? 1 : 0]]));
+  return ws.dispatch('biasActivation', pipeline, { 0: uniforms, 1: o.bias ?? ws.dummy, 2: o.data }, [elementwiseGroups(count)], {
+    bytes: 4 * (2 * count + (o.bias ? o.units : 0)),
+    flops: 2 * count,
+  });
+}
+
+/**
+ * Direct NHWC convolution with zero padding, bias and an optional fused ReLU:
+ * output[n, oy, ox, f] = act(bias[f] + Σ input[n, oy·sh − padTop + ky, ox·sw − padLeft + kx, c]·kernel[ky, kx, c, f]).
+ * Reads input (samples×inH×inW×channels), kernel (kh×kw×channels×filters), bias (filters, when
+ * given); writes output (samples×outH×outW×filters).
+ */
+export function conv2d(
+  ws: Workspace,
+  o: { samples: number; geometry: WindowShape; filters: number; input: GPUBuffer; kernel: GPUBuffer; bias: GPUBuffer | null; relu: boolean; output: GPUBuffer },
+): Dispatch {
+  const g = o.geometry;
+  const count = o.samples * g.outH * g.outW * o.filters;
+  const pipeline = ws.runtime.pipelines.get('forward', source, 'conv2d');
+  const uniforms = ws.uniform(
+    packUniforms([
+      ['u32', count],
+      ['u32', g.inH],
+      ['u32', g.inW],
+      ['u32', g.channels],
+      ['u32', g.outH],
+      ['u32', g.outW],
+      ['u32', o.filters],
+      ['u32', g.kernelH],
+      ['u32', g.kernelW],
+      ['u32', g.strideH],
+      ['u32', g.strideW],
+      ['u32', g.padTop],
+      ['u32', g.padLeft],
+      ['u32', o.bias ? 1 : 0],
+      ['u32', o.relu ? 1 : 0],
+    ]),
+  );
+  const taps = g.kernelH * g.kernelW * g.channels;
+  return ws.dispatch('conv2d', pipeline, { 10: uniforms, 11: o.input, 12: o.kernel, 13: o.bias ?? ws.dummy, 14: o.output }, [elementwiseGroups(count)], {
+    bytes: 4 * (o.samples * g.inH * g.inW * g.channels + taps * o.filters + count),
+    flops: 2 * count * taps,
+  });
+}
+
+/**
+ * NHWC max pooling; window positions in the padding never win (TF 'same' pads with −∞).
+ * `geometry.kernelH/kernelW` is the pool size. Reads input (samples×inH×inW×channels); writes
+ * output (samples×outH×outW×channels).
+ */
+export function maxPool2d(ws: Workspace, o: { samples: number; geometry: WindowShape; input: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const g = o.geometry;
+  const count = o.samples * g.outH * g.outW * g.channels;
+  const pipeline = ws.runtime.pipelines.get('forward', source, 'maxPool2d');
+  const uniforms = ws.uniform(
+    packUniforms([
+      ['u32', count],
+      ['u32', g.inH],
+      ['u32', g.inW],
+      ['u32', g.channels],
+      ['u32', g.outH],
+      ['u32', g.outW],
+      ['u32', g.kernelH],
+      ['u32', g.kernelW],
+      ['u32', g.strideH],
+      ['u32', g.strideW],
+      ['u32', g.padTop],
+      ['u32', g.padLeft],
+    ]),
+  );
+  return ws.dispatch('maxPool2d', pipeline, { 20: uniforms, 21: o.input, 22: o.output }, [elementwiseGroups(count)], {
+    bytes: 4 * (o.samples * g.inH * g.inW * g.channels + count),
+    flops: count * g.kernelH * g.kernelW,
+  });
+}
+
+/** output = max(input, 0) over `count` values (a separate ReLU layer). Reads input; writes output. */
+export function relu(ws: Workspace, o: { count: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const pipeline = ws.runtime.pipelines.get('forward', source, 'relu');
+  const uniforms = ws.uniform(packUniforms([['u32', o.count]]));
+  return ws.dispatch('relu', pipeline, { 30: uniforms, 31: o.input, 32: o.output }, [elementwiseGroups(o.count)], { bytes: 8 * o.count, flops: o.count });
+}
+
+/** Softmax over each row of `cols` values (the last axis) of a rows×cols array. Reads input; writes output. */
+export function softmax(ws: Workspace, o: { rows: number; cols: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const pipeline = ws.runtime.pipelines.get('forward', source, 'softmax');
+  const uniforms = ws.uniform(packUniforms([['u32', o.rows], ['u32', o.cols]]));
+  const count = o.rows * o.cols;
+  return ws.dispatch('softmax', pipeline, { 40: uniforms, 41: o.input, 42: o.output }, [elementwiseGroups(o.rows)], {
+    bytes: 8 * count,
+    flops: 5 * count,
+  });
+}

@@ -1,0 +1,288 @@
+// The parallel and cascade schedulers (net-trim.md §2): which data each layer's program sees.
+//
+// parallel: every layer ℓ gets the original network's input X⁽ℓ⁻¹⁾ and output X⁽ℓ⁾; layers are
+//           independent.
+// cascade:  layers in order; layer ℓ gets the *pruned* network's input X̂⁽ℓ⁻¹⁾ and the original
+//           output as target. After the first pruned layer the original weights W must stay
+//           feasible, which sets V = WᵀX̂ on Ωᶜ and ε_ℓ = γ·‖(WᵀX̂ − Y)_Ω‖_F; the last (linear)
+//           layer uses ε_L = κ·γ·‖WᵀX̂ − Y‖_F.
+// A conv layer is the same program on image patches: X = im2col(input), one row per output
+// position, and the kernel as a (kh·kw·cin) × cout matrix.
+import { InputError } from '../errors.js';
+import type { GpuRuntime } from '../gpu/device.js';
+import { forwardCpu, im2col, type ForwardResult } from '../network/forwardCpu.js';
+import { forwardGpu } from '../network/forwardGpu.js';
+import { layerInputShapes, prunableLayers, type PrunableLayer } from '../network/shapes.js';
+import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
+import { solveLayer } from '../solver/solveLayer.js';
+import type { Backend, Matrix, SolveLayerOptions, SolveProgress } from '../solver/types.js';
+
+export type PruneMode = 'cascade' | 'parallel';
+
+/** The authors' code uses γ = √1.1. */
+export const DEFAULT_GAMMA = Math.sqrt(1.1);
+/** κ = 1 keeps the last layer's original weights feasible; κ < 1 trades feasibility for a smaller discrepancy. */
+export const DEFAULT_KAPPA = 1;
+export const DEFAULT_EPSILON_GAIN = 0.05;
+
+export interface PruneOptions {
+  mode?: PruneMode;
+  /** ε = gain·‖Y‖_F for each layer of the parallel scheme and the first layer of the cascade. */
+  epsilonGain?: number;
+  /** Per-layer gains by layer name (override epsilonGain; in cascade ε_ℓ = max(γ rule, gain·‖Y‖)). */
+  layerEpsilonGains?: Record<string, number>;
+  gamma?: number;
+  kappa?: number;
+  /** Layer names left as they are. */
+  exclude?: string[];
+  backend?: Backend;
+  gpu?: GpuRuntime;
+  /** Passed to every layer's solve. */
+  solver?: Pick<SolveLayerOptions, 'rho' | 'adaptiveRho' | 'tolerances' | 'maxIterations' | 'checkEvery'>;
+  onLayerStart?: (event: { name: string; position: number; total: number }) => void;
+  onProgress?: (event: { name: string } & SolveProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface LayerPruneReport {
+  name: string;
+  kind: 'dense' | 'conv2d';
+  program: 'relu' | 'linear';
+  /** Rows of the layer program: inputs (+1 with bias) and outputs; samples = P (·H·W for conv). */
+  inputs: number;
+  outputs: number;
+  samples: number;
+  nonzerosBefore: number;
+  nonzerosAfter: number;
+  epsilon: number;
+  constraintResidual: number;
+  offSupportViolation: number;
+  dualityGap: number;
+  relativeDualityGap: number;
+  iterations: number;
+  converged: boolean;
+  seconds: number;
+  /** ‖X̂⁽ℓ⁾ − X⁽ℓ⁾‖_F: the pruned network's output of this layer against the original's. */
+  achievedDiscrepancy: number;
+  /** The paper's bound on it for the mode used (Σ ε_j parallel, ε₁·√(Π γ) cascade). */
+  consistencyBound: number;
+  note?: string;
+}
+
+export interface PruneResult {
+  network: Network;
+  mode: PruneMode;
+  layers: LayerPruneReport[];
+  /** ‖Z − Ẑ‖_F / ‖Z‖_F of the outputs before softmax. */
+  relativeDiscrepancy: number;
+  nonzerosBefore: number;
+  nonzerosAfter: number;
+  accuracyBefore?: number;
+  accuracyAfter?: number;
+  seconds: number;
+}
+
+type Forward = (network: Network) => Promise<ForwardResult>;
+
+function cloneNetwork(network: Network): Network {
+  return {
+    inputShape: [...network.inputShape],
+    layers: network.layers.map((l) =>
+      l.kind === 'dense' || l.kind === 'conv2d' ? { ...l, kernel: Float32Array.from(l.kernel), bias: l.bias && Float32Array.from(l.bias) } : { ...l },
+    ),
+  };
+}
+
+function countNonzeros(values: ArrayLike<number> | null): number {
+  let n = 0;
+  if (values) for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
+  return n;
+}
+
+function layerNonzeros(layer: DenseLayer | Conv2DLayer): number {
+  return countNonzeros(layer.kernel) + countNonzeros(layer.bias);
+}
+
+/** The layer's program data: X (rows = samples or patches) and the kernel as a matrix. */
+function programInput(layer: DenseLayer | Conv2DLayer, input: ArrayLike<number>, inputShape: number[], samples: number): Matrix {
+  if (layer.kind === 'dense') return { rows: samples, cols: layer.inputs, data: Float64Array.from(input) };
+  const patches = im2col(input, samples, inputShape as [number, number, number], layer);
+  return { rows: patches.length / (layer.kernelSize[0] * layer.kernelSize[1] * layer.inChannels), cols: layer.kernelSize[0] * layer.kernelSize[1] * layer.inChannels, data: patches };
+}
+
+function outputCount(layer: DenseLayer | Conv2DLayer): number {
+  return layer.kind === 'dense' ? layer.units : layer.filters;
+}
+
+/** XW + b, P×M in float64. */
+function preActivation(X: Matrix, layer: DenseLayer | Conv2DLayer): Float64Array {
+  const M = outputCount(layer);
+  const out = new Float64Array(X.rows * M);
+  for (let p = 0; p < X.rows; p++) {
+    const row = p * M;
+    if (layer.bias) for (let m = 0; m < M; m++) out[row + m] = layer.bias[m];
+    for (let n = 0; n < X.cols; n++) {
+      const x = X.data[p * X.cols + n];
+      if (x === 0) continue;
+      for (let m = 0; m < M; m++) out[row + m] += x * layer.kernel[n * M + m];
+    }
+  }
+  return out;
+}
+
+function frobenius(a: ArrayLike<number>, b: ArrayLike<number>, mask?: (i: number) => boolean): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) if (!mask || mask(i)) s += (a[i] - b[i]) ** 2;
+  return Math.sqrt(s);
+}
+
+function accuracy(outputs: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
+  let correct = 0;
+  for (let p = 0; p < labels.length; p++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (outputs[p * classes + c] > outputs[p * classes + best]) best = c;
+    if (best === Number(labels[p])) correct++;
+  }
+  return correct / labels.length;
+}
+
+/**
+ * Prunes every dense and conv layer of `network` (except `exclude`) on `samples` (P samples of
+ * the network's input shape, samples-major NHWC). The input network is not modified.
+ */
+export async function pruneNetwork(
+  network: Network,
+  samples: { data: Float32Array | Float64Array; count: number; labels?: ArrayLike<number> },
+  options: PruneOptions = {},
+): Promise<PruneResult> {
+  const started = performance.now();
+  const mode = options.mode ?? 'cascade';
+  const gamma = options.gamma ?? DEFAULT_GAMMA;
+  const kappa = options.kappa ?? DEFAULT_KAPPA;
+  const backend = options.backend ?? 'webgpu';
+  if (mode !== 'cascade' && mode !== 'parallel') throw new InputError(`mode: expected 'cascade' or 'parallel', found '${mode}'`);
+  if (!(gamma >= 1)) throw new InputError(`gamma: expected a number ≥ 1, found ${gamma}`);
+  if (!(kappa > 0 && kappa <= 1)) throw new InputError(`kappa: expected a number in (0, 1], found ${kappa}`);
+  const targets = prunableLayers(network);
+  const names = new Set(targets.map((t) => t.layer.name));
+  for (const name of [...(options.exclude ?? []), ...Object.keys(options.layerEpsilonGains ?? {})])
+    if (!names.has(name)) throw new InputError(`layer '${name}': no prunable (dense or conv2d) layer has this name; prunable layers are ${[...names].join(', ')}`);
+
+  const gpu = backend === 'webgpu' ? options.gpu : undefined;
+  const forward: Forward = gpu
+    ? (net) => forwardGpu(gpu, net, samples.data, samples.count, { collect: true })
+    : async (net) => forwardCpu(net, samples.data, samples.count, { collect: true });
+  const inputShapes = layerInputShapes(network);
+
+  const original = await forward(network);
+  const pruned = cloneNetwork(network);
+  const reports: LayerPruneReport[] = [];
+  const active = targets.filter((t) => !(options.exclude ?? []).includes(t.layer.name));
+  let current = original; // the pruned network's activations so far (cascade)
+  let firstPruned = true;
+  let boundSum = 0; // parallel: Σ ε_j
+  let epsilonFirst = 0; // cascade: ε₁
+  let gammaProduct = 1;
+
+  for (const [position, target] of active.entries()) {
+    options.onLayerStart?.({ name: target.layer.name, position, total: active.length });
+    const layer = pruned.layers[target.index] as DenseLayer | Conv2DLayer;
+    const source = mode === 'cascade' ? current : original;
+    const collected = source.collected.get(target.index)!;
+    const X = programInput(layer, collected.input, inputShapes[target.index], samples.count);
+    const originalTarget = original.collected.get(target.index)!.target;
+    const Y: Matrix = { rows: X.rows, cols: outputCount(layer), data: Float64Array.from(originalTarget) };
+    const gain = options.layerEpsilonGains?.[layer.name] ?? options.epsilonGain ?? DEFAULT_EPSILON_GAIN;
+    const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
+
+    let epsilon = gain * yNorm;
+    let V: Matrix | undefined;
+    let note: string | undefined;
+    let lastLayerKappa = 1;
+    if (mode === 'cascade' && !firstPruned) {
+      // Keep the original weights feasible on the pruned network's input (net-trim.md §2).
+      const pre = preActivation(X, layer);
+      if (target.program === 'relu') {
+        V = { rows: X.rows, cols: Y.cols, data: pre };
+        epsilon = gamma * frobenius(pre, Y.data, (i) => Y.data[i] > 1e-6);
+      } else {
+        lastLayerKappa = kappa;
+        epsilon = kappa * gamma * frobenius(pre, Y.data);
+      }
+      if (options.layerEpsilonGains?.[layer.name] !== undefined) epsilon = Math.max(epsilon, gain * yNorm);
+    }
+
+    const solve = (eps: number) =>
+      solveLayer({
+        X,
+        Y,
+        V,
+        activation: target.program,
+        epsilon: eps,
+        bias: layer.bias !== null,
+        backend,
+        gpu,
+        ...options.solver,
+        signal: options.signal,
+        onProgress: options.onProgress && ((p) => options.onProgress!({ name: layer.name, ...p })),
+      });
+    let result = await solve(epsilon);
+    if (lastLayerKappa < 1 && !result.report.converged) {
+      note = `κ = ${lastLayerKappa} made the last program infeasible (no convergence): kept the κ = 1 answer`;
+      epsilon /= lastLayerKappa;
+      result = await solve(epsilon);
+    }
+    const nonzerosBefore = layerNonzeros(layer);
+    layer.kernel = Float32Array.from(result.weights.data);
+    if (layer.bias) layer.bias = result.bias!;
+
+    if (mode === 'cascade') {
+      if (firstPruned) epsilonFirst = epsilon;
+      else gammaProduct *= gamma;
+    }
+    boundSum += epsilon;
+    firstPruned = false;
+    current = await forward(pruned);
+    const achieved = frobenius(current.collected.get(target.index)!.target, originalTarget);
+    const r = result.report;
+    reports.push({
+      name: layer.name,
+      kind: layer.kind,
+      program: target.program,
+      inputs: X.cols + (layer.bias ? 1 : 0),
+      outputs: Y.cols,
+      samples: X.rows,
+      nonzerosBefore,
+      nonzerosAfter: layerNonzeros(layer),
+      epsilon,
+      constraintResidual: r.constraintResidual,
+      offSupportViolation: r.offSupportViolation,
+      dualityGap: r.dualityGap,
+      relativeDualityGap: r.relativeDualityGap,
+      iterations: r.iterations,
+      converged: r.converged,
+      seconds: r.seconds,
+      achievedDiscrepancy: achieved,
+      consistencyBound: mode === 'parallel' ? boundSum : epsilonFirst * Math.sqrt(gammaProduct),
+      ...(note ? { note } : {}),
+    });
+  }
+
+  const final = active.length ? current : original;
+  const classes = original.logits.length / samples.count;
+  const allLayers = targets.map((t) => network.layers[t.index] as DenseLayer | Conv2DLayer);
+  return {
+    network: pruned,
+    mode,
+    layers: reports,
+    relativeDiscrepancy: frobenius(final.logits, original.logits) / Math.sqrt(Array.from(original.logits).reduce((s, v) => s + v * v, 0)),
+    nonzerosBefore: allLayers.reduce((s, l) => s + layerNonzeros(l), 0),
+    nonzerosAfter: targets.reduce((s, t) => s + layerNonzeros(pruned.layers[t.index] as DenseLayer | Conv2DLayer), 0),
+    ...(samples.labels
+      ? { accuracyBefore: accuracy(original.logits, samples.labels, classes), accuracyAfter: accuracy(final.logits, samples.labels, classes) }
+      : {}),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+export type { PrunableLayer };
