@@ -42,6 +42,8 @@ export interface PruneOptions {
   onLayerStart?: (event: { name: string; position: number; total: number }) => void;
   onProgress?: (event: { name: string } & SolveProgress) => void;
   signal?: AbortSignal;
+  /** Parallel mode on the GPU: solve layers concurrently while their arrays total at most this. */
+  concurrentBytes?: number;
 }
 
 export interface LayerPruneReport {
@@ -83,6 +85,45 @@ export interface PruneResult {
 }
 
 type Forward = (network: Network) => Promise<ForwardResult>;
+
+/** WebGPU cannot report free device memory; this budget is safe on integrated GPUs too. */
+export const DEFAULT_CONCURRENT_BYTES = 512 * 2 ** 20;
+
+/** GPU bytes of one layer solve: X, Y, V and the state arrays (see solver/gpu/gpuSolver.ts). */
+function problemBytes(samples: number, columns: number, outputs: number): number {
+  const solveSize = Math.min(samples, columns);
+  return 4 * (samples * columns + 7 * samples * outputs + 6 * columns * outputs + solveSize * solveSize);
+}
+
+/**
+ * Runs tasks, several at a time while the sum of their `bytes` stays within `budget` (one at a
+ * time when budget is 0); results come back in task order.
+ */
+async function runWithinBudget<T>(tasks: Array<{ bytes: number; run: () => Promise<T> }>, budget: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  let inUse = 0;
+  let failure: { error: unknown } | null = null;
+  const running = new Set<Promise<void>>();
+  while ((next < tasks.length && !failure) || running.size) {
+    while (!failure && next < tasks.length && (running.size === 0 || inUse + tasks[next].bytes <= budget)) {
+      const index = next++;
+      const { bytes, run } = tasks[index];
+      inUse += bytes;
+      const task: Promise<void> = run()
+        .then((value) => void (results[index] = value), (error) => void (failure ??= { error }))
+        .finally(() => {
+          inUse -= bytes;
+          running.delete(task);
+        });
+      running.add(task);
+    }
+    if (running.size) await Promise.race(running);
+  }
+  // Every started solve has settled (none is left running on the device) before the first error is rethrown.
+  if (failure) throw (failure as { error: unknown }).error;
+  return results;
+}
 
 function cloneNetwork(network: Network): Network {
   return {
@@ -178,82 +219,74 @@ export async function pruneNetwork(
   const pruned = cloneNetwork(network);
   const reports: LayerPruneReport[] = [];
   const active = targets.filter((t) => !(options.exclude ?? []).includes(t.layer.name));
-  let current = original; // the pruned network's activations so far (cascade)
-  let firstPruned = true;
-  let boundSum = 0; // parallel: Σ ε_j
-  let epsilonFirst = 0; // cascade: ε₁
-  let gammaProduct = 1;
+  let current = original; // the pruned network's activations so far
 
-  for (const [position, target] of active.entries()) {
-    options.onLayerStart?.({ name: target.layer.name, position, total: active.length });
+  /** One layer's program, from the activations of `source` (original, or pruned so far). */
+  const prepare = (target: PrunableLayer, source: ForwardResult, first: boolean) => {
     const layer = pruned.layers[target.index] as DenseLayer | Conv2DLayer;
-    const source = mode === 'cascade' ? current : original;
-    const collected = source.collected.get(target.index)!;
-    const X = programInput(layer, collected.input, inputShapes[target.index], samples.count);
-    const originalTarget = original.collected.get(target.index)!.target;
-    const Y: Matrix = { rows: X.rows, cols: outputCount(layer), data: Float64Array.from(originalTarget) };
+    const X = programInput(layer, source.collected.get(target.index)!.input, inputShapes[target.index], samples.count);
+    const Y: Matrix = { rows: X.rows, cols: outputCount(layer), data: Float64Array.from(original.collected.get(target.index)!.target) };
     const gain = options.layerEpsilonGains?.[layer.name] ?? options.epsilonGain ?? DEFAULT_EPSILON_GAIN;
     const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
-
     let epsilon = gain * yNorm;
     let V: Matrix | undefined;
-    let note: string | undefined;
-    let lastLayerKappa = 1;
-    if (mode === 'cascade' && !firstPruned) {
+    let layerKappa = 1;
+    if (mode === 'cascade' && !first) {
       // Keep the original weights feasible on the pruned network's input (net-trim.md §2).
       const pre = preActivation(X, layer);
       if (target.program === 'relu') {
         V = { rows: X.rows, cols: Y.cols, data: pre };
         epsilon = gamma * frobenius(pre, Y.data, (i) => Y.data[i] > 1e-6);
       } else {
-        lastLayerKappa = kappa;
+        layerKappa = kappa;
         epsilon = kappa * gamma * frobenius(pre, Y.data);
       }
       if (options.layerEpsilonGains?.[layer.name] !== undefined) epsilon = Math.max(epsilon, gain * yNorm);
     }
+    return { target, layer, X, Y, V, epsilon, layerKappa };
+  };
 
-    const solve = (eps: number) =>
+  const solve = async (job: ReturnType<typeof prepare>) => {
+    const run = (epsilon: number) =>
       solveLayer({
-        X,
-        Y,
-        V,
-        activation: target.program,
-        epsilon: eps,
-        bias: layer.bias !== null,
+        X: job.X,
+        Y: job.Y,
+        V: job.V,
+        activation: job.target.program,
+        epsilon,
+        bias: job.layer.bias !== null,
         backend,
         gpu,
         ...options.solver,
         signal: options.signal,
-        onProgress: options.onProgress && ((p) => options.onProgress!({ name: layer.name, ...p })),
+        onProgress: options.onProgress && ((p) => options.onProgress!({ name: job.layer.name, ...p })),
       });
-    let result = await solve(epsilon);
-    if (lastLayerKappa < 1 && !result.report.converged) {
-      note = `κ = ${lastLayerKappa} made the last program infeasible (no convergence): kept the κ = 1 answer`;
-      epsilon /= lastLayerKappa;
-      result = await solve(epsilon);
+    let epsilon = job.epsilon;
+    let result = await run(epsilon);
+    let note: string | undefined;
+    if (job.layerKappa < 1 && !result.report.converged) {
+      note = `κ = ${job.layerKappa} made the last program infeasible (no convergence): kept the κ = 1 answer`;
+      epsilon /= job.layerKappa;
+      result = await run(epsilon);
     }
-    const nonzerosBefore = layerNonzeros(layer);
-    layer.kernel = Float32Array.from(result.weights.data);
-    if (layer.bias) layer.bias = result.bias!;
+    const nonzerosBefore = layerNonzeros(job.layer);
+    job.layer.kernel = Float32Array.from(result.weights.data);
+    if (job.layer.bias) job.layer.bias = result.bias!;
+    return { job, result, epsilon, note, nonzerosBefore };
+  };
 
-    if (mode === 'cascade') {
-      if (firstPruned) epsilonFirst = epsilon;
-      else gammaProduct *= gamma;
-    }
-    boundSum += epsilon;
-    firstPruned = false;
-    current = await forward(pruned);
-    const achieved = frobenius(current.collected.get(target.index)!.target, originalTarget);
+  const report = (solved: Awaited<ReturnType<typeof solve>>, after: ForwardResult, consistencyBound: number): LayerPruneReport => {
+    const { job, result, epsilon, note, nonzerosBefore } = solved;
     const r = result.report;
-    reports.push({
-      name: layer.name,
-      kind: layer.kind,
-      program: target.program,
-      inputs: X.cols + (layer.bias ? 1 : 0),
-      outputs: Y.cols,
-      samples: X.rows,
+    return {
+      name: job.layer.name,
+      kind: job.layer.kind,
+      program: job.target.program,
+      inputs: job.X.cols + (job.layer.bias ? 1 : 0),
+      outputs: job.Y.cols,
+      samples: job.X.rows,
       nonzerosBefore,
-      nonzerosAfter: layerNonzeros(layer),
+      nonzerosAfter: layerNonzeros(job.layer),
       epsilon,
       constraintResidual: r.constraintResidual,
       offSupportViolation: r.offSupportViolation,
@@ -262,10 +295,39 @@ export async function pruneNetwork(
       iterations: r.iterations,
       converged: r.converged,
       seconds: r.seconds,
-      achievedDiscrepancy: achieved,
-      consistencyBound: mode === 'parallel' ? boundSum : epsilonFirst * Math.sqrt(gammaProduct),
+      achievedDiscrepancy: frobenius(after.collected.get(job.target.index)!.target, original.collected.get(job.target.index)!.target),
+      consistencyBound,
       ...(note ? { note } : {}),
-    });
+    };
+  };
+
+  if (mode === 'cascade') {
+    let epsilonFirst = 0;
+    let gammaProduct = 1;
+    for (const [position, target] of active.entries()) {
+      options.onLayerStart?.({ name: target.layer.name, position, total: active.length });
+      const solved = await solve(prepare(target, current, position === 0));
+      if (position === 0) epsilonFirst = solved.epsilon;
+      else gammaProduct *= gamma;
+      current = await forward(pruned);
+      reports.push(report(solved, current, epsilonFirst * Math.sqrt(gammaProduct)));
+    }
+  } else {
+    // Layers are independent: solve several at once while their GPU arrays fit the budget.
+    const jobs = active.map((target) => prepare(target, original, false));
+    const solved = await runWithinBudget(
+      jobs.map((job, position) => ({
+        bytes: problemBytes(job.X.rows, job.X.cols + 1, job.Y.cols),
+        run: () => {
+          options.onLayerStart?.({ name: job.layer.name, position, total: jobs.length });
+          return solve(job);
+        },
+      })),
+      backend === 'webgpu' ? (options.concurrentBytes ?? DEFAULT_CONCURRENT_BYTES) : 0,
+    );
+    if (active.length) current = await forward(pruned);
+    let boundSum = 0;
+    for (const s of solved) reports.push(report(s, current, (boundSum += s.epsilon)));
   }
 
   const final = active.length ? current : original;
