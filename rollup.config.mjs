@@ -2,7 +2,7 @@ import typescript from '@rollup/plugin-typescript';
 import { wgsl } from './build/wgsl-plugin.mjs';
 
 // Node keeps its dependencies external; the browser bundle must not touch Node built-ins.
-const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander'].includes(id);
+const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander', '@tensorflow/tfjs', 'onnx-proto'].includes(id);
 
 export default [
   {
@@ -15,7 +15,7 @@ export default [
     input: 'src/index.ts',
     output: { file: 'dist/browser/index.js', format: 'es', sourcemap: true },
     // `webgpu` is only imported when there is no navigator.gpu (i.e. in Node).
-    external: ['webgpu'],
+    external: ['webgpu', '@tensorflow/tfjs', 'onnx-proto'],
     plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/browser' })],
   },
 ];

@@ -1,11 +1,18 @@
 // out (m×n) = alpha · op(A) · op(B) + beta · addend, all row-major f32.
 // op(A) is m×k (A stored k×m when TRANSPOSE_A), op(B) is k×n (B stored n×k when TRANSPOSE_B).
-// Sizes come in the uniform, so one pipeline per transpose pair serves every shape.
+// Sizes come in the uniform, so one pipeline per (entry point, transpose pair) serves every shape.
 //
-// Tiling: a 16×16 workgroup computes a 64×64 tile of `out`, 4×4 outputs per thread at a stride
-// of 16 (so neighbouring threads write neighbouring addresses); K advances 16 at a time through
-// workgroup memory. Edges are zero-padded on load and masked on store.
-
+// Two entry points compute the same thing; src/gpu/kernels/matmul.ts picks one per adapter.
+//
+// `matmul` (GPUs): a 16×16 workgroup computes a 64×64 tile of `out`, 4×4 outputs per thread at a
+// stride of 16 (so neighbouring threads write neighbouring addresses); K advances 16 at a time
+// through workgroup memory. Edges are zero-padded on load and masked on store.
+//
+// `matmul_registers` (CPU rasterizers such as llvmpipe): no workgroup memory or barriers. There a
+// workgroup's invocations are SIMD lanes of one CPU thread, barriers are coroutine switches, and
+// every storage load inside a loop is emitted as one bounds-checked scalar load per lane — even
+// when the address is the same in all lanes. Load count is what costs, so each invocation keeps a
+// 16×8 block of accumulators (128 FMAs per 24 loads per k step) and reads operands directly.
 override TRANSPOSE_A: bool = false;
 override TRANSPOSE_B: bool = false;
 
@@ -92,6 +99,52 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     for (var j = 0u; j < 4u; j++) {
       let col = colBase + lid.x + j * 16u;
       if (col >= params.n) { continue; }
+      let index = row * params.n + col;
+      var value = params.alpha * acc[i][j];
+      if (params.beta != 0.0) { value += params.beta * addend[index]; }
+      out[index] = value;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul_registers: a workgroup of 8 invocations computes a 16×64 tile of `out`; invocation x
+// owns rows rowBase..rowBase+15 and columns colBase + x + 8j (j < 8), so the 8 lanes of each
+// B load are neighbouring addresses. Out-of-range rows/columns are clamped on load (reading
+// valid data that is then discarded) and masked on store, keeping the k loop branch-free.
+
+const REG_ROWS = 16u;
+const REG_COLS = 8u;
+const REG_LANES = 8u;
+
+@compute @workgroup_size(8)
+fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let rowBase = wid.y * REG_ROWS;
+  let colBase = wid.x * (REG_LANES * REG_COLS) + lid.x;
+  var rows: array<u32, REG_ROWS>;
+  var cols: array<u32, REG_COLS>;
+  for (var i = 0u; i < REG_ROWS; i++) { rows[i] = min(rowBase + i, params.m - 1u); }
+  for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * REG_LANES, params.n - 1u); }
+
+  var acc: array<array<f32, REG_COLS>, REG_ROWS>;
+  for (var p = 0u; p < params.k; p++) {
+    var bv: array<f32, REG_COLS>;
+    for (var j = 0u; j < REG_COLS; j++) {
+      if (TRANSPOSE_B) { bv[j] = b[cols[j] * params.k + p]; } else { bv[j] = b[p * params.n + cols[j]]; }
+    }
+    for (var i = 0u; i < REG_ROWS; i++) {
+      var av: f32;
+      if (TRANSPOSE_A) { av = a[p * params.m + rows[i]]; } else { av = a[rows[i] * params.k + p]; }
+      for (var j = 0u; j < REG_COLS; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+    }
+  }
+
+  for (var i = 0u; i < REG_ROWS; i++) {
+    let row = rowBase + i;
+    if (row >= params.m) { break; }
+    for (var j = 0u; j < REG_COLS; j++) {
+      let col = colBase + j * REG_LANES;
+      if (col >= params.n) { break; }
       let index = row * params.n + col;
       var value = params.alpha * acc[i][j];
       if (params.beta != 0.0) { value += params.beta * addend[index]; }

@@ -37,9 +37,12 @@ describe.skipIf(!gpu)('matmul kernel', () => {
     [130, 67, 33],
     [70, 129, 200],
   ];
+  // 'tiled' (workgroup memory, for GPUs) and 'registers' (for software adapters) must both be right
+  // whichever device runs the tests.
+  for (const variant of ['tiled', 'registers'] as const)
   for (const [m, n, k] of shapes)
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-      it(`${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
+      it(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
         const ws = new Workspace(gpu!);
         const a = gaussianMatrix(m, k, m + 3 * k);
         const b = gaussianMatrix(k, n, n + 5 * k);
@@ -59,6 +62,7 @@ describe.skipIf(!gpu)('matmul kernel', () => {
             transposeB: tb,
             alpha: -0.5,
             beta: 2,
+            variant,
           }),
         ]);
         const got = await ws.read(out, m * n);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { GpuError, InputError } from '../errors.js';
 import { addLayerCommand } from './layer.js';
+import { addPruneCommand } from './prune.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -38,6 +39,7 @@ function createProgram(): Command {
     .configureOutput({ outputError: (message, write) => write(`net-trim: ${oneLine(message.replace(/^error: /, ''))} (see --help)\n`) });
   // Subcommands created by program.command() inherit the settings above.
   addLayerCommand(program);
+  addPruneCommand(program);
   for (const command of [program, ...program.commands]) command.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

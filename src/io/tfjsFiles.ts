@@ -1,0 +1,73 @@
+// Node-only file helpers for TF.js Layers models: model.json and its weight shards in, model.json
+// and one weights.bin out (written atomically). The format itself is in tfjsModel.ts.
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { InputError } from '../errors.js';
+import type { Network } from '../network/types.js';
+import { writeFilesAtomically } from './files.js';
+import { parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
+
+async function readBytes(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, expected a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : null;
+    if (reason) throw new InputError(`${path}: ${reason}${what}`);
+    throw new Error(`${path}: cannot read: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The weight shard paths listed by a parsed model.json, in manifest order ([] if it lists none). */
+function shardPaths(modelJson: unknown): string[] {
+  if (typeof modelJson !== 'object' || modelJson === null) return [];
+  const manifest = (modelJson as { weightsManifest?: unknown }).weightsManifest;
+  if (!Array.isArray(manifest)) return []; // parseTfjsModel names the problem
+  const paths: string[] = [];
+  for (const group of manifest) {
+    const groupPaths = (group as { paths?: unknown } | null)?.paths;
+    if (Array.isArray(groupPaths)) for (const p of groupPaths) if (typeof p === 'string') paths.push(p);
+  }
+  return paths;
+}
+
+/**
+ * Reads a TF.js Layers model from its model.json and the weight shards it lists (paths relative
+ * to the model.json's folder, concatenated in manifest order). Every error names the file.
+ */
+export async function loadTfjsModelFile(modelJsonPath: string): Promise<TfjsModelHandle> {
+  const text = (await readBytes(modelJsonPath, '')).toString('utf8');
+  let modelJson: unknown;
+  try {
+    modelJson = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${modelJsonPath}: expected a JSON model.json (TF.js Layers format), found malformed JSON: ${(error as Error).message}`);
+  }
+  const folder = dirname(modelJsonPath);
+  const shards: Buffer[] = [];
+  for (const shard of shardPaths(modelJson)) shards.push(await readBytes(join(folder, shard), ` (a weight shard listed in ${modelJsonPath})`));
+  const total = shards.reduce((n, b) => n + b.length, 0);
+  const weightData = new Uint8Array(total);
+  let offset = 0;
+  for (const shard of shards) {
+    weightData.set(shard, offset);
+    offset += shard.length;
+  }
+  return parseTfjsModel(modelJson, weightData.buffer, modelJsonPath);
+}
+
+/**
+ * Writes the model read as `handle` with `network`'s weights to `outDir`/model.json and
+ * `outDir`/weights.bin, each through a temporary file and a rename. Returns the two paths.
+ */
+export async function saveTfjsModelFiles(handle: TfjsModelHandle, network: Network, outDir: string): Promise<{ modelJsonPath: string; weightsPath: string }> {
+  const { modelJson, weightData } = await writeTfjsModel(handle, network);
+  const modelJsonPath = join(outDir, 'model.json');
+  const weightsPath = join(outDir, 'weights.bin');
+  await writeFilesAtomically([
+    { path: weightsPath, bytes: weightData },
+    { path: modelJsonPath, bytes: new TextEncoder().encode(modelJson) },
+  ]);
+  return { modelJsonPath, weightsPath };
+}
