@@ -1,16 +1,14 @@
 // The `net-trim` command as users run it: the built dist/node/cli.js in a child process.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../src/io/npy.js';
+import { CLI, runCli } from './helpers/cli.js';
 import { bytesOf, npyHeader, rawNpy } from './helpers/npyBytes.js';
 import { gaussianMatrix, mulberry32 } from './helpers/random.js';
 
-const CLI = fileURLToPath(new URL('../dist/node/cli.js', import.meta.url));
 
 // A planted problem: sparse weights with a bias behind a ReLU, as net-trim.md §5.
 const P = 120;
@@ -18,28 +16,10 @@ const N = 12;
 const M = 5;
 const NONZEROS_PER_COLUMN = 3;
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let root: string;
 let runtimeDir: string;
 
-function runCli(args: string[]): Promise<CliRun> {
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? runtimeDir };
-  delete env.NET_TRIM_DEBUG; // its stack traces would break the one-line error contract
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runCliHere = (args: string[]) => runCli(args, { cwd: root, runtimeDir });
 
 /** Y = act(XW + b) for row-major X (P×N), W (N×M), b (M). */
 function layerOutput(X: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number> | null, relu: boolean): Float64Array {
@@ -204,7 +184,7 @@ describe('net-trim layer rejects bad input with exit code 2, one stderr line, an
     const inputsBefore = await snapshot('in');
     const outputsBefore = await snapshot('out');
 
-    const run = await runCli(args);
+    const run = await runCliHere(args);
 
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
@@ -225,7 +205,7 @@ describe('net-trim layer solves a planted problem and writes consistent files', 
       const out = `out-${backend}`;
       await mkdir(join(root, out));
       const inputsBefore = await snapshot('in');
-      const run = await runCli(
+      const run = await runCliHere(
         layerArgs({
           '--backend': backend,
           '--out-weights': `${out}/W.npy`,
@@ -287,7 +267,7 @@ describe('net-trim layer solves a planted problem and writes consistent files', 
   it('with --activation linear --no-bias --epsilon --tolerance: no bias file, density over N x M', async () => {
     const out = 'out-linear';
     await mkdir(join(root, out));
-    const run = await runCli(
+    const run = await runCliHere(
       layerArgs(
         { '--target': 'in/Y-linear.npy', '--out-weights': `${out}/W.npy`, '--out-bias': null, '--report': `${out}/report.json` },
         '--activation',
