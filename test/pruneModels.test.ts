@@ -184,4 +184,9 @@ describe('net-trim prune refuses bad input before solving', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/'dense_9'.*dense_1, dense_2, dense_3/);
   });
+  it('an unknown layer name in a per-layer --epsilon-gain', async () => {
+    const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', samplesPath, '--epsilon-gain', '0.03,dense_7=0.1', '--backend', 'cpu', '--out', join(out, 'z')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/'dense_7'/);
+  });
 });

@@ -39,7 +39,11 @@ export function addPruneCommand(program: Command): Command {
     .requiredOption('--samples <S.npy>', 'sample inputs: (P, ...input shape): NHWC images for TF.js, NCHW for ONNX, or (P, features) flattened')
     .option('--labels <L.npy>', 'integer class labels (P,), int32 or int64: reports accuracy before and after')
     .option('--mode <mode>', "'cascade' (layers in order, each fed the pruned network: sparser) or 'parallel' (layers independent)", 'cascade')
-    .option('--epsilon-gain <g>', 'allowed discrepancy per layer: epsilon = g * ||Y||_F (in cascade: the first pruned layer)', String(DEFAULT_EPSILON_GAIN))
+    .option(
+      '--epsilon-gain <g>',
+      'allowed discrepancy per layer: epsilon = g * ||Y||_F (in cascade: the first pruned layer); per layer with name=g, e.g. 0.03,dense_1=0.05',
+      String(DEFAULT_EPSILON_GAIN),
+    )
     .option('--gamma <γ>', 'cascade: epsilon of later layers = γ·||(W X̂ − Y)_Ω||, γ >= 1', String(Number(DEFAULT_GAMMA.toFixed(4))))
     .option('--kappa <κ>', 'cascade: the last layer uses κ·γ·||W X̂ − Y||, 0 < κ <= 1 (if κ < 1 proves infeasible, the κ = 1 answer is kept)', String(DEFAULT_KAPPA))
     .option('--exclude <names>', 'comma-separated layer names to leave unpruned')
@@ -53,7 +57,7 @@ export function addPruneCommand(program: Command): Command {
 function parseOptions(raw: RawPruneOptions) {
   return {
     mode: oneOf<PruneMode>(raw.mode, '--mode', ['cascade', 'parallel'])!,
-    epsilonGain: nonNegativeNumber(raw.epsilonGain, '--epsilon-gain')!,
+    ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)),
     gamma: positiveNumber(raw.gamma, '--gamma')!,
     kappa: positiveNumber(raw.kappa, '--kappa')!,
     backend: oneOf<Backend>(raw.backend, '--backend', ['webgpu', 'cpu'])!,
@@ -61,6 +65,18 @@ function parseOptions(raw: RawPruneOptions) {
     maxSamples: positiveInteger(raw.maxSamples, '--max-samples'),
     exclude: raw.exclude ? raw.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
   };
+}
+
+/** "0.03" or "0.03,dense_1=0.05,conv_2=0.02": one gain for all layers and per-layer overrides. */
+function epsilonGains(raw: string): { epsilonGain: number; layerEpsilonGains: Record<string, number> } {
+  let epsilonGain = DEFAULT_EPSILON_GAIN;
+  const layerEpsilonGains: Record<string, number> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf('=');
+    if (at < 0) epsilonGain = nonNegativeNumber(part, '--epsilon-gain')!;
+    else layerEpsilonGains[part.slice(0, at).trim()] = nonNegativeNumber(part.slice(at + 1), `--epsilon-gain ${part.slice(0, at).trim()}`)!;
+  }
+  return { epsilonGain, layerEpsilonGains };
 }
 
 /** Samples as NHWC float data of the network's input shape. */
@@ -121,6 +137,7 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     result = await pruneNetwork(model.network, { ...samples, labels }, {
       mode: options.mode,
       epsilonGain: options.epsilonGain,
+      layerEpsilonGains: options.layerEpsilonGains,
       gamma: options.gamma,
       kappa: options.kappa,
       exclude: options.exclude,
