@@ -6,6 +6,7 @@
 //            floor(total / 2) before (top/left) and the rest after (bottom/right).
 import { InputError } from '../errors.js';
 import { SUPPORTED_LAYERS, type Conv2DLayer, type DenseLayer, type Layer, type Network } from './types.js';
+import type { WindowShape } from '../gpu/kernels/forward.js';
 
 /** Output size and leading (top/left) padding of one spatial axis of a conv or pool window. */
 export interface AxisWindow {
@@ -24,19 +25,7 @@ export function windowAxis(size: number, kernel: number, stride: number, padding
 }
 
 /** The spatial geometry of a conv2d or maxpool2d layer applied to an [H, W, C] input. */
-export interface WindowGeometry {
-  inH: number;
-  inW: number;
-  channels: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  outH: number;
-  outW: number;
-  padTop: number;
-  padLeft: number;
-}
+export type WindowGeometry = WindowShape;
 
 /** Geometry of a conv2d/maxpool2d layer on an input of shape [H, W, C] (assumed valid: see checkNetwork). */
 export function windowGeometry(
