@@ -4,6 +4,7 @@
 //   npm run bench -- [--problems a,b] [--repeats 5] [--iterations 3] [--json out.json] [--readme]
 // Times are medians over repeats; ratios compare numbers measured in this same run.
 import { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { acquireGpu, prepareLayerProblem, CpuAdmmEngine, GpuAdmmEngine } from '../dist/node/internals.js';
@@ -24,6 +25,7 @@ const program = new Command()
   .option('--cpu-repeats <n>', 'timed CPU iterations (the float64 reference is slow)', (v) => parseInt(v, 10), 2)
   .option('--check-every <k>', 'iterations between host round trips in a real solve', (v) => parseInt(v, 10), 50)
   .option('--no-cpu', 'skip the CPU reference')
+  .option('--no-numpy', 'skip the numpy baseline (bench/numpy_admm.py; needs python3 with numpy)')
   .option('--json <file>', 'write results as JSON')
   .option('--readme', 'replace the results table in bench/README.md')
   .parse();
@@ -136,14 +138,46 @@ for (const name of opts.problems.split(',')) {
     results.push(cpuEntry);
     console.error(JSON.stringify(cpuEntry));
   }
+
+  if (opts.numpy) for (const entry of numpyBaseline(name, N, M, P)) {
+    entry.speedupOfWebgpu = entry.secondsPerIteration / secondsPerIteration;
+    results.push(entry);
+    console.error(JSON.stringify(entry));
+  }
 }
 gpu.destroy();
+
+/**
+ * The same iteration in numpy (float64, as the authors compute), run twice when OPENBLAS_CORETYPE
+ * is set: as the machine is configured and with it unset (it slows current OpenBLAS).
+ */
+function numpyBaseline(problem, N, M, P) {
+  const script = fileURLToPath(new URL('./numpy_admm.py', import.meta.url));
+  const variants = [{ label: 'numpy float64', env: process.env }];
+  if (process.env.OPENBLAS_CORETYPE) {
+    const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    variants.push({ label: 'numpy float64 (OPENBLAS_CORETYPE unset)', env });
+  }
+  const entries = [];
+  for (const { label, env } of variants) {
+    const run = spawnSync('python3', [script, String(N), String(M), String(P), '--repeats', String(opts.repeats), '--iterations', String(opts.iterations)], { env, encoding: 'utf8' });
+    if (run.status !== 0) {
+      console.error(`numpy baseline skipped (${(run.stderr || run.error?.message || '').trim().split('\n').pop()})`);
+      return entries;
+    }
+    const measured = JSON.parse(run.stdout);
+    entries.push({ problem, backend: label, device: `CPU, numpy ${measured.numpy}`, N, M, P, ...measured, hostRoundTripsPerIteration: 0, repeats: opts.repeats });
+  }
+  return entries;
+}
 
 const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
 const lines = [
   `Device: ${device}. Medians of ${opts.repeats} repeats (GPU, ${opts.iterations} iterations per submit) and ${opts.cpuRepeats} CPU iterations, measured in one run on ${new Date().toISOString().slice(0, 10)}.`,
   '',
-  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up vs CPU | dispatches / it. | host round trips / it. | MB moved / it. | setup s |',
+  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | setup s |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...results.map((r) =>
     `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${fmt(r.setupSeconds)} |`,
