@@ -5,9 +5,9 @@
 import type { Network } from '../network/types.js';
 
 interface Tensor {
-  dtype: 'F32' | 'I32';
+  dtype: 'F32' | 'I32' | 'U16';
   shape: number[];
-  data: Float32Array | Int32Array;
+  data: Float32Array | Int32Array | Uint16Array;
 }
 
 export interface SparseExport {
@@ -17,11 +17,12 @@ export interface SparseExport {
   sparseBytes: number;
 }
 
-function csr(kernel: Float32Array, rows: number, cols: number): { indptr: Int32Array; indices: Int32Array; values: Float32Array } {
+/** CSR of a rows×cols kernel; column indices are uint16 when they fit (2 bytes a nonzero saved). */
+function csr(kernel: Float32Array, rows: number, cols: number): { indptr: Int32Array; indices: Int32Array | Uint16Array; values: Float32Array } {
   let nonzeros = 0;
   for (let i = 0; i < kernel.length; i++) if (kernel[i] !== 0) nonzeros++;
   const indptr = new Int32Array(rows + 1);
-  const indices = new Int32Array(nonzeros);
+  const indices = cols <= 65536 ? new Uint16Array(nonzeros) : new Int32Array(nonzeros);
   const values = new Float32Array(nonzeros);
   let k = 0;
   for (let r = 0; r < rows; r++) {
@@ -47,7 +48,7 @@ export function exportSparse(network: Network): SparseExport {
       layer.kind === 'dense' ? [layer.inputs, layer.units] : [layer.kernelSize[0] * layer.kernelSize[1] * layer.inChannels, layer.filters];
     const { indptr, indices, values } = csr(layer.kernel, rows, cols);
     tensors.set(`${layer.name}.kernel.indptr`, { dtype: 'I32', shape: [rows + 1], data: indptr });
-    tensors.set(`${layer.name}.kernel.indices`, { dtype: 'I32', shape: [indices.length], data: indices });
+    tensors.set(`${layer.name}.kernel.indices`, { dtype: indices instanceof Uint16Array ? 'U16' : 'I32', shape: [indices.length], data: indices });
     tensors.set(`${layer.name}.kernel.values`, { dtype: 'F32', shape: [values.length], data: values });
     layout[`${layer.name}.kernel`] = JSON.stringify({
       format: 'csr',
