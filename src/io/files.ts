@@ -38,15 +38,23 @@ function pathError(path: string, action: FileAction, error: unknown): Error {
   return new Error(`${path}: cannot ${action}: ${(error as Error).message}`, { cause: error });
 }
 
+/**
+ * Reads an input file; a failure is an error naming `path` (an InputError where the user can fix
+ * it), with `context` appended, e.g. " (a weight shard listed in model.json)".
+ */
+export async function readInputFile(path: string, context = ''): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const failure = pathError(path, 'read', error);
+    if (failure instanceof InputError) throw new InputError(failure.message + context);
+    throw failure;
+  }
+}
+
 /** Reads and parses a .npy file; every error names `path`. */
 export async function readNpyFile(path: string, options: ParseNpyOptions = {}): Promise<NpyArray> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw pathError(path, 'read', error);
-  }
-  return parseNpy(bytes, path, options);
+  return parseNpy(await readInputFile(path), path, options);
 }
 
 export interface FileToWrite {

@@ -44,6 +44,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { InputError } from '../errors.js';
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
+import { windowAxis } from '../network/shapes.js';
 
 const { onnx } = onnxProto;
 
@@ -126,18 +127,15 @@ const shapeText = (dims: readonly number[]) => `[${dims.join(', ')}]`;
 const listText = (values: readonly number[]) => `[${values.join(',')}]`;
 const isDefaultDomain = (domain: string | null | undefined) => !domain || domain === 'ai.onnx';
 
-/** TF's 'same' padding of one spatial dim: [begin, end]. */
+/** TF's 'same' padding of one spatial dim: [begin, end] (the network's own window rule). */
 export function tfSamePads(inSize: number, kernel: number, stride: number): [number, number] {
-  const outSize = Math.ceil(inSize / stride);
-  const total = Math.max((outSize - 1) * stride + kernel - inSize, 0);
-  const begin = Math.floor(total / 2);
-  return [begin, total - begin];
+  const { padBefore, padAfter } = windowAxis(inSize, kernel, stride, 'same');
+  return [padBefore, padAfter];
 }
 
 /** Output size of one spatial dim under TF padding, or 0 when the window does not fit. */
 function outputSize(inSize: number, kernel: number, stride: number, padding: 'valid' | 'same'): number {
-  if (padding === 'same') return Math.ceil(inSize / stride);
-  return inSize >= kernel ? Math.floor((inSize - kernel) / stride) + 1 : 0;
+  return Math.max(windowAxis(inSize, kernel, stride, padding).out, 0);
 }
 
 function floatBytes(values: Float32Array): Uint8Array {

@@ -1,23 +1,10 @@
 // Node-only file helpers for TF.js Layers models: model.json and its weight shards in, model.json
 // and one weights.bin out (written atomically). The format itself is in tfjsModel.ts.
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Network } from '../network/types.js';
-import { writeFilesAtomically } from './files.js';
+import { readInputFile, writeFilesAtomically } from './files.js';
 import { parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
-
-async function readBytes(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, expected a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : null;
-    if (reason) throw new InputError(`${path}: ${reason}${what}`);
-    throw new Error(`${path}: cannot read: ${(error as Error).message}`, { cause: error });
-  }
-}
 
 /** The weight shard paths listed by a parsed model.json, in manifest order ([] if it lists none). */
 function shardPaths(modelJson: unknown): string[] {
@@ -37,7 +24,7 @@ function shardPaths(modelJson: unknown): string[] {
  * to the model.json's folder, concatenated in manifest order). Every error names the file.
  */
 export async function loadTfjsModelFile(modelJsonPath: string): Promise<TfjsModelHandle> {
-  const text = (await readBytes(modelJsonPath, '')).toString('utf8');
+  const text = (await readInputFile(modelJsonPath)).toString('utf8');
   let modelJson: unknown;
   try {
     modelJson = JSON.parse(text);
@@ -46,7 +33,7 @@ export async function loadTfjsModelFile(modelJsonPath: string): Promise<TfjsMode
   }
   const folder = dirname(modelJsonPath);
   const shards: Buffer[] = [];
-  for (const shard of shardPaths(modelJson)) shards.push(await readBytes(join(folder, shard), ` (a weight shard listed in ${modelJsonPath})`));
+  for (const shard of shardPaths(modelJson)) shards.push(await readInputFile(join(folder, shard), ` (a weight shard listed in ${modelJsonPath})`));
   const total = shards.reduce((n, b) => n + b.length, 0);
   const weightData = new Uint8Array(total);
   let offset = 0;

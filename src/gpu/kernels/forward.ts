@@ -20,6 +20,23 @@ export interface WindowShape {
   padLeft: number;
 }
 
+/** Uniform fields shared by conv2d and maxPool2d (the WGSL structs keep this order). */
+const inputFields = (g: WindowShape): Array<['u32', number]> => [
+  ['u32', g.inH],
+  ['u32', g.inW],
+  ['u32', g.channels],
+  ['u32', g.outH],
+  ['u32', g.outW],
+];
+const windowFields = (g: WindowShape): Array<['u32', number]> => [
+  ['u32', g.kernelH],
+  ['u32', g.kernelW],
+  ['u32', g.strideH],
+  ['u32', g.strideW],
+  ['u32', g.padTop],
+  ['u32', g.padLeft],
+];
+
 /**
  * data = act(data + bias) in place over a rows×units array (bias broadcast over rows; act is
  * relu or the identity). Reads bias (when given); reads and writes data.
@@ -50,18 +67,9 @@ export function conv2d(
   const uniforms = ws.uniform(
     packUniforms([
       ['u32', count],
-      ['u32', g.inH],
-      ['u32', g.inW],
-      ['u32', g.channels],
-      ['u32', g.outH],
-      ['u32', g.outW],
+      ...inputFields(g),
       ['u32', o.filters],
-      ['u32', g.kernelH],
-      ['u32', g.kernelW],
-      ['u32', g.strideH],
-      ['u32', g.strideW],
-      ['u32', g.padTop],
-      ['u32', g.padLeft],
+      ...windowFields(g),
       ['u32', o.bias ? 1 : 0],
       ['u32', o.relu ? 1 : 0],
     ]),
@@ -85,17 +93,8 @@ export function maxPool2d(ws: Workspace, o: { samples: number; geometry: WindowS
   const uniforms = ws.uniform(
     packUniforms([
       ['u32', count],
-      ['u32', g.inH],
-      ['u32', g.inW],
-      ['u32', g.channels],
-      ['u32', g.outH],
-      ['u32', g.outW],
-      ['u32', g.kernelH],
-      ['u32', g.kernelW],
-      ['u32', g.strideH],
-      ['u32', g.strideW],
-      ['u32', g.padTop],
-      ['u32', g.padLeft],
+      ...inputFields(g),
+      ...windowFields(g),
     ]),
   );
   return ws.dispatch('maxPool2d', pipeline, { 20: uniforms, 21: o.input, 22: o.output }, [elementwiseGroups(count)], {
