@@ -3,7 +3,9 @@
 // against the CPU one, with chunking and no leaked buffers.
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { forwardCpu, im2col, type ForwardResult } from '../src/network/forwardCpu.js';
+import { forwardCpu, type ForwardResult } from '../src/network/forwardCpu.js';
+import { windowGeometry } from '../src/network/shapes.js';
+import { materializePatches } from '../src/solver/design.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
 import { checkNetwork, layerInputShapes, layerOutputShape, prunableLayers, windowAxis } from '../src/network/shapes.js';
 import type { Activation, Conv2DLayer, DenseLayer, Layer, MaxPool2DLayer, Network } from '../src/network/types.js';
@@ -215,7 +217,7 @@ describe('CPU forward pass', () => {
     [[5, 5, 1], [4, 4], [2, 2], 'same'],
   ];
   for (const [shape, kernelSize, strides, padding] of convCases)
-    it(`conv ${kernelSize.join('×')} stride ${strides.join(',')} ${padding} on ${shape.join('×')}: direct = naive = im2col·kernel`, () => {
+    it(`conv ${kernelSize.join('×')} stride ${strides.join(',')} ${padding} on ${shape.join('×')}: direct = naive = patches·kernel`, () => {
       const samples = 3;
       const filters = 4;
       const l = conv('c', kernelSize, shape[2], filters, { strides, padding });
@@ -225,7 +227,13 @@ describe('CPU forward pass', () => {
       expect(result.outputShape).toEqual(outShape);
       expect(relativeError(result.output, want)).toBeLessThan(1e-12);
 
-      const patches = im2col(x, samples, shape, l);
+      // The solver's patch matrix (columns in the HWIO kernel's row order) times the kernel.
+      const g = windowGeometry(l, shape);
+      const patches = materializePatches({
+        images: Float64Array.from(x), count: samples, height: g.inH, width: g.inW, channels: g.channels,
+        kernelHeight: g.kernelH, kernelWidth: g.kernelW, strideHeight: g.strideH, strideWidth: g.strideW,
+        padTop: g.padTop, padLeft: g.padLeft, outHeight: g.outH, outWidth: g.outW,
+      }).data;
       const cols = kernelSize[0] * kernelSize[1] * shape[2];
       const rows = patches.length / cols;
       expect(rows).toBe(samples * outShape[0] * outShape[1]);

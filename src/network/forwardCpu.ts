@@ -166,39 +166,6 @@ function reluInPlace(x: Float64Array): Float64Array {
 }
 
 /**
- * Image patches of a conv layer: a (P·Ho·Wo) × (kh·kw·cin) row-major matrix, one row per output
- * position (sample, oy, ox in NHWC order), entries in the kernel's HWIO order (ky, kx, c) and
- * zeros where the window lies in the 'same' padding. So patches · (kernel as a (kh·kw·cin)×cout
- * matrix) + bias is the conv output, P×Ho×Wo×cout.
- */
-export function im2col(input: ArrayLike<number>, samples: number, inputShape: readonly number[], conv: Conv2DLayer): Float64Array {
-  if (inputShape.length !== 3 || inputShape[2] !== conv.inChannels)
-    throw new InputError(`im2col: conv '${conv.name}' expects an [H, W, ${conv.inChannels}] input, found [${inputShape.join(', ')}]`);
-  if (input.length !== samples * shapeSize(inputShape))
-    throw new InputError(`im2col: input has ${input.length} values, expected ${samples} × ${inputShape.join('×')}`);
-  const { inH, inW, channels: cin, kernelH, kernelW, strideH, strideW, outH, outW, padTop, padLeft } = windowGeometry(conv, inputShape);
-  const cols = kernelH * kernelW * cin;
-  const out = new Float64Array(samples * outH * outW * cols);
-  for (let s = 0; s < samples; s++)
-    for (let oy = 0; oy < outH; oy++)
-      for (let ox = 0; ox < outW; ox++) {
-        const row = ((s * outH + oy) * outW + ox) * cols;
-        for (let ky = 0; ky < kernelH; ky++) {
-          const iy = oy * strideH - padTop + ky;
-          if (iy < 0 || iy >= inH) continue;
-          for (let kx = 0; kx < kernelW; kx++) {
-            const ix = ox * strideW - padLeft + kx;
-            if (ix < 0 || ix >= inW) continue;
-            const src = ((s * inH + iy) * inW + ix) * cin;
-            const dst = row + (ky * kernelW + kx) * cin;
-            for (let c = 0; c < cin; c++) out[dst + c] = input[src + c];
-          }
-        }
-      }
-  return out;
-}
-
-/**
  * Runs `network` on `samples` samples in float64. `input` is samples-major with the network's
  * input shape per sample. Throws an InputError for an inconsistent network or input.
  */

@@ -2,7 +2,7 @@
 // (W1, U1, T = W3ᵀX are stored transposed, P×M; W2, W3, U2 are N1×M).
 // It is the oracle of the GPU tests and the `--backend cpu` fallback.
 import type { AdmmEngine, ResidualSums } from './admmDriver.js';
-import { gramOfColumns, gramOfRows, inverseOfIdentityPlus, multiply, multiplyTransposedA } from './linalg64.js';
+import { inverseOfIdentityPlus, multiply } from './linalg64.js';
 import { isActive, type LayerProblem } from './problem.js';
 
 export class CpuAdmmEngine implements AdmmEngine {
@@ -16,7 +16,7 @@ export class CpuAdmmEngine implements AdmmEngine {
   private rho: number;
 
   constructor(private readonly problem: LayerProblem) {
-    const { samples: P, columns: N, outputs: M, X } = problem;
+    const { samples: P, columns: N, outputs: M, design } = problem;
     this.rho = problem.rho;
     this.W1 = new Float64Array(P * M);
     this.U1 = new Float64Array(P * M);
@@ -26,14 +26,14 @@ export class CpuAdmmEngine implements AdmmEngine {
     this.U2 = new Float64Array(N * M);
     if (P >= N) {
       // A⁻¹ = (XXᵀ + I)⁻¹, N×N.
-      const inverse = inverseOfIdentityPlus(gramOfColumns(X, P, N), N);
+      const inverse = inverseOfIdentityPlus(design.gramOfColumns(), N);
       this.solve = (rhs) => multiply(inverse, rhs, N, N, M);
     } else {
       // Woodbury: A⁻¹ = I − X(I + XᵀX)⁻¹Xᵀ with a P×P inverse (paper orientation).
-      const inner = inverseOfIdentityPlus(gramOfRows(X, P, N), P);
+      const inner = inverseOfIdentityPlus(design.gramOfRows(), P);
       this.solve = (rhs) => {
-        const projected = multiply(inner, multiply(X, rhs, P, N, M), P, P, M);
-        const correction = multiplyTransposedA(X, projected, P, N, M);
+        const projected = multiply(inner, design.multiply(rhs, M), P, P, M);
+        const correction = design.multiplyTransposed(projected, M);
         return rhs.map((v, i) => v - correction[i]);
       };
     }
@@ -47,8 +47,8 @@ export class CpuAdmmEngine implements AdmmEngine {
   }
 
   async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {
-    const { samples: P, columns: N, outputs: M, X, Y, V } = this.problem;
-    const response = multiply(X, this.W2, P, N, M);
+    const { outputs: M, design, Y, V } = this.problem;
+    const response = design.multiply(this.W2, M);
     let activeSq = 0;
     let offSupportSq = 0;
     for (let i = 0; i < response.length; i++) {
@@ -73,7 +73,7 @@ export class CpuAdmmEngine implements AdmmEngine {
 
   private iterateOnce(): void {
     const { problem, W1, U1, W2, W3, U2, T } = this;
-    const { samples: P, columns: N, outputs: M, X, Y, V, epsilonScaled: epsilon } = problem;
+    const { outputs: M, design, Y, V, epsilonScaled: epsilon } = problem;
     const relu = problem.activation === 'relu';
 
     // W1 = projection of Z = W3ᵀX − U1 onto the constraint set.
@@ -92,10 +92,10 @@ export class CpuAdmmEngine implements AdmmEngine {
       W2[i] = Math.sign(t) * Math.max(Math.abs(t) - threshold, 0);
     }
     // W3 = A⁻¹ (X (W1 + U1)ᵀ + W2 + U2).
-    const rhs = multiplyTransposedA(X, W1.map((w, i) => w + U1[i]), P, N, M);
+    const rhs = design.multiplyTransposed(W1.map((w, i) => w + U1[i]), M);
     for (let i = 0; i < rhs.length; i++) rhs[i] += W2[i] + U2[i];
     W3.set(this.solve(rhs));
-    multiply(X, W3, P, N, M, T);
+    T.set(design.multiply(W3, M));
     // Dual updates.
     for (let i = 0; i < U1.length; i++) U1[i] += W1[i] - T[i];
     for (let i = 0; i < U2.length; i++) U2[i] += W2[i] - W3[i];

@@ -13,22 +13,16 @@ export interface LayerChecks {
 
 /** @param weights N1×M (bias row last when the problem has a bias) */
 export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>): LayerChecks {
-  const { samples: P, inputs: N, columns: N1, outputs: M, bias, activation } = problem;
-  const { X, Y, V } = problem.original;
+  const { samples: P, columns: N1, outputs: M, activation } = problem;
+  const { Y, V, design } = problem.original;
   let nonzeros = 0;
   let l1 = 0;
-  // Pre-activation XŴ + b, touching only the nonzeros (the answer is sparse).
-  const pre = new Float64Array(P * M);
-  for (let j = 0; j < N1; j++) {
-    for (let m = 0; m < M; m++) {
-      const w = weights[j * M + m];
-      if (w === 0) continue;
-      nonzeros++;
-      l1 += Math.abs(w);
-      if (bias && j === N) for (let p = 0; p < P; p++) pre[p * M + m] += w;
-      else for (let p = 0; p < P; p++) pre[p * M + m] += X.data[p * N + j] * w;
-    }
+  for (let i = 0; i < N1 * M; i++) {
+    if (weights[i] === 0) continue;
+    nonzeros++;
+    l1 += Math.abs(weights[i]);
   }
+  const pre = design.multiply(weights, M); // XŴ + b
   let activeSq = 0;
   let offSupport = 0;
   let errorSq = 0;

@@ -1,7 +1,8 @@
 // Validates solveLayer's options and turns them into one normalized float64 problem that both
 // backends solve (net-trim.md §1 and the normalization at the top of §3).
 import { InputError } from '../errors.js';
-import type { Activation, Backend, Matrix, SolveLayerOptions, Tolerances } from './types.js';
+import { checkImagePatches, designOf, inputColumns, inputRows, isImagePatches, maxColumnNormSquared, type Design } from './design.js';
+import type { Activation, Backend, LayerInput, Matrix, SolveLayerOptions, Tolerances } from './types.js';
 
 /** Entries of Y above this are the active set Ω (the reference code's threshold). */
 export const ACTIVE_THRESHOLD = 1e-6;
@@ -27,8 +28,8 @@ export interface LayerProblem {
   outputs: number; // M
   /** c0 = 0.3·max column norm of X (= 0.3·√max entry of XXᵀ); X, Y, V, ε are divided by it. */
   scale: number;
-  /** P×N1 normalized input, bias column last. */
-  X: Float64Array;
+  /** The normalized input X/c0 (P×N1, bias column of 1/c0 last), as an operator. */
+  design: Design;
   /** P×M normalized target; for 'relu' zero off Ω, so Ω is exactly where Y > 0. */
   Y: Float64Array;
   /** P×M normalized upper bound on Ωᶜ ('relu' only; null means 0). */
@@ -40,7 +41,8 @@ export interface LayerProblem {
   tolerances: Tolerances;
   maxIterations: number;
   checkEvery: number;
-  original: { X: Matrix; Y: Matrix; V: Matrix | null };
+  /** The caller's data; `design` here is X unnormalized (scale 1) for the report's checks. */
+  original: { X: LayerInput; design: Design; Y: Matrix; V: Matrix | null };
 }
 
 function checkMatrix(m: Matrix | undefined, field: string): Matrix {
@@ -70,10 +72,10 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   const activation = options.activation ?? DEFAULTS.activation;
   if (activation !== 'relu' && activation !== 'linear')
     throw new InputError(`activation: expected 'relu' or 'linear', found '${activation}'`);
-  const X = checkMatrix(options.X, 'X');
+  const X: LayerInput = options.X && isImagePatches(options.X) ? checkImagePatches(options.X, 'X') : checkMatrix(options.X as Matrix, 'X');
   const Y = checkMatrix(options.Y, 'Y');
-  if (X.rows !== Y.rows)
-    throw new InputError(`Y: expected ${X.rows} samples (rows) like X, found ${Y.rows}`);
+  if (inputRows(X) !== Y.rows)
+    throw new InputError(`Y: expected ${inputRows(X)} samples (rows) like X, found ${Y.rows}`);
   const V = activation === 'relu' && options.V ? checkMatrix(options.V, 'V') : null;
   if (V && (V.rows !== Y.rows || V.cols !== Y.cols))
     throw new InputError(`V: expected the shape of Y (${Y.rows}×${Y.cols}), found ${V.rows}×${V.cols}`);
@@ -98,25 +100,15 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   };
 
   const bias = options.bias ?? DEFAULTS.bias;
-  const P = X.rows;
-  const N = X.cols;
+  const P = inputRows(X);
+  const N = inputColumns(X);
   const N1 = N + (bias ? 1 : 0);
   const M = Y.cols;
 
   // c0: the largest entry of XXᵀ sits on its diagonal, so it is the largest squared column norm.
-  let maxColumnSq = bias ? P : 0;
-  for (let j = 0; j < N; j++) {
-    let s = 0;
-    for (let p = 0; p < P; p++) s += X.data[p * N + j] ** 2;
-    maxColumnSq = Math.max(maxColumnSq, s);
-  }
+  const maxColumnSq = Math.max(bias ? P : 0, maxColumnNormSquared(X));
   const scale = maxColumnSq > 0 ? 0.3 * Math.sqrt(maxColumnSq) : 1;
 
-  const Xn = new Float64Array(P * N1);
-  for (let p = 0; p < P; p++) {
-    for (let j = 0; j < N; j++) Xn[p * N1 + j] = X.data[p * N + j] / scale;
-    if (bias) Xn[p * N1 + N] = 1 / scale;
-  }
   const Yn = new Float64Array(P * M);
   let ySq = 0;
   for (let i = 0; i < Yn.length; i++) {
@@ -135,7 +127,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     columns: N1,
     outputs: M,
     scale,
-    X: Xn,
+    design: designOf(X, bias, scale),
     Y: Yn,
     V: Vn,
     epsilon,
@@ -145,7 +137,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     tolerances,
     maxIterations,
     checkEvery,
-    original: { X, Y, V },
+    original: { X, design: designOf(X, bias), Y, V },
   };
 }
 

@@ -7,7 +7,6 @@ import { dualBound } from './certificate.js';
 import { CpuAdmmEngine } from './cpuSolver.js';
 import { checkLayer } from './evaluate.js';
 import { GpuAdmmEngine } from './gpu/gpuSolver.js';
-import { multiplyTransposedA } from './linalg64.js';
 import { DEFAULTS, prepareLayerProblem, type LayerProblem } from './problem.js';
 import type { SolveLayerOptions, SolveLayerResult } from './types.js';
 
@@ -22,13 +21,12 @@ interface BackendSession {
 
 async function openCpu(problem: LayerProblem): Promise<BackendSession> {
   const engine = new CpuAdmmEngine(problem);
-  const { samples: P, columns: N, outputs: M } = problem;
   return {
     engine,
     adapter: 'CPU (float64 reference)',
     weights: async () => engine.W2,
     scaledDual: async () => engine.U1,
-    multiplyXTransposed: async (lambda) => multiplyTransposedA(problem.X, lambda, P, N, M),
+    multiplyXTransposed: async (lambda) => problem.design.multiplyTransposed(lambda, problem.outputs),
     close() {},
   };
 }

@@ -12,6 +12,32 @@ export interface Matrix {
   data: Float32Array | Float64Array;
 }
 
+/**
+ * A conv layer's input as the program sees it: the matrix of image patches (one row per sample
+ * and output position, columns in kernel order ky, kx, c — the HWIO kernel's rows), described by
+ * the images and the window geometry instead of materialized.
+ */
+export interface ImagePatches {
+  /** Samples-major NHWC images: count·height·width·channels values. */
+  images: Float32Array | Float64Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  /** Zero padding before the first row and column ('same' padding); the rest follows from the output size. */
+  padTop: number;
+  padLeft: number;
+  outHeight: number;
+  outWidth: number;
+}
+
+/** X of a layer program: a P×N matrix, or the patches of a convolution (P = count·outHeight·outWidth). */
+export type LayerInput = Matrix | ImagePatches;
+
 export type Activation = 'relu' | 'linear';
 export type Backend = 'webgpu' | 'cpu';
 
@@ -39,8 +65,8 @@ export interface SolveProgress {
 }
 
 export interface SolveLayerOptions {
-  /** P×N layer input (without the bias column: `bias` appends it). */
-  X: Matrix;
+  /** P×N layer input (without the bias column: `bias` appends it), or a conv layer's image patches. */
+  X: LayerInput;
   /** P×M trained layer output: after ReLU for 'relu', the pre-activation for 'linear'. */
   Y: Matrix;
   activation?: Activation;

@@ -14,6 +14,7 @@ import { matmul } from '../../gpu/kernels/matmul.js';
 import { add, projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
 import { constraintDistance } from '../../gpu/kernels/reductions.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
+import type { GpuDesign } from './gpuDesign.js';
 
 export interface LayerShape {
   samples: number; // P
@@ -22,7 +23,8 @@ export interface LayerShape {
 }
 
 export interface AdmmBuffers {
-  X: GPUBuffer; // P×N, normalized
+  /** X (P×N, normalized): a dense matrix, or a convolution's patches (see gpuDesign.ts). */
+  X: GpuDesign;
   Y: GPUBuffer; // P×M, 0 off Ω
   V: GPUBuffer | null; // P×M
   /** (XXᵀ + I)⁻¹ (N×N) when P ≥ N; the Woodbury inner (I + XᵀX)⁻¹ (P×P) when P < N. */
@@ -62,20 +64,20 @@ export function admmIteration(
   ];
   if (!o.woodbury) {
     // W3 = A⁻¹ (XᵀB + Q), then T = X W3.
-    const rhs = matmul(ws, { label: 'rhs = XᵀB + Q', a: b.X, b: b.B, out: b.scratchWeights, addend: b.Q, m: N, n: M, k: P, transposeA: true, beta: 1 });
-    const response = matmul(ws, { label: 'T = X W3', a: b.X, b: b.W3, out: b.T, m: P, n: M, k: N });
-    steps.push(rhs, matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.scratchWeights, out: b.W3, m: N, n: M, k: N }), response);
-    return { dispatches: steps, productsWithX: [rhs, response] };
+    const rhs = b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.scratchWeights, addend: b.Q, outputs: M, beta: 1 });
+    const response = b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M });
+    steps.push(...rhs, matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.scratchWeights, out: b.W3, m: N, n: M, k: N }), ...response);
+    return { dispatches: steps, productsWithX: [...rhs, ...response] };
   }
   // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
   const [residual, correction] = b.scratchResponse!;
-  const projected = matmul(ws, { label: 'X Q − B', a: b.X, b: b.Q, out: residual, addend: b.B, m: P, n: M, k: N, beta: -1 });
-  const weights = matmul(ws, { label: 'W3 = Q − Xᵀ E', a: b.X, b: correction, out: b.W3, addend: b.Q, m: N, n: M, k: P, transposeA: true, alpha: -1, beta: 1 });
+  const projected = b.X.product({ label: 'X Q − B', weights: b.Q, out: residual, addend: b.B, outputs: M, beta: -1 });
+  const weights = b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 });
   steps.push(
-    projected,
+    ...projected,
     matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual, out: correction, m: P, n: M, k: P }),
-    weights,
+    ...weights,
     add(ws, { count: P * M, left: b.B, right: correction, sum: b.T }),
   );
-  return { dispatches: steps, productsWithX: [projected, weights] };
+  return { dispatches: steps, productsWithX: [...projected, ...weights] };
 }

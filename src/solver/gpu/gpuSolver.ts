@@ -8,6 +8,7 @@ import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gp
 import type { AdmmEngine, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlus } from '../linalg64.js';
 import type { LayerProblem } from '../problem.js';
+import { uploadDesign } from './gpuDesign.js';
 import { admmIteration, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
 
 export class GpuAdmmEngine implements AdmmEngine {
@@ -26,6 +27,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly residuals: Dispatch[],
     private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
     private readonly feasibility: Dispatch[],
+    private readonly certificate: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
     woodbury: boolean,
@@ -34,31 +36,36 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.woodbury = woodbury;
   }
 
-  static async create(runtime: GpuRuntime, problem: LayerProblem): Promise<GpuAdmmEngine> {
+  /** @param options.gramChunkRows rows of patches materialized at a time for XᵀX (tests; default 16 MiB worth) */
+  static async create(runtime: GpuRuntime, problem: LayerProblem, options: { gramChunkRows?: number } = {}): Promise<GpuAdmmEngine> {
     const ws = new Workspace(runtime);
     try {
-      return await withErrorScopes(runtime.device, 'setting up the layer on the GPU', () => GpuAdmmEngine.setUp(ws, problem));
+      return await withErrorScopes(runtime.device, 'setting up the layer on the GPU', () => GpuAdmmEngine.setUp(ws, problem, options.gramChunkRows));
     } catch (error) {
       ws.release();
       throw error;
     }
   }
 
-  private static async setUp(ws: Workspace, problem: LayerProblem): Promise<GpuAdmmEngine> {
+  private static async setUp(ws: Workspace, problem: LayerProblem, gramChunkRows: number | undefined): Promise<GpuAdmmEngine> {
     const shape: LayerShape = { samples: problem.samples, columns: problem.columns, outputs: problem.outputs };
     const { samples: P, columns: N, outputs: M } = shape;
     const woodbury = P < N;
-    const X = ws.upload(problem.X, 'X');
+    const X = uploadDesign(ws, problem.design);
 
     // A = XXᵀ + I (paper orientation) is factored once in float64 on the CPU, from a Gram
-    // matrix computed on the GPU: N×N, or P×P for the Woodbury form when P < N.
+    // matrix computed on the GPU: N×N, or P×P for the Woodbury form when P < N (X is then
+    // dense: designOf materializes patches that have fewer rows than columns).
     const size = woodbury ? P : N;
-    const gram = ws.storage(size * size, 'Gram matrix');
-    const gramProduct = woodbury
-      ? matmul(ws, { label: 'X Xᵀ', a: X, b: X, out: gram, m: P, n: P, k: N, transposeB: true })
-      : matmul(ws, { label: 'Xᵀ X', a: X, b: X, out: gram, m: N, n: N, k: P, transposeA: true });
-    submit(ws, [gramProduct]);
-    const inverse = inverseOfIdentityPlus(Float64Array.from(await ws.read(gram, size * size)), size);
+    const scratch = new Workspace(ws.runtime);
+    let inverse: Float64Array;
+    try {
+      const gram = scratch.storage(size * size, 'Gram matrix');
+      submit(ws, woodbury ? [matmul(scratch, { label: 'X Xᵀ', a: X.dense!, b: X.dense!, out: gram, m: P, n: P, k: N, transposeB: true })] : X.gramOfColumns(gram, scratch, gramChunkRows));
+      inverse = inverseOfIdentityPlus(Float64Array.from(await scratch.read(gram, size * size)), size);
+    } finally {
+      scratch.release();
+    }
 
     const buffers: AdmmBuffers = {
       X,
@@ -103,11 +110,12 @@ export class GpuAdmmEngine implements AdmmEngine {
     };
     // The answer's response X·W2 goes to a scratch buffer (saved.T is free between blocks).
     const feasibility = [
-      matmul(ws, { label: 'X W2', a: X, b: buffers.W2, out: saved.T, m: P, n: M, k: N }),
+      ...X.product({ label: 'X W2', weights: buffers.W2, out: saved.T, outputs: M }),
       ...answerFeasibility(ws, { count: P * M, linear, answerResponse: saved.T, targetY: buffers.Y, boundV: buffers.V, partials: buffers.partials, scalars: buffers.scalars }),
     ];
+    const certificate = X.transposedProduct({ label: 'Xᵀ Λ', response: saved.T, out: saved.W3, outputs: M });
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, readback, problem.rho, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, readback, problem.rho, woodbury);
   }
 
   setRho(rho: number): void {
@@ -180,9 +188,9 @@ export class GpuAdmmEngine implements AdmmEngine {
 
   /** Xᵀ Λ (N×M) on the GPU, after the solve (reuses the saved-state buffers as scratch). */
   async multiplyXTransposed(lambda: Float64Array): Promise<Float32Array> {
-    const { samples: P, columns: N, outputs: M } = this.shape;
+    const { columns: N, outputs: M } = this.shape;
     this.ws.device.queue.writeBuffer(this.saved.T, 0, Float32Array.from(lambda));
-    submit(this.ws, [matmul(this.ws, { label: 'Xᵀ Λ', a: this.buffers.X, b: this.saved.T, out: this.saved.W3, m: N, n: M, k: P, transposeA: true })]);
+    submit(this.ws, this.certificate);
     return this.ws.read(this.saved.W3, N * M);
   }
 

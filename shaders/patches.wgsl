@@ -1,0 +1,185 @@
+// Products with the patch matrix X of a convolution, without materializing it (net-trim.md §5).
+// X has one row r = (n, oy, ox) per sample and output position and one column k = (ky, kx, c) per
+// kernel entry (the HWIO kernel's rows), plus a last column of `biasValue` when hasBias = 1:
+//   X[r, k] = images[n, oy·strideH − padTop + ky, ox·strideW − padLeft + kx, c]   (0 outside).
+// All sizes are uniforms, so one pipeline per entry point serves every layer.
+//
+//   patch_product:   out (rows×M)  = alpha·X·W + beta·addend          (a convolution)
+//   patch_gradient:  partials[s]   = X[slice s]ᵀ·B  (columns×M)        (a kernel gradient, split
+//   reduce_slices:   out           = alpha·Σ_s partials[s] + beta·addend   over row slices)
+//   patch_rows:      chunk (count×columns) = rows first..first+count of X  (for the Gram matrix)
+
+struct Params {
+  rows: u32,        // samples·outH·outW
+  inputs: u32,      // kernelH·kernelW·channels (without the bias column)
+  outputs: u32,     // M
+  rowsPerSlice: u32,
+  inH: u32,
+  inW: u32,
+  channels: u32,
+  outH: u32,
+  outW: u32,
+  kernelW: u32,
+  strideH: u32,
+  strideW: u32,
+  padTop: u32,
+  padLeft: u32,
+  kernelH: u32,
+  hasBias: u32,
+  biasValue: f32,
+  alpha: f32,
+  beta: f32,
+  firstRow: u32,    // patch_rows: the chunk's first row
+  chunkRows: u32,   // patch_rows: rows in the chunk
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> images: array<f32>;
+@group(0) @binding(2) var<storage, read> operand: array<f32>; // W (columns×M) or B (rows×M)
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const WORKGROUP = 64u;
+// Each invocation owns BLOCK outputs of one row (product) or one column (gradient): a load of X
+// is reused BLOCK times from registers. Out-of-range output columns are clamped on load and
+// masked on store.
+const BLOCK = 16u;
+
+fn columns() -> u32 { return params.inputs + params.hasBias; }
+
+struct Position { n: u32, oy: u32, ox: u32 }
+
+fn position(r: u32) -> Position {
+  let ox = r % params.outW;
+  let t = r / params.outW;
+  return Position(t / params.outH, t % params.outH, ox);
+}
+
+// Index into `images` of window entry (ky, kx, 0) for output position p, or -1 in the padding.
+fn windowBase(p: Position, ky: u32, kx: u32) -> i32 {
+  let iy = i32(p.oy * params.strideH + ky) - i32(params.padTop);
+  let ix = i32(p.ox * params.strideW + kx) - i32(params.padLeft);
+  if (iy < 0 || iy >= i32(params.inH) || ix < 0 || ix >= i32(params.inW)) { return -1; }
+  return ((i32(p.n) * i32(params.inH) + iy) * i32(params.inW) + ix) * i32(params.channels);
+}
+
+fn blockColumns(m0: u32) -> array<u32, BLOCK> {
+  var cols: array<u32, BLOCK>;
+  for (var j = 0u; j < BLOCK; j++) { cols[j] = min(m0 + j, params.outputs - 1u); }
+  return cols;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let M = params.outputs;
+  let m0 = gid.y * BLOCK;
+  let cols = blockColumns(m0);
+  for (var r = gid.x; r < params.rows; r += groups.x * WORKGROUP) {
+    let p = position(r);
+    var acc: array<f32, BLOCK>;
+    for (var ky = 0u; ky < params.kernelH; ky++) {
+      for (var kx = 0u; kx < params.kernelW; kx++) {
+        let base = windowBase(p, ky, kx);
+        if (base < 0) { continue; }
+        let kernelRow = (ky * params.kernelW + kx) * params.channels;
+        for (var c = 0u; c < params.channels; c++) {
+          let v = images[u32(base) + c];
+          let w = (kernelRow + c) * M;
+          for (var j = 0u; j < BLOCK; j++) { acc[j] = fma(v, operand[w + cols[j]], acc[j]); }
+        }
+      }
+    }
+    if (params.hasBias == 1u) {
+      let w = params.inputs * M;
+      for (var j = 0u; j < BLOCK; j++) { acc[j] = fma(params.biasValue, operand[w + cols[j]], acc[j]); }
+    }
+    for (var j = 0u; j < BLOCK; j++) {
+      if (m0 + j >= M) { break; }
+      let index = r * M + m0 + j;
+      var value = params.alpha * acc[j];
+      if (params.beta != 0.0) { value += params.beta * addend[index]; }
+      out[index] = value;
+    }
+  }
+}
+
+// partials[s, k, m] = Σ over rows r of slice s (rowsPerSlice rows each; slice = workgroup y) of
+// X[r, k]·B[r, m]. Invocations split the (column, block of BLOCK outputs) pairs.
+@compute @workgroup_size(WORKGROUP)
+fn patch_gradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let M = params.outputs;
+  let blocks = (M + BLOCK - 1u) / BLOCK;
+  let slice = gid.y;
+  let first = slice * params.rowsPerSlice;
+  let last = min(first + params.rowsPerSlice, params.rows);
+  for (var t = gid.x; t < columns() * blocks; t += groups.x * WORKGROUP) {
+    let k = t / blocks;
+    let m0 = (t % blocks) * BLOCK;
+    let cols = blockColumns(m0);
+    var acc: array<f32, BLOCK>;
+    if (k == params.inputs) {
+      for (var r = first; r < last; r++) {
+        for (var j = 0u; j < BLOCK; j++) { acc[j] += operand[r * M + cols[j]]; }
+      }
+      for (var j = 0u; j < BLOCK; j++) { acc[j] *= params.biasValue; }
+    } else {
+      let c = k % params.channels;
+      let kx = (k / params.channels) % params.kernelW;
+      let ky = k / (params.channels * params.kernelW);
+      for (var r = first; r < last; r++) {
+        let base = windowBase(position(r), ky, kx);
+        if (base < 0) { continue; }
+        let v = images[u32(base) + c];
+        for (var j = 0u; j < BLOCK; j++) { acc[j] = fma(v, operand[r * M + cols[j]], acc[j]); }
+      }
+    }
+    for (var j = 0u; j < BLOCK; j++) {
+      if (m0 + j >= M) { break; }
+      out[(slice * columns() + k) * M + m0 + j] = acc[j];
+    }
+  }
+}
+
+struct ReduceParams {
+  count: u32,   // values per slice
+  slices: u32,
+  alpha: f32,
+  beta: f32,
+}
+
+@group(0) @binding(10) var<uniform> reduce: ReduceParams;
+@group(0) @binding(11) var<storage, read> partials: array<f32>;
+@group(0) @binding(12) var<storage, read> reduceAddend: array<f32>;
+@group(0) @binding(13) var<storage, read_write> reduced: array<f32>;
+
+@compute @workgroup_size(256)
+fn reduce_slices(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < reduce.count; i += groups.x * 256u) {
+    var sum = 0.0;
+    for (var s = 0u; s < reduce.slices; s++) { sum += partials[s * reduce.count + i]; }
+    var value = reduce.alpha * sum;
+    if (reduce.beta != 0.0) { value += reduce.beta * reduceAddend[i]; }
+    reduced[i] = value;
+  }
+}
+
+// chunk[i, k] = X[firstRow + i, k] for i < chunkRows (bias column included), written to `out`.
+@compute @workgroup_size(WORKGROUP)
+fn patch_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let width = columns();
+  for (var i = gid.x; i < params.chunkRows * width; i += groups.x * WORKGROUP) {
+    let row = i / width;
+    let k = i % width;
+    var value = 0.0;
+    if (k == params.inputs) {
+      value = params.biasValue;
+    } else {
+      let c = k % params.channels;
+      let kx = (k / params.channels) % params.kernelW;
+      let ky = k / (params.channels * params.kernelW);
+      let base = windowBase(position(params.firstRow + row), ky, kx);
+      if (base >= 0) { value = images[u32(base) + c]; }
+    }
+    out[i] = value;
+  }
+}

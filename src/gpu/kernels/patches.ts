@@ -1,0 +1,172 @@
+// Wrappers of shaders/patches.wgsl: products with a convolution's patch matrix, never materialized.
+import source from '../../../shaders/patches.wgsl';
+import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+
+/** The window geometry of the patch matrix (the fields of the solver's ImagePatches). */
+export interface PatchShape {
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+  outHeight: number;
+  outWidth: number;
+}
+
+/** The patch matrix on the GPU: the images buffer (already divided by the scale) and its geometry. */
+export interface PatchOperand {
+  images: GPUBuffer;
+  shape: PatchShape;
+  /** The value of the bias column, or null for none. */
+  biasValue: number | null;
+}
+
+const WORKGROUP = 64;
+const BLOCK = 16;
+const MAX_GROUPS = 4096;
+
+export function patchRows(s: PatchShape): number {
+  return s.count * s.outHeight * s.outWidth;
+}
+
+export function patchInputs(s: PatchShape): number {
+  return s.kernelHeight * s.kernelWidth * s.channels;
+}
+
+function patchColumns(x: PatchOperand): number {
+  return patchInputs(x.shape) + (x.biasValue === null ? 0 : 1);
+}
+
+function uniforms(
+  ws: Workspace,
+  x: PatchOperand,
+  o: { outputs: number; rowsPerSlice?: number; alpha?: number; beta?: number; firstRow?: number; chunkRows?: number },
+): GPUBuffer {
+  const s = x.shape;
+  return ws.uniform(
+    packUniforms([
+      ['u32', patchRows(s)],
+      ['u32', patchInputs(s)],
+      ['u32', o.outputs],
+      ['u32', o.rowsPerSlice ?? 0],
+      ['u32', s.height],
+      ['u32', s.width],
+      ['u32', s.channels],
+      ['u32', s.outHeight],
+      ['u32', s.outWidth],
+      ['u32', s.kernelWidth],
+      ['u32', s.strideHeight],
+      ['u32', s.strideWidth],
+      ['u32', s.padTop],
+      ['u32', s.padLeft],
+      ['u32', s.kernelHeight],
+      ['u32', x.biasValue === null ? 0 : 1],
+      ['f32', x.biasValue ?? 0],
+      ['f32', o.alpha ?? 1],
+      ['f32', o.beta ?? 0],
+      ['u32', o.firstRow ?? 0],
+      ['u32', o.chunkRows ?? 0],
+    ]),
+  );
+}
+
+/** out (rows×M) = alpha·X·W + beta·addend: a convolution of the images with W (columns×M). */
+export function patchProduct(
+  ws: Workspace,
+  x: PatchOperand,
+  o: { label: string; weights: GPUBuffer; out: GPUBuffer; outputs: number; addend?: GPUBuffer; alpha?: number; beta?: number },
+): Dispatch {
+  if ((o.beta ?? 0) !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
+  const rows = patchRows(x.shape);
+  const pipeline = ws.runtime.pipelines.get('patches', source, 'patch_product');
+  return ws.dispatch(
+    o.label,
+    pipeline,
+    { 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy, 4: o.out },
+    [Math.min(Math.ceil(rows / WORKGROUP), MAX_GROUPS), Math.ceil(o.outputs / BLOCK)],
+    {
+      bytes: 4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)),
+      flops: 2 * rows * patchColumns(x) * o.outputs,
+    },
+  );
+}
+
+/**
+ * Row slices for the split reduction of Xᵀ·B: enough (column, block) × slice invocations to
+ * fill a large GPU, with at least 64 rows per slice so the partial sums stay a small fraction
+ * of the traffic.
+ */
+export function sliceRowsFor(rows: number, columns: number, outputs: number): number {
+  const invocationsPerSlice = columns * Math.ceil(outputs / BLOCK);
+  const slices = Math.max(1, Math.min(Math.ceil(rows / 64), Math.ceil(16384 / invocationsPerSlice), 65535));
+  return Math.ceil(rows / slices);
+}
+
+/**
+ * out (columns×M) = alpha·Xᵀ·B + beta·addend, the kernel gradient of the convolution, as two
+ * dispatches: per-slice partial sums into `partials` (see partialsLength), then their sum.
+ */
+export function patchGradient(
+  ws: Workspace,
+  x: PatchOperand,
+  o: { label: string; response: GPUBuffer; out: GPUBuffer; partials: GPUBuffer; outputs: number; addend?: GPUBuffer; alpha?: number; beta?: number },
+): Dispatch[] {
+  const rows = patchRows(x.shape);
+  const columns = patchColumns(x);
+  const rowsPerSlice = sliceRowsFor(rows, columns, o.outputs);
+  const slices = Math.ceil(rows / rowsPerSlice);
+  const count = columns * o.outputs;
+  const beta = o.beta ?? 0;
+  if (beta !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
+  const partial = ws.dispatch(
+    `${o.label} (row slices)`,
+    ws.runtime.pipelines.get('patches', source, 'patch_gradient'),
+    { 0: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), 1: x.images, 2: o.response, 4: o.partials },
+    [Math.min(Math.ceil((columns * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
+    {
+      bytes: 4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + rows * o.outputs + slices * count),
+      flops: 2 * rows * columns * o.outputs,
+    },
+  );
+  return [partial, reduceSlices(ws, { label: o.label, partials: o.partials, slices, count, out: o.out, addend: o.addend, alpha: o.alpha, beta })];
+}
+
+/** Floats of the `partials` scratch buffer patchGradient needs for M outputs. */
+export function partialsLength(x: PatchOperand, outputs: number): number {
+  const rows = patchRows(x.shape);
+  const columns = patchColumns(x);
+  return Math.ceil(rows / sliceRowsFor(rows, columns, outputs)) * columns * outputs;
+}
+
+function reduceSlices(
+  ws: Workspace,
+  o: { label: string; partials: GPUBuffer; slices: number; count: number; out: GPUBuffer; addend?: GPUBuffer; alpha?: number; beta: number },
+): Dispatch {
+  const pipeline = ws.runtime.pipelines.get('patches', source, 'reduce_slices');
+  const params = ws.uniform(packUniforms([['u32', o.count], ['u32', o.slices], ['f32', o.alpha ?? 1], ['f32', o.beta]]));
+  return ws.dispatch(
+    `${o.label} (sum of slices)`,
+    pipeline,
+    { 10: params, 11: o.partials, 12: o.addend ?? ws.dummy, 13: o.out },
+    [Math.max(1, Math.min(Math.ceil(o.count / 256), MAX_GROUPS))],
+    { bytes: 4 * o.count * (o.slices + (o.beta !== 0 ? 2 : 1)), flops: o.count * o.slices },
+  );
+}
+
+/** chunk (chunkRows × columns) = rows firstRow… of X, for accumulating XᵀX chunk by chunk. */
+export function patchRowsChunk(ws: Workspace, x: PatchOperand, o: { firstRow: number; chunkRows: number; chunk: GPUBuffer }): Dispatch {
+  const columns = patchColumns(x);
+  const pipeline = ws.runtime.pipelines.get('patches', source, 'patch_rows');
+  return ws.dispatch(
+    'patch rows',
+    pipeline,
+    { 0: uniforms(ws, x, { outputs: 1, firstRow: o.firstRow, chunkRows: o.chunkRows }), 1: x.images, 4: o.chunk },
+    [Math.max(1, Math.min(Math.ceil((o.chunkRows * columns) / WORKGROUP), MAX_GROUPS))],
+    { bytes: 4 * 2 * o.chunkRows * columns, flops: 0 },
+  );
+}

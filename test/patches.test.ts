@@ -1,0 +1,201 @@
+// Conv layers without materialized patches: the float64 patch operator and the GPU convolution /
+// kernel-gradient kernels against an explicitly built patch matrix (naive im2col written here),
+// and whole solves on patches against the same solve on the materialized matrix.
+import { afterAll, describe, expect, it } from 'vitest';
+import { solveLayer, type ImagePatches, type Matrix } from '../src/index.js';
+import { Workspace } from '../src/gpu/workspace.js';
+import { designOf, materializePatches } from '../src/solver/design.js';
+import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
+import { uploadDesign } from '../src/solver/gpu/gpuDesign.js';
+import { prepareLayerProblem } from '../src/solver/problem.js';
+import { gpuForTests } from './helpers/gpu.js';
+import { relativeError } from './helpers/problems.js';
+import { gaussianMatrix, mulberry32 } from './helpers/random.js';
+
+const gpu = await gpuForTests();
+afterAll(() => gpu?.destroy());
+
+type Geometry = Omit<ImagePatches, 'images' | 'outHeight' | 'outWidth' | 'padTop' | 'padLeft'> & { padding: 'same' | 'valid' };
+
+/** Images with ReLU-like sparsity (about a third zeros), and the output size of the window rule. */
+function patchesOf(g: Geometry, seed: number): ImagePatches {
+  const images = Float64Array.from(gaussianMatrix(g.count, g.height * g.width * g.channels, seed), (v) => Math.max(v + 0.4, 0));
+  const axis = (size: number, kernel: number, stride: number) => {
+    if (g.padding === 'valid') return { out: Math.floor((size - kernel) / stride) + 1, pad: 0 };
+    const out = Math.ceil(size / stride);
+    return { out, pad: Math.floor(Math.max((out - 1) * stride + kernel - size, 0) / 2) };
+  };
+  const h = axis(g.height, g.kernelHeight, g.strideHeight);
+  const w = axis(g.width, g.kernelWidth, g.strideWidth);
+  const { padding: _, ...rest } = g;
+  return { ...rest, images, outHeight: h.out, outWidth: w.out, padTop: h.pad, padLeft: w.pad };
+}
+
+/** The patch matrix written out directly from its definition, with a bias column of `biasValue`. */
+function naivePatchMatrix(p: ImagePatches, biasValue: number | null): Matrix {
+  const inputs = p.kernelHeight * p.kernelWidth * p.channels;
+  const cols = inputs + (biasValue === null ? 0 : 1);
+  const rows = p.count * p.outHeight * p.outWidth;
+  const data = new Float64Array(rows * cols);
+  let r = 0;
+  for (let n = 0; n < p.count; n++)
+    for (let oy = 0; oy < p.outHeight; oy++)
+      for (let ox = 0; ox < p.outWidth; ox++, r++) {
+        for (let ky = 0; ky < p.kernelHeight; ky++)
+          for (let kx = 0; kx < p.kernelWidth; kx++)
+            for (let c = 0; c < p.channels; c++) {
+              const iy = oy * p.strideHeight + ky - p.padTop;
+              const ix = ox * p.strideWidth + kx - p.padLeft;
+              const inside = iy >= 0 && iy < p.height && ix >= 0 && ix < p.width;
+              data[r * cols + (ky * p.kernelWidth + kx) * p.channels + c] = inside ? p.images[((n * p.height + iy) * p.width + ix) * p.channels + c] : 0;
+            }
+        if (biasValue !== null) data[r * cols + inputs] = biasValue;
+      }
+  return { rows, cols, data };
+}
+
+function denseProduct(a: Matrix, b: ArrayLike<number>, n: number, transposeA = false): Float64Array {
+  const [m, k] = transposeA ? [a.cols, a.rows] : [a.rows, a.cols];
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let p = 0; p < k; p++) {
+      const v = transposeA ? a.data[p * a.cols + i] : a.data[i * a.cols + p];
+      for (let j = 0; j < n; j++) out[i * n + j] += v * b[p * n + j];
+    }
+  return out;
+}
+
+const geometries: Array<[string, Geometry]> = [
+  ['3×3 same, stride 1', { count: 3, height: 7, width: 6, channels: 3, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }],
+  ['3×2 valid, stride 2', { count: 2, height: 9, width: 8, channels: 2, kernelHeight: 3, kernelWidth: 2, strideHeight: 2, strideWidth: 2, padding: 'valid' }],
+  ['4×4 same, stride 2 (uneven padding)', { count: 2, height: 5, width: 7, channels: 1, kernelHeight: 4, kernelWidth: 4, strideHeight: 2, strideWidth: 2, padding: 'same' }],
+  ['1×1, 5 channels', { count: 2, height: 4, width: 4, channels: 5, kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padding: 'valid' }],
+];
+
+describe('the float64 patch operator', () => {
+  for (const [name, g] of geometries)
+    for (const bias of [true, false])
+      it(`${name}${bias ? ', bias' : ''}: products and Gram = the explicit patch matrix's`, () => {
+        const p = patchesOf(g, 11);
+        const scale = 1.7;
+        const explicit = naivePatchMatrix(p, bias ? 1 : null);
+        expect(Array.from(materializePatches(p).data)).toEqual(Array.from(naivePatchMatrix(p, null).data));
+        const design = designOf(p, bias, scale);
+        expect([design.rows, design.columns]).toEqual([explicit.rows, explicit.cols]);
+        const M = 5;
+        const W = gaussianMatrix(explicit.cols, M, 12);
+        const B = gaussianMatrix(explicit.rows, M, 13);
+        expect(relativeError(design.multiply(W, M), denseProduct(explicit, W, M).map((v) => v / scale))).toBeLessThan(1e-13);
+        expect(relativeError(design.multiplyTransposed(B, M), denseProduct(explicit, B, M, true).map((v) => v / scale))).toBeLessThan(1e-13);
+        const want = new Float64Array(explicit.cols * explicit.cols);
+        for (let r = 0; r < explicit.rows; r++)
+          for (let i = 0; i < explicit.cols; i++)
+            for (let j = 0; j < explicit.cols; j++) want[i * explicit.cols + j] += (explicit.data[r * explicit.cols + i] * explicit.data[r * explicit.cols + j]) / scale ** 2;
+        expect(relativeError(design.gramOfColumns(), want)).toBeLessThan(1e-13);
+      });
+});
+
+describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
+  for (const [name, g] of geometries)
+    it(`${name}: X·W + βA and αXᵀB + βA, in float32, match float64`, async () => {
+      const p = patchesOf(g, 21);
+      const design = designOf(p, true, 2);
+      const unscaled = naivePatchMatrix(p, 1);
+      const explicit = { ...unscaled, data: unscaled.data.map((v) => v / 2) };
+      const M = 19; // more than one 16-wide output block, not a multiple of it
+      const W = gaussianMatrix(explicit.cols, M, 22);
+      const B = gaussianMatrix(explicit.rows, M, 23);
+      const A1 = gaussianMatrix(explicit.rows, M, 24);
+      const A2 = gaussianMatrix(explicit.cols, M, 25);
+      const ws = new Workspace(gpu!);
+      try {
+        const X = uploadDesign(ws, design);
+        expect(X.dense).toBeNull();
+        const [w, b, a1, a2] = [ws.upload(W, 'W'), ws.upload(B, 'B'), ws.upload(A1, 'A1'), ws.upload(A2, 'A2')];
+        const product = ws.storage(explicit.rows * M, 'XW');
+        const gradient = ws.storage(explicit.cols * M, 'XᵀB');
+        const gram = ws.storage(explicit.cols ** 2, 'XᵀX');
+        const encoder = gpu!.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        for (const d of [
+          ...X.product({ label: 'XW', weights: w, out: product, outputs: M, addend: a1, beta: -0.5 }),
+          ...X.transposedProduct({ label: 'XᵀB', response: b, out: gradient, outputs: M, addend: a2, alpha: 2, beta: 3 }),
+          ...X.gramOfColumns(gram, ws, 7), // chunks of 7 rows: the accumulation path
+        ]) {
+          pass.setPipeline(d.pipeline);
+          pass.setBindGroup(0, d.bindGroup);
+          pass.dispatchWorkgroups(...d.workgroups);
+        }
+        pass.end();
+        gpu!.device.queue.submit([encoder.finish()]);
+        const wantProduct = denseProduct(explicit, W, M).map((v, i) => v - 0.5 * A1[i]);
+        const wantGradient = denseProduct(explicit, B, M, true).map((v, i) => 2 * v + 3 * A2[i]);
+        const wantGram = new Float64Array(explicit.cols ** 2);
+        for (let r = 0; r < explicit.rows; r++)
+          for (let i = 0; i < explicit.cols; i++)
+            for (let j = 0; j < explicit.cols; j++) wantGram[i * explicit.cols + j] += explicit.data[r * explicit.cols + i] * explicit.data[r * explicit.cols + j];
+        expect(relativeError(await ws.read(product, explicit.rows * M), wantProduct)).toBeLessThan(1e-5);
+        expect(relativeError(await ws.read(gradient, explicit.cols * M), wantGradient)).toBeLessThan(1e-5);
+        expect(relativeError(await ws.read(gram, explicit.cols ** 2), wantGram)).toBeLessThan(1e-5);
+      } finally {
+        ws.release();
+      }
+    });
+});
+
+/** A conv layer with a planted sparse kernel: Y = ReLU(X·W + b) on the patches of `p`. */
+function plantedConv(p: ImagePatches, filters: number, seed: number): { X: ImagePatches; Y: Matrix } {
+  const explicit = naivePatchMatrix(p, 1);
+  const random = mulberry32(seed);
+  const W = gaussianMatrix(explicit.cols, filters, seed).map((v) => (random() < 0.25 ? v : 0));
+  const pre = denseProduct(explicit, W, filters);
+  return { X: p, Y: { rows: explicit.rows, cols: filters, data: pre.map((v) => Math.max(v, 0)) } };
+}
+
+describe('solving a conv layer on its patches', () => {
+  const p = patchesOf({ count: 4, height: 8, width: 8, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }, 31);
+  const { X, Y } = plantedConv(p, 6, 32);
+  const dense = materializePatches(p);
+
+  it('the CPU reference gives the same answer on patches as on the materialized matrix', async () => {
+    const onPatches = await solveLayer({ X, Y, epsilonGain: 0.02, backend: 'cpu' });
+    const onMatrix = await solveLayer({ X: dense, Y, epsilonGain: 0.02, backend: 'cpu' });
+    expect(onPatches.report.converged).toBe(true);
+    expect(onPatches.report.iterations).toBe(onMatrix.report.iterations);
+    expect(relativeError(onPatches.weights.data, onMatrix.weights.data)).toBeLessThan(1e-6);
+    expect(onPatches.report.constraintResidual).toBeLessThanOrEqual(onPatches.report.epsilon * 1.01);
+    expect(Math.abs(onPatches.report.relativeDualityGap)).toBeLessThan(1e-2);
+  });
+
+  it.skipIf(!gpu)('the GPU solves the patches to the float64 answer, feasible, with a small duality gap', async () => {
+    const cpu = await solveLayer({ X, Y, epsilonGain: 0.02, backend: 'cpu' });
+    const onGpu = await solveLayer({ X, Y, epsilonGain: 0.02, gpu: gpu! });
+    const r = onGpu.report;
+    expect(r.converged).toBe(true);
+    expect(r.constraintResidual).toBeLessThanOrEqual(r.epsilon * 1.01);
+    expect(r.offSupportViolation).toBeLessThanOrEqual(1e-3 * Math.max(...Y.data));
+    expect(Math.abs(r.relativeDualityGap)).toBeLessThan(1e-2);
+    expect(Math.abs(r.l1 - cpu.report.l1) / cpu.report.l1).toBeLessThan(5e-3);
+    expect(r.nonzeros).toBeLessThan(0.5 * (X.kernelHeight * X.kernelWidth * X.channels + 1) * 6);
+  });
+
+  it.skipIf(!gpu)('never allocates the patch matrix on the GPU', async () => {
+    const problem = prepareLayerProblem({ X, Y, epsilonGain: 0.02 });
+    const patchBytes = dense.rows * (dense.cols + 1) * 4;
+    const sizes: number[] = [];
+    const pool = gpu!.buffers;
+    const acquire = pool.acquire.bind(pool);
+    pool.acquire = (bytes, usage, label) => (sizes.push(bytes), acquire(bytes, usage, label));
+    let engine: GpuAdmmEngine | null = null;
+    try {
+      engine = await GpuAdmmEngine.create(gpu!, problem, { gramChunkRows: 32 });
+      await engine.iterate(3);
+    } finally {
+      pool.acquire = acquire;
+      engine?.release();
+    }
+    // The largest arrays are Y-sized (rows×M) and the Gram matrix; the patch matrix is 6× larger.
+    expect(patchBytes).toBeGreaterThan(4 * Math.max(dense.rows * 6, (dense.cols + 1) ** 2));
+    expect(Math.max(...sizes)).toBeLessThan(patchBytes);
+  });
+});
