@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { acquireGpu, prepareLayerProblem, CpuAdmmEngine, GpuAdmmEngine } from '../dist/node/internals.js';
+import { acquireGpu, prepareLayerProblem, CpuAdmmEngine, GpuAdmmEngine, designOf, materializePatches } from '../dist/node/internals.js';
 
 const PROBLEMS = {
   // The MNIST-sized first layer (784 inputs + bias → 300), at two sample counts.
@@ -16,6 +16,11 @@ const PROBLEMS = {
   // The second MNIST layer, and a layer with fewer samples than inputs (Woodbury solve).
   'dense-300x100-P10000': { inputs: 300, outputs: 100, samples: 10000 },
   'dense-784x300-P500': { inputs: 784, outputs: 300, samples: 500 },
+  // A conv layer (3×3, 8 → 16 channels, 'same', on 14×14 maps of 400 images: the CNN fixture's
+  // conv_2), solved on its patches without materializing them, and on the materialized patch
+  // matrix (im2col) for comparison.
+  'conv-3x3x8x16-P400': { conv: { count: 400, height: 14, width: 14, channels: 8, kernel: 3, filters: 16 } },
+  'conv-3x3x8x16-P400-im2col': { conv: { count: 400, height: 14, width: 14, channels: 8, kernel: 3, filters: 16 }, materialize: true },
 };
 
 const program = new Command()
@@ -48,8 +53,25 @@ function seeded(seed) {
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
+/** A conv ReLU layer ('same' padding, stride 1) on nonnegative images. */
+function makeConvProblem({ count, height, width, channels, kernel, filters }, materialize) {
+  const normal = seeded(count * 31 + channels * 7 + filters);
+  const patches = {
+    images: Float32Array.from({ length: count * height * width * channels }, () => Math.max(normal(), 0)),
+    count, height, width, channels,
+    kernelHeight: kernel, kernelWidth: kernel, strideHeight: 1, strideWidth: 1,
+    padTop: (kernel - 1) >> 1, padLeft: (kernel - 1) >> 1, outHeight: height, outWidth: width,
+  };
+  const N = kernel * kernel * channels;
+  const W = Float64Array.from({ length: (N + 1) * filters }, () => normal() / Math.sqrt(N));
+  const Y = designOf(patches, true).multiply(W, filters).map((v) => Math.max(v, 0));
+  const X = materialize ? materializePatches(patches) : patches;
+  return prepareLayerProblem({ X, Y: { rows: Y.length / filters, cols: filters, data: Y }, epsilonGain: 0.05 });
+}
+
 /** A dense ReLU layer on nonnegative (post-ReLU-like) inputs, as in a trained MLP. */
-function makeProblem({ inputs: N, outputs: M, samples: P }) {
+function makeProblem({ inputs: N, outputs: M, samples: P, conv, materialize }) {
+  if (conv) return makeConvProblem(conv, materialize);
   const normal = seeded(N * 7 + M * 13 + P);
   const X = Float32Array.from({ length: P * N }, () => Math.max(normal(), 0));
   const W = Float64Array.from({ length: N * M }, () => normal() / Math.sqrt(N));

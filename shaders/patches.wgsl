@@ -40,9 +40,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const WORKGROUP = 64u;
-// Each invocation owns BLOCK outputs of one row (product) or one column (gradient): a load of X
-// is reused BLOCK times from registers. Out-of-range output columns are clamped on load and
-// masked on store.
+// Register blocking (as matmul_registers): each invocation owns a TILE×BLOCK block of outputs,
+// TILE rows (product) or TILE columns (gradient) by BLOCK of the M outputs, so every k step costs
+// TILE + BLOCK loads for TILE·BLOCK FMAs. Out-of-range rows/columns/outputs are clamped on load
+// (valid data, discarded) and masked on store, keeping the inner loops branch-free.
+const TILE = 8u;
 const BLOCK = 16u;
 
 fn columns() -> u32 { return params.inputs + params.hasBias; }
@@ -63,6 +65,13 @@ fn windowBase(p: Position, ky: u32, kx: u32) -> i32 {
   return ((i32(p.n) * i32(params.inH) + iy) * i32(params.inW) + ix) * i32(params.channels);
 }
 
+// X[r, k] for a column k < inputs given as (ky, kx, c).
+fn patchValue(p: Position, ky: u32, kx: u32, c: u32) -> f32 {
+  let base = windowBase(p, ky, kx);
+  let value = images[u32(max(base, 0)) + c];
+  return select(0.0, value, base >= 0);
+}
+
 fn blockColumns(m0: u32) -> array<u32, BLOCK> {
   var cols: array<u32, BLOCK>;
   for (var j = 0u; j < BLOCK; j++) { cols[j] = min(m0 + j, params.outputs - 1u); }
@@ -74,68 +83,91 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let M = params.outputs;
   let m0 = gid.y * BLOCK;
   let cols = blockColumns(m0);
-  for (var r = gid.x; r < params.rows; r += groups.x * WORKGROUP) {
-    let p = position(r);
-    var acc: array<f32, BLOCK>;
+  let rowBlocks = (params.rows + TILE - 1u) / TILE;
+  for (var block = gid.x; block < rowBlocks; block += groups.x * WORKGROUP) {
+    var positions: array<Position, TILE>;
+    for (var i = 0u; i < TILE; i++) { positions[i] = position(min(block * TILE + i, params.rows - 1u)); }
+    var acc: array<array<f32, BLOCK>, TILE>;
     for (var ky = 0u; ky < params.kernelH; ky++) {
       for (var kx = 0u; kx < params.kernelW; kx++) {
-        let base = windowBase(p, ky, kx);
-        if (base < 0) { continue; }
+        var bases: array<i32, TILE>;
+        for (var i = 0u; i < TILE; i++) { bases[i] = windowBase(positions[i], ky, kx); }
         let kernelRow = (ky * params.kernelW + kx) * params.channels;
         for (var c = 0u; c < params.channels; c++) {
-          let v = images[u32(base) + c];
+          var v: array<f32, TILE>;
+          for (var i = 0u; i < TILE; i++) { v[i] = select(0.0, images[u32(max(bases[i], 0)) + c], bases[i] >= 0); }
           let w = (kernelRow + c) * M;
-          for (var j = 0u; j < BLOCK; j++) { acc[j] = fma(v, operand[w + cols[j]], acc[j]); }
+          for (var j = 0u; j < BLOCK; j++) {
+            let wj = operand[w + cols[j]];
+            for (var i = 0u; i < TILE; i++) { acc[i][j] = fma(v[i], wj, acc[i][j]); }
+          }
         }
       }
     }
     if (params.hasBias == 1u) {
       let w = params.inputs * M;
-      for (var j = 0u; j < BLOCK; j++) { acc[j] = fma(params.biasValue, operand[w + cols[j]], acc[j]); }
+      for (var j = 0u; j < BLOCK; j++) {
+        let b = params.biasValue * operand[w + cols[j]];
+        for (var i = 0u; i < TILE; i++) { acc[i][j] += b; }
+      }
     }
-    for (var j = 0u; j < BLOCK; j++) {
-      if (m0 + j >= M) { break; }
-      let index = r * M + m0 + j;
-      var value = params.alpha * acc[j];
-      if (params.beta != 0.0) { value += params.beta * addend[index]; }
-      out[index] = value;
+    for (var i = 0u; i < TILE; i++) {
+      let r = block * TILE + i;
+      if (r >= params.rows) { break; }
+      for (var j = 0u; j < BLOCK; j++) {
+        if (m0 + j >= M) { break; }
+        let index = r * M + m0 + j;
+        var value = params.alpha * acc[i][j];
+        if (params.beta != 0.0) { value += params.beta * addend[index]; }
+        out[index] = value;
+      }
     }
   }
 }
 
 // partials[s, k, m] = Σ over rows r of slice s (rowsPerSlice rows each; slice = workgroup y) of
-// X[r, k]·B[r, m]. Invocations split the (column, block of BLOCK outputs) pairs.
+// X[r, k]·B[r, m]. Invocations split the (block of TILE columns, block of BLOCK outputs) pairs.
 @compute @workgroup_size(WORKGROUP)
 fn patch_gradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let M = params.outputs;
-  let blocks = (M + BLOCK - 1u) / BLOCK;
+  let outputBlocks = (M + BLOCK - 1u) / BLOCK;
+  let columnBlocks = (columns() + TILE - 1u) / TILE;
   let slice = gid.y;
   let first = slice * params.rowsPerSlice;
   let last = min(first + params.rowsPerSlice, params.rows);
-  for (var t = gid.x; t < columns() * blocks; t += groups.x * WORKGROUP) {
-    let k = t / blocks;
-    let m0 = (t % blocks) * BLOCK;
+  for (var t = gid.x; t < columnBlocks * outputBlocks; t += groups.x * WORKGROUP) {
+    let k0 = (t / outputBlocks) * TILE;
+    let m0 = (t % outputBlocks) * BLOCK;
     let cols = blockColumns(m0);
-    var acc: array<f32, BLOCK>;
-    if (k == params.inputs) {
-      for (var r = first; r < last; r++) {
-        for (var j = 0u; j < BLOCK; j++) { acc[j] += operand[r * M + cols[j]]; }
-      }
-      for (var j = 0u; j < BLOCK; j++) { acc[j] *= params.biasValue; }
-    } else {
-      let c = k % params.channels;
-      let kx = (k / params.channels) % params.kernelW;
-      let ky = k / (params.channels * params.kernelW);
-      for (var r = first; r < last; r++) {
-        let base = windowBase(position(r), ky, kx);
-        if (base < 0) { continue; }
-        let v = images[u32(base) + c];
-        for (var j = 0u; j < BLOCK; j++) { acc[j] = fma(v, operand[r * M + cols[j]], acc[j]); }
+    // Column k = (ky, kx, c), or the bias column (k = inputs).
+    var ky: array<u32, TILE>;
+    var kx: array<u32, TILE>;
+    var ch: array<u32, TILE>;
+    var isBias: array<bool, TILE>;
+    for (var i = 0u; i < TILE; i++) {
+      let k = min(k0 + i, columns() - 1u);
+      isBias[i] = k == params.inputs;
+      ch[i] = k % params.channels;
+      kx[i] = (k / params.channels) % params.kernelW;
+      ky[i] = min(k / (params.channels * params.kernelW), params.kernelH - 1u);
+    }
+    var acc: array<array<f32, BLOCK>, TILE>;
+    for (var r = first; r < last; r++) {
+      let p = position(r);
+      var v: array<f32, TILE>;
+      for (var i = 0u; i < TILE; i++) { v[i] = select(patchValue(p, ky[i], kx[i], ch[i]), params.biasValue, isBias[i]); }
+      for (var j = 0u; j < BLOCK; j++) {
+        let bj = operand[r * M + cols[j]];
+        for (var i = 0u; i < TILE; i++) { acc[i][j] = fma(v[i], bj, acc[i][j]); }
       }
     }
-    for (var j = 0u; j < BLOCK; j++) {
-      if (m0 + j >= M) { break; }
-      out[(slice * columns() + k) * M + m0 + j] = acc[j];
+    for (var i = 0u; i < TILE; i++) {
+      let k = k0 + i;
+      if (k >= columns()) { break; }
+      for (var j = 0u; j < BLOCK; j++) {
+        if (m0 + j >= M) { break; }
+        out[(slice * columns() + k) * M + m0 + j] = acc[i][j];
+      }
     }
   }
 }
@@ -177,8 +209,7 @@ fn patch_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
       let c = k % params.channels;
       let kx = (k / params.channels) % params.kernelW;
       let ky = k / (params.channels * params.kernelW);
-      let base = windowBase(position(params.firstRow + row), ky, kx);
-      if (base >= 0) { value = images[u32(base) + c]; }
+      value = patchValue(position(params.firstRow + row), ky, kx, c);
     }
     out[i] = value;
   }

@@ -3,3 +3,4 @@ export { acquireGpu } from './gpu/device.js';
 export { prepareLayerProblem } from './solver/problem.js';
 export { CpuAdmmEngine } from './solver/cpuSolver.js';
 export { GpuAdmmEngine } from './solver/gpu/gpuSolver.js';
+export { designOf, materializePatches } from './solver/design.js';

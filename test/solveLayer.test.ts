@@ -143,6 +143,29 @@ describe.skipIf(!gpu)('progress and cancelling', () => {
   });
 });
 
+describe('warm starts (an ε sweep)', () => {
+  const o = plantedLayer({ samples: 300, inputs: 40, outputs: 8, nonzerosPerColumn: 8, seed: 61, bias: true });
+  for (const backend of ['cpu', 'webgpu'] as const)
+    it.skipIf(backend === 'webgpu' && !gpu)(`${backend}: starting from the previous ε's answer reaches the cold answer in fewer iterations`, async () => {
+      const base = { ...o, backend, gpu: gpu ?? undefined };
+      const first = await solveLayer({ ...base, epsilonGain: 0.05 });
+      const cold = await solveLayer({ ...base, epsilonGain: 0.03 });
+      const warm = await solveLayer({ ...base, epsilonGain: 0.03, warmStart: first.state });
+      expect(first.report.converged && cold.report.converged && warm.report.converged).toBe(true);
+      expect(warm.report.constraintResidual).toBeLessThanOrEqual(warm.report.epsilon * 1.01);
+      expect(Math.abs(warm.report.l1 - cold.report.l1) / cold.report.l1).toBeLessThan(5e-3);
+      expect(Math.abs(warm.report.relativeDualityGap)).toBeLessThan(1e-2);
+      expect(warm.report.iterations).toBeLessThan(cold.report.iterations);
+    });
+
+  it('rejects a state of another shape, naming the field', async () => {
+    const small = await solveLayer({ ...plantedLayer({ samples: 30, inputs: 5, outputs: 2, nonzerosPerColumn: 2, seed: 62 }), backend: 'cpu', maxIterations: 50 });
+    const attempt = solveLayer({ ...o, backend: 'cpu', warmStart: small.state });
+    await expect(attempt).rejects.toThrow(InputError);
+    await expect(attempt).rejects.toThrow(/warmStart\.W3: expected 328 values \(41 weight rows × 8 outputs\), found 12/);
+  });
+});
+
 describe('bad options', () => {
   const o = plantedLayer({ samples: 20, inputs: 5, outputs: 2, nonzerosPerColumn: 2, seed: 41 });
   const bad: Array<[string, Partial<SolveLayerOptions>, RegExp]> = [

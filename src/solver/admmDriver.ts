@@ -25,8 +25,19 @@ export interface AdmmEngine {
   iterate(count: number): Promise<ResidualSums>;
   /** Changes ρ; the scaled duals U = y/ρ are rescaled so the unscaled duals y stay put. */
   setRho(rho: number): void;
+  /** Starts from an earlier iterate (normalized units): W3, W2, U2 are N×M, U1 is P×M. */
+  setState(state: EngineState): Promise<void>;
+  /** The current iterate (normalized units). */
+  getState(): Promise<EngineState>;
   /** ‖(W2ᵀX − Y)_Ω‖² and ‖(W2ᵀX − V)₊ on Ωᶜ‖² of the current answer W2 (normalized units). */
   answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }>;
+}
+
+export interface EngineState {
+  W3: ArrayLike<number>;
+  W2: ArrayLike<number>;
+  U1: ArrayLike<number>;
+  U2: ArrayLike<number>;
 }
 
 export interface AdmmSettings {

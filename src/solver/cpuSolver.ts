@@ -1,7 +1,7 @@
 // The float64 reference: net-trim.md §3 written out plainly, samples-major
 // (W1, U1, T = W3ᵀX are stored transposed, P×M; W2, W3, U2 are N1×M).
 // It is the oracle of the GPU tests and the `--backend cpu` fallback.
-import type { AdmmEngine, ResidualSums } from './admmDriver.js';
+import type { AdmmEngine, EngineState, ResidualSums } from './admmDriver.js';
 import { inverseOfIdentityPlus, multiply } from './linalg64.js';
 import { isActive, type LayerProblem } from './problem.js';
 
@@ -44,6 +44,18 @@ export class CpuAdmmEngine implements AdmmEngine {
     for (let i = 0; i < this.U1.length; i++) this.U1[i] *= factor;
     for (let i = 0; i < this.U2.length; i++) this.U2[i] *= factor;
     this.rho = rho;
+  }
+
+  async setState(state: EngineState): Promise<void> {
+    this.W3.set(state.W3);
+    this.W2.set(state.W2);
+    this.U1.set(state.U1);
+    this.U2.set(state.U2);
+    this.T.set(this.problem.design.multiply(this.W3, this.problem.outputs));
+  }
+
+  async getState(): Promise<EngineState> {
+    return { W3: this.W3, W2: this.W2, U1: this.U1, U2: this.U2 };
   }
 
   async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {

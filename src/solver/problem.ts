@@ -90,7 +90,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     throw new InputError('epsilon: give either epsilon or epsilonGain, not both');
   for (const [field, v] of [['epsilon', options.epsilon], ['epsilonGain', options.epsilonGain]] as const)
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new InputError(`${field}: expected a number ≥ 0, found ${v}`);
-  const rho = positive(options.rho, DEFAULTS.rho, 'rho');
+  const rho = positive(options.rho ?? options.warmStart?.rho, DEFAULTS.rho, options.rho === undefined && options.warmStart ? 'warmStart.rho' : 'rho');
   const maxIterations = positive(options.maxIterations, DEFAULTS.maxIterations, 'maxIterations', true);
   const checkEvery = positive(options.checkEvery, DEFAULTS.checkEvery, 'checkEvery', true);
   const tolerances: Tolerances = {
@@ -116,6 +116,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     ySq += y * y;
     Yn[i] = activation === 'linear' || y > ACTIVE_THRESHOLD ? y / scale : 0;
   }
+  if (options.warmStart) checkWarmStart(options.warmStart, N1, M, P);
   const Vn = V ? Float64Array.from(V.data, (v) => v / scale) : null;
   const epsilon = options.epsilon ?? (options.epsilonGain ?? DEFAULTS.epsilonGain) * Math.sqrt(ySq);
 
@@ -139,6 +140,17 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     checkEvery,
     original: { X, design: designOf(X, bias), Y, V },
   };
+}
+
+function checkWarmStart(state: SolveLayerOptions['warmStart'] & object, columns: number, outputs: number, samples: number): void {
+  const sizes = { W3: columns * outputs, W2: columns * outputs, U2: columns * outputs, U1: samples * outputs } as const;
+  for (const [key, size] of Object.entries(sizes) as Array<[keyof typeof sizes, number]>) {
+    const values: unknown = state[key];
+    if (!(values instanceof Float32Array || values instanceof Float64Array) || values.length !== size)
+      throw new InputError(
+        `warmStart.${key}: expected ${size} values (${key === 'U1' ? `${samples} samples` : `${columns} weight rows`} × ${outputs} outputs), found ${ArrayBuffer.isView(values) ? (values as Float32Array).length : typeof values}: warm starts need a problem of the same shape`,
+      );
+  }
 }
 
 /** Ω membership of entry i of the normalized target. */

@@ -13,8 +13,6 @@ import type { SolveLayerOptions, SolveLayerResult } from './types.js';
 interface BackendSession {
   engine: AdmmEngine;
   adapter: string;
-  weights(): Promise<ArrayLike<number>>;
-  scaledDual(): Promise<ArrayLike<number>>;
   multiplyXTransposed(lambda: Float64Array): Promise<ArrayLike<number>>;
   close(): void;
 }
@@ -24,8 +22,6 @@ async function openCpu(problem: LayerProblem): Promise<BackendSession> {
   return {
     engine,
     adapter: 'CPU (float64 reference)',
-    weights: async () => engine.W2,
-    scaledDual: async () => engine.U1,
     multiplyXTransposed: async (lambda) => problem.design.multiplyTransposed(lambda, problem.outputs),
     close() {},
   };
@@ -43,8 +39,6 @@ async function openGpu(problem: LayerProblem, options: SolveLayerOptions): Promi
   return {
     engine,
     adapter: runtime.adapterDescription,
-    weights: () => engine.weights(),
-    scaledDual: () => engine.scaledDual(),
     multiplyXTransposed: (lambda) => engine.multiplyXTransposed(lambda),
     close() {
       engine.release();
@@ -62,7 +56,14 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   let weights: Float32Array;
   let outcome;
   let bound: number;
+  let state;
   try {
+    if (options.warmStart) {
+      // Weights are the same in normalized units; U1 lives in the units of Y and U = y/ρ.
+      const w = options.warmStart;
+      const rescale = w.rho / problem.rho;
+      await session.engine.setState({ W3: w.W3, W2: w.W2, U2: w.U2.map((u) => u * rescale), U1: w.U1.map((u) => (u * rescale) / problem.scale) });
+    }
     outcome = await runAdmm(session.engine, {
       rho: problem.rho,
       adaptiveRho: problem.adaptiveRho,
@@ -75,8 +76,9 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       onProgress: options.onProgress,
       signal: options.signal,
     });
-    weights = Float32Array.from(await session.weights());
-    bound = await dualBound(problem, await session.scaledDual(), outcome.rho, session.multiplyXTransposed);
+    state = await session.engine.getState();
+    weights = Float32Array.from(state.W2);
+    bound = await dualBound(problem, state.U1, outcome.rho, session.multiplyXTransposed);
   } finally {
     session.close();
   }
@@ -106,6 +108,13 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       rho: outcome.rho,
       seconds: (performance.now() - started) / 1000,
       history: outcome.history,
+    },
+    state: {
+      W3: Float32Array.from(state.W3),
+      W2: weights,
+      U1: Float32Array.from(state.U1, (u) => u * problem.scale),
+      U2: Float32Array.from(state.U2),
+      rho: outcome.rho,
     },
   };
   return result;

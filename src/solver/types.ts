@@ -89,6 +89,12 @@ export interface SolveLayerOptions {
   backend?: Backend;
   /** A device to reuse (see acquireGpu); without it a device is acquired and released per call. */
   gpu?: GpuRuntime;
+  /**
+   * Start from the end of an earlier solve of a related problem (same shapes: an ε sweep, or the
+   * same layer fed slightly different inputs) instead of from zero. Its ρ is the starting ρ
+   * unless `rho` is given.
+   */
+  warmStart?: SolverState;
   /** Progress after every convergence check. */
   onProgress?: (progress: SolveProgress) => void;
   signal?: AbortSignal;
@@ -130,10 +136,25 @@ export interface LayerReport {
   history: SolveProgress[];
 }
 
+/**
+ * The ADMM iterate at the end of a solve (see SolveLayerOptions.warmStart): the splitting's
+ * weights W3 and W2 (N1×M, bias row last), the scaled duals U1 (P×M, in the units of Y) and U2
+ * (N1×M), and the final ρ.
+ */
+export interface SolverState {
+  W3: Float32Array;
+  W2: Float32Array;
+  U1: Float32Array;
+  U2: Float32Array;
+  rho: number;
+}
+
 export interface SolveLayerResult {
   /** N×M pruned weights (exactly sparse), float32 for Keras/TF.js. */
   weights: Matrix;
   /** M biases, or null without bias. */
   bias: Float32Array | null;
   report: LayerReport;
+  /** Where the iteration ended, to warm-start a related solve. */
+  state: SolverState;
 }

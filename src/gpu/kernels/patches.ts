@@ -27,6 +27,8 @@ export interface PatchOperand {
 }
 
 const WORKGROUP = 64;
+/** Rows (product) or columns (gradient) per invocation, and outputs per invocation (shaders/patches.wgsl). */
+const TILE = 8;
 const BLOCK = 16;
 const MAX_GROUPS = 4096;
 
@@ -88,7 +90,7 @@ export function patchProduct(
     o.label,
     pipeline,
     { 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy, 4: o.out },
-    [Math.min(Math.ceil(rows / WORKGROUP), MAX_GROUPS), Math.ceil(o.outputs / BLOCK)],
+    [Math.min(Math.ceil(rows / (TILE * WORKGROUP)), MAX_GROUPS), Math.ceil(o.outputs / BLOCK)],
     {
       bytes: 4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)),
       flops: 2 * rows * patchColumns(x) * o.outputs,
@@ -98,12 +100,12 @@ export function patchProduct(
 
 /**
  * Row slices for the split reduction of Xᵀ·B: enough (column, block) × slice invocations to
- * fill a large GPU, with at least 64 rows per slice so the partial sums stay a small fraction
+ * fill a large GPU, with at least 256 rows per slice so the partial sums stay a small fraction
  * of the traffic.
  */
 export function sliceRowsFor(rows: number, columns: number, outputs: number): number {
-  const invocationsPerSlice = columns * Math.ceil(outputs / BLOCK);
-  const slices = Math.max(1, Math.min(Math.ceil(rows / 64), Math.ceil(16384 / invocationsPerSlice), 65535));
+  const invocationsPerSlice = Math.ceil(columns / TILE) * Math.ceil(outputs / BLOCK);
+  const slices = Math.max(1, Math.min(Math.ceil(rows / 256), Math.ceil(16384 / invocationsPerSlice), 65535));
   return Math.ceil(rows / slices);
 }
 
@@ -127,7 +129,7 @@ export function patchGradient(
     `${o.label} (row slices)`,
     ws.runtime.pipelines.get('patches', source, 'patch_gradient'),
     { 0: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), 1: x.images, 2: o.response, 4: o.partials },
-    [Math.min(Math.ceil((columns * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
+    [Math.min(Math.ceil((Math.ceil(columns / TILE) * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
     {
       bytes: 4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + rows * o.outputs + slices * count),
       flops: 2 * rows * columns * o.outputs,

@@ -2,10 +2,10 @@
 // iterations per submit with a single small readback (the residual sums) per block.
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
 import { matmul } from '../../gpu/kernels/matmul.js';
-import { rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
+import { add, rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
 import { answerFeasibility, iterationResiduals, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../../gpu/kernels/reductions.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
-import type { AdmmEngine, ResidualSums } from '../admmDriver.js';
+import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlus } from '../linalg64.js';
 import type { LayerProblem } from '../problem.js';
 import { uploadDesign } from './gpuDesign.js';
@@ -28,6 +28,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
     private readonly feasibility: Dispatch[],
     private readonly certificate: Dispatch[],
+    private readonly warmStartDispatches: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
     woodbury: boolean,
@@ -114,8 +115,10 @@ export class GpuAdmmEngine implements AdmmEngine {
       ...answerFeasibility(ws, { count: P * M, linear, answerResponse: saved.T, targetY: buffers.Y, boundV: buffers.V, partials: buffers.partials, scalars: buffers.scalars }),
     ];
     const certificate = X.transposedProduct({ label: 'Xᵀ Λ', response: saved.T, out: saved.W3, outputs: M });
+    // A warm start uploads W3 and U1 (into saved.B), then T = X·W3 and B = T + U1.
+    const warmStart = [...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }), add(ws, { count: P * M, left: buffers.T, right: saved.B, sum: buffers.B })];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, readback, problem.rho, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, warmStart, readback, problem.rho, woodbury);
   }
 
   setRho(rho: number): void {
@@ -168,6 +171,21 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.ws.device.queue.submit([encoder.finish()]);
     const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
     return { activeSq: s[12], offSupportSq: s[13] };
+  }
+
+  async setState(state: EngineState): Promise<void> {
+    const queue = this.ws.device.queue;
+    queue.writeBuffer(this.buffers.W3, 0, Float32Array.from(state.W3));
+    queue.writeBuffer(this.buffers.W2, 0, Float32Array.from(state.W2));
+    queue.writeBuffer(this.buffers.Q, 0, Float32Array.from(state.W2, (w, i) => w + state.U2[i]));
+    queue.writeBuffer(this.saved.B, 0, Float32Array.from(state.U1));
+    submit(this.ws, this.warmStartDispatches);
+  }
+
+  async getState(): Promise<EngineState> {
+    const { columns: N, outputs: M } = this.shape;
+    const [W3, W2, Q] = [await this.ws.read(this.buffers.W3, N * M), await this.weights(), await this.ws.read(this.buffers.Q, N * M)];
+    return { W3, W2, U1: await this.scaledDual(), U2: Q.map((q, i) => q - W3[i]) };
   }
 
   /** Nonzeros of W2 at the last check (progress reports). */
