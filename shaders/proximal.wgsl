@@ -5,6 +5,10 @@
 // right-hand sides of the W3 solve, and recovers U1 = B − W3ᵀX and U2 = Q − W3 (the dual
 // updates U1 += W1 − W3ᵀX, U2 += W2 − W3 make these identities hold after every iteration).
 // Activations are samples-major: entry i of a P×M array is (sample i / M, neuron i % M).
+//
+// Over-relaxation (Boyd et al. 2011, §3.4.3) with α ∈ (0, 2): the W3 solve and the dual updates
+// see Ŵ = α·W + (1 − α)·(the previous W3 side) instead of W, which in terms of B and Q reads
+// B ← B + α·(W1 − W3ᵀX) and Q ← Q + α·(W2 − W3); α = 1 is plain ADMM.
 
 const WORKGROUP = 256u;
 
@@ -17,6 +21,7 @@ struct ProjectParams {
   linear: u32,    // 1: no ReLU, every entry is in Ω
   hasBound: u32,  // 1: V is bound (cascade); 0: V = 0
   epsilon: f32,
+  relaxation: f32, // α
 }
 
 @group(0) @binding(0) var<uniform> project: ProjectParams;
@@ -44,7 +49,7 @@ fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
       if (project.hasBound == 1u) { v = boundV[i]; }
       w1 = min(z, v);
     }
-    responseRhs[i] = w1 + u1;
+    responseRhs[i] += project.relaxation * (w1 - t);
   }
 }
 
@@ -53,6 +58,7 @@ fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 struct ShrinkParams {
   count: u32,      // N·M
   threshold: f32,  // 1/ρ
+  relaxation: f32, // α
 }
 
 @group(0) @binding(10) var<uniform> shrinkParams: ShrinkParams;
@@ -68,7 +74,7 @@ fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let t = w3 - u2;
     let w2 = sign(t) * max(abs(t) - shrinkParams.threshold, 0.0);
     sparseW2[i] = w2;
-    weightRhs[i] = w2 + u2;
+    weightRhs[i] += shrinkParams.relaxation * (w2 - w3);
   }
 }
 

@@ -11,6 +11,7 @@ const MAX_GROUPS = 256u;
 struct PartialParams {
   count: u32,
   linear: u32,
+  relaxation: f32,
 }
 
 var<workgroup> lanes: array<array<f32, WORKGROUP>, 6>;
@@ -50,7 +51,8 @@ fn constraintDistancePartials(@builtin(local_invocation_id) lid: vec3<u32>, @bui
 }
 
 // ---- channels 1..5 over P×M, after an iteration whose start state was saved in *Prev:
-//   1 ‖W1 − W3ᵀX‖²  2 ‖ΔW3ᵀX‖²  3 ‖W1‖²  4 ‖W3ᵀX‖²  5 ‖U1‖²     (W1 = B − U1_prev)
+//   1 ‖W1 − W3ᵀX‖²  2 ‖ΔW3ᵀX‖²  3 ‖W1‖²  4 ‖W3ᵀX‖²  5 ‖U1‖²
+// with W1 recovered from B = B_prev + α·(W1 − W3ᵀX_prev) (α = the over-relaxation, in `relaxation`).
 
 @group(0) @binding(10) var<uniform> responseParams: PartialParams;
 @group(0) @binding(11) var<storage, read> resResponse: array<f32>;
@@ -66,7 +68,7 @@ fn responseResidualPartials(@builtin(local_invocation_id) lid: vec3<u32>, @built
     let t = resResponse[i];
     let tPrev = resResponsePrev[i];
     let b = resRhs[i];
-    let w1 = b - (resRhsPrev[i] - tPrev);
+    let w1 = tPrev + (b - resRhsPrev[i]) / responseParams.relaxation;
     acc[0] += (w1 - t) * (w1 - t);
     acc[1] += (t - tPrev) * (t - tPrev);
     acc[2] += w1 * w1;

@@ -143,6 +143,22 @@ describe.skipIf(!gpu)('progress and cancelling', () => {
   });
 });
 
+describe('over-relaxation', () => {
+  const o = plantedLayer({ samples: 300, inputs: 40, outputs: 8, nonzerosPerColumn: 8, seed: 71, bias: true });
+  for (const backend of ['cpu', 'webgpu'] as const)
+    it.skipIf(backend === 'webgpu' && !gpu)(`${backend}: plain ADMM (α = 1) and the default α reach the same optimum`, async () => {
+      const base = { ...o, epsilonGain: 0.02, backend, gpu: gpu ?? undefined };
+      const plain = await solveLayer({ ...base, relaxation: 1 });
+      const relaxed = await solveLayer(base);
+      for (const r of [plain, relaxed]) {
+        expect(r.report.converged).toBe(true);
+        expect(r.report.constraintResidual).toBeLessThanOrEqual(r.report.epsilon * 1.01);
+        expect(Math.abs(r.report.relativeDualityGap)).toBeLessThan(1e-2);
+      }
+      expect(Math.abs(relaxed.report.l1 - plain.report.l1) / plain.report.l1).toBeLessThan(5e-3);
+    });
+});
+
 describe('warm starts (an ε sweep)', () => {
   const o = plantedLayer({ samples: 300, inputs: 40, outputs: 8, nonzerosPerColumn: 8, seed: 61, bias: true });
   for (const backend of ['cpu', 'webgpu'] as const)
@@ -175,6 +191,7 @@ describe('bad options', () => {
     ['a NaN in X', { X: { rows: 20, cols: 5, data: Float64Array.from(o.X.data, (v, i) => (i === 7 ? NaN : v)) } }, /X: expected finite values, found NaN at row 1, column 2/],
     ['a negative ReLU output', { Y: { rows: 20, cols: 2, data: Float64Array.from(o.Y.data, (v, i) => (i === 3 ? -1 : v)) } }, /Y: expected a ReLU output/],
     ['a zero rho', { rho: 0 }, /rho: expected a positive number/],
+    ['an over-relaxation of 2', { relaxation: 2 }, /relaxation: expected a number in \(0, 2\), found 2/],
     ['a wrong V shape', { V: { rows: 20, cols: 3, data: new Float64Array(60) } }, /V: expected the shape of Y/],
   ];
   for (const [name, patch, message] of bad)

@@ -103,14 +103,18 @@ export class CpuAdmmEngine implements AdmmEngine {
       const t = W3[i] - U2[i];
       W2[i] = Math.sign(t) * Math.max(Math.abs(t) - threshold, 0);
     }
-    // W3 = A⁻¹ (X (W1 + U1)ᵀ + W2 + U2).
-    const rhs = design.multiplyTransposed(W1.map((w, i) => w + U1[i]), M);
-    for (let i = 0; i < rhs.length; i++) rhs[i] += W2[i] + U2[i];
+    // Over-relaxation: the W3 solve and the dual updates see Ŵ = α·W + (1 − α)·(W3 side).
+    const alpha = problem.relaxation;
+    const W1hat = W1.map((w, i) => alpha * w + (1 - alpha) * T[i]);
+    const W2hat = W2.map((w, i) => alpha * w + (1 - alpha) * W3[i]);
+    // W3 = A⁻¹ (X (Ŵ1 + U1)ᵀ + Ŵ2 + U2).
+    const rhs = design.multiplyTransposed(W1hat.map((w, i) => w + U1[i]), M);
+    for (let i = 0; i < rhs.length; i++) rhs[i] += W2hat[i] + U2[i];
     W3.set(this.solve(rhs));
     T.set(design.multiply(W3, M));
     // Dual updates.
-    for (let i = 0; i < U1.length; i++) U1[i] += W1[i] - T[i];
-    for (let i = 0; i < U2.length; i++) U2[i] += W2[i] - W3[i];
+    for (let i = 0; i < U1.length; i++) U1[i] += W1hat[i] - T[i];
+    for (let i = 0; i < U2.length; i++) U2[i] += W2hat[i] - W3[i];
   }
 
   private residualSums(tPrev: Float64Array, w3Prev: Float64Array): ResidualSums {

@@ -12,6 +12,7 @@ export const DEFAULTS = {
   epsilonGain: 0.05,
   bias: true,
   rho: 10,
+  relaxation: 1.8,
   adaptiveRho: true,
   tolerances: { absolute: 1e-6, relative: 1e-4, feasibility: 1e-3 } as Tolerances,
   maxIterations: 20_000,
@@ -37,6 +38,7 @@ export interface LayerProblem {
   epsilon: number; // original units
   epsilonScaled: number;
   rho: number;
+  relaxation: number;
   adaptiveRho: boolean;
   tolerances: Tolerances;
   maxIterations: number;
@@ -91,6 +93,9 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   for (const [field, v] of [['epsilon', options.epsilon], ['epsilonGain', options.epsilonGain]] as const)
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new InputError(`${field}: expected a number ≥ 0, found ${v}`);
   const rho = positive(options.rho ?? options.warmStart?.rho, DEFAULTS.rho, options.rho === undefined && options.warmStart ? 'warmStart.rho' : 'rho');
+  const relaxation = options.relaxation ?? DEFAULTS.relaxation;
+  if (!(typeof relaxation === 'number' && relaxation > 0 && relaxation < 2))
+    throw new InputError(`relaxation: expected a number in (0, 2), found ${options.relaxation}`);
   const maxIterations = positive(options.maxIterations, DEFAULTS.maxIterations, 'maxIterations', true);
   const checkEvery = positive(options.checkEvery, DEFAULTS.checkEvery, 'checkEvery', true);
   const tolerances: Tolerances = {
@@ -134,6 +139,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     epsilon,
     epsilonScaled: epsilon / scale,
     rho,
+    relaxation,
     adaptiveRho: options.adaptiveRho ?? DEFAULTS.adaptiveRho,
     tolerances,
     maxIterations,

@@ -80,6 +80,11 @@ export interface SolveLayerOptions {
   bias?: boolean;
   /** ADMM penalty; the soft threshold is 1/ρ. */
   rho?: number;
+  /**
+   * Over-relaxation α ∈ (0, 2) (Boyd et al. 2011, §3.4.3): the W3 solve and the dual updates use
+   * α·W + (1 − α)·(the W3 side) in place of the proximal steps' W. 1 is plain ADMM.
+   */
+  relaxation?: number;
   /** Adapt ρ by residual balancing at each convergence check. Default true. */
   adaptiveRho?: boolean;
   tolerances?: Partial<Tolerances>;

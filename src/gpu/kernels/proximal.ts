@@ -11,9 +11,9 @@ export function elementwiseGroups(count: number): number {
 /** Reads response (W3ᵀX), targetY, boundV, scalars[0]; updates responseRhs (B = W1 + U1) in place. */
 export function projectResponse(
   ws: Workspace,
-  o: { count: number; linear: boolean; epsilon: number; response: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; scalars: GPUBuffer; responseRhs: GPUBuffer },
+  o: { count: number; linear: boolean; epsilon: number; relaxation: number; response: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; scalars: GPUBuffer; responseRhs: GPUBuffer },
 ): Dispatch {
-  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0], ['f32', o.epsilon]]));
+  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0], ['f32', o.epsilon], ['f32', o.relaxation]]));
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'projectResponse');
   return ws.dispatch('projectResponse', pipeline, { 0: uniforms, 1: o.response, 2: o.targetY, 3: o.boundV ?? ws.dummy, 4: o.scalars, 5: o.responseRhs }, [
     elementwiseGroups(o.count),
@@ -28,7 +28,7 @@ export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBu
     flops: 6 * o.count,
   });
 }
-export const shrinkUniforms = (count: number, rho: number) => packUniforms([['u32', count], ['f32', 1 / rho]]);
+export const shrinkUniforms = (count: number, rho: number, relaxation: number) => packUniforms([['u32', count], ['f32', 1 / rho], ['f32', relaxation]]);
 
 /** Reads anchor; updates rhs = anchor + factor·(rhs − anchor). `uniforms` holds the factor. */
 export function rescaleDuals(ws: Workspace, o: { count: number; uniforms: GPUBuffer; anchor: GPUBuffer; rhs: GPUBuffer }): Dispatch {

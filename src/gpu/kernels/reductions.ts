@@ -45,6 +45,8 @@ export function iterationResiduals(
   ws: Workspace,
   o: {
     responseCount: number;
+    /** The over-relaxation α of the iteration (to recover W1 from B). */
+    relaxation: number;
     weightCount: number;
     response: GPUBuffer;
     responseRhs: GPUBuffer;
@@ -66,7 +68,7 @@ export function iterationResiduals(
     ws.dispatch(
       'responseResidualPartials',
       responsePipeline,
-      { 10: ws.uniform(packUniforms([['u32', o.responseCount], ['u32', 0]])), 11: o.response, 12: o.responseRhs, 13: o.responsePrev, 14: o.responseRhsPrev, 15: o.partials },
+      { 10: ws.uniform(packUniforms([['u32', o.responseCount], ['u32', 0], ['f32', o.relaxation]])), 11: o.response, 12: o.responseRhs, 13: o.responsePrev, 14: o.responseRhsPrev, 15: o.partials },
       [responseGroups],
       { bytes: 16 * o.responseCount, flops: 16 * o.responseCount },
     ),

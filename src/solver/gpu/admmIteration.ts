@@ -52,13 +52,13 @@ export function admmIteration(
   ws: Workspace,
   shape: LayerShape,
   b: AdmmBuffers,
-  o: { linear: boolean; epsilon: number; woodbury: boolean },
+  o: { linear: boolean; epsilon: number; relaxation: number; woodbury: boolean },
 ): IterationProgram {
   const { samples: P, columns: N, outputs: M } = shape;
   const steps: Dispatch[] = [
     // W1 step: ‖(Z − Y)_Ω‖ on the GPU, then the projection reads it from `scalars`.
     ...constraintDistance(ws, { count: P * M, linear: o.linear, response: b.T, responseRhs: b.B, targetY: b.Y, partials: b.partials, scalars: b.scalars }),
-    projectResponse(ws, { count: P * M, linear: o.linear, epsilon: o.epsilon, response: b.T, targetY: b.Y, boundV: b.V, scalars: b.scalars, responseRhs: b.B }),
+    projectResponse(ws, { count: P * M, linear: o.linear, epsilon: o.epsilon, relaxation: o.relaxation, response: b.T, targetY: b.Y, boundV: b.V, scalars: b.scalars, responseRhs: b.B }),
     // W2 step.
     shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2 }),
   ];

@@ -31,6 +31,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly warmStartDispatches: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
+    private readonly relaxation: number,
     woodbury: boolean,
   ) {
     this.dispatchesPerIteration = program.dispatches.length;
@@ -82,13 +83,14 @@ export class GpuAdmmEngine implements AdmmEngine {
       scratchResponse: woodbury ? [ws.storage(P * M, 'scratch P×M'), ws.storage(P * M, 'scratch P×M')] : null,
       scalars: ws.storage(SCALAR_CHANNELS, 'scalars'),
       partials: ws.storage(PARTIALS_LENGTH, 'partials'),
-      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho)),
+      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation)),
     };
     const saved = { T: ws.storage(P * M, 'T before the checked iteration'), B: ws.storage(P * M, 'B before'), W3: ws.storage(N * M, 'W3 before') };
     const linear = problem.activation === 'linear';
-    const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, woodbury });
+    const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, relaxation: problem.relaxation, woodbury });
     const residuals = iterationResiduals(ws, {
       responseCount: P * M,
+      relaxation: problem.relaxation,
       weightCount: N * M,
       response: buffers.T,
       responseRhs: buffers.B,
@@ -118,7 +120,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     // A warm start uploads W3 and U1 (into saved.B), then T = X·W3 and B = T + U1.
     const warmStart = [...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }), add(ws, { count: P * M, left: buffers.T, right: saved.B, sum: buffers.B })];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, warmStart, readback, problem.rho, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, warmStart, readback, problem.rho, problem.relaxation, woodbury);
   }
 
   setRho(rho: number): void {
@@ -127,7 +129,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const queue = this.ws.device.queue;
     queue.writeBuffer(this.rescale.uniforms[0], 0, rescaleUniforms(P * M, factor));
     queue.writeBuffer(this.rescale.uniforms[1], 0, rescaleUniforms(N * M, factor));
-    queue.writeBuffer(this.buffers.shrinkUniforms, 0, shrinkUniforms(N * M, rho));
+    queue.writeBuffer(this.buffers.shrinkUniforms, 0, shrinkUniforms(N * M, rho, this.relaxation));
     this.pendingRescale = true;
     this.rho = rho;
   }
