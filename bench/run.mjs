@@ -31,6 +31,7 @@ const program = new Command()
   .option('--check-every <k>', 'iterations between host round trips in a real solve', (v) => parseInt(v, 10), 50)
   .option('--no-cpu', 'skip the CPU reference')
   .option('--no-numpy', 'skip the numpy baseline (bench/numpy_admm.py; needs python3 with numpy)')
+  .option('--torch', 'also run the PyTorch CUDA port (bench/torch_admm.py, float32 and float64; needs torch with CUDA)')
   .option('--json <file>', 'write results as JSON')
   .option('--readme', 'replace the results table in bench/README.md')
   .parse();
@@ -108,6 +109,7 @@ for (const name of opts.problems.split(',')) {
     products.push((await engine.time(opts.iterations, 'productsWithX')) / opts.iterations);
   }
   const cost = engine.iterationCost;
+  const memory = engine.memory;
   engine.release();
   const secondsPerIteration = median(iteration);
   const productsSeconds = median(products);
@@ -128,6 +130,8 @@ for (const name of opts.problems.split(',')) {
     hostRoundTripsPerIteration: 1 / opts.checkEvery,
     bytesPerIteration: cost.bytes,
     setupSeconds: gpuSetup,
+    gpuMegabytes: memory.allocatedBytes / 1e6,
+    gpuMemoryToAlgorithmArraysRatio: memory.allocatedBytes / memory.algorithmBytes,
     repeats: opts.repeats,
   };
   results.push(entry);
@@ -159,6 +163,12 @@ for (const name of opts.problems.split(',')) {
     };
     results.push(cpuEntry);
     console.error(JSON.stringify(cpuEntry));
+  }
+
+  if (opts.torch) for (const entry of torchBaseline(name, N, M, P)) {
+    entry.speedupOfWebgpu = entry.secondsPerIteration / secondsPerIteration;
+    results.push(entry);
+    console.error(JSON.stringify(entry));
   }
 
   if (opts.numpy) for (const entry of numpyBaseline(name, N, M, P)) {
@@ -195,14 +205,30 @@ function numpyBaseline(problem, N, M, P) {
   return entries;
 }
 
+/** The same iteration in PyTorch on the CUDA device, float32 (as ours) and float64 (as the authors'). */
+function torchBaseline(problem, N, M, P) {
+  const script = fileURLToPath(new URL('./torch_admm.py', import.meta.url));
+  const entries = [];
+  for (const dtype of ['float32', 'float64']) {
+    const run = spawnSync('python3', [script, String(N), String(M), String(P), '--repeats', String(opts.repeats), '--dtype', dtype], { encoding: 'utf8' });
+    if (run.status !== 0) {
+      console.error(`PyTorch baseline skipped (${(run.stderr || run.error?.message || '').trim().split('\n').pop()})`);
+      return entries;
+    }
+    const measured = JSON.parse(run.stdout);
+    entries.push({ problem, backend: `PyTorch ${dtype}`, ...measured, device: `${measured.device}, torch ${measured.torch}`, N, M, P, hostRoundTripsPerIteration: 0, repeats: opts.repeats });
+  }
+  return entries;
+}
+
 const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
 const lines = [
   `Device: ${device}. Medians of ${opts.repeats} repeats (GPU, ${opts.iterations} iterations per submit) and ${opts.cpuRepeats} CPU iterations, measured in one run on ${new Date().toISOString().slice(0, 10)}.`,
   '',
-  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | setup s |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | GPU MB held (÷ algorithm arrays) | setup s |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...results.map((r) =>
-    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${fmt(r.setupSeconds)} |`,
+    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${r.gpuMegabytes ? `${fmt(r.gpuMegabytes)} (${fmt(r.gpuMemoryToAlgorithmArraysRatio)})` : ''} | ${fmt(r.setupSeconds)} |`,
   ),
 ];
 console.log(lines.join('\n'));

@@ -1,6 +1,6 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
-import { matmul } from '../src/gpu/kernels/matmul.js';
+import { matmul, tuneMatmul } from '../src/gpu/kernels/matmul.js';
 import { constraintDistance, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
@@ -88,6 +88,32 @@ describe.skipIf(!gpu)('two-stage reduction', () => {
       let want = 0;
       for (let i = 0; i < count; i++) if (linear || y[i] > 0) want += (2 * t[i] - b[i] - y[i]) ** 2;
       expect(Math.abs(got - want) / want).toBeLessThan(1e-5);
+      ws.release();
+    }
+  });
+});
+
+describe.skipIf(!gpu)('matmul tuning', () => {
+  it('measures the two kernels once per device and makes matmul use the faster', async () => {
+    const choice = await tuneMatmul(gpu!);
+    expect(['tiled', 'registers']).toContain(choice);
+    expect(gpu!.matmulVariant).toBe(choice);
+    const pipelines = gpu!.pipelines.size;
+    expect(await tuneMatmul(gpu!)).toBe(choice); // cached: nothing measured or compiled again
+    expect(gpu!.pipelines.size).toBe(pipelines);
+    const ws = new Workspace(gpu!);
+    try {
+      const [m, n, k] = [20, 30, 10];
+      const a = gaussianMatrix(m, k, 91);
+      const b = gaussianMatrix(k, n, 92);
+      const out = ws.storage(m * n, 'out');
+      const dispatch = matmul(ws, { label: 'tuned', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k });
+      expect(dispatch.pipeline.label).toContain(choice === 'registers' ? 'matmul:matmul_registers:' : 'matmul:matmul:');
+      run(ws, [dispatch]);
+      const want = reference(Float64Array.from(a), Float64Array.from(b), m, n, k, false, false);
+      const got = await ws.read(out, m * n);
+      for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i], 4);
+    } finally {
       ws.release();
     }
   });

@@ -2,6 +2,7 @@
 // `webgpu` package), with the adapter's real limits requested instead of the spec defaults.
 import { GpuError } from '../errors.js';
 import { BufferPool } from './bufferPool.js';
+import type { MatmulVariant } from './kernels/matmul.js';
 import { PipelineCache } from './pipelineCache.js';
 
 export interface GpuRuntime {
@@ -11,6 +12,8 @@ export interface GpuRuntime {
   limits: GPUSupportedLimits;
   buffers: BufferPool;
   pipelines: PipelineCache;
+  /** The matmul kernel measured fastest on this device (tuneMatmul), or null before tuning. */
+  matmulVariant: MatmulVariant | null;
   /** Throws a GpuError if the device was lost or reported an uncaptured error. */
   assertHealthy(): void;
   destroy(): void;
@@ -79,6 +82,7 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
     limits: device.limits,
     buffers,
     pipelines: new PipelineCache(device),
+    matmulVariant: null,
     assertHealthy() {
       if (failure) throw new GpuError(failure);
     },

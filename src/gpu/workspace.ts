@@ -102,6 +102,11 @@ export class Workspace {
     return mapAndCopy(staging, floats);
   }
 
+  /** Bytes of every buffer this workspace holds (storage, uniform and readback). */
+  get bytes(): number {
+    return this.owned.reduce((sum, b) => sum + b.size, 0);
+  }
+
   release(): void {
     for (const b of this.owned) this.runtime.buffers.release(b);
     this.owned.length = 0;

@@ -1,6 +1,7 @@
 // Wrapper of shaders/matmul.wgsl.
 import source from '../../../shaders/matmul.wgsl';
-import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import type { GpuRuntime } from '../device.js';
+import { encodeDispatches, packUniforms, Workspace, type Dispatch } from '../workspace.js';
 
 export interface MatmulSpec {
   label: string;
@@ -19,7 +20,7 @@ export interface MatmulSpec {
   transposeB?: boolean;
   alpha?: number;
   beta?: number;
-  /** Which kernel of shaders/matmul.wgsl to run; default: matmulVariantFor(the adapter). */
+  /** Which kernel of shaders/matmul.wgsl to run; default: the tuned one (tuneMatmul), else matmulVariantFor(the adapter). */
   variant?: MatmulVariant;
 }
 
@@ -46,7 +47,7 @@ export function matmulVariantFor(adapterDescription: string): MatmulVariant {
 
 /** out = alpha·op(A)·op(B) + beta·addend. Reads a, b, addend; writes out. */
 export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
-  const variant = VARIANTS[spec.variant ?? matmulVariantFor(ws.runtime.adapterDescription)];
+  const variant = VARIANTS[spec.variant ?? ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime.adapterDescription)];
   const pipeline = ws.runtime.pipelines.get('matmul', source, variant.entryPoint, {
     TRANSPOSE_A: spec.transposeA ? 1 : 0,
     TRANSPOSE_B: spec.transposeB ? 1 : 0,
@@ -63,4 +64,50 @@ export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
     [Math.ceil(spec.n / variant.tileCols), Math.ceil(spec.m / variant.tileRows)],
     { bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (beta !== 0 ? 2 : 1)), flops: 2 * spec.m * spec.n * spec.k },
   );
+}
+
+const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
+
+/**
+ * Times both kernels once per device on a layer-sized product (512×256 outputs, k = 512; medians
+ * of 3) and keeps the faster in runtime.matmulVariant, which matmul() then uses. The adapter-name
+ * guess is only the fallback for untuned devices: drivers differ more than their names say.
+ */
+export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
+  let pending = tuning.get(runtime);
+  if (!pending) {
+    pending = measureVariants(runtime).then((best) => (runtime.matmulVariant = best));
+    tuning.set(runtime, pending);
+  }
+  return pending;
+}
+
+async function measureVariants(runtime: GpuRuntime): Promise<MatmulVariant> {
+  const [m, n, k] = [512, 256, 512];
+  const ws = new Workspace(runtime);
+  try {
+    const a = ws.upload(Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 13) / 13), 'tuning A');
+    const b = ws.upload(Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 11) / 11), 'tuning B');
+    const out = ws.storage(m * n, 'tuning out');
+    const seconds: Record<MatmulVariant, number> = { tiled: Infinity, registers: Infinity };
+    for (const variant of Object.keys(VARIANTS) as MatmulVariant[]) {
+      const dispatch = matmul(ws, { label: `tuning ${variant}`, a, b, out, m, n, k, variant });
+      const run = async () => {
+        const started = performance.now();
+        const encoder = runtime.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        encodeDispatches(pass, [dispatch, dispatch]);
+        pass.end();
+        runtime.device.queue.submit([encoder.finish()]);
+        await runtime.device.queue.onSubmittedWorkDone();
+        return performance.now() - started;
+      };
+      await run(); // compiles the pipeline
+      const times = [await run(), await run(), await run()].sort((x, y) => x - y);
+      seconds[variant] = times[1];
+    }
+    return seconds.registers < seconds.tiled ? 'registers' : 'tiled';
+  } finally {
+    ws.release();
+  }
 }

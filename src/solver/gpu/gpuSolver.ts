@@ -1,7 +1,7 @@
 // The WebGPU backend: uploads one layer problem, factors A once, then runs blocks of K
 // iterations per submit with a single small readback (the residual sums) per block.
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
-import { matmul } from '../../gpu/kernels/matmul.js';
+import { matmul, tuneMatmul } from '../../gpu/kernels/matmul.js';
 import { add, rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
 import { answerFeasibility, iterationResiduals, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../../gpu/kernels/reductions.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
@@ -32,6 +32,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly readback: GPUBuffer,
     private rho: number,
     private readonly relaxation: number,
+    private readonly xBytes: number,
     woodbury: boolean,
   ) {
     this.dispatchesPerIteration = program.dispatches.length;
@@ -40,6 +41,7 @@ export class GpuAdmmEngine implements AdmmEngine {
 
   /** @param options.gramChunkRows rows of patches materialized at a time for XᵀX (tests; default 16 MiB worth) */
   static async create(runtime: GpuRuntime, problem: LayerProblem, options: { gramChunkRows?: number } = {}): Promise<GpuAdmmEngine> {
+    await tuneMatmul(runtime);
     const ws = new Workspace(runtime);
     try {
       return await withErrorScopes(runtime.device, 'setting up the layer on the GPU', () => GpuAdmmEngine.setUp(ws, problem, options.gramChunkRows));
@@ -120,7 +122,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     // A warm start uploads W3 and U1 (into saved.B), then T = X·W3 and B = T + U1.
     const warmStart = [...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }), add(ws, { count: P * M, left: buffers.T, right: saved.B, sum: buffers.B })];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, warmStart, readback, problem.rho, problem.relaxation, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, warmStart, readback, problem.rho, problem.relaxation, X.bytes, woodbury);
   }
 
   setRho(rho: number): void {
@@ -212,6 +214,17 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.ws.device.queue.writeBuffer(this.saved.T, 0, Float32Array.from(lambda));
     submit(this.ws, this.certificate);
     return this.ws.read(this.saved.W3, N * M);
+  }
+
+  /**
+   * GPU memory held during the solve against the arrays the algorithm itself needs (X or its
+   * images, Y, V, the state T, B, W3, Q, W2 and the solve operator), for benchmarks.
+   */
+  get memory(): { allocatedBytes: number; algorithmBytes: number } {
+    const { samples: P, columns: N, outputs: M } = this.shape;
+    const operator = this.woodbury ? P * P : N * N;
+    const algorithmBytes = this.xBytes + 4 * ((this.buffers.V ? 4 : 3) * P * M + 3 * N * M + operator);
+    return { allocatedBytes: this.ws.bytes, algorithmBytes };
   }
 
   /** Machine-independent counts of one iteration (for benchmarks). */

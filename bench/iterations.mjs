@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Iterations (machine-independent) and seconds to reach the same tolerance, for the ways of
+// running the ADMM iteration side by side in one run: the authors' fixed ρ, residual-balancing
+// ρ, over-relaxation, and a warm start from the previous ε of a sweep. Usage:
+//   npm run build && node bench/iterations.mjs [--problems a,b] [--backend webgpu|cpu] [--max-iterations n] [--json out.json]
+import { Command } from 'commander';
+import { renameSync, writeFileSync } from 'node:fs';
+import { acquireGpu, solveLayer } from '../dist/node/index.js';
+import { designOf } from '../dist/node/internals.js';
+
+function seededNormal(seed) {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Y = relu(X·W + b) for a dense random W on nonnegative inputs X (dense rows or image patches). */
+function layer(X, columns, outputs, seed) {
+  const normal = seededNormal(seed);
+  const W = Float64Array.from({ length: (columns + 1) * outputs }, () => normal() / Math.sqrt(columns));
+  const Y = designOf(X, true).multiply(W, outputs).map((v) => Math.max(v, 0));
+  return { X, Y: { rows: Y.length / outputs, cols: outputs, data: Y } };
+}
+
+const PROBLEMS = {
+  'dense-300x100-P2000': () => {
+    const normal = seededNormal(1);
+    const [P, N] = [2000, 300];
+    return layer({ rows: P, cols: N, data: Float32Array.from({ length: P * N }, () => Math.max(normal(), 0)) }, N, 100, 2);
+  },
+  'conv-3x3x8x16-P100': () => {
+    const normal = seededNormal(3);
+    const [count, size, channels] = [100, 14, 8];
+    const X = {
+      images: Float32Array.from({ length: count * size * size * channels }, () => Math.max(normal(), 0)),
+      count, height: size, width: size, channels,
+      kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1, outHeight: size, outWidth: size,
+    };
+    return layer(X, 9 * channels, 16, 4);
+  },
+};
+
+const VARIANTS = [
+  { name: 'fixed ρ = 1, α = 1 (the authors’ iteration)', options: { rho: 1, adaptiveRho: false, relaxation: 1 } },
+  { name: 'fixed ρ = 10, α = 1', options: { rho: 10, adaptiveRho: false, relaxation: 1 } },
+  { name: 'adaptive ρ, α = 1', options: { adaptiveRho: true, relaxation: 1 } },
+  { name: 'adaptive ρ, α = 1.8 (default)', options: {} },
+  { name: 'default, warm-started from ε gain 0.05', options: {}, warm: true },
+];
+
+const opts = new Command()
+  .option('--problems <names>', `comma-separated, from: ${Object.keys(PROBLEMS).join(', ')}`, Object.keys(PROBLEMS).join(','))
+  .option('--backend <backend>', 'webgpu or cpu', 'webgpu')
+  .option('--epsilon-gain <g>', 'ε = g·‖Y‖ of the compared solves', parseFloat, 0.03)
+  .option('--max-iterations <n>', 'cap per solve', (v) => parseInt(v, 10), 6000)
+  .option('--json <file>', 'write results as JSON')
+  .parse()
+  .opts();
+
+const gpu = opts.backend === 'webgpu' ? await acquireGpu() : undefined;
+const device = gpu ? gpu.adapterDescription : 'CPU, float64 TypeScript reference';
+console.error(`device: ${device}`);
+const results = [];
+for (const problemName of opts.problems.split(',')) {
+  const make = PROBLEMS[problemName];
+  if (!make) throw new Error(`unknown problem ${problemName}`);
+  const { X, Y } = make();
+  const base = { X, Y, backend: opts.backend, gpu, maxIterations: opts.maxIterations };
+  const previous = await solveLayer({ ...base, epsilonGain: 0.05 });
+  for (const variant of VARIANTS) {
+    const result = await solveLayer({ ...base, ...variant.options, epsilonGain: opts.epsilonGain, ...(variant.warm ? { warmStart: previous.state } : {}) });
+    const r = result.report;
+    const entry = {
+      problem: problemName,
+      variant: variant.name,
+      device,
+      iterations: r.iterations,
+      converged: r.converged,
+      seconds: r.seconds,
+      l1: r.l1,
+      relativeDualityGap: r.relativeDualityGap,
+      nonzeros: r.nonzeros,
+    };
+    results.push(entry);
+    console.error(JSON.stringify(entry));
+  }
+}
+gpu?.destroy();
+
+const fmt = (v, d = 3) => Number(v).toPrecision(d);
+console.log(`Device: ${device}; ε = ${opts.epsilonGain}·‖Y‖, tolerances at their defaults, at most ${opts.maxIterations} iterations.\n`);
+console.log('| problem | iteration | iterations | converged | seconds | ℓ1 | relative duality gap |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of results)
+  console.log(`| ${r.problem} | ${r.variant} | ${r.iterations} | ${r.converged ? 'yes' : 'no'} | ${fmt(r.seconds)} | ${fmt(r.l1, 6)} | ${fmt(r.relativeDualityGap, 2)} |`);
+if (opts.json) {
+  const temp = `${opts.json}.${process.pid}.tmp`;
+  writeFileSync(temp, JSON.stringify({ device, results }, null, 2) + '\n');
+  renameSync(temp, opts.json);
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""The Net-Trim ADMM iteration in PyTorch on CUDA: the same port as bench/numpy_admm.py (same
+shapes, normalization and unfused steps), for comparing the WebGPU path with a PyTorch port on
+the same NVIDIA GPU. Prints one JSON object like numpy_admm.py.
+
+usage: python3 bench/torch_admm.py N M P [--iterations 20] [--repeats 5] [--dtype float32|float64] [--device cuda]
+(N counts the bias column.) Needs torch with CUDA; not runnable on the CPU-only CI machines
+(there it runs on --device cpu, for checking the script only).
+"""
+import argparse, json, time
+import torch
+
+parser = argparse.ArgumentParser()
+parser.add_argument("N", type=int); parser.add_argument("M", type=int); parser.add_argument("P", type=int)
+parser.add_argument("--iterations", type=int, default=20)
+parser.add_argument("--repeats", type=int, default=5)
+parser.add_argument("--dtype", default="float32")
+parser.add_argument("--device", default="cuda")
+args = parser.parse_args()
+dt = getattr(torch, args.dtype)
+dev = torch.device(args.device)
+gen = torch.Generator().manual_seed(args.N * 7 + args.M * 13 + args.P)
+
+# A dense ReLU layer on nonnegative inputs, paper orientation: X is N×P, Y is M×P.
+X = torch.clamp(torch.randn(args.N, args.P, generator=gen, dtype=torch.float64), min=0)
+X[-1, :] = 1.0  # bias row
+W = torch.randn(args.N, args.M, generator=gen, dtype=torch.float64) / args.N ** 0.5
+Y = torch.clamp(W.T @ X + 0.01, min=0)
+c0 = 0.3 * torch.sqrt(torch.max(torch.sum(X * X, dim=1)))
+X, Y = (X / c0).to(dev, dt), (Y / c0).to(dev, dt)
+omega = Y > 1e-6 / c0
+eps = 0.05 * torch.linalg.norm(Y)
+rho = 10.0
+
+def sync():
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+sync(); t = time.perf_counter()
+Ainv = torch.linalg.inv(X @ X.T + torch.eye(args.N, dtype=dt, device=dev))
+sync(); setup = time.perf_counter() - t
+
+W1 = torch.zeros(args.M, args.P, dtype=dt, device=dev); U1 = torch.zeros_like(W1)
+W2 = torch.zeros(args.N, args.M, dtype=dt, device=dev); W3 = torch.zeros_like(W2); U2 = torch.zeros_like(W2)
+zero = torch.zeros((), dtype=dt, device=dev)
+
+def iteration():
+    global W1, W2, W3, U1, U2
+    Z = W3.T @ X - U1
+    D = torch.where(omega, Z - Y, zero)
+    shrink = eps / torch.clamp(torch.linalg.norm(D), min=eps)  # stays on the GPU: no host sync
+    W1 = torch.where(omega, Y + D * shrink, torch.minimum(Z, zero))
+    T = W3 - U2
+    W2 = torch.sign(T) * torch.clamp(torch.abs(T) - 1 / rho, min=0)
+    W3 = Ainv @ (X @ (W1 + U1).T + W2 + U2)
+    U1 = U1 + W1 - W3.T @ X
+    U2 = U2 + W2 - W3
+
+def products():
+    a = W3.T @ X
+    b = X @ (W1 + U1).T
+    return a, b
+
+def timed(fn):
+    fn(); sync()  # warm-up (cuBLAS handles, kernel selection)
+    times = []
+    for _ in range(args.repeats):
+        sync(); t = time.perf_counter()
+        for _ in range(args.iterations):
+            fn()
+        sync(); times.append((time.perf_counter() - t) / args.iterations)
+    times.sort()
+    return times[len(times) // 2]
+
+it = timed(iteration)
+prod = timed(products)
+flops = 2 * 2 * args.M * args.N * args.P
+print(json.dumps({
+    "torch": torch.__version__, "dtype": args.dtype,
+    "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+    "secondsPerIteration": it, "productsWithXSecondsPerIteration": prod,
+    "iterationToMatmulRatio": it / prod, "matmulGflops": flops / prod / 1e9, "setupSeconds": setup,
+}))
