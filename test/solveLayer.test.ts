@@ -143,6 +143,22 @@ describe.skipIf(!gpu)('progress and cancelling', () => {
   });
 });
 
+describe.skipIf(!gpu)('layers larger than one storage binding (X split over samples)', () => {
+  it('solves with X in chunks of 64 samples to the same answer as in one buffer', async () => {
+    // 300 samples: four full chunks and a partial one; the P×M ranges start at aligned offsets.
+    const o = { ...plantedLayer({ samples: 300, inputs: 40, outputs: 8, nonzerosPerColumn: 8, seed: 81, bias: true }), epsilonGain: 0.02 };
+    const whole = await solveLayer({ ...o, gpu: gpu! });
+    const chunked = await solveLayer({ ...o, gpu: gpu!, chunkRows: 64 });
+    const cpu = await solveLayer({ ...o, backend: 'cpu' });
+    expect(chunked.report.converged).toBe(true);
+    expect(chunked.report.constraintResidual).toBeLessThanOrEqual(chunked.report.epsilon * 1.01);
+    expect(Math.abs(chunked.report.relativeDualityGap)).toBeLessThan(1e-2);
+    expect(Math.abs(chunked.report.l1 - cpu.report.l1) / cpu.report.l1).toBeLessThan(5e-3);
+    expect(relativeError(flatten(chunked), flatten(whole))).toBeLessThan(1e-3);
+    expect(gpu!.buffers.inUse).toBe(0);
+  });
+});
+
 describe('over-relaxation', () => {
   const o = plantedLayer({ samples: 300, inputs: 40, outputs: 8, nonzerosPerColumn: 8, seed: 71, bias: true });
   for (const backend of ['cpu', 'webgpu'] as const)

@@ -84,11 +84,14 @@ export class Workspace {
   dispatch(
     label: string,
     pipeline: GPUComputePipeline,
-    resources: Record<number, GPUBuffer>,
+    resources: Record<number, GPUBuffer | GPUBufferBinding>,
     workgroups: [number, number?, number?],
     cost: DispatchCost,
   ): Dispatch {
-    const entries = Object.entries(resources).map(([binding, buffer]) => ({ binding: Number(binding), resource: { buffer } }));
+    const entries = Object.entries(resources).map(([binding, resource]) => ({
+      binding: Number(binding),
+      resource: 'buffer' in resource && !('mapState' in resource) ? (resource as GPUBufferBinding) : { buffer: resource as GPUBuffer },
+    }));
     const bindGroup = this.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
     return { label, pipeline, bindGroup, workgroups: [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1], cost };
   }

@@ -25,8 +25,8 @@ export interface Design {
   gramOfRows(): Float64Array;
   /** The geometry when X is image patches (the GPU backend convolves instead of multiplying). */
   readonly patches: ImagePatches | null;
-  /** X itself, rows×columns, as float32 for the GPU (dense designs only). */
-  denseFloat32(): Float32Array;
+  /** Rows first…first+count of X (bias column included), as float32 for the GPU. */
+  rowsFloat32(first: number, count: number): Float32Array;
 }
 
 export function isImagePatches(x: LayerInput): x is ImagePatches {
@@ -153,26 +153,26 @@ class DenseDesign implements Design {
     return scaleInPlace(out, 1 / this.scale);
   }
 
-  private normalized(): Float64Array {
-    const { rows: P, inputs: N, columns: N1, x } = this;
-    const out = new Float64Array(P * N1);
-    for (let p = 0; p < P; p++) {
-      for (let j = 0; j < N; j++) out[p * N1 + j] = x.data[p * N + j] / this.scale;
-      if (this.bias) out[p * N1 + N] = 1 / this.scale;
+  private normalized(first = 0, count = this.rows, out: Float64Array | Float32Array = new Float64Array(count * this.columns)): Float64Array | Float32Array {
+    const { inputs: N, columns: N1, x } = this;
+    for (let i = 0; i < count; i++) {
+      const p = first + i;
+      for (let j = 0; j < N; j++) out[i * N1 + j] = x.data[p * N + j] / this.scale;
+      if (this.bias) out[i * N1 + N] = 1 / this.scale;
     }
     return out;
   }
 
   gramOfColumns(): Float64Array {
-    return gramOfColumns(this.normalized(), this.rows, this.columns);
+    return gramOfColumns(this.normalized() as Float64Array, this.rows, this.columns);
   }
 
   gramOfRows(): Float64Array {
-    return gramOfRows(this.normalized(), this.rows, this.columns);
+    return gramOfRows(this.normalized() as Float64Array, this.rows, this.columns);
   }
 
-  denseFloat32(): Float32Array {
-    return Float32Array.from(this.normalized());
+  rowsFloat32(first: number, count: number): Float32Array {
+    return this.normalized(first, count, new Float32Array(count * this.columns)) as Float32Array;
   }
 }
 
@@ -256,8 +256,8 @@ class PatchDesign implements Design {
     return new DenseDesign(materializePatches(this.patches), this.bias, this.scale);
   }
 
-  denseFloat32(): Float32Array {
-    return this.dense().denseFloat32();
+  rowsFloat32(first: number, count: number): Float32Array {
+    return this.dense().rowsFloat32(first, count);
   }
 }
 

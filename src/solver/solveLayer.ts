@@ -31,7 +31,9 @@ async function openGpu(problem: LayerProblem, options: SolveLayerOptions): Promi
   const runtime = options.gpu ?? (await acquireGpu());
   let engine: GpuAdmmEngine;
   try {
-    engine = await GpuAdmmEngine.create(runtime, problem);
+    if (options.chunkRows !== undefined && !(Number.isInteger(options.chunkRows) && options.chunkRows >= 1))
+      throw new InputError(`chunkRows: expected a positive integer, found ${options.chunkRows}`);
+    engine = await GpuAdmmEngine.create(runtime, problem, { chunkRows: options.chunkRows });
   } catch (error) {
     if (!options.gpu) runtime.destroy();
     throw error;

@@ -92,6 +92,11 @@ export interface SolveLayerOptions {
   /** Iterations between convergence checks (the only host round trips of the loop). */
   checkEvery?: number;
   backend?: Backend;
+  /**
+   * webgpu: samples (rows of a dense X) per GPU buffer. Default: as many as one storage binding of
+   * the device holds; larger layers are split over samples and multiplied chunk by chunk.
+   */
+  chunkRows?: number;
   /** A device to reuse (see acquireGpu); without it a device is acquired and released per call. */
   gpu?: GpuRuntime;
   /**

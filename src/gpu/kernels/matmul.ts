@@ -5,14 +5,14 @@ import { encodeDispatches, packUniforms, Workspace, type Dispatch } from '../wor
 
 export interface MatmulSpec {
   label: string;
-  /** op(A) is m×k: A is stored m×k, or k×m with transposeA. */
-  a: GPUBuffer;
+  /** op(A) is m×k: A is stored m×k, or k×m with transposeA. (A buffer, or a range of one.) */
+  a: GPUBuffer | GPUBufferBinding;
   /** op(B) is k×n: B is stored k×n, or n×k with transposeB. */
-  b: GPUBuffer;
-  /** Written: m×n. Must not be a, b or addend. */
-  out: GPUBuffer;
+  b: GPUBuffer | GPUBufferBinding;
+  /** Written: m×n. Must not overlap a, b or addend. */
+  out: GPUBuffer | GPUBufferBinding;
   /** Read when beta ≠ 0: m×n. */
-  addend?: GPUBuffer;
+  addend?: GPUBuffer | GPUBufferBinding;
   m: number;
   n: number;
   k: number;

@@ -52,20 +52,77 @@ export interface GpuDesign {
 /** Rows of patches materialized at once while accumulating XᵀX (a 16 MiB chunk at most). */
 const GRAM_CHUNK_BYTES = 16 * 2 ** 20;
 
-export function uploadDesign(ws: Workspace, design: Design): GpuDesign {
+/** A range of rows of a row-major array with `width` floats per row. */
+function rowRange(buffer: GPUBuffer, first: number, count: number, width: number): GPUBufferBinding {
+  return { buffer, offset: first * width * 4, size: count * width * 4 };
+}
+
+/**
+ * Sums over chunks i of f(i, out_i, previous) where each dispatch reads the previous partial sum
+ * as its addend: partial sums alternate between `out` and `spare` (a dispatch cannot read and
+ * write one buffer through two bindings), arranged so that the last lands in `out`.
+ */
+function chainedSum<T>(chunks: number, out: GPUBuffer, spare: () => GPUBuffer, step: (i: number, target: GPUBuffer, previous: GPUBuffer | null) => T): T[] {
+  const sums = [out, chunks > 1 ? spare() : out];
+  return Array.from({ length: chunks }, (_, i) => step(i, sums[(chunks - 1 - i) % 2], i > 0 ? sums[(chunks - i) % 2] : null));
+}
+
+/**
+ * Uploads X for the GPU solver. A dense X larger than one storage binding is split over its rows
+ * (samples) into chunks of `options.chunkRows` (default: as many as one binding holds, a multiple
+ * of 64 so that every P×M range starts at an aligned offset); products then run chunk by chunk.
+ */
+export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows?: number } = {}): GpuDesign {
   const { rows, columns } = design;
   if (!design.patches) {
-    const X = ws.upload(design.denseFloat32(), 'X');
+    const bindingRows = Math.floor(ws.runtime.limits.maxStorageBufferBindingSize / (4 * columns));
+    const chunkRows = Math.min(rows, options.chunkRows ?? (rows <= bindingRows ? rows : Math.floor(bindingRows / 64) * 64));
+    if (chunkRows < 1) throw new Error(`one row of X (${columns} values) exceeds a storage binding`);
+    const chunks = Array.from({ length: Math.ceil(rows / chunkRows) }, (_, i) => {
+      const first = i * chunkRows;
+      const count = Math.min(chunkRows, rows - first);
+      return { first, count, X: ws.upload(design.rowsFloat32(first, count), `X rows (chunk ${i + 1})`) };
+    });
     return {
       rows,
       columns,
-      dense: X,
+      dense: chunks.length === 1 ? chunks[0].X : null,
       bytes: rows * columns * 4,
-      product: (s) => [matmul(ws, { label: s.label, a: X, b: s.weights, out: s.out, addend: s.addend, beta: s.beta, m: rows, n: s.outputs, k: columns })],
-      transposedProduct: (s) => [
-        matmul(ws, { label: s.label, a: X, b: s.response, out: s.out, addend: s.addend, alpha: s.alpha, beta: s.beta, m: columns, n: s.outputs, k: rows, transposeA: true }),
-      ],
-      gramOfColumns: (out, scratch) => [matmul(scratch, { label: 'Xᵀ X', a: X, b: X, out, m: columns, n: columns, k: rows, transposeA: true })],
+      product: (s) =>
+        chunks.map(({ first, count, X }) =>
+          matmul(ws, {
+            label: s.label,
+            a: X,
+            b: s.weights,
+            out: chunks.length === 1 ? s.out : rowRange(s.out, first, count, s.outputs),
+            addend: s.addend && (chunks.length === 1 ? s.addend : rowRange(s.addend, first, count, s.outputs)),
+            beta: s.beta,
+            m: count,
+            n: s.outputs,
+            k: columns,
+          }),
+        ),
+      transposedProduct: (s) =>
+        chainedSum(chunks.length, s.out, () => ws.storage(columns * s.outputs, `${s.label}: partial sum`), (i, target, previous) => {
+          const { first, count, X } = chunks[i];
+          return matmul(ws, {
+            label: s.label,
+            a: X,
+            b: chunks.length === 1 ? s.response : rowRange(s.response, first, count, s.outputs),
+            out: target,
+            addend: previous ?? s.addend,
+            alpha: s.alpha,
+            beta: previous ? 1 : s.beta,
+            m: columns,
+            n: s.outputs,
+            k: count,
+            transposeA: true,
+          });
+        }),
+      gramOfColumns: (out, scratch) =>
+        chainedSum(chunks.length, out, () => scratch.storage(columns * columns, 'Xᵀ X partial sum'), (i, target, previous) =>
+          matmul(scratch, { label: 'Xᵀ X', a: chunks[i].X, b: chunks[i].X, out: target, addend: previous ?? undefined, beta: previous ? 1 : 0, m: columns, n: columns, k: chunks[i].count, transposeA: true }),
+        ),
     };
   }
 
@@ -83,25 +140,18 @@ export function uploadDesign(ws: Workspace, design: Design): GpuDesign {
       return patchGradient(ws, x, { label: s.label, response: s.response, out: s.out, partials, outputs: s.outputs, addend: s.addend, alpha: s.alpha, beta: s.beta });
     },
     gramOfColumns: (out, scratch, requestedChunkRows) => {
-      // XᵀX = Σ over row chunks of chunkᵀ·chunk, accumulated in two buffers used in turn
-      // (a dispatch cannot read and write one buffer through two bindings).
+      // XᵀX = Σ over chunks of materialized patch rows of chunkᵀ·chunk.
       const chunkRows = Math.max(1, Math.min(rows, requestedChunkRows ?? Math.floor(GRAM_CHUNK_BYTES / (4 * columns))));
       const chunk = scratch.storage(chunkRows * columns, 'patch rows chunk');
       const chunks = Math.ceil(rows / chunkRows);
-      const sums = [out, chunks > 1 ? scratch.storage(columns * columns, 'Xᵀ X partial') : out];
-      const dispatches: Dispatch[] = [];
-      for (let i = 0; i < chunks; i++) {
+      return chainedSum(chunks, out, () => scratch.storage(columns * columns, 'Xᵀ X partial sum'), (i, target, previous) => {
         const firstRow = i * chunkRows;
         const count = Math.min(chunkRows, rows - firstRow);
-        // The last chunk lands in `out`.
-        const target = sums[(chunks - 1 - i) % 2];
-        const previous = sums[(chunks - i) % 2];
-        dispatches.push(
+        return [
           patchRowsChunk(scratch, x, { firstRow, chunkRows: count, chunk }),
-          matmul(scratch, { label: 'Xᵀ X (chunk)', a: chunk, b: chunk, out: target, addend: i > 0 ? previous : undefined, beta: i > 0 ? 1 : 0, m: columns, n: columns, k: count, transposeA: true }),
-        );
-      }
-      return dispatches;
+          matmul(scratch, { label: 'Xᵀ X (chunk)', a: chunk, b: chunk, out: target, addend: previous ?? undefined, beta: previous ? 1 : 0, m: columns, n: columns, k: count, transposeA: true }),
+        ];
+      }).flat();
     },
   };
 }

@@ -1,5 +1,6 @@
 // The WebGPU backend: uploads one layer problem, factors A once, then runs blocks of K
 // iterations per submit with a single small readback (the residual sums) per block.
+import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
 import { matmul, tuneMatmul } from '../../gpu/kernels/matmul.js';
 import { add, rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
@@ -39,23 +40,28 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.woodbury = woodbury;
   }
 
-  /** @param options.gramChunkRows rows of patches materialized at a time for XᵀX (tests; default 16 MiB worth) */
-  static async create(runtime: GpuRuntime, problem: LayerProblem, options: { gramChunkRows?: number } = {}): Promise<GpuAdmmEngine> {
+  /**
+   * @param options.chunkRows rows of a dense X per buffer (tests; default: one storage binding's worth)
+   * @param options.gramChunkRows rows of patches materialized at a time for XᵀX (tests; default 16 MiB worth)
+   */
+  static async create(runtime: GpuRuntime, problem: LayerProblem, options: { chunkRows?: number; gramChunkRows?: number } = {}): Promise<GpuAdmmEngine> {
     await tuneMatmul(runtime);
     const ws = new Workspace(runtime);
     try {
-      return await withErrorScopes(runtime.device, 'setting up the layer on the GPU', () => GpuAdmmEngine.setUp(ws, problem, options.gramChunkRows));
+      return await withErrorScopes(runtime.device, 'setting up the layer on the GPU', () => GpuAdmmEngine.setUp(ws, problem, options));
     } catch (error) {
       ws.release();
       throw error;
     }
   }
 
-  private static async setUp(ws: Workspace, problem: LayerProblem, gramChunkRows: number | undefined): Promise<GpuAdmmEngine> {
+  private static async setUp(ws: Workspace, problem: LayerProblem, options: { chunkRows?: number; gramChunkRows?: number }): Promise<GpuAdmmEngine> {
     const shape: LayerShape = { samples: problem.samples, columns: problem.columns, outputs: problem.outputs };
     const { samples: P, columns: N, outputs: M } = shape;
     const woodbury = P < N;
-    const X = uploadDesign(ws, problem.design);
+    const X = uploadDesign(ws, problem.design, { chunkRows: options.chunkRows });
+    if (woodbury && !X.dense)
+      throw new GpuError(`X (${P}×${N}, fewer samples than inputs) exceeds one storage binding of this device; use fewer inputs or the cpu backend`);
 
     // A = XXᵀ + I (paper orientation) is factored once in float64 on the CPU, from a Gram
     // matrix computed on the GPU: N×N, or P×P for the Woodbury form when P < N (X is then
@@ -65,7 +71,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     let inverse: Float64Array;
     try {
       const gram = scratch.storage(size * size, 'Gram matrix');
-      submit(ws, woodbury ? [matmul(scratch, { label: 'X Xᵀ', a: X.dense!, b: X.dense!, out: gram, m: P, n: P, k: N, transposeB: true })] : X.gramOfColumns(gram, scratch, gramChunkRows));
+      submit(ws, woodbury ? [matmul(scratch, { label: 'X Xᵀ', a: X.dense!, b: X.dense!, out: gram, m: P, n: P, k: N, transposeB: true })] : X.gramOfColumns(gram, scratch, options.gramChunkRows));
       inverse = inverseOfIdentityPlus(Float64Array.from(await scratch.read(gram, size * size)), size);
     } finally {
       scratch.release();
