@@ -4,21 +4,9 @@
 // ρ, over-relaxation, and a warm start from the previous ε of a sweep. Usage:
 //   npm run build && node bench/iterations.mjs [--problems a,b] [--backend webgpu|cpu] [--max-iterations n] [--json out.json]
 import { Command } from 'commander';
-import { renameSync, writeFileSync } from 'node:fs';
+import { seededNormal, writeAtomically } from './lib.mjs';
 import { acquireGpu, solveLayer } from '../dist/node/index.js';
 import { designOf } from '../dist/node/internals.js';
-
-function seededNormal(seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 /** Y = relu(X·W + b) for a dense random W on nonnegative inputs X (dense rows or image patches). */
 function layer(X, columns, outputs, seed) {
@@ -99,8 +87,4 @@ console.log('| problem | iteration | iterations | converged | seconds | ℓ1 | r
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results)
   console.log(`| ${r.problem} | ${r.variant} | ${r.iterations} | ${r.converged ? 'yes' : 'no'} | ${fmt(r.seconds)} | ${fmt(r.l1, 6)} | ${fmt(r.relativeDualityGap, 2)} |`);
-if (opts.json) {
-  const temp = `${opts.json}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify({ device, results }, null, 2) + '\n');
-  renameSync(temp, opts.json);
-}
+if (opts.json) writeAtomically(opts.json, JSON.stringify({ device, results }, null, 2) + '\n');

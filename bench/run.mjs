@@ -5,8 +5,9 @@
 // Times are medians over repeats; ratios compare numbers measured in this same run.
 import { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, readFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { median, seededNormal, writeAtomically } from './lib.mjs';
 import { acquireGpu, prepareLayerProblem, CpuAdmmEngine, GpuAdmmEngine, designOf, materializePatches } from '../dist/node/internals.js';
 
 const PROBLEMS = {
@@ -43,26 +44,9 @@ const program = new Command()
   .parse();
 const opts = program.opts();
 
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function seeded(seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 /** A conv ReLU layer ('same' padding, stride 1) on nonnegative images. */
 function makeConvProblem({ count, height, width, channels, kernel, filters }, materialize) {
-  const normal = seeded(count * 31 + channels * 7 + filters);
+  const normal = seededNormal(count * 31 + channels * 7 + filters);
   const patches = {
     images: Float32Array.from({ length: count * height * width * channels }, () => Math.max(normal(), 0)),
     count, height, width, channels,
@@ -79,7 +63,7 @@ function makeConvProblem({ count, height, width, channels, kernel, filters }, ma
 /** A dense ReLU layer on nonnegative (post-ReLU-like) inputs, as in a trained MLP. */
 function makeProblem({ inputs: N, outputs: M, samples: P, conv, materialize }) {
   if (conv) return makeConvProblem(conv, materialize);
-  const normal = seeded(N * 7 + M * 13 + P);
+  const normal = seededNormal(N * 7 + M * 13 + P);
   const X = Float32Array.from({ length: P * N }, () => Math.max(normal(), 0));
   const W = Float64Array.from({ length: N * M }, () => normal() / Math.sqrt(N));
   const Y = new Float32Array(P * M);
@@ -239,11 +223,6 @@ const lines = [
 ];
 console.log(lines.join('\n'));
 
-function writeAtomically(path, text) {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, text);
-  renameSync(temp, path);
-}
 if (opts.json) writeAtomically(opts.json, JSON.stringify({ device, results }, null, 2) + '\n');
 if (opts.readme) {
   const readme = fileURLToPath(new URL('./README.md', import.meta.url));

@@ -1,6 +1,7 @@
 // The public contract of one layer's Net-Trim program. Both backends (webgpu, cpu) implement it.
 //
 import type { GpuRuntime } from '../gpu/device.js';
+import type { PatchShape } from '../gpu/kernels/patches.js';
 
 // Layout: activations are samples-major, as frameworks dump them. X is P×N (one sample per row;
 // the transpose of the paper's X), Y and V are P×M, weights are N×M (Keras/TF.js kernel layout).
@@ -17,22 +18,9 @@ export interface Matrix {
  * and output position, columns in kernel order ky, kx, c — the HWIO kernel's rows), described by
  * the images and the window geometry instead of materialized.
  */
-export interface ImagePatches {
+export interface ImagePatches extends PatchShape {
   /** Samples-major NHWC images: count·height·width·channels values. */
   images: Float32Array | Float64Array;
-  count: number;
-  height: number;
-  width: number;
-  channels: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  /** Zero padding before the first row and column ('same' padding); the rest follows from the output size. */
-  padTop: number;
-  padLeft: number;
-  outHeight: number;
-  outWidth: number;
 }
 
 /** X of a layer program: a P×N matrix, or the patches of a convolution (P = count·outHeight·outWidth). */

@@ -2,7 +2,11 @@
 import source from '../../../shaders/patches.wgsl';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
 
-/** The window geometry of the patch matrix (the fields of the solver's ImagePatches). */
+/**
+ * The window geometry of a convolution's patch matrix: `count` images of height×width×channels,
+ * a kernelHeight×kernelWidth window moved by the strides, zero padding padTop/padLeft before the
+ * first row/column, and an outHeight×outWidth output.
+ */
 export interface PatchShape {
   count: number;
   height: number;
