@@ -15,3 +15,8 @@ export type { PruneOptions, PruneResult, LayerPruneReport, PruneMode } from './p
 export { parseTfjsModel, writeTfjsModel } from './io/tfjsModel.js';
 export { parseOnnxModel, writeOnnxModel, networkToOnnx } from './io/onnxModel.js';
 export { exportSparse } from './io/sparseExport.js';
+// Models and samples from File/Blob/ArrayBuffer/Response/URL (browsers; Node too): the
+// counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.
+export { loadModel, readNpy, readBytes } from './browser/sources.js';
+export type { ByteSource, ModelSource, NamedSource, SourceOptions, LoadedModel } from './browser/sources.js';
+export { samplesForModel, labelsForSamples, type ModelSamples } from './browser/samples.js';

@@ -9,7 +9,10 @@ import { npyToMatrix, serializeNpy } from '../io/npy.js';
 import { DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
 import type { Activation, Backend, Matrix, SolveLayerResult } from '../solver/types.js';
+import { cancelSignal } from './cancel.js';
+import { addOutputFlags, gpuFor } from './modelInputs.js';
 import { nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from './optionValues.js';
+import { createProgress, progressStyle } from './progress.js';
 
 const ACTIVATIONS: readonly Activation[] = ['relu', 'linear'];
 const BACKENDS: readonly Backend[] = ['webgpu', 'cpu'];
@@ -32,6 +35,8 @@ interface RawLayerOptions {
   outWeights: string;
   outBias?: string;
   report?: string;
+  quiet?: boolean;
+  json?: boolean;
 }
 
 /** Validated options; undefined numbers mean "the solver's default". */
@@ -49,6 +54,8 @@ interface LayerJob {
   weightsPath: string;
   biasPath?: string;
   reportPath?: string;
+  quiet: boolean;
+  json: boolean;
 }
 
 interface LoadedMatrix {
@@ -58,7 +65,7 @@ interface LoadedMatrix {
 }
 
 export function addLayerCommand(program: Command): Command {
-  return program
+  const command = program
     .command('layer')
     .summary('prune one dense layer from its input and output activations')
     .description(
@@ -78,7 +85,8 @@ export function addLayerCommand(program: Command): Command {
     .option('--no-bias', 'fit no bias (by default a bias is fitted and counts in the sparsity objective)')
     .requiredOption('--out-weights <W.npy>', 'where to write the pruned weights: an N x M float32 array')
     .option('--out-bias <b.npy>', 'where to write the fitted bias: an (M,) float32 array')
-    .option('--report <report.json>', 'where to write the report: checks of the result, the options and the input files')
+    .option('--report <report.json>', 'where to write the report: checks of the result, the options and the input files');
+  return addOutputFlags(command)
     .addHelpText(
       'after',
       '\nRows and columns in messages are 0-based, as in NumPy (Y[3, 7] is row 3, column 7).\n' +
@@ -109,6 +117,8 @@ function validateOptions(raw: RawLayerOptions): LayerJob {
     weightsPath: raw.outWeights,
     biasPath: raw.outBias,
     reportPath: raw.report,
+    quiet: Boolean(raw.quiet),
+    json: Boolean(raw.json),
   };
 }
 
@@ -158,8 +168,34 @@ async function loadInputs(job: LayerJob): Promise<{ X: LoadedMatrix; Y: LoadedMa
   return { X, Y };
 }
 
-function outputFiles(job: LayerJob, X: LoadedMatrix, Y: LoadedMatrix, result: SolveLayerResult): FileToWrite[] {
-  const { weights, bias, report } = result;
+/** The report: checks of the result, the inputs, the options and the outputs. */
+function reportDocument(job: LayerJob, X: LoadedMatrix, Y: LoadedMatrix, result: SolveLayerResult) {
+  const { bias, report } = result;
+  const { history, ...checks } = report;
+  return {
+    ...checks,
+    inputs: {
+      input: { path: X.path, dtype: X.dtype, shape: [X.matrix.rows, X.matrix.cols] },
+      target: { path: Y.path, dtype: Y.dtype, shape: [Y.matrix.rows, Y.matrix.cols] },
+    },
+    // null: the solver's default was used.
+    options: {
+      activation: job.activation,
+      epsilon: job.epsilon ?? null,
+      epsilonGain: job.epsilonGain ?? null,
+      rho: job.rho ?? null,
+      maxIterations: job.maxIterations ?? null,
+      tolerance: job.tolerance ?? null,
+      backend: job.backend,
+      bias: job.bias,
+    },
+    outputs: { weights: job.weightsPath, bias: bias && job.biasPath !== undefined ? job.biasPath : null, report: job.reportPath ?? null },
+    history,
+  };
+}
+
+function outputFiles(job: LayerJob, document: ReturnType<typeof reportDocument>, result: SolveLayerResult): FileToWrite[] {
+  const { weights, bias } = result;
   const files: FileToWrite[] = [
     {
       path: job.weightsPath,
@@ -167,30 +203,7 @@ function outputFiles(job: LayerJob, X: LoadedMatrix, Y: LoadedMatrix, result: So
     },
   ];
   if (job.biasPath !== undefined && bias) files.push({ path: job.biasPath, bytes: serializeNpy({ shape: [bias.length], dtype: 'float32', data: bias }) });
-  if (job.reportPath !== undefined) {
-    const { history, ...checks } = report;
-    const document = {
-      ...checks,
-      inputs: {
-        input: { path: X.path, dtype: X.dtype, shape: [X.matrix.rows, X.matrix.cols] },
-        target: { path: Y.path, dtype: Y.dtype, shape: [Y.matrix.rows, Y.matrix.cols] },
-      },
-      // null: the solver's default was used.
-      options: {
-        activation: job.activation,
-        epsilon: job.epsilon ?? null,
-        epsilonGain: job.epsilonGain ?? null,
-        rho: job.rho ?? null,
-        maxIterations: job.maxIterations ?? null,
-        tolerance: job.tolerance ?? null,
-        backend: job.backend,
-        bias: job.bias,
-      },
-      outputs: { weights: job.weightsPath, bias: bias && job.biasPath !== undefined ? job.biasPath : null, report: job.reportPath },
-      history,
-    };
-    files.push({ path: job.reportPath, bytes: new TextEncoder().encode(JSON.stringify(document, null, 2) + '\n') });
-  }
+  if (job.reportPath !== undefined) files.push({ path: job.reportPath, bytes: new TextEncoder().encode(JSON.stringify(document, null, 2) + '\n') });
   return files;
 }
 
@@ -222,23 +235,41 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
   checkDistinctPaths(job);
   const { X, Y } = await loadInputs(job);
   for (const path of [job.weightsPath, job.biasPath, job.reportPath]) if (path !== undefined) await assertWritable(path);
-  if (job.bias && job.biasPath === undefined)
+  if (job.bias && job.biasPath === undefined && !job.quiet)
     process.stderr.write('net-trim: warning: a bias is fitted but not saved: add --out-bias b.npy to save it, or --no-bias to fit none\n');
 
-  const result = await solveLayer({
-    X: X.matrix,
-    Y: Y.matrix,
-    activation: job.activation,
-    epsilon: job.epsilon,
-    epsilonGain: job.epsilonGain,
-    bias: job.bias,
-    rho: job.rho,
-    maxIterations: job.maxIterations,
-    tolerances: job.tolerance === undefined ? undefined : { relative: job.tolerance },
-    backend: job.backend,
-  });
+  const gpu = await gpuFor(job.backend);
+  const progress = createProgress(progressStyle(job.quiet));
+  const entries = (X.matrix.cols + (job.bias ? 1 : 0)) * Y.matrix.cols;
+  progress.start('layer', 0, 1);
+  let result: SolveLayerResult;
+  try {
+    result = await solveLayer({
+      X: X.matrix,
+      Y: Y.matrix,
+      activation: job.activation,
+      epsilon: job.epsilon,
+      epsilonGain: job.epsilonGain,
+      bias: job.bias,
+      rho: job.rho,
+      maxIterations: job.maxIterations,
+      tolerances: job.tolerance === undefined ? undefined : { relative: job.tolerance },
+      backend: job.backend,
+      gpu,
+      onProgress: (p) => progress.update('layer', p),
+      signal: cancelSignal,
+    });
+    const r = result.report;
+    progress.done('layer', { nonzerosBefore: entries, nonzerosAfter: r.nonzeros, iterations: r.iterations, converged: r.converged, seconds: r.seconds });
+  } finally {
+    progress.stop();
+    gpu?.destroy();
+  }
+  cancelSignal.throwIfAborted();
 
-  const files = outputFiles(job, X, Y, result);
+  const document = reportDocument(job, X, Y, result);
+  const files = outputFiles(job, document, result);
   await writeFilesAtomically(files);
-  process.stdout.write(summary(result, files));
+  if (job.json) process.stdout.write(JSON.stringify(document, null, 2) + '\n');
+  else if (!job.quiet) process.stdout.write(summary(result, files));
 }

@@ -1,34 +1,33 @@
 // The `net-trim` command: wires the subcommands and turns every failure into one stderr line and
 // a documented exit code.
-import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
 import { Command, CommanderError } from 'commander';
 import { GpuError, InputError } from '../errors.js';
+import { installCancelHandlers } from './cancel.js';
 import { addLayerCommand } from './layer.js';
 import { addPruneCommand } from './prune.js';
+import { addSweepCommand } from './sweep.js';
+import { packageVersion } from './version.js';
+
+// TF.js only parses and writes model files here; its console banner about tfjs-node would mislead.
+tf.enableProdMode();
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_BAD_INPUT = 2;
 const EXIT_GPU = 3;
+const EXIT_CANCELLED = 130;
 
 const EXIT_CODES_HELP = `
 Exit codes:
-  0  success
-  1  unexpected failure (set NET_TRIM_DEBUG=1 for the stack trace)
-  2  bad input: usage, options or input files (nothing is written)
-  3  GPU failure, e.g. no WebGPU adapter (nothing is written; --backend cpu avoids the GPU)`;
+    0  success
+    1  unexpected failure (set NET_TRIM_DEBUG=1 for the stack trace)
+    2  bad input: usage, options or input files (nothing is written)
+    3  GPU failure, e.g. no WebGPU adapter (nothing is written; --backend cpu avoids the GPU)
+  130  cancelled with Ctrl-C (SIGINT) or SIGTERM (nothing is written)`;
 
 const NO_ADAPTER_HINT = "(no WebGPU adapter: on Linux install Mesa's Vulkan driver (mesa-vulkan-drivers >= 25), or pass --backend cpu)";
 const GPU_FAILURE_HINT = '(pass --backend cpu to solve on the CPU instead)';
-
-/** dist/node/cli.js and src/cli/main.ts both sit two levels below the package root. */
-function packageVersion(): string {
-  try {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 function createProgram(): Command {
   const program = new Command('net-trim')
@@ -40,6 +39,7 @@ function createProgram(): Command {
   // Subcommands created by program.command() inherit the settings above.
   addLayerCommand(program);
   addPruneCommand(program);
+  addSweepCommand(program);
   for (const command of [program, ...program.commands]) command.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }
@@ -63,6 +63,10 @@ function reportError(error: unknown): number {
   const debug = Boolean(process.env.NET_TRIM_DEBUG);
   const stack = debug && error instanceof Error && error.stack ? `${error.stack}\n` : '';
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Error && error.name === 'AbortError') {
+    process.stderr.write(`net-trim: ${oneLine(message)}\n`);
+    return EXIT_CANCELLED;
+  }
   if (error instanceof InputError) {
     process.stderr.write(`net-trim: ${oneLine(message)}\n${stack}`);
     return EXIT_BAD_INPUT;
@@ -76,6 +80,7 @@ function reportError(error: unknown): number {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  installCancelHandlers();
   try {
     await createProgram().parseAsync([...argv]);
     return EXIT_OK;

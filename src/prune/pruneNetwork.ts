@@ -7,15 +7,18 @@
 //           feasible, which sets V = WᵀX̂ on Ωᶜ and ε_ℓ = γ·‖(WᵀX̂ − Y)_Ω‖_F; the last (linear)
 //           layer uses ε_L = κ·γ·‖WᵀX̂ − Y‖_F.
 // A conv layer is the same program on image patches: X = im2col(input), one row per output
-// position, and the kernel as a (kh·kw·cin) × cout matrix.
+// position, and the kernel as a (kh·kw·cin) × cout matrix. The patches are never materialized:
+// the solver gets the images and the window geometry (ImagePatches) and convolves.
 import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
-import { forwardCpu, im2col, type ForwardResult } from '../network/forwardCpu.js';
+import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
-import { layerInputShapes, prunableLayers, type PrunableLayer } from '../network/shapes.js';
+import { layerInputShapes, prunableLayers, windowGeometry, type PrunableLayer } from '../network/shapes.js';
+import { designOf, inputColumns, inputRows, isImagePatches } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { solveLayer } from '../solver/solveLayer.js';
-import type { Backend, Matrix, SolveLayerOptions, SolveProgress } from '../solver/types.js';
+import { throwIfAborted } from '../solver/admmDriver.js';
+import type { Backend, LayerInput, Matrix, SolveLayerOptions, SolveProgress, SolverState } from '../solver/types.js';
 
 export type PruneMode = 'cascade' | 'parallel';
 
@@ -39,11 +42,24 @@ export interface PruneOptions {
   gpu?: GpuRuntime;
   /** Passed to every layer's solve. */
   solver?: Pick<SolveLayerOptions, 'rho' | 'adaptiveRho' | 'tolerances' | 'maxIterations' | 'checkEvery'>;
+  /** A layer's solve starts (in parallel mode several may run at once). */
   onLayerStart?: (event: { name: string; position: number; total: number }) => void;
+  /** After every convergence check of a layer's solve (every `checkEvery` iterations). */
   onProgress?: (event: { name: string } & SolveProgress) => void;
+  /**
+   * A layer's solve finished and its weights were replaced (nonzeros known). Its
+   * `achievedDiscrepancy` comes later, in the result's `layers`, once the pruned network has run.
+   */
+  onLayerDone?: (event: { name: string; position: number; total: number; nonzerosBefore: number; nonzerosAfter: number; iterations: number; converged: boolean; seconds: number }) => void;
+  /** Cancels: the solve in progress stops at its next convergence check and pruneNetwork rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Parallel mode on the GPU: solve layers concurrently while their arrays total at most this. */
   concurrentBytes?: number;
+  /**
+   * An earlier result on the same network and samples (e.g. the previous ε of a sweep): each
+   * layer's solve starts from where that run's solve of the layer ended (its `solverStates`).
+   */
+  warmStart?: PruneResult;
 }
 
 export interface LayerPruneReport {
@@ -68,6 +84,8 @@ export interface LayerPruneReport {
   achievedDiscrepancy: number;
   /** The paper's bound on it for the mode used (Σ ε_j parallel, ε₁·√(Π γ) cascade). */
   consistencyBound: number;
+  /** The solver's residuals at every convergence check (for convergence plots). */
+  history: SolveProgress[];
   note?: string;
 }
 
@@ -81,6 +99,8 @@ export interface PruneResult {
   nonzerosAfter: number;
   accuracyBefore?: number;
   accuracyAfter?: number;
+  /** Where each layer's solve ended, by layer name: pass the result as `warmStart` to a related run. */
+  solverStates: Record<string, SolverState>;
   seconds: number;
 }
 
@@ -89,10 +109,13 @@ type Forward = (network: Network) => Promise<ForwardResult>;
 /** WebGPU cannot report free device memory; this budget is safe on integrated GPUs too. */
 export const DEFAULT_CONCURRENT_BYTES = 512 * 2 ** 20;
 
-/** GPU bytes of one layer solve: X, Y, V and the state arrays (see solver/gpu/gpuSolver.ts). */
-function problemBytes(samples: number, columns: number, outputs: number): number {
+/** GPU bytes of one layer solve: X (or the images of its patches), Y, V and the state arrays (see solver/gpu/gpuSolver.ts). */
+function problemBytes(X: LayerInput, outputs: number): number {
+  const samples = inputRows(X);
+  const columns = inputColumns(X) + 1;
   const solveSize = Math.min(samples, columns);
-  return 4 * (samples * columns + 7 * samples * outputs + 6 * columns * outputs + solveSize * solveSize);
+  const xValues = isImagePatches(X) ? X.images.length : samples * columns;
+  return 4 * (xValues + 7 * samples * outputs + 6 * columns * outputs + solveSize * solveSize);
 }
 
 /**
@@ -144,11 +167,25 @@ function layerNonzeros(layer: DenseLayer | Conv2DLayer): number {
   return countNonzeros(layer.kernel) + countNonzeros(layer.bias);
 }
 
-/** The layer's program data: X (rows = samples or patches) and the kernel as a matrix. */
-function programInput(layer: DenseLayer | Conv2DLayer, input: ArrayLike<number>, inputShape: number[], samples: number): Matrix {
-  if (layer.kind === 'dense') return { rows: samples, cols: layer.inputs, data: Float64Array.from(input) };
-  const patches = im2col(input, samples, inputShape as [number, number, number], layer);
-  return { rows: patches.length / (layer.kernelSize[0] * layer.kernelSize[1] * layer.inChannels), cols: layer.kernelSize[0] * layer.kernelSize[1] * layer.inChannels, data: patches };
+/** The layer's program input: X (one row per sample), or a conv layer's patches (one row per output position). */
+function programInput(layer: DenseLayer | Conv2DLayer, input: Float32Array | Float64Array, inputShape: number[], samples: number): LayerInput {
+  if (layer.kind === 'dense') return { rows: samples, cols: layer.inputs, data: input };
+  const g = windowGeometry(layer, inputShape);
+  return {
+    images: input,
+    count: samples,
+    height: g.inH,
+    width: g.inW,
+    channels: g.channels,
+    kernelHeight: g.kernelH,
+    kernelWidth: g.kernelW,
+    strideHeight: g.strideH,
+    strideWidth: g.strideW,
+    padTop: g.padTop,
+    padLeft: g.padLeft,
+    outHeight: g.outH,
+    outWidth: g.outW,
+  };
 }
 
 function outputCount(layer: DenseLayer | Conv2DLayer): number {
@@ -156,19 +193,12 @@ function outputCount(layer: DenseLayer | Conv2DLayer): number {
 }
 
 /** XW + b, P×M in float64. */
-function preActivation(X: Matrix, layer: DenseLayer | Conv2DLayer): Float64Array {
+function preActivation(X: LayerInput, layer: DenseLayer | Conv2DLayer): Float64Array {
   const M = outputCount(layer);
-  const out = new Float64Array(X.rows * M);
-  for (let p = 0; p < X.rows; p++) {
-    const row = p * M;
-    if (layer.bias) for (let m = 0; m < M; m++) out[row + m] = layer.bias[m];
-    for (let n = 0; n < X.cols; n++) {
-      const x = X.data[p * X.cols + n];
-      if (x === 0) continue;
-      for (let m = 0; m < M; m++) out[row + m] += x * layer.kernel[n * M + m];
-    }
-  }
-  return out;
+  const weights = new Float64Array((inputColumns(X) + (layer.bias ? 1 : 0)) * M);
+  weights.set(layer.kernel);
+  if (layer.bias) weights.set(layer.bias, layer.kernel.length);
+  return designOf(X, layer.bias !== null).multiply(weights, M);
 }
 
 function frobenius(a: ArrayLike<number>, b: ArrayLike<number>, mask?: (i: number) => boolean): number {
@@ -218,6 +248,7 @@ export async function pruneNetwork(
   const original = await forward(network);
   const pruned = cloneNetwork(network);
   const reports: LayerPruneReport[] = [];
+  const solverStates: Record<string, SolverState> = {};
   const active = targets.filter((t) => !(options.exclude ?? []).includes(t.layer.name));
   let current = original; // the pruned network's activations so far
 
@@ -225,7 +256,7 @@ export async function pruneNetwork(
   const prepare = (target: PrunableLayer, source: ForwardResult, first: boolean) => {
     const layer = pruned.layers[target.index] as DenseLayer | Conv2DLayer;
     const X = programInput(layer, source.collected.get(target.index)!.input, inputShapes[target.index], samples.count);
-    const Y: Matrix = { rows: X.rows, cols: outputCount(layer), data: Float64Array.from(original.collected.get(target.index)!.target) };
+    const Y: Matrix = { rows: inputRows(X), cols: outputCount(layer), data: Float64Array.from(original.collected.get(target.index)!.target) };
     const gain = options.layerEpsilonGains?.[layer.name] ?? options.epsilonGain ?? DEFAULT_EPSILON_GAIN;
     const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
     let epsilon = gain * yNorm;
@@ -235,7 +266,7 @@ export async function pruneNetwork(
       // Keep the original weights feasible on the pruned network's input (net-trim.md §2).
       const pre = preActivation(X, layer);
       if (target.program === 'relu') {
-        V = { rows: X.rows, cols: Y.cols, data: pre };
+        V = { rows: Y.rows, cols: Y.cols, data: pre };
         epsilon = gamma * frobenius(pre, Y.data, (i) => Y.data[i] > 1e-6);
       } else {
         layerKappa = kappa;
@@ -246,7 +277,8 @@ export async function pruneNetwork(
     return { target, layer, X, Y, V, epsilon, layerKappa };
   };
 
-  const solve = async (job: ReturnType<typeof prepare>) => {
+  const solve = async (job: ReturnType<typeof prepare>, position: number, total: number) => {
+    throwIfAborted(options.signal);
     const run = (epsilon: number) =>
       solveLayer({
         X: job.X,
@@ -259,6 +291,7 @@ export async function pruneNetwork(
         gpu,
         ...options.solver,
         signal: options.signal,
+        warmStart: options.warmStart?.solverStates[job.layer.name],
         onProgress: options.onProgress && ((p) => options.onProgress!({ name: job.layer.name, ...p })),
       });
     let epsilon = job.epsilon;
@@ -272,6 +305,18 @@ export async function pruneNetwork(
     const nonzerosBefore = layerNonzeros(job.layer);
     job.layer.kernel = Float32Array.from(result.weights.data);
     if (job.layer.bias) job.layer.bias = result.bias!;
+    const r = result.report;
+    options.onLayerDone?.({
+      name: job.layer.name,
+      position,
+      total,
+      nonzerosBefore,
+      nonzerosAfter: layerNonzeros(job.layer),
+      iterations: r.iterations,
+      converged: r.converged,
+      seconds: r.seconds,
+    });
+    solverStates[job.layer.name] = result.state;
     return { job, result, epsilon, note, nonzerosBefore };
   };
 
@@ -282,9 +327,9 @@ export async function pruneNetwork(
       name: job.layer.name,
       kind: job.layer.kind,
       program: job.target.program,
-      inputs: job.X.cols + (job.layer.bias ? 1 : 0),
+      inputs: inputColumns(job.X) + (job.layer.bias ? 1 : 0),
       outputs: job.Y.cols,
-      samples: job.X.rows,
+      samples: job.Y.rows,
       nonzerosBefore,
       nonzerosAfter: layerNonzeros(job.layer),
       epsilon,
@@ -297,6 +342,7 @@ export async function pruneNetwork(
       seconds: r.seconds,
       achievedDiscrepancy: frobenius(after.collected.get(job.target.index)!.target, original.collected.get(job.target.index)!.target),
       consistencyBound,
+      history: r.history,
       ...(note ? { note } : {}),
     };
   };
@@ -305,8 +351,9 @@ export async function pruneNetwork(
     let epsilonFirst = 0;
     let gammaProduct = 1;
     for (const [position, target] of active.entries()) {
+      throwIfAborted(options.signal);
       options.onLayerStart?.({ name: target.layer.name, position, total: active.length });
-      const solved = await solve(prepare(target, current, position === 0));
+      const solved = await solve(prepare(target, current, position === 0), position, active.length);
       if (position === 0) epsilonFirst = solved.epsilon;
       else gammaProduct *= gamma;
       current = await forward(pruned);
@@ -317,10 +364,10 @@ export async function pruneNetwork(
     const jobs = active.map((target) => prepare(target, original, false));
     const solved = await runWithinBudget(
       jobs.map((job, position) => ({
-        bytes: problemBytes(job.X.rows, job.X.cols + 1, job.Y.cols),
+        bytes: problemBytes(job.X, job.Y.cols),
         run: () => {
           options.onLayerStart?.({ name: job.layer.name, position, total: jobs.length });
-          return solve(job);
+          return solve(job, position, jobs.length);
         },
       })),
       backend === 'webgpu' ? (options.concurrentBytes ?? DEFAULT_CONCURRENT_BYTES) : 0,
@@ -330,6 +377,7 @@ export async function pruneNetwork(
     for (const s of solved) reports.push(report(s, current, (boundSum += s.epsilon)));
   }
 
+  throwIfAborted(options.signal);
   const final = active.length ? current : original;
   const classes = original.logits.length / samples.count;
   const allLayers = targets.map((t) => network.layers[t.index] as DenseLayer | Conv2DLayer);
@@ -343,6 +391,7 @@ export async function pruneNetwork(
     ...(samples.labels
       ? { accuracyBefore: accuracy(original.logits, samples.labels, classes), accuracyAfter: accuracy(final.logits, samples.labels, classes) }
       : {}),
+    solverStates,
     seconds: (performance.now() - started) / 1000,
   };
 }

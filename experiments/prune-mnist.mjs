@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// MNIST: the fully connected network and the LeNet-style CNN (experiments/train-mnist.mjs), pruned
+// by Net-Trim in both modes over a range of ε gains (each gain warm-started from the previous one of
+// the same mode), with magnitude pruning to the same per-layer counts beside every result.
+//
+//   node experiments/prune-mnist.mjs [--models mlp,lenet] [--mlpGains 0.03,0.08] [--lenetGains 0.03,0.08]
+//
+// Samples: the first P training digits (--mlpSamples, --lenetSamples). Accuracy and discrepancy on
+// the 2000 test digits. Writes experiments/results/mnist-{mlp,lenet}.json and docs/figures/mnist-{mlp,lenet}.svg.
+import { join } from 'node:path';
+import { FIGURES, MODELS, RESULTS, args, evaluateAgainst, head, lineChart, magnitudePrune, mnistDigits, nonzerosByLayer, nt, readJson, seconds, writeAtomically, writeJson } from './lib.mjs';
+
+const opts = args({
+  models: 'mlp,lenet',
+  mlpGains: '0.03,0.08',
+  lenetGains: '0.03,0.08',
+  modes: 'cascade,parallel',
+  mlpSamples: 500,
+  lenetSamples: 400,
+  maxIterations: 600,
+  relativeTolerance: 1e-3,
+  backend: 'webgpu',
+});
+
+const { train, test } = mnistDigits();
+const gpu = opts.backend === 'webgpu' ? await nt.acquireGpu() : undefined;
+
+const settings = {
+  mlp: { gains: opts.mlpGains, samples: opts.mlpSamples, title: 'MNIST MLP 784·300·100·10' },
+  lenet: { gains: opts.lenetGains, samples: opts.lenetSamples, title: 'MNIST LeNet-style CNN' },
+};
+
+for (const key of opts.models.split(',')) {
+  const started = performance.now();
+  const dir = join(MODELS, `mnist-${key}`);
+  const model = await nt.loadModelFile(join(dir, 'model.json'));
+  const network = model.network;
+  const { gains, samples: P, title } = settings[key];
+  const samples = head(train, P, 784);
+  const before = evaluateAgainst(network, network, test);
+  const out = {
+    model: key,
+    training: readJson(join(dir, 'training.json')),
+    samples: P,
+    testDigits: test.count,
+    backend: opts.backend,
+    maxIterations: opts.maxIterations,
+    relativeTolerance: opts.relativeTolerance,
+    nonzeros: nonzerosByLayer(network),
+    testAccuracy: before.accuracy,
+    runs: [],
+  };
+  console.log(`${title}: ${Object.values(out.nonzeros).join('/')} nonzeros, test accuracy ${(100 * before.accuracy).toFixed(2)}%, P = ${P}`);
+  for (const mode of opts.modes.split(',')) {
+    let warm;
+    for (const gain of gains.split(',').map(Number)) {
+      const result = await nt.pruneNetwork(network, { data: samples.x, count: P, labels: samples.labels }, {
+        mode,
+        epsilonGain: gain,
+        backend: opts.backend,
+        gpu,
+        warmStart: warm,
+        solver: { maxIterations: opts.maxIterations, tolerances: { relative: opts.relativeTolerance } },
+        onLayerDone: (e) => console.log(`    ${e.name}: ${e.nonzerosBefore} → ${e.nonzerosAfter}, ${e.iterations} iterations${e.converged ? '' : ' (not converged)'}, ${e.seconds.toFixed(0)} s`),
+      });
+      warm = result;
+      const counts = nonzerosByLayer(result.network);
+      const magnitude = magnitudePrune(network, counts);
+      const run = {
+        mode,
+        gain,
+        nonzerosAfter: counts,
+        total: { before: result.nonzerosBefore, after: result.nonzerosAfter },
+        layers: result.layers.map((l) => ({ name: l.name, kind: l.kind, samples: l.samples, epsilon: l.epsilon, iterations: l.iterations, converged: l.converged, seconds: l.seconds, relativeDualityGap: l.relativeDualityGap })),
+        seconds: result.seconds,
+        netTrim: { rdSamples: result.relativeDiscrepancy, sampleAccuracy: result.accuracyAfter, ...evaluateAgainst(result.network, network, test) },
+        magnitude: { rdSamples: evaluateAgainst(magnitude, network, samples).rd, ...evaluateAgainst(magnitude, network, test) },
+      };
+      out.runs.push(run);
+      console.log(
+        `  ${mode} gain ${gain}: ${Object.values(counts).join('/')} (${((100 * run.total.after) / run.total.before).toFixed(1)}%), test accuracy ${(100 * run.netTrim.accuracy).toFixed(2)}% (magnitude ${(100 * run.magnitude.accuracy).toFixed(2)}%), test rd ${run.netTrim.rd.toFixed(3)} (magnitude ${run.magnitude.rd.toFixed(3)}), ${result.seconds.toFixed(0)} s`,
+      );
+      out.seconds = seconds(started);
+      writeJson(join(RESULTS, `mnist-${key}.json`), out);
+    }
+  }
+  const pct = (r) => (100 * r.total.after) / r.total.before;
+  const series = [];
+  for (const mode of opts.modes.split(',')) {
+    const runs = out.runs.filter((r) => r.mode === mode);
+    series.push({ name: `Net-Trim ${mode}`, points: runs.map((r) => [pct(r), 100 * r.netTrim.accuracy]) });
+    series.push({ name: `magnitude, ${mode} counts`, points: runs.map((r) => [pct(r), 100 * r.magnitude.accuracy]), dashed: true });
+  }
+  series.push({ name: 'trained network', points: [[100, 100 * before.accuracy]], line: false });
+  writeAtomically(join(FIGURES, `mnist-${key}.svg`), lineChart({ title: `${title}: test accuracy against nonzeros`, xLabel: 'nonzeros kept (% of the trained network)', yLabel: `test accuracy (%, ${test.count} digits)`, xLog: true, series }));
+}
+gpu?.destroy();

@@ -1,0 +1,72 @@
+// Sample inputs and labels for a loaded model, from parsed .npy arrays: the checks and the layout
+// conversion that `net-trim prune` applies to --samples/--labels, as library functions (browser-safe).
+import { InputError } from '../errors.js';
+import type { LoadedModel } from './sources.js';
+import type { NpyArray } from '../io/npy.js';
+
+export interface ModelSamples {
+  /** count samples of the network's input shape, samples-major, NHWC for images. */
+  data: Float32Array | Float64Array;
+  count: number;
+  /** Samples in the array (count is at most this: `maxSamples`). */
+  total: number;
+}
+
+const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * The samples of `array` (from `source`, named in messages) as the network's input: (P, ...input
+ * shape) as the model's users hold them (NCHW images for ONNX, NHWC for TF.js), or flattened
+ * (P, features) for vector inputs and one-channel images. NCHW is converted to the network's NHWC.
+ * `maxSamples` keeps the first n. Values must be finite.
+ */
+export function samplesForModel(
+  array: NpyArray,
+  model: Pick<LoadedModel, 'network' | 'imageLayout'>,
+  source: string,
+  options: { maxSamples?: number } = {},
+): ModelSamples {
+  if (array.dtype !== 'float32' && array.dtype !== 'float64') throw new InputError(`${source}: descr: expected float32 or float64 samples, found ${array.dtype}`);
+  const data = array.data as Float32Array | Float64Array;
+  const inputShape = model.network.inputShape;
+  const perSample = inputShape.reduce((a, b) => a * b, 1);
+  const [all, ...rest] = array.shape;
+  const expected = `(P, ${inputShape.join(', ')})`;
+  const found = `(${array.shape.join(', ')})`;
+  if (all === undefined || all < 1) throw new InputError(`${source}: shape: expected ${expected} with P ≥ 1, found ${found}`);
+  const count = Math.min(all, options.maxSamples ?? all);
+  const image = inputShape.length === 3;
+  const [h, w, c] = inputShape;
+  let out: Float32Array | Float64Array;
+  if (image && model.imageLayout === 'nchw' && same(rest, [c, h, w])) {
+    // ONNX users hold NCHW images; the network runs NHWC.
+    out = new Float32Array(count * perSample);
+    for (let p = 0; p < count; p++)
+      for (let ch = 0; ch < c; ch++)
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((p * h + y) * w + x) * c + ch] = data[((p * c + ch) * h + y) * w + x];
+  } else if (
+    (same(rest, inputShape) && !(image && model.imageLayout === 'nchw' && c !== 1)) ||
+    // A flattened sample is unambiguous for vector inputs and single-channel images.
+    (rest.length === 1 && rest[0] === perSample && (!image || c === 1))
+  ) {
+    out = data.subarray(0, count * perSample);
+  } else {
+    const hint = image ? (model.imageLayout === 'nchw' ? ` (NCHW: (P, ${c}, ${h}, ${w}))` : ' (NHWC)') : '';
+    throw new InputError(`${source}: shape: expected ${expected}${hint} to match the model's input, found ${found}`);
+  }
+  for (let i = 0; i < out.length; i++)
+    if (!Number.isFinite(out[i])) throw new InputError(`${source}: data: expected finite values, found ${out[i]} in sample ${Math.floor(i / perSample)}`);
+  return { data: out, count, total: all };
+}
+
+/**
+ * Integer class labels for the samples: int32 or int64 of shape (total,), one per sample of the
+ * samples file; the first `count` are returned (as samplesForModel keeps the first samples).
+ */
+export function labelsForSamples(array: NpyArray, source: string, samples: { total: number; count: number }): Int32Array {
+  const { total, count } = samples;
+  if (array.dtype !== 'int32' && array.dtype !== 'int64') throw new InputError(`${source}: descr: expected int32 or int64 labels, found ${array.dtype}`);
+  if (array.shape.length !== 1 || array.shape[0] !== total)
+    throw new InputError(`${source}: shape: expected (${total},) labels, one per sample, found (${array.shape.join(', ')})`);
+  return Int32Array.from((array.data as ArrayLike<number | bigint>) as ArrayLike<number>, (v) => Number(v)).subarray(0, count);
+}

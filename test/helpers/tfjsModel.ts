@@ -1,0 +1,44 @@
+// Runs a TF.js Layers model (model.json + weight shards) with TF.js itself: an oracle for what our
+// reports claim about a model file, independent of our own forward passes.
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+let ready: Promise<void> | null = null;
+
+/** The class TF.js predicts for samples [from, to) of `inputs` (flattened, `perSample` values each). */
+export async function tfjsPredictedLabels(modelJson: string, inputs: Float32Array, perSample: number, from: number, to: number): Promise<Int32Array> {
+  ready ??= (async () => {
+    tf.env().set('IS_TEST', true); // no Node.js banner
+    await tf.setBackend('cpu');
+  })();
+  await ready;
+  const text = await readFile(modelJson, 'utf8');
+  const dir = join(modelJson, '..');
+  const model = await tf.loadLayersModel({
+    load: () =>
+      tf.io.getModelArtifactsForJSON(JSON.parse(text), async (manifest) => {
+        const shards = await Promise.all(manifest.flatMap((g) => g.paths.map((p) => readFile(join(dir, p)))));
+        return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards.map((s) => new Uint8Array(s).buffer))];
+      }),
+  });
+  const input = tf.tensor(inputs.subarray(from * perSample, to * perSample), [to - from, perSample]);
+  const output = model.predict(input) as tf.Tensor;
+  const predicted = output.argMax(1);
+  const values = Int32Array.from(await predicted.data());
+  tf.dispose([input, output, predicted]);
+  model.dispose();
+  return values;
+}
+
+export function shareCorrect(predicted: Int32Array, labels: ArrayLike<number>): number {
+  let correct = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[i]) correct++;
+  return correct / predicted.length;
+}
+
+/** Nonzero float32 values of a weights.bin (TF.js shards hold every kernel and bias, nothing else). */
+export async function nonzerosInShard(path: string): Promise<number> {
+  const bytes = await readFile(path);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4).reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
+}

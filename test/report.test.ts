@@ -1,0 +1,91 @@
+// The report pages' building blocks, without a browser: histogram counts worked out by hand, axis
+// ticks, and a page that must not let a model's layer names inject markup.
+import { describe, expect, it } from 'vitest';
+import type { PruneReportDocument } from '../src/report/document.js';
+import { weightHistogram } from '../src/report/histogram.js';
+import { renderPruneReport } from '../src/report/html.js';
+import { linearTicks, logTicks } from '../src/report/svg.js';
+
+describe('weight histograms', () => {
+  it('count nonzero weights on shared symmetric bins and zeros apart', () => {
+    // extent 1, 4 bins of width 0.5: [-1, -0.5), [-0.5, 0), [0, 0.5), [0.5, 1]
+    const h = weightHistogram('w', [-1, -0.5, 0, 0.5, 1, 0.25], [0, 0, 0, 0.5, 1, -0.75], 4);
+    expect(h.edges).toEqual([-1, -0.5, 0, 0.5, 1]);
+    expect(h.before).toEqual([1, 1, 1, 2]);
+    expect(h.after).toEqual([1, 0, 0, 2]);
+    expect(h.zerosBefore).toBe(1);
+    expect(h.zerosAfter).toBe(3);
+    expect(h.total).toBe(6);
+  });
+});
+
+describe('axis ticks', () => {
+  it('linear ticks are round numbers inside the range, or covering it', () => {
+    expect(linearTicks(0, 6800, 4)).toEqual([0, 2000, 4000, 6000]);
+    expect(linearTicks(0, 6800, 4, true)).toEqual([0, 2000, 4000, 6000, 8000]);
+    expect(linearTicks(-0.47, 0.47, 6)).toEqual([-0.4, -0.2, 0, 0.2, 0.4]);
+  });
+  it('log ticks are the powers of ten around the range', () => {
+    expect(logTicks(251, 50240)).toEqual([100, 1000, 10000, 100000]);
+  });
+});
+
+describe('report.html', () => {
+  const layer = (name: string, converged: boolean) => ({
+    name,
+    kind: 'dense' as const,
+    program: 'relu' as const,
+    inputs: 5,
+    outputs: 2,
+    samples: 10,
+    nonzerosBefore: 10,
+    nonzerosAfter: 4,
+    epsilon: 0.1,
+    constraintResidual: 0.1,
+    offSupportViolation: 0,
+    dualityGap: 0.01,
+    relativeDualityGap: 0.001,
+    iterations: 100,
+    converged,
+    seconds: 0.5,
+    achievedDiscrepancy: 0.09,
+    consistencyBound: 0.1,
+    history: [
+      { iteration: 50, primalResidual: 1, dualResidual: 2, primalTolerance: 0.1, dualTolerance: 0.1, rho: 10, seconds: 0.2 },
+      { iteration: 100, primalResidual: 0.05, dualResidual: 0.01, primalTolerance: 0.1, dualTolerance: 0.1, rho: 10, seconds: 0.4 },
+    ],
+  });
+  const hostile = '<script>alert(1)</script>';
+  const doc: PruneReportDocument = {
+    report: 'net-trim prune',
+    version: '0.0.0',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    model: { path: `models/${hostile}.json`, format: 'tfjs' },
+    samples: { path: 's.npy', count: 10 },
+    labels: null,
+    options: { mode: 'cascade', epsilonGain: 0.05, backend: 'cpu' },
+    mode: 'cascade',
+    backend: 'cpu',
+    adapter: 'CPU (float64 reference)',
+    relativeDiscrepancy: 0.02,
+    accuracyBefore: null,
+    accuracyAfter: null,
+    heldOut: null,
+    nonzerosBefore: 20,
+    nonzerosAfter: 8,
+    files: { model: ['model.json'], sparse: 'weights.sparse.safetensors', report: ['report.json', 'report.html'], denseWeightBytes: 80, sparseExportBytes: 60 },
+    layers: [layer(hostile, true), layer('dense_2', false)],
+    weightHistograms: [weightHistogram(hostile, [1, -1], [1, 0], 4), weightHistogram('dense_2', [1, -1], [0, 0], 4)],
+    seconds: 1,
+  };
+
+  it('escapes names from the model and says which layers did not converge', () => {
+    const html = renderPruneReport(doc);
+    expect(html).not.toContain('<script');
+    expect(html).toContain('&lt;script&gt;');
+    expect(html).toMatch(/Not converged within the iteration limit: dense_2\./);
+    // One plot per kind and layer; no accuracy card without labels.
+    expect(html.match(/<svg class="plot"/g)).toHaveLength(5);
+    expect(html).not.toMatch(/accuracy, \d+ pruning samples/i);
+  });
+});
