@@ -7,6 +7,7 @@
 //
 // Samples: the first P training digits (--mlpSamples, --lenetSamples). Accuracy and discrepancy on
 // the 2000 test digits. Writes experiments/results/mnist-{mlp,lenet}.json and docs/figures/mnist-{mlp,lenet}.svg.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIGURES, MODELS, RESULTS, args, evaluateAgainst, head, lineChart, magnitudePrune, mnistDigits, nonzerosByLayer, nt, readJson, seconds, writeAtomically, writeJson } from './lib.mjs';
 
@@ -20,6 +21,8 @@ const opts = args({
   maxIterations: 600,
   relativeTolerance: 1e-3,
   backend: 'webgpu',
+  // Add these runs to experiments/results/mnist-<model>.json instead of starting it afresh.
+  merge: false,
 });
 
 const { train, test } = mnistDigits();
@@ -50,6 +53,8 @@ for (const key of opts.models.split(',')) {
     testAccuracy: before.accuracy,
     runs: [],
   };
+  const previousPath = join(RESULTS, `mnist-${key}.json`);
+  if (opts.merge && existsSync(previousPath)) out.runs = readJson(previousPath).runs;
   console.log(`${title}: ${Object.values(out.nonzeros).join('/')} nonzeros, test accuracy ${(100 * before.accuracy).toFixed(2)}%, P = ${P}`);
   for (const mode of opts.modes.split(',')) {
     let warm;
@@ -76,7 +81,7 @@ for (const key of opts.models.split(',')) {
         netTrim: { rdSamples: result.relativeDiscrepancy, sampleAccuracy: result.accuracyAfter, ...evaluateAgainst(result.network, network, test) },
         magnitude: { rdSamples: evaluateAgainst(magnitude, network, samples).rd, ...evaluateAgainst(magnitude, network, test) },
       };
-      out.runs.push(run);
+      out.runs = [...out.runs.filter((r) => !(r.mode === run.mode && r.gain === run.gain)), run].sort((a, b) => a.mode.localeCompare(b.mode) || a.gain - b.gain);
       console.log(
         `  ${mode} gain ${gain}: ${Object.values(counts).join('/')} (${((100 * run.total.after) / run.total.before).toFixed(1)}%), test accuracy ${(100 * run.netTrim.accuracy).toFixed(2)}% (magnitude ${(100 * run.magnitude.accuracy).toFixed(2)}%), test rd ${run.netTrim.rd.toFixed(3)} (magnitude ${run.magnitude.rd.toFixed(3)}), ${result.seconds.toFixed(0)} s`,
       );

@@ -155,14 +155,16 @@ for (const h of tableSizes) {
   const fromSweep = out.sweep[h]?.cascade ?? [];
   const gains = opts.tableGains.split(',').map(Number);
   let warm;
+  let secondsAllGains = 0;
   for (const gain of gains) {
     const known = fromSweep.find((s) => s.gain === gain);
     const run = known ? { summary: known } : await prune(network, 'cascade', gain, warm);
     if (run.result) warm = run.result;
+    secondsAllGains += run.summary.seconds;
     chosen = run;
     if (run.summary.netTrim.rdSamples < opts.target) break;
   }
-  out.table[h] = chosen.summary;
+  out.table[h] = { ...chosen.summary, secondsAllGains };
   if (h === opts.boundary) boundaryRun = chosen.result ? { network, pruned: chosen.result.network, counts: chosen.summary.nonzerosAfter } : null;
   writeJson(join(RESULTS, 'spirals.json'), out);
 }

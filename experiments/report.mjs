@@ -82,6 +82,34 @@ if (sc) {
   ].join('\n');
 }
 
+// Wall times on the machine that produced the numbers (sums of the runs' own timings).
+{
+  const rows = [];
+  const min = (s) => `${(s / 60).toFixed(1)} min`;
+  const trained = (dir) => (existsSync(join(ROOT, 'experiments', 'models', dir, 'training.json')) ? readJson(join(ROOT, 'experiments', 'models', dir, 'training.json')).seconds : null);
+  const spiralTraining = [50, 75, 100, 125, 175, 200].map((h) => trained(`spirals-${h}`)).filter((s) => s !== null);
+  if (spiralTraining.length) rows.push(`| train-spirals.mjs (${spiralTraining.length} networks) | ${min(spiralTraining.reduce((a, b) => a + b, 0))} |`);
+  for (const key of ['mlp', 'lenet']) if (trained(`mnist-${key}`) !== null) rows.push(`| train-mnist.mjs ${key} | ${min(trained(`mnist-${key}`))} |`);
+  if (spirals) {
+    const sweep = Object.values(spirals.sweep).flatMap((m) => Object.values(m).flat());
+    const table = Object.entries(spirals.table).filter(([h]) => !spirals.sweep[h]).map(([, s]) => s);
+    rows.push(`| prune-spirals.mjs: sweeps (${sweep.length} runs) | ${min(sweep.reduce((a, s) => a + s.seconds, 0))} |`);
+    rows.push(`| prune-spirals.mjs: Table S.1 runs beyond the sweeps (${table.length} networks, all gains tried) | ${min(table.reduce((a, s) => a + (s.secondsAllGains ?? s.seconds), 0))} |`);
+  }
+  for (const key of ['mlp', 'lenet']) {
+    const m = load(`mnist-${key}.json`);
+    if (m) rows.push(`| prune-mnist.mjs ${key} (${m.runs.length} runs) | ${min(m.runs.reduce((a, r) => a + r.seconds, 0))} |`);
+  }
+  if (sc?.seconds) rows.push(`| sample-complexity.mjs (${sc.runs.length} points, ${sc.runs.length * sc.seeds} solves) | ${min(sc.seconds)} |`);
+  tables.timings = [
+    'Wall times of the runs behind this page (two shared CPU cores, load average 10–18 from other jobs during the runs, so expect less on an idle machine):',
+    '',
+    '| step | wall time |',
+    '|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
 let doc = readFileSync(DOC, 'utf8');
 for (const [name, text] of Object.entries(tables)) {
   const re = new RegExp(`(<!-- BEGIN ${name} -->\\n)[\\s\\S]*?(<!-- END ${name} -->)`);
