@@ -19,4 +19,4 @@ export { exportSparse } from './io/sparseExport.js';
 // counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.
 export { loadModel, readNpy, readBytes } from './browser/sources.js';
 export type { ByteSource, ModelSource, NamedSource, SourceOptions, LoadedModel } from './browser/sources.js';
-export { samplesForModel, labelsForSamples, type ModelSamples } from './browser/samples.js';
+export { samplesForModel, labelsForSamples, type ModelSamples } from './io/samples.js';

@@ -8,12 +8,9 @@ import { GpuError, InputError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
 import { readNpyFile } from '../io/files.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
-import type { NpyArray } from '../io/npy.js';
-import { forwardCpu } from '../network/forwardCpu.js';
+import { labelsForSamples, samplesForModel } from '../io/samples.js';
 import { checkNetwork } from '../network/shapes.js';
-import type { Network } from '../network/types.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
-import type { HeldOutAccuracy } from '../report/document.js';
 import { DEFAULTS } from '../solver/problem.js';
 import type { Backend } from '../solver/types.js';
 import { oneOf, positiveInteger, positiveNumber } from './optionValues.js';
@@ -128,42 +125,6 @@ export async function checkOutputFolder(modelPath: string, out: string): Promise
   return outDir;
 }
 
-/** Samples as NHWC float data of the network's input shape. */
-export function samplesForNetwork(array: NpyArray, path: string, model: LoadedModel): { data: Float32Array | Float64Array; count: number } {
-  if (array.dtype !== 'float32' && array.dtype !== 'float64')
-    throw new InputError(`${path}: descr: expected float32 or float64 samples, found ${array.dtype}`);
-  const data = array.data as Float32Array | Float64Array;
-  const inputShape = model.network.inputShape;
-  const perSample = inputShape.reduce((a, b) => a * b, 1);
-  const [count, ...rest] = array.shape;
-  const expected = `(P, ${inputShape.join(', ')})`;
-  const found = `(${array.shape.join(', ')})`;
-  if (count === undefined || count < 1) throw new InputError(`${path}: shape: expected ${expected} with P ≥ 1, found ${found}`);
-  const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-  const image = inputShape.length === 3;
-  const [h, w, c] = inputShape;
-  if (image && model.imageLayout === 'nchw' && same(rest, [c, h, w])) {
-    // ONNX users hold NCHW images; the network runs NHWC.
-    const out = new Float32Array(count * perSample);
-    for (let p = 0; p < count; p++)
-      for (let ch = 0; ch < c; ch++)
-        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((p * h + y) * w + x) * c + ch] = data[((p * c + ch) * h + y) * w + x];
-    return { data: out, count };
-  }
-  if (same(rest, inputShape) && !(image && model.imageLayout === 'nchw' && c !== 1)) return { data, count };
-  // A flattened sample is unambiguous for vector inputs and single-channel images.
-  if (rest.length === 1 && rest[0] === perSample && (!image || c === 1)) return { data, count };
-  const hint = image ? (model.imageLayout === 'nchw' ? ` (NCHW: (P, ${c}, ${h}, ${w}))` : ' (NHWC)') : '';
-  throw new InputError(`${path}: shape: expected ${expected}${hint} to match the model's input, found ${found}`);
-}
-
-export function labelsFor(array: NpyArray, path: string, count: number): Int32Array {
-  if (array.dtype !== 'int32' && array.dtype !== 'int64') throw new InputError(`${path}: descr: expected int32 or int64 labels, found ${array.dtype}`);
-  if (array.shape.length !== 1 || array.shape[0] !== count)
-    throw new InputError(`${path}: shape: expected (${count},) labels, one per sample, found (${array.shape.join(', ')})`);
-  return Int32Array.from(array.data as ArrayLike<number | bigint>, (v) => Number(v));
-}
-
 export interface Samples {
   data: Float32Array | Float64Array;
   count: number;
@@ -181,8 +142,8 @@ export interface NetworkInputs {
 export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOptions, options: NetworkOptions): Promise<NetworkInputs> {
   const model = await loadModelFile(modelPath);
   checkNetwork(model.network, modelPath);
-  const all = samplesForNetwork(await readNpyFile(raw.samples), raw.samples, model);
-  const labels = raw.labels ? labelsFor(await readNpyFile(raw.labels), raw.labels, all.count) : undefined;
+  const all = samplesForModel(await readNpyFile(raw.samples), model, raw.samples);
+  const labels = raw.labels ? labelsForSamples(await readNpyFile(raw.labels), raw.labels, all) : undefined;
   const count = Math.min(all.count, options.maxSamples ?? all.count);
   const perSample = all.data.length / all.count;
   const samples = { data: all.data.subarray(0, perSample * count), count, ...(labels ? { labels: labels.subarray(0, count) } : {}) };
@@ -190,23 +151,6 @@ export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOption
   return { model, samples, heldOut };
 }
 
-/** Share of samples whose largest output is their label (float64 forward pass on the CPU). */
-export function accuracyOf(network: Network, samples: Samples): number {
-  const logits = forwardCpu(network, samples.data, samples.count).logits;
-  const classes = logits.length / samples.count;
-  let correct = 0;
-  for (let p = 0; p < samples.count; p++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[p * classes + c] > logits[p * classes + best]) best = c;
-    if (best === samples.labels![p]) correct++;
-  }
-  return correct / samples.count;
-}
-
-export function heldOutAccuracy(trained: Network, pruned: Network, heldOut: Samples | null): HeldOutAccuracy | null {
-  if (!heldOut?.labels) return null;
-  return { count: heldOut.count, accuracyBefore: accuracyOf(trained, heldOut), accuracyAfter: accuracyOf(pruned, heldOut) };
-}
 
 export const NO_ADAPTER_MESSAGE =
   'no WebGPU adapter found. On Linux without a GPU install the Mesa software driver (mesa-vulkan-drivers >= 25 and libvulkan1; ' +

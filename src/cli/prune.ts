@@ -7,8 +7,7 @@ import type { Command } from 'commander';
 import { writeFilesAtomically } from '../io/files.js';
 import { exportSparse } from '../io/sparseExport.js';
 import { DEFAULT_EPSILON_GAIN, pruneNetwork, type PruneResult } from '../prune/pruneNetwork.js';
-import type { PruneReportDocument } from '../report/document.js';
-import { networkHistograms } from '../report/histogram.js';
+import { resultFields, type PruneReportDocument } from '../report/document.js';
 import { renderPruneReport } from '../report/html.js';
 import { cancelSignal } from './cancel.js';
 import {
@@ -17,7 +16,6 @@ import {
   addSolverOptions,
   checkOutputFolder,
   gpuFor,
-  heldOutAccuracy,
   loadNetworkInputs,
   parseNetworkOptions,
   solverOptions,
@@ -108,29 +106,9 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     samples: { path: raw.samples, count: samples.count },
     labels: raw.labels ?? null,
     options,
-    mode: result.mode,
     backend: options.backend,
     adapter: gpu?.adapterDescription ?? 'CPU (float64 reference)',
-    relativeDiscrepancy: result.relativeDiscrepancy,
-    accuracyBefore: result.accuracyBefore ?? null,
-    accuracyAfter: result.accuracyAfter ?? null,
-    heldOut: heldOutAccuracy(model.network, result.network, heldOut),
-    nonzerosBefore: result.nonzerosBefore,
-    nonzerosAfter: result.nonzerosAfter,
-    files: {
-      model: modelFiles.map((f) => f.name),
-      sparse: 'weights.sparse.safetensors',
-      report: ['report.json', 'report.html'],
-      denseWeightBytes: sparse.denseBytes,
-      sparseExportBytes: sparse.sparseBytes,
-    },
-    layers: result.layers,
-    weightHistograms: networkHistograms(
-      model.network,
-      result.network,
-      result.layers.map((l) => l.name),
-    ),
-    seconds: result.seconds,
+    ...resultFields(model.network, result, { heldOut, modelFiles: modelFiles.map((f) => f.name), sparse }),
   };
   const encode = (text: string) => new TextEncoder().encode(text);
   await mkdir(outDir, { recursive: true });

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { writeFilesAtomically } from '../io/files.js';
 import { pruneNetwork, type PruneOptions, type PruneResult } from '../prune/pruneNetwork.js';
-import type { SweepPointDocument, SweepReportDocument } from '../report/document.js';
+import { heldOutAccuracy, type SweepPointDocument, type SweepReportDocument } from '../report/document.js';
 import { renderSweepReport } from '../report/html.js';
 import { cancelSignal } from './cancel.js';
 import {
@@ -16,7 +16,6 @@ import {
   addSolverOptions,
   checkOutputFolder,
   gpuFor,
-  heldOutAccuracy,
   loadNetworkInputs,
   parseNetworkOptions,
   solverOptions,

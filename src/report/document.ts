@@ -1,7 +1,16 @@
 // What report.json (net-trim prune) and sweep.json (net-trim sweep) hold: the documents the HTML
 // reports are rendered from, so a report.html can always be rebuilt from its report.json.
-import type { LayerPruneReport, PruneMode } from '../prune/pruneNetwork.js';
-import type { WeightHistogram } from './histogram.js';
+import { forwardCpu } from '../network/forwardCpu.js';
+import type { Network } from '../network/types.js';
+import type { LayerPruneReport, PruneMode, PruneResult } from '../prune/pruneNetwork.js';
+import { networkHistograms, type WeightHistogram } from './histogram.js';
+
+/** Samples of a model's input (samples-major NHWC) with optional integer labels. */
+export interface LabelledSamples {
+  data: Float32Array | Float64Array;
+  count: number;
+  labels?: Int32Array;
+}
 
 /** Accuracy on samples left out of the pruning (the rest of the samples file after --max-samples). */
 export interface HeldOutAccuracy {
@@ -61,4 +70,53 @@ export interface SweepReportDocument {
   adapter: string;
   points: SweepPointDocument[];
   seconds: number;
+}
+
+/** Share of samples whose largest output is their label (float64 forward pass on the CPU). */
+export function accuracyOf(network: Network, samples: LabelledSamples): number {
+  const logits = forwardCpu(network, samples.data, samples.count).logits;
+  const classes = logits.length / samples.count;
+  let correct = 0;
+  for (let p = 0; p < samples.count; p++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[p * classes + c] > logits[p * classes + best]) best = c;
+    if (best === samples.labels![p]) correct++;
+  }
+  return correct / samples.count;
+}
+
+export function heldOutAccuracy(trained: Network, pruned: Network, heldOut: LabelledSamples | null): HeldOutAccuracy | null {
+  if (!heldOut?.labels) return null;
+  return { count: heldOut.count, accuracyBefore: accuracyOf(trained, heldOut), accuracyAfter: accuracyOf(pruned, heldOut) };
+}
+
+/** The part of report.json that comes from the result (the same for the CLI and the demo page). */
+export function resultFields(
+  trained: Network,
+  result: PruneResult,
+  o: { heldOut: LabelledSamples | null; modelFiles: string[]; sparse: { denseBytes: number; sparseBytes: number } },
+): Pick<PruneReportDocument, 'mode' | 'relativeDiscrepancy' | 'accuracyBefore' | 'accuracyAfter' | 'heldOut' | 'nonzerosBefore' | 'nonzerosAfter' | 'files' | 'layers' | 'weightHistograms' | 'seconds'> {
+  return {
+    mode: result.mode,
+    relativeDiscrepancy: result.relativeDiscrepancy,
+    accuracyBefore: result.accuracyBefore ?? null,
+    accuracyAfter: result.accuracyAfter ?? null,
+    heldOut: heldOutAccuracy(trained, result.network, o.heldOut),
+    nonzerosBefore: result.nonzerosBefore,
+    nonzerosAfter: result.nonzerosAfter,
+    files: {
+      model: o.modelFiles,
+      sparse: 'weights.sparse.safetensors',
+      report: ['report.json', 'report.html'],
+      denseWeightBytes: o.sparse.denseBytes,
+      sparseExportBytes: o.sparse.sparseBytes,
+    },
+    layers: result.layers,
+    weightHistograms: networkHistograms(
+      trained,
+      result.network,
+      result.layers.map((l) => l.name),
+    ),
+    seconds: result.seconds,
+  };
 }

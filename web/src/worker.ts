@@ -6,7 +6,6 @@ import * as tf from '@tensorflow/tfjs';
 import {
   acquireGpu,
   exportSparse,
-  forwardCpu,
   GpuError,
   InputError,
   labelsForSamples,
@@ -20,8 +19,7 @@ import {
   type Network,
   type NpyArray,
 } from '../../src/index.js';
-import type { HeldOutAccuracy, PruneReportDocument } from '../../src/report/document.js';
-import { networkHistograms } from '../../src/report/histogram.js';
+import { resultFields, type PruneReportDocument } from '../../src/report/document.js';
 import { renderPruneReport } from '../../src/report/html.js';
 import version from 'virtual:net-trim-version';
 import type { FromWorker, InputSummary, JobInput, LayerInfo, PruneOutcome, PruneSettings, ToWorker } from './protocol.js';
@@ -246,29 +244,9 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
         ...(settings.maxIterations ? { maxIterations: settings.maxIterations } : {}),
         userAgent: navigator.userAgent,
       },
-      mode: result.mode,
       backend: settings.backend,
       adapter,
-      relativeDiscrepancy: result.relativeDiscrepancy,
-      accuracyBefore: result.accuracyBefore ?? null,
-      accuracyAfter: result.accuracyAfter ?? null,
-      heldOut: heldOutAccuracy(model.network, result.network, heldOut),
-      nonzerosBefore: result.nonzerosBefore,
-      nonzerosAfter: result.nonzerosAfter,
-      files: {
-        model: modelFiles.map((f) => f.name),
-        sparse: 'weights.sparse.safetensors',
-        report: ['report.json', 'report.html'],
-        denseWeightBytes: sparse.denseBytes,
-        sparseExportBytes: sparse.sparseBytes,
-      },
-      layers: result.layers,
-      weightHistograms: networkHistograms(
-        model.network,
-        result.network,
-        result.layers.map((l) => l.name),
-      ),
-      seconds: result.seconds,
+      ...resultFields(model.network, result, { heldOut, modelFiles: modelFiles.map((f) => f.name), sparse }),
     };
     const encode = (text: string) => copyOut(new TextEncoder().encode(text));
     const files: PruneOutcome['files'] = [
@@ -332,23 +310,6 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
   }
 }
 
-/** Share of samples whose largest output is their label (float64 forward pass, as the CLI). */
-function accuracyOf(network: Network, samples: Samples): number {
-  const logits = forwardCpu(network, samples.data, samples.count).logits;
-  const classes = logits.length / samples.count;
-  let correct = 0;
-  for (let p = 0; p < samples.count; p++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[p * classes + c] > logits[p * classes + best]) best = c;
-    if (best === samples.labels![p]) correct++;
-  }
-  return correct / samples.count;
-}
-
-function heldOutAccuracy(trained: Network, pruned: Network, heldOut: Samples | null): HeldOutAccuracy | null {
-  if (!heldOut?.labels) return null;
-  return { count: heldOut.count, accuracyBefore: accuracyOf(trained, heldOut), accuracyAfter: accuracyOf(pruned, heldOut) };
-}
 
 /** A standalone ArrayBuffer of the bytes (transferable to the page). */
 function copyOut(bytes: Uint8Array): ArrayBuffer {

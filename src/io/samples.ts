@@ -1,8 +1,8 @@
 // Sample inputs and labels for a loaded model, from parsed .npy arrays: the checks and the layout
-// conversion that `net-trim prune` applies to --samples/--labels, as library functions (browser-safe).
+// conversion of --samples/--labels, shared by the CLI, the library and the demo page (browser-safe).
 import { InputError } from '../errors.js';
-import type { LoadedModel } from './sources.js';
-import type { NpyArray } from '../io/npy.js';
+import type { Network } from '../network/types.js';
+import type { NpyArray } from './npy.js';
 
 export interface ModelSamples {
   /** count samples of the network's input shape, samples-major, NHWC for images. */
@@ -22,7 +22,7 @@ const same = (a: readonly number[], b: readonly number[]) => a.length === b.leng
  */
 export function samplesForModel(
   array: NpyArray,
-  model: Pick<LoadedModel, 'network' | 'imageLayout'>,
+  model: { network: Network; imageLayout: 'nchw' | 'nhwc' },
   source: string,
   options: { maxSamples?: number } = {},
 ): ModelSamples {
