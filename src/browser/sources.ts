@@ -5,22 +5,13 @@
 // The model is what Node's loadModelFile returns (same LoadedModel), so everything after loading
 // is the same code in both: pruneNetwork(model.network, ...), model.serialize(result.network).
 import { InputError } from '../errors.js';
-import type { Network } from '../network/types.js';
+import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
 import { parseOnnxModel, writeOnnxModel } from '../io/onnxModel.js';
-import { parseTfjsModel, writeTfjsModel } from '../io/tfjsModel.js';
+import { parseTfjsModel, shardPaths, writeTfjsModel } from '../io/tfjsModel.js';
 
-/** A loaded model, as Node's loadModelFile returns it (the same interface, without Node imports). */
-export interface LoadedModel {
-  format: 'tfjs' | 'onnx';
-  /** The file name or URL it was read from (for messages and reports). */
-  path: string;
-  network: Network;
-  /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
-  imageLayout: 'nchw' | 'nhwc';
-  /** The model with `network`'s weights, as files named relative to an output folder. */
-  serialize(network: Network): Promise<Array<{ name: string; bytes: Uint8Array }>>;
-}
+/** A loaded model: the same interface as Node's loadModelFile returns. */
+export type { LoadedModel };
 
 /** Bytes from memory, a Blob/File, a fetch Response, or a URL (string or URL) fetched here. */
 export type ByteSource = ArrayBuffer | ArrayBufferView | Blob | Response | URL | string;
@@ -157,19 +148,6 @@ async function namedBytes(entry: NamedSource): Promise<Uint8Array> {
 }
 
 const MODEL_KINDS = "a TF.js Layers model (model.json with its weight shards) or an ONNX model (.onnx)";
-
-/** The weight shard paths listed by a parsed model.json, in manifest order ([] if it lists none). */
-function shardPaths(modelJson: unknown): string[] {
-  if (typeof modelJson !== 'object' || modelJson === null) return [];
-  const manifest = (modelJson as { weightsManifest?: unknown }).weightsManifest;
-  if (!Array.isArray(manifest)) return []; // parseTfjsModel names the problem
-  const paths: string[] = [];
-  for (const group of manifest) {
-    const groupPaths = (group as { paths?: unknown } | null)?.paths;
-    if (Array.isArray(groupPaths)) for (const p of groupPaths) if (typeof p === 'string') paths.push(p);
-  }
-  return paths;
-}
 
 function parseJson(bytes: Uint8Array, name: string): unknown {
   try {

@@ -2,21 +2,13 @@
 // is produced in the same format it came in, as bytes the caller writes atomically with the rest.
 import { extname } from 'node:path';
 import { InputError } from '../errors.js';
-import type { Network } from '../network/types.js';
+import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
 import { writeOnnxModel } from './onnxModel.js';
 import { loadTfjsModelFile } from './tfjsFiles.js';
 import { writeTfjsModel } from './tfjsModel.js';
 
-export interface LoadedModel {
-  format: 'tfjs' | 'onnx';
-  path: string;
-  network: Network;
-  /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
-  imageLayout: 'nchw' | 'nhwc';
-  /** The model with `network`'s weights, as files named relative to the output folder. */
-  serialize(network: Network): Promise<Array<{ name: string; bytes: Uint8Array }>>;
-}
+export type { LoadedModel };
 
 export async function loadModelFile(path: string): Promise<LoadedModel> {
   const extension = extname(path).toLowerCase();

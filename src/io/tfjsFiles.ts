@@ -4,20 +4,7 @@ import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Network } from '../network/types.js';
 import { readInputFile, writeFilesAtomically } from './files.js';
-import { parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
-
-/** The weight shard paths listed by a parsed model.json, in manifest order ([] if it lists none). */
-function shardPaths(modelJson: unknown): string[] {
-  if (typeof modelJson !== 'object' || modelJson === null) return [];
-  const manifest = (modelJson as { weightsManifest?: unknown }).weightsManifest;
-  if (!Array.isArray(manifest)) return []; // parseTfjsModel names the problem
-  const paths: string[] = [];
-  for (const group of manifest) {
-    const groupPaths = (group as { paths?: unknown } | null)?.paths;
-    if (Array.isArray(groupPaths)) for (const p of groupPaths) if (typeof p === 'string') paths.push(p);
-  }
-  return paths;
-}
+import { parseTfjsModel, shardPaths, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
 
 /**
  * Reads a TF.js Layers model from its model.json and the weight shards it lists (paths relative

@@ -396,3 +396,16 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
 function kernelShape(layer: DenseLayer | Conv2DLayer): number[] {
   return layer.kind === 'dense' ? [layer.inputs, layer.units] : [...layer.kernelSize, layer.inChannels, layer.filters];
 }
+
+/** The weight shard paths listed by a parsed model.json, in manifest order ([] if it lists none). */
+export function shardPaths(modelJson: unknown): string[] {
+  if (typeof modelJson !== 'object' || modelJson === null) return [];
+  const manifest = (modelJson as { weightsManifest?: unknown }).weightsManifest;
+  if (!Array.isArray(manifest)) return []; // parseTfjsModel names the problem
+  const paths: string[] = [];
+  for (const group of manifest) {
+    const groupPaths = (group as { paths?: unknown } | null)?.paths;
+    if (Array.isArray(groupPaths)) for (const p of groupPaths) if (typeof p === 'string') paths.push(p);
+  }
+  return paths;
+}

@@ -1,0 +1,14 @@
+// What loading a model gives, in Node (modelFiles.ts: paths) and in browsers (browser/sources.ts:
+// Files, URLs, bytes): everything after loading is the same code in both.
+import type { Network } from '../network/types.js';
+
+export interface LoadedModel {
+  format: 'tfjs' | 'onnx';
+  /** The file name or URL it was read from (for messages and reports). */
+  path: string;
+  network: Network;
+  /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
+  imageLayout: 'nchw' | 'nhwc';
+  /** The model with `network`'s weights, as files named relative to an output folder. */
+  serialize(network: Network): Promise<Array<{ name: string; bytes: Uint8Array }>>;
+}
