@@ -2,6 +2,7 @@
 // solver: feasibility of both constraints, the duality gap, recovery of a planted layer.
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError, solveLayer, type SolveLayerOptions, type SolveLayerResult } from '../src/index.js';
+import { runAdmm } from '../src/solver/admmDriver.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { plantedLayer, relativeError } from './helpers/problems.js';
 import { gaussianMatrix } from './helpers/random.js';
@@ -140,6 +141,29 @@ describe.skipIf(!gpu)('progress and cancelling', () => {
     await expect(attempt).rejects.toThrow(/abort/i);
     expect(seen).toEqual([10, 20, 30]);
     expect(gpu!.buffers.inUse).toBe(0);
+  });
+});
+
+describe('the convergence test of the returned answer', () => {
+  // An engine whose residuals are already zero: only the answer's feasibility decides.
+  const engineWith = (offSupport: number) => ({
+    iterate: async () => ({ r1: 0, r2: 0, s1: 0, s2: 0, w1: 1, w2: 1, t: 1, w3: 1, u1: 1, u2: 1 }),
+    setRho() {},
+    setState: async () => {},
+    getState: async () => ({ W3: [], W2: [], U1: [], U2: [] }),
+    answerFeasibility: async () => ({ activeSq: 0.01 ** 2, offSupportSq: offSupport ** 2 }),
+  });
+  const settings = {
+    rho: 1, adaptiveRho: false, maxIterations: 100, checkEvery: 50,
+    tolerances: { absolute: 1e-9, relative: 1e-4, feasibility: 1e-3 },
+    constraintEntries: 1, responseEntries: 1, epsilon: 0.01, targetNorm: 10,
+  };
+  it('accepts an off-support violation within feasibility·ε + relative·‖Y‖ (a tight ε in float32)', async () => {
+    // feasibility·ε = 1e-5, relative·‖Y‖ = 1e-3: a violation of 5e-4 passes only with the ‖Y‖ term.
+    expect((await runAdmm(engineWith(5e-4), settings)).converged).toBe(true);
+  });
+  it('refuses a violation beyond it', async () => {
+    expect((await runAdmm(engineWith(2e-3), settings)).converged).toBe(false);
   });
 });
 

@@ -50,6 +50,8 @@ export interface AdmmSettings {
   constraintEntries: number;
   /** Number of entries of W1 (P·M), for the absolute feasibility tolerance. */
   responseEntries: number;
+  /** ‖Y‖_F in the engine's units: the relative tolerance's share of the feasibility slack. */
+  targetNorm: number;
   /** ε in the engine's (normalized) units. */
   epsilon: number;
   onProgress?: (p: SolveProgress) => void;
@@ -67,7 +69,10 @@ export interface AdmmOutcome {
 
 // Residual balancing: change ρ by TAU when one residual (relative to its tolerance scale)
 // exceeds the other by MU. Adaptation stops after MAX_RHO_CHANGES so the iteration settles.
-const MU = 10;
+// MU = 5 rather than Boyd's 10: on conv layers (many rows, few columns) the primal residual sits
+// 5–7× above the dual for thousands of iterations at MU = 10; MU = 5 took 18–29% fewer iterations
+// there (3 was faster still but left 5× larger duality gaps) and changed nothing on dense layers.
+const MU = 5;
 const TAU = 2;
 const MAX_RHO_CHANGES = 30;
 
@@ -126,7 +131,9 @@ export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promi
 async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Promise<boolean> {
   const { activeSq, offSupportSq } = await engine.answerFeasibility();
   const { feasibility, absolute } = settings.tolerances;
-  const slack = Math.sqrt(settings.responseEntries) * absolute;
+  // The relative term keeps a small ε (a tight program) from demanding an off-support violation
+  // below what float32 responses can resolve: 10⁻⁴·‖Y‖ is 0.2% of ε at the default gain.
+  const slack = Math.sqrt(settings.responseEntries) * absolute + settings.tolerances.relative * settings.targetNorm;
   return Math.sqrt(activeSq) <= (1 + feasibility) * settings.epsilon + slack && Math.sqrt(offSupportSq) <= feasibility * settings.epsilon + slack;
 }
 

@@ -74,6 +74,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       checkEvery: problem.checkEvery,
       constraintEntries: problem.samples * problem.outputs + problem.columns * problem.outputs,
       responseEntries: problem.samples * problem.outputs,
+      targetNorm: Math.sqrt(problem.Y.reduce((s, y) => s + y * y, 0)),
       epsilon: problem.epsilonScaled,
       onProgress: options.onProgress,
       signal: options.signal,

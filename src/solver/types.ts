@@ -36,8 +36,9 @@ export interface Tolerances {
   relative: number;
   /**
    * The returned weights themselves must satisfy ‖(ŴᵀX − Y)_Ω‖ ≤ (1 + feasibility)·ε and
-   * ‖(ŴᵀX − V)₊ on Ωᶜ‖ ≤ feasibility·ε (plus the absolute tolerance) before the solve counts
-   * as converged: small residuals alone can leave the sparse answer measurably infeasible.
+   * ‖(ŴᵀX − V)₊ on Ωᶜ‖ ≤ feasibility·ε, each plus a slack of √(P·M)·absolute + relative·‖Y‖,
+   * before the solve counts as converged: small residuals alone can leave the sparse answer
+   * measurably infeasible.
    */
   feasibility: number;
 }
