@@ -49,6 +49,8 @@ const opts = args({
   gamma: Math.sqrt(1.1),
   // Start from experiments/results/spirals.json and keep what it has for networks not rerun here.
   merge: false,
+  // The §6 anchor: 2·200·200·2, cascade, ε = 0.01‖Y‖, γ = 1.1, κ = 0.35 (the paper's setting). 'none' skips it.
+  anchor: '200',
 });
 
 const trainAll = spirals(SPIRAL_TRAIN.count, SPIRAL_TRAIN.seed);
@@ -65,13 +67,14 @@ async function load(h) {
 }
 
 /** One Net-Trim run and its magnitude-pruning twin, measured on the samples and the test points. */
-async function prune(network, mode, gain, warmStart) {
+async function prune(network, mode, gain, warmStart, { gamma = opts.gamma, kappa = 1 } = {}) {
   const backend = backendFor(network.layers[0].units);
   if (backend === 'webgpu') gpu ??= await nt.acquireGpu();
   const result = await nt.pruneNetwork(network, { data: train.x, count: train.count, labels: train.labels }, {
     mode,
     epsilonGain: gain,
-    gamma: opts.gamma,
+    gamma,
+    kappa,
     backend,
     gpu: backend === 'webgpu' ? gpu : undefined,
     warmStart,
@@ -82,11 +85,13 @@ async function prune(network, mode, gain, warmStart) {
   const summary = {
     mode,
     gain,
+    gamma,
+    kappa,
     backend,
     nonzerosBefore: nonzerosByLayer(network),
     nonzerosAfter: counts,
     total: { before: result.nonzerosBefore, after: result.nonzerosAfter },
-    layers: result.layers.map((l) => ({ name: l.name, epsilon: l.epsilon, iterations: l.iterations, converged: l.converged, seconds: l.seconds, relativeDualityGap: l.relativeDualityGap })),
+    layers: result.layers.map((l) => ({ name: l.name, epsilon: l.epsilon, iterations: l.iterations, converged: l.converged, seconds: l.seconds, relativeDualityGap: l.relativeDualityGap, ...(l.note ? { note: l.note } : {}) })),
     seconds: result.seconds,
     netTrim: { rdSamples: result.relativeDiscrepancy, rdTrain: evaluateAgainst(result.network, network, trainAll).rd, ...prefixed('test', evaluateAgainst(result.network, network, test)), trainAccuracy: evaluateAgainst(result.network, network, trainAll).accuracy },
     magnitude: { rdSamples: evaluateAgainst(magnitude, network, train).rd, rdTrain: evaluateAgainst(magnitude, network, trainAll).rd, ...prefixed('test', evaluateAgainst(magnitude, network, test)), trainAccuracy: evaluateAgainst(magnitude, network, trainAll).accuracy },
@@ -105,6 +110,7 @@ const previous = opts.merge && existsSync(join(RESULTS, 'spirals.json')) ? readJ
 const out = { samples: train.count, trainPoints: trainAll.count, testPoints: test.count, gpuFrom: opts.gpuFrom, gamma: opts.gamma, kappa: 1, maxIterations: opts.maxIterations, relativeTolerance: opts.relativeTolerance, target: opts.target, networks: {}, table: {}, sweep: {} };
 if (previous) for (const key of ['networks', 'table', 'sweep']) Object.assign(out[key], previous[key]);
 if (previous?.boundary) out.boundary = previous.boundary;
+if (previous?.anchor) out.anchor = previous.anchor;
 
 function base(h, network, training) {
   out.networks[h] ??= { architecture: training.architecture, nonzeros: nonzerosByLayer(network), trainAccuracy: training.trainAccuracy, testAccuracy: training.testAccuracy, dropout: training.dropout, epochs: training.epochs };
@@ -166,6 +172,16 @@ for (const h of tableSizes) {
   }
   out.table[h] = { ...chosen.summary, secondsAllGains };
   if (h === opts.boundary) boundaryRun = chosen.result ? { network, pruned: chosen.result.network, counts: chosen.summary.nonzerosAfter } : null;
+  writeJson(join(RESULTS, 'spirals.json'), out);
+}
+
+// The paper's §6 setting on the widest network.
+if (opts.anchor !== 'none') {
+  const h = Number(opts.anchor);
+  const { network, training } = await load(h);
+  base(h, network, training);
+  console.log(`anchor 2·${h}·${h}·2 (gain 0.01, γ = 1.1, κ = 0.35)`);
+  out.anchor = { network: h, ...(await prune(network, 'cascade', 0.01, undefined, { gamma: 1.1, kappa: 0.35 })).summary };
   writeJson(join(RESULTS, 'spirals.json'), out);
 }
 

@@ -3,9 +3,19 @@
 // <!-- END name --> markers) from experiments/results/*.json. The prose around them is written by hand.
 //
 //   node experiments/report.mjs
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT, RESULTS, readJson, writeAtomically } from './lib.mjs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// No library import: the report needs neither dist/ nor a GPU.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'experiments', 'results');
+const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
+function writeAtomically(path, text) {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, path);
+}
 
 const DOC = join(ROOT, 'docs', 'results.md');
 const load = (name) => (existsSync(join(RESULTS, name)) ? readJson(join(RESULTS, name)) : null);
@@ -13,7 +23,7 @@ const pct = (x, d = 1) => `${(100 * x).toFixed(d)}%`;
 const rd = (x) => x.toFixed(4);
 const nz = (o) => Object.values(o).join(' / ');
 const share = (after, before) => `${after} (${pct(after / before)})`;
-const conv = (layers) => (layers.every((l) => l.converged) ? '' : ` ${layers.map((l) => (l.converged ? '✓' : '·')).join('')}`);
+const conv = (layers) => `${layers.filter((l) => l.converged).length}/${layers.length}`;
 
 const tables = {};
 
@@ -44,23 +54,34 @@ if (spirals) {
           `| 2·${h}·${h}·2 | ${mode} | ${s.gain} | ${nz(s.nonzerosAfter)} | ${pct(s.total.after / s.total.before)} | ${rd(s.netTrim.rdSamples)} | ${pct(s.netTrim.testAccuracy, 2)} | ${rd(s.magnitude.rdSamples)} | ${pct(s.magnitude.testAccuracy, 2)} | ${s.seconds.toFixed(0)} s |`,
         );
   tables['spirals-sweep'] = ['| network | mode | ε gain | nonzeros per layer | kept | Net-Trim rd | Net-Trim test accuracy | magnitude rd | magnitude test accuracy | time |', '|---|---|---|---|---|---|---|---|---|---|', ...sw].join('\n');
+  if (spirals.anchor) {
+    const a = spirals.anchor;
+    const notes = a.layers.filter((l) => l.note).map((l) => `${l.name}: ${l.note}`);
+    tables['spirals-anchor'] = [
+      '| setting | nonzeros after | rd (samples) | rd (1000 train points) | test accuracy | magnitude, same counts: rd / test accuracy |',
+      '|---|---|---|---|---|---|',
+      `| paper (§6): ε = 0.01‖Y‖, γ = 1.1, κ = 0.35 | 362 / 2663 / 131 (of 397 / 39770 / 399, no biases) | 0.046 | | | |`,
+      `| ours, same setting | ${nz(a.nonzerosAfter)} (of ${nz(a.nonzerosBefore)}) | ${rd(a.netTrim.rdSamples)} | ${rd(a.netTrim.rdTrain)} | ${pct(spirals.networks[a.network].testAccuracy, 2)} → ${pct(a.netTrim.testAccuracy, 2)} | ${rd(a.magnitude.rdSamples)} / ${pct(a.magnitude.testAccuracy, 2)} |`,
+      ...(notes.length ? ['', `Note: ${notes.join('; ')}.`] : []),
+    ].join('\n');
+  }
   if (spirals.boundary)
     tables['spirals-boundary'] = `Test accuracy (2000 points): trained ${pct(spirals.boundary.accuracies[0], 2)}, Net-Trim cascade ${pct(spirals.boundary.accuracies[1], 2)}, magnitude pruning at the same counts ${pct(spirals.boundary.accuracies[2], 2)}.`;
 }
 
-for (const key of ['mlp', 'lenet']) {
+for (const key of ['mlp', 'lenet', 'mlp-P2000']) {
   const m = load(`mnist-${key}.json`);
   if (!m) continue;
   const header = `Trained: ${nz(m.nonzeros)} nonzeros per layer (${Object.values(m.nonzeros).reduce((a, b) => a + b, 0)}), ${m.training.epochs} epochs on ${m.training.trainDigits} digits (${m.training.seconds.toFixed(0)} s), test accuracy ${pct(m.testAccuracy, 2)} on ${m.testDigits} digits. Net-Trim samples: the first ${m.samples} training digits; ${m.backend}, at most ${m.maxIterations} ADMM iterations per layer.`;
   const rows = m.runs.map(
     (r) =>
-      `| ${r.mode} | ${r.gain} | ${nz(r.nonzerosAfter)} | ${pct(r.total.after / r.total.before)} | ${rd(r.netTrim.rdSamples)} | ${rd(r.netTrim.rd)} | **${pct(r.netTrim.accuracy, 2)}** | ${rd(r.magnitude.rd)} | ${pct(r.magnitude.accuracy, 2)} | ${r.seconds.toFixed(0)} s${conv(r.layers)} |`,
+      `| ${r.mode} | ${r.gain} | ${nz(r.nonzerosAfter)} | ${pct(r.total.after / r.total.before)} | ${rd(r.netTrim.rdSamples)} | ${rd(r.netTrim.rd)} | **${pct(r.netTrim.accuracy, 2)}** | ${rd(r.magnitude.rd)} | ${pct(r.magnitude.accuracy, 2)} | ${r.seconds.toFixed(0)} s | ${conv(r.layers)} |`,
   );
   tables[`mnist-${key}`] = [
     header,
     '',
-    `| mode | ε gain | nonzeros per layer | kept | Net-Trim rd (samples) | Net-Trim rd (test) | Net-Trim test accuracy | magnitude rd (test) | magnitude test accuracy | time |`,
-    '|---|---|---|---|---|---|---|---|---|---|',
+    `| mode | ε gain | nonzeros per layer | kept | Net-Trim rd (samples) | Net-Trim rd (test) | Net-Trim test accuracy | magnitude rd (test) | magnitude test accuracy | time | layers converged |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
@@ -96,7 +117,7 @@ if (sc) {
     rows.push(`| prune-spirals.mjs: sweeps (${sweep.length} runs) | ${min(sweep.reduce((a, s) => a + s.seconds, 0))} |`);
     rows.push(`| prune-spirals.mjs: Table S.1 runs beyond the sweeps (${table.length} networks, all gains tried) | ${min(table.reduce((a, s) => a + (s.secondsAllGains ?? s.seconds), 0))} |`);
   }
-  for (const key of ['mlp', 'lenet']) {
+  for (const key of ['mlp', 'lenet', 'mlp-P2000']) {
     const m = load(`mnist-${key}.json`);
     if (m) rows.push(`| prune-mnist.mjs ${key} (${m.runs.length} runs) | ${min(m.runs.reduce((a, r) => a + r.seconds, 0))} |`);
   }
