@@ -1,20 +1,13 @@
 // The pure parts of the experiments (no library, no GPU, no TF.js): seeded randomness, the data
 // sets, nonzero counts and the magnitude-pruning baseline. test/experiments.test.ts checks them.
 import { createRequire } from 'node:module';
+import { mulberry32 } from '../scripts/tfjs-training.mjs';
+
+export { mulberry32 };
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness.
 
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function gaussian(random) {
   let spare = null;

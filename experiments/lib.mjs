@@ -5,7 +5,7 @@
 // The library is imported from dist/node (run `npm run build` first). NET_TRIM_LIB=path points
 // at another build of src/node.ts (the results in docs/results.md used a private snapshot so that
 // rebuilds of dist/ by others during the runs could not break a long run).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { deflateSync } from 'node:zlib';
@@ -17,18 +17,14 @@ export const RESULTS = join(EXPERIMENTS, 'results');
 export const FIGURES = join(ROOT, 'docs', 'figures');
 
 export * from './data.mjs';
+export { saveTfjsModel, writeAtomically } from '../scripts/tfjs-training.mjs';
+import { writeAtomically } from '../scripts/tfjs-training.mjs';
 import { mulberry32, shuffleInPlace } from './data.mjs';
 export const nt = await import(process.env.NET_TRIM_LIB ? pathToFileURL(resolve(process.env.NET_TRIM_LIB)).href : pathToFileURL(join(ROOT, 'dist', 'node', 'index.js')).href);
 
 // ---------------------------------------------------------------------------------------------
 // Files.
 
-export function writeAtomically(path, bytes) {
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, bytes);
-  renameSync(temp, path);
-}
 
 export function writeJson(path, value) {
   writeAtomically(path, JSON.stringify(value, null, 1) + '\n');
@@ -38,25 +34,6 @@ export function readJson(path) {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-/** Saves a trained tfjs model as model.json + weights.bin (TF.js Layers format). */
-export async function saveTfjsModel(tf, model, dir) {
-  mkdirSync(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = tf.io.concatenateArrayBuffers(artifacts.weightData);
-      const modelJson = {
-        modelTopology: artifacts.modelTopology,
-        format: artifacts.format,
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy ?? null,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      };
-      writeAtomically(join(dir, 'weights.bin'), new Uint8Array(weightData));
-      writeAtomically(join(dir, 'model.json'), JSON.stringify(modelJson));
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-    }),
-  );
-}
 
 /**
  * Trains `model` one epoch at a time on a seeded permutation (tfjs's fit-time shuffle uses

@@ -11,61 +11,15 @@
 //              → Flatten → Dense 256→120 relu → Dense 120→84 relu → Dense 84→10 softmax (LeNet-5 style)
 // Seeded initializers and batch order (no dropout), so reruns on one machine give the same weights.
 import { join } from 'node:path';
+import { registerFastConv2DBackpropFilter } from '../scripts/tfjs-training.mjs';
 import { MNIST_SPLIT, MODELS, accuracyOf, args, fmtPct, loadTf, mnistDigits, saveTfjsModel, trainEpochs, writeJson } from './lib.mjs';
 
 const opts = args({ models: 'mlp,lenet', mlpEpochs: 8, lenetEpochs: 3, batch: 64 });
 const tf = await loadTf();
-registerFastConv2DBackpropFilter();
+registerFastConv2DBackpropFilter(tf);
 const { train, test } = mnistDigits();
 console.log(`mnist package: ${train.count} training digits, ${test.count} test digits`);
 
-// Copied from scripts/train-fixtures.mjs: tfjs's CPU Conv2DBackpropFilter is ~30× slower than needed.
-function registerFastConv2DBackpropFilter() {
-  const original = tf.getKernel('Conv2DBackpropFilter', 'cpu');
-  tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'cpu',
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const { x, dy } = inputs;
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
-      const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-      if (format !== 'channelsLast') return original.kernelFunc(args);
-      const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, format);
-      const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
-      const top = info.padInfo.top;
-      const left = info.padInfo.left;
-      const xv = backend.data.get(x.dataId).values;
-      const dyv = backend.data.get(dy.dataId).values;
-      const sums = new Float64Array(filterHeight * filterWidth * inChannels * outChannels);
-      for (let b = 0; b < batchSize; b++) {
-        for (let yR = 0; yR < outHeight; yR++) {
-          for (let yC = 0; yC < outWidth; yC++) {
-            const dyBase = ((b * outHeight + yR) * outWidth + yC) * outChannels;
-            for (let wR = 0; wR < filterHeight; wR++) {
-              const xR = yR * strideHeight + wR - top;
-              if (xR < 0 || xR >= inHeight) continue;
-              for (let wC = 0; wC < filterWidth; wC++) {
-                const xC = yC * strideWidth + wC - left;
-                if (xC < 0 || xC >= inWidth) continue;
-                const xBase = ((b * inHeight + xR) * inWidth + xC) * inChannels;
-                const wBase = (wR * filterWidth + wC) * inChannels;
-                for (let d1 = 0; d1 < inChannels; d1++) {
-                  const xval = xv[xBase + d1];
-                  if (xval === 0) continue;
-                  const o = (wBase + d1) * outChannels;
-                  for (let d2 = 0; d2 < outChannels; d2++) sums[o + d2] += xval * dyv[dyBase + d2];
-                }
-              }
-            }
-          }
-        }
-      }
-      return backend.makeTensorInfo(info.filterShape, 'float32', Float32Array.from(sums));
-    },
-  });
-}
 
 
 const SEED = 4242;
