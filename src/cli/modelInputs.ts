@@ -13,6 +13,8 @@ import { checkNetwork } from '../network/shapes.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
 import { DEFAULTS } from '../solver/problem.js';
 import type { Backend } from '../solver/types.js';
+import { cancelSignal } from './cancel.js';
+import type { Progress } from './progress.js';
 import { oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 
 /** The options as commander hands them over (strings, unvalidated). */
@@ -97,6 +99,26 @@ export function solverOptions(options: NetworkOptions): PruneOptions['solver'] {
     ...(options.rho !== undefined ? { rho: options.rho } : {}),
     ...(options.maxIterations !== undefined ? { maxIterations: options.maxIterations } : {}),
     ...(options.tolerance !== undefined ? { tolerances: { relative: options.tolerance } } : {}),
+  };
+}
+
+/**
+ * The pruneNetwork options every command derives the same way from its parsed options: scheme,
+ * γ, κ, exclusions, backend, solver knobs, Ctrl-C cancelling and the progress display.
+ */
+export function commonPruneOptions(options: NetworkOptions, gpu: GpuRuntime | undefined, progress: Progress): PruneOptions {
+  return {
+    mode: options.mode,
+    gamma: options.gamma,
+    kappa: options.kappa,
+    exclude: options.exclude,
+    backend: options.backend,
+    gpu,
+    solver: solverOptions(options),
+    signal: cancelSignal,
+    onLayerStart: (e) => progress.start(e.name, e.position, e.total),
+    onProgress: (e) => progress.update(e.name, e),
+    onLayerDone: (e) => progress.done(e.name, e),
   };
 }
 

@@ -18,7 +18,7 @@ import {
   gpuFor,
   loadNetworkInputs,
   parseNetworkOptions,
-  solverOptions,
+  commonPruneOptions,
   type RawNetworkOptions,
 } from './modelInputs.js';
 import { nonNegativeNumber } from './optionValues.js';
@@ -76,19 +76,9 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
   let result: PruneResult;
   try {
     result = await pruneNetwork(model.network, samples, {
-      mode: options.mode,
+      ...commonPruneOptions(options, gpu, progress),
       epsilonGain: options.epsilonGain,
       layerEpsilonGains: options.layerEpsilonGains,
-      gamma: options.gamma,
-      kappa: options.kappa,
-      exclude: options.exclude,
-      backend: options.backend,
-      gpu,
-      solver: solverOptions(options),
-      signal: cancelSignal,
-      onLayerStart: (e) => progress.start(e.name, e.position, e.total),
-      onProgress: (e) => progress.update(e.name, e),
-      onLayerDone: (e) => progress.done(e.name, e),
     });
   } finally {
     progress.stop();

@@ -18,7 +18,7 @@ import {
   gpuFor,
   loadNetworkInputs,
   parseNetworkOptions,
-  solverOptions,
+  commonPruneOptions,
   type RawNetworkOptions,
 } from './modelInputs.js';
 import { nonNegativeNumber } from './optionValues.js';
@@ -71,18 +71,8 @@ async function runSweep(modelPath: string, raw: RawSweepOptions): Promise<void> 
     for (const gain of gains) {
       progress.setContext(`g=${gain}`);
       const pruneOptions: PruneOptions = {
-        mode: options.mode,
+        ...commonPruneOptions(options, gpu, progress),
         epsilonGain: gain,
-        gamma: options.gamma,
-        kappa: options.kappa,
-        exclude: options.exclude,
-        backend: options.backend,
-        gpu,
-        solver: solverOptions(options),
-        signal: cancelSignal,
-        onLayerStart: (e) => progress.start(e.name, e.position, e.total),
-        onProgress: (e) => progress.update(e.name, e),
-        onLayerDone: (e) => progress.done(e.name, e),
         // Each layer's solve starts where the previous gain's solve of that layer ended.
         warmStart: previous,
       };

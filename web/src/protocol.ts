@@ -1,4 +1,5 @@
 // Messages between the demo page (app.ts) and its pruning worker (worker.ts).
+import type { SolveProgress } from '../../src/index.js';
 
 export interface PruneSettings {
   mode: 'cascade' | 'parallel';
@@ -80,18 +81,7 @@ export type FromWorker =
   | { type: 'status'; id: number; text: string }
   | { type: 'started'; id: number; input: InputSummary; adapter: string }
   | { type: 'layer-start'; id: number; name: string; position: number; total: number }
-  | {
-      type: 'progress';
-      id: number;
-      name: string;
-      iteration: number;
-      primalResidual: number;
-      dualResidual: number;
-      primalTolerance: number;
-      dualTolerance: number;
-      rho: number;
-      seconds: number;
-    }
+  | ({ type: 'progress'; id: number; name: string } & SolveProgress)
   | { type: 'layer-done'; id: number; name: string; nonzerosBefore: number; nonzerosAfter: number; iterations: number; converged: boolean; seconds: number }
   | { type: 'done'; id: number; outcome: PruneOutcome }
   | { type: 'cancelled'; id: number }

@@ -129,6 +129,7 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
   const p = design.patches;
   const images = ws.upload(Float32Array.from(p.images, (v) => v / design.scale), 'images (X as patches)');
   const x: PatchOperand = { images, shape: p, biasValue: design.bias ? 1 / design.scale : null };
+  let partials: { buffer: GPUBuffer; length: number } | null = null;
   return {
     rows,
     columns,
@@ -136,8 +137,10 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
     bytes: p.images.length * 4,
     product: (s) => [patchProduct(ws, x, { label: s.label, weights: s.weights, out: s.out, outputs: s.outputs, addend: s.addend, beta: s.beta })],
     transposedProduct: (s) => {
-      const partials = ws.storage(partialsLength(x, s.outputs), `${s.label}: partial sums`);
-      return patchGradient(ws, x, { label: s.label, response: s.response, out: s.out, partials, outputs: s.outputs, addend: s.addend, alpha: s.alpha, beta: s.beta });
+      // One scratch for every Xᵀ·B of the solve: they run one after another, never at once.
+      const length = partialsLength(x, s.outputs);
+      if (!partials || partials.length < length) partials = { buffer: ws.storage(length, 'Xᵀ·B partial sums'), length };
+      return patchGradient(ws, x, { label: s.label, response: s.response, out: s.out, partials: partials.buffer, outputs: s.outputs, addend: s.addend, alpha: s.alpha, beta: s.beta });
     },
     gramOfColumns: (out, scratch, requestedChunkRows) => {
       // XᵀX = Σ over chunks of materialized patch rows of chunkᵀ·chunk.
