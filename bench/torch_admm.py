@@ -3,11 +3,13 @@
 shapes, normalization and unfused steps), for comparing the WebGPU path with a PyTorch port on
 the same NVIDIA GPU. Prints one JSON object like numpy_admm.py.
 
-usage: python3 bench/torch_admm.py N M P [--iterations 20] [--repeats 5] [--dtype float32|float64] [--device cuda]
-(N counts the bias column.) Needs torch with CUDA; not runnable on the CPU-only CI machines
-(there it runs on --device cpu, for checking the script only).
+usage: python3 bench/torch_admm.py N M P [--iterations 20] [--repeats 5] [--dtype float32|float64] [--device cuda|cpu]
+(N counts the bias column.) Meant for torch with CUDA; --device defaults to cuda when available,
+else cpu (for checking the script against numpy_admm.py only). The problem is drawn with numpy's
+generator exactly as numpy_admm.py draws it, so both scripts solve the same problem bit for bit.
 """
-import argparse, json, time
+import argparse, json, statistics, time
+import numpy as np
 import torch
 
 parser = argparse.ArgumentParser()
@@ -15,19 +17,21 @@ parser.add_argument("N", type=int); parser.add_argument("M", type=int); parser.a
 parser.add_argument("--iterations", type=int, default=20)
 parser.add_argument("--repeats", type=int, default=5)
 parser.add_argument("--dtype", default="float32")
-parser.add_argument("--device", default="cuda")
+parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = parser.parse_args()
 dt = getattr(torch, args.dtype)
 dev = torch.device(args.device)
-gen = torch.Generator().manual_seed(args.N * 7 + args.M * 13 + args.P)
+torch.set_float32_matmul_precision("highest")  # no TF32: float32 products are IEEE float32, as ours
 
-# A dense ReLU layer on nonnegative inputs, paper orientation: X is N×P, Y is M×P.
-X = torch.clamp(torch.randn(args.N, args.P, generator=gen, dtype=torch.float64), min=0)
+# A dense ReLU layer on nonnegative inputs, paper orientation: X is N×P, Y is M×P. Drawn in numpy,
+# line for line as numpy_admm.py (same seed, same generator), then moved to the device.
+rng = np.random.default_rng(args.N * 7 + args.M * 13 + args.P)
+X = np.maximum(rng.standard_normal((args.N, args.P)), 0)
 X[-1, :] = 1.0  # bias row
-W = torch.randn(args.N, args.M, generator=gen, dtype=torch.float64) / args.N ** 0.5
-Y = torch.clamp(W.T @ X + 0.01, min=0)
-c0 = 0.3 * torch.sqrt(torch.max(torch.sum(X * X, dim=1)))
-X, Y = (X / c0).to(dev, dt), (Y / c0).to(dev, dt)
+W = rng.standard_normal((args.N, args.M)) / np.sqrt(args.N)
+Y = np.maximum(W.T @ X + 0.01, 0)
+c0 = float(0.3 * np.sqrt(np.max(np.sum(X * X, axis=1))))
+X, Y = (torch.from_numpy(X / c0).to(dev, dt), torch.from_numpy(Y / c0).to(dev, dt))
 omega = Y > 1e-6 / c0
 eps = 0.05 * torch.linalg.norm(Y)
 rho = 10.0
@@ -69,8 +73,7 @@ def timed(fn):
         for _ in range(args.iterations):
             fn()
         sync(); times.append((time.perf_counter() - t) / args.iterations)
-    times.sort()
-    return times[len(times) // 2]
+    return statistics.median(times)  # as np.median: the mean of the middle two for an even count
 
 it = timed(iteration)
 prod = timed(products)

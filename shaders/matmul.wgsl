@@ -1,6 +1,7 @@
 // out (m×n) = alpha · op(A) · op(B) + beta · addend, all row-major f32.
 // op(A) is m×k (A stored k×m when TRANSPOSE_A), op(B) is k×n (B stored n×k when TRANSPOSE_B).
-// Sizes come in the uniform, so one pipeline per (entry point, transpose pair) serves every shape.
+// Sizes come in the uniform, so one pipeline per (entry point, transpose pair, epilogue) serves
+// every shape. shaders/epilogue.wgsl is prepended: it declares `out` and what each store fuses.
 //
 // Two entry points compute the same thing; src/gpu/kernels/matmul.ts picks one per adapter.
 //
@@ -28,7 +29,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> addend: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const TILE = 64u;
 const TILE_K = 16u;
@@ -50,7 +50,7 @@ fn opB(row: u32, col: u32) -> f32 {
 }
 
 @compute @workgroup_size(16, 16)
-fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let rowBase = wid.y * TILE;
   let colBase = wid.x * TILE;
   let thread = lid.y * 16u + lid.x;
@@ -93,6 +93,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     workgroupBarrier();
   }
 
+  var sums: EpilogueSums;
   for (var i = 0u; i < 4u; i++) {
     let row = rowBase + lid.y + i * 16u;
     if (row >= params.m) { continue; }
@@ -102,9 +103,17 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
       let index = row * params.n + col;
       var value = params.alpha * acc[i][j];
       if (params.beta != 0.0) { value += params.beta * addend[index]; }
-      out[index] = value;
+      epilogueStore(index, value, &sums);
     }
   }
+  if (epilogueRevisits()) {
+    for (var e = 0u; e < 16u; e++) {
+      let row = rowBase + lid.y + (e / 4u) * 16u;
+      let col = colBase + lid.x + (e % 4u) * 16u;
+      if (row < params.m && col < params.n) { epilogueAfter(row * params.n + col, &sums); }
+    }
+  }
+  epilogueFinishWorkgroup(sums, thread, THREADS, wid.y * groups.x + wid.x);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,7 +127,7 @@ const REG_COLS = 8u;
 const REG_LANES = 8u;
 
 @compute @workgroup_size(8)
-fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let rowBase = wid.y * REG_ROWS;
   let colBase = wid.x * (REG_LANES * REG_COLS) + lid.x;
   var rows: array<u32, REG_ROWS>;
@@ -139,6 +148,7 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
     }
   }
 
+  var sums: EpilogueSums;
   for (var i = 0u; i < REG_ROWS; i++) {
     let row = rowBase + i;
     if (row >= params.m) { break; }
@@ -148,7 +158,16 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
       let index = row * params.n + col;
       var value = params.alpha * acc[i][j];
       if (params.beta != 0.0) { value += params.beta * addend[index]; }
-      out[index] = value;
+      epilogueStore(index, value, &sums);
     }
   }
+  if (epilogueRevisits()) {
+    // A loop of 128 that is not unrolled: the epilogue's loads stay out of the register block.
+    for (var e = 0u; e < REG_ROWS * REG_COLS; e++) {
+      let row = rowBase + e / REG_COLS;
+      let col = colBase + (e % REG_COLS) * REG_LANES;
+      if (row < params.m && col < params.n) { epilogueAfter(row * params.n + col, &sums); }
+    }
+  }
+  epilogueFinish(sums, (wid.y * groups.x + wid.x) * REG_LANES + lid.x);
 }

@@ -2,7 +2,8 @@
 // X has one row r = (n, oy, ox) per sample and output position and one column k = (ky, kx, c) per
 // kernel entry (the HWIO kernel's rows), plus a last column of `biasValue` when hasBias = 1:
 //   X[r, k] = images[n, oy·strideH − padTop + ky, ox·strideW − padLeft + kx, c]   (0 outside).
-// All sizes are uniforms, so one pipeline per entry point serves every layer.
+// All sizes are uniforms, so one pipeline per entry point (and epilogue) serves every layer.
+// shaders/epilogue.wgsl is prepended: it declares `out` and what patch_product's stores fuse.
 //
 //   patch_product:   out (rows×M)  = alpha·X·W + beta·addend          (a convolution)
 //   patch_gradient:  partials[s]   = X[slice s]ᵀ·B  (columns×M)        (a kernel gradient, split
@@ -37,7 +38,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> images: array<f32>;
 @group(0) @binding(2) var<storage, read> operand: array<f32>; // W (columns×M) or B (rows×M)
 @group(0) @binding(3) var<storage, read> addend: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const WORKGROUP = 64u;
 // Register blocking (as matmul_registers): each invocation owns a TILE×BLOCK block of outputs,
@@ -84,6 +84,7 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let m0 = gid.y * BLOCK;
   let cols = blockColumns(m0);
   let rowBlocks = (params.rows + TILE - 1u) / TILE;
+  var sums: EpilogueSums;
   for (var block = gid.x; block < rowBlocks; block += groups.x * WORKGROUP) {
     var positions: array<Position, TILE>;
     for (var i = 0u; i < TILE; i++) { positions[i] = position(min(block * TILE + i, params.rows - 1u)); }
@@ -119,10 +120,19 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         let index = r * M + m0 + j;
         var value = params.alpha * acc[i][j];
         if (params.beta != 0.0) { value += params.beta * addend[index]; }
-        out[index] = value;
+        epilogueStore(index, value, &sums);
+      }
+    }
+    if (epilogueRevisits()) {
+      // A loop of 128 that is not unrolled: the epilogue's loads stay out of the register block.
+      for (var e = 0u; e < TILE * BLOCK; e++) {
+        let r = block * TILE + e / BLOCK;
+        let m = m0 + e % BLOCK;
+        if (r < params.rows && m < M) { epilogueAfter(r * M + m, &sums); }
       }
     }
   }
+  epilogueFinish(sums, gid.y * groups.x * WORKGROUP + gid.x);
 }
 
 // partials[s, k, m] = Σ over rows r of slice s (rowsPerSlice rows each; slice = workgroup y) of

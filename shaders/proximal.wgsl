@@ -22,10 +22,12 @@ struct ProjectParams {
   hasBound: u32,  // 1: V is bound (cascade); 0: V = 0
   epsilon: f32,
   relaxation: f32, // α
+  saveW1: u32,    // 1 (the last iteration of a block): leave W1 in `response` for the residuals
 }
 
 @group(0) @binding(0) var<uniform> project: ProjectParams;
-@group(0) @binding(1) var<storage, read> response: array<f32>;      // W3ᵀX
+// W3ᵀX; nothing reads it again before the product that rewrites it, so it can hold W1 meanwhile.
+@group(0) @binding(1) var<storage, read_write> response: array<f32>;
 @group(0) @binding(2) var<storage, read> targetY: array<f32>;       // Y, 0 off Ω
 @group(0) @binding(3) var<storage, read> boundV: array<f32>;        // V on Ωᶜ
 @group(0) @binding(4) var<storage, read> scalars: array<f32>;       // [0] = ‖(Z − Y)_Ω‖²
@@ -50,6 +52,7 @@ fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
       w1 = min(z, v);
     }
     responseRhs[i] += project.relaxation * (w1 - t);
+    if (project.saveW1 == 1u) { response[i] = w1; }
   }
 }
 
@@ -97,7 +100,7 @@ fn rescaleDuals(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
 }
 
-// ---- sum = left + right (the Woodbury path's W3ᵀX = B + E) ----
+// ---- sum = left + right (a warm start's B = T + U1) ----
 
 struct AddParams {
   count: u32,

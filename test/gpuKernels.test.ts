@@ -1,7 +1,7 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
 import { matmul, tuneMatmul } from '../src/gpu/kernels/matmul.js';
-import { constraintDistance, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
+import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
@@ -83,7 +83,7 @@ describe.skipIf(!gpu)('two-stage reduction', () => {
     for (const linear of [false, true]) {
       const ws = new Workspace(gpu!);
       const scalars = ws.storage(SCALAR_CHANNELS, 'scalars');
-      run(ws, constraintDistance(ws, { count, linear, response: ws.upload(t, 't'), responseRhs: ws.upload(b, 'b'), targetY: ws.upload(y, 'y'), partials: ws.storage(PARTIALS_LENGTH, 'partials'), scalars }));
+      run(ws, constraintDistance(ws, { count, linear, response: ws.upload(t, 't'), responseRhs: ws.upload(b, 'b'), targetY: ws.upload(y, 'y'), partials: ws.storage(DISTANCE_PARTIALS, 'partials'), scalars }));
       const [got] = await ws.read(scalars, 1);
       let want = 0;
       for (let i = 0; i < count; i++) if (linear || y[i] > 0) want += (2 * t[i] - b[i] - y[i]) ** 2;

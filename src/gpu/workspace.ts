@@ -32,7 +32,7 @@ const MAP_READ_MODE = 0x1;
 
 export class Workspace {
   private readonly owned: GPUBuffer[] = [];
-  private dummyBuffer: GPUBuffer | null = null;
+  private readonly placeholders = new Map<string, GPUBuffer>();
 
   constructor(readonly runtime: GpuRuntime) {}
 
@@ -78,7 +78,14 @@ export class Workspace {
 
   /** A placeholder for a binding a dispatch does not read (WebGPU wants every binding bound). */
   get dummy(): GPUBuffer {
-    return (this.dummyBuffer ??= this.storage(64, 'unused binding'));
+    return this.placeholder('unused binding', () => this.storage(64, 'unused binding'));
+  }
+
+  /** One buffer per key for this workspace's lifetime. */
+  placeholder(key: string, make: () => GPUBuffer): GPUBuffer {
+    let buffer = this.placeholders.get(key);
+    if (!buffer) this.placeholders.set(key, (buffer = make()));
+    return buffer;
   }
 
   dispatch(
@@ -113,7 +120,7 @@ export class Workspace {
   release(): void {
     for (const b of this.owned) this.runtime.buffers.release(b);
     this.owned.length = 0;
-    this.dummyBuffer = null;
+    this.placeholders.clear();
   }
 }
 

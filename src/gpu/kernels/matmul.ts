@@ -1,6 +1,7 @@
 // Wrapper of shaders/matmul.wgsl.
-import source from '../../../shaders/matmul.wgsl';
+import matmulSource from '../../../shaders/matmul.wgsl';
 import type { GpuRuntime } from '../device.js';
+import { epilogueBytesPerValue, epiloguePipeline, epilogueResources, type Epilogue } from './epilogue.js';
 import { encodeDispatches, packUniforms, Workspace, type Dispatch } from '../workspace.js';
 
 export interface MatmulSpec {
@@ -9,8 +10,8 @@ export interface MatmulSpec {
   a: GPUBuffer | GPUBufferBinding;
   /** op(B) is k×n: B is stored k×n, or n×k with transposeB. */
   b: GPUBuffer | GPUBufferBinding;
-  /** Written: m×n. Must not overlap a, b or addend. */
-  out: GPUBuffer | GPUBufferBinding;
+  /** Written: m×n. Must not overlap a, b or addend. Absent when the epilogue only sums. */
+  out?: GPUBuffer | GPUBufferBinding;
   /** Read when beta ≠ 0: m×n. */
   addend?: GPUBuffer | GPUBufferBinding;
   m: number;
@@ -22,7 +23,12 @@ export interface MatmulSpec {
   beta?: number;
   /** Which kernel of shaders/matmul.wgsl to run; default: the tuned one (tuneMatmul), else matmulVariantFor(the adapter). */
   variant?: MatmulVariant;
+  /** What the stores fuse (shaders/epilogue.wgsl); plain when absent. */
+  epilogue?: Epilogue;
+  /** The first partial-sum slot this dispatch's epilogue writes (after a previous chunk's). */
+  slotOffset?: number;
 }
+
 
 /**
  * 'tiled': 64×64 tiles staged through workgroup memory (the right design on GPUs).
@@ -47,8 +53,8 @@ export function matmulVariantFor(adapterDescription: string): MatmulVariant {
 
 /** out = alpha·op(A)·op(B) + beta·addend. Reads a, b, addend; writes out. */
 export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
-  const variant = VARIANTS[spec.variant ?? ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime.adapterDescription)];
-  const pipeline = ws.runtime.pipelines.get('matmul', source, variant.entryPoint, {
+  const variant = VARIANTS[variantOf(ws, spec.variant)];
+  const pipeline = epiloguePipeline(ws, 'matmul', matmulSource, variant.entryPoint, {
     TRANSPOSE_A: spec.transposeA ? 1 : 0,
     TRANSPOSE_B: spec.transposeB ? 1 : 0,
   });
@@ -60,10 +66,24 @@ export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
   return ws.dispatch(
     spec.label,
     pipeline,
-    { 0: uniforms, 1: spec.a, 2: spec.b, 3: spec.addend ?? ws.dummy, 4: spec.out },
+    { ...epilogueResources(ws, spec.epilogue, { out: spec.out, slotOffset: spec.slotOffset }), 0: uniforms, 1: spec.a, 2: spec.b, 3: spec.addend ?? ws.dummy },
     [Math.ceil(spec.n / variant.tileCols), Math.ceil(spec.m / variant.tileRows)],
-    { bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (beta !== 0 ? 2 : 1)), flops: 2 * spec.m * spec.n * spec.k },
+    {
+      bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (beta !== 0 ? 2 : 1)) + spec.m * spec.n * epilogueBytesPerValue(spec.epilogue),
+      flops: 2 * spec.m * spec.n * spec.k,
+    },
   );
+}
+
+function variantOf(ws: Workspace, requested?: MatmulVariant): MatmulVariant {
+  return requested ?? ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime.adapterDescription);
+}
+
+/** Partial-sum slots an m×n product's epilogue writes (one per invocation, or per workgroup for 'tiled'). */
+export function matmulSlots(ws: Workspace, m: number, n: number, requested?: MatmulVariant): number {
+  const name = variantOf(ws, requested);
+  const groups = Math.ceil(n / VARIANTS[name].tileCols) * Math.ceil(m / VARIANTS[name].tileRows);
+  return name === 'registers' ? groups * 8 : groups;
 }
 
 const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();

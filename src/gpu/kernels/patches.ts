@@ -1,6 +1,10 @@
 // Wrappers of shaders/patches.wgsl: products with a convolution's patch matrix, never materialized.
-import source from '../../../shaders/patches.wgsl';
+import patchesSource from '../../../shaders/patches.wgsl';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import { epilogueBytesPerValue, epiloguePipeline, epilogueResources, type Epilogue } from './epilogue.js';
+
+/** The patch kernels, with the epilogue that patch_product fuses (and that declares `out`). */
+const patchPipeline = (ws: Workspace, entryPoint: string) => epiloguePipeline(ws, 'patches', patchesSource, entryPoint);
 
 /**
  * The window geometry of a convolution's patch matrix: `count` images of height×width×channels,
@@ -85,21 +89,32 @@ function uniforms(
 export function patchProduct(
   ws: Workspace,
   x: PatchOperand,
-  o: { label: string; weights: GPUBuffer; out: GPUBuffer; outputs: number; addend?: GPUBuffer; alpha?: number; beta?: number },
+  o: { label: string; weights: GPUBuffer; out?: GPUBuffer; outputs: number; addend?: GPUBuffer; alpha?: number; beta?: number; epilogue?: Epilogue },
 ): Dispatch {
   if ((o.beta ?? 0) !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
   const rows = patchRows(x.shape);
-  const pipeline = ws.runtime.pipelines.get('patches', source, 'patch_product');
   return ws.dispatch(
     o.label,
-    pipeline,
-    { 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy, 4: o.out },
-    [Math.min(Math.ceil(rows / (TILE * WORKGROUP)), MAX_GROUPS), Math.ceil(o.outputs / BLOCK)],
+    patchPipeline(ws, 'patch_product'),
+    { ...epilogueResources(ws, o.epilogue, { out: o.out }), 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy },
+    productGroups(x, o.outputs),
     {
-      bytes: 4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)),
+      bytes:
+        4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)) +
+        rows * o.outputs * epilogueBytesPerValue(o.epilogue),
       flops: 2 * rows * patchColumns(x) * o.outputs,
     },
   );
+}
+
+function productGroups(x: PatchOperand, outputs: number): [number, number] {
+  return [Math.min(Math.ceil(patchRows(x.shape) / (TILE * WORKGROUP)), MAX_GROUPS), Math.ceil(outputs / BLOCK)];
+}
+
+/** Partial-sum slots patchProduct's epilogue writes (one per invocation). */
+export function patchProductSlots(x: PatchOperand, outputs: number): number {
+  const [groupsX, groupsY] = productGroups(x, outputs);
+  return groupsX * WORKGROUP * groupsY;
 }
 
 /**
@@ -131,7 +146,7 @@ export function patchGradient(
   if (beta !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
   const partial = ws.dispatch(
     `${o.label} (row slices)`,
-    ws.runtime.pipelines.get('patches', source, 'patch_gradient'),
+    patchPipeline(ws, 'patch_gradient'),
     { 0: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), 1: x.images, 2: o.response, 4: o.partials },
     [Math.min(Math.ceil((Math.ceil(columns / TILE) * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
     {
@@ -153,7 +168,7 @@ function reduceSlices(
   ws: Workspace,
   o: { label: string; partials: GPUBuffer; slices: number; count: number; out: GPUBuffer; addend?: GPUBuffer; alpha?: number; beta: number },
 ): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('patches', source, 'reduce_slices');
+  const pipeline = patchPipeline(ws, 'reduce_slices');
   const params = ws.uniform(packUniforms([['u32', o.count], ['u32', o.slices], ['f32', o.alpha ?? 1], ['f32', o.beta]]));
   return ws.dispatch(
     `${o.label} (sum of slices)`,
@@ -167,7 +182,7 @@ function reduceSlices(
 /** chunk (chunkRows × columns) = rows firstRow… of X, for accumulating XᵀX chunk by chunk. */
 export function patchRowsChunk(ws: Workspace, x: PatchOperand, o: { firstRow: number; chunkRows: number; chunk: GPUBuffer }): Dispatch {
   const columns = patchColumns(x);
-  const pipeline = ws.runtime.pipelines.get('patches', source, 'patch_rows');
+  const pipeline = patchPipeline(ws, 'patch_rows');
   return ws.dispatch(
     'patch rows',
     pipeline,

@@ -8,16 +8,21 @@ export function elementwiseGroups(count: number): number {
   return Math.max(1, Math.min(Math.ceil(count / WORKGROUP), 4096));
 }
 
-/** Reads response (W3ᵀX), targetY, boundV, scalars[0]; updates responseRhs (B = W1 + U1) in place. */
+/**
+ * Reads response (W3ᵀX), targetY, boundV, scalars[0]; updates responseRhs (B = W1 + U1) in place.
+ * With saveW1, also overwrites response with W1 (for the residuals of the block's last iteration).
+ */
 export function projectResponse(
   ws: Workspace,
-  o: { count: number; linear: boolean; epsilon: number; relaxation: number; response: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; scalars: GPUBuffer; responseRhs: GPUBuffer },
+  o: { count: number; linear: boolean; epsilon: number; relaxation: number; saveW1: boolean; response: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; scalars: GPUBuffer; responseRhs: GPUBuffer },
 ): Dispatch {
-  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0], ['f32', o.epsilon], ['f32', o.relaxation]]));
+  const uniforms = ws.uniform(
+    packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0], ['f32', o.epsilon], ['f32', o.relaxation], ['u32', o.saveW1 ? 1 : 0]]),
+  );
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'projectResponse');
   return ws.dispatch('projectResponse', pipeline, { 0: uniforms, 1: o.response, 2: o.targetY, 3: o.boundV ?? ws.dummy, 4: o.scalars, 5: o.responseRhs }, [
     elementwiseGroups(o.count),
-  ], { bytes: 4 * o.count * (o.boundV ? 5 : 4), flops: 8 * o.count });
+  ], { bytes: 4 * o.count * ((o.boundV ? 5 : 4) + (o.saveW1 ? 1 : 0)), flops: 8 * o.count });
 }
 
 /** Reads W3; writes sparseW2 and updates weightRhs (Q = W2 + U2) in place. `uniforms` holds the threshold 1/ρ. */

@@ -3,24 +3,33 @@ import source from '../../../shaders/reductions.wgsl';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
 
 const WORKGROUP = 256;
-/** Partial sums per channel (the shader's MAX_GROUPS); stage 2 adds them with one workgroup. */
-export const MAX_GROUPS = 256;
+/** Workgroups (partial sums) of constraintDistance at most. */
+const MAX_GROUPS = 256;
 /** Channels in `scalars`: 0 the projection distance, 1..5 response and 6..11 weight residuals, 12..13 feasibility. */
 export const SCALAR_CHANNELS = 14;
-export const PARTIALS_LENGTH = SCALAR_CHANNELS * MAX_GROUPS;
 
 const groupsFor = (count: number) => Math.max(1, Math.min(Math.ceil(count / WORKGROUP), MAX_GROUPS));
 
-function sumPartials(ws: Workspace, partials: GPUBuffer, scalars: GPUBuffer, groups: number, firstChannel: number, channels: number): Dispatch {
+/** Floats of the `partials` scratch constraintDistance needs. */
+export const DISTANCE_PARTIALS = MAX_GROUPS;
+
+/**
+ * scalars[c] = Σ over `slots` of partials[c·stride + slot] for c = firstChannel … firstChannel + channels − 1.
+ * Reads partials; writes scalars.
+ */
+export function sumPartials(ws: Workspace, o: { partials: GPUBuffer; scalars: GPUBuffer; slots: number; stride: number; firstChannel: number; channels: number }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('reductions', source, 'sumPartials');
-  const uniforms = ws.uniform(packUniforms([['u32', groups], ['u32', firstChannel]]));
-  return ws.dispatch('sumPartials', pipeline, { 40: uniforms, 41: partials, 42: scalars }, [channels], {
-    bytes: 4 * channels * (groups + 1),
-    flops: channels * groups,
+  const uniforms = ws.uniform(packUniforms([['u32', o.slots], ['u32', o.firstChannel], ['u32', o.stride]]));
+  return ws.dispatch('sumPartials', pipeline, { 40: uniforms, 41: o.partials, 42: o.scalars }, [o.channels], {
+    bytes: 4 * o.channels * (o.slots + 1),
+    flops: o.channels * o.slots,
   });
 }
 
-/** scalars[0] = ‖(2T − B − Y)_Ω‖². Reads response T, responseRhs B, targetY; writes partials, scalars. */
+/**
+ * scalars[0] = ‖(2T − B − Y)_Ω‖², on its own (the iteration fuses it into the product that writes
+ * T). Reads response T, responseRhs B, targetY; writes partials (DISTANCE_PARTIALS floats), scalars.
+ */
 export function constraintDistance(
   ws: Workspace,
   o: { count: number; linear: boolean; response: GPUBuffer; responseRhs: GPUBuffer; targetY: GPUBuffer; partials: GPUBuffer; scalars: GPUBuffer },
@@ -33,73 +42,22 @@ export function constraintDistance(
       bytes: 12 * o.count,
       flops: 4 * o.count,
     }),
-    sumPartials(ws, o.partials, o.scalars, groups, 0, 1),
+    sumPartials(ws, { partials: o.partials, scalars: o.scalars, slots: groups, stride: MAX_GROUPS, firstChannel: 0, channels: 1 }),
   ];
 }
 
-/**
- * scalars[1..11]: the residual sums of an iteration whose starting T, B, W3 were copied to the
- * *Prev buffers. Reads all state buffers; writes partials, scalars.
- */
-export function iterationResiduals(
-  ws: Workspace,
-  o: {
-    responseCount: number;
-    /** The over-relaxation α of the iteration (to recover W1 from B). */
-    relaxation: number;
-    weightCount: number;
-    response: GPUBuffer;
-    responseRhs: GPUBuffer;
-    responsePrev: GPUBuffer;
-    responseRhsPrev: GPUBuffer;
-    W3: GPUBuffer;
-    W2: GPUBuffer;
-    weightRhs: GPUBuffer;
-    W3Prev: GPUBuffer;
-    partials: GPUBuffer;
-    scalars: GPUBuffer;
-  },
-): Dispatch[] {
-  const responseGroups = groupsFor(o.responseCount);
-  const weightGroups = groupsFor(o.weightCount);
-  const responsePipeline = ws.runtime.pipelines.get('reductions', source, 'responseResidualPartials');
-  const weightPipeline = ws.runtime.pipelines.get('reductions', source, 'weightResidualPartials');
-  return [
-    ws.dispatch(
-      'responseResidualPartials',
-      responsePipeline,
-      { 10: ws.uniform(packUniforms([['u32', o.responseCount], ['u32', 0], ['f32', o.relaxation]])), 11: o.response, 12: o.responseRhs, 13: o.responsePrev, 14: o.responseRhsPrev, 15: o.partials },
-      [responseGroups],
-      { bytes: 16 * o.responseCount, flops: 16 * o.responseCount },
-    ),
-    sumPartials(ws, o.partials, o.scalars, responseGroups, 1, 5),
-    ws.dispatch(
-      'weightResidualPartials',
-      weightPipeline,
-      { 20: ws.uniform(packUniforms([['u32', o.weightCount], ['u32', 0]])), 21: o.W3, 22: o.W2, 23: o.weightRhs, 24: o.W3Prev, 25: o.partials },
-      [weightGroups],
-      { bytes: 16 * o.weightCount, flops: 16 * o.weightCount },
-    ),
-    sumPartials(ws, o.partials, o.scalars, weightGroups, 6, 6),
-  ];
-}
+/** Partial-sum slots weightResiduals writes for `count` values. */
+export const weightResidualSlots = (count: number): number => groupsFor(count);
 
 /**
- * scalars[12] = ‖(Z − Y)_Ω‖², scalars[13] = ‖(Z − V)₊ on Ωᶜ‖² for the answer's response Z = XW2.
- * Reads answerResponse, targetY, boundV; writes partials, scalars.
+ * Channels 6..11 of the residual sums (see shaders/reductions.wgsl) into partials (channel c at
+ * c·stride + slot), after a block's last W3 solve; turns W3Prev (the W3 before it) into ΔW3.
  */
-export function answerFeasibility(
-  ws: Workspace,
-  o: { count: number; linear: boolean; answerResponse: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; partials: GPUBuffer; scalars: GPUBuffer },
-): Dispatch[] {
-  const groups = groupsFor(o.count);
-  const pipeline = ws.runtime.pipelines.get('reductions', source, 'feasibilityPartials');
-  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0]]));
-  return [
-    ws.dispatch('feasibilityPartials', pipeline, { 50: uniforms, 51: o.answerResponse, 52: o.targetY, 53: o.boundV ?? ws.dummy, 54: o.partials }, [groups], {
-      bytes: 4 * o.count * (o.boundV ? 3 : 2),
-      flops: 4 * o.count,
-    }),
-    sumPartials(ws, o.partials, o.scalars, groups, 12, 2),
-  ];
+export function weightResiduals(ws: Workspace, o: { count: number; W3: GPUBuffer; W2: GPUBuffer; weightRhs: GPUBuffer; W3Prev: GPUBuffer; partials: GPUBuffer; stride: number }): Dispatch {
+  const pipeline = ws.runtime.pipelines.get('reductions', source, 'weightResidualPartials');
+  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.stride]]));
+  return ws.dispatch('weightResidualPartials', pipeline, { 20: uniforms, 21: o.W3, 22: o.W2, 23: o.weightRhs, 24: o.W3Prev, 25: o.partials }, [groupsFor(o.count)], {
+    bytes: 20 * o.count,
+    flops: 14 * o.count,
+  });
 }

@@ -1,7 +1,7 @@
 // One Net-Trim ADMM iteration on the GPU (net-trim.md §3), as a list of dispatches bound once.
 //
 //   Z  = W3ᵀX − U1                                   (= 2T − B, below)
-//   W1 = projection of Z onto the constraint set       constraintDistance + projectResponse
+//   W1 = projection of Z onto the constraint set       projectResponse (‖Z − Y‖ from the last product)
 //   W2 = soft_threshold(W3 − U2, 1/ρ)                  shrinkWeights
 //   W3 = A⁻¹ (X (W1 + U1)ᵀ + W2 + U2)                  matmuls
 //   U1 = U1 + W1 − W3ᵀX,  U2 = U2 + W2 − W3            implicit (see below)
@@ -10,9 +10,17 @@
 //   T = W3ᵀX (P×M), B = W1 + U1 (P×M), W3 and Q = W2 + U2 (N×M), W2 (N×M, the answer).
 // The duals are implicit: U1 = B − T and U2 = Q − W3 hold after every iteration, so the dual
 // updates cost nothing and B, Q are exactly the right-hand side of the W3 solve.
+//
+// The product that writes T also sums ‖(2T − B − Y)_Ω‖² for the next projection (a fused
+// epilogue, shaders/epilogue.wgsl), so no pass over M×P arrays is spent on it. The last
+// iteration of a block (`checkedDispatches`) also leaves its residual sums in scalars[1..11]:
+// the projection parks W1 in T until the product overwrites it (and sums against it), the new
+// W3 is compared with a copy of the old one (N×M), and one more product X·ΔW3 gives ‖ΔT‖. No
+// M×P array beyond the algorithm's own is held.
+import { woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../../gpu/kernels/epilogue.js';
 import { matmul } from '../../gpu/kernels/matmul.js';
-import { add, projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
-import { constraintDistance } from '../../gpu/kernels/reductions.js';
+import { projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
+import { sumPartials, weightResidualSlots, weightResiduals } from '../../gpu/kernels/reductions.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
 import type { GpuDesign } from './gpuDesign.js';
 
@@ -34,50 +42,93 @@ export interface AdmmBuffers {
   W3: GPUBuffer;
   Q: GPUBuffer;
   W2: GPUBuffer;
-  /** Scratch: N×M for the standard solve; two P×M for Woodbury. */
-  scratchWeights: GPUBuffer;
-  scratchResponse: [GPUBuffer, GPUBuffer] | null;
+  /** N×M, the W3 solve's right-hand side XᵀB + Q (standard form only). */
+  rhs: GPUBuffer | null;
+  /** N×M: W3 before the last iteration of a block (copied by the caller), then ΔW3. */
+  previousW3: GPUBuffer;
+  /** The Woodbury form's two P×M intermediates X·Q − B and E. */
+  woodbury: { residual: GPUBuffer; correction: GPUBuffer } | null;
   scalars: GPUBuffer;
-  partials: GPUBuffer;
+  /** Partial sums of the fused epilogues; stride ≥ partialSlots(). */
+  partials: PartialSlots;
   shrinkUniforms: GPUBuffer;
 }
 
 export interface IterationProgram {
   dispatches: Dispatch[];
-  /** The two products with X (M·N·P multiply-adds each): the floor an iteration is measured against. */
+  /** The same iteration, also leaving its residual sums in scalars[1..11] (the last of a block). */
+  checkedDispatches: Dispatch[];
+  /** The two products with X alone, unfused: the floor an iteration is measured against. */
   productsWithX: Dispatch[];
+}
+
+/** Partial-sum slots per channel the iteration's epilogues need (the stride of `partials`). */
+export function partialSlots(shape: LayerShape, X: GpuDesign, woodbury: boolean): number {
+  const { samples: P, columns: N, outputs: M } = shape;
+  return Math.max(X.productSlots(M), weightResidualSlots(N * M), woodbury ? woodburyResponseSlots(P * M) : 0);
 }
 
 export function admmIteration(
   ws: Workspace,
   shape: LayerShape,
   b: AdmmBuffers,
-  o: { linear: boolean; epsilon: number; relaxation: number; woodbury: boolean },
+  o: { linear: boolean; epsilon: number; relaxation: number },
 ): IterationProgram {
   const { samples: P, columns: N, outputs: M } = shape;
-  const steps: Dispatch[] = [
-    // W1 step: ‖(Z − Y)_Ω‖ on the GPU, then the projection reads it from `scalars`.
-    ...constraintDistance(ws, { count: P * M, linear: o.linear, response: b.T, responseRhs: b.B, targetY: b.Y, partials: b.partials, scalars: b.scalars }),
-    projectResponse(ws, { count: P * M, linear: o.linear, epsilon: o.epsilon, relaxation: o.relaxation, response: b.T, targetY: b.Y, boundV: b.V, scalars: b.scalars, responseRhs: b.B }),
-    // W2 step.
-    shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2 }),
-  ];
-  if (!o.woodbury) {
-    // W3 = A⁻¹ (XᵀB + Q), then T = X W3.
-    const rhs = b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.scratchWeights, addend: b.Q, outputs: M, beta: 1 });
-    const response = b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M });
-    steps.push(...rhs, matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.scratchWeights, out: b.W3, m: N, n: M, k: N }), ...response);
-    return { dispatches: steps, productsWithX: [...rhs, ...response] };
-  }
-  // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
-  const [residual, correction] = b.scratchResponse!;
-  const projected = b.X.product({ label: 'X Q − B', weights: b.Q, out: residual, addend: b.B, outputs: M, beta: -1 });
-  const weights = b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 });
-  steps.push(
-    ...projected,
-    matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual, out: correction, m: P, n: M, k: P }),
-    ...weights,
-    add(ws, { count: P * M, left: b.B, right: correction, sum: b.T }),
-  );
-  return { dispatches: steps, productsWithX: [...projected, ...weights] };
+  const partials = b.partials;
+  const build = (checked: boolean): Dispatch[] => {
+    const response: Epilogue = { kind: 'response', partials, responseRhs: b.B, targetY: b.Y, linear: o.linear, checked };
+    const weightSums = checked
+      ? [weightResiduals(ws, { count: N * M, W3: b.W3, W2: b.W2, weightRhs: b.Q, W3Prev: b.previousW3, partials: partials.buffer, stride: partials.stride })]
+      : [];
+    const steps: Dispatch[] = [
+      // W1 step (the distance ‖(Z − Y)_Ω‖ is already in scalars[0]), then the W2 step.
+      projectResponse(ws, { count: P * M, linear: o.linear, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T, targetY: b.Y, boundV: b.V, scalars: b.scalars, responseRhs: b.B }),
+      shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2 }),
+    ];
+    let responseSlots: number;
+    if (!b.woodbury) {
+      // W3 = A⁻¹ (XᵀB + Q), then T = X W3.
+      steps.push(
+        ...b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
+        matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
+        ...weightSums,
+        ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M, epilogue: response }),
+      );
+      responseSlots = b.X.productSlots(M);
+    } else {
+      // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
+      const { residual, correction } = b.woodbury;
+      steps.push(
+        ...b.X.product({ label: 'X Q − B', weights: b.Q, out: residual, addend: b.B, outputs: M, beta: -1 }),
+        matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual, out: correction, m: P, n: M, k: P }),
+        ...b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
+        ...weightSums,
+        woodburyResponse(ws, { count: P * M, correction, response: b.T, epilogue: response as Epilogue & { kind: 'response' } }),
+      );
+      responseSlots = woodburyResponseSlots(P * M);
+    }
+    if (!checked) {
+      steps.push(sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: responseSlots, stride: partials.stride, firstChannel: 0, channels: 1 }));
+      return steps;
+    }
+    // ‖ΔT‖² = ‖X·ΔW3‖² (channel 2), then every channel's sum.
+    steps.push(
+      ...b.X.product({ label: 'X ΔW3 (sums only)', weights: b.previousW3, outputs: M, epilogue: { kind: 'squares', partials } }),
+      sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: Math.max(responseSlots, b.X.productSlots(M)), stride: partials.stride, firstChannel: 0, channels: 6 }),
+      sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: weightResidualSlots(N * M), stride: partials.stride, firstChannel: 6, channels: 6 }),
+    );
+    return steps;
+  };
+
+  const productsWithX = !b.woodbury
+    ? [
+        ...b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
+        ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M }),
+      ]
+    : [
+        ...b.X.product({ label: 'X Q − B', weights: b.Q, out: b.woodbury.residual, addend: b.B, outputs: M, beta: -1 }),
+        ...b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
+      ];
+  return { dispatches: build(false), checkedDispatches: build(true), productsWithX };
 }

@@ -1,8 +1,9 @@
 // The design X on the GPU behind one interface: a dense matrix multiplied by matmul.wgsl, or a
 // convolution's patches multiplied by patches.wgsl without materializing them. The ADMM
 // iteration, the feasibility check and the certificate only ever ask for these products.
-import { matmul } from '../../gpu/kernels/matmul.js';
-import { partialsLength, patchGradient, patchProduct, patchRowsChunk, type PatchOperand } from '../../gpu/kernels/patches.js';
+import { epilogueRows, type Epilogue } from '../../gpu/kernels/epilogue.js';
+import { matmul, matmulSlots } from '../../gpu/kernels/matmul.js';
+import { partialsLength, patchGradient, patchProduct, patchProductSlots, patchRowsChunk, type PatchOperand } from '../../gpu/kernels/patches.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
 import type { Design } from '../design.js';
 
@@ -10,12 +11,14 @@ export interface ProductSpec {
   label: string;
   /** columns×M */
   weights: GPUBuffer;
-  /** rows×M, written */
-  out: GPUBuffer;
+  /** rows×M, written (unless the epilogue only sums) */
+  out?: GPUBuffer;
   outputs: number;
   /** rows×M, read when beta ≠ 0 */
   addend?: GPUBuffer;
   beta?: number;
+  /** Fused into the stores; its rows×M bindings are whole arrays (split here with X). */
+  epilogue?: Epilogue;
 }
 
 export interface TransposedProductSpec {
@@ -29,6 +32,8 @@ export interface TransposedProductSpec {
   addend?: GPUBuffer;
   alpha?: number;
   beta?: number;
+  /** Fused into the stores of `out` (dense X only). */
+  epilogue?: Epilogue;
 }
 
 export interface GpuDesign {
@@ -38,6 +43,8 @@ export interface GpuDesign {
   dense: GPUBuffer | null;
   /** out = X·W + beta·addend. */
   product(spec: ProductSpec): Dispatch[];
+  /** Partial-sum slots the epilogue of product() writes for M outputs. */
+  productSlots(outputs: number): number;
   /** out = alpha·Xᵀ·B + beta·addend. */
   transposedProduct(spec: TransposedProductSpec): Dispatch[];
   /**
@@ -88,20 +95,27 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
       columns,
       dense: chunks.length === 1 ? chunks[0].X : null,
       bytes: rows * columns * 4,
-      product: (s) =>
-        chunks.map(({ first, count, X }) =>
-          matmul(ws, {
+      product: (s) => {
+        let slotOffset = 0;
+        return chunks.map(({ first, count, X }) => {
+          const dispatch = matmul(ws, {
             label: s.label,
             a: X,
             b: s.weights,
-            out: chunks.length === 1 ? s.out : rowRange(s.out, first, count, s.outputs),
+            out: s.out && (chunks.length === 1 ? s.out : rowRange(s.out, first, count, s.outputs)),
             addend: s.addend && (chunks.length === 1 ? s.addend : rowRange(s.addend, first, count, s.outputs)),
             beta: s.beta,
             m: count,
             n: s.outputs,
             k: columns,
-          }),
-        ),
+            epilogue: chunks.length === 1 ? s.epilogue : epilogueRows(s.epilogue, first, count, s.outputs),
+            slotOffset,
+          });
+          slotOffset += matmulSlots(ws, count, s.outputs);
+          return dispatch;
+        });
+      },
+      productSlots: (outputs) => chunks.reduce((sum, { count }) => sum + matmulSlots(ws, count, outputs), 0),
       transposedProduct: (s) =>
         chainedSum(chunks.length, s.out, () => ws.storage(columns * s.outputs, `${s.label}: partial sum`), (i, target, previous) => {
           const { first, count, X } = chunks[i];
@@ -117,6 +131,8 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
             n: s.outputs,
             k: count,
             transposeA: true,
+            // The last chunk writes the final sum into `out`.
+            epilogue: i === chunks.length - 1 ? s.epilogue : undefined,
           });
         }),
       gramOfColumns: (out, scratch) =>
@@ -135,8 +151,10 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
     columns,
     dense: null,
     bytes: p.images.length * 4,
-    product: (s) => [patchProduct(ws, x, { label: s.label, weights: s.weights, out: s.out, outputs: s.outputs, addend: s.addend, beta: s.beta })],
+    product: (s) => [patchProduct(ws, x, { label: s.label, weights: s.weights, out: s.out, outputs: s.outputs, addend: s.addend, beta: s.beta, epilogue: s.epilogue })],
+    productSlots: (outputs) => patchProductSlots(x, outputs),
     transposedProduct: (s) => {
+      if (s.epilogue) throw new Error(`${s.label}: the patch gradient has no fused epilogue`);
       // One scratch for every Xᵀ·B of the solve: they run one after another, never at once.
       const length = partialsLength(x, s.outputs);
       if (!partials || partials.length < length) partials = { buffer: ws.storage(length, 'Xᵀ·B partial sums'), length };

@@ -4,13 +4,13 @@ import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
 import { matmul, tuneMatmul } from '../../gpu/kernels/matmul.js';
 import { add, rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
-import { answerFeasibility, iterationResiduals, PARTIALS_LENGTH, SCALAR_CHANNELS } from '../../gpu/kernels/reductions.js';
+import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS, sumPartials } from '../../gpu/kernels/reductions.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
 import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlus } from '../linalg64.js';
 import type { LayerProblem } from '../problem.js';
 import { uploadDesign } from './gpuDesign.js';
-import { admmIteration, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
+import { admmIteration, partialSlots, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
 
 export class GpuAdmmEngine implements AdmmEngine {
   /** Dispatches in one iteration (for benchmarks). */
@@ -18,26 +18,24 @@ export class GpuAdmmEngine implements AdmmEngine {
   /** Whether the W3 solve uses the Woodbury form (P < N). */
   readonly woodbury: boolean;
   private pendingRescale = false;
+  /** scalars[0] (the projection's distance) does not match the state: set from the host or rescaled. */
+  private distanceStale = true;
 
   private constructor(
     private readonly ws: Workspace,
     private readonly shape: LayerShape,
     private readonly buffers: AdmmBuffers,
-    private readonly saved: { T: GPUBuffer; B: GPUBuffer; W3: GPUBuffer },
     private readonly program: IterationProgram,
-    private readonly residuals: Dispatch[],
+    private readonly distance: Dispatch[],
     private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
     private readonly feasibility: Dispatch[],
-    private readonly certificate: Dispatch[],
-    private readonly warmStartDispatches: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
     private readonly relaxation: number,
     private readonly xBytes: number,
-    woodbury: boolean,
   ) {
     this.dispatchesPerIteration = program.dispatches.length;
-    this.woodbury = woodbury;
+    this.woodbury = buffers.woodbury !== null;
   }
 
   /**
@@ -77,6 +75,7 @@ export class GpuAdmmEngine implements AdmmEngine {
       scratch.release();
     }
 
+    const stride = partialSlots(shape, X, woodbury);
     const buffers: AdmmBuffers = {
       X,
       Y: ws.upload(problem.Y, 'Y'),
@@ -87,28 +86,22 @@ export class GpuAdmmEngine implements AdmmEngine {
       W3: ws.storage(N * M, 'W3'),
       Q: ws.storage(N * M, 'Q = W2 + U2'),
       W2: ws.storage(N * M, 'W2'),
-      scratchWeights: ws.storage(N * M, 'scratch N×M'),
-      scratchResponse: woodbury ? [ws.storage(P * M, 'scratch P×M'), ws.storage(P * M, 'scratch P×M')] : null,
+      rhs: woodbury ? null : ws.storage(N * M, 'rhs = XᵀB + Q'),
+      previousW3: ws.storage(N * M, 'W3 before the checked iteration, then ΔW3'),
+      woodbury: woodbury ? { residual: ws.storage(P * M, 'X Q − B'), correction: ws.storage(P * M, 'E') } : null,
       scalars: ws.storage(SCALAR_CHANNELS, 'scalars'),
-      partials: ws.storage(PARTIALS_LENGTH, 'partials'),
+      partials: { buffer: ws.storage(SCALAR_CHANNELS * stride, 'epilogue partial sums'), stride },
       shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation)),
     };
-    const saved = { T: ws.storage(P * M, 'T before the checked iteration'), B: ws.storage(P * M, 'B before'), W3: ws.storage(N * M, 'W3 before') };
     const linear = problem.activation === 'linear';
-    const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, relaxation: problem.relaxation, woodbury });
-    const residuals = iterationResiduals(ws, {
-      responseCount: P * M,
-      relaxation: problem.relaxation,
-      weightCount: N * M,
+    const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, relaxation: problem.relaxation });
+    const distance = constraintDistance(ws, {
+      count: P * M,
+      linear,
       response: buffers.T,
       responseRhs: buffers.B,
-      responsePrev: saved.T,
-      responseRhsPrev: saved.B,
-      W3: buffers.W3,
-      W2: buffers.W2,
-      weightRhs: buffers.Q,
-      W3Prev: saved.W3,
-      partials: buffers.partials,
+      targetY: buffers.Y,
+      partials: ws.storage(DISTANCE_PARTIALS, 'distance partial sums'),
       scalars: buffers.scalars,
     });
     const rescaleUniformBuffers = [ws.uniform(rescaleUniforms(P * M, 1)), ws.uniform(rescaleUniforms(N * M, 1))];
@@ -119,16 +112,15 @@ export class GpuAdmmEngine implements AdmmEngine {
         rescaleDuals(ws, { count: N * M, uniforms: rescaleUniformBuffers[1], anchor: buffers.W3, rhs: buffers.Q }),
       ],
     };
-    // The answer's response X·W2 goes to a scratch buffer (saved.T is free between blocks).
+    // The answer's response X·W2 goes to T while its violations are summed; T = X·W3 is then
+    // recomputed (the same product as the iteration's, so the same values).
     const feasibility = [
-      ...X.product({ label: 'X W2', weights: buffers.W2, out: saved.T, outputs: M }),
-      ...answerFeasibility(ws, { count: P * M, linear, answerResponse: saved.T, targetY: buffers.Y, boundV: buffers.V, partials: buffers.partials, scalars: buffers.scalars }),
+      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, linear } }),
+      sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: 12, channels: 2 }),
+      ...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }),
     ];
-    const certificate = X.transposedProduct({ label: 'Xᵀ Λ', response: saved.T, out: saved.W3, outputs: M });
-    // A warm start uploads W3 and U1 (into saved.B), then T = X·W3 and B = T + U1.
-    const warmStart = [...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }), add(ws, { count: P * M, left: buffers.T, right: saved.B, sum: buffers.B })];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, saved, program, residuals, rescale, feasibility, certificate, warmStart, readback, problem.rho, problem.relaxation, X.bytes, woodbury);
+    return new GpuAdmmEngine(ws, shape, buffers, program, distance, rescale, feasibility, readback, problem.rho, problem.relaxation, X.bytes);
   }
 
   setRho(rho: number): void {
@@ -142,28 +134,21 @@ export class GpuAdmmEngine implements AdmmEngine {
     this.rho = rho;
   }
 
-  /** Encodes `count` iterations in one submit; copies the state before the last one to measure its residuals. */
+  /** Encodes `count` iterations in one submit; the last one leaves its residual sums in `scalars`. */
   async iterate(count: number): Promise<ResidualSums> {
-    const { samples: P, columns: N, outputs: M } = this.shape;
-    const { T, B, W3 } = this.buffers;
     const encoder = this.ws.device.createCommandEncoder();
-    let pass = encoder.beginComputePass();
-    if (this.pendingRescale) {
-      encodeDispatches(pass, this.rescale.dispatches);
-      this.pendingRescale = false;
-    }
-    for (let k = 0; k < count; k++) {
-      if (k === count - 1) {
-        pass.end();
-        encoder.copyBufferToBuffer(T, 0, this.saved.T, 0, P * M * 4);
-        encoder.copyBufferToBuffer(B, 0, this.saved.B, 0, P * M * 4);
-        encoder.copyBufferToBuffer(W3, 0, this.saved.W3, 0, N * M * 4);
-        pass = encoder.beginComputePass();
-      }
-      encodeDispatches(pass, this.program.dispatches);
-    }
-    encodeDispatches(pass, this.residuals);
+    const pass = encoder.beginComputePass();
+    if (this.pendingRescale) encodeDispatches(pass, this.rescale.dispatches);
+    if (this.pendingRescale || this.distanceStale) encodeDispatches(pass, this.distance);
+    this.pendingRescale = this.distanceStale = false;
+    for (let k = 0; k < count - 1; k++) encodeDispatches(pass, this.program.dispatches);
     pass.end();
+    // The last iteration compares its W3 with the one before (N×M: the only state copied).
+    const { columns: N, outputs: M } = this.shape;
+    encoder.copyBufferToBuffer(this.buffers.W3, 0, this.buffers.previousW3, 0, N * M * 4);
+    const checkedPass = encoder.beginComputePass();
+    encodeDispatches(checkedPass, this.program.checkedDispatches);
+    checkedPass.end();
     encoder.copyBufferToBuffer(this.buffers.scalars, 0, this.readback, 0, SCALAR_CHANNELS * 4);
     this.ws.device.queue.submit([encoder.finish()]);
     const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
@@ -184,12 +169,25 @@ export class GpuAdmmEngine implements AdmmEngine {
   }
 
   async setState(state: EngineState): Promise<void> {
+    const { samples: P, outputs: M } = this.shape;
     const queue = this.ws.device.queue;
     queue.writeBuffer(this.buffers.W3, 0, Float32Array.from(state.W3));
     queue.writeBuffer(this.buffers.W2, 0, Float32Array.from(state.W2));
-    queue.writeBuffer(this.buffers.Q, 0, Float32Array.from(state.W2, (w, i) => w + state.U2[i]));
-    queue.writeBuffer(this.saved.B, 0, Float32Array.from(state.U1));
-    submit(this.ws, this.warmStartDispatches);
+    // Q = W3 + U2 (U2 = Q − W3 holds after every iteration; the W2 step recomputes W2 from it).
+    queue.writeBuffer(this.buffers.Q, 0, Float32Array.from(state.W3, (w, i) => w + state.U2[i]));
+    // T = X·W3, then B = T + U1 (U1 in a buffer held only for this).
+    const scratch = new Workspace(this.ws.runtime);
+    try {
+      const U1 = scratch.upload(state.U1, 'U1 (warm start)');
+      submit(this.ws, [
+        ...this.buffers.X.product({ label: 'T = X W3', weights: this.buffers.W3, out: this.buffers.T, outputs: M }),
+        add(scratch, { count: P * M, left: this.buffers.T, right: U1, sum: this.buffers.B }),
+      ]);
+      await queue.onSubmittedWorkDone();
+    } finally {
+      scratch.release();
+    }
+    this.distanceStale = true;
   }
 
   async getState(): Promise<EngineState> {
@@ -214,22 +212,29 @@ export class GpuAdmmEngine implements AdmmEngine {
     return Float64Array.from(b, (v, i) => v - t[i]);
   }
 
-  /** Xᵀ Λ (N×M) on the GPU, after the solve (reuses the saved-state buffers as scratch). */
+  /** Xᵀ Λ (N×M) on the GPU, after the solve (Λ and the product in buffers held only for this). */
   async multiplyXTransposed(lambda: Float64Array): Promise<Float32Array> {
     const { columns: N, outputs: M } = this.shape;
-    this.ws.device.queue.writeBuffer(this.saved.T, 0, Float32Array.from(lambda));
-    submit(this.ws, this.certificate);
-    return this.ws.read(this.saved.W3, N * M);
+    const scratch = new Workspace(this.ws.runtime);
+    try {
+      const out = scratch.storage(N * M, 'Xᵀ Λ');
+      submit(this.ws, this.buffers.X.transposedProduct({ label: 'Xᵀ Λ', response: scratch.upload(lambda, 'Λ'), out, outputs: M }));
+      return await scratch.read(out, N * M);
+    } finally {
+      scratch.release();
+    }
   }
 
   /**
    * GPU memory held during the solve against the arrays the algorithm itself needs (X or its
-   * images, Y, V, the state T, B, W3, Q, W2 and the solve operator), for benchmarks.
+   * images, Y, V, the state T, B, W3, Q, W2, the solve operator, and the Woodbury form's two P×M
+   * intermediates), for benchmarks.
    */
   get memory(): { allocatedBytes: number; algorithmBytes: number } {
     const { samples: P, columns: N, outputs: M } = this.shape;
     const operator = this.woodbury ? P * P : N * N;
-    const algorithmBytes = this.xBytes + 4 * ((this.buffers.V ? 4 : 3) * P * M + 3 * N * M + operator);
+    const responseArrays = (this.buffers.V ? 4 : 3) + (this.woodbury ? 2 : 0);
+    const algorithmBytes = this.xBytes + 4 * (responseArrays * P * M + 3 * N * M + operator);
     return { allocatedBytes: this.ws.bytes, algorithmBytes };
   }
 

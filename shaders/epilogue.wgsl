@@ -1,0 +1,144 @@
+// The fused epilogue of the products that write the ADMM state (net-trim.md §3). It is prepended
+// to matmul.wgsl and patches.wgsl (src/gpu/kernels/epilogue.ts), so a product does its
+// elementwise follow-up on its own block of outputs instead of a separate pass over M×P arrays.
+// It declares `out`, which those kernels write through epilogueStore.
+//
+// `epilogue.kind` is a uniform, so one compiled pipeline serves every kind. A kernel calls
+// epilogueStore for each output inside its fully unrolled register block, so that part is kept
+// to what must happen before the value overwrites `out` (llvmpipe's compile time grows with
+// every load copied there); epilogueAfter then revisits the block in a loop that is not unrolled.
+//   0 plain:       out = value.
+//   1 response:    out = T = X·W3 (samples-major P×M). Channel 0 gets ‖(2T − B − Y)_Ω‖², the
+//                  distance the next iteration's projection needs. On checked iterations `out`
+//                  holds this iteration's W1 until overwritten (the projection parked it there),
+//                  and channels 1 ‖W1 − T‖², 3 ‖W1‖², 4 ‖T‖², 5 ‖U1‖² = ‖B − T‖² are added.
+//   2 squares:     nothing is stored; channel 2 gets ‖value‖² (the product X·ΔW3 = ΔT).
+//   3 feasibility: out = the answer's response X·W2 (into T, restored after); channels
+//                  12 ‖(XW2 − Y)_Ω‖², 13 ‖(XW2 − V)₊ on Ωᶜ‖² get its constraint violations.
+// Sums leave one partial per channel and slot in `epiloguePartials` (channel c at
+// c·partialStride + partialOffset + slot), added up later by reductions.wgsl's sumPartials.
+
+struct EpilogueParams {
+  kind: u32,
+  linear: u32,        // 1: no ReLU, every entry is in Ω
+  checked: u32,       // 1: the last iteration of a block (residual sums wanted)
+  partialOffset: u32,
+  partialStride: u32,
+  count: u32,         // woodbury_response: P·M
+  hasBound: u32,      // 1: V is bound (cascade); 0: V = 0
+}
+
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(40) var<uniform> epilogue: EpilogueParams;
+@group(0) @binding(41) var<storage, read> epilogueRhs: array<f32>;       // B (response)
+@group(0) @binding(42) var<storage, read> epilogueTarget: array<f32>;    // Y, 0 off Ω
+@group(0) @binding(43) var<storage, read> epilogueBound: array<f32>;     // V (feasibility)
+@group(0) @binding(44) var<storage, read_write> epiloguePartials: array<f32>;
+
+alias EpilogueSums = array<f32, 6>;
+
+// In the unrolled block: only what needs the value of `out` before it is overwritten.
+fn epilogueStore(index: u32, value: f32, sums: ptr<function, EpilogueSums>) {
+  switch epilogue.kind {
+    case 1u: {
+      let w1 = out[index]; // W1 on checked iterations (the sums are then discarded otherwise)
+      (*sums)[1] += (w1 - value) * (w1 - value);
+      (*sums)[3] += w1 * w1;
+      out[index] = value;
+    }
+    case 2u: {
+      (*sums)[2] += value * value;
+    }
+    default: {
+      out[index] = value;
+    }
+  }
+}
+
+// Once per output, in a loop that is not unrolled, after the block's values are in `out`.
+fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
+  let value = out[index];
+  let y = epilogueTarget[index];
+  let onSupport = epilogue.linear == 1u || y > 0.0;
+  if (epilogue.kind == 1u) {
+    let b = epilogueRhs[index];
+    let d = 2.0 * value - b - y; // Z − Y with Z = T − U1 = 2T − B
+    if (onSupport) { (*sums)[0] += d * d; }
+    (*sums)[4] += value * value;
+    (*sums)[5] += (b - value) * (b - value);
+  } else {
+    var v = 0.0;
+    if (epilogue.hasBound == 1u) { v = epilogueBound[index]; }
+    if (onSupport) {
+      (*sums)[0] += (value - y) * (value - y);
+    } else {
+      let excess = max(value - v, 0.0);
+      (*sums)[1] += excess * excess;
+    }
+  }
+}
+
+/** Whether a kernel must run epilogueAfter over its block. */
+fn epilogueRevisits() -> bool {
+  return epilogue.kind == 1u || epilogue.kind == 3u;
+}
+
+fn writePartial(channel: u32, slot: u32, value: f32) {
+  epiloguePartials[channel * epilogue.partialStride + epilogue.partialOffset + slot] = value;
+}
+
+// Leaves an invocation's sums in its own slot (kernels without workgroup barriers, whose
+// invocations are SIMD lanes of one CPU thread on llvmpipe: a barrier would cost a switch).
+fn epilogueFinish(sums: EpilogueSums, slot: u32) {
+  switch epilogue.kind {
+    case 1u: {
+      writePartial(0u, slot, sums[0]);
+      if (epilogue.checked == 1u) {
+        writePartial(1u, slot, sums[1]);
+        writePartial(3u, slot, sums[3]);
+        writePartial(4u, slot, sums[4]);
+        writePartial(5u, slot, sums[5]);
+      }
+    }
+    case 2u: { writePartial(2u, slot, sums[2]); }
+    case 3u: {
+      writePartial(12u, slot, sums[0]);
+      writePartial(13u, slot, sums[1]);
+    }
+    default: {}
+  }
+}
+
+// The same after a tree sum over the workgroup (`lanes` invocations, a power of two ≤ 256): one
+// slot per workgroup. Every invocation must call it, in uniform control flow.
+var<workgroup> epilogueLanes: array<array<f32, 256>, 6>;
+
+fn epilogueFinishWorkgroup(sums: EpilogueSums, lane: u32, lanes: u32, group: u32) {
+  if (epilogue.kind == 0u) { return; }
+  for (var c = 0u; c < 6u; c++) { epilogueLanes[c][lane] = sums[c]; }
+  for (var width = lanes / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lane < width) {
+      for (var c = 0u; c < 6u; c++) { epilogueLanes[c][lane] += epilogueLanes[c][lane + width]; }
+    }
+  }
+  if (lane == 0u) {
+    var total: EpilogueSums;
+    for (var c = 0u; c < 6u; c++) { total[c] = epilogueLanes[c][0]; }
+    epilogueFinish(total, group);
+  }
+}
+
+// ---- Woodbury solve: T = B + E, elementwise, with the response epilogue ----
+
+@group(0) @binding(45) var<storage, read> correction: array<f32>; // E
+
+@compute @workgroup_size(256)
+fn woodbury_response(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  var sums: EpilogueSums;
+  for (var i = wid.x * 256u + lid.x; i < epilogue.count; i += groups.x * 256u) {
+    epilogueStore(i, epilogueRhs[i] + correction[i], &sums);
+    epilogueAfter(i, &sums);
+  }
+  epilogueFinishWorkgroup(sums, lid.x, 256u, wid.x);
+}

@@ -1,0 +1,99 @@
+// Wrapper of shaders/epilogue.wgsl: what a product fuses into its stores (the ADMM state's
+// elementwise follow-ups and residual sums), and the Woodbury solve's T = B + E with the same.
+import source from '../../../shaders/epilogue.wgsl';
+import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+
+export type Binding = GPUBuffer | GPUBufferBinding;
+
+/** Where fused sums go: channel c, slot s at c·stride + (the dispatch's slot offset) + s. */
+export interface PartialSlots {
+  buffer: GPUBuffer;
+  stride: number;
+}
+
+/** See shaders/epilogue.wgsl for the sums each kind adds and the channels it uses. */
+export type Epilogue = { partials: PartialSlots } & (
+  | { kind: 'response'; responseRhs: Binding; targetY: Binding; linear: boolean; checked: boolean }
+  | { kind: 'squares' }
+  | { kind: 'feasibility'; targetY: Binding; boundV: Binding | null; linear: boolean }
+);
+
+const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
+
+/** The cached pipeline of `entryPoint` in `kernel` (named `name`), with the epilogue prepended (it declares `out`). */
+export function epiloguePipeline(ws: Workspace, name: string, kernel: string, entryPoint: string, constants: Record<string, number> = {}): GPUComputePipeline {
+  return ws.runtime.pipelines.get(name, `${source}\n${kernel}`, entryPoint, constants);
+}
+
+/** Whether the product writes `out` (squares only sums). */
+export const storesOutput = (e: Epilogue | undefined): boolean => e?.kind !== 'squares';
+
+/** Extra bytes per output value the epilogue reads or writes (for the dispatch cost counts). */
+export function epilogueBytesPerValue(e: Epilogue | undefined): number {
+  if (!e) return 0;
+  if (e.kind === 'response') return e.checked ? 16 : 12; // T (again), B, Y; W1
+  if (e.kind === 'feasibility') return e.boundV ? 12 : 8; // the response again, Y, V
+  return -4; // nothing stored
+}
+
+/**
+ * Bindings 4 (`out`) and 40..44 of a product's dispatch. The shader references all of them
+ * whatever the kind (it is a uniform), so unused ones get placeholders (writable ones distinct:
+ * writable bindings may not alias). `slotOffset` is the dispatch's first partial-sum slot;
+ * `count` is woodbury_response's size.
+ */
+export function epilogueResources(ws: Workspace, e: Epilogue | undefined, o: { out?: Binding; slotOffset?: number; count?: number }): Record<number, Binding> {
+  if (storesOutput(e) && !o.out) throw new Error('a product that stores needs an output buffer');
+  const writable = (slot: number) => ws.placeholder(`unused writable binding ${slot}`, () => ws.storage(64, `unused writable binding ${slot}`));
+  const resources: Record<number, Binding> = { 4: o.out ?? writable(0), 41: ws.dummy, 42: ws.dummy, 43: ws.dummy, 44: writable(1) };
+  if (!e) {
+    resources[40] = ws.placeholder('plain epilogue', () => ws.uniform(packUniforms([['u32', 0]])));
+    return resources;
+  }
+  resources[40] = ws.uniform(
+    packUniforms([
+      ['u32', KIND_CODES[e.kind]],
+      ['u32', 'linear' in e && e.linear ? 1 : 0],
+      ['u32', e.kind === 'response' && e.checked ? 1 : 0],
+      ['u32', o.slotOffset ?? 0],
+      ['u32', e.partials.stride],
+      ['u32', o.count ?? 0],
+      ['u32', e.kind === 'feasibility' && e.boundV ? 1 : 0],
+    ]),
+  );
+  resources[44] = e.partials.buffer;
+  if (e.kind === 'response') Object.assign(resources, { 41: e.responseRhs, 42: e.targetY });
+  if (e.kind === 'feasibility') Object.assign(resources, { 42: e.targetY, 43: e.boundV ?? ws.dummy });
+  return resources;
+}
+
+/** The epilogue of rows first..first+count of a samples-major product (one chunk of a split X). */
+export function epilogueRows(e: Epilogue | undefined, first: number, count: number, width: number): Epilogue | undefined {
+  const rows = (b: Binding): GPUBufferBinding => {
+    const buffer = 'buffer' in b && !('mapState' in b) ? (b as GPUBufferBinding) : { buffer: b as GPUBuffer, offset: 0 };
+    return { buffer: buffer.buffer, offset: (buffer.offset ?? 0) + first * width * 4, size: count * width * 4 };
+  };
+  if (!e) return e;
+  if (e.kind === 'response') return { ...e, responseRhs: rows(e.responseRhs), targetY: rows(e.targetY) };
+  if (e.kind === 'feasibility') return { ...e, targetY: rows(e.targetY), boundV: e.boundV && rows(e.boundV) };
+  return e;
+}
+
+const WORKGROUP = 256;
+const MAX_GROUPS = 4096;
+
+/** Partial-sum slots woodburyResponse uses for `count` values (one per workgroup). */
+export const woodburyResponseSlots = (count: number): number => Math.max(1, Math.min(Math.ceil(count / WORKGROUP), MAX_GROUPS));
+
+/** T = B + E (the Woodbury solve's response), with the response epilogue. Reads B, E, Y (and W1 in T when checked); writes T. */
+export function woodburyResponse(
+  ws: Workspace,
+  o: { count: number; correction: GPUBuffer; response: GPUBuffer; epilogue: Epilogue & { kind: 'response' } },
+): Dispatch {
+  const pipeline = epiloguePipeline(ws, 'woodbury', '', 'woodbury_response');
+  const slots = woodburyResponseSlots(o.count);
+  return ws.dispatch('T = B + E', pipeline, { ...epilogueResources(ws, o.epilogue, { out: o.response, count: o.count }), 45: o.correction }, [slots], {
+    bytes: 4 * o.count * 4,
+    flops: 6 * o.count,
+  });
+}

@@ -1,0 +1,241 @@
+// The fused epilogues (shaders/epilogue.wgsl): each kind's stores and partial sums against float64
+// sums computed here from the design's float64 operator, on both matmul kernels, a dense X split
+// into chunks (slot offsets, row ranges) and conv patches; the weight residual pass; then the GPU
+// engine's residual sums against the float64 engine's after the same iterations, and the GPU
+// memory it holds.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { MatmulVariant } from '../src/gpu/kernels/matmul.js';
+import { woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../src/gpu/kernels/epilogue.js';
+import { SCALAR_CHANNELS, sumPartials, weightResidualSlots, weightResiduals } from '../src/gpu/kernels/reductions.js';
+import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
+import type { ResidualSums } from '../src/solver/admmDriver.js';
+import { CpuAdmmEngine } from '../src/solver/cpuSolver.js';
+import { designOf, type Design } from '../src/solver/design.js';
+import { uploadDesign, type GpuDesign } from '../src/solver/gpu/gpuDesign.js';
+import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
+import { prepareLayerProblem } from '../src/solver/problem.js';
+import type { ImagePatches } from '../src/index.js';
+import { gpuForTests } from './helpers/gpu.js';
+import { gaussianMatrix, mulberry32 } from './helpers/random.js';
+
+const gpu = await gpuForTests();
+afterAll(() => gpu?.destroy());
+
+const f32 = (values: ArrayLike<number>) => Float64Array.from(Float32Array.from(values));
+const sum = (n: number, term: (i: number) => number) => {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += term(i);
+  return s;
+};
+/** Values rounded to float32 as the GPU sees them, about a third of them zero (ReLU-like). */
+const reluLike = (rows: number, cols: number, seed: number) => f32(gaussianMatrix(rows, cols, seed).map((v) => Math.max(v + 0.3, 0)));
+const gaussian = (rows: number, cols: number, seed: number) => f32(gaussianMatrix(rows, cols, seed));
+
+function run(ws: Workspace, dispatches: Dispatch[]): Promise<void> {
+  const encoder = ws.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  encodeDispatches(pass, dispatches);
+  pass.end();
+  ws.device.queue.submit([encoder.finish()]);
+  return ws.device.queue.onSubmittedWorkDone();
+}
+
+/** Runs `dispatches`, then adds up every channel's partials and reads the 14 sums. */
+async function sums(ws: Workspace, partials: PartialSlots, dispatches: Dispatch[]): Promise<Float32Array> {
+  const scalars = ws.storage(SCALAR_CHANNELS, 'scalars');
+  await run(ws, [...dispatches, sumPartials(ws, { partials: partials.buffer, scalars, slots: partials.stride, stride: partials.stride, firstChannel: 0, channels: SCALAR_CHANNELS })]);
+  return ws.read(scalars, SCALAR_CHANNELS);
+}
+
+const close = (gpuValue: number, truth: number, tolerance = 2e-4) => expect(Math.abs(gpuValue - truth)).toBeLessThanOrEqual(tolerance * Math.max(Math.abs(truth), 1e-3));
+
+function patchInput(seed: number): ImagePatches {
+  const images = Float64Array.from(gaussianMatrix(3, 7 * 6 * 4, seed), (v) => Math.max(v + 0.3, 0));
+  return { images, count: 3, height: 7, width: 6, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 2, padTop: 1, padLeft: 0, outHeight: 7, outWidth: 2 };
+}
+
+// A dense X of 150 samples in chunks of 64 (three dispatches, slot offsets and row ranges), or patches.
+const designs: Array<[string, MatmulVariant | null, () => { design: Design; chunkRows?: number }]> = [
+  ['dense X, register kernel, 3 chunks', 'registers', () => ({ design: designOf({ rows: 150, cols: 37, data: reluLike(150, 37, 1) }, false), chunkRows: 64 })],
+  ['dense X, tiled kernel, 3 chunks', 'tiled', () => ({ design: designOf({ rows: 150, cols: 37, data: reluLike(150, 37, 1) }, false), chunkRows: 64 })],
+  ['dense X, register kernel, one buffer', 'registers', () => ({ design: designOf({ rows: 150, cols: 37, data: reluLike(150, 37, 1) }, true, 2) })],
+  ['conv patches with a bias column', null, () => ({ design: designOf(patchInput(2), true, 1.5) })],
+];
+
+describe.skipIf(!gpu)('fused epilogues of X·W', () => {
+  for (const [name, variant, make] of designs) {
+    it(`${name}: response (checked), squares and feasibility sums, and T`, async () => {
+      const saved = gpu!.matmulVariant;
+      if (variant) gpu!.matmulVariant = variant;
+      const ws = new Workspace(gpu!);
+      try {
+        const { design, chunkRows } = make();
+        const X: GpuDesign = uploadDesign(ws, design, { chunkRows });
+        const [P, M] = [design.rows, 19];
+        const W = gaussian(design.columns, M, 3);
+        const B = gaussian(P, M, 4);
+        const W1 = gaussian(P, M, 5);
+        const V = gaussian(P, M, 6);
+        const Y = f32(gaussianMatrix(P, M, 7).map((v) => Math.max(v, 0))); // half of Ω empty
+        const T = design.multiply(W, M);
+        const stride = X.productSlots(M);
+        const fresh = (): PartialSlots => ({ buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride });
+        const [Tbuf, Bbuf, Ybuf, Vbuf, Wbuf] = [ws.upload(W1, 'T ← W1'), ws.upload(B, 'B'), ws.upload(Y, 'Y'), ws.upload(V, 'V'), ws.upload(W, 'W')];
+
+        // Response, checked: T written, channel 0 the projection's distance, 1/3/4/5 the residual sums.
+        const response: Epilogue = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, linear: false, checked: true };
+        const s = await sums(ws, response.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: response }));
+        const written = await ws.read(Tbuf, P * M);
+        expect(Math.max(...T.map((t, i) => Math.abs(written[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
+        close(s[0], sum(P * M, (i) => (Y[i] > 0 ? (2 * T[i] - B[i] - Y[i]) ** 2 : 0)));
+        close(s[1], sum(P * M, (i) => (W1[i] - T[i]) ** 2));
+        expect(s[2]).toBe(0);
+        close(s[3], sum(P * M, (i) => W1[i] ** 2));
+        close(s[4], sum(P * M, (i) => T[i] ** 2));
+        close(s[5], sum(P * M, (i) => (B[i] - T[i]) ** 2));
+
+        // Squares: only ‖X·W‖² in channel 2, nothing stored.
+        const squares: Epilogue = { kind: 'squares', partials: fresh() };
+        const before = await ws.read(Tbuf, P * M);
+        const q = await sums(ws, squares.partials, X.product({ label: 'X W (sums only)', weights: Wbuf, outputs: M, epilogue: squares }));
+        close(q[2], sum(P * M, (i) => T[i] ** 2));
+        expect([q[0], q[1], q[3]]).toEqual([0, 0, 0]);
+        expect(await ws.read(Tbuf, P * M)).toEqual(before);
+
+        // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0 without V; every entry when linear).
+        for (const [boundV, linear] of [[Vbuf, false], [null, false], [null, true]] as const) {
+          const feasibility: Epilogue = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, linear };
+          const answer = ws.storage(P * M, 'X W');
+          const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
+          const onSupport = (i: number) => linear || Y[i] > 0;
+          close(f[12], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
+          close(f[13], sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
+          const stored = await ws.read(answer, P * M);
+          expect(Math.max(...T.map((t, i) => Math.abs(stored[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
+        }
+      } finally {
+        ws.release();
+        gpu!.matmulVariant = saved;
+      }
+    });
+  }
+});
+
+describe.skipIf(!gpu)('the weight residual pass and the Woodbury response', () => {
+  it('channels 6..11 from W3, W2, Q and the previous W3, which becomes ΔW3', async () => {
+    const ws = new Workspace(gpu!);
+    try {
+      const count = 45 * 70;
+      const [W3, previous, Q] = [gaussian(45, 70, 11), gaussian(45, 70, 13), gaussian(45, 70, 14)];
+      const W2 = f32(gaussianMatrix(45, 70, 15).map((v) => (Math.abs(v) < 0.7 ? 0 : v)));
+      const stride = weightResidualSlots(count);
+      const partials = { buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride };
+      const delta = ws.upload(previous, 'W3 (previous)');
+      const s = await sums(ws, partials, [weightResiduals(ws, { count, W3: ws.upload(W3, 'W3'), W2: ws.upload(W2, 'W2'), weightRhs: ws.upload(Q, 'Q'), W3Prev: delta, partials: partials.buffer, stride })]);
+      const deltas = await ws.read(delta, count);
+      expect(Math.max(...W3.map((w, i) => Math.abs(deltas[i] - (w - previous[i]))))).toBeLessThan(1e-5);
+      close(s[6], sum(count, (i) => (W2[i] - W3[i]) ** 2));
+      close(s[7], sum(count, (i) => (W3[i] - previous[i]) ** 2));
+      close(s[8], sum(count, (i) => W2[i] ** 2));
+      close(s[9], sum(count, (i) => W3[i] ** 2));
+      close(s[10], sum(count, (i) => (Q[i] - W3[i]) ** 2));
+      expect(s[11]).toBe(W2.filter((w) => w !== 0).length);
+      expect(Array.from(s.slice(0, 6))).toEqual([0, 0, 0, 0, 0, 0]);
+    } finally {
+      ws.release();
+    }
+  });
+
+  it('T = B + E with the response epilogue, linear and checked', async () => {
+    const ws = new Workspace(gpu!);
+    try {
+      const count = 3000;
+      const [B, E, W1, Y] = [gaussian(1, count, 21), gaussian(1, count, 22), gaussian(1, count, 23), gaussian(1, count, 24)];
+      const stride = woodburyResponseSlots(count);
+      const partials = { buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride };
+      const T = ws.upload(W1, 'T ← W1');
+      const epilogue = { kind: 'response' as const, partials, responseRhs: ws.upload(B, 'B'), targetY: ws.upload(Y, 'Y'), linear: true, checked: true };
+      const s = await sums(ws, partials, [woodburyResponse(ws, { count, correction: ws.upload(E, 'E'), response: T, epilogue })]);
+      const t = B.map((b, i) => b + E[i]);
+      expect(Array.from(await ws.read(T, count)).every((v, i) => Math.abs(v - t[i]) < 1e-5)).toBe(true);
+      close(s[0], sum(count, (i) => (2 * t[i] - B[i] - Y[i]) ** 2));
+      close(s[1], sum(count, (i) => (W1[i] - t[i]) ** 2));
+      close(s[5], sum(count, (i) => (B[i] - t[i]) ** 2));
+    } finally {
+      ws.release();
+    }
+  });
+});
+
+describe.skipIf(!gpu)('the GPU iteration against the float64 one', () => {
+  const cases: Array<[string, () => Parameters<typeof prepareLayerProblem>[0], { chunkRows?: number }]> = [
+    ['dense, X in chunks of 64 samples', () => denseLayer(200, 30, 12, 31), { chunkRows: 64 }],
+    ['P < N (Woodbury)', () => denseLayer(40, 60, 9, 32), {}],
+    ['conv patches', () => ({ X: patchInput(33), Y: convTarget(patchInput(33), 8, 34), epsilonGain: 0.05 }), {}],
+  ];
+  for (const [name, make, options] of cases)
+    it(`${name}: the residual sums of every block match, with ρ changes between blocks`, async () => {
+      const problem = prepareLayerProblem(make());
+      const cpu = new CpuAdmmEngine(problem);
+      const engine = await GpuAdmmEngine.create(gpu!, problem, options);
+      try {
+        for (const [block, rho] of [[0, 0], [1, 4], [2, 1.5], [3, 0]]) {
+          if (rho) {
+            cpu.setRho(rho);
+            engine.setRho(rho);
+          }
+          const [expected, got] = [await cpu.iterate(7), await engine.iterate(7)];
+          for (const key of Object.keys(expected) as Array<keyof ResidualSums>) {
+            const scale = Math.max(expected[key], 1e-6 * (expected.t + expected.w3));
+            expect(Math.abs(got[key] - expected[key]) / scale, `block ${block}, ${key}: ${got[key]} vs ${expected[key]}`).toBeLessThan(2e-3);
+          }
+        }
+        // After a warm start from the float64 state, the sums still agree.
+        await engine.setState(await cpu.getState());
+        const [expected, got] = [await cpu.iterate(5), await engine.iterate(5)];
+        expect(Math.abs(got.r1 - expected.r1) / expected.r1).toBeLessThan(2e-3);
+        expect(Math.abs(got.s1 - expected.s1) / expected.s1).toBeLessThan(2e-3);
+      } finally {
+        engine.release();
+      }
+    });
+
+  // Layers of a realistic shape (on toy ones the uniforms and 256-byte rounding dominate).
+  const sizes: Array<[string, () => Parameters<typeof prepareLayerProblem>[0]]> = [
+    ['dense 100×50, 2 000 samples', () => denseLayer(2000, 100, 50, 41)],
+    ['P < N (Woodbury) 500×50, 300 samples', () => denseLayer(300, 500, 50, 42)],
+    ['conv 3×3×4 → 8 on 20 maps of 14×14', () => {
+      const images = Float64Array.from(gaussianMatrix(20, 14 * 14 * 4, 43), (v) => Math.max(v + 0.3, 0));
+      const X: ImagePatches = { images, count: 20, height: 14, width: 14, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1, outHeight: 14, outWidth: 14 };
+      return { X, Y: convTarget(X, 8, 44), epsilonGain: 0.05 };
+    }],
+  ];
+  for (const [name, make] of sizes)
+    it(`${name}: GPU memory held is within 1.2× the algorithm's arrays (no M×P copy of the state)`, async () => {
+      const engine = await GpuAdmmEngine.create(gpu!, prepareLayerProblem(make()));
+      try {
+        const { allocatedBytes, algorithmBytes } = engine.memory;
+        expect(allocatedBytes / algorithmBytes).toBeLessThan(1.2);
+        // Iterating allocates nothing.
+        await engine.iterate(3);
+        expect(engine.memory.allocatedBytes).toBe(allocatedBytes);
+      } finally {
+        engine.release();
+      }
+    });
+});
+
+function denseLayer(P: number, N: number, M: number, seed: number) {
+  const X = reluLike(P, N, seed);
+  const W = gaussian(N, M, seed + 1);
+  const Y = new Float64Array(P * M);
+  for (let p = 0; p < P; p++) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) Y[p * M + m] += X[p * N + n] * W[n * M + m];
+  return { X: { rows: P, cols: N, data: X }, Y: { rows: P, cols: M, data: Y.map((v) => Math.max(v + 0.05, 0)) }, epsilonGain: 0.05 };
+}
+
+function convTarget(p: ImagePatches, filters: number, seed: number) {
+  const design = designOf(p, true);
+  const random = mulberry32(seed);
+  const W = Float64Array.from({ length: design.columns * filters }, () => random() - 0.45);
+  return { rows: design.rows, cols: filters, data: design.multiply(W, filters).map((v) => Math.max(v, 0)) };
+}
