@@ -32,8 +32,6 @@ export interface TransposedProductSpec {
   addend?: GPUBuffer;
   alpha?: number;
   beta?: number;
-  /** Fused into the stores of `out` (dense X only). */
-  epilogue?: Epilogue;
 }
 
 export interface GpuDesign {
@@ -131,8 +129,6 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
             n: s.outputs,
             k: count,
             transposeA: true,
-            // The last chunk writes the final sum into `out`.
-            epilogue: i === chunks.length - 1 ? s.epilogue : undefined,
           });
         }),
       gramOfColumns: (out, scratch) =>
@@ -154,7 +150,6 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
     product: (s) => [patchProduct(ws, x, { label: s.label, weights: s.weights, out: s.out, outputs: s.outputs, addend: s.addend, beta: s.beta, epilogue: s.epilogue })],
     productSlots: (outputs) => patchProductSlots(x, outputs),
     transposedProduct: (s) => {
-      if (s.epilogue) throw new Error(`${s.label}: the patch gradient has no fused epilogue`);
       // One scratch for every Xᵀ·B of the solve: they run one after another, never at once.
       const length = partialsLength(x, s.outputs);
       if (!partials || partials.length < length) partials = { buffer: ws.storage(length, 'Xᵀ·B partial sums'), length };
