@@ -1,6 +1,6 @@
 // The fused epilogues (shaders/epilogue.wgsl): each kind's stores and partial sums against float64
 // sums computed here from the design's float64 operator, on both matmul kernels, a dense X split
-// into chunks (slot offsets, row ranges) and conv patches; the weight residual pass; then the GPU
+// into chunks (slot offsets, one buffer per chunk) and conv patches, whole or split over images; the weight residual pass; then the GPU
 // engine's residual sums against the float64 engine's after the same iterations, and the GPU
 // memory it holds.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace
 import type { ResidualSums } from '../src/solver/admmDriver.js';
 import { CpuAdmmEngine } from '../src/solver/cpuSolver.js';
 import { designOf, type Design } from '../src/solver/design.js';
-import { uploadDesign, type GpuDesign } from '../src/solver/gpu/gpuDesign.js';
+import { readSamples, sampleStorage, uploadDesign, uploadSamples, type GpuDesign, type SampleArray } from '../src/solver/gpu/gpuDesign.js';
 import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
 import { prepareLayerProblem } from '../src/solver/problem.js';
 import type { ImagePatches } from '../src/index.js';
@@ -54,12 +54,13 @@ function patchInput(seed: number): ImagePatches {
   return { images, count: 3, height: 7, width: 6, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 2, padTop: 1, padLeft: 0, outHeight: 7, outWidth: 2 };
 }
 
-// A dense X of 150 samples in chunks of 64 (three dispatches, slot offsets and row ranges), or patches.
+// A dense X of 150 samples in chunks of 64 (three dispatches, slot offsets, a buffer per chunk), or patches.
 const designs: Array<[string, MatmulVariant | null, () => { design: Design; chunkRows?: number }]> = [
   ['dense X, register kernel, 3 chunks', 'registers', () => ({ design: designOf({ rows: 150, cols: 37, data: reluLike(150, 37, 1) }, false), chunkRows: 64 })],
   ['dense X, tiled kernel, 3 chunks', 'tiled', () => ({ design: designOf({ rows: 150, cols: 37, data: reluLike(150, 37, 1) }, false), chunkRows: 64 })],
   ['dense X, register kernel, one buffer', 'registers', () => ({ design: designOf({ rows: 150, cols: 37, data: reluLike(150, 37, 1) }, true, 2) })],
   ['conv patches with a bias column', null, () => ({ design: designOf(patchInput(2), true, 1.5) })],
+  ['conv patches, one image (14 rows) per chunk', null, () => ({ design: designOf(patchInput(2), true, 1.5), chunkRows: 14 })],
 ];
 
 describe.skipIf(!gpu)('fused epilogues of X·W', () => {
@@ -70,8 +71,10 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
       const ws = new Workspace(gpu!);
       try {
         const { design, chunkRows } = make();
-        const X: GpuDesign = uploadDesign(ws, design, { chunkRows });
         const [P, M] = [design.rows, 19];
+        const X: GpuDesign = uploadDesign(ws, design, { chunkRows, outputs: M });
+        if (chunkRows) expect(X.chunks.length).toBe(3);
+        const samples = (values: Float64Array, label: string) => uploadSamples(ws, X, values, M, label);
         const W = gaussian(design.columns, M, 3);
         const B = gaussian(P, M, 4);
         const W1 = gaussian(P, M, 5);
@@ -80,12 +83,12 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
         const T = design.multiply(W, M);
         const stride = X.productSlots(M);
         const fresh = (): PartialSlots => ({ buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride });
-        const [Tbuf, Bbuf, Ybuf, Vbuf, Wbuf] = [ws.upload(W1, 'T ← W1'), ws.upload(B, 'B'), ws.upload(Y, 'Y'), ws.upload(V, 'V'), ws.upload(W, 'W')];
+        const [Tbuf, Bbuf, Ybuf, Vbuf, Wbuf] = [samples(W1, 'T ← W1'), samples(B, 'B'), samples(Y, 'Y'), samples(V, 'V'), ws.upload(W, 'W')];
 
         // Response, checked: T written, channel 0 the projection's distance, 1/3/4/5 the residual sums.
-        const response: Epilogue = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, linear: false, checked: true };
+        const response: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, linear: false, checked: true };
         const s = await sums(ws, response.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: response }));
-        const written = await ws.read(Tbuf, P * M);
+        const written = await readSamples(ws, X, Tbuf);
         expect(Math.max(...T.map((t, i) => Math.abs(written[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
         close(s[0], sum(P * M, (i) => (Y[i] > 0 ? (2 * T[i] - B[i] - Y[i]) ** 2 : 0)));
         close(s[1], sum(P * M, (i) => (W1[i] - T[i]) ** 2));
@@ -95,22 +98,22 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
         close(s[5], sum(P * M, (i) => (B[i] - T[i]) ** 2));
 
         // Squares: only ‖X·W‖² in channel 2, nothing stored.
-        const squares: Epilogue = { kind: 'squares', partials: fresh() };
-        const before = await ws.read(Tbuf, P * M);
+        const squares: Epilogue<SampleArray> = { kind: 'squares', partials: fresh() };
+        const before = await readSamples(ws, X, Tbuf);
         const q = await sums(ws, squares.partials, X.product({ label: 'X W (sums only)', weights: Wbuf, outputs: M, epilogue: squares }));
         close(q[2], sum(P * M, (i) => T[i] ** 2));
         expect([q[0], q[1], q[3]]).toEqual([0, 0, 0]);
-        expect(await ws.read(Tbuf, P * M)).toEqual(before);
+        expect(await readSamples(ws, X, Tbuf)).toEqual(before);
 
         // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0 without V; every entry when linear).
         for (const [boundV, linear] of [[Vbuf, false], [null, false], [null, true]] as const) {
-          const feasibility: Epilogue = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, linear };
-          const answer = ws.storage(P * M, 'X W');
+          const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, linear };
+          const answer = sampleStorage(ws, X, M, 'X W');
           const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
           const onSupport = (i: number) => linear || Y[i] > 0;
           close(f[12], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
           close(f[13], sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
-          const stored = await ws.read(answer, P * M);
+          const stored = await readSamples(ws, X, answer);
           expect(Math.max(...T.map((t, i) => Math.abs(stored[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
         }
       } finally {
@@ -172,6 +175,7 @@ describe.skipIf(!gpu)('the GPU iteration against the float64 one', () => {
     ['dense, X in chunks of 64 samples', () => denseLayer(200, 30, 12, 31), { chunkRows: 64 }],
     ['P < N (Woodbury)', () => denseLayer(40, 60, 9, 32), {}],
     ['conv patches', () => ({ X: patchInput(33), Y: convTarget(patchInput(33), 8, 34), epsilonGain: 0.05 }), {}],
+    ['conv patches, one image per chunk', () => ({ X: patchInput(33), Y: convTarget(patchInput(33), 8, 34), epsilonGain: 0.05 }), { chunkRows: 14 }],
   ];
   for (const [name, make, options] of cases)
     it(`${name}: the residual sums of every block match, with ρ changes between blocks`, async () => {

@@ -75,15 +75,20 @@ describe.skipIf(!gpu)('matmul kernel', () => {
 });
 
 describe.skipIf(!gpu)('two-stage reduction', () => {
-  it('sums ‖(2T − B − Y)_Ω‖² over more entries than one pass of workgroups covers', async () => {
+  it('sums ‖(2T − B − Y)_Ω‖² over more entries than one pass of workgroups covers, whole or in two parts', async () => {
     const count = 256 * 256 * 3 + 17;
     const t = gaussianMatrix(1, count, 1);
     const b = gaussianMatrix(1, count, 2);
     const y = gaussianMatrix(1, count, 3).map((v) => Math.max(v, 0));
-    for (const linear of [false, true]) {
+    for (const [linear, cuts] of [[false, [0, count]], [true, [0, count]], [false, [0, 1000, count]]] as const) {
       const ws = new Workspace(gpu!);
       const scalars = ws.storage(SCALAR_CHANNELS, 'scalars');
-      run(ws, constraintDistance(ws, { count, linear, response: ws.upload(t, 't'), responseRhs: ws.upload(b, 'b'), targetY: ws.upload(y, 'y'), partials: ws.storage(DISTANCE_PARTIALS, 'partials'), scalars }));
+      // Parts [cuts[i], cuts[i+1]) in buffers of their own (the sample chunks of a large layer).
+      const parts = cuts.slice(1).map((end, i) => {
+        const part = (v: Float64Array, label: string) => ws.upload(v.subarray(cuts[i], end), label);
+        return { count: end - cuts[i], response: part(t, 't'), responseRhs: part(b, 'b'), targetY: part(y, 'y') };
+      });
+      run(ws, constraintDistance(ws, { parts, linear, partials: ws.storage(DISTANCE_PARTIALS * parts.length, 'partials'), scalars }));
       const [got] = await ws.read(scalars, 1);
       let want = 0;
       for (let i = 0; i < count; i++) if (linear || y[i] > 0) want += (2 * t[i] - b[i] - y[i]) ** 2;

@@ -6,9 +6,9 @@ import { solveLayer, type ImagePatches, type Matrix } from '../src/index.js';
 import { Workspace } from '../src/gpu/workspace.js';
 import { designOf, materializePatches } from '../src/solver/design.js';
 import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
-import { uploadDesign } from '../src/solver/gpu/gpuDesign.js';
+import { readSamples, sampleStorage, uploadDesign, uploadSamples } from '../src/solver/gpu/gpuDesign.js';
 import { prepareLayerProblem } from '../src/solver/problem.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { gpuForTests, withBindingLimit } from './helpers/gpu.js';
 import { relativeError } from './helpers/problems.js';
 import { gaussianMatrix, mulberry32 } from './helpers/random.js';
 
@@ -96,7 +96,9 @@ describe('the float64 patch operator', () => {
 });
 
 describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
-  for (const [name, g] of geometries)
+  // Each geometry whole, and split into one chunk per image (products per chunk, Xᵀ·B summed over them).
+  const cases = geometries.flatMap(([name, g]) => [[name, g, false], [`${name}, one image per chunk`, g, true]] as const);
+  for (const [name, g, split] of cases)
     it(`${name}: X·W + βA and αXᵀB + βA, in float32, match float64`, async () => {
       const p = patchesOf(g, 21);
       const design = designOf(p, true, 2);
@@ -109,10 +111,12 @@ describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
       const A2 = gaussianMatrix(explicit.cols, M, 25);
       const ws = new Workspace(gpu!);
       try {
-        const X = uploadDesign(ws, design);
+        // chunkRows 1 rounds up to one whole image per chunk.
+        const X = uploadDesign(ws, design, { chunkRows: split ? 1 : undefined, outputs: M });
         expect(X.dense).toBeNull();
-        const [w, b, a1, a2] = [ws.upload(W, 'W'), ws.upload(B, 'B'), ws.upload(A1, 'A1'), ws.upload(A2, 'A2')];
-        const product = ws.storage(explicit.rows * M, 'XW');
+        expect(X.chunks.length).toBe(split ? p.count : 1);
+        const [w, b, a1, a2] = [ws.upload(W, 'W'), uploadSamples(ws, X, B, M, 'B'), uploadSamples(ws, X, A1, M, 'A1'), ws.upload(A2, 'A2')];
+        const product = sampleStorage(ws, X, M, 'XW');
         const gradient = ws.storage(explicit.cols * M, 'XᵀB');
         const gram = ws.storage(explicit.cols ** 2, 'XᵀX');
         const encoder = gpu!.device.createCommandEncoder();
@@ -134,7 +138,7 @@ describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
         for (let r = 0; r < explicit.rows; r++)
           for (let i = 0; i < explicit.cols; i++)
             for (let j = 0; j < explicit.cols; j++) wantGram[i * explicit.cols + j] += explicit.data[r * explicit.cols + i] * explicit.data[r * explicit.cols + j];
-        expect(relativeError(await ws.read(product, explicit.rows * M), wantProduct)).toBeLessThan(1e-5);
+        expect(relativeError(await readSamples(ws, X, product), wantProduct)).toBeLessThan(1e-5);
         expect(relativeError(await ws.read(gradient, explicit.cols * M), wantGradient)).toBeLessThan(1e-5);
         expect(relativeError(await ws.read(gram, explicit.cols ** 2), wantGram)).toBeLessThan(1e-5);
       } finally {
@@ -177,6 +181,25 @@ describe('solving a conv layer on its patches', () => {
     expect(Math.abs(r.relativeDualityGap)).toBeLessThan(1e-2);
     expect(Math.abs(r.l1 - cpu.report.l1) / cpu.report.l1).toBeLessThan(5e-3);
     expect(r.nonzeros).toBeLessThan(0.5 * (X.kernelHeight * X.kernelWidth * X.channels + 1) * 6);
+  });
+
+  it.skipIf(!gpu)('splits at whole images when the responses exceed a storage binding (a device claiming 8 KiB)', async () => {
+    // 8 images: Y is 8·64·6 floats (12 KiB); 5 images' worth fit, so two chunks (5 + 3).
+    const eight = patchesOf({ count: 8, height: 8, width: 8, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }, 33);
+    const layer = { ...plantedConv(eight, 6, 34), epsilonGain: 0.02 };
+    const small = withBindingLimit(gpu!, 8 * 1024);
+    const engine = await GpuAdmmEngine.create(small, prepareLayerProblem(layer));
+    try {
+      expect(engine.sampleChunks).toBe(2);
+    } finally {
+      engine.release();
+    }
+    const split = await solveLayer({ ...layer, gpu: small });
+    const whole = await solveLayer({ ...layer, gpu: gpu! });
+    expect(split.report.converged).toBe(true);
+    expect(split.report.constraintResidual).toBeLessThanOrEqual(split.report.epsilon * 1.01);
+    expect(split.report.iterations).toBe(whole.report.iterations);
+    expect(relativeError(split.weights.data, whole.weights.data)).toBeLessThan(1e-3);
   });
 
   it.skipIf(!gpu)('never allocates the patch matrix on the GPU', async () => {

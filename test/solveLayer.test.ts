@@ -3,7 +3,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError, solveLayer, type SolveLayerOptions, type SolveLayerResult } from '../src/index.js';
 import { runAdmm } from '../src/solver/admmDriver.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
+import { prepareLayerProblem } from '../src/solver/problem.js';
+import { gpuForTests, withBindingLimit } from './helpers/gpu.js';
 import { plantedLayer, relativeError } from './helpers/problems.js';
 import { gaussianMatrix } from './helpers/random.js';
 
@@ -179,6 +181,27 @@ describe.skipIf(!gpu)('layers larger than one storage binding (X split over samp
     expect(Math.abs(chunked.report.relativeDualityGap)).toBeLessThan(1e-2);
     expect(Math.abs(chunked.report.l1 - cpu.report.l1) / cpu.report.l1).toBeLessThan(5e-3);
     expect(relativeError(flatten(chunked), flatten(whole))).toBeLessThan(1e-3);
+    expect(gpu!.buffers.inUse).toBe(0);
+  });
+
+  it('splits by itself when only the P×M arrays exceed the device\'s binding (a device claiming 256 KiB)', async () => {
+    // M = 40 > N: Y, T and B (2 000 × 40 floats, 313 KiB) exceed the binding, X (164 KiB) does not.
+    const small = withBindingLimit(gpu!, 256 * 1024);
+    const o = { ...plantedLayer({ samples: 2000, inputs: 20, outputs: 40, nonzerosPerColumn: 6, seed: 82, bias: true }), epsilonGain: 0.02 };
+    const engine = await GpuAdmmEngine.create(small, prepareLayerProblem(o));
+    try {
+      expect(engine.sampleChunks).toBe(2);
+    } finally {
+      engine.release();
+    }
+    const split = await solveLayer({ ...o, gpu: small });
+    const whole = await solveLayer({ ...o, gpu: gpu! });
+    expect(split.report.converged).toBe(true);
+    expect(split.report.constraintResidual).toBeLessThanOrEqual(split.report.epsilon * 1.01);
+    expect(relativeError(flatten(split), flatten(whole))).toBeLessThan(1e-3);
+    // A layer whose N×M arrays exceed it is refused with the array named.
+    const wide = { ...plantedLayer({ samples: 128, inputs: 99, outputs: 700, nonzerosPerColumn: 6, seed: 83, bias: true }), epsilonGain: 0.02 };
+    await expect(solveLayer({ ...wide, gpu: small })).rejects.toThrow(/W3 needs .* storage binding/);
     expect(gpu!.buffers.inUse).toBe(0);
   });
 });

@@ -43,10 +43,10 @@ export class Workspace {
   /** A storage buffer of `floats` f32 values (uninitialized contents are zero in WebGPU). */
   storage(floats: number, label: string): GPUBuffer {
     const bytes = Math.max(4, floats * 4);
-    const limit = this.runtime.limits.maxStorageBufferBindingSize;
+    const limit = Math.min(this.runtime.limits.maxStorageBufferBindingSize, this.runtime.limits.maxBufferSize);
     if (bytes > limit)
       throw new GpuError(
-        `${label} needs ${(bytes / 2 ** 20).toFixed(1)} MiB, more than one storage binding allows on this device (${(limit / 2 ** 20).toFixed(1)} MiB); use fewer samples or the cpu backend`,
+        `${label} needs ${(bytes / 2 ** 20).toFixed(1)} MiB, more than one storage binding (or buffer) holds on this device (${(limit / 2 ** 20).toFixed(1)} MiB); use fewer inputs or outputs, or the cpu backend`,
       );
     const buffer = this.runtime.buffers.acquire(bytes, STORAGE, label);
     this.owned.push(buffer);

@@ -82,8 +82,9 @@ export interface SolveLayerOptions {
   checkEvery?: number;
   backend?: Backend;
   /**
-   * webgpu: samples (rows of a dense X) per GPU buffer. Default: as many as one storage binding of
-   * the device holds; larger layers are split over samples and multiplied chunk by chunk.
+   * webgpu: samples per GPU buffer of X and of the P×M arrays (Y, V and the state), rounded down
+   * to whole images for a conv layer. Default: as many as one storage binding of the device holds;
+   * larger layers are split over samples and multiplied chunk by chunk.
    */
   chunkRows?: number;
   /** A device to reuse (see acquireGpu); without it a device is acquired and released per call. */

@@ -11,3 +11,15 @@ export async function gpuForTests(): Promise<GpuRuntime | null> {
     return null;
   }
 }
+
+/**
+ * The same device, claiming a storage binding (and buffer) of only `bytes`: layers then have to be
+ * split over samples as they would on a device too small for them. The matmul variant is fixed
+ * (its tuning product would not fit).
+ */
+export function withBindingLimit(gpu: GpuRuntime, bytes: number): GpuRuntime {
+  const limits = new Proxy(gpu.limits, {
+    get: (real, key: string) => (key === 'maxStorageBufferBindingSize' || key === 'maxBufferSize' ? bytes : (real as unknown as Record<string, number>)[key]),
+  });
+  return Object.create(gpu, { limits: { value: limits }, matmulVariant: { value: gpu.matmulVariant ?? 'registers', writable: true } });
+}

@@ -11,11 +11,14 @@ export interface PartialSlots {
   stride: number;
 }
 
-/** See shaders/epilogue.wgsl for the sums each kind adds and the channels it uses. */
-export type Epilogue = { partials: PartialSlots } & (
-  | { kind: 'response'; responseRhs: Binding; targetY: Binding; linear: boolean; checked: boolean }
+/**
+ * See shaders/epilogue.wgsl for the sums each kind adds and the channels it uses. `A` is how the
+ * rows×M arrays it reads are held: buffers for one dispatch, or a layer's chunked arrays.
+ */
+export type Epilogue<A = Binding> = { partials: PartialSlots } & (
+  | { kind: 'response'; responseRhs: A; targetY: A; linear: boolean; checked: boolean }
   | { kind: 'squares' }
-  | { kind: 'feasibility'; targetY: Binding; boundV: Binding | null; linear: boolean }
+  | { kind: 'feasibility'; targetY: A; boundV: A | null; linear: boolean }
 );
 
 const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
@@ -67,15 +70,10 @@ export function epilogueResources(ws: Workspace, e: Epilogue | undefined, o: { o
   return resources;
 }
 
-/** The epilogue of rows first..first+count of a samples-major product (one chunk of a split X). */
-export function epilogueRows(e: Epilogue | undefined, first: number, count: number, width: number): Epilogue | undefined {
-  const rows = (b: Binding): GPUBufferBinding => {
-    const buffer = 'buffer' in b && !('mapState' in b) ? (b as GPUBufferBinding) : { buffer: b as GPUBuffer, offset: 0 };
-    return { buffer: buffer.buffer, offset: (buffer.offset ?? 0) + first * width * 4, size: count * width * 4 };
-  };
-  if (!e) return e;
-  if (e.kind === 'response') return { ...e, responseRhs: rows(e.responseRhs), targetY: rows(e.targetY) };
-  if (e.kind === 'feasibility') return { ...e, targetY: rows(e.targetY), boundV: e.boundV && rows(e.boundV) };
+/** The same epilogue with each rows×M array replaced by `part(array)` (one chunk's buffer). */
+export function mapEpilogue<A, B>(e: Epilogue<A>, part: (array: A) => B): Epilogue<B> {
+  if (e.kind === 'response') return { ...e, responseRhs: part(e.responseRhs), targetY: part(e.targetY) };
+  if (e.kind === 'feasibility') return { ...e, targetY: part(e.targetY), boundV: e.boundV && part(e.boundV) };
   return e;
 }
 

@@ -92,8 +92,10 @@ const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
  * Times both kernels once per device on a layer-sized product (512×256 outputs, k = 512; medians
  * of 3) and keeps the faster in runtime.matmulVariant, which matmul() then uses. The adapter-name
  * guess is only the fallback for untuned devices: drivers differ more than their names say.
+ * A variant already set on the runtime is kept.
  */
 export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
+  if (runtime.matmulVariant) return Promise.resolve(runtime.matmulVariant); // measured already, or chosen by the caller
   let pending = tuning.get(runtime);
   if (!pending) {
     pending = measureVariants(runtime).then((best) => (runtime.matmulVariant = best));

@@ -85,18 +85,21 @@ function uniforms(
   );
 }
 
-/** out (rows×M) = alpha·X·W + beta·addend: a convolution of the images with W (columns×M). */
+/**
+ * out (rows×M) = alpha·X·W + beta·addend: a convolution of the images with W (columns×M).
+ * `slotOffset` is the first partial-sum slot of the epilogue (after a previous chunk's).
+ */
 export function patchProduct(
   ws: Workspace,
   x: PatchOperand,
-  o: { label: string; weights: GPUBuffer; out?: GPUBuffer; outputs: number; addend?: GPUBuffer; alpha?: number; beta?: number; epilogue?: Epilogue },
+  o: { label: string; weights: GPUBuffer; out?: GPUBuffer; outputs: number; addend?: GPUBuffer; alpha?: number; beta?: number; epilogue?: Epilogue; slotOffset?: number },
 ): Dispatch {
   if ((o.beta ?? 0) !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
   const rows = patchRows(x.shape);
   return ws.dispatch(
     o.label,
     patchPipeline(ws, 'patch_product'),
-    { ...epilogueResources(ws, o.epilogue, { out: o.out }), 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy },
+    { ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset }), 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy },
     productGroups(x, o.outputs),
     {
       bytes:

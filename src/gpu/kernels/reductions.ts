@@ -10,7 +10,7 @@ export const SCALAR_CHANNELS = 14;
 
 const groupsFor = (count: number) => Math.max(1, Math.min(Math.ceil(count / WORKGROUP), MAX_GROUPS));
 
-/** Floats of the `partials` scratch constraintDistance needs. */
+/** Floats of the `partials` scratch constraintDistance needs per part. */
 export const DISTANCE_PARTIALS = MAX_GROUPS;
 
 /**
@@ -27,23 +27,25 @@ export function sumPartials(ws: Workspace, o: { partials: GPUBuffer; scalars: GP
 }
 
 /**
- * scalars[0] = ‖(2T − B − Y)_Ω‖², on its own (the iteration fuses it into the product that writes
- * T). Reads response T, responseRhs B, targetY; writes partials (DISTANCE_PARTIALS floats), scalars.
+ * scalars[0] = ‖(2T − B − Y)_Ω‖² over every part (the sample chunks of a layer), on its own (the
+ * iteration fuses it into the product that writes T). Reads each part's response T, responseRhs
+ * B and targetY; writes partials (DISTANCE_PARTIALS floats per part), scalars.
  */
 export function constraintDistance(
   ws: Workspace,
-  o: { count: number; linear: boolean; response: GPUBuffer; responseRhs: GPUBuffer; targetY: GPUBuffer; partials: GPUBuffer; scalars: GPUBuffer },
+  o: { parts: Array<{ count: number; response: GPUBuffer; responseRhs: GPUBuffer; targetY: GPUBuffer }>; linear: boolean; partials: GPUBuffer; scalars: GPUBuffer },
 ): Dispatch[] {
-  const groups = groupsFor(o.count);
   const pipeline = ws.runtime.pipelines.get('reductions', source, 'constraintDistancePartials');
-  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0]]));
-  return [
-    ws.dispatch('constraintDistancePartials', pipeline, { 0: uniforms, 1: o.response, 2: o.responseRhs, 3: o.targetY, 4: o.partials }, [groups], {
-      bytes: 12 * o.count,
-      flops: 4 * o.count,
-    }),
-    sumPartials(ws, { partials: o.partials, scalars: o.scalars, slots: groups, stride: MAX_GROUPS, firstChannel: 0, channels: 1 }),
-  ];
+  const perPart = o.parts.map(({ count, response, responseRhs, targetY }, i) => {
+    const uniforms = ws.uniform(packUniforms([['u32', count], ['u32', o.linear ? 1 : 0]]));
+    // Each part's partial sums in its own MAX_GROUPS slots (slots it does not use stay 0).
+    const partials = { buffer: o.partials, offset: i * MAX_GROUPS * 4, size: MAX_GROUPS * 4 };
+    return ws.dispatch('constraintDistancePartials', pipeline, { 0: uniforms, 1: response, 2: responseRhs, 3: targetY, 4: partials }, [groupsFor(count)], {
+      bytes: 12 * count,
+      flops: 4 * count,
+    });
+  });
+  return [...perPart, sumPartials(ws, { partials: o.partials, scalars: o.scalars, slots: o.parts.length * MAX_GROUPS, stride: o.parts.length * MAX_GROUPS, firstChannel: 0, channels: 1 })];
 }
 
 /** Partial-sum slots weightResiduals writes for `count` values. */

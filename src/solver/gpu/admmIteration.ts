@@ -17,12 +17,15 @@
 // the projection parks W1 in T until the product overwrites it (and sums against it), the new
 // W3 is compared with a copy of the old one (N×M), and one more product X·ΔW3 gives ‖ΔT‖. No
 // M×P array beyond the algorithm's own is held.
-import { woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../../gpu/kernels/epilogue.js';
+//
+// A layer larger than one storage binding has X and every P×M array split over samples (see
+// gpuDesign.ts): the elementwise projection then runs once per chunk, the products chunk by chunk.
+import { mapEpilogue, woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../../gpu/kernels/epilogue.js';
 import { matmul } from '../../gpu/kernels/matmul.js';
 import { projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
 import { sumPartials, weightResidualSlots, weightResiduals } from '../../gpu/kernels/reductions.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
-import type { GpuDesign } from './gpuDesign.js';
+import type { GpuDesign, SampleArray } from './gpuDesign.js';
 
 export interface LayerShape {
   samples: number; // P
@@ -33,12 +36,12 @@ export interface LayerShape {
 export interface AdmmBuffers {
   /** X (P×N, normalized): a dense matrix, or a convolution's patches (see gpuDesign.ts). */
   X: GpuDesign;
-  Y: GPUBuffer; // P×M, 0 off Ω
-  V: GPUBuffer | null; // P×M
+  Y: SampleArray; // P×M, 0 off Ω
+  V: SampleArray | null; // P×M
   /** (XXᵀ + I)⁻¹ (N×N) when P ≥ N; the Woodbury inner (I + XᵀX)⁻¹ (P×P) when P < N. */
   solveOperator: GPUBuffer;
-  T: GPUBuffer;
-  B: GPUBuffer;
+  T: SampleArray;
+  B: SampleArray;
   W3: GPUBuffer;
   Q: GPUBuffer;
   W2: GPUBuffer;
@@ -46,8 +49,8 @@ export interface AdmmBuffers {
   rhs: GPUBuffer | null;
   /** N×M: W3 before the last iteration of a block (copied by the caller), then ΔW3. */
   previousW3: GPUBuffer;
-  /** The Woodbury form's two P×M intermediates X·Q − B and E. */
-  woodbury: { residual: GPUBuffer; correction: GPUBuffer } | null;
+  /** The Woodbury form's two P×M intermediates X·Q − B and E (X is then one chunk). */
+  woodbury: { residual: SampleArray; correction: SampleArray } | null;
   scalars: GPUBuffer;
   /** Partial sums of the fused epilogues; stride ≥ partialSlots(). */
   partials: PartialSlots;
@@ -77,13 +80,15 @@ export function admmIteration(
   const { samples: P, columns: N, outputs: M } = shape;
   const partials = b.partials;
   const build = (checked: boolean): Dispatch[] => {
-    const response: Epilogue = { kind: 'response', partials, responseRhs: b.B, targetY: b.Y, linear: o.linear, checked };
+    const response: Epilogue<SampleArray> = { kind: 'response', partials, responseRhs: b.B, targetY: b.Y, linear: o.linear, checked };
     const weightSums = checked
       ? [weightResiduals(ws, { count: N * M, W3: b.W3, W2: b.W2, weightRhs: b.Q, W3Prev: b.previousW3, partials: partials.buffer, stride: partials.stride })]
       : [];
     const steps: Dispatch[] = [
-      // W1 step (the distance ‖(Z − Y)_Ω‖ is already in scalars[0]), then the W2 step.
-      projectResponse(ws, { count: P * M, linear: o.linear, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T, targetY: b.Y, boundV: b.V, scalars: b.scalars, responseRhs: b.B }),
+      // W1 step, chunk by chunk (the distance ‖(Z − Y)_Ω‖ is already in scalars[0]), then the W2 step.
+      ...b.X.chunks.map(({ count }, i) =>
+        projectResponse(ws, { count: count * M, linear: o.linear, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T.parts[i], targetY: b.Y.parts[i], boundV: b.V?.parts[i] ?? null, scalars: b.scalars, responseRhs: b.B.parts[i] }),
+      ),
       shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2 }),
     ];
     let responseSlots: number;
@@ -101,10 +106,10 @@ export function admmIteration(
       const { residual, correction } = b.woodbury;
       steps.push(
         ...b.X.product({ label: 'X Q − B', weights: b.Q, out: residual, addend: b.B, outputs: M, beta: -1 }),
-        matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual, out: correction, m: P, n: M, k: P }),
+        matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual.parts[0], out: correction.parts[0], m: P, n: M, k: P }),
         ...b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
         ...weightSums,
-        woodburyResponse(ws, { count: P * M, correction, response: b.T, epilogue: response as Epilogue & { kind: 'response' } }),
+        woodburyResponse(ws, { count: P * M, correction: correction.parts[0], response: b.T.parts[0], epilogue: mapEpilogue(response, (a) => a.parts[0]) as Epilogue & { kind: 'response' } }),
       );
       responseSlots = woodburyResponseSlots(P * M);
     }

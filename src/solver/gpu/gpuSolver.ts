@@ -9,7 +9,7 @@ import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gp
 import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlus } from '../linalg64.js';
 import type { LayerProblem } from '../problem.js';
-import { uploadDesign } from './gpuDesign.js';
+import { readSamples, sampleStorage, uploadDesign, uploadSamples } from './gpuDesign.js';
 import { admmIteration, partialSlots, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
 
 export class GpuAdmmEngine implements AdmmEngine {
@@ -17,6 +17,8 @@ export class GpuAdmmEngine implements AdmmEngine {
   readonly dispatchesPerIteration: number;
   /** Whether the W3 solve uses the Woodbury form (P < N). */
   readonly woodbury: boolean;
+  /** Sample chunks X and the P×M arrays are split into (1 unless the layer exceeds a storage binding). */
+  readonly sampleChunks: number;
   private pendingRescale = false;
   /** scalars[0] (the projection's distance) does not match the state: set from the host or rescaled. */
   private distanceStale = true;
@@ -27,7 +29,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     private readonly buffers: AdmmBuffers,
     private readonly program: IterationProgram,
     private readonly distance: Dispatch[],
-    private readonly rescale: { dispatches: Dispatch[]; uniforms: GPUBuffer[] },
+    private readonly rescale: { dispatches: Dispatch[]; parts: Array<{ count: number; uniforms: GPUBuffer }> },
     private readonly feasibility: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
@@ -36,10 +38,11 @@ export class GpuAdmmEngine implements AdmmEngine {
   ) {
     this.dispatchesPerIteration = program.dispatches.length;
     this.woodbury = buffers.woodbury !== null;
+    this.sampleChunks = buffers.X.chunks.length;
   }
 
   /**
-   * @param options.chunkRows rows of a dense X per buffer (tests; default: one storage binding's worth)
+   * @param options.chunkRows samples per chunk of X and of the P×M arrays (tests; default: what one storage binding holds)
    * @param options.gramChunkRows rows of patches materialized at a time for XᵀX (tests; default 16 MiB worth)
    */
   static async create(runtime: GpuRuntime, problem: LayerProblem, options: { chunkRows?: number; gramChunkRows?: number } = {}): Promise<GpuAdmmEngine> {
@@ -57,7 +60,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const shape: LayerShape = { samples: problem.samples, columns: problem.columns, outputs: problem.outputs };
     const { samples: P, columns: N, outputs: M } = shape;
     const woodbury = P < N;
-    const X = uploadDesign(ws, problem.design, { chunkRows: options.chunkRows });
+    const X = uploadDesign(ws, problem.design, { chunkRows: options.chunkRows, outputs: M });
     if (woodbury && !X.dense)
       throw new GpuError(`X (${P}×${N}, fewer samples than inputs) exceeds one storage binding of this device; use fewer inputs or the cpu backend`);
 
@@ -78,17 +81,17 @@ export class GpuAdmmEngine implements AdmmEngine {
     const stride = partialSlots(shape, X, woodbury);
     const buffers: AdmmBuffers = {
       X,
-      Y: ws.upload(problem.Y, 'Y'),
-      V: problem.V ? ws.upload(problem.V, 'V') : null,
+      Y: uploadSamples(ws, X, problem.Y, M, 'Y'),
+      V: problem.V ? uploadSamples(ws, X, problem.V, M, 'V') : null,
       solveOperator: ws.upload(inverse, woodbury ? 'Woodbury inner inverse' : 'A⁻¹'),
-      T: ws.storage(P * M, 'T = W3ᵀX'),
-      B: ws.storage(P * M, 'B = W1 + U1'),
+      T: sampleStorage(ws, X, M, 'T = W3ᵀX'),
+      B: sampleStorage(ws, X, M, 'B = W1 + U1'),
       W3: ws.storage(N * M, 'W3'),
       Q: ws.storage(N * M, 'Q = W2 + U2'),
       W2: ws.storage(N * M, 'W2'),
       rhs: woodbury ? null : ws.storage(N * M, 'rhs = XᵀB + Q'),
       previousW3: ws.storage(N * M, 'W3 before the checked iteration, then ΔW3'),
-      woodbury: woodbury ? { residual: ws.storage(P * M, 'X Q − B'), correction: ws.storage(P * M, 'E') } : null,
+      woodbury: woodbury ? { residual: sampleStorage(ws, X, M, 'X Q − B'), correction: sampleStorage(ws, X, M, 'E') } : null,
       scalars: ws.storage(SCALAR_CHANNELS, 'scalars'),
       partials: { buffer: ws.storage(SCALAR_CHANNELS * stride, 'epilogue partial sums'), stride },
       shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation)),
@@ -96,22 +99,17 @@ export class GpuAdmmEngine implements AdmmEngine {
     const linear = problem.activation === 'linear';
     const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, relaxation: problem.relaxation });
     const distance = constraintDistance(ws, {
-      count: P * M,
+      parts: X.chunks.map(({ count }, i) => ({ count: count * M, response: buffers.T.parts[i], responseRhs: buffers.B.parts[i], targetY: buffers.Y.parts[i] })),
       linear,
-      response: buffers.T,
-      responseRhs: buffers.B,
-      targetY: buffers.Y,
-      partials: ws.storage(DISTANCE_PARTIALS, 'distance partial sums'),
+      partials: ws.storage(DISTANCE_PARTIALS * X.chunks.length, 'distance partial sums'),
       scalars: buffers.scalars,
     });
-    const rescaleUniformBuffers = [ws.uniform(rescaleUniforms(P * M, 1)), ws.uniform(rescaleUniforms(N * M, 1))];
-    const rescale = {
-      uniforms: rescaleUniformBuffers,
-      dispatches: [
-        rescaleDuals(ws, { count: P * M, uniforms: rescaleUniformBuffers[0], anchor: buffers.T, rhs: buffers.B }),
-        rescaleDuals(ws, { count: N * M, uniforms: rescaleUniformBuffers[1], anchor: buffers.W3, rhs: buffers.Q }),
-      ],
-    };
+    // U1 = B − T and U2 = Q − W3 scaled by ρ_old/ρ_new: one uniform (count, factor) per part.
+    const rescaleParts = [
+      ...X.chunks.map(({ count }, i) => ({ count: count * M, anchor: buffers.T.parts[i], rhs: buffers.B.parts[i] })),
+      { count: N * M, anchor: buffers.W3, rhs: buffers.Q },
+    ].map((part) => ({ ...part, uniforms: ws.uniform(rescaleUniforms(part.count, 1)) }));
+    const rescale = { parts: rescaleParts, dispatches: rescaleParts.map((part) => rescaleDuals(ws, part)) };
     // The answer's response X·W2 goes to T while its violations are summed; T = X·W3 is then
     // recomputed (the same product as the iteration's, so the same values).
     const feasibility = [
@@ -124,11 +122,10 @@ export class GpuAdmmEngine implements AdmmEngine {
   }
 
   setRho(rho: number): void {
-    const { samples: P, columns: N, outputs: M } = this.shape;
+    const { columns: N, outputs: M } = this.shape;
     const factor = this.rho / rho;
     const queue = this.ws.device.queue;
-    queue.writeBuffer(this.rescale.uniforms[0], 0, rescaleUniforms(P * M, factor));
-    queue.writeBuffer(this.rescale.uniforms[1], 0, rescaleUniforms(N * M, factor));
+    for (const { count, uniforms } of this.rescale.parts) queue.writeBuffer(uniforms, 0, rescaleUniforms(count, factor));
     queue.writeBuffer(this.buffers.shrinkUniforms, 0, shrinkUniforms(N * M, rho, this.relaxation));
     this.pendingRescale = true;
     this.rho = rho;
@@ -169,7 +166,7 @@ export class GpuAdmmEngine implements AdmmEngine {
   }
 
   async setState(state: EngineState): Promise<void> {
-    const { samples: P, outputs: M } = this.shape;
+    const { outputs: M } = this.shape;
     const queue = this.ws.device.queue;
     queue.writeBuffer(this.buffers.W3, 0, Float32Array.from(state.W3));
     queue.writeBuffer(this.buffers.W2, 0, Float32Array.from(state.W2));
@@ -178,10 +175,11 @@ export class GpuAdmmEngine implements AdmmEngine {
     // T = X·W3, then B = T + U1 (U1 in a buffer held only for this).
     const scratch = new Workspace(this.ws.runtime);
     try {
-      const U1 = scratch.upload(state.U1, 'U1 (warm start)');
+      const { X, T, B } = this.buffers;
+      const U1 = uploadSamples(scratch, X, state.U1, M, 'U1 (warm start)');
       submit(this.ws, [
-        ...this.buffers.X.product({ label: 'T = X W3', weights: this.buffers.W3, out: this.buffers.T, outputs: M }),
-        add(scratch, { count: P * M, left: this.buffers.T, right: U1, sum: this.buffers.B }),
+        ...X.product({ label: 'T = X W3', weights: this.buffers.W3, out: T, outputs: M }),
+        ...X.chunks.map(({ count }, i) => add(scratch, { count: count * M, left: T.parts[i], right: U1.parts[i], sum: B.parts[i] })),
       ]);
       await queue.onSubmittedWorkDone();
     } finally {
@@ -207,8 +205,8 @@ export class GpuAdmmEngine implements AdmmEngine {
 
   /** U1 = B − T, samples-major P×M, for the certificate. */
   async scaledDual(): Promise<Float64Array> {
-    const { samples: P, outputs: M } = this.shape;
-    const [b, t] = [await this.ws.read(this.buffers.B, P * M), await this.ws.read(this.buffers.T, P * M)];
+    const { X, B, T } = this.buffers;
+    const [b, t] = [await readSamples(this.ws, X, B), await readSamples(this.ws, X, T)];
     return Float64Array.from(b, (v, i) => v - t[i]);
   }
 
@@ -218,7 +216,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const scratch = new Workspace(this.ws.runtime);
     try {
       const out = scratch.storage(N * M, 'Xᵀ Λ');
-      submit(this.ws, this.buffers.X.transposedProduct({ label: 'Xᵀ Λ', response: scratch.upload(lambda, 'Λ'), out, outputs: M }));
+      submit(this.ws, this.buffers.X.transposedProduct({ label: 'Xᵀ Λ', response: uploadSamples(scratch, this.buffers.X, lambda, M, 'Λ'), out, outputs: M }));
       return await scratch.read(out, N * M);
     } finally {
       scratch.release();
