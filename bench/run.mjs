@@ -24,7 +24,8 @@ const PROBLEMS = {
   'conv-3x3x8x16-P400-im2col': { conv: { count: 400, height: 14, width: 14, channels: 8, kernel: 3, filters: 16 }, materialize: true },
   // LeNet's first dense layer as the authors time it (3136 + bias → 512, P = 55 000 samples):
   // X alone is 690 MB, more than one storage binding on most devices, so it runs in chunks of
-  // samples. Not in the default list (one iteration is 353 GFLOP); --lenet-samples sets P.
+  // samples. Not in the default list (one iteration is 353 GFLOP); --lenet-samples sets P, and
+  // --readme lenet writes its own table.
   'lenet-fc1': { inputs: 3136, outputs: 512, samples: 'lenet' },
 };
 const DEFAULT_PROBLEMS = Object.keys(PROBLEMS).filter((name) => name !== 'lenet-fc1');
@@ -40,7 +41,7 @@ const program = new Command()
   .option('--no-numpy', 'skip the numpy baseline (bench/numpy_admm.py; needs python3 with numpy)')
   .option('--torch', 'also run the PyTorch CUDA port (bench/torch_admm.py, float32 and float64; needs torch with CUDA)')
   .option('--json <file>', 'write results as JSON')
-  .option('--readme', 'replace the results table in bench/README.md')
+  .option('--readme [table]', 'replace a table in bench/README.md: results (default) or lenet')
   .parse();
 const opts = program.opts();
 
@@ -111,6 +112,7 @@ for (const name of opts.problems.split(',')) {
     M,
     P,
     solve: engine.woodbury ? 'woodbury' : 'inverse',
+    sampleChunks: engine.sampleChunks,
     secondsPerIteration,
     productsWithXSecondsPerIteration: productsSeconds,
     iterationToMatmulRatio: secondsPerIteration / productsSeconds,
@@ -213,12 +215,12 @@ function torchBaseline(problem, N, M, P) {
 
 const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
 const lines = [
-  `Device: ${device}. Medians of ${opts.repeats} repeats (GPU, ${opts.iterations} iterations per submit) and ${opts.cpuRepeats} CPU iterations, measured in one run on ${new Date().toISOString().slice(0, 10)}.`,
+  `Device: ${device}. Medians of ${opts.repeats} repeats (GPU, ${opts.iterations} iterations per submit)${opts.cpu ? ` and ${opts.cpuRepeats} CPU iterations` : ''}, measured in one run on ${new Date().toISOString().slice(0, 10)}.`,
   '',
   '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | GPU MB held (÷ algorithm arrays) | setup s |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...results.map((r) =>
-    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${r.gpuMegabytes ? `${fmt(r.gpuMegabytes)} (${fmt(r.gpuMemoryToAlgorithmArraysRatio)})` : ''} | ${fmt(r.setupSeconds)} |`,
+    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve}${r.sampleChunks > 1 ? `, ${r.sampleChunks} sample chunks` : ''})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${r.gpuMegabytes ? `${fmt(r.gpuMegabytes)} (${fmt(r.gpuMemoryToAlgorithmArraysRatio)})` : ''} | ${fmt(r.setupSeconds)} |`,
   ),
 ];
 console.log(lines.join('\n'));
@@ -227,8 +229,9 @@ if (opts.json) writeAtomically(opts.json, JSON.stringify({ device, results }, nu
 if (opts.readme) {
   const readme = fileURLToPath(new URL('./README.md', import.meta.url));
   const text = readFileSync(readme, 'utf8');
-  const begin = '<!-- results:begin -->';
-  const end = '<!-- results:end -->';
+  const table = opts.readme === true ? 'results' : opts.readme;
+  const begin = `<!-- ${table}:begin -->`;
+  const end = `<!-- ${table}:end -->`;
   const a = text.indexOf(begin);
   const b = text.indexOf(end);
   if (a < 0 || b < 0) throw new Error(`bench/README.md lacks the ${begin} … ${end} markers`);
