@@ -1,6 +1,8 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
+import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
 import { matmul, tuneMatmul } from '../src/gpu/kernels/matmul.js';
+import { elementwiseGroups } from '../src/gpu/kernels/proximal.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
@@ -121,5 +123,22 @@ describe.skipIf(!gpu)('matmul tuning', () => {
     } finally {
       ws.release();
     }
+  });
+});
+
+describe('grid-stride workgroup counts', () => {
+  it('launch up to 4096 workgroups on a GPU but at most 512 on a CPU implementation', () => {
+    const onGpu = { software: false } as GpuRuntime;
+    const onCpu = { software: true } as GpuRuntime;
+    expect(elementwiseGroups(onGpu, 10)).toBe(1);
+    expect(elementwiseGroups(onGpu, 256 * 3000 + 1)).toBe(3001);
+    expect(elementwiseGroups(onGpu, 1e9)).toBe(4096);
+    expect(elementwiseGroups(onCpu, 256 * 3000)).toBe(512);
+    expect(elementwiseGroups(onCpu, 256 * 100)).toBe(100);
+  });
+  it('recognizes the software adapters by name', () => {
+    expect(isSoftwareAdapter('mesa software llvmpipe-llvm-15-0-6-256-bits- (llvmpipe: Mesa 25.0.7)')).toBe(true);
+    expect(isSoftwareAdapter('Google SwiftShader')).toBe(true);
+    expect(isSoftwareAdapter('nvidia hopper NVIDIA H100 80GB HBM3')).toBe(false);
   });
 });

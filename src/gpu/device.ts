@@ -14,6 +14,8 @@ export interface GpuRuntime {
   pipelines: PipelineCache;
   /** The matmul kernel measured fastest on this device (tuneMatmul), or null before tuning. */
   matmulVariant: MatmulVariant | null;
+  /** Whether the adapter is a CPU implementation of WebGPU/Vulkan (llvmpipe, SwiftShader, WARP). */
+  software: boolean;
   /** Throws a GpuError if the device was lost or reported an uncaptured error. */
   assertHealthy(): void;
   destroy(): void;
@@ -83,6 +85,7 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
     buffers,
     pipelines: new PipelineCache(device),
     matmulVariant: null,
+    software: isSoftwareAdapter(adapterDescription),
     assertHealthy() {
       if (failure) throw new GpuError(failure);
     },
@@ -92,6 +95,13 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
       device.destroy();
     },
   };
+}
+
+/** CPU implementations of WebGPU/Vulkan (Mesa llvmpipe/lavapipe, SwiftShader, WARP). */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b|software/i;
+
+export function isSoftwareAdapter(adapterDescription: string): boolean {
+  return SOFTWARE_ADAPTER.test(adapterDescription);
 }
 
 /**

@@ -45,7 +45,7 @@ export function biasActivation(ws: Workspace, o: { rows: number; units: number; 
   const count = o.rows * o.units;
   const pipeline = ws.runtime.pipelines.get('forward', source, 'biasActivation');
   const uniforms = ws.uniform(packUniforms([['u32', count], ['u32', o.units], ['u32', o.bias ? 1 : 0], ['u32', o.relu ? 1 : 0]]));
-  return ws.dispatch('biasActivation', pipeline, { 0: uniforms, 1: o.bias ?? ws.dummy, 2: o.data }, [elementwiseGroups(count)], {
+  return ws.dispatch('biasActivation', pipeline, { 0: uniforms, 1: o.bias ?? ws.dummy, 2: o.data }, [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (2 * count + (o.bias ? o.units : 0)),
     flops: 2 * count,
   });
@@ -75,7 +75,7 @@ export function conv2d(
     ]),
   );
   const taps = g.kernelH * g.kernelW * g.channels;
-  return ws.dispatch('conv2d', pipeline, { 10: uniforms, 11: o.input, 12: o.kernel, 13: o.bias ?? ws.dummy, 14: o.output }, [elementwiseGroups(count)], {
+  return ws.dispatch('conv2d', pipeline, { 10: uniforms, 11: o.input, 12: o.kernel, 13: o.bias ?? ws.dummy, 14: o.output }, [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (o.samples * g.inH * g.inW * g.channels + taps * o.filters + count),
     flops: 2 * count * taps,
   });
@@ -97,7 +97,7 @@ export function maxPool2d(ws: Workspace, o: { samples: number; geometry: WindowS
       ...windowFields(g),
     ]),
   );
-  return ws.dispatch('maxPool2d', pipeline, { 20: uniforms, 21: o.input, 22: o.output }, [elementwiseGroups(count)], {
+  return ws.dispatch('maxPool2d', pipeline, { 20: uniforms, 21: o.input, 22: o.output }, [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (o.samples * g.inH * g.inW * g.channels + count),
     flops: count * g.kernelH * g.kernelW,
   });
@@ -107,7 +107,7 @@ export function maxPool2d(ws: Workspace, o: { samples: number; geometry: WindowS
 export function relu(ws: Workspace, o: { count: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('forward', source, 'relu');
   const uniforms = ws.uniform(packUniforms([['u32', o.count]]));
-  return ws.dispatch('relu', pipeline, { 30: uniforms, 31: o.input, 32: o.output }, [elementwiseGroups(o.count)], { bytes: 8 * o.count, flops: o.count });
+  return ws.dispatch('relu', pipeline, { 30: uniforms, 31: o.input, 32: o.output }, [elementwiseGroups(ws.runtime, o.count)], { bytes: 8 * o.count, flops: o.count });
 }
 
 /** Softmax over each row of `cols` values (the last axis) of a rows×cols array. Reads input; writes output. */
@@ -115,7 +115,7 @@ export function softmax(ws: Workspace, o: { rows: number; cols: number; input: G
   const pipeline = ws.runtime.pipelines.get('forward', source, 'softmax');
   const uniforms = ws.uniform(packUniforms([['u32', o.rows], ['u32', o.cols]]));
   const count = o.rows * o.cols;
-  return ws.dispatch('softmax', pipeline, { 40: uniforms, 41: o.input, 42: o.output }, [elementwiseGroups(o.rows)], {
+  return ws.dispatch('softmax', pipeline, { 40: uniforms, 41: o.input, 42: o.output }, [elementwiseGroups(ws.runtime, o.rows)], {
     bytes: 8 * count,
     flops: 5 * count,
   });

@@ -1,6 +1,6 @@
 // Wrapper of shaders/matmul.wgsl.
 import matmulSource from '../../../shaders/matmul.wgsl';
-import type { GpuRuntime } from '../device.js';
+import { isSoftwareAdapter, type GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epiloguePipeline, epilogueResources, type Epilogue } from './epilogue.js';
 import { encodeDispatches, packUniforms, Workspace, type Dispatch } from '../workspace.js';
 
@@ -43,12 +43,9 @@ const VARIANTS: Record<MatmulVariant, { entryPoint: string; tileRows: number; ti
   registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
 };
 
-/** CPU implementations of WebGPU/Vulkan (Mesa llvmpipe/lavapipe, SwiftShader, WARP). */
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b|software/i;
-
 /** The faster kernel for an adapter: 'registers' on CPU rasterizers, 'tiled' on real GPUs. */
 export function matmulVariantFor(adapterDescription: string): MatmulVariant {
-  return SOFTWARE_ADAPTER.test(adapterDescription) ? 'registers' : 'tiled';
+  return isSoftwareAdapter(adapterDescription) ? 'registers' : 'tiled';
 }
 
 /** out = alpha·op(A)·op(B) + beta·addend. Reads a, b, addend; writes out. */

@@ -1,11 +1,16 @@
 // Wrappers of shaders/proximal.wgsl: the elementwise ADMM steps.
 import source from '../../../shaders/proximal.wgsl';
+import type { GpuRuntime } from '../device.js';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
 
 const WORKGROUP = 256;
-/** Grid-stride kernels: enough workgroups to fill a device, never more than the dispatch limit. */
-export function elementwiseGroups(count: number): number {
-  return Math.max(1, Math.min(Math.ceil(count / WORKGROUP), 4096));
+/**
+ * Workgroups of a grid-stride kernel over `count` entries: enough to fill a GPU (4096 at most),
+ * but 512 at most on a CPU implementation, where each workgroup is a task costing microseconds
+ * (on llvmpipe the projection over 0.6 M entries took 8.7 ms with 2 344 workgroups, 3.9 ms with 256).
+ */
+export function elementwiseGroups(runtime: GpuRuntime, count: number): number {
+  return Math.max(1, Math.min(Math.ceil(count / WORKGROUP), runtime.software ? 512 : 4096));
 }
 
 /**
@@ -21,14 +26,14 @@ export function projectResponse(
   );
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'projectResponse');
   return ws.dispatch('projectResponse', pipeline, { 0: uniforms, 1: o.response, 2: o.targetY, 3: o.boundV ?? ws.dummy, 4: o.scalars, 5: o.responseRhs }, [
-    elementwiseGroups(o.count),
+    elementwiseGroups(ws.runtime, o.count),
   ], { bytes: 4 * o.count * ((o.boundV ? 5 : 4) + (o.saveW1 ? 1 : 0)), flops: 8 * o.count });
 }
 
 /** Reads W3; writes sparseW2 and updates weightRhs (Q = W2 + U2) in place. `uniforms` holds the threshold 1/ρ. */
 export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; W2: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'shrinkWeights');
-  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(o.count)], {
+  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(ws.runtime, o.count)], {
     bytes: 16 * o.count,
     flops: 6 * o.count,
   });
@@ -38,7 +43,7 @@ export const shrinkUniforms = (count: number, rho: number, relaxation: number) =
 /** Reads anchor; updates rhs = anchor + factor·(rhs − anchor). `uniforms` holds the factor. */
 export function rescaleDuals(ws: Workspace, o: { count: number; uniforms: GPUBuffer; anchor: GPUBuffer; rhs: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'rescaleDuals');
-  return ws.dispatch('rescaleDuals', pipeline, { 20: o.uniforms, 21: o.anchor, 22: o.rhs }, [elementwiseGroups(o.count)], {
+  return ws.dispatch('rescaleDuals', pipeline, { 20: o.uniforms, 21: o.anchor, 22: o.rhs }, [elementwiseGroups(ws.runtime, o.count)], {
     bytes: 12 * o.count,
     flops: 3 * o.count,
   });
@@ -49,7 +54,7 @@ export const rescaleUniforms = (count: number, factor: number) => packUniforms([
 export function add(ws: Workspace, o: { count: number; left: GPUBuffer; right: GPUBuffer; sum: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'add');
   const uniforms = ws.uniform(packUniforms([['u32', o.count]]));
-  return ws.dispatch('add', pipeline, { 30: uniforms, 31: o.left, 32: o.right, 33: o.sum }, [elementwiseGroups(o.count)], {
+  return ws.dispatch('add', pipeline, { 30: uniforms, 31: o.left, 32: o.right, 33: o.sum }, [elementwiseGroups(ws.runtime, o.count)], {
     bytes: 12 * o.count,
     flops: o.count,
   });
