@@ -104,6 +104,9 @@ for (const name of opts.problems.split(',')) {
   engine.release();
   const secondsPerIteration = median(iteration);
   const productsSeconds = median(products);
+  // The ratio of each repeat's pair (timed back to back), then their median: the machine's speed
+  // drifts between repeats on shared hosts, less within one pair.
+  const pairRatio = median(iteration.map((seconds, r) => seconds / products[r]));
   const entry = {
     problem: name,
     backend: 'webgpu',
@@ -115,7 +118,7 @@ for (const name of opts.problems.split(',')) {
     sampleChunks: engine.sampleChunks,
     secondsPerIteration,
     productsWithXSecondsPerIteration: productsSeconds,
-    iterationToMatmulRatio: secondsPerIteration / productsSeconds,
+    iterationToMatmulRatio: pairRatio,
     matmulGflops: cost.productsWithXFlops / productsSeconds / 1e9,
     iterationGflops: cost.flops / secondsPerIteration / 1e9,
     dispatchesPerIteration: cost.dispatches,

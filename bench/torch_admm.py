@@ -65,22 +65,24 @@ def products():
     b = X @ (W1 + U1).T
     return a, b
 
-def timed(fn):
-    fn(); sync()  # warm-up (cuBLAS handles, kernel selection)
-    times = []
-    for _ in range(args.repeats):
+def timed_pair(first, second):
+    """Medians of each and of their per-repeat ratio, timed back to back (machine speed drifts)."""
+    def once(fn):
         sync(); t = time.perf_counter()
         for _ in range(args.iterations):
             fn()
-        sync(); times.append((time.perf_counter() - t) / args.iterations)
-    return statistics.median(times)  # as np.median: the mean of the middle two for an even count
+        sync(); return (time.perf_counter() - t) / args.iterations
+    first(); second(); sync()  # warm-up (cuBLAS handles, kernel selection)
+    pairs = [(once(first), once(second)) for _ in range(args.repeats)]
+    # statistics.median as np.median: the mean of the middle two for an even count
+    return (statistics.median([a for a, _ in pairs]), statistics.median([b for _, b in pairs]),
+            statistics.median([a / b for a, b in pairs]))
 
-it = timed(iteration)
-prod = timed(products)
+it, prod, ratio = timed_pair(iteration, products)
 flops = 2 * 2 * args.M * args.N * args.P
 print(json.dumps({
     "torch": torch.__version__, "dtype": args.dtype,
     "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
     "secondsPerIteration": it, "productsWithXSecondsPerIteration": prod,
-    "iterationToMatmulRatio": it / prod, "matmulGflops": flops / prod / 1e9, "setupSeconds": setup,
+    "iterationToMatmulRatio": ratio, "matmulGflops": flops / prod / 1e9, "setupSeconds": setup,
 }))

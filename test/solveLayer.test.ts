@@ -202,6 +202,9 @@ describe.skipIf(!gpu)('layers larger than one storage binding (X split over samp
     // A layer whose N×M arrays exceed it is refused with the array named.
     const wide = { ...plantedLayer({ samples: 128, inputs: 99, outputs: 700, nonzerosPerColumn: 6, seed: 83, bias: true }), epsilonGain: 0.02 };
     await expect(solveLayer({ ...wide, gpu: small })).rejects.toThrow(/W3 needs .* storage binding/);
+    // So is a layer with fewer samples than inputs whose X exceeds it (the Woodbury solve needs X whole).
+    const woodbury = { ...plantedLayer({ samples: 300, inputs: 400, outputs: 5, nonzerosPerColumn: 6, seed: 84, bias: true }), epsilonGain: 0.02 };
+    await expect(solveLayer({ ...woodbury, gpu: small })).rejects.toThrow(/X \(300×401, fewer samples than inputs\).*Woodbury solve needs whole/);
     expect(gpu!.buffers.inUse).toBe(0);
   });
 });

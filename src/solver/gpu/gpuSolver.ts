@@ -62,7 +62,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const woodbury = P < N;
     const X = uploadDesign(ws, problem.design, { chunkRows: options.chunkRows, outputs: M });
     if (woodbury && !X.dense)
-      throw new GpuError(`X (${P}×${N}, fewer samples than inputs) exceeds one storage binding of this device; use fewer inputs or the cpu backend`);
+      throw new GpuError(`X (${P}×${N}, fewer samples than inputs) or Y (${P}×${M}) exceeds one storage binding of this device, which the Woodbury solve needs whole; use fewer inputs or the cpu backend`);
 
     // A = XXᵀ + I (paper orientation) is factored once in float64 on the CPU, from a Gram
     // matrix computed on the GPU: N×N, or P×P for the Woodbury form when P < N (X is then
