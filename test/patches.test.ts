@@ -8,7 +8,7 @@ import { designOf, materializePatches } from '../src/solver/design.js';
 import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
 import { readSamples, sampleStorage, uploadDesign, uploadSamples } from '../src/solver/gpu/gpuDesign.js';
 import { prepareLayerProblem } from '../src/solver/problem.js';
-import { gpuForTests, withBindingLimit } from './helpers/gpu.js';
+import { gpuForTests, sampleChunksOf, withBindingLimit } from './helpers/gpu.js';
 import { relativeError } from './helpers/problems.js';
 import { gaussianMatrix, mulberry32 } from './helpers/random.js';
 
@@ -188,12 +188,7 @@ describe('solving a conv layer on its patches', () => {
     const eight = patchesOf({ count: 8, height: 8, width: 8, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }, 33);
     const layer = { ...plantedConv(eight, 6, 34), epsilonGain: 0.02 };
     const small = withBindingLimit(gpu!, 8 * 1024);
-    const engine = await GpuAdmmEngine.create(small, prepareLayerProblem(layer));
-    try {
-      expect(engine.sampleChunks).toBe(2);
-    } finally {
-      engine.release();
-    }
+    expect(await sampleChunksOf(small, layer)).toBe(2);
     const split = await solveLayer({ ...layer, gpu: small });
     const whole = await solveLayer({ ...layer, gpu: gpu! });
     expect(split.report.converged).toBe(true);

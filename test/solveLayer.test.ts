@@ -3,9 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError, solveLayer, type SolveLayerOptions, type SolveLayerResult } from '../src/index.js';
 import { runAdmm } from '../src/solver/admmDriver.js';
-import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
-import { prepareLayerProblem } from '../src/solver/problem.js';
-import { gpuForTests, withBindingLimit } from './helpers/gpu.js';
+import { gpuForTests, sampleChunksOf, withBindingLimit } from './helpers/gpu.js';
 import { plantedLayer, relativeError } from './helpers/problems.js';
 import { gaussianMatrix } from './helpers/random.js';
 
@@ -188,12 +186,7 @@ describe.skipIf(!gpu)('layers larger than one storage binding (X split over samp
     // M = 40 > N: Y, T and B (2 000 × 40 floats, 313 KiB) exceed the binding, X (164 KiB) does not.
     const small = withBindingLimit(gpu!, 256 * 1024);
     const o = { ...plantedLayer({ samples: 2000, inputs: 20, outputs: 40, nonzerosPerColumn: 6, seed: 82, bias: true }), epsilonGain: 0.02 };
-    const engine = await GpuAdmmEngine.create(small, prepareLayerProblem(o));
-    try {
-      expect(engine.sampleChunks).toBe(2);
-    } finally {
-      engine.release();
-    }
+    expect(await sampleChunksOf(small, o)).toBe(2);
     const split = await solveLayer({ ...o, gpu: small });
     const whole = await solveLayer({ ...o, gpu: gpu! });
     expect(split.report.converged).toBe(true);

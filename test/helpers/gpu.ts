@@ -1,6 +1,8 @@
 // The GPU for a test file: a real WebGPU device (Mesa's software Vulkan driver on CI machines).
 // Under CI=true a missing adapter fails the run; locally the GPU tests skip and say why.
 import { acquireGpu, type GpuRuntime } from '../../src/index.js';
+import { GpuAdmmEngine } from '../../src/solver/gpu/gpuSolver.js';
+import { prepareLayerProblem } from '../../src/solver/problem.js';
 
 export async function gpuForTests(): Promise<GpuRuntime | null> {
   try {
@@ -22,4 +24,11 @@ export function withBindingLimit(gpu: GpuRuntime, bytes: number): GpuRuntime {
     get: (real, key: string) => (key === 'maxStorageBufferBindingSize' || key === 'maxBufferSize' ? bytes : (real as unknown as Record<string, number>)[key]),
   });
   return Object.create(gpu, { limits: { value: limits }, matmulVariant: { value: gpu.matmulVariant ?? 'registers', writable: true } });
+}
+
+/** How many sample chunks the GPU solver splits `layer` into on `gpu` (set up, counted, released). */
+export async function sampleChunksOf(gpu: GpuRuntime, layer: Parameters<typeof prepareLayerProblem>[0]): Promise<number> {
+  const engine = await GpuAdmmEngine.create(gpu, prepareLayerProblem(layer));
+  engine.release();
+  return engine.sampleChunks;
 }
