@@ -1,5 +1,6 @@
-// The elementwise steps of the Net-Trim ADMM iteration (net-trim.md §3), one thread per entry
-// with a grid-stride loop (so any size fits in the dispatch limits).
+// The elementwise steps of the Net-Trim ADMM iteration (net-trim.md §3), with a grid-stride loop
+// (so any size fits in the dispatch limits); the two steps of every iteration take four entries
+// per thread and access.
 //
 // The duals are not stored: the iteration keeps B = W1 + U1 (P×M) and Q = W2 + U2 (N×M), the
 // right-hand sides of the W3 solve, and recovers U1 = B − W3ᵀX and U2 = Q − W3 (the dual
@@ -26,32 +27,32 @@ struct ProjectParams {
 }
 
 @group(0) @binding(0) var<uniform> project: ProjectParams;
+// Four entries per access (the P×M buffers are padded to 16 bytes with zeros, which the step
+// leaves zero): a quarter of the loads, each bounds-checked once on CPU implementations.
 // W3ᵀX; nothing reads it again before the product that rewrites it, so it can hold W1 meanwhile.
-@group(0) @binding(1) var<storage, read_write> response: array<f32>;
-@group(0) @binding(2) var<storage, read> targetY: array<f32>;       // Y, 0 off Ω
-@group(0) @binding(3) var<storage, read> boundV: array<f32>;        // V on Ωᶜ
-@group(0) @binding(4) var<storage, read> scalars: array<f32>;       // [0] = ‖(Z − Y)_Ω‖²
-@group(0) @binding(5) var<storage, read_write> responseRhs: array<f32>; // B = W1 + U1
+@group(0) @binding(1) var<storage, read_write> response: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> targetY: array<vec4<f32>>;       // Y, 0 off Ω
+@group(0) @binding(3) var<storage, read> boundV: array<vec4<f32>>;        // V on Ωᶜ
+@group(0) @binding(4) var<storage, read> scalars: array<f32>;             // [0] = ‖(Z − Y)_Ω‖²
+@group(0) @binding(5) var<storage, read_write> responseRhs: array<vec4<f32>>; // B = W1 + U1
 
 @compute @workgroup_size(WORKGROUP)
 fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let distance = sqrt(scalars[0]);
   let shrink = project.epsilon / max(distance, project.epsilon);
-  for (var i = gid.x; i < project.count; i += stride(groups)) {
+  let everyEntryOnSupport = vec4<bool>(project.linear == 1u);
+  for (var i = gid.x; i < (project.count + 3u) / 4u; i += stride(groups)) {
     let t = response[i];
-    let u1 = responseRhs[i] - t;
-    let z = t - u1;
+    let b = responseRhs[i];
+    let z = t - (b - t); // Z = W3ᵀX − U1 with U1 = B − W3ᵀX
     let y = targetY[i];
-    var w1: f32;
-    if (project.linear == 1u || y > 0.0) {
-      // ε-ball around Y on Ω; when ε = distance = 0 the shrink is 0/0: treat as 1 (z = y there).
-      w1 = select(y + (z - y) * shrink, z, distance == 0.0);
-    } else {
-      var v = 0.0;
-      if (project.hasBound == 1u) { v = boundV[i]; }
-      w1 = min(z, v);
-    }
-    responseRhs[i] += project.relaxation * (w1 - t);
+    // ε-ball around Y on Ω (when ε = distance = 0 the shrink is 0/0: treat as 1, z = y there);
+    // below V off Ω.
+    let ball = select(y + (z - y) * shrink, z, distance == 0.0);
+    var v = vec4<f32>(0.0);
+    if (project.hasBound == 1u) { v = boundV[i]; }
+    let w1 = select(min(z, v), ball, everyEntryOnSupport | (y > vec4<f32>(0.0)));
+    responseRhs[i] = b + project.relaxation * (w1 - t);
     if (project.saveW1 == 1u) { response[i] = w1; }
   }
 }
@@ -64,20 +65,21 @@ struct ShrinkParams {
   relaxation: f32, // α
 }
 
+// Four entries per access, as projectResponse (the zero padding of the N×M buffers stays zero).
 @group(0) @binding(10) var<uniform> shrinkParams: ShrinkParams;
-@group(0) @binding(11) var<storage, read> weightsW3: array<f32>;
-@group(0) @binding(12) var<storage, read_write> weightRhs: array<f32>;  // Q = W2 + U2
-@group(0) @binding(13) var<storage, read_write> sparseW2: array<f32>;
+@group(0) @binding(11) var<storage, read> weightsW3: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> weightRhs: array<vec4<f32>>;  // Q = W2 + U2
+@group(0) @binding(13) var<storage, read_write> sparseW2: array<vec4<f32>>;
 
 @compute @workgroup_size(WORKGROUP)
 fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  for (var i = gid.x; i < shrinkParams.count; i += stride(groups)) {
+  for (var i = gid.x; i < (shrinkParams.count + 3u) / 4u; i += stride(groups)) {
     let w3 = weightsW3[i];
-    let u2 = weightRhs[i] - w3;
-    let t = w3 - u2;
-    let w2 = sign(t) * max(abs(t) - shrinkParams.threshold, 0.0);
+    let q = weightRhs[i];
+    let t = w3 - (q - w3); // W3 − U2 with U2 = Q − W3
+    let w2 = sign(t) * max(abs(t) - shrinkParams.threshold, vec4<f32>(0.0));
     sparseW2[i] = w2;
-    weightRhs[i] += shrinkParams.relaxation * (w2 - w3);
+    weightRhs[i] = q + shrinkParams.relaxation * (w2 - w3);
   }
 }
 

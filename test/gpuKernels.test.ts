@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
 import { matmul, tuneMatmul } from '../src/gpu/kernels/matmul.js';
-import { elementwiseGroups } from '../src/gpu/kernels/proximal.js';
+import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
@@ -140,5 +140,59 @@ describe('grid-stride workgroup counts', () => {
     expect(isSoftwareAdapter('mesa software llvmpipe-llvm-15-0-6-256-bits- (llvmpipe: Mesa 25.0.7)')).toBe(true);
     expect(isSoftwareAdapter('Google SwiftShader')).toBe(true);
     expect(isSoftwareAdapter('nvidia hopper NVIDIA H100 80GB HBM3')).toBe(false);
+  });
+});
+
+describe.skipIf(!gpu)('the elementwise ADMM steps, four entries per access', () => {
+  // 1 001 entries: not a multiple of 4, so the last vec4 is part padding (which must stay zero).
+  const count = 1001;
+  const [t, b, v] = [gaussianMatrix(1, count, 41), gaussianMatrix(1, count, 42), gaussianMatrix(1, count, 43)];
+  const y = gaussianMatrix(1, count, 44).map((value) => Math.max(value, 0));
+  const f32 = (values: Float64Array) => Float64Array.from(Float32Array.from(values));
+  const [T, B, V, Y] = [f32(t), f32(b), f32(v), f32(y)];
+
+  for (const [linear, withV] of [[false, true], [false, false], [true, false]] as const)
+    it(`projectResponse (${linear ? 'linear' : 'ReLU'}${withV ? ', bound V' : ''}): B and W1 against float64`, async () => {
+      const ws = new Workspace(gpu!);
+      try {
+        const [epsilon, relaxation] = [3, 1.6];
+        let distanceSq = 0;
+        for (let i = 0; i < count; i++) if (linear || Y[i] > 0) distanceSq += (T[i] - (B[i] - T[i]) - Y[i]) ** 2;
+        const [response, responseRhs] = [ws.upload(T, 'T'), ws.upload(B, 'B')];
+        const scalars = ws.upload([distanceSq], 'scalars');
+        run(ws, [projectResponse(ws, { count, linear, epsilon, relaxation, saveW1: true, response, targetY: ws.upload(Y, 'Y'), boundV: withV ? ws.upload(V, 'V') : null, scalars, responseRhs })]);
+        const [w1, bNew] = [await ws.read(response, count + 3), await ws.read(responseRhs, count + 3)];
+        const shrink = epsilon / Math.max(Math.sqrt(distanceSq), epsilon);
+        expect(shrink).toBeLessThan(1); // the ball constraint is active
+        for (let i = 0; i < count; i++) {
+          const z = T[i] - (B[i] - T[i]);
+          const want = linear || Y[i] > 0 ? Y[i] + (z - Y[i]) * shrink : Math.min(z, withV ? V[i] : 0);
+          expect(w1[i]).toBeCloseTo(want, 4);
+          expect(bNew[i]).toBeCloseTo(B[i] + relaxation * (want - T[i]), 4);
+        }
+        expect([...w1.slice(count), ...bNew.slice(count)]).toEqual([0, 0, 0, 0, 0, 0]);
+      } finally {
+        ws.release();
+      }
+    });
+
+  it('shrinkWeights: W2 = soft-threshold(W3 − U2, 1/ρ) and Q against float64', async () => {
+    const ws = new Workspace(gpu!);
+    try {
+      const [rho, relaxation] = [2, 1.6];
+      const [W3, Q] = [ws.upload(T, 'W3'), ws.upload(B, 'Q')];
+      const W2 = ws.storage(count, 'W2');
+      run(ws, [shrinkWeights(ws, { count, uniforms: ws.uniform(shrinkUniforms(count, rho, relaxation)), W3, weightRhs: Q, W2 })]);
+      const [w2, q] = [await ws.read(W2, count + 3), await ws.read(Q, count + 3)];
+      for (let i = 0; i < count; i++) {
+        const target = T[i] - (B[i] - T[i]);
+        const want = Math.sign(target) * Math.max(Math.abs(target) - 1 / rho, 0);
+        expect(w2[i]).toBeCloseTo(want, 5);
+        expect(q[i]).toBeCloseTo(B[i] + relaxation * (want - T[i]), 5);
+      }
+      expect([...w2.slice(count), ...q.slice(count)]).toEqual([0, 0, 0, 0, 0, 0]);
+    } finally {
+      ws.release();
+    }
   });
 });

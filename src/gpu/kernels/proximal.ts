@@ -27,14 +27,14 @@ export function projectResponse(
   );
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'projectResponse');
   return ws.dispatch('projectResponse', pipeline, { 0: uniforms, 1: o.response, 2: o.targetY, 3: o.boundV ?? ws.dummy, 4: o.scalars, 5: o.responseRhs }, [
-    elementwiseGroups(ws.runtime, o.count),
+    elementwiseGroups(ws.runtime, Math.ceil(o.count / 4)), // four entries per invocation
   ], { bytes: 4 * o.count * ((o.boundV ? 5 : 4) + (o.saveW1 ? 1 : 0)), flops: 8 * o.count });
 }
 
 /** Reads W3; writes sparseW2 and updates weightRhs (Q = W2 + U2) in place. `uniforms` holds the threshold 1/ρ. */
 export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; W2: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', source, 'shrinkWeights');
-  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(ws.runtime, o.count)], {
+  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(ws.runtime, Math.ceil(o.count / 4))], {
     bytes: 16 * o.count,
     flops: 6 * o.count,
   });
