@@ -288,7 +288,7 @@ describe('net-trim layer solves a planted problem and writes consistent files', 
     expect(report).toMatchObject({ activation: 'linear', epsilon: 2.25 });
     expect(report.options).toMatchObject({ epsilon: 2.25, epsilonGain: null, tolerance: 1e-5, bias: false });
     expect(report.outputs.bias).toBeNull();
-    expect(report.nonzeros).toBe(Array.from(W.data).filter((v) => v !== 0).length);
+    expect(report.nonzeros).toBe([...W.data].filter((v) => v !== 0).length);
     expect(report.density).toBeCloseTo(report.nonzeros / (N * M), 12);
     expect(report.constraintResidual).toBeLessThanOrEqual(2.25 * (1 + 1e-3));
   });

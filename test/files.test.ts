@@ -20,7 +20,7 @@ describe('readNpyFile', () => {
   it('reads a .npy file', async () => {
     const path = join(dir, 'a.npy');
     await writeFile(path, serializeNpy({ shape: [2], dtype: 'float64', data: Float64Array.from([1, 2]) }));
-    expect(Array.from((await readNpyFile(path)).data)).toEqual([1, 2]);
+    expect([...(await readNpyFile(path)).data]).toEqual([1, 2]);
   });
 
   it('reports a missing file as "<path>: file not found"', async () => {

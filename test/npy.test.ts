@@ -60,7 +60,7 @@ describe('serializeNpy then parseNpy round-trips', () => {
   it('copies from a view into the middle of a Float32Array', () => {
     const whole = Float32Array.from([9, 1, 2, 3, 9]);
     const parsed = parseNpy(serializeNpy({ shape: [3], dtype: 'float32', data: whole.subarray(1, 4) }), 'a.npy');
-    expect(Array.from(parsed.data)).toEqual([1, 2, 3]);
+    expect([...parsed.data]).toEqual([1, 2, 3]);
   });
 
   it('rejects data that does not match the shape or the dtype', () => {
@@ -73,7 +73,7 @@ describe('parseNpy reads', () => {
   it('format version 2.0 (32-bit header length)', () => {
     const parsed = parseNpy(rawNpy(npyHeader('<f8', '(2, 3)'), SIX_DOUBLES, { major: 2 }), 'v2.npy');
     expect(parsed.shape).toEqual([2, 3]);
-    expect(Array.from(parsed.data)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect([...parsed.data]).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('format version 3.0 (UTF-8 header)', () => {
@@ -84,10 +84,10 @@ describe('parseNpy reads', () => {
   it('int32 and int64', () => {
     const int32 = parseNpy(rawNpy(npyHeader('<i4', '(3,)'), bytesOf(Int32Array.from([-1, 0, 7]))), 'i.npy');
     expect(int32.dtype).toBe('int32');
-    expect(Array.from(int32.data)).toEqual([-1, 0, 7]);
+    expect([...int32.data]).toEqual([-1, 0, 7]);
     const int64 = parseNpy(rawNpy(npyHeader('<i8', '(2,)'), bytesOf(BigInt64Array.from([-5n, 1n << 40n]))), 'i.npy');
     expect(int64.dtype).toBe('int64');
-    expect(Array.from(int64.data)).toEqual([-5n, 1n << 40n]);
+    expect([...int64.data]).toEqual([-5n, 1n << 40n]);
   });
 
   it("'=' and '|' byte orders as little-endian", () => {
@@ -104,7 +104,7 @@ describe('parseNpy reads', () => {
     const backing = new Uint8Array(file.length + 3);
     backing.set(file, 1);
     const parsed = parseNpy(backing.subarray(1, 1 + file.length), 'a.npy');
-    expect(Array.from(parsed.data)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect([...parsed.data]).toEqual([1, 2, 3, 4, 5, 6]);
     // The result owns its data: changing the input afterwards changes nothing.
     backing.fill(0);
     expect(parsed.data[0]).toBe(1);
@@ -113,7 +113,7 @@ describe('parseNpy reads', () => {
   it('from a Node Buffer (whose slice() is not a copy)', () => {
     const file = serializeNpy({ shape: [2], dtype: 'float32', data: Float32Array.from([1.5, -2]) });
     const parsed = parseNpy(Buffer.from(file), 'a.npy');
-    expect(Array.from(parsed.data)).toEqual([1.5, -2]);
+    expect([...parsed.data]).toEqual([1.5, -2]);
   });
 });
 

@@ -13,7 +13,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { acquireGpu, loadModelFile, pruneNetwork, readNpyFile, serializeNpy, type GpuRuntime } from '../../src/node.js';
-// A plain .mjs script (npm run serve), with no types.
+// A plain .mjs script (npm run serve), typed by web/serve.d.mts.
 import { startServer } from '../../web/serve.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;

@@ -212,7 +212,7 @@ describe('samplesForModel and labelsForSamples', () => {
     const int64: NpyArray = { shape: [3], dtype: 'int64', data: BigInt64Array.from([1n, 2n, 3n]) };
     expect([...labelsForSamples(int64, 'l.npy', { total: 3, count: 2 })]).toEqual([1, 2]);
     // serializeNpy's output reads back through a Blob.
-    const roundTrip = await readNpy(new Blob([serializeNpy({ shape: [2, 784], dtype: 'float32', data: samples.data.slice(0, 1568) as Float32Array })]));
+    const roundTrip = await readNpy(new Blob([serializeNpy({ shape: [2, 784], dtype: 'float32', data: samples.data.slice(0, 1568) as Float32Array }) as BlobPart]));
     expect(roundTrip.shape).toEqual([2, 784]);
   });
 });
