@@ -81,7 +81,8 @@ export function sampleStorage(ws: Workspace, X: GpuDesign, width: number, label:
 
 /** `values` (samples × width, samples-major) uploaded into `ws`, split like X. */
 export function uploadSamples(ws: Workspace, X: GpuDesign, values: ArrayLike<number>, width: number, label: string): SampleArray {
-  const all = Float32Array.from(values);
+  // A view per chunk (ws.upload converts it to f32): no copy of the whole array first.
+  const all = ArrayBuffer.isView(values) ? (values as Float32Array | Float64Array) : Float64Array.from(values);
   return { width, parts: X.chunks.map(({ first, count }, i) => ws.upload(all.subarray(first * width, (first + count) * width), partLabel(label, i, X.chunks.length))) };
 }
 
@@ -117,6 +118,8 @@ function chainedSum<T>(chunks: number, out: GPUBuffer, spare: () => GPUBuffer, s
 
 /** One chunk of X on the GPU: its products, given the chunk's buffers of the samples-major arrays. */
 interface GpuChunk extends SampleChunk {
+  /** A dense chunk's rows of X (the Woodbury solve multiplies it directly). */
+  X?: GPUBuffer;
   product(s: { label: string; weights: GPUBuffer; outputs: number; out?: GPUBuffer; addend?: GPUBuffer; beta?: number; epilogue?: Epilogue; slotOffset: number }): Dispatch;
   slots(outputs: number): number;
   /** out = alpha·X_chunkᵀ·response + beta·addend. */
@@ -143,7 +146,7 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
     rows,
     columns,
     chunks: chunks.map(({ first, count }) => ({ first, count })),
-    dense: chunks.length === 1 && 'X' in chunks[0] ? (chunks[0] as GpuChunk & { X: GPUBuffer }).X : null,
+    dense: chunks.length === 1 ? (chunks[0].X ?? null) : null,
     bytes: design.patches ? design.patches.images.length * 4 : rows * columns * 4,
     product: (s) => {
       let slotOffset = 0;
@@ -164,7 +167,7 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
   };
 }
 
-function denseChunks(ws: Workspace, design: Design, bindingFloats: number, width: number, requestedRows?: number): Array<GpuChunk & { X: GPUBuffer }> {
+function denseChunks(ws: Workspace, design: Design, bindingFloats: number, width: number, requestedRows?: number): GpuChunk[] {
   const { rows, columns } = design;
   const fitRows = Math.floor(bindingFloats / Math.max(columns, width));
   if (fitRows < 1) throw new GpuError(`one sample of X (${columns} values) or of the response (${width} values) exceeds one storage binding of this device`);
