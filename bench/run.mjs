@@ -93,11 +93,14 @@ for (const name of opts.problems.split(',')) {
   const gpuSetup = (performance.now() - started) / 1000;
   await engine.time(1, 'iteration'); // warm-up: first use of each pipeline
   await engine.time(1, 'productsWithX');
+  await engine.time(1, 'allProducts');
   const iteration = [];
   const products = [];
+  const allProducts = [];
   for (let r = 0; r < opts.repeats; r++) {
     iteration.push((await engine.time(opts.iterations, 'iteration')) / opts.iterations);
     products.push((await engine.time(opts.iterations, 'productsWithX')) / opts.iterations);
+    allProducts.push((await engine.time(opts.iterations, 'allProducts')) / opts.iterations);
   }
   const cost = engine.iterationCost;
   const memory = engine.memory;
@@ -107,6 +110,7 @@ for (const name of opts.problems.split(',')) {
   // The ratio of each repeat's pair (timed back to back), then their median: the machine's speed
   // drifts between repeats on shared hosts, less within one pair.
   const pairRatio = median(iteration.map((seconds, r) => seconds / products[r]));
+  const allProductsRatio = median(iteration.map((seconds, r) => seconds / allProducts[r]));
   const entry = {
     problem: name,
     backend: 'webgpu',
@@ -119,6 +123,9 @@ for (const name of opts.problems.split(',')) {
     secondsPerIteration,
     productsWithXSecondsPerIteration: productsSeconds,
     iterationToMatmulRatio: pairRatio,
+    allProductsSecondsPerIteration: median(allProducts),
+    iterationToAllProductsRatio: allProductsRatio,
+    allProductsToProductsWithXFlops: cost.allProductsFlops / cost.productsWithXFlops,
     matmulGflops: cost.productsWithXFlops / productsSeconds / 1e9,
     iterationGflops: cost.flops / secondsPerIteration / 1e9,
     dispatchesPerIteration: cost.dispatches,
@@ -220,10 +227,10 @@ const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
 const lines = [
   `Device: ${device}. Medians of ${opts.repeats} repeats (GPU, ${opts.iterations} iterations per submit)${opts.cpu ? ` and ${opts.cpuRepeats} CPU iterations` : ''}, measured in one run on ${new Date().toISOString().slice(0, 10)}.`,
   '',
-  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | GPU MB held (÷ algorithm arrays) | setup s |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | iteration ÷ its 3 products (with the solve) | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | GPU MB held (÷ algorithm arrays) | setup s |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...results.map((r) =>
-    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve}${r.sampleChunks > 1 ? `, ${r.sampleChunks} sample chunks` : ''})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${r.gpuMegabytes ? `${fmt(r.gpuMegabytes)} (${fmt(r.gpuMemoryToAlgorithmArraysRatio)})` : ''} | ${fmt(r.setupSeconds)} |`,
+    `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve}${r.sampleChunks > 1 ? `, ${r.sampleChunks} sample chunks` : ''})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.iterationToAllProductsRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${r.gpuMegabytes ? `${fmt(r.gpuMegabytes)} (${fmt(r.gpuMemoryToAlgorithmArraysRatio)})` : ''} | ${fmt(r.setupSeconds)} |`,
   ),
 ];
 console.log(lines.join('\n'));

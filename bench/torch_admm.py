@@ -65,24 +65,34 @@ def products():
     b = X @ (W1 + U1).T
     return a, b
 
-def timed_pair(first, second):
-    """Medians of each and of their per-repeat ratio, timed back to back (machine speed drifts)."""
+def all_products():
+    """The two products with X and the solve's (N²·M): the iteration without its elementwise steps."""
+    a = W3.T @ X
+    b = Ainv @ (X @ (W1 + U1).T)
+    return a, b
+
+def timed(first, *others):
+    """Medians of each, and of first's per-repeat ratio to each of the others, all timed back to
+    back in every repeat (machine speed drifts)."""
     def once(fn):
         sync(); t = time.perf_counter()
         for _ in range(args.iterations):
             fn()
         sync(); return (time.perf_counter() - t) / args.iterations
-    first(); second(); sync()  # warm-up (cuBLAS handles, kernel selection)
-    pairs = [(once(first), once(second)) for _ in range(args.repeats)]
+    for fn in (first, *others):  # warm-up (cuBLAS handles, kernel selection)
+        fn()
+    sync()
+    rows = [[once(fn) for fn in (first, *others)] for _ in range(args.repeats)]
     # statistics.median as np.median: the mean of the middle two for an even count
-    return (statistics.median([a for a, _ in pairs]), statistics.median([b for _, b in pairs]),
-            statistics.median([a / b for a, b in pairs]))
+    medians = [statistics.median(column) for column in zip(*rows)]
+    return medians, [statistics.median([row[0] / row[k] for row in rows]) for k in range(1, len(rows[0]))]
 
-it, prod, ratio = timed_pair(iteration, products)
+(it, prod, allp), (ratio, ratio_all) = timed(iteration, products, all_products)
 flops = 2 * 2 * args.M * args.N * args.P
 print(json.dumps({
     "torch": torch.__version__, "dtype": args.dtype,
     "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
     "secondsPerIteration": it, "productsWithXSecondsPerIteration": prod,
-    "iterationToMatmulRatio": ratio, "matmulGflops": flops / prod / 1e9, "setupSeconds": setup,
+    "iterationToMatmulRatio": ratio, "allProductsSecondsPerIteration": allp,
+    "iterationToAllProductsRatio": ratio_all, "matmulGflops": flops / prod / 1e9, "setupSeconds": setup,
 }))

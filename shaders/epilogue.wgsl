@@ -41,9 +41,11 @@ alias EpilogueSums = array<f32, 6>;
 fn epilogueStore(index: u32, value: f32, sums: ptr<function, EpilogueSums>) {
   switch epilogue.kind {
     case 1u: {
-      let w1 = out[index]; // W1 on checked iterations (the sums are then discarded otherwise)
-      (*sums)[1] += (w1 - value) * (w1 - value);
-      (*sums)[3] += w1 * w1;
+      if (epilogue.checked == 1u) {
+        let w1 = out[index]; // W1, parked in T by the projection of a checked iteration
+        (*sums)[1] += (w1 - value) * (w1 - value);
+        (*sums)[3] += w1 * w1;
+      }
       out[index] = value;
     }
     case 2u: {
@@ -76,6 +78,24 @@ fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
       (*sums)[1] += excess * excess;
     }
   }
+}
+
+// The response kind's epilogueAfter for four consecutive outputs (index a multiple of 4), for
+// kernels whose invocations own contiguous runs of them (patch_product, woodbury_response). B and Y are
+// read four at a time through read-only vec4 views of the same buffers (bindings 46, 47; only
+// the entry points that call this have them); `out` is read_write and cannot be aliased.
+@group(0) @binding(46) var<storage, read> epilogueRhs4: array<vec4<f32>>;
+@group(0) @binding(47) var<storage, read> epilogueTarget4: array<vec4<f32>>;
+
+fn epilogueAfterResponse4(index: u32, sums: ptr<function, EpilogueSums>) {
+  let value = vec4<f32>(out[index], out[index + 1u], out[index + 2u], out[index + 3u]);
+  let y = epilogueTarget4[index / 4u];
+  let b = epilogueRhs4[index / 4u];
+  let d = select(vec4<f32>(0.0), 2.0 * value - b - y, (y > vec4<f32>(0.0)) | vec4<bool>(epilogue.linear == 1u));
+  (*sums)[0] += dot(d, d);
+  let u = b - value;
+  (*sums)[4] += dot(value, value);
+  (*sums)[5] += dot(u, u);
 }
 
 /** Whether a kernel must run epilogueAfter over its block. */
@@ -130,15 +150,21 @@ fn epilogueFinishWorkgroup(sums: EpilogueSums, lane: u32, lanes: u32, group: u32
 }
 
 // ---- Woodbury solve: T = B + E, elementwise, with the response epilogue ----
+// Four entries per invocation and access (the P×M buffers are zero-padded to 16 bytes, and the
+// padding's T = 0 + 0 adds nothing to the sums). One partial-sum slot per invocation, as the
+// register kernels: a workgroup tree sum would cost llvmpipe eight coroutine switches per
+// workgroup, more than the pass itself; woodburyResponse launches few workgroups to keep the
+// slots few.
 
-@group(0) @binding(45) var<storage, read> correction: array<f32>; // E
+@group(0) @binding(45) var<storage, read> correction: array<vec4<f32>>; // E
 
 @compute @workgroup_size(256)
-fn woodbury_response(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn woodbury_response(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   var sums: EpilogueSums;
-  for (var i = wid.x * 256u + lid.x; i < epilogue.count; i += groups.x * 256u) {
-    epilogueStore(i, epilogueRhs[i] + correction[i], &sums);
-    epilogueAfter(i, &sums);
+  for (var q = gid.x; q < (epilogue.count + 3u) / 4u; q += groups.x * 256u) {
+    let t = epilogueRhs4[q] + correction[q];
+    for (var k = 0u; k < 4u; k++) { epilogueStore(4u * q + k, t[k], &sums); }
+    epilogueAfterResponse4(4u * q, &sums);
   }
-  epilogueFinishWorkgroup(sums, lid.x, 256u, wid.x);
+  epilogueFinish(sums, gid.x);
 }

@@ -123,7 +123,15 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         epilogueStore(index, value, &sums);
       }
     }
-    if (epilogueRevisits()) {
+    if (epilogue.kind == 1u && M % 4u == 0u) {
+      // The response sums, four outputs per step (this invocation's BLOCK outputs of a row are
+      // contiguous, and with M % 4 = 0 every run of four stays within the row).
+      for (var e = 0u; e < TILE * BLOCK / 4u; e++) {
+        let r = block * TILE + e / (BLOCK / 4u);
+        let m = m0 + (e % (BLOCK / 4u)) * 4u;
+        if (r < params.rows && m < M) { epilogueAfterResponse4(r * M + m, &sums); }
+      }
+    } else if (epilogueRevisits()) {
       // A loop of 128 that is not unrolled: the epilogue's loads stay out of the register block.
       for (var e = 0u; e < TILE * BLOCK; e++) {
         let r = block * TILE + e / BLOCK;

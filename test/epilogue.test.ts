@@ -64,63 +64,72 @@ const designs: Array<[string, MatmulVariant | null, () => { design: Design; chun
 ];
 
 describe.skipIf(!gpu)('fused epilogues of X·W', () => {
+  // M = 20 takes patch_product's four-at-a-time response sums (M % 4 = 0), over two output blocks.
   for (const [name, variant, make] of designs) {
-    it(`${name}: response (checked), squares and feasibility sums, and T`, async () => {
-      const saved = gpu!.matmulVariant;
-      if (variant) gpu!.matmulVariant = variant;
-      const ws = new Workspace(gpu!);
-      try {
-        const { design, chunkRows } = make();
-        const [P, M] = [design.rows, 19];
-        const X: GpuDesign = uploadDesign(ws, design, { chunkRows, outputs: M });
-        if (chunkRows) expect(X.chunks.length).toBe(3);
-        const samples = (values: Float64Array, label: string) => uploadSamples(ws, X, values, M, label);
-        const W = gaussian(design.columns, M, 3);
-        const B = gaussian(P, M, 4);
-        const W1 = gaussian(P, M, 5);
-        const V = gaussian(P, M, 6);
-        const Y = f32(gaussianMatrix(P, M, 7).map((v) => Math.max(v, 0))); // half of Ω empty
-        const T = design.multiply(W, M);
-        const stride = X.productSlots(M);
-        const fresh = (): PartialSlots => ({ buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride });
-        const [Tbuf, Bbuf, Ybuf, Vbuf, Wbuf] = [samples(W1, 'T ← W1'), samples(B, 'B'), samples(Y, 'Y'), samples(V, 'V'), ws.upload(W, 'W')];
+    for (const M of [19, 20]) {
+      it(`${name}, M = ${M}: response (checked and not), squares and feasibility sums, and T`, async () => {
+        const saved = gpu!.matmulVariant;
+        if (variant) gpu!.matmulVariant = variant;
+        const ws = new Workspace(gpu!);
+        try {
+          const { design, chunkRows } = make();
+          const P = design.rows;
+          const X: GpuDesign = uploadDesign(ws, design, { chunkRows, outputs: M });
+          if (chunkRows) expect(X.chunks.length).toBe(3);
+          const samples = (values: Float64Array, label: string) => uploadSamples(ws, X, values, M, label);
+          const W = gaussian(design.columns, M, 3);
+          const B = gaussian(P, M, 4);
+          const W1 = gaussian(P, M, 5);
+          const V = gaussian(P, M, 6);
+          const Y = f32(gaussianMatrix(P, M, 7).map((v) => Math.max(v, 0))); // half of Ω empty
+          const T = design.multiply(W, M);
+          const stride = X.productSlots(M);
+          const fresh = (): PartialSlots => ({ buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride });
+          const [Tbuf, Bbuf, Ybuf, Vbuf, Wbuf] = [samples(W1, 'T ← W1'), samples(B, 'B'), samples(Y, 'Y'), samples(V, 'V'), ws.upload(W, 'W')];
 
-        // Response, checked: T written, channel 0 the projection's distance, 1/3/4/5 the residual sums.
-        const response: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, linear: false, checked: true };
-        const s = await sums(ws, response.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: response }));
-        const written = await readSamples(ws, X, Tbuf);
-        expect(Math.max(...T.map((t, i) => Math.abs(written[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
-        close(s[0], sum(P * M, (i) => (Y[i] > 0 ? (2 * T[i] - B[i] - Y[i]) ** 2 : 0)));
-        close(s[1], sum(P * M, (i) => (W1[i] - T[i]) ** 2));
-        expect(s[2]).toBe(0);
-        close(s[3], sum(P * M, (i) => W1[i] ** 2));
-        close(s[4], sum(P * M, (i) => T[i] ** 2));
-        close(s[5], sum(P * M, (i) => (B[i] - T[i]) ** 2));
+          // Response, checked: T written, channel 0 the projection's distance, 1/3/4/5 the residual sums.
+          const response: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, linear: false, checked: true };
+          const s = await sums(ws, response.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: response }));
+          const written = await readSamples(ws, X, Tbuf);
+          expect(Math.max(...T.map((t, i) => Math.abs(written[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
+          close(s[0], sum(P * M, (i) => (Y[i] > 0 ? (2 * T[i] - B[i] - Y[i]) ** 2 : 0)));
+          close(s[1], sum(P * M, (i) => (W1[i] - T[i]) ** 2));
+          expect(s[2]).toBe(0);
+          close(s[3], sum(P * M, (i) => W1[i] ** 2));
+          close(s[4], sum(P * M, (i) => T[i] ** 2));
+          close(s[5], sum(P * M, (i) => (B[i] - T[i]) ** 2));
 
-        // Squares: only ‖X·W‖² in channel 2, nothing stored.
-        const squares: Epilogue<SampleArray> = { kind: 'squares', partials: fresh() };
-        const before = await readSamples(ws, X, Tbuf);
-        const q = await sums(ws, squares.partials, X.product({ label: 'X W (sums only)', weights: Wbuf, outputs: M, epilogue: squares }));
-        close(q[2], sum(P * M, (i) => T[i] ** 2));
-        expect([q[0], q[1], q[3]]).toEqual([0, 0, 0]);
-        expect(await readSamples(ws, X, Tbuf)).toEqual(before);
+          // Response, not checked and linear (every entry on Ω): channel 0 only.
+          const linearResponse: Epilogue<SampleArray> = { ...response, partials: fresh(), linear: true, checked: false };
+          const l = await sums(ws, linearResponse.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: linearResponse }));
+          close(l[0], sum(P * M, (i) => (2 * T[i] - B[i] - Y[i]) ** 2));
+          expect(Array.from(l.slice(1))).toEqual(new Array(SCALAR_CHANNELS - 1).fill(0));
 
-        // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0 without V; every entry when linear).
-        for (const [boundV, linear] of [[Vbuf, false], [null, false], [null, true]] as const) {
-          const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, linear };
-          const answer = sampleStorage(ws, X, M, 'X W');
-          const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
-          const onSupport = (i: number) => linear || Y[i] > 0;
-          close(f[12], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
-          close(f[13], sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
-          const stored = await readSamples(ws, X, answer);
-          expect(Math.max(...T.map((t, i) => Math.abs(stored[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
+          // Squares: only ‖X·W‖² in channel 2, nothing stored.
+          const squares: Epilogue<SampleArray> = { kind: 'squares', partials: fresh() };
+          const before = await readSamples(ws, X, Tbuf);
+          const q = await sums(ws, squares.partials, X.product({ label: 'X W (sums only)', weights: Wbuf, outputs: M, epilogue: squares }));
+          close(q[2], sum(P * M, (i) => T[i] ** 2));
+          expect([q[0], q[1], q[3]]).toEqual([0, 0, 0]);
+          expect(await readSamples(ws, X, Tbuf)).toEqual(before);
+
+          // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0 without V; every entry when linear).
+          for (const [boundV, linear] of [[Vbuf, false], [null, false], [null, true]] as const) {
+            const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, linear };
+            const answer = sampleStorage(ws, X, M, 'X W');
+            const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
+            const onSupport = (i: number) => linear || Y[i] > 0;
+            close(f[12], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
+            close(f[13], sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
+            const stored = await readSamples(ws, X, answer);
+            expect(Math.max(...T.map((t, i) => Math.abs(stored[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
+          }
+        } finally {
+          ws.release();
+          gpu!.matmulVariant = saved;
         }
-      } finally {
-        ws.release();
-        gpu!.matmulVariant = saved;
-      }
-    });
+      });
+    }
   }
 });
 
@@ -149,25 +158,32 @@ describe.skipIf(!gpu)('the weight residual pass and the Woodbury response', () =
     }
   });
 
-  it('T = B + E with the response epilogue, linear and checked', async () => {
-    const ws = new Workspace(gpu!);
-    try {
-      const count = 3000;
-      const [B, E, W1, Y] = [gaussian(1, count, 21), gaussian(1, count, 22), gaussian(1, count, 23), gaussian(1, count, 24)];
-      const stride = woodburyResponseSlots(count);
-      const partials = { buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride };
-      const T = ws.upload(W1, 'T ← W1');
-      const epilogue = { kind: 'response' as const, partials, responseRhs: ws.upload(B, 'B'), targetY: ws.upload(Y, 'Y'), linear: true, checked: true };
-      const s = await sums(ws, partials, [woodburyResponse(ws, { count, correction: ws.upload(E, 'E'), response: T, epilogue })]);
-      const t = B.map((b, i) => b + E[i]);
-      expect(Array.from(await ws.read(T, count)).every((v, i) => Math.abs(v - t[i]) < 1e-5)).toBe(true);
-      close(s[0], sum(count, (i) => (2 * t[i] - B[i] - Y[i]) ** 2));
-      close(s[1], sum(count, (i) => (W1[i] - t[i]) ** 2));
-      close(s[5], sum(count, (i) => (B[i] - t[i]) ** 2));
-    } finally {
-      ws.release();
-    }
-  });
+  // An odd count: the last group of four runs into the buffers' zero padding.
+  for (const [linear, checked] of [[true, true], [false, false]])
+    it(`T = B + E with the response epilogue (${linear ? 'linear' : 'ReLU'}, ${checked ? 'checked' : 'not checked'}), 3 001 entries`, async () => {
+      const ws = new Workspace(gpu!);
+      try {
+        const count = 3001;
+        const [B, E, W1] = [gaussian(1, count, 21), gaussian(1, count, 22), gaussian(1, count, 23)];
+        const Y = f32(gaussianMatrix(1, count, 24).map((v) => Math.max(v, 0))); // half of Ω empty
+        const stride = woodburyResponseSlots(count);
+        const partials = { buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride };
+        const T = ws.upload(W1, 'T ← W1');
+        const epilogue = { kind: 'response' as const, partials, responseRhs: ws.upload(B, 'B'), targetY: ws.upload(Y, 'Y'), linear, checked };
+        const s = await sums(ws, partials, [woodburyResponse(ws, { count, correction: ws.upload(E, 'E'), response: T, epilogue })]);
+        const t = B.map((b, i) => b + E[i]);
+        expect(Array.from(await ws.read(T, count)).every((v, i) => Math.abs(v - t[i]) < 1e-5)).toBe(true);
+        close(s[0], sum(count, (i) => (linear || Y[i] > 0 ? (2 * t[i] - B[i] - Y[i]) ** 2 : 0)));
+        if (checked) {
+          close(s[1], sum(count, (i) => (W1[i] - t[i]) ** 2));
+          close(s[3], sum(count, (i) => W1[i] ** 2));
+          close(s[4], sum(count, (i) => t[i] ** 2));
+          close(s[5], sum(count, (i) => (B[i] - t[i]) ** 2));
+        } else expect(Array.from(s.slice(1))).toEqual(new Array(SCALAR_CHANNELS - 1).fill(0));
+      } finally {
+        ws.release();
+      }
+    });
 });
 
 describe.skipIf(!gpu)('the GPU iteration against the float64 one', () => {

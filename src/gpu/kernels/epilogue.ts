@@ -43,12 +43,18 @@ export function epilogueBytesPerValue(e: Epilogue | undefined): number {
  * Bindings 4 (`out`) and 40..44 of a product's dispatch. The shader references all of them
  * whatever the kind (it is a uniform), so unused ones get placeholders (writable ones distinct:
  * writable bindings may not alias). `slotOffset` is the dispatch's first partial-sum slot;
- * `count` is woodbury_response's size.
+ * `count` is woodbury_response's size; `vectorViews` adds 46 and 47, the vec4 views of B and Y
+ * that epilogueAfterResponse4 reads (for the entry points that call it).
  */
-export function epilogueResources(ws: Workspace, e: Epilogue | undefined, o: { out?: Binding; slotOffset?: number; count?: number }): Record<number, Binding> {
+export function epilogueResources(
+  ws: Workspace,
+  e: Epilogue | undefined,
+  o: { out?: Binding; slotOffset?: number; count?: number; vectorViews?: boolean },
+): Record<number, Binding> {
   if (storesOutput(e) && !o.out) throw new Error('a product that stores needs an output buffer');
   const writable = (slot: number) => ws.placeholder(`unused writable binding ${slot}`, () => ws.storage(64, `unused writable binding ${slot}`));
   const resources: Record<number, Binding> = { 4: o.out ?? writable(0), 41: ws.dummy, 42: ws.dummy, 43: ws.dummy, 44: writable(1) };
+  if (o.vectorViews) Object.assign(resources, { 46: ws.dummy, 47: ws.dummy });
   if (!e) {
     resources[40] = ws.placeholder('plain epilogue', () => ws.uniform(packUniforms([['u32', 0]])));
     return resources;
@@ -66,6 +72,7 @@ export function epilogueResources(ws: Workspace, e: Epilogue | undefined, o: { o
   );
   resources[44] = e.partials.buffer;
   if (e.kind === 'response') Object.assign(resources, { 41: e.responseRhs, 42: e.targetY });
+  if (o.vectorViews) Object.assign(resources, { 46: resources[41], 47: resources[42] });
   if (e.kind === 'feasibility') Object.assign(resources, { 42: e.targetY, 43: e.boundV ?? ws.dummy });
   return resources;
 }
@@ -78,10 +85,14 @@ export function mapEpilogue<A, B>(e: Epilogue<A>, part: (array: A) => B): Epilog
 }
 
 const WORKGROUP = 256;
-const MAX_GROUPS = 4096;
+/** woodburyResponse's workgroups at most: 16 384 invocations, each summing into its own slot. */
+const MAX_GROUPS = 64;
 
-/** Partial-sum slots woodburyResponse uses for `count` values (one per workgroup). */
-export const woodburyResponseSlots = (count: number): number => Math.max(1, Math.min(Math.ceil(count / WORKGROUP), MAX_GROUPS));
+/** At least four groups of four entries per invocation, so the slots stay a sixteenth of the entries or fewer. */
+const woodburyGroups = (count: number): number => Math.max(1, Math.min(Math.ceil(count / (16 * WORKGROUP)), MAX_GROUPS));
+
+/** Partial-sum slots woodburyResponse uses for `count` values (one per invocation). */
+export const woodburyResponseSlots = (count: number): number => woodburyGroups(count) * WORKGROUP;
 
 /** T = B + E (the Woodbury solve's response), with the response epilogue. Reads B, E, Y (and W1 in T when checked); writes T. */
 export function woodburyResponse(
@@ -89,8 +100,9 @@ export function woodburyResponse(
   o: { count: number; correction: GPUBuffer; response: GPUBuffer; epilogue: Epilogue & { kind: 'response' } },
 ): Dispatch {
   const pipeline = epiloguePipeline(ws, 'woodbury', '', 'woodbury_response');
-  const slots = woodburyResponseSlots(o.count);
-  return ws.dispatch('T = B + E', pipeline, { ...epilogueResources(ws, o.epilogue, { out: o.response, count: o.count }), 45: o.correction }, [slots], {
+  // woodbury_response reads B and Y through their vec4 views only (and no V).
+  const { 41: _rhs, 42: _target, 43: _bound, ...resources } = epilogueResources(ws, o.epilogue, { out: o.response, count: o.count, vectorViews: true });
+  return ws.dispatch('T = B + E', pipeline, { ...resources, 45: o.correction }, [woodburyGroups(o.count)], {
     bytes: 4 * o.count * 4,
     flops: 6 * o.count,
   });

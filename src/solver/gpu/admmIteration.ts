@@ -63,6 +63,11 @@ export interface IterationProgram {
   checkedDispatches: Dispatch[];
   /** The two products with X alone, unfused: the floor an iteration is measured against. */
   productsWithX: Dispatch[];
+  /**
+   * Those two and the solve's product (A⁻¹·rhs, N²·M; or the Woodbury factor's, P²·M), unfused:
+   * the iteration with its elementwise work left out, so iteration ÷ this is that work's cost.
+   */
+  allProducts: Dispatch[];
 }
 
 /** Partial-sum slots per channel the iteration's epilogues need (the stride of `partials`). */
@@ -126,14 +131,17 @@ export function admmIteration(
     return steps;
   };
 
-  const productsWithX = !b.woodbury
+  // [first product with X, the solve, second product with X], each unfused.
+  const [before, solve, after] = !b.woodbury
     ? [
-        ...b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
-        ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M }),
+        b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
+        matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
+        b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M }),
       ]
     : [
-        ...b.X.product({ label: 'X Q − B', weights: b.Q, out: b.woodbury.residual, addend: b.B, outputs: M, beta: -1 }),
-        ...b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
+        b.X.product({ label: 'X Q − B', weights: b.Q, out: b.woodbury.residual, addend: b.B, outputs: M, beta: -1 }),
+        matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: b.woodbury.residual.parts[0], out: b.woodbury.correction.parts[0], m: P, n: M, k: P }),
+        b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
       ];
-  return { dispatches: build(false), checkedDispatches: build(true), productsWithX };
+  return { dispatches: build(false), checkedDispatches: build(true), productsWithX: [...before, ...after], allProducts: [...before, solve, ...after] };
 }

@@ -237,22 +237,23 @@ export class GpuAdmmEngine implements AdmmEngine {
   }
 
   /** Machine-independent counts of one iteration (for benchmarks). */
-  get iterationCost(): { dispatches: number; bytes: number; flops: number; productsWithXFlops: number } {
+  get iterationCost(): { dispatches: number; bytes: number; flops: number; productsWithXFlops: number; allProductsFlops: number } {
     const sum = (list: Dispatch[], key: 'bytes' | 'flops') => list.reduce((total, d) => total + d.cost[key], 0);
     return {
       dispatches: this.program.dispatches.length,
       bytes: sum(this.program.dispatches, 'bytes'),
       flops: sum(this.program.dispatches, 'flops'),
       productsWithXFlops: sum(this.program.productsWithX, 'flops'),
+      allProductsFlops: sum(this.program.allProducts, 'flops'),
     };
   }
 
   /**
-   * Benchmarks: runs `count` iterations (or only their two products with X) in one submit and
+   * Benchmarks: runs `count` iterations (or only their products: the two with X, or all three) in one submit and
    * returns the seconds until the queue drained. The state advances; use on a throwaway engine.
    */
-  async time(count: number, what: 'iteration' | 'productsWithX'): Promise<number> {
-    const list = what === 'iteration' ? this.program.dispatches : this.program.productsWithX;
+  async time(count: number, what: 'iteration' | 'productsWithX' | 'allProducts'): Promise<number> {
+    const list = what === 'iteration' ? this.program.dispatches : this.program[what];
     await this.ws.device.queue.onSubmittedWorkDone();
     const started = performance.now();
     const encoder = this.ws.device.createCommandEncoder();
