@@ -1,27 +1,40 @@
-// Shared by the benchmark scripts: reproducible data and atomic output.
-import { renameSync, writeFileSync } from 'node:fs';
+// Shared by the benchmark scripts in Node: reproducible data, atomic output, the results table.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-/** Standard normal numbers from a 32-bit seed (mulberry32 + Box-Muller). */
-export function seededNormal(seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
-export function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+export { seededNormal } from './problems.mjs';
+export { median } from './measure.mjs';
 
 /** Writes through a temporary file and a rename, so a failure leaves nothing half-written. */
 export function writeAtomically(path, text) {
   const temp = `${path}.${process.pid}.tmp`;
   writeFileSync(temp, text);
   renameSync(temp, path);
+}
+
+const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
+
+/** The results as a markdown table under `caption` (bench/README.md explains the columns). */
+export function resultsTable(results, caption) {
+  return [
+    caption,
+    '',
+    '| problem | N×M×P | backend | s / iteration | iteration ÷ its 2 products with X | iteration ÷ its 3 products (with the solve) | GFLOP/s (products) | GFLOP/s (iteration) | WebGPU speed-up over this row | dispatches / it. | host round trips / it. | MB moved / it. | GPU MB held (÷ algorithm arrays) | setup s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) =>
+      `| ${r.problem} | ${r.N}×${r.M}×${r.P} | ${r.backend}${r.solve ? ` (${r.solve}${r.sampleChunks > 1 ? `, ${r.sampleChunks} sample chunks` : ''})` : ''} | ${fmt(r.secondsPerIteration)} | ${fmt(r.iterationToMatmulRatio)} | ${fmt(r.iterationToAllProductsRatio)} | ${fmt(r.matmulGflops)} | ${fmt(r.iterationGflops)} | ${fmt(r.speedupOfWebgpu)} | ${r.dispatchesPerIteration ?? ''} | ${fmt(r.hostRoundTripsPerIteration, 2)} | ${r.bytesPerIteration ? fmt(r.bytesPerIteration / 1e6) : ''} | ${r.gpuMegabytes ? `${fmt(r.gpuMegabytes)} (${fmt(r.gpuMemoryToAlgorithmArraysRatio)})` : ''} | ${fmt(r.setupSeconds)} |`,
+    ),
+  ];
+}
+
+/** Replaces the lines between `<!-- name:begin -->` and `<!-- name:end -->` in bench/README.md. */
+export function replaceReadmeTable(name, lines) {
+  const readme = fileURLToPath(new URL('./README.md', import.meta.url));
+  const text = readFileSync(readme, 'utf8');
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < 0) throw new Error(`bench/README.md lacks the ${begin} … ${end} markers`);
+  writeAtomically(readme, text.slice(0, a + begin.length) + '\n' + lines.join('\n') + '\n' + text.slice(b));
 }

@@ -88,8 +88,8 @@ const WORKGROUP = 256;
 /** woodburyResponse's workgroups at most: 16 384 invocations, each summing into its own slot. */
 const MAX_GROUPS = 64;
 
-/** At least four groups of four entries per invocation, so the slots stay a sixteenth of the entries or fewer. */
-const woodburyGroups = (count: number): number => Math.max(1, Math.min(Math.ceil(count / (16 * WORKGROUP)), MAX_GROUPS));
+/** At least 16 groups of four entries per invocation: the partial sums stay under 1/64 of the entries (×14 channels). */
+const woodburyGroups = (count: number): number => Math.max(1, Math.min(Math.ceil(count / (64 * WORKGROUP)), MAX_GROUPS));
 
 /** Partial-sum slots woodburyResponse uses for `count` values (one per invocation). */
 export const woodburyResponseSlots = (count: number): number => woodburyGroups(count) * WORKGROUP;

@@ -1,0 +1,55 @@
+// The benchmark suite (bench/run.mjs on the built dist/) runs from a clean clone: tiny dense
+// layers, one per solve form, on the WebGPU path and the CPU reference, and its JSON holds what
+// bench/README.md's columns are made of. The machine-independent counts are checked against
+// values worked out here; times only for being positive and finite (never for their size).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { gpuForTests } from './helpers/gpu.js';
+
+const gpu = await gpuForTests(); // only to skip (locally) where no adapter is found
+gpu?.destroy();
+const root = new URL('..', import.meta.url).pathname;
+const work = await mkdtemp(join(tmpdir(), 'net-trim-bench-'));
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+const runBench = (args: string[]) => spawnSync(process.execPath, [join(root, 'bench/run.mjs'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env } });
+
+interface Entry {
+  problem: string;
+  backend: string;
+  [field: string]: unknown;
+}
+
+describe.skipIf(!gpu)('npm run bench', () => {
+  it('times an inverse-form and a Woodbury-form layer on the GPU and the CPU reference, into JSON', { timeout: 300_000 }, async () => {
+    const json = join(work, 'results.json');
+    // N = 41 columns with the bias: P = 300 ≥ N takes A⁻¹; P = 30 < N the Woodbury form.
+    const run = runBench(['--problems', 'dense-40x12-P300,dense-40x12-P30', '--repeats', '1', '--iterations', '1', '--cpu-repeats', '1', '--no-numpy', '--json', json]);
+    expect(run.status, run.stderr).toBe(0);
+    const { device, results } = JSON.parse(await readFile(json, 'utf8')) as { device: string; results: Entry[] };
+    expect(device).toBeTruthy();
+    expect(results.map((r) => `${r.problem} ${r.backend}`)).toEqual(['dense-40x12-P300 webgpu', 'dense-40x12-P300 cpu', 'dense-40x12-P30 webgpu', 'dense-40x12-P30 cpu']);
+    const [N, M] = [41, 12];
+    for (const [gpuEntry, cpuEntry, P] of [[results[0], results[1], 300], [results[2], results[3], 30]] as const) {
+      expect(gpuEntry).toMatchObject({ N, M, P, solve: P >= N ? 'inverse' : 'woodbury', sampleChunks: 1, hostRoundTripsPerIteration: 1 / 50 });
+      // The solve's product: N²·M next to the two P·N·M products, or P²·M for Woodbury.
+      expect(gpuEntry.allProductsToProductsWithXFlops).toBeCloseTo(P >= N ? 1 + N / (2 * P) : 1 + P / (2 * N), 10);
+      for (const field of ['secondsPerIteration', 'productsWithXSecondsPerIteration', 'allProductsSecondsPerIteration', 'iterationToMatmulRatio', 'iterationToAllProductsRatio', 'matmulGflops', 'gpuMemoryToAlgorithmArraysRatio'])
+        expect(Number.isFinite(gpuEntry[field]) && (gpuEntry[field] as number) > 0, field).toBe(true);
+      expect(gpuEntry.dispatchesPerIteration).toBe(P >= N ? 6 : 7);
+      expect(cpuEntry.speedupOfWebgpu).toBeCloseTo((cpuEntry.secondsPerIteration as number) / (gpuEntry.secondsPerIteration as number), 10);
+    }
+  });
+
+  it('refuses an unknown problem, naming the option, and writes nothing', () => {
+    const json = join(work, 'never.json');
+    const run = runBench(['--problems', 'dense-40x12', '--no-cpu', '--no-numpy', '--json', json]);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('--problems: unknown problem dense-40x12');
+    expect(existsSync(json)).toBe(false);
+  });
+});
