@@ -8,6 +8,7 @@ usage: python3 bench/numpy_admm.py N M P [--iterations 3] [--repeats 5] [--dtype
 """
 import argparse, json, os, time
 import numpy as np
+from admm_timing import timed  # bench/admm_timing.py, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("N", type=int); parser.add_argument("M", type=int); parser.add_argument("P", type=int)
@@ -59,21 +60,7 @@ def all_products():
     b = Ainv @ (X @ (W1 + U1).T)
     return a, b
 
-def timed(first, *others):
-    """Medians of each, and of first's per-repeat ratio to each of the others, all timed back to
-    back in every repeat (machine speed drifts)."""
-    def once(fn):
-        t = time.perf_counter()
-        for _ in range(args.iterations):
-            fn()
-        return (time.perf_counter() - t) / args.iterations
-    for fn in (first, *others):  # warm-up
-        fn()
-    rows = [[once(fn) for fn in (first, *others)] for _ in range(args.repeats)]
-    medians = [float(np.median(column)) for column in zip(*rows)]
-    return medians, [float(np.median([row[0] / row[k] for row in rows])) for k in range(1, len(rows[0]))]
-
-(it, prod, allp), (ratio, ratio_all) = timed(iteration, products, all_products)
+(it, prod, allp), (ratio, ratio_all) = timed((iteration, products, all_products), args.repeats, args.iterations)
 flops = 2 * 2 * args.M * args.N * args.P
 print(json.dumps({
     "numpy": np.__version__, "dtype": args.dtype,

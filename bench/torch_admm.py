@@ -8,9 +8,10 @@ usage: python3 bench/torch_admm.py N M P [--iterations 20] [--repeats 5] [--dtyp
 else cpu (for checking the script against numpy_admm.py only). The problem is drawn with numpy's
 generator exactly as numpy_admm.py draws it, so both scripts solve the same problem bit for bit.
 """
-import argparse, json, statistics, time
+import argparse, json, time
 import numpy as np
 import torch
+from admm_timing import timed  # bench/admm_timing.py, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("N", type=int); parser.add_argument("M", type=int); parser.add_argument("P", type=int)
@@ -71,23 +72,7 @@ def all_products():
     b = Ainv @ (X @ (W1 + U1).T)
     return a, b
 
-def timed(first, *others):
-    """Medians of each, and of first's per-repeat ratio to each of the others, all timed back to
-    back in every repeat (machine speed drifts)."""
-    def once(fn):
-        sync(); t = time.perf_counter()
-        for _ in range(args.iterations):
-            fn()
-        sync(); return (time.perf_counter() - t) / args.iterations
-    for fn in (first, *others):  # warm-up (cuBLAS handles, kernel selection)
-        fn()
-    sync()
-    rows = [[once(fn) for fn in (first, *others)] for _ in range(args.repeats)]
-    # statistics.median as np.median: the mean of the middle two for an even count
-    medians = [statistics.median(column) for column in zip(*rows)]
-    return medians, [statistics.median([row[0] / row[k] for row in rows]) for k in range(1, len(rows[0]))]
-
-(it, prod, allp), (ratio, ratio_all) = timed(iteration, products, all_products)
+(it, prod, allp), (ratio, ratio_all) = timed((iteration, products, all_products), args.repeats, args.iterations, sync)
 flops = 2 * 2 * args.M * args.N * args.P
 print(json.dumps({
     "torch": torch.__version__, "dtype": args.dtype,

@@ -1,6 +1,6 @@
 // The benchmark suite (bench/run.mjs on the built dist/) runs from a clean clone: tiny dense
-// layers, one per solve form, on the WebGPU path and the CPU reference, and its JSON holds what
-// bench/README.md's columns are made of. The machine-independent counts are checked against
+// layers, one per solve form, on the WebGPU path, the CPU reference and (where python3 has numpy)
+// the numpy baseline, and its JSON holds what bench/README.md's columns are made of. The machine-independent counts are checked against
 // values worked out here; times only for being positive and finite (never for their size).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,16 +25,23 @@ interface Entry {
 }
 
 describe.skipIf(!gpu)('npm run bench', () => {
-  it('times an inverse-form and a Woodbury-form layer on the GPU and the CPU reference, into JSON', { timeout: 300_000 }, async () => {
+  it('times an inverse-form and a Woodbury-form layer on the GPU, the CPU reference and numpy, into JSON', { timeout: 300_000 }, async () => {
     const json = join(work, 'results.json');
     // N = 41 columns with the bias: P = 300 ≥ N takes A⁻¹; P = 30 < N the Woodbury form.
-    const run = runBench(['--problems', 'dense-40x12-P300,dense-40x12-P30', '--repeats', '1', '--iterations', '1', '--cpu-repeats', '1', '--no-numpy', '--json', json]);
+    const run = runBench(['--problems', 'dense-40x12-P300,dense-40x12-P30', '--repeats', '1', '--iterations', '1', '--cpu-repeats', '1', '--json', json]);
     expect(run.status, run.stderr).toBe(0);
     const { device, results } = JSON.parse(await readFile(json, 'utf8')) as { device: string; results: Entry[] };
     expect(device).toBeTruthy();
-    expect(results.map((r) => `${r.problem} ${r.backend}`)).toEqual(['dense-40x12-P300 webgpu', 'dense-40x12-P300 cpu', 'dense-40x12-P30 webgpu', 'dense-40x12-P30 cpu']);
+    const of = (problem: string, backend: string) => results.filter((r) => r.problem === problem && r.backend.startsWith(backend));
+    const hasNumpy = spawnSync('python3', ['-c', 'import numpy']).status === 0;
+    if (!hasNumpy) expect(run.stderr).toContain('numpy baseline skipped');
     const [N, M] = [41, 12];
-    for (const [gpuEntry, cpuEntry, P] of [[results[0], results[1], 300], [results[2], results[3], 30]] as const) {
+    for (const P of [300, 30]) {
+      const problem = `dense-40x12-P${P}`;
+      const [gpuEntry, cpuEntry] = [of(problem, 'webgpu'), of(problem, 'cpu')].map((entries) => {
+        expect(entries).toHaveLength(1);
+        return entries[0];
+      });
       expect(gpuEntry).toMatchObject({ N, M, P, solve: P >= N ? 'inverse' : 'woodbury', sampleChunks: 1, hostRoundTripsPerIteration: 1 / 50 });
       // The solve's product: N²·M next to the two P·N·M products, or P²·M for Woodbury.
       expect(gpuEntry.allProductsToProductsWithXFlops).toBeCloseTo(P >= N ? 1 + N / (2 * P) : 1 + P / (2 * N), 10);
@@ -42,6 +49,15 @@ describe.skipIf(!gpu)('npm run bench', () => {
         expect(Number.isFinite(gpuEntry[field]) && (gpuEntry[field] as number) > 0, field).toBe(true);
       expect(gpuEntry.dispatchesPerIteration).toBe(P >= N ? 6 : 7);
       expect(cpuEntry.speedupOfWebgpu).toBeCloseTo((cpuEntry.secondsPerIteration as number) / (gpuEntry.secondsPerIteration as number), 10);
+      // numpy: the same fields from bench/numpy_admm.py (once, or twice when OPENBLAS_CORETYPE is set).
+      const numpy = of(problem, 'numpy');
+      expect(numpy.length > 0).toBe(hasNumpy);
+      for (const entry of numpy) {
+        expect(entry).toMatchObject({ N, M, P, dtype: 'float64' });
+        for (const field of ['secondsPerIteration', 'iterationToMatmulRatio', 'iterationToAllProductsRatio', 'matmulGflops'])
+          expect(Number.isFinite(entry[field]) && (entry[field] as number) > 0, field).toBe(true);
+        expect(entry.speedupOfWebgpu).toBeCloseTo((entry.secondsPerIteration as number) / (gpuEntry.secondsPerIteration as number), 10);
+      }
     }
   });
 
