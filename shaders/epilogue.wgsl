@@ -81,9 +81,10 @@ fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
 }
 
 // The response kind's epilogueAfter for four consecutive outputs (index a multiple of 4), for
-// kernels whose invocations own contiguous runs of them (patch_product, woodbury_response). B and Y are
-// read four at a time through read-only vec4 views of the same buffers (bindings 46, 47; only
-// the entry points that call this have them); `out` is read_write and cannot be aliased.
+// kernels whose invocations own contiguous runs of them (patch_product, woodbury_response). B
+// and Y are read four at a time through read-only vec4 views of the same buffers (bindings 46,
+// 47; only the entry points that call this have them); `out` is read_write, so it cannot be
+// aliased by a vec4 view and is read one entry at a time.
 @group(0) @binding(46) var<storage, read> epilogueRhs4: array<vec4<f32>>;
 @group(0) @binding(47) var<storage, read> epilogueTarget4: array<vec4<f32>>;
 

@@ -249,8 +249,9 @@ export class GpuAdmmEngine implements AdmmEngine {
   }
 
   /**
-   * Benchmarks: runs `count` iterations (or only their products: the two with X, or all three) in one submit and
-   * returns the seconds until the queue drained. The state advances; use on a throwaway engine.
+   * Benchmarks: runs `count` iterations (or only their products: the two with X, or all three)
+   * in one submit and returns the seconds until the queue drained. The state advances; use on a
+   * throwaway engine.
    */
   async time(count: number, what: 'iteration' | 'productsWithX' | 'allProducts'): Promise<number> {
     const list = what === 'iteration' ? this.program.dispatches : this.program[what];
