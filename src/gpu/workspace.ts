@@ -40,7 +40,7 @@ export class Workspace {
     return this.runtime.device;
   }
 
-  /** A storage buffer of `floats` f32 values (uninitialized contents are zero in WebGPU). */
+  /** A zeroed storage buffer of `floats` f32 values (pooled buffers may hold an earlier job's data). */
   storage(floats: number, label: string): GPUBuffer {
     const bytes = Math.max(4, floats * 4);
     const limit = Math.min(this.runtime.limits.maxStorageBufferBindingSize, this.runtime.limits.maxBufferSize);
@@ -50,7 +50,6 @@ export class Workspace {
       );
     const buffer = this.runtime.buffers.acquire(bytes, STORAGE, label);
     this.owned.push(buffer);
-    // Pooled buffers may hold an earlier job's data.
     this.device.queue.writeBuffer(buffer, 0, new Float32Array(buffer.size / 4));
     return buffer;
   }
