@@ -4,7 +4,8 @@
 // ρ, over-relaxation, and a warm start from the previous ε of a sweep. Usage:
 //   npm run build && node bench/iterations.mjs [--problems a,b] [--backend webgpu|cpu] [--max-iterations n] [--json out.json]
 import { Command } from 'commander';
-import { seededNormal, writeAtomically } from './lib.mjs';
+import { writeAtomically } from './lib.mjs';
+import { seededNormal } from './problems.mjs';
 import { acquireGpu, solveLayer } from '../dist/node/index.js';
 import { designOf } from '../dist/node/internals.js';
 

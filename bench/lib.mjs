@@ -1,9 +1,7 @@
-// Shared by the benchmark scripts in Node: reproducible data, atomic output, the results table.
+// Shared by the benchmark scripts in Node: atomic output, the results table. (What a page runs
+// too is in problems.mjs and measure.mjs.)
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-
-export { seededNormal } from './problems.mjs';
-export { median } from './measure.mjs';
 
 /** Writes through a temporary file and a rename, so a failure leaves nothing half-written. */
 export function writeAtomically(path, text) {

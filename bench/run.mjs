@@ -6,8 +6,8 @@
 import { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { median, replaceReadmeTable, resultsTable, writeAtomically } from './lib.mjs';
-import { measureGpu } from './measure.mjs';
+import { replaceReadmeTable, resultsTable, writeAtomically } from './lib.mjs';
+import { measureGpu, median } from './measure.mjs';
 import { DEFAULT_PROBLEMS, PROBLEMS, makeProblem, problemShape } from './problems.mjs';
 import * as lib from '../dist/node/internals.js';
 

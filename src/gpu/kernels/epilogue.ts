@@ -40,21 +40,32 @@ export function epilogueBytesPerValue(e: Epilogue | undefined): number {
 }
 
 /**
- * Bindings 4 (`out`) and 40..44 of a product's dispatch. The shader references all of them
- * whatever the kind (it is a uniform), so unused ones get placeholders (writable ones distinct:
- * writable bindings may not alias). `slotOffset` is the dispatch's first partial-sum slot;
- * `count` is woodbury_response's size; `vectorViews` adds 46 and 47, the vec4 views of B and Y
- * that epilogueAfterResponse4 reads (for the entry points that call it).
+ * How an entry point reads the epilogue's rows×M operands: one entry at a time (epilogueAfter:
+ * bindings 41 B, 42 Y, 43 V), four at a time (epilogueAfterResponse4: 46 B, 47 Y, vec4 views of
+ * the same buffers), or both. A dispatch must bind exactly what its entry point reads.
+ */
+export type EpilogueReads = 'scalar' | 'vector' | 'both';
+
+/**
+ * Bindings 4 (`out`), 40, 44 and the reads' bindings of a product's dispatch. The shader
+ * references them whatever the kind (it is a uniform), so unused ones get placeholders (writable
+ * ones distinct: writable bindings may not alias). `slotOffset` is the dispatch's first
+ * partial-sum slot; `count` is woodbury_response's size.
  */
 export function epilogueResources(
   ws: Workspace,
   e: Epilogue | undefined,
-  o: { out?: Binding; slotOffset?: number; count?: number; vectorViews?: boolean },
+  o: { out?: Binding; slotOffset?: number; count?: number; reads?: EpilogueReads },
 ): Record<number, Binding> {
   if (storesOutput(e) && !o.out) throw new Error('a product that stores needs an output buffer');
+  const reads = o.reads ?? 'scalar';
   const writable = (slot: number) => ws.placeholder(`unused writable binding ${slot}`, () => ws.storage(64, `unused writable binding ${slot}`));
-  const resources: Record<number, Binding> = { 4: o.out ?? writable(0), 41: ws.dummy, 42: ws.dummy, 43: ws.dummy, 44: writable(1) };
-  if (o.vectorViews) Object.assign(resources, { 46: ws.dummy, 47: ws.dummy });
+  const operands: Record<number, Binding> = { 41: ws.dummy, 42: ws.dummy, 43: ws.dummy };
+  if (e?.kind === 'response') Object.assign(operands, { 41: e.responseRhs, 42: e.targetY });
+  if (e?.kind === 'feasibility') Object.assign(operands, { 42: e.targetY, 43: e.boundV ?? ws.dummy });
+  const resources: Record<number, Binding> = { 4: o.out ?? writable(0), 44: writable(1) };
+  if (reads !== 'vector') Object.assign(resources, operands);
+  if (reads !== 'scalar') Object.assign(resources, { 46: operands[41], 47: operands[42] });
   if (!e) {
     resources[40] = ws.placeholder('plain epilogue', () => ws.uniform(packUniforms([['u32', 0]])));
     return resources;
@@ -71,9 +82,6 @@ export function epilogueResources(
     ]),
   );
   resources[44] = e.partials.buffer;
-  if (e.kind === 'response') Object.assign(resources, { 41: e.responseRhs, 42: e.targetY });
-  if (o.vectorViews) Object.assign(resources, { 46: resources[41], 47: resources[42] });
-  if (e.kind === 'feasibility') Object.assign(resources, { 42: e.targetY, 43: e.boundV ?? ws.dummy });
   return resources;
 }
 
@@ -100,8 +108,7 @@ export function woodburyResponse(
   o: { count: number; correction: GPUBuffer; response: GPUBuffer; epilogue: Epilogue & { kind: 'response' } },
 ): Dispatch {
   const pipeline = epiloguePipeline(ws, 'woodbury', '', 'woodbury_response');
-  // woodbury_response reads B and Y through their vec4 views only (and no V).
-  const { 41: _rhs, 42: _target, 43: _bound, ...resources } = epilogueResources(ws, o.epilogue, { out: o.response, count: o.count, vectorViews: true });
+  const resources = epilogueResources(ws, o.epilogue, { out: o.response, count: o.count, reads: 'vector' });
   return ws.dispatch('T = B + E', pipeline, { ...resources, 45: o.correction }, [woodburyGroups(o.count)], {
     bytes: 4 * o.count * 4,
     flops: 6 * o.count,

@@ -99,7 +99,7 @@ export function patchProduct(
   return ws.dispatch(
     o.label,
     patchPipeline(ws, 'patch_product'),
-    { ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, vectorViews: true }), 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy },
+    { ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, reads: 'both' }), 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy },
     productGroups(x, o.outputs),
     {
       bytes:

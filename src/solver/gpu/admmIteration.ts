@@ -84,6 +84,20 @@ export function admmIteration(
 ): IterationProgram {
   const { samples: P, columns: N, outputs: M } = shape;
   const partials = b.partials;
+  // The three products, bound once: `first` and `solve` (and Woodbury's `second`) serve the
+  // iteration as they are; the standard form's `second`, T = X W3, runs there with its fused
+  // epilogue instead. The benchmark lists below time them unfused.
+  const products = !b.woodbury
+    ? {
+        first: b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
+        solve: matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
+        second: b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M }),
+      }
+    : {
+        first: b.X.product({ label: 'X Q − B', weights: b.Q, out: b.woodbury.residual, addend: b.B, outputs: M, beta: -1 }),
+        solve: matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: b.woodbury.residual.parts[0], out: b.woodbury.correction.parts[0], m: P, n: M, k: P }),
+        second: b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
+      };
   const build = (checked: boolean): Dispatch[] => {
     const response: Epilogue<SampleArray> = { kind: 'response', partials, responseRhs: b.B, targetY: b.Y, linear: o.linear, checked };
     const weightSums = checked
@@ -99,23 +113,13 @@ export function admmIteration(
     let responseSlots: number;
     if (!b.woodbury) {
       // W3 = A⁻¹ (XᵀB + Q), then T = X W3.
-      steps.push(
-        ...b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
-        matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
-        ...weightSums,
-        ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M, epilogue: response }),
-      );
+      steps.push(...products.first, products.solve, ...weightSums, ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M, epilogue: response }));
       responseSlots = b.X.productSlots(M);
     } else {
       // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
-      const { residual, correction } = b.woodbury;
-      steps.push(
-        ...b.X.product({ label: 'X Q − B', weights: b.Q, out: residual, addend: b.B, outputs: M, beta: -1 }),
-        matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: residual.parts[0], out: correction.parts[0], m: P, n: M, k: P }),
-        ...b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
-        ...weightSums,
-        woodburyResponse(ws, { count: P * M, correction: correction.parts[0], response: b.T.parts[0], epilogue: mapEpilogue(response, (a) => a.parts[0]) as Epilogue & { kind: 'response' } }),
-      );
+      const correction = b.woodbury.correction.parts[0];
+      const epilogue = mapEpilogue(response, (a) => a.parts[0]) as Epilogue & { kind: 'response' };
+      steps.push(...products.first, products.solve, ...products.second, ...weightSums, woodburyResponse(ws, { count: P * M, correction, response: b.T.parts[0], epilogue }));
       responseSlots = woodburyResponseSlots(P * M);
     }
     if (!checked) {
@@ -131,17 +135,6 @@ export function admmIteration(
     return steps;
   };
 
-  // [first product with X, the solve, second product with X], each unfused.
-  const [before, solve, after] = !b.woodbury
-    ? [
-        b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
-        matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
-        b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M }),
-      ]
-    : [
-        b.X.product({ label: 'X Q − B', weights: b.Q, out: b.woodbury.residual, addend: b.B, outputs: M, beta: -1 }),
-        matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: b.woodbury.residual.parts[0], out: b.woodbury.correction.parts[0], m: P, n: M, k: P }),
-        b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
-      ];
-  return { dispatches: build(false), checkedDispatches: build(true), productsWithX: [...before, ...after], allProducts: [...before, solve, ...after] };
+  const { first, solve, second } = products;
+  return { dispatches: build(false), checkedDispatches: build(true), productsWithX: [...first, ...second], allProducts: [...first, solve, ...second] };
 }
