@@ -58,12 +58,30 @@ function makeConvProblem(lib, { count, height, width, channels, kernel, filters 
   return lib.prepareLayerProblem({ X, Y: { rows: Y.length / filters, cols: filters, data: Y }, epsilonGain: 0.05 });
 }
 
-/** A problem of PROBLEMS; dense ones are ReLU layers on nonnegative (post-ReLU-like) inputs, as in a trained MLP. */
-export function makeProblem(lib, { inputs: N, outputs: M, samples: P, conv, materialize }) {
-  if (conv) return makeConvProblem(lib, conv, materialize);
+/**
+ * A dense problem's inputs before its target: X (P×N, nonnegative, as post-ReLU activations) and
+ * the layer's weights W (N×M, float64), drawn from a seed of the shape.
+ */
+export function denseLayerData({ inputs: N, outputs: M, samples: P }) {
   const normal = seededNormal(N * 7 + M * 13 + P);
-  const X = Float32Array.from({ length: P * N }, () => Math.max(normal(), 0));
+  const X = new Float32Array(P * N);
+  for (let i = 0; i < X.length; i++) X[i] = Math.max(normal(), 0); // a loop: Array.from's callback is slower at LeNet's 172 M
   const W = Float64Array.from({ length: N * M }, () => normal() / Math.sqrt(N));
+  return { X, W, N, M, P };
+}
+
+/** The problem of a dense ReLU layer from its data and pre-activations XW (P×M, written over). */
+export function denseProblem(lib, { X, N, M, P }, preActivation) {
+  const Y = preActivation;
+  for (let i = 0; i < Y.length; i++) Y[i] = Math.max(Y[i] + 0.01, 0);
+  return lib.prepareLayerProblem({ X: { rows: P, cols: N, data: X }, Y: { rows: P, cols: M, data: Y }, epsilonGain: 0.05 });
+}
+
+/** A problem of PROBLEMS; dense ones are ReLU layers on nonnegative (post-ReLU-like) inputs, as in a trained MLP. */
+export function makeProblem(lib, shape) {
+  if (shape.conv) return makeConvProblem(lib, shape.conv, shape.materialize);
+  const data = denseLayerData(shape);
+  const { X, W, N, M, P } = data;
   const Y = new Float32Array(P * M);
   for (let p = 0; p < P; p++)
     for (let n = 0; n < N; n++) {
@@ -71,6 +89,5 @@ export function makeProblem(lib, { inputs: N, outputs: M, samples: P, conv, mate
       if (x === 0) continue;
       for (let m = 0; m < M; m++) Y[p * M + m] += x * W[n * M + m];
     }
-  for (let i = 0; i < Y.length; i++) Y[i] = Math.max(Y[i] + 0.01, 0);
-  return lib.prepareLayerProblem({ X: { rows: P, cols: N, data: X }, Y: { rows: P, cols: M, data: Y }, epsilonGain: 0.05 });
+  return denseProblem(lib, data, Y);
 }

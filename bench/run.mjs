@@ -4,8 +4,7 @@
 //   npm run bench -- [--problems a,b] [--repeats 5] [--iterations 3] [--json out.json] [--readme]
 // Times are medians over repeats; ratios compare numbers measured in this same run.
 import { Command } from 'commander';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { numpyBaseline, torchBaseline } from './baselines.mjs';
 import { replaceReadmeTable, resultsTable, writeAtomically } from './lib.mjs';
 import { measureGpu, median } from './measure.mjs';
 import { DEFAULT_PROBLEMS, PROBLEMS, makeProblem, problemShape } from './problems.mjs';
@@ -20,7 +19,7 @@ const program = new Command()
   .option('--check-every <k>', 'iterations between host round trips in a real solve', (v) => parseInt(v, 10), 50)
   .option('--no-cpu', 'skip the CPU reference')
   .option('--no-numpy', 'skip the numpy baseline (bench/numpy_admm.py; needs python3 with numpy)')
-  .option('--torch', 'also run the PyTorch CUDA port (bench/torch_admm.py, float32 and float64; needs torch with CUDA)')
+  .option('--torch', 'also run the PyTorch CUDA port (bench/torch_admm.py, float32, tf32 and float64; needs torch with CUDA)')
   .option('--json <file>', 'write results as JSON')
   .option('--readme [table]', 'replace a table in bench/README.md: results (default) or lenet')
   .parse();
@@ -69,61 +68,19 @@ for (const [name, shape] of Object.entries(shapes)) {
     console.error(JSON.stringify(cpuEntry));
   }
 
-  if (opts.torch) for (const entry of torchBaseline(name, N, M, P)) {
+  if (opts.torch) for (const entry of torchBaseline(name, N, M, P, { repeats: opts.repeats })) {
     entry.speedupOfWebgpu = entry.secondsPerIteration / secondsPerIteration;
     results.push(entry);
     console.error(JSON.stringify(entry));
   }
 
-  if (opts.numpy) for (const entry of numpyBaseline(name, N, M, P)) {
+  if (opts.numpy) for (const entry of numpyBaseline(name, N, M, P, opts)) {
     entry.speedupOfWebgpu = entry.secondsPerIteration / secondsPerIteration;
     results.push(entry);
     console.error(JSON.stringify(entry));
   }
 }
 gpu.destroy();
-
-/**
- * The same iteration in numpy (float64, as the authors compute), run twice when OPENBLAS_CORETYPE
- * is set: as the machine is configured and with it unset (it slows current OpenBLAS).
- */
-function numpyBaseline(problem, N, M, P) {
-  const script = fileURLToPath(new URL('./numpy_admm.py', import.meta.url));
-  const variants = [{ label: 'numpy float64', env: process.env }];
-  if (process.env.OPENBLAS_CORETYPE) {
-    const env = { ...process.env };
-    delete env.OPENBLAS_CORETYPE;
-    delete env.OPENBLAS_L2_SIZE;
-    variants.push({ label: 'numpy float64 (OPENBLAS_CORETYPE unset)', env });
-  }
-  const entries = [];
-  for (const { label, env } of variants) {
-    const run = spawnSync('python3', [script, String(N), String(M), String(P), '--repeats', String(opts.repeats), '--iterations', String(opts.iterations)], { env, encoding: 'utf8' });
-    if (run.status !== 0) {
-      console.error(`numpy baseline skipped (${(run.stderr || run.error?.message || '').trim().split('\n').pop()})`);
-      return entries;
-    }
-    const measured = JSON.parse(run.stdout);
-    entries.push({ problem, backend: label, device: `CPU, numpy ${measured.numpy}`, N, M, P, ...measured, hostRoundTripsPerIteration: 0, repeats: opts.repeats });
-  }
-  return entries;
-}
-
-/** The same iteration in PyTorch on the CUDA device, float32 (as ours) and float64 (as the authors'). */
-function torchBaseline(problem, N, M, P) {
-  const script = fileURLToPath(new URL('./torch_admm.py', import.meta.url));
-  const entries = [];
-  for (const dtype of ['float32', 'float64']) {
-    const run = spawnSync('python3', [script, String(N), String(M), String(P), '--repeats', String(opts.repeats), '--dtype', dtype], { encoding: 'utf8' });
-    if (run.status !== 0) {
-      console.error(`PyTorch baseline skipped (${(run.stderr || run.error?.message || '').trim().split('\n').pop()})`);
-      return entries;
-    }
-    const measured = JSON.parse(run.stdout);
-    entries.push({ problem, backend: `PyTorch ${dtype}`, ...measured, device: `${measured.device}, torch ${measured.torch}`, N, M, P, hostRoundTripsPerIteration: 0, repeats: opts.repeats });
-  }
-  return entries;
-}
 
 const lines = resultsTable(
   results,

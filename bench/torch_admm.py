@@ -3,7 +3,8 @@
 shapes, normalization and unfused steps), for comparing the WebGPU path with a PyTorch port on
 the same NVIDIA GPU. Prints one JSON object like numpy_admm.py.
 
-usage: python3 bench/torch_admm.py N M P [--iterations 20] [--repeats 5] [--dtype float32|float64] [--device cuda|cpu]
+usage: python3 bench/torch_admm.py N M P [--iterations 20] [--repeats 5] [--dtype float32|tf32|float64] [--device cuda|cpu]
+(tf32: float32 arrays with the matrix products on TF32 tensor cores, torch's "high" precision.)
 (N counts the bias column.) Meant for torch with CUDA; --device defaults to cuda when available,
 else cpu (for checking the script against numpy_admm.py only). The problem is drawn with numpy's
 generator exactly as numpy_admm.py draws it, so both scripts solve the same problem bit for bit.
@@ -20,9 +21,10 @@ parser.add_argument("--repeats", type=int, default=5)
 parser.add_argument("--dtype", default="float32")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = parser.parse_args()
-dt = getattr(torch, args.dtype)
+dt = torch.float32 if args.dtype == "tf32" else getattr(torch, args.dtype)
 dev = torch.device(args.device)
-torch.set_float32_matmul_precision("highest")  # no TF32: float32 products are IEEE float32, as ours
+# float32: no TF32, the products are IEEE float32 as ours; tf32: 10-bit mantissas in the products.
+torch.set_float32_matmul_precision("high" if args.dtype == "tf32" else "highest")
 
 # A dense ReLU layer on nonnegative inputs, paper orientation: X is N×P, Y is M×P. Drawn in numpy,
 # line for line as numpy_admm.py (same seed, same generator), then moved to the device.

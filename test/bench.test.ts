@@ -69,3 +69,27 @@ describe.skipIf(!gpu)('npm run bench', () => {
     expect(existsSync(json)).toBe(false);
   });
 });
+
+describe.skipIf(!gpu)('the one-call GPU benchmark (bench/gpu/run.sh)', () => {
+  it('runs its steps at --quick sizes into results.json and results.md, with the LeNet solve and float64-checked kernels', { timeout: 300_000 }, async () => {
+    const out = join(work, 'gpu-suite');
+    const run = spawnSync('bash', [join(root, 'bench/gpu/run.sh'), '--quick', '--no-torch', '--steps', 'matmul,lenet,problems', '--problems', 'dense-40x12-P300', '--lenet-iterations', '50'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, OUT: out },
+    });
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+    expect(Object.values(report.steps).every((s) => !(s as { error?: string }).error), JSON.stringify(report.steps)).toBe(true);
+    // Every kernel's product agrees with float64 to f32 rounding (|error| / Σ|terms|).
+    expect(report.matmul.length).toBeGreaterThan(0);
+    for (const entry of report.matmul) expect(entry.relativeError, entry.variant).toBeLessThan(1e-5);
+    // The LeNet-shaped solve: 50 iterations from zero, and the per-iteration measurement beside it.
+    expect(report.lenet).toMatchObject({ N: 393, M: 64, P: 3000, iterations: 50 });
+    expect(report.lenet.nonzeroShare).toBeGreaterThan(0);
+    expect(report.lenet.nonzeroShare).toBeLessThan(1);
+    expect(report.results.map((r: Entry) => r.problem)).toEqual(['lenet-fc1', 'dense-40x12-P300']);
+    expect(await readFile(join(out, 'results.md'), 'utf8')).toContain('LeNet FC1 (393×64×3000');
+    expect(await readFile(join(out, 'log.txt'), 'utf8')).toContain('probe: ');
+  });
+});

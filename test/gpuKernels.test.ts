@@ -1,7 +1,7 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
-import { matmul, tuneMatmul } from '../src/gpu/kernels/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gpu/kernels/matmul.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
@@ -39,9 +39,10 @@ describe.skipIf(!gpu)('matmul kernel', () => {
     [130, 67, 33],
     [70, 129, 200],
   ];
-  // 'tiled' (workgroup memory, for GPUs) and 'registers' (for software adapters) must both be right
-  // whichever device runs the tests.
-  for (const variant of ['tiled', 'registers'] as const)
+  // 'tiled' and 'wide' (workgroup memory, for GPUs) and 'registers' (for software adapters) must
+  // all be right whichever device runs the tests. [130, 67, 33] and [70, 129, 200] cross the wide
+  // kernel's 128-wide tile edges.
+  for (const variant of ['tiled', 'wide', 'registers'] as const)
   for (const [m, n, k] of shapes)
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
       it(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
@@ -76,6 +77,55 @@ describe.skipIf(!gpu)('matmul kernel', () => {
     }
 });
 
+describe.skipIf(!gpu)('matmul split over k (GPUs)', () => {
+  // A product with few output tiles and a long k is split into k slices plus a summing dispatch
+  // on GPUs; the software adapter never splits, so the test poses as a GPU for the plan.
+  for (const [variant, ta, k, slices] of [['tiled', true, 2000, 3], ['wide', false, 1500, 2]] as const)
+    it(`${variant}: 70×${k} · ${k}×40 (transposeA ${ta}) in k slices, alpha and an addend, equals float64`, async () => {
+      const runtime = gpu!;
+      const saved = { software: runtime.software, variant: runtime.matmulVariant };
+      Object.assign(runtime, { software: false, matmulVariant: 'tiled' });
+      const ws = new Workspace(runtime);
+      try {
+        const [m, n] = [70, 40];
+        const a = gaussianMatrix(ta ? k : m, ta ? m : k, 5);
+        const b = gaussianMatrix(k, n, 6);
+        const d = gaussianMatrix(m, n, 7);
+        const out = ws.storage(m * n, 'out');
+        const dispatches = matmulDispatches(ws, { label: 'split', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), addend: ws.upload(d, 'addend'), out, m, n, k, transposeA: ta, alpha: 0.5, beta: -1, variant });
+        expect(dispatches.map((x) => x.workgroups[2])).toEqual([slices, 1]); // k / 512 slices at most
+        expect(dispatches[1].label).toContain('sum of k slices');
+        run(ws, dispatches);
+        const got = await ws.read(out, m * n);
+        const want = reference(a, b, m, n, k, ta, false);
+        for (let i = 0; i < m * n; i++) expect(Math.abs(got[i] - (0.5 * want[i] - d[i]))).toBeLessThan(1e-4 * Math.sqrt(k));
+      } finally {
+        ws.release();
+        Object.assign(runtime, { software: saved.software, matmulVariant: saved.variant });
+      }
+    });
+});
+
+describe.skipIf(!gpu)('matmul split over k on request', () => {
+  it('registers: 37×900 · 900×21 in 3 requested slices equals float64 (any adapter)', async () => {
+    const ws = new Workspace(gpu!);
+    try {
+      const [m, n, k] = [37, 21, 900];
+      const a = gaussianMatrix(m, k, 9);
+      const b = gaussianMatrix(k, n, 10);
+      const out = ws.storage(m * n, 'out');
+      const dispatches = matmulDispatches(ws, { label: 'split', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k, variant: 'registers', slices: 3 });
+      expect(dispatches.map((x) => x.workgroups[2])).toEqual([3, 1]);
+      run(ws, dispatches);
+      const got = await ws.read(out, m * n);
+      const want = reference(a, b, m, n, k, false, false);
+      for (let i = 0; i < m * n; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-4 * Math.sqrt(k));
+    } finally {
+      ws.release();
+    }
+  });
+});
+
 describe.skipIf(!gpu)('two-stage reduction', () => {
   it('sums ‖(2T − B − Y)_Ω‖² over more entries than one pass of workgroups covers, whole or in two parts', async () => {
     const count = 256 * 256 * 3 + 17;
@@ -101,9 +151,13 @@ describe.skipIf(!gpu)('two-stage reduction', () => {
 });
 
 describe.skipIf(!gpu)('matmul tuning', () => {
-  it('measures the two kernels once per device and makes matmul use the faster', async () => {
+  it('measures the GPU kernels once per device (software adapters: registers, nothing compiled) and makes matmul use the faster', async () => {
+    const before = gpu!.pipelines.size;
     const choice = await tuneMatmul(gpu!);
-    expect(['tiled', 'registers']).toContain(choice);
+    if (gpu!.software) {
+      expect(choice).toBe('registers');
+      expect(gpu!.pipelines.size).toBe(before);
+    } else expect(['tiled', 'wide']).toContain(choice);
     expect(gpu!.matmulVariant).toBe(choice);
     const pipelines = gpu!.pipelines.size;
     expect(await tuneMatmul(gpu!)).toBe(choice); // cached: nothing measured or compiled again
@@ -115,7 +169,7 @@ describe.skipIf(!gpu)('matmul tuning', () => {
       const b = gaussianMatrix(k, n, 92);
       const out = ws.storage(m * n, 'out');
       const dispatch = matmul(ws, { label: 'tuned', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k });
-      expect(dispatch.pipeline.label).toContain(choice === 'registers' ? 'matmul:matmul_registers:' : 'matmul:matmul:');
+      expect(dispatch.pipeline.label).toContain(`matmul:${MATMUL_VARIANTS[choice].entryPoint}:`);
       run(ws, [dispatch]);
       const want = reference(Float64Array.from(a), Float64Array.from(b), m, n, k, false, false);
       const got = await ws.read(out, m * n);

@@ -1,32 +1,66 @@
 import { describe, expect, it } from 'vitest';
-import { cholesky, gramOfColumns, inverseOfIdentityPlus, multiply } from '../src/solver/linalg64.js';
+import { gramOfColumns, inverseOfIdentityPlus, multiply } from '../src/solver/linalg64.js';
+import { parallelInverseOfIdentityPlus, PARALLEL_MIN_SIZE } from '../src/solver/parallelSpdInverse.js';
+import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, identityPlus } from '../src/solver/spdInverse.js';
 import { gaussianMatrix } from './helpers/random.js';
 
-describe('float64 Cholesky', () => {
-  const n = 23;
-  const a = gramOfColumns(gaussianMatrix(40, n, 7), 40, n);
-  for (let i = 0; i < n; i++) a[i * n + i] += 1;
+/** max |(G + I)·inverse − I| over all entries. */
+function identityError(g: Float64Array, inverse: Float64Array, n: number): number {
+  const product = multiply(identityPlus(g, n), inverse, n, n, n);
+  let worst = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(product[i * n + j] - (i === j ? 1 : 0)));
+  return worst;
+}
 
-  it('factors A = L·Lᵀ with L lower triangular', () => {
-    const l = cholesky(a, n);
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) expect(l[i * n + j]).toBe(0);
-    const lt = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) lt[i * n + j] = l[j * n + i];
-    const product = multiply(l, lt, n, n, n);
-    for (let i = 0; i < n * n; i++) expect(product[i]).toBeCloseTo(a[i], 9);
-  });
+describe('float64 Cholesky and (G + I)⁻¹', () => {
+  // Sizes across block edges: one block, a partial second one, several blocks.
+  for (const n of [23, CHOLESKY_BLOCK + 5, 3 * CHOLESKY_BLOCK - 1]) {
+    it(`factors A = L·Lᵀ with L lower triangular (n = ${n}, blocks of ${CHOLESKY_BLOCK})`, () => {
+      const a = identityPlus(gramOfColumns(gaussianMatrix(n + 17, n, n), n + 17, n), n);
+      const l = Float64Array.from(a);
+      for (let j0 = 0; j0 < n; j0 += CHOLESKY_BLOCK) {
+        const j1 = Math.min(n, j0 + CHOLESKY_BLOCK);
+        choleskyUpdate(l, n, j0, j1, 0, 1);
+        expect(choleskyBlock(l, n, j0, j1, j0, n, 0, 1)).toBe(-1);
+      }
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) l[i * n + j] = 0; // the upper triangle is never read
+      const lt = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) lt[i * n + j] = l[j * n + i];
+      const product = multiply(l, lt, n, n, n);
+      for (let i = 0; i < n * n; i++) expect(product[i]).toBeCloseTo(a[i], 9);
+    });
 
-  it('inverts G + I: (G + I)·inverse = I', () => {
-    const g = gramOfColumns(gaussianMatrix(15, n, 8), 15, n); // rank-deficient G: still fine with + I
-    const inverse = inverseOfIdentityPlus(g, n);
-    const shifted = Float64Array.from(g);
-    for (let i = 0; i < n; i++) shifted[i * n + i] += 1;
-    const product = multiply(shifted, inverse, n, n, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(product[i * n + j]).toBeCloseTo(i === j ? 1 : 0, 10);
-  });
+    it(`inverts G + I: (G + I)·inverse = I, rank-deficient G (n = ${n})`, () => {
+      const g = gramOfColumns(gaussianMatrix(15, n, 8), 15, n);
+      expect(identityError(g, inverseOfIdentityPlus(g, n), n)).toBeLessThan(1e-10);
+    });
+  }
 
   it('refuses a matrix that is not positive definite', () => {
-    const indefinite = Float64Array.from([1, 2, 2, 1]);
-    expect(() => cholesky(indefinite, 2)).toThrow(/not positive definite/);
+    expect(() => inverseOfIdentityPlus(Float64Array.from([0, 2, 2, 0]), 2)).toThrow(/not positive definite \(pivot 1 of 2\)/);
+  });
+});
+
+describe('(G + I)⁻¹ on worker threads', () => {
+  const n = PARALLEL_MIN_SIZE + 37; // large enough to use the workers, several blocks, not a multiple of them
+  const g = gramOfColumns(gaussianMatrix(n + 50, n, 3), n + 50, n);
+
+  it('equals the one-thread inverse to rounding, for 2 and 3 threads (uneven shares)', async () => {
+    const serial = inverseOfIdentityPlus(g, n);
+    for (const threads of [2, 3]) {
+      const parallel = await parallelInverseOfIdentityPlus(g, n, threads);
+      let worst = 0;
+      for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(parallel[i] - serial[i]));
+      expect(worst).toBeLessThan(1e-12);
+      expect(identityError(g, parallel, n)).toBeLessThan(1e-9);
+    }
+  });
+
+  it('refuses a matrix that is not positive definite, naming the pivot, and leaves no worker running', async () => {
+    const bad = Float64Array.from(g);
+    const row = n - 3; // a pivot in the workers' share of the last block
+    for (let j = 0; j < n; j++) bad[row * n + j] = bad[j * n + row] = 0;
+    bad[row * n + row] = -2; // (G + I)[row,row] = −1
+    await expect(parallelInverseOfIdentityPlus(bad, n, 2)).rejects.toThrow(new RegExp(`not positive definite \\(pivot ${row} of ${n}\\)`));
   });
 });

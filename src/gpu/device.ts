@@ -10,6 +10,8 @@ export interface GpuRuntime {
   /** "vendor architecture device (description)" of the adapter, for reports. */
   adapterDescription: string;
   limits: GPUSupportedLimits;
+  /** Optional features the adapter offers (shader-f16, subgroups, …), sorted; none is enabled. */
+  adapterFeatures: readonly string[];
   buffers: BufferPool;
   pipelines: PipelineCache;
   /** The matmul kernel measured fastest on this device (tuneMatmul), or null before tuning. */
@@ -82,6 +84,7 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
     device,
     adapterDescription,
     limits: device.limits,
+    adapterFeatures: [...adapter.features].map(String).sort(),
     buffers,
     pipelines: new PipelineCache(device),
     matmulVariant: null,

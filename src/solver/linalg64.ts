@@ -1,5 +1,6 @@
 // Plain float64 dense linear algebra for the CPU reference solver and the per-layer setup.
 // Matrices are row-major Float64Array with explicit sizes (no classes: these are hot loops).
+import { spdInverseOfIdentityPlus } from './spdInverse.js';
 
 /** C (m×n) = A (m×k) · B (k×n). */
 export function multiply(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out: Float64Array = new Float64Array(m * n)): Float64Array {
@@ -61,59 +62,8 @@ export function gramOfRows(a: Float64Array, m: number, k: number): Float64Array 
   return g;
 }
 
-/**
- * Cholesky factor L (lower triangular, row-major) with A = L·Lᵀ.
- * Throws when A is not symmetric positive definite (a non-positive pivot).
- */
-export function cholesky(a: Float64Array, n: number): Float64Array {
-  const l = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    let d = a[j * n + j];
-    const lj = j * n;
-    for (let k = 0; k < j; k++) d -= l[lj + k] * l[lj + k];
-    if (!(d > 0)) throw new Error(`cholesky: matrix is not positive definite (pivot ${j} is ${d})`);
-    const ljj = Math.sqrt(d);
-    l[lj + j] = ljj;
-    for (let i = j + 1; i < n; i++) {
-      const li = i * n;
-      let s = a[li + j];
-      for (let k = 0; k < j; k++) s -= l[li + k] * l[lj + k];
-      l[li + j] = s / ljj;
-    }
-  }
-  return l;
-}
-
-/** A⁻¹ from the Cholesky factor of A: inv(L) by forward substitution, then inv(L)ᵀ·inv(L). */
-export function inverseFromCholesky(l: Float64Array, n: number): Float64Array {
-  const linv = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    linv[j * n + j] = 1 / l[j * n + j];
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s -= l[i * n + k] * linv[k * n + j];
-      linv[i * n + j] = s / l[i * n + i];
-    }
-  }
-  // A⁻¹ = inv(L)ᵀ inv(L); inv(L) is lower triangular.
-  const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      for (let k = j; k < n; k++) s += linv[k * n + i] * linv[k * n + j];
-      inv[i * n + j] = s;
-      inv[j * n + i] = s;
-    }
-  }
-  return inv;
-}
-
-/** (G + I)⁻¹ for a symmetric positive semidefinite G, via Cholesky. */
-export function inverseOfIdentityPlus(g: Float64Array, n: number): Float64Array {
-  const a = Float64Array.from(g);
-  for (let i = 0; i < n; i++) a[i * n + i] += 1;
-  return inverseFromCholesky(cholesky(a, n), n);
-}
+/** (G + I)⁻¹ for a symmetric positive semidefinite G (spdInverse.ts; throws when not positive definite). */
+export const inverseOfIdentityPlus = spdInverseOfIdentityPlus;
 
 export function frobeniusNormSquared(a: ArrayLike<number>): number {
   let s = 0;

@@ -27,72 +27,153 @@ export interface MatmulSpec {
   epilogue?: Epilogue;
   /** The first partial-sum slot this dispatch's epilogue writes (after a previous chunk's). */
   slotOffset?: number;
+  /** k slices for matmulDispatches (benchmarks, tests); default: planned from the shape and device. */
+  slices?: number;
 }
 
 
 /**
- * 'tiled': 64×64 tiles staged through workgroup memory (the right design on GPUs).
+ * 'tiled': 64×64 tiles staged through workgroup memory, 4×4 outputs per invocation.
+ * 'wide': 128×128 tiles, 8×8 outputs per invocation read as vec4 from workgroup memory (4× the
+ * arithmetic per workgroup-memory load of 'tiled'; fewer workgroups, so small products fill a
+ * large GPU less well).
  * 'registers': 16×64 tiles, a 16×8 register block per invocation and direct global loads, no
  * workgroup memory or barriers (about 4× faster on llvmpipe, where each workgroup is SIMD lanes of
  * one CPU thread and barriers/workgroup memory buy nothing).
  */
-export type MatmulVariant = 'tiled' | 'registers';
+export type MatmulVariant = 'tiled' | 'wide' | 'registers';
 
-const VARIANTS: Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number }> = {
+export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number }>> = {
   tiled: { entryPoint: 'matmul', tileRows: 64, tileCols: 64 },
+  wide: { entryPoint: 'matmul_wide', tileRows: 128, tileCols: 128 },
   registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
 };
+const VARIANTS = MATMUL_VARIANTS;
 
-/** The faster kernel for an adapter: 'registers' on CPU rasterizers, 'tiled' on real GPUs. */
+/** The kernels tuneMatmul chooses between on GPUs (software adapters always use 'registers'). */
+const GPU_VARIANTS: readonly MatmulVariant[] = ['tiled', 'wide'];
+
+/** The kernel for an untuned adapter: 'registers' on CPU rasterizers, 'tiled' on real GPUs. */
 export function matmulVariantFor(adapterDescription: string): MatmulVariant {
   return isSoftwareAdapter(adapterDescription) ? 'registers' : 'tiled';
 }
 
-/** out = alpha·op(A)·op(B) + beta·addend. Reads a, b, addend; writes out. */
+// How products are laid out on a GPU, from the k-split sweep on an H200 (bench/README.md, "On a
+// real GPU"): splitting a product with a small output over k pays up to about 12 workgroups per
+// multiprocessor (Xᵀ·B of LeNet's FC1 on 'wide': 1 slice 20 TFLOP/s, 4 slices 25, 16 slices 30);
+// 'wide' needs enough output tiles of its own (a 785×300 output, 21 tiles: 13 TFLOP/s split 16
+// ways, against 18 for 'tiled' split as much).
+/** Workgroups a split product aims for (about 12 per multiprocessor of a 132-SM H200). */
+const SPLIT_TARGET_GROUPS = 1536;
+/** k per slice at least this: each slice's m·n stores stay ≤ 1/256 byte per FLOP. */
+const MIN_SLICE_K = 512;
+/** 'wide' gives way to 'tiled' below this many workgroups (split or not) or output tiles of its own. */
+const WIDE_MIN_GROUPS = 384;
+const WIDE_MIN_TILES = 64;
+
+interface MatmulPlan {
+  variant: MatmulVariant;
+  /** k per slice (a multiple of 16), and the slices: 1 unless split. */
+  kSlice: number;
+  slices: number;
+}
+
+const tilesOf = (v: MatmulVariant, m: number, n: number) => Math.ceil(n / VARIANTS[v].tileCols) * Math.ceil(m / VARIANTS[v].tileRows);
+
+/**
+ * The kernel and k slices of an m×n×k product. An explicitly requested variant is kept; otherwise
+ * the device's (tuneMatmul), with 'wide' giving way to 'tiled' where its workgroups, even split,
+ * would leave a GPU idle. Only `splittable` products (plain: no epilogue) are split, on GPUs only.
+ */
+function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant' | 'slices'>, splittable: boolean): MatmulPlan {
+  const { m, n, k } = spec;
+  const device = ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime.adapterDescription);
+  const slicesFor = (v: MatmulVariant) =>
+    !splittable ? 1
+    : spec.slices !== undefined ? Math.max(1, Math.min(spec.slices, Math.ceil(k / 16)))
+    : ws.runtime.software ? 1
+    : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(v, m, n)), Math.floor(k / MIN_SLICE_K)));
+  let variant = spec.variant ?? device;
+  const wideTiles = tilesOf('wide', m, n);
+  if (!spec.variant && variant === 'wide' && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor('wide') < WIDE_MIN_GROUPS)) variant = 'tiled';
+  const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;
+  return { variant, kSlice, slices: Math.ceil(k / kSlice) };
+}
+
+/** out = alpha·op(A)·op(B) + beta·addend in one dispatch (never split). Reads a, b, addend; writes out. */
 export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
-  const variant = VARIANTS[variantOf(ws, spec.variant)];
+  const plan = planOf(ws, spec, false);
+  return kernelDispatch(ws, spec, { ...plan, kSlice: spec.k, slices: 1 });
+}
+
+/**
+ * The same product as matmul(), split over k on a GPU when its output alone launches too few
+ * workgroups (a plain product only): the slices go to a scratch buffer of this workspace (shared by
+ * its split products of one size, which run one after another) and a second dispatch sums them.
+ */
+export function matmulDispatches(ws: Workspace, spec: MatmulSpec): Dispatch[] {
+  const plan = planOf(ws, spec, !spec.epilogue);
+  if (plan.slices === 1) return [kernelDispatch(ws, spec, plan)];
+  const { m, n } = spec;
+  const floats = plan.slices * m * n;
+  const slices = ws.placeholder(`matmul k slices ${floats}`, () => ws.storage(floats, 'matmul k slices'));
+  const split = kernelDispatch(ws, { ...spec, out: slices, addend: undefined, alpha: 1, beta: 0, label: `${spec.label} (${plan.slices} k slices)` }, plan);
+  const beta = spec.beta ?? 0;
+  const pipeline = epiloguePipeline(ws, 'matmul', matmulSource, 'matmul_slices');
+  const sum = ws.dispatch(
+    `${spec.label} (sum of k slices)`,
+    pipeline,
+    { 0: uniformsOf(ws, spec, plan.kSlice), 1: slices, 3: spec.addend ?? ws.dummy, 4: spec.out! },
+    [Math.max(1, Math.min(Math.ceil((m * n) / 256), 4096))],
+    { bytes: 4 * m * n * (plan.slices + 1 + (beta !== 0 ? 1 : 0)), flops: plan.slices * m * n },
+  );
+  return [split, sum];
+}
+
+function uniformsOf(ws: Workspace, spec: MatmulSpec, kSlice: number): GPUBuffer {
+  const beta = spec.beta ?? 0;
+  if (beta !== 0 && !spec.addend) throw new Error(`${spec.label}: beta ≠ 0 needs an addend`);
+  return ws.uniform(packUniforms([['u32', spec.m], ['u32', spec.n], ['u32', spec.k], ['f32', spec.alpha ?? 1], ['f32', beta], ['u32', kSlice]]));
+}
+
+function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Dispatch {
+  const variant = VARIANTS[plan.variant];
   const pipeline = epiloguePipeline(ws, 'matmul', matmulSource, variant.entryPoint, {
     TRANSPOSE_A: spec.transposeA ? 1 : 0,
     TRANSPOSE_B: spec.transposeB ? 1 : 0,
   });
   const beta = spec.beta ?? 0;
-  if (beta !== 0 && !spec.addend) throw new Error(`${spec.label}: beta ≠ 0 needs an addend`);
-  const uniforms = ws.uniform(
-    packUniforms([['u32', spec.m], ['u32', spec.n], ['u32', spec.k], ['f32', spec.alpha ?? 1], ['f32', beta]]),
-  );
   return ws.dispatch(
     spec.label,
     pipeline,
-    { ...epilogueResources(ws, spec.epilogue, { out: spec.out, slotOffset: spec.slotOffset }), 0: uniforms, 1: spec.a, 2: spec.b, 3: spec.addend ?? ws.dummy },
-    [Math.ceil(spec.n / variant.tileCols), Math.ceil(spec.m / variant.tileRows)],
+    { ...epilogueResources(ws, spec.epilogue, { out: spec.out, slotOffset: spec.slotOffset }), 0: uniformsOf(ws, spec, plan.kSlice), 1: spec.a, 2: spec.b, 3: spec.addend ?? ws.dummy },
+    [Math.ceil(spec.n / variant.tileCols), Math.ceil(spec.m / variant.tileRows), plan.slices],
     {
-      bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (beta !== 0 ? 2 : 1)) + spec.m * spec.n * epilogueBytesPerValue(spec.epilogue),
+      bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (plan.slices + (beta !== 0 ? 1 : 0))) + spec.m * spec.n * epilogueBytesPerValue(spec.epilogue),
       flops: 2 * spec.m * spec.n * spec.k,
     },
   );
 }
 
-function variantOf(ws: Workspace, requested?: MatmulVariant): MatmulVariant {
-  return requested ?? ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime.adapterDescription);
-}
-
-/** Partial-sum slots an m×n product's epilogue writes (one per invocation, or per workgroup for 'tiled'). */
+/** Partial-sum slots an m×n product's epilogue writes (one per invocation of 'registers', per workgroup otherwise). */
 export function matmulSlots(ws: Workspace, m: number, n: number, requested?: MatmulVariant): number {
-  const name = variantOf(ws, requested);
-  const groups = Math.ceil(n / VARIANTS[name].tileCols) * Math.ceil(m / VARIANTS[name].tileRows);
-  return name === 'registers' ? groups * 8 : groups;
+  const { variant } = planOf(ws, { m, n, k: 1, variant: requested }, false);
+  const groups = tilesOf(variant, m, n);
+  return variant === 'registers' ? groups * 8 : groups;
 }
 
 const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
 
 /**
- * Times both kernels once per device on a layer-sized product (512×256 outputs, k = 512; medians
- * of 3) and keeps the faster in runtime.matmulVariant, which matmul() then uses. The adapter-name
- * guess is only the fallback for untuned devices: drivers differ more than their names say.
- * A variant already set on the runtime is kept.
+ * On a GPU, times the GPU kernels once per device on a large layer's product (8192×1024 outputs,
+ * k = 1024; medians of 3) and keeps the faster in runtime.matmulVariant, which matmul() then uses:
+ * drivers differ more than their names say. On a software adapter it chooses 'registers' without
+ * compiling the others (a workgroup-memory pipeline takes llvmpipe most of a minute to compile
+ * and is 4× slower there). A variant already set on the runtime is kept.
  */
 export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
   if (runtime.matmulVariant) return Promise.resolve(runtime.matmulVariant); // measured already, or chosen by the caller
+  if (runtime.software) return Promise.resolve((runtime.matmulVariant = 'registers'));
   let pending = tuning.get(runtime);
   if (!pending) {
     pending = measureVariants(runtime).then((best) => (runtime.matmulVariant = best));
@@ -102,14 +183,14 @@ export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
 }
 
 async function measureVariants(runtime: GpuRuntime): Promise<MatmulVariant> {
-  const [m, n, k] = [512, 256, 512];
+  const [m, n, k] = [8192, 1024, 1024];
   const ws = new Workspace(runtime);
   try {
     const a = ws.upload(Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 13) / 13), 'tuning A');
     const b = ws.upload(Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 11) / 11), 'tuning B');
     const out = ws.storage(m * n, 'tuning out');
-    const seconds: Record<MatmulVariant, number> = { tiled: Infinity, registers: Infinity };
-    for (const variant of Object.keys(VARIANTS) as MatmulVariant[]) {
+    const seconds: Partial<Record<MatmulVariant, number>> = {};
+    for (const variant of GPU_VARIANTS) {
       const dispatch = matmul(ws, { label: `tuning ${variant}`, a, b, out, m, n, k, variant });
       const run = async () => {
         const started = performance.now();
@@ -125,7 +206,7 @@ async function measureVariants(runtime: GpuRuntime): Promise<MatmulVariant> {
       const times = [await run(), await run(), await run()].sort((x, y) => x - y);
       seconds[variant] = times[1];
     }
-    return seconds.registers < seconds.tiled ? 'registers' : 'tiled';
+    return GPU_VARIANTS.reduce((best, v) => (seconds[v]! < seconds[best]! ? v : best));
   } finally {
     ws.release();
   }

@@ -21,7 +21,7 @@
 // A layer larger than one storage binding has X and every P×M array split over samples (see
 // gpuDesign.ts): the elementwise projection then runs once per chunk, the products chunk by chunk.
 import { mapEpilogue, woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../../gpu/kernels/epilogue.js';
-import { matmul } from '../../gpu/kernels/matmul.js';
+import { matmulDispatches } from '../../gpu/kernels/matmul.js';
 import { projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
 import { sumPartials, weightResidualSlots, weightResiduals } from '../../gpu/kernels/reductions.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
@@ -90,12 +90,12 @@ export function admmIteration(
   const products = !b.woodbury
     ? {
         first: b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
-        solve: matmul(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
+        solve: matmulDispatches(ws, { label: 'W3 = A⁻¹ rhs', a: b.solveOperator, b: b.rhs!, out: b.W3, m: N, n: M, k: N }),
         second: b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M }),
       }
     : {
         first: b.X.product({ label: 'X Q − B', weights: b.Q, out: b.woodbury.residual, addend: b.B, outputs: M, beta: -1 }),
-        solve: matmul(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: b.woodbury.residual.parts[0], out: b.woodbury.correction.parts[0], m: P, n: M, k: P }),
+        solve: matmulDispatches(ws, { label: 'E = K (X Q − B)', a: b.solveOperator, b: b.woodbury.residual.parts[0], out: b.woodbury.correction.parts[0], m: P, n: M, k: P }),
         second: b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
       };
   const build = (checked: boolean): Dispatch[] => {
@@ -113,13 +113,13 @@ export function admmIteration(
     let responseSlots: number;
     if (!b.woodbury) {
       // W3 = A⁻¹ (XᵀB + Q), then T = X W3.
-      steps.push(...products.first, products.solve, ...weightSums, ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M, epilogue: response }));
+      steps.push(...products.first, ...products.solve, ...weightSums, ...b.X.product({ label: 'T = X W3', weights: b.W3, out: b.T, outputs: M, epilogue: response }));
       responseSlots = b.X.productSlots(M);
     } else {
       // Woodbury, with K = (I + XXᵀ)⁻¹ (samples-major X): E = K (X Q − B), W3 = Q − Xᵀ E, T = B + E.
       const correction = b.woodbury.correction.parts[0];
       const epilogue = mapEpilogue(response, (a) => a.parts[0]) as Epilogue & { kind: 'response' };
-      steps.push(...products.first, products.solve, ...products.second, ...weightSums, woodburyResponse(ws, { count: P * M, correction, response: b.T.parts[0], epilogue }));
+      steps.push(...products.first, ...products.solve, ...products.second, ...weightSums, woodburyResponse(ws, { count: P * M, correction, response: b.T.parts[0], epilogue }));
       responseSlots = woodburyResponseSlots(P * M);
     }
     if (!checked) {
@@ -136,5 +136,5 @@ export function admmIteration(
   };
 
   const { first, solve, second } = products;
-  return { dispatches: build(false), checkedDispatches: build(true), productsWithX: [...first, ...second], allProducts: [...first, solve, ...second] };
+  return { dispatches: build(false), checkedDispatches: build(true), productsWithX: [...first, ...second], allProducts: [...first, ...solve, ...second] };
 }

@@ -7,7 +7,7 @@
 // is split the same way, one buffer per chunk (a SampleArray), so no binding ever holds more
 // than a chunk; products run chunk by chunk, and Xᵀ·B sums over the chunks.
 import { mapEpilogue, type Epilogue } from '../../gpu/kernels/epilogue.js';
-import { matmul, matmulSlots } from '../../gpu/kernels/matmul.js';
+import { matmul, matmulDispatches, matmulSlots } from '../../gpu/kernels/matmul.js';
 import { partialsLength, patchGradient, patchProduct, patchProductSlots, patchRowsChunk, type PatchOperand } from '../../gpu/kernels/patches.js';
 import { GpuError } from '../../errors.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
@@ -183,8 +183,9 @@ function denseChunks(ws: Workspace, design: Design, bindingFloats: number, width
       X,
       product: (s) => matmul(ws, { label: s.label, a: X, b: s.weights, out: s.out, addend: s.addend, beta: s.beta, m: n, n: s.outputs, k: columns, epilogue: s.epilogue, slotOffset: s.slotOffset }),
       slots: (outputs) => matmulSlots(ws, n, outputs),
-      transposed: (s) => [matmul(ws, { label: s.label, a: X, b: s.response, out: s.out, addend: s.addend, alpha: s.alpha, beta: s.beta, m: columns, n: s.outputs, k: n, transposeA: true })],
-      gram: (out, previous, scratch) => [matmul(scratch, { label: 'Xᵀ X', a: X, b: X, out, addend: previous ?? undefined, beta: previous ? 1 : 0, m: columns, n: columns, k: n, transposeA: true })],
+      // N×M or N×N outputs with k = the samples: split over k on GPUs (matmulDispatches).
+      transposed: (s) => matmulDispatches(ws, { label: s.label, a: X, b: s.response, out: s.out, addend: s.addend, alpha: s.alpha, beta: s.beta, m: columns, n: s.outputs, k: n, transposeA: true }),
+      gram: (out, previous, scratch) => matmulDispatches(scratch, { label: 'Xᵀ X', a: X, b: X, out, addend: previous ?? undefined, beta: previous ? 1 : 0, m: columns, n: columns, k: n, transposeA: true }),
     };
   });
 }

@@ -7,7 +7,7 @@ import { add, rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/ke
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS, sumPartials } from '../../gpu/kernels/reductions.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
 import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
-import { inverseOfIdentityPlus } from '../linalg64.js';
+import { inverseOfIdentityPlusOnHost } from '../spdInverse.js';
 import type { LayerProblem } from '../problem.js';
 import { readSamples, sampleStorage, uploadDesign, uploadSamples } from './gpuDesign.js';
 import { admmIteration, partialSlots, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
@@ -73,7 +73,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     try {
       const gram = scratch.storage(size * size, 'Gram matrix');
       submit(ws, woodbury ? [matmul(scratch, { label: 'X Xᵀ', a: X.dense!, b: X.dense!, out: gram, m: P, n: P, k: N, transposeB: true })] : X.gramOfColumns(gram, scratch, options.gramChunkRows));
-      inverse = inverseOfIdentityPlus(Float64Array.from(await scratch.read(gram, size * size)), size);
+      inverse = await inverseOfIdentityPlusOnHost(Float64Array.from(await scratch.read(gram, size * size)), size);
     } finally {
       scratch.release();
     }
