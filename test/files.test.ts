@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { readNpyFile, writeFilesAtomically } from '../src/io/files.js';
+import { MAX_PATH_BYTES, readNpyFile, resolveListedFile, writeFilesAtomically } from '../src/io/files.js';
 import { serializeNpy } from '../src/io/npy.js';
 
 let dir: string;
@@ -29,8 +30,45 @@ describe('readNpyFile', () => {
   });
 
   it('reports a directory with its path', async () => {
-    await expect(readNpyFile(dir)).rejects.toThrow(new InputError(`${dir}: cannot read: is a directory, expected a file`));
+    await expect(readNpyFile(dir)).rejects.toThrow(new InputError(`${dir}: expected a regular file, found a directory`));
   });
+
+  it('refuses a device or a named pipe before reading a byte (no endless read, no blocking open)', async () => {
+    await expect(readNpyFile('/dev/zero')).rejects.toThrow(new InputError('/dev/zero: expected a regular file, found a character device'));
+    const fifo = join(dir, 'pipe.npy');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readNpyFile(fifo)).rejects.toThrow(new InputError(`${fifo}: expected a regular file, found a named pipe`));
+  });
+
+  it('refuses a path with a NUL byte or longer than the file system takes, as bad input', async () => {
+    await expect(readNpyFile(`${dir}/a\0b.npy`)).rejects.toThrow(new InputError('input file: expected a file path, found one with a NUL byte'));
+    await expect(readNpyFile(`${dir}/${'x'.repeat(MAX_PATH_BYTES)}.npy`)).rejects.toThrow(/^input file: expected a path of at most 4096 bytes, found \d+$/);
+  });
+});
+
+describe('weight shards listed in a model file', () => {
+  it('resolve inside the model\'s folder to a regular file, with its size', async () => {
+    await mkdir(join(dir, 'model'));
+    await writeFile(join(dir, 'model', 'w.bin'), new Uint8Array(12));
+    expect(await resolveListedFile(join(dir, 'model'), './w.bin', 'm.json')).toEqual({ path: join(dir, 'model', 'w.bin'), size: 12 });
+  });
+
+  it('refuse paths out of the folder (by .., an absolute path or a link), devices and folders', async () => {
+    const model = join(dir, 'model');
+    await mkdir(join(model, 'sub'), { recursive: true });
+    await writeFile(join(dir, 'outside.bin'), 'x');
+    await symlink(join(dir, 'outside.bin'), join(model, 'link.bin'));
+    await symlink('/dev/zero', join(model, 'zero.bin'));
+    const outside = `expected a file inside the model's folder ${model}, found`;
+    await expect(resolveListedFile(model, '../outside.bin', 'm.json')).rejects.toThrow(`m.json: weightsManifest path '../outside.bin': ${outside} ${join(dir, 'outside.bin')}`);
+    await expect(resolveListedFile(model, 'link.bin', 'm.json')).rejects.toThrow(`m.json: weightsManifest path 'link.bin': ${outside} ${join(dir, 'outside.bin')}`);
+    await expect(resolveListedFile(model, '../../../dev/zero', 'm.json')).rejects.toThrow(`${outside} /dev/zero`);
+    await expect(resolveListedFile(model, 'zero.bin', 'm.json')).rejects.toThrow(`${outside} /dev/zero`);
+    await expect(resolveListedFile(model, '/etc/passwd', 'm.json')).rejects.toThrow("m.json: weightsManifest path '/etc/passwd': expected a path relative to the model's folder, found an absolute path");
+    await expect(resolveListedFile(model, 'sub', 'm.json')).rejects.toThrow("m.json: weightsManifest path 'sub': expected a regular file, found a directory");
+    await expect(resolveListedFile(model, 'a\0b', 'm.json')).rejects.toThrow(InputError);
+  });
+
 
   it('names the path in parse errors', async () => {
     const path = join(dir, 'bad.npy');

@@ -8,7 +8,7 @@ import { InputError } from '../errors.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
 import { parseOnnxModel, writeOnnxModel } from '../io/onnxModel.js';
-import { parseTfjsModel, shardPaths, writeTfjsModel } from '../io/tfjsModel.js';
+import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel } from '../io/tfjsModel.js';
 
 /** A loaded model: the same interface as Node's loadModelFile returns. */
 export type { LoadedModel };
@@ -169,10 +169,11 @@ function concatenate(parts: Uint8Array[]): ArrayBuffer {
 
 async function tfjsModel(name: string, modelJson: unknown, shard: (path: string) => Promise<Uint8Array>): Promise<LoadedModel> {
   const shards: Uint8Array[] = [];
-  for (const path of shardPaths(modelJson)) shards.push(await shard(path));
+  for (const path of checkTfjsModelJson(modelJson, name).paths) shards.push(await shard(path));
   const handle = await parseTfjsModel(modelJson, concatenate(shards), name);
   return {
     format: 'tfjs',
+    files: [],
     path: name,
     network: handle.network,
     imageLayout: 'nhwc',
@@ -190,6 +191,7 @@ function onnxModel(name: string, bytes: Uint8Array): LoadedModel {
   const handle = parseOnnxModel(bytes, name);
   return {
     format: 'onnx',
+    files: [],
     path: name,
     network: handle.network,
     imageLayout: 'nchw',

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { assertWritable, readNpyFile, writeFilesAtomically, type FileToWrite } from '../io/files.js';
+import { OutputGuard } from '../io/outputGuard.js';
 import { npyToMatrix, serializeNpy } from '../io/npy.js';
 import { DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
@@ -234,7 +235,18 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
   const job = validateOptions(raw);
   checkDistinctPaths(job);
   const { X, Y } = await loadInputs(job);
-  for (const path of [job.weightsPath, job.biasPath, job.reportPath]) if (path !== undefined) await assertWritable(path);
+  // No output on an input, through links or hard links included (checked again before writing).
+  const guard = await OutputGuard.of([job.inputPath, job.targetPath]);
+  const outputs: [string, string | undefined][] = [
+    ['--out-weights', job.weightsPath],
+    ['--out-bias', job.biasPath],
+    ['--report', job.reportPath],
+  ];
+  for (const [option, path] of outputs)
+    if (path !== undefined) {
+      await assertWritable(path);
+      await guard.check(path, option);
+    }
   if (job.bias && job.biasPath === undefined && !job.quiet)
     process.stderr.write('net-trim: warning: a bias is fitted but not saved: add --out-bias b.npy to save it, or --no-bias to fit none\n');
 
@@ -269,7 +281,9 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
 
   const document = reportDocument(job, X, Y, result);
   const files = outputFiles(job, document, result);
-  await writeFilesAtomically(files);
+  const targets = [];
+  for (const file of files) targets.push({ path: await guard.check(file.path, 'output'), bytes: file.bytes });
+  await writeFilesAtomically(targets, cancelSignal);
   if (job.json) process.stdout.write(JSON.stringify(document, null, 2) + '\n');
   else if (!job.quiet) process.stdout.write(summary(result, files));
 }

@@ -1,13 +1,14 @@
 // What `net-trim prune` and `net-trim sweep` share: their common options (same names, same
 // defaults, same checks), loading the model, samples and labels, the held-out accuracy, and the GPU.
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { access, mkdir, rmdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { GpuError, InputError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
-import { readNpyFile } from '../io/files.js';
+import { readNpyFile, writeFilesAtomically } from '../io/files.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
+import { makeFolder, OutputGuard, realPathToBe } from '../io/outputGuard.js';
 import { labelsForSamples, samplesForModel } from '../io/samples.js';
 import { checkNetwork } from '../network/shapes.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
@@ -123,28 +124,64 @@ export function commonPruneOptions(options: NetworkOptions, gpu: GpuRuntime | un
 }
 
 /**
- * Checks before any solve that the output folder can be written: not the model's own folder (the
- * pruned model would overwrite it), not a file, and it or its nearest existing parent writable.
- * Nothing is created here; the folder is made when the outputs are written.
+ * The output folder of prune and sweep, checked before any solve: not a file, it or its nearest
+ * existing parent writable, not the model's own folder (after links), and none of the files to be
+ * written there an input (OutputGuard: real paths and inodes). The folder is made, and every check
+ * run again, only when the outputs are written, so a failed or cancelled run creates nothing.
  */
-export async function checkOutputFolder(modelPath: string, out: string): Promise<string> {
-  const outDir = resolve(out);
-  if (outDir === resolve(dirname(modelPath)))
-    throw new InputError(`--out: refusing to write into the model's own folder (${outDir}): the model would be overwritten; choose another folder`);
-  let existing = outDir;
-  while (!(await stat(existing).catch(() => null))) {
-    const parent = dirname(existing);
-    if (parent === existing) break;
-    existing = parent;
+export class OutputFolder {
+  private guard: OutputGuard | null = null;
+
+  private constructor(
+    readonly path: string,
+    private readonly modelPath: string,
+  ) {}
+
+  static async open(modelPath: string, out: string): Promise<OutputFolder> {
+    const folder = new OutputFolder(resolve(out), modelPath);
+    const { existing, missing } = await folder.checkFolder();
+    const info = await stat(existing).catch(() => null);
+    if (info && !info.isDirectory()) throw new InputError(`--out ${out}: expected a folder, found a file at ${existing}`);
+    try {
+      await access(existing, constants.W_OK);
+    } catch {
+      throw new InputError(`--out ${out}: cannot write: permission denied on ${existing}`);
+    }
+    if (missing.length > 0) {
+      // Permission bits do not tell whether a folder can be made there (/proc as root): try, and undo.
+      const probe = join(existing, missing[0]);
+      try {
+        await mkdir(probe);
+        await rmdir(probe);
+      } catch (error) {
+        throw new InputError(`--out ${out}: cannot create the folder ${probe}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
+    return folder;
   }
-  const info = await stat(existing).catch(() => null);
-  if (info && !info.isDirectory()) throw new InputError(`--out ${out}: expected a folder, found a file at ${existing}`);
-  try {
-    await access(existing, constants.W_OK);
-  } catch {
-    throw new InputError(`--out ${out}: cannot write: permission denied on ${existing}`);
+
+  private async checkFolder(): Promise<{ existing: string; missing: string[] }> {
+    const guard = this.guard ?? (await OutputGuard.of([]));
+    await guard.checkFolder(this.path, '--out', [{ folder: dirname(this.modelPath), reason: "the model's own folder (the model would be overwritten)" }]);
+    return realPathToBe(this.path, '--out');
   }
-  return outDir;
+
+  /** Refuses (InputError) if any of `names` in the folder is one of `inputs` (after links, by inode). */
+  async avoid(inputs: ReadonlyArray<string | undefined>, names: readonly string[]): Promise<void> {
+    this.guard = await OutputGuard.of(inputs);
+    for (const name of names) await this.guard.check(join(this.path, name), '--out');
+  }
+
+  /** Makes the folder, checks again, and writes `files` into it atomically (all or none). */
+  async write(files: ReadonlyArray<{ name: string; bytes: Uint8Array }>): Promise<void> {
+    cancelSignal.throwIfAborted();
+    await this.checkFolder();
+    await makeFolder(this.path, '--out');
+    const guard = this.guard ?? (await OutputGuard.of([]));
+    const targets = [];
+    for (const file of files) targets.push({ path: await guard.check(join(this.path, file.name), '--out'), bytes: file.bytes });
+    await writeFilesAtomically(targets, cancelSignal);
+  }
 }
 
 export interface Samples {

@@ -1,10 +1,9 @@
 // `net-trim prune`: prune a whole TF.js or ONNX model on sample inputs, and write the pruned model
 // (same format), a sparse export, report.json and report.html. Everything is checked before the
 // solves; the outputs are written only after all of them succeeded (a cancelled run writes nothing).
-import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { writeFilesAtomically } from '../io/files.js';
+import { modelFileNames } from '../io/modelFiles.js';
 import { exportSparse } from '../io/sparseExport.js';
 import { DEFAULT_EPSILON_GAIN, pruneNetwork, type PruneResult } from '../prune/pruneNetwork.js';
 import { resultFields, type PruneReportDocument } from '../report/document.js';
@@ -14,7 +13,7 @@ import {
   addInputOptions,
   addOutputFlags,
   addSolverOptions,
-  checkOutputFolder,
+  OutputFolder,
   gpuFor,
   loadNetworkInputs,
   parseNetworkOptions,
@@ -24,6 +23,9 @@ import {
 import { nonNegativeNumber } from './optionValues.js';
 import { createProgress, progressStyle } from './progress.js';
 import { packageVersion } from './version.js';
+
+/** What prune writes besides the model files. */
+const PRUNE_FILES = ['weights.sparse.safetensors', 'report.json', 'report.html'] as const;
 
 interface RawPruneOptions extends RawNetworkOptions {
   epsilonGain?: string;
@@ -68,8 +70,9 @@ export function epsilonGains(raw: string): { epsilonGain: number; layerEpsilonGa
 
 async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> {
   const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)) };
-  const outDir = await checkOutputFolder(modelPath, raw.out);
+  const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
+  await out.avoid([...model.files, raw.samples, raw.labels], [...modelFileNames(model.format), ...PRUNE_FILES]);
 
   const gpu = await gpuFor(options.backend);
   const progress = createProgress(progressStyle(raw.quiet));
@@ -101,15 +104,15 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     ...resultFields(model.network, result, { heldOut, modelFiles: modelFiles.map((f) => f.name), sparse }),
   };
   const encode = (text: string) => new TextEncoder().encode(text);
-  await mkdir(outDir, { recursive: true });
-  await writeFilesAtomically([
-    ...modelFiles.map((f) => ({ path: join(outDir, f.name), bytes: f.bytes })),
-    { path: join(outDir, 'weights.sparse.safetensors'), bytes: sparse.bytes },
-    { path: join(outDir, 'report.json'), bytes: encode(JSON.stringify(document, null, 2) + '\n') },
-    { path: join(outDir, 'report.html'), bytes: encode(renderPruneReport(document)) },
+  const [sparseName, jsonName, htmlName] = PRUNE_FILES;
+  await out.write([
+    ...modelFiles,
+    { name: sparseName, bytes: sparse.bytes },
+    { name: jsonName, bytes: encode(JSON.stringify(document, null, 2) + '\n') },
+    { name: htmlName, bytes: encode(renderPruneReport(document)) },
   ]);
   if (raw.json) process.stdout.write(JSON.stringify(document, null, 2) + '\n');
-  else if (!raw.quiet) process.stdout.write(summary(document, basename(modelPath), outDir));
+  else if (!raw.quiet) process.stdout.write(summary(document, basename(modelPath), out.path));
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);

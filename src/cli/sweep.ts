@@ -1,11 +1,9 @@
 // `net-trim sweep`: prune the same model at a list of ε gains, each run warm-started from the
 // previous one, and write sweep.json and sweep.html (nonzeros against discrepancy, and accuracy
 // with labels) so that a user can pick the gain to `net-trim prune` with.
-import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
-import { writeFilesAtomically } from '../io/files.js';
 import { pruneNetwork, type PruneOptions, type PruneResult } from '../prune/pruneNetwork.js';
 import { heldOutAccuracy, type SweepPointDocument, type SweepReportDocument } from '../report/document.js';
 import { renderSweepReport } from '../report/html.js';
@@ -14,7 +12,7 @@ import {
   addInputOptions,
   addOutputFlags,
   addSolverOptions,
-  checkOutputFolder,
+  OutputFolder,
   gpuFor,
   loadNetworkInputs,
   parseNetworkOptions,
@@ -59,8 +57,9 @@ function parseGains(raw: string): number[] {
 async function runSweep(modelPath: string, raw: RawSweepOptions): Promise<void> {
   const options = parseNetworkOptions(raw);
   const gains = parseGains(raw.epsilonGains ?? DEFAULT_SWEEP_GAINS);
-  const outDir = await checkOutputFolder(modelPath, raw.out);
+  const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
+  await out.avoid([...model.files, raw.samples, raw.labels], ['sweep.json', 'sweep.html']);
 
   const started = performance.now();
   const gpu = await gpuFor(options.backend);
@@ -121,13 +120,12 @@ async function runSweep(modelPath: string, raw: RawSweepOptions): Promise<void> 
     seconds: (performance.now() - started) / 1000,
   };
   const encode = (text: string) => new TextEncoder().encode(text);
-  await mkdir(outDir, { recursive: true });
-  await writeFilesAtomically([
-    { path: join(outDir, 'sweep.json'), bytes: encode(JSON.stringify(document, null, 2) + '\n') },
-    { path: join(outDir, 'sweep.html'), bytes: encode(renderSweepReport(document)) },
+  await out.write([
+    { name: 'sweep.json', bytes: encode(JSON.stringify(document, null, 2) + '\n') },
+    { name: 'sweep.html', bytes: encode(renderSweepReport(document)) },
   ]);
   if (raw.json) process.stdout.write(JSON.stringify(document, null, 2) + '\n');
-  else if (!raw.quiet) process.stdout.write(summary(document, modelPath, outDir, raw));
+  else if (!raw.quiet) process.stdout.write(summary(document, modelPath, out.path, raw));
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);

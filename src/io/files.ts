@@ -1,11 +1,34 @@
-// Node-only file helpers: reading .npy inputs with errors that name the path, and writing a set
-// of outputs so that a failure never leaves a half-written file under a final name.
+// Node-only file helpers: reading inputs (regular files only, their size known before a byte is
+// read, weight shards kept inside their model's folder) with errors that name the path, and
+// writing a set of outputs so that a failure never leaves a half-written file under a final name
+// and no output ever lands on an input (outputGuard.ts).
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { constants, rmSync, type Stats } from 'node:fs';
+import { access, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from './npy.js';
+
+/** The longest path accepted (Linux's PATH_MAX); longer ones, and NUL bytes, are refused up front. */
+export const MAX_PATH_BYTES = 4096;
+
+/** Refuses a path the file system would reject or misread: a NUL byte, or longer than MAX_PATH_BYTES. */
+export function checkPathText(path: string, what: string): void {
+  if (path.length === 0) throw new InputError(`${what}: expected a file path, found an empty string`);
+  if (path.includes('\0')) throw new InputError(`${what}: expected a file path, found one with a NUL byte`);
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_PATH_BYTES) throw new InputError(`${what}: expected a path of at most ${MAX_PATH_BYTES} bytes, found ${bytes}`);
+}
+
+/** What a non-regular file is, for messages. */
+export function fileKind(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
 
 type FileAction = 'read' | 'write';
 
@@ -38,17 +61,52 @@ function pathError(path: string, action: FileAction, error: unknown): Error {
   return new Error(`${path}: cannot ${action}: ${(error as Error).message}`, { cause: error });
 }
 
+/** `error` (a file-system failure reading `path`) as an Error naming it, with `context` appended. */
+function readError(path: string, error: unknown, context: string): Error {
+  if (error instanceof InputError) return new InputError(error.message + context);
+  const failure = pathError(path, 'read', error);
+  return failure instanceof InputError ? new InputError(failure.message + context) : failure;
+}
+
+export interface ReadInputOptions {
+  /** Appended to every message, e.g. " (a weight shard listed in model.json)". */
+  context?: string;
+  /** Refuse files larger than this (a file format whose files are never that large). */
+  maxBytes?: number;
+}
+
 /**
- * Reads an input file; a failure is an error naming `path` (an InputError where the user can fix
- * it), with `context` appended, e.g. " (a weight shard listed in model.json)".
+ * Reads an input file, which must be a regular file (after links): a device, pipe or directory is
+ * refused before a byte is read (a pipe is opened without blocking), and exactly the size the
+ * file has when opened is read. A failure is an error naming `path` (an InputError where the user
+ * can fix it).
  */
-export async function readInputFile(path: string, context = ''): Promise<Buffer> {
+export async function readInputFile(path: string, options: ReadInputOptions = {}): Promise<Buffer> {
+  const context = options.context ?? '';
+  checkPathText(path, `input file${context}`);
+  let handle;
   try {
-    return await readFile(path);
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    const failure = pathError(path, 'read', error);
-    if (failure instanceof InputError) throw new InputError(failure.message + context);
-    throw failure;
+    throw readError(path, error, context);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new InputError(`${path}: expected a regular file, found ${fileKind(info)}`);
+    if (options.maxBytes !== undefined && info.size > options.maxBytes)
+      throw new InputError(`${path}: expected at most ${options.maxBytes} bytes, found ${info.size}`);
+    const bytes = Buffer.allocUnsafe(info.size);
+    let filled = 0;
+    while (filled < info.size) {
+      const { bytesRead } = await handle.read(bytes, filled, info.size - filled, filled);
+      if (bytesRead === 0) throw new InputError(`${path}: expected ${info.size} bytes, found ${filled}: the file shrank while being read`);
+      filled += bytesRead;
+    }
+    return bytes;
+  } catch (error) {
+    throw readError(path, error, context);
+  } finally {
+    await handle.close();
   }
 }
 
@@ -57,27 +115,64 @@ export async function readNpyFile(path: string, options: ParseNpyOptions = {}): 
   return parseNpy(await readInputFile(path), path, options);
 }
 
+/**
+ * A weight shard `listed` in the model file `listedIn`: relative to `folder`, and, after every
+ * link is followed, a regular file inside that folder. Returns its real path and size, so the
+ * sizes the model file declares can be checked before it is read.
+ */
+export async function resolveListedFile(folder: string, listed: string, listedIn: string): Promise<{ path: string; size: number }> {
+  const what = `${listedIn}: weightsManifest path`;
+  checkPathText(listed, what);
+  if (isAbsolute(listed)) throw new InputError(`${what} '${listed}': expected a path relative to the model's folder, found an absolute path`);
+  const path = join(folder, listed);
+  let real: string;
+  let realFolder: string;
+  try {
+    [realFolder, real] = [await realpath(folder), await realpath(path)];
+  } catch (error) {
+    throw readError(path, error, ` (a weight shard listed in ${listedIn})`);
+  }
+  const inside = relative(realFolder, real);
+  if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside))
+    throw new InputError(`${what} '${listed}': expected a file inside the model's folder ${realFolder}, found ${real}`);
+  const info = await stat(real);
+  if (!info.isFile()) throw new InputError(`${what} '${listed}': expected a regular file, found ${fileKind(info)}`);
+  return { path: real, size: info.size };
+}
+
 export interface FileToWrite {
   path: string;
   bytes: Uint8Array;
 }
 
+/** Temporary files written and not yet renamed into place or removed, for a forced exit to remove. */
+const pendingTemporaryFiles = new Set<string>();
+
+/** Removes, synchronously, every temporary file a write in progress holds (a process exiting on a second Ctrl-C). */
+export function removePendingTemporaryFiles(): void {
+  for (const temp of pendingTemporaryFiles) rmSync(temp, { force: true });
+  pendingTemporaryFiles.clear();
+}
+
 /**
  * Writes every file to a temporary name in its target's directory (so the rename cannot cross a
- * file system), synced to disk, then renames them all into place. If any write fails, the
- * temporary files are removed and no target is touched. Each rename is atomic; the set is not
- * (a failure between two renames, e.g. a vanished directory, leaves the earlier ones done).
+ * file system), synced to disk, then renames them all into place. If any write fails, or `signal`
+ * is aborted before the renames, the temporary files are removed and no target is touched. Each
+ * rename is atomic; the set is not (a failure between two renames, e.g. a vanished directory,
+ * leaves the earlier ones done).
  */
-export async function writeFilesAtomically(files: readonly FileToWrite[]): Promise<void> {
+export async function writeFilesAtomically(files: readonly FileToWrite[], signal?: AbortSignal): Promise<void> {
   const pending: { temp: string; path: string }[] = [];
   try {
     for (const { path, bytes } of files) {
+      signal?.throwIfAborted();
       const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
       let handle;
       try {
         // 'wx': never reuse (or follow a link at) an existing name.
         handle = await open(temp, 'wx');
         pending.push({ temp, path });
+        pendingTemporaryFiles.add(temp);
         await handle.writeFile(bytes);
         await handle.sync();
       } catch (error) {
@@ -86,6 +181,7 @@ export async function writeFilesAtomically(files: readonly FileToWrite[]): Promi
         await handle?.close();
       }
     }
+    signal?.throwIfAborted();
     while (pending.length > 0) {
       const { temp, path } = pending[0];
       try {
@@ -94,10 +190,12 @@ export async function writeFilesAtomically(files: readonly FileToWrite[]): Promi
         throw pathError(path, 'write', error);
       }
       pending.shift();
+      pendingTemporaryFiles.delete(temp);
     }
   } finally {
     // Only the files not renamed into place are left here (all of them after a write failure).
     await Promise.all(pending.map(({ temp }) => rm(temp, { force: true })));
+    for (const { temp } of pending) pendingTemporaryFiles.delete(temp);
   }
 }
 

@@ -6,6 +6,8 @@ export interface LoadedModel {
   format: 'tfjs' | 'onnx';
   /** The file name or URL it was read from (for messages and reports). */
   path: string;
+  /** Every file read for it (model.json and its shards, or the .onnx), where it came from files: outputs must avoid them. */
+  files: string[];
   network: Network;
   /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
   imageLayout: 'nchw' | 'nhwc';

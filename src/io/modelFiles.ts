@@ -10,13 +10,20 @@ import { writeTfjsModel } from './tfjsModel.js';
 
 export type { LoadedModel };
 
+/** The files a pruned model of this format is written as (LoadedModel.serialize). */
+export function modelFileNames(format: LoadedModel['format']): string[] {
+  return format === 'tfjs' ? ['model.json', 'weights.bin'] : ['model.onnx'];
+}
+
 export async function loadModelFile(path: string): Promise<LoadedModel> {
   const extension = extname(path).toLowerCase();
   if (extension === '.json') {
-    const handle = await loadTfjsModelFile(path);
+    const shards: string[] = [];
+    const handle = await loadTfjsModelFile(path, shards);
     return {
       format: 'tfjs',
       path,
+      files: [path, ...shards],
       network: handle.network,
       imageLayout: 'nhwc',
       async serialize(network) {
@@ -33,6 +40,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
     return {
       format: 'onnx',
       path,
+      files: [path],
       network: handle.network,
       imageLayout: 'nchw',
       async serialize(network) {

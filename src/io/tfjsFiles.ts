@@ -3,30 +3,42 @@
 import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Network } from '../network/types.js';
-import { readInputFile, writeFilesAtomically } from './files.js';
-import { parseTfjsModel, shardPaths, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
+import { readInputFile, resolveListedFile, writeFilesAtomically } from './files.js';
+import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
+
+/** A model.json is topology and a manifest: larger than this, it is not one. */
+const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
 
 /**
  * Reads a TF.js Layers model from its model.json and the weight shards it lists (paths relative
- * to the model.json's folder, concatenated in manifest order). Every error names the file.
+ * to the model.json's folder, concatenated in manifest order). The model.json's structure is
+ * checked first, and every shard must be a regular file inside the model's folder whose sizes add
+ * up to what the manifest declares, before a byte of them is read. Every error names the file.
+ * `files` receives the real paths of the shards.
  */
-export async function loadTfjsModelFile(modelJsonPath: string): Promise<TfjsModelHandle> {
-  const text = (await readInputFile(modelJsonPath)).toString('utf8');
+export async function loadTfjsModelFile(modelJsonPath: string, files: string[] = []): Promise<TfjsModelHandle> {
+  const text = (await readInputFile(modelJsonPath, { maxBytes: MAX_MODEL_JSON_BYTES })).toString('utf8');
   let modelJson: unknown;
   try {
     modelJson = JSON.parse(text);
   } catch (error) {
     throw new InputError(`${modelJsonPath}: expected a JSON model.json (TF.js Layers format), found malformed JSON: ${(error as Error).message}`);
   }
+  const { bytes, paths, specs } = checkTfjsModelJson(modelJson, modelJsonPath);
   const folder = dirname(modelJsonPath);
-  const shards: Buffer[] = [];
-  for (const shard of shardPaths(modelJson)) shards.push(await readInputFile(join(folder, shard), ` (a weight shard listed in ${modelJsonPath})`));
-  const total = shards.reduce((n, b) => n + b.length, 0);
+  const shards = [];
+  for (const listed of paths) shards.push(await resolveListedFile(folder, listed, modelJsonPath));
+  const total = shards.reduce((n, shard) => n + shard.size, 0);
+  if (total !== bytes)
+    throw new InputError(`${modelJsonPath}: weightsManifest: expected ${bytes} bytes of weight data for ${specs.length} weights, found ${total} in ${paths.map((p) => `'${p}'`).join(', ') || 'no files'}`);
   const weightData = new Uint8Array(total);
   let offset = 0;
   for (const shard of shards) {
-    weightData.set(shard, offset);
-    offset += shard.length;
+    const data = await readInputFile(shard.path, { context: ` (a weight shard listed in ${modelJsonPath})` });
+    if (offset + data.length > total) throw new InputError(`${shard.path}: grew while being read (a weight shard listed in ${modelJsonPath})`);
+    weightData.set(data, offset);
+    offset += data.length;
+    files.push(shard.path);
   }
   return parseTfjsModel(modelJson, weightData.buffer, modelJsonPath);
 }

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { Activation, Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
+import { checkModelJson, describe, SUPPORTED_DESCRIPTION, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
 
 /** What writeTfjsModel needs to write a model back: plain data, no tensors held. */
 export interface TfjsModelHandle {
@@ -34,28 +35,7 @@ export interface TfjsWeightEntry {
   shape: number[];
 }
 
-const SUPPORTED_CLASSES = ['Dense', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer'] as const;
-const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, MaxPooling2D, Flatten, Activation(relu|linear|softmax), ReLU, Dropout (ignored at inference), InputLayer';
 const ACTIVATIONS: readonly Activation[] = ['relu', 'linear', 'softmax'];
-
-/** Bytes per stored element, by dtype (or by quantization dtype when quantized). */
-const ELEMENT_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 function shapeText(shape: readonly (number | null)[]): string {
   return `[${shape.map((n) => (n === null ? 'null' : n)).join(', ')}]`;
@@ -66,41 +46,12 @@ function sameShape(a: readonly (number | null)[], b: readonly (number | null)[])
 }
 
 // ---------------------------------------------------------------------------------------------
-// model.json checks that come before TF.js sees the model: the structure it needs, the layer
-// classes, and the options TF.js would silently ignore.
-
-interface LayerEntry {
-  index: number;
-  className: string;
-  name: string;
-  config: Json;
-}
-
-/** The model's layer list from modelTopology, as `{ class_name, config }` entries. */
-function topologyLayers(modelTopology: Json, source: string): LayerEntry[] {
-  // Models converted from Keras files nest the model under model_config (as TF.js reads them).
-  const topology = isObject(modelTopology.model_config) ? modelTopology.model_config : modelTopology;
-  const className = topology.class_name;
-  const config = topology.config;
-  if (className !== 'Sequential' && className !== 'Model' && className !== 'Functional')
-    throw new InputError(`${source}: modelTopology.class_name: expected 'Sequential', 'Model' or 'Functional', found ${describe(className)}`);
-  // Old Keras Sequential configs are the bare layer list.
-  const layers = Array.isArray(config) ? config : isObject(config) ? config.layers : undefined;
-  if (!Array.isArray(layers) || layers.length === 0)
-    throw new InputError(`${source}: modelTopology.config.layers: expected a non-empty array of layers, found ${describe(layers)}`);
-  return layers.map((entry: unknown, index) => {
-    if (!isObject(entry) || typeof entry.class_name !== 'string' || !isObject(entry.config))
-      throw new InputError(`${source}: layer ${index}: expected an object with a string class_name and a config object, found ${describe(entry)}`);
-    const name = typeof entry.config.name === 'string' ? entry.config.name : typeof entry.name === 'string' ? entry.name : `#${index}`;
-    return { index, className: entry.class_name, name, config: entry.config };
-  });
-}
+// What a Network cannot express, checked with the rest of model.json (tfjsCheck.ts) before TF.js
+// sees the model: the options TF.js would silently ignore.
 
 function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
   const { className, config } = entry;
-  if (!(SUPPORTED_CLASSES as readonly string[]).includes(className))
-    throw new InputError(`${where}: unsupported layer class '${className}': ${SUPPORTED_DESCRIPTION}`);
   if (className === 'ReLU') {
     // TF.js's ReLU knows only max_value; Keras's negative_slope and threshold would be dropped.
     const defaults: [string, unknown][] = [
@@ -118,39 +69,9 @@ function checkLayerEntry(entry: LayerEntry, source: string): void {
     throw new InputError(`${where}: Conv2D groups: expected 1, found ${describe(config.groups)}`);
 }
 
-/** The weight specs of the manifest, checked, and the number of bytes they take. */
-function manifestSpecs(modelJson: Json, source: string): { specs: tf.io.WeightsManifestEntry[]; bytes: number; paths: string[] } {
-  const manifest = modelJson.weightsManifest;
-  if (!Array.isArray(manifest))
-    throw new InputError(`${source}: weightsManifest: expected an array of {paths, weights} groups, found ${describe(manifest)}`);
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const paths: string[] = [];
-  let bytes = 0;
-  manifest.forEach((group: unknown, g) => {
-    if (!isObject(group) || !Array.isArray(group.paths) || !group.paths.every((p) => typeof p === 'string') || !Array.isArray(group.weights))
-      throw new InputError(`${source}: weightsManifest[${g}]: expected {paths: string[], weights: [...]}, found ${describe(group)}`);
-    paths.push(...(group.paths as string[]));
-    group.weights.forEach((spec: unknown, w) => {
-      const field = `${source}: weightsManifest[${g}].weights[${w}]`;
-      if (!isObject(spec) || typeof spec.name !== 'string')
-        throw new InputError(`${field}: expected {name, shape, dtype}, found ${describe(spec)}`);
-      const { shape, dtype, quantization } = spec;
-      if (!Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && n >= 0))
-        throw new InputError(`${field} ('${spec.name}'): shape: expected an array of non-negative integers, found ${describe(shape)}`);
-      if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool')
-        throw new InputError(`${field} ('${spec.name}'): dtype: expected 'float32', 'int32' or 'bool', found ${describe(dtype)}`);
-      let elementBytes = ELEMENT_BYTES[dtype];
-      if (quantization !== undefined) {
-        const qtype = isObject(quantization) ? quantization.dtype : undefined;
-        if (qtype !== 'uint8' && qtype !== 'uint16' && qtype !== 'float16')
-          throw new InputError(`${field} ('${spec.name}'): quantization.dtype: expected 'uint8', 'uint16' or 'float16', found ${describe(qtype)}`);
-        elementBytes = ELEMENT_BYTES[qtype];
-      }
-      bytes += (shape as number[]).reduce((p, n) => p * n, 1) * elementBytes;
-      specs.push(spec as unknown as tf.io.WeightsManifestEntry);
-    });
-  });
-  return { specs, bytes, paths };
+/** model.json checked (tfjsCheck.ts, then what a Network cannot express): what TF.js then builds is bounded by the weight files. */
+export function checkTfjsModelJson(modelJson: unknown, source: string): CheckedModelJson {
+  return checkModelJson(modelJson, source, (entry) => checkLayerEntry(entry, source));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,18 +220,10 @@ function layerChain(model: tf.LayersModel, where: (layer: tf.layers.Layer) => st
  * weight shards concatenated in manifest order, `source` the file name for messages.
  */
 export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer, source: string): Promise<TfjsModelHandle> {
-  if (!isObject(modelJson)) throw new InputError(`${source}: expected a JSON object (a TF.js Layers model.json), found ${describe(modelJson)}`);
-  if (modelJson.format !== undefined && modelJson.format !== 'layers-model')
-    throw new InputError(`${source}: format: expected 'layers-model' (a TF.js Layers model), found ${describe(modelJson.format)}`);
-  const modelTopology = modelJson.modelTopology;
-  if (!isObject(modelTopology)) throw new InputError(`${source}: modelTopology: expected an object, found ${describe(modelTopology)}`);
-
-  const entries = topologyLayers(modelTopology, source);
-  for (const entry of entries) checkLayerEntry(entry, source);
+  const { modelTopology, entries, specs, bytes, paths } = checkTfjsModelJson(modelJson, source);
   const indexByName = new Map(entries.map((e) => [e.name, e.index]));
   const where = (layer: tf.layers.Layer) => `${source}: layer ${indexByName.get(layer.name) ?? '?'} ('${layer.name}')`;
 
-  const { specs, bytes, paths } = manifestSpecs(modelJson, source);
   if (bytes !== weightData.byteLength) {
     const files = paths.length ? ` in ${paths.map((p) => `'${p}'`).join(', ')}` : '';
     throw new InputError(`${source}: weightsManifest: expected ${bytes} bytes of weight data for ${specs.length} weights, found ${weightData.byteLength}${files}`);
@@ -318,7 +231,7 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
 
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology,
-    weightSpecs: specs,
+    weightSpecs: specs as tf.io.WeightsManifestEntry[],
     weightData,
     format: 'layers-model',
   };
@@ -344,7 +257,7 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
         weights.push({ name: w.originalName, layer: layer.name, role: i === 0 ? 'kernel' : 'bias', shape: [...w.shape] as number[] });
       });
     }
-    const { weightsManifest: _manifest, ...rest } = modelJson;
+    const { weightsManifest: _manifest, ...rest } = modelJson as Json;
     return { network: { inputShape, layers }, source, modelJson: rest, weights };
   } finally {
     model.dispose();
@@ -395,17 +308,4 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
 
 function kernelShape(layer: DenseLayer | Conv2DLayer): number[] {
   return layer.kind === 'dense' ? [layer.inputs, layer.units] : [...layer.kernelSize, layer.inChannels, layer.filters];
-}
-
-/** The weight shard paths listed by a parsed model.json, in manifest order ([] if it lists none). */
-export function shardPaths(modelJson: unknown): string[] {
-  if (typeof modelJson !== 'object' || modelJson === null) return [];
-  const manifest = (modelJson as { weightsManifest?: unknown }).weightsManifest;
-  if (!Array.isArray(manifest)) return []; // parseTfjsModel names the problem
-  const paths: string[] = [];
-  for (const group of manifest) {
-    const groupPaths = (group as { paths?: unknown } | null)?.paths;
-    if (Array.isArray(groupPaths)) for (const p of groupPaths) if (typeof p === 'string') paths.push(p);
-  }
-  return paths;
 }
