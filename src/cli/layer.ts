@@ -10,7 +10,7 @@ import { npyToMatrix, serializeNpy } from '../io/npy.js';
 import { DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
 import type { Activation, Backend, Matrix, SolveLayerResult } from '../solver/types.js';
-import { cancelSignal } from './cancel.js';
+import { cancelSignal, trace } from './cancel.js';
 import { addOutputFlags, gpuFor } from './modelInputs.js';
 import { nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 import { createProgress, progressStyle } from './progress.js';
@@ -234,6 +234,7 @@ function summary(result: SolveLayerResult, files: readonly FileToWrite[]): strin
 async function runLayer(raw: RawLayerOptions): Promise<void> {
   const job = validateOptions(raw);
   checkDistinctPaths(job);
+  trace('loading');
   const { X, Y } = await loadInputs(job);
   // No output on an input, through links or hard links included (checked again before writing).
   const guard = await OutputGuard.of([job.inputPath, job.targetPath]);
@@ -253,6 +254,7 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
   const gpu = await gpuFor(job.backend);
   const progress = createProgress(progressStyle(job.quiet));
   const entries = (X.matrix.cols + (job.bias ? 1 : 0)) * Y.matrix.cols;
+  trace('setup layer');
   progress.start('layer', 0, 1);
   let result: SolveLayerResult;
   try {
@@ -268,7 +270,10 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
       tolerances: job.tolerance === undefined ? undefined : { relative: job.tolerance },
       backend: job.backend,
       gpu,
-      onProgress: (p) => progress.update('layer', p),
+      onProgress: (p) => {
+        trace(`iterations layer ${p.iteration}`);
+        progress.update('layer', p);
+      },
       signal: cancelSignal,
     });
     const r = result.report;
@@ -281,6 +286,7 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
 
   const document = reportDocument(job, X, Y, result);
   const files = outputFiles(job, document, result);
+  trace('writing');
   const targets = [];
   for (const file of files) targets.push({ path: await guard.check(file.path, 'output'), bytes: file.bytes });
   await writeFilesAtomically(targets, cancelSignal);

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { GpuError, InputError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
-import { readNpyFile, writeFilesAtomically } from '../io/files.js';
+import { pendingFolders, readNpyFile, writeFilesAtomically } from '../io/files.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe } from '../io/outputGuard.js';
 import { labelsForSamples, samplesForModel } from '../io/samples.js';
@@ -14,7 +14,7 @@ import { checkNetwork } from '../network/shapes.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
 import { DEFAULTS } from '../solver/problem.js';
 import type { Backend } from '../solver/types.js';
-import { cancelSignal } from './cancel.js';
+import { cancelSignal, trace } from './cancel.js';
 import type { Progress } from './progress.js';
 import { oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 
@@ -117,8 +117,15 @@ export function commonPruneOptions(options: NetworkOptions, gpu: GpuRuntime | un
     gpu,
     solver: solverOptions(options),
     signal: cancelSignal,
-    onLayerStart: (e) => progress.start(e.name, e.position, e.total),
-    onProgress: (e) => progress.update(e.name, e),
+    onForwardPass: () => trace('forward pass'),
+    onLayerStart: (e) => {
+      trace(`setup ${e.name}`);
+      progress.start(e.name, e.position, e.total);
+    },
+    onProgress: (e) => {
+      trace(`iterations ${e.name} ${e.iteration}`);
+      progress.update(e.name, e);
+    },
     onLayerDone: (e) => progress.done(e.name, e),
   };
 }
@@ -174,13 +181,23 @@ export class OutputFolder {
 
   /** Makes the folder, checks again, and writes `files` into it atomically (all or none). */
   async write(files: ReadonlyArray<{ name: string; bytes: Uint8Array }>): Promise<void> {
+    trace('writing');
     cancelSignal.throwIfAborted();
     await this.checkFolder();
-    await makeFolder(this.path, '--out');
-    const guard = this.guard ?? (await OutputGuard.of([]));
-    const targets = [];
-    for (const file of files) targets.push({ path: await guard.check(join(this.path, file.name), '--out'), bytes: file.bytes });
-    await writeFilesAtomically(targets, cancelSignal);
+    const made = await makeFolder(this.path, '--out');
+    pendingFolders.push(...made);
+    try {
+      const guard = this.guard ?? (await OutputGuard.of([]));
+      const targets = [];
+      for (const file of files) targets.push({ path: await guard.check(join(this.path, file.name), '--out'), bytes: file.bytes });
+      await writeFilesAtomically(targets, cancelSignal);
+    } catch (error) {
+      // Nothing written: the folders made for the outputs go too (they are empty).
+      for (const folder of made.reverse()) await rmdir(folder).catch(() => {});
+      throw error;
+    } finally {
+      pendingFolders.splice(0);
+    }
   }
 }
 
@@ -199,6 +216,7 @@ export interface NetworkInputs {
 }
 
 export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOptions, options: NetworkOptions): Promise<NetworkInputs> {
+  trace('loading');
   const model = await loadModelFile(modelPath);
   checkNetwork(model.network, modelPath);
   const all = samplesForModel(await readNpyFile(raw.samples), model, raw.samples);

@@ -3,7 +3,7 @@
 // writing a set of outputs so that a failure never leaves a half-written file under a final name
 // and no output ever lands on an input (outputGuard.ts).
 import { randomBytes } from 'node:crypto';
-import { constants, rmSync, type Stats } from 'node:fs';
+import { constants, rmdirSync, rmSync, type Stats } from 'node:fs';
 import { access, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
@@ -147,11 +147,23 @@ export interface FileToWrite {
 
 /** Temporary files written and not yet renamed into place or removed, for a forced exit to remove. */
 const pendingTemporaryFiles = new Set<string>();
+/** Folders made for outputs not yet written, outermost first (outputGuard.ts's makeFolder). */
+export const pendingFolders: string[] = [];
 
-/** Removes, synchronously, every temporary file a write in progress holds (a process exiting on a second Ctrl-C). */
+/**
+ * Removes, synchronously, every temporary file a write in progress holds and the folders made for
+ * it (a process exiting on a second Ctrl-C, or a write that outlasts the grace after the first).
+ */
 export function removePendingTemporaryFiles(): void {
   for (const temp of pendingTemporaryFiles) rmSync(temp, { force: true });
   pendingTemporaryFiles.clear();
+  for (const folder of pendingFolders.splice(0).reverse()) {
+    try {
+      rmdirSync(folder);
+    } catch {
+      // not empty or gone: leave it
+    }
+  }
 }
 
 /**

@@ -89,9 +89,11 @@ export class OutputGuard {
 
 /**
  * Makes `dir` and its missing parents one at a time (a recursive mkdir can spin on file systems
- * such as /proc), refusing with an InputError naming `option` what cannot be made.
+ * such as /proc), refusing with an InputError naming `option` what cannot be made. Returns the
+ * folders it made, outermost first (to remove if what goes in them fails).
  */
-export async function makeFolder(dir: string, option: string): Promise<void> {
+export async function makeFolder(dir: string, option: string): Promise<string[]> {
+  const made: string[] = [];
   const { existing, missing } = await realPathToBe(dir, option);
   const info = await stat(existing).catch(() => null);
   if (!info?.isDirectory()) throw new InputError(`${option} ${dir}: expected a folder, found a file at ${existing}`);
@@ -100,10 +102,12 @@ export async function makeFolder(dir: string, option: string): Promise<void> {
     path = join(path, name);
     try {
       await mkdir(path);
+      made.push(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' && (await stat(path).catch(() => null))?.isDirectory()) continue;
       throw new InputError(`${option} ${dir}: cannot create the folder ${path}: ${code ?? (error as Error).message}`);
     }
   }
+  return made;
 }

@@ -17,7 +17,7 @@ import { layerInputShapes, prunableLayers, windowGeometry, type PrunableLayer } 
 import { designOf, inputColumns, inputRows, isImagePatches } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { solveLayer } from '../solver/solveLayer.js';
-import { throwIfAborted } from '../solver/admmDriver.js';
+import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
 import type { Backend, LayerInput, Matrix, SolveLayerOptions, SolveProgress, SolverState } from '../solver/types.js';
 
 export type PruneMode = 'cascade' | 'parallel';
@@ -42,6 +42,8 @@ export interface PruneOptions {
   gpu?: GpuRuntime;
   /** Passed to every layer's solve. */
   solver?: Pick<SolveLayerOptions, 'rho' | 'adaptiveRho' | 'tolerances' | 'maxIterations' | 'checkEvery'>;
+  /** A forward pass of the (original or partly pruned) network on the samples starts. */
+  onForwardPass?: () => void;
   /** A layer's solve starts (in parallel mode several may run at once). */
   onLayerStart?: (event: { name: string; position: number; total: number }) => void;
   /** After every convergence check of a layer's solve (every `checkEvery` iterations). */
@@ -51,7 +53,10 @@ export interface PruneOptions {
    * `achievedDiscrepancy` comes later, in the result's `layers`, once the pruned network has run.
    */
   onLayerDone?: (event: { name: string; position: number; total: number; nonzerosBefore: number; nonzerosAfter: number; iterations: number; converged: boolean; seconds: number }) => void;
-  /** Cancels: the solve in progress stops at its next convergence check and pruneNetwork rejects with the signal's reason. */
+  /**
+   * Cancels: the step in progress (a forward pass, a layer's setup, a block of iterations, or 50 ms
+   * of CPU iterations) finishes and pruneNetwork rejects with the signal's reason.
+   */
   signal?: AbortSignal;
   /** Parallel mode on the GPU: solve layers concurrently while their arrays total at most this. */
   concurrentBytes?: number;
@@ -240,9 +245,18 @@ export async function pruneNetwork(
     if (!names.has(name)) throw new InputError(`layer '${name}': no prunable (dense or conv2d) layer has this name; prunable layers are ${[...names].join(', ')}`);
 
   const gpu = backend === 'webgpu' ? options.gpu : undefined;
-  const forward: Forward = gpu
+  const pass: Forward = gpu
     ? (net) => forwardGpu(gpu, net, samples.data, samples.count, { collect: true })
     : async (net) => forwardCpu(net, samples.data, samples.count, { collect: true });
+  const forward: Forward = async (net) => {
+    await yieldToEvents();
+    throwIfAborted(options.signal);
+    options.onForwardPass?.();
+    const result = await pass(net);
+    await yieldToEvents();
+    throwIfAborted(options.signal);
+    return result;
+  };
   const inputShapes = layerInputShapes(network);
 
   const original = await forward(network);

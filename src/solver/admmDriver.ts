@@ -22,7 +22,8 @@ export interface ResidualSums {
 
 export interface AdmmEngine {
   /** Runs `count` iterations with the current ρ and returns the residual sums of the last one. */
-  iterate(count: number): Promise<ResidualSums>;
+  /** `count` iterations; an engine that computes on this thread checks `signal` between them. */
+  iterate(count: number, signal?: AbortSignal): Promise<ResidualSums>;
   /** Changes ρ; the scaled duals U = y/ρ are rescaled so the unscaled duals y stay put. */
   setRho(rho: number): void;
   /** Starts from an earlier iterate (normalized units): W3, W2, U2 are N×M, U1 is P×M. */
@@ -89,9 +90,10 @@ export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promi
   let converged = false;
 
   while (iterations < maxIterations) {
+    await yieldToEvents(); // lets a Ctrl-C handler run even when the engine never waits
     throwIfAborted(signal);
     const count = Math.min(checkEvery, maxIterations - iterations);
-    const sums = await engine.iterate(count);
+    const sums = await engine.iterate(count, signal);
     iterations += count;
 
     primal = Math.sqrt(sums.r1 + sums.r2);
@@ -135,6 +137,15 @@ async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Pro
   // below what float32 responses can resolve: 10⁻⁴·‖Y‖ is 0.2% of ε at the default gain.
   const slack = Math.sqrt(settings.responseEntries) * absolute + settings.tolerances.relative * settings.targetNorm;
   return Math.sqrt(activeSq) <= (1 + feasibility) * settings.epsilon + slack && Math.sqrt(offSupportSq) <= feasibility * settings.epsilon + slack;
+}
+
+/**
+ * Lets the event loop run what is waiting (a signal handler, a page's cancel button): long
+ * computations on this thread call it between steps, then check their AbortSignal.
+ */
+export function yieldToEvents(): Promise<void> {
+  const later = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate ?? ((f: () => void) => setTimeout(f, 0));
+  return new Promise((resolve) => later(resolve));
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

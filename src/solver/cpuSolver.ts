@@ -1,7 +1,7 @@
 // The float64 reference: net-trim.md §3 written out plainly, samples-major
 // (W1, U1, T = W3ᵀX are stored transposed, P×M; W2, W3, U2 are N1×M).
 // It is the oracle of the GPU tests and the `--backend cpu` fallback.
-import type { AdmmEngine, EngineState, ResidualSums } from './admmDriver.js';
+import { throwIfAborted, yieldToEvents, type AdmmEngine, type EngineState, type ResidualSums } from './admmDriver.js';
 import { inverseOfIdentityPlus, multiply } from './linalg64.js';
 import { isActive, type LayerProblem } from './problem.js';
 
@@ -70,10 +70,17 @@ export class CpuAdmmEngine implements AdmmEngine {
     return { activeSq, offSupportSq };
   }
 
-  async iterate(count: number): Promise<ResidualSums> {
+  async iterate(count: number, signal?: AbortSignal): Promise<ResidualSums> {
     const tPrev = new Float64Array(this.T.length);
     const w3Prev = new Float64Array(this.W3.length);
+    let lastYield = performance.now();
     for (let k = 0; k < count; k++) {
+      // An iteration of a large layer takes a second here: give a cancel its turn every 50 ms.
+      if (performance.now() - lastYield > 50) {
+        await yieldToEvents();
+        throwIfAborted(signal);
+        lastYield = performance.now();
+      }
       if (k === count - 1) {
         tPrev.set(this.T);
         w3Prev.set(this.W3);

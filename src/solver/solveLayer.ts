@@ -2,7 +2,7 @@
 // (feasibility, ℓ1, duality gap) need no trust in the solver.
 import { InputError } from '../errors.js';
 import { acquireGpu } from '../gpu/device.js';
-import { runAdmm, type AdmmEngine } from './admmDriver.js';
+import { runAdmm, throwIfAborted, yieldToEvents, type AdmmEngine } from './admmDriver.js';
 import { dualBound } from './certificate.js';
 import { CpuAdmmEngine } from './cpuSolver.js';
 import { checkLayer } from './evaluate.js';
@@ -54,12 +54,16 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   const problem = prepareLayerProblem(options);
   const backend = options.backend ?? DEFAULTS.backend;
   if (backend !== 'webgpu' && backend !== 'cpu') throw new InputError(`backend: expected 'webgpu' or 'cpu', found '${backend}'`);
+  await yieldToEvents();
+  throwIfAborted(options.signal);
   const session = backend === 'cpu' ? await openCpu(problem) : await openGpu(problem, options);
   let weights: Float32Array;
   let outcome;
   let bound: number;
   let state;
   try {
+    await yieldToEvents(); // the setup (factoring A) may have held the thread for seconds
+    throwIfAborted(options.signal);
     if (options.warmStart) {
       // Weights are the same in normalized units; U1 lives in the units of Y and U = y/ρ.
       const w = options.warmStart;
