@@ -2,7 +2,7 @@
 // a documented exit code.
 import * as tf from '@tensorflow/tfjs';
 import { Command, CommanderError } from 'commander';
-import { GpuError, InputError } from '../errors.js';
+import { GpuError, InputError, printable } from '../errors.js';
 import { installCancelHandlers } from './cancel.js';
 import { addLayerCommand } from './layer.js';
 import { addPruneCommand } from './prune.js';
@@ -49,9 +49,9 @@ function createProgram(): Command {
   return program;
 }
 
-/** The message as one line: the contract of stderr on failure. */
+/** The message as one printable line: the contract of stderr on failure. */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  return printable(text.trim());
 }
 
 /** What to do about a GPU failure, unless the message already says it. */

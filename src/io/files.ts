@@ -48,6 +48,13 @@ function describeFsError(error: unknown, action: FileAction): string | null {
       return 'read-only file system';
     case 'ENOSPC':
       return 'no space left on the device';
+    case 'ENAMETOOLONG':
+      return 'a name in the path is longer than the file system allows';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    case 'ENXIO':
+    case 'ENODEV':
+      return 'not a file that can be opened';
     default:
       return null;
   }

@@ -121,6 +121,20 @@ function toInt(value: unknown): number {
   return Number(value);
 }
 
+/** Largest size of one dimension, and of one tensor's values, accepted from a model file. */
+const MAX_DIMENSION = 1 << 24;
+const MAX_VALUES = 1 << 28;
+
+/**
+ * Dimensions declared in the file, checked before anything is sized or looped over by them (a
+ * 100-byte file can declare [10¹³, 0]): integers from 0 (or 1, for an input) to MAX_DIMENSION
+ * whose product is at most MAX_VALUES. Returns null where `fits` is false, for the caller's message.
+ */
+function checkedDims(dims: readonly number[], minimum = 0): number[] | null {
+  if (dims.length > 8 || !dims.every((d) => Number.isSafeInteger(d) && d >= minimum && d <= MAX_DIMENSION)) return null;
+  return product(dims) <= MAX_VALUES ? [...dims] : null;
+}
+
 const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
 const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 const shapeText = (dims: readonly number[]) => `[${dims.join(', ')}]`;
@@ -407,8 +421,10 @@ class GraphReader {
       throw this.nodeError(index, `${what} '${constant.root}' is also read by ${this.describe(other)}: expected weights used by one node`);
     }
     const tensor = constant.tensor;
-    const dims = (tensor.dims ?? []).map(toInt);
     const where = `${what} '${constant.root}'`;
+    const declared = (tensor.dims ?? []).map(toInt);
+    const dims = checkedDims(declared);
+    if (!dims) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
     if ((tensor.dataType ?? 0) !== FLOAT) {
       const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
       throw this.nodeError(index, `${where}: expected float32, found ${type}`);
@@ -442,7 +458,10 @@ class GraphReader {
       const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
       throw this.nodeError(index, `${where}: expected int64, found ${type}`);
     }
-    const count = product((tensor.dims ?? []).map(toInt));
+    const declared = (tensor.dims ?? []).map(toInt);
+    const dims = checkedDims(declared);
+    if (!dims || product(dims) > 64) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 64 values`);
+    const count = product(dims);
     const raw = tensor.rawData;
     if (raw && raw.length > 0) {
       if (raw.length !== count * 8) throw this.nodeError(index, `${where}: raw_data of ${raw.length} bytes: expected ${count * 8}`);
@@ -553,9 +572,9 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   if (!tensorType.shape) throw new InputError(`${source}: input '${inputName}': expected a shape, found none`);
   const dims = (tensorType.shape.dim ?? []).map((d) => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : null));
   const dimsText = `[${dims.map((d) => d ?? '?').join(', ')}]`;
-  if ((dims.length !== 2 && dims.length !== 4) || dims.slice(1).some((d) => d === null || d <= 0)) {
+  if ((dims.length !== 2 && dims.length !== 4) || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
     throw new InputError(
-      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image) or [batch, features], with fixed sizes besides the batch`,
+      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
     );
   }
   const batch = dims[0];

@@ -135,8 +135,12 @@ function layerEntries(modelTopology: Json, source: string): { entries: LayerEntr
     const { class_name: layerClass, config: layerConfig } = layer;
     if (layerConfig.name !== undefined && typeof layerConfig.name !== 'string') fail(`${source}: layer ${index}: config.name`, `a string, found ${describe(layerConfig.name)}`);
     if (layer.name !== undefined && typeof layer.name !== 'string') fail(`${source}: layer ${index}: name`, `a string, found ${describe(layer.name)}`);
-    const name = (layerConfig.name as string | undefined) ?? (layer.name as string | undefined) ?? `#${index}`;
-    if (functional && typeof layer.name !== 'string' && typeof layerConfig.name !== 'string') fail(`${source}: layer ${index}: name`, `a string naming the layer, found nothing`);
+    const name = functional ? (layer.name as string) : ((layerConfig.name as string | undefined) ?? (layer.name as string | undefined) ?? `#${index}`);
+    // TF.js builds a functional model's graph from the entries' own names: a missing one, or one
+    // other than the config's, leaves a call it never resolves (the load then never finishes).
+    if (functional && typeof layer.name !== 'string') fail(`${source}: layer ${index}: name`, `a string naming the layer, found ${describe(layer.name)}`);
+    if (functional && layerConfig.name !== undefined && layerConfig.name !== layer.name)
+      fail(`${source}: layer ${index}: config.name`, `the layer's name '${layer.name}', found ${describe(layerConfig.name)}`);
     return { index, className: layerClass, name, config: layerConfig, inbound: functional ? inboundOf(layer, `${source}: layer ${index} ('${name}')`) : [] };
   });
   const seen = new Map<string, number>();
@@ -289,6 +293,7 @@ export function checkModelJson(modelJson: unknown, source: string, checkLayer: (
   const order = functional ? checkGraph(entries, topology, source) : entries;
 
   const specsByName = new Map(manifest.specs.map((s) => [s.name, s]));
+  const used = new Set<string>();
   const shapes = new Map<string, number[]>();
   let previous: number[] | null = null;
   for (const e of order) {
@@ -303,6 +308,7 @@ export function checkModelJson(modelJson: unknown, source: string, checkLayer: (
     const expectWeight = (role: string, shape: number[]) => {
       const spec = specsByName.get(`${e.name}/${role}`) ?? manifest.specs.find((s) => s.name.endsWith(`/${e.name}/${role}`));
       if (!spec) fail(`${source}: weightsManifest`, `a weight '${e.name}/${role}' of shape [${shape.join(', ')}] for layer ${e.index}, found none`);
+      used.add(spec!.name);
       if (spec!.shape.length !== shape.length || spec!.shape.some((n, i) => n !== shape[i]))
         fail(`${source}: weightsManifest: weight '${spec!.name}'`, `shape [${shape.join(', ')}] (layer ${e.index}'s ${role}), found [${spec!.shape.join(', ')}]`);
     };
@@ -311,5 +317,7 @@ export function checkModelJson(modelJson: unknown, source: string, checkLayer: (
     shapes.set(e.name, output);
     previous = output;
   }
+  const unused = manifest.specs.find((spec) => !used.has(spec.name));
+  if (unused) fail(`${source}: weightsManifest: weight '${unused.name}'`, `a weight of a layer of the model, found no layer that has it`);
   return { modelTopology: modelTopology as Json, entries, ...manifest };
 }

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { Activation, Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
-import { checkModelJson, describe, SUPPORTED_DESCRIPTION, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
+import { checkModelJson, describe, isObject, SUPPORTED_DESCRIPTION, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
 
 /** What writeTfjsModel needs to write a model back: plain data, no tensors held. */
 export interface TfjsModelHandle {
@@ -52,6 +52,9 @@ function sameShape(a: readonly (number | null)[], b: readonly (number | null)[])
 function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
   const { className, config } = entry;
+  if (className === 'Dense' || className === 'Conv2D' || className === 'Activation') activationOf(config, where);
+  if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32')
+    throw new InputError(`${where}: dtype: expected 'float32', found ${describe(config.dtype)}`);
   if (className === 'ReLU') {
     // TF.js's ReLU knows only max_value; Keras's negative_slope and threshold would be dropped.
     const defaults: [string, unknown][] = [
@@ -67,6 +70,29 @@ function checkLayerEntry(entry: LayerEntry, source: string): void {
   }
   if (className === 'Conv2D' && config.groups !== undefined && config.groups !== 1)
     throw new InputError(`${where}: Conv2D groups: expected 1, found ${describe(config.groups)}`);
+}
+
+/** Config fields that only matter for training: the loaded weights replace what they would make. */
+const TRAINING_FIELDS = ['kernel_initializer', 'bias_initializer', 'kernel_regularizer', 'bias_regularizer', 'activity_regularizer', 'kernel_constraint', 'bias_constraint'];
+
+/**
+ * The topology TF.js is given: a copy without the training-only fields (an initializer TF.js does
+ * not know, or a malformed one, would stop the load for nothing). The file's own topology is what
+ * a pruned model is written with.
+ */
+function forLoading(modelTopology: Json): Json {
+  const copy = structuredClone(modelTopology);
+  const topology = (isObject(copy.model_config) ? copy.model_config : copy) as Json;
+  const config = topology.config;
+  const layers = Array.isArray(config) ? config : isObject(config) && Array.isArray(config.layers) ? config.layers : [];
+  for (const layer of layers as Json[]) {
+    const layerConfig = layer.config as Json;
+    for (const field of TRAINING_FIELDS) {
+      delete layerConfig[field];
+      delete layerConfig[field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())];
+    }
+  }
+  return copy;
 }
 
 /** model.json checked (tfjsCheck.ts, then what a Network cannot express): what TF.js then builds is bounded by the weight files. */
@@ -230,7 +256,7 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
   }
 
   const artifacts: tf.io.ModelArtifacts = {
-    modelTopology,
+    modelTopology: forLoading(modelTopology),
     weightSpecs: specs as tf.io.WeightsManifestEntry[],
     weightData,
     format: 'layers-model',

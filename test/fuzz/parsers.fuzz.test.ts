@@ -1,0 +1,202 @@
+// Property-based tests (fast-check) over the three parsers: generated and mutated .npy files,
+// model.json + weight shards, and .onnx files. Each case must end in success or one clean
+// InputError (harness.ts). FUZZ_SCALE multiplies the case counts (npm run test:fuzz: 25×).
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import onnxProto from 'onnx-proto';
+import { afterAll, describe, it } from 'vitest';
+import { parseNpy, serializeNpy } from '../../src/io/npy.js';
+import { parseOnnxModel } from '../../src/io/onnxModel.js';
+import { parseTfjsModel } from '../../src/io/tfjsModel.js';
+import { Outcomes, runs } from './harness.js';
+
+const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+const { onnx } = onnxProto;
+
+/** Bytes with mutations: flipped bytes, a cut, a splice of random bytes, or an appended tail. */
+function mutated(base: Uint8Array): fc.Arbitrary<Uint8Array> {
+  const at = fc.nat({ max: Math.max(0, base.length - 1) });
+  return fc.oneof(
+    fc.array(fc.tuple(at, fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((flips) => {
+      const out = Uint8Array.from(base);
+      for (const [i, v] of flips) out[i] = v;
+      return out;
+    }),
+    at.map((n) => base.slice(0, n)),
+    fc.tuple(at, fc.uint8Array({ maxLength: 64 })).map(([n, bytes]) => Uint8Array.from([...base.slice(0, n), ...bytes, ...base.slice(n + bytes.length)])),
+    fc.uint8Array({ minLength: 1, maxLength: 64 }).map((tail) => Uint8Array.from([...base, ...tail])),
+  );
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes.subarray(0, 200)).toString('hex') + (bytes.length > 200 ? `… (${bytes.length} bytes)` : '');
+
+describe('fuzz: .npy', () => {
+  const outcomes = new Outcomes('npy');
+  afterAll(() => outcomes.report());
+
+  // Headers written by hand: shapes with huge, negative or non-integer sizes, odd descr and flags.
+  const header = fc.record({
+    descr: fc.constantFrom("'<f4'", "'<f8'", "'<i4'", "'<i8'", "'>f4'", "'|u1'", "'<f2'", "'O'", '1', "''"),
+    fortran: fc.constantFrom('False', 'True', '0', "'no'"),
+    shape: fc.array(fc.oneof(fc.nat({ max: 20 }), fc.constantFrom(-1, 2 ** 31, 2 ** 53, 1e300, 10 ** 13)), { maxLength: 5 }).map((dims) => `(${dims.join(', ')}${dims.length === 1 ? ',' : ''})`),
+    extra: fc.constantFrom('', " 'x': 1,", " 'shape': (1,),"),
+    data: fc.uint8Array({ maxLength: 256 }),
+    version: fc.constantFrom(1, 2, 3, 9),
+  });
+  const handWritten = header.map(({ descr, fortran, shape, extra, data, version }) => {
+    const text = `{'descr': ${descr}, 'fortran_order': ${fortran}, 'shape': ${shape},${extra} }`.padEnd(118, ' ') + '\n';
+    const lengthBytes = version === 1 ? 2 : 4;
+    const head = new Uint8Array(8 + lengthBytes);
+    head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]);
+    if (version === 1) new DataView(head.buffer).setUint16(8, text.length, true);
+    else new DataView(head.buffer).setUint32(8, text.length, true);
+    return Uint8Array.from([...head, ...new TextEncoder().encode(text), ...data]);
+  });
+  const valid = fc
+    .record({ dtype: fc.constantFrom('float32', 'float64') as fc.Arbitrary<'float32' | 'float64'>, dims: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }) })
+    .map(({ dtype, dims }) => {
+      const count = dims.reduce((a, b) => a * b, 1);
+      const data = dtype === 'float32' ? new Float32Array(count).map(Math.random) : new Float64Array(count).map(Math.random);
+      return serializeNpy({ shape: dims, dtype, data });
+    });
+  const cases = fc.oneof(fc.uint8Array({ maxLength: 300 }), handWritten, valid.chain(mutated), valid);
+
+  it(`${runs(4000)} generated and mutated files end in an array or one clean InputError`, { timeout: 600_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, async (bytes) => {
+        await outcomes.run(() => parseNpy(bytes, 'fuzz.npy'), () => `fuzz.npy = ${hex(bytes)}`);
+      }),
+      { numRuns: runs(4000), seed: Number(process.env.FUZZ_SEED ?? 14) },
+    );
+  });
+});
+
+describe('fuzz: TF.js model.json and weights', () => {
+  const outcomes = new Outcomes('tfjs');
+  afterAll(() => outcomes.report());
+  const mlp = JSON.parse(readFileSync(`${FIXTURES}mnist-mlp/model.json`, 'utf8'));
+  const mlpWeights = readFileSync(`${FIXTURES}mnist-mlp/weights.bin`);
+  // A small functional model (what Keras users save), to mutate its graph.
+  const functional = {
+    format: 'layers-model',
+    modelTopology: {
+      class_name: 'Model',
+      config: {
+        name: 'f',
+        layers: [
+          { name: 'in', class_name: 'InputLayer', config: { batch_input_shape: [null, 6], name: 'in' }, inbound_nodes: [] },
+          { name: 'a', class_name: 'Dense', config: { name: 'a', units: 4, activation: 'relu', use_bias: true }, inbound_nodes: [[['in', 0, 0, {}]]] },
+          { name: 'd', class_name: 'Dropout', config: { name: 'd', rate: 0.5 }, inbound_nodes: [[['a', 0, 0, {}]]] },
+          { name: 'b', class_name: 'Dense', config: { name: 'b', units: 3, activation: 'softmax', use_bias: true }, inbound_nodes: [[['d', 0, 0, {}]]] },
+        ],
+        input_layers: [['in', 0, 0]],
+        output_layers: [['b', 0, 0]],
+      },
+    },
+    weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'a/kernel', shape: [6, 4], dtype: 'float32' }, { name: 'a/bias', shape: [4], dtype: 'float32' }, { name: 'b/kernel', shape: [4, 3], dtype: 'float32' }, { name: 'b/bias', shape: [3], dtype: 'float32' }] }],
+  };
+  const functionalWeights = new Uint8Array(new Float32Array(24 + 4 + 12 + 3).map((_, i) => Math.sin(i)).buffer);
+
+  /** Every path into a JSON value (objects' keys and arrays' indices). */
+  function paths(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+    out.push(prefix);
+    if (Array.isArray(value)) value.forEach((v, i) => paths(v, [...prefix, i], out));
+    else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) if (k !== 'weights' || prefix.length < 3) paths(v, [...prefix, k], out);
+    return out;
+  }
+  const names = fc.constantFrom('in', 'a', 'b', 'd', 'dense_1', 'dense_2', 'x\u001b[31m', '', 'a\nb');
+  const replacement = fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }),
+    names,
+    fc.constantFrom(null, -1, 0, 1e9, 2 ** 40, 1.5, [null, 1e9], [], {}, [[['a', 0, 0, {}]]], [[['b', 0, 0, {}]]], [['a', 1, 0]], 'relu', 'channels_first', 'valid', 'same'),
+  );
+  type Edit = { kind: 'set' | 'delete' | 'duplicate'; at: number; value: unknown };
+  const edit: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('set', 'set', 'delete', 'duplicate') as fc.Arbitrary<Edit['kind']>, at: fc.nat(), value: replacement });
+
+  function applyEdits(base: object, edits: Edit[]): unknown {
+    let json: unknown = structuredClone(base);
+    for (const { kind, at, value } of edits) {
+      const all = paths(json);
+      const path = all[at % all.length];
+      if (path.length === 0) {
+        json = kind === 'set' ? value : json;
+        continue;
+      }
+      const parent = path.slice(0, -1).reduce((o: any, k) => o[k], json) as any;
+      const key = path.at(-1)!;
+      if (kind === 'set') parent[key] = value;
+      else if (kind === 'delete') Array.isArray(parent) ? parent.splice(key as number, 1) : delete parent[key];
+      else if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(parent[key as number]));
+      else parent[`${key}`] = structuredClone(parent[key]);
+    }
+    return json;
+  }
+
+  const cases = fc.record({
+    base: fc.constantFrom('mlp', 'functional'),
+    edits: fc.array(edit, { minLength: 1, maxLength: 3 }),
+    weights: fc.constantFrom('same', 'short', 'long'),
+  });
+
+  it(`${runs(3000)} mutated models end in a Network or one clean InputError, in seconds`, { timeout: 900_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, async ({ base, edits, weights }) => {
+        const json = applyEdits(base === 'mlp' ? mlp : functional, edits);
+        const original = base === 'mlp' ? mlpWeights : functionalWeights;
+        const data = weights === 'same' ? original : weights === 'short' ? original.subarray(0, original.length - 4) : Uint8Array.from([...original.subarray(0, 64), ...original, 0, 0, 0, 0]);
+        const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+        await outcomes.run(() => parseTfjsModel(json, buffer, 'fuzz/model.json'), () => `${base} with ${JSON.stringify(edits).slice(0, 400)} (weights ${weights})`);
+      }),
+      { numRuns: runs(3000), seed: Number(process.env.FUZZ_SEED ?? 14) },
+    );
+  });
+});
+
+describe('fuzz: ONNX', () => {
+  const outcomes = new Outcomes('onnx');
+  afterAll(() => outcomes.report());
+  const bases = ['mnist-mlp.onnx', 'mnist-cnn.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name)));
+
+  /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
+  const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
+  const structural = fc
+    .record({ base: fc.nat({ max: 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Shape', '', 'x'.repeat(300)) })
+    .map(({ base, what, at, value, text }) => {
+      const model = onnx.ModelProto.decode(bases[base]);
+      const graph = model.graph!;
+      const pick = <T,>(list: T[] | null | undefined): T | undefined => (list && list.length ? list[at % list.length] : undefined);
+      if (what === 'initializer dims') {
+        const t = pick(graph.initializer);
+        if (t) t.dims = [value, ...(t.dims ?? []).slice(1)];
+      } else if (what === 'attribute ints') {
+        const a = pick(graph.node?.flatMap((n) => n.attribute ?? []));
+        if (a) a.ints = [value, value];
+      } else if (what === 'input dims') {
+        const d = pick(graph.input?.[0]?.type?.tensorType?.shape?.dim);
+        if (d) d.dimValue = value;
+      } else if (what === 'node name') {
+        const n = pick(graph.node);
+        if (n) n.name = text;
+      } else if (what === 'op type') {
+        const n = pick(graph.node);
+        if (n) n.opType = text;
+      } else if (what === 'node inputs') {
+        const n = pick(graph.node);
+        if (n) n.input = [text, ...(n.input ?? []).slice(1)];
+      } else {
+        const t = pick(graph.initializer);
+        if (t) t.rawData = new Uint8Array(Math.abs(value) % 97);
+      }
+      return onnx.ModelProto.encode(model).finish();
+    });
+  const cases = fc.oneof(fc.constantFrom(...bases).chain(mutated), structural, fc.uint8Array({ maxLength: 200 }));
+
+  it(`${runs(3000)} mutated models end in a Network or one clean InputError`, { timeout: 900_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, async (bytes) => {
+        await outcomes.run(() => parseOnnxModel(bytes, 'fuzz.onnx'), () => `fuzz.onnx = ${hex(bytes)}`);
+      }),
+      { numRuns: runs(3000), seed: Number(process.env.FUZZ_SEED ?? 14) },
+    );
+  });
+});
