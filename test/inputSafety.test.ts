@@ -161,3 +161,37 @@ describe('nothing is read or made forever', () => {
     }
   });
 });
+
+describe('samples, labels and gains: one consistent answer each', () => {
+  const npy = (dtype: string, shape: number[], bytes: Uint8Array) => {
+    const header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`.padEnd(117, ' ') + '\n';
+    return Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length, 0, ...new TextEncoder().encode(header), ...bytes]);
+  };
+
+  it('integer samples (uint8 images, int32) get the same message: scale them as the model was trained, save float32', async () => {
+    for (const [dtype, size] of [['|u1', 1], ['<i4', 4]] as const) {
+      const path = join(root, `int-samples-${size}.npy`);
+      await writeFile(path, npy(dtype, [3, 784], new Uint8Array(3 * 784 * size)));
+      const run = await runCli(['prune', join(model, 'model.json'), '--samples', path, '--out', join(root, 'never')], { cwd: root });
+      refused(run, new RegExp(`${path}: descr: expected float32 or float64 samples \\(integer images: scale them as the model was trained, e\\.g\\. x / 255, and save them as float32\\), found ${size === 1 ? 'uint8' : 'int32'}$`));
+    }
+  });
+
+  it('labels outside the model\'s classes are refused, naming the first; uint8 labels are read', async () => {
+    const labels = join(root, 'labels.npy');
+    const values = new Uint8Array(20).fill(3);
+    values[7] = 10; // the MLP has 10 outputs: classes 0-9
+    await writeFile(labels, npy('|u1', [20], values));
+    const fewSamples = join(root, 'few.npy');
+    const samplesBytes = new Float32Array(20 * 784).fill(0.5);
+    await writeFile(fewSamples, npy('<f4', [20, 784], new Uint8Array(samplesBytes.buffer)));
+    const run = await runCli(['prune', join(model, 'model.json'), '--samples', fewSamples, '--labels', labels, '--out', join(root, 'never')], { cwd: root });
+    refused(run, `${labels}: data: expected class labels from 0 to 9 (the model has 10 outputs), found 10 at index 7`);
+  });
+
+  it('--epsilon-gain 0 is allowed with a warning that says what it asks for', async () => {
+    const run = await runCli(['prune', join(model, 'model.json'), '--samples', samples, '--epsilon-gain', '0', '--out', join(model, 'model.json')], { cwd: root });
+    expect(run.stderr).toContain('net-trim: warning: --epsilon-gain 0 asks for the trained outputs exactly');
+    expect(run.code).toBe(2); // the output path here is the model file: refused after the warning
+  });
+});

@@ -2,8 +2,8 @@
 // `npm run serve`: serves the demo page (dist/web, built by `npm run build`) on 127.0.0.1.
 // Everything the page needs is in that folder (the app, its worker with TF.js bundled, the MNIST
 // models), so it works with no network. Usage: node web/serve.mjs [--port 8080] [--host 127.0.0.1]
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ export const DEFAULT_ROOT = fileURLToPath(new URL('../dist/web/', import.meta.ur
  */
 export async function startServer({ root = DEFAULT_ROOT, host = '127.0.0.1', port = 8080 } = {}) {
   root = resolve(root);
+  const realRoot = await realpath(root).catch(() => root);
   const index = await stat(join(root, 'index.html')).catch(() => null);
   if (!index) throw new Error(`${join(root, 'index.html')}: not found: build the demo first with \`npm run build\``);
 
@@ -47,8 +48,26 @@ export async function startServer({ root = DEFAULT_ROOT, host = '127.0.0.1', por
     if (path.endsWith('/')) path += 'index.html';
     const file = normalize(join(root, path));
     if (file !== root && !file.startsWith(root + sep)) return send(403, 'forbidden');
-    const info = await stat(file).catch(() => null);
-    if (!info?.isFile()) return send(404, `not found: ${path}`);
+    // Open first, then look at what was opened: a file removed or made unreadable between a check
+    // and the open (a rebuild of dist/web) is a 404, never an unhandled error that ends the server.
+    let handle;
+    try {
+      handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK); // a named pipe must not block it
+    } catch {
+      return send(404, `not found: ${path}`);
+    }
+    let info;
+    try {
+      const real = await realpath(file);
+      info = await handle.stat();
+      if (!info.isFile() || (real !== realRoot && !real.startsWith(realRoot + sep))) {
+        await handle.close();
+        return send(info.isFile() ? 403 : 404, info.isFile() ? 'forbidden' : `not found: ${path}`);
+      }
+    } catch {
+      await handle.close().catch(() => {});
+      return send(404, `not found: ${path}`);
+    }
     response.writeHead(200, {
       'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
       'content-length': info.size,
@@ -57,9 +76,15 @@ export async function startServer({ root = DEFAULT_ROOT, host = '127.0.0.1', por
       'content-security-policy': "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; connect-src 'self' blob:; worker-src 'self'",
       'x-content-type-options': 'nosniff',
     });
-    if (request.method === 'HEAD') return response.end();
-    createReadStream(file).pipe(response);
+    if (request.method === 'HEAD') {
+      await handle.close();
+      return response.end();
+    }
+    const stream = handle.createReadStream();
+    stream.on('error', () => response.destroy()); // a read failing mid-file: drop this response only
+    stream.pipe(response);
   });
+  server.on('clientError', (error, socket) => socket.destroy());
   await new Promise((resolvePromise, reject) => {
     server.once('error', (error) =>
       reject(error.code === 'EADDRINUSE' ? new Error(`${host}:${port} is in use: pass another port with --port`) : error),

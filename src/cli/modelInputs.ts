@@ -94,6 +94,16 @@ export function parseNetworkOptions(raw: RawNetworkOptions): NetworkOptions {
   return options;
 }
 
+/**
+ * A warning line for epsilon gains of 0: every layer must then reproduce its trained outputs
+ * exactly, which a float32 solve cannot certify and which keeps most weights (allowed: it is the
+ * exact-recovery program of the theory, net-trim.md §5).
+ */
+export function warnAboutZeroGain(gains: readonly number[], option: string, quiet: boolean | undefined): void {
+  if (!quiet && gains.some((g) => g === 0))
+    process.stderr.write(`net-trim: warning: ${option} 0 asks for the trained outputs exactly: expect little pruning and, in float32, solves that do not converge; a gain such as 0.001 keeps nearly the same outputs\n`);
+}
+
 /** The solver settings of PruneOptions from the command-line options. */
 export function solverOptions(options: NetworkOptions): PruneOptions['solver'] {
   return {
@@ -220,7 +230,8 @@ export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOption
   const model = await loadModelFile(modelPath);
   checkNetwork(model.network, modelPath);
   const all = samplesForModel(await readNpyFile(raw.samples), model, raw.samples);
-  const labels = raw.labels ? labelsForSamples(await readNpyFile(raw.labels), raw.labels, all) : undefined;
+  const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
+  const labels = raw.labels ? labelsForSamples(await readNpyFile(raw.labels), raw.labels, all, classes) : undefined;
   const count = Math.min(all.count, options.maxSamples ?? all.count);
   const perSample = all.data.length / all.count;
   const samples = { data: all.data.subarray(0, perSample * count), count, ...(labels ? { labels: labels.subarray(0, count) } : {}) };

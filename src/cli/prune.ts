@@ -14,6 +14,7 @@ import {
   addOutputFlags,
   addSolverOptions,
   OutputFolder,
+  warnAboutZeroGain,
   gpuFor,
   loadNetworkInputs,
   parseNetworkOptions,
@@ -70,6 +71,7 @@ export function epsilonGains(raw: string): { epsilonGain: number; layerEpsilonGa
 
 async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> {
   const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)) };
+  warnAboutZeroGain([options.epsilonGain, ...Object.values(options.layerEpsilonGains)], '--epsilon-gain', raw.quiet);
   const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
   await out.avoid([...model.files, raw.samples, raw.labels], [...modelFileNames(model.format), ...PRUNE_FILES]);

@@ -13,6 +13,7 @@ import {
   addOutputFlags,
   addSolverOptions,
   OutputFolder,
+  warnAboutZeroGain,
   gpuFor,
   loadNetworkInputs,
   parseNetworkOptions,
@@ -57,6 +58,7 @@ function parseGains(raw: string): number[] {
 async function runSweep(modelPath: string, raw: RawSweepOptions): Promise<void> {
   const options = parseNetworkOptions(raw);
   const gains = parseGains(raw.epsilonGains ?? DEFAULT_SWEEP_GAINS);
+  warnAboutZeroGain(gains, '--epsilon-gains', raw.quiet);
   const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
   await out.avoid([...model.files, raw.samples, raw.labels], ['sweep.json', 'sweep.html']);

@@ -5,8 +5,8 @@
 import { InputError } from '../errors.js';
 import type { Matrix } from '../solver/types.js';
 
-export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64';
-export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array;
+export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
+export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
 export interface NpyArray {
   shape: number[];
@@ -43,6 +43,8 @@ const DTYPES: readonly DtypeInfo[] = [
   { dtype: 'float64', code: '<f8', itemSize: 8, label: 'float64', view: (b) => new Float64Array(b) },
   { dtype: 'int32', code: '<i4', itemSize: 4, label: 'int32', view: (b) => new Int32Array(b) },
   { dtype: 'int64', code: '<i8', itemSize: 8, label: 'int64', view: (b) => new BigInt64Array(b) },
+  // Images and labels are often saved as uint8 (one byte: no byte order, '|u1').
+  { dtype: 'uint8', code: '|u1', itemSize: 1, label: 'uint8', view: (b) => new Uint8Array(b) },
 ];
 const ALL_DTYPES: readonly NpyDtype[] = DTYPES.map((d) => d.dtype);
 
@@ -214,7 +216,8 @@ function resolveDtype(descr: HeaderValue | undefined, accepted: readonly NpyDtyp
   const expected = expectedDtypes(accepted);
   if (typeof descr !== 'string') fail(source, 'descr', `a dtype string, ${expected}, found ${describeValue(descr)}`);
   // '=' (native) and '|' (not applicable) carry no byte order; every JS host we run on is little-endian.
-  const normalized = /^[=|]/.test(descr) ? `<${descr.slice(1)}` : descr;
+  // One-byte types have no byte order: '|u1', and '<u1', '>u1', '=u1' as some writers put it.
+  const normalized = /^[<>=|]u1$/.test(descr) ? '|u1' : /^[=|]/.test(descr) ? `<${descr.slice(1)}` : descr;
   const info = DTYPES.find((d) => d.code === normalized);
   if (!info || !accepted.includes(info.dtype)) fail(source, 'descr', `${expected}, found ${quote(descr)}`);
   return info;

@@ -26,7 +26,10 @@ export function samplesForModel(
   source: string,
   options: { maxSamples?: number } = {},
 ): ModelSamples {
-  if (array.dtype !== 'float32' && array.dtype !== 'float64') throw new InputError(`${source}: descr: expected float32 or float64 samples, found ${array.dtype}`);
+  // Integer images are not guessed at: the model was trained on some scaling of them (x / 255, a
+  // mean and deviation), which only its user knows.
+  if (array.dtype !== 'float32' && array.dtype !== 'float64')
+    throw new InputError(`${source}: descr: expected float32 or float64 samples (integer images: scale them as the model was trained, e.g. x / 255, and save them as float32), found ${array.dtype}`);
   const data = array.data as Float32Array | Float64Array;
   const inputShape = model.network.inputShape;
   const perSample = inputShape.reduce((a, b) => a * b, 1);
@@ -60,13 +63,20 @@ export function samplesForModel(
 }
 
 /**
- * Integer class labels for the samples: int32 or int64 of shape (total,), one per sample of the
- * samples file; the first `count` are returned (as samplesForModel keeps the first samples).
+ * Integer class labels for the samples: uint8, int32 or int64 of shape (total,), one per sample
+ * of the samples file, each a class of the model (0 to classes − 1, when `classes` is given); the
+ * first `count` are returned (as samplesForModel keeps the first samples).
  */
-export function labelsForSamples(array: NpyArray, source: string, samples: { total: number; count: number }): Int32Array {
+export function labelsForSamples(array: NpyArray, source: string, samples: { total: number; count: number }, classes?: number): Int32Array {
   const { total, count } = samples;
-  if (array.dtype !== 'int32' && array.dtype !== 'int64') throw new InputError(`${source}: descr: expected int32 or int64 labels, found ${array.dtype}`);
+  if (array.dtype !== 'int32' && array.dtype !== 'int64' && array.dtype !== 'uint8')
+    throw new InputError(`${source}: descr: expected uint8, int32 or int64 labels, found ${array.dtype}`);
   if (array.shape.length !== 1 || array.shape[0] !== total)
     throw new InputError(`${source}: shape: expected (${total},) labels, one per sample, found (${array.shape.join(', ')})`);
-  return Int32Array.from((array.data as ArrayLike<number | bigint>) as ArrayLike<number>, (v) => Number(v)).subarray(0, count);
+  const labels = Int32Array.from((array.data as ArrayLike<number | bigint>) as ArrayLike<number>, (v) => Number(v));
+  if (classes !== undefined) {
+    const bad = labels.findIndex((v) => v < 0 || v >= classes);
+    if (bad >= 0) throw new InputError(`${source}: data: expected class labels from 0 to ${classes - 1} (the model has ${classes} outputs), found ${labels[bad]} at index ${bad}`);
+  }
+  return labels.subarray(0, count);
 }

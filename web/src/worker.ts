@@ -9,6 +9,7 @@ import {
   GpuError,
   InputError,
   labelsForSamples,
+  checkNetwork,
   loadModel,
   prunableLayers,
   pruneNetwork,
@@ -145,7 +146,8 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
     labelsArray = ints[0] ?? null;
   }
   const all = samplesForModel(samplesArray.array, model, samplesArray.name);
-  const labels = labelsArray ? labelsForSamples(labelsArray.array, labelsArray.name, all) : undefined;
+  const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
+  const labels = labelsArray ? labelsForSamples(labelsArray.array, labelsArray.name, all, classes) : undefined;
   const count = Math.min(all.count, maxSamples ?? all.count);
   const perSample = all.data.length / all.count;
   const samples = { data: all.data.subarray(0, count * perSample), count, total: all.count };
