@@ -47,6 +47,7 @@ describe('report.html', () => {
     relativeDualityGap: 0.001,
     iterations: 100,
     converged,
+    statusReason: converged ? null : 'iteration limit 100 reached',
     seconds: 0.5,
     achievedDiscrepancy: 0.09,
     consistencyBound: 0.1,
@@ -83,7 +84,7 @@ describe('report.html', () => {
     const html = renderPruneReport(doc);
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;script&gt;');
-    expect(html).toMatch(/Not converged within the iteration limit: dense_2\./);
+    expect(html).toMatch(/Not converged \(no certificate\): dense_2 \(iteration limit 100 reached\)\./);
     // One plot per kind and layer; no accuracy card without labels.
     expect(html.match(/<svg class="plot"/g)).toHaveLength(5);
     expect(html).not.toMatch(/accuracy, \d+ pruning samples/i);

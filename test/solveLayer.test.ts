@@ -155,7 +155,7 @@ describe('the convergence test of the returned answer', () => {
   });
   const settings = {
     rho: 1, adaptiveRho: false, maxIterations: 100, checkEvery: 50,
-    tolerances: { absolute: 1e-9, relative: 1e-4, feasibility: 1e-3 },
+    tolerances: { absolute: 1e-9, relative: 1e-4, feasibility: 1e-3, gap: 0.01 },
     constraintEntries: 1, responseEntries: 1, epsilon: 0.01, targetNorm: 10,
   };
   it('accepts an off-support violation within feasibility·ε + relative·‖Y‖ (a tight ε in float32)', async () => {

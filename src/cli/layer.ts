@@ -31,6 +31,7 @@ interface RawLayerOptions {
   rho?: string;
   maxIterations?: string;
   tolerance?: string;
+  gapTolerance?: string;
   backend?: string;
   bias: boolean;
   outWeights: string;
@@ -50,6 +51,7 @@ interface LayerJob {
   rho?: number;
   maxIterations?: number;
   tolerance?: number;
+  gapTolerance?: number;
   backend: Backend;
   bias: boolean;
   weightsPath: string;
@@ -82,6 +84,7 @@ export function addLayerCommand(program: Command): Command {
     .option('--rho <r>', `initial ADMM penalty (the soft threshold is 1/rho), > 0; adapted during the solve by residual balancing (default: ${DEFAULTS.rho})`)
     .option('--max-iterations <n>', `iteration limit, a positive integer; convergence is checked every ${DEFAULTS.checkEvery} iterations (default: ${DEFAULTS.maxIterations})`)
     .option('--tolerance <t>', `relative tolerance of the primal and dual residuals, > 0 (default: ${DEFAULTS.tolerances.relative}; absolute ${DEFAULTS.tolerances.absolute}, and the answer must meet epsilon within ${DEFAULTS.tolerances.feasibility * 100}%)`)
+    .option('--gap-tolerance <g>', `converged only when the relative duality gap is at most this, > 0 (default: ${DEFAULTS.tolerances.gap})`)
     .option('--backend <name>', `'webgpu' (GPU, float32) or 'cpu' (float64 reference) (default: ${DEFAULT_BACKEND})`)
     .option('--no-bias', 'fit no bias (by default a bias is fitted and counts in the sparsity objective)')
     .requiredOption('--out-weights <W.npy>', 'where to write the pruned weights: an N x M float32 array')
@@ -113,6 +116,7 @@ function validateOptions(raw: RawLayerOptions): LayerJob {
     rho: positiveNumber(raw.rho, '--rho'),
     maxIterations: positiveInteger(raw.maxIterations, '--max-iterations'),
     tolerance: positiveNumber(raw.tolerance, '--tolerance'),
+    gapTolerance: positiveNumber(raw.gapTolerance, '--gap-tolerance'),
     backend: oneOf(raw.backend, '--backend', BACKENDS) ?? DEFAULT_BACKEND,
     bias: raw.bias,
     weightsPath: raw.outWeights,
@@ -187,6 +191,7 @@ function reportDocument(job: LayerJob, X: LoadedMatrix, Y: LoadedMatrix, result:
       rho: job.rho ?? null,
       maxIterations: job.maxIterations ?? null,
       tolerance: job.tolerance ?? null,
+      gapTolerance: job.gapTolerance ?? null,
       backend: job.backend,
       bias: job.bias,
     },
@@ -224,7 +229,7 @@ function summary(result: SolveLayerResult, files: readonly FileToWrite[]): strin
     `  constraint residual   ${formatNumber(r.constraintResidual)} (epsilon ${formatNumber(r.epsilon)})`,
     `  relative output error ${formatNumber(r.relativeOutputError)}`,
     `  duality gap           ${formatNumber(r.dualityGap)} (relative ${formatNumber(r.relativeDualityGap)})`,
-    `  iterations            ${r.iterations}, ${r.converged ? 'converged' : 'NOT converged (raise --max-iterations or --tolerance)'}`,
+    `  iterations            ${r.iterations}, ${r.converged ? 'converged' : `NOT converged: ${r.statusReason} (raise --max-iterations)`}`,
     `  time                  ${r.seconds.toFixed(2)} s`,
     `wrote ${files.map((f) => f.path).join(', ')}`,
   ];
@@ -267,7 +272,10 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
       bias: job.bias,
       rho: job.rho,
       maxIterations: job.maxIterations,
-      tolerances: job.tolerance === undefined ? undefined : { relative: job.tolerance },
+      tolerances: {
+        ...(job.tolerance === undefined ? {} : { relative: job.tolerance }),
+        ...(job.gapTolerance === undefined ? {} : { gap: job.gapTolerance }),
+      },
       backend: job.backend,
       gpu,
       onProgress: (p) => {

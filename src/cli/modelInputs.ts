@@ -30,6 +30,7 @@ export interface RawNetworkOptions {
   rho?: string;
   maxIterations?: string;
   tolerance?: string;
+  gapTolerance?: string;
   maxSamples?: string;
   out: string;
   quiet?: boolean;
@@ -45,6 +46,7 @@ export interface NetworkOptions {
   rho?: number;
   maxIterations?: number;
   tolerance?: number;
+  gapTolerance?: number;
   maxSamples?: number;
 }
 
@@ -67,7 +69,8 @@ export function addSolverOptions(command: Command): Command {
     .option('--backend <name>', "'webgpu' (GPU, float32) or 'cpu' (float64 reference: slower, needs no GPU)", 'webgpu')
     .option('--rho <r>', 'initial ADMM penalty (the soft threshold is 1/rho), > 0; adapted during each solve', String(DEFAULTS.rho))
     .option('--max-iterations <n>', `ADMM iteration limit per layer (convergence is checked every ${DEFAULTS.checkEvery})`, String(DEFAULTS.maxIterations))
-    .option('--tolerance <t>', 'relative tolerance of the primal and dual residuals, > 0', String(DEFAULTS.tolerances.relative));
+    .option('--tolerance <t>', 'relative tolerance of the primal and dual residuals, > 0', String(DEFAULTS.tolerances.relative))
+    .option('--gap-tolerance <g>', 'a layer counts as converged only when its relative duality gap (how far its l1 can be from the optimum) is at most this, > 0', String(DEFAULTS.tolerances.gap));
 }
 
 /** What to print: the same flags on every command. */
@@ -87,6 +90,7 @@ export function parseNetworkOptions(raw: RawNetworkOptions): NetworkOptions {
     rho: positiveNumber(raw.rho, '--rho'),
     maxIterations: positiveInteger(raw.maxIterations, '--max-iterations'),
     tolerance: positiveNumber(raw.tolerance, '--tolerance'),
+    gapTolerance: positiveNumber(raw.gapTolerance, '--gap-tolerance'),
     maxSamples: positiveInteger(raw.maxSamples, '--max-samples'),
   };
   if (options.kappa > 1) throw new InputError(`--kappa: expected a number in (0, 1], found '${raw.kappa}'`);
@@ -109,7 +113,10 @@ export function solverOptions(options: NetworkOptions): PruneOptions['solver'] {
   return {
     ...(options.rho !== undefined ? { rho: options.rho } : {}),
     ...(options.maxIterations !== undefined ? { maxIterations: options.maxIterations } : {}),
-    ...(options.tolerance !== undefined ? { tolerances: { relative: options.tolerance } } : {}),
+    tolerances: {
+      ...(options.tolerance !== undefined ? { relative: options.tolerance } : {}),
+      ...(options.gapTolerance !== undefined ? { gap: options.gapTolerance } : {}),
+    },
   };
 }
 

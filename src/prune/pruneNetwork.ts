@@ -13,12 +13,17 @@ import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
-import { layerInputShapes, prunableLayers, windowGeometry, type PrunableLayer } from '../network/shapes.js';
-import { designOf, inputColumns, inputRows, isImagePatches } from '../solver/design.js';
+import { layerInputShapes, prunableLayers, type PrunableLayer } from '../network/shapes.js';
+import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
+import { DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
 import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
-import type { Backend, LayerInput, Matrix, SolveLayerOptions, SolveProgress, SolverState } from '../solver/types.js';
+import type { Backend, Matrix, SolveLayerOptions, SolveLayerResult, SolveProgress, SolverState } from '../solver/types.js';
+import { consistencyBounds, leastSquaresEpsilon, lipschitzBetween, operatorNorm, type BoundStep } from './bounds.js';
+import { accuracy, cloneNetwork, DEFAULT_CONCURRENT_BYTES, frobenius, layerNonzeros, outputCount, preActivation, problemBytes, programInput, runWithinBudget, type Forward } from './layerPrograms.js';
+
+export { DEFAULT_CONCURRENT_BYTES };
 
 export type PruneMode = 'cascade' | 'parallel';
 
@@ -84,10 +89,16 @@ export interface LayerPruneReport {
   relativeDualityGap: number;
   iterations: number;
   converged: boolean;
+  /** Why the layer is not converged (the certificate that failed, or the iteration limit); null when converged. */
+  statusReason: string | null;
   seconds: number;
   /** ‖X̂⁽ℓ⁾ − X⁽ℓ⁾‖_F: the pruned network's output of this layer against the original's. */
   achievedDiscrepancy: number;
-  /** The paper's bound on it for the mode used (Σ ε_j parallel, ε₁·√(Π γ) cascade). */
+  /**
+   * What the programs guarantee about it (bounds.ts): parallel (1+f)ε + ‖Ŵ‖₂·(the previous bound),
+   * cascade γ(1+f)‖W‖₂·(the previous bound), from (1+f)ε₁; the paper's Σ ε_j and ε₁γ^(ℓ−1) on a
+   * network whose layers have ‖W‖₂ ≤ 1.
+   */
   consistencyBound: number;
   /** The solver's residuals at every convergence check (for convergence plots). */
   history: SolveProgress[];
@@ -107,119 +118,6 @@ export interface PruneResult {
   /** Where each layer's solve ended, by layer name: pass the result as `warmStart` to a related run. */
   solverStates: Record<string, SolverState>;
   seconds: number;
-}
-
-type Forward = (network: Network) => Promise<ForwardResult>;
-
-/** WebGPU cannot report free device memory; this budget is safe on integrated GPUs too. */
-export const DEFAULT_CONCURRENT_BYTES = 512 * 2 ** 20;
-
-/** GPU bytes of one layer solve: X (or the images of its patches), Y, V and the state arrays (see solver/gpu/gpuSolver.ts). */
-function problemBytes(X: LayerInput, outputs: number): number {
-  const samples = inputRows(X);
-  const columns = inputColumns(X) + 1;
-  const solveSize = Math.min(samples, columns);
-  const xValues = isImagePatches(X) ? X.images.length : samples * columns;
-  return 4 * (xValues + 7 * samples * outputs + 6 * columns * outputs + solveSize * solveSize);
-}
-
-/**
- * Runs tasks, several at a time while the sum of their `bytes` stays within `budget` (one at a
- * time when budget is 0); results come back in task order.
- */
-async function runWithinBudget<T>(tasks: Array<{ bytes: number; run: () => Promise<T> }>, budget: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let next = 0;
-  let inUse = 0;
-  let failure: { error: unknown } | null = null;
-  const running = new Set<Promise<void>>();
-  while ((next < tasks.length && !failure) || running.size) {
-    while (!failure && next < tasks.length && (running.size === 0 || inUse + tasks[next].bytes <= budget)) {
-      const index = next++;
-      const { bytes, run } = tasks[index];
-      inUse += bytes;
-      const task: Promise<void> = run()
-        .then((value) => void (results[index] = value), (error) => void (failure ??= { error }))
-        .finally(() => {
-          inUse -= bytes;
-          running.delete(task);
-        });
-      running.add(task);
-    }
-    if (running.size) await Promise.race(running);
-  }
-  // Every started solve has settled (none is left running on the device) before the first error is rethrown.
-  if (failure) throw (failure as { error: unknown }).error;
-  return results;
-}
-
-function cloneNetwork(network: Network): Network {
-  return {
-    inputShape: [...network.inputShape],
-    layers: network.layers.map((l) =>
-      l.kind === 'dense' || l.kind === 'conv2d' ? { ...l, kernel: Float32Array.from(l.kernel), bias: l.bias && Float32Array.from(l.bias) } : { ...l },
-    ),
-  };
-}
-
-function countNonzeros(values: ArrayLike<number> | null): number {
-  let n = 0;
-  if (values) for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
-  return n;
-}
-
-function layerNonzeros(layer: DenseLayer | Conv2DLayer): number {
-  return countNonzeros(layer.kernel) + countNonzeros(layer.bias);
-}
-
-/** The layer's program input: X (one row per sample), or a conv layer's patches (one row per output position). */
-function programInput(layer: DenseLayer | Conv2DLayer, input: Float32Array | Float64Array, inputShape: number[], samples: number): LayerInput {
-  if (layer.kind === 'dense') return { rows: samples, cols: layer.inputs, data: input };
-  const g = windowGeometry(layer, inputShape);
-  return {
-    images: input,
-    count: samples,
-    height: g.inH,
-    width: g.inW,
-    channels: g.channels,
-    kernelHeight: g.kernelH,
-    kernelWidth: g.kernelW,
-    strideHeight: g.strideH,
-    strideWidth: g.strideW,
-    padTop: g.padTop,
-    padLeft: g.padLeft,
-    outHeight: g.outH,
-    outWidth: g.outW,
-  };
-}
-
-function outputCount(layer: DenseLayer | Conv2DLayer): number {
-  return layer.kind === 'dense' ? layer.units : layer.filters;
-}
-
-/** XW + b, P×M in float64. */
-function preActivation(X: LayerInput, layer: DenseLayer | Conv2DLayer): Float64Array {
-  const M = outputCount(layer);
-  const weights = new Float64Array((inputColumns(X) + (layer.bias ? 1 : 0)) * M);
-  weights.set(layer.kernel);
-  if (layer.bias) weights.set(layer.bias, layer.kernel.length);
-  return designOf(X, layer.bias !== null).multiply(weights, M);
-}
-
-function frobenius(a: ArrayLike<number>, b: ArrayLike<number>, mask?: (i: number) => boolean): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) if (!mask || mask(i)) s += (a[i] - b[i]) ** 2;
-  return Math.sqrt(s);
-}
-
-function accuracy(outputs: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
-  let correct = 0;
-  for (let p = 0; p < labels.length; p++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (outputs[p * classes + c] > outputs[p * classes + best]) best = c;
-    if (best === Number(labels[p])) correct++;
-  }
-  return correct / labels.length;
 }
 
 /**
@@ -309,13 +207,23 @@ export async function pruneNetwork(
         onProgress: options.onProgress && ((p) => options.onProgress!({ name: job.layer.name, ...p })),
       });
     let epsilon = job.epsilon;
-    let result = await run(epsilon);
     let note: string | undefined;
-    if (job.layerKappa < 1 && !result.report.converged) {
-      note = `κ = ${job.layerKappa} made the last program infeasible (no convergence): kept the κ = 1 answer`;
-      epsilon /= job.layerKappa;
-      result = await run(epsilon);
+    let result: SolveLayerResult | null = null;
+    if (job.layerKappa < 1) {
+      // Infeasible or merely not converged? For the last (linear) program the smallest ε any
+      // weights reach is the least-squares residual: below it, no solve is tried.
+      const reachable = leastSquaresEpsilon(job.X, job.Y, job.layer.bias !== null);
+      if (epsilon < reachable * (1 - 1e-9)) note = `κ = ${job.layerKappa} is infeasible: ε = ${epsilon.toPrecision(4)} is below ${reachable.toPrecision(4)}, the least any weights reach (least squares); kept the κ = 1 answer`;
+      else {
+        result = await run(epsilon);
+        if (!result.report.converged) {
+          note = `κ = ${job.layerKappa} is feasible (least squares reaches ${reachable.toPrecision(4)} ≤ ε = ${epsilon.toPrecision(4)}) but its solve did not converge (${result.report.statusReason}); kept the κ = 1 answer`;
+          result = null;
+        }
+      }
+      if (!result) epsilon /= job.layerKappa;
     }
+    result ??= await run(epsilon);
     const nonzerosBefore = layerNonzeros(job.layer);
     job.layer.kernel = Float32Array.from(result.weights.data);
     if (job.layer.bias) job.layer.bias = result.bias!;
@@ -334,7 +242,29 @@ export async function pruneNetwork(
     return { job, result, epsilon, note, nonzerosBefore };
   };
 
-  const report = (solved: Awaited<ReturnType<typeof solve>>, after: ForwardResult, consistencyBound: number): LayerPruneReport => {
+  type Solved = Awaited<ReturnType<typeof solve>>;
+  const shapes = layerInputShapes(network);
+  /** The inputs of the bound of each solved layer (bounds.ts), in network order. */
+  const boundSteps = (solved: Solved[]): BoundStep[] =>
+    solved.map((s, i) => {
+      const index = s.job.target.index;
+      const from = i === 0 ? 0 : solved[i - 1].job.target.targetIndex + 1;
+      const trained = network.layers[index] as DenseLayer | Conv2DLayer;
+      const kernel = mode === 'cascade' ? trained.kernel : s.job.layer.kernel;
+      return {
+        epsilon: s.epsilon,
+        gain: operatorNorm(trained, kernel) * lipschitzBetween(network.layers, shapes, from, index),
+        offSupportSlack: s.result.report.offSupportViolation * Math.sqrt(s.job.Y.rows * s.job.Y.cols),
+      };
+    });
+  const withBounds = (solved: Solved[], achieved: number[]): LayerPruneReport[] => {
+    const bounds = consistencyBounds(mode, boundSteps(solved), gamma, options.solver?.tolerances?.feasibility ?? DEFAULTS.tolerances.feasibility);
+    return solved.map((s, i) => report(s, achieved[i], bounds[i]));
+  };
+  const discrepancy = (solved: Solved, after: ForwardResult) =>
+    frobenius(after.collected.get(solved.job.target.index)!.target, original.collected.get(solved.job.target.index)!.target);
+
+  const report = (solved: Solved, achievedDiscrepancy: number, consistencyBound: number): LayerPruneReport => {
     const { job, result, epsilon, note, nonzerosBefore } = solved;
     const r = result.report;
     return {
@@ -353,8 +283,9 @@ export async function pruneNetwork(
       relativeDualityGap: r.relativeDualityGap,
       iterations: r.iterations,
       converged: r.converged,
+      statusReason: r.statusReason,
       seconds: r.seconds,
-      achievedDiscrepancy: frobenius(after.collected.get(job.target.index)!.target, original.collected.get(job.target.index)!.target),
+      achievedDiscrepancy,
       consistencyBound,
       history: r.history,
       ...(note ? { note } : {}),
@@ -362,17 +293,17 @@ export async function pruneNetwork(
   };
 
   if (mode === 'cascade') {
-    let epsilonFirst = 0;
-    let gammaProduct = 1;
+    const solvedLayers: Solved[] = [];
+    const achieved: number[] = [];
     for (const [position, target] of active.entries()) {
       throwIfAborted(options.signal);
       options.onLayerStart?.({ name: target.layer.name, position, total: active.length });
       const solved = await solve(prepare(target, current, position === 0), position, active.length);
-      if (position === 0) epsilonFirst = solved.epsilon;
-      else gammaProduct *= gamma;
       current = await forward(pruned);
-      reports.push(report(solved, current, epsilonFirst * Math.sqrt(gammaProduct)));
+      solvedLayers.push(solved);
+      achieved.push(discrepancy(solved, current));
     }
+    reports.push(...withBounds(solvedLayers, achieved));
   } else {
     // Layers are independent: solve several at once while their GPU arrays fit the budget.
     const jobs = active.map((target) => prepare(target, original, false));
@@ -387,8 +318,7 @@ export async function pruneNetwork(
       backend === 'webgpu' ? (options.concurrentBytes ?? DEFAULT_CONCURRENT_BYTES) : 0,
     );
     if (active.length) current = await forward(pruned);
-    let boundSum = 0;
-    for (const s of solved) reports.push(report(s, current, (boundSum += s.epsilon)));
+    reports.push(...withBounds(solved, solved.map((s) => discrepancy(s, current))));
   }
 
   throwIfAborted(options.signal);
@@ -411,3 +341,4 @@ export async function pruneNetwork(
 }
 
 export type { PrunableLayer };
+

@@ -1,6 +1,6 @@
 // Plain float64 dense linear algebra for the CPU reference solver and the per-layer setup.
 // Matrices are row-major Float64Array with explicit sizes (no classes: these are hot loops).
-import { spdInverseOfIdentityPlus } from './spdInverse.js';
+import { spdInverse, spdInverseOfIdentityPlus } from './spdInverse.js';
 
 /** C (m×n) = A (m×k) · B (k×n). */
 export function multiply(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out: Float64Array = new Float64Array(m * n)): Float64Array {
@@ -69,4 +69,21 @@ export function frobeniusNormSquared(a: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
   return s;
+}
+
+/**
+ * min over W of ‖X·W − Y‖_F (X rows×cols, Y rows×M): the least-squares residual, from the normal
+ * equations by Cholesky. `gram` is XᵀX, `xty` is XᵀY, `multiplyX(W)` is X·W. A relative ridge of
+ * 10⁻¹² keeps a rank-deficient XᵀX factorable (it raises the residual by a share of that order).
+ */
+export function leastSquaresResidual(gram: Float64Array, xty: Float64Array, cols: number, M: number, multiplyX: (W: Float64Array) => Float64Array, Y: ArrayLike<number>): number {
+  const a = Float64Array.from(gram);
+  let trace = 0;
+  for (let i = 0; i < cols; i++) trace += a[i * cols + i];
+  for (let i = 0; i < cols; i++) a[i * cols + i] += 1e-12 * (trace / cols || 1);
+  const W = multiply(spdInverse(a, cols), xty, cols, cols, M);
+  const fitted = multiplyX(W);
+  let sq = 0;
+  for (let i = 0; i < fitted.length; i++) sq += (fitted[i] - Y[i]) ** 2;
+  return Math.sqrt(sq);
 }

@@ -14,7 +14,7 @@ export const DEFAULTS = {
   rho: 10,
   relaxation: 1.8,
   adaptiveRho: true,
-  tolerances: { absolute: 1e-6, relative: 1e-4, feasibility: 1e-3 } as Tolerances,
+  tolerances: { absolute: 1e-6, relative: 1e-4, feasibility: 1e-3, gap: 0.01 } as Tolerances,
   maxIterations: 20_000,
   checkEvery: 50,
   backend: 'webgpu' as Backend,
@@ -102,6 +102,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     absolute: positive(options.tolerances?.absolute, DEFAULTS.tolerances.absolute, 'tolerances.absolute'),
     relative: positive(options.tolerances?.relative, DEFAULTS.tolerances.relative, 'tolerances.relative'),
     feasibility: positive(options.tolerances?.feasibility, DEFAULTS.tolerances.feasibility, 'tolerances.feasibility'),
+    gap: positive(options.tolerances?.gap, DEFAULTS.tolerances.gap, 'tolerances.gap'),
   };
 
   const bias = options.bias ?? DEFAULTS.bias;

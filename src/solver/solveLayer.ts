@@ -2,13 +2,13 @@
 // (feasibility, ℓ1, duality gap) need no trust in the solver.
 import { InputError } from '../errors.js';
 import { acquireGpu } from '../gpu/device.js';
-import { runAdmm, throwIfAborted, yieldToEvents, type AdmmEngine } from './admmDriver.js';
+import { runAdmm, throwIfAborted, yieldToEvents, type AdmmEngine, type AdmmOutcome } from './admmDriver.js';
 import { dualBound } from './certificate.js';
 import { CpuAdmmEngine } from './cpuSolver.js';
-import { checkLayer } from './evaluate.js';
+import { checkLayer, type LayerChecks } from './evaluate.js';
 import { GpuAdmmEngine } from './gpu/gpuSolver.js';
 import { DEFAULTS, prepareLayerProblem, type LayerProblem } from './problem.js';
-import type { SolveLayerOptions, SolveLayerResult } from './types.js';
+import type { SolveLayerOptions, SolveLayerResult, SolveProgress, Tolerances } from './types.js';
 
 interface BackendSession {
   engine: AdmmEngine;
@@ -49,6 +49,36 @@ async function openGpu(problem: LayerProblem, options: SolveLayerOptions): Promi
   };
 }
 
+/** Rounds of ten-times-tighter tolerances after a stop whose answer the float64 checks do not certify. */
+const REFINEMENTS = 3;
+
+/**
+ * Why the answer is not certified, or null: in float64, ‖(ŴᵀX − Y)_Ω‖ ≤ (1 + feasibility)·ε
+ * (for ε = 0: ≤ absolute·‖Y‖), off Ω ŴᵀX − V ≤ feasibility·max|Y| entrywise, and a relative
+ * duality gap of at most tolerances.gap.
+ */
+export function certificateFailure(problem: LayerProblem, checks: LayerChecks, dualBoundValue: number): string | null {
+  const { feasibility, absolute, gap } = problem.tolerances;
+  const Y = problem.original.Y.data;
+  let ySq = 0;
+  let yMax = 0;
+  for (let i = 0; i < Y.length; i++) {
+    ySq += Y[i] * Y[i];
+    yMax = Math.max(yMax, Math.abs(Y[i]));
+  }
+  const epsilon = problem.epsilon;
+  const limit = epsilon > 0 ? (1 + feasibility) * epsilon : absolute * Math.sqrt(ySq);
+  if (checks.constraintResidual > limit)
+    return epsilon > 0
+      ? `constraint residual ${(checks.constraintResidual / epsilon).toFixed(4)}·ε, above ${1 + feasibility}·ε`
+      : `constraint residual ${checks.constraintResidual.toExponential(2)} with ε = 0`;
+  if (problem.activation === 'relu' && checks.offSupportViolation > feasibility * yMax)
+    return `off-support violation ${(checks.offSupportViolation / yMax).toExponential(2)}·max|Y|, above ${feasibility}·max|Y|`;
+  const relativeGap = (checks.l1 - dualBoundValue) / Math.max(checks.l1, 1e-30);
+  if (relativeGap > gap) return `relative duality gap ${(100 * relativeGap).toFixed(2)}%, above ${100 * gap}%`;
+  return null;
+}
+
 export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayerResult> {
   const started = performance.now();
   const problem = prepareLayerProblem(options);
@@ -58,9 +88,11 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   throwIfAborted(options.signal);
   const session = backend === 'cpu' ? await openCpu(problem) : await openGpu(problem, options);
   let weights: Float32Array;
-  let outcome;
+  let outcome: AdmmOutcome;
   let bound: number;
   let state;
+  let checks: LayerChecks;
+  let failure: string | null;
   try {
     await yieldToEvents(); // the setup (factoring A) may have held the thread for seconds
     throwIfAborted(options.signal);
@@ -70,27 +102,43 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       const rescale = w.rho / problem.rho;
       await session.engine.setState({ W3: w.W3, W2: w.W2, U2: w.U2.map((u) => u * rescale), U1: w.U1.map((u) => (u * rescale) / problem.scale) });
     }
-    outcome = await runAdmm(session.engine, {
-      rho: problem.rho,
+    // `done`: iterations before this run (progress and history count from the start of the solve).
+    const settings = (tolerances: Tolerances, maxIterations: number, rho: number, done = 0) => ({
+      rho,
       adaptiveRho: problem.adaptiveRho,
-      tolerances: problem.tolerances,
-      maxIterations: problem.maxIterations,
+      tolerances,
+      maxIterations,
       checkEvery: problem.checkEvery,
       constraintEntries: problem.samples * problem.outputs + problem.columns * problem.outputs,
       responseEntries: problem.samples * problem.outputs,
       targetNorm: Math.sqrt(problem.Y.reduce((s, y) => s + y * y, 0)),
       epsilon: problem.epsilonScaled,
-      onProgress: options.onProgress,
+      onProgress: options.onProgress && ((p: SolveProgress) => options.onProgress!({ ...p, iteration: p.iteration + done })),
       signal: options.signal,
     });
-    state = await session.engine.getState();
-    weights = Float32Array.from(state.W2);
-    bound = await dualBound(problem, state.U1, outcome.rho, session.multiplyXTransposed);
+    outcome = await runAdmm(session.engine, settings(problem.tolerances, problem.maxIterations, problem.rho));
+    // The stop is only a candidate: the answer is checked in float64 (both constraints, the duality
+    // gap). If the checks fail, the iteration goes on from where it stopped with tolerances ten
+    // times tighter, a few times, within the iteration limit.
+    for (let round = 1; ; round++) {
+      state = await session.engine.getState();
+      weights = Float32Array.from(state.W2);
+      bound = await dualBound(problem, state.U1, outcome.rho, session.multiplyXTransposed);
+      checks = checkLayer(problem, weights);
+      failure = certificateFailure(problem, checks, bound);
+      const left = problem.maxIterations - outcome.iterations;
+      if (!failure || !outcome.converged || round > REFINEMENTS || left < problem.checkEvery) break;
+      const tighter = { ...problem.tolerances, absolute: problem.tolerances.absolute / 10 ** round, relative: problem.tolerances.relative / 10 ** round };
+      const more = await runAdmm(session.engine, settings(tighter, left, outcome.rho, outcome.iterations));
+      outcome = { ...more, iterations: outcome.iterations + more.iterations, history: [...outcome.history, ...more.history.map((h) => ({ ...h, iteration: h.iteration + outcome.iterations }))] };
+    }
   } finally {
     session.close();
   }
 
-  const checks = checkLayer(problem, weights);
+  const converged = outcome.converged && !failure;
+  const limit = `iteration limit ${problem.maxIterations} reached (residuals ${outcome.primalResidual.toExponential(1)}, ${outcome.dualResidual.toExponential(1)})`;
+  const statusReason = converged ? null : outcome.converged ? failure : failure ? `${limit}; ${failure}` : limit;
   const { inputs: N, outputs: M } = problem;
   const result: SolveLayerResult = {
     weights: { rows: N, cols: M, data: weights.slice(0, N * M) },
@@ -108,8 +156,9 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       dualityGap: checks.l1 - bound,
       relativeDualityGap: (checks.l1 - bound) / Math.max(checks.l1, 1e-30),
       iterations: outcome.iterations,
-      converged: outcome.converged,
-      status: outcome.converged ? 'converged' : 'not converged',
+      converged,
+      status: converged ? 'converged' : 'not converged',
+      statusReason,
       primalResidual: outcome.primalResidual,
       dualResidual: outcome.dualResidual,
       rho: outcome.rho,

@@ -91,7 +91,12 @@ export const notPositiveDefinite = (row: number, n: number) => new Error(`choles
 
 /** (G + I)⁻¹ on this thread, for G symmetric positive semidefinite. */
 export function spdInverseOfIdentityPlus(g: Float64Array, n: number): Float64Array {
-  const l = identityPlus(g, n);
+  return spdInverse(identityPlus(g, n), n);
+}
+
+/** A⁻¹ on this thread, for A symmetric positive definite; `a` is overwritten (by its factor). */
+export function spdInverse(a: Float64Array, n: number): Float64Array {
+  const l = a;
   for (let j0 = 0; j0 < n; j0 += CHOLESKY_BLOCK) {
     const j1 = Math.min(n, j0 + CHOLESKY_BLOCK);
     choleskyUpdate(l, n, j0, j1, 0, 1);

@@ -35,12 +35,16 @@ export interface Tolerances {
   /** Relative tolerance of the primal/dual residuals. */
   relative: number;
   /**
-   * The returned weights themselves must satisfy ‖(ŴᵀX − Y)_Ω‖ ≤ (1 + feasibility)·ε and
-   * ‖(ŴᵀX − V)₊ on Ωᶜ‖ ≤ feasibility·ε, each plus a slack of √(P·M)·absolute + relative·‖Y‖,
-   * before the solve counts as converged: small residuals alone can leave the sparse answer
-   * measurably infeasible.
+   * A solve counts as converged only when the returned weights, checked in float64, meet
+   * ‖(ŴᵀX − Y)_Ω‖ ≤ (1 + feasibility)·ε and, off Ω, ŴᵀX − V ≤ feasibility·max|Y| entrywise:
+   * small residuals alone can leave the sparse answer measurably infeasible.
    */
   feasibility: number;
+  /**
+   * ... and when the relative duality gap (‖Ŵ‖₁ − dual bound) / ‖Ŵ‖₁ is at most this: the answer's
+   * ℓ1 is then provably within this share of the optimum. Default 0.01.
+   */
+  gap: number;
 }
 
 export interface SolveProgress {
@@ -129,6 +133,8 @@ export interface LayerReport {
   iterations: number;
   converged: boolean;
   status: 'converged' | 'not converged';
+  /** Why a solve is not converged: which certificate failed, or the iteration limit. */
+  statusReason: string | null;
   primalResidual: number;
   dualResidual: number;
   rho: number;

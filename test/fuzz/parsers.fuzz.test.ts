@@ -119,12 +119,12 @@ describe('fuzz: TF.js model.json and weights', () => {
       const all = paths(json);
       const path = all[at % all.length];
       if (path.length === 0) {
-        json = kind === 'set' ? value : json;
+        json = kind === 'set' ? structuredClone(value) : json;
         continue;
       }
       const parent = path.slice(0, -1).reduce((o: any, k) => o[k], json) as any;
       const key = path.at(-1)!;
-      if (kind === 'set') parent[key] = value;
+      if (kind === 'set') parent[key] = structuredClone(value); // a copy: a model.json read from text has no shared or cyclic parts
       else if (kind === 'delete') Array.isArray(parent) ? parent.splice(key as number, 1) : delete parent[key];
       else if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(parent[key as number]));
       else parent[`${key}`] = structuredClone(parent[key]);

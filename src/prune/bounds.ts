@@ -1,0 +1,107 @@
+// What each layer's program guarantees about the pruned network's response, worked out in
+// float64 from the trained weights (net-trim.md §2, "Consistency").
+//
+// A layer program's answer Ŵ keeps (ŴᵀX − Y)_Ω within ε and, off Ω, ŴᵀX ≤ V. With the layer's
+// input perturbed by Δ (the layers before it were pruned), ‖relu(ŴᵀX̂) − relu(WᵀX)‖_F is at most:
+//   parallel (Ŵ solved on X):      (1 + f)·ε + ‖Ŵ‖₂·‖Δ‖_F
+//   cascade (Ŵ solved on X̂, V = WᵀX̂, ε = γ‖(WᵀX̂ − Y)_Ω‖):  γ·(1 + f)·‖W‖₂·‖Δ‖_F
+// (on Ω, |relu(z) − y| ≤ |z − y|; off Ω, relu(ŴᵀX̂) ≤ relu(WᵀX̂) ≤ |Wᵀ(X̂ − X)|), plus the
+// off-support slack; f is the certified feasibility (0.1%). Between two pruned layers, pooling
+// multiplies ‖Δ‖ by at most √(windows per input). On a normalized network (every ‖W‖₂ ≤ 1) these
+// are the paper's Σ ε_j and ε₁·γ^(ℓ−1); its ε₁·√(γ^(ℓ−1)) assumed that normalization and a √γ
+// the scheduler's ε = γ‖…‖ does not have, which is why trained layers exceeded it.
+import { windowGeometry } from '../network/shapes.js';
+import type { Conv2DLayer, DenseLayer, Layer } from '../network/types.js';
+import { designOf } from '../solver/design.js';
+import { leastSquaresResidual } from '../solver/linalg64.js';
+import type { LayerInput, Matrix } from '../solver/types.js';
+
+/**
+ * ‖K‖₂ of a rows×cols row-major matrix by power iteration on KᵀK (float64), with a small margin
+ * over the estimate (power iteration approaches the largest singular value from below).
+ */
+export function spectralNorm(kernel: ArrayLike<number>, rows: number, cols: number, iterations = 200): number {
+  let v = new Float64Array(cols).fill(1 / Math.sqrt(cols));
+  let sigma = 0;
+  const u = new Float64Array(rows);
+  for (let it = 0; it < iterations; it++) {
+    u.fill(0);
+    for (let i = 0; i < rows; i++) {
+      let s = 0;
+      for (let j = 0; j < cols; j++) s += kernel[i * cols + j] * v[j];
+      u[i] = s;
+    }
+    const next = new Float64Array(cols);
+    for (let i = 0; i < rows; i++) {
+      const ui = u[i];
+      if (ui !== 0) for (let j = 0; j < cols; j++) next[j] += kernel[i * cols + j] * ui;
+    }
+    const norm = Math.sqrt(next.reduce((s, x) => s + x * x, 0));
+    if (norm === 0) return 0;
+    sigma = Math.sqrt(norm);
+    v = next.map((x) => x / norm);
+  }
+  return sigma * 1.001;
+}
+
+/** √(the most windows one input value falls in): the Lipschitz factor of a window operation in ‖·‖_F. */
+function overlap(kernel: [number, number], strides: [number, number]): number {
+  return Math.sqrt(Math.ceil(kernel[0] / strides[0]) * Math.ceil(kernel[1] / strides[1]));
+}
+
+/** ‖layer‖₂ as a linear map of its input (bias left out: it cancels in differences). */
+export function operatorNorm(layer: DenseLayer | Conv2DLayer, kernel: ArrayLike<number>): number {
+  if (layer.kind === 'dense') return spectralNorm(kernel, layer.inputs, layer.units);
+  const [kh, kw] = layer.kernelSize;
+  return spectralNorm(kernel, kh * kw * layer.inChannels, layer.filters) * overlap(layer.kernelSize, layer.strides);
+}
+
+/** The Lipschitz factor (‖·‖_F) of the non-prunable layers from `from` to `to` (exclusive). */
+export function lipschitzBetween(layers: readonly Layer[], shapes: readonly number[][], from: number, to: number): number {
+  let factor = 1;
+  for (let i = from; i < to; i++) {
+    const layer = layers[i];
+    if (layer.kind === 'maxpool2d') {
+      const g = windowGeometry(layer, shapes[i]);
+      factor *= overlap([g.kernelH, g.kernelW], [g.strideH, g.strideW]);
+    }
+    // relu, flatten (an isometry) and softmax-free paths: 1.
+  }
+  return factor;
+}
+
+export interface BoundStep {
+  /** The layer's ε (what its program was given). */
+  epsilon: number;
+  /** ‖Ŵ‖₂ (parallel) or ‖W‖₂ (cascade) of the layer, times the Lipschitz factor of what lies between it and the previous pruned layer. */
+  gain: number;
+  /** √(off-support entries)·(certified off-support violation): the slack of ŴᵀX ≤ V. */
+  offSupportSlack: number;
+}
+
+/**
+ * The bound on each pruned layer's response discrepancy, in order: parallel B = (1 + f)·ε +
+ * gain·B_prev + slack; cascade B = γ·(1 + f)·gain·B_prev + slack, B = (1 + f)·ε for the first.
+ */
+export function consistencyBounds(mode: 'parallel' | 'cascade', steps: readonly BoundStep[], gamma: number, feasibility: number): number[] {
+  const bounds: number[] = [];
+  let previous = 0;
+  steps.forEach((step, i) => {
+    const own = (1 + feasibility) * step.epsilon;
+    const bound =
+      i === 0 ? own + step.offSupportSlack
+      : mode === 'parallel' ? own + step.gain * previous + step.offSupportSlack
+      : gamma * (1 + feasibility) * step.gain * previous + step.offSupportSlack;
+    bounds.push(bound);
+    previous = bound;
+  });
+  return bounds;
+}
+
+
+/** min over W, b of ‖XW + b − Y‖_F: the smallest ε a linear layer program can have (float64). */
+export function leastSquaresEpsilon(X: LayerInput, Y: Matrix, bias: boolean): number {
+  const design = designOf(X, bias);
+  const M = Y.cols;
+  return leastSquaresResidual(design.gramOfColumns(), design.multiplyTransposed(Y.data, M), design.columns, M, (W) => design.multiply(W, M), Y.data);
+}
