@@ -58,7 +58,7 @@ function packageVersion() {
 
 const configs = [
   {
-    input: { index: 'src/node.ts', cli: 'src/cli/main.ts', internals: 'src/internals.ts' },
+    input: { index: 'src/node.ts', cli: 'src/cli/main.ts', internals: 'src/internalsNode.ts' },
     output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
     external: nodeExternal,
     plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/node' })],

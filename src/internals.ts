@@ -6,10 +6,4 @@ export { GpuAdmmEngine } from './solver/gpu/gpuSolver.js';
 export { designOf, materializePatches } from './solver/design.js';
 export { matmul, matmulDispatches, MATMUL_VARIANTS, tuneMatmul } from './gpu/kernels/matmul.js';
 export { inverseOfIdentityPlus } from './solver/linalg64.js';
-export { parallelInverseOfIdentityPlus } from './solver/parallelSpdInverse.js';
 export { encodeDispatches, Workspace } from './gpu/workspace.js';
-import { setHostInverse } from './solver/spdInverse.js';
-import { parallelInverseOfIdentityPlus } from './solver/parallelSpdInverse.js';
-
-// Large layers' setup inverts A on every core of the machine.
-setHostInverse(parallelInverseOfIdentityPlus);

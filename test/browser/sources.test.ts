@@ -202,12 +202,12 @@ describe('samplesForModel and labelsForSamples', () => {
       'nan.npy: data: expected finite values, found NaN in sample 1',
     );
     const labels = await readNpy(await file('mnist-labels.npy'));
-    expect(await inputError(() => samplesForModel(labels, model, 'mnist-labels.npy'))).toBe('mnist-labels.npy: descr: expected float32 or float64 samples, found int32');
+    expect(await inputError(() => samplesForModel(labels, model, 'mnist-labels.npy'))).toBe('mnist-labels.npy: descr: expected float32 or float64 samples (integer images: scale them as the model was trained, e.g. x / 255, and save them as float32), found int32');
     expect(labelsForSamples(labels, 'mnist-labels.npy', samples)).toEqual((labels.data as Int32Array).subarray(0, 150));
     expect(await inputError(() => labelsForSamples(labels, 'mnist-labels.npy', { total: 999, count: 150 }))).toBe(
       'mnist-labels.npy: shape: expected (999,) labels, one per sample, found (1000)',
     );
-    expect(await inputError(() => labelsForSamples(digits, 'mnist-samples.npy', samples))).toBe('mnist-samples.npy: descr: expected int32 or int64 labels, found float32');
+    expect(await inputError(() => labelsForSamples(digits, 'mnist-samples.npy', samples))).toBe('mnist-samples.npy: descr: expected uint8, int32 or int64 labels, found float32');
     // int64 labels (what numpy writes by default) are read as numbers.
     const int64: NpyArray = { shape: [3], dtype: 'int64', data: BigInt64Array.from([1n, 2n, 3n]) };
     expect([...labelsForSamples(int64, 'l.npy', { total: 3, count: 2 })]).toEqual([1, 2]);
