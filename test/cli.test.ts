@@ -389,9 +389,9 @@ describe('without a WebGPU adapter', () => {
   const noDriver = { VK_DRIVER_FILES: join(tmpdir(), 'no-such-driver.json'), VK_ICD_FILENAMES: join(tmpdir(), 'no-such-driver.json') };
   const fixtures = new URL('./fixtures/', import.meta.url).pathname;
 
-  it('says what to install in one line, exits with 3 and writes nothing', async () => {
+  it('--backend webgpu: says what to install in one line, exits with 3 and writes nothing', async () => {
     const out = join(root, 'out-no-gpu');
-    const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', join(fixtures, 'mnist-samples.npy'), '--max-samples', '20', '--out', out], {
+    const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', join(fixtures, 'mnist-samples.npy'), '--max-samples', '20', '--backend', 'webgpu', '--out', out], {
       cwd: root,
       runtimeDir,
       env: noDriver,
@@ -404,6 +404,24 @@ describe('without a WebGPU adapter', () => {
     expect(run.stderr).not.toMatch(/^\s+at .*\.(js|ts|mjs):\d+/m); // no JavaScript stack trace
     expect(run.stdout).toBe('');
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('the default (--backend auto) says so in one line and solves on the CPU', async () => {
+    const out = join(root, 'out-auto-no-gpu');
+    const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', join(fixtures, 'mnist-samples.npy'), '--max-samples', '20', '--max-iterations', '100', '--json', '--out', out], {
+      cwd: root,
+      runtimeDir,
+      env: noDriver,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const ours = run.stderr.split('\n').filter((line) => line.startsWith('net-trim:'));
+    expect(ours).toEqual([
+      "net-trim: no WebGPU adapter found: solving on the CPU (float64, slower). For WebGPU without a GPU install Mesa's Vulkan driver (mesa-vulkan-drivers >= 25, see the README); --backend webgpu makes a missing adapter an error",
+    ]);
+    const report = JSON.parse(run.stdout);
+    expect(report.backend).toBe('cpu');
+    expect(report.adapter).toBe('CPU (float64 reference)');
+    expect(existsSync(join(out, 'report.json'))).toBe(true);
   });
 
   it('--backend cpu needs none', async () => {

@@ -9,16 +9,15 @@ import { OutputGuard } from '../io/outputGuard.js';
 import { npyToMatrix, serializeNpy } from '../io/npy.js';
 import { DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
-import type { Activation, Backend, Matrix, SolveLayerResult } from '../solver/types.js';
+import type { Activation, Matrix, SolveLayerResult } from '../solver/types.js';
 import { cancelSignal, trace } from './cancel.js';
-import { addOutputFlags, gpuFor } from './modelInputs.js';
+import { addOutputFlags, CLI_BACKENDS, resolveBackend, type CliBackend } from './modelInputs.js';
 import { nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 import { createProgress, progressStyle } from './progress.js';
 
 const ACTIVATIONS: readonly Activation[] = ['relu', 'linear'];
-const BACKENDS: readonly Backend[] = ['webgpu', 'cpu'];
 const DEFAULT_ACTIVATION: Activation = DEFAULTS.activation;
-const DEFAULT_BACKEND: Backend = DEFAULTS.backend;
+const DEFAULT_BACKEND: CliBackend = 'auto';
 const DEFAULT_EPSILON_GAIN = DEFAULTS.epsilonGain;
 
 /** The options as commander hands them over (strings, unvalidated). */
@@ -52,7 +51,7 @@ interface LayerJob {
   maxIterations?: number;
   tolerance?: number;
   gapTolerance?: number;
-  backend: Backend;
+  backend: CliBackend;
   bias: boolean;
   weightsPath: string;
   biasPath?: string;
@@ -85,7 +84,7 @@ export function addLayerCommand(program: Command): Command {
     .option('--max-iterations <n>', `iteration limit, a positive integer; convergence is checked every ${DEFAULTS.checkEvery} iterations (default: ${DEFAULTS.maxIterations})`)
     .option('--tolerance <t>', `relative tolerance of the primal and dual residuals, > 0 (default: ${DEFAULTS.tolerances.relative}; absolute ${DEFAULTS.tolerances.absolute}, and the answer must meet epsilon within ${DEFAULTS.tolerances.feasibility * 100}%)`)
     .option('--gap-tolerance <g>', `converged only when the relative duality gap is at most this, > 0 (default: ${DEFAULTS.tolerances.gap})`)
-    .option('--backend <name>', `'webgpu' (GPU, float32) or 'cpu' (float64 reference) (default: ${DEFAULT_BACKEND})`)
+    .option('--backend <name>', `'auto' (WebGPU when an adapter is found, else the CPU), 'webgpu' (GPU, float32; exit 3 without an adapter) or 'cpu' (float64 reference) (default: ${DEFAULT_BACKEND})`)
     .option('--no-bias', 'fit no bias (by default a bias is fitted and counts in the sparsity objective)')
     .requiredOption('--out-weights <W.npy>', 'where to write the pruned weights: an N x M float32 array')
     .option('--out-bias <b.npy>', 'where to write the fitted bias: an (M,) float32 array')
@@ -117,7 +116,7 @@ function validateOptions(raw: RawLayerOptions): LayerJob {
     maxIterations: positiveInteger(raw.maxIterations, '--max-iterations'),
     tolerance: positiveNumber(raw.tolerance, '--tolerance'),
     gapTolerance: positiveNumber(raw.gapTolerance, '--gap-tolerance'),
-    backend: oneOf(raw.backend, '--backend', BACKENDS) ?? DEFAULT_BACKEND,
+    backend: oneOf(raw.backend, '--backend', CLI_BACKENDS) ?? DEFAULT_BACKEND,
     bias: raw.bias,
     weightsPath: raw.outWeights,
     biasPath: raw.outBias,
@@ -256,7 +255,8 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
   if (job.bias && job.biasPath === undefined && !job.quiet)
     process.stderr.write('net-trim: warning: a bias is fitted but not saved: add --out-bias b.npy to save it, or --no-bias to fit none\n');
 
-  const gpu = await gpuFor(job.backend);
+  const { backend, gpu } = await resolveBackend(job.backend, job.quiet);
+  job.backend = backend;
   const progress = createProgress(progressStyle(job.quiet));
   const entries = (X.matrix.cols + (job.bias ? 1 : 0)) * Y.matrix.cols;
   trace('setup layer');
@@ -276,7 +276,7 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
         ...(job.tolerance === undefined ? {} : { relative: job.tolerance }),
         ...(job.gapTolerance === undefined ? {} : { gap: job.gapTolerance }),
       },
-      backend: job.backend,
+      backend,
       gpu,
       onProgress: (p) => {
         trace(`iterations layer ${p.iteration}`);

@@ -42,7 +42,8 @@ export interface NetworkOptions {
   gamma: number;
   kappa: number;
   exclude: string[];
-  backend: Backend;
+  /** 'auto' until resolveBackend has looked for an adapter. */
+  backend: CliBackend;
   rho?: number;
   maxIterations?: number;
   tolerance?: number;
@@ -66,7 +67,7 @@ export function addSolverOptions(command: Command): Command {
     .option('--gamma <γ>', 'cascade: epsilon of later layers = γ·||(W X̂ − Y)_Ω||, γ >= 1', String(Number(DEFAULT_GAMMA.toFixed(4))))
     .option('--kappa <κ>', 'cascade: the last layer uses κ·γ·||W X̂ − Y||, 0 < κ <= 1 (if κ < 1 proves infeasible, the κ = 1 answer is kept)', String(DEFAULT_KAPPA))
     .option('--exclude <names>', 'comma-separated layer names to leave unpruned')
-    .option('--backend <name>', "'webgpu' (GPU, float32) or 'cpu' (float64 reference: slower, needs no GPU)", 'webgpu')
+    .option('--backend <name>', "'auto' (WebGPU when an adapter is found, else the CPU), 'webgpu' (GPU, float32; exit 3 without an adapter) or 'cpu' (float64 reference: slower, needs no GPU)", 'auto')
     .option('--rho <r>', 'initial ADMM penalty (the soft threshold is 1/rho), > 0; adapted during each solve', String(DEFAULTS.rho))
     .option('--max-iterations <n>', `ADMM iteration limit per layer (convergence is checked every ${DEFAULTS.checkEvery})`, String(DEFAULTS.maxIterations))
     .option('--tolerance <t>', 'relative tolerance of the primal and dual residuals, > 0', String(DEFAULTS.tolerances.relative))
@@ -86,7 +87,7 @@ export function parseNetworkOptions(raw: RawNetworkOptions): NetworkOptions {
     gamma: positiveNumber(raw.gamma ?? String(DEFAULT_GAMMA), '--gamma')!,
     kappa: positiveNumber(raw.kappa ?? String(DEFAULT_KAPPA), '--kappa')!,
     exclude: raw.exclude ? raw.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
-    backend: oneOf<Backend>(raw.backend ?? 'webgpu', '--backend', ['webgpu', 'cpu'])!,
+    backend: oneOf<CliBackend>(raw.backend ?? 'auto', '--backend', CLI_BACKENDS)!,
     rho: positiveNumber(raw.rho, '--rho'),
     maxIterations: positiveInteger(raw.maxIterations, '--max-iterations'),
     tolerance: positiveNumber(raw.tolerance, '--tolerance'),
@@ -130,7 +131,7 @@ export function commonPruneOptions(options: NetworkOptions, gpu: GpuRuntime | un
     gamma: options.gamma,
     kappa: options.kappa,
     exclude: options.exclude,
-    backend: options.backend,
+    backend: gpu ? 'webgpu' : 'cpu',
     gpu,
     solver: solverOptions(options),
     signal: cancelSignal,
@@ -250,6 +251,30 @@ export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOption
 export const NO_ADAPTER_MESSAGE =
   'no WebGPU adapter found. On Linux without a GPU install the Mesa software driver (mesa-vulkan-drivers >= 25 and libvulkan1; ' +
   'on Debian 12 from bookworm-backports, see the README), or pass --backend cpu to run on the CPU (float64, slower)';
+
+/** --backend: 'auto' takes WebGPU when an adapter is found and the CPU otherwise. */
+export type CliBackend = Backend | 'auto';
+export const CLI_BACKENDS: readonly CliBackend[] = ['auto', 'webgpu', 'cpu'];
+
+export const CPU_FALLBACK_MESSAGE =
+  "no WebGPU adapter found: solving on the CPU (float64, slower). For WebGPU without a GPU install Mesa's Vulkan driver (mesa-vulkan-drivers >= 25, see the README); --backend webgpu makes a missing adapter an error";
+
+/**
+ * The backend a command runs on, and its GPU: --backend auto looks for an adapter and, finding
+ * none, says so in one stderr line (unless quiet) and solves on the CPU; --backend webgpu without
+ * an adapter is exit 3 (gpuFor).
+ */
+export async function resolveBackend(requested: CliBackend, quiet: boolean | undefined): Promise<{ backend: Backend; gpu: GpuRuntime | undefined }> {
+  if (requested === 'cpu') return { backend: 'cpu', gpu: undefined };
+  if (requested === 'webgpu') return { backend: 'webgpu', gpu: await gpuFor('webgpu') };
+  try {
+    return { backend: 'webgpu', gpu: await acquireGpu() };
+  } catch (error) {
+    if (!(error instanceof GpuError && /adapter/i.test(error.message))) throw error;
+    if (!quiet) process.stderr.write(`net-trim: ${CPU_FALLBACK_MESSAGE}\n`);
+    return { backend: 'cpu', gpu: undefined };
+  }
+}
 
 /** The GPU for a command, or undefined for --backend cpu; a missing adapter is one line saying what to do. */
 export async function gpuFor(backend: Backend): Promise<GpuRuntime | undefined> {

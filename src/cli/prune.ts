@@ -15,7 +15,7 @@ import {
   addSolverOptions,
   OutputFolder,
   warnAboutZeroGain,
-  gpuFor,
+  resolveBackend,
   loadNetworkInputs,
   parseNetworkOptions,
   commonPruneOptions,
@@ -76,7 +76,8 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
   await out.avoid([...model.files, raw.samples, raw.labels], [...modelFileNames(model.format), ...PRUNE_FILES]);
 
-  const gpu = await gpuFor(options.backend);
+  const { backend, gpu } = await resolveBackend(options.backend, raw.quiet);
+  options.backend = backend;
   const progress = createProgress(progressStyle(raw.quiet));
   let result: PruneResult;
   try {

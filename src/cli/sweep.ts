@@ -14,7 +14,7 @@ import {
   addSolverOptions,
   OutputFolder,
   warnAboutZeroGain,
-  gpuFor,
+  resolveBackend,
   loadNetworkInputs,
   parseNetworkOptions,
   commonPruneOptions,
@@ -64,7 +64,8 @@ async function runSweep(modelPath: string, raw: RawSweepOptions): Promise<void> 
   await out.avoid([...model.files, raw.samples, raw.labels], ['sweep.json', 'sweep.html']);
 
   const started = performance.now();
-  const gpu = await gpuFor(options.backend);
+  const { backend, gpu } = await resolveBackend(options.backend, raw.quiet);
+  options.backend = backend;
   const progress = createProgress(progressStyle(raw.quiet));
   const points: SweepPointDocument[] = [];
   try {
