@@ -168,7 +168,7 @@ describe('net-trim layer rejects bad input with exit code 2, one stderr line, an
     ['a fractional iteration limit', layerArgs({ '--max-iterations': '1.5' }), ["--max-iterations: expected a positive integer, found '1.5'"]],
     ['a non-numeric tolerance', layerArgs({ '--tolerance': 'small' }), ["--tolerance: expected a number > 0, found 'small'"]],
     ['an unknown activation', layerArgs({ '--activation': 'tanh' }), ["--activation: expected 'relu' or 'linear', found 'tanh'"]],
-    ['an unknown backend', layerArgs({ '--backend': 'cuda' }), ["--backend: expected 'webgpu' or 'cpu', found 'cuda'"]],
+    ['an unknown backend', layerArgs({ '--backend': 'cuda' }), ["--backend: expected 'auto', 'webgpu' or 'cpu', found 'cuda'"]],
     ['--out-bias with --no-bias', layerArgs({}, '--no-bias'), ['--out-bias and --no-bias: expected at most one of them']],
     ['an output over an input', layerArgs({ '--out-weights': 'in/X.npy' }), ['--out-weights: expected a path other than the --input file, found the same path in/X.npy']],
     ['an output directory that does not exist', layerArgs({ '--report': 'nowhere/report.json' }), ['nowhere/report.json: cannot write']],
@@ -361,7 +361,7 @@ describe('--help', () => {
     for (const command of ['prune', 'sweep'] as const) {
       const options = entries(texts[command]);
       expect(options.get('--mode')).toMatch(/\(default: "cascade"\)$/);
-      expect(options.get('--backend')).toMatch(/\(default: "webgpu"\)$/);
+      expect(options.get('--backend')).toMatch(/\(default: "auto"\)$/);
       expect(options.get('--gamma')).toMatch(/\(default: "1\.0488"\)$/);
       expect(options.get('--kappa')).toMatch(/\(default: "1"\)$/);
       expect(options.get('--rho')).toMatch(/\(default: "10"\)$/);

@@ -42,6 +42,8 @@ export function positiveInteger(raw: string | undefined, option: string): number
 
 export function oneOf<T extends string>(raw: string | undefined, option: string, allowed: readonly T[]): T | undefined {
   if (raw === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(raw)) invalid(option, allowed.map((a) => `'${a}'`).join(' or '), raw);
+  const quoted = allowed.map((a) => `'${a}'`);
+  const list = quoted.length <= 2 ? quoted.join(' or ') : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+  if (!(allowed as readonly string[]).includes(raw)) invalid(option, list, raw);
   return raw as T;
 }
