@@ -5,5 +5,5 @@ export { CpuAdmmEngine } from './solver/cpuSolver.js';
 export { GpuAdmmEngine } from './solver/gpu/gpuSolver.js';
 export { designOf, materializePatches } from './solver/design.js';
 export { matmul, matmulDispatches, MATMUL_VARIANTS, tuneMatmul } from './gpu/kernels/matmul.js';
-export { inverseOfIdentityPlus } from './solver/linalg64.js';
+export { spdInverseOfIdentityPlus } from './solver/spdInverse.js';
 export { encodeDispatches, Workspace } from './gpu/workspace.js';

@@ -1,9 +1,8 @@
 // The benchmarks' internals in Node (dist/node/internals.js): internals.ts, which pages bundle too,
 // plus what only Node has (large layers' setup inverts A on every core: worker threads).
-import { parallelInverseOfIdentityPlus } from './solver/parallelSpdInverse.js';
-import { setHostInverse } from './solver/spdInverse.js';
+import { invertOnWorkerThreads } from './solver/parallelSpdInverse.js';
 
 export * from './internals.js';
-export { parallelInverseOfIdentityPlus };
+export { parallelInverseOfIdentityPlus } from './solver/parallelSpdInverse.js';
 
-setHostInverse(parallelInverseOfIdentityPlus);
+invertOnWorkerThreads();

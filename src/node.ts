@@ -4,8 +4,7 @@ export { readNpyFile, writeFilesAtomically, assertWritable, type FileToWrite } f
 export { loadModelFile, type LoadedModel } from './io/modelFiles.js';
 export { loadTfjsModelFile, saveTfjsModelFiles } from './io/tfjsFiles.js';
 export { loadOnnxModelFile, saveOnnxModelFile } from './io/onnxFiles.js';
-import { setHostInverse } from './solver/spdInverse.js';
-import { parallelInverseOfIdentityPlus } from './solver/parallelSpdInverse.js';
+import { invertOnWorkerThreads } from './solver/parallelSpdInverse.js';
 
 // Large layers' setup inverts A on every core of the machine.
-setHostInverse(parallelInverseOfIdentityPlus);
+invertOnWorkerThreads();

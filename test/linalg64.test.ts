@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { gramOfColumns, inverseOfIdentityPlus, multiply } from '../src/solver/linalg64.js';
+import { gramOfColumns, multiply } from '../src/solver/linalg64.js';
 import { parallelInverseOfIdentityPlus, PARALLEL_MIN_SIZE } from '../src/solver/parallelSpdInverse.js';
-import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, identityPlus } from '../src/solver/spdInverse.js';
+import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, identityPlus, spdInverseOfIdentityPlus as inverseOfIdentityPlus } from '../src/solver/spdInverse.js';
 import { gaussianMatrix } from './helpers/random.js';
 
 /** max |(G + I)·inverse − I| over all entries. */

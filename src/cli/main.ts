@@ -8,11 +8,10 @@ import { addLayerCommand } from './layer.js';
 import { addPruneCommand } from './prune.js';
 import { addSweepCommand } from './sweep.js';
 import { packageVersion } from './version.js';
-import { setHostInverse } from '../solver/spdInverse.js';
-import { parallelInverseOfIdentityPlus } from '../solver/parallelSpdInverse.js';
+import { invertOnWorkerThreads } from '../solver/parallelSpdInverse.js';
 
 // Large layers' setup inverts A on every core of the machine.
-setHostInverse(parallelInverseOfIdentityPlus);
+invertOnWorkerThreads();
 
 // TF.js only parses and writes model files here; its console banner about tfjs-node would mislead.
 tf.enableProdMode();

@@ -8,7 +8,7 @@ import { GpuError, InputError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
 import { pendingFolders, readNpyFile, writeFilesAtomically } from '../io/files.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
-import { makeFolder, OutputGuard, realPathToBe } from '../io/outputGuard.js';
+import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
 import { labelsForSamples, samplesForModel } from '../io/samples.js';
 import { checkNetwork } from '../network/shapes.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
@@ -186,8 +186,7 @@ export class OutputFolder {
   }
 
   private async checkFolder(): Promise<{ existing: string; missing: string[] }> {
-    const guard = this.guard ?? (await OutputGuard.of([]));
-    await guard.checkFolder(this.path, '--out', [{ folder: dirname(this.modelPath), reason: "the model's own folder (the model would be overwritten)" }]);
+    await refuseFolders(this.path, '--out', [{ folder: dirname(this.modelPath), reason: "the model's own folder (the model would be overwritten)" }]);
     return realPathToBe(this.path, '--out');
   }
 

@@ -75,16 +75,19 @@ export class OutputGuard {
     }
     return real;
   }
+}
 
-  /** The real folder `dir` resolves to, and the input folders it must not be (the model's own). */
-  async checkFolder(dir: string, option: string, forbidden: ReadonlyArray<{ folder: string; reason: string }>): Promise<string> {
-    const { real } = await realPathToBe(dir, option);
-    for (const { folder, reason } of forbidden) {
-      const other = await realpath(folder).catch(() => resolve(folder));
-      if (other === real) throw new InputError(`${option}: refusing to write into ${reason} (${real}): choose another folder`);
-    }
-    return real;
+/**
+ * Refuses (InputError naming `option`) an output folder that resolves to one of `forbidden` (the
+ * model's own folder), after links; returns its real path to be.
+ */
+export async function refuseFolders(dir: string, option: string, forbidden: ReadonlyArray<{ folder: string; reason: string }>): Promise<string> {
+  const { real } = await realPathToBe(dir, option);
+  for (const { folder, reason } of forbidden) {
+    const other = await realpath(folder).catch(() => resolve(folder));
+    if (other === real) throw new InputError(`${option}: refusing to write into ${reason} (${real}): choose another folder`);
   }
+  return real;
 }
 
 /**

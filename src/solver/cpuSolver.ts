@@ -2,7 +2,8 @@
 // (W1, U1, T = W3ᵀX are stored transposed, P×M; W2, W3, U2 are N1×M).
 // It is the oracle of the GPU tests and the `--backend cpu` fallback.
 import { throwIfAborted, yieldToEvents, type AdmmEngine, type EngineState, type ResidualSums } from './admmDriver.js';
-import { inverseOfIdentityPlus, multiply } from './linalg64.js';
+import { multiply } from './linalg64.js';
+import { spdInverseOfIdentityPlus } from './spdInverse.js';
 import { isActive, type LayerProblem } from './problem.js';
 
 export class CpuAdmmEngine implements AdmmEngine {
@@ -26,11 +27,11 @@ export class CpuAdmmEngine implements AdmmEngine {
     this.U2 = new Float64Array(N * M);
     if (P >= N) {
       // A⁻¹ = (XXᵀ + I)⁻¹, N×N.
-      const inverse = inverseOfIdentityPlus(design.gramOfColumns(), N);
+      const inverse = spdInverseOfIdentityPlus(design.gramOfColumns(), N);
       this.solve = (rhs) => multiply(inverse, rhs, N, N, M);
     } else {
       // Woodbury: A⁻¹ = I − X(I + XᵀX)⁻¹Xᵀ with a P×P inverse (paper orientation).
-      const inner = inverseOfIdentityPlus(design.gramOfRows(), P);
+      const inner = spdInverseOfIdentityPlus(design.gramOfRows(), P);
       this.solve = (rhs) => {
         const projected = multiply(inner, design.multiply(rhs, M), P, P, M);
         const correction = design.multiplyTransposed(projected, M);

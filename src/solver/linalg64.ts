@@ -1,6 +1,6 @@
 // Plain float64 dense linear algebra for the CPU reference solver and the per-layer setup.
 // Matrices are row-major Float64Array with explicit sizes (no classes: these are hot loops).
-import { spdInverse, spdInverseOfIdentityPlus } from './spdInverse.js';
+import { spdInverse } from './spdInverse.js';
 
 /** C (m×n) = A (m×k) · B (k×n). */
 export function multiply(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out: Float64Array = new Float64Array(m * n)): Float64Array {
@@ -61,9 +61,6 @@ export function gramOfRows(a: Float64Array, m: number, k: number): Float64Array 
   }
   return g;
 }
-
-/** (G + I)⁻¹ for a symmetric positive semidefinite G (spdInverse.ts; throws when not positive definite). */
-export const inverseOfIdentityPlus = spdInverseOfIdentityPlus;
 
 export function frobeniusNormSquared(a: ArrayLike<number>): number {
   let s = 0;

@@ -4,7 +4,7 @@
 // from their source text; each worker takes every T-th row or column.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, dot, identityPlus, inverseRows, invertColumns, notPositiveDefinite, spdInverseOfIdentityPlus } from './spdInverse.js';
+import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, dot, identityPlus, inverseRows, invertColumns, notPositiveDefinite, setHostInverse, spdInverseOfIdentityPlus } from './spdInverse.js';
 
 /** Below this size one thread is faster than starting workers. */
 export const PARALLEL_MIN_SIZE = 384;
@@ -72,4 +72,9 @@ export async function parallelInverseOfIdentityPlus(g: Float64Array, n: number, 
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+/** Makes the GPU solver's setup invert A on worker threads (Node's entry points call this once). */
+export function invertOnWorkerThreads(): void {
+  setHostInverse(parallelInverseOfIdentityPlus);
 }
