@@ -7,7 +7,8 @@ import { forwardCpu, type ForwardResult } from '../src/network/forwardCpu.js';
 import { windowGeometry } from '../src/network/shapes.js';
 import { materializePatches } from '../src/solver/design.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
-import { checkNetwork, layerInputShapes, layerOutputShape, prunableLayers, windowAxis } from '../src/network/shapes.js';
+import { checkNetwork, layerInputShapes, prunableLayers } from '../src/network/graph.js';
+import { layerOutputShape, windowAxis } from '../src/network/shapes.js';
 import type { Activation, Conv2DLayer, DenseLayer, Layer, MaxPool2DLayer, Network } from '../src/network/types.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
@@ -127,15 +128,15 @@ describe('shape inference', () => {
   });
 
   it('infers each layer kind', () => {
-    expect(layerOutputShape(conv('c', [3, 2], 2, 5, { strides: [2, 1], padding: 'same' }), [9, 7, 2])).toEqual([5, 7, 5]);
-    expect(layerOutputShape(conv('c', [3, 2], 2, 5, { strides: [2, 1] }), [9, 7, 2])).toEqual([4, 6, 5]);
-    expect(layerOutputShape(pool('p', [2, 2], [2, 2], 'valid'), [9, 9, 4])).toEqual([4, 4, 4]);
-    expect(layerOutputShape(pool('p', [2, 2], [2, 2], 'same'), [9, 9, 4])).toEqual([5, 5, 4]);
-    expect(layerOutputShape(pool('p', [3, 3], [1, 1], 'same'), [4, 6, 3])).toEqual([4, 6, 3]);
-    expect(layerOutputShape(layer('flatten', 'f'), [4, 6, 3])).toEqual([72]);
-    expect(layerOutputShape(layer('relu', 'r'), [4, 6, 3])).toEqual([4, 6, 3]);
-    expect(layerOutputShape(layer('softmax', 's'), [10])).toEqual([10]);
-    expect(layerOutputShape(dense('d', 72, 10), [72])).toEqual([10]);
+    expect(layerOutputShape(conv('c', [3, 2], 2, 5, { strides: [2, 1], padding: 'same' }), [[9, 7, 2]])).toEqual([5, 7, 5]);
+    expect(layerOutputShape(conv('c', [3, 2], 2, 5, { strides: [2, 1] }), [[9, 7, 2]])).toEqual([4, 6, 5]);
+    expect(layerOutputShape(pool('p', [2, 2], [2, 2], 'valid'), [[9, 9, 4]])).toEqual([4, 4, 4]);
+    expect(layerOutputShape(pool('p', [2, 2], [2, 2], 'same'), [[9, 9, 4]])).toEqual([5, 5, 4]);
+    expect(layerOutputShape(pool('p', [3, 3], [1, 1], 'same'), [[4, 6, 3]])).toEqual([4, 6, 3]);
+    expect(layerOutputShape(layer('flatten', 'f'), [[4, 6, 3]])).toEqual([72]);
+    expect(layerOutputShape(layer('relu', 'r'), [[4, 6, 3]])).toEqual([4, 6, 3]);
+    expect(layerOutputShape(layer('softmax', 's'), [[10]])).toEqual([10]);
+    expect(layerOutputShape(dense('d', 72, 10), [[72]])).toEqual([10]);
   });
 
   it('returns every layer\'s input shape and the output shape', () => {

@@ -10,7 +10,7 @@ import { pendingFolders, readNpyFile, writeFilesAtomically } from '../io/files.j
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
 import { labelsForSamples, samplesForModel } from '../io/samples.js';
-import { checkNetwork } from '../network/shapes.js';
+import { checkNetwork } from '../network/graph.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
 import { DEFAULTS } from '../solver/problem.js';
 import type { Backend } from '../solver/types.js';

@@ -128,7 +128,7 @@ function summary(doc: PruneReportDocument, model: string, outDir: string): strin
     `${'layer'.padEnd(14)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
     ...doc.layers.map(
       (l) =>
-        `${l.name.padEnd(14)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound.toPrecision(3), 9)}${pad(l.relativeDualityGap.toExponential(1), 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
+        `${l.name.padEnd(14)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(l.relativeDualityGap.toExponential(1), 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
     ),
     `${'total'.padEnd(14)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
     '',

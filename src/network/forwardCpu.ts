@@ -1,9 +1,12 @@
 // The float64 forward pass on the CPU: the reference for forwardGpu, and where Net-Trim gets each
-// prunable layer's input and target activations when no GPU is used. Tensors are samples-major
+// prunable layer's input and target activations when no GPU is used (or the graph branches).
+// Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { checkNetwork, prunableLayers, shapeSize, windowGeometry, type PrunableLayer, type WindowGeometry } from './shapes.js';
-import type { Conv2DLayer, DenseLayer, MaxPool2DLayer, Network } from './types.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, globalAvgPoolForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
+import { shapeSize, windowGeometry } from './shapes.js';
+import type { Conv2DLayer, DenseLayer, Network } from './types.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -32,6 +35,8 @@ export interface CollectedLayer<T extends FloatArray = FloatArray> {
   /** P × units or P×Ho×Wo×cout: post-ReLU for 'relu' programs, the pre-activation for 'linear'. */
   target: T;
   targetShape: number[];
+  /** For a layer feeding a residual Add: the sum of the Add's other inputs (the program's offset), like target. */
+  offset?: T;
 }
 
 /**
@@ -78,113 +83,46 @@ export function resolveWeights(network: Network, overrides?: ReadonlyMap<number,
   return weights;
 }
 
-/** XK + b for X P×N (samples-major) and K N×M. */
-function denseForward(x: Float64Array, samples: number, inputs: number, units: number, w: LayerWeights): Float64Array {
-  const { kernel, bias } = w;
-  const out = new Float64Array(samples * units);
-  for (let p = 0; p < samples; p++) {
-    const row = p * units;
-    if (bias) for (let m = 0; m < units; m++) out[row + m] = bias[m];
-    for (let n = 0; n < inputs; n++) {
-      const v = x[p * inputs + n];
-      if (v === 0) continue;
-      const k = n * units;
-      for (let m = 0; m < units; m++) out[row + m] += v * kernel[k + m];
-    }
-  }
-  return out;
-}
-
-/** Direct NHWC convolution with an HWIO kernel, zero padding (TF 'same' offsets), plus bias. */
-function convForward(x: Float64Array, samples: number, g: WindowGeometry, filters: number, w: LayerWeights): Float64Array {
-  const { kernel, bias } = w;
-  const { inH, inW, channels: cin, kernelH, kernelW, strideH, strideW, outH, outW, padTop, padLeft } = g;
-  const out = new Float64Array(samples * outH * outW * filters);
-  for (let s = 0; s < samples; s++)
-    for (let oy = 0; oy < outH; oy++)
-      for (let ox = 0; ox < outW; ox++) {
-        const o = ((s * outH + oy) * outW + ox) * filters;
-        if (bias) for (let f = 0; f < filters; f++) out[o + f] = bias[f];
-        for (let ky = 0; ky < kernelH; ky++) {
-          const iy = oy * strideH - padTop + ky;
-          if (iy < 0 || iy >= inH) continue;
-          for (let kx = 0; kx < kernelW; kx++) {
-            const ix = ox * strideW - padLeft + kx;
-            if (ix < 0 || ix >= inW) continue;
-            const xBase = ((s * inH + iy) * inW + ix) * cin;
-            const kBase = (ky * kernelW + kx) * cin * filters;
-            for (let c = 0; c < cin; c++) {
-              const v = x[xBase + c];
-              if (v === 0) continue;
-              const k = kBase + c * filters;
-              for (let f = 0; f < filters; f++) out[o + f] += v * kernel[k + f];
-            }
-          }
-        }
-      }
-  return out;
-}
-
-/** NHWC max pooling; positions in the 'same' padding count as −∞ (they never win). */
-function maxPoolForward(x: Float64Array, samples: number, g: WindowGeometry): Float64Array {
-  const { inH, inW, channels, kernelH, kernelW, strideH, strideW, outH, outW, padTop, padLeft } = g;
-  const out = new Float64Array(samples * outH * outW * channels).fill(-Infinity);
-  for (let s = 0; s < samples; s++)
-    for (let oy = 0; oy < outH; oy++)
-      for (let ox = 0; ox < outW; ox++) {
-        const o = ((s * outH + oy) * outW + ox) * channels;
-        for (let ky = 0; ky < kernelH; ky++) {
-          const iy = oy * strideH - padTop + ky;
-          if (iy < 0 || iy >= inH) continue;
-          for (let kx = 0; kx < kernelW; kx++) {
-            const ix = ox * strideW - padLeft + kx;
-            if (ix < 0 || ix >= inW) continue;
-            const xBase = ((s * inH + iy) * inW + ix) * channels;
-            for (let c = 0; c < channels; c++) if (x[xBase + c] > out[o + c]) out[o + c] = x[xBase + c];
-          }
-        }
-      }
-  return out;
-}
-
-/** Softmax over the last axis (rows of `cols` values). */
-function softmaxForward(x: Float64Array, cols: number): Float64Array {
-  const out = new Float64Array(x.length);
-  for (let r = 0; r < x.length; r += cols) {
-    let max = -Infinity;
-    for (let j = 0; j < cols; j++) max = Math.max(max, x[r + j]);
-    let sum = 0;
-    for (let j = 0; j < cols; j++) sum += out[r + j] = Math.exp(x[r + j] - max);
-    for (let j = 0; j < cols; j++) out[r + j] /= sum;
-  }
-  return out;
-}
-
-function reluInPlace(x: Float64Array): Float64Array {
-  for (let i = 0; i < x.length; i++) if (!(x[i] > 0)) x[i] = 0;
-  return x;
-}
-
 /**
  * Runs `network` on `samples` samples in float64. `input` is samples-major with the network's
  * input shape per sample. Throws an InputError for an inconsistent network or input.
  */
 export function forwardCpu(network: Network, input: FloatArray, samples: number, options: ForwardOptions = {}): ForwardResult<Float64Array> {
-  const shapes = checkNetwork(network);
+  const graph = networkGraph(network);
   checkForwardInput(network, input, samples);
   const weights = resolveWeights(network, options.overrides);
-  const prunable = new Map<number, PrunableLayer>(options.collect ? prunableLayers(network).map((t) => [t.index, t]) : []);
-  const collected = new Map<number, CollectedLayer<Float64Array>>();
-  const pendingTarget = new Map<number, CollectedLayer<Float64Array>>(); // by targetIndex
-
+  const targets = options.collect ? prunableLayers(network, graph) : [];
   const layers = network.layers;
-  let x: Float64Array = Float64Array.from(input);
+  const last = layers.length - 1;
+  const networkInput = Float64Array.from(input);
+  const values: Array<Float64Array | null> = layers.map(() => null);
+  const remaining = graph.consumers.map((readers) => readers.length);
+  const preActivations = new Map<number, Float64Array>(); // a dense/conv layer's output before its fused softmax
+  const read = (i: number) => (i === NETWORK_INPUT ? networkInput : values[i]!);
   let logits: Float64Array | null = null;
+  const collected = new Map<number, CollectedLayer<Float64Array>>();
+  const collect = (t: PrunableLayer) => {
+    const offset = t.offsetSources.length ? sumForward(t.offsetSources.map(read)) : undefined;
+    collected.set(t.index, {
+      index: t.index,
+      name: t.layer.name,
+      program: t.program,
+      input: inputsOf.get(t.index)!,
+      inputShape: t.inputShape,
+      target: preActivations.get(t.targetIndex) ?? read(t.targetIndex),
+      targetShape: graph.outputShapes[t.targetIndex],
+      ...(offset ? { offset } : {}),
+    });
+  };
+  const inputsOf = new Map<number, Float64Array>(); // a prunable layer's input, kept until its target ran
+  const byTarget = new Map<number, PrunableLayer[]>();
+  for (const t of targets) byTarget.set(t.targetIndex, [...(byTarget.get(t.targetIndex) ?? []), t]);
+
   for (const [i, layer] of layers.entries()) {
-    const inShape = shapes[i];
-    const last = i === layers.length - 1;
+    const inputs = graph.sources[i].map(read);
+    const x = inputs[0];
+    const inShape = graph.inputShapes[i][0];
     let out: Float64Array;
-    let preActivation: Float64Array | null = null; // a dense/conv layer's output before its fused activation
     switch (layer.kind) {
       case 'dense':
       case 'conv2d': {
@@ -192,46 +130,51 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         const pre =
           layer.kind === 'dense'
             ? denseForward(x, samples, layer.inputs, layer.units, w)
-            : convForward(x, samples, windowGeometry(layer, inShape), layer.filters, w);
+            : convForward(x, samples, windowGeometry(layer, inShape), layer.filters, layer.groups ?? 1, w);
         if (layer.activation === 'relu') out = reluInPlace(pre);
         else if (layer.activation === 'softmax') {
-          preActivation = pre;
+          preActivations.set(i, pre);
           out = softmaxForward(pre, layer.kind === 'dense' ? layer.units : layer.filters);
-          if (last) logits = pre;
+          if (i === last) logits = pre;
         } else out = pre;
         break;
       }
       case 'relu':
         out = reluInPlace(Float64Array.from(x));
         break;
+      case 'activation':
+        out = x.map(activationFunction(layer));
+        break;
       case 'maxpool2d':
-        out = maxPoolForward(x, samples, windowGeometry(layer as MaxPool2DLayer, inShape));
+      case 'avgpool2d':
+        out = poolForward(x, samples, windowGeometry(layer, inShape), layer.kind === 'maxpool2d' ? 'max' : 'avg', layer.kind === 'avgpool2d' && layer.countIncludePad);
+        break;
+      case 'globalavgpool':
+        out = globalAvgPoolForward(x, samples, inShape);
+        break;
+      case 'batchnorm':
+        out = affineForward(x, layer.scale, layer.offset);
+        break;
+      case 'add':
+        out = sumForward(inputs);
+        break;
+      case 'concat':
+        out = concatForward(inputs, graph.inputShapes[i].map((s) => s[s.length - 1]));
         break;
       case 'flatten':
         out = x;
         break;
       case 'softmax':
         out = softmaxForward(x, inShape[inShape.length - 1]);
-        if (last) logits = x;
+        if (i === last) logits = x;
         break;
     }
-    const target = prunable.get(i);
-    if (target) {
-      const entry: CollectedLayer<Float64Array> = {
-        index: i,
-        name: layer.name,
-        program: target.program,
-        input: x,
-        inputShape: target.inputShape,
-        target: preActivation ?? out,
-        targetShape: target.outputShape,
-      };
-      collected.set(i, entry);
-      if (target.targetIndex !== i) pendingTarget.set(target.targetIndex, entry);
-    }
-    const pending = pendingTarget.get(i);
-    if (pending) pending.target = out;
-    x = out;
+    values[i] = out;
+    if (targets.some((t) => t.index === i)) inputsOf.set(i, x);
+    // A layer's program is known once its target ran (its offset's sources come before the Add).
+    for (const t of byTarget.get(i) ?? []) collect(t);
+    for (const s of graph.sources[i]) if (s !== NETWORK_INPUT && --remaining[s] === 0) values[s] = null;
   }
-  return { samples, logits: logits ?? x, output: x, outputShape: shapes[layers.length], collected };
+  const output = values[last]!;
+  return { samples, logits: logits ?? output, output, outputShape: graph.outputShape, collected };
 }

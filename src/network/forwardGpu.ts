@@ -7,8 +7,22 @@ import { biasActivation, conv2d, maxPool2d, relu, softmax } from '../gpu/kernels
 import { matmul } from '../gpu/kernels/matmul.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
-import { checkNetwork, prunableLayers, shapeSize, windowGeometry, type PrunableLayer } from './shapes.js';
+import { checkNetwork, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
+import { shapeSize, windowGeometry } from './shapes.js';
 import type { Network } from './types.js';
+
+const GPU_KINDS = new Set(['dense', 'conv2d', 'relu', 'maxpool2d', 'flatten', 'softmax']);
+
+/**
+ * Why forwardGpu cannot run `network`, or null when it can: the GPU pass covers chains of dense,
+ * conv2d (groups 1), relu, maxpool2d, flatten and softmax layers; other graphs run in float64 on
+ * the CPU (forwardCpu), which pruneNetwork then uses for its forward passes.
+ */
+export function gpuForwardGap(network: Network): string | null {
+  if (!networkGraph(network).isChain) return 'the network branches (a layer reads a tensor other than the previous layer’s output)';
+  const other = network.layers.find((l) => !GPU_KINDS.has(l.kind) || (l.kind === 'conv2d' && (l.groups ?? 1) !== 1));
+  return other ? `layer '${other.name}' (${other.kind}${other.kind === 'conv2d' ? `, ${other.groups} groups` : ''}) has no GPU forward kernel yet` : null;
+}
 
 export interface ForwardGpuOptions extends ForwardOptions {
   /** At most this many samples per chunk (default: as many as the storage binding limit allows). */
@@ -44,6 +58,8 @@ export async function forwardGpu(
   options: ForwardGpuOptions = {},
 ): Promise<ForwardResult<Float32Array>> {
   const shapes = checkNetwork(network);
+  const gap = gpuForwardGap(network);
+  if (gap) throw new InputError(`forwardGpu: ${gap}; use forwardCpu for this network`);
   checkForwardInput(network, input, samples);
   const weights = resolveWeights(network, options.overrides);
   const targets = options.collect ? prunableLayers(network) : [];
@@ -127,6 +143,8 @@ export async function forwardGpu(
             pre = cur;
             break;
           }
+          default:
+            throw new InputError(`forwardGpu: layer '${layer.name}' (${layer.kind}) has no GPU forward kernel`);
         }
         if (i === layers.length - 1 && pre) logitsSource = pre;
         if (byIndex.has(i)) collectedSources.set(i, { input: cur, target: pre ?? out });

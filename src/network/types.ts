@@ -1,13 +1,25 @@
-// A feed-forward network as Net-Trim sees it: a chain of layers on one sample's tensor.
-// Tensors are samples-major and NHWC (channels last, as TF.js/Keras); a batch of P samples of
-// shape [H, W, C] is a Float32Array/Float64Array of P·H·W·C values, sample after sample.
-// Importers convert other layouts (ONNX's NCHW, OIHW kernels) into these at the boundary.
+// A feed-forward network as Net-Trim sees it: a directed acyclic graph of layers on one sample's
+// tensor, listed in an order where every layer comes after the layers it reads (a chain is the
+// special case where each layer reads the one before). Tensors are samples-major and NHWC
+// (channels last, as TF.js/Keras); a batch of P samples of shape [H, W, C] is a
+// Float32Array/Float64Array of P·H·W·C values, sample after sample. Importers convert other
+// layouts (ONNX's NCHW, OIHW kernels) into these at the boundary.
 
 export type Activation = 'relu' | 'linear' | 'softmax';
 
-export interface DenseLayer {
-  kind: 'dense';
+/** What every layer has. */
+interface LayerBase {
   name: string;
+  /**
+   * The tensors this layer reads, by layer name (the network input is `Network.inputName`).
+   * Omitted: the previous layer's output (the network input for the first layer). Add and Concat
+   * read two or more; every other layer reads one.
+   */
+  from?: string[];
+}
+
+export interface DenseLayer extends LayerBase {
+  kind: 'dense';
   /** N×M kernel, row-major (Keras/TF.js layout: inputs × outputs). */
   kernel: Float32Array;
   inputs: number; // N
@@ -17,49 +29,117 @@ export interface DenseLayer {
   activation: Activation;
 }
 
-export interface Conv2DLayer {
+/**
+ * Explicit zero padding of a conv/pool window: [top, left, bottom, right] (any values ≥ 0), or
+ * TF's 'valid' (none) and 'same' (out = ceil(in / stride), the odd pixel after).
+ */
+export type Padding = 'valid' | 'same' | [number, number, number, number];
+
+export interface Conv2DLayer extends LayerBase {
   kind: 'conv2d';
-  name: string;
-  /** [kh, kw, cin, cout] kernel, row-major (Keras/TF.js HWIO layout). */
+  /**
+   * [kh, kw, cin / groups, cout] kernel, row-major (Keras/TF.js HWIO layout); with groups > 1,
+   * output channel f reads input channels g·cin/groups … (g+1)·cin/groups − 1, g = f div (cout/groups).
+   */
   kernel: Float32Array;
   kernelSize: [number, number];
   inChannels: number;
   filters: number;
   bias: Float32Array | null; // cout
   strides: [number, number];
-  padding: 'valid' | 'same';
+  padding: Padding;
+  /** 1 (default) for a plain conv; inChannels with filters a multiple of it for a depthwise conv. */
+  groups?: number;
   activation: Activation;
 }
 
-export interface ReluLayer {
+export interface ReluLayer extends LayerBase {
   kind: 'relu';
-  name: string;
 }
 
-export interface MaxPool2DLayer {
+/** Pointwise activations other than ReLU (net-trim.md: their layers get the linear program). */
+export type ActivationFunction = 'clip' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'elu' | 'gelu' | 'silu' | 'hardSwish' | 'hardSigmoid';
+export const ACTIVATION_FUNCTIONS: readonly ActivationFunction[] = ['clip', 'leakyRelu', 'sigmoid', 'tanh', 'elu', 'gelu', 'silu', 'hardSwish', 'hardSigmoid'];
+
+export interface ActivationLayer extends LayerBase {
+  kind: 'activation';
+  fn: ActivationFunction;
+  /** clip: the bounds (ReLU6 is clip 0…6); leakyRelu, elu: alpha; hardSigmoid: alpha·x + beta. */
+  min?: number;
+  max?: number;
+  alpha?: number;
+  beta?: number;
+}
+
+export interface MaxPool2DLayer extends LayerBase {
   kind: 'maxpool2d';
-  name: string;
   poolSize: [number, number];
   strides: [number, number];
-  padding: 'valid' | 'same';
+  padding: Padding;
 }
 
-export interface FlattenLayer {
+export interface AvgPool2DLayer extends LayerBase {
+  kind: 'avgpool2d';
+  poolSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+  /** Whether padded positions count in the mean (ONNX count_include_pad; TF.js: false). */
+  countIncludePad: boolean;
+}
+
+/** The mean over H and W of an [H, W, C] tensor: [C]. */
+export interface GlobalAvgPoolLayer extends LayerBase {
+  kind: 'globalavgpool';
+}
+
+/** Inference-mode batch normalization as the per-channel affine map y = scale·x + offset (last axis). */
+export interface BatchNormLayer extends LayerBase {
+  kind: 'batchnorm';
+  scale: Float32Array;
+  offset: Float32Array;
+}
+
+/** The elementwise sum of two or more tensors of one shape (a residual connection). */
+export interface AddLayer extends LayerBase {
+  kind: 'add';
+}
+
+/** Two or more tensors joined along the channel (last) axis; the other dimensions agree. */
+export interface ConcatLayer extends LayerBase {
+  kind: 'concat';
+}
+
+export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
-  name: string;
 }
 
-export interface SoftmaxLayer {
+export interface SoftmaxLayer extends LayerBase {
   kind: 'softmax';
-  name: string;
 }
 
-export type Layer = DenseLayer | Conv2DLayer | ReluLayer | MaxPool2DLayer | FlattenLayer | SoftmaxLayer;
+export type Layer =
+  | DenseLayer
+  | Conv2DLayer
+  | ReluLayer
+  | ActivationLayer
+  | MaxPool2DLayer
+  | AvgPool2DLayer
+  | GlobalAvgPoolLayer
+  | BatchNormLayer
+  | AddLayer
+  | ConcatLayer
+  | FlattenLayer
+  | SoftmaxLayer;
 
 export interface Network {
   /** One sample's input shape: [N] for a dense input, [H, W, C] for images (NHWC). */
   inputShape: number[];
+  /** The name layers use in `from` for the network input (default 'input'). */
+  inputName?: string;
+  /** In an order where each layer follows the layers it reads; the last layer's output is the network's. */
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'maxpool2d', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'add', 'concat', 'flatten', 'softmax'] as const;
+
+export const DEFAULT_INPUT_NAME = 'input';

@@ -11,7 +11,7 @@
 // are the paper's Σ ε_j and ε₁·γ^(ℓ−1); its ε₁·√(γ^(ℓ−1)) assumed that normalization and a √γ
 // the scheduler's ε = γ‖…‖ does not have, which is why trained layers exceeded it.
 import { windowGeometry } from '../network/shapes.js';
-import type { Conv2DLayer, DenseLayer, Layer } from '../network/types.js';
+import type { ActivationLayer, Conv2DLayer, DenseLayer, Layer } from '../network/types.js';
 import { designOf } from '../solver/design.js';
 import { leastSquaresResidual } from '../solver/linalg64.js';
 import type { LayerInput, Matrix } from '../solver/types.js';
@@ -53,7 +53,40 @@ function overlap(kernel: [number, number], strides: [number, number]): number {
 export function operatorNorm(layer: DenseLayer | Conv2DLayer, kernel: ArrayLike<number>): number {
   if (layer.kind === 'dense') return spectralNorm(kernel, layer.inputs, layer.units);
   const [kh, kw] = layer.kernelSize;
-  return spectralNorm(kernel, kh * kw * layer.inChannels, layer.filters) * overlap(layer.kernelSize, layer.strides);
+  // A grouped conv is block-diagonal over its groups: its norm is the largest group's.
+  const groups = layer.kind === 'conv2d' ? (layer.groups ?? 1) : 1;
+  const rows = kh * kw * (layer.inChannels / groups);
+  const outG = layer.filters / groups;
+  let norm = 0;
+  for (let g = 0; g < groups; g++) {
+    const block = new Float64Array(rows * outG);
+    for (let r = 0; r < rows; r++) for (let f = 0; f < outG; f++) block[r * outG + f] = kernel[r * layer.filters + g * outG + f];
+    norm = Math.max(norm, spectralNorm(block, rows, outG));
+  }
+  return norm * overlap(layer.kernelSize, layer.strides);
+}
+
+/** Lipschitz constants of the pointwise activations (sup |f'|). */
+function activationLipschitz(layer: ActivationLayer): number {
+  const alpha = Math.abs(layer.alpha ?? 0);
+  switch (layer.fn) {
+    case 'clip':
+    case 'tanh':
+      return 1;
+    case 'leakyRelu':
+    case 'elu':
+      return Math.max(1, alpha || (layer.fn === 'elu' ? 1 : 0.01));
+    case 'sigmoid':
+      return 0.25;
+    case 'gelu':
+      return 1.13; // max of Φ(x) + xφ(x), at x = √2
+    case 'silu':
+      return 1.1; // max of σ(x)(1 + x(1 − σ(x))), at x ≈ 2.4
+    case 'hardSwish':
+      return 1.5; // (2x + 3) / 6 at x = 3
+    case 'hardSigmoid':
+      return layer.alpha === undefined ? 0.2 : alpha;
+  }
 }
 
 /** The Lipschitz factor (‖·‖_F) of the non-prunable layers from `from` to `to` (exclusive). */
@@ -61,10 +94,13 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
   let factor = 1;
   for (let i = from; i < to; i++) {
     const layer = layers[i];
-    if (layer.kind === 'maxpool2d') {
+    if (layer.kind === 'maxpool2d' || layer.kind === 'avgpool2d') {
+      // A max or a mean of a window is at most its ℓ2 norm.
       const g = windowGeometry(layer, shapes[i]);
       factor *= overlap([g.kernelH, g.kernelW], [g.strideH, g.strideW]);
-    }
+    } else if (layer.kind === 'globalavgpool') factor /= Math.sqrt(shapes[i][0] * shapes[i][1]);
+    else if (layer.kind === 'batchnorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    else if (layer.kind === 'activation') factor *= activationLipschitz(layer);
     // relu, flatten (an isometry) and softmax-free paths: 1.
   }
   return factor;

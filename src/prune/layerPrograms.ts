@@ -5,7 +5,7 @@ import type { ForwardResult } from '../network/forwardCpu.js';
 import { windowGeometry } from '../network/shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { designOf, inputColumns, inputRows, isImagePatches } from '../solver/design.js';
-import type { LayerInput } from '../solver/types.js';
+import type { LayerInput, LayerReport } from '../solver/types.js';
 
 export type Forward = (network: Network) => Promise<ForwardResult>;
 
@@ -118,4 +118,64 @@ export function accuracy(outputs: ArrayLike<number>, labels: ArrayLike<number>, 
     if (best === Number(labels[p])) correct++;
   }
   return correct / labels.length;
+}
+
+/**
+ * A grouped conv as its groups: ungrouped convs on channel slices of the input, one program each
+ * (docs/net-trim.md §4: the block-diagonal program with its constraint split per group). A layer
+ * without groups is its one part, the same object.
+ */
+export function groupParts(layer: DenseLayer | Conv2DLayer): Array<DenseLayer | Conv2DLayer> {
+  const groups = layer.kind === 'conv2d' ? (layer.groups ?? 1) : 1;
+  if (layer.kind === 'dense' || groups === 1) return [layer];
+  const [kh, kw] = layer.kernelSize;
+  const inG = layer.inChannels / groups;
+  const outG = layer.filters / groups;
+  return Array.from({ length: groups }, (_, g) => {
+    const kernel = new Float32Array(kh * kw * inG * outG);
+    for (let r = 0; r < kh * kw * inG; r++) kernel.set(layer.kernel.subarray(r * layer.filters + g * outG, r * layer.filters + (g + 1) * outG), r * outG);
+    return { ...layer, name: `${layer.name}/group ${g}`, kernel, bias: layer.bias && layer.bias.slice(g * outG, (g + 1) * outG), inChannels: inG, filters: outG, groups: 1 };
+  });
+}
+
+/** Writes the parts' kernels and biases (groupParts' order) back into the grouped layer. */
+export function joinGroupParts(layer: DenseLayer | Conv2DLayer, parts: Array<DenseLayer | Conv2DLayer>): void {
+  if (parts.length === 1 && parts[0] === layer) return;
+  const outG = (layer as Conv2DLayer).filters / parts.length;
+  parts.forEach((part, g) => {
+    for (let r = 0; r < part.kernel.length / outG; r++) layer.kernel.set(part.kernel.subarray(r * outG, (r + 1) * outG), r * (layer as Conv2DLayer).filters + g * outG);
+    if (layer.bias && part.bias) layer.bias.set(part.bias, g * outG);
+  });
+}
+
+/** Channels start … start+count−1 of every position of a channels-last tensor with `channels` channels. */
+export function channelSlice<T extends Float32Array | Float64Array>(data: T, channels: number, start: number, count: number): T {
+  if (start === 0 && count === channels) return data;
+  const positions = data.length / channels;
+  const out = new (data.constructor as { new (n: number): T })(positions * count);
+  for (let p = 0; p < positions; p++) out.set(data.subarray(p * channels + start, p * channels + start + count), p * count);
+  return out;
+}
+
+/** One report for a layer solved as several programs (a grouped conv): residuals and gaps combined. */
+export function combineReports(reports: LayerReport[]): LayerReport {
+  if (reports.length === 1) return reports[0];
+  const sum = (key: 'dualityGap' | 'l1' | 'seconds' | 'nonzeros') => reports.reduce((s, r) => s + r[key], 0);
+  const l1 = sum('l1');
+  const failed = reports.map((r, g) => r.statusReason && `group ${g}: ${r.statusReason}`).filter(Boolean);
+  return {
+    ...reports[0],
+    nonzeros: sum('nonzeros'),
+    epsilon: Math.hypot(...reports.map((r) => r.epsilon)),
+    constraintResidual: Math.hypot(...reports.map((r) => r.constraintResidual)),
+    offSupportViolation: Math.max(...reports.map((r) => r.offSupportViolation)),
+    l1,
+    dualityGap: sum('dualityGap'),
+    relativeDualityGap: l1 > 0 ? sum('dualityGap') / l1 : 0,
+    iterations: Math.max(...reports.map((r) => r.iterations)),
+    converged: reports.every((r) => r.converged),
+    statusReason: failed.length ? failed.join('; ') : null,
+    seconds: sum('seconds'),
+    history: reports.reduce((longest, r) => (r.history.length > longest.length ? r.history : longest), reports[0].history),
+  };
 }

@@ -12,8 +12,8 @@
 import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
-import { forwardGpu } from '../network/forwardGpu.js';
-import { layerInputShapes, prunableLayers, type PrunableLayer } from '../network/shapes.js';
+import { forwardGpu, gpuForwardGap } from '../network/forwardGpu.js';
+import { layerInputShapes, networkGraph, prunableLayers, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { DEFAULTS } from '../solver/problem.js';
@@ -21,7 +21,7 @@ import { solveLayer } from '../solver/solveLayer.js';
 import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
 import type { Backend, Matrix, SolveLayerOptions, SolveLayerResult, SolveProgress, SolverState } from '../solver/types.js';
 import { consistencyBounds, leastSquaresEpsilon, lipschitzBetween, operatorNorm, type BoundStep } from './bounds.js';
-import { accuracy, cloneNetwork, DEFAULT_CONCURRENT_BYTES, frobenius, layerNonzeros, outputCount, preActivation, problemBytes, programInput, runWithinBudget, type Forward } from './layerPrograms.js';
+import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, groupParts, joinGroupParts, layerNonzeros, outputCount, preActivation, problemBytes, programInput, runWithinBudget, type Forward } from './layerPrograms.js';
 
 export { DEFAULT_CONCURRENT_BYTES };
 
@@ -76,6 +76,10 @@ export interface LayerPruneReport {
   name: string;
   kind: 'dense' | 'conv2d';
   program: 'relu' | 'linear';
+  /** Why this program (the layer's place in the graph: ReLU, residual sum, logits, …). */
+  programReason: string;
+  /** A grouped conv's number of groups: one program per group, their sizes below are per group. */
+  groups?: number;
   /** Rows of the layer program: inputs (+1 with bias) and outputs; samples = P (·H·W for conv). */
   inputs: number;
   outputs: number;
@@ -97,9 +101,9 @@ export interface LayerPruneReport {
   /**
    * What the programs guarantee about it (bounds.ts): parallel (1+f)ε + ‖Ŵ‖₂·(the previous bound),
    * cascade γ(1+f)‖W‖₂·(the previous bound), from (1+f)ε₁; the paper's Σ ε_j and ε₁γ^(ℓ−1) on a
-   * network whose layers have ‖W‖₂ ≤ 1.
+   * network whose layers have ‖W‖₂ ≤ 1. null for a branching graph (not derived).
    */
-  consistencyBound: number;
+  consistencyBound: number | null;
   /** The solver's residuals at every convergence check (for convergence plots). */
   history: SolveProgress[];
   note?: string;
@@ -143,7 +147,8 @@ export async function pruneNetwork(
     if (!names.has(name)) throw new InputError(`layer '${name}': no prunable (dense or conv2d) layer has this name; prunable layers are ${[...names].join(', ')}`);
 
   const gpu = backend === 'webgpu' ? options.gpu : undefined;
-  const pass: Forward = gpu
+  // Branching graphs and layers without a GPU kernel run their forward passes in float64 on the CPU.
+  const pass: Forward = gpu && gpuForwardGap(network) === null
     ? (net) => forwardGpu(gpu, net, samples.data, samples.count, { collect: true })
     : async (net) => forwardCpu(net, samples.data, samples.count, { collect: true });
   const forward: Forward = async (net) => {
@@ -164,38 +169,57 @@ export async function pruneNetwork(
   const active = targets.filter((t) => !(options.exclude ?? []).includes(t.layer.name));
   let current = original; // the pruned network's activations so far
 
-  /** One layer's program, from the activations of `source` (original, or pruned so far). */
+  /**
+   * One layer's programs (one per group of a grouped conv), from the activations of `source`
+   * (original, or pruned so far). A layer feeding a residual Add is fitted to the Add's output
+   * minus the Add's other inputs in `source` (its offset).
+   */
   const prepare = (target: PrunableLayer, source: ForwardResult, first: boolean) => {
     const layer = pruned.layers[target.index] as DenseLayer | Conv2DLayer;
-    const X = programInput(layer, source.collected.get(target.index)!.input, inputShapes[target.index], samples.count);
-    const Y: Matrix = { rows: inputRows(X), cols: outputCount(layer), data: Float64Array.from(original.collected.get(target.index)!.target) };
+    const seen = source.collected.get(target.index)!;
+    const trainedTarget = original.collected.get(target.index)!.target;
+    const targetAll = seen.offset ? Float64Array.from(trainedTarget, (y, i) => y - seen.offset![i]) : Float64Array.from(trainedTarget);
     const gain = options.layerEpsilonGains?.[layer.name] ?? options.epsilonGain ?? DEFAULT_EPSILON_GAIN;
-    const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
-    let epsilon = gain * yNorm;
-    let V: Matrix | undefined;
-    let layerKappa = 1;
-    if (mode === 'cascade' && !first) {
-      // Keep the original weights feasible on the pruned network's input (net-trim.md §2).
-      const pre = preActivation(X, layer);
-      if (target.program === 'relu') {
-        V = { rows: Y.rows, cols: Y.cols, data: pre };
-        epsilon = gamma * frobenius(pre, Y.data, (i) => Y.data[i] > 1e-6);
-      } else {
-        layerKappa = kappa;
-        epsilon = kappa * gamma * frobenius(pre, Y.data);
+    const parts = groupParts(layer);
+    const inChannels = layer.kind === 'conv2d' ? layer.inChannels : 0;
+    const programs = parts.map((part, g) => {
+      const input = parts.length === 1 ? seen.input : channelSlice(seen.input, inChannels, g * (part as Conv2DLayer).inChannels, (part as Conv2DLayer).inChannels);
+      const shape = parts.length === 1 ? inputShapes[target.index] : [...inputShapes[target.index].slice(0, -1), (part as Conv2DLayer).inChannels];
+      const X = programInput(part, input, shape, samples.count);
+      const M = outputCount(part);
+      const Y: Matrix = { rows: inputRows(X), cols: M, data: channelSlice(targetAll, outputCount(layer), g * M, M) };
+      const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
+      let epsilon = gain * yNorm;
+      let V: Matrix | undefined;
+      let layerKappa = 1;
+      if (mode === 'cascade' && !first) {
+        // Keep the original weights feasible on the pruned network's input (net-trim.md §2).
+        const pre = preActivation(X, part);
+        if (target.program === 'relu') {
+          V = { rows: Y.rows, cols: Y.cols, data: pre };
+          epsilon = gamma * frobenius(pre, Y.data, (i) => Y.data[i] > 1e-6);
+        } else {
+          layerKappa = kappa;
+          epsilon = kappa * gamma * frobenius(pre, Y.data);
+        }
+        if (options.layerEpsilonGains?.[layer.name] !== undefined) epsilon = Math.max(epsilon, gain * yNorm);
       }
-      if (options.layerEpsilonGains?.[layer.name] !== undefined) epsilon = Math.max(epsilon, gain * yNorm);
-    }
-    return { target, layer, X, Y, V, epsilon, layerKappa };
+      return { part, X, Y, V, epsilon, layerKappa };
+    });
+    return { target, layer, parts, programs };
   };
 
-  const solve = async (job: ReturnType<typeof prepare>, position: number, total: number) => {
-    throwIfAborted(options.signal);
+  type Job = ReturnType<typeof prepare>;
+  type Program = Job['programs'][number];
+  const stateKey = (job: Job, g: number) => (job.parts.length === 1 ? job.layer.name : `${job.layer.name}/group ${g}`);
+
+  /** One program's solve, with the κ < 1 fallback of a linear program (net-trim.md §2). */
+  const solveProgram = async (job: Job, program: Program, g: number) => {
     const run = (epsilon: number) =>
       solveLayer({
-        X: job.X,
-        Y: job.Y,
-        V: job.V,
+        X: program.X,
+        Y: program.Y,
+        V: program.V,
         activation: job.target.program,
         epsilon,
         bias: job.layer.bias !== null,
@@ -203,31 +227,41 @@ export async function pruneNetwork(
         gpu,
         ...options.solver,
         signal: options.signal,
-        warmStart: options.warmStart?.solverStates[job.layer.name],
+        warmStart: options.warmStart?.solverStates[stateKey(job, g)],
         onProgress: options.onProgress && ((p) => options.onProgress!({ name: job.layer.name, ...p })),
       });
-    let epsilon = job.epsilon;
+    let epsilon = program.epsilon;
     let note: string | undefined;
     let result: SolveLayerResult | null = null;
-    if (job.layerKappa < 1) {
-      // Infeasible or merely not converged? For the last (linear) program the smallest ε any
-      // weights reach is the least-squares residual: below it, no solve is tried.
-      const reachable = leastSquaresEpsilon(job.X, job.Y, job.layer.bias !== null);
-      if (epsilon < reachable * (1 - 1e-9)) note = `κ = ${job.layerKappa} is infeasible: ε = ${epsilon.toPrecision(4)} is below ${reachable.toPrecision(4)}, the least any weights reach (least squares); kept the κ = 1 answer`;
+    if (program.layerKappa < 1) {
+      // Infeasible or merely not converged? For a linear program the smallest ε any weights
+      // reach is the least-squares residual: below it, no solve is tried.
+      const reachable = leastSquaresEpsilon(program.X, program.Y, job.layer.bias !== null);
+      if (epsilon < reachable * (1 - 1e-9)) note = `κ = ${program.layerKappa} is infeasible: ε = ${epsilon.toPrecision(4)} is below ${reachable.toPrecision(4)}, the least any weights reach (least squares); kept the κ = 1 answer`;
       else {
         result = await run(epsilon);
         if (!result.report.converged) {
-          note = `κ = ${job.layerKappa} is feasible (least squares reaches ${reachable.toPrecision(4)} ≤ ε = ${epsilon.toPrecision(4)}) but its solve did not converge (${result.report.statusReason}); kept the κ = 1 answer`;
+          note = `κ = ${program.layerKappa} is feasible (least squares reaches ${reachable.toPrecision(4)} ≤ ε = ${epsilon.toPrecision(4)}) but its solve did not converge (${result.report.statusReason}); kept the κ = 1 answer`;
           result = null;
         }
       }
-      if (!result) epsilon /= job.layerKappa;
+      if (!result) epsilon /= program.layerKappa;
     }
     result ??= await run(epsilon);
+    program.part.kernel = Float32Array.from(result.weights.data);
+    if (program.part.bias) program.part.bias = result.bias!;
+    solverStates[stateKey(job, g)] = result.state;
+    return { result, epsilon, note };
+  };
+
+  const solve = async (job: Job, position: number, total: number) => {
+    throwIfAborted(options.signal);
     const nonzerosBefore = layerNonzeros(job.layer);
-    job.layer.kernel = Float32Array.from(result.weights.data);
-    if (job.layer.bias) job.layer.bias = result.bias!;
-    const r = result.report;
+    const outcomes = [];
+    for (const [g, program] of job.programs.entries()) outcomes.push(await solveProgram(job, program, g));
+    joinGroupParts(job.layer, job.parts);
+    const r = combineReports(outcomes.map((o) => o.result.report));
+    const notes = outcomes.map((o, g) => o.note && (outcomes.length > 1 ? `group ${g}: ${o.note}` : o.note)).filter(Boolean);
     options.onLayerDone?.({
       name: job.layer.name,
       position,
@@ -238,11 +272,12 @@ export async function pruneNetwork(
       converged: r.converged,
       seconds: r.seconds,
     });
-    solverStates[job.layer.name] = result.state;
-    return { job, result, epsilon, note, nonzerosBefore };
+    const epsilon = Math.hypot(...outcomes.map((o) => o.epsilon));
+    return { job, report: r, epsilon, note: notes.length ? notes.join('; ') : undefined, nonzerosBefore };
   };
 
   type Solved = Awaited<ReturnType<typeof solve>>;
+  const graph = networkGraph(network);
   const shapes = layerInputShapes(network);
   /** The inputs of the bound of each solved layer (bounds.ts), in network order. */
   const boundSteps = (solved: Solved[]): BoundStep[] =>
@@ -251,29 +286,33 @@ export async function pruneNetwork(
       const from = i === 0 ? 0 : solved[i - 1].job.target.targetIndex + 1;
       const trained = network.layers[index] as DenseLayer | Conv2DLayer;
       const kernel = mode === 'cascade' ? trained.kernel : s.job.layer.kernel;
+      const entries = s.job.programs.reduce((sum, p) => sum + p.Y.rows * p.Y.cols, 0);
       return {
         epsilon: s.epsilon,
         gain: operatorNorm(trained, kernel) * lipschitzBetween(network.layers, shapes, from, index),
-        offSupportSlack: s.result.report.offSupportViolation * Math.sqrt(s.job.Y.rows * s.job.Y.cols),
+        offSupportSlack: s.report.offSupportViolation * Math.sqrt(entries),
       };
     });
   const withBounds = (solved: Solved[], achieved: number[]): LayerPruneReport[] => {
-    const bounds = consistencyBounds(mode, boundSteps(solved), gamma, options.solver?.tolerances?.feasibility ?? DEFAULTS.tolerances.feasibility);
-    return solved.map((s, i) => report(s, achieved[i], bounds[i]));
+    // The chain bound composes layer after layer; a branching graph's is not derived (null).
+    const bounds = graph.isChain ? consistencyBounds(mode, boundSteps(solved), gamma, options.solver?.tolerances?.feasibility ?? DEFAULTS.tolerances.feasibility) : [];
+    return solved.map((s, i) => report(s, achieved[i], bounds[i] ?? null));
   };
   const discrepancy = (solved: Solved, after: ForwardResult) =>
     frobenius(after.collected.get(solved.job.target.index)!.target, original.collected.get(solved.job.target.index)!.target);
 
-  const report = (solved: Solved, achievedDiscrepancy: number, consistencyBound: number): LayerPruneReport => {
-    const { job, result, epsilon, note, nonzerosBefore } = solved;
-    const r = result.report;
+  const report = (solved: Solved, achievedDiscrepancy: number, consistencyBound: number | null): LayerPruneReport => {
+    const { job, report: r, epsilon, note, nonzerosBefore } = solved;
+    const first = job.programs[0];
     return {
       name: job.layer.name,
       kind: job.layer.kind,
       program: job.target.program,
-      inputs: inputColumns(job.X) + (job.layer.bias ? 1 : 0),
-      outputs: job.Y.cols,
-      samples: job.Y.rows,
+      programReason: job.target.reason,
+      ...(job.parts.length > 1 ? { groups: job.parts.length } : {}),
+      inputs: inputColumns(first.X) + (job.layer.bias ? 1 : 0),
+      outputs: outputCount(job.layer),
+      samples: first.Y.rows,
       nonzerosBefore,
       nonzerosAfter: layerNonzeros(job.layer),
       epsilon,
@@ -309,7 +348,7 @@ export async function pruneNetwork(
     const jobs = active.map((target) => prepare(target, original, false));
     const solved = await runWithinBudget(
       jobs.map((job, position) => ({
-        bytes: problemBytes(job.X, job.Y.cols),
+        bytes: Math.max(...job.programs.map((p) => problemBytes(p.X, p.Y.cols))),
         run: () => {
           options.onLayerStart?.({ name: job.layer.name, position, total: jobs.length });
           return solve(job, position, jobs.length);

@@ -122,7 +122,7 @@ export function renderPruneReport(doc: PruneReportDocument): string {
         formatNumber(l.epsilon),
         formatNumber(l.constraintResidual),
         formatNumber(l.achievedDiscrepancy),
-        formatNumber(l.consistencyBound),
+        l.consistencyBound === null ? '–' : formatNumber(l.consistencyBound),
         formatNumber(l.relativeDualityGap, 2),
         `${formatCount(l.iterations)}${l.converged ? '' : ' (not converged)'}`,
         l.seconds.toFixed(2),

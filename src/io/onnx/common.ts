@@ -1,0 +1,234 @@
+// Shared by the ONNX reader, writer and exporter: the codec, limits, int64 decoding, and the
+// layout conversions between ONNX (NCHW, OIHW, Gemm [M, N] with transB) and ours (NHWC, HWIO, N×M).
+import onnxProto from 'onnx-proto';
+import type { onnx as OnnxTypes } from 'onnx-proto';
+import { InputError } from '../../errors.js';
+import type { Network } from '../../network/types.js';
+import { windowAxis } from '../../network/shapes.js';
+export const { onnx } = onnxProto;
+
+export type ModelProto = OnnxTypes.ModelProto;
+export type GraphProto = OnnxTypes.IGraphProto;
+export type NodeProto = OnnxTypes.INodeProto;
+export type TensorProto = OnnxTypes.ITensorProto;
+export type AttributeProto = OnnxTypes.IAttributeProto;
+
+export const FLOAT = 1; // TensorProto.DataType.FLOAT
+export const INT64 = 7; // TensorProto.DataType.INT64
+export const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
+export const DATA_TYPE_NAMES: Record<number, string> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
+  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+};
+
+/** A BatchNormalization folded into the layer before it: the writer removes the node. */
+export interface FoldedBatchNorm {
+  /** The node's name (or its op and position) for messages. */
+  node: string;
+  /** Its output: the folded layer's node writes this tensor instead. */
+  output: string;
+  /** Its scale, B, mean and var tensors (removed when nothing else reads them). */
+  params: string[];
+}
+
+interface BindingBase {
+  layer: string;
+  node: string; // e.g. "node 3 ('/fc1/Gemm', op Gemm)", for messages
+  /** The node's output tensor. */
+  output: string;
+  weight: string; // constant tensor name
+  bias: string | null;
+  foldedBatchNorm: FoldedBatchNorm | null;
+}
+
+/** Where a dense layer's weights live in the ONNX graph and how they map to ours. */
+export interface DenseBinding extends BindingBase {
+  kind: 'dense';
+  /** 'Gemm', or 'MatMul' (its bias, if any, in the Add after it). */
+  op: 'Gemm' | 'MatMul';
+  transB: boolean;
+  inputs: number;
+  units: number;
+  /** [C, H, W] when the input is a flattened image (rows permuted CHW ↔ HWC), else null. */
+  chw: [number, number, number] | null;
+}
+
+export interface ConvBinding extends BindingBase {
+  kind: 'conv2d';
+  /** OIHW dims are [filters, inChannels / groups, kh, kw]. */
+  filters: number;
+  inChannels: number;
+  groups: number;
+  kernelSize: [number, number];
+}
+
+export type WeightBinding = DenseBinding | ConvBinding;
+
+/** A parsed ONNX model: the Network it computes, and what writeOnnxModel needs to write it back. */
+export interface OnnxModelHandle {
+  /** The file name (or other label) used in error messages. */
+  readonly source: string;
+  /** The imported network (NHWC, HWIO kernels, N×M dense kernels; see the file header). */
+  readonly network: Network;
+  /** The default-domain opset of the model. */
+  readonly opset: number;
+  /** The producer named in the model, '' when none. */
+  readonly producer: string;
+  /** Internal: a copy of the model's bytes, re-decoded on each write. */
+  readonly bytes: Uint8Array;
+  /** Internal: where each dense/conv layer's weights live in the graph. */
+  readonly bindings: readonly WeightBinding[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+/** An int64 field as decoded by protobufjs: a number, or a Long when the `long` package exists. */
+export function toInt(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (value && typeof (value as { toNumber?: unknown }).toNumber === 'function') {
+    return (value as { toNumber(): number }).toNumber();
+  }
+  return Number(value);
+}
+
+/** Largest size of one dimension, and of one tensor's values, accepted from a model file. */
+export const MAX_DIMENSION = 1 << 24;
+export const MAX_VALUES = 1 << 28;
+
+/**
+ * Dimensions declared in the file, checked before anything is sized or looped over by them (a
+ * 100-byte file can declare [10¹³, 0]): integers from 0 (or 1, for an input) to MAX_DIMENSION
+ * whose product is at most MAX_VALUES. Returns null where `fits` is false, for the caller's message.
+ */
+export function checkedDims(dims: readonly number[], minimum = 0): number[] | null {
+  if (dims.length > 8 || !dims.every((d) => Number.isSafeInteger(d) && d >= minimum && d <= MAX_DIMENSION)) return null;
+  return product(dims) <= MAX_VALUES ? [...dims] : null;
+}
+
+export const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
+export const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+export const shapeText = (dims: readonly number[]) => `[${dims.join(', ')}]`;
+export const listText = (values: readonly number[]) => `[${values.join(',')}]`;
+export const isDefaultDomain = (domain: string | null | undefined) => !domain || domain === 'ai.onnx';
+
+/** TF's 'same' padding of one spatial dim: [begin, end] (the network's own window rule). */
+export function tfSamePads(inSize: number, kernel: number, stride: number): [number, number] {
+  const { padBefore, padAfter } = windowAxis(inSize, kernel, stride, 'same');
+  return [padBefore, padAfter];
+}
+
+/** Output size of one spatial dim under TF padding, or 0 when the window does not fit. */
+export function outputSize(inSize: number, kernel: number, stride: number, padding: 'valid' | 'same'): number {
+  return Math.max(windowAxis(inSize, kernel, stride, padding).out, 0);
+}
+
+export function floatBytes(values: Float32Array): Uint8Array {
+  const bytes = new Uint8Array(values.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i], true);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout conversions (shared by import, write-back and export)
+
+/** Our row (h·W + w)·C + c → ONNX row c·H·W + h·W + w, for every row of our HWC order. */
+export function chwRowOf(chw: readonly [number, number, number]): Int32Array {
+  const [C, H, W] = chw;
+  const map = new Int32Array(C * H * W);
+  for (let h = 0; h < H; h++) {
+    for (let w = 0; w < W; w++) {
+      for (let c = 0; c < C; c++) map[(h * W + w) * C + c] = c * H * W + h * W + w;
+    }
+  }
+  return map;
+}
+
+/** An ONNX dense weight (N×M, or M×N when transB) → our N×M kernel with rows in HWC order. */
+export function denseKernelFromOnnx(
+  weight: Float32Array,
+  inputs: number,
+  units: number,
+  transB: boolean,
+  chw: readonly [number, number, number] | null,
+): Float32Array {
+  const kernel = new Float32Array(inputs * units);
+  const rowOf = chw ? chwRowOf(chw) : null;
+  for (let n = 0; n < inputs; n++) {
+    const r = rowOf ? rowOf[n] : n;
+    for (let m = 0; m < units; m++) kernel[n * units + m] = transB ? weight[m * inputs + r] : weight[r * units + m];
+  }
+  return kernel;
+}
+
+/** The inverse of denseKernelFromOnnx. */
+export function denseKernelToOnnx(
+  kernel: Float32Array,
+  inputs: number,
+  units: number,
+  transB: boolean,
+  chw: readonly [number, number, number] | null,
+): Float32Array {
+  const weight = new Float32Array(inputs * units);
+  const rowOf = chw ? chwRowOf(chw) : null;
+  for (let n = 0; n < inputs; n++) {
+    const r = rowOf ? rowOf[n] : n;
+    for (let m = 0; m < units; m++) {
+      if (transB) weight[m * inputs + r] = kernel[n * units + m];
+      else weight[r * units + m] = kernel[n * units + m];
+    }
+  }
+  return weight;
+}
+
+/** OIHW [cout, cin, kh, kw] → HWIO [kh, kw, cin, cout]. */
+export function oihwToHwio(weight: Float32Array, cout: number, cin: number, kh: number, kw: number): Float32Array {
+  const kernel = new Float32Array(weight.length);
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) {
+      for (let y = 0; y < kh; y++) {
+        for (let x = 0; x < kw; x++) kernel[((y * kw + x) * cin + i) * cout + o] = weight[((o * cin + i) * kh + y) * kw + x];
+      }
+    }
+  }
+  return kernel;
+}
+
+/** HWIO [kh, kw, cin, cout] → OIHW [cout, cin, kh, kw]. */
+export function hwioToOihw(kernel: Float32Array, cout: number, cin: number, kh: number, kw: number): Float32Array {
+  const weight = new Float32Array(kernel.length);
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) {
+      for (let y = 0; y < kh; y++) {
+        for (let x = 0; x < kw; x++) weight[((o * cin + i) * kh + y) * kw + x] = kernel[((y * kw + x) * cin + i) * cout + o];
+      }
+    }
+  }
+  return weight;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+export function decodeModel(bytes: Uint8Array, source: string): ModelProto {
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (error) {
+    const reason = (error as Error).message.split('\n')[0];
+    throw new InputError(`${source}: not a valid ONNX model: protobuf decoding failed (${reason}), the file may be truncated`);
+  }
+  if (!model.graph) throw new InputError(`${source}: graph: missing: expected an ONNX ModelProto with a graph (is the file truncated, or not an ONNX model?)`);
+  return model;
+}
+
+export function defaultOpset(model: ModelProto, source: string): number {
+  const entry = model.opsetImport.find((o) => isDefaultDomain(o.domain));
+  if (!entry) {
+    throw new InputError(`${source}: opset_import: expected an entry for the default ONNX domain, found none (is the file truncated?)`);
+  }
+  return toInt(entry.version);
+}
+

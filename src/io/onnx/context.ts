@@ -1,0 +1,62 @@
+// What the ONNX op handlers share while a graph is read: the reader, the tensors seen so far
+// (ours, or shape values folded statically), and how to emit a layer.
+import type { Layer } from '../../network/types.js';
+import type { GraphReader, NetTensor } from './graphReader.js';
+
+/** Int values computed from shapes alone ('batch' for the dynamic batch size). */
+export interface StaticTensor {
+  values: Array<number | 'batch'>;
+}
+
+export type Tensor = NetTensor | StaticTensor;
+export const isStatic = (t: Tensor): t is StaticTensor => 'values' in t;
+
+/** What the op handlers share: the reader, the tensors seen so far, and how to emit a layer. */
+export class ImportContext {
+  readonly tensors = new Map<string, Tensor>();
+
+  constructor(
+    readonly reader: GraphReader,
+    readonly inputName: string,
+    readonly outputName: string,
+    readonly batch: number | null,
+  ) {}
+
+  /** Input `position` of node `index` as a network tensor (an error for constants and shapes). */
+  net(index: number, position = 0): NetTensor {
+    const name = this.reader.nodes[index].input?.[position] ?? '';
+    const tensor = this.tensors.get(name);
+    if (!tensor || isStatic(tensor))
+      throw this.reader.nodeError(index, `input ${position} ('${name}'): expected a tensor computed from the graph input, found ${tensor ? 'a shape computation' : 'a constant'}`);
+    return tensor;
+  }
+
+  /** Input `position` as int values: a folded shape computation or an int64 constant. */
+  staticValues(index: number, position: number, what: string): Array<number | 'batch'> {
+    const name = this.reader.nodes[index].input?.[position] ?? '';
+    const tensor = this.tensors.get(name);
+    if (tensor && isStatic(tensor)) return tensor.values;
+    if (tensor) throw this.reader.nodeError(index, `input ${position} ('${name}', the ${what}): depends on the input's values: expected a shape that can be folded for the model's input shape`);
+    return this.reader.int64Values(index, this.reader.constInput(index, position, what), what);
+  }
+
+  /** Output 0 of node `index` is `tensor` (Identity-like ops and folds). */
+  alias(index: number, tensor: Tensor): void {
+    const output = this.reader.nodes[index].output?.[0];
+    if (!output) throw this.reader.nodeError(index, `has no output: expected one`);
+    this.tensors.set(output, tensor);
+  }
+
+  /** Appends `layer` reading `sources`; output 0 of node `index` becomes its tensor. */
+  emit(index: number, layer: Layer, sources: NetTensor[], out: Omit<NetTensor, 'layer'>): NetTensor {
+    const layers = this.reader.layers;
+    const previous = layers.length ? layers[layers.length - 1].name : this.inputName;
+    const from = sources.map((s) => s.layer);
+    const placed = from.length === 1 && from[0] === previous ? layer : { ...layer, from };
+    layers.push(placed);
+    const tensor: NetTensor = { layer: layer.name, ...out };
+    this.alias(index, tensor);
+    return tensor;
+  }
+}
+

@@ -1,0 +1,295 @@
+// The GraphReader: an ONNX graph's constants, consumers and typed attribute access, and the
+// errors that name the file and the node.
+import { InputError } from '../../errors.js';
+import type { Layer, Padding } from '../../network/types.js';
+import {
+  checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
+  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding,
+} from './common.js';
+
+/** A tensor the network computes: the layer that produces it, its ONNX dims per sample and ours. */
+export interface NetTensor {
+  /** Our layer that computes it (the network input's name for the input). */
+  layer: string;
+  /** ONNX dims without the batch: [C, H, W], [N], or [C, 1, 1] after a global pool. */
+  dims: number[];
+  /** Our shape per sample: [H, W, C] for an image, [N] for features. */
+  ours: number[];
+  /** Set after a Flatten of a [C, H, W] image whose CHW and HWC orders differ. */
+  chw: [number, number, number] | null;
+}
+
+interface ConstTensor {
+  /** The name of the initializer or Constant node output holding the data (aliases resolved). */
+  root: string;
+  tensor: TensorProto;
+}
+
+export class GraphReader {
+  readonly nodes: NodeProto[];
+  readonly consts = new Map<string, ConstTensor>();
+  /** Nodes that only produce constants (Constant, Identity of a constant). */
+  readonly constNodes = new Set<number>();
+  /** Non-constant tensor name → indices of the nodes reading it (once per read). */
+  readonly consumers = new Map<string, number[]>();
+  /** Constant root name → indices of the nodes reading it. */
+  readonly constUsers = new Map<string, number[]>();
+  readonly layers: Layer[] = [];
+  readonly bindings: WeightBinding[] = [];
+  private readonly usedNames = new Set<string>();
+
+  constructor(
+    readonly graph: GraphProto,
+    readonly source: string,
+    readonly opset: number,
+  ) {
+    this.nodes = graph.node ?? [];
+    for (const init of graph.initializer ?? []) {
+      if (init.name) this.consts.set(init.name, { root: init.name, tensor: init });
+    }
+    this.nodes.forEach((node, index) => {
+      const op = node.opType ?? '';
+      if (!isDefaultDomain(node.domain)) return;
+      if (op === 'Constant') {
+        const value = (node.attribute ?? []).find((a) => a.name === 'value');
+        const output = node.output?.[0];
+        if (!output) return;
+        if (!value?.t || (node.attribute ?? []).length !== 1) {
+          const names = (node.attribute ?? []).map((a) => a.name).join(', ');
+          throw this.nodeError(index, `attribute ${names || '(none)'}: expected a single 'value' tensor attribute`);
+        }
+        this.consts.set(output, { root: output, tensor: value.t });
+        this.constNodes.add(index);
+      } else if (op === 'Identity' && node.input?.length === 1 && this.consts.has(node.input[0]) && node.output?.[0]) {
+        this.consts.set(node.output[0], this.consts.get(node.input[0])!);
+        this.constNodes.add(index);
+      }
+    });
+    this.nodes.forEach((node, index) => {
+      if (this.constNodes.has(index)) return;
+      for (const name of node.input ?? []) {
+        if (!name) continue;
+        const constant = this.consts.get(name);
+        const map = constant ? this.constUsers : this.consumers;
+        const key = constant ? constant.root : name;
+        map.set(key, [...(map.get(key) ?? []), index]);
+      }
+    });
+  }
+
+  describe(index: number): string {
+    const node = this.nodes[index];
+    const op = node.opType ?? '';
+    return node.name ? `node ${index} ('${node.name}', op ${op})` : `node ${index} (op ${op})`;
+  }
+
+  nodeError(index: number, message: string): InputError {
+    return new InputError(`${this.source}: ${this.describe(index)}: ${message}`);
+  }
+
+  uniqueName(base: string): string {
+    let name = base;
+    for (let k = 1; this.usedNames.has(name); k++) name = `${base}_${k}`;
+    this.usedNames.add(name);
+    return name;
+  }
+
+  layerName(index: number): string {
+    const node = this.nodes[index];
+    return this.uniqueName(node.name || `${node.opType ?? 'node'}_${index}`);
+  }
+
+  /** The attributes of a node, rejecting any not in `allowed`. */
+  attributes(index: number, allowed: readonly string[]): Map<string, AttributeProto> {
+    const map = new Map<string, AttributeProto>();
+    for (const attribute of this.nodes[index].attribute ?? []) {
+      const name = attribute.name ?? '';
+      if (!allowed.includes(name)) {
+        const expected = allowed.length ? `expected only ${allowed.join(', ')}` : `expected none for this op`;
+        throw this.nodeError(index, `unsupported attribute ${name}: ${expected}`);
+      }
+      map.set(name, attribute);
+    }
+    return map;
+  }
+
+  intAttribute(index: number, attrs: Map<string, AttributeProto>, name: string, fallback: number): number {
+    const attribute = attrs.get(name);
+    if (!attribute) return fallback;
+    if (attribute.type && attribute.type !== onnx.AttributeProto.AttributeType.INT) {
+      throw this.nodeError(index, `attribute ${name}: expected an integer`);
+    }
+    return toInt(attribute.i);
+  }
+
+  floatAttribute(index: number, attrs: Map<string, AttributeProto>, name: string, fallback: number): number {
+    const attribute = attrs.get(name);
+    if (!attribute) return fallback;
+    if (attribute.type && attribute.type !== onnx.AttributeProto.AttributeType.FLOAT) {
+      throw this.nodeError(index, `attribute ${name}: expected a float`);
+    }
+    return attribute.f ?? 0;
+  }
+
+  intsAttribute(index: number, attrs: Map<string, AttributeProto>, name: string): number[] | null {
+    const attribute = attrs.get(name);
+    if (!attribute) return null;
+    if (attribute.type && attribute.type !== onnx.AttributeProto.AttributeType.INTS) {
+      throw this.nodeError(index, `attribute ${name}: expected a list of integers`);
+    }
+    return (attribute.ints ?? []).map(toInt);
+  }
+
+  stringAttribute(index: number, attrs: Map<string, AttributeProto>, name: string, fallback: string): string {
+    const attribute = attrs.get(name);
+    if (!attribute) return fallback;
+    if (attribute.type && attribute.type !== onnx.AttributeProto.AttributeType.STRING) {
+      throw this.nodeError(index, `attribute ${name}: expected a string`);
+    }
+    return new TextDecoder().decode(attribute.s ?? new Uint8Array(0));
+  }
+
+  /** A constant input of a node (by position), or an error naming what it should be. */
+  constInput(index: number, position: number, what: string): ConstTensor {
+    const name = this.nodes[index].input?.[position] ?? '';
+    const constant = name ? this.consts.get(name) : undefined;
+    if (!constant) {
+      throw this.nodeError(index, `input ${position} ('${name}', the ${what}): expected an initializer or a Constant`);
+    }
+    return constant;
+  }
+
+  /** An optional constant input: null when absent or the empty name. */
+  optionalConstInput(index: number, position: number, what: string): ConstTensor | null {
+    const name = this.nodes[index].input?.[position] ?? '';
+    return name ? this.constInput(index, position, what) : null;
+  }
+
+  /** A weight or bias: float32 values, used by this node only. */
+  weightValues(index: number, constant: ConstTensor, what: string): { dims: number[]; values: Float32Array } {
+    const users = this.constUsers.get(constant.root) ?? [];
+    const other = users.find((user) => user !== index);
+    if (other !== undefined) {
+      throw this.nodeError(index, `${what} '${constant.root}' is also read by ${this.describe(other)}: expected weights used by one node`);
+    }
+    const tensor = constant.tensor;
+    const where = `${what} '${constant.root}'`;
+    const declared = (tensor.dims ?? []).map(toInt);
+    const dims = checkedDims(declared);
+    if (!dims) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+    if ((tensor.dataType ?? 0) !== FLOAT) {
+      const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
+      throw this.nodeError(index, `${where}: expected float32, found ${type}`);
+    }
+    if (tensor.dataLocation === EXTERNAL) {
+      throw this.nodeError(index, `${where}: expected the data inside the model (raw_data or float_data), found external data`);
+    }
+    const count = product(dims);
+    const raw = tensor.rawData;
+    if (raw && raw.length > 0) {
+      if (raw.length !== count * 4) {
+        throw this.nodeError(index, `${where}: raw_data of ${raw.length} bytes: expected ${count * 4} for shape ${shapeText(dims)}`);
+      }
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const values = new Float32Array(count);
+      for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true);
+      return { dims, values };
+    }
+    const data = tensor.floatData ?? [];
+    if (data.length !== count) {
+      throw this.nodeError(index, `${where}: ${data.length} float_data values: expected ${count} for shape ${shapeText(dims)}`);
+    }
+    return { dims, values: Float32Array.from(data) };
+  }
+
+  /** An int64 constant (a Reshape shape). */
+  int64Values(index: number, constant: ConstTensor, what: string): number[] {
+    const tensor = constant.tensor;
+    const where = `${what} '${constant.root}'`;
+    if ((tensor.dataType ?? 0) !== INT64) {
+      const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
+      throw this.nodeError(index, `${where}: expected int64, found ${type}`);
+    }
+    const declared = (tensor.dims ?? []).map(toInt);
+    const dims = checkedDims(declared);
+    if (!dims || product(dims) > 64) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 64 values`);
+    const count = product(dims);
+    const raw = tensor.rawData;
+    if (raw && raw.length > 0) {
+      if (raw.length !== count * 8) throw this.nodeError(index, `${where}: raw_data of ${raw.length} bytes: expected ${count * 8}`);
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      return Array.from({ length: count }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+    }
+    const data = (tensor.int64Data ?? []).map(toInt);
+    if (data.length !== count) throw this.nodeError(index, `${where}: ${data.length} int64_data values: expected ${count}`);
+    return data;
+  }
+
+  /** Padding of a 2-D Conv/pool: auto_pad or explicit pads, as our Padding ([top, left, bottom, right] = ONNX's order). */
+  padding(
+    index: number,
+    attrs: Map<string, AttributeProto>,
+    spatial: readonly [number, number],
+    kernel: readonly [number, number],
+    strides: readonly [number, number],
+  ): Padding {
+    const autoPad = this.stringAttribute(index, attrs, 'auto_pad', 'NOTSET');
+    const pads = this.intsAttribute(index, attrs, 'pads');
+    if (pads && autoPad !== 'NOTSET' && autoPad !== '') throw this.nodeError(index, `attributes auto_pad=${autoPad} and pads: expected one of them`);
+    switch (autoPad) {
+      case 'VALID':
+        return 'valid';
+      case 'SAME_UPPER':
+        return 'same';
+      case 'SAME_LOWER': {
+        // TF's 'same' totals with the odd pixel before.
+        const same = [0, 1].map((d) => tfSamePads(spatial[d], kernel[d], strides[d]));
+        return [same[0][1], same[1][1], same[0][0], same[1][0]];
+      }
+      case 'NOTSET':
+      case '':
+        break;
+      default:
+        throw this.nodeError(index, `unsupported attribute auto_pad=${autoPad}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID`);
+    }
+    const explicit = pads ?? [0, 0, 0, 0];
+    if (explicit.length !== 4 || explicit.some((p) => !(p >= 0 && p <= MAX_DIMENSION)))
+      throw this.nodeError(index, `attribute pads=${listText(explicit)}: expected 4 values ≥ 0 for a 2-D op`);
+    if (explicit.every((p) => p === 0)) return 'valid';
+    // Pads equal to TF's 'same' for this input are 'same' (PyTorch's padding=1 for 3×3 at stride 1): a TF.js model can say it.
+    const same = [0, 1].map((d) => tfSamePads(spatial[d], kernel[d], strides[d]));
+    if ([same[0][0], same[1][0], same[0][1], same[1][1]].every((p, i) => p === explicit[i])) return 'same';
+    return [explicit[0], explicit[1], explicit[2], explicit[3]];
+  }
+
+  /** The [C, H, W] of an image tensor, or an error. */
+  requireImage(index: number, tensor: NetTensor): [number, number, number] {
+    if (tensor.dims.length !== 3 || tensor.ours.length !== 3) {
+      throw this.nodeError(index, `input has shape [batch, ${tensor.dims.join(', ')}]: expected a 2-D image [batch, C, H, W]`);
+    }
+    return [tensor.dims[0], tensor.dims[1], tensor.dims[2]];
+  }
+
+  requireVector(index: number, tensor: NetTensor): number {
+    if (tensor.ours.length !== 1 || product(tensor.dims) !== tensor.ours[0] || tensor.dims.slice(1).some((d) => d !== 1)) {
+      throw this.nodeError(
+        index,
+        `input has shape [batch, ${tensor.dims.join(', ')}]: expected [batch, features] (Flatten or Reshape an image first)`,
+      );
+    }
+    return tensor.ours[0];
+  }
+
+  /** Checks that a node's outputs after the first (Dropout's mask, MaxPool's Indices) are unused. */
+  requireOnlyFirstOutput(index: number, graphOutput: string): void {
+    const outputs = this.nodes[index].output ?? [];
+    for (const name of outputs.slice(1)) {
+      if (!name) continue;
+      if ((this.consumers.get(name)?.length ?? 0) > 0 || name === graphOutput) {
+        throw this.nodeError(index, `output '${name}' is used: expected only the first output to be used`);
+      }
+    }
+  }
+}
+
+/** Parses an ONNX model into a Network (see the file header for what is accepted). */

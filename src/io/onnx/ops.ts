@@ -1,0 +1,453 @@
+// One handler per ONNX op: reads the node's inputs as our tensors (ImportContext), checks its
+// attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
+// Conv/Gemm before it, shape computations).
+import type { ActivationLayer, Conv2DLayer, DenseLayer, Padding } from '../../network/types.js';
+import { windowAxis } from '../../network/shapes.js';
+import { denseKernelFromOnnx, FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
+import type { GraphReader, NetTensor } from './graphReader.js';
+import { isStatic, type ImportContext } from './context.js';
+
+type Handler = (ctx: ImportContext, index: number) => void;
+
+/** A [C, H, W] tensor's NetTensor fields. */
+const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
+const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
+
+function stridesOf(reader: GraphReader, index: number, attrs: ReturnType<GraphReader['attributes']>): [number, number] {
+  const strides = reader.intsAttribute(index, attrs, 'strides') ?? [1, 1];
+  if (strides.length !== 2 || strides.some((s) => s < 1)) throw reader.nodeError(index, `attribute strides=${listText(strides)}: expected 2 positive values`);
+  return [strides[0], strides[1]];
+}
+
+function noDilation(reader: GraphReader, index: number, attrs: ReturnType<GraphReader['attributes']>): void {
+  const dilations = reader.intsAttribute(index, attrs, 'dilations');
+  if (dilations && dilations.some((d) => d !== 1)) throw reader.nodeError(index, `unsupported attribute dilations=${listText(dilations)}: expected [1,1]`);
+}
+
+/** Output [H, W] of a window op, or an error naming the node. */
+function windowOut(reader: GraphReader, index: number, hw: [number, number], kernel: [number, number], strides: [number, number], padding: Padding): [number, number] {
+  const out = [0, 1].map((d) => windowAxis(hw[d], kernel[d], strides[d], Array.isArray(padding) ? [padding[d], padding[d + 2]] : padding).out);
+  if (out[0] < 1 || out[1] < 1) throw reader.nodeError(index, `window ${kernel.join('×')} does not fit the ${hw.join('×')} input with pads ${JSON.stringify(padding)}`);
+  return [out[0], out[1]];
+}
+
+function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
+  return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
+}
+
+function layerNamed(reader: GraphReader, name: string) {
+  return reader.layers.find((l) => l.name === name);
+}
+
+const gemm: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['alpha', 'beta', 'transA', 'transB', 'broadcast']);
+  const alpha = reader.floatAttribute(index, attrs, 'alpha', 1);
+  const beta = reader.floatAttribute(index, attrs, 'beta', 1);
+  const transA = reader.intAttribute(index, attrs, 'transA', 0);
+  const transB = reader.intAttribute(index, attrs, 'transB', 0);
+  if (alpha !== 1) throw reader.nodeError(index, `unsupported attribute alpha=${alpha}: expected 1`);
+  if (transA !== 0) throw reader.nodeError(index, `unsupported attribute transA=${transA}: expected 0`);
+  if (transB !== 0 && transB !== 1) throw reader.nodeError(index, `unsupported attribute transB=${transB}: expected 0 or 1`);
+  const x = ctx.net(index);
+  const n = reader.requireVector(index, x);
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
+  const units = wDims.length === 2 ? (transB ? wDims[0] : wDims[1]) : -1;
+  if (wDims.length !== 2 || (transB ? wDims[1] : wDims[0]) !== n)
+    throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected ${transB ? `[M, ${n}]` : `[${n}, M]`} (transB=${transB}, ${n} input features)`);
+  const biasConst = reader.optionalConstInput(index, 2, 'bias');
+  let bias: Float32Array | null = null;
+  if (biasConst) {
+    if (beta !== 1) throw reader.nodeError(index, `unsupported attribute beta=${beta}: expected 1`);
+    bias = denseBias(reader, index, biasConst, units);
+  }
+  addDense(ctx, index, x, { op: 'Gemm', weight: weight.root, biasName: biasConst?.root ?? null, transB: transB === 1, values, bias, inputs: n, units });
+};
+
+const matMul: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const x = ctx.net(index);
+  const n = reader.requireVector(index, x);
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
+  if (wDims.length !== 2 || wDims[0] !== n) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected [${n}, M] (${n} input features)`);
+  addDense(ctx, index, x, { op: 'MatMul', weight: weight.root, biasName: null, transB: false, values, bias: null, inputs: n, units: wDims[1] });
+};
+
+function denseBias(reader: GraphReader, index: number, constant: ReturnType<GraphReader['constInput']>, units: number): Float32Array {
+  const { dims, values } = reader.weightValues(index, constant, 'bias');
+  const shapeOk = (dims.length === 1 && dims[0] === units) || (dims.length === 2 && dims[0] === 1 && dims[1] === units);
+  if (!shapeOk) throw reader.nodeError(index, `bias '${constant.root}' has shape ${shapeText(dims)}: expected [${units}]`);
+  return values;
+}
+
+function addDense(
+  ctx: ImportContext,
+  index: number,
+  x: NetTensor,
+  spec: { op: 'Gemm' | 'MatMul'; weight: string; biasName: string | null; transB: boolean; values: Float32Array; bias: Float32Array | null; inputs: number; units: number },
+): void {
+  const { reader } = ctx;
+  const name = reader.layerName(index);
+  const layer: DenseLayer = { kind: 'dense', name, kernel: denseKernelFromOnnx(spec.values, spec.inputs, spec.units, spec.transB, x.chw), inputs: spec.inputs, units: spec.units, bias: spec.bias, activation: 'linear' };
+  ctx.emit(index, layer, [x], vector(spec.units));
+  const output = reader.nodes[index].output?.[0] ?? '';
+  reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
+}
+
+/** The binding of the dense/conv layer that computes `tensor` when only node `index` reads it (a fold is possible), else null. */
+function soleReaderOf(ctx: ImportContext, index: number, tensor: NetTensor): DenseBinding | ConvBinding | null {
+  const binding = bindingOf(ctx.reader, tensor.layer);
+  const layer = layerNamed(ctx.reader, tensor.layer);
+  if (!binding || !layer || layer.kind !== binding.kind || (layer as DenseLayer).activation !== 'linear') return null;
+  const readers = ctx.reader.consumers.get(binding.output) ?? [];
+  return readers.length === 1 && readers[0] === index && binding.output !== ctx.outputName ? binding : null;
+}
+
+const add: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const names = reader.nodes[index].input ?? [];
+  if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
+  const constPosition = names.findIndex((n) => reader.consts.has(n));
+  if (constPosition >= 0) {
+    // A MatMul's bias.
+    const x = ctx.net(index, 1 - constPosition);
+    const binding = soleReaderOf(ctx, index, x);
+    const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer);
+    if (!binding || binding.kind !== 'dense' || binding.op !== 'MatMul' || !layer || layer.bias)
+      throw reader.nodeError(index, `input ${constPosition} ('${names[constPosition]}') is a constant: expected it only as the bias of a MatMul (MatMul+Add), or two computed tensors (a residual sum)`);
+    const biasConst = reader.consts.get(names[constPosition])!;
+    layer.bias = denseBias(reader, index, biasConst, layer.units);
+    binding.bias = biasConst.root;
+    binding.output = reader.nodes[index].output?.[0] ?? '';
+    ctx.alias(index, x);
+    return;
+  }
+  const a = ctx.net(index, 0);
+  const b = ctx.net(index, 1);
+  if (shapeText(a.dims) !== shapeText(b.dims) || shapeText(a.ours) !== shapeText(b.ours) || Boolean(a.chw) !== Boolean(b.chw))
+    throw reader.nodeError(index, `adds tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape (no broadcasting)`);
+  ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, [a, b], { dims: a.dims, ours: a.ours, chw: a.chw });
+};
+
+const conv: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
+  const x = ctx.net(index);
+  const [C, H, W] = reader.requireImage(index, x);
+  const groups = reader.intAttribute(index, attrs, 'group', 1);
+  if (!(groups >= 1) || C % groups !== 0) throw reader.nodeError(index, `attribute group=${groups}: expected a positive divisor of the ${C} input channels`);
+  noDilation(reader, index, attrs);
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
+  if (wDims.length !== 4 || wDims[1] !== C / groups || wDims[0] % groups !== 0)
+    throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected [cout, ${C / groups}, kh, kw] (OIHW, ${C} input channels in ${groups} group${groups > 1 ? 's' : ''})`);
+  const [cout, , kh, kw] = wDims;
+  const kernelShape = reader.intsAttribute(index, attrs, 'kernel_shape');
+  if (kernelShape && (kernelShape.length !== 2 || kernelShape[0] !== kh || kernelShape[1] !== kw))
+    throw reader.nodeError(index, `attribute kernel_shape=${listText(kernelShape)}: expected [${kh},${kw}] as the weight`);
+  const strides = stridesOf(reader, index, attrs);
+  const padding = reader.padding(index, attrs, [H, W], [kh, kw], strides);
+  const [outH, outW] = windowOut(reader, index, [H, W], [kh, kw], strides, padding);
+  const biasConst = reader.optionalConstInput(index, 2, 'bias');
+  let bias: Float32Array | null = null;
+  if (biasConst) {
+    const { dims: bDims, values: bValues } = reader.weightValues(index, biasConst, 'bias');
+    if (bValues.length !== cout) throw reader.nodeError(index, `bias '${biasConst.root}' has shape ${shapeText(bDims)}: expected [${cout}]`);
+    bias = bValues;
+  }
+  const name = reader.layerName(index);
+  const layer: Conv2DLayer = {
+    kind: 'conv2d', name, kernel: oihwToHwio(values, cout, C / groups, kh, kw), kernelSize: [kh, kw], inChannels: C, filters: cout, bias, strides, padding,
+    ...(groups > 1 ? { groups } : {}), activation: 'linear',
+  };
+  ctx.emit(index, layer, [x], image(cout, outH, outW));
+  const output = reader.nodes[index].output?.[0] ?? '';
+  reader.bindings.push({ kind: 'conv2d', layer: name, node: reader.describe(index), output, weight: weight.root, bias: biasConst?.root ?? null, filters: cout, inChannels: C, groups, kernelSize: [kh, kw], foldedBatchNorm: null });
+};
+
+const batchNormalization: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['epsilon', 'momentum', 'spatial', 'training_mode']);
+  if (reader.intAttribute(index, attrs, 'training_mode', 0) !== 0) throw reader.nodeError(index, `training_mode=1: expected an inference graph`);
+  if (reader.intAttribute(index, attrs, 'spatial', 1) !== 1) throw reader.nodeError(index, `unsupported attribute spatial=0: expected per-channel statistics`);
+  const epsilon = reader.floatAttribute(index, attrs, 'epsilon', 1e-5);
+  const x = ctx.net(index);
+  const channels = x.dims[0];
+  const params = ['scale', 'B', 'mean', 'var'].map((what, k) => {
+    const constant = reader.constInput(index, k + 1, what);
+    const { dims, values } = reader.weightValues(index, constant, what);
+    if (values.length !== channels) throw reader.nodeError(index, `${what} '${constant.root}' has shape ${shapeText(dims)}: expected [${channels}] (one per channel)`);
+    return { root: constant.root, values };
+  });
+  const [gamma, beta, mean, variance] = params.map((p) => p.values);
+  // y = a·x + c per channel, computed in float64.
+  const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + epsilon));
+  const offset = Float64Array.from(beta, (b, c) => b - scale[c] * mean[c]);
+  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length === 3 && x.ours.length !== 3))
+    throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected channels on axis 1 of an image or of features`);
+  const binding = soleReaderOf(ctx, index, x);
+  if (binding && !binding.foldedBatchNorm && (binding.kind === 'conv2d' || binding.op === 'Gemm' || binding.bias)) {
+    // Exact fold: W' = W·a (per output), b' = a·b + c.
+    const layer = layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer;
+    const outputs = channels;
+    layer.kernel = Float32Array.from(layer.kernel, (w, i) => w * scale[i % outputs]);
+    layer.bias = Float32Array.from(offset, (c, f) => scale[f] * (layer.bias?.[f] ?? 0) + c);
+    binding.foldedBatchNorm = { node: reader.describe(index), output: reader.nodes[index].output?.[0] ?? '', params: params.map((p) => p.root) };
+    ctx.alias(index, x);
+    return;
+  }
+  ctx.emit(index, { kind: 'batchnorm', name: reader.layerName(index), scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+};
+
+function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    const allowed = kind === 'maxpool2d' ? ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order', 'strides'] : ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides'];
+    const attrs = reader.attributes(index, allowed);
+    const x = ctx.net(index);
+    const [C, H, W] = reader.requireImage(index, x);
+    const ceilMode = reader.intAttribute(index, attrs, 'ceil_mode', 0);
+    if (ceilMode !== 0) throw reader.nodeError(index, `unsupported attribute ceil_mode=${ceilMode}: expected 0`);
+    noDilation(reader, index, attrs);
+    const kernelShape = reader.intsAttribute(index, attrs, 'kernel_shape');
+    if (!kernelShape || kernelShape.length !== 2 || kernelShape.some((k) => k < 1))
+      throw reader.nodeError(index, `attribute kernel_shape=${kernelShape ? listText(kernelShape) : '(missing)'}: expected [kh,kw]`);
+    const poolSize: [number, number] = [kernelShape[0], kernelShape[1]];
+    const strides = stridesOf(reader, index, attrs);
+    const padding = reader.padding(index, attrs, [H, W], poolSize, strides);
+    if (Array.isArray(padding) && (padding[0] >= poolSize[0] || padding[2] >= poolSize[0] || padding[1] >= poolSize[1] || padding[3] >= poolSize[1]))
+      throw reader.nodeError(index, `attribute pads=${listText(padding)}: expected each pad smaller than the ${poolSize.join('×')} window`);
+    const [outH, outW] = windowOut(reader, index, [H, W], poolSize, strides, padding);
+    const name = reader.layerName(index);
+    const layer =
+      kind === 'maxpool2d'
+        ? { kind, name, poolSize, strides, padding }
+        : { kind, name, poolSize, strides, padding, countIncludePad: reader.intAttribute(index, attrs, 'count_include_pad', 0) === 1 };
+    ctx.emit(index, layer, [x], image(C, outH, outW));
+  };
+}
+
+const globalAveragePool: Handler = (ctx, index) => {
+  ctx.reader.attributes(index, []);
+  const x = ctx.net(index);
+  const [C] = ctx.reader.requireImage(index, x);
+  // ONNX keeps [C, 1, 1]; ours is [C] (the same values in the same order).
+  ctx.emit(index, { kind: 'globalavgpool', name: ctx.reader.layerName(index) }, [x], { dims: [C, 1, 1], ours: [C], chw: null });
+};
+
+function activation(fn: ActivationLayer['fn'], params: (ctx: ImportContext, index: number) => Partial<ActivationLayer> = () => ({})): Handler {
+  return (ctx, index) => {
+    const x = ctx.net(index);
+    const extra = params(ctx, index);
+    ctx.emit(index, { kind: 'activation', name: ctx.reader.layerName(index), fn, ...extra }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  };
+}
+
+/** A float scalar constant input (Clip's min/max since opset 11), or null when absent. */
+function scalarInput(ctx: ImportContext, index: number, position: number, what: string): number | null {
+  const constant = ctx.reader.optionalConstInput(index, position, what);
+  if (!constant) return null;
+  if ((constant.tensor.dataType ?? 0) !== FLOAT) throw ctx.reader.nodeError(index, `${what} '${constant.root}': expected a float32 scalar`);
+  const raw = constant.tensor.rawData;
+  const values = raw && raw.length ? [new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getFloat32(0, true)] : (constant.tensor.floatData ?? []);
+  if (values.length !== 1 || (raw && raw.length !== 4)) throw ctx.reader.nodeError(index, `${what} '${constant.root}': expected one float32 value`);
+  return values[0];
+}
+
+const clip: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, reader.opset < 11 ? ['min', 'max'] : []);
+  const min = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'min', -Infinity) : (scalarInput(ctx, index, 1, 'min') ?? -Infinity);
+  const max = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'max', Infinity) : (scalarInput(ctx, index, 2, 'max') ?? Infinity);
+  const x = ctx.net(index);
+  const same = { dims: x.dims, ours: x.ours, chw: x.chw };
+  if (min === 0 && max === Infinity) ctx.emit(index, { kind: 'relu', name: reader.layerName(index) }, [x], same);
+  else ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: 'clip', ...(min > -Infinity ? { min } : {}), ...(max < Infinity ? { max } : {}) }, [x], same);
+};
+
+const float = (name: string, fallback: number) => (ctx: ImportContext, index: number) => {
+  const attrs = ctx.reader.attributes(index, [name]);
+  return ctx.reader.floatAttribute(index, attrs, name, fallback);
+};
+
+const flatten: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axis']);
+  const x = ctx.net(index);
+  const rank = x.dims.length + 1;
+  const axis = reader.intAttribute(index, attrs, 'axis', 1);
+  if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1`);
+  emitFlatten(ctx, index, x);
+};
+
+function emitFlatten(ctx: ImportContext, index: number, x: NetTensor): void {
+  const [C, H, W] = x.dims;
+  // CHW and HWC orders agree when there is one channel or one pixel.
+  const chw: [number, number, number] | null = x.ours.length === 3 && C > 1 && H * W > 1 ? [C, H, W] : null;
+  const size = product(x.dims);
+  ctx.emit(index, { kind: 'flatten', name: ctx.reader.layerName(index) }, [x], { dims: [size], ours: [size], chw: x.chw ?? chw });
+}
+
+const reshape: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['allowzero']);
+  const allowZero = reader.intAttribute(index, attrs, 'allowzero', 0);
+  const x = ctx.net(index);
+  const shape = ctx.staticValues(index, 1, 'shape');
+  const features = product(x.dims);
+  const lead = shape[0];
+  const batchOk = lead === 'batch' || lead === -1 || (lead === 0 && allowZero === 0) || (lead === 1 && ctx.batch === 1);
+  const rest = shape[1];
+  if (shape.length !== 2 || !batchOk || (rest !== -1 && rest !== features) || (lead === -1 && rest === -1))
+    throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features`);
+  emitFlatten(ctx, index, x);
+};
+
+const softmax: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axis']);
+  const axis = reader.intAttribute(index, attrs, 'axis', reader.opset < 13 ? 1 : -1);
+  const x = ctx.net(index);
+  if (x.ours.length !== 1) throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected [batch, features]`);
+  if (axis !== 1 && axis !== -1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected the last axis (1 or -1)`);
+  ctx.emit(index, { kind: 'softmax', name: reader.layerName(index) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+};
+
+const concat: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axis']);
+  const axis = reader.intAttribute(index, attrs, 'axis', 0);
+  const names = reader.nodes[index].input ?? [];
+  const tensors = names.map((n) => ctx.tensors.get(n));
+  if (tensors.every((t) => t && isStatic(t)) || tensors.every((t) => !t || isStatic(t))) {
+    // A shape computation (constants are int64 pieces of it).
+    const values = names.flatMap((_, k) => ctx.staticValues(index, k, 'shape piece'));
+    ctx.alias(index, { values });
+    return;
+  }
+  const parts = names.map((_, k) => ctx.net(index, k));
+  const rank = parts[0].dims.length + 1;
+  if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1 (channels or features)`);
+  const rest = (t: NetTensor) => shapeText(t.dims.slice(1));
+  if (parts.some((t) => t.dims.length !== parts[0].dims.length || rest(t) !== rest(parts[0]) || t.ours.length !== t.dims.length || t.chw))
+    throw reader.nodeError(index, `joins tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(', ')}: expected the same sizes besides axis 1`);
+  const channels = parts.reduce((s, t) => s + t.dims[0], 0);
+  const out = parts[0].dims.length === 3 ? image(channels, parts[0].dims[1], parts[0].dims[2]) : vector(channels);
+  ctx.emit(index, { kind: 'concat', name: reader.layerName(index) }, parts, out);
+};
+
+// Shape computations, folded for the model's input shape.
+const shapeOp: Handler = (ctx, index) => {
+  const attrs = ctx.reader.attributes(index, ['start', 'end']);
+  const x = ctx.net(index);
+  const all: Array<number | 'batch'> = ['batch', ...x.dims];
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + all.length : v, 0), all.length);
+  ctx.alias(index, { values: all.slice(clamp(ctx.reader.intAttribute(index, attrs, 'start', 0)), clamp(ctx.reader.intAttribute(index, attrs, 'end', all.length))) });
+};
+
+const gather: Handler = (ctx, index) => {
+  const attrs = ctx.reader.attributes(index, ['axis']);
+  if (ctx.reader.intAttribute(index, attrs, 'axis', 0) !== 0) throw ctx.reader.nodeError(index, `attribute axis: expected 0 on a shape`);
+  const data = ctx.staticValues(index, 0, 'data');
+  const picks = ctx.staticValues(index, 1, 'indices');
+  ctx.alias(index, {
+    values: picks.map((k) => {
+      const at = typeof k === 'number' ? (k < 0 ? k + data.length : k) : -1;
+      if (!(at >= 0 && at < data.length)) throw ctx.reader.nodeError(index, `index ${k} is outside the ${data.length} values of the shape`);
+      return data[at];
+    }),
+  });
+};
+
+/** Unsqueeze, Squeeze, Cast on a folded shape keep its values (shapes here are at most 1-D). */
+const keepValues: Handler = (ctx, index) => {
+  const name = ctx.reader.nodes[index].input?.[0] ?? '';
+  const tensor = ctx.tensors.get(name);
+  if (tensor && !isStatic(tensor)) {
+    const op = ctx.reader.nodes[index].opType;
+    if (op === 'Cast') {
+      const attrs = ctx.reader.attributes(index, ['to', 'saturate']);
+      if (ctx.reader.intAttribute(index, attrs, 'to', FLOAT) !== FLOAT) throw ctx.reader.nodeError(index, `casts a computed tensor to another type: expected float32 throughout`);
+      ctx.alias(index, tensor);
+      return;
+    }
+    throw ctx.reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations`);
+  }
+  ctx.alias(index, { values: ctx.staticValues(index, 0, 'data') });
+};
+
+const slice: Handler = (ctx, index) => {
+  ctx.reader.attributes(index, []);
+  const data = ctx.staticValues(index, 0, 'data');
+  const [start, end] = [1, 2].map((k) => ctx.staticValues(index, k, k === 1 ? 'starts' : 'ends')[0]);
+  if (typeof start !== 'number' || typeof end !== 'number') throw ctx.reader.nodeError(index, `starts/ends: expected constants`);
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + data.length : v, 0), data.length);
+  ctx.alias(index, { values: data.slice(clamp(start), clamp(end)) });
+};
+
+const identity: Handler = (ctx, index) => {
+  const name = ctx.reader.nodes[index].input?.[0] ?? '';
+  const tensor = ctx.tensors.get(name);
+  ctx.alias(index, tensor ?? ctx.net(index));
+};
+
+const dropout: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, ['ratio', 'seed', 'is_test']);
+  const training = reader.optionalConstInput(index, 2, 'training_mode');
+  if (training) {
+    const raw = training.tensor.rawData;
+    const on = raw && raw.length > 0 ? raw[0] !== 0 : (training.tensor.int32Data ?? []).some((v) => v !== 0);
+    if (on) throw reader.nodeError(index, `training_mode is true: expected an inference graph`);
+  }
+  ctx.alias(index, ctx.net(index));
+};
+
+export const OP_HANDLERS: Record<string, Handler> = {
+  Gemm: gemm,
+  MatMul: matMul,
+  Add: add,
+  Conv: conv,
+  BatchNormalization: batchNormalization,
+  Relu: (ctx, index) => {
+    ctx.reader.attributes(index, []);
+    const x = ctx.net(index);
+    ctx.emit(index, { kind: 'relu', name: ctx.reader.layerName(index) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  },
+  Clip: clip,
+  LeakyRelu: activation('leakyRelu', (ctx, i) => ({ alpha: float('alpha', 0.01)(ctx, i) })),
+  Elu: activation('elu', (ctx, i) => ({ alpha: float('alpha', 1)(ctx, i) })),
+  Sigmoid: activation('sigmoid', (ctx, i) => (ctx.reader.attributes(i, []), {})),
+  Tanh: activation('tanh', (ctx, i) => (ctx.reader.attributes(i, []), {})),
+  HardSwish: activation('hardSwish', (ctx, i) => (ctx.reader.attributes(i, []), {})),
+  HardSigmoid: activation('hardSigmoid', (ctx, i) => {
+    const attrs = ctx.reader.attributes(i, ['alpha', 'beta']);
+    return { alpha: ctx.reader.floatAttribute(i, attrs, 'alpha', 0.2), beta: ctx.reader.floatAttribute(i, attrs, 'beta', 0.5) };
+  }),
+  Gelu: activation('gelu', (ctx, i) => {
+    const attrs = ctx.reader.attributes(i, ['approximate']);
+    if (ctx.reader.stringAttribute(i, attrs, 'approximate', 'none') !== 'none') throw ctx.reader.nodeError(i, `unsupported attribute approximate: expected 'none' (the erf GELU)`);
+    return {};
+  }),
+  MaxPool: pool('maxpool2d'),
+  AveragePool: pool('avgpool2d'),
+  GlobalAveragePool: globalAveragePool,
+  Concat: concat,
+  Flatten: flatten,
+  Reshape: reshape,
+  Softmax: softmax,
+  Identity: identity,
+  Dropout: dropout,
+  Shape: shapeOp,
+  Gather: gather,
+  Unsqueeze: keepValues,
+  Squeeze: keepValues,
+  Cast: keepValues,
+  Slice: slice,
+};
+
+export const SUPPORTED_OPS = Object.keys(OP_HANDLERS).join(', ');

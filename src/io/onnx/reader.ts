@@ -1,0 +1,123 @@
+// parseOnnxModel: an ONNX graph into a Network (a DAG of our layers). Nodes are visited in a
+// topological order computed here (a cycle, a missing tensor or a node that does not reach the
+// output is an error naming the node); each op's handler (ops.ts) maps its input tensors to ours
+// and emits layers. Shape subgraphs (Shape → Gather → Unsqueeze → Concat → Reshape, as PyTorch
+// exports x.view(x.size(0), -1)) are folded statically for the model's input shape.
+import { InputError } from '../../errors.js';
+import { networkGraph } from '../../network/graph.js';
+import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
+import { GraphReader } from './graphReader.js';
+import { ImportContext, isStatic } from './context.js';
+import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
+
+/** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
+function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
+  const producer = new Map<string, number>();
+  reader.nodes.forEach((node, index) => {
+    if (reader.constNodes.has(index)) return;
+    for (const name of node.output ?? []) if (name) producer.set(name, index);
+  });
+  const needed = new Set<number>();
+  const stack = [ctx.outputName];
+  while (stack.length) {
+    const name = stack.pop()!;
+    const index = producer.get(name);
+    if (index === undefined || needed.has(index)) continue;
+    needed.add(index);
+    for (const input of reader.nodes[index].input ?? []) {
+      if (!input || reader.consts.has(input) || input === ctx.inputName) continue;
+      if (!producer.has(input)) throw reader.nodeError(index, `reads '${input}', which no node computes and which is neither the graph input nor an initializer`);
+      stack.push(input);
+    }
+  }
+  if (!producer.has(ctx.outputName) && ctx.outputName !== ctx.inputName)
+    throw new InputError(`${reader.source}: output '${ctx.outputName}': no node computes it`);
+  reader.nodes.forEach((_, index) => {
+    if (!reader.constNodes.has(index) && !needed.has(index)) throw reader.nodeError(index, `does not contribute to the graph output '${ctx.outputName}': expected every node to`);
+  });
+  // Kahn's algorithm over the needed nodes, in file order where free.
+  const waiting = new Map<number, number>();
+  const readers = new Map<number, number[]>();
+  for (const index of needed) {
+    const deps = new Set((reader.nodes[index].input ?? []).map((n) => producer.get(n)).filter((d): d is number => d !== undefined));
+    waiting.set(index, deps.size);
+    for (const d of deps) readers.set(d, [...(readers.get(d) ?? []), index]);
+  }
+  const ready = [...needed].filter((i) => waiting.get(i) === 0).sort((a, b) => a - b);
+  const order: number[] = [];
+  while (ready.length) {
+    const index = ready.shift()!;
+    order.push(index);
+    for (const r of readers.get(index) ?? []) {
+      const left = waiting.get(r)! - 1;
+      waiting.set(r, left);
+      if (left === 0) ready.push(r);
+    }
+    ready.sort((a, b) => a - b);
+  }
+  const stuck = [...needed].filter((i) => !order.includes(i)).sort((a, b) => a - b);
+  if (stuck.length) throw reader.nodeError(stuck[0], `is on a cycle of the graph: expected an acyclic graph`);
+  return order;
+}
+
+/** Parses an ONNX model into a Network (see onnxModel.ts for what is accepted). */
+export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHandle {
+  const model = decodeModel(bytes, source);
+  const opset = defaultOpset(model, source);
+  const graph = model.graph!;
+  const reader = new GraphReader(graph, source, opset);
+
+  // The one graph input (initializers may also be listed as inputs) and the one output.
+  const inputs = (graph.input ?? []).filter((input) => !reader.consts.has(input.name ?? ''));
+  if (inputs.length !== 1) {
+    throw new InputError(
+      `${source}: graph inputs: expected one (besides initializers), found ${inputs.length}` + (inputs.length ? ` (${inputs.map((i) => `'${i.name}'`).join(', ')})` : ''),
+    );
+  }
+  const outputs = graph.output ?? [];
+  if (outputs.length !== 1) throw new InputError(`${source}: graph outputs: expected one, found ${outputs.length}`);
+  const input = inputs[0];
+  const inputName = input.name ?? '';
+  const outputName = outputs[0].name ?? '';
+  const tensorType = input.type?.tensorType;
+  if (!tensorType) throw new InputError(`${source}: input '${inputName}': expected a tensor`);
+  if (tensorType.elemType !== FLOAT) {
+    const type = DATA_TYPE_NAMES[tensorType.elemType ?? 0] ?? `elem_type ${tensorType.elemType ?? 0}`;
+    throw new InputError(`${source}: input '${inputName}': expected float32, found ${type}`);
+  }
+  if (!tensorType.shape) throw new InputError(`${source}: input '${inputName}': expected a shape, found none`);
+  const dims = (tensorType.shape.dim ?? []).map((d) => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : null));
+  const dimsText = `[${dims.map((d) => d ?? '?').join(', ')}]`;
+  if ((dims.length !== 2 && dims.length !== 4) || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
+    throw new InputError(
+      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
+    );
+  }
+  const sampleDims = dims.slice(1) as number[];
+  const inputShape = sampleDims.length === 3 ? [sampleDims[1], sampleDims[2], sampleDims[0]] : [sampleDims[0]];
+  reader.uniqueName(inputName);
+
+  const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
+  ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null });
+  for (const index of topologicalOrder(reader, ctx)) {
+    const node = reader.nodes[index];
+    const op = node.opType ?? '';
+    const handler = OP_HANDLERS[op];
+    if (!handler || !(node.domain === '' || node.domain === undefined || node.domain === null || node.domain === 'ai.onnx'))
+      throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}`);
+    reader.requireOnlyFirstOutput(index, outputName);
+    handler(ctx, index);
+  }
+
+  const final = ctx.tensors.get(outputName);
+  if (!final || isStatic(final) || final.layer === inputName)
+    throw new InputError(`${source}: output '${outputName}' does not depend on the input through any layer: expected a network`);
+  if (final.chw)
+    throw new InputError(`${source}: output '${outputName}' is a flattened image: expected a Gemm or MatMul after the Flatten (our NHWC network orders these features differently)`);
+  const layers = reader.layers;
+  if (layers[layers.length - 1].name !== final.layer)
+    throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
+  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
+  networkGraph(network, source);
+  return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings };
+}

@@ -1,0 +1,187 @@
+// The float64 layer operations of forwardCpu. Tensors are samples-major NHWC; kernels are Keras
+// layouts (dense N×M, conv HWIO with I = cin / groups).
+import type { WindowGeometry } from './shapes.js';
+import type { ActivationLayer } from './types.js';
+
+type FloatArray = Float32Array | Float64Array;
+
+export interface KernelAndBias {
+  kernel: FloatArray;
+  bias: FloatArray | null;
+}
+
+/** XK + b for X P×N (samples-major) and K N×M. */
+export function denseForward(x: Float64Array, samples: number, inputs: number, units: number, w: KernelAndBias): Float64Array {
+  const { kernel, bias } = w;
+  const out = new Float64Array(samples * units);
+  for (let p = 0; p < samples; p++) {
+    const row = p * units;
+    if (bias) for (let m = 0; m < units; m++) out[row + m] = bias[m];
+    for (let n = 0; n < inputs; n++) {
+      const v = x[p * inputs + n];
+      if (v === 0) continue;
+      const k = n * units;
+      for (let m = 0; m < units; m++) out[row + m] += v * kernel[k + m];
+    }
+  }
+  return out;
+}
+
+/** Direct NHWC convolution with an HWIO kernel over `groups` channel groups, zero padding, plus bias. */
+export function convForward(x: Float64Array, samples: number, g: WindowGeometry, filters: number, groups: number, w: KernelAndBias): Float64Array {
+  const { kernel, bias } = w;
+  const { inH, inW, channels: cin, kernelH, kernelW, strideH, strideW, outH, outW, padTop, padLeft } = g;
+  const groupIn = cin / groups;
+  const groupOut = filters / groups;
+  const out = new Float64Array(samples * outH * outW * filters);
+  for (let s = 0; s < samples; s++)
+    for (let oy = 0; oy < outH; oy++)
+      for (let ox = 0; ox < outW; ox++) {
+        const o = ((s * outH + oy) * outW + ox) * filters;
+        if (bias) for (let f = 0; f < filters; f++) out[o + f] = bias[f];
+        for (let ky = 0; ky < kernelH; ky++) {
+          const iy = oy * strideH - padTop + ky;
+          if (iy < 0 || iy >= inH) continue;
+          for (let kx = 0; kx < kernelW; kx++) {
+            const ix = ox * strideW - padLeft + kx;
+            if (ix < 0 || ix >= inW) continue;
+            const xBase = ((s * inH + iy) * inW + ix) * cin;
+            const kBase = (ky * kernelW + kx) * groupIn * filters;
+            for (let group = 0; group < groups; group++)
+              for (let c = 0; c < groupIn; c++) {
+                const v = x[xBase + group * groupIn + c];
+                if (v === 0) continue;
+                const k = kBase + c * filters;
+                for (let f = group * groupOut; f < (group + 1) * groupOut; f++) out[o + f] += v * kernel[k + f];
+              }
+          }
+        }
+      }
+  return out;
+}
+
+/**
+ * NHWC max or average pooling. Max: positions in the padding never win. Average: the mean over
+ * the window's positions inside the input, or over the whole window when `countIncludePad`.
+ */
+export function poolForward(x: Float64Array, samples: number, g: WindowGeometry, kind: 'max' | 'avg', countIncludePad = false): Float64Array {
+  const { inH, inW, channels, kernelH, kernelW, strideH, strideW, outH, outW, padTop, padLeft } = g;
+  const out = new Float64Array(samples * outH * outW * channels).fill(kind === 'max' ? -Infinity : 0);
+  for (let s = 0; s < samples; s++)
+    for (let oy = 0; oy < outH; oy++)
+      for (let ox = 0; ox < outW; ox++) {
+        const o = ((s * outH + oy) * outW + ox) * channels;
+        let inside = 0;
+        for (let ky = 0; ky < kernelH; ky++) {
+          const iy = oy * strideH - padTop + ky;
+          if (iy < 0 || iy >= inH) continue;
+          for (let kx = 0; kx < kernelW; kx++) {
+            const ix = ox * strideW - padLeft + kx;
+            if (ix < 0 || ix >= inW) continue;
+            inside++;
+            const xBase = ((s * inH + iy) * inW + ix) * channels;
+            if (kind === 'max') for (let c = 0; c < channels; c++) out[o + c] = Math.max(out[o + c], x[xBase + c]);
+            else for (let c = 0; c < channels; c++) out[o + c] += x[xBase + c];
+          }
+        }
+        if (kind === 'avg') {
+          // Windows never overhang the padded input (no ceil mode): with the padding counted, each holds kh·kw positions.
+          const count = countIncludePad ? kernelH * kernelW : inside;
+          for (let c = 0; c < channels; c++) out[o + c] /= count;
+        }
+      }
+  return out;
+}
+
+/** The mean over H and W of each sample's [H, W, C]: P × C. */
+export function globalAvgPoolForward(x: Float64Array, samples: number, shape: readonly number[]): Float64Array {
+  const [h, w, c] = shape;
+  const out = new Float64Array(samples * c);
+  for (let s = 0; s < samples; s++)
+    for (let i = 0; i < h * w; i++) {
+      const base = (s * h * w + i) * c;
+      for (let k = 0; k < c; k++) out[s * c + k] += x[base + k];
+    }
+  for (let i = 0; i < out.length; i++) out[i] /= h * w;
+  return out;
+}
+
+/** Per-channel scale·x + offset over the last axis. */
+export function affineForward(x: Float64Array, scale: ArrayLike<number>, offset: ArrayLike<number>): Float64Array {
+  const c = scale.length;
+  return x.map((v, i) => scale[i % c] * v + offset[i % c]);
+}
+
+/** The channel-axis concatenation of tensors with `widths` channels each (samples-major, channels last). */
+export function concatForward(parts: Float64Array[], widths: number[]): Float64Array {
+  const total = widths.reduce((a, b) => a + b, 0);
+  const positions = parts[0].length / widths[0];
+  const out = new Float64Array(positions * total);
+  for (let p = 0; p < positions; p++) {
+    let offset = p * total;
+    parts.forEach((part, k) => {
+      out.set(part.subarray(p * widths[k], (p + 1) * widths[k]), offset);
+      offset += widths[k];
+    });
+  }
+  return out;
+}
+
+export function sumForward(parts: Float64Array[]): Float64Array {
+  const out = Float64Array.from(parts[0]);
+  for (const part of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i] += part[i];
+  return out;
+}
+
+/** Softmax over the last axis (rows of `cols` values). */
+export function softmaxForward(x: Float64Array, cols: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < x.length; r += cols) {
+    let max = -Infinity;
+    for (let j = 0; j < cols; j++) max = Math.max(max, x[r + j]);
+    let sum = 0;
+    for (let j = 0; j < cols; j++) sum += out[r + j] = Math.exp(x[r + j] - max);
+    for (let j = 0; j < cols; j++) out[r + j] /= sum;
+  }
+  return out;
+}
+
+export function reluInPlace(x: Float64Array): Float64Array {
+  for (let i = 0; i < x.length; i++) if (!(x[i] > 0)) x[i] = 0;
+  return x;
+}
+
+/** erf to ~1e-7 (Abramowitz–Stegun 7.1.26 is 1.5e-7): GELU in float64 at the precision of an f32 model. */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+
+/** The pointwise function of an activation layer. */
+export function activationFunction(layer: ActivationLayer): (v: number) => number {
+  const alpha = layer.alpha;
+  switch (layer.fn) {
+    case 'clip': {
+      const lo = layer.min ?? -Infinity;
+      const hi = layer.max ?? Infinity;
+      return (v) => Math.min(Math.max(v, lo), hi);
+    }
+    case 'leakyRelu':
+      return (v) => (v >= 0 ? v : (alpha ?? 0.01) * v);
+    case 'elu':
+      return (v) => (v >= 0 ? v : (alpha ?? 1) * (Math.exp(v) - 1));
+    case 'sigmoid':
+      return (v) => 1 / (1 + Math.exp(-v));
+    case 'tanh':
+      return Math.tanh;
+    case 'gelu':
+      return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    case 'silu':
+      return (v) => v / (1 + Math.exp(-v));
+    case 'hardSigmoid':
+      return (v) => Math.min(Math.max((alpha ?? 0.2) * v + (layer.beta ?? 0.5), 0), 1);
+    case 'hardSwish':
+      return (v) => (v * Math.min(Math.max(v + 3, 0), 6)) / 6;
+  }
+}

@@ -1,0 +1,153 @@
+// The network as a graph (types.ts): which layers each layer reads and is read by, every tensor's
+// shape, validated once; and which layers Net-Trim prunes, with the program each one gets.
+import { InputError } from '../errors.js';
+import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Network } from './types.js';
+import { LayerShapeError, layerOutputShape } from './shapes.js';
+
+/** The network input's index in `sources`. */
+export const NETWORK_INPUT = -1;
+
+export interface NetworkGraph {
+  /** For each layer, the indices of the layers it reads, in order (NETWORK_INPUT for the input). */
+  sources: number[][];
+  /** For each layer, the layers that read its output (a layer reading it twice is listed twice). */
+  consumers: number[][];
+  /** One sample's output shape of each layer. */
+  outputShapes: number[][];
+  /** One sample's shape of each tensor a layer reads (by `sources`). */
+  inputShapes: number[][][];
+  /** One sample's output shape of the network (the last layer's). */
+  outputShape: number[];
+  /** Every layer reads just the one before it. */
+  isChain: boolean;
+}
+
+const isPositiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
+
+/**
+ * Validates the graph and every layer and returns its structure. Throws an InputError naming
+ * `source`, the layer's index and name and the problem, e.g.
+ * "model.json: layer 3 'dense_1' (dense): dense expects 800 inputs but receives 784".
+ */
+export function networkGraph(network: Network, source = 'network'): NetworkGraph {
+  const { inputShape, layers } = network;
+  if (!Array.isArray(inputShape) || inputShape.length === 0 || !inputShape.every(isPositiveInteger))
+    throw new InputError(`${source}: inputShape must be a non-empty list of positive integers (found ${JSON.stringify(inputShape)})`);
+  if (!Array.isArray(layers) || layers.length === 0) throw new InputError(`${source}: the network has no layers`);
+  const inputName = network.inputName ?? DEFAULT_INPUT_NAME;
+  const indexOf = new Map<string, number>([[inputName, NETWORK_INPUT]]);
+  const graph: NetworkGraph = { sources: [], consumers: layers.map(() => []), outputShapes: [], inputShapes: [], outputShape: [], isChain: true };
+  const shapeOf = (i: number) => (i === NETWORK_INPUT ? inputShape : graph.outputShapes[i]);
+  layers.forEach((layer, i) => {
+    const label = `${source}: layer ${i} '${layer?.name}' (${layer?.kind})`;
+    if (typeof layer?.name !== 'string' || layer.name === '') throw new InputError(`${source}: layer ${i} (${layer?.kind}) has no name`);
+    if (indexOf.has(layer.name))
+      throw new InputError(`${label}: ${layer.name === inputName ? `the network input has this name` : 'another layer has the same name'}`);
+    if (layer.from !== undefined && !(Array.isArray(layer.from) && layer.from.length > 0 && layer.from.every((n) => typeof n === 'string')))
+      throw new InputError(`${label}: from must be a non-empty list of layer names (found ${JSON.stringify(layer.from)})`);
+    const sources = (layer.from ?? [i === 0 ? inputName : layers[i - 1].name]).map((name) => {
+      const index = indexOf.get(name);
+      if (index === undefined) {
+        const later = layers.findIndex((l, j) => j >= i && l?.name === name);
+        throw new InputError(
+          later >= 0
+            ? `${label}: reads '${name}', which is layer ${later}: expected every layer after the layers it reads (is there a cycle?)`
+            : `${label}: reads '${name}', which is neither a layer nor the network input '${inputName}'`,
+        );
+      }
+      return index;
+    });
+    if (sources.length !== 1 || sources[0] !== i - 1) graph.isChain = false;
+    graph.sources.push(sources);
+    for (const s of sources) if (s !== NETWORK_INPUT) graph.consumers[s].push(i);
+    const shapes = sources.map(shapeOf);
+    graph.inputShapes.push(shapes);
+    try {
+      graph.outputShapes.push(layerOutputShape(layer, shapes));
+    } catch (error) {
+      if (error instanceof LayerShapeError) throw new InputError(`${label}: ${error.message}`);
+      throw error;
+    }
+    indexOf.set(layer.name, i);
+  });
+  const last = layers.length - 1;
+  layers.forEach((layer, i) => {
+    if (i !== last && graph.consumers[i].length === 0)
+      throw new InputError(`${source}: layer ${i} '${layer.name}' (${layer.kind}): its output is read by no layer and is not the network output (the last layer, '${layers[last].name}')`);
+  });
+  graph.outputShape = graph.outputShapes[last];
+  return graph;
+}
+
+/**
+ * Validates the network and returns the shapes of a chain's tensors: entry i is the input shape
+ * of layer i (its first input, in a graph), the last entry (index layers.length) the network's
+ * output shape.
+ */
+export function checkNetwork(network: Network, source = 'network'): number[][] {
+  const graph = networkGraph(network, source);
+  return [...graph.inputShapes.map((shapes) => shapes[0]), graph.outputShape];
+}
+
+/** The (first) input shape of every layer (entry i for layer i), after validating the network. */
+export function layerInputShapes(network: Network): number[][] {
+  return networkGraph(network).inputShapes.map((shapes) => shapes[0]);
+}
+
+export type PrunableKind = DenseLayer | Conv2DLayer;
+
+export interface PrunableLayer {
+  /** Position of the dense/conv2d layer in network.layers. */
+  index: number;
+  layer: PrunableKind;
+  /**
+   * 'relu': the layer's output goes through a ReLU (fused, or its one reader is a relu layer) and
+   * the post-ReLU output is the target; 'linear': a pre-activation is the target.
+   */
+  program: 'relu' | 'linear';
+  /** Why this program, in words (inspect shows it). */
+  reason: string;
+  /**
+   * The layer whose output is the target: `index` itself (fused relu, linear, or the pre-softmax
+   * logits of a fused softmax), the relu layer reading it, or the residual Add it feeds.
+   */
+  targetIndex: number;
+  /**
+   * When the target is a residual Add's output (z = Wᵀx + b + s): the other layers the Add reads,
+   * whose sum s is the program's offset (from the network being pruned, in cascade).
+   */
+  offsetSources: number[];
+  /** One sample's input shape ([N] dense, [H, W, C] conv) and target shape ([M], [Ho, Wo, cout]). */
+  inputShape: number[];
+  outputShape: number[];
+}
+
+/** The dense and conv2d layers in order, with their Net-Trim program (see PrunableLayer). */
+export function prunableLayers(network: Network, graph: NetworkGraph = networkGraph(network)): PrunableLayer[] {
+  const layers = network.layers;
+  const result: PrunableLayer[] = [];
+  const last = layers.length - 1;
+  layers.forEach((layer, index) => {
+    if (layer.kind !== 'dense' && layer.kind !== 'conv2d') return;
+    const base = { index, layer, offsetSources: [] as number[], inputShape: graph.inputShapes[index][0], outputShape: graph.outputShapes[index] };
+    const readers = graph.consumers[index];
+    const reader = readers.length === 1 ? layers[readers[0]] : null;
+    if (layer.activation === 'relu') result.push({ ...base, program: 'relu', reason: 'fused ReLU', targetIndex: index });
+    else if (layer.activation === 'softmax') result.push({ ...base, program: 'linear', reason: 'logits (fused softmax)', targetIndex: index });
+    else if (reader?.kind === 'relu') result.push({ ...base, program: 'relu', reason: 'ReLU', targetIndex: readers[0] });
+    else if (reader?.kind === 'add') {
+      const add = readers[0];
+      const others = graph.sources[add].filter((_, k) => k !== graph.sources[add].indexOf(index));
+      result.push({ ...base, program: 'linear', reason: `linear on the residual sum '${layers[add].name}' (offset: ${others.map((o) => (o < 0 ? 'the input' : `'${layers[o].name}'`)).join(' + ')})`, targetIndex: add, offsetSources: others });
+    } else {
+      const reason =
+        index === last ? 'linear (the network output)'
+        : readers.length > 1 ? `linear (read by ${readers.length} layers)`
+        : reader?.kind === 'activation' ? `linear on pre-activations (followed by ${reader.fn})`
+        : reader?.kind === 'softmax' ? 'logits (softmax)'
+        : `linear (followed by ${reader?.kind})`;
+      result.push({ ...base, program: 'linear', reason, targetIndex: index });
+    }
+  });
+  return result;
+}
