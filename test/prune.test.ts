@@ -58,7 +58,7 @@ describe.skipIf(!gpu)('pruning a whole network', () => {
       expect(result.relativeDiscrepancy).toBeLessThan(0.05);
       for (const layer of result.layers) {
         expect(layer.converged).toBe(true);
-        expect(layer.achievedDiscrepancy).toBeLessThanOrEqual(layer.consistencyBound * 1.01 + 1e-6);
+        expect(layer.achievedDiscrepancy).toBeLessThanOrEqual(layer.consistencyBound! * 1.01 + 1e-6);
         // Feasible: later cascade layers get ε = γ·‖(WᵀX̂ − Y)_Ω‖ > 0, so W itself is feasible.
         expect(layer.epsilon).toBeGreaterThan(0);
         expect(layer.constraintResidual).toBeLessThanOrEqual(layer.epsilon * 1.01);

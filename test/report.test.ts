@@ -35,6 +35,7 @@ describe('report.html', () => {
     name,
     kind: 'dense' as const,
     program: 'relu' as const,
+    programReason: 'ReLU',
     inputs: 5,
     outputs: 2,
     samples: 10,

@@ -253,6 +253,9 @@ describe('bad options', () => {
     ['a zero rho', { rho: 0 }, /rho: expected a positive number/],
     ['an over-relaxation of 2', { relaxation: 2 }, /relaxation: expected a number in \(0, 2\), found 2/],
     ['a wrong V shape', { V: { rows: 20, cols: 3, data: new Float64Array(60) } }, /V: expected the shape of Y/],
+    ['a wrong offset shape', { offset: { rows: 20, cols: 3, data: new Float64Array(60) } }, /offset: expected the shape of Y \(20×2\), found 20×3/],
+    ['a clip output above the upper clamp', { activation: 'clip', clip: [0, 0.5] }, /Y: expected a clipped output \(values in \[0, 0.5\]\) for activation 'clip'/],
+    ['clamps in the wrong order', { activation: 'clip', clip: [1, 0] }, /clip: expected \[lower, upper\] with lower < upper/],
   ];
   for (const [name, patch, message] of bad)
     it(`rejects ${name} with an InputError`, async () => {

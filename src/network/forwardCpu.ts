@@ -28,7 +28,7 @@ export interface ForwardOptions {
 export interface CollectedLayer<T extends FloatArray = FloatArray> {
   index: number;
   name: string;
-  program: 'relu' | 'linear';
+  program: 'relu' | 'clip' | 'linear';
   /** P × inputs (dense) or P×H×W×C (conv), samples-major. */
   input: T;
   inputShape: number[];
@@ -101,8 +101,9 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
   const read = (i: number) => (i === NETWORK_INPUT ? networkInput : values[i]!);
   let logits: Float64Array | null = null;
   const collected = new Map<number, CollectedLayer<Float64Array>>();
+  const offsets = new Map<number, Float64Array>(); // by prunable layer, computed when its residual sum runs
   const collect = (t: PrunableLayer) => {
-    const offset = t.offsetSources.length ? sumForward(t.offsetSources.map(read)) : undefined;
+    const offset = offsets.get(t.index);
     collected.set(t.index, {
       index: t.index,
       name: t.layer.name,
@@ -171,6 +172,8 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
     }
     values[i] = out;
     if (targets.some((t) => t.index === i)) inputsOf.set(i, x);
+    // The residual sum's other inputs, before they are dropped.
+    for (const t of targets) if (t.offsetSources.length && graph.consumers[t.index][0] === i) offsets.set(t.index, sumForward(t.offsetSources.map(read)));
     // A layer's program is known once its target ran (its offset's sources come before the Add).
     for (const t of byTarget.get(i) ?? []) collect(t);
     for (const s of graph.sources[i]) if (s !== NETWORK_INPUT && --remaining[s] === 0) values[s] = null;

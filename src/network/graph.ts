@@ -101,10 +101,13 @@ export interface PrunableLayer {
   index: number;
   layer: PrunableKind;
   /**
-   * 'relu': the layer's output goes through a ReLU (fused, or its one reader is a relu layer) and
-   * the post-ReLU output is the target; 'linear': a pre-activation is the target.
+   * 'relu': the layer's output (or the residual sum it feeds) goes through a ReLU (fused, or its
+   * one reader is a relu layer) and the post-ReLU output is the target; 'clip': the same through a
+   * clipped ReLU (ReLU6, Clip(lo, hi)); 'linear': a pre-activation is the target.
    */
-  program: 'relu' | 'linear';
+  program: 'relu' | 'clip' | 'linear';
+  /** 'clip': the clamps [lo, hi] (lo may be −Infinity). */
+  clip?: [number, number];
   /** Why this program, in words (inspect shows it). */
   reason: string;
   /**
@@ -127,27 +130,40 @@ export function prunableLayers(network: Network, graph: NetworkGraph = networkGr
   const layers = network.layers;
   const result: PrunableLayer[] = [];
   const last = layers.length - 1;
+  const soleReader = (i: number) => (graph.consumers[i].length === 1 ? graph.consumers[i][0] : -1);
+  const named = (i: number) => (i < 0 ? 'the input' : `'${layers[i].name}'`);
   layers.forEach((layer, index) => {
     if (layer.kind !== 'dense' && layer.kind !== 'conv2d') return;
-    const base = { index, layer, offsetSources: [] as number[], inputShape: graph.inputShapes[index][0], outputShape: graph.outputShapes[index] };
-    const readers = graph.consumers[index];
-    const reader = readers.length === 1 ? layers[readers[0]] : null;
-    if (layer.activation === 'relu') result.push({ ...base, program: 'relu', reason: 'fused ReLU', targetIndex: index });
-    else if (layer.activation === 'softmax') result.push({ ...base, program: 'linear', reason: 'logits (fused softmax)', targetIndex: index });
-    else if (reader?.kind === 'relu') result.push({ ...base, program: 'relu', reason: 'ReLU', targetIndex: readers[0] });
-    else if (reader?.kind === 'add') {
-      const add = readers[0];
-      const others = graph.sources[add].filter((_, k) => k !== graph.sources[add].indexOf(index));
-      result.push({ ...base, program: 'linear', reason: `linear on the residual sum '${layers[add].name}' (offset: ${others.map((o) => (o < 0 ? 'the input' : `'${layers[o].name}'`)).join(' + ')})`, targetIndex: add, offsetSources: others });
-    } else {
-      const reason =
-        index === last ? 'linear (the network output)'
-        : readers.length > 1 ? `linear (read by ${readers.length} layers)`
-        : reader?.kind === 'activation' ? `linear on pre-activations (followed by ${reader.fn})`
-        : reader?.kind === 'softmax' ? 'logits (softmax)'
-        : `linear (followed by ${reader?.kind})`;
-      result.push({ ...base, program: 'linear', reason, targetIndex: index });
+    const base = { index, layer, inputShape: graph.inputShapes[index][0], outputShape: graph.outputShapes[index] };
+    if (layer.activation === 'relu') return void result.push({ ...base, program: 'relu', reason: 'fused ReLU', targetIndex: index, offsetSources: [] });
+    if (layer.activation === 'softmax') return void result.push({ ...base, program: 'linear', reason: 'logits (fused softmax)', targetIndex: index, offsetSources: [] });
+    // Through a residual sum: z = Wᵀx + b + (the Add's other inputs).
+    let at = index;
+    let offsetSources: number[] = [];
+    let via = '';
+    const first = soleReader(index);
+    if (first >= 0 && layers[first].kind === 'add') {
+      const sources = graph.sources[first];
+      offsetSources = sources.filter((_, k) => k !== sources.indexOf(index));
+      at = first;
+      via = ` after the residual sum '${layers[first].name}' (offset: ${offsetSources.map(named).join(' + ')})`;
     }
+    const readerIndex = soleReader(at);
+    const reader = readerIndex >= 0 ? layers[readerIndex] : null;
+    if (reader?.kind === 'relu') return void result.push({ ...base, program: 'relu', reason: `ReLU${via}`, targetIndex: readerIndex, offsetSources });
+    if (reader?.kind === 'activation' && reader.fn === 'clip') {
+      const [lo, hi] = [reader.min ?? -Infinity, reader.max ?? Infinity];
+      if (lo === 0 && hi === Infinity) return void result.push({ ...base, program: 'relu', reason: `ReLU (clip at 0)${via}`, targetIndex: readerIndex, offsetSources });
+      if (hi < Infinity) return void result.push({ ...base, program: 'clip', clip: [lo, hi], reason: `clipped ReLU [${lo}, ${hi}]${via}`, targetIndex: readerIndex, offsetSources });
+    }
+    const reason =
+      at !== index ? `linear on the residual sum '${layers[at].name}' (offset: ${offsetSources.map(named).join(' + ')})`
+      : index === last ? 'linear (the network output)'
+      : graph.consumers[index].length > 1 ? `linear (read by ${graph.consumers[index].length} layers)`
+      : reader?.kind === 'activation' ? `linear on pre-activations (followed by ${reader.fn})`
+      : reader?.kind === 'softmax' ? 'logits (softmax)'
+      : `linear (followed by ${reader?.kind})`;
+    result.push({ ...base, program: 'linear', reason, targetIndex: at, offsetSources });
   });
   return result;
 }

@@ -16,7 +16,7 @@ import { forwardGpu, gpuForwardGap } from '../network/forwardGpu.js';
 import { layerInputShapes, networkGraph, prunableLayers, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
-import { DEFAULTS } from '../solver/problem.js';
+import { ACTIVE_THRESHOLD, DEFAULTS } from '../solver/problem.js';
 import { solveLayer } from '../solver/solveLayer.js';
 import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
 import type { Backend, Matrix, SolveLayerOptions, SolveLayerResult, SolveProgress, SolverState } from '../solver/types.js';
@@ -75,7 +75,7 @@ export interface PruneOptions {
 export interface LayerPruneReport {
   name: string;
   kind: 'dense' | 'conv2d';
-  program: 'relu' | 'linear';
+  program: 'relu' | 'clip' | 'linear';
   /** Why this program (the layer's place in the graph: ReLU, residual sum, logits, …). */
   programReason: string;
   /** A grouped conv's number of groups: one program per group, their sizes below are per group. */
@@ -177,8 +177,9 @@ export async function pruneNetwork(
   const prepare = (target: PrunableLayer, source: ForwardResult, first: boolean) => {
     const layer = pruned.layers[target.index] as DenseLayer | Conv2DLayer;
     const seen = source.collected.get(target.index)!;
-    const trainedTarget = original.collected.get(target.index)!.target;
-    const targetAll = seen.offset ? Float64Array.from(trainedTarget, (y, i) => y - seen.offset![i]) : Float64Array.from(trainedTarget);
+    const targetAll = Float64Array.from(original.collected.get(target.index)!.target);
+    const [low, high] = target.program === 'clip' ? target.clip! : [0, Infinity];
+    const inOmega = (y: number) => target.program === 'linear' || (y > low + ACTIVE_THRESHOLD && y < high - ACTIVE_THRESHOLD);
     const gain = options.layerEpsilonGains?.[layer.name] ?? options.epsilonGain ?? DEFAULT_EPSILON_GAIN;
     const parts = groupParts(layer);
     const inChannels = layer.kind === 'conv2d' ? layer.inChannels : 0;
@@ -188,6 +189,8 @@ export async function pruneNetwork(
       const X = programInput(part, input, shape, samples.count);
       const M = outputCount(part);
       const Y: Matrix = { rows: inputRows(X), cols: M, data: channelSlice(targetAll, outputCount(layer), g * M, M) };
+      // A residual sum's other inputs, as the network being pruned computes them.
+      const offset: Matrix | undefined = seen.offset && { rows: Y.rows, cols: M, data: channelSlice(Float64Array.from(seen.offset), outputCount(layer), g * M, M) };
       const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
       let epsilon = gain * yNorm;
       let V: Matrix | undefined;
@@ -195,16 +198,17 @@ export async function pruneNetwork(
       if (mode === 'cascade' && !first) {
         // Keep the original weights feasible on the pruned network's input (net-trim.md §2).
         const pre = preActivation(X, part);
-        if (target.program === 'relu') {
+        if (offset) for (let i = 0; i < pre.length; i++) pre[i] += offset.data[i];
+        if (target.program !== 'linear') {
           V = { rows: Y.rows, cols: Y.cols, data: pre };
-          epsilon = gamma * frobenius(pre, Y.data, (i) => Y.data[i] > 1e-6);
+          epsilon = gamma * frobenius(pre, Y.data, (i) => inOmega(Y.data[i]));
         } else {
           layerKappa = kappa;
           epsilon = kappa * gamma * frobenius(pre, Y.data);
         }
         if (options.layerEpsilonGains?.[layer.name] !== undefined) epsilon = Math.max(epsilon, gain * yNorm);
       }
-      return { part, X, Y, V, epsilon, layerKappa };
+      return { part, X, Y, V, offset, epsilon, layerKappa };
     });
     return { target, layer, parts, programs };
   };
@@ -220,7 +224,9 @@ export async function pruneNetwork(
         X: program.X,
         Y: program.Y,
         V: program.V,
+        offset: program.offset,
         activation: job.target.program,
+        ...(job.target.clip ? { clip: job.target.clip } : {}),
         epsilon,
         bias: job.layer.bias !== null,
         backend,
@@ -236,7 +242,8 @@ export async function pruneNetwork(
     if (program.layerKappa < 1) {
       // Infeasible or merely not converged? For a linear program the smallest ε any weights
       // reach is the least-squares residual: below it, no solve is tried.
-      const reachable = leastSquaresEpsilon(program.X, program.Y, job.layer.bias !== null);
+      const shifted = program.offset ? { ...program.Y, data: program.Y.data.map((y, i) => y - program.offset!.data[i]) } : program.Y;
+      const reachable = leastSquaresEpsilon(program.X, shifted, job.layer.bias !== null);
       if (epsilon < reachable * (1 - 1e-9)) note = `κ = ${program.layerKappa} is infeasible: ε = ${epsilon.toPrecision(4)} is below ${reachable.toPrecision(4)}, the least any weights reach (least squares); kept the κ = 1 answer`;
       else {
         result = await run(epsilon);

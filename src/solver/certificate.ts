@@ -1,12 +1,13 @@
 // The optimality certificate: a lower bound on the optimal ℓ1 from the ADMM duals.
 //
-// The program is  min ‖U‖₁  s.t.  UᵀX ∈ C,  C = {Z : ‖(Z−Y)_Ω‖_F ≤ ε, Z_Ωᶜ ≤ V}.
+// The program is  min ‖U‖₁  s.t.  UᵀX ∈ C,  C = {Z : ‖(Z−Y)_Ω‖_F ≤ ε, Z_B ≤ V, Z_A ≥ Y}
+// (B: the entries below their bound, A: above it, for a clipped ReLU; problem.ts).
 // Its Fenchel dual is  max −σ_C(Λ)  s.t. ‖XΛᵀ‖_∞ ≤ 1, where
-//   σ_C(Λ) = ⟨Λ_Ω, Y⟩ + ε‖Λ_Ω‖_F + ⟨Λ_Ωᶜ, V⟩  when Λ_Ωᶜ ≥ 0 (else +∞).
+//   σ_C(Λ) = ⟨Λ_Ω, Y⟩ + ε‖Λ_Ω‖_F + ⟨Λ_B, V⟩ + ⟨Λ_A, Y⟩  when Λ_B ≥ 0 and Λ_A ≤ 0 (else +∞).
 // ADMM's multiplier of the constraint W1 = W3ᵀX is y1 = ρ·U1, and Λ = −y1 at a saddle point.
-// We clamp Λ on Ωᶜ to ≥ 0 and scale it into ‖XΛᵀ‖_∞ ≤ 1: every such Λ gives p* ≥ −σ_C(Λ),
+// We clamp Λ to those signs off Ω and scale it into ‖XΛᵀ‖_∞ ≤ 1: every such Λ gives p* ≥ −σ_C(Λ),
 // whatever the solver did, so the gap ‖Ŵ‖₁ − bound bounds the answer's distance from optimal.
-import { isActive, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 /**
  * @param U1 the scaled dual, P×M samples-major (the transpose of the paper's M×P)
@@ -18,24 +19,25 @@ export async function dualBound(
   rho: number,
   multiplyXTransposed: (lambda: Float64Array) => Promise<ArrayLike<number>>,
 ): Promise<number> {
-  const relu = problem.activation === 'relu';
   const lambda = new Float64Array(U1.length);
+  const sides = Uint8Array.from({ length: U1.length }, (_, i) => entrySide(problem, i));
   for (let i = 0; i < lambda.length; i++) {
     const v = -rho * U1[i];
-    lambda[i] = !relu || isActive(problem, i) ? v : Math.max(v, 0);
+    lambda[i] = sides[i] === ON_SUPPORT ? v : sides[i] === ABOVE ? Math.min(v, 0) : Math.max(v, 0);
   }
   const product = await multiplyXTransposed(lambda);
   let infNorm = 0;
   for (let i = 0; i < product.length; i++) infNorm = Math.max(infNorm, Math.abs(product[i]));
   const shrink = infNorm > 1 ? 1 / infNorm : 1;
 
-  let inner = 0; // ⟨Λ_Ω, Y⟩ + ⟨Λ_Ωᶜ, V⟩
+  let inner = 0; // ⟨Λ_Ω, Y⟩ + ⟨Λ_B, V⟩ + ⟨Λ_A, Y⟩
   let activeSq = 0;
   for (let i = 0; i < lambda.length; i++) {
-    if (!relu || isActive(problem, i)) {
+    if (sides[i] === ON_SUPPORT) {
       inner += lambda[i] * problem.Y[i];
       activeSq += lambda[i] * lambda[i];
-    } else if (problem.V) inner += lambda[i] * problem.V[i];
+    } else if (sides[i] === ABOVE) inner += lambda[i] * problem.Y[i];
+    else if (problem.V) inner += lambda[i] * problem.V[i];
   }
   return -shrink * (inner + problem.epsilonScaled * Math.sqrt(activeSq));
 }

@@ -4,7 +4,7 @@
 import { throwIfAborted, yieldToEvents, type AdmmEngine, type EngineState, type ResidualSums } from './admmDriver.js';
 import { multiply } from './linalg64.js';
 import { spdInverseOfIdentityPlus } from './spdInverse.js';
-import { isActive, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, isActive, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 export class CpuAdmmEngine implements AdmmEngine {
   readonly W1: Float64Array;
@@ -65,7 +65,9 @@ export class CpuAdmmEngine implements AdmmEngine {
     let activeSq = 0;
     let offSupportSq = 0;
     for (let i = 0; i < response.length; i++) {
-      if (isActive(this.problem, i)) activeSq += (response[i] - Y[i]) ** 2;
+      const side = entrySide(this.problem, i);
+      if (side === ON_SUPPORT) activeSq += (response[i] - Y[i]) ** 2;
+      else if (side === ABOVE) offSupportSq += Math.max(Y[i] - response[i], 0) ** 2;
       else offSupportSq += Math.max(response[i] - (V ? V[i] : 0), 0) ** 2;
     }
     return { activeSq, offSupportSq };
@@ -94,8 +96,6 @@ export class CpuAdmmEngine implements AdmmEngine {
   private iterateOnce(): void {
     const { problem, W1, U1, W2, W3, U2, T } = this;
     const { outputs: M, design, Y, V, epsilonScaled: epsilon } = problem;
-    const relu = problem.activation === 'relu';
-
     // W1 = projection of Z = W3ᵀX − U1 onto the constraint set.
     let distanceSq = 0;
     for (let i = 0; i < W1.length; i++) if (isActive(problem, i)) distanceSq += (T[i] - U1[i] - Y[i]) ** 2;
@@ -103,7 +103,8 @@ export class CpuAdmmEngine implements AdmmEngine {
     const shrink = distance === 0 ? 1 : epsilon / Math.max(distance, epsilon);
     for (let i = 0; i < W1.length; i++) {
       const z = T[i] - U1[i];
-      W1[i] = !relu || isActive(problem, i) ? Y[i] + (z - Y[i]) * shrink : Math.min(z, V ? V[i] : 0);
+      const side = entrySide(problem, i);
+      W1[i] = side === ON_SUPPORT ? Y[i] + (z - Y[i]) * shrink : side === ABOVE ? Math.max(z, Y[i]) : Math.min(z, V ? V[i] : 0);
     }
     // W2 = soft_threshold(W3 − U2, 1/ρ).
     const threshold = 1 / this.rho;

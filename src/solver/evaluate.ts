@@ -1,6 +1,6 @@
 // The report's solver-free checks, computed in float64 from the returned weights and the
 // original (unnormalized) data: nonzeros, ℓ1, both constraints, the output error.
-import { ACTIVE_THRESHOLD, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 export interface LayerChecks {
   nonzeros: number;
@@ -13,8 +13,8 @@ export interface LayerChecks {
 
 /** @param weights N1×M (bias row last when the problem has a bias) */
 export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>): LayerChecks {
-  const { samples: P, columns: N1, outputs: M, activation } = problem;
-  const { Y, V, design } = problem.original;
+  const { samples: P, columns: N1, outputs: M, activation, scale } = problem;
+  const { Y, design, offset } = problem.original;
   let nonzeros = 0;
   let l1 = 0;
   for (let i = 0; i < N1 * M; i++) {
@@ -23,21 +23,21 @@ export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>): L
     l1 += Math.abs(weights[i]);
   }
   const pre = design.multiply(weights, M); // XŴ + b
+  const [low, high] = problem.clip ?? (activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity]);
   let activeSq = 0;
   let offSupport = 0;
   let errorSq = 0;
   let ySq = 0;
   for (let i = 0; i < P * M; i++) {
+    // Targets and bounds in the layer's own terms (the offset taken out), in original units.
+    const side = entrySide(problem, i);
+    if (side === ON_SUPPORT) activeSq += (pre[i] - problem.Y[i] * scale) ** 2;
+    else if (side === ABOVE) offSupport = Math.max(offSupport, problem.Y[i] * scale - pre[i]);
+    else offSupport = Math.max(offSupport, pre[i] - (problem.V ? problem.V[i] * scale : 0));
     const y = Y.data[i];
     ySq += y * y;
-    if (activation === 'linear') {
-      activeSq += (pre[i] - y) ** 2;
-      errorSq += (pre[i] - y) ** 2;
-      continue;
-    }
-    if (y > ACTIVE_THRESHOLD) activeSq += (pre[i] - y) ** 2;
-    else offSupport = Math.max(offSupport, pre[i] - (V ? V.data[i] : 0));
-    errorSq += (Math.max(pre[i], 0) - y) ** 2;
+    const z = pre[i] + (offset ? offset.data[i] : 0);
+    errorSq += (Math.min(Math.max(z, low), high) - y) ** 2;
   }
   return {
     nonzeros,

@@ -4,8 +4,13 @@ import { InputError } from '../errors.js';
 import { checkImagePatches, designOf, inputColumns, inputRows, isImagePatches, maxColumnNormSquared, type Design } from './design.js';
 import type { Activation, Backend, LayerInput, Matrix, SolveLayerOptions, Tolerances } from './types.js';
 
-/** Entries of Y above this are the active set Ω (the reference code's threshold). */
+/** Entries of Y above this are the active set Ω (the reference code's threshold); for a clipped ReLU, also below the upper clamp by this. */
 export const ACTIVE_THRESHOLD = 1e-6;
+
+/** The side of an entry of the program: in Ω (the ε-ball around Y), below its bound, above its bound. */
+export const ON_SUPPORT = 0;
+export const BELOW = 1;
+export const ABOVE = 2;
 
 export const DEFAULTS = {
   activation: 'relu' as Activation,
@@ -31,10 +36,20 @@ export interface LayerProblem {
   scale: number;
   /** The normalized input X/c0 (P×N1, bias column of 1/c0 last), as an operator. */
   design: Design;
-  /** P×M normalized target; for 'relu' zero off Ω, so Ω is exactly where Y > 0. */
+  /**
+   * P×M normalized target on Ω (minus the offset). Without `sides`: for 'relu' zero off Ω, so Ω
+   * is exactly where Y > 0. With `sides`: the bound of the entries that must stay ABOVE it.
+   */
   Y: Float64Array;
-  /** P×M normalized upper bound on Ωᶜ ('relu' only; null means 0). */
+  /** P×M normalized bound of the entries that must stay BELOW it (minus the offset); null means 0. */
   V: Float64Array | null;
+  /**
+   * Each entry's side (ON_SUPPORT, BELOW, ABOVE) when Ω cannot be read off Y's sign (a clipped
+   * ReLU, or an offset); null otherwise ('linear': all ON_SUPPORT; 'relu': Y > 0 or BELOW).
+   */
+  sides: Uint8Array | null;
+  /** 'clip': the clamps. */
+  clip: [number, number] | null;
   epsilon: number; // original units
   epsilonScaled: number;
   rho: number;
@@ -44,7 +59,7 @@ export interface LayerProblem {
   maxIterations: number;
   checkEvery: number;
   /** The caller's data; `design` here is X unnormalized (scale 1) for the report's checks. */
-  original: { X: LayerInput; design: Design; Y: Matrix; V: Matrix | null };
+  original: { X: LayerInput; design: Design; Y: Matrix; V: Matrix | null; offset: Matrix | null };
 }
 
 function checkMatrix(m: Matrix | undefined, field: string): Matrix {
@@ -72,20 +87,27 @@ function positive(value: number | undefined, fallback: number, field: string, in
 
 export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   const activation = options.activation ?? DEFAULTS.activation;
-  if (activation !== 'relu' && activation !== 'linear')
-    throw new InputError(`activation: expected 'relu' or 'linear', found '${activation}'`);
+  if (activation !== 'relu' && activation !== 'linear' && activation !== 'clip')
+    throw new InputError(`activation: expected 'relu', 'clip' or 'linear', found '${activation}'`);
+  const clip = activation === 'clip' ? (options.clip ?? [0, 6]) : null;
+  if (clip && !(Array.isArray(clip) && clip.length === 2 && clip[0] < clip[1] && clip[0] < Infinity && Number.isFinite(clip[1])))
+    throw new InputError(`clip: expected [lower, upper] with lower < upper, upper finite (lower may be -Infinity), found ${JSON.stringify(options.clip)}`);
   const X: LayerInput = options.X && isImagePatches(options.X) ? checkImagePatches(options.X, 'X') : checkMatrix(options.X as Matrix, 'X');
   const Y = checkMatrix(options.Y, 'Y');
   if (inputRows(X) !== Y.rows)
     throw new InputError(`Y: expected ${inputRows(X)} samples (rows) like X, found ${Y.rows}`);
-  const V = activation === 'relu' && options.V ? checkMatrix(options.V, 'V') : null;
+  const V = activation !== 'linear' && options.V ? checkMatrix(options.V, 'V') : null;
   if (V && (V.rows !== Y.rows || V.cols !== Y.cols))
     throw new InputError(`V: expected the shape of Y (${Y.rows}×${Y.cols}), found ${V.rows}×${V.cols}`);
-  if (activation === 'relu') {
+  const offset = options.offset ? checkMatrix(options.offset, 'offset') : null;
+  if (offset && (offset.rows !== Y.rows || offset.cols !== Y.cols))
+    throw new InputError(`offset: expected the shape of Y (${Y.rows}×${Y.cols}), found ${offset.rows}×${offset.cols}`);
+  const [low, high] = activation === 'relu' ? [0, Infinity] : (clip ?? [-Infinity, Infinity]);
+  if (activation !== 'linear') {
     for (let i = 0; i < Y.data.length; i++)
-      if (Y.data[i] < 0)
+      if (Y.data[i] < low || Y.data[i] > high)
         throw new InputError(
-          `Y: expected a ReLU output (no negative values) for activation 'relu', found ${Y.data[i]} at row ${Math.floor(i / Y.cols)}, column ${i % Y.cols}`,
+          `Y: expected ${activation === 'relu' ? 'a ReLU output (no negative values)' : `a clipped output (values in [${low}, ${high}])`} for activation '${activation}', found ${Y.data[i]} at row ${Math.floor(i / Y.cols)}, column ${i % Y.cols}`,
         );
   }
   if (options.epsilon !== undefined && options.epsilonGain !== undefined)
@@ -115,15 +137,28 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   const maxColumnSq = Math.max(bias ? P : 0, maxColumnNormSquared(X));
   const scale = maxColumnSq > 0 ? 0.3 * Math.sqrt(maxColumnSq) : 1;
 
+  // Sides: Ω strictly between the clamps (by ACTIVE_THRESHOLD), BELOW at the lower clamp, ABOVE at
+  // the upper; the offset moves every target and bound into the layer's own terms.
+  const sided = activation === 'clip' || (activation === 'relu' && offset !== null);
+  const sides = sided ? new Uint8Array(P * M) : null;
   const Yn = new Float64Array(P * M);
+  const Vn = V || sided ? new Float64Array(P * M) : null;
   let ySq = 0;
   for (let i = 0; i < Yn.length; i++) {
     const y = Y.data[i];
+    const s = offset ? offset.data[i] : 0;
     ySq += y * y;
-    Yn[i] = activation === 'linear' || y > ACTIVE_THRESHOLD ? y / scale : 0;
+    if (activation === 'linear') Yn[i] = (y - s) / scale;
+    else if (y > low + ACTIVE_THRESHOLD && y < high - ACTIVE_THRESHOLD) Yn[i] = (y - s) / scale;
+    else if (y >= high - ACTIVE_THRESHOLD) {
+      sides![i] = ABOVE;
+      Yn[i] = ((V ? V.data[i] : high) - s) / scale;
+    } else {
+      if (sides) sides[i] = BELOW;
+      if (Vn) Vn[i] = ((V ? V.data[i] : low) - s) / scale;
+    }
   }
   if (options.warmStart) checkWarmStart(options.warmStart, N1, M, P);
-  const Vn = V ? Float64Array.from(V.data, (v) => v / scale) : null;
   const epsilon = options.epsilon ?? (options.epsilonGain ?? DEFAULTS.epsilonGain) * Math.sqrt(ySq);
 
   return {
@@ -137,6 +172,8 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     design: designOf(X, bias, scale),
     Y: Yn,
     V: Vn,
+    sides,
+    clip,
     epsilon,
     epsilonScaled: epsilon / scale,
     rho,
@@ -145,7 +182,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     tolerances,
     maxIterations,
     checkEvery,
-    original: { X, design: designOf(X, bias), Y, V },
+    original: { X, design: designOf(X, bias), Y, V, offset },
   };
 }
 
@@ -160,7 +197,13 @@ function checkWarmStart(state: SolveLayerOptions['warmStart'] & object, columns:
   }
 }
 
+/** The side of entry i (ON_SUPPORT, BELOW or ABOVE). */
+export function entrySide(problem: LayerProblem, i: number): number {
+  if (problem.sides) return problem.sides[i];
+  return problem.activation === 'linear' || problem.Y[i] > 0 ? ON_SUPPORT : BELOW;
+}
+
 /** Ω membership of entry i of the normalized target. */
 export function isActive(problem: LayerProblem, i: number): boolean {
-  return problem.activation === 'linear' || problem.Y[i] > 0;
+  return entrySide(problem, i) === ON_SUPPORT;
 }

@@ -72,7 +72,7 @@ export function certificateFailure(problem: LayerProblem, checks: LayerChecks, d
     return epsilon > 0
       ? `constraint residual ${(checks.constraintResidual / epsilon).toFixed(4)}·ε, above ${1 + feasibility}·ε`
       : `constraint residual ${checks.constraintResidual.toExponential(2)} with ε = 0`;
-  if (problem.activation === 'relu' && checks.offSupportViolation > feasibility * yMax)
+  if (problem.activation !== 'linear' && checks.offSupportViolation > feasibility * yMax)
     return `off-support violation ${(checks.offSupportViolation / yMax).toExponential(2)}·max|Y|, above ${feasibility}·max|Y|`;
   const relativeGap = (checks.l1 - dualBoundValue) / Math.max(checks.l1, 1e-30);
   if (relativeGap > gap) return `relative duality gap ${(100 * relativeGap).toFixed(2)}%, above ${100 * gap}%`;

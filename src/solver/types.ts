@@ -26,7 +26,13 @@ export interface ImagePatches extends PatchShape {
 /** X of a layer program: a P×N matrix, or the patches of a convolution (P = count·outHeight·outWidth). */
 export type LayerInput = Matrix | ImagePatches;
 
-export type Activation = 'relu' | 'linear';
+/**
+ * The activation after the layer, which sets the program's constraints (net-trim.md §1): 'relu'
+ * (Ω where the target is positive, ≤ V elsewhere), 'clip' (a clipped ReLU such as ReLU6: Ω strictly
+ * between the clamps, ≤ V where the target sits at the lower clamp, ≥ V at the upper one), or
+ * 'linear' (every entry in Ω: the pre-activation is the target).
+ */
+export type Activation = 'relu' | 'clip' | 'linear';
 export type Backend = 'webgpu' | 'cpu';
 
 export interface Tolerances {
@@ -67,8 +73,19 @@ export interface SolveLayerOptions {
   epsilon?: number;
   /** ε = epsilonGain·‖Y‖_F (default 0.05 when epsilon is not given). */
   epsilonGain?: number;
-  /** P×M upper bound on Ωᶜ (cascade scheme). Default 0. Ignored for 'linear'. */
+  /**
+   * P×M bounds off Ω (cascade scheme): the response stays ≤ V where the target is 0 (at the lower
+   * clamp for 'clip') and ≥ V where it is at the upper clamp. Default: 0 (the clamps). Ignored
+   * for 'linear'.
+   */
   V?: Matrix;
+  /** 'clip': the clamps [lower, upper] (default [0, 6], ReLU6); −Infinity for no lower clamp. */
+  clip?: [number, number];
+  /**
+   * P×M values added to the layer's response before the activation: the other inputs of a
+   * residual sum (z = ŴᵀX + b + offset). The constraints hold for z; Y and V are in z's terms.
+   */
+  offset?: Matrix;
   /** Fit a bias (a column of ones appended to X; its weight row counts in the ℓ1 objective). Default true. */
   bias?: boolean;
   /** ADMM penalty; the soft threshold is 1/ρ. */

@@ -15,7 +15,11 @@ export function plantedLayer(o: {
   outputs: number;
   nonzerosPerColumn: number;
   seed: number;
-  activation?: 'relu' | 'linear';
+  activation?: 'relu' | 'linear' | 'clip';
+  /** 'clip': the clamps (default [0, 6]). */
+  clip?: [number, number];
+  /** Added to XW + b before the activation (a residual sum's other inputs), P×M. */
+  offset?: Float64Array;
   bias?: boolean;
 }): PlantedLayer {
   const { samples: P, inputs: N, outputs: M, nonzerosPerColumn: s } = o;
@@ -36,7 +40,9 @@ export function plantedLayer(o: {
     for (let m = 0; m < M; m++) {
       let z = b[m];
       for (let n = 0; n < N; n++) z += X[p * N + n] * W[n * M + m];
-      Y[p * M + m] = o.activation === 'linear' ? z : Math.max(z, 0);
+      z += o.offset ? o.offset[p * M + m] : 0;
+      const [low, high] = o.activation === 'clip' ? (o.clip ?? [0, 6]) : [0, Infinity];
+      Y[p * M + m] = o.activation === 'linear' ? z : Math.min(Math.max(z, low), high);
     }
   }
   return { X: { rows: P, cols: N, data: X }, Y: { rows: P, cols: M, data: Y }, W, b };

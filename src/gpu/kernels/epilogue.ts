@@ -2,6 +2,7 @@
 // elementwise follow-ups and residual sums), and the Woodbury solve's T = B + E with the same.
 import source from '../../../shaders/epilogue.wgsl';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import { ENTRY_CLASS_CODES, SIDED_PRELUDE, type EntryClasses } from './sides.js';
 
 export type Binding = GPUBuffer | GPUBufferBinding;
 
@@ -16,16 +17,16 @@ export interface PartialSlots {
  * rows×M arrays it reads are held: buffers for one dispatch, or a layer's chunked arrays.
  */
 export type Epilogue<A = Binding> = { partials: PartialSlots } & (
-  | { kind: 'response'; responseRhs: A; targetY: A; linear: boolean; checked: boolean }
+  | { kind: 'response'; responseRhs: A; targetY: A; classes: EntryClasses; checked: boolean; /** sided only */ boundV: A | null }
   | { kind: 'squares' }
-  | { kind: 'feasibility'; targetY: A; boundV: A | null; linear: boolean }
+  | { kind: 'feasibility'; targetY: A; boundV: A | null; classes: EntryClasses }
 );
 
 const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
 
 /** The cached pipeline of `entryPoint` in `kernel` (named `name`), with the epilogue prepended (it declares `out`). */
 export function epiloguePipeline(ws: Workspace, name: string, kernel: string, entryPoint: string, constants: Record<string, number> = {}): GPUComputePipeline {
-  return ws.runtime.pipelines.get(name, `${source}\n${kernel}`, entryPoint, constants);
+  return ws.runtime.pipelines.get(name, `${SIDED_PRELUDE}${source}\n${kernel}`, entryPoint, constants);
 }
 
 /** Whether the product writes `out` (squares only sums). */
@@ -34,15 +35,15 @@ export const storesOutput = (e: Epilogue | undefined): boolean => e?.kind !== 's
 /** Extra bytes per output value the epilogue reads or writes (for the dispatch cost counts). */
 export function epilogueBytesPerValue(e: Epilogue | undefined): number {
   if (!e) return 0;
-  if (e.kind === 'response') return e.checked ? 16 : 12; // T (again), B, Y; W1
+  if (e.kind === 'response') return (e.checked ? 16 : 12) + (e.boundV ? 4 : 0); // T (again), B, Y; W1; V
   if (e.kind === 'feasibility') return e.boundV ? 12 : 8; // the response again, Y, V
   return -4; // nothing stored
 }
 
 /**
  * How an entry point reads the epilogue's rows×M operands: one entry at a time (epilogueAfter:
- * bindings 41 B, 42 Y, 43 V), four at a time (epilogueAfterResponse4: 46 B, 47 Y, vec4 views of
- * the same buffers), or both. A dispatch must bind exactly what its entry point reads.
+ * bindings 41 B, 42 Y, 43 V), four at a time (epilogueAfterResponse4: 46 B, 47 Y, 48 V, vec4
+ * views of the same buffers), or both. A dispatch must bind exactly what its entry point reads.
  */
 export type EpilogueReads = 'scalar' | 'vector' | 'both';
 
@@ -61,11 +62,11 @@ export function epilogueResources(
   const reads = o.reads ?? 'scalar';
   const writable = (slot: number) => ws.placeholder(`unused writable binding ${slot}`, () => ws.storage(64, `unused writable binding ${slot}`));
   const operands: Record<number, Binding> = { 41: ws.dummy, 42: ws.dummy, 43: ws.dummy };
-  if (e?.kind === 'response') Object.assign(operands, { 41: e.responseRhs, 42: e.targetY });
+  if (e?.kind === 'response') Object.assign(operands, { 41: e.responseRhs, 42: e.targetY, 43: e.boundV ?? ws.dummy });
   if (e?.kind === 'feasibility') Object.assign(operands, { 42: e.targetY, 43: e.boundV ?? ws.dummy });
   const resources: Record<number, Binding> = { 4: o.out ?? writable(0), 44: writable(1) };
   if (reads !== 'vector') Object.assign(resources, operands);
-  if (reads !== 'scalar') Object.assign(resources, { 46: operands[41], 47: operands[42] });
+  if (reads !== 'scalar') Object.assign(resources, { 46: operands[41], 47: operands[42], 48: operands[43] });
   if (!e) {
     resources[40] = ws.placeholder('plain epilogue', () => ws.uniform(packUniforms([['u32', 0]])));
     return resources;
@@ -73,12 +74,12 @@ export function epilogueResources(
   resources[40] = ws.uniform(
     packUniforms([
       ['u32', KIND_CODES[e.kind]],
-      ['u32', 'linear' in e && e.linear ? 1 : 0],
+      ['u32', 'classes' in e ? ENTRY_CLASS_CODES[e.classes] : 0],
       ['u32', e.kind === 'response' && e.checked ? 1 : 0],
       ['u32', o.slotOffset ?? 0],
       ['u32', e.partials.stride],
       ['u32', o.count ?? 0],
-      ['u32', e.kind === 'feasibility' && e.boundV ? 1 : 0],
+      ['u32', (e.kind === 'feasibility' || e.kind === 'response') && e.boundV ? 1 : 0],
     ]),
   );
   resources[44] = e.partials.buffer;
@@ -87,7 +88,7 @@ export function epilogueResources(
 
 /** The same epilogue with each rows×M array replaced by `part(array)` (one chunk's buffer). */
 export function mapEpilogue<A, B>(e: Epilogue<A>, part: (array: A) => B): Epilogue<B> {
-  if (e.kind === 'response') return { ...e, responseRhs: part(e.responseRhs), targetY: part(e.targetY) };
+  if (e.kind === 'response') return { ...e, responseRhs: part(e.responseRhs), targetY: part(e.targetY), boundV: e.boundV && part(e.boundV) };
   if (e.kind === 'feasibility') return { ...e, targetY: part(e.targetY), boundV: e.boundV && part(e.boundV) };
   return e;
 }

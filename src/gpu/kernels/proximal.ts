@@ -2,6 +2,9 @@
 import source from '../../../shaders/proximal.wgsl';
 import type { GpuRuntime } from '../device.js';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import { ENTRY_CLASS_CODES, SIDED_PRELUDE, type EntryClasses } from './sides.js';
+
+const proximalSource = SIDED_PRELUDE + source;
 
 const WORKGROUP = 256;
 /**
@@ -20,12 +23,12 @@ export function elementwiseGroups(runtime: GpuRuntime, count: number): number {
  */
 export function projectResponse(
   ws: Workspace,
-  o: { count: number; linear: boolean; epsilon: number; relaxation: number; saveW1: boolean; response: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; scalars: GPUBuffer; responseRhs: GPUBuffer },
+  o: { count: number; classes: EntryClasses; epsilon: number; relaxation: number; saveW1: boolean; response: GPUBuffer; targetY: GPUBuffer; boundV: GPUBuffer | null; scalars: GPUBuffer; responseRhs: GPUBuffer },
 ): Dispatch {
   const uniforms = ws.uniform(
-    packUniforms([['u32', o.count], ['u32', o.linear ? 1 : 0], ['u32', o.boundV ? 1 : 0], ['f32', o.epsilon], ['f32', o.relaxation], ['u32', o.saveW1 ? 1 : 0]]),
+    packUniforms([['u32', o.count], ['u32', ENTRY_CLASS_CODES[o.classes]], ['u32', o.boundV ? 1 : 0], ['f32', o.epsilon], ['f32', o.relaxation], ['u32', o.saveW1 ? 1 : 0]]),
   );
-  const pipeline = ws.runtime.pipelines.get('proximal', source, 'projectResponse');
+  const pipeline = ws.runtime.pipelines.get('proximal', proximalSource, 'projectResponse');
   return ws.dispatch('projectResponse', pipeline, { 0: uniforms, 1: o.response, 2: o.targetY, 3: o.boundV ?? ws.dummy, 4: o.scalars, 5: o.responseRhs }, [
     elementwiseGroups(ws.runtime, Math.ceil(o.count / 4)), // four entries per invocation
   ], { bytes: 4 * o.count * ((o.boundV ? 5 : 4) + (o.saveW1 ? 1 : 0)), flops: 8 * o.count });
@@ -33,7 +36,7 @@ export function projectResponse(
 
 /** Reads W3; writes sparseW2 and updates weightRhs (Q = W2 + U2) in place. `uniforms` holds the threshold 1/ρ. */
 export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; W2: GPUBuffer }): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('proximal', source, 'shrinkWeights');
+  const pipeline = ws.runtime.pipelines.get('proximal', proximalSource, 'shrinkWeights');
   return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(ws.runtime, Math.ceil(o.count / 4))], {
     bytes: 16 * o.count,
     flops: 6 * o.count,
@@ -43,7 +46,7 @@ export const shrinkUniforms = (count: number, rho: number, relaxation: number) =
 
 /** Reads anchor; updates rhs = anchor + factor·(rhs − anchor). `uniforms` holds the factor. */
 export function rescaleDuals(ws: Workspace, o: { count: number; uniforms: GPUBuffer; anchor: GPUBuffer; rhs: GPUBuffer }): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('proximal', source, 'rescaleDuals');
+  const pipeline = ws.runtime.pipelines.get('proximal', proximalSource, 'rescaleDuals');
   return ws.dispatch('rescaleDuals', pipeline, { 20: o.uniforms, 21: o.anchor, 22: o.rhs }, [elementwiseGroups(ws.runtime, o.count)], {
     bytes: 12 * o.count,
     flops: 3 * o.count,
@@ -53,7 +56,7 @@ export const rescaleUniforms = (count: number, factor: number) => packUniforms([
 
 /** Reads left, right; writes sum. */
 export function add(ws: Workspace, o: { count: number; left: GPUBuffer; right: GPUBuffer; sum: GPUBuffer }): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('proximal', source, 'add');
+  const pipeline = ws.runtime.pipelines.get('proximal', proximalSource, 'add');
   const uniforms = ws.uniform(packUniforms([['u32', o.count]]));
   return ws.dispatch('add', pipeline, { 30: uniforms, 31: o.left, 32: o.right, 33: o.sum }, [elementwiseGroups(ws.runtime, o.count)], {
     bytes: 12 * o.count,

@@ -24,6 +24,7 @@ import { mapEpilogue, woodburyResponse, woodburyResponseSlots, type Epilogue, ty
 import { matmulDispatches } from '../../gpu/kernels/matmul.js';
 import { projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
 import { sumPartials, weightResidualSlots, weightResiduals } from '../../gpu/kernels/reductions.js';
+import type { EntryClasses } from '../../gpu/kernels/sides.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
 import type { GpuDesign, SampleArray } from './gpuDesign.js';
 
@@ -80,7 +81,7 @@ export function admmIteration(
   ws: Workspace,
   shape: LayerShape,
   b: AdmmBuffers,
-  o: { linear: boolean; epsilon: number; relaxation: number },
+  o: { classes: EntryClasses; epsilon: number; relaxation: number },
 ): IterationProgram {
   const { samples: P, columns: N, outputs: M } = shape;
   const partials = b.partials;
@@ -99,14 +100,14 @@ export function admmIteration(
         second: b.X.transposedProduct({ label: 'W3 = Q − Xᵀ E', response: b.woodbury.correction, out: b.W3, addend: b.Q, outputs: M, alpha: -1, beta: 1 }),
       };
   const build = (checked: boolean): Dispatch[] => {
-    const response: Epilogue<SampleArray> = { kind: 'response', partials, responseRhs: b.B, targetY: b.Y, linear: o.linear, checked };
+    const response: Epilogue<SampleArray> = { kind: 'response', partials, responseRhs: b.B, targetY: b.Y, classes: o.classes, checked, boundV: o.classes === 'sided' ? b.V : null };
     const weightSums = checked
       ? [weightResiduals(ws, { count: N * M, W3: b.W3, W2: b.W2, weightRhs: b.Q, W3Prev: b.previousW3, partials: partials.buffer, stride: partials.stride })]
       : [];
     const steps: Dispatch[] = [
       // W1 step, chunk by chunk (the distance ‖(Z − Y)_Ω‖ is already in scalars[0]), then the W2 step.
       ...b.X.chunks.map(({ count }, i) =>
-        projectResponse(ws, { count: count * M, linear: o.linear, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T.parts[i], targetY: b.Y.parts[i], boundV: b.V?.parts[i] ?? null, scalars: b.scalars, responseRhs: b.B.parts[i] }),
+        projectResponse(ws, { count: count * M, classes: o.classes, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T.parts[i], targetY: b.Y.parts[i], boundV: b.V?.parts[i] ?? null, scalars: b.scalars, responseRhs: b.B.parts[i] }),
       ),
       shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2 }),
     ];

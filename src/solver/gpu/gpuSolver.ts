@@ -8,7 +8,8 @@ import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS, sumPartials } f
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
 import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlusOnHost } from '../spdInverse.js';
-import type { LayerProblem } from '../problem.js';
+import { ABOVE, ON_SUPPORT, type LayerProblem } from '../problem.js';
+import { SIDED_BOUND, type EntryClasses } from '../../gpu/kernels/sides.js';
 import { readSamples, sampleStorage, uploadDesign, uploadSamples } from './gpuDesign.js';
 import { admmIteration, partialSlots, type AdmmBuffers, type IterationProgram, type LayerShape } from './admmIteration.js';
 
@@ -82,7 +83,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const buffers: AdmmBuffers = {
       X,
       Y: uploadSamples(ws, X, problem.Y, M, 'Y'),
-      V: problem.V ? uploadSamples(ws, X, problem.V, M, 'V') : null,
+      V: problem.sides ? uploadSamples(ws, X, sidedBounds(problem), M, 'V (sides marked)') : problem.V ? uploadSamples(ws, X, problem.V, M, 'V') : null,
       solveOperator: ws.upload(inverse, woodbury ? 'Woodbury inner inverse' : 'A⁻¹'),
       T: sampleStorage(ws, X, M, 'T = W3ᵀX'),
       B: sampleStorage(ws, X, M, 'B = W1 + U1'),
@@ -96,11 +97,11 @@ export class GpuAdmmEngine implements AdmmEngine {
       partials: { buffer: ws.storage(SCALAR_CHANNELS * stride, 'epilogue partial sums'), stride },
       shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation)),
     };
-    const linear = problem.activation === 'linear';
-    const program = admmIteration(ws, shape, buffers, { linear, epsilon: problem.epsilonScaled, relaxation: problem.relaxation });
+    const classes: EntryClasses = problem.sides ? 'sided' : problem.activation === 'linear' ? 'linear' : 'relu';
+    const program = admmIteration(ws, shape, buffers, { classes, epsilon: problem.epsilonScaled, relaxation: problem.relaxation });
     const distance = constraintDistance(ws, {
-      parts: X.chunks.map(({ count }, i) => ({ count: count * M, response: buffers.T.parts[i], responseRhs: buffers.B.parts[i], targetY: buffers.Y.parts[i] })),
-      linear,
+      parts: X.chunks.map(({ count }, i) => ({ count: count * M, response: buffers.T.parts[i], responseRhs: buffers.B.parts[i], targetY: buffers.Y.parts[i], boundV: classes === 'sided' ? buffers.V!.parts[i] : null })),
+      classes,
       partials: ws.storage(DISTANCE_PARTIALS * X.chunks.length, 'distance partial sums'),
       scalars: buffers.scalars,
     });
@@ -113,7 +114,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     // The answer's response X·W2 goes to T while its violations are summed; T = X·W3 is then
     // recomputed (the same product as the iteration's, so the same values).
     const feasibility = [
-      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, linear } }),
+      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, classes } }),
       sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: 12, channels: 2 }),
       ...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }),
     ];
@@ -277,4 +278,10 @@ function submit(ws: Workspace, dispatches: Dispatch[]): void {
   encodeDispatches(pass, dispatches);
   pass.end();
   ws.device.queue.submit([encoder.finish()]);
+}
+
+/** V with the sides marked for the kernels (gpu/kernels/sides.ts): Ω ≥ SIDED_BOUND, ABOVE ≤ −SIDED_BOUND (their bound is in Y). */
+function sidedBounds(problem: LayerProblem): Float64Array {
+  const sides = problem.sides!;
+  return Float64Array.from(sides, (side, i) => (side === ON_SUPPORT ? SIDED_BOUND : side === ABOVE ? -SIDED_BOUND : problem.V ? problem.V[i] : 0));
 }

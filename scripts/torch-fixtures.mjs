@@ -1,0 +1,40 @@
+// Writes test/fixtures/torch/*.onnx: small MNIST models trained and exported by PyTorch
+// (Debian's python3-torch 1.13, `torch.onnx.export` in eval mode), the architectures users
+// export: a ResNet (BasicBlocks, stride-2 padding=1 downsampling with a 1×1 projection shortcut,
+// BN, global average pool), a MobileNet (depthwise + pointwise, BN, ReLU6), an MLP with
+// BatchNorm1d after the dynamic-batch view flatten, and an MLP with LeakyReLU and Hardswish.
+// Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
+// on its 6000 training digits and measures on its 3000 test digits; the held-out samples
+// (test/fixtures/mnist-samples.npy) are used by neither.
+//   node scripts/torch-fixtures.mjs        (needs /usr/bin/python3 with torch; CI does not run it)
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mnistSplit } from './mnist-split.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function npy(data, shape, descr) {
+  const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const padded = header.padEnd(Math.ceil((header.length + 11) / 64) * 64 - 11, ' ') + '\n';
+  const bytes = new Uint8Array(10 + padded.length + data.byteLength);
+  bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 255, padded.length >> 8]);
+  bytes.set(new TextEncoder().encode(padded), 10);
+  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + padded.length);
+  return bytes;
+}
+
+const { trainSet, testSet } = mnistSplit();
+const dir = mkdtempSync(join(tmpdir(), 'torch-fixtures-'));
+try {
+  for (const [name, set] of [['train', trainSet], ['test', testSet]]) {
+    writeFileSync(join(dir, `${name}-x.npy`), npy(set.x, [set.count, 784], '<f4'));
+    writeFileSync(join(dir, `${name}-y.npy`), npy(set.labels, [set.count], '<i4'));
+  }
+  const run = spawnSync('/usr/bin/python3', [join(ROOT, 'scripts', 'torch_fixtures.py'), dir, join(ROOT, 'test', 'fixtures', 'torch')], { stdio: 'inherit' });
+  process.exitCode = run.status ?? 1;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

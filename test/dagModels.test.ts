@@ -1,0 +1,127 @@
+// Networks that are graphs (net-trim.md; issue 15): the ONNX import of residual, depthwise,
+// BatchNorm and non-ReLU models computes what onnxruntime computes, Net-Trim prunes them in both
+// schemes, and the written ONNX runs in onnxruntime with the outputs of the pruned network.
+import onnxProto from 'onnx-proto';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../src/errors.js';
+import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
+import { forwardCpu } from '../src/network/forwardCpu.js';
+import { networkGraph, prunableLayers } from '../src/network/graph.js';
+import type { Network } from '../src/network/types.js';
+import { pruneNetwork } from '../src/prune/pruneNetwork.js';
+import { mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, type DagCase } from './helpers/dagGraphs.js';
+import { nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { mulberry32 } from './helpers/random.js';
+
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations()];
+
+function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
+  const rand = mulberry32(seed);
+  const size = c.dims.reduce((a, b) => a * b, 1);
+  const nchw = Float32Array.from({ length: count * size }, () => rand());
+  const ours = c.dims.length === 3 ? nchwToNhwc(nchw, count, c.dims[0], c.dims[1], c.dims[2]) : nchw;
+  return { nchw, ours };
+}
+
+describe('ONNX graphs import to the function onnxruntime computes', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const { network } = parseOnnxModel(c.bytes, `${c.name}.onnx`);
+      const { nchw, ours } = samples(c, 5);
+      const expected = await runOnnx(c.bytes, nchw, [5, ...c.dims]);
+      expect(relativeError(forwardCpu(network, ours, 5).output, expected)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('folds each BatchNormalization into the conv or Gemm before it, and reads the view flatten as a flatten', () => {
+    const { network } = parseOnnxModel(resnetBlock().bytes, 'r.onnx');
+    expect(network.layers.map((l) => l.kind)).toEqual(['conv2d', 'relu', 'conv2d', 'relu', 'conv2d', 'conv2d', 'add', 'relu', 'globalavgpool', 'flatten', 'dense']);
+    expect(networkGraph(network).isChain).toBe(false);
+    const mlp = parseOnnxModel(mlpBatchNorm().bytes, 'm.onnx').network;
+    expect(mlp.layers.map((l) => l.kind)).toEqual(['dense', 'relu', 'dense', 'relu', 'dense', 'softmax']);
+  });
+
+  it('gives each prunable layer its program: ReLU, residual sum, pre-activations of other activations', () => {
+    const residual = parseOnnxModel(resnetBlock().bytes, 'r.onnx').network;
+    const programs = prunableLayers(residual).map((t) => [t.program, t.reason.split(' (')[0].replace(/'.*'/, "'…'"), t.offsetSources.length]);
+    expect(programs).toEqual([
+      ['relu', 'ReLU', 0],
+      ['relu', 'ReLU', 0],
+      ['relu', "ReLU after the residual sum '…'", 1],
+      ['relu', "ReLU after the residual sum '…'", 1],
+      ['linear', 'linear', 0],
+    ]);
+    const mobile = prunableLayers(parseOnnxModel(mobileNetBlock().bytes, 'm.onnx').network);
+    expect(mobile.map((t) => [t.program, t.clip, t.reason])).toEqual([
+      ['clip', [0, 6], 'clipped ReLU [0, 6]'],
+      ['clip', [0, 6], 'clipped ReLU [0, 6]'],
+      ['linear', undefined, 'linear (followed by concat)'],
+      ['linear', undefined, 'linear (the network output)'],
+    ]);
+    const activations = prunableLayers(parseOnnxModel(mlpActivations().bytes, 'a.onnx').network);
+    expect(activations.map((t) => t.reason)).toEqual([
+      'linear on pre-activations (followed by leakyRelu)',
+      'linear on pre-activations (followed by tanh)',
+      'linear on pre-activations (followed by sigmoid)',
+      'linear on pre-activations (followed by elu)',
+      'linear on pre-activations (followed by hardSwish)',
+      'linear on pre-activations (followed by hardSigmoid)',
+      'linear on pre-activations (followed by gelu)',
+      'linear (the network output)',
+    ]);
+  });
+});
+
+describe('pruning graph networks writes ONNX that runs in onnxruntime with the pruned outputs', () => {
+  for (const c of cases)
+    for (const mode of ['cascade', 'parallel'] as const) {
+      it(`${c.name}, ${mode}`, async () => {
+        const handle = parseOnnxModel(c.bytes, `${c.name}.onnx`);
+        const count = 60;
+        const { ours } = samples(c, count, 11);
+        const result = await pruneNetwork(handle.network, { data: ours, count }, { mode, backend: 'cpu', epsilonGain: 0.05, solver: { maxIterations: 3000 } });
+        expect(result.nonzerosAfter).toBeLessThan(result.nonzerosBefore);
+        for (const layer of result.layers) expect(layer.constraintResidual).toBeLessThanOrEqual(layer.epsilon * 1.01 + 1e-9);
+        const written = writeOnnxModel(handle, result.network);
+        const test = samples(c, 4, 99);
+        const theirs = await runOnnx(written, test.nchw, [4, ...c.dims]);
+        expect(relativeError(theirs, forwardCpu(result.network, test.ours, 4).output)).toBeLessThan(1e-5);
+        // The written model reads back to the pruned network.
+        const again = parseOnnxModel(written, 'written.onnx').network;
+        expect(again.layers.map((l) => l.kind)).toEqual(result.network.layers.map((l) => l.kind));
+      }, 120_000);
+    }
+
+  it('keeps the BatchNormalization folds in the written model and says so', () => {
+    const handle = parseOnnxModel(resnetBlock().bytes, 'r.onnx');
+    const written = writeOnnxModel(handle, handle.network);
+    const model = onnxProto.onnx.ModelProto.decode(written);
+    expect(model.graph!.node!.filter((n) => n.opType === 'BatchNormalization')).toHaveLength(0);
+    expect(model.graph!.initializer!.length).toBeLessThan(onnxProto.onnx.ModelProto.decode(resnetBlock().bytes).graph!.initializer!.length);
+    expect(model.metadataProps!.find((p) => p.key === 'net-trim.folded')!.value).toMatch(/^BatchNormalization folded: node \d+ \('\/batchnormalization\/BatchNormalization_\d+', op BatchNormalization\) into layer/);
+  });
+});
+
+describe('graph networks: bad graphs are one-line InputErrors', () => {
+  const dense = (name: string, from?: string[]) => ({ kind: 'dense' as const, name, kernel: new Float32Array(4), inputs: 2, units: 2, bias: null, activation: 'linear' as const, ...(from ? { from } : {}) });
+  const check = (network: Network, ...parts: string[]) => {
+    let error: unknown;
+    try {
+      networkGraph(network, 'net');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InputError);
+    for (const part of parts) expect((error as Error).message).toContain(part);
+  };
+
+  it('a layer reading a later layer (a cycle), a missing name, a dead branch, an Add of two shapes', () => {
+    check({ inputShape: [2], layers: [dense('a', ['b']), dense('b', ['a'])] }, "net: layer 0 'a' (dense): reads 'b', which is layer 1", 'cycle');
+    check({ inputShape: [2], layers: [dense('a'), dense('b', ['nowhere'])] }, "reads 'nowhere', which is neither a layer nor the network input 'input'");
+    check({ inputShape: [2], layers: [dense('a'), dense('b', ['input']), dense('c', ['b'])] }, "layer 0 'a' (dense): its output is read by no layer");
+    check(
+      { inputShape: [2], layers: [dense('a'), { kind: 'flatten', name: 'f', from: ['input'] }, { kind: 'dense', name: 'w', kernel: new Float32Array(6), inputs: 2, units: 3, bias: null, activation: 'linear', from: ['f'] }, { kind: 'add', name: 's', from: ['a', 'w'] }] },
+      "layer 3 's' (add): add sums tensors of one shape, found [2] and [3]",
+    );
+  });
+});

@@ -1,0 +1,69 @@
+// The architectures users export, as small ONNX graphs with random weights (onnxGraphs.ts): a
+// ResNet basic block with a stride-2 projection shortcut, a MobileNet block (depthwise +
+// pointwise, ReLU6), an MLP with BatchNorm1d, an MLP with other activations.
+import { float, GraphBuilder, int, ints } from './onnxGraphs.js';
+
+export interface DagCase {
+  name: string;
+  bytes: Uint8Array;
+  /** Input dims per sample, ONNX order. */
+  dims: number[];
+}
+
+/** conv-BN-ReLU, then a BasicBlock (3×3 s2 p1, 3×3 p1; shortcut 1×1 s2 + BN), Add, ReLU, GAP, view, Linear. */
+export function resnetBlock(seed = 1): DagCase {
+  const g = new GraphBuilder(seed);
+  const stem = g.node('Relu', [g.batchNorm(g.conv('input', 2, 6, 3, { pad: 1, bias: false }), 6)]);
+  const a = g.node('Relu', [g.batchNorm(g.conv(stem, 6, 8, 3, { stride: 2, pad: 1, bias: false }), 8)]);
+  const b = g.batchNorm(g.conv(a, 8, 8, 3, { pad: 1, bias: false }), 8);
+  const shortcut = g.batchNorm(g.conv(stem, 6, 8, 1, { stride: 2, bias: false }), 8);
+  const sum = g.node('Relu', [g.node('Add', [b, shortcut])]);
+  const pooled = g.node('GlobalAveragePool', [sum]);
+  const out = g.gemm(g.viewFlatten(pooled, 13), 8, 4);
+  return { name: 'resnet-block', bytes: g.model([2, 8, 8], out), dims: [2, 8, 8] };
+}
+
+/** conv-BN-ReLU6, depthwise 3×3 s1 p1 + BN + ReLU6, pointwise 1×1 + BN, Concat with the stem, AveragePool p1, Flatten, Gemm. */
+export function mobileNetBlock(seed = 2): DagCase {
+  const g = new GraphBuilder(seed);
+  const relu6 = (x: string) => g.node('Clip', [x, g.scalar(0), g.scalar(6)]);
+  const stem = relu6(g.batchNorm(g.conv('input', 3, 4, 3, { pad: 1, bias: false }), 4));
+  const depthwise = relu6(g.batchNorm(g.conv(stem, 4, 8, 3, { pad: 1, group: 4, bias: false }), 8));
+  const pointwise = g.batchNorm(g.conv(depthwise, 8, 4, 1, { bias: false }), 4);
+  const joined = g.node('Concat', [stem, pointwise], [int('axis', 1)]);
+  const pooled = g.node('AveragePool', [joined], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('count_include_pad', 0)]);
+  const flat = g.node('Flatten', [pooled], [int('axis', 1)]);
+  const out = g.gemm(flat, 8 * 4 * 4, 5);
+  return { name: 'mobilenet-block', bytes: g.model([3, 7, 7], out), dims: [3, 7, 7] };
+}
+
+/** Linear → BatchNorm1d → ReLU → Linear → ReLU → Linear → Softmax. */
+export function mlpBatchNorm(seed = 3): DagCase {
+  const g = new GraphBuilder(seed);
+  const h1 = g.node('Relu', [g.batchNorm(g.gemm('input', 12, 16), 16)]);
+  const h2 = g.node('Relu', [g.gemm(h1, 16, 10)]);
+  const out = g.node('Softmax', [g.gemm(h2, 10, 3)], [int('axis', -1)]);
+  return { name: 'mlp-batchnorm', bytes: g.model([12], out), dims: [12] };
+}
+
+/** An MLP whose hidden layers use activations other than ReLU. */
+export function mlpActivations(seed = 4): DagCase {
+  const g = new GraphBuilder(seed);
+  let x = 'input';
+  let width = 10;
+  const acts: Array<[string, ReturnType<typeof float>[]]> = [
+    ['LeakyRelu', [float('alpha', 0.1)]],
+    ['Tanh', []],
+    ['Sigmoid', []],
+    ['Elu', [float('alpha', 0.5)]],
+    ['HardSwish', []],
+    ['HardSigmoid', [float('alpha', 0.25), float('beta', 0.4)]],
+    ['Gelu', []],
+  ];
+  for (const [op, attrs] of acts) {
+    x = g.node(op, [g.gemm(x, width, 9)], attrs);
+    width = 9;
+  }
+  const out = g.gemm(x, width, 3);
+  return { name: 'mlp-activations', bytes: g.model([10], out, 20), dims: [10] }; // Gelu is opset 20
+}
