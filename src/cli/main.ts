@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Command, CommanderError } from 'commander';
 import { GpuError, InputError, printable } from '../errors.js';
 import { installCancelHandlers } from './cancel.js';
+import { addInspectCommand } from './inspect.js';
 import { addLayerCommand } from './layer.js';
 import { addPruneCommand } from './prune.js';
 import { addSweepCommand } from './sweep.js';
@@ -44,6 +45,7 @@ function createProgram(): Command {
   addLayerCommand(program);
   addPruneCommand(program);
   addSweepCommand(program);
+  addInspectCommand(program);
   for (const command of [program, ...program.commands]) command.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

@@ -11,6 +11,8 @@ export interface LoadedModel {
   network: Network;
   /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
   imageLayout: 'nchw' | 'nhwc';
+  /** What the import changed, in words (e.g. BatchNormalizations folded into the layer before them). */
+  notes?: string[];
   /** The model with `network`'s weights, as files named relative to an output folder. */
   serialize(network: Network): Promise<Array<{ name: string; bytes: Uint8Array }>>;
 }

@@ -4,7 +4,7 @@ import { extname } from 'node:path';
 import { InputError } from '../errors.js';
 import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
-import { writeOnnxModel } from './onnxModel.js';
+import { onnxImportNotes, writeOnnxModel } from './onnxModel.js';
 import { loadTfjsModelFile } from './tfjsFiles.js';
 import { writeTfjsModel } from './tfjsModel.js';
 
@@ -43,6 +43,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       files: [path],
       network: handle.network,
       imageLayout: 'nchw',
+      notes: onnxImportNotes(handle),
       async serialize(network) {
         return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network) }];
       },

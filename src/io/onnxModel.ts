@@ -42,7 +42,7 @@
 // rows of the dense layer after a Flatten of an image are permuted from our HWC order to ONNX's
 // CHW order, the inverse of the import.
 export type { OnnxModelHandle } from './onnx/common.js';
-export { tfSamePads } from './onnx/common.js';
+export { onnxImportNotes, tfSamePads } from './onnx/common.js';
 export { parseOnnxModel } from './onnx/reader.js';
 export { writeOnnxModel } from './onnx/writer.js';
 export { networkToOnnx, type NetworkToOnnxOptions } from './onnx/export.js';

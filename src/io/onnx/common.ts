@@ -80,6 +80,13 @@ export interface OnnxModelHandle {
   readonly bindings: readonly WeightBinding[];
 }
 
+/** What the import changed, in words (for inspect and the report). */
+export function onnxImportNotes(handle: OnnxModelHandle): string[] {
+  return handle.bindings
+    .filter((b) => b.foldedBatchNorm)
+    .map((b) => `${b.foldedBatchNorm!.node} is folded into layer '${b.layer}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 

@@ -1,0 +1,127 @@
+// A network as the library reads it, for `net-trim inspect` and the page: every layer's op,
+// parameters and output shape, and for each prunable layer the program it will get and what its
+// solve costs, before anyone starts a long prune.
+import { networkGraph, NETWORK_INPUT, prunableLayers } from './graph.js';
+import { windowGeometry } from './shapes.js';
+import type { Layer, Network } from './types.js';
+
+export interface LayerSummary {
+  index: number;
+  name: string;
+  kind: Layer['kind'];
+  /** The op's parameters in words, e.g. "3×3, stride 2, pads [1, 1, 1, 1], 16 groups". */
+  details: string;
+  /** The layers (or 'input') it reads. */
+  reads: string[];
+  outputShape: number[];
+  /** Weights and biases (dense, conv2d), or per-channel parameters (batchnorm). */
+  parameters: number;
+  program: null | {
+    kind: 'relu' | 'clip' | 'linear';
+    /** Why this program, in words. */
+    reason: string;
+    /** Rows of the program per sample (output positions of a conv) and its columns (inputs, + 1 for the bias). */
+    rowsPerSample: number;
+    columns: number;
+    /** A grouped conv is one program per group. */
+    groups: number;
+    /** Why --exclude may pay for this layer, or null. */
+    excludeHint: string | null;
+  };
+}
+
+export interface NetworkSummary {
+  inputShape: number[];
+  outputShape: number[];
+  /** Every layer reads the one before it. */
+  isChain: boolean;
+  layers: LayerSummary[];
+  prunableLayers: number;
+  prunableWeights: number;
+}
+
+const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+function detailsOf(layer: Layer, inputShape: readonly number[]): string {
+  switch (layer.kind) {
+    case 'dense':
+      return `${layer.inputs} → ${layer.units}${layer.activation !== 'linear' ? `, ${layer.activation}` : ''}${layer.bias ? '' : ', no bias'}`;
+    case 'conv2d': {
+      const g = windowGeometry(layer, inputShape);
+      const pads = Array.isArray(layer.padding) ? `pads ${shape(layer.padding)}` : layer.padding;
+      const groups = (layer.groups ?? 1) > 1 ? `, ${layer.groups} groups${layer.groups === layer.inChannels ? ' (depthwise)' : ''}` : '';
+      return `${layer.kernelSize.join('×')}, ${layer.inChannels} → ${layer.filters}, stride ${layer.strides.join('×')}, ${pads} (top ${g.padTop}, left ${g.padLeft})${groups}${layer.activation !== 'linear' ? `, ${layer.activation}` : ''}${layer.bias ? '' : ', no bias'}`;
+    }
+    case 'maxpool2d':
+    case 'avgpool2d':
+      return `${layer.poolSize.join('×')}, stride ${layer.strides.join('×')}, ${Array.isArray(layer.padding) ? `pads ${shape(layer.padding)}` : layer.padding}${layer.kind === 'avgpool2d' && layer.countIncludePad ? ', padding counted' : ''}`;
+    case 'activation': {
+      const params = [layer.min !== undefined ? `min ${layer.min}` : '', layer.max !== undefined ? `max ${layer.max}` : '', layer.alpha !== undefined ? `alpha ${layer.alpha}` : '', layer.beta !== undefined ? `beta ${layer.beta}` : ''].filter(Boolean);
+      return `${layer.fn}${params.length ? ` (${params.join(', ')})` : ''}`;
+    }
+    case 'batchnorm':
+      return `${layer.scale.length} channels (not folded: its input is not a conv/dense layer read by it alone)`;
+    default:
+      return '';
+  }
+}
+
+/** What `net-trim inspect` prints: the graph and every prunable layer's program. */
+export function describeNetwork(network: Network): NetworkSummary {
+  const graph = networkGraph(network);
+  const programs = new Map(prunableLayers(network, graph).map((t) => [t.index, t]));
+  const inputName = network.inputName ?? 'input';
+  let prunableWeights = 0;
+  const layers = network.layers.map((layer, index): LayerSummary => {
+    const inputShape = graph.inputShapes[index][0];
+    const parameters =
+      layer.kind === 'dense' || layer.kind === 'conv2d' ? layer.kernel.length + (layer.bias?.length ?? 0)
+      : layer.kind === 'batchnorm' ? 2 * layer.scale.length
+      : 0;
+    const t = programs.get(index);
+    let program: LayerSummary['program'] = null;
+    if (t) {
+      prunableWeights += parameters;
+      const conv = t.layer.kind === 'conv2d' ? t.layer : null;
+      const groups = conv?.groups ?? 1;
+      const rowsPerSample = conv ? t.outputShape[0] * t.outputShape[1] : 1;
+      const columns = (conv ? conv.kernelSize[0] * conv.kernelSize[1] * (conv.inChannels / groups) : t.inputShape[0]) + (t.layer.bias ? 1 : 0);
+      // A conv with few weights and many output positions: its program has rows·P for few columns
+      // to prune (the first conv of an image network), slow for the least gain.
+      const excludeHint =
+        conv && rowsPerSample >= 100 && parameters <= 2000 && rowsPerSample * columns > 20 * parameters
+          ? `${rowsPerSample} rows per sample for ${parameters} weights: the slowest program for the least gain; --exclude '${t.layer.name}' pays unless every weight counts`
+          : null;
+      program = { kind: t.program, reason: t.reason, rowsPerSample, columns, groups, excludeHint };
+    }
+    return {
+      index,
+      name: layer.name,
+      kind: layer.kind,
+      details: detailsOf(layer, inputShape),
+      reads: graph.sources[index].map((s) => (s === NETWORK_INPUT ? inputName : network.layers[s].name)),
+      outputShape: graph.outputShapes[index],
+      parameters,
+      program,
+    };
+  });
+  return { inputShape: network.inputShape, outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
+}
+
+/** The summary as text lines (the CLI's and the page's). */
+export function formatNetworkSummary(summary: NetworkSummary, notes: readonly string[] = []): string[] {
+  const lines = [
+    `input ${shape(summary.inputShape)} (NHWC for images) → output ${shape(summary.outputShape)}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
+  ];
+  for (const l of summary.layers) {
+    const reads = l.index > 0 && l.reads.length === 1 && l.reads[0] === summary.layers[l.index - 1].name ? '' : ` ← ${l.reads.join(' + ')}`;
+    lines.push(`  ${String(l.index).padStart(3)}  ${l.name}  ${l.kind}${l.details ? ` ${l.details}` : ''} → ${shape(l.outputShape)}${l.parameters ? `, ${l.parameters} params` : ''}${reads}`);
+    if (l.program) {
+      const p = l.program;
+      lines.push(`         program: ${p.kind} — ${p.reason}; ${p.rowsPerSample} row${p.rowsPerSample > 1 ? 's' : ''} per sample × ${p.columns} columns${p.groups > 1 ? `, one program per group (${p.groups})` : ''}`);
+      if (p.excludeHint) lines.push(`         hint: ${p.excludeHint}`);
+    }
+  }
+  for (const note of notes) lines.push(`note: ${note}`);
+  return lines;
+}

@@ -1,0 +1,52 @@
+// `net-trim inspect`: the graph and each prunable layer's program, before a long prune.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { GraphBuilder } from './helpers/onnxGraphs.js';
+
+const fixtures = new URL('./fixtures/', import.meta.url).pathname;
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'net-trim-inspect-'));
+});
+afterAll(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+describe('net-trim inspect', () => {
+  it('prints the ResNet graph, its residual programs and when --exclude pays', async () => {
+    const run = await runCli(['inspect', join(fixtures, 'torch/resnet.onnx')]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('16 layers, a graph (branches and joins); 7 prunable layers with 8522 weights');
+    expect(run.stdout).toContain("program: relu — ReLU after the residual sum '/block1/Add' (offset: '/block1/shortcut/shortcut.0/Conv'); 196 rows per sample × 145 columns");
+    expect(run.stdout).toContain('/block2/Add  add → [14, 14, 16] ← /block2/b/b.0/Conv + /block1/Relu_1');
+    expect(run.stdout).toContain("hint: 784 rows per sample for 80 weights: the slowest program for the least gain; --exclude '/stem/stem.0/Conv' pays");
+  });
+
+  it('--json: programs (clipped ReLU for ReLU6, one per group for depthwise) and the folded BatchNorms', async () => {
+    const mobile = JSON.parse((await runCli(['inspect', join(fixtures, 'torch/mobilenet.onnx'), '--json'])).stdout);
+    const depthwise = mobile.layers.find((l: any) => l.name === '/features/features.2/features.2.0/features.2.0.0/Conv');
+    expect(depthwise.details).toContain('8 groups (depthwise)');
+    expect(depthwise.program).toMatchObject({ kind: 'clip', reason: 'clipped ReLU [0, 6]', groups: 8, rowsPerSample: 196, columns: 10 });
+    const mlp = JSON.parse((await runCli(['inspect', join(fixtures, 'torch/mlp-batchnorm.onnx'), '--json'])).stdout);
+    expect(mlp.notes).toHaveLength(2);
+    expect(mlp.notes[0]).toMatch(/BatchNormalization\) is folded into layer '\/body\/body\.0\/Gemm' \(exact/);
+    expect(mlp.layers.map((l: any) => l.kind)).toEqual(['flatten', 'dense', 'relu', 'dense', 'relu', 'dense']);
+  });
+
+  it('a graph with a cycle: exit 2, one line naming the node, nothing printed on stdout', async () => {
+    // a = relu(b), b = relu(a), output = input + b.
+    const g = new GraphBuilder(5);
+    g.nodes.push({ name: 'a', opType: 'Relu', input: ['b'], output: ['a'] }, { name: 'b', opType: 'Relu', input: ['a'], output: ['b'] });
+    const sum = g.node('Add', ['input', 'b']);
+    const path = join(out, 'cycle.onnx');
+    await writeFile(path, g.model([4], sum));
+    const run = await runCli(['inspect', path]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/cycle\.onnx: node 0 \('a', op Relu\): is on a cycle of the graph/);
+  });
+});

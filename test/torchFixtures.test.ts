@@ -1,0 +1,90 @@
+// The networks PyTorch users export (test/fixtures/torch, made by scripts/torch-fixtures.mjs):
+// each imports to the function onnxruntime computes, prunes from the CLI, and the written
+// model.onnx runs in onnxruntime with the accuracy and nonzeros report.json claims.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwardCpu, parseNpy, parseOnnxModel, type Network } from '../src/index.js';
+import { runCli } from './helpers/cli.js';
+import { relativeError } from './helpers/onnxGraphs.js';
+
+const fixtures = new URL('./fixtures/', import.meta.url).pathname;
+const samplesPath = join(fixtures, 'mnist-samples.npy');
+const labelsPath = join(fixtures, 'mnist-labels.npy');
+const digits = parseNpy(await readFile(samplesPath), samplesPath).data as Float32Array;
+const labels = parseNpy(await readFile(labelsPath), labelsPath).data as Int32Array;
+
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'net-trim-torch-'));
+});
+afterAll(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+async function onnxLogits(bytes: Uint8Array, count: number): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
+  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', digits.slice(0, count * 784), [count, 1, 28, 28]) });
+  return result[session.outputNames[0]].data as Float32Array;
+}
+
+function accuracy(logits: ArrayLike<number>, count: number): number {
+  let correct = 0;
+  for (let p = 0; p < count; p++) {
+    let best = 0;
+    for (let c = 1; c < 10; c++) if (logits[p * 10 + c] > logits[p * 10 + best]) best = c;
+    if (best === labels[p]) correct++;
+  }
+  return correct / count;
+}
+
+function nonzeros(network: Network): number {
+  let n = 0;
+  for (const l of network.layers) if (l.kind === 'dense' || l.kind === 'conv2d') for (const v of [...l.kernel, ...(l.bias ?? [])]) if (v !== 0) n++;
+  return n;
+}
+
+// name, mode, samples, ε gain, the largest accuracy drop on 1000 digits accepted (points), the
+// layers left alone (a first conv on one channel: many patches, few weights; inspect says so).
+// The conv nets solve on the GPU (lavapipe in CI): the float64 CPU takes minutes for their patches.
+const runs: Array<[string, 'cascade' | 'parallel', number, number, number, string[]]> = [
+  ['resnet', 'cascade', 40, 0.05, 2, ['/stem/stem.0/Conv']],
+  ['mobilenet', 'cascade', 80, 0.02, 5, ['/features/features.0/features.0.0/Conv']],
+  ['mlp-batchnorm', 'cascade', 300, 0.05, 2, []],
+  ['mlp-activations', 'parallel', 300, 0.03, 2, []],
+];
+
+describe('PyTorch exports: import equals onnxruntime', () => {
+  for (const [name] of runs)
+    it(name, async () => {
+      const bytes = await readFile(join(fixtures, 'torch', `${name}.onnx`));
+      const { network } = parseOnnxModel(bytes, `${name}.onnx`);
+      const ours = forwardCpu(network, digits.subarray(0, 200 * 784), 200).output;
+      expect(relativeError(ours, await onnxLogits(bytes, 200))).toBeLessThan(1e-5);
+    });
+});
+
+describe('PyTorch exports: net-trim prune writes a smaller model that onnxruntime runs as reported', () => {
+  for (const [name, mode, count, gain, maxDrop, exclude] of runs)
+    it(`${name} (${mode})`, async () => {
+      const dir = join(out, name);
+      const args = ['prune', join(fixtures, 'torch', `${name}.onnx`), '--samples', samplesPath, '--labels', labelsPath, '--max-samples', String(count), '--mode', mode, '--epsilon-gain', String(gain), '--max-iterations', '1000', '--out', dir];
+      for (const layer of exclude) args.push('--exclude', layer);
+      const run = await runCli(args);
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+      const bytes = await readFile(join(dir, 'model.onnx'));
+      const { network } = parseOnnxModel(bytes, 'model.onnx');
+      expect(report.nonzerosAfter).toBe(nonzeros(network));
+      expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+      const logits = await onnxLogits(bytes, count);
+      expect(accuracy(logits, count)).toBeCloseTo(report.accuracyAfter, 10);
+      // On all 1000 digits (most unseen by the pruning).
+      const original = await onnxLogits(await readFile(join(fixtures, 'torch', `${name}.onnx`)), 1000);
+      const pruned = await onnxLogits(bytes, 1000);
+      console.log(`${name} ${mode}: nonzeros ${report.nonzerosBefore} -> ${report.nonzerosAfter}, rd ${report.relativeDiscrepancy.toFixed(4)}, accuracy on 1000 digits ${(100 * accuracy(original, 1000)).toFixed(1)}% -> ${(100 * accuracy(pruned, 1000)).toFixed(1)}%, ${report.seconds.toFixed(1)} s; ${report.layers.map((l: any) => `${l.name} ${l.program} ${l.nonzerosBefore}->${l.nonzerosAfter} (${l.iterations} it)`).join(', ')}`);
+      expect(accuracy(pruned, 1000)).toBeGreaterThanOrEqual(accuracy(original, 1000) - maxDrop / 100);
+    }, 300_000);
+});
