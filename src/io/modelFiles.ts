@@ -6,7 +6,7 @@ import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
 import { onnxImportNotes, writeOnnxModel } from './onnxModel.js';
 import { loadTfjsModelFile } from './tfjsFiles.js';
-import { writeTfjsModel } from './tfjsModel.js';
+import { tfjsImportNotes, writeTfjsModel } from './tfjsModel.js';
 
 export type { LoadedModel };
 
@@ -26,6 +26,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       files: [path, ...shards],
       network: handle.network,
       imageLayout: 'nhwc',
+      notes: tfjsImportNotes(handle),
       async serialize(network) {
         const { modelJson, weightData } = await writeTfjsModel(handle, network);
         return [

@@ -24,9 +24,15 @@ export function describe(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-export const SUPPORTED_CLASSES = ['Dense', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer'] as const;
+export const SUPPORTED_CLASSES = [
+  'Dense', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'Add', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
+  'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer',
+] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, MaxPooling2D, Flatten, Activation(relu|linear|softmax), ReLU, Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, BatchNormalization, Add, Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
+
+/** Classes that join two or more inputs; every other layer reads one. */
+const JOINS = ['Add', 'Concatenate'];
 
 /** Largest size of one dimension, and of one sample's values, in any layer's input or output. */
 const MAX_DIMENSION = 1 << 24;
@@ -221,8 +227,9 @@ const outSize = (size: number, kernel: number, stride: number, padding: string) 
  * The layer's output shape from its input shape, checking the config fields TF.js reads, and the
  * weights it will allocate against the manifest (`expect(name, role, shape)`).
  */
-function outputShape(e: LayerEntry, input: number[], where: string, expectWeight: (role: string, shape: number[]) => void): number[] {
+function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWeight: (role: string, shape: number[]) => void): number[] {
   const c = e.config;
+  const input = inputs[0];
   const activation = () => {
     if (c.activation !== undefined && c.activation !== null && typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
   };
@@ -239,10 +246,40 @@ function outputShape(e: LayerEntry, input: number[], where: string, expectWeight
       if (useBias) expectWeight('bias', [units]);
       return [...input.slice(0, -1), units];
     }
+    case 'Add':
+      for (const shape of inputs.slice(1))
+        if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      return input;
+    case 'Concatenate': {
+      const axis = c.axis ?? -1;
+      if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
+      for (const shape of inputs.slice(1))
+        if (shape.length !== input.length || shape.slice(0, -1).join() !== input.slice(0, -1).join())
+          fail(`${where}: inputs`, `tensors that differ only in the last axis, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      return [...input.slice(0, -1), inputs.reduce((sum, s) => sum + s[s.length - 1], 0)];
+    }
+    case 'BatchNormalization': {
+      const axis = c.axis ?? -1;
+      if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
+      const epsilon = c.epsilon ?? 1e-3;
+      if (typeof epsilon !== 'number' || !(epsilon >= 0)) fail(`${where}: epsilon`, `a number ≥ 0, found ${describe(c.epsilon)}`);
+      const channels = input[input.length - 1];
+      if (c.scale ?? true) expectWeight('gamma', [channels]);
+      if (c.center ?? true) expectWeight('beta', [channels]);
+      expectWeight('moving_mean', [channels]);
+      expectWeight('moving_variance', [channels]);
+      return input;
+    }
+    case 'GlobalAveragePooling2D':
+      if (input.length !== 3) fail(`${where}: GlobalAveragePooling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      if (c.keepdims === true) fail(`${where}: keepdims`, `false, found true`);
+      return [input[2]];
     case 'Conv2D':
+    case 'DepthwiseConv2D':
+    case 'AveragePooling2D':
     case 'MaxPooling2D': {
       if (input.length !== 3) fail(`${where}: ${e.className} input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
-      const conv = e.className === 'Conv2D';
+      const conv = e.className === 'Conv2D' || e.className === 'DepthwiseConv2D';
       const kernel = conv ? pair(c.kernel_size ?? c.kernelSize, where, 'kernel_size') : pair(c.pool_size ?? c.poolSize, where, 'pool_size', [2, 2]);
       const strides = pair(c.strides, where, 'strides', conv ? [1, 1] : kernel);
       const padding = oneOfStrings(c.padding, ['valid', 'same'], where, 'padding', 'valid');
@@ -251,6 +288,13 @@ function outputShape(e: LayerEntry, input: number[], where: string, expectWeight
       const out = [0, 1].map((i) => outSize(input[i], span[i], strides[i], padding));
       if (out.some((n) => n < 1)) fail(`${where}: ${conv ? 'kernel_size' : 'pool_size'}`, `a window that fits the input [${input.join(', ')}], found [${kernel.join(', ')}]`);
       if (!conv) return [out[0], out[1], input[2]];
+      if (e.className === 'DepthwiseConv2D') {
+        const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
+        activation();
+        expectWeight('depthwise_kernel', [kernel[0], kernel[1], input[2], multiplier]);
+        if (useBias) expectWeight('bias', [input[2] * multiplier]);
+        return [out[0], out[1], input[2] * multiplier];
+      }
       const filters = positiveInt(c.filters, where, 'filters');
       activation();
       expectWeight('kernel', [kernel[0], kernel[1], input[2], filters]);
@@ -302,8 +346,10 @@ export function checkModelJson(modelJson: unknown, source: string, checkLayer: (
     if (e.className === 'InputLayer') input = declaredInputShape(e.config, where);
     else if (functional) input = shapes.get(e.inbound[0]) ?? null;
     else input = previous ?? declaredInputShape(e.config, where);
-    if (functional && e.inbound.length !== 1 && e.className !== 'InputLayer')
-      fail(where, `exactly one inbound layer (a chain), found ${e.inbound.length}: ${e.inbound.map((n) => `'${n}'`).join(', ')}`);
+    const joins = JOINS.includes(e.className);
+    if (!functional && joins) fail(where, `${e.className} in a functional model (a Sequential model is a chain)`);
+    if (functional && e.className !== 'InputLayer' && (joins ? e.inbound.length < 2 : e.inbound.length !== 1))
+      fail(where, `${joins ? 'two or more inbound layers' : 'exactly one inbound layer'}, found ${e.inbound.length}: ${e.inbound.map((n) => `'${n}'`).join(', ')}`);
     if (!input) return fail(`${where}: batch_input_shape`, `the input's shape on the first layer (or an InputLayer), found none`);
     const expectWeight = (role: string, shape: number[]) => {
       const spec = specsByName.get(`${e.name}/${role}`) ?? manifest.specs.find((s) => s.name.endsWith(`/${e.name}/${role}`));
@@ -312,7 +358,7 @@ export function checkModelJson(modelJson: unknown, source: string, checkLayer: (
       if (spec!.shape.length !== shape.length || spec!.shape.some((n, i) => n !== shape[i]))
         fail(`${source}: weightsManifest: weight '${spec!.name}'`, `shape [${shape.join(', ')}] (layer ${e.index}'s ${role}), found [${spec!.shape.join(', ')}]`);
     };
-    const output = outputShape(e, input, where, expectWeight);
+    const output = outputShape(e, functional && e.className !== 'InputLayer' ? e.inbound.map((n) => shapes.get(n)!) : [input], where, expectWeight);
     if (output.reduce((p, n) => p * n, 1) > MAX_SAMPLE_VALUES) fail(`${where}: output shape`, `at most ${MAX_SAMPLE_VALUES} values per sample, found [${output.join(', ')}]`);
     shapes.set(e.name, output);
     previous = output;

@@ -12,8 +12,12 @@
 // Network). Every rejection is an InputError of one line naming the source file.
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
-import type { Activation, Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
-import { checkModelJson, describe, isObject, SUPPORTED_DESCRIPTION, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
+import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
+import { activationName, convertModel, type TfjsFold, type TfjsWeightEntry } from './tfjs/convert.js';
+export type { TfjsFold };
+import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
+
+export type { TfjsWeightEntry };
 
 /** What writeTfjsModel needs to write a model back: plain data, no tensors held. */
 export interface TfjsModelHandle {
@@ -22,20 +26,11 @@ export interface TfjsModelHandle {
   source: string;
   /** The model.json as read, less its weightsManifest (rewritten on output). */
   modelJson: Record<string, unknown>;
-  /** Every weight of the model, in TF.js's order (LayersModel.weights). */
+  /** Every weight of the model as written, in TF.js's order (LayersModel.weights; folded BatchNorms' left out). */
   weights: TfjsWeightEntry[];
+  /** The BatchNormalizations folded into the layer before them. */
+  folds: TfjsFold[];
 }
-
-export interface TfjsWeightEntry {
-  /** The weight's name in the manifest, e.g. 'dense_1/kernel'. */
-  name: string;
-  /** The Keras name of the layer it belongs to (the Network layer's `name`). */
-  layer: string;
-  role: 'kernel' | 'bias';
-  shape: number[];
-}
-
-const ACTIVATIONS: readonly Activation[] = ['relu', 'linear', 'softmax'];
 
 function shapeText(shape: readonly (number | null)[]): string {
   return `[${shape.map((n) => (n === null ? 'null' : n)).join(', ')}]`;
@@ -52,13 +47,12 @@ function sameShape(a: readonly (number | null)[], b: readonly (number | null)[])
 function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
   const { className, config } = entry;
-  if (className === 'Dense' || className === 'Conv2D' || className === 'Activation') activationOf(config, where);
+  if (className === 'Dense' || className === 'Conv2D' || className === 'DepthwiseConv2D' || className === 'Activation') activationName(config, where);
   if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32')
     throw new InputError(`${where}: dtype: expected 'float32', found ${describe(config.dtype)}`);
   if (className === 'ReLU') {
-    // TF.js's ReLU knows only max_value; Keras's negative_slope and threshold would be dropped.
+    // TF.js's ReLU knows only max_value (a clipped ReLU); Keras's negative_slope and threshold would be dropped.
     const defaults: [string, unknown][] = [
-      ['max_value', null],
       ['negative_slope', 0],
       ['threshold', 0],
     ];
@@ -101,145 +95,6 @@ export function checkTfjsModelJson(modelJson: unknown, source: string): CheckedM
 }
 
 // ---------------------------------------------------------------------------------------------
-// The loaded TF.js model → Network.
-
-/** Numbers from a config field that must be a list of positive integers of a given length. */
-function intPair(value: unknown, where: string, field: string): [number, number] {
-  const list = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(list) || list.length !== 2 || !list.every((n) => Number.isSafeInteger(n) && n > 0))
-    throw new InputError(`${where}: ${field}: expected two positive integers, found ${describe(value)}`);
-  return [list[0], list[1]];
-}
-
-function activationOf(config: Json, where: string): Activation {
-  const activation = config.activation ?? 'linear';
-  if (typeof activation !== 'string' || !(ACTIVATIONS as readonly string[]).includes(activation))
-    throw new InputError(`${where}: activation: expected 'relu', 'linear' or 'softmax', found ${describe(activation)}`);
-  return activation as Activation;
-}
-
-function checkChannelsLast(config: Json, where: string): void {
-  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
-    throw new InputError(`${where}: data_format: expected 'channels_last', found ${describe(config.dataFormat)}`);
-}
-
-function paddingOf(config: Json, where: string): 'valid' | 'same' {
-  const padding = config.padding ?? 'valid';
-  if (padding !== 'valid' && padding !== 'same') throw new InputError(`${where}: padding: expected 'valid' or 'same', found ${describe(padding)}`);
-  return padding;
-}
-
-/** A layer's weight values as float32 copies, checked to be finite. */
-function weightValues(layer: tf.layers.Layer, where: string): Float32Array[] {
-  return layer.getWeights().map((tensor, i) => {
-    const values = Float32Array.from(tensor.dataSync() as Float32Array);
-    const bad = values.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new InputError(`${where}: weight '${layer.weights[i].originalName}': expected finite values, found ${values[bad]} at flat index ${bad}`);
-    return values;
-  });
-}
-
-/** The shape the layer is called on (the layer is called once: layerChain checked it). */
-function inputShapeOf(layer: tf.layers.Layer): (number | null)[] {
-  const shape = layer.inboundNodes[0].inputShapes;
-  return (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
-}
-
-function convertLayer(layer: tf.layers.Layer, where: string): Layer | null {
-  const config = layer.getConfig() as Json;
-  const name = layer.name;
-  switch (layer.getClassName()) {
-    case 'Dropout':
-      return null;
-    case 'Activation': {
-      const activation = activationOf(config, where);
-      if (activation === 'linear') return null;
-      return { kind: activation, name };
-    }
-    case 'ReLU':
-      if (config.maxValue !== undefined && config.maxValue !== null)
-        throw new InputError(`${where}: ReLU max_value: expected null (a plain relu), found ${describe(config.maxValue)}`);
-      return { kind: 'relu', name };
-    case 'Flatten':
-      checkChannelsLast(config, where);
-      return { kind: 'flatten', name };
-    case 'MaxPooling2D': {
-      checkChannelsLast(config, where);
-      const poolSize = intPair(config.poolSize, where, 'pool_size');
-      const strides = config.strides === undefined || config.strides === null ? poolSize : intPair(config.strides, where, 'strides');
-      return { kind: 'maxpool2d', name, poolSize, strides, padding: paddingOf(config, where) };
-    }
-    case 'Dense': {
-      const inputShape = inputShapeOf(layer);
-      if (inputShape.length !== 2)
-        throw new InputError(`${where}: Dense input: expected a flat input [batch, features], found shape ${shapeText(inputShape)} (add a Flatten before it)`);
-      const [kernel, bias] = weightValues(layer, where);
-      const [inputs, units] = layer.weights[0].shape as number[];
-      const dense: DenseLayer = {
-        kind: 'dense',
-        name,
-        kernel,
-        inputs,
-        units,
-        bias: bias ?? null,
-        activation: activationOf(config, where),
-      };
-      return dense;
-    }
-    case 'Conv2D': {
-      checkChannelsLast(config, where);
-      const dilation = intPair(config.dilationRate, where, 'dilation_rate');
-      if (dilation[0] !== 1 || dilation[1] !== 1) throw new InputError(`${where}: dilation_rate: expected [1, 1], found ${shapeText(dilation)}`);
-      const inputShape = inputShapeOf(layer);
-      if (inputShape.length !== 4)
-        throw new InputError(`${where}: Conv2D input: expected [batch, height, width, channels], found shape ${shapeText(inputShape)}`);
-      const [kernel, bias] = weightValues(layer, where);
-      const [kh, kw, inChannels, filters] = layer.weights[0].shape as number[]; // HWIO
-      const conv: Conv2DLayer = {
-        kind: 'conv2d',
-        name,
-        kernel,
-        kernelSize: [kh, kw],
-        inChannels,
-        filters,
-        bias: bias ?? null,
-        strides: intPair(config.strides ?? [1, 1], where, 'strides'),
-        padding: paddingOf(config, where),
-        activation: activationOf(config, where),
-      };
-      return conv;
-    }
-    default:
-      // Unreachable after checkLayerEntry, unless TF.js maps a class to another.
-      throw new InputError(`${where}: unsupported layer class '${layer.getClassName()}': ${SUPPORTED_DESCRIPTION}`);
-  }
-}
-
-/**
- * The model's layers from input to output, checking that they form one chain: one input, one
- * output, every layer called once, on the previous layer's output, and nothing off the chain.
- */
-function layerChain(model: tf.LayersModel, where: (layer: tf.layers.Layer) => string, source: string): tf.layers.Layer[] {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1)
-    throw new InputError(`${source}: modelTopology: expected a model with one input and one output, found ${model.inputs.length} inputs and ${model.outputs.length} outputs`);
-  const chain: tf.layers.Layer[] = [];
-  let layer = model.outputs[0].sourceLayer;
-  while (layer.getClassName() !== 'InputLayer') {
-    const nodes = layer.inboundNodes;
-    if (nodes.length !== 1) throw new InputError(`${where(layer)}: expected a layer called once (a chain), found it called ${nodes.length} times`);
-    const inbound = nodes[0].inboundLayers;
-    if (inbound.length !== 1)
-      throw new InputError(`${where(layer)}: expected exactly one inbound layer (a chain), found ${inbound.length}: ${inbound.map((l) => `'${l.name}'`).join(', ')}`);
-    chain.unshift(layer);
-    layer = inbound[0];
-  }
-  const onChain = new Set([layer, ...chain]);
-  const off = (model.layers as tf.layers.Layer[]).find((l) => !onChain.has(l) && l.getClassName() !== 'InputLayer');
-  if (off) throw new InputError(`${where(off)}: expected every layer on the one path from the input to the output, found this one off it`);
-  return chain;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /**
  * Reads a TF.js Layers model: `modelJson` is the parsed model.json, `weightData` the bytes of its
@@ -270,21 +125,10 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
   }
 
   try {
-    const chain = layerChain(model, where, source);
-    const inputShape = model.inputs[0].shape.slice(1);
-    if (!inputShape.every((n): n is number => typeof n === 'number' && n > 0))
-      throw new InputError(`${source}: input shape: expected fixed dimensions after the batch, found ${shapeText(model.inputs[0].shape)}`);
-    const layers: Layer[] = [];
-    const weights: TfjsWeightEntry[] = [];
-    for (const layer of chain) {
-      const converted = convertLayer(layer, where(layer));
-      if (converted) layers.push(converted);
-      layer.weights.forEach((w, i) => {
-        weights.push({ name: w.originalName, layer: layer.name, role: i === 0 ? 'kernel' : 'bias', shape: [...w.shape] as number[] });
-      });
-    }
+    const { network, weights, folds } = convertModel(model, source, where);
     const { weightsManifest: _manifest, ...rest } = modelJson as Json;
-    return { network: { inputShape, layers }, source, modelJson: rest, weights };
+    const written = withoutFolds(rest, weights, folds);
+    return { network, source, modelJson: written.modelJson, weights: written.weights, folds };
   } finally {
     model.dispose();
   }
@@ -306,13 +150,19 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
   const named: { name: string; tensor: tf.Tensor }[] = [];
   try {
     for (const entry of handle.weights) {
+      if (entry.values) {
+        // Not the network's to change (a BatchNormalization's statistics): as read.
+        named.push({ name: entry.name, tensor: tf.tensor(entry.values, entry.shape, 'float32') });
+        continue;
+      }
       const layer = byName.get(entry.layer);
       if (!layer) throw new InputError(`network: expected a dense or conv2d layer '${entry.layer}' (as in ${handle.source}), found none`);
-      const expected = entry.role === 'kernel' ? kernelShape(layer) : [layer.kind === 'dense' ? layer.units : layer.filters];
+      const isKernel = entry.role === 'kernel' || entry.role === 'depthwise_kernel';
+      const expected = isKernel ? kernelShape(layer) : [layer.kind === 'dense' ? layer.units : layer.filters];
       if (!sameShape(expected, entry.shape))
         throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected shape ${shapeText(entry.shape)} as in ${handle.source}, found ${shapeText(expected)}`);
       let values: Float32Array;
-      if (entry.role === 'kernel') values = layer.kernel;
+      if (isKernel) values = layer.kernel;
       else values = layer.bias ?? new Float32Array(entry.shape[0]);
       const count = entry.shape.reduce((p, n) => p * n, 1);
       if (values.length !== count)
@@ -333,5 +183,46 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
 }
 
 function kernelShape(layer: DenseLayer | Conv2DLayer): number[] {
-  return layer.kind === 'dense' ? [layer.inputs, layer.units] : [...layer.kernelSize, layer.inChannels, layer.filters];
+  if (layer.kind === 'dense') return [layer.inputs, layer.units];
+  const groups = layer.groups ?? 1;
+  // A depthwise conv (groups = cin) is stored as TF's [kh, kw, cin, multiplier].
+  return groups > 1 ? [...layer.kernelSize, layer.inChannels, layer.filters / layer.inChannels] : [...layer.kernelSize, layer.inChannels, layer.filters];
+}
+
+/**
+ * The model.json and weight list the folds leave: each folded BatchNormalization out of the
+ * topology (its readers read the layer it was folded into) and out of the weights; that layer
+ * with use_bias true and a bias weight.
+ */
+function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFold[]): { modelJson: Json; weights: TfjsWeightEntry[] } {
+  if (!folds.length) return { modelJson, weights };
+  const copy = structuredClone(modelJson);
+  const topology = (isObject((copy.modelTopology as Json).model_config) ? (copy.modelTopology as Json).model_config : copy.modelTopology) as Json;
+  const config = topology.config as Json | Json[];
+  const list = (Array.isArray(config) ? config : (config.layers as Json[])) as Json[];
+  const nameOf = (entry: Json) => (entry.name as string | undefined) ?? ((entry.config as Json).name as string);
+  let kept = weights;
+  for (const { batchNorm, into } of folds) {
+    list.splice(list.findIndex((e) => nameOf(e) === batchNorm), 1);
+    const target = list.find((e) => nameOf(e) === into)!;
+    (target.config as Json).use_bias = true;
+    const rename = (ref: unknown) => {
+      if (Array.isArray(ref) && ref[0] === batchNorm) ref[0] = into;
+    };
+    for (const entry of list) for (const call of (entry.inbound_nodes as unknown[][] | undefined) ?? []) for (const ref of call) rename(ref);
+    if (!Array.isArray(config)) for (const ref of (config.output_layers as unknown[]) ?? []) rename(ref);
+    kept = kept.filter((w) => w.layer !== batchNorm);
+    if (!kept.some((w) => w.layer === into && w.role === 'bias')) {
+      const kernel = kept.findIndex((w) => w.layer === into && (w.role === 'kernel' || w.role === 'depthwise_kernel'));
+      const prefix = kept[kernel].name.slice(0, kept[kernel].name.lastIndexOf('/'));
+      const channels = kept[kernel].role === 'depthwise_kernel' ? kept[kernel].shape[2] * kept[kernel].shape[3] : kept[kernel].shape[kept[kernel].shape.length - 1];
+      kept = [...kept.slice(0, kernel + 1), { name: `${prefix}/bias`, layer: into, role: 'bias', shape: [channels], values: null }, ...kept.slice(kernel + 1)];
+    }
+  }
+  return { modelJson: copy, weights: kept };
+}
+
+/** What the import changed, in words (for inspect and the report). */
+export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
+  return handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`);
 }

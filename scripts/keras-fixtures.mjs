@@ -1,0 +1,90 @@
+// Writes test/fixtures/keras/: models built the way Keras users build them, with
+// @tensorflow/tfjs-layers (pure-JS CPU backend), trained on the fixtures' MNIST split
+// (mnist-split.mjs) and saved in TF.js's Layers format:
+//   functional/  a functional model with branches: Conv2D → BatchNormalization → ReLU(max_value 6),
+//                DepthwiseConv2D → BatchNormalization → ReLU, a 1×1 Conv2D, Add (residual),
+//                Concatenate, AveragePooling2D, Conv2D, GlobalAveragePooling2D, Dense softmax;
+//   activations/ a Sequential MLP with tanh and sigmoid hidden layers.
+//   node scripts/keras-fixtures.mjs
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { mnistSplit, SEED, shuffleInPlace } from './mnist-split.mjs';
+import { mulberry32, registerFastConv2DBackpropFilter, saveTfjsModel } from './tfjs-training.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT = join(ROOT, 'test', 'fixtures', 'keras');
+tf.enableProdMode();
+
+let seed = SEED + 100;
+const init = () => tf.initializers.glorotUniform({ seed: seed++ });
+
+function functionalModel() {
+  const input = tf.input({ shape: [28, 28, 1], name: 'image' });
+  const stem = tf.layers.conv2d({ name: 'stem', filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init() }).apply(input);
+  const stemBn = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(stem);
+  const stemAct = tf.layers.reLU({ name: 'stem_relu6', maxValue: 6 }).apply(stemBn);
+  const dw = tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init() }).apply(stemAct);
+  const dwBn = tf.layers.batchNormalization({ name: 'dw_bn' }).apply(dw);
+  const dwAct = tf.layers.activation({ name: 'dw_relu', activation: 'relu' }).apply(dwBn);
+  const pw = tf.layers.conv2d({ name: 'pw', filters: 8, kernelSize: 1, kernelInitializer: init() }).apply(dwAct);
+  const sum = tf.layers.add({ name: 'residual' }).apply([pw, stemAct]);
+  const sumAct = tf.layers.activation({ name: 'residual_relu', activation: 'relu' }).apply(sum);
+  const joined = tf.layers.concatenate({ name: 'joined' }).apply([sumAct, stemAct]);
+  const pooled = tf.layers.averagePooling2d({ name: 'pool', poolSize: 2 }).apply(joined);
+  const head = tf.layers.conv2d({ name: 'head', filters: 24, kernelSize: 3, activation: 'relu', kernelInitializer: init() }).apply(pooled);
+  const gap = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(head);
+  const out = tf.layers.dense({ name: 'classes', units: 10, activation: 'softmax', kernelInitializer: init() }).apply(gap);
+  return tf.model({ inputs: input, outputs: out, name: 'functional' });
+}
+
+function activationsModel() {
+  return tf.sequential({
+    name: 'activations',
+    layers: [
+      tf.layers.dense({ name: 'hidden_tanh', inputShape: [784], units: 48, activation: 'tanh', kernelInitializer: init() }),
+      tf.layers.dense({ name: 'hidden_sigmoid', units: 32, activation: 'sigmoid', kernelInitializer: init() }),
+      tf.layers.dense({ name: 'classes', units: 10, activation: 'softmax', kernelInitializer: init() }),
+    ],
+  });
+}
+
+function accuracy(model, set, shape) {
+  return tf.tidy(() => {
+    const predicted = model.predict(tf.tensor(set.x, [set.count, ...shape])).argMax(-1).dataSync();
+    let correct = 0;
+    for (let i = 0; i < set.count; i++) if (predicted[i] === set.labels[i]) correct++;
+    return correct / set.count;
+  });
+}
+
+async function main() {
+  await tf.setBackend('cpu');
+  registerFastConv2DBackpropFilter(tf);
+  const { trainSet, testSet } = mnistSplit();
+  const summary = {};
+  for (const [name, build, shape, epochs] of [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3]]) {
+    const model = build();
+    model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy' });
+    const random = mulberry32(SEED + 7);
+    const started = performance.now();
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const order = shuffleInPlace([...Array(trainSet.count).keys()], random);
+      const x = tf.tensor(Float32Array.from(order.flatMap((k) => Array.from(trainSet.x.subarray(k * 784, (k + 1) * 784)))), [trainSet.count, ...shape]);
+      const y = tf.oneHot(tf.tensor1d(order.map((k) => trainSet.labels[k]), 'int32'), 10).toFloat();
+      await model.fit(x, y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+      tf.dispose([x, y]);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const testAccuracy = accuracy(model, testSet, shape);
+    const dir = join(OUT, name);
+    mkdirSync(dir, { recursive: true });
+    await saveTfjsModel(tf, model, dir);
+    summary[name] = { parameters: model.countParams(), epochs, testAccuracy, seconds: Math.round(seconds) };
+    console.log(name, summary[name]);
+  }
+  writeFileSync(join(OUT, 'fixtures.json'), `${JSON.stringify({ tfjs: tf.version.tfjs, testDigits: testSet.count, models: summary }, null, 2)}\n`);
+}
+
+await main();

@@ -1,0 +1,229 @@
+// A loaded TF.js LayersModel → a Network (a DAG of our layers), its weights as the writer needs
+// them, and the BatchNormalizations folded into the conv or dense layer before them.
+import type * as tf from '@tensorflow/tfjs';
+import { InputError } from '../../errors.js';
+import { networkGraph } from '../../network/graph.js';
+import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
+import { describe, SUPPORTED_DESCRIPTION, type Json } from '../tfjsCheck.js';
+
+export interface TfjsWeightEntry {
+  /** The weight's name in the manifest, e.g. 'dense_1/kernel'. */
+  name: string;
+  /** The Keras name of the layer it belongs to (the Network layer's `name`). */
+  layer: string;
+  /** 'kernel', 'depthwise_kernel', 'bias' (written from the network), or another ('gamma', …) written as read. */
+  role: string;
+  shape: number[];
+  /** The values as read, for weights the network does not hold (BatchNormalization's). */
+  values: Float32Array | null;
+}
+
+/** A BatchNormalization folded into `into` (the writer removes it from the topology). */
+export interface TfjsFold {
+  batchNorm: string;
+  into: string;
+}
+
+/** Keras activations and what they become: a fused one, or a separate layer after it. */
+const FUSED: readonly Activation[] = ['relu', 'linear', 'softmax'];
+const SEPARATE: Record<string, Omit<ActivationLayer, 'name' | 'kind'>> = {
+  relu6: { fn: 'clip', min: 0, max: 6 },
+  sigmoid: { fn: 'sigmoid' },
+  tanh: { fn: 'tanh' },
+  elu: { fn: 'elu', alpha: 1 },
+  swish: { fn: 'silu' },
+  gelu: { fn: 'gelu' },
+  hardSigmoid: { fn: 'hardSigmoid', alpha: 0.2, beta: 0.5 },
+  hard_sigmoid: { fn: 'hardSigmoid', alpha: 0.2, beta: 0.5 },
+};
+export const KERAS_ACTIVATIONS = [...FUSED, ...Object.keys(SEPARATE)];
+
+/** Numbers from a config field that must be a list of positive integers of a given length. */
+function intPair(value: unknown, where: string, field: string): [number, number] {
+  const list = typeof value === 'number' ? [value, value] : value;
+  if (!Array.isArray(list) || list.length !== 2 || !list.every((n) => Number.isSafeInteger(n) && n > 0))
+    throw new InputError(`${where}: ${field}: expected two positive integers, found ${describe(value)}`);
+  return [list[0], list[1]];
+}
+
+export function activationName(config: Json, where: string): string {
+  const activation = config.activation ?? 'linear';
+  if (typeof activation !== 'string' || !KERAS_ACTIVATIONS.includes(activation))
+    throw new InputError(`${where}: activation: expected one of ${KERAS_ACTIVATIONS.join(', ')}, found ${describe(activation)}`);
+  return activation;
+}
+
+function checkChannelsLast(config: Json, where: string): void {
+  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
+    throw new InputError(`${where}: data_format: expected 'channels_last', found ${describe(config.dataFormat)}`);
+}
+
+function paddingOf(config: Json, where: string): 'valid' | 'same' {
+  const padding = config.padding ?? 'valid';
+  if (padding !== 'valid' && padding !== 'same') throw new InputError(`${where}: padding: expected 'valid' or 'same', found ${describe(padding)}`);
+  return padding;
+}
+
+/** A layer's weight values as float32 copies, checked to be finite. */
+function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float32Array> {
+  const values = new Map<string, Float32Array>();
+  layer.getWeights().forEach((tensor, i) => {
+    const data = Float32Array.from(tensor.dataSync() as Float32Array);
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    const name = layer.weights[i].originalName;
+    if (bad >= 0) throw new InputError(`${where}: weight '${name}': expected finite values, found ${data[bad]} at flat index ${bad}`);
+    values.set(name.slice(name.lastIndexOf('/') + 1), data);
+  });
+  return values;
+}
+
+/** The model's layers in an order where each follows the layers it is called on. */
+function layersInOrder(model: tf.LayersModel, source: string): tf.layers.Layer[] {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1)
+    throw new InputError(`${source}: modelTopology: expected a model with one input and one output, found ${model.inputs.length} inputs and ${model.outputs.length} outputs`);
+  const order: tf.layers.Layer[] = [];
+  const seen = new Set<tf.layers.Layer>();
+  const visit = (layer: tf.layers.Layer) => {
+    if (seen.has(layer)) return;
+    seen.add(layer);
+    for (const inbound of layer.inboundNodes[0]?.inboundLayers ?? []) visit(inbound);
+    order.push(layer);
+  };
+  visit(model.outputs[0].sourceLayer);
+  const off = (model.layers as tf.layers.Layer[]).find((l) => !seen.has(l));
+  if (off) throw new InputError(`${source}: layer '${off.name}': its output does not reach the model's output: expected every layer on a path from the input to the output`);
+  return order;
+}
+
+/** The Network of a loaded model, with its weights and folds (see the file header). */
+export function convertModel(model: tf.LayersModel, source: string, where: (layer: tf.layers.Layer) => string): { network: Network; weights: TfjsWeightEntry[]; folds: TfjsFold[] } {
+  const order = layersInOrder(model, source);
+  const inputLayer = order[0];
+  const inputShape = model.inputs[0].shape.slice(1);
+  if (!inputShape.every((n): n is number => typeof n === 'number' && n > 0))
+    throw new InputError(`${source}: input shape: expected fixed dimensions after the batch, found [${model.inputs[0].shape.map((n) => n ?? 'null').join(', ')}]`);
+  const layers: Layer[] = [];
+  const weights: TfjsWeightEntry[] = [];
+  const folds: TfjsFold[] = [];
+  const tensorOf = new Map<string, string>([[inputLayer.name, inputLayer.name]]);
+  const byName = new Map<string, Layer>();
+  const emit = (layer: Layer, from: string[]) => {
+    const previous = layers.length ? layers[layers.length - 1].name : inputLayer.name;
+    layers.push(from.length === 1 && from[0] === previous ? layer : { ...layer, from });
+    byName.set(layer.name, layers[layers.length - 1]);
+    return layer.name;
+  };
+  /** Emits a dense/conv layer, and its activation as a separate layer when a Network cannot fuse it. */
+  const emitWeighted = (layer: DenseLayer | Conv2DLayer, activation: string, from: string[]) => {
+    const fused = (FUSED as readonly string[]).includes(activation);
+    const out = emit({ ...layer, activation: fused ? (activation as Activation) : 'linear' }, from);
+    return fused ? out : emit({ kind: 'activation', name: `${layer.name}/${activation}`, ...SEPARATE[activation] }, [out]);
+  };
+
+  for (const layer of order.slice(1)) {
+    const at = where(layer);
+    const config = layer.getConfig() as Json;
+    const name = layer.name;
+    const from = (layer.inboundNodes[0]?.inboundLayers ?? []).map((l) => tensorOf.get(l.name)!);
+    const values = weightValues(layer, at);
+    const className = layer.getClassName();
+    const keep = (role: string) => (role === 'kernel' || role === 'depthwise_kernel' || role === 'bias' ? null : values.get(role)!);
+    layer.weights.forEach((w) => {
+      const role = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
+      weights.push({ name: w.originalName, layer: name, role, shape: [...w.shape] as number[], values: keep(role) });
+    });
+    let out: string;
+    switch (className) {
+      case 'Dropout':
+        out = from[0];
+        break;
+      case 'Activation': {
+        const activation = activationName(config, at);
+        if (activation === 'linear') out = from[0];
+        else if (activation === 'relu' || activation === 'softmax') out = emit({ kind: activation, name }, from);
+        else out = emit({ kind: 'activation', name, ...SEPARATE[activation] }, from);
+        break;
+      }
+      case 'ReLU': {
+        const max = config.maxValue;
+        out = max === undefined || max === null ? emit({ kind: 'relu', name }, from) : emit({ kind: 'activation', name, fn: 'clip', min: 0, max: max as number }, from);
+        break;
+      }
+      case 'Flatten':
+        checkChannelsLast(config, at);
+        out = emit({ kind: 'flatten', name }, from);
+        break;
+      case 'MaxPooling2D':
+      case 'AveragePooling2D': {
+        checkChannelsLast(config, at);
+        const poolSize = intPair(config.poolSize, at, 'pool_size');
+        const strides = config.strides === undefined || config.strides === null ? poolSize : intPair(config.strides, at, 'strides');
+        const padding = paddingOf(config, at);
+        out = emit(className === 'MaxPooling2D' ? { kind: 'maxpool2d', name, poolSize, strides, padding } : { kind: 'avgpool2d', name, poolSize, strides, padding, countIncludePad: false }, from);
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+        checkChannelsLast(config, at);
+        out = emit({ kind: 'globalavgpool', name }, from);
+        break;
+      case 'Add':
+        out = emit({ kind: 'add', name }, from);
+        break;
+      case 'Concatenate':
+        out = emit({ kind: 'concat', name }, from);
+        break;
+      case 'Dense': {
+        const [inputs, units] = layer.weights[0].shape as number[];
+        out = emitWeighted({ kind: 'dense', name, kernel: values.get('kernel')!, inputs, units, bias: values.get('bias') ?? null, activation: 'linear' }, activationName(config, at), from);
+        break;
+      }
+      case 'Conv2D':
+      case 'DepthwiseConv2D': {
+        checkChannelsLast(config, at);
+        const dilation = intPair(config.dilationRate ?? [1, 1], at, 'dilation_rate');
+        if (dilation[0] !== 1 || dilation[1] !== 1) throw new InputError(`${at}: dilation_rate: expected [1, 1], found [${dilation.join(', ')}]`);
+        const depthwise = className === 'DepthwiseConv2D';
+        // TF's depthwise kernel [kh, kw, cin, multiplier] is, value for value, our grouped HWIO kernel
+        // [kh, kw, 1, cin·multiplier] with groups = cin (output channel c·multiplier + m).
+        const [kh, kw, cin, last] = layer.weights[0].shape as number[];
+        const conv: Conv2DLayer = {
+          kind: 'conv2d', name, kernel: values.get(depthwise ? 'depthwise_kernel' : 'kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: depthwise ? cin * last : last,
+          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: paddingOf(config, at), ...(depthwise ? { groups: cin } : {}), activation: 'linear',
+        };
+        out = emitWeighted(conv, activationName(config, at), from);
+        break;
+      }
+      case 'BatchNormalization': {
+        const channels = (layer.weights.find((w) => w.originalName.endsWith('/moving_mean'))!.shape as number[])[0];
+        const epsilon = (config.epsilon as number | undefined) ?? 1e-3;
+        const gamma = values.get('gamma');
+        const beta = values.get('beta');
+        const [mean, variance] = [values.get('moving_mean')!, values.get('moving_variance')!];
+        const scale = Float64Array.from({ length: channels }, (_, c) => (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + epsilon));
+        const offset = Float64Array.from({ length: channels }, (_, c) => (beta ? beta[c] : 0) - scale[c] * mean[c]);
+        const before = byName.get(from[0]);
+        const inbound = layer.inboundNodes[0].inboundLayers[0];
+        const readers = inbound.outboundNodes.length;
+        if (before && (before.kind === 'dense' || before.kind === 'conv2d') && before.activation === 'linear' && before.name === inbound.name && readers === 1) {
+          // Exact: W' = W·scale per output, b' = scale·b + offset.
+          before.kernel = Float32Array.from(before.kernel, (w, i) => w * scale[i % channels]);
+          before.bias = Float32Array.from(offset, (c, f) => scale[f] * (before.bias?.[f] ?? 0) + c);
+          folds.push({ batchNorm: name, into: before.name });
+          out = before.name;
+        } else out = emit({ kind: 'batchnorm', name, scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, from);
+        break;
+      }
+      default:
+        throw new InputError(`${at}: unsupported layer class '${className}': ${SUPPORTED_DESCRIPTION}`);
+    }
+    tensorOf.set(name, out);
+  }
+  // A chain reads its input implicitly: the input's name matters only where a layer names it.
+  const named = layers.some((l) => l.from?.includes(inputLayer.name));
+  const network: Network = { inputShape, ...(named && inputLayer.name !== 'input' ? { inputName: inputLayer.name } : {}), layers };
+  const final = tensorOf.get(model.outputs[0].sourceLayer.name);
+  if (final === inputLayer.name || layers.length === 0) throw new InputError(`${source}: the model's output is its input: expected at least one layer`);
+  if (layers[layers.length - 1].name !== final) throw new InputError(`${source}: the output is computed by '${final}', not by the last layer`);
+  networkGraph(network, source);
+  return { network, weights, folds };
+}

@@ -1,0 +1,112 @@
+// Models built as Keras users build them, with tfjs-layers (test/fixtures/keras, made by
+// scripts/keras-fixtures.mjs): a functional model with BatchNormalization, ReLU(max_value),
+// DepthwiseConv2D, Add, Concatenate, AveragePooling2D, GlobalAveragePooling2D; and an MLP with
+// tanh and sigmoid. Each reads to the function TF.js computes, prunes from the CLI, and the
+// written model.json loads in TF.js with the accuracy and nonzeros report.json claims.
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwardCpu, parseNpy, prunableLayers, type Network } from '../src/index.js';
+import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
+import { runCli } from './helpers/cli.js';
+import { relativeError } from './helpers/onnxGraphs.js';
+
+const fixtures = new URL('./fixtures/', import.meta.url).pathname;
+const samplesPath = join(fixtures, 'mnist-samples.npy');
+const labelsPath = join(fixtures, 'mnist-labels.npy');
+const digits = parseNpy(await readFile(samplesPath), samplesPath).data as Float32Array;
+const labels = parseNpy(await readFile(labelsPath), labelsPath).data as Int32Array;
+
+let out: string;
+beforeAll(async () => {
+  tf.env().set('IS_TEST', true);
+  await tf.setBackend('cpu');
+  out = await mkdtemp(join(tmpdir(), 'net-trim-keras-'));
+});
+afterAll(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+async function tfjsPredict(modelJson: string, count: number, shape: number[]): Promise<Float32Array> {
+  const text = await readFile(modelJson, 'utf8');
+  const dir = join(modelJson, '..');
+  const handler: tf.io.IOHandler = {
+    load: () =>
+      tf.io.getModelArtifactsForJSON(JSON.parse(text), async (manifest) => {
+        const shards = await Promise.all(manifest.flatMap((g) => g.paths.map((p) => readFile(join(dir, p)))));
+        return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards.map((s) => new Uint8Array(s).buffer))];
+      }),
+  };
+  const model = await tf.loadLayersModel(handler);
+  const input = tf.tensor(digits.subarray(0, count * 784), [count, ...shape]);
+  const output = model.predict(input) as tf.Tensor;
+  const values = (await output.data()) as Float32Array;
+  tf.dispose([input, output]);
+  model.dispose();
+  return values;
+}
+
+function accuracy(outputs: ArrayLike<number>, count: number): number {
+  let correct = 0;
+  for (let p = 0; p < count; p++) {
+    let best = 0;
+    for (let c = 1; c < 10; c++) if (outputs[p * 10 + c] > outputs[p * 10 + best]) best = c;
+    if (best === labels[p]) correct++;
+  }
+  return correct / count;
+}
+
+function nonzeros(network: Network): number {
+  let n = 0;
+  for (const l of network.layers) if (l.kind === 'dense' || l.kind === 'conv2d') for (const v of [...l.kernel, ...(l.bias ?? [])]) if (v !== 0) n++;
+  return n;
+}
+
+const models: Array<[string, number[], 'cascade' | 'parallel', number, number, number]> = [
+  // name, input shape, mode, samples, ε gain, largest accuracy drop on 1000 digits (points)
+  ['functional', [28, 28, 1], 'cascade', 60, 0.03, 3],
+  ['activations', [784], 'parallel', 300, 0.03, 2],
+];
+
+describe('Keras-style TF.js models', () => {
+  it('the functional model reads to a graph: BatchNorms folded, ReLU(6) a clipped ReLU, depthwise one program per channel', async () => {
+    const handle = await loadTfjsModelFile(join(fixtures, 'keras/functional/model.json'));
+    expect(handle.folds).toEqual([{ batchNorm: 'stem_bn', into: 'stem' }, { batchNorm: 'dw_bn', into: 'dw' }]);
+    expect(handle.network.layers.map((l) => l.kind)).toEqual(['conv2d', 'activation', 'conv2d', 'relu', 'conv2d', 'add', 'relu', 'concat', 'avgpool2d', 'conv2d', 'globalavgpool', 'dense']);
+    const programs = prunableLayers(handle.network).map((t) => [t.layer.name, t.program, t.reason.split(' (')[0]]);
+    expect(programs).toEqual([
+      ['stem', 'clip', 'clipped ReLU [0, 6]'],
+      ['dw', 'relu', 'ReLU'],
+      ['pw', 'relu', "ReLU after the residual sum 'residual'"],
+      ['head', 'relu', 'fused ReLU'],
+      ['classes', 'linear', 'logits'],
+    ]);
+  });
+
+  for (const [name, shape] of models)
+    it(`${name}: our float64 forward pass equals TF.js's`, async () => {
+      const { network } = await loadTfjsModelFile(join(fixtures, 'keras', name, 'model.json'));
+      const ours = forwardCpu(network, digits.subarray(0, 100 * 784), 100).output;
+      expect(relativeError(ours, await tfjsPredict(join(fixtures, 'keras', name, 'model.json'), 100, shape))).toBeLessThan(1e-5);
+    });
+
+  for (const [name, shape, mode, count, gain, maxDrop] of models)
+    it(`${name}: net-trim prune (${mode}) writes a model.json that TF.js loads, as reported, with the folds kept`, async () => {
+      const dir = join(out, name);
+      const run = await runCli(['prune', join(fixtures, 'keras', name, 'model.json'), '--samples', samplesPath, '--labels', labelsPath, '--max-samples', String(count), '--mode', mode, '--epsilon-gain', String(gain), '--max-iterations', '1000', '--out', dir]);
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+      const written = await loadTfjsModelFile(join(dir, 'model.json'));
+      expect(written.folds).toEqual([]); // folded on writing: no BatchNormalization left
+      expect(JSON.stringify(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')).modelTopology)).not.toContain('BatchNormalization');
+      expect(report.nonzerosAfter).toBe(nonzeros(written.network));
+      expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+      expect(accuracy(await tfjsPredict(join(dir, 'model.json'), count, shape), count)).toBeCloseTo(report.accuracyAfter, 10);
+      const before = accuracy(await tfjsPredict(join(fixtures, 'keras', name, 'model.json'), 1000, shape), 1000);
+      const after = accuracy(await tfjsPredict(join(dir, 'model.json'), 1000, shape), 1000);
+      console.log(`keras ${name} ${mode}: nonzeros ${report.nonzerosBefore} -> ${report.nonzerosAfter}, rd ${report.relativeDiscrepancy.toFixed(4)}, accuracy on 1000 digits ${(100 * before).toFixed(1)}% -> ${(100 * after).toFixed(1)}%, ${report.seconds.toFixed(1)} s; ${report.layers.map((l: any) => `${l.name} ${l.program} ${l.nonzerosBefore}->${l.nonzerosAfter} (${l.iterations} it)`).join(', ')}`);
+      expect(after).toBeGreaterThanOrEqual(before - maxDrop / 100);
+    }, 300_000);
+});
