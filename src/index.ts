@@ -8,6 +8,7 @@ export type { NpyArray, NpyData, NpyDtype, NpyFloatArray, ParseNpyOptions } from
 export type { Network, Layer, DenseLayer, Conv2DLayer, ReluLayer, MaxPool2DLayer, FlattenLayer, SoftmaxLayer } from './network/types.js';
 export type { Activation as LayerActivation } from './network/types.js';
 export { checkNetwork, networkGraph, prunableLayers } from './network/graph.js';
+export { describeNetwork, formatNetworkSummary, type LayerSummary, type NetworkSummary } from './network/describe.js';
 export { forwardCpu } from './network/forwardCpu.js';
 export { forwardGpu } from './network/forwardGpu.js';
 export { pruneNetwork, DEFAULT_EPSILON_GAIN, DEFAULT_GAMMA, DEFAULT_KAPPA } from './prune/pruneNetwork.js';

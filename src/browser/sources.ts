@@ -7,8 +7,8 @@
 import { InputError } from '../errors.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
-import { parseOnnxModel, writeOnnxModel } from '../io/onnxModel.js';
-import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel } from '../io/tfjsModel.js';
+import { onnxImportNotes, parseOnnxModel, writeOnnxModel } from '../io/onnxModel.js';
+import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel, tfjsImportNotes } from '../io/tfjsModel.js';
 
 /** A loaded model: the same interface as Node's loadModelFile returns. */
 export type { LoadedModel };
@@ -177,6 +177,7 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
     path: name,
     network: handle.network,
     imageLayout: 'nhwc',
+    notes: tfjsImportNotes(handle),
     async serialize(network) {
       const { modelJson: json, weightData } = await writeTfjsModel(handle, network);
       return [
@@ -195,6 +196,7 @@ function onnxModel(name: string, bytes: Uint8Array): LoadedModel {
     path: name,
     network: handle.network,
     imageLayout: 'nchw',
+    notes: onnxImportNotes(handle),
     async serialize(network) {
       return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network) }];
     },

@@ -351,6 +351,13 @@ describe('the demo page', () => {
       await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.includes('prunable layers'), null, { timeout: 30_000 });
       expect(await page.textContent('#input-summary')).toMatch(/^mnist-mlp\.onnx: ONNX, input \(784\), 3 prunable layers: .*Samples: 200 of 1000 in mnist-samples\.npy, labels from mnist-labels\.npy\./);
       expect(await page.isHidden('#message')).toBe(true);
+      // A PyTorch ResNet: the page shows the graph as read, each prunable layer's program (inspect's summary).
+      await page.setInputFiles('#files', [fixture('torch/resnet.onnx'), fixture('mnist-samples.npy')]);
+      await page.waitForFunction(() => document.querySelector('#input-graph') !== null, null, { timeout: 30_000 });
+      expect(await page.textContent('#input-graph summary')).toBe('The network as read: input [28, 28, 1] (NHWC for images) → output [10]; 16 layers, a graph (branches and joins); 7 prunable layers with 8522 weights');
+      expect(await page.textContent('#input-graph pre')).toContain("program: relu — ReLU after the residual sum '/block1/Add' (offset: '/block1/shortcut/shortcut.0/Conv')");
+      await page.setInputFiles('#files', [fixture('mnist-mlp.onnx'), fixture('mnist-samples.npy'), fixture('mnist-labels.npy')]);
+      await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('mnist-mlp.onnx'), null, { timeout: 30_000 });
 
       // And they prune (a short run, on the CPU backend to spare SwiftShader's shader compiles): the
       // File objects go to the worker, an .onnx comes back.

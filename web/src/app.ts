@@ -119,6 +119,18 @@ function inspect(): void {
   send({ type: 'inspect', id: -id, input, maxSamples });
 }
 
+/** The input's one-line summary, and the network as read (what `net-trim inspect` prints) under it. */
+function showInput(input: InputSummary): void {
+  const graph = document.createElement('details');
+  graph.id = 'input-graph';
+  const title = document.createElement('summary');
+  title.textContent = `The network as read: ${input.model.graph[0]}`;
+  const lines = document.createElement('pre');
+  lines.textContent = input.model.graph.slice(1).join('\n');
+  graph.append(title, lines);
+  $('#input-summary').replaceChildren(describeInput(input), graph);
+}
+
 function describeInput(input: InputSummary): string {
   const m = input.model;
   const layers = m.layers.map((l) => `${l.name} (${l.shape})`).join(', ');
@@ -223,7 +235,7 @@ function onWorkerMessage(message: FromWorker): void {
       }
       return;
     case 'inspected':
-      if (-message.id === inspectId) $('#input-summary').textContent = describeInput(message.input);
+      if (-message.id === inspectId) showInput(message.input);
       return;
   }
   if (message.type === 'error' && message.id < 0) {
@@ -242,7 +254,7 @@ function onWorkerMessage(message: FromWorker): void {
     case 'started':
       for (const [i, layer] of message.input.model.layers.entries())
         run.rows.set(layer.name, { name: layer.name, shape: layer.shape, nonzeros: layer.nonzeros, status: 'waiting', iteration: 0, ratio: null, history: [], color: COLORS[i % COLORS.length] });
-      $('#input-summary').textContent = describeInput(message.input);
+      showInput(message.input);
       renderRows(run.rows);
       setStatus(`Pruning on ${message.adapter}…`);
       break;
@@ -332,7 +344,7 @@ function renderRows(rows: Map<string, LayerRow>, outcome?: PruneOutcome): void {
         element('td', { class: 'num' }, row.ratio === null ? '' : row.ratio.toPrecision(3)),
         element('td', { class: 'num' }, done ? `${count(done.nonzerosBefore)} → ${count(done.nonzerosAfter)} (${pct(done.nonzerosAfter / done.nonzerosBefore)})` : count(row.nonzeros)),
         element('td', { class: 'num' }, r ? r.epsilon.toPrecision(3) : ''),
-        element('td', { class: 'num' }, r ? `${r.achievedDiscrepancy.toPrecision(3)} (${r.consistencyBound.toPrecision(3)})` : ''),
+        element('td', { class: 'num' }, r ? `${r.achievedDiscrepancy.toPrecision(3)} (${r.consistencyBound === null ? '–' : r.consistencyBound.toPrecision(3)})` : ''),
       );
     }),
   );

@@ -27,14 +27,21 @@ export type ToWorker =
 export interface LayerInfo {
   name: string;
   kind: 'dense' | 'conv2d';
-  program: 'relu' | 'linear';
+  program: 'relu' | 'clip' | 'linear';
   /** "784 → 64" or "3×3×8 → 16". */
   shape: string;
   nonzeros: number;
 }
 
 export interface InputSummary {
-  model: { name: string; format: 'tfjs' | 'onnx'; inputShape: number[]; layers: LayerInfo[] };
+  model: {
+    name: string;
+    format: 'tfjs' | 'onnx';
+    inputShape: number[];
+    layers: LayerInfo[];
+    /** The network as the library reads it (describeNetwork, as `net-trim inspect` prints it). */
+    graph: string[];
+  };
   samples: { name: string; count: number; total: number };
   labels: { name: string } | null;
 }
@@ -61,7 +68,7 @@ export interface PruneOutcome {
     nonzerosAfter: number;
     epsilon: number;
     achievedDiscrepancy: number;
-    consistencyBound: number;
+    consistencyBound: number | null;
     relativeDualityGap: number;
     iterations: number;
     converged: boolean;

@@ -10,6 +10,8 @@ import {
   InputError,
   labelsForSamples,
   checkNetwork,
+  describeNetwork,
+  formatNetworkSummary,
   loadModel,
   prunableLayers,
   pruneNetwork,
@@ -157,7 +159,13 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
     heldOut: labels && count < all.count ? { data: all.data.subarray(count * perSample), count: all.count - count, labels: labels.subarray(count) } : null,
     sources: { samples: samplesArray.name, labels: labelsArray?.name ?? null },
     summary: {
-      model: { name: model.path, format: model.format, inputShape: model.network.inputShape, layers: layerInfos(model.network) },
+      model: {
+        name: model.path,
+        format: model.format,
+        inputShape: model.network.inputShape,
+        layers: layerInfos(model.network),
+        graph: formatNetworkSummary(describeNetwork(model.network), model.notes),
+      },
       samples: { name: samplesArray.name, count: samples.count, total: samples.total },
       labels: labelsArray ? { name: labelsArray.name } : null,
     },
