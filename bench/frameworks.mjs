@@ -1,0 +1,88 @@
+// The real-framework fixtures (test/fixtures/torch: PyTorch exports; test/fixtures/keras:
+// tfjs-layers models), pruned as the tests prune them, beside magnitude pruning at the same
+// per-layer nonzero counts (no retraining for either). Accuracy is measured on the digits of
+// mnist-samples.npy the pruning did not see. Writes bench/results-frameworks.json and prints the
+// markdown table of docs/results.md.
+//   node bench/frameworks.mjs            (after npm run build; WebGPU when an adapter is found)
+import { readFileSync, writeFileSync } from 'node:fs';
+import { acquireGpu, forwardCpu, loadModelFile, parseNpy, pruneNetwork } from '../dist/node/index.js';
+
+const root = new URL('../', import.meta.url).pathname;
+const digits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
+const labels = parseNpy(readFileSync(`${root}test/fixtures/mnist-labels.npy`), 'labels').data;
+
+// model, mode, pruning samples, ε gain, excluded layers (as test/torchFixtures.test.ts and kerasFixtures.test.ts).
+const runs = [
+  ['torch/resnet.onnx', 'cascade', 40, 0.05, ['/stem/stem.0/Conv']],
+  ['torch/mobilenet.onnx', 'cascade', 80, 0.02, ['/features/features.0/features.0.0/Conv']],
+  ['torch/mlp-batchnorm.onnx', 'cascade', 300, 0.05, []],
+  ['torch/mlp-activations.onnx', 'parallel', 300, 0.03, []],
+  ['keras/functional/model.json', 'cascade', 60, 0.03, []],
+  ['keras/activations/model.json', 'parallel', 300, 0.03, []],
+];
+
+function accuracy(logits, from, count) {
+  let correct = 0;
+  for (let p = 0; p < count; p++) {
+    let best = 0;
+    for (let c = 1; c < 10; c++) if (logits[p * 10 + c] > logits[p * 10 + best]) best = c;
+    if (best === labels[from + p]) correct++;
+  }
+  return correct / count;
+}
+
+/** The network with each pruned layer's smallest-magnitude weights zeroed, keeping `keep` nonzeros per layer (kernel and bias together). */
+function magnitudePruned(network, keep) {
+  return {
+    ...network,
+    layers: network.layers.map((l) => {
+      if (!keep.has(l.name)) return l;
+      const values = [...l.kernel, ...(l.bias ?? [])];
+      const threshold = values.map(Math.abs).sort((a, b) => b - a)[keep.get(l.name) - 1] ?? 0;
+      let left = keep.get(l.name);
+      const cut = (v) => (Math.abs(v) > threshold || (Math.abs(v) === threshold && left-- > 0) ? v : 0);
+      return { ...l, kernel: Float32Array.from(l.kernel, cut), bias: l.bias && Float32Array.from(l.bias, cut) };
+    }),
+  };
+}
+
+const gpu = await acquireGpu().catch(() => null);
+const results = [];
+for (const [file, mode, count, gain, exclude] of runs) {
+  const model = await loadModelFile(`${root}test/fixtures/${file}`);
+  const perSample = digits.length / 1000;
+  const started = performance.now();
+  const result = await pruneNetwork(model.network, { data: digits.subarray(0, count * perSample), count }, { mode, epsilonGain: gain, exclude, backend: gpu ? 'webgpu' : 'cpu', gpu: gpu ?? undefined, solver: { maxIterations: 1000 } });
+  const seconds = (performance.now() - started) / 1000;
+  const heldOut = digits.subarray(count * perSample);
+  const held = 1000 - count;
+  const acc = (network) => accuracy(forwardCpu(network, heldOut, held).logits, count, held);
+  const keep = new Map(result.layers.map((l) => [l.name, l.nonzerosAfter]));
+  const row = {
+    model: file,
+    mode,
+    samples: count,
+    gain,
+    excluded: exclude,
+    nonzerosBefore: result.nonzerosBefore,
+    nonzerosAfter: result.nonzerosAfter,
+    relativeDiscrepancy: result.relativeDiscrepancy,
+    accuracyBefore: acc(model.network),
+    accuracyAfter: acc(result.network),
+    magnitudeAccuracy: acc(magnitudePruned(model.network, keep)),
+    seconds,
+    layers: result.layers.map((l) => ({ name: l.name, program: l.program, nonzerosBefore: l.nonzerosBefore, nonzerosAfter: l.nonzerosAfter, iterations: l.iterations, converged: l.converged, seconds: l.seconds })),
+    backend: gpu ? gpu.adapterDescription : 'cpu',
+  };
+  results.push(row);
+  console.error(`${file}: ${row.nonzerosBefore} -> ${row.nonzerosAfter}, accuracy ${row.accuracyBefore} -> ${row.accuracyAfter} (magnitude ${row.magnitudeAccuracy}), ${seconds.toFixed(1)} s`);
+}
+gpu?.destroy();
+writeFileSync(`${root}bench/results-frameworks.json`, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+console.log('| model | mode, samples, ε gain | nonzeros | rd | held-out accuracy | magnitude pruning, same counts | time | iterations per layer |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of results)
+  console.log(
+    `| ${r.model} | ${r.mode}, ${r.samples}, ${r.gain} | ${r.nonzerosBefore} → ${r.nonzerosAfter} (${pct(r.nonzerosAfter / r.nonzerosBefore)}) | ${r.relativeDiscrepancy.toFixed(3)} | ${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)} | ${pct(r.magnitudeAccuracy)} | ${r.seconds.toFixed(1)} s | ${r.layers.map((l) => `${l.iterations}${l.converged ? '' : '*'}`).join(', ')} |`,
+  );
