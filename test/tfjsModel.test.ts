@@ -10,6 +10,7 @@ import { parseNpy } from '../src/io/npy.js';
 import { loadTfjsModelFile, saveTfjsModelFiles } from '../src/io/tfjsFiles.js';
 import { parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from '../src/io/tfjsModel.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
+import { forwardCpu } from '../src/network/forwardCpu.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const MLP = join(FIXTURES, 'mnist-mlp', 'model.json');
@@ -318,6 +319,29 @@ describe('functional models', () => {
     expect(maxAbsDiff(predict(reloaded, [784]), predict(model, [784]))).toBeLessThanOrEqual(1e-5);
     reloaded.dispose();
     model.dispose();
+  });
+
+  it('ZeroPadding2D before a conv (valid and same), a max pool after a ReLU and an average pool reads as explicit pads, as TF.js computes', async () => {
+    const input = tf.input({ shape: [9, 8, 2] });
+    let x = tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, strides: 2, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.zeroPadding2d({ padding: 1 }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.zeroPadding2d({ padding: [1, 0] }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ name: 'c2', filters: 3, kernelSize: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.zeroPadding2d({ padding: 1 }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.averagePooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ name: 'd', units: 3 }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: out });
+    const path = await saveModel(model, join(dir, 'zero-padding'));
+    const samples = Float32Array.from({ length: 5 * 144 }, (_, i) => Math.sin(i * 0.7) - 0.2);
+    const expected = (model.predict(tf.tensor(samples, [5, 9, 8, 2])) as tf.Tensor).dataSync() as Float32Array;
+    model.dispose();
+    const { network } = await loadTfjsModelFile(path);
+    expect(network.layers.filter((l) => l.kind === 'conv2d').map((l) => (l as Conv2DLayer).padding)).toEqual([[1, 0, 2, 1], [1, 0, 2, 1]]); // c2: [1, 0] zeros plus its own "same" (0 before, 1 after)
+    const ours = forwardCpu(network, samples, 5).output;
+    const error = Math.max(...Array.from(expected, (v, i) => Math.abs(v - ours[i])));
+    expect(error).toBeLessThan(1e-5);
   });
 
   it('rejects configurations a Network cannot express, naming the layer and field', async () => {

@@ -26,10 +26,10 @@ export function describe(value: unknown): string {
 
 export const SUPPORTED_CLASSES = [
   'Dense', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'Add', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
-  'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer',
+  'ZeroPadding2D', 'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, BatchNormalization, Add, Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, BatchNormalization, Add, Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
 const JOINS = ['Add', 'Concatenate'];
@@ -220,6 +220,16 @@ function declaredInputShape(config: Json, where: string): number[] | null {
   return batchShape.slice(1).map((n: unknown) => positiveInt(n, where, 'batch_input_shape', MAX_DIMENSION));
 }
 
+/** ZeroPadding2D's padding as [top, bottom, left, right] (Keras: n, [h, w] or [[top, bottom], [left, right]]). */
+export function zeroPadding(value: unknown, where: string): [number, number, number, number] {
+  const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DIMENSION;
+  const v = value ?? 1;
+  if (ok(v)) return [v as number, v as number, v as number, v as number];
+  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[0], v[1], v[1]];
+  if (Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every(ok))) return [v[0][0], v[0][1], v[1][0], v[1][1]];
+  return fail(`${where}: padding`, `an integer, [height, width] or [[top, bottom], [left, right]] of integers ≥ 0, found ${describe(value)}`);
+}
+
 const outSize = (size: number, kernel: number, stride: number, padding: string) =>
   padding === 'same' ? Math.ceil(size / stride) : Math.floor((size - kernel) / stride) + 1;
 
@@ -269,6 +279,11 @@ function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWei
       expectWeight('moving_mean', [channels]);
       expectWeight('moving_variance', [channels]);
       return input;
+    }
+    case 'ZeroPadding2D': {
+      if (input.length !== 3) fail(`${where}: ZeroPadding2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      const [t, b, l, r] = zeroPadding(c.padding, where);
+      return [input[0] + t + b, input[1] + l + r, input[2]];
     }
     case 'GlobalAveragePooling2D':
       if (input.length !== 3) fail(`${where}: GlobalAveragePooling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);

@@ -3,8 +3,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
-import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
-import { describe, SUPPORTED_DESCRIPTION, type Json } from '../tfjsCheck.js';
+import { windowAxis } from '../../network/shapes.js';
+import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network, Padding } from '../../network/types.js';
+import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
 
 export interface TfjsWeightEntry {
   /** The weight's name in the manifest, e.g. 'dense_1/kernel'. */
@@ -77,6 +78,25 @@ function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float3
   return values;
 }
 
+const className0 = (layer: tf.layers.Layer) => layer.getClassName();
+
+/**
+ * A conv's or pool's padding with a ZeroPadding2D before it merged in: explicit [top, left,
+ * bottom, right] pads on the unpadded input (its own 'same' pads computed on the padded size).
+ */
+function withZeroPadding(own: 'valid' | 'same', pad: { pads: [number, number, number, number] } | undefined, layer: tf.layers.Layer, kernel: [number, number], strides: [number, number], where: string): Padding {
+  if (!pad) return own;
+  const [t, b, l, r] = pad.pads;
+  if (own === 'valid') return [t, l, b, r];
+  const shapes = layer.inboundNodes[0].inputShapes;
+  const shape = (Array.isArray(shapes[0]) ? shapes[0] : shapes) as (number | null)[];
+  const [h, w] = [shape[1]!, shape[2]!];
+  const ah = windowAxis(h, kernel[0], strides[0], 'same');
+  const aw = windowAxis(w, kernel[1], strides[1], 'same');
+  if (!(h > 0 && w > 0)) throw new InputError(`${where}: input shape unknown after ZeroPadding2D`);
+  return [t + ah.padBefore, l + aw.padBefore, b + ah.padAfter, r + aw.padAfter];
+}
+
 /** The model's layers in an order where each follows the layers it is called on. */
 function layersInOrder(model: tf.LayersModel, source: string): tf.layers.Layer[] {
   if (model.inputs.length !== 1 || model.outputs.length !== 1)
@@ -106,6 +126,8 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
   const weights: TfjsWeightEntry[] = [];
   const folds: TfjsFold[] = [];
   const tensorOf = new Map<string, string>([[inputLayer.name, inputLayer.name]]);
+  // ZeroPadding2D outputs: their source and [top, bottom, left, right], merged into the conv or pool that reads them.
+  const padded = new Map<string, { source: string; pads: [number, number, number, number]; reader: string; nonNegative: boolean }>();
   const byName = new Map<string, Layer>();
   const emit = (layer: Layer, from: string[]) => {
     const previous = layers.length ? layers[layers.length - 1].name : inputLayer.name;
@@ -124,7 +146,13 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
     const at = where(layer);
     const config = layer.getConfig() as Json;
     const name = layer.name;
-    const from = (layer.inboundNodes[0]?.inboundLayers ?? []).map((l) => tensorOf.get(l.name)!);
+    const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
+    for (const l of inbound) {
+      const pad = padded.get(l.name);
+      if (pad && pad.reader !== name) throw new InputError(`${where(l)}: ZeroPadding2D is read by '${name}' (${className0(layer)}): expected it only before a Conv2D, DepthwiseConv2D or pooling layer, read by that layer alone`);
+    }
+    const pad = inbound.length === 1 ? padded.get(inbound[0].name) : undefined;
+    const from = pad ? [pad.source] : inbound.map((l) => tensorOf.get(l.name)!);
     const values = weightValues(layer, at);
     const className = layer.getClassName();
     const keep = (role: string) => (role === 'kernel' || role === 'depthwise_kernel' || role === 'bias' ? null : values.get(role)!);
@@ -137,6 +165,17 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
       case 'Dropout':
         out = from[0];
         break;
+      case 'ZeroPadding2D': {
+        const readers = layer.outboundNodes.map((n) => n.outboundLayer);
+        const source = from[0];
+        const before = byName.get(source);
+        // Zeros in a max pool's window are the padding's −∞ only when the input is never negative.
+        const nonNegative = before !== undefined && (before.kind === 'relu' || (before.kind === 'activation' && before.fn === 'clip' && (before.min ?? -1) >= 0) || ((before.kind === 'dense' || before.kind === 'conv2d') && before.activation === 'relu'));
+        if (readers.length !== 1) throw new InputError(`${at}: ZeroPadding2D read by ${readers.length} layers: expected one conv or pooling layer after it`);
+        padded.set(name, { source, pads: zeroPadding(config.padding, at), reader: readers[0].name, nonNegative });
+        out = source;
+        break;
+      }
       case 'Activation': {
         const activation = activationName(config, at);
         if (activation === 'linear') out = from[0];
@@ -158,8 +197,10 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
         checkChannelsLast(config, at);
         const poolSize = intPair(config.poolSize, at, 'pool_size');
         const strides = config.strides === undefined || config.strides === null ? poolSize : intPair(config.strides, at, 'strides');
-        const padding = paddingOf(config, at);
-        out = emit(className === 'MaxPooling2D' ? { kind: 'maxpool2d', name, poolSize, strides, padding } : { kind: 'avgpool2d', name, poolSize, strides, padding, countIncludePad: false }, from);
+        const padding = withZeroPadding(paddingOf(config, at), pad, layer, poolSize, strides, at);
+        if (pad && className === 'MaxPooling2D' && !pad.nonNegative)
+          throw new InputError(`${at}: MaxPooling2D after ZeroPadding2D on values that may be negative: expected a ReLU before the padding (zeros would win the max)`);
+        out = emit(className === 'MaxPooling2D' ? { kind: 'maxpool2d', name, poolSize, strides, padding } : { kind: 'avgpool2d', name, poolSize, strides, padding, countIncludePad: pad !== undefined }, from);
         break;
       }
       case 'GlobalAveragePooling2D':
@@ -188,7 +229,7 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
         const [kh, kw, cin, last] = layer.weights[0].shape as number[];
         const conv: Conv2DLayer = {
           kind: 'conv2d', name, kernel: values.get(depthwise ? 'depthwise_kernel' : 'kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: depthwise ? cin * last : last,
-          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: paddingOf(config, at), ...(depthwise ? { groups: cin } : {}), activation: 'linear',
+          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: withZeroPadding(paddingOf(config, at), pad, layer, [kh, kw], intPair(config.strides ?? [1, 1], at, 'strides'), at), ...(depthwise ? { groups: cin } : {}), activation: 'linear',
         };
         out = emitWeighted(conv, activationName(config, at), from);
         break;
