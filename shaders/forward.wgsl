@@ -30,8 +30,9 @@ fn biasActivation(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   }
 }
 
-// ---- direct convolution: output[n, oy, ox, f] = act(bias[f] + Σ input[n, iy, ix, c]·kernel[ky, kx, c, f]) ----
-// with iy = oy·strideH − padTop + ky (and the same for x); positions outside the input are zero.
+// ---- direct convolution: output[n, oy, ox, f] = act(bias[f] + Σ input[n, iy, ix, g·groupIn + c]·kernel[ky, kx, c, f]) ----
+// with iy = oy·strideH − padTop + ky (and the same for x), g = f / groupOut the filter's group
+// (one group: groupIn = inC); positions outside the input are zero.
 
 struct ConvParams {
   count: u32,    // samples·outH·outW·filters
@@ -49,6 +50,8 @@ struct ConvParams {
   padLeft: u32,
   hasBias: u32,
   relu: u32,
+  groupIn: u32,   // input channels per group (inC without groups)
+  groupOut: u32,  // filters per group (filters without groups)
 }
 
 @group(0) @binding(10) var<uniform> conv: ConvParams;
@@ -76,9 +79,9 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
       for (var kx = 0u; kx < conv.kernelW; kx++) {
         let ix = x0 + i32(kx);
         if (ix < 0 || ix >= i32(conv.inW)) { continue; }
-        let inBase = ((n * conv.inH + u32(iy)) * conv.inW + u32(ix)) * conv.inC;
-        let kernelBase = (ky * conv.kernelW + kx) * conv.inC * conv.filters + f;
-        for (var c = 0u; c < conv.inC; c++) {
+        let inBase = ((n * conv.inH + u32(iy)) * conv.inW + u32(ix)) * conv.inC + (f / conv.groupOut) * conv.groupIn;
+        let kernelBase = (ky * conv.kernelW + kx) * conv.groupIn * conv.filters + f;
+        for (var c = 0u; c < conv.groupIn; c++) {
           acc += convInput[inBase + c] * convKernel[kernelBase + c * conv.filters];
         }
       }
@@ -89,7 +92,9 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   }
 }
 
-// ---- max pooling (NHWC): padding positions never win (TF 'same' pads with −∞) ----
+// ---- max or average pooling (NHWC): padding positions never win a max (TF 'same' pads with
+// −∞); an average divides by the window's positions inside the input, or by the whole window
+// when the padding counts (ONNX count_include_pad: windows never overhang the padded input) ----
 
 struct PoolParams {
   count: u32,    // samples·outH·outW·channels
@@ -104,6 +109,7 @@ struct PoolParams {
   strideW: u32,
   padTop: u32,
   padLeft: u32,
+  mode: u32,      // 0 max, 1 average over the positions inside the input, 2 average over the window
 }
 
 @group(0) @binding(20) var<uniform> pool: PoolParams;
@@ -121,6 +127,8 @@ fn maxPool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let y0 = i32(oy * pool.strideH) - i32(pool.padTop);
     let x0 = i32(ox * pool.strideW) - i32(pool.padLeft);
     var best = 0.0;
+    var sum = 0.0;
+    var inside = 0u;
     var found = false; // a TF window always holds at least one input position
     for (var ky = 0u; ky < pool.poolH; ky++) {
       let iy = y0 + i32(ky);
@@ -130,9 +138,13 @@ fn maxPool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         if (ix < 0 || ix >= i32(pool.inW)) { continue; }
         let v = poolInput[((n * pool.inH + u32(iy)) * pool.inW + u32(ix)) * pool.channels + c];
         if (!found || v > best) { best = v; found = true; }
+        sum += v;
+        inside++;
       }
     }
-    poolOutput[i] = best;
+    if (pool.mode == 0u) { poolOutput[i] = best; }
+    else if (pool.mode == 1u) { poolOutput[i] = sum / f32(inside); }
+    else { poolOutput[i] = sum / f32(pool.poolH * pool.poolW); }
   }
 }
 
@@ -178,5 +190,99 @@ fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
       sum += e;
     }
     for (var j = 0u; j < cols; j++) { softmaxOutput[base + j] = softmaxOutput[base + j] / sum; }
+  }
+}
+
+// ---- pointwise maps, out of place: a per-channel affine map (inference BatchNorm) or an
+// activation; `channels` is the last axis' size ----
+
+struct PointwiseParams {
+  count: u32,
+  channels: u32,
+  op: u32,        // 0 affine (scale[c]·x + offset[c]), 1 clip(a, b), 2 leaky ReLU(a), 3 ELU(a), 4 sigmoid,
+                  // 5 tanh, 6 GELU (erf), 7 SiLU, 8 hard swish, 9 hard sigmoid(a·x + b)
+  a: f32,
+  b: f32,
+}
+
+@group(0) @binding(50) var<uniform> pointwiseParams: PointwiseParams;
+@group(0) @binding(51) var<storage, read> pointwiseInput: array<f32>;
+@group(0) @binding(52) var<storage, read> pointwiseScale: array<f32>;
+@group(0) @binding(53) var<storage, read> pointwiseOffset: array<f32>;
+@group(0) @binding(54) var<storage, read_write> pointwiseOutput: array<f32>;
+
+// erf to 1.5e-7 (Abramowitz–Stegun 7.1.26), the approximation of the float64 CPU pass.
+fn erfApprox(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+  return select(-y, y, x >= 0.0);
+}
+
+fn sigmoidOf(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+
+@compute @workgroup_size(WORKGROUP)
+fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = pointwiseParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let v = pointwiseInput[i];
+    var r = v;
+    switch p.op {
+      case 0u: { let c = i % p.channels; r = pointwiseScale[c] * v + pointwiseOffset[c]; }
+      case 1u: { r = min(max(v, p.a), p.b); }
+      case 2u: { r = select(p.a * v, v, v >= 0.0); }
+      case 3u: { r = select(p.a * (exp(v) - 1.0), v, v >= 0.0); }
+      case 4u: { r = sigmoidOf(v); }
+      case 5u: { r = tanh(v); }
+      case 6u: { r = 0.5 * v * (1.0 + erfApprox(v * 0.70710678118654752)); }
+      case 7u: { r = v * sigmoidOf(v); }
+      case 8u: { r = v * min(max(v + 3.0, 0.0), 6.0) / 6.0; }
+      case 9u: { r = min(max(p.a * v + p.b, 0.0), 1.0); }
+      default: {}
+    }
+    pointwiseOutput[i] = r;
+  }
+}
+
+// ---- global average pooling: [H, W, C] → [C] per sample, one thread per output ----
+
+struct GlobalPoolParams {
+  count: u32,     // samples·channels
+  positions: u32, // H·W
+  channels: u32,
+}
+
+@group(0) @binding(60) var<uniform> globalPool: GlobalPoolParams;
+@group(0) @binding(61) var<storage, read> globalPoolInput: array<f32>;
+@group(0) @binding(62) var<storage, read_write> globalPoolOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn globalAvgPool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < globalPool.count; i += stride(groups)) {
+    let c = i % globalPool.channels;
+    let n = i / globalPool.channels;
+    var sum = 0.0;
+    for (var k = 0u; k < globalPool.positions; k++) { sum += globalPoolInput[(n * globalPool.positions + k) * globalPool.channels + c]; }
+    globalPoolOutput[i] = sum / f32(globalPool.positions);
+  }
+}
+
+// ---- one part of a channel concatenation: out[p, offset + c] = part[p, c] ----
+
+struct ConcatParams {
+  count: u32,   // positions·width
+  width: u32,   // the part's channels
+  total: u32,   // the output's channels
+  offset: u32,  // the part's first channel in the output
+}
+
+@group(0) @binding(70) var<uniform> concatParams: ConcatParams;
+@group(0) @binding(71) var<storage, read> concatPart: array<f32>;
+@group(0) @binding(72) var<storage, read_write> concatOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn concatChannels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < concatParams.count; i += stride(groups)) {
+    let position = i / concatParams.width;
+    concatOutput[position * concatParams.total + concatParams.offset + i % concatParams.width] = concatPart[i];
   }
 }

@@ -5,7 +5,10 @@ import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
+import { readFileSync } from 'node:fs';
 import { forwardCpu } from '../src/network/forwardCpu.js';
+import { forwardGpu } from '../src/network/forwardGpu.js';
+import { gpuForTests } from './helpers/gpu.js';
 import { networkGraph, prunableLayers } from '../src/network/graph.js';
 import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
@@ -13,6 +16,7 @@ import { mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, type DagCase
 import { nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
+const gpu = await gpuForTests();
 const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
@@ -100,6 +104,27 @@ describe('pruning graph networks writes ONNX that runs in onnxruntime with the p
     expect(model.graph!.initializer!.length).toBeLessThan(onnxProto.onnx.ModelProto.decode(resnetBlock().bytes).graph!.initializer!.length);
     expect(model.metadataProps!.find((p) => p.key === 'net-trim.folded')!.value).toMatch(/^BatchNormalization folded: node \d+ \('\/batchnormalization\/BatchNormalization_\d+', op BatchNormalization\) into layer/);
   });
+});
+
+describe.skipIf(!gpu)('the GPU forward pass of graphs equals the float64 one', () => {
+  const torch = (name: string) => ({ name, bytes: readFileSync(new URL(`./fixtures/torch/${name}.onnx`, import.meta.url)), dims: [1, 28, 28] });
+  for (const c of [...cases, torch('resnet'), torch('mobilenet')])
+    it(`${c.name}: outputs, and every prunable layer's input, target and residual offset`, async () => {
+      const { network } = parseOnnxModel(c.bytes, `${c.name}.onnx`);
+      const { ours } = samples(c, 7, 5);
+      const cpu = forwardCpu(network, ours, 7, { collect: true });
+      const onGpu = await forwardGpu(gpu!, network, ours, 7, { collect: true, maxChunkSamples: 3 }); // three chunks
+      expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
+      expect(relativeError(onGpu.logits, cpu.logits)).toBeLessThan(1e-5);
+      expect([...onGpu.collected.keys()]).toEqual([...cpu.collected.keys()]);
+      for (const [index, want] of cpu.collected) {
+        const got = onGpu.collected.get(index)!;
+        for (const key of ['input', 'target', 'offset'] as const) {
+          expect(Boolean(got[key]), `${want.name} ${key}`).toBe(Boolean(want[key]));
+          if (want[key]) expect(relativeError(got[key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+        }
+      }
+    });
 });
 
 describe('graph networks: bad graphs are one-line InputErrors', () => {

@@ -11,6 +11,7 @@ import { loadOnnxModelFile } from '../src/io/onnxFiles.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { runCli } from './helpers/cli.js';
 import { gpuForTests } from './helpers/gpu.js';
+import { networkNonzeros, tfjsPredict } from './helpers/models.js';
 
 const gpu = await gpuForTests();
 const fixtures = new URL('./fixtures/', import.meta.url).pathname;
@@ -51,30 +52,7 @@ function accuracy(outputs: ArrayLike<number>, classes = 10, count = COUNT): numb
   return correct / count;
 }
 
-function nonzeros(network: Network): number {
-  let n = 0;
-  for (const l of network.layers) if (l.kind === 'dense' || l.kind === 'conv2d') for (const v of [...l.kernel, ...(l.bias ?? [])]) if (v !== 0) n++;
-  return n;
-}
 
-async function tfjsPredict(modelJson: string, count: number, inputShape: number[]): Promise<Float32Array> {
-  const text = await readFile(modelJson, 'utf8');
-  const dir = join(modelJson, '..');
-  const handler: tf.io.IOHandler = {
-    load: () =>
-      tf.io.getModelArtifactsForJSON(JSON.parse(text), async (manifest) => {
-        const shards = await Promise.all(manifest.flatMap((g) => g.paths.map((p) => readFile(join(dir, p)))));
-        return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards.map((s) => new Uint8Array(s).buffer))];
-      }),
-  };
-  const model = await tf.loadLayersModel(handler);
-  const input = tf.tensor(digits.subarray(0, count * 784), [count, ...inputShape]);
-  const output = model.predict(input) as tf.Tensor;
-  const values = (await output.data()) as Float32Array;
-  tf.dispose([input, output]);
-  model.dispose();
-  return values;
-}
 
 async function onnxPredict(bytes: Uint8Array, count: number, imageShape: number[] | null): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
@@ -92,7 +70,7 @@ describe.skipIf(!gpu)('forward passes of the trained fixtures equal the formats\
       const count = 200;
       const { network } = await loadTfjsModelFile(join(fixtures, name, 'model.json'));
       const ours = await forwardGpu(gpu!, network, digits.subarray(0, count * 784), count);
-      expect(relativeError(ours.output, await tfjsPredict(join(fixtures, name, 'model.json'), count, image ? [28, 28, 1] : [784]))).toBeLessThan(1e-4);
+      expect(relativeError(ours.output, await tfjsPredict(join(fixtures, name, 'model.json'), digits, count, image ? [28, 28, 1] : [784]))).toBeLessThan(1e-4);
       const onnxFile = join(fixtures, `${name}.onnx`);
       const onnx = await loadOnnxModelFile(onnxFile);
       const fromOnnx = await forwardGpu(gpu!, onnx.network, digits.subarray(0, count * 784), count);
@@ -112,8 +90,8 @@ describe.skipIf(!gpu)('net-trim prune on the trained MLP', () => {
     const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
     const { network } = await loadTfjsModelFile(join(dir, 'model.json'));
     runs.cascade = { report, network };
-    expect(report.nonzerosAfter).toBe(nonzeros(network)); // counts match the file
-    const predicted = await tfjsPredict(join(dir, 'model.json'), Number(SAMPLES), [784]);
+    expect(report.nonzerosAfter).toBe(networkNonzeros(network)); // counts match the file
+    const predicted = await tfjsPredict(join(dir, 'model.json'), digits, Number(SAMPLES), [784]);
     expect(accuracy(predicted, 10, Number(SAMPLES))).toBeCloseTo(report.accuracyAfter, 10);
     const { network: original } = await loadTfjsModelFile(join(fixtures, 'mnist-mlp/model.json'));
     const used = digits.subarray(0, Number(SAMPLES) * 784);
@@ -131,7 +109,7 @@ describe.skipIf(!gpu)('net-trim prune on the trained MLP', () => {
     const bytes = await readFile(join(dir, 'model.onnx'));
     const { network } = parseOnnxModel(bytes, 'model.onnx');
     runs.parallel = { report, network };
-    expect(report.nonzerosAfter).toBe(nonzeros(network));
+    expect(report.nonzerosAfter).toBe(networkNonzeros(network));
     expect(accuracy(await onnxPredict(bytes, Number(SAMPLES), null), 10, Number(SAMPLES))).toBeCloseTo(report.accuracyAfter, 10);
   });
 

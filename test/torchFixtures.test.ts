@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forwardCpu, parseNpy, parseOnnxModel, type Network } from '../src/index.js';
+import { forwardCpu, parseNpy, parseOnnxModel } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
+import { accuracyOf, networkNonzeros } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname;
@@ -30,21 +31,7 @@ async function onnxLogits(bytes: Uint8Array, count: number): Promise<Float32Arra
   return result[session.outputNames[0]].data as Float32Array;
 }
 
-function accuracy(logits: ArrayLike<number>, count: number): number {
-  let correct = 0;
-  for (let p = 0; p < count; p++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[p * 10 + c] > logits[p * 10 + best]) best = c;
-    if (best === labels[p]) correct++;
-  }
-  return correct / count;
-}
 
-function nonzeros(network: Network): number {
-  let n = 0;
-  for (const l of network.layers) if (l.kind === 'dense' || l.kind === 'conv2d') for (const v of [...l.kernel, ...(l.bias ?? [])]) if (v !== 0) n++;
-  return n;
-}
 
 // name, mode, samples, ε gain, the largest accuracy drop on 1000 digits accepted (points), the
 // layers left alone (a first conv on one channel: many patches, few weights; inspect says so).
@@ -77,14 +64,14 @@ describe('PyTorch exports: net-trim prune writes a smaller model that onnxruntim
       const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
       const bytes = await readFile(join(dir, 'model.onnx'));
       const { network } = parseOnnxModel(bytes, 'model.onnx');
-      expect(report.nonzerosAfter).toBe(nonzeros(network));
+      expect(report.nonzerosAfter).toBe(networkNonzeros(network));
       expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
       const logits = await onnxLogits(bytes, count);
-      expect(accuracy(logits, count)).toBeCloseTo(report.accuracyAfter, 10);
+      expect(accuracyOf(logits, labels, count)).toBeCloseTo(report.accuracyAfter, 10);
       // On all 1000 digits (most unseen by the pruning).
       const original = await onnxLogits(await readFile(join(fixtures, 'torch', `${name}.onnx`)), 1000);
       const pruned = await onnxLogits(bytes, 1000);
-      console.log(`${name} ${mode}: nonzeros ${report.nonzerosBefore} -> ${report.nonzerosAfter}, rd ${report.relativeDiscrepancy.toFixed(4)}, accuracy on 1000 digits ${(100 * accuracy(original, 1000)).toFixed(1)}% -> ${(100 * accuracy(pruned, 1000)).toFixed(1)}%, ${report.seconds.toFixed(1)} s; ${report.layers.map((l: any) => `${l.name} ${l.program} ${l.nonzerosBefore}->${l.nonzerosAfter} (${l.iterations} it)`).join(', ')}`);
-      expect(accuracy(pruned, 1000)).toBeGreaterThanOrEqual(accuracy(original, 1000) - maxDrop / 100);
+      console.log(`${name} ${mode}: nonzeros ${report.nonzerosBefore} -> ${report.nonzerosAfter}, rd ${report.relativeDiscrepancy.toFixed(4)}, accuracy on 1000 digits ${(100 * accuracyOf(original, labels, 1000)).toFixed(1)}% -> ${(100 * accuracyOf(pruned, labels, 1000)).toFixed(1)}%, ${report.seconds.toFixed(1)} s; ${report.layers.map((l: any) => `${l.name} ${l.program} ${l.nonzerosBefore}->${l.nonzerosAfter} (${l.iterations} it)`).join(', ')}`);
+      expect(accuracyOf(pruned, labels, 1000)).toBeGreaterThanOrEqual(accuracyOf(original, labels, 1000) - maxDrop / 100);
     }, 300_000);
 });

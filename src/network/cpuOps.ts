@@ -158,9 +158,17 @@ function erf(x: number): number {
   return x >= 0 ? y : -y;
 }
 
+/** alpha and beta of the activations that have them, when a layer leaves them out (Keras's and ONNX's defaults). */
+export const ACTIVATION_DEFAULTS: Partial<Record<ActivationLayer['fn'], { alpha: number; beta?: number }>> = {
+  leakyRelu: { alpha: 0.01 },
+  elu: { alpha: 1 },
+  hardSigmoid: { alpha: 0.2, beta: 0.5 },
+};
+
 /** The pointwise function of an activation layer. */
 export function activationFunction(layer: ActivationLayer): (v: number) => number {
-  const alpha = layer.alpha;
+  const alpha = layer.alpha ?? ACTIVATION_DEFAULTS[layer.fn]?.alpha;
+  const beta = layer.beta ?? ACTIVATION_DEFAULTS[layer.fn]?.beta;
   switch (layer.fn) {
     case 'clip': {
       const lo = layer.min ?? -Infinity;
@@ -168,9 +176,9 @@ export function activationFunction(layer: ActivationLayer): (v: number) => numbe
       return (v) => Math.min(Math.max(v, lo), hi);
     }
     case 'leakyRelu':
-      return (v) => (v >= 0 ? v : (alpha ?? 0.01) * v);
+      return (v) => (v >= 0 ? v : alpha! * v);
     case 'elu':
-      return (v) => (v >= 0 ? v : (alpha ?? 1) * (Math.exp(v) - 1));
+      return (v) => (v >= 0 ? v : alpha! * (Math.exp(v) - 1));
     case 'sigmoid':
       return (v) => 1 / (1 + Math.exp(-v));
     case 'tanh':
@@ -180,7 +188,7 @@ export function activationFunction(layer: ActivationLayer): (v: number) => numbe
     case 'silu':
       return (v) => v / (1 + Math.exp(-v));
     case 'hardSigmoid':
-      return (v) => Math.min(Math.max((alpha ?? 0.2) * v + (layer.beta ?? 0.5), 0), 1);
+      return (v) => Math.min(Math.max(alpha! * v + beta!, 0), 1);
     case 'hardSwish':
       return (v) => (v * Math.min(Math.max(v + 3, 0), 6)) / 6;
   }

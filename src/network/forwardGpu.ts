@@ -1,27 +1,25 @@
-// The forward pass on the GPU, in f32: every layer runs as a dispatch (dense products through
-// matmul), samples are processed in chunks small enough that each activation fits in one storage
-// binding, with one submit and one readback of the returned arrays per chunk.
+// The forward pass on the GPU, in f32: every layer of the graph runs as dispatches in the
+// network's order (dense products through matmul), samples are processed in chunks small enough
+// that each activation fits in one storage binding, with one submit and one readback of the
+// returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { biasActivation, conv2d, maxPool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { biasActivation, concatChannels, conv2d, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { add } from '../gpu/kernels/proximal.js';
 import { matmul } from '../gpu/kernels/matmul.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
+import { ACTIVATION_DEFAULTS } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
-import { checkNetwork, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
+import { NETWORK_INPUT, networkGraph, prunableLayers } from './graph.js';
 import { shapeSize, windowGeometry } from './shapes.js';
 import type { Network } from './types.js';
 
-const GPU_KINDS = new Set(['dense', 'conv2d', 'relu', 'maxpool2d', 'flatten', 'softmax']);
+/** The largest finite f32: a clip without a bound clamps at it (WGSL need not keep infinities). */
+const F32_MAX = 3.4028234663852886e38;
 
-/**
- * Why forwardGpu cannot run `network`, or null when it can: the GPU pass covers chains of dense,
- * conv2d (groups 1), relu, maxpool2d, flatten and softmax layers; other graphs run in float64 on
- * the CPU (forwardCpu), which pruneNetwork then uses for its forward passes.
- */
-export function gpuForwardGap(network: Network): string | null {
-  if (!networkGraph(network).isChain) return 'the network branches (a layer reads a tensor other than the previous layer’s output)';
-  const other = network.layers.find((l) => !GPU_KINDS.has(l.kind) || (l.kind === 'conv2d' && (l.groups ?? 1) !== 1));
-  return other ? `layer '${other.name}' (${other.kind}${other.kind === 'conv2d' ? `, ${other.groups} groups` : ''}) has no GPU forward kernel yet` : null;
+/** out = the sum of `parts` (two or more) over `count` values: the first two, then one at a time into out. */
+function sumDispatches(ws: Workspace, count: number, parts: Activation[], out: Activation): Dispatch[] {
+  return parts.slice(1).map((part, k) => add(ws, { count, left: k === 0 ? parts[0].buffer : out.buffer, right: part.buffer, sum: out.buffer }));
 }
 
 export interface ForwardGpuOptions extends ForwardOptions {
@@ -57,19 +55,17 @@ export async function forwardGpu(
   samples: number,
   options: ForwardGpuOptions = {},
 ): Promise<ForwardResult<Float32Array>> {
-  const shapes = checkNetwork(network);
-  const gap = gpuForwardGap(network);
-  if (gap) throw new InputError(`forwardGpu: ${gap}; use forwardCpu for this network`);
+  const graph = networkGraph(network);
   checkForwardInput(network, input, samples);
   const weights = resolveWeights(network, options.overrides);
-  const targets = options.collect ? prunableLayers(network) : [];
+  const targets = options.collect ? prunableLayers(network, graph) : [];
   const layers = network.layers;
-  const outputShape = shapes[layers.length];
+  const outputShape = graph.outputShape;
   if (options.maxChunkSamples !== undefined && !(Number.isInteger(options.maxChunkSamples) && options.maxChunkSamples >= 1))
     throw new InputError(`maxChunkSamples must be a positive integer (found ${options.maxChunkSamples})`);
 
   // Chunk size: the largest per-sample activation (a softmax's input and output have the same size) must fit one binding.
-  const largest = Math.max(...shapes.map(shapeSize));
+  const largest = Math.max(shapeSize(network.inputShape), ...graph.outputShapes.map(shapeSize));
   const limit = Math.min(runtime.limits.maxStorageBufferBindingSize, runtime.limits.maxBufferSize);
   const fit = Math.floor(limit / (4 * largest));
   if (fit < 1)
@@ -85,17 +81,17 @@ export async function forwardGpu(
 
       // Build the layer graph once: buffers for a full chunk, dispatches as functions of the chunk's sample count.
       const steps: Array<(n: number) => Dispatch[]> = [];
-      const byTargetIndex = new Map<number, PrunableLayer>(targets.map((t) => [t.targetIndex, t]));
-      const byIndex = new Map<number, PrunableLayer>(targets.map((t) => [t.index, t]));
-      const collectedSources = new Map<number, { input: Activation; target?: Activation }>();
+      const outputs: Activation[] = [];
+      const preActivations = new Map<number, Activation>(); // a dense/conv layer's output before its fused softmax
+      const read = (s: number) => (s === NETWORK_INPUT ? inputActivation : outputs[s]);
       let logitsSource: Activation | null = null;
-      let x = inputActivation;
+      const last = layers.length - 1;
       for (const [i, layer] of layers.entries()) {
-        const inShape = shapes[i];
-        const outSize = shapeSize(shapes[i + 1]);
-        const cur = x;
+        const sources = graph.sources[i].map(read);
+        const cur = sources[0];
+        const inShape = graph.inputShapes[i][0];
+        const outSize = shapeSize(graph.outputShapes[i]);
         let out: Activation;
-        let pre: Activation | null = null; // a dense/conv layer's output before a fused softmax
         switch (layer.kind) {
           case 'dense':
           case 'conv2d': {
@@ -113,12 +109,13 @@ export async function forwardGpu(
               ]);
             } else {
               const geometry = windowGeometry(layer, inShape);
-              steps.push((n) => [conv2d(ws, { samples: n, geometry, filters: units, input: cur.buffer, kernel, bias, relu: fusedRelu, output: linearOut.buffer })]);
+              steps.push((n) => [conv2d(ws, { samples: n, geometry, filters: units, groups: layer.groups ?? 1, input: cur.buffer, kernel, bias, relu: fusedRelu, output: linearOut.buffer })]);
             }
             if (layer.activation === 'softmax') {
-              pre = linearOut;
+              preActivations.set(i, linearOut);
               const probabilities = (out = activation(outSize, `${layer.name} softmax`));
               steps.push((n) => [softmax(ws, { rows: (n * outSize) / units, cols: units, input: linearOut.buffer, output: probabilities.buffer })]);
+              if (i === last) logitsSource = linearOut;
             } else out = linearOut;
             break;
           }
@@ -127,10 +124,43 @@ export async function forwardGpu(
             steps.push((n) => [relu(ws, { count: n * outSize, input: cur.buffer, output: result.buffer })]);
             break;
           }
-          case 'maxpool2d': {
-            const geometry = windowGeometry(layer, inShape);
+          case 'activation': {
             const result = (out = activation(outSize, layer.name));
-            steps.push((n) => [maxPool2d(ws, { samples: n, geometry, input: cur.buffer, output: result.buffer })]);
+            const [a, b] = layer.fn === 'clip' ? [Math.max(layer.min ?? -F32_MAX, -F32_MAX), Math.min(layer.max ?? F32_MAX, F32_MAX)] : [layer.alpha ?? ACTIVATION_DEFAULTS[layer.fn]?.alpha ?? 0, layer.beta ?? ACTIVATION_DEFAULTS[layer.fn]?.beta ?? 0];
+            steps.push((n) => [pointwise(ws, { count: n * outSize, op: layer.fn, a, b, input: cur.buffer, output: result.buffer })]);
+            break;
+          }
+          case 'batchnorm': {
+            const result = (out = activation(outSize, layer.name));
+            const [scale, offset] = [ws.upload(layer.scale, `${layer.name} scale`), ws.upload(layer.offset, `${layer.name} offset`)];
+            steps.push((n) => [pointwise(ws, { count: n * outSize, op: 'affine', channels: layer.scale.length, scale, offset, input: cur.buffer, output: result.buffer })]);
+            break;
+          }
+          case 'maxpool2d':
+          case 'avgpool2d': {
+            const geometry = windowGeometry(layer, inShape);
+            const mode = layer.kind === 'maxpool2d' ? 'max' : layer.countIncludePad ? 'averageWithPadding' : 'average';
+            const result = (out = activation(outSize, layer.name));
+            steps.push((n) => [pool2d(ws, { samples: n, geometry, mode, input: cur.buffer, output: result.buffer })]);
+            break;
+          }
+          case 'globalavgpool': {
+            const result = (out = activation(outSize, layer.name));
+            steps.push((n) => [globalAvgPool(ws, { samples: n, positions: inShape[0] * inShape[1], channels: inShape[2], input: cur.buffer, output: result.buffer })]);
+            break;
+          }
+          case 'add': {
+            const result = (out = activation(outSize, layer.name));
+            steps.push((n) => sumDispatches(ws, n * outSize, sources, result));
+            break;
+          }
+          case 'concat': {
+            const result = (out = activation(outSize, layer.name));
+            const widths = graph.inputShapes[i].map((shape) => shape[shape.length - 1]);
+            const total = widths.reduce((t, w) => t + w, 0);
+            const positions = outSize / total;
+            const offsets = widths.map((_, k) => widths.slice(0, k).reduce((t, w) => t + w, 0));
+            steps.push((n) => sources.map((part, k) => concatChannels(ws, { positions: n * positions, width: widths[k], total, offset: offsets[k], part: part.buffer, output: result.buffer })));
             break;
           }
           case 'flatten':
@@ -140,18 +170,26 @@ export async function forwardGpu(
             const cols = inShape[inShape.length - 1];
             const result = (out = activation(outSize, layer.name));
             steps.push((n) => [softmax(ws, { rows: (n * outSize) / cols, cols, input: cur.buffer, output: result.buffer })]);
-            pre = cur;
+            if (i === last) logitsSource = cur;
             break;
           }
-          default:
-            throw new InputError(`forwardGpu: layer '${layer.name}' (${layer.kind}) has no GPU forward kernel`);
         }
-        if (i === layers.length - 1 && pre) logitsSource = pre;
-        if (byIndex.has(i)) collectedSources.set(i, { input: cur, target: pre ?? out });
-        const owner = byTargetIndex.get(i);
-        if (owner && owner.index !== i) collectedSources.get(owner.index)!.target = out;
-        x = out;
+        outputs.push(out);
       }
+      // A residual layer's offset: the other inputs of its sum, added up on the GPU when there are several.
+      const offsetSources = new Map<number, Activation>();
+      for (const t of targets) {
+        if (!t.offsetSources.length) continue;
+        const parts = t.offsetSources.map(read);
+        if (parts.length === 1) offsetSources.set(t.index, parts[0]);
+        else {
+          const size = shapeSize(graph.outputShapes[t.index]);
+          const sum = activation(size, `${t.layer.name} offset`);
+          steps.push((n) => sumDispatches(ws, n * size, parts, sum));
+          offsetSources.set(t.index, sum);
+        }
+      }
+      const x = outputs[last];
       const outputSource = x;
       logitsSource ??= outputSource;
 
@@ -174,15 +212,16 @@ export async function forwardGpu(
       const output = readout(outputSource);
       const collected = new Map<number, CollectedLayer<Float32Array>>();
       for (const t of targets) {
-        const s = collectedSources.get(t.index)!;
+        const offset = offsetSources.get(t.index);
         collected.set(t.index, {
           index: t.index,
           name: t.layer.name,
           program: t.program,
-          input: readout(s.input),
+          input: readout(read(graph.sources[t.index][0])),
           inputShape: t.inputShape,
-          target: readout(s.target!),
-          targetShape: t.outputShape,
+          target: readout(preActivations.get(t.targetIndex) ?? outputs[t.targetIndex]),
+          targetShape: graph.outputShapes[t.targetIndex],
+          ...(offset ? { offset: readout(offset) } : {}),
         });
       }
       const pending = [...readouts.values()].filter((r) => r.staging);

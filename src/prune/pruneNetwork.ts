@@ -12,7 +12,7 @@
 import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
-import { forwardGpu, gpuForwardGap } from '../network/forwardGpu.js';
+import { forwardGpu } from '../network/forwardGpu.js';
 import { layerInputShapes, networkGraph, prunableLayers, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
@@ -147,8 +147,7 @@ export async function pruneNetwork(
     if (!names.has(name)) throw new InputError(`layer '${name}': no prunable (dense or conv2d) layer has this name; prunable layers are ${[...names].join(', ')}`);
 
   const gpu = backend === 'webgpu' ? options.gpu : undefined;
-  // Branching graphs and layers without a GPU kernel run their forward passes in float64 on the CPU.
-  const pass: Forward = gpu && gpuForwardGap(network) === null
+  const pass: Forward = gpu
     ? (net) => forwardGpu(gpu, net, samples.data, samples.count, { collect: true })
     : async (net) => forwardCpu(net, samples.data, samples.count, { collect: true });
   const forward: Forward = async (net) => {

@@ -1,0 +1,45 @@
+// What the whole-model tests share: predictions of a model.json by TF.js itself, accuracy against
+// labels, and a network's nonzero weights.
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Network } from '../../src/network/types.js';
+
+/** TF.js's predictions for the first `count` samples of `inputs` (each of shape `shape`), the model read from its files. */
+export async function tfjsPredict(modelJson: string, inputs: Float32Array, count: number, shape: number[]): Promise<Float32Array> {
+  const text = await readFile(modelJson, 'utf8');
+  const dir = join(modelJson, '..');
+  const handler: tf.io.IOHandler = {
+    load: () =>
+      tf.io.getModelArtifactsForJSON(JSON.parse(text), async (manifest) => {
+        const shards = await Promise.all(manifest.flatMap((g) => g.paths.map((p) => readFile(join(dir, p)))));
+        return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards.map((s) => new Uint8Array(s).buffer))];
+      }),
+  };
+  const model = await tf.loadLayersModel(handler);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const input = tf.tensor(inputs.subarray(0, count * size), [count, ...shape]);
+  const output = model.predict(input) as tf.Tensor;
+  const values = (await output.data()) as Float32Array;
+  tf.dispose([input, output]);
+  model.dispose();
+  return values;
+}
+
+/** The share of the first `count` rows of `outputs` (rows of `classes`) whose largest entry is the label. */
+export function accuracyOf(outputs: ArrayLike<number>, labels: ArrayLike<number>, count: number, classes = 10): number {
+  let correct = 0;
+  for (let p = 0; p < count; p++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (outputs[p * classes + c] > outputs[p * classes + best]) best = c;
+    if (best === Number(labels[p])) correct++;
+  }
+  return correct / count;
+}
+
+/** Nonzero kernel and bias values of the network's dense and conv layers. */
+export function networkNonzeros(network: Network): number {
+  let n = 0;
+  for (const l of network.layers) if (l.kind === 'dense' || l.kind === 'conv2d') for (const v of [...l.kernel, ...(l.bias ?? [])]) if (v !== 0) n++;
+  return n;
+}
