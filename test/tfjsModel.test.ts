@@ -344,6 +344,35 @@ describe('functional models', () => {
     expect(error).toBeLessThan(1e-5);
   });
 
+  it('SeparableConv2D (with a BatchNormalization folded into it) reads as a depthwise and a 1×1 conv, computes as TF.js, and writes back', async () => {
+    const input = tf.input({ shape: [7, 6, 3] });
+    // A depth multiplier of 1: TF.js does not save depth_multiplier, so it cannot reload any other.
+    let x = tf.layers.separableConv2d({ name: 'sep', filters: 5, kernelSize: 3, padding: 'same', useBias: false }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.activation({ activation: 'relu6' }).apply(x) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ name: 'd', units: 2 }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: out });
+    // Moving statistics that are not the identity, so that the fold matters.
+    const bn = model.getLayer('bn');
+    bn.setWeights(bn.getWeights().map((w, k) => tf.add(w, tf.scalar([0.3, -0.2, 0.5, 0.4][k]))));
+    const path = await saveModel(model, join(dir, 'separable'));
+    const samples = Float32Array.from({ length: 4 * 126 }, (_, i) => Math.cos(i * 0.37));
+    const expected = (model.predict(tf.tensor(samples, [4, 7, 6, 3])) as tf.Tensor).dataSync() as Float32Array;
+    model.dispose();
+    const handle = await loadTfjsModelFile(path);
+    expect(handle.network.layers.map((l) => `${l.name}:${l.kind}${l.kind === 'conv2d' ? `/${l.groups ?? 1}` : ''}`)).toEqual(['sep/depthwise:conv2d/3', 'sep:conv2d/1', 'activation_1:activation', 'global_average_pooling2d_GlobalAveragePooling2D1:globalavgpool', 'd:dense'].map((s, i) => (i < 2 ? s : expect.any(String))) as string[]);
+    expect(handle.folds).toEqual([{ batchNorm: 'bn', into: 'sep' }]);
+    const ours = forwardCpu(handle.network, samples, 4).output;
+    expect(Math.max(...Array.from(expected, (v, i) => Math.abs(v - ours[i])))).toBeLessThan(1e-5);
+    // Written back (the fold kept: no BatchNormalization, the separable conv with a bias) and read again: the same function.
+    const saved = join(dir, 'separable-written');
+    await mkdir(saved);
+    await saveTfjsModelFiles(handle, handle.network, saved);
+    const again = await loadTfjsModelFile(join(saved, 'model.json'));
+    expect(again.folds).toEqual([]);
+    expect(Math.max(...Array.from(forwardCpu(again.network, samples, 4).output, (v, i) => Math.abs(v - ours[i])))).toBeLessThan(1e-6);
+  });
+
   it('rejects configurations a Network cannot express, naming the layer and field', async () => {
     const cases: [string, () => tf.LayersModel, string][] = [
       [

@@ -25,11 +25,11 @@ export function describe(value: unknown): string {
 }
 
 export const SUPPORTED_CLASSES = [
-  'Dense', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'Add', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
+  'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
   'ZeroPadding2D', 'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, BatchNormalization, Add, Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
 const JOINS = ['Add', 'Concatenate'];
@@ -291,10 +291,11 @@ function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWei
       return [input[2]];
     case 'Conv2D':
     case 'DepthwiseConv2D':
+    case 'SeparableConv2D':
     case 'AveragePooling2D':
     case 'MaxPooling2D': {
       if (input.length !== 3) fail(`${where}: ${e.className} input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
-      const conv = e.className === 'Conv2D' || e.className === 'DepthwiseConv2D';
+      const conv = e.className !== 'MaxPooling2D' && e.className !== 'AveragePooling2D';
       const kernel = conv ? pair(c.kernel_size ?? c.kernelSize, where, 'kernel_size') : pair(c.pool_size ?? c.poolSize, where, 'pool_size', [2, 2]);
       const strides = pair(c.strides, where, 'strides', conv ? [1, 1] : kernel);
       const padding = oneOfStrings(c.padding, ['valid', 'same'], where, 'padding', 'valid');
@@ -303,6 +304,15 @@ function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWei
       const out = [0, 1].map((i) => outSize(input[i], span[i], strides[i], padding));
       if (out.some((n) => n < 1)) fail(`${where}: ${conv ? 'kernel_size' : 'pool_size'}`, `a window that fits the input [${input.join(', ')}], found [${kernel.join(', ')}]`);
       if (!conv) return [out[0], out[1], input[2]];
+      if (e.className === 'SeparableConv2D') {
+        const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
+        const filters = positiveInt(c.filters, where, 'filters');
+        activation();
+        expectWeight('depthwise_kernel', [kernel[0], kernel[1], input[2], multiplier]);
+        expectWeight('pointwise_kernel', [1, 1, input[2] * multiplier, filters]);
+        if (useBias) expectWeight('bias', [filters]);
+        return [out[0], out[1], filters];
+      }
       if (e.className === 'DepthwiseConv2D') {
         const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
         activation();

@@ -47,7 +47,7 @@ function sameShape(a: readonly (number | null)[], b: readonly (number | null)[])
 function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
   const { className, config } = entry;
-  if (className === 'Dense' || className === 'Conv2D' || className === 'DepthwiseConv2D' || className === 'Activation') activationName(config, where);
+  if (['Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Activation'].includes(className)) activationName(config, where);
   if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32')
     throw new InputError(`${where}: dtype: expected 'float32', found ${describe(config.dtype)}`);
   if (className === 'ReLU') {
@@ -157,7 +157,7 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
       }
       const layer = byName.get(entry.layer);
       if (!layer) throw new InputError(`network: expected a dense or conv2d layer '${entry.layer}' (as in ${handle.source}), found none`);
-      const isKernel = entry.role === 'kernel' || entry.role === 'depthwise_kernel';
+      const isKernel = entry.role !== 'bias';
       const expected = isKernel ? kernelShape(layer) : [layer.kind === 'dense' ? layer.units : layer.filters];
       if (!sameShape(expected, entry.shape))
         throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected shape ${shapeText(entry.shape)} as in ${handle.source}, found ${shapeText(expected)}`);
@@ -213,7 +213,7 @@ function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFo
     if (!Array.isArray(config)) for (const ref of (config.output_layers as unknown[]) ?? []) rename(ref);
     kept = kept.filter((w) => w.layer !== batchNorm);
     if (!kept.some((w) => w.layer === into && w.role === 'bias')) {
-      const kernel = kept.findIndex((w) => w.layer === into && (w.role === 'kernel' || w.role === 'depthwise_kernel'));
+      const kernel = kept.findIndex((w) => w.layer === into && w.role !== 'bias' && w.values === null);
       const prefix = kept[kernel].name.slice(0, kept[kernel].name.lastIndexOf('/'));
       const channels = kept[kernel].role === 'depthwise_kernel' ? kept[kernel].shape[2] * kept[kernel].shape[3] : kept[kernel].shape[kept[kernel].shape.length - 1];
       kept = [...kept.slice(0, kernel + 1), { name: `${prefix}/bias`, layer: into, role: 'bias', shape: [channels], values: null }, ...kept.slice(kernel + 1)];

@@ -25,6 +25,9 @@ export interface TfjsFold {
   into: string;
 }
 
+/** The weights the network holds (written from it); any other role is written as read. */
+export const NETWORK_ROLES = ['kernel', 'depthwise_kernel', 'pointwise_kernel', 'bias'];
+
 /** Keras activations and what they become: a fused one, or a separate layer after it. */
 const FUSED: readonly Activation[] = ['relu', 'linear', 'softmax'];
 const SEPARATE: Record<string, Omit<ActivationLayer, 'name' | 'kind'>> = {
@@ -155,10 +158,12 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
     const from = pad ? [pad.source] : inbound.map((l) => tensorOf.get(l.name)!);
     const values = weightValues(layer, at);
     const className = layer.getClassName();
-    const keep = (role: string) => (role === 'kernel' || role === 'depthwise_kernel' || role === 'bias' ? null : values.get(role)!);
+    const keep = (role: string) => (NETWORK_ROLES.includes(role) ? null : values.get(role)!);
     layer.weights.forEach((w) => {
       const role = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
-      weights.push({ name: w.originalName, layer: name, role, shape: [...w.shape] as number[], values: keep(role) });
+      // A SeparableConv2D is two of our layers: its depthwise kernel belongs to '<name>/depthwise'.
+      const owner = className === 'SeparableConv2D' && role === 'depthwise_kernel' ? `${name}/depthwise` : name;
+      weights.push({ name: w.originalName, layer: owner, role, shape: [...w.shape] as number[], values: keep(role) });
     });
     let out: string;
     switch (className) {
@@ -232,6 +237,25 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
           bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: withZeroPadding(paddingOf(config, at), pad, layer, [kh, kw], intPair(config.strides ?? [1, 1], at, 'strides'), at), ...(depthwise ? { groups: cin } : {}), activation: 'linear',
         };
         out = emitWeighted(conv, activationName(config, at), from);
+        break;
+      }
+      case 'SeparableConv2D': {
+        // A depthwise conv (groups = cin, no bias) then a 1×1 conv with the bias and the activation.
+        checkChannelsLast(config, at);
+        const dilation = intPair(config.dilationRate ?? [1, 1], at, 'dilation_rate');
+        if (dilation[0] !== 1 || dilation[1] !== 1) throw new InputError(`${at}: dilation_rate: expected [1, 1], found [${dilation.join(', ')}]`);
+        const [kh, kw, cin, multiplier] = layer.weights.find((w) => w.originalName.endsWith('/depthwise_kernel'))!.shape as number[];
+        const filters = (layer.weights.find((w) => w.originalName.endsWith('/pointwise_kernel'))!.shape as number[])[3];
+        const strides = intPair(config.strides ?? [1, 1], at, 'strides');
+        const depthwise = emit(
+          { kind: 'conv2d', name: `${name}/depthwise`, kernel: values.get('depthwise_kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: cin * multiplier, bias: null, strides, padding: withZeroPadding(paddingOf(config, at), pad, layer, [kh, kw], strides, at), groups: cin, activation: 'linear' },
+          from,
+        );
+        out = emitWeighted(
+          { kind: 'conv2d', name, kernel: values.get('pointwise_kernel')!, kernelSize: [1, 1], inChannels: cin * multiplier, filters, bias: values.get('bias') ?? null, strides: [1, 1], padding: 'valid', activation: 'linear' },
+          activationName(config, at),
+          [depthwise],
+        );
         break;
       }
       case 'BatchNormalization': {
