@@ -52,6 +52,8 @@ struct ConvParams {
   relu: u32,
   groupIn: u32,   // input channels per group (inC without groups)
   groupOut: u32,  // filters per group (filters without groups)
+  dilationH: u32, // tap spacing
+  dilationW: u32,
 }
 
 @group(0) @binding(10) var<uniform> conv: ConvParams;
@@ -74,10 +76,10 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let y0 = i32(oy * conv.strideH) - i32(conv.padTop);
     let x0 = i32(ox * conv.strideW) - i32(conv.padLeft);
     for (var ky = 0u; ky < conv.kernelH; ky++) {
-      let iy = y0 + i32(ky);
+      let iy = y0 + i32(ky * conv.dilationH);
       if (iy < 0 || iy >= i32(conv.inH)) { continue; }
       for (var kx = 0u; kx < conv.kernelW; kx++) {
-        let ix = x0 + i32(kx);
+        let ix = x0 + i32(kx * conv.dilationW);
         if (ix < 0 || ix >= i32(conv.inW)) { continue; }
         let inBase = ((n * conv.inH + u32(iy)) * conv.inW + u32(ix)) * conv.inC + (f / conv.groupOut) * conv.groupIn;
         let kernelBase = (ky * conv.kernelW + kx) * conv.groupIn * conv.filters + f;

@@ -1,7 +1,7 @@
 // Products with the patch matrix X of a convolution, without materializing it (net-trim.md §5).
 // X has one row r = (n, oy, ox) per sample and output position and one column k = (ky, kx, c) per
 // kernel entry (the HWIO kernel's rows), plus a last column of `biasValue` when hasBias = 1:
-//   X[r, k] = images[n, oy·strideH − padTop + ky, ox·strideW − padLeft + kx, c]   (0 outside).
+//   X[r, k] = images[n, oy·strideH − padTop + ky·dilationH, ox·strideW − padLeft + kx·dilationW, c]   (0 outside).
 // All sizes are uniforms, so one pipeline per entry point (and epilogue) serves every layer.
 // shaders/epilogue.wgsl is prepended: it declares `out` and what patch_product's stores fuse.
 //
@@ -32,6 +32,8 @@ struct Params {
   beta: f32,
   firstRow: u32,    // patch_rows: the chunk's first row
   chunkRows: u32,   // patch_rows: rows in the chunk
+  dilationH: u32,   // tap spacing
+  dilationW: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -59,8 +61,8 @@ fn position(r: u32) -> Position {
 
 // Index into `images` of window entry (ky, kx, 0) for output position p, or -1 in the padding.
 fn windowBase(p: Position, ky: u32, kx: u32) -> i32 {
-  let iy = i32(p.oy * params.strideH + ky) - i32(params.padTop);
-  let ix = i32(p.ox * params.strideW + kx) - i32(params.padLeft);
+  let iy = i32(p.oy * params.strideH + ky * params.dilationH) - i32(params.padTop);
+  let ix = i32(p.ox * params.strideW + kx * params.dilationW) - i32(params.padLeft);
   if (iy < 0 || iy >= i32(params.inH) || ix < 0 || ix >= i32(params.inW)) { return -1; }
   return ((i32(p.n) * i32(params.inH) + iy) * i32(params.inW) + ix) * i32(params.channels);
 }

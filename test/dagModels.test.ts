@@ -12,12 +12,12 @@ import { gpuForTests } from './helpers/gpu.js';
 import { networkGraph, prunableLayers } from '../src/network/graph.js';
 import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
-import { mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, type DagCase } from './helpers/dagGraphs.js';
+import { dilatedConvs, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, type DagCase } from './helpers/dagGraphs.js';
 import { nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);
@@ -125,6 +125,23 @@ describe.skipIf(!gpu)('the GPU forward pass of graphs equals the float64 one', (
         }
       }
     });
+});
+
+describe.skipIf(!gpu)('graph programs solved on the GPU agree with the float64 CPU', () => {
+  for (const c of [dilatedConvs(), mobileNetBlock()])
+    it(`${c.name} (dilated, depthwise and clipped programs), parallel`, async () => {
+      const { network } = parseOnnxModel(c.bytes, `${c.name}.onnx`);
+      const { ours } = samples(c, 40, 13);
+      const options = { mode: 'parallel' as const, epsilonGain: 0.05, solver: { maxIterations: 3000 } };
+      const cpu = await pruneNetwork(network, { data: ours, count: 40 }, { ...options, backend: 'cpu' });
+      const onGpu = await pruneNetwork(network, { data: ours, count: 40 }, { ...options, backend: 'webgpu', gpu: gpu! });
+      cpu.layers.forEach((want, i) => {
+        const got = onGpu.layers[i];
+        expect(got.constraintResidual, got.name).toBeLessThanOrEqual(got.epsilon * 1.01 + 1e-9);
+        expect(Math.abs(got.nonzerosAfter - want.nonzerosAfter), got.name).toBeLessThanOrEqual(Math.max(2, 0.03 * want.nonzerosAfter));
+      });
+      expect(Math.abs(onGpu.relativeDiscrepancy - cpu.relativeDiscrepancy)).toBeLessThan(0.1 * cpu.relativeDiscrepancy + 1e-3);
+    }, 120_000);
 });
 
 describe('graph networks: bad graphs are one-line InputErrors', () => {

@@ -653,7 +653,8 @@ describe('parseOnnxModel rejects unsupported models with one-line InputErrors', 
     expect(same).toMatchObject({ padding: 'same', strides: [2, 2] });
     const autoPad = { name: 'auto_pad', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode('SAME_UPPER') };
     expect(parseOnnxModel(conv([autoPad]), 'm.onnx').network.layers[0]).toMatchObject({ padding: 'same' });
-    expectInputError(() => parseOnnxModel(conv([ints('dilations', [2, 2])]), 'm.onnx'), 'unsupported attribute dilations=[2,2]: expected [1,1]');
+    expect(parseOnnxModel(conv([ints('dilations', [2, 1])]), 'm.onnx').network.layers[0]).toMatchObject({ dilations: [2, 1] });
+    expectInputError(() => parseOnnxModel(conv([ints('dilations', [2, 0])]), 'm.onnx'), 'attribute dilations=[2,0]: expected 2 positive values');
     // Gemm transA, and a Gemm straight on an image.
     const gemm = (attributes: OnnxTypes.IAttributeProto[], flatten: boolean) =>
       smallModel(

@@ -25,8 +25,9 @@ function patchesOf(g: Geometry, seed: number): ImagePatches {
     const out = Math.ceil(size / stride);
     return { out, pad: Math.floor(Math.max((out - 1) * stride + kernel - size, 0) / 2) };
   };
-  const h = axis(g.height, g.kernelHeight, g.strideHeight);
-  const w = axis(g.width, g.kernelWidth, g.strideWidth);
+  // A dilated window spans (k − 1)·d + 1 positions.
+  const h = axis(g.height, (g.kernelHeight - 1) * (g.dilationHeight ?? 1) + 1, g.strideHeight);
+  const w = axis(g.width, (g.kernelWidth - 1) * (g.dilationWidth ?? 1) + 1, g.strideWidth);
   const { padding: _, ...rest } = g;
   return { ...rest, images, outHeight: h.out, outWidth: w.out, padTop: h.pad, padLeft: w.pad };
 }
@@ -44,8 +45,8 @@ function naivePatchMatrix(p: ImagePatches, biasValue: number | null): Matrix {
         for (let ky = 0; ky < p.kernelHeight; ky++)
           for (let kx = 0; kx < p.kernelWidth; kx++)
             for (let c = 0; c < p.channels; c++) {
-              const iy = oy * p.strideHeight + ky - p.padTop;
-              const ix = ox * p.strideWidth + kx - p.padLeft;
+              const iy = oy * p.strideHeight + ky * (p.dilationHeight ?? 1) - p.padTop;
+              const ix = ox * p.strideWidth + kx * (p.dilationWidth ?? 1) - p.padLeft;
               const inside = iy >= 0 && iy < p.height && ix >= 0 && ix < p.width;
               data[r * cols + (ky * p.kernelWidth + kx) * p.channels + c] = inside ? p.images[((n * p.height + iy) * p.width + ix) * p.channels + c] : 0;
             }
@@ -70,6 +71,7 @@ const geometries: Array<[string, Geometry]> = [
   ['3×2 valid, stride 2', { count: 2, height: 9, width: 8, channels: 2, kernelHeight: 3, kernelWidth: 2, strideHeight: 2, strideWidth: 2, padding: 'valid' }],
   ['4×4 same, stride 2 (uneven padding)', { count: 2, height: 5, width: 7, channels: 1, kernelHeight: 4, kernelWidth: 4, strideHeight: 2, strideWidth: 2, padding: 'same' }],
   ['1×1, 5 channels', { count: 2, height: 4, width: 4, channels: 5, kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padding: 'valid' }],
+  ['3×3 dilated 2×3, same', { count: 2, height: 9, width: 10, channels: 2, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, dilationHeight: 2, dilationWidth: 3, padding: 'same' }],
 ];
 
 describe('the float64 patch operator', () => {

@@ -31,6 +31,7 @@ export function denseForward(x: Float64Array, samples: number, inputs: number, u
 export function convForward(x: Float64Array, samples: number, g: WindowGeometry, filters: number, groups: number, w: KernelAndBias): Float64Array {
   const { kernel, bias } = w;
   const { inH, inW, channels: cin, kernelH, kernelW, strideH, strideW, outH, outW, padTop, padLeft } = g;
+  const [dilationH, dilationW] = [g.dilationH ?? 1, g.dilationW ?? 1];
   const groupIn = cin / groups;
   const groupOut = filters / groups;
   const out = new Float64Array(samples * outH * outW * filters);
@@ -40,10 +41,10 @@ export function convForward(x: Float64Array, samples: number, g: WindowGeometry,
         const o = ((s * outH + oy) * outW + ox) * filters;
         if (bias) for (let f = 0; f < filters; f++) out[o + f] = bias[f];
         for (let ky = 0; ky < kernelH; ky++) {
-          const iy = oy * strideH - padTop + ky;
+          const iy = oy * strideH - padTop + ky * dilationH;
           if (iy < 0 || iy >= inH) continue;
           for (let kx = 0; kx < kernelW; kx++) {
-            const ix = ox * strideW - padLeft + kx;
+            const ix = ox * strideW - padLeft + kx * dilationW;
             if (ix < 0 || ix >= inW) continue;
             const xBase = ((s * inH + iy) * inW + ix) * cin;
             const kBase = (ky * kernelW + kx) * groupIn * filters;

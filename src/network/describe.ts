@@ -50,7 +50,8 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       const g = windowGeometry(layer, inputShape);
       const pads = Array.isArray(layer.padding) ? `pads ${shape(layer.padding)}` : layer.padding;
       const groups = (layer.groups ?? 1) > 1 ? `, ${layer.groups} groups${layer.groups === layer.inChannels ? ' (depthwise)' : ''}` : '';
-      return `${layer.kernelSize.join('×')}, ${layer.inChannels} → ${layer.filters}, stride ${layer.strides.join('×')}, ${pads} (top ${g.padTop}, left ${g.padLeft})${groups}${layer.activation !== 'linear' ? `, ${layer.activation}` : ''}${layer.bias ? '' : ', no bias'}`;
+      const dilated = layer.dilations && layer.dilations.some((d) => d !== 1) ? `, dilation ${layer.dilations.join('×')}` : '';
+      return `${layer.kernelSize.join('×')}, ${layer.inChannels} → ${layer.filters}, stride ${layer.strides.join('×')}, ${pads} (top ${g.padTop}, left ${g.padLeft})${groups}${dilated}${layer.activation !== 'linear' ? `, ${layer.activation}` : ''}${layer.bias ? '' : ', no bias'}`;
     }
     case 'maxpool2d':
     case 'avgpool2d':

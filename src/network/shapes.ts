@@ -33,17 +33,20 @@ export function windowAxis(size: number, kernel: number, stride: number, padding
 /** The spatial geometry of a conv2d or pooling layer applied to an [H, W, C] input. */
 export type WindowGeometry = WindowShape;
 
-type WindowLayer = { strides: [number, number]; padding: Padding } & ({ kernelSize: [number, number] } | { poolSize: [number, number] });
+type WindowLayer = { strides: [number, number]; padding: Padding; dilations?: [number, number] } & ({ kernelSize: [number, number] } | { poolSize: [number, number] });
 
 /** Geometry of a conv2d/pooling layer on an input of shape [H, W, C] (assumed valid: see layerOutputShape). */
 export function windowGeometry(layer: WindowLayer, inputShape: readonly number[]): WindowGeometry {
   const [inH, inW, channels] = inputShape;
   const [kernelH, kernelW] = 'kernelSize' in layer ? layer.kernelSize : layer.poolSize;
   const [strideH, strideW] = layer.strides;
+  const [dilationH, dilationW] = layer.dilations ?? [1, 1];
   const p = layer.padding;
-  const h = windowAxis(inH, kernelH, strideH, Array.isArray(p) ? [p[0], p[2]] : p);
-  const w = windowAxis(inW, kernelW, strideW, Array.isArray(p) ? [p[1], p[3]] : p);
-  return { inH, inW, channels, kernelH, kernelW, strideH, strideW, outH: h.out, outW: w.out, padTop: h.padBefore, padLeft: w.padBefore };
+  // A dilated window spans (k − 1)·d + 1 input positions.
+  const h = windowAxis(inH, (kernelH - 1) * dilationH + 1, strideH, Array.isArray(p) ? [p[0], p[2]] : p);
+  const w = windowAxis(inW, (kernelW - 1) * dilationW + 1, strideW, Array.isArray(p) ? [p[1], p[3]] : p);
+  const dilated = dilationH !== 1 || dilationW !== 1 ? { dilationH, dilationW } : {};
+  return { inH, inW, channels, kernelH, kernelW, strideH, strideW, outH: h.out, outW: w.out, padTop: h.padBefore, padLeft: w.padBefore, ...dilated };
 }
 
 export function shapeSize(shape: readonly number[]): number {
@@ -122,6 +125,7 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       if (!isPair(layer.kernelSize)) fail(`kernelSize must be two positive integers (found ${JSON.stringify(layer.kernelSize)})`);
       if (!isPositiveInteger(layer.inChannels) || !isPositiveInteger(layer.filters))
         fail(`inChannels and filters must be positive integers (found ${layer.inChannels}, ${layer.filters})`);
+      if (layer.dilations !== undefined && !isPair(layer.dilations)) fail(`dilations must be two positive integers (found ${JSON.stringify(layer.dilations)})`);
       const groups = layer.groups ?? 1;
       if (!isPositiveInteger(groups) || layer.inChannels % groups !== 0 || layer.filters % groups !== 0)
         fail(`groups must be a positive integer dividing inChannels (${layer.inChannels}) and filters (${layer.filters}) (found ${groups})`);

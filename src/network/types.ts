@@ -50,6 +50,8 @@ export interface Conv2DLayer extends LayerBase {
   padding: Padding;
   /** 1 (default) for a plain conv; inChannels with filters a multiple of it for a depthwise conv. */
   groups?: number;
+  /** Spacing of the kernel's taps (default [1, 1]): tap ky reads row oy·stride − pad + ky·dilation. */
+  dilations?: [number, number];
   activation: Activation;
 }
 

@@ -63,7 +63,9 @@ export function operatorNorm(layer: DenseLayer | Conv2DLayer, kernel: ArrayLike<
     for (let r = 0; r < rows; r++) for (let f = 0; f < outG; f++) block[r * outG + f] = kernel[r * layer.filters + g * outG + f];
     norm = Math.max(norm, spectralNorm(block, rows, outG));
   }
-  return norm * overlap(layer.kernelSize, layer.strides);
+  // A dilated tap pattern: each input still falls in at most kh·kw windows (one per tap).
+  const dilated = layer.kind === 'conv2d' && (layer.dilations ?? [1, 1]).some((d) => d !== 1);
+  return norm * overlap(layer.kernelSize, dilated ? [1, 1] : layer.strides);
 }
 
 /** Lipschitz constants of the pointwise activations (sup |f'|). */

@@ -88,6 +88,7 @@ export function programInput(layer: DenseLayer | Conv2DLayer, input: Float32Arra
     padLeft: g.padLeft,
     outHeight: g.outH,
     outWidth: g.outW,
+    ...(g.dilationH ? { dilationHeight: g.dilationH, dilationWidth: g.dilationW } : {}),
   };
 }
 

@@ -46,6 +46,8 @@ export function checkImagePatches(p: ImagePatches, field: string): ImagePatches 
   const integers = ['count', 'height', 'width', 'channels', 'kernelHeight', 'kernelWidth', 'strideHeight', 'strideWidth', 'outHeight', 'outWidth'] as const;
   for (const key of integers)
     if (!Number.isInteger(p[key]) || p[key] < 1) throw new InputError(`${field}.${key}: expected a positive integer, found ${p[key]}`);
+  for (const key of ['dilationHeight', 'dilationWidth'] as const)
+    if (p[key] !== undefined && (!Number.isInteger(p[key]) || p[key]! < 1)) throw new InputError(`${field}.${key}: expected a positive integer, found ${p[key]}`);
   for (const key of ['padTop', 'padLeft'] as const)
     if (!Number.isInteger(p[key]) || p[key] < 0) throw new InputError(`${field}.${key}: expected an integer ≥ 0, found ${p[key]}`);
   if (!(p.images instanceof Float32Array || p.images instanceof Float64Array))
@@ -86,10 +88,10 @@ function forEachPatchRun(p: ImagePatches, visit: (row: number, column: number, s
       for (let ox = 0; ox < p.outWidth; ox++) {
         const row = (n * p.outHeight + oy) * p.outWidth + ox;
         for (let ky = 0; ky < p.kernelHeight; ky++) {
-          const iy = oy * p.strideHeight - p.padTop + ky;
+          const iy = oy * p.strideHeight - p.padTop + ky * (p.dilationHeight ?? 1);
           if (iy < 0 || iy >= p.height) continue;
           for (let kx = 0; kx < p.kernelWidth; kx++) {
-            const ix = ox * p.strideWidth - p.padLeft + kx;
+            const ix = ox * p.strideWidth - p.padLeft + kx * (p.dilationWidth ?? 1);
             if (ix < 0 || ix >= p.width) continue;
             visit(row, (ky * p.kernelWidth + kx) * p.channels, ((n * p.height + iy) * p.width + ix) * p.channels);
           }

@@ -67,3 +67,13 @@ export function mlpActivations(seed = 4): DagCase {
   const out = g.gemm(x, width, 3);
   return { name: 'mlp-activations', bytes: g.model([10], out, 20), dims: [10] }; // Gelu is opset 20
 }
+
+/** Dilated convs (a plain one and a depthwise one), a sigmoid and a LeakyReLU. */
+export function dilatedConvs(seed = 5): DagCase {
+  const g = new GraphBuilder(seed);
+  const a = g.node('Relu', [g.conv('input', 2, 6, 3, { pad: 2, dilation: 2 })]);
+  const b = g.node('LeakyRelu', [g.conv(a, 6, 6, 3, { pad: 3, dilation: 3, group: 6 })], [float('alpha', 0.2)]);
+  const pooled = g.node('GlobalAveragePool', [b]);
+  const out = g.gemm(g.node('Flatten', [pooled], [int('axis', 1)]), 6, 3);
+  return { name: 'dilated-convs', bytes: g.model([2, 9, 9], out), dims: [2, 9, 9] };
+}

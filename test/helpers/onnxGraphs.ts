@@ -53,12 +53,12 @@ export class GraphBuilder {
   }
 
   /** Conv with PyTorch-style explicit pads ([top, left, bottom, right]) and He-scaled weights. */
-  conv(x: string, cin: number, cout: number, k: number, o: { stride?: number; pad?: number; group?: number; bias?: boolean } = {}): string {
+  conv(x: string, cin: number, cout: number, k: number, o: { stride?: number; pad?: number; group?: number; bias?: boolean; dilation?: number } = {}): string {
     const group = o.group ?? 1;
     const w = this.weight([cout, cin / group, k, k], Math.sqrt(2 / ((cin / group) * k * k)));
     const inputs = o.bias === false ? [x, w] : [x, w, this.weight([cout], 0.1)];
     const p = o.pad ?? 0;
-    return this.node('Conv', inputs, [ints('kernel_shape', [k, k]), ints('strides', [o.stride ?? 1, o.stride ?? 1]), ints('pads', [p, p, p, p]), int('group', group), ints('dilations', [1, 1])]);
+    return this.node('Conv', inputs, [ints('kernel_shape', [k, k]), ints('strides', [o.stride ?? 1, o.stride ?? 1]), ints('pads', [p, p, p, p]), int('group', group), ints('dilations', [o.dilation ?? 1, o.dilation ?? 1])]);
   }
 
   batchNorm(x: string, channels: number): string {

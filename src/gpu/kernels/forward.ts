@@ -18,6 +18,9 @@ export interface WindowShape {
   outW: number;
   padTop: number;
   padLeft: number;
+  /** A conv's tap spacing (1 when absent); pools have none. */
+  dilationH?: number;
+  dilationW?: number;
 }
 
 /** Uniform fields shared by conv2d and maxPool2d (the WGSL structs keep this order). */
@@ -75,6 +78,8 @@ export function conv2d(
       ['u32', o.relu ? 1 : 0],
       ['u32', g.channels / groups],
       ['u32', o.filters / groups],
+      ['u32', g.dilationH ?? 1],
+      ['u32', g.dilationW ?? 1],
     ]),
   );
   const taps = (g.kernelH * g.kernelW * g.channels) / groups;

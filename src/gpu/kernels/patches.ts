@@ -24,6 +24,9 @@ export interface PatchShape {
   padLeft: number;
   outHeight: number;
   outWidth: number;
+  /** Tap spacing (1 when absent). */
+  dilationHeight?: number;
+  dilationWidth?: number;
 }
 
 /** The patch matrix on the GPU: the images buffer (already divided by the scale) and its geometry. */
@@ -81,6 +84,8 @@ function uniforms(
       ['f32', o.beta ?? 0],
       ['u32', o.firstRow ?? 0],
       ['u32', o.chunkRows ?? 0],
+      ['u32', s.dilationHeight ?? 1],
+      ['u32', s.dilationWidth ?? 1],
     ]),
   );
 }

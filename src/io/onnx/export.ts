@@ -102,7 +102,8 @@ export function networkToOnnx(network: Network, options: NetworkToOnnxOptions = 
           throw new Error(`${where}: ${kh}×${kw}×${groupIn}×${layer.filters} kernel (${layer.kernel.length} values) on input ${shapeText(shape)}: expected [H, W, ${layer.inChannels}]`);
         }
         const [H, W] = shape;
-        const pads = spatialPads(where, [H, W], layer.kernelSize, layer.strides, layer.padding);
+        const dilations = layer.dilations ?? [1, 1];
+        const pads = spatialPads(where, [H, W], [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1], layer.strides, layer.padding);
         initializers.push(
           floatTensor(`${layer.name}.weight`, [layer.filters, groupIn, kh, kw], hwioToOihw(layer.kernel, layer.filters, groupIn, kh, kw)),
         );
@@ -113,7 +114,7 @@ export function networkToOnnx(network: Network, options: NetworkToOnnxOptions = 
           extra.push(`${layer.name}.bias`);
         }
         emit(layer.name, 'Conv', extra, [
-          intsAttr('dilations', [1, 1]),
+          intsAttr('dilations', [...dilations]),
           intAttr('group', groups),
           intsAttr('kernel_shape', [kh, kw]),
           intsAttr('pads', pads.pads),

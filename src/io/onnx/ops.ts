@@ -141,7 +141,9 @@ const conv: Handler = (ctx, index) => {
   const [C, H, W] = reader.requireImage(index, x);
   const groups = reader.intAttribute(index, attrs, 'group', 1);
   if (!(groups >= 1) || C % groups !== 0) throw reader.nodeError(index, `attribute group=${groups}: expected a positive divisor of the ${C} input channels`);
-  noDilation(reader, index, attrs);
+  const dilations = reader.intsAttribute(index, attrs, 'dilations') ?? [1, 1];
+  if (dilations.length !== 2 || dilations.some((d) => !(d >= 1 && d <= 1 << 16))) throw reader.nodeError(index, `attribute dilations=${listText(dilations)}: expected 2 positive values`);
+  const dilated = dilations.some((d) => d !== 1);
   const weight = reader.constInput(index, 1, 'weight');
   const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
   if (wDims.length !== 4 || wDims[1] !== C / groups || wDims[0] % groups !== 0)
@@ -151,8 +153,9 @@ const conv: Handler = (ctx, index) => {
   if (kernelShape && (kernelShape.length !== 2 || kernelShape[0] !== kh || kernelShape[1] !== kw))
     throw reader.nodeError(index, `attribute kernel_shape=${listText(kernelShape)}: expected [${kh},${kw}] as the weight`);
   const strides = stridesOf(reader, index, attrs);
-  const padding = reader.padding(index, attrs, [H, W], [kh, kw], strides);
-  const [outH, outW] = windowOut(reader, index, [H, W], [kh, kw], strides, padding);
+  const span: [number, number] = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+  const padding = reader.padding(index, attrs, [H, W], span, strides);
+  const [outH, outW] = windowOut(reader, index, [H, W], span, strides, padding);
   const biasConst = reader.optionalConstInput(index, 2, 'bias');
   let bias: Float32Array | null = null;
   if (biasConst) {
@@ -163,7 +166,7 @@ const conv: Handler = (ctx, index) => {
   const name = reader.layerName(index);
   const layer: Conv2DLayer = {
     kind: 'conv2d', name, kernel: oihwToHwio(values, cout, C / groups, kh, kw), kernelSize: [kh, kw], inChannels: C, filters: cout, bias, strides, padding,
-    ...(groups > 1 ? { groups } : {}), activation: 'linear',
+    ...(groups > 1 ? { groups } : {}), ...(dilated ? { dilations: [dilations[0], dilations[1]] as [number, number] } : {}), activation: 'linear',
   };
   ctx.emit(index, layer, [x], image(cout, outH, outW));
   const output = reader.nodes[index].output?.[0] ?? '';

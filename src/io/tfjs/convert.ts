@@ -227,14 +227,14 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
       case 'DepthwiseConv2D': {
         checkChannelsLast(config, at);
         const dilation = intPair(config.dilationRate ?? [1, 1], at, 'dilation_rate');
-        if (dilation[0] !== 1 || dilation[1] !== 1) throw new InputError(`${at}: dilation_rate: expected [1, 1], found [${dilation.join(', ')}]`);
         const depthwise = className === 'DepthwiseConv2D';
         // TF's depthwise kernel [kh, kw, cin, multiplier] is, value for value, our grouped HWIO kernel
         // [kh, kw, 1, cin·multiplier] with groups = cin (output channel c·multiplier + m).
         const [kh, kw, cin, last] = layer.weights[0].shape as number[];
         const conv: Conv2DLayer = {
           kind: 'conv2d', name, kernel: values.get(depthwise ? 'depthwise_kernel' : 'kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: depthwise ? cin * last : last,
-          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: withZeroPadding(paddingOf(config, at), pad, layer, [kh, kw], intPair(config.strides ?? [1, 1], at, 'strides'), at), ...(depthwise ? { groups: cin } : {}), activation: 'linear',
+          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: withZeroPadding(paddingOf(config, at), pad, layer, [(kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1], intPair(config.strides ?? [1, 1], at, 'strides'), at),
+          ...(depthwise ? { groups: cin } : {}), ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {}), activation: 'linear',
         };
         out = emitWeighted(conv, activationName(config, at), from);
         break;
