@@ -28,8 +28,8 @@ const PROBLEMS = {
     const [count, size, channels] = [100, 14, 8];
     const X = {
       images: Float32Array.from({ length: count * size * size * channels }, () => Math.max(normal(), 0)),
-      count, height: size, width: size, channels,
-      kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1, outHeight: size, outWidth: size,
+      count, inH: size, inW: size, channels,
+      kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1, outH: size, outW: size,
     };
     return layer(X, 9 * channels, 16, 4);
   },

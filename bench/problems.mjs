@@ -47,9 +47,9 @@ function makeConvProblem(lib, { count, height, width, channels, kernel, filters 
   const normal = seededNormal(count * 31 + channels * 7 + filters);
   const patches = {
     images: Float32Array.from({ length: count * height * width * channels }, () => Math.max(normal(), 0)),
-    count, height, width, channels,
-    kernelHeight: kernel, kernelWidth: kernel, strideHeight: 1, strideWidth: 1,
-    padTop: (kernel - 1) >> 1, padLeft: (kernel - 1) >> 1, outHeight: height, outWidth: width,
+    count, inH: height, inW: width, channels,
+    kernelH: kernel, kernelW: kernel, strideH: 1, strideW: 1,
+    padTop: (kernel - 1) >> 1, padLeft: (kernel - 1) >> 1, outH: height, outW: width,
   };
   const N = kernel * kernel * channels;
   const W = Float64Array.from({ length: (N + 1) * filters }, () => normal() / Math.sqrt(N));

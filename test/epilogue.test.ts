@@ -52,7 +52,7 @@ const close = (gpuValue: number, truth: number, tolerance = 2e-4) => expect(Math
 
 function patchInput(seed: number): ImagePatches {
   const images = Float64Array.from(gaussianMatrix(3, 7 * 6 * 4, seed), (v) => Math.max(v + 0.3, 0));
-  return { images, count: 3, height: 7, width: 6, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 2, padTop: 1, padLeft: 0, outHeight: 7, outWidth: 2 };
+  return { images, count: 3, inH: 7, inW: 6, channels: 4, kernelH: 3, kernelW: 3, strideH: 1, strideW: 2, padTop: 1, padLeft: 0, outH: 7, outW: 2 };
 }
 
 // A dense X of 150 samples in chunks of 64 (three dispatches, slot offsets, a buffer per chunk), or patches.
@@ -241,7 +241,7 @@ describe.skipIf(!gpu)('the GPU iteration against the float64 one', () => {
     ['P < N (Woodbury) 500×50, 300 samples', () => denseLayer(300, 500, 50, 42)],
     ['conv 3×3×4 → 8 on 20 maps of 14×14', () => {
       const images = Float64Array.from(gaussianMatrix(20, 14 * 14 * 4, 43), (v) => Math.max(v + 0.3, 0));
-      const X: ImagePatches = { images, count: 20, height: 14, width: 14, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1, outHeight: 14, outWidth: 14 };
+      const X: ImagePatches = { images, count: 20, inH: 14, inW: 14, channels: 4, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1, outH: 14, outW: 14 };
       return { X, Y: convTarget(X, 8, 44), epsilonGain: 0.05 };
     }],
   ];

@@ -231,9 +231,9 @@ describe('CPU forward pass', () => {
       // The solver's patch matrix (columns in the HWIO kernel's row order) times the kernel.
       const g = windowGeometry(l, shape);
       const patches = materializePatches({
-        images: Float64Array.from(x), count: samples, height: g.inH, width: g.inW, channels: g.channels,
-        kernelHeight: g.kernelH, kernelWidth: g.kernelW, strideHeight: g.strideH, strideWidth: g.strideW,
-        padTop: g.padTop, padLeft: g.padLeft, outHeight: g.outH, outWidth: g.outW,
+        images: Float64Array.from(x), count: samples, inH: g.inH, inW: g.inW, channels: g.channels,
+        kernelH: g.kernelH, kernelW: g.kernelW, strideH: g.strideH, strideW: g.strideW,
+        padTop: g.padTop, padLeft: g.padLeft, outH: g.outH, outW: g.outW,
       }).data;
       const cols = kernelSize[0] * kernelSize[1] * shape[2];
       const rows = patches.length / cols;

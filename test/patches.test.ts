@@ -15,40 +15,40 @@ import { gaussianMatrix, mulberry32 } from './helpers/random.js';
 const gpu = await gpuForTests();
 afterAll(() => gpu?.destroy());
 
-type Geometry = Omit<ImagePatches, 'images' | 'outHeight' | 'outWidth' | 'padTop' | 'padLeft'> & { padding: 'same' | 'valid' };
+type Geometry = Omit<ImagePatches, 'images' | 'outH' | 'outW' | 'padTop' | 'padLeft'> & { padding: 'same' | 'valid' };
 
 /** Images with ReLU-like sparsity (about a third zeros), and the output size of the window rule. */
 function patchesOf(g: Geometry, seed: number): ImagePatches {
-  const images = Float64Array.from(gaussianMatrix(g.count, g.height * g.width * g.channels, seed), (v) => Math.max(v + 0.4, 0));
+  const images = Float64Array.from(gaussianMatrix(g.count, g.inH * g.inW * g.channels, seed), (v) => Math.max(v + 0.4, 0));
   const axis = (size: number, kernel: number, stride: number) => {
     if (g.padding === 'valid') return { out: Math.floor((size - kernel) / stride) + 1, pad: 0 };
     const out = Math.ceil(size / stride);
     return { out, pad: Math.floor(Math.max((out - 1) * stride + kernel - size, 0) / 2) };
   };
   // A dilated window spans (k − 1)·d + 1 positions.
-  const h = axis(g.height, (g.kernelHeight - 1) * (g.dilationHeight ?? 1) + 1, g.strideHeight);
-  const w = axis(g.width, (g.kernelWidth - 1) * (g.dilationWidth ?? 1) + 1, g.strideWidth);
+  const h = axis(g.inH, (g.kernelH - 1) * (g.dilationH ?? 1) + 1, g.strideH);
+  const w = axis(g.inW, (g.kernelW - 1) * (g.dilationW ?? 1) + 1, g.strideW);
   const { padding: _, ...rest } = g;
-  return { ...rest, images, outHeight: h.out, outWidth: w.out, padTop: h.pad, padLeft: w.pad };
+  return { ...rest, images, outH: h.out, outW: w.out, padTop: h.pad, padLeft: w.pad };
 }
 
 /** The patch matrix written out directly from its definition, with a bias column of `biasValue`. */
 function naivePatchMatrix(p: ImagePatches, biasValue: number | null): Matrix {
-  const inputs = p.kernelHeight * p.kernelWidth * p.channels;
+  const inputs = p.kernelH * p.kernelW * p.channels;
   const cols = inputs + (biasValue === null ? 0 : 1);
-  const rows = p.count * p.outHeight * p.outWidth;
+  const rows = p.count * p.outH * p.outW;
   const data = new Float64Array(rows * cols);
   let r = 0;
   for (let n = 0; n < p.count; n++)
-    for (let oy = 0; oy < p.outHeight; oy++)
-      for (let ox = 0; ox < p.outWidth; ox++, r++) {
-        for (let ky = 0; ky < p.kernelHeight; ky++)
-          for (let kx = 0; kx < p.kernelWidth; kx++)
+    for (let oy = 0; oy < p.outH; oy++)
+      for (let ox = 0; ox < p.outW; ox++, r++) {
+        for (let ky = 0; ky < p.kernelH; ky++)
+          for (let kx = 0; kx < p.kernelW; kx++)
             for (let c = 0; c < p.channels; c++) {
-              const iy = oy * p.strideHeight + ky * (p.dilationHeight ?? 1) - p.padTop;
-              const ix = ox * p.strideWidth + kx * (p.dilationWidth ?? 1) - p.padLeft;
-              const inside = iy >= 0 && iy < p.height && ix >= 0 && ix < p.width;
-              data[r * cols + (ky * p.kernelWidth + kx) * p.channels + c] = inside ? p.images[((n * p.height + iy) * p.width + ix) * p.channels + c] : 0;
+              const iy = oy * p.strideH + ky * (p.dilationH ?? 1) - p.padTop;
+              const ix = ox * p.strideW + kx * (p.dilationW ?? 1) - p.padLeft;
+              const inside = iy >= 0 && iy < p.inH && ix >= 0 && ix < p.inW;
+              data[r * cols + (ky * p.kernelW + kx) * p.channels + c] = inside ? p.images[((n * p.inH + iy) * p.inW + ix) * p.channels + c] : 0;
             }
         if (biasValue !== null) data[r * cols + inputs] = biasValue;
       }
@@ -67,11 +67,11 @@ function denseProduct(a: Matrix, b: ArrayLike<number>, n: number, transposeA = f
 }
 
 const geometries: Array<[string, Geometry]> = [
-  ['3×3 same, stride 1', { count: 3, height: 7, width: 6, channels: 3, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }],
-  ['3×2 valid, stride 2', { count: 2, height: 9, width: 8, channels: 2, kernelHeight: 3, kernelWidth: 2, strideHeight: 2, strideWidth: 2, padding: 'valid' }],
-  ['4×4 same, stride 2 (uneven padding)', { count: 2, height: 5, width: 7, channels: 1, kernelHeight: 4, kernelWidth: 4, strideHeight: 2, strideWidth: 2, padding: 'same' }],
-  ['1×1, 5 channels', { count: 2, height: 4, width: 4, channels: 5, kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padding: 'valid' }],
-  ['3×3 dilated 2×3, same', { count: 2, height: 9, width: 10, channels: 2, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, dilationHeight: 2, dilationWidth: 3, padding: 'same' }],
+  ['3×3 same, stride 1', { count: 3, inH: 7, inW: 6, channels: 3, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padding: 'same' }],
+  ['3×2 valid, stride 2', { count: 2, inH: 9, inW: 8, channels: 2, kernelH: 3, kernelW: 2, strideH: 2, strideW: 2, padding: 'valid' }],
+  ['4×4 same, stride 2 (uneven padding)', { count: 2, inH: 5, inW: 7, channels: 1, kernelH: 4, kernelW: 4, strideH: 2, strideW: 2, padding: 'same' }],
+  ['1×1, 5 channels', { count: 2, inH: 4, inW: 4, channels: 5, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padding: 'valid' }],
+  ['3×3 dilated 2×3, same', { count: 2, inH: 9, inW: 10, channels: 2, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, dilationH: 2, dilationW: 3, padding: 'same' }],
 ];
 
 describe('the float64 patch operator', () => {
@@ -159,7 +159,7 @@ function plantedConv(p: ImagePatches, filters: number, seed: number): { X: Image
 }
 
 describe('solving a conv layer on its patches', () => {
-  const p = patchesOf({ count: 4, height: 8, width: 8, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }, 31);
+  const p = patchesOf({ count: 4, inH: 8, inW: 8, channels: 4, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padding: 'same' }, 31);
   const { X, Y } = plantedConv(p, 6, 32);
   const dense = materializePatches(p);
 
@@ -182,12 +182,12 @@ describe('solving a conv layer on its patches', () => {
     expect(r.offSupportViolation).toBeLessThanOrEqual(1e-3 * Math.max(...Y.data));
     expect(Math.abs(r.relativeDualityGap)).toBeLessThan(1e-2);
     expect(Math.abs(r.l1 - cpu.report.l1) / cpu.report.l1).toBeLessThan(5e-3);
-    expect(r.nonzeros).toBeLessThan(0.5 * (X.kernelHeight * X.kernelWidth * X.channels + 1) * 6);
+    expect(r.nonzeros).toBeLessThan(0.5 * (X.kernelH * X.kernelW * X.channels + 1) * 6);
   });
 
   it.skipIf(!gpu)('splits at whole images when the responses exceed a storage binding (a device claiming 8 KiB)', async () => {
     // 8 images: Y is 8·64·6 floats (12 KiB); 5 images' worth fit, so two chunks (5 + 3).
-    const eight = patchesOf({ count: 8, height: 8, width: 8, channels: 4, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }, 33);
+    const eight = patchesOf({ count: 8, inH: 8, inW: 8, channels: 4, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padding: 'same' }, 33);
     const layer = { ...plantedConv(eight, 6, 34), epsilonGain: 0.02 };
     const small = withBindingLimit(gpu!, 8 * 1024);
     expect(await sampleChunksOf(small, layer)).toBe(2);

@@ -8,7 +8,7 @@
 //            (PyTorch's and ONNX's pads).
 import { InputError } from '../errors.js';
 import { ACTIVATION_FUNCTIONS, SUPPORTED_LAYERS, type Conv2DLayer, type DenseLayer, type Layer, type Padding } from './types.js';
-import type { WindowShape } from '../gpu/kernels/forward.js';
+import type { WindowShape } from '../gpu/kernels/window.js';
 
 /** Output size and padding of one spatial axis of a conv or pool window. */
 export interface AxisWindow {

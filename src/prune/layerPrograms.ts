@@ -73,23 +73,8 @@ export function layerNonzeros(layer: DenseLayer | Conv2DLayer): number {
 /** The layer's program input: X (one row per sample), or a conv layer's patches (one row per output position). */
 export function programInput(layer: DenseLayer | Conv2DLayer, input: Float32Array | Float64Array, inputShape: number[], samples: number): LayerInput {
   if (layer.kind === 'dense') return { rows: samples, cols: layer.inputs, data: input };
-  const g = windowGeometry(layer, inputShape);
-  return {
-    images: input,
-    count: samples,
-    height: g.inH,
-    width: g.inW,
-    channels: g.channels,
-    kernelHeight: g.kernelH,
-    kernelWidth: g.kernelW,
-    strideHeight: g.strideH,
-    strideWidth: g.strideW,
-    padTop: g.padTop,
-    padLeft: g.padLeft,
-    outHeight: g.outH,
-    outWidth: g.outW,
-    ...(g.dilationH ? { dilationHeight: g.dilationH, dilationWidth: g.dilationW } : {}),
-  };
+  // The layer's window geometry is the patch matrix's: one type for both.
+  return { images: input, count: samples, ...windowGeometry(layer, inputShape) };
 }
 
 export function outputCount(layer: DenseLayer | Conv2DLayer): number {

@@ -34,30 +34,30 @@ export function isImagePatches(x: LayerInput): x is ImagePatches {
 }
 
 export function inputRows(x: LayerInput): number {
-  return isImagePatches(x) ? x.count * x.outHeight * x.outWidth : x.rows;
+  return isImagePatches(x) ? x.count * x.outH * x.outW : x.rows;
 }
 
 export function inputColumns(x: LayerInput): number {
-  return isImagePatches(x) ? x.kernelHeight * x.kernelWidth * x.channels : x.cols;
+  return isImagePatches(x) ? x.kernelH * x.kernelW * x.channels : x.cols;
 }
 
 /** Checks an ImagePatches description (field names in errors are prefixed with `field`). */
 export function checkImagePatches(p: ImagePatches, field: string): ImagePatches {
-  const integers = ['count', 'height', 'width', 'channels', 'kernelHeight', 'kernelWidth', 'strideHeight', 'strideWidth', 'outHeight', 'outWidth'] as const;
+  const integers = ['count', 'inH', 'inW', 'channels', 'kernelH', 'kernelW', 'strideH', 'strideW', 'outH', 'outW'] as const;
   for (const key of integers)
     if (!Number.isInteger(p[key]) || p[key] < 1) throw new InputError(`${field}.${key}: expected a positive integer, found ${p[key]}`);
-  for (const key of ['dilationHeight', 'dilationWidth'] as const)
+  for (const key of ['dilationH', 'dilationW'] as const)
     if (p[key] !== undefined && (!Number.isInteger(p[key]) || p[key]! < 1)) throw new InputError(`${field}.${key}: expected a positive integer, found ${p[key]}`);
   for (const key of ['padTop', 'padLeft'] as const)
     if (!Number.isInteger(p[key]) || p[key] < 0) throw new InputError(`${field}.${key}: expected an integer ≥ 0, found ${p[key]}`);
   if (!(p.images instanceof Float32Array || p.images instanceof Float64Array))
     throw new InputError(`${field}.images: expected Float32Array or Float64Array data`);
-  const expected = p.count * p.height * p.width * p.channels;
+  const expected = p.count * p.inH * p.inW * p.channels;
   if (p.images.length !== expected)
-    throw new InputError(`${field}.images: expected ${p.count}×${p.height}×${p.width}×${p.channels} = ${expected} values, found ${p.images.length}`);
+    throw new InputError(`${field}.images: expected ${p.count}×${p.inH}×${p.inW}×${p.channels} = ${expected} values, found ${p.images.length}`);
   // Every window must start inside the padded image.
-  if ((p.outHeight - 1) * p.strideHeight - p.padTop >= p.height || (p.outWidth - 1) * p.strideWidth - p.padLeft >= p.width)
-    throw new InputError(`${field}: an output of ${p.outHeight}×${p.outWidth} does not fit a ${p.height}×${p.width} image with these strides and padding`);
+  if ((p.outH - 1) * p.strideH - p.padTop >= p.inH || (p.outW - 1) * p.strideW - p.padLeft >= p.inW)
+    throw new InputError(`${field}: an output of ${p.outH}×${p.outW} does not fit a ${p.inH}×${p.inW} image with these strides and padding`);
   for (let i = 0; i < p.images.length; i++)
     if (!Number.isFinite(p.images[i])) throw new InputError(`${field}.images: expected finite values, found ${p.images[i]} at index ${i}`);
   return p;
@@ -84,16 +84,16 @@ export function maxColumnNormSquared(x: LayerInput): number {
  */
 function forEachPatchRun(p: ImagePatches, visit: (row: number, column: number, source: number) => void): void {
   for (let n = 0; n < p.count; n++)
-    for (let oy = 0; oy < p.outHeight; oy++)
-      for (let ox = 0; ox < p.outWidth; ox++) {
-        const row = (n * p.outHeight + oy) * p.outWidth + ox;
-        for (let ky = 0; ky < p.kernelHeight; ky++) {
-          const iy = oy * p.strideHeight - p.padTop + ky * (p.dilationHeight ?? 1);
-          if (iy < 0 || iy >= p.height) continue;
-          for (let kx = 0; kx < p.kernelWidth; kx++) {
-            const ix = ox * p.strideWidth - p.padLeft + kx * (p.dilationWidth ?? 1);
-            if (ix < 0 || ix >= p.width) continue;
-            visit(row, (ky * p.kernelWidth + kx) * p.channels, ((n * p.height + iy) * p.width + ix) * p.channels);
+    for (let oy = 0; oy < p.outH; oy++)
+      for (let ox = 0; ox < p.outW; ox++) {
+        const row = (n * p.outH + oy) * p.outW + ox;
+        for (let ky = 0; ky < p.kernelH; ky++) {
+          const iy = oy * p.strideH - p.padTop + ky * (p.dilationH ?? 1);
+          if (iy < 0 || iy >= p.inH) continue;
+          for (let kx = 0; kx < p.kernelW; kx++) {
+            const ix = ox * p.strideW - p.padLeft + kx * (p.dilationW ?? 1);
+            if (ix < 0 || ix >= p.inW) continue;
+            visit(row, (ky * p.kernelW + kx) * p.channels, ((n * p.inH + iy) * p.inW + ix) * p.channels);
           }
         }
       }

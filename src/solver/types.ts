@@ -19,11 +19,11 @@ export interface Matrix {
  * the images and the window geometry instead of materialized.
  */
 export interface ImagePatches extends PatchShape {
-  /** Samples-major NHWC images: count·height·width·channels values. */
+  /** Samples-major NHWC images: count·inH·inW·channels values. */
   images: Float32Array | Float64Array;
 }
 
-/** X of a layer program: a P×N matrix, or the patches of a convolution (P = count·outHeight·outWidth). */
+/** X of a layer program: a P×N matrix, or the patches of a convolution (P = count·outH·outW). */
 export type LayerInput = Matrix | ImagePatches;
 
 /**

@@ -3,25 +3,9 @@
 import source from '../../../shaders/forward.wgsl';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
 import { elementwiseGroups } from './proximal.js';
+import type { WindowShape } from './window.js';
 
-/** The spatial geometry of a conv or pool window on an [inH, inW, channels] input (TF padding offsets). */
-export interface WindowShape {
-  inH: number;
-  inW: number;
-  /** Input channels. */
-  channels: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  outH: number;
-  outW: number;
-  padTop: number;
-  padLeft: number;
-  /** A conv's tap spacing (1 when absent); pools have none. */
-  dilationH?: number;
-  dilationW?: number;
-}
+export type { WindowShape };
 
 /** Uniform fields shared by conv2d and maxPool2d (the WGSL structs keep this order). */
 const inputFields = (g: WindowShape): Array<['u32', number]> => [

@@ -1,33 +1,14 @@
 // Wrappers of shaders/patches.wgsl: products with a convolution's patch matrix, never materialized.
 import patchesSource from '../../../shaders/patches.wgsl';
 import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import type { WindowShape } from './window.js';
 import { epilogueBytesPerValue, epiloguePipeline, epilogueResources, type Epilogue } from './epilogue.js';
 
 /** The patch kernels, with the epilogue that patch_product fuses (and that declares `out`). */
 const patchPipeline = (ws: Workspace, entryPoint: string) => epiloguePipeline(ws, 'patches', patchesSource, entryPoint);
 
-/**
- * The window geometry of a convolution's patch matrix: `count` images of height×width×channels,
- * a kernelHeight×kernelWidth window moved by the strides, zero padding padTop/padLeft before the
- * first row/column, and an outHeight×outWidth output.
- */
-export interface PatchShape {
-  count: number;
-  height: number;
-  width: number;
-  channels: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-  outHeight: number;
-  outWidth: number;
-  /** Tap spacing (1 when absent). */
-  dilationHeight?: number;
-  dilationWidth?: number;
-}
+/** A convolution's patch matrix: `count` images under one window geometry (one row per image and output position). */
+export type PatchShape = WindowShape & { count: number };
 
 /** The patch matrix on the GPU: the images buffer (already divided by the scale) and its geometry. */
 export interface PatchOperand {
@@ -44,11 +25,11 @@ const BLOCK = 16;
 const MAX_GROUPS = 4096;
 
 export function patchRows(s: PatchShape): number {
-  return s.count * s.outHeight * s.outWidth;
+  return s.count * s.outH * s.outW;
 }
 
 export function patchInputs(s: PatchShape): number {
-  return s.kernelHeight * s.kernelWidth * s.channels;
+  return s.kernelH * s.kernelW * s.channels;
 }
 
 function patchColumns(x: PatchOperand): number {
@@ -67,25 +48,25 @@ function uniforms(
       ['u32', patchInputs(s)],
       ['u32', o.outputs],
       ['u32', o.rowsPerSlice ?? 0],
-      ['u32', s.height],
-      ['u32', s.width],
+      ['u32', s.inH],
+      ['u32', s.inW],
       ['u32', s.channels],
-      ['u32', s.outHeight],
-      ['u32', s.outWidth],
-      ['u32', s.kernelWidth],
-      ['u32', s.strideHeight],
-      ['u32', s.strideWidth],
+      ['u32', s.outH],
+      ['u32', s.outW],
+      ['u32', s.kernelW],
+      ['u32', s.strideH],
+      ['u32', s.strideW],
       ['u32', s.padTop],
       ['u32', s.padLeft],
-      ['u32', s.kernelHeight],
+      ['u32', s.kernelH],
       ['u32', x.biasValue === null ? 0 : 1],
       ['f32', x.biasValue ?? 0],
       ['f32', o.alpha ?? 1],
       ['f32', o.beta ?? 0],
       ['u32', o.firstRow ?? 0],
       ['u32', o.chunkRows ?? 0],
-      ['u32', s.dilationHeight ?? 1],
-      ['u32', s.dilationWidth ?? 1],
+      ['u32', s.dilationH ?? 1],
+      ['u32', s.dilationW ?? 1],
     ]),
   );
 }
@@ -108,7 +89,7 @@ export function patchProduct(
     productGroups(x, o.outputs),
     {
       bytes:
-        4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)) +
+        4 * (x.shape.count * x.shape.inH * x.shape.inW * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)) +
         rows * o.outputs * epilogueBytesPerValue(o.epilogue),
       flops: 2 * rows * patchColumns(x) * o.outputs,
     },
@@ -158,7 +139,7 @@ export function patchGradient(
     { 0: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), 1: x.images, 2: o.response, 4: o.partials },
     [Math.min(Math.ceil((Math.ceil(columns / TILE) * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
     {
-      bytes: 4 * (x.shape.count * x.shape.height * x.shape.width * x.shape.channels + rows * o.outputs + slices * count),
+      bytes: 4 * (x.shape.count * x.shape.inH * x.shape.inW * x.shape.channels + rows * o.outputs + slices * count),
       flops: 2 * rows * columns * o.outputs,
     },
   );

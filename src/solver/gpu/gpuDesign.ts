@@ -194,8 +194,8 @@ function denseChunks(ws: Workspace, design: Design, bindingFloats: number, width
 function patchChunks(ws: Workspace, design: Design, bindingFloats: number, width: number, requestedRows?: number): GpuChunk[] {
   const p = design.patches!;
   const { columns } = design;
-  const imageFloats = p.height * p.width * p.channels;
-  const rowsPerImage = p.outHeight * p.outWidth;
+  const imageFloats = p.inH * p.inW * p.channels;
+  const rowsPerImage = p.outH * p.outW;
   const fitImages = Math.floor(bindingFloats / Math.max(imageFloats, rowsPerImage * width));
   if (fitImages < 1) throw new GpuError(`one image (${imageFloats} values) or its response (${rowsPerImage}×${width} values) exceeds one storage binding of this device`);
   const chunkImages = Math.min(p.count, fitImages, requestedRows === undefined ? Infinity : Math.max(1, Math.floor(requestedRows / rowsPerImage)));
