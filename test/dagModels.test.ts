@@ -13,7 +13,7 @@ import { networkGraph, prunableLayers } from '../src/network/graph.js';
 import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { dilatedConvs, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, type DagCase } from './helpers/dagGraphs.js';
-import { nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { GraphBuilder, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
@@ -156,6 +156,24 @@ describe('graph networks: bad graphs are one-line InputErrors', () => {
     expect(error).toBeInstanceOf(InputError);
     for (const part of parts) expect((error as Error).message).toContain(part);
   };
+
+  it('ONNX: a shape that depends on the input values, and an output that does not depend on the input', () => {
+    const g = new GraphBuilder(9);
+    const r = g.node('Relu', ['input']);
+    const reshaped = g.node('Reshape', [r, r]);
+    const message = (() => {
+      try {
+        parseOnnxModel(g.model([4], reshaped), 'shape.onnx');
+      } catch (e) {
+        expect(e).toBeInstanceOf(InputError);
+        return (e as Error).message;
+      }
+    })();
+    expect(message).toMatch(/^shape\.onnx: node 1 \('\/reshape\/Reshape_1', op Reshape\): input 1 \('\/relu\/Relu_0_output', the shape\): depends on the input's values: expected a shape that can be folded/);
+    const h = new GraphBuilder(10);
+    const shape = h.node('Shape', ['input']);
+    expect(() => parseOnnxModel(h.model([4], shape), 'constant.onnx')).toThrow(/^constant\.onnx: output 'output' does not depend on the input through any layer/);
+  });
 
   it('a layer reading a later layer (a cycle), a missing name, a dead branch, an Add of two shapes', () => {
     check({ inputShape: [2], layers: [dense('a', ['b']), dense('b', ['a'])] }, "net: layer 0 'a' (dense): reads 'b', which is layer 1", 'cycle');
