@@ -63,12 +63,20 @@ fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   }
 }
 
-// ---- W2 step: W2 = soft_threshold(W3 − U2, 1/ρ); then Q = W2 + U2 ----
+// ---- W2 step: W2 = soft_threshold(W3 − U2, 1/ρ); then Q = W2 + U2. Group-sparse (structured):
+// W2 = t·max(0, 1 − (1/ρ)/‖t_g‖) with t = W3 − U2 and g the input group of the entry's row
+// (row r < inputs: r mod channels; the bias row: group `channels`), the factors computed per
+// group by groupFactors first ----
 
 struct ShrinkParams {
   count: u32,      // N·M
   threshold: f32,  // 1/ρ
   relaxation: f32, // α
+  structured: u32, // 1: the group soft threshold with the factors of groupFactors
+  outputs: u32,    // M (structured)
+  inputs: u32,     // rows without the bias row (structured)
+  channels: u32,   // input groups without the bias (structured)
+  groupCount: u32, // channels (+ 1 with a bias row)
 }
 
 // Four entries per access, as projectResponse (the zero padding of the N×M buffers stays zero).
@@ -76,6 +84,9 @@ struct ShrinkParams {
 @group(0) @binding(11) var<storage, read> weightsW3: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> weightRhs: array<vec4<f32>>;  // Q = W2 + U2
 @group(0) @binding(13) var<storage, read_write> sparseW2: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> groupFactor: array<f32>;     // per input group (structured)
+
+fn groupOfRow(row: u32) -> u32 { return select(shrinkParams.channels, row % shrinkParams.channels, row < shrinkParams.inputs); }
 
 @compute @workgroup_size(WORKGROUP)
 fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -83,9 +94,42 @@ fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let w3 = weightsW3[i];
     let q = weightRhs[i];
     let t = w3 - (q - w3); // W3 − U2 with U2 = Q − W3
-    let w2 = sign(t) * max(abs(t) - shrinkParams.threshold, vec4<f32>(0.0));
+    var w2 = sign(t) * max(abs(t) - shrinkParams.threshold, vec4<f32>(0.0));
+    if (shrinkParams.structured == 1u) {
+      var f = vec4<f32>(0.0);
+      for (var j = 0u; j < 4u; j++) {
+        let index = 4u * i + j;
+        if (index < shrinkParams.count) { f[j] = groupFactor[groupOfRow(index / shrinkParams.outputs)]; }
+      }
+      w2 = t * f;
+    }
     sparseW2[i] = w2;
     weightRhs[i] = q + shrinkParams.relaxation * (w2 - w3);
+  }
+}
+
+// One invocation per input group: factor = max(0, 1 − (1/ρ)/‖(W3 − U2)_g‖). A group's rows are
+// g, g + channels, … below `inputs` (the bias group: the row `inputs`).
+@compute @workgroup_size(WORKGROUP)
+fn groupFactors(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = shrinkParams;
+  for (var g = gid.x; g < p.groupCount; g += stride(groups)) {
+    var sum = 0.0;
+    var row = select(p.inputs, g, g < p.channels);
+    loop {
+      if (row > p.inputs || (g < p.channels && row >= p.inputs)) { break; }
+      for (var m = 0u; m < p.outputs; m++) {
+        let index = row * p.outputs + m;
+        let w = weightsW3[index / 4u][index % 4u];
+        let q = weightRhs[index / 4u][index % 4u];
+        let t = 2.0 * w - q;
+        sum += t * t;
+      }
+      if (g >= p.channels) { break; }
+      row += p.channels;
+    }
+    let norm = sqrt(sum);
+    groupFactor[g] = select(0.0, 1.0 - p.threshold / norm, norm > p.threshold);
   }
 }
 

@@ -146,8 +146,9 @@ export function channelSlice<T extends Float32Array | Float64Array>(data: T, cha
 /** One report for a layer solved as several programs (a grouped conv): residuals and gaps combined. */
 export function combineReports(reports: LayerReport[]): LayerReport {
   if (reports.length === 1) return reports[0];
-  const sum = (key: 'dualityGap' | 'l1' | 'seconds' | 'nonzeros') => reports.reduce((s, r) => s + r[key], 0);
+  const sum = (key: 'dualityGap' | 'l1' | 'objective' | 'seconds' | 'nonzeros') => reports.reduce((s, r) => s + r[key], 0);
   const l1 = sum('l1');
+  const objective = sum('objective');
   const failed = reports.map((r, g) => r.statusReason && `group ${g}: ${r.statusReason}`).filter(Boolean);
   return {
     ...reports[0],
@@ -156,8 +157,10 @@ export function combineReports(reports: LayerReport[]): LayerReport {
     constraintResidual: Math.hypot(...reports.map((r) => r.constraintResidual)),
     offSupportViolation: Math.max(...reports.map((r) => r.offSupportViolation)),
     l1,
+    objective,
+    ...(reports[0].inputsKept !== undefined ? { inputsKept: reports.reduce((s, r) => s + (r.inputsKept ?? 0), 0) } : {}),
     dualityGap: sum('dualityGap'),
-    relativeDualityGap: l1 > 0 ? sum('dualityGap') / l1 : 0,
+    relativeDualityGap: objective > 0 ? sum('dualityGap') / objective : 0,
     iterations: Math.max(...reports.map((r) => r.iterations)),
     converged: reports.every((r) => r.converged),
     statusReason: failed.length ? failed.join('; ') : null,

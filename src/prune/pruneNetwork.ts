@@ -43,6 +43,11 @@ export interface PruneOptions {
   kappa?: number;
   /** Layer names left as they are. */
   exclude?: string[];
+  /**
+   * 'weights' (default): the paper's ℓ1 program; 'inputs': structured Net-Trim, Σᵢ ‖wᵢ‖₂ over the
+   * weights reading each input (neuron or channel of the layer before), which zeroes whole inputs.
+   */
+  structure?: 'weights' | 'inputs';
   backend?: Backend;
   gpu?: GpuRuntime;
   /** Passed to every layer's solve. */
@@ -93,6 +98,8 @@ export interface LayerPruneReport {
   relativeDualityGap: number;
   iterations: number;
   converged: boolean;
+  /** structure 'inputs': the inputs (neurons or channels of the layer before) still read. */
+  inputsKept?: number;
   /** Why the layer is not converged (the certificate that failed, or the iteration limit); null when converged. */
   statusReason: string | null;
   seconds: number;
@@ -224,6 +231,7 @@ export async function pruneNetwork(
         Y: program.Y,
         V: program.V,
         offset: program.offset,
+        ...(options.structure ? { structure: options.structure } : {}),
         activation: job.target.program,
         ...(job.target.clip ? { clip: job.target.clip } : {}),
         epsilon,
@@ -328,6 +336,7 @@ export async function pruneNetwork(
       relativeDualityGap: r.relativeDualityGap,
       iterations: r.iterations,
       converged: r.converged,
+      ...(r.inputsKept !== undefined ? { inputsKept: r.inputsKept } : {}),
       statusReason: r.statusReason,
       seconds: r.seconds,
       achievedDiscrepancy,

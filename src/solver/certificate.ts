@@ -1,13 +1,13 @@
 // The optimality certificate: a lower bound on the optimal ℓ1 from the ADMM duals.
 //
-// The program is  min ‖U‖₁  s.t.  UᵀX ∈ C,  C = {Z : ‖(Z−Y)_Ω‖_F ≤ ε, Z_B ≤ V, Z_A ≥ Y}
+// The program is  min ‖U‖₁ (or Σ_g ‖U_g‖₂ over input groups, whose dual norm is max_g ‖·_g‖₂)  s.t.  UᵀX ∈ C,  C = {Z : ‖(Z−Y)_Ω‖_F ≤ ε, Z_B ≤ V, Z_A ≥ Y}
 // (B: the entries below their bound, A: above it, for a clipped ReLU; problem.ts).
 // Its Fenchel dual is  max −σ_C(Λ)  s.t. ‖XΛᵀ‖_∞ ≤ 1, where
 //   σ_C(Λ) = ⟨Λ_Ω, Y⟩ + ε‖Λ_Ω‖_F + ⟨Λ_B, V⟩ + ⟨Λ_A, Y⟩  when Λ_B ≥ 0 and Λ_A ≤ 0 (else +∞).
 // ADMM's multiplier of the constraint W1 = W3ᵀX is y1 = ρ·U1, and Λ = −y1 at a saddle point.
 // We clamp Λ to those signs off Ω and scale it into ‖XΛᵀ‖_∞ ≤ 1: every such Λ gives p* ≥ −σ_C(Λ),
 // whatever the solver did, so the gap ‖Ŵ‖₁ − bound bounds the answer's distance from optimal.
-import { ABOVE, entrySide, ON_SUPPORT, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, groupNorms, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 /**
  * @param U1 the scaled dual, P×M samples-major (the transpose of the paper's M×P)
@@ -26,9 +26,11 @@ export async function dualBound(
     lambda[i] = sides[i] === ON_SUPPORT ? v : sides[i] === ABOVE ? Math.min(v, 0) : Math.max(v, 0);
   }
   const product = await multiplyXTransposed(lambda);
-  let infNorm = 0;
-  for (let i = 0; i < product.length; i++) infNorm = Math.max(infNorm, Math.abs(product[i]));
-  const shrink = infNorm > 1 ? 1 / infNorm : 1;
+  // The dual norm of the objective: ‖·‖_∞ for ℓ1; for Σ_g ‖W_g‖₂ the largest group ℓ2 norm.
+  let dualNorm = 0;
+  if (problem.groups) dualNorm = Math.max(...groupNorms(problem.groups, product, problem.outputs));
+  else for (let i = 0; i < product.length; i++) dualNorm = Math.max(dualNorm, Math.abs(product[i]));
+  const shrink = dualNorm > 1 ? 1 / dualNorm : 1;
 
   let inner = 0; // ⟨Λ_Ω, Y⟩ + ⟨Λ_B, V⟩ + ⟨Λ_A, Y⟩
   let activeSq = 0;

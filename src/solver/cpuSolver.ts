@@ -4,7 +4,7 @@
 import { throwIfAborted, yieldToEvents, type AdmmEngine, type EngineState, type ResidualSums } from './admmDriver.js';
 import { multiply } from './linalg64.js';
 import { spdInverseOfIdentityPlus } from './spdInverse.js';
-import { ABOVE, entrySide, isActive, ON_SUPPORT, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, groupNorms, isActive, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 export class CpuAdmmEngine implements AdmmEngine {
   readonly W1: Float64Array;
@@ -106,12 +106,18 @@ export class CpuAdmmEngine implements AdmmEngine {
       const side = entrySide(problem, i);
       W1[i] = side === ON_SUPPORT ? Y[i] + (z - Y[i]) * shrink : side === ABOVE ? Math.max(z, Y[i]) : Math.min(z, V ? V[i] : 0);
     }
-    // W2 = soft_threshold(W3 − U2, 1/ρ).
+    // W2 = soft_threshold(W3 − U2, 1/ρ), or with structure 'inputs' the group soft threshold
+    // w_g ← max(0, 1 − 1/(ρ‖t_g‖))·t_g over each input's rows.
     const threshold = 1 / this.rho;
-    for (let i = 0; i < W2.length; i++) {
-      const t = W3[i] - U2[i];
-      W2[i] = Math.sign(t) * Math.max(Math.abs(t) - threshold, 0);
-    }
+    if (problem.groups) {
+      const t = W3.map((w, i) => w - U2[i]);
+      const factors = groupNorms(problem.groups, t, M).map((norm) => (norm > threshold ? 1 - threshold / norm : 0));
+      for (let i = 0; i < W2.length; i++) W2[i] = t[i] * factors[problem.groups.ofRow[Math.floor(i / M)]];
+    } else
+      for (let i = 0; i < W2.length; i++) {
+        const t = W3[i] - U2[i];
+        W2[i] = Math.sign(t) * Math.max(Math.abs(t) - threshold, 0);
+      }
     // Over-relaxation: the W3 solve and the dual updates see Ŵ = α·W + (1 − α)·(W3 side).
     const alpha = problem.relaxation;
     const W1hat = W1.map((w, i) => alpha * w + (1 - alpha) * T[i]);

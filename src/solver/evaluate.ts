@@ -1,11 +1,13 @@
 // The report's solver-free checks, computed in float64 from the returned weights and the
 // original (unnormalized) data: nonzeros, ℓ1, both constraints, the output error.
-import { ABOVE, entrySide, ON_SUPPORT, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, groupNorms, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 export interface LayerChecks {
   nonzeros: number;
   density: number;
   l1: number;
+  objective: number;
+  inputsKept?: number;
   constraintResidual: number;
   offSupportViolation: number;
   relativeOutputError: number;
@@ -39,10 +41,14 @@ export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>): L
     const z = pre[i] + (offset ? offset.data[i] : 0);
     errorSq += (Math.min(Math.max(z, low), high) - y) ** 2;
   }
+  const norms = problem.groups ? groupNorms(problem.groups, weights, M) : null;
   return {
     nonzeros,
     density: nonzeros / (N1 * M),
     l1,
+    objective: norms ? norms.reduce((a, b) => a + b, 0) : l1,
+    // (the bias row's group, last, is not an input)
+    ...(norms ? { inputsKept: norms.slice(0, problem.bias ? -1 : undefined).filter((n) => n > 0).length } : {}),
     constraintResidual: Math.sqrt(activeSq),
     offSupportViolation: Math.max(offSupport, 0),
     relativeOutputError: ySq > 0 ? Math.sqrt(errorSq / ySq) : Math.sqrt(errorSq),

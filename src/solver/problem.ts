@@ -50,6 +50,8 @@ export interface LayerProblem {
   sides: Uint8Array | null;
   /** 'clip': the clamps. */
   clip: [number, number] | null;
+  /** structure 'inputs': the group of each weight row (inputs, or input channels; the bias row its own), and their count. */
+  groups: { ofRow: Int32Array; count: number } | null;
   epsilon: number; // original units
   epsilonScaled: number;
   rho: number;
@@ -159,6 +161,9 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     }
   }
   if (options.warmStart) checkWarmStart(options.warmStart, N1, M, P);
+  const structure = options.structure ?? 'weights';
+  if (structure !== 'weights' && structure !== 'inputs') throw new InputError(`structure: expected 'weights' or 'inputs', found '${structure}'`);
+  const groups = structure === 'inputs' ? inputGroups(X, bias) : null;
   const epsilon = options.epsilon ?? (options.epsilonGain ?? DEFAULTS.epsilonGain) * Math.sqrt(ySq);
 
   return {
@@ -174,6 +179,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     V: Vn,
     sides,
     clip,
+    groups,
     epsilon,
     epsilonScaled: epsilon / scale,
     rho,
@@ -206,4 +212,25 @@ export function entrySide(problem: LayerProblem, i: number): number {
 /** Ω membership of entry i of the normalized target. */
 export function isActive(problem: LayerProblem, i: number): boolean {
   return entrySide(problem, i) === ON_SUPPORT;
+}
+
+/** The input group of each weight row: row r of a conv's (kh·kw·cin) rows reads channel r mod cin; a dense row is its input; the bias row is the last group. */
+export function inputGroups(X: LayerInput, bias: boolean): { ofRow: Int32Array; count: number } {
+  const inputs = inputColumns(X);
+  const channels = isImagePatches(X) ? X.channels : inputs;
+  const ofRow = new Int32Array(inputs + (bias ? 1 : 0));
+  for (let r = 0; r < inputs; r++) ofRow[r] = r % channels;
+  if (bias) ofRow[inputs] = channels;
+  return { ofRow, count: channels + (bias ? 1 : 0) };
+}
+
+/** Σ_g ‖W_g‖₂ over the rows' groups of an N1×M matrix, and the group norms. */
+export function groupNorms(groups: { ofRow: Int32Array; count: number }, W: ArrayLike<number>, M: number): Float64Array {
+  const sq = new Float64Array(groups.count);
+  for (let r = 0; r < groups.ofRow.length; r++) {
+    let s = 0;
+    for (let m = 0; m < M; m++) s += W[r * M + m] ** 2;
+    sq[groups.ofRow[r]] += s;
+  }
+  return sq.map(Math.sqrt);
 }

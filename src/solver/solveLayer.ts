@@ -74,7 +74,7 @@ export function certificateFailure(problem: LayerProblem, checks: LayerChecks, d
       : `constraint residual ${checks.constraintResidual.toExponential(2)} with ε = 0`;
   if (problem.activation !== 'linear' && checks.offSupportViolation > feasibility * yMax)
     return `off-support violation ${(checks.offSupportViolation / yMax).toExponential(2)}·max|Y|, above ${feasibility}·max|Y|`;
-  const relativeGap = (checks.l1 - dualBoundValue) / Math.max(checks.l1, 1e-30);
+  const relativeGap = (checks.objective - dualBoundValue) / Math.max(checks.objective, 1e-30);
   if (relativeGap > gap) return `relative duality gap ${(100 * relativeGap).toFixed(2)}%, above ${100 * gap}%`;
   return null;
 }
@@ -153,8 +153,8 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       ...checks,
       epsilon: problem.epsilon,
       dualBound: bound,
-      dualityGap: checks.l1 - bound,
-      relativeDualityGap: (checks.l1 - bound) / Math.max(checks.l1, 1e-30),
+      dualityGap: checks.objective - bound,
+      relativeDualityGap: (checks.objective - bound) / Math.max(checks.objective, 1e-30),
       iterations: outcome.iterations,
       converged,
       status: converged ? 'converged' : 'not converged',

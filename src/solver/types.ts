@@ -79,6 +79,13 @@ export interface SolveLayerOptions {
    * for 'linear'.
    */
   V?: Matrix;
+  /**
+   * The objective: 'weights' (default) the paper's ‖W‖₁; 'inputs' the group-sparse Σᵢ ‖wᵢ‖₂ over
+   * the weights that read one input (a row of a dense kernel; for a conv, the kh·kw·cout weights
+   * that read one input channel; the bias row is a group of its own), which zeroes whole inputs:
+   * neurons or channels of the layer before.
+   */
+  structure?: 'weights' | 'inputs';
   /** 'clip': the clamps [lower, upper] (default [0, 6], ReLU6); −Infinity for no lower clamp. */
   clip?: [number, number];
   /**
@@ -142,9 +149,13 @@ export interface LayerReport {
   relativeOutputError: number;
   /** ‖Ŵ‖₁ + ‖b‖₁. */
   l1: number;
+  /** The program's objective at the answer: l1, or Σᵢ ‖wᵢ‖₂ over input groups with structure 'inputs'. */
+  objective: number;
+  /** structure 'inputs': the input groups (inputs, or input channels of a conv) with a nonzero weight. */
+  inputsKept?: number;
   /** A lower bound on the optimal ℓ1 from a dual-feasible point built from the ADMM duals. */
   dualBound: number;
-  /** l1 − dualBound: how far from optimal the answer can be (≥ 0 up to feasibility error). */
+  /** objective − dualBound: how far from optimal the answer can be (≥ 0 up to feasibility error). */
   dualityGap: number;
   relativeDualityGap: number;
   iterations: number;

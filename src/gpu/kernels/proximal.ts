@@ -35,14 +35,41 @@ export function projectResponse(
 }
 
 /** Reads W3; writes sparseW2 and updates weightRhs (Q = W2 + U2) in place. `uniforms` holds the threshold 1/ρ. */
-export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; W2: GPUBuffer }): Dispatch {
+export function shrinkWeights(ws: Workspace, o: { count: number; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; W2: GPUBuffer; factors?: GPUBuffer }): Dispatch {
   const pipeline = ws.runtime.pipelines.get('proximal', proximalSource, 'shrinkWeights');
-  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2 }, [elementwiseGroups(ws.runtime, Math.ceil(o.count / 4))], {
+  const factors = o.factors ?? ws.placeholder('unused group factors', () => ws.storage(4, 'unused group factors'));
+  return ws.dispatch('shrinkWeights', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 13: o.W2, 14: factors }, [elementwiseGroups(ws.runtime, Math.ceil(o.count / 4))], {
     bytes: 16 * o.count,
     flops: 6 * o.count,
   });
 }
-export const shrinkUniforms = (count: number, rho: number, relaxation: number) => packUniforms([['u32', count], ['f32', 1 / rho], ['f32', relaxation]]);
+/** The input groups of a structured (group-sparse) W2 step: rows below `inputs` in `channels` groups, and the bias row. */
+export interface WeightGroups {
+  outputs: number;
+  inputs: number;
+  channels: number;
+  count: number;
+}
+
+export const shrinkUniforms = (count: number, rho: number, relaxation: number, groups: WeightGroups | null = null) =>
+  packUniforms([
+    ['u32', count],
+    ['f32', 1 / rho],
+    ['f32', relaxation],
+    ['u32', groups ? 1 : 0],
+    ['u32', groups?.outputs ?? 0],
+    ['u32', groups?.inputs ?? 0],
+    ['u32', groups?.channels ?? 1],
+    ['u32', groups?.count ?? 0],
+  ]);
+
+/** The group factors of a structured W2 step (before shrinkWeights). Reads W3, Q; writes factors. */
+export function groupFactors(ws: Workspace, o: { groups: WeightGroups; uniforms: GPUBuffer; W3: GPUBuffer; weightRhs: GPUBuffer; factors: GPUBuffer }): Dispatch {
+  const pipeline = ws.runtime.pipelines.get('proximal', proximalSource, 'groupFactors');
+  const count = o.groups.count;
+  const entries = (o.groups.inputs + 1) * o.groups.outputs;
+  return ws.dispatch('groupFactors', pipeline, { 10: o.uniforms, 11: o.W3, 12: o.weightRhs, 14: o.factors }, [elementwiseGroups(ws.runtime, count)], { bytes: 8 * entries, flops: 3 * entries });
+}
 
 /** Reads anchor; updates rhs = anchor + factor·(rhs − anchor). `uniforms` holds the factor. */
 export function rescaleDuals(ws: Workspace, o: { count: number; uniforms: GPUBuffer; anchor: GPUBuffer; rhs: GPUBuffer }): Dispatch {

@@ -22,7 +22,7 @@
 // gpuDesign.ts): the elementwise projection then runs once per chunk, the products chunk by chunk.
 import { mapEpilogue, woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../../gpu/kernels/epilogue.js';
 import { matmulDispatches } from '../../gpu/kernels/matmul.js';
-import { projectResponse, shrinkWeights } from '../../gpu/kernels/proximal.js';
+import { groupFactors, projectResponse, shrinkWeights, type WeightGroups } from '../../gpu/kernels/proximal.js';
 import { sumPartials, weightResidualSlots, weightResiduals } from '../../gpu/kernels/reductions.js';
 import type { EntryClasses } from '../../gpu/kernels/sides.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
@@ -56,6 +56,8 @@ export interface AdmmBuffers {
   /** Partial sums of the fused epilogues; stride ≥ partialSlots(). */
   partials: PartialSlots;
   shrinkUniforms: GPUBuffer;
+  /** Structured (group-sparse) W2 step: the input groups and a buffer of their factors; null for ℓ1. */
+  groups: { shape: WeightGroups; factors: GPUBuffer } | null;
 }
 
 export interface IterationProgram {
@@ -109,7 +111,8 @@ export function admmIteration(
       ...b.X.chunks.map(({ count }, i) =>
         projectResponse(ws, { count: count * M, classes: o.classes, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T.parts[i], targetY: b.Y.parts[i], boundV: b.V?.parts[i] ?? null, scalars: b.scalars, responseRhs: b.B.parts[i] }),
       ),
-      shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2 }),
+      ...(b.groups ? [groupFactors(ws, { groups: b.groups.shape, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, factors: b.groups.factors })] : []),
+      shrinkWeights(ws, { count: N * M, uniforms: b.shrinkUniforms, W3: b.W3, weightRhs: b.Q, W2: b.W2, factors: b.groups?.factors }),
     ];
     let responseSlots: number;
     if (!b.woodbury) {

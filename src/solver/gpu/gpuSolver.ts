@@ -3,7 +3,7 @@
 import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
 import { matmul, tuneMatmul } from '../../gpu/kernels/matmul.js';
-import { add, rescaleDuals, rescaleUniforms, shrinkUniforms } from '../../gpu/kernels/proximal.js';
+import { add, rescaleDuals, rescaleUniforms, shrinkUniforms, type WeightGroups } from '../../gpu/kernels/proximal.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS, sumPartials } from '../../gpu/kernels/reductions.js';
 import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
 import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
@@ -95,7 +95,8 @@ export class GpuAdmmEngine implements AdmmEngine {
       woodbury: woodbury ? { residual: sampleStorage(ws, X, M, 'X Q − B'), correction: sampleStorage(ws, X, M, 'E') } : null,
       scalars: ws.storage(SCALAR_CHANNELS, 'scalars'),
       partials: { buffer: ws.storage(SCALAR_CHANNELS * stride, 'epilogue partial sums'), stride },
-      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation)),
+      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation, weightGroups(problem))),
+      groups: problem.groups ? { shape: weightGroups(problem)!, factors: ws.storage(problem.groups.count, 'input group factors') } : null,
     };
     const classes: EntryClasses = problem.sides ? 'sided' : problem.activation === 'linear' ? 'linear' : 'relu';
     const program = admmIteration(ws, shape, buffers, { classes, epsilon: problem.epsilonScaled, relaxation: problem.relaxation });
@@ -127,7 +128,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const factor = this.rho / rho;
     const queue = this.ws.device.queue;
     for (const { count, uniforms } of this.rescale.parts) queue.writeBuffer(uniforms, 0, rescaleUniforms(count, factor));
-    queue.writeBuffer(this.buffers.shrinkUniforms, 0, shrinkUniforms(N * M, rho, this.relaxation));
+    queue.writeBuffer(this.buffers.shrinkUniforms, 0, shrinkUniforms(N * M, rho, this.relaxation, this.buffers.groups?.shape ?? null));
     this.pendingRescale = true;
     this.rho = rho;
   }
@@ -284,4 +285,11 @@ function submit(ws: Workspace, dispatches: Dispatch[]): void {
 function sidedBounds(problem: LayerProblem): Float64Array {
   const sides = problem.sides!;
   return Float64Array.from(sides, (side, i) => (side === ON_SUPPORT ? SIDED_BOUND : side === ABOVE ? -SIDED_BOUND : problem.V ? problem.V[i] : 0));
+}
+
+/** The input groups of a structured problem as the W2 kernels take them (problem.ts inputGroups). */
+function weightGroups(problem: LayerProblem): WeightGroups | null {
+  if (!problem.groups) return null;
+  const channels = problem.groups.count - (problem.bias ? 1 : 0);
+  return { outputs: problem.outputs, inputs: problem.inputs, channels, count: problem.groups.count };
 }
