@@ -5,7 +5,24 @@ export { InputError, GpuError } from './errors.js';
 export { acquireGpu, type GpuRuntime } from './gpu/device.js';
 export { parseNpy, serializeNpy, npyToMatrix, assertFinite } from './io/npy.js';
 export type { NpyArray, NpyData, NpyDtype, NpyFloatArray, ParseNpyOptions } from './io/npy.js';
-export type { Network, Layer, DenseLayer, Conv2DLayer, ReluLayer, MaxPool2DLayer, FlattenLayer, SoftmaxLayer } from './network/types.js';
+export type {
+  Network,
+  Layer,
+  DenseLayer,
+  Conv2DLayer,
+  ReluLayer,
+  ActivationLayer,
+  ActivationFunction,
+  MaxPool2DLayer,
+  AvgPool2DLayer,
+  GlobalAvgPoolLayer,
+  BatchNormLayer,
+  AddLayer,
+  ConcatLayer,
+  FlattenLayer,
+  SoftmaxLayer,
+  Padding,
+} from './network/types.js';
 export type { Activation as LayerActivation } from './network/types.js';
 export { checkNetwork, networkGraph, prunableLayers } from './network/graph.js';
 export { describeNetwork, formatNetworkSummary, type LayerSummary, type NetworkSummary } from './network/describe.js';
