@@ -6,16 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forwardCpu, parseNpy, parseOnnxModel } from '../src/index.js';
+import { forwardCpu, parseOnnxModel } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
-import { accuracyOf, networkNonzeros } from './helpers/models.js';
+import { accuracyOf, networkNonzeros, mnistFixtures } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
-const fixtures = new URL('./fixtures/', import.meta.url).pathname;
-const samplesPath = join(fixtures, 'mnist-samples.npy');
-const labelsPath = join(fixtures, 'mnist-labels.npy');
-const digits = parseNpy(await readFile(samplesPath), samplesPath).data as Float32Array;
-const labels = parseNpy(await readFile(labelsPath), labelsPath).data as Int32Array;
+const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
 
 let out: string;
 beforeAll(async () => {

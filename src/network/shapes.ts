@@ -30,6 +30,11 @@ export function windowAxis(size: number, kernel: number, stride: number, padding
   return { out, padBefore, padAfter: total - padBefore };
 }
 
+/** The input positions a window of `kernel` taps spaced by `dilation` spans: (k − 1)·d + 1 per axis. */
+export function windowSpan(kernel: readonly [number, number], dilation: readonly [number, number] = [1, 1]): [number, number] {
+  return [(kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1];
+}
+
 /** The spatial geometry of a conv2d or pooling layer applied to an [H, W, C] input. */
 export type WindowGeometry = WindowShape;
 
@@ -42,9 +47,9 @@ export function windowGeometry(layer: WindowLayer, inputShape: readonly number[]
   const [strideH, strideW] = layer.strides;
   const [dilationH, dilationW] = layer.dilations ?? [1, 1];
   const p = layer.padding;
-  // A dilated window spans (k − 1)·d + 1 input positions.
-  const h = windowAxis(inH, (kernelH - 1) * dilationH + 1, strideH, Array.isArray(p) ? [p[0], p[2]] : p);
-  const w = windowAxis(inW, (kernelW - 1) * dilationW + 1, strideW, Array.isArray(p) ? [p[1], p[3]] : p);
+  const [spanH, spanW] = windowSpan([kernelH, kernelW], [dilationH, dilationW]);
+  const h = windowAxis(inH, spanH, strideH, Array.isArray(p) ? [p[0], p[2]] : p);
+  const w = windowAxis(inW, spanW, strideW, Array.isArray(p) ? [p[1], p[3]] : p);
   const dilated = dilationH !== 1 || dilationW !== 1 ? { dilationH, dilationW } : {};
   return { inH, inW, channels, kernelH, kernelW, strideH, strideW, outH: h.out, outW: w.out, padTop: h.padBefore, padLeft: w.padBefore, ...dilated };
 }

@@ -13,7 +13,7 @@ import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
-import { layerInputShapes, networkGraph, prunableLayers, type PrunableLayer } from '../network/graph.js';
+import { networkGraph, prunableLayers, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { ACTIVE_THRESHOLD, DEFAULTS } from '../solver/problem.js';
@@ -148,7 +148,10 @@ export async function pruneNetwork(
   if (mode !== 'cascade' && mode !== 'parallel') throw new InputError(`mode: expected 'cascade' or 'parallel', found '${mode}'`);
   if (!(gamma >= 1)) throw new InputError(`gamma: expected a number ≥ 1, found ${gamma}`);
   if (!(kappa > 0 && kappa <= 1)) throw new InputError(`kappa: expected a number in (0, 1], found ${kappa}`);
-  const targets = prunableLayers(network);
+  const graph = networkGraph(network);
+  const targets = prunableLayers(network, graph);
+  // One sample's (first) input shape of each layer.
+  const inputShapes = graph.inputShapes.map((shapes) => shapes[0]);
   const names = new Set(targets.map((t) => t.layer.name));
   for (const name of [...(options.exclude ?? []), ...Object.keys(options.layerEpsilonGains ?? {})])
     if (!names.has(name)) throw new InputError(`layer '${name}': no prunable (dense or conv2d) layer has this name; prunable layers are ${[...names].join(', ')}`);
@@ -166,7 +169,6 @@ export async function pruneNetwork(
     throwIfAborted(options.signal);
     return result;
   };
-  const inputShapes = layerInputShapes(network);
 
   const original = await forward(network);
   const pruned = cloneNetwork(network);
@@ -291,8 +293,6 @@ export async function pruneNetwork(
   };
 
   type Solved = Awaited<ReturnType<typeof solve>>;
-  const graph = networkGraph(network);
-  const shapes = layerInputShapes(network);
   /** The inputs of the bound of each solved layer (bounds.ts), in network order. */
   const boundSteps = (solved: Solved[]): BoundStep[] =>
     solved.map((s, i) => {
@@ -303,7 +303,7 @@ export async function pruneNetwork(
       const entries = s.job.programs.reduce((sum, p) => sum + p.Y.rows * p.Y.cols, 0);
       return {
         epsilon: s.epsilon,
-        gain: operatorNorm(trained, kernel) * lipschitzBetween(network.layers, shapes, from, index),
+        gain: operatorNorm(trained, kernel) * lipschitzBetween(network.layers, inputShapes, from, index),
         offSupportSlack: s.report.offSupportViolation * Math.sqrt(entries),
       };
     });

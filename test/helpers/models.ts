@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseNpy } from '../../src/io/npy.js';
 import type { Network } from '../../src/network/types.js';
 
 /** TF.js's predictions for the first `count` samples of `inputs` (each of shape `shape`), the model read from its files. */
@@ -42,4 +43,14 @@ export function networkNonzeros(network: Network): number {
   let n = 0;
   for (const l of network.layers) if (l.kind === 'dense' || l.kind === 'conv2d') for (const v of [...l.kernel, ...(l.bias ?? [])]) if (v !== 0) n++;
   return n;
+}
+
+/** The fixtures folder and the 1000 held-out MNIST digits (1000 × 784) with their labels. */
+export async function mnistFixtures(): Promise<{ fixtures: string; samplesPath: string; labelsPath: string; digits: Float32Array; labels: Int32Array }> {
+  const fixtures = new URL('../fixtures/', import.meta.url).pathname;
+  const samplesPath = join(fixtures, 'mnist-samples.npy');
+  const labelsPath = join(fixtures, 'mnist-labels.npy');
+  const digits = parseNpy(await readFile(samplesPath), samplesPath).data as Float32Array;
+  const labels = parseNpy(await readFile(labelsPath), labelsPath).data as Int32Array;
+  return { fixtures, samplesPath, labelsPath, digits, labels };
 }

@@ -127,9 +127,6 @@ export function tfSamePads(inSize: number, kernel: number, stride: number): [num
 }
 
 /** Output size of one spatial dim under TF padding, or 0 when the window does not fit. */
-export function outputSize(inSize: number, kernel: number, stride: number, padding: 'valid' | 'same'): number {
-  return Math.max(windowAxis(inSize, kernel, stride, padding).out, 0);
-}
 
 export function floatBytes(values: Float32Array): Uint8Array {
   const bytes = new Uint8Array(values.length * 4);

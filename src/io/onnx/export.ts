@@ -1,7 +1,7 @@
 // networkToOnnx: a fresh ONNX model from a chain Network (e.g. one trained with TF.js); see
 // onnxModel.ts for the layout conversions.
 import { networkGraph } from '../../network/graph.js';
-import { windowAxis } from '../../network/shapes.js';
+import { windowAxis, windowSpan } from '../../network/shapes.js';
 import type { Conv2DLayer, DenseLayer, Network, Padding } from '../../network/types.js';
 import { denseKernelToOnnx, FLOAT, floatBytes, hwioToOihw, onnx, product, shapeText, type AttributeProto, type NodeProto, type TensorProto } from './common.js';
 import type { onnx as OnnxTypes } from 'onnx-proto';
@@ -103,7 +103,7 @@ export function networkToOnnx(network: Network, options: NetworkToOnnxOptions = 
         }
         const [H, W] = shape;
         const dilations = layer.dilations ?? [1, 1];
-        const pads = spatialPads(where, [H, W], [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1], layer.strides, layer.padding);
+        const pads = spatialPads(where, [H, W], windowSpan(layer.kernelSize, dilations), layer.strides, layer.padding);
         initializers.push(
           floatTensor(`${layer.name}.weight`, [layer.filters, groupIn, kh, kw], hwioToOihw(layer.kernel, layer.filters, groupIn, kh, kw)),
         );

@@ -2,7 +2,7 @@
 // attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
 // Conv/Gemm before it, shape computations).
 import type { ActivationLayer, Conv2DLayer, DenseLayer, Padding } from '../../network/types.js';
-import { windowAxis } from '../../network/shapes.js';
+import { windowAxis, windowSpan } from '../../network/shapes.js';
 import { denseKernelFromOnnx, FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
 import { isStatic, type ImportContext } from './context.js';
@@ -153,7 +153,7 @@ const conv: Handler = (ctx, index) => {
   if (kernelShape && (kernelShape.length !== 2 || kernelShape[0] !== kh || kernelShape[1] !== kw))
     throw reader.nodeError(index, `attribute kernel_shape=${listText(kernelShape)}: expected [${kh},${kw}] as the weight`);
   const strides = stridesOf(reader, index, attrs);
-  const span: [number, number] = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+  const span = windowSpan([kh, kw], [dilations[0], dilations[1]]);
   const padding = reader.padding(index, attrs, [H, W], span, strides);
   const [outH, outW] = windowOut(reader, index, [H, W], span, strides, padding);
   const biasConst = reader.optionalConstInput(index, 2, 'bias');

@@ -3,7 +3,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
-import { windowAxis } from '../../network/shapes.js';
+import { windowAxis, windowSpan } from '../../network/shapes.js';
 import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network, Padding } from '../../network/types.js';
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
 
@@ -82,6 +82,9 @@ function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float3
 }
 
 const className0 = (layer: tf.layers.Layer) => layer.getClassName();
+
+/** The layer field of a dilation (none when undilated). */
+const dilationsOf = (dilation: [number, number]) => (dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {});
 
 /**
  * A conv's or pool's padding with a ZeroPadding2D before it merged in: explicit [top, left,
@@ -233,8 +236,8 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
         const [kh, kw, cin, last] = layer.weights[0].shape as number[];
         const conv: Conv2DLayer = {
           kind: 'conv2d', name, kernel: values.get(depthwise ? 'depthwise_kernel' : 'kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: depthwise ? cin * last : last,
-          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: withZeroPadding(paddingOf(config, at), pad, layer, [(kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1], intPair(config.strides ?? [1, 1], at, 'strides'), at),
-          ...(depthwise ? { groups: cin } : {}), ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {}), activation: 'linear',
+          bias: values.get('bias') ?? null, strides: intPair(config.strides ?? [1, 1], at, 'strides'), padding: withZeroPadding(paddingOf(config, at), pad, layer, windowSpan([kh, kw], dilation), intPair(config.strides ?? [1, 1], at, 'strides'), at),
+          ...(depthwise ? { groups: cin } : {}), ...dilationsOf(dilation), activation: 'linear',
         };
         out = emitWeighted(conv, activationName(config, at), from);
         break;
@@ -243,12 +246,11 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
         // A depthwise conv (groups = cin, no bias) then a 1×1 conv with the bias and the activation.
         checkChannelsLast(config, at);
         const dilation = intPair(config.dilationRate ?? [1, 1], at, 'dilation_rate');
-        if (dilation[0] !== 1 || dilation[1] !== 1) throw new InputError(`${at}: dilation_rate: expected [1, 1], found [${dilation.join(', ')}]`);
         const [kh, kw, cin, multiplier] = layer.weights.find((w) => w.originalName.endsWith('/depthwise_kernel'))!.shape as number[];
         const filters = (layer.weights.find((w) => w.originalName.endsWith('/pointwise_kernel'))!.shape as number[])[3];
         const strides = intPair(config.strides ?? [1, 1], at, 'strides');
         const depthwise = emit(
-          { kind: 'conv2d', name: `${name}/depthwise`, kernel: values.get('depthwise_kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: cin * multiplier, bias: null, strides, padding: withZeroPadding(paddingOf(config, at), pad, layer, [kh, kw], strides, at), groups: cin, activation: 'linear' },
+          { kind: 'conv2d', name: `${name}/depthwise`, kernel: values.get('depthwise_kernel')!, kernelSize: [kh, kw], inChannels: cin, filters: cin * multiplier, bias: null, strides, padding: withZeroPadding(paddingOf(config, at), pad, layer, windowSpan([kh, kw], dilation), strides, at), groups: cin, ...dilationsOf(dilation), activation: 'linear' },
           from,
         );
         out = emitWeighted(
