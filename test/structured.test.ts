@@ -91,6 +91,22 @@ describe('structured Net-Trim: whole inputs removed', () => {
       expect(r.report.inputsKept).toBe(usedChannels.length);
     }, 120_000);
 
+  // A dense layer after a flatten of 4 pixels × 5 channels (NHWC rows: pixel·5 + c) reading channels 1 and 3.
+  const flatChannels = [1, 3];
+  const flatPlanted = plantedInputs(300, 20, 6, Array.from({ length: 20 }, (_, r) => r).filter((r) => flatChannels.includes(r % 5)), 95);
+  for (const backend of ['cpu', 'webgpu'] as const)
+    it.skipIf(backend === 'webgpu' && !gpu)(`dense after a flatten, ${backend}: inputChannels makes a group one channel (all its pixels)`, async () => {
+      const r = await solveLayer({ X: flatPlanted.X, Y: flatPlanted.Y, structure: 'inputs', inputChannels: 5, epsilonGain: 0.01, backend, gpu: gpu ?? undefined });
+      expect(r.report.converged, r.report.statusReason ?? '').toBe(true);
+      const channelNorm = (c: number) => Math.hypot(...[0, 1, 2, 3].map((pixel) => rowNorm(r.weights.data, pixel * 5 + c, 6)));
+      expect([0, 1, 2, 3, 4].filter((c) => channelNorm(c) > 0)).toEqual(flatChannels);
+      expect(r.report.inputsKept).toBe(flatChannels.length);
+    });
+
+  it('rejects an inputChannels that does not divide the inputs', async () => {
+    await expect(solveLayer({ X: flatPlanted.X, Y: flatPlanted.Y, structure: 'inputs', inputChannels: 3, backend: 'cpu' })).rejects.toThrow(/inputChannels: expected a whole number ≥ 1 dividing the dense input's 20 columns/);
+  });
+
   it('rejects an unknown structure, naming the field', async () => {
     await expect(solveLayer({ X: planted.X, Y: planted.Y, structure: 'rows' as 'inputs', backend: 'cpu' })).rejects.toThrow(/structure: expected 'weights' or 'inputs', found 'rows'/);
   });
@@ -115,7 +131,8 @@ describe('net-trim prune --structured', () => {
         const rowsKept = Array.from({ length: layer.inputs }, (_, r) => r).filter((r) => layer.kernel.subarray(r * layer.units, (r + 1) * layer.units).some((v) => v !== 0)).length;
         const entry = report.layers.find((l: { name: string }) => l.name === layer.name);
         expect(entry.inputsKept, layer.name).toBe(rowsKept);
-        void i;
+        // Past the input, the neurons no layer reads are gone from the written model (--structured removes them).
+        if (i > 0) expect(layer.inputs, layer.name).toBe(entry.inputsKept);
       }
       // The hidden layers read fewer neurons than they have (dense_2 reads dense_1's 64).
       expect(report.layers[1].inputsKept).toBeLessThan(64);

@@ -178,8 +178,8 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
     network: handle.network,
     imageLayout: 'nhwc',
     notes: tfjsImportNotes(handle),
-    async serialize(network) {
-      const { modelJson: json, weightData } = await writeTfjsModel(handle, network);
+    async serialize(network, removed) {
+      const { modelJson: json, weightData } = await writeTfjsModel(handle, network, removed);
       return [
         { name: 'model.json', bytes: new TextEncoder().encode(json) },
         { name: 'weights.bin', bytes: weightData },
@@ -197,8 +197,8 @@ function onnxModel(name: string, bytes: Uint8Array): LoadedModel {
     network: handle.network,
     imageLayout: 'nchw',
     notes: onnxImportNotes(handle),
-    async serialize(network) {
-      return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network) }];
+    async serialize(network, removed) {
+      return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network, removed) }];
     },
   };
 }

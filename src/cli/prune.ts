@@ -1,11 +1,18 @@
 // `net-trim prune`: prune a whole TF.js or ONNX model on sample inputs, and write the pruned model
 // (same format), a sparse export, report.json and report.html. Everything is checked before the
 // solves; the outputs are written only after all of them succeeded (a cancelled run writes nothing).
-import { basename, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { modelFileNames } from '../io/modelFiles.js';
+import { InputError } from '../errors.js';
+import { fileSizes } from '../io/fileSizes.js';
+import { measureLatency, type LatencyResult } from '../io/latency.js';
+import type { LoadedModel } from '../io/loadedModel.js';
+import { withSparseInitializers } from '../io/onnx/sparse.js';
 import { exportSparse } from '../io/sparseExport.js';
-import { DEFAULT_EPSILON_GAIN, pruneNetwork, type PruneResult } from '../prune/pruneNetwork.js';
+import { deploymentReport, runPrune as runSearchOrPrune, type PruneRun } from '../report/pruneRun.js';
+import { DEFAULT_EPSILON_GAIN } from '../prune/pruneNetwork.js';
 import { resultFields, type PruneReportDocument } from '../report/document.js';
 import { renderPruneReport } from '../report/html.js';
 import { cancelSignal } from './cancel.js';
@@ -21,8 +28,9 @@ import {
   commonPruneOptions,
   type RawNetworkOptions,
 } from './modelInputs.js';
-import { nonNegativeNumber } from './optionValues.js';
+import { nonNegativeNumber, positiveNumber } from './optionValues.js';
 import { createProgress, progressStyle } from './progress.js';
+import { summary } from './pruneSummary.js';
 import { packageVersion } from './version.js';
 
 /** What prune writes besides the model files. */
@@ -30,7 +38,14 @@ const PRUNE_FILES = ['weights.sparse.safetensors', 'report.json', 'report.html']
 
 interface RawPruneOptions extends RawNetworkOptions {
   epsilonGain?: string;
+  targetSparsity?: string;
+  maxAccuracyDrop?: string;
+  removeUnits?: boolean;
+  latency?: boolean;
 }
+
+/** The ONNX model with its pruned kernels as sparse_initializer, written beside model.onnx when smaller. */
+const SPARSE_ONNX = 'model.sparse.onnx';
 
 export function addPruneCommand(program: Command): Command {
   const command = program
@@ -44,6 +59,12 @@ export function addPruneCommand(program: Command): Command {
     'allowed discrepancy per layer: epsilon = g * ||Y||_F (in cascade: the first pruned layer); per layer with name=g, e.g. 0.03,dense_1=0.05',
     String(DEFAULT_EPSILON_GAIN),
   );
+  command
+    .option('--target-sparsity <s>', 'instead of one gain, search the gain (bisection on log g, from --epsilon-gain) that removes this share, 0 < s < 1, +-1 point: of the prunable weights, or with --structured of the neurons and channels')
+    .option('--max-accuracy-drop <d>', 'instead of one gain, the most pruning whose accuracy (on the held-out samples with --max-samples, else the pruning samples) drops by at most d points; needs --labels')
+    .option('--remove-units', 'take the neurons and channels no layer reads any more out of the written model (default with --structured)')
+    .option('--no-remove-units', 'keep every neuron and channel (the model keeps its shapes; zeros stay zeros)')
+    .option('--latency', 'measure inference latency of the trained and pruned model side by side (onnxruntime-node for ONNX, TF.js for model.json; batch 1 and 64) and put it in the report');
   addSolverOptions(command).requiredOption('--out <dir>', "output folder (created if missing; must not be the model's own folder)");
   return addOutputFlags(command)
     .addHelpText(
@@ -51,7 +72,10 @@ export function addPruneCommand(program: Command): Command {
       '\nExample (the bundled MNIST model; `npm start` runs this):\n' +
         '  net-trim prune test/fixtures/mnist-mlp/model.json --samples test/fixtures/mnist-samples.npy \\\n' +
         '    --labels test/fixtures/mnist-labels.npy --max-samples 500 --epsilon-gain 0.04 --out pruned-mnist-mlp\n' +
-        '\nWrites to --out: the pruned model (model.json + weights.bin, or model.onnx), weights.sparse.safetensors,\n' +
+        '\nSmaller and faster models: --structured --target-sparsity 0.5 removes half of the neurons and channels\n' +
+        '(the written model has fewer units and filters); add --latency to measure the speed-up.\n' +
+        '\nWrites to --out: the pruned model (model.json + weights.bin, or model.onnx, and model.sparse.onnx when\n' +
+        'sparse_initializers make it smaller), weights.sparse.safetensors,\n' +
         'report.json and report.html (open it in a browser). Progress goes to stderr: bars on a terminal, lines otherwise.',
     )
     .action(async (model: string, raw: RawPruneOptions) => runPrune(model, raw));
@@ -70,30 +94,45 @@ export function epsilonGains(raw: string): { epsilonGain: number; layerEpsilonGa
 }
 
 async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> {
-  const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)) };
+  const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)), ...searchOptions(raw) };
   warnAboutZeroGain([options.epsilonGain, ...Object.values(options.layerEpsilonGains)], '--epsilon-gain', raw.quiet);
   const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
-  await out.avoid([...model.files, raw.samples, raw.labels], [...modelFileNames(model.format), ...PRUNE_FILES]);
+  if (options.maxAccuracyDrop !== undefined && !samples.labels) throw new InputError('--max-accuracy-drop: accuracy needs labels: pass --labels L.npy');
+  const names = [...modelFileNames(model.format), ...(model.format === 'onnx' ? [SPARSE_ONNX] : []), ...PRUNE_FILES];
+  await out.avoid([...model.files, raw.samples, raw.labels], names);
 
   const { backend, gpu } = await resolveBackend(options.backend, raw.quiet);
   options.backend = backend;
   const progress = createProgress(progressStyle(raw.quiet));
-  let result: PruneResult;
+  let run: PruneRun;
   try {
-    result = await pruneNetwork(model.network, samples, {
+    run = await runSearchOrPrune(model.network, samples, {
       ...commonPruneOptions(options, gpu, progress),
       epsilonGain: options.epsilonGain,
       layerEpsilonGains: options.layerEpsilonGains,
+      targetSparsity: options.targetSparsity,
+      maxAccuracyDrop: options.maxAccuracyDrop,
+      heldOut,
+      ...(options.removeUnits !== undefined ? { removeUnits: options.removeUnits } : {}),
+      onTrial: (t) => {
+        if (!raw.quiet) progress.log(`gain ${Number(t.gain.toPrecision(3))}: ${(100 * t.sparsity).toFixed(1)}% removed${t.accuracy === null ? '' : `, accuracy ${(100 * t.accuracy).toFixed(1)}%`}`);
+      },
     });
   } finally {
     progress.stop();
     gpu?.destroy();
   }
   cancelSignal.throwIfAborted();
+  const { result, removal, written } = run;
 
-  const modelFiles = await model.serialize(result.network);
-  const sparse = exportSparse(result.network);
+  const modelFiles = await model.serialize(written, removal?.kept);
+  const sparseOnnx = model.format === 'onnx' ? withSparseInitializers(modelFiles[0].bytes, modelPath) : null;
+  const extraFiles = sparseOnnx && sparseOnnx.tensors.some((t) => t.sparseBytes < t.denseBytes) ? [{ name: SPARSE_ONNX, bytes: sparseOnnx.bytes }] : [];
+  const sparse = exportSparse(written);
+  const [sparseName, jsonName, htmlName] = PRUNE_FILES;
+  const outputs = [...modelFiles, ...extraFiles, { name: sparseName, bytes: sparse.bytes }];
+  const latency = raw.latency ? await measureModelLatency(model, modelFiles, raw.quiet) : null;
   const document: PruneReportDocument = {
     report: 'net-trim prune',
     version: packageVersion(),
@@ -104,13 +143,12 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     options,
     backend: options.backend,
     adapter: gpu?.adapterDescription ?? 'CPU (float64 reference)',
-    ...resultFields(model.network, result, { heldOut, modelFiles: modelFiles.map((f) => f.name), sparse }),
+    ...resultFields(model.network, result, { heldOut, modelFiles: [...modelFiles, ...extraFiles].map((f) => f.name), sparse }),
+    deployment: deploymentReport(model.network, run, fileSizes(outputs), latency),
   };
   const encode = (text: string) => new TextEncoder().encode(text);
-  const [sparseName, jsonName, htmlName] = PRUNE_FILES;
   await out.write([
-    ...modelFiles,
-    { name: sparseName, bytes: sparse.bytes },
+    ...outputs,
     { name: jsonName, bytes: encode(JSON.stringify(document, null, 2) + '\n') },
     { name: htmlName, bytes: encode(renderPruneReport(document)) },
   ]);
@@ -118,29 +156,34 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
   else if (!raw.quiet) process.stdout.write(summary(document, basename(modelPath), out.path));
 }
 
-const pad = (s: string | number, n: number) => String(s).padStart(n);
-const pct = (a: number) => `${(100 * a).toFixed(1)}%`;
+/** --target-sparsity and --max-accuracy-drop, checked before anything is loaded. */
+function searchOptions(raw: RawPruneOptions): { targetSparsity?: number; maxAccuracyDrop?: number; removeUnits?: boolean } {
+  const targetSparsity = positiveNumber(raw.targetSparsity, '--target-sparsity');
+  const drop = nonNegativeNumber(raw.maxAccuracyDrop, '--max-accuracy-drop');
+  if (targetSparsity !== undefined && !(targetSparsity < 1))
+    throw new InputError(`--target-sparsity: expected the share to remove, a number between 0 and 1 (e.g. 0.5), found '${raw.targetSparsity}'`);
+  if (drop !== undefined && drop > 100) throw new InputError(`--max-accuracy-drop: expected accuracy points between 0 and 100 (e.g. 1), found '${raw.maxAccuracyDrop}'`);
+  if (targetSparsity !== undefined && drop !== undefined) throw new InputError('--target-sparsity and --max-accuracy-drop: expected one of them (each chooses the gain)');
+  if (raw.epsilonGain !== undefined && raw.epsilonGain.includes('=') && (targetSparsity !== undefined || drop !== undefined))
+    throw new InputError('--epsilon-gain: per-layer gains (name=g) cannot be combined with a search (--target-sparsity, --max-accuracy-drop), which sets one gain for all layers');
+  return {
+    ...(targetSparsity !== undefined ? { targetSparsity } : {}),
+    ...(drop !== undefined ? { maxAccuracyDrop: drop / 100 } : {}),
+    ...(raw.removeUnits !== undefined ? { removeUnits: raw.removeUnits } : {}),
+  };
+}
 
-function summary(doc: PruneReportDocument, model: string, outDir: string): string {
-  const lines = [
-    `net-trim prune ${model}: ${doc.mode}, epsilon gain ${doc.options.epsilonGain}, ${doc.samples.count} samples, ${doc.backend} (${doc.adapter})`,
-    '',
-    `${'layer'.padEnd(14)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
-    ...doc.layers.map(
-      (l) =>
-        `${l.name.padEnd(14)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(l.relativeDualityGap.toExponential(1), 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
-    ),
-    `${'total'.padEnd(14)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
-    '',
-    `relative discrepancy of the outputs: ${doc.relativeDiscrepancy.toPrecision(3)}`,
-    ...(doc.accuracyBefore !== null && doc.accuracyAfter !== null
-      ? [`accuracy on the ${doc.samples.count} pruning samples: ${pct(doc.accuracyBefore)} -> ${pct(doc.accuracyAfter)}`]
-      : []),
-    ...(doc.heldOut ? [`accuracy on ${doc.heldOut.count} held-out samples: ${pct(doc.heldOut.accuracyBefore)} -> ${pct(doc.heldOut.accuracyAfter)}`] : []),
-    `sparse export: ${doc.files.sparseExportBytes} bytes (dense float32 weights: ${doc.files.denseWeightBytes} bytes)`,
-    `time: ${doc.seconds.toFixed(1)} s`,
-    `wrote ${[...doc.files.model, doc.files.sparse, ...doc.files.report].join(', ')} to ${outDir}`,
-    `open ${join(outDir, 'report.html')} in a browser for the plots`,
-  ];
-  return lines.join('\n') + '\n';
+/** The trained model (its files as read) against the written one, side by side in its runtime. */
+async function measureModelLatency(model: LoadedModel, written: { name: string; bytes: Uint8Array }[], quiet: boolean | undefined): Promise<LatencyResult> {
+  if (!quiet) process.stderr.write('net-trim: measuring latency (trained vs pruned)\n');
+  const trained = await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) })));
+  const shape = model.network.inputShape;
+  const inputShape = model.imageLayout === 'nchw' && shape.length === 3 ? [shape[2], shape[0], shape[1]] : [...shape];
+  return measureLatency(
+    [
+      { label: 'trained', format: model.format, files: trained },
+      { label: 'pruned', format: model.format, files: written },
+    ],
+    { inputShape, signal: cancelSignal },
+  );
 }

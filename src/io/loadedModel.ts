@@ -13,6 +13,9 @@ export interface LoadedModel {
   imageLayout: 'nchw' | 'nhwc';
   /** What the import changed, in words (e.g. BatchNormalizations folded into the layer before them). */
   notes?: string[];
-  /** The model with `network`'s weights, as files named relative to an output folder. */
-  serialize(network: Network): Promise<Array<{ name: string; bytes: Uint8Array }>>;
+  /**
+   * The model with `network`'s weights, as files named relative to an output folder. `removed`:
+   * the channels each layer kept (by name) when `network` has fewer than the model (removeUnreadUnits).
+   */
+  serialize(network: Network, removed?: ReadonlyMap<string, Int32Array>): Promise<Array<{ name: string; bytes: Uint8Array }>>;
 }

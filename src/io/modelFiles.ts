@@ -27,8 +27,8 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       network: handle.network,
       imageLayout: 'nhwc',
       notes: tfjsImportNotes(handle),
-      async serialize(network) {
-        const { modelJson, weightData } = await writeTfjsModel(handle, network);
+      async serialize(network, removed) {
+        const { modelJson, weightData } = await writeTfjsModel(handle, network, removed);
         return [
           { name: 'model.json', bytes: new TextEncoder().encode(modelJson) },
           { name: 'weights.bin', bytes: weightData },
@@ -45,8 +45,8 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       network: handle.network,
       imageLayout: 'nchw',
       notes: onnxImportNotes(handle),
-      async serialize(network) {
-        return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network) }];
+      async serialize(network, removed) {
+        return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network, removed) }];
       },
     };
   }

@@ -139,8 +139,14 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
  * kernels and biases of the network's layers of the same names (their shapes must match), as a
  * model.json whose weightsManifest points at one 'weights.bin', and that file's bytes (float32).
  * A network layer with no bias writes zeros where the model has a bias.
+ *
+ * `removed` (removeUnreadUnits' `kept`): the network has fewer channels than the model, and by
+ * layer name the channels each kept. Then the weights take the network's shapes, the Dense units
+ * and Conv2D/SeparableConv2D filters in model.json follow, and a BatchNormalization's statistics
+ * keep the channels its layer kept.
  */
-export async function writeTfjsModel(handle: TfjsModelHandle, network: Network): Promise<{ modelJson: string; weightData: Uint8Array }> {
+export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, removed?: ReadonlyMap<string, Int32Array>): Promise<{ modelJson: string; weightData: Uint8Array }> {
+  const resized = removed !== undefined && removed.size > 0;
   const byName = new Map<string, DenseLayer | Conv2DLayer>();
   for (const layer of network.layers) if (layer.kind === 'dense' || layer.kind === 'conv2d') byName.set(layer.name, layer);
   const modelLayers = new Set(handle.weights.map((w) => w.layer));
@@ -151,23 +157,26 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
   try {
     for (const entry of handle.weights) {
       if (entry.values) {
-        // Not the network's to change (a BatchNormalization's statistics): as read.
-        named.push({ name: entry.name, tensor: tf.tensor(entry.values, entry.shape, 'float32') });
+        // Not the network's to change (a BatchNormalization's statistics): as read, less removed channels.
+        const kept = removed?.get(entry.layer);
+        if (kept) named.push({ name: entry.name, tensor: tf.tensor(Float32Array.from(kept, (c) => entry.values![c]), [kept.length], 'float32') });
+        else named.push({ name: entry.name, tensor: tf.tensor(entry.values, entry.shape, 'float32') });
         continue;
       }
       const layer = byName.get(entry.layer);
       if (!layer) throw new InputError(`network: expected a dense or conv2d layer '${entry.layer}' (as in ${handle.source}), found none`);
       const isKernel = entry.role !== 'bias';
       const expected = isKernel ? kernelShape(layer) : [layer.kind === 'dense' ? layer.units : layer.filters];
-      if (!sameShape(expected, entry.shape))
+      const shape = resized && expected.length === entry.shape.length ? expected : entry.shape;
+      if (!sameShape(expected, shape))
         throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected shape ${shapeText(entry.shape)} as in ${handle.source}, found ${shapeText(expected)}`);
       let values: Float32Array;
       if (isKernel) values = layer.kernel;
       else values = layer.bias ?? new Float32Array(entry.shape[0]);
-      const count = entry.shape.reduce((p, n) => p * n, 1);
+      const count = shape.reduce((p, n) => p * n, 1);
       if (values.length !== count)
-        throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected ${count} values for shape ${shapeText(entry.shape)}, found ${values.length}`);
-      named.push({ name: entry.name, tensor: tf.tensor(values, entry.shape, 'float32') });
+        throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected ${count} values for shape ${shapeText(shape)}, found ${values.length}`);
+      named.push({ name: entry.name, tensor: tf.tensor(values, shape, 'float32') });
     }
     for (const layer of byName.values()) {
       const hasBias = handle.weights.some((w) => w.layer === layer.name && w.role === 'bias');
@@ -175,7 +184,7 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network):
         throw new InputError(`network: layer '${layer.name}': bias: expected none (the layer in ${handle.source} has use_bias false), found nonzero values`);
     }
     const { data, specs } = await tf.io.encodeWeights(named);
-    const modelJson = { ...handle.modelJson, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
+    const modelJson = { ...(resized ? withUnits(handle.modelJson, byName) : handle.modelJson), weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
     return { modelJson: JSON.stringify(modelJson), weightData: new Uint8Array(tf.io.concatenateArrayBuffers(data)) };
   } finally {
     for (const { tensor } of named) tensor.dispose();
@@ -189,6 +198,25 @@ function kernelShape(layer: DenseLayer | Conv2DLayer): number[] {
   return groups > 1 ? [...layer.kernelSize, layer.inChannels, layer.filters / layer.inChannels] : [...layer.kernelSize, layer.inChannels, layer.filters];
 }
 
+/** The topology's layer entries (a Sequential's list, or a functional model's config.layers). */
+function topologyLayers(modelJson: Json): Json[] {
+  const topology = (isObject((modelJson.modelTopology as Json).model_config) ? (modelJson.modelTopology as Json).model_config : modelJson.modelTopology) as Json;
+  const config = topology.config as Json | Json[];
+  return (Array.isArray(config) ? config : (config.layers as Json[])) as Json[];
+}
+
+/** A copy of model.json whose Dense units and Conv2D/SeparableConv2D filters are the network's. */
+function withUnits(modelJson: Json, byName: Map<string, DenseLayer | Conv2DLayer>): Json {
+  const copy = structuredClone(modelJson);
+  for (const entry of topologyLayers(copy)) {
+    const config = entry.config as Json;
+    const layer = byName.get(config.name as string);
+    if (layer?.kind === 'dense' && entry.class_name === 'Dense') config.units = layer.units;
+    if (layer?.kind === 'conv2d' && (entry.class_name === 'Conv2D' || entry.class_name === 'SeparableConv2D')) config.filters = layer.filters;
+  }
+  return copy;
+}
+
 /**
  * The model.json and weight list the folds leave: each folded BatchNormalization out of the
  * topology (its readers read the layer it was folded into) and out of the weights; that layer
@@ -199,7 +227,7 @@ function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFo
   const copy = structuredClone(modelJson);
   const topology = (isObject((copy.modelTopology as Json).model_config) ? (copy.modelTopology as Json).model_config : copy.modelTopology) as Json;
   const config = topology.config as Json | Json[];
-  const list = (Array.isArray(config) ? config : (config.layers as Json[])) as Json[];
+  const list = topologyLayers(copy);
   const nameOf = (entry: Json) => (entry.name as string | undefined) ?? ((entry.config as Json).name as string);
   let kept = weights;
   for (const { batchNorm, into } of folds) {

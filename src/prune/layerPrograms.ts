@@ -53,6 +53,7 @@ export async function runWithinBudget<T>(tasks: Array<{ bytes: number; run: () =
 
 export function cloneNetwork(network: Network): Network {
   return {
+    ...network,
     inputShape: [...network.inputShape],
     layers: network.layers.map((l) =>
       l.kind === 'dense' || l.kind === 'conv2d' ? { ...l, kernel: Float32Array.from(l.kernel), bias: l.bias && Float32Array.from(l.bias) } : { ...l },

@@ -218,7 +218,10 @@ export async function pruneNetwork(
       }
       return { part, X, Y, V, offset, epsilon, layerKappa };
     });
-    return { target, layer, parts, programs };
+    // Structured, a dense layer after a flatten of an image drops whole channels (its groups are channels).
+    const reads = graph.sources[target.index][0];
+    const flat = layer.kind === 'dense' && reads >= 0 && network.layers[reads].kind === 'flatten' ? graph.inputShapes[reads][0] : [];
+    return { target, layer, parts, programs, inputChannels: flat.length === 3 ? flat[2] : undefined };
   };
 
   type Job = ReturnType<typeof prepare>;
@@ -234,6 +237,7 @@ export async function pruneNetwork(
         V: program.V,
         offset: program.offset,
         ...(options.structure ? { structure: options.structure } : {}),
+        ...(options.structure === 'inputs' && job.inputChannels ? { inputChannels: job.inputChannels } : {}),
         activation: job.target.program,
         ...(job.target.clip ? { clip: job.target.clip } : {}),
         epsilon,

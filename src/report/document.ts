@@ -4,6 +4,7 @@ import { forwardCpu } from '../network/forwardCpu.js';
 import type { Network } from '../network/types.js';
 import type { LayerPruneReport, PruneMode, PruneResult } from '../prune/pruneNetwork.js';
 import { networkHistograms, type WeightHistogram } from './histogram.js';
+import type { DeploymentReport } from './pruneRun.js';
 
 /** Samples of a model's input (samples-major NHWC) with optional integer labels. */
 export interface LabelledSamples {
@@ -41,6 +42,8 @@ export interface PruneReportDocument {
   layers: LayerPruneReport[];
   weightHistograms: WeightHistogram[];
   seconds: number;
+  /** Units removed, parameters and work before/after, file sizes, latency, the gain search (absent in reports before 0.2). */
+  deployment?: DeploymentReport;
 }
 
 export interface SweepPointDocument {

@@ -2,6 +2,7 @@
 // network), rendered from the same document that is written as JSON beside it.
 import { convergenceChart, histogramChart, nonzerosChart, sweepAccuracyChart, sweepSparsityChart, type SweepPoint } from './charts.js';
 import type { PruneReportDocument, SweepReportDocument } from './document.js';
+import type { DeploymentReport } from './pruneRun.js';
 import { escapeHtml, formatCount, formatNumber, formatPercent } from './svg.js';
 
 const STYLE = `
@@ -106,6 +107,7 @@ export function renderPruneReport(doc: PruneReportDocument): string {
     notConverged.length
       ? `<section><p class="warn">Not converged (no certificate): ${escapeHtml(notConverged.join('; '))}. A converged layer's weights meet ε within 0.1% and a duality gap within the gap tolerance, checked in float64; these were checked too (the table below) but missed one of those; raise --max-iterations for a tighter answer.</p></section>`
       : '',
+    doc.deployment ? deploymentSection(doc.deployment) : '',
     `<section><h2>Nonzeros per layer</h2><p>Nonzero weights (kernel and bias) of each pruned layer in the trained model and after Net-Trim, on a log scale.</p>${nonzerosChart(doc.layers)}</section>`,
     `<section><h2>Weights before and after</h2><p>Histogram of each layer's trained weights (grey) and of the nonzero weights left after pruning (blue), on the same bins. Pruning keeps few of the small weights; the zeros it creates are left out of the blue bars.</p><div class="grid">${doc.weightHistograms.map(histogramChart).join('')}</div></section>`,
     `<section><h2>Convergence</h2><p>The solver's primal and dual residuals divided by their tolerances at every convergence check (every 50 iterations by default), on a log scale. A layer's solve stops once both are below 1 and its sparse answer meets ε; the duality gap, computed once at the end, bounds how far the answer is from the sparsest possible.</p><div class="grid">${doc.layers
@@ -135,6 +137,48 @@ export function renderPruneReport(doc: PruneReportDocument): string {
     `<footer>Written by net-trim ${escapeHtml(doc.version)} beside ${escapeHtml([...doc.files.model, doc.files.sparse, ...doc.files.report].join(', '))}. Every number above is also in report.json.</footer>`,
   ];
   return page(`Net-Trim report: ${doc.model.path}`, body);
+}
+
+const count = (n: number) => formatCount(Math.round(n));
+const share = (after: number, before: number) => (before > 0 ? formatPercent(after / before) : '–');
+
+/** Smaller and faster: the gain search, units removed, parameters and work, files, latency. */
+function deploymentSection(d: DeploymentReport): string {
+  const { before, after } = d.cost;
+  const parts = [`<section><h2>Smaller and faster</h2><p>What a runtime stores and computes. A dense runtime (TF.js, onnxruntime) multiplies zeros like any weight: only removed neurons and channels make it faster; the multiply-accumulates by nonzero weights are what a sparse kernel would do.</p>`];
+  if (d.search) {
+    const what = d.search.measure === 'units' ? 'of the neurons and channels' : 'of the prunable weights';
+    parts.push(`<p class="${d.search.reached ? '' : 'warn'}">${escapeHtml(`${d.search.goal === 'target sparsity' ? `Target sparsity ${d.search.value} ${what}` : `At most ${(100 * d.search.value).toFixed(1)} points of accuracy lost (${d.search.accuracyOn})`}: ${d.search.message}.`)}</p>`);
+    parts.push(
+      table(
+        ['ε gain', 'removed', 'nonzeros', 'relative discrepancy', 'accuracy', 'warm start from', 's'],
+        d.search.trials.map((t) => [String(Number(t.gain.toPrecision(4))), formatPercent(t.sparsity), count(t.nonzerosAfter), formatNumber(t.relativeDiscrepancy), pct(t.accuracy), t.warmStartedFrom === null ? '–' : String(Number(t.warmStartedFrom.toPrecision(4))), t.seconds.toFixed(1)]),
+      ),
+    );
+  }
+  const rows = [
+    ['parameters stored', count(before.params), count(after.params), share(after.params, before.params)],
+    ['nonzero parameters', count(before.nonzeroParams), count(after.nonzeroParams), share(after.nonzeroParams, before.nonzeroParams)],
+    ['multiply-accumulates per sample (dense runtime)', count(before.macs), count(after.macs), share(after.macs, before.macs)],
+    ['multiply-accumulates by nonzero weights', count(before.sparseMacs), count(after.sparseMacs), share(after.sparseMacs, before.sparseMacs)],
+    ...(d.units ? [['neurons and channels', count(d.units.before), count(d.units.after), share(d.units.after, d.units.before)]] : []),
+  ];
+  parts.push(table(['', 'trained', 'written', 'kept'], rows));
+  if (d.units) {
+    const changed = d.units.layers.filter((l) => l.after < l.before);
+    if (changed.length) parts.push(table(['layer', 'units or filters', 'after'], changed.map((l) => [l.name, count(l.before), count(l.after)])));
+    for (const note of d.units.notes) parts.push(`<p class="fine">${escapeHtml(note)}</p>`);
+  }
+  if (d.latency)
+    parts.push(
+      table(
+        ['runtime', 'batch', 'trained (median ms)', 'pruned (median ms)', 'ratio', 'interquartile (trained; pruned)'],
+        d.latency.rows.map((r) => [`${r.runtime} ${r.version} (${r.backend})`, String(r.batch), r.models[0].medianMs.toFixed(3), r.models[1]?.medianMs.toFixed(3) ?? '–', r.ratio === null ? '–' : r.ratio.toFixed(2), r.models.map((m) => `${m.q1Ms.toFixed(3)}–${m.q3Ms.toFixed(3)}`).join('; ')]),
+      ) + `<p class="fine">${escapeHtml(`Medians of ${d.latency.repeats} runs per model after ${d.latency.warmup} untimed ones, the two models in alternating rounds on this machine.`)}</p>`,
+    );
+  if (d.files.length) parts.push(table(['file', 'bytes', 'gzip'], d.files.map((f) => [f.name, kib(f.bytes), f.gzipBytes === null ? '–' : kib(f.gzipBytes)])) + '<p class="fine">gzip: the size a web server sends with Content-Encoding gzip (level 6).</p>');
+  parts.push('</section>');
+  return parts.join('');
 }
 
 export function sweepPoints(doc: SweepReportDocument): SweepPoint[] {

@@ -163,7 +163,10 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   if (options.warmStart) checkWarmStart(options.warmStart, N1, M, P);
   const structure = options.structure ?? 'weights';
   if (structure !== 'weights' && structure !== 'inputs') throw new InputError(`structure: expected 'weights' or 'inputs', found '${structure}'`);
-  const groups = structure === 'inputs' ? inputGroups(X, bias) : null;
+  const inputChannels = options.inputChannels;
+  if (inputChannels !== undefined && !(Number.isInteger(inputChannels) && inputChannels >= 1 && !isImagePatches(X) && N % inputChannels === 0))
+    throw new InputError(`inputChannels: expected a whole number ≥ 1 dividing the dense input's ${N} columns (the channels of a flattened image), found ${inputChannels}`);
+  const groups = structure === 'inputs' ? inputGroups(X, bias, inputChannels) : null;
   const epsilon = options.epsilon ?? (options.epsilonGain ?? DEFAULTS.epsilonGain) * Math.sqrt(ySq);
 
   return {
@@ -214,10 +217,14 @@ export function isActive(problem: LayerProblem, i: number): boolean {
   return entrySide(problem, i) === ON_SUPPORT;
 }
 
-/** The input group of each weight row: row r of a conv's (kh·kw·cin) rows reads channel r mod cin; a dense row is its input; the bias row is the last group. */
-export function inputGroups(X: LayerInput, bias: boolean): { ofRow: Int32Array; count: number } {
+/**
+ * The input group of each weight row: row r of a conv's (kh·kw·cin) rows reads channel r mod cin;
+ * a dense row is its input, or with `inputChannels` C (a flattened NHWC image) channel r mod C;
+ * the bias row is the last group.
+ */
+export function inputGroups(X: LayerInput, bias: boolean, inputChannels?: number): { ofRow: Int32Array; count: number } {
   const inputs = inputColumns(X);
-  const channels = isImagePatches(X) ? X.channels : inputs;
+  const channels = isImagePatches(X) ? X.channels : (inputChannels ?? inputs);
   const ofRow = new Int32Array(inputs + (bias ? 1 : 0));
   for (let r = 0; r < inputs; r++) ofRow[r] = r % channels;
   if (bias) ofRow[inputs] = channels;

@@ -86,6 +86,11 @@ export interface SolveLayerOptions {
    * neurons or channels of the layer before.
    */
   structure?: 'weights' | 'inputs';
+  /**
+   * structure 'inputs' on a dense layer that reads a flattened [H, W, C] image (NHWC): C, so that a
+   * group is one channel of the layer before (its H·W rows r with r mod C = c), like a conv's.
+   */
+  inputChannels?: number;
   /** 'clip': the clamps [lower, upper] (default [0, 6], ReLU6); −Infinity for no lower clamp. */
   clip?: [number, number];
   /**

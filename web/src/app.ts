@@ -85,6 +85,8 @@ function settings(): PruneSettings {
   return {
     mode: $<HTMLInputElement>('input[name=mode]:checked').value as PruneSettings['mode'],
     epsilonGain: numberField('#epsilon-gain', 'ε gain', (v) => v >= 0, 'a number ≥ 0')!,
+    targetSparsity: numberField('#target-sparsity', 'Target sparsity', (v) => v > 0 && v < 1, 'a share in (0, 1), e.g. 0.5', true),
+    structured: $<HTMLInputElement>('#structured').checked,
     maxSamples: numberField('#max-samples', 'Samples', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1', true),
     maxIterations: numberField('#max-iterations', 'Iteration limit', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1', true),
     backend: $<HTMLSelectElement>('#backend').value as PruneSettings['backend'],
@@ -420,6 +422,8 @@ function showOutcome(outcome: PruneOutcome, wallSeconds: number): void {
   $('#summary').textContent =
     `${s.mode === 'cascade' ? 'Cascade' : 'Parallel'} Net-Trim kept ${count(s.nonzerosAfter)} of ${count(s.nonzerosBefore)} nonzero weights (${pct(s.nonzerosAfter / s.nonzerosBefore)}); ` +
     `relative discrepancy of the outputs ${s.relativeDiscrepancy.toPrecision(3)}.${accuracy} ` +
+    (s.units ? `Neurons and channels: ${count(s.units.before)} → ${count(s.units.after)} (removed from the model to download). ` : '') +
+    (s.search ? `Search: ${s.search}. ` : '') +
     `${s.seconds.toFixed(1)} s on ${s.adapter} (${wallSeconds.toFixed(1)} s in all); this page's longest stall meanwhile: ${stall.longest.toFixed(0)} ms.`;
   drawNonzeros(outcome);
   drawPatterns(outcome);

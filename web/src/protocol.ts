@@ -4,6 +4,10 @@ import type { SolveProgress } from '../../src/index.js';
 export interface PruneSettings {
   mode: 'cascade' | 'parallel';
   epsilonGain: number;
+  /** Search the gain for this share removed (of weights; of neurons and channels when structured) instead. */
+  targetSparsity?: number;
+  /** Structured Net-Trim: whole neurons and channels, removed from the written model. */
+  structured: boolean;
   /** Use only the first n samples (and labels). */
   maxSamples?: number;
   /** ADMM iteration limit per layer (library default when absent). */
@@ -61,6 +65,10 @@ export interface PruneOutcome {
     samples: number;
     seconds: number;
     adapter: string;
+    /** Neurons and channels of the written model (structured), before and after; null when not removed. */
+    units: { before: number; after: number } | null;
+    /** The gain search's outcome in words; null without a target. */
+    search: string | null;
   };
   layers: Array<{
     name: string;

@@ -14,7 +14,6 @@ import {
   formatNetworkSummary,
   loadModel,
   prunableLayers,
-  pruneNetwork,
   readNpy,
   samplesForModel,
   type GpuRuntime,
@@ -23,6 +22,7 @@ import {
   type NpyArray,
 } from '../../src/index.js';
 import { resultFields, type PruneReportDocument } from '../../src/report/document.js';
+import { deploymentReport, runPrune } from '../../src/report/pruneRun.js';
 import { renderPruneReport } from '../../src/report/html.js';
 import version from 'virtual:net-trim-version';
 import type { FromWorker, InputSummary, JobInput, LayerInfo, PruneOutcome, PruneSettings, ToWorker } from './protocol.js';
@@ -210,9 +210,12 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
     controller.signal.throwIfAborted();
     post({ type: 'started', id, input: summary, adapter });
 
-    const result = await pruneNetwork(model.network, samples, {
+    const run = await runPrune(model.network, samples, {
       mode: settings.mode,
       epsilonGain: settings.epsilonGain,
+      ...(settings.structured ? { structure: 'inputs' as const } : {}),
+      ...(settings.targetSparsity !== undefined ? { targetSparsity: settings.targetSparsity, heldOut } : {}),
+      onTrial: (t) => post({ type: 'status', id, text: `Searching the gain: ${Number(t.gain.toPrecision(3))} removes ${(100 * t.sparsity).toFixed(1)}%` }),
       backend: settings.backend,
       gpu: runtime,
       solver: settings.maxIterations ? { maxIterations: settings.maxIterations } : undefined,
@@ -234,9 +237,10 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
         }),
     });
 
+    const { result } = run;
     post({ type: 'status', id, text: 'Writing the pruned model' });
-    const modelFiles = await model.serialize(result.network);
-    const sparse = exportSparse(result.network);
+    const modelFiles = await model.serialize(run.written, run.removal?.kept);
+    const sparse = exportSparse(run.written);
     if (heldOut) post({ type: 'status', id, text: `Accuracy on the ${heldOut.count} held-out samples` });
     // The same report as `net-trim prune` writes (report.json, and report.html rendered from it).
     const report: PruneReportDocument = {
@@ -249,6 +253,8 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
       options: {
         mode: settings.mode,
         epsilonGain: settings.epsilonGain,
+        structured: settings.structured,
+        ...(settings.targetSparsity !== undefined ? { targetSparsity: settings.targetSparsity } : {}),
         backend: settings.backend,
         ...(settings.maxSamples ? { maxSamples: settings.maxSamples } : {}),
         ...(settings.maxIterations ? { maxIterations: settings.maxIterations } : {}),
@@ -257,6 +263,7 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
       backend: settings.backend,
       adapter,
       ...resultFields(model.network, result, { heldOut, modelFiles: modelFiles.map((f) => f.name), sparse }),
+      deployment: deploymentReport(model.network, run, await sizes([...modelFiles, { name: 'weights.sparse.safetensors', bytes: sparse.bytes }])),
     };
     const encode = (text: string) => copyOut(new TextEncoder().encode(text));
     const files: PruneOutcome['files'] = [
@@ -282,6 +289,8 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
         samples: samples.count,
         seconds: result.seconds,
         adapter,
+        units: run.removal && { before: run.removal.unitsBefore, after: run.removal.unitsAfter },
+        search: run.search && run.search.message,
       },
       layers: result.layers.map((l) => {
         const layer = byName.get(l.name);
@@ -320,6 +329,17 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
   }
 }
 
+
+/** Each file's bytes, and bytes when served gzip'd (CompressionStream; null where the browser lacks it). */
+async function sizes(files: { name: string; bytes: Uint8Array }[]): Promise<{ name: string; bytes: number; gzipBytes: number | null }[]> {
+  return Promise.all(
+    files.map(async (f) => {
+      if (typeof CompressionStream === 'undefined') return { name: f.name, bytes: f.bytes.length, gzipBytes: null };
+      const stream = new Blob([f.bytes as BlobPart]).stream().pipeThrough(new CompressionStream('gzip'));
+      return { name: f.name, bytes: f.bytes.length, gzipBytes: (await new Response(stream).arrayBuffer()).byteLength };
+    }),
+  );
+}
 
 /** A standalone ArrayBuffer of the bytes (transferable to the page). */
 function copyOut(bytes: Uint8Array): ArrayBuffer {

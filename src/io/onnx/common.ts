@@ -64,6 +64,12 @@ export interface ConvBinding extends BindingBase {
 
 export type WeightBinding = DenseBinding | ConvBinding;
 
+/** A BatchNormalization read as a batchnorm layer: its per-channel scale, B, mean and var tensors. */
+export interface BatchNormBinding {
+  layer: string;
+  params: string[];
+}
+
 /** A parsed ONNX model: the Network it computes, and what writeOnnxModel needs to write it back. */
 export interface OnnxModelHandle {
   /** The file name (or other label) used in error messages. */
@@ -78,6 +84,8 @@ export interface OnnxModelHandle {
   readonly bytes: Uint8Array;
   /** Internal: where each dense/conv layer's weights live in the graph. */
   readonly bindings: readonly WeightBinding[];
+  /** Internal: the BatchNormalizations that are layers of the network. */
+  readonly batchNorms: readonly BatchNormBinding[];
 }
 
 /** What the import changed, in words (for inspect and the report). */

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import type { Layer, Padding } from '../../network/types.js';
 import {
   checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
-  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding,
+  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding,
 } from './common.js';
 
 /** A tensor the network computes: the layer that produces it, its ONNX dims per sample and ours. */
@@ -36,6 +36,8 @@ export class GraphReader {
   readonly constUsers = new Map<string, number[]>();
   readonly layers: Layer[] = [];
   readonly bindings: WeightBinding[] = [];
+  /** BatchNormalizations kept as layers: their parameters, sliced by the writer when channels are removed. */
+  readonly batchNorms: BatchNormBinding[] = [];
   private readonly usedNames = new Set<string>();
 
   constructor(

@@ -204,7 +204,9 @@ const batchNormalization: Handler = (ctx, index) => {
     ctx.alias(index, x);
     return;
   }
-  ctx.emit(index, { kind: 'batchnorm', name: reader.layerName(index), scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  const name = reader.layerName(index);
+  reader.batchNorms.push({ layer: name, params: params.map((p) => p.root) });
+  ctx.emit(index, { kind: 'batchnorm', name, scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
 };
 
 function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {

@@ -119,5 +119,5 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
   const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
   networkGraph(network, source);
-  return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings };
+  return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings, batchNorms: reader.batchNorms };
 }

@@ -4,7 +4,7 @@
 // the BatchNormalization's output with the folded weights and bias, and the model's metadata
 // says so (key 'net-trim.folded').
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
-import { denseKernelToOnnx, FLOAT, floatBytes, hwioToOihw, onnx, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
+import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, onnx, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
 
 /** The tensor named `name` in a graph: an initializer or a Constant node's value. */
 function findTensor(graph: GraphProto, name: string): TensorProto | null {
@@ -18,12 +18,20 @@ function findTensor(graph: GraphProto, name: string): TensorProto | null {
   return null;
 }
 
-function replaceData(graph: GraphProto, name: string, values: Float32Array): void {
+function replaceData(graph: GraphProto, name: string, values: Float32Array, dims?: number[]): void {
   const tensor = findTensor(graph, name);
   if (!tensor) throw new Error(`writeOnnxModel: tensor '${name}' is missing from the model`);
   tensor.dataType = FLOAT;
   tensor.floatData = [];
   tensor.rawData = floatBytes(values);
+  if (dims) tensor.dims = dims;
+}
+
+/** A float tensor's values (raw little-endian bytes or float_data). */
+function floatValues(tensor: TensorProto): Float32Array {
+  const raw = tensor.rawData;
+  if (raw && raw.length) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return Float32Array.from(tensor.floatData ?? []);
 }
 
 /**
@@ -31,8 +39,14 @@ function replaceData(graph: GraphProto, name: string, values: Float32Array): voi
  * `handle.network`), converted back to ONNX layouts. Everything but the weight data is kept.
  * Throws an Error when `network` does not match the model (a missing layer, other dimensions, a
  * nonzero bias where the model has none).
+ *
+ * `removed` (removeUnreadUnits' `kept`): the network has fewer channels than the model, and by
+ * layer name the channels each kept. Then the weights take the network's dimensions, a
+ * depthwise Conv its new group count, a BatchNormalization's parameters the kept channels, a
+ * Reshape to [batch, features] the shape [0, -1], and the stale value_info shapes go.
  */
-export function writeOnnxModel(handle: OnnxModelHandle, network: Network): Uint8Array {
+export function writeOnnxModel(handle: OnnxModelHandle, network: Network, removed?: ReadonlyMap<string, Int32Array>): Uint8Array {
+  const resized = removed !== undefined && removed.size > 0;
   const model = onnx.ModelProto.decode(handle.bytes);
   const graph = model.graph!;
   const byName = new Map<string, Layer>();
@@ -51,53 +65,60 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network): Uint8
     }
     let weight: Float32Array;
     let size: number;
+    let dims: number[];
     if (binding.kind === 'dense') {
       const dense = layer as DenseLayer;
-      if (dense.inputs !== binding.inputs || dense.units !== binding.units || dense.kernel.length !== binding.inputs * binding.units) {
+      const [inputs, units] = resized ? [dense.inputs, dense.units] : [binding.inputs, binding.units];
+      if (dense.inputs !== inputs || dense.units !== units || dense.kernel.length !== inputs * units) {
         throw new Error(
           `${where}: kernel is ${dense.inputs}×${dense.units} (${dense.kernel.length} values): expected ${binding.inputs}×${binding.units}`,
         );
       }
-      weight = denseKernelToOnnx(dense.kernel, binding.inputs, binding.units, binding.transB, binding.chw);
-      size = binding.units;
+      // A flattened image that lost channels: the same pixels, fewer channels.
+      const chw: [number, number, number] | null = binding.chw && [inputs / (binding.chw[1] * binding.chw[2]), binding.chw[1], binding.chw[2]];
+      weight = denseKernelToOnnx(dense.kernel, inputs, units, binding.transB, chw);
+      dims = binding.transB ? [units, inputs] : [inputs, units];
+      size = units;
     } else {
       const conv = layer as Conv2DLayer;
       const [kh, kw] = binding.kernelSize;
-      const groupIn = binding.inChannels / binding.groups;
+      const [filters, inChannels, groups] = resized ? [conv.filters, conv.inChannels, conv.groups ?? 1] : [binding.filters, binding.inChannels, binding.groups];
+      const groupIn = inChannels / groups;
       const same =
-        conv.filters === binding.filters &&
-        conv.inChannels === binding.inChannels &&
-        (conv.groups ?? 1) === binding.groups &&
+        conv.filters === filters &&
+        conv.inChannels === inChannels &&
+        (conv.groups ?? 1) === groups &&
         conv.kernelSize[0] === kh &&
         conv.kernelSize[1] === kw &&
-        conv.kernel.length === kh * kw * groupIn * binding.filters;
+        conv.kernel.length === kh * kw * groupIn * filters;
       if (!same) {
         throw new Error(
           `${where}: kernel is ${conv.kernelSize.join('×')}×${conv.inChannels}×${conv.filters} (${conv.kernel.length} values): ` +
-            `expected ${kh}×${kw}×${groupIn}×${binding.filters}`,
+            `expected ${kh}×${kw}×${groupIn}×${filters}`,
         );
       }
-      weight = hwioToOihw(conv.kernel, binding.filters, groupIn, kh, kw);
-      size = binding.filters;
+      weight = hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
+      dims = [filters, groupIn, kh, kw];
+      size = filters;
+      if (groups !== binding.groups) setGroups(graph, binding, groups);
     }
-    replaceData(graph, binding.weight, weight);
+    replaceData(graph, binding.weight, weight, resized ? dims : undefined);
     const bias = layer.bias;
     if (bias && bias.length !== size) throw new Error(`${where}: bias has ${bias.length} values: expected ${size}`);
     if (binding.bias) {
-      replaceData(graph, binding.bias, bias ?? new Float32Array(size));
+      replaceData(graph, binding.bias, bias ?? new Float32Array(size), resized ? [size] : undefined);
     } else if (bias && bias.some((v) => v !== 0)) {
       if (!binding.foldedBatchNorm) throw new Error(`${where}: the network has a nonzero bias but the model's node has none`);
       addBias(graph, binding, bias);
     }
     if (binding.foldedBatchNorm) removeFoldedBatchNorm(graph, binding);
   }
+  if (resized) resizeChannels(graph, handle, removed);
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
   if (folded.length) model.metadataProps = [...(model.metadataProps ?? []).filter((p) => p.key !== 'net-trim.folded'), { key: 'net-trim.folded', value: `BatchNormalization folded: ${folded.join('; ')}` }];
   return new Uint8Array(onnx.ModelProto.encode(model).finish()); // a copy: not a view of a Buffer pool
 }
 
-// ---------------------------------------------------------------------------------------------
-// Export
 /** A bias for a folded layer whose node had none: a new initializer as the Conv's or Gemm's third input. */
 function addBias(graph: GraphProto, binding: WeightBinding, bias: Float32Array): void {
   const taken = new Set([...(graph.initializer ?? []).map((t) => t.name), ...(graph.node ?? []).flatMap((n) => n.output ?? [])]);
@@ -122,4 +143,33 @@ function removeFoldedBatchNorm(graph: GraphProto, binding: WeightBinding): void 
   graph.initializer = (graph.initializer ?? []).filter((t) => !unread.has(t.name ?? ''));
   graph.input = (graph.input ?? []).filter((i) => !unread.has(i.name ?? ''));
   graph.node = (graph.node ?? []).filter((n) => !(n.opType === 'Constant' && unread.has(n.output?.[0] ?? '')));
+}
+
+/** A depthwise Conv that lost channels: its group attribute follows. */
+function setGroups(graph: GraphProto, binding: WeightBinding, groups: number): void {
+  const node = (graph.node ?? []).find((n) => n.output?.[0] === binding.output)!;
+  node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== 'group'), { name: 'group', type: onnx.AttributeProto.AttributeType.INT, i: groups }];
+}
+
+/** What else channel removal changes: BatchNormalization parameters, Reshape sizes, value_info. */
+function resizeChannels(graph: GraphProto, handle: OnnxModelHandle, removed: ReadonlyMap<string, Int32Array>): void {
+  for (const bn of handle.batchNorms) {
+    const kept = removed.get(bn.layer);
+    if (!kept) continue;
+    for (const name of bn.params) {
+      const values = floatValues(findTensor(graph, name)!);
+      replaceData(graph, name, Float32Array.from(kept, (c) => values[c]), [kept.length]);
+    }
+  }
+  // The reader accepts Reshape only as a flatten to [batch, features]: [0, -1] says the same for any count.
+  for (const node of graph.node ?? []) {
+    if (node.opType !== 'Reshape') continue;
+    const shape = findTensor(graph, node.input?.[1] ?? '');
+    if (shape && (shape.dims ?? []).length === 1 && toInt(shape.dims![0]) === 2) {
+      shape.int64Data = [];
+      shape.rawData = new Uint8Array(new BigInt64Array([0n, -1n]).buffer);
+      node.attribute = (node.attribute ?? []).filter((a) => a.name !== 'allowzero');
+    }
+  }
+  graph.valueInfo = [];
 }

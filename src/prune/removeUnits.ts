@@ -1,0 +1,245 @@
+// Physical removal (issue 16): after pruning, a neuron or channel that no layer reads any more
+// (its row of the next dense kernel, or its slice of the next conv's kernel, is all zeros) is taken
+// out of the layer that produces it and out of every layer on the way (BatchNorm, activations,
+// pools, flatten), so the written model has fewer units and filters and does less work. The
+// result computes exactly what the pruned network computes: only values nobody reads go.
+//
+// Channels are tied when they must go together: an elementwise op's input and output channel c,
+// every input of a residual Add at channel c (and the sum's c), a Concat's input channel and its
+// place in the output, a depthwise conv's input channel and its outputs, a flatten's features and
+// the channel they came from. A tied set goes only when none of its members is read, and never
+// when it touches the network's input or output, a softmax, or a grouped (not depthwise) conv.
+import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
+import type { Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
+
+export interface UnitRemoval {
+  /** The network with the unread units removed (the input network is not modified). */
+  network: Network;
+  /** By layer name, for each layer whose output lost channels: the channels kept (ascending, original numbering). */
+  kept: Map<string, Int32Array>;
+  /** Each dense/conv layer's units or filters, before and after. */
+  layers: { name: string; kind: 'dense' | 'conv2d'; before: number; after: number }[];
+  /** Units (neurons, channels) of the dense/conv layers that could go (not the output, not fixed by a grouped conv): before and after. */
+  unitsBefore: number;
+  unitsAfter: number;
+  /** What held units back, in words (a residual sum, a grouped conv). */
+  notes: string[];
+}
+
+const channelsOf = (shape: readonly number[]) => shape[shape.length - 1];
+
+/** The union-find of (tensor, channel) pairs; tensor NETWORK_INPUT is the input. */
+class ChannelSets {
+  readonly base = new Map<number, number>();
+  readonly parent: Int32Array;
+  /** Read by a layer's weights (or fixed: input, output, softmax, grouped conv). */
+  readonly read: Uint8Array;
+  readonly fixed: Uint8Array;
+
+  constructor(readonly graph: NetworkGraph, inputShape: readonly number[]) {
+    let total = 0;
+    for (let t = NETWORK_INPUT; t < graph.outputShapes.length; t++) {
+      this.base.set(t, total);
+      total += channelsOf(t === NETWORK_INPUT ? inputShape : graph.outputShapes[t]);
+    }
+    this.parent = Int32Array.from({ length: total }, (_, i) => i);
+    this.read = new Uint8Array(total);
+    this.fixed = new Uint8Array(total);
+  }
+
+  node = (tensor: number, channel: number) => this.base.get(tensor)! + channel;
+  count = (tensor: number) => (this.base.get(tensor + 1) ?? this.parent.length) - this.base.get(tensor)!;
+
+  find(i: number): number {
+    while (this.parent[i] !== i) i = this.parent[i] = this.parent[this.parent[i]];
+    return i;
+  }
+
+  union(a: number, b: number): void {
+    const [ra, rb] = [this.find(a), this.find(b)];
+    if (ra !== rb) this.parent[ra] = rb;
+  }
+
+  fix(tensor: number): void {
+    for (let c = 0; c < this.count(tensor); c++) this.fixed[this.node(tensor, c)] = 1;
+  }
+}
+
+/** Whether any weight of input row `row` (dense) or input channel `row` (conv, every tap) is nonzero. */
+function inputRead(layer: DenseLayer | Conv2DLayer, row: number): boolean {
+  const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
+  const inputs = layer.kind === 'dense' ? layer.inputs : layer.inChannels;
+  const taps = layer.kind === 'dense' ? 1 : layer.kernelSize[0] * layer.kernelSize[1];
+  for (let k = 0; k < taps; k++) {
+    const start = (k * inputs + row) * outputs;
+    for (let f = 0; f < outputs; f++) if (layer.kernel[start + f] !== 0) return true;
+  }
+  return false;
+}
+
+/** Ties channels across each layer, and marks what its weights read and what is fixed. */
+function tieChannels(network: Network, sets: ChannelSets): void {
+  const { graph } = sets;
+  const { node, union } = { node: sets.node, union: sets.union.bind(sets) };
+  sets.fix(NETWORK_INPUT);
+  sets.fix(network.layers.length - 1);
+  network.layers.forEach((layer, i) => {
+    const sources = graph.sources[i];
+    const source = sources[0];
+    const same = () => {
+      for (let c = 0; c < sets.count(i); c++) union(node(source, c), node(i, c));
+    };
+    switch (layer.kind) {
+      case 'dense':
+        for (let n = 0; n < layer.inputs; n++) if (inputRead(layer, n)) sets.read[node(source, n)] = 1;
+        break;
+      case 'conv2d': {
+        const groups = layer.groups ?? 1;
+        if (groups === 1) {
+          for (let c = 0; c < layer.inChannels; c++) if (inputRead(layer, c)) sets.read[node(source, c)] = 1;
+        } else if (groups === layer.inChannels) {
+          const multiplier = layer.filters / groups;
+          for (let f = 0; f < layer.filters; f++) union(node(source, Math.floor(f / multiplier)), node(i, f));
+        } else {
+          sets.fix(source);
+          sets.fix(i);
+        }
+        break;
+      }
+      case 'relu':
+      case 'activation':
+      case 'batchnorm':
+      case 'maxpool2d':
+      case 'avgpool2d':
+      case 'globalavgpool':
+        same();
+        break;
+      case 'add':
+        for (const s of sources) for (let c = 0; c < sets.count(i); c++) union(node(s, c), node(i, c));
+        break;
+      case 'concat': {
+        let offset = 0;
+        for (const s of sources) {
+          for (let c = 0; c < sets.count(s); c++) union(node(s, c), node(i, offset + c));
+          offset += sets.count(s);
+        }
+        break;
+      }
+      case 'flatten': {
+        // NHWC: feature k of the flattened [H, W, C] comes from channel k mod C.
+        const channels = sets.count(source);
+        for (let k = 0; k < sets.count(i); k++) union(node(source, k % channels), node(i, k));
+        break;
+      }
+      default:
+        // softmax, and anything that mixes channels: all of it stays.
+        for (const s of sources) sets.fix(s);
+        sets.fix(i);
+    }
+  });
+}
+
+/** The channels of `tensor` kept: those whose tied set is read or fixed. */
+function keptChannels(sets: ChannelSets, live: Uint8Array, tensor: number): Int32Array {
+  const kept: number[] = [];
+  for (let c = 0; c < sets.count(tensor); c++) if (live[sets.find(sets.node(tensor, c))]) kept.push(c);
+  return Int32Array.from(kept);
+}
+
+/**
+ * Removes every neuron and channel nobody reads (see the file header). Exact: the result computes
+ * the same outputs as `network`.
+ */
+export function removeUnreadUnits(network: Network, graph: NetworkGraph = networkGraph(network)): UnitRemoval {
+  const sets = new ChannelSets(graph, network.inputShape);
+  tieChannels(network, sets);
+  const live = new Uint8Array(sets.parent.length);
+  const fixedSet = new Uint8Array(sets.parent.length);
+  for (let n = 0; n < live.length; n++) {
+    if (sets.read[n] || sets.fixed[n]) live[sets.find(n)] = 1;
+    if (sets.fixed[n]) fixedSet[sets.find(n)] = 1;
+  }
+  const layers = network.layers;
+  const kept = layers.map((_, i) => keptChannels(sets, live, i));
+  // A tensor nobody reads at all keeps one channel, so every layer keeps a shape (its one unit
+  // then carries a value nobody reads: the network's output is constant in it).
+  kept.forEach((k, i) => {
+    if (k.length === 0) {
+      live[sets.find(sets.node(i, 0))] = 1;
+      layers.forEach((_, j) => (kept[j] = keptChannels(sets, live, j)));
+    }
+  });
+  const keptOf = (t: number) => (t === NETWORK_INPUT ? null : kept[t].length === sets.count(t) ? null : kept[t]);
+
+  const result: UnitRemoval = { network: { ...network, layers: [] }, kept: new Map(), layers: [], unitsBefore: 0, unitsAfter: 0, notes: [] };
+  layers.forEach((layer, i) => {
+    const out = keptOf(i);
+    const input = keptOf(graph.sources[i][0]);
+    if (out) result.kept.set(layer.name, out);
+    result.network.layers.push(out || input ? shrinkLayer(layer, input, out) : layer);
+    if (layer.kind === 'dense' || layer.kind === 'conv2d') {
+      const before = sets.count(i);
+      const after = out ? out.length : before;
+      result.layers.push({ name: layer.name, kind: layer.kind, before, after });
+      let free = false;
+      for (let c = 0; c < before && !free; c++) free = !fixedSet[sets.find(sets.node(i, c))];
+      if (free) {
+        result.unitsBefore += before;
+        result.unitsAfter += after;
+      }
+    }
+    if (layer.kind === 'dense' || layer.kind === 'conv2d') {
+      // Inputs this layer no longer reads that stay anyway: the network input, or tied to a fixed channel.
+      const source = graph.sources[i][0];
+      let unreadKept = 0;
+      for (let c = 0; c < sets.count(source); c++) {
+        const n = sets.node(source, c);
+        if (!sets.read[n] && live[sets.find(n)] && (layer.kind === 'dense' || (layer.groups ?? 1) === 1)) unreadKept++;
+      }
+      const what = source === NETWORK_INPUT ? 'the network input' : `'${layers[source].name}'`;
+      if (unreadKept) result.notes.push(`${layer.kind} '${layer.name}': reads ${unreadKept} ${source === NETWORK_INPUT ? 'input features' : 'channels'} of ${what} no more, which stay (${source === NETWORK_INPUT ? 'the model input keeps its shape' : 'another reader or a tied channel needs them'})`);
+    }
+    if (layer.kind === 'add') {
+      const channels = sets.count(i);
+      result.notes.push(`residual sum '${layer.name}': ${channels - (out ? out.length : channels)} of ${channels} channels removed (a channel of a sum goes only when no reader of the sum or of its inputs reads it)`);
+    }
+    if (layer.kind === 'conv2d' && (layer.groups ?? 1) > 1 && layer.groups !== layer.inChannels)
+      result.notes.push(`conv2d '${layer.name}': a grouped conv (${layer.groups} groups) keeps all its input and output channels`);
+  });
+  return result;
+}
+
+function pick(values: Float32Array, keep: Int32Array | null): Float32Array {
+  return keep ? Float32Array.from(keep, (c) => values[c]) : values;
+}
+
+/** The layer with only the kept input channels (rows) and output channels (columns). */
+function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null): Layer {
+  switch (layer.kind) {
+    case 'dense': {
+      const rows = input ?? Int32Array.from({ length: layer.inputs }, (_, r) => r);
+      const cols = out ?? Int32Array.from({ length: layer.units }, (_, c) => c);
+      const kernel = new Float32Array(rows.length * cols.length);
+      rows.forEach((r, i) => cols.forEach((c, j) => (kernel[i * cols.length + j] = layer.kernel[r * layer.units + c])));
+      return { ...layer, kernel, inputs: rows.length, units: cols.length, bias: layer.bias && pick(layer.bias, out) };
+    }
+    case 'conv2d': {
+      // Only plain and depthwise convs get here: a grouped conv's channels are all fixed.
+      const depthwise = (layer.groups ?? 1) > 1;
+      // Depthwise: the kernel is [kh, kw, 1, filters] and input channels follow the outputs kept.
+      const inRows = depthwise ? 1 : layer.inChannels;
+      const rows = depthwise ? Int32Array.of(0) : (input ?? Int32Array.from({ length: inRows }, (_, r) => r));
+      const cols = out ?? Int32Array.from({ length: layer.filters }, (_, c) => c);
+      const taps = layer.kernelSize[0] * layer.kernelSize[1];
+      const kernel = new Float32Array(taps * rows.length * cols.length);
+      for (let k = 0; k < taps; k++)
+        rows.forEach((r, i) => cols.forEach((c, j) => (kernel[(k * rows.length + i) * cols.length + j] = layer.kernel[(k * inRows + r) * layer.filters + c])));
+      const channels = depthwise ? (input ? input.length : layer.inChannels) : rows.length;
+      return { ...layer, kernel, inChannels: channels, filters: cols.length, ...(depthwise ? { groups: channels } : {}), bias: layer.bias && pick(layer.bias, out) };
+    }
+    case 'batchnorm':
+      return { ...layer, scale: pick(layer.scale, out), offset: pick(layer.offset, out) };
+    default:
+      return layer;
+  }
+}

@@ -1,0 +1,239 @@
+// Physical removal of unread units (src/prune/removeUnits.ts): the smaller network computes what
+// the pruned one computes, the tied channels (residual sums, concats, depthwise convs, flatten) go
+// only together, and the written ONNX and TF.js models load in their runtimes with the same outputs.
+import { describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { forwardCpu } from '../src/network/forwardCpu.js';
+import type { Conv2DLayer, DenseLayer, Layer, Network } from '../src/network/types.js';
+import { removeUnreadUnits } from '../src/prune/removeUnits.js';
+import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
+import { parseTfjsModel, writeTfjsModel } from '../src/io/tfjsModel.js';
+import { GraphBuilder, int, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { mobileNetBlock, resnetBlock } from './helpers/dagGraphs.js';
+import { gaussianSource, mulberry32 } from './helpers/random.js';
+
+const normal = gaussianSource(mulberry32(7));
+const randoms = (n: number, scale = 0.5) => Float32Array.from({ length: n }, () => scale * normal());
+
+/** Zeroes every weight of `layer` that reads input row `row` (dense) or input channel `row` (conv, every tap). */
+function zeroInput(layer: DenseLayer | Conv2DLayer, row: number): void {
+  const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
+  const inputs = layer.kind === 'dense' ? layer.inputs : layer.inChannels / (layer.groups ?? 1);
+  const taps = layer.kind === 'dense' ? 1 : layer.kernelSize[0] * layer.kernelSize[1];
+  for (let k = 0; k < taps; k++) layer.kernel.fill(0, (k * inputs + row) * outputs, (k * inputs + row + 1) * outputs);
+}
+
+const named = (network: Network, name: string) => network.layers.find((l) => l.name === name)! as Layer;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- dense or conv, read by field
+const weighted = (network: Network, name: string) => named(network, name) as any;
+
+function expectSameOutputs(a: Network, b: Network, samples = 5): void {
+  const size = a.inputShape.reduce((p, n) => p * n, 1);
+  const input = randoms(samples * size, 1);
+  const x = forwardCpu(a, input, samples).output;
+  const y = forwardCpu(b, input, samples).output;
+  expect(y.length).toBe(x.length);
+  for (let i = 0; i < x.length; i++) expect(y[i]).toBeCloseTo(x[i], 10);
+}
+
+const dense = (name: string, inputs: number, units: number, activation: DenseLayer['activation'] = 'relu', from?: string[]): DenseLayer => ({
+  kind: 'dense', name, inputs, units, kernel: randoms(inputs * units), bias: randoms(units), activation, ...(from ? { from } : {}),
+});
+const conv = (name: string, cin: number, cout: number, k: number, o: { groups?: number; from?: string[] } = {}): Conv2DLayer => ({
+  kind: 'conv2d', name, kernel: randoms(k * k * (cin / (o.groups ?? 1)) * cout), kernelSize: [k, k], inChannels: cin, filters: cout, bias: randoms(cout),
+  strides: [1, 1], padding: 'same', activation: 'linear', ...(o.groups ? { groups: o.groups } : {}), ...(o.from ? { from: o.from } : {}),
+});
+
+describe('removeUnreadUnits', () => {
+  it('takes an MLP neuron nobody reads out of its layer, its BatchNorm and the next kernel', () => {
+    const network: Network = {
+      inputShape: [5],
+      layers: [dense('d1', 5, 6, 'linear'), { kind: 'batchnorm', name: 'bn', scale: randoms(6), offset: randoms(6) }, { kind: 'relu', name: 'r' }, dense('d2', 6, 4), dense('d3', 4, 3, 'softmax')],
+    };
+    for (const row of [1, 4]) zeroInput(weighted(network, 'd2'), row);
+    zeroInput(weighted(network, 'd3'), 2);
+    const removal = removeUnreadUnits(network);
+    expect(weighted(removal.network, 'd1').units).toBe(4);
+    expect(weighted(removal.network, 'd2').inputs).toBe(4);
+    expect(weighted(removal.network, 'd2').units).toBe(3);
+    expect((named(removal.network, 'bn') as { scale: Float32Array }).scale.length).toBe(4);
+    expect([...removal.kept.get('d1')!]).toEqual([0, 2, 3, 5]);
+    expect([...removal.kept.get('bn')!]).toEqual([0, 2, 3, 5]);
+    expect(removal.unitsBefore).toBe(10); // d1 and d2; d3 is the output
+    expect(removal.unitsAfter).toBe(7);
+    expect(weighted(network, 'd1').units).toBe(6); // the input network is not modified
+    expectSameOutputs(network, removal.network);
+  });
+
+  it('follows a conv channel through BatchNorm, ReLU, pool and flatten to the dense rows that read it', () => {
+    const network: Network = {
+      inputShape: [4, 4, 2],
+      layers: [
+        conv('c1', 2, 3, 3),
+        { kind: 'batchnorm', name: 'bn', scale: randoms(3), offset: randoms(3) },
+        { kind: 'relu', name: 'r' },
+        { kind: 'maxpool2d', name: 'p', poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
+        { kind: 'flatten', name: 'f' },
+        dense('d', 12, 2, 'linear'),
+      ],
+    };
+    // Channel 1 is read at three of the four pixels: it stays; then at none: it goes.
+    const d = weighted(network, 'd');
+    for (const pixel of [0, 1, 2]) zeroInput(d, pixel * 3 + 1);
+    expect(removeUnreadUnits(network).kept.size).toBe(0);
+    zeroInput(d, 3 * 3 + 1);
+    const removal = removeUnreadUnits(network);
+    expect(weighted(removal.network, 'c1').filters).toBe(2);
+    expect(weighted(removal.network, 'd').inputs).toBe(8);
+    expectSameOutputs(network, removal.network);
+  });
+
+  it('removes a residual sum channel only when no branch and no reader of the sum reads it', () => {
+    const build = (): Network => ({
+      inputShape: [3, 3, 2],
+      layers: [
+        conv('a', 2, 4, 3),
+        { kind: 'relu', name: 'ra' },
+        conv('b', 4, 4, 3),
+        { kind: 'add', name: 'sum', from: ['ra', 'b'] },
+        { kind: 'relu', name: 'rs' },
+        conv('c', 4, 2, 1),
+      ],
+    });
+    const partly = build();
+    zeroInput(weighted(partly, 'c'), 1); // the sum's channel 1 is unread, but b reads ra's channel 1
+    expect(removeUnreadUnits(partly).kept.size).toBe(0);
+    const network = build();
+    zeroInput(weighted(network, 'c'), 1);
+    zeroInput(weighted(network, 'b'), 1);
+    const removal = removeUnreadUnits(network);
+    expect(weighted(removal.network, 'a').filters).toBe(3);
+    expect(weighted(removal.network, 'b').inChannels).toBe(3);
+    expect(weighted(removal.network, 'b').filters).toBe(3);
+    expect(weighted(removal.network, 'c').inChannels).toBe(3);
+    expect(removal.notes.some((n) => n.includes("'sum': 1 of 4"))).toBe(true);
+    expectSameOutputs(network, removal.network);
+  });
+
+  it('removes a concat member and a depthwise group together, and keeps a grouped conv whole', () => {
+    const network: Network = {
+      inputShape: [3, 3, 2],
+      layers: [
+        conv('a', 2, 2, 1),
+        conv('b', 2, 3, 1, { from: ['input'] }),
+        { kind: 'concat', name: 'cat', from: ['a', 'b'] },
+        conv('dw', 5, 10, 3, { groups: 5 }),
+        { kind: 'relu', name: 'r' },
+        conv('pw', 10, 4, 1),
+        conv('grouped', 4, 4, 1, { groups: 2 }),
+      ],
+    };
+    // Depthwise outputs 6 and 7 come from concat channel 3 = b's channel 1.
+    for (const row of [6, 7]) zeroInput(weighted(network, 'pw'), row);
+    const removal = removeUnreadUnits(network);
+    expect(weighted(removal.network, 'b').filters).toBe(2);
+    expect(weighted(removal.network, 'dw')).toMatchObject({ inChannels: 4, filters: 8, groups: 4 });
+    expect(weighted(removal.network, 'pw').inChannels).toBe(8);
+    expect(weighted(removal.network, 'a').filters).toBe(2);
+    expect(removal.notes.some((n) => n.includes("'grouped'"))).toBe(true);
+    expectSameOutputs(network, removal.network);
+    // A grouped conv's input is fixed: zeroing its reads removes nothing.
+    const fixed = structuredClone(network);
+    zeroInput(weighted(fixed, 'grouped'), 0);
+    expect(removeUnreadUnits(fixed).kept.has('pw')).toBe(false);
+  });
+
+  it('keeps one unit of a layer nobody reads, and never touches the network input or output', () => {
+    const network: Network = { inputShape: [3], layers: [dense('d1', 3, 2), dense('d2', 2, 2, 'linear')] };
+    zeroInput(weighted(network, 'd1'), 0);
+    for (const row of [0, 1]) zeroInput(weighted(network, 'd2'), row);
+    const removal = removeUnreadUnits(network);
+    expect(weighted(removal.network, 'd1')).toMatchObject({ inputs: 3, units: 1 });
+    expect(weighted(removal.network, 'd2')).toMatchObject({ inputs: 1, units: 2 });
+    expectSameOutputs(network, removal.network);
+  });
+});
+
+describe('written with fewer units', () => {
+  const input = (dims: number[], count: number) => randoms(count * dims.reduce((p, n) => p * n, 1), 1);
+
+  async function onnxRoundTrip(bytes: Uint8Array, dims: number[], zero: (network: Network) => void) {
+    const handle = parseOnnxModel(bytes, 'model.onnx');
+    const zeroed = structuredClone(handle.network);
+    zero(zeroed);
+    const removal = removeUnreadUnits(zeroed);
+    const x = input(dims, 4);
+    const before = await runOnnx(writeOnnxModel(handle, zeroed), x, [4, ...dims]);
+    const written = writeOnnxModel(handle, removal.network, removal.kept);
+    const after = await runOnnx(written, x, [4, ...dims]);
+    expect(relativeError(after, before)).toBeLessThan(1e-5);
+    return { removal, reread: parseOnnxModel(written, 'written.onnx').network, written };
+  }
+
+  it('ONNX: a ResNet block loses a stem channel and a residual channel (folded BatchNorms, Add, view-flatten)', async () => {
+    const { bytes, dims } = resnetBlock();
+    const { removal, reread } = await onnxRoundTrip(bytes, dims, (network) => {
+      const convs = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+      const [, a, b, shortcut] = convs;
+      zeroInput(a, 2);
+      zeroInput(shortcut, 2); // the stem's channel 2 is read by nobody
+      zeroInput(network.layers.find((l): l is DenseLayer => l.kind === 'dense')!, 3); // nor the sum's channel 3
+      zeroInput(b, 3); // b reads a's channel 3 no more: a loses it too
+    });
+    const filters = reread.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d').map((l) => l.filters);
+    expect(filters).toEqual([5, 7, 7, 7]);
+    expect(removal.unitsAfter).toBe(removal.unitsBefore - 4);
+  });
+
+  it('ONNX: a MobileNet block loses a depthwise group through a Concat and a CHW flatten', async () => {
+    const { bytes, dims } = mobileNetBlock();
+    const { reread } = await onnxRoundTrip(bytes, dims, (network) => {
+      const pointwise = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d')[2];
+      const gemm = network.layers.find((l): l is DenseLayer => l.kind === 'dense')!;
+      for (const row of [6, 7]) zeroInput(pointwise, row); // depthwise outputs of the stem's channel 3
+      // The flattened concat (8 channels × 4 × 4, NHWC rows): channels 3 (stem) and 5 (pointwise 1).
+      for (let pixel = 0; pixel < 16; pixel++) for (const c of [3, 5]) zeroInput(gemm, pixel * 8 + c);
+    });
+    const convs = reread.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    expect(convs.map((l) => [l.inChannels, l.filters, l.groups ?? 1])).toEqual([[3, 3, 1], [3, 6, 3], [6, 3, 1]]);
+    expect(reread.layers.find((l): l is DenseLayer => l.kind === 'dense')!.inputs).toBe(6 * 16);
+  });
+
+  it('ONNX: a BatchNormalization kept as a layer (after a ReLU) loses the removed channel', async () => {
+    const g = new GraphBuilder(11);
+    const hidden = g.batchNorm(g.node('Relu', [g.gemm('input', 6, 8)]), 8);
+    const bytes = g.model([6], g.node('Softmax', [g.gemm(hidden, 8, 3)], [int('axis', -1)]));
+    const { reread } = await onnxRoundTrip(bytes, [6], (network) => zeroInput(network.layers.filter((l): l is DenseLayer => l.kind === 'dense')[1], 5));
+    const bn = reread.layers.find((l) => l.kind === 'batchnorm') as { scale: Float32Array };
+    expect(bn.scale.length).toBe(7);
+  });
+
+  it('TF.js: the bundled CNN and MLP lose units, and TF.js runs the written model like the pruned one', async () => {
+    for (const [path, shape] of [['test/fixtures/mnist-cnn/model.json', [28, 28, 1]], ['test/fixtures/mnist-mlp/model.json', [784]]] as const) {
+      const json = JSON.parse(await readFile(path, 'utf8'));
+      const weights = await readFile(path.replace('model.json', 'weights.bin'));
+      const handle = await parseTfjsModel(json, new Uint8Array(weights).buffer, path);
+      const zeroed = structuredClone(handle.network);
+      const layers = zeroed.layers.filter((l): l is DenseLayer | Conv2DLayer => l.kind === 'dense' || l.kind === 'conv2d');
+      // Every other input of the second weighted layer, and of the third if it is dense (the flatten's rows by channel).
+      const second = layers[1];
+      const rows = second.kind === 'dense' ? second.inputs : second.inChannels;
+      for (let r = 0; r < rows; r += 2) zeroInput(second, r);
+      const removal = removeUnreadUnits(zeroed);
+      expect(removal.unitsAfter).toBeLessThan(removal.unitsBefore);
+      const written = await writeTfjsModel(handle, removal.network, removal.kept);
+      const model = await tf.loadLayersModel(tf.io.fromMemory({ ...JSON.parse(written.modelJson), weightData: written.weightData.buffer, weightSpecs: JSON.parse(written.modelJson).weightsManifest[0].weights }));
+      const x = input([...shape], 3);
+      const output = model.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor;
+      const got = (await output.data()) as Float32Array;
+      tf.dispose(output);
+      model.dispose();
+      const expected = forwardCpu(zeroed, x, 3).output;
+      expect(relativeError(got, expected)).toBeLessThan(1e-4);
+      const first = (JSON.parse(written.modelJson).modelTopology.model_config?.config.layers ?? JSON.parse(written.modelJson).modelTopology.config.layers) as { class_name: string; config: { units?: number; filters?: number } }[];
+      const size = first.find((l) => l.class_name === (layers[0].kind === 'dense' ? 'Dense' : 'Conv2D'))!.config;
+      expect(size.units ?? size.filters).toBe(Math.floor(rows / 2));
+    }
+  });
+});
