@@ -6,6 +6,7 @@
 //   node bench/frameworks.mjs            (after npm run build; WebGPU when an adapter is found)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { acquireGpu, forwardCpu, loadModelFile, parseNpy, pruneNetwork } from '../dist/node/index.js';
+import { labelAccuracy } from './lib.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
 const digits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
@@ -21,15 +22,6 @@ const runs = [
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
 ];
 
-function accuracy(logits, from, count) {
-  let correct = 0;
-  for (let p = 0; p < count; p++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[p * 10 + c] > logits[p * 10 + best]) best = c;
-    if (best === labels[from + p]) correct++;
-  }
-  return correct / count;
-}
 
 /** The network with each pruned layer's smallest-magnitude weights zeroed, keeping `keep` nonzeros per layer (kernel and bias together). */
 function magnitudePruned(network, keep) {
@@ -56,7 +48,7 @@ for (const [file, mode, count, gain, exclude] of runs) {
   const seconds = (performance.now() - started) / 1000;
   const heldOut = digits.subarray(count * perSample);
   const held = 1000 - count;
-  const acc = (network) => accuracy(forwardCpu(network, heldOut, held).logits, count, held);
+  const acc = (network) => labelAccuracy(forwardCpu(network, heldOut, held).logits, labels, count);
   const keep = new Map(result.layers.map((l) => [l.name, l.nonzerosAfter]));
   const row = {
     model: file,

@@ -10,6 +10,18 @@ export function writeAtomically(path, text) {
   renameSync(temp, path);
 }
 
+/** The share of the rows of `logits` (10 classes) whose largest entry is `labels[from + row]`. */
+export function labelAccuracy(logits, labels, from) {
+  const count = logits.length / 10;
+  let correct = 0;
+  for (let p = 0; p < count; p++) {
+    let best = 0;
+    for (let c = 1; c < 10; c++) if (logits[p * 10 + c] > logits[p * 10 + best]) best = c;
+    if (best === Number(labels[from + p])) correct++;
+  }
+  return correct / count;
+}
+
 const fmt = (v, d = 3) => (v === undefined ? '' : Number(v).toPrecision(d));
 
 /** The results as a markdown table under `caption` (bench/README.md explains the columns). */

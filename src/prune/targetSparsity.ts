@@ -288,12 +288,12 @@ export async function pruneToTarget(
   } else {
     reached = stop === 'goal';
     message = reached
-      ? `target sparsity ${targetSparsity} reached: ${removes(best)}`
+      ? `target sparsity ${short(targetSparsity!)} reached: ${removes(best)}`
       : stop === 'max'
-        ? `target sparsity ${targetSparsity} not reached: the largest gain tried, ${short(largest.gain)}, removes ${percent(largest.sparsity)} of ${what}`
+        ? `target sparsity ${short(targetSparsity!)} not reached: the largest gain tried, ${short(largest.gain)}, removes ${percent(largest.sparsity)} of ${what}`
         : stop === 'min'
-          ? `target sparsity ${targetSparsity} not reached: the smallest gain tried, ${short(smallest.gain)}, already removes ${percent(smallest.sparsity)} of ${what}`
-          : `target sparsity ${targetSparsity} not reached within ±${points(tolerance)} ${stop === 'trials' ? `in ${trials.length} trials` : '(sparsity jumps between two close gains)'}: the closest, ${removes(best)}`;
+          ? `target sparsity ${short(targetSparsity!)} not reached: the smallest gain tried, ${short(smallest.gain)}, already removes ${percent(smallest.sparsity)} of ${what}`
+          : `target sparsity ${short(targetSparsity!)} not reached within ±${points(tolerance)} ${stop === 'trials' ? `in ${trials.length} trials` : '(sparsity jumps between two close gains)'}: the closest, ${removes(best)}`;
   }
   return { result: results.get(best)!, trials, reached, message, accuracyOn, accuracyBefore };
 }

@@ -306,6 +306,33 @@ describe('the demo page', () => {
     }
   });
 
+  it('structured, with a target sparsity: searches the gain and offers a model with fewer neurons', async () => {
+    const { page, context: browserContext, errors } = await open();
+    try {
+      await page.selectOption('#bundled', 'mnist-mlp');
+      await fillSettings(page, { samples: 60, epsilonGain: 0.05, mode: 'cascade', maxIterations: 200 });
+      await page.check('#structured');
+      await page.fill('#target-sparsity', '0.3');
+      await page.selectOption('#backend', 'cpu');
+      await page.click('#prune');
+      await waitForResult(page, 300_000);
+      const summary = (await page.textContent('#summary'))!;
+      expect(summary).toMatch(/Neurons and channels: 96 → \d+/);
+      expect(summary).toMatch(/Search: target sparsity 0.3 (reached|not reached)/);
+      const after = Number(/Neurons and channels: 96 → (\d+)/.exec(summary)![1]);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[download="model.json"]')]);
+      const modelJson = JSON.parse(await readFile((await download.path())!, 'utf8'));
+      const units = (modelJson.modelTopology.config.layers ?? modelJson.modelTopology.model_config.config.layers)
+        .filter((l: { class_name: string }) => l.class_name === 'Dense')
+        .map((l: { config: { units: number } }) => l.config.units);
+      expect(units[0] + units[1]).toBe(after);
+      expect(after).toBeLessThan(96);
+      expect(errors).toEqual([]);
+    } finally {
+      await browserContext.close();
+    }
+  });
+
   it('names the file, the field and what was expected for bad dropped files', async () => {
     const { page, context: browserContext } = await open();
     try {

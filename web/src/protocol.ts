@@ -6,6 +6,8 @@ export interface PruneSettings {
   epsilonGain: number;
   /** Search the gain for this share removed (of weights; of neurons and channels when structured) instead. */
   targetSparsity?: number;
+  /** Search the most pruning whose accuracy drops by at most this many points (needs labels). */
+  maxAccuracyDrop?: number;
   /** Structured Net-Trim: whole neurons and channels, removed from the written model. */
   structured: boolean;
   /** Use only the first n samples (and labels). */
