@@ -24,11 +24,14 @@ const digits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 
 const labels = parseNpy(readFileSync(`${root}test/fixtures/mnist-labels.npy`), 'labels').data;
 const perSample = 784;
 
-// model, pruning samples, solver iteration cap (conv programs converge slowly: issue 17).
+// model, pruning samples, solver iteration cap (conv programs converge slowly: issue 17), layers left as they are.
+// `node bench/structured.mjs resnet` runs the models whose file contains 'resnet' and keeps the others' results.
+const only = process.argv[2] ?? '';
 const runs = [
-  ['mnist-mlp/model.json', 500, 2000],
-  ['mnist-cnn/model.json', 300, 400],
-];
+  ['mnist-mlp/model.json', 500, 2000, []],
+  ['mnist-cnn/model.json', 300, 400, []],
+  ['torch/resnet.onnx', 100, 400, ['/stem/stem.0/Conv']],
+].filter(([file]) => file.includes(only));
 
 function heldOutLogits(network, count) {
   return forwardCpu(network, digits.subarray(count * perSample), 1000 - count).logits;
@@ -43,14 +46,22 @@ const discrepancy = (z, zHat) => Math.sqrt(z.reduce((s, v, i) => s + (v - zHat[i
 function l1NormPruned(network, keep) {
   const graph = networkGraph(network);
   const layers = network.layers.map((l) => (l.kind === 'dense' || l.kind === 'conv2d' ? { ...l, kernel: Float32Array.from(l.kernel) } : l));
+  const tied = [];
   layers.forEach((layer, i) => {
     if (!(layer.name in keep)) return;
     const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
     const norms = Array.from({ length: outputs }, (_, f) => ({ f, norm: layer.kernel.reduce((s, w, k) => (k % outputs === f ? s + Math.abs(w) : s), 0) }));
     const dropped = norms.sort((a, b) => b.norm - a.norm).slice(keep[layer.name]).map((n) => n.f);
-    for (const c of dropped) zeroReads(layers, graph, i, c, 1, 0);
+    // A layer whose outputs a residual Add or a Concat ties to others keeps them all (Li et al. prune those blocks' first convs only).
+    const saved = layers.map((l) => (l.kernel ? Float32Array.from(l.kernel) : null));
+    try {
+      for (const c of dropped) zeroReads(layers, graph, i, c, 1, 0);
+    } catch {
+      layers.forEach((l, k) => saved[k] && (l.kernel = saved[k]));
+      tied.push(layer.name);
+    }
   });
-  return removeUnreadUnits({ ...network, layers });
+  return { ...removeUnreadUnits({ ...network, layers }), tied };
 }
 
 /** Zeroes the weights that read channel `c` of layer i's output (`stride`, `offset`: a flatten's rows c + k·stride). */
@@ -70,12 +81,19 @@ function zeroReads(layers, graph, i, c, stride, offset) {
 
 const gpu = await acquireGpu().catch(() => null);
 const backend = gpu ? 'webgpu' : 'cpu';
-const results = [];
-for (const [file, count, maxIterations] of runs) {
+const previous = (() => {
+  try {
+    return JSON.parse(readFileSync(`${root}bench/results-structured.json`, 'utf8')).results;
+  } catch {
+    return [];
+  }
+})();
+const results = previous.filter((r) => !runs.some(([file]) => file === r.model));
+for (const [file, count, maxIterations, exclude] of runs) {
   const model = await loadModelFile(`${root}test/fixtures/${file}`);
   const samples = { data: digits.subarray(0, count * perSample), count, labels: labels.subarray(0, count) };
   const heldOut = { data: digits.subarray(count * perSample), count: 1000 - count, labels: labels.subarray(count) };
-  const common = { backend, gpu: gpu ?? undefined, solver: { maxIterations } };
+  const common = { backend, gpu: gpu ?? undefined, solver: { maxIterations }, exclude };
 
   const structured = await runPrune(model.network, samples, { ...common, structure: 'inputs', targetSparsity: 0.5, heldOut });
   const keep = Object.fromEntries(structured.removal.layers.map((l) => [l.name, l.after]));
@@ -98,18 +116,17 @@ for (const [file, count, maxIterations] of runs) {
     const cost = networkCost(network).total;
     rows.push({ name, accuracy: labelAccuracy(zHat, labels, count), relativeDiscrepancy: discrepancy(z, zHat), params: cost.params, macs: cost.macs, sparseMacs: cost.sparseMacs, units: removeUnreadUnits(network).unitsBefore });
   }
-  // Latency: each variant written as TF.js (the format read) and as ONNX (the chain exporter).
-  const tfjsFiles = await Promise.all(variants.map(([, network, kept]) => model.serialize(network, kept ?? undefined)));
+  // Latency: each variant written in the format read, and a TF.js chain also as ONNX (the chain exporter).
+  const written = await Promise.all(variants.map(([, network, kept]) => model.serialize(network, kept ?? undefined)));
   const shape = model.network.inputShape;
+  const nchw = shape.length === 3 ? [shape[2], shape[0], shape[1]] : shape;
+  const formats = model.format === 'onnx' ? [['onnx', written, nchw]] : [['tfjs', written, shape], ['onnx', variants.map(([, network]) => [{ name: 'model.onnx', bytes: networkToOnnx(network) }]), nchw]];
   const latency = [];
-  for (const [format, files, inputShape] of [
-    ['tfjs', tfjsFiles, shape],
-    ['onnx', variants.map(([, network]) => [{ name: 'model.onnx', bytes: networkToOnnx(network) }]), shape.length === 3 ? [shape[2], shape[0], shape[1]] : shape],
-  ]) {
+  for (const [format, files, inputShape] of formats) {
     const result = await measureLatency(variants.map(([label], k) => ({ label, format, files: files[k] })), { inputShape });
     for (const row of result.rows) latency.push({ runtime: `${row.runtime} ${row.version} (${row.backend})`, batch: row.batch, medians: row.models.map((m) => m.medianMs) });
   }
-  results.push({ model: file, samples: count, maxIterations, backend: gpu ? gpu.adapterDescription : 'cpu', cores: cpus().length, search: structured.search, unstructuredSearch: { message: unstructured.message, trials: unstructured.trials.length }, variants: rows, latency });
+  results.push({ model: file, samples: count, maxIterations, excluded: exclude, l1Tied: l1.tied, backend: gpu ? gpu.adapterDescription : 'cpu', cores: cpus().length, search: structured.search, unstructuredSearch: { message: unstructured.message, trials: unstructured.trials.length }, variants: rows, latency });
   console.error(`${file}: ${rows.map((r) => `${r.name} ${(100 * r.accuracy).toFixed(1)}%`).join(', ')}`);
 }
 gpu?.destroy();
