@@ -91,6 +91,22 @@ describe('net-trim prune --structured --target-sparsity (ONNX MLP)', () => {
   }, 240_000);
 });
 
+describe('net-trim prune --structured --no-remove-units', () => {
+  it('keeps every neuron (zeros stay zeros): the written model has the trained shapes', async () => {
+    await withOut(async (out) => {
+      const args = ['prune', join(fixtures, 'mnist-mlp.onnx'), '--samples', samplesPath, '--labels', labelsPath, '--max-samples', '200', '--structured', '--no-remove-units', '--epsilon-gain', '0.3', '--exclude', 'dense_1', '--backend', 'cpu', '--json', '--out', out];
+      const run = await runCli(args);
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout);
+      expect(report.deployment.units).toBeNull();
+      expect(report.layers.find((l: { name: string }) => l.name === 'dense_2').inputsKept).toBeLessThan(64); // neurons unread, but kept
+      const written = parseOnnxModel(new Uint8Array(await readFile(join(out, 'model.onnx'))), 'model.onnx').network;
+      expect(written.layers.filter((l): l is DenseLayer => l.kind === 'dense').map((l) => l.units)).toEqual([64, 32, 10]);
+      expect(report.deployment.cost.after.params).toBe(report.deployment.cost.before.params);
+    });
+  }, 120_000);
+});
+
 describe('net-trim prune --structured (TF.js CNN)', () => {
   it('removes filters of conv_1 and channels read by the dense layer; TF.js runs the written model with the reported accuracy', async () => {
     await withOut(async (out) => {
