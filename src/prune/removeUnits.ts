@@ -80,7 +80,8 @@ function inputRead(layer: DenseLayer | Conv2DLayer, row: number): boolean {
 /** Ties channels across each layer, and marks what its weights read and what is fixed. */
 function tieChannels(network: Network, sets: ChannelSets): void {
   const { graph } = sets;
-  const { node, union } = { node: sets.node, union: sets.union.bind(sets) };
+  const node = sets.node;
+  const union = (a: number, b: number) => sets.union(a, b);
   sets.fix(NETWORK_INPUT);
   sets.fix(network.layers.length - 1);
   network.layers.forEach((layer, i) => {
@@ -187,8 +188,6 @@ export function removeUnreadUnits(network: Network, graph: NetworkGraph = networ
         result.unitsBefore += before;
         result.unitsAfter += after;
       }
-    }
-    if (layer.kind === 'dense' || layer.kind === 'conv2d') {
       // Inputs this layer no longer reads that stay anyway: the network input, or tied to a fixed channel.
       const source = graph.sources[i][0];
       let unreadKept = 0;
