@@ -8,17 +8,19 @@
 // to what must happen before the value overwrites `out` (llvmpipe's compile time grows with
 // every load copied there); epilogueAfter then revisits the block in a loop that is not unrolled.
 //   0 plain:       out = value.
-//   1 response:    out = T = X·W3 (samples-major P×M). Channel 0 gets ‖(2T − B − Y)_Ω‖², the
-//                  distance the next iteration's projection needs. On checked iterations `out`
-//                  holds this iteration's W1 until overwritten (the projection parked it there),
-//                  and channels 1 ‖W1 − T‖², 3 ‖W1‖², 4 ‖T‖², 5 ‖U1‖² = ‖B − T‖² are added.
-//   2 squares:     nothing is stored; channel 2 gets ‖value‖² (the product X·ΔW3 = ΔT).
-//   3 feasibility: out = the answer's response X·W2 (into T, restored after); channels
-//                  12 ‖(XW2 − Y)_Ω‖², 13 ‖(XW2 − V)₊ on Ωᶜ‖² get its constraint violations.
+//   1 response:    out = T = X·W3 (samples-major P×M). CHANNEL_DISTANCE gets ‖(2T − B − Y)_Ω‖²,
+//                  the distance the next iteration's projection needs. On checked iterations
+//                  `out` holds this iteration's W1 until overwritten (the projection parked it
+//                  there), and R1 ‖W1 − T‖², W1 ‖W1‖², T ‖T‖², U1 ‖U1‖² = ‖B − T‖² are added.
+//   2 squares:     nothing is stored; S1 gets ‖value‖² (the product X·ΔW3 = ΔT).
+//   3 feasibility: out = the answer's response X·W2 (into T, restored after); ACTIVE_SQ
+//                  ‖(XW2 − Y)_Ω‖² and OFF_SUPPORT_SQ ‖(XW2 − V)₊ on Ωᶜ‖² get its violations.
 // Sums leave one partial per channel and slot in `epiloguePartials` (channel c at
 // c·partialStride + partialOffset + slot), added up later by reductions.wgsl's sumPartials.
+// An invocation's EpilogueSums are indexed by the response channels (CHANNEL_DISTANCE …
+// CHANNEL_U1 are 0..5; channels.ts); feasibility reuses the first two (ACTIVE, OFF_SUPPORT).
 
-// SIDED_BOUND is prepended (src/gpu/kernels/sides.ts).
+// SIDED_BOUND and the CHANNEL_* constants are prepended (src/gpu/kernels/sides.ts, channels.ts).
 struct EpilogueParams {
   kind: u32,
   linear: u32,        // entry classes (sides.ts): 0 relu (Ω where Y > 0), 1 linear (all Ω), 2 sided (marked in V)
@@ -42,7 +44,10 @@ fn onSupport(y: f32, v: f32) -> bool {
 @group(0) @binding(43) var<storage, read> epilogueBound: array<f32>;     // V (feasibility)
 @group(0) @binding(44) var<storage, read_write> epiloguePartials: array<f32>;
 
-alias EpilogueSums = array<f32, 6>;
+alias EpilogueSums = array<f32, 6>; // CHANNEL_DISTANCE … CHANNEL_U1
+// Where the feasibility kind keeps its two sums in EpilogueSums.
+const ACTIVE = 0u;
+const OFF_SUPPORT = 1u;
 
 // In the unrolled block: only what needs the value of `out` before it is overwritten.
 fn epilogueStore(index: u32, value: f32, sums: ptr<function, EpilogueSums>) {
@@ -50,13 +55,13 @@ fn epilogueStore(index: u32, value: f32, sums: ptr<function, EpilogueSums>) {
     case 1u: {
       if (epilogue.checked == 1u) {
         let w1 = out[index]; // W1, parked in T by the projection of a checked iteration
-        (*sums)[1] += (w1 - value) * (w1 - value);
-        (*sums)[3] += w1 * w1;
+        (*sums)[CHANNEL_R1] += (w1 - value) * (w1 - value);
+        (*sums)[CHANNEL_W1] += w1 * w1;
       }
       out[index] = value;
     }
     case 2u: {
-      (*sums)[2] += value * value;
+      (*sums)[CHANNEL_S1] += value * value;
     }
     default: {
       out[index] = value;
@@ -74,17 +79,17 @@ fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
   if (epilogue.kind == 1u) {
     let b = epilogueRhs[index];
     let d = 2.0 * value - b - y; // Z − Y with Z = T − U1 = 2T − B
-    if (inOmega) { (*sums)[0] += d * d; }
-    (*sums)[4] += value * value;
-    (*sums)[5] += (b - value) * (b - value);
+    if (inOmega) { (*sums)[CHANNEL_DISTANCE] += d * d; }
+    (*sums)[CHANNEL_T] += value * value;
+    (*sums)[CHANNEL_U1] += (b - value) * (b - value);
   } else {
     if (inOmega) {
-      (*sums)[0] += (value - y) * (value - y);
+      (*sums)[ACTIVE] += (value - y) * (value - y);
     } else {
       // Sided entries above their bound (V marked) must not fall below Y; the others not rise above V.
       let above = epilogue.linear == 2u && v <= -SIDED_BOUND;
       let excess = select(max(value - v, 0.0), max(y - value, 0.0), above);
-      (*sums)[1] += excess * excess;
+      (*sums)[OFF_SUPPORT] += excess * excess;
     }
   }
 }
@@ -105,10 +110,10 @@ fn epilogueAfterResponse4(index: u32, sums: ptr<function, EpilogueSums>) {
   var omega = (y > vec4<f32>(0.0)) | vec4<bool>(epilogue.linear == 1u);
   if (epilogue.linear == 2u) { omega = epilogueBound4[index / 4u] >= vec4<f32>(SIDED_BOUND); }
   let d = select(vec4<f32>(0.0), 2.0 * value - b - y, omega);
-  (*sums)[0] += dot(d, d);
+  (*sums)[CHANNEL_DISTANCE] += dot(d, d);
   let u = b - value;
-  (*sums)[4] += dot(value, value);
-  (*sums)[5] += dot(u, u);
+  (*sums)[CHANNEL_T] += dot(value, value);
+  (*sums)[CHANNEL_U1] += dot(u, u);
 }
 
 /** Whether a kernel must run epilogueAfter over its block. */
@@ -125,18 +130,18 @@ fn writePartial(channel: u32, slot: u32, value: f32) {
 fn epilogueFinish(sums: EpilogueSums, slot: u32) {
   switch epilogue.kind {
     case 1u: {
-      writePartial(0u, slot, sums[0]);
+      writePartial(CHANNEL_DISTANCE, slot, sums[CHANNEL_DISTANCE]);
       if (epilogue.checked == 1u) {
-        writePartial(1u, slot, sums[1]);
-        writePartial(3u, slot, sums[3]);
-        writePartial(4u, slot, sums[4]);
-        writePartial(5u, slot, sums[5]);
+        writePartial(CHANNEL_R1, slot, sums[CHANNEL_R1]);
+        writePartial(CHANNEL_W1, slot, sums[CHANNEL_W1]);
+        writePartial(CHANNEL_T, slot, sums[CHANNEL_T]);
+        writePartial(CHANNEL_U1, slot, sums[CHANNEL_U1]);
       }
     }
-    case 2u: { writePartial(2u, slot, sums[2]); }
+    case 2u: { writePartial(CHANNEL_S1, slot, sums[CHANNEL_S1]); }
     case 3u: {
-      writePartial(12u, slot, sums[0]);
-      writePartial(13u, slot, sums[1]);
+      writePartial(CHANNEL_ACTIVE_SQ, slot, sums[ACTIVE]);
+      writePartial(CHANNEL_OFF_SUPPORT_SQ, slot, sums[OFF_SUPPORT]);
     }
     default: {}
   }

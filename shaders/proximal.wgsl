@@ -17,7 +17,7 @@ fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
 
 // ---- W1 step: project Z = W3ᵀX − U1 onto {‖(Z−Y)_Ω‖ ≤ ε} × {Z_Ωᶜ ≤ V}; then B = W1 + U1 ----
 
-// SIDED_BOUND is prepended (src/gpu/kernels/sides.ts).
+// SIDED_BOUND and CHANNEL_DISTANCE are prepended (src/gpu/kernels/sides.ts, channels.ts).
 struct ProjectParams {
   count: u32,     // P·M
   linear: u32,    // entry classes (sides.ts): 0 relu (Ω where Y > 0), 1 linear (all Ω), 2 sided (Ω, below, above marked in V)
@@ -34,12 +34,12 @@ struct ProjectParams {
 @group(0) @binding(1) var<storage, read_write> response: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> targetY: array<vec4<f32>>;       // Y, 0 off Ω
 @group(0) @binding(3) var<storage, read> boundV: array<vec4<f32>>;        // V on Ωᶜ
-@group(0) @binding(4) var<storage, read> scalars: array<f32>;             // [0] = ‖(Z − Y)_Ω‖²
+@group(0) @binding(4) var<storage, read> scalars: array<f32>;             // [CHANNEL_DISTANCE] = ‖(Z − Y)_Ω‖²
 @group(0) @binding(5) var<storage, read_write> responseRhs: array<vec4<f32>>; // B = W1 + U1
 
 @compute @workgroup_size(WORKGROUP)
 fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let distance = sqrt(scalars[0]);
+  let distance = sqrt(scalars[CHANNEL_DISTANCE]);
   let shrink = project.epsilon / max(distance, project.epsilon);
   let everyEntryOnSupport = vec4<bool>(project.linear == 1u);  // (sided handled below)
   for (var i = gid.x; i < (project.count + 3u) / 4u; i += stride(groups)) {

@@ -1,11 +1,13 @@
 // Two-stage sums of squares that stay on the GPU: stage 1 leaves partial sums per channel in a
 // `partials` buffer (channel c of slot g at c·stride + g); stage 2 (sumPartials) adds each
 // channel's partials into `scalars[c]`, which the next kernel reads directly.
-//   channel 0      ‖(Z − Y)_Ω‖², Z = W3ᵀX − U1 (the projection's norm)
-//   channels 1..11 residual sums of the last iteration of a block (read every K iterations)
-//   channels 12,13 feasibility of the answer W2 (read only when the residuals say converged)
+//   CHANNEL_DISTANCE          ‖(Z − Y)_Ω‖², Z = W3ᵀX − U1 (the projection's norm)
+//   CHANNEL_R1 … CHANNEL_U2   residual sums of the last iteration of a block (read every K iterations)
+//   CHANNEL_ACTIVE_SQ, CHANNEL_OFF_SUPPORT_SQ   feasibility of the answer W2 (read only when the
+//                             residuals say converged)
+// The CHANNEL_* constants are prepended (src/gpu/kernels/channels.ts).
 // Stage 1 is usually fused into the product that writes T or W3 (shaders/epilogue.wgsl);
-// constraintDistancePartials below computes channel 0 on its own, for a state set from the host.
+// constraintDistancePartials below computes the distance on its own, for a state set from the host.
 
 const WORKGROUP = 256u;
 
@@ -28,7 +30,7 @@ fn workgroupSum(value: f32, lane: u32) -> f32 {
   return lanes[0];
 }
 
-// ---- channel 0: the distance of Z from Y on Ω ----
+// ---- CHANNEL_DISTANCE: the distance of Z from Y on Ω ----
 
 @group(0) @binding(0) var<uniform> distanceParams: PartialParams;
 @group(0) @binding(1) var<storage, read> distResponse: array<f32>;  // W3ᵀX
@@ -54,9 +56,11 @@ fn constraintDistancePartials(@builtin(local_invocation_id) lid: vec3<u32>, @bui
   if (lid.x == 0u) { distPartials[wid.x] = total; }
 }
 
-// ---- channels 6..11 over N×M, after the W3 solve of a block's last iteration:
-//   6 ‖W2 − W3‖²  7 ‖ΔW3‖²  8 ‖W2‖²  9 ‖W3‖²  10 ‖U2‖²  11 nonzeros of W2
+// ---- CHANNEL_R2 … CHANNEL_U2 (consecutive) over N×M, after the W3 solve of a block's last iteration:
+//   R2 ‖W2 − W3‖²  S2 ‖ΔW3‖²  W2 ‖W2‖²  W3 ‖W3‖²  U2 ‖U2‖²
 // W3Prev (copied before the iteration) becomes ΔW3 = W3 − W3Prev, for the product ‖X·ΔW3‖.
+
+const WEIGHT_CHANNELS = CHANNEL_U2 - CHANNEL_R2 + 1u;
 
 struct WeightParams {
   count: u32,
@@ -72,7 +76,7 @@ struct WeightParams {
 
 @compute @workgroup_size(WORKGROUP)
 fn weightResidualPartials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  var acc = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  var acc: array<f32, WEIGHT_CHANNELS>; // zeroed
   for (var i = wid.x * WORKGROUP + lid.x; i < weightParams.count; i += groups.x * WORKGROUP) {
     let w3 = resW3[i];
     let w2 = resW2[i];
@@ -84,11 +88,10 @@ fn weightResidualPartials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     acc[2] += w2 * w2;
     acc[3] += w3 * w3;
     acc[4] += u2 * u2;
-    acc[5] += select(0.0, 1.0, w2 != 0.0);
   }
-  for (var c = 0u; c < 6u; c++) {
+  for (var c = 0u; c < WEIGHT_CHANNELS; c++) {
     let total = workgroupSum(acc[c], lid.x);
-    if (lid.x == 0u) { weightPartials[(6u + c) * weightParams.stride + wid.x] = total; }
+    if (lid.x == 0u) { weightPartials[(CHANNEL_R2 + c) * weightParams.stride + wid.x] = total; }
     workgroupBarrier();
   }
 }

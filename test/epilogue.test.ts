@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../src/gpu/kernels/epilogue.js';
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
-import { SCALAR_CHANNELS, sumPartials, weightResidualSlots, weightResiduals } from '../src/gpu/kernels/reductions.js';
-import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
+import { CHANNELS, SCALAR_CHANNELS, sumPartials, weightResidualSlots, weightResiduals } from '../src/gpu/kernels/reductions.js';
+import { Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import type { ResidualSums } from '../src/solver/admmDriver.js';
 import { CpuAdmmEngine } from '../src/solver/cpuSolver.js';
 import { designOf, type Design } from '../src/solver/design.js';
@@ -33,15 +33,11 @@ const reluLike = (rows: number, cols: number, seed: number) => f32(gaussianMatri
 const gaussian = (rows: number, cols: number, seed: number) => f32(gaussianMatrix(rows, cols, seed));
 
 function run(ws: Workspace, dispatches: Dispatch[]): Promise<void> {
-  const encoder = ws.device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  encodeDispatches(pass, dispatches);
-  pass.end();
-  ws.device.queue.submit([encoder.finish()]);
+  ws.submit(dispatches);
   return ws.device.queue.onSubmittedWorkDone();
 }
 
-/** Runs `dispatches`, then adds up every channel's partials and reads the 14 sums. */
+/** Runs `dispatches`, then adds up every channel's partials and reads the sums (SCALAR_CHANNELS). */
 async function sums(ws: Workspace, partials: PartialSlots, dispatches: Dispatch[]): Promise<Float32Array> {
   const scalars = ws.storage(SCALAR_CHANNELS, 'scalars');
   await run(ws, [...dispatches, sumPartials(ws, { partials: partials.buffer, scalars, slots: partials.stride, stride: partials.stride, firstChannel: 0, channels: SCALAR_CHANNELS })]);
@@ -93,12 +89,12 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
           const s = await sums(ws, response.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: response }));
           const written = await readSamples(ws, X, Tbuf);
           expect(Math.max(...T.map((t, i) => Math.abs(written[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
-          close(s[0], sum(P * M, (i) => (Y[i] > 0 ? (2 * T[i] - B[i] - Y[i]) ** 2 : 0)));
-          close(s[1], sum(P * M, (i) => (W1[i] - T[i]) ** 2));
-          expect(s[2]).toBe(0);
-          close(s[3], sum(P * M, (i) => W1[i] ** 2));
-          close(s[4], sum(P * M, (i) => T[i] ** 2));
-          close(s[5], sum(P * M, (i) => (B[i] - T[i]) ** 2));
+          close(s[CHANNELS.distance], sum(P * M, (i) => (Y[i] > 0 ? (2 * T[i] - B[i] - Y[i]) ** 2 : 0)));
+          close(s[CHANNELS.r1], sum(P * M, (i) => (W1[i] - T[i]) ** 2));
+          expect(s[CHANNELS.s1]).toBe(0);
+          close(s[CHANNELS.w1], sum(P * M, (i) => W1[i] ** 2));
+          close(s[CHANNELS.t], sum(P * M, (i) => T[i] ** 2));
+          close(s[CHANNELS.u1], sum(P * M, (i) => (B[i] - T[i]) ** 2));
 
           // Response, not checked and linear (every entry on Ω): channel 0 only.
           const linearResponse: Epilogue<SampleArray> = { ...response, partials: fresh(), classes: 'linear', checked: false };
@@ -115,15 +111,15 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
           close(r[0], sum(P * M, (i) => (i % 3 === 0 ? (2 * T[i] - B[i] - Ys[i]) ** 2 : 0)));
           const sidedFeasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: YsBuf, boundV: marksBuf, classes: 'sided' };
           const sf = await sums(ws, sidedFeasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: sampleStorage(ws, X, M, 'X W'), outputs: M, epilogue: sidedFeasibility }));
-          close(sf[12], sum(P * M, (i) => (i % 3 === 0 ? (T[i] - Ys[i]) ** 2 : 0)));
-          close(sf[13], sum(P * M, (i) => (i % 3 === 1 ? Math.max(Ys[i] - T[i], 0) ** 2 : i % 3 === 2 ? Math.max(T[i] - V[i], 0) ** 2 : 0)));
+          close(sf[CHANNELS.activeSq], sum(P * M, (i) => (i % 3 === 0 ? (T[i] - Ys[i]) ** 2 : 0)));
+          close(sf[CHANNELS.offSupportSq], sum(P * M, (i) => (i % 3 === 1 ? Math.max(Ys[i] - T[i], 0) ** 2 : i % 3 === 2 ? Math.max(T[i] - V[i], 0) ** 2 : 0)));
 
           // Squares: only ‖X·W‖² in channel 2, nothing stored.
           const squares: Epilogue<SampleArray> = { kind: 'squares', partials: fresh() };
           const before = await readSamples(ws, X, Tbuf);
           const q = await sums(ws, squares.partials, X.product({ label: 'X W (sums only)', weights: Wbuf, outputs: M, epilogue: squares }));
-          close(q[2], sum(P * M, (i) => T[i] ** 2));
-          expect([q[0], q[1], q[3]]).toEqual([0, 0, 0]);
+          close(q[CHANNELS.s1], sum(P * M, (i) => T[i] ** 2));
+          expect([q[CHANNELS.distance], q[CHANNELS.r1], q[CHANNELS.w1]]).toEqual([0, 0, 0]);
           expect(await readSamples(ws, X, Tbuf)).toEqual(before);
 
           // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0 without V; every entry when linear).
@@ -132,8 +128,8 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
             const answer = sampleStorage(ws, X, M, 'X W');
             const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
             const onSupport = (i: number) => linear || Y[i] > 0;
-            close(f[12], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
-            close(f[13], sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
+            close(f[CHANNELS.activeSq], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
+            close(f[CHANNELS.offSupportSq], sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
             const stored = await readSamples(ws, X, answer);
             expect(Math.max(...T.map((t, i) => Math.abs(stored[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));
           }
@@ -147,7 +143,7 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
 });
 
 describe.skipIf(!gpu)('the weight residual pass and the Woodbury response', () => {
-  it('channels 6..11 from W3, W2, Q and the previous W3, which becomes ΔW3', async () => {
+  it('channels r2..u2 from W3, W2, Q and the previous W3, which becomes ΔW3', async () => {
     const ws = new Workspace(gpu!);
     try {
       const count = 45 * 70;
@@ -159,13 +155,14 @@ describe.skipIf(!gpu)('the weight residual pass and the Woodbury response', () =
       const s = await sums(ws, partials, [weightResiduals(ws, { count, W3: ws.upload(W3, 'W3'), W2: ws.upload(W2, 'W2'), weightRhs: ws.upload(Q, 'Q'), W3Prev: delta, partials: partials.buffer, stride })]);
       const deltas = await ws.read(delta, count);
       expect(Math.max(...W3.map((w, i) => Math.abs(deltas[i] - (w - previous[i]))))).toBeLessThan(1e-5);
-      close(s[6], sum(count, (i) => (W2[i] - W3[i]) ** 2));
-      close(s[7], sum(count, (i) => (W3[i] - previous[i]) ** 2));
-      close(s[8], sum(count, (i) => W2[i] ** 2));
-      close(s[9], sum(count, (i) => W3[i] ** 2));
-      close(s[10], sum(count, (i) => (Q[i] - W3[i]) ** 2));
-      expect(s[11]).toBe(W2.filter((w) => w !== 0).length);
-      expect(Array.from(s.slice(0, 6))).toEqual([0, 0, 0, 0, 0, 0]);
+      close(s[CHANNELS.r2], sum(count, (i) => (W2[i] - W3[i]) ** 2));
+      close(s[CHANNELS.s2], sum(count, (i) => (W3[i] - previous[i]) ** 2));
+      close(s[CHANNELS.w2], sum(count, (i) => W2[i] ** 2));
+      close(s[CHANNELS.w3], sum(count, (i) => W3[i] ** 2));
+      close(s[CHANNELS.u2], sum(count, (i) => (Q[i] - W3[i]) ** 2));
+      // Nothing outside r2..u2 (the response and feasibility channels stay 0).
+      const others = Array.from(s).filter((_, c) => c < CHANNELS.r2 || c > CHANNELS.u2);
+      expect(others).toEqual(new Array(SCALAR_CHANNELS - 5).fill(0));
     } finally {
       ws.release();
     }

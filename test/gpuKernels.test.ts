@@ -5,7 +5,7 @@ import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gp
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
-import { encodeDispatches, Workspace, type Dispatch } from '../src/gpu/workspace.js';
+import { Workspace, type Dispatch } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
 
@@ -13,11 +13,7 @@ const gpu = await gpuForTests();
 afterAll(() => gpu?.destroy());
 
 function run(ws: Workspace, dispatches: Dispatch[]): void {
-  const encoder = ws.device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  encodeDispatches(pass, dispatches);
-  pass.end();
-  ws.device.queue.submit([encoder.finish()]);
+  ws.submit(dispatches);
 }
 
 /** op(A)·op(B) in float64, from row-major storage. */
@@ -186,14 +182,16 @@ describe.skipIf(!gpu)('matmul tuning', () => {
 });
 
 describe('grid-stride workgroup counts', () => {
-  it('launch up to 4096 workgroups on a GPU but at most 512 on a CPU implementation', () => {
-    const onGpu = { software: false } as GpuRuntime;
-    const onCpu = { software: true } as GpuRuntime;
+  it('launch up to 4096 workgroups on a GPU but at most 512 on a CPU implementation, and never past the device limit', () => {
+    const limits = { maxComputeWorkgroupsPerDimension: 65535 } as GPUSupportedLimits;
+    const onGpu = { software: false, limits } as GpuRuntime;
+    const onCpu = { software: true, limits } as GpuRuntime;
     expect(elementwiseGroups(onGpu, 10)).toBe(1);
     expect(elementwiseGroups(onGpu, 256 * 3000 + 1)).toBe(3001);
     expect(elementwiseGroups(onGpu, 1e9)).toBe(4096);
     expect(elementwiseGroups(onCpu, 256 * 3000)).toBe(512);
     expect(elementwiseGroups(onCpu, 256 * 100)).toBe(100);
+    expect(elementwiseGroups({ software: false, limits: { maxComputeWorkgroupsPerDimension: 1000 } } as GpuRuntime, 1e9)).toBe(1000);
   });
   it('recognizes the software adapters by name', () => {
     expect(isSoftwareAdapter('mesa software llvmpipe-llvm-15-0-6-256-bits- (llvmpipe: Mesa 25.0.7)')).toBe(true);

@@ -121,19 +121,11 @@ describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
         const product = sampleStorage(ws, X, M, 'XW');
         const gradient = ws.storage(explicit.cols * M, 'XᵀB');
         const gram = ws.storage(explicit.cols ** 2, 'XᵀX');
-        const encoder = gpu!.device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        for (const d of [
+        ws.submit([
           ...X.product({ label: 'XW', weights: w, out: product, outputs: M, addend: a1, beta: -0.5 }),
           ...X.transposedProduct({ label: 'XᵀB', response: b, out: gradient, outputs: M, addend: a2, alpha: 2, beta: 3 }),
           ...X.gramOfColumns(gram, ws, 7), // chunks of 7 rows: the accumulation path
-        ]) {
-          pass.setPipeline(d.pipeline);
-          pass.setBindGroup(0, d.bindGroup);
-          pass.dispatchWorkgroups(...d.workgroups);
-        }
-        pass.end();
-        gpu!.device.queue.submit([encoder.finish()]);
+        ]);
         const wantProduct = denseProduct(explicit, W, M).map((v, i) => v - 0.5 * A1[i]);
         const wantGradient = denseProduct(explicit, B, M, true).map((v, i) => 2 * v + 3 * A2[i]);
         const wantGram = new Float64Array(explicit.cols ** 2);

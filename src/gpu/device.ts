@@ -2,7 +2,7 @@
 // `webgpu` package), with the adapter's real limits requested instead of the spec defaults.
 import { GpuError } from '../errors.js';
 import { BufferPool } from './bufferPool.js';
-import type { MatmulVariant } from './kernels/matmul.js';
+import type { MatmulVariant } from './kernels/matmulVariants.js';
 import { PipelineCache } from './pipelineCache.js';
 
 export interface GpuRuntime {

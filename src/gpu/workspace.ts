@@ -17,12 +17,46 @@ export interface DispatchCost {
   flops: number;
 }
 
+/** Encodes `dispatches` into an open pass (the benchmarks build their own passes; the engine uses submitSteps). */
 export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
-  for (const d of dispatches) {
-    pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(...d.workgroups);
+  for (const d of dispatches) encodeDispatch(pass, d);
+}
+
+function encodeDispatch(pass: GPUComputePassEncoder, d: Dispatch): void {
+  pass.setPipeline(d.pipeline);
+  pass.setBindGroup(0, d.bindGroup);
+  pass.dispatchWorkgroups(...d.workgroups);
+}
+
+/** A buffer-to-buffer copy between dispatches (it ends the compute pass before it). */
+export interface Copy {
+  copy: GPUBuffer;
+  to: GPUBuffer;
+  bytes: number;
+}
+
+export type Step = Dispatch | Copy;
+
+/**
+ * Encodes `steps` in order into one command buffer and submits it: consecutive dispatches share
+ * one compute pass, a copy goes between passes. The one place the solver, the kernels' tuning
+ * and the forward pass reach the queue.
+ */
+export function submitSteps(device: GPUDevice, steps: Iterable<Step>, label = 'net-trim'): void {
+  const encoder = device.createCommandEncoder({ label });
+  let pass: GPUComputePassEncoder | null = null;
+  for (const step of steps) {
+    if ('copy' in step) {
+      pass?.end();
+      pass = null;
+      encoder.copyBufferToBuffer(step.copy, 0, step.to, 0, step.bytes);
+    } else {
+      pass ??= encoder.beginComputePass({ label });
+      encodeDispatch(pass, step);
+    }
   }
+  pass?.end();
+  device.queue.submit([encoder.finish()]);
 }
 
 const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (constants also exist in Node without globals)
@@ -42,6 +76,21 @@ export class Workspace {
 
   /** A zeroed storage buffer of `floats` f32 values (pooled buffers may hold an earlier job's data). */
   storage(floats: number, label: string): GPUBuffer {
+    const buffer = this.allocate(floats, label);
+    this.device.queue.writeBuffer(buffer, 0, new Float32Array(buffer.size / 4));
+    return buffer;
+  }
+
+  /** A storage buffer holding `values` as f32, written once: only the padding after them is zeroed (kernels read it as vec4). */
+  upload(values: ArrayLike<number>, label: string): GPUBuffer {
+    const buffer = this.allocate(values.length, label);
+    const data = new Float32Array(buffer.size / 4);
+    data.set(values);
+    this.device.queue.writeBuffer(buffer, 0, data);
+    return buffer;
+  }
+
+  private allocate(floats: number, label: string): GPUBuffer {
     const bytes = Math.max(4, floats * 4);
     const limit = Math.min(this.runtime.limits.maxStorageBufferBindingSize, this.runtime.limits.maxBufferSize);
     if (bytes > limit)
@@ -50,19 +99,12 @@ export class Workspace {
       );
     const buffer = this.runtime.buffers.acquire(bytes, STORAGE, label);
     this.owned.push(buffer);
-    this.device.queue.writeBuffer(buffer, 0, new Float32Array(buffer.size / 4));
-    return buffer;
-  }
-
-  upload(values: ArrayLike<number>, label: string): GPUBuffer {
-    const buffer = this.storage(values.length, label);
-    this.device.queue.writeBuffer(buffer, 0, Float32Array.from(values));
     return buffer;
   }
 
   /** A uniform buffer holding `data` (rewrite it with queue.writeBuffer to change parameters). */
-  uniform(data: ArrayBuffer): GPUBuffer {
-    const buffer = this.runtime.buffers.acquire(data.byteLength, UNIFORM, 'uniforms');
+  uniform(data: ArrayBuffer, label = 'uniforms'): GPUBuffer {
+    const buffer = this.runtime.buffers.acquire(data.byteLength, UNIFORM, label);
     this.owned.push(buffer);
     this.device.queue.writeBuffer(buffer, 0, data);
     return buffer;
@@ -98,16 +140,25 @@ export class Workspace {
       binding: Number(binding),
       resource: 'buffer' in resource && !('mapState' in resource) ? (resource as GPUBufferBinding) : { buffer: resource as GPUBuffer },
     }));
+    const size: [number, number, number] = [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1];
+    // WebGPU rejects a larger dispatch only as an uncaptured validation error at submit (and some
+    // implementations then skip it silently): fail here, naming the kernel.
+    const limit = this.runtime.limits.maxComputeWorkgroupsPerDimension;
+    if (size.some((n) => n > limit))
+      throw new GpuError(`${label}: a dispatch of ${size.join('×')} workgroups exceeds this device's ${limit} per dimension (maxComputeWorkgroupsPerDimension)`);
     const bindGroup = this.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
-    return { label, pipeline, bindGroup, workgroups: [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1], cost };
+    return { label, pipeline, bindGroup, workgroups: size, cost };
+  }
+
+  /** Submits `steps` (dispatches, copies) as one command buffer: see submitSteps. */
+  submit(steps: Iterable<Step>, label?: string): void {
+    submitSteps(this.device, steps, label);
   }
 
   /** Copies `floats` values of `buffer` to the host (a round trip: never inside the ADMM loop). */
   async read(buffer: GPUBuffer, floats: number): Promise<Float32Array> {
     const staging = this.readbackBuffer(floats * 4);
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(buffer, 0, staging, 0, floats * 4);
-    this.device.queue.submit([encoder.finish()]);
+    this.submit([{ copy: buffer, to: staging, bytes: floats * 4 }], 'read back');
     return mapAndCopy(staging, floats);
   }
 
@@ -128,15 +179,4 @@ export async function mapAndCopy(staging: GPUBuffer, floats: number): Promise<Fl
   const copy = new Float32Array(staging.getMappedRange(0, Math.ceil((floats * 4) / 8) * 8).slice(0, floats * 4));
   staging.unmap();
   return copy;
-}
-
-/** Packs a uniform struct of u32/f32 fields (each 4 bytes, in declaration order), padded to 16 bytes. */
-export function packUniforms(fields: ReadonlyArray<['u32' | 'f32', number]>): ArrayBuffer {
-  const data = new ArrayBuffer(Math.ceil(Math.max(fields.length, 1) / 4) * 16);
-  const view = new DataView(data);
-  fields.forEach(([type, value], i) => {
-    if (type === 'u32') view.setUint32(i * 4, value, true);
-    else view.setFloat32(i * 4, value, true);
-  });
-  return data;
 }

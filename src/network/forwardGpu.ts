@@ -6,8 +6,8 @@ import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { biasActivation, concatChannels, conv2d, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
-import { matmul } from '../gpu/kernels/matmul.js';
-import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
+import { matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
+import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
 import { ACTIVATION_DEFAULTS } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers } from './graph.js';
@@ -26,9 +26,6 @@ export interface ForwardGpuOptions extends ForwardOptions {
   /** At most this many samples per chunk (default: as many as the storage binding limit allows). */
   maxChunkSamples?: number;
 }
-
-/** matmul covers 64 rows per workgroup and a dispatch has at most 65 535 workgroups per dimension. */
-const MAX_MATMUL_ROWS = 65535 * 64;
 
 /** An activation on the GPU: a buffer holding chunk × `perSample` floats (or the network input). */
 interface Activation {
@@ -70,7 +67,8 @@ export async function forwardGpu(
   const fit = Math.floor(limit / (4 * largest));
   if (fit < 1)
     throw new GpuError(`one sample's activation has ${largest} values, more than one storage binding holds on this device (${(limit / 2 ** 20).toFixed(1)} MiB); use the cpu backend`);
-  const chunk = Math.max(1, Math.min(fit, MAX_MATMUL_ROWS, options.maxChunkSamples ?? Infinity, samples));
+  // A dense layer's product has one row per sample: at most what one matmul dispatch covers.
+  const chunk = Math.max(1, Math.min(fit, matmulMaxRows(runtime), options.maxChunkSamples ?? Infinity, samples));
 
   const inputSize = shapeSize(network.inputShape);
   const ws = new Workspace(runtime);
@@ -234,12 +232,7 @@ export async function forwardGpu(
         const slice = input.subarray(start * inputSize, (start + n) * inputSize);
         const values = (slice instanceof Float32Array ? slice : Float32Array.from(slice)) as Float32Array<ArrayBuffer>;
         runtime.device.queue.writeBuffer(inputActivation.buffer, 0, values);
-        const encoder = runtime.device.createCommandEncoder({ label: 'forward pass' });
-        const pass = encoder.beginComputePass();
-        encodeDispatches(pass, dispatches);
-        pass.end();
-        for (const r of pending) encoder.copyBufferToBuffer(r.source.buffer, 0, r.staging!, 0, n * r.source.perSample * 4);
-        runtime.device.queue.submit([encoder.finish()]);
+        ws.submit([...dispatches, ...pending.map((r) => ({ copy: r.source.buffer, to: r.staging!, bytes: n * r.source.perSample * 4 }))], 'forward pass');
         await Promise.all(
           pending.map(async (r) => r.result.set(await mapAndCopy(r.staging!, n * r.source.perSample), start * r.source.perSample)),
         );

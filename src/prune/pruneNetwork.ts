@@ -68,8 +68,6 @@ export interface PruneOptions {
    * of CPU iterations) finishes and pruneNetwork rejects with the signal's reason.
    */
   signal?: AbortSignal;
-  /** Parallel mode on the GPU: solve layers concurrently while their arrays total at most this. */
-  concurrentBytes?: number;
   /**
    * An earlier result on the same network and samples (e.g. the previous ε of a sweep): each
    * layer's solve starts from where that run's solve of the layer ended (its `solverStates`).
@@ -373,7 +371,8 @@ export async function pruneNetwork(
           return solve(job, position, jobs.length);
         },
       })),
-      backend === 'webgpu' ? (options.concurrentBytes ?? DEFAULT_CONCURRENT_BYTES) : 0,
+      // Parallel mode on the GPU: layers solve concurrently while their arrays total at most this.
+      backend === 'webgpu' ? DEFAULT_CONCURRENT_BYTES : 0,
     );
     if (active.length) current = await forward(pruned);
     reports.push(...withBounds(solved, solved.map((s) => discrepancy(s, current))));

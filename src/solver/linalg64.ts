@@ -17,21 +17,6 @@ export function multiply(a: Float64Array, b: Float64Array, m: number, k: number,
   return out;
 }
 
-/** C (k×n) = Aᵀ · B, with A m×k and B m×n. */
-export function multiplyTransposedA(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out: Float64Array = new Float64Array(k * n)): Float64Array {
-  out.fill(0);
-  for (let p = 0; p < m; p++) {
-    const brow = p * n;
-    for (let i = 0; i < k; i++) {
-      const api = a[p * k + i];
-      if (api === 0) continue;
-      const row = i * n;
-      for (let j = 0; j < n; j++) out[row + j] += api * b[brow + j];
-    }
-  }
-  return out;
-}
-
 /** G (k×k) = Aᵀ A for A m×k (upper triangle computed, mirrored). */
 export function gramOfColumns(a: Float64Array, m: number, k: number): Float64Array {
   const g = new Float64Array(k * k);
@@ -60,12 +45,6 @@ export function gramOfRows(a: Float64Array, m: number, k: number): Float64Array 
     }
   }
   return g;
-}
-
-export function frobeniusNormSquared(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return s;
 }
 
 /**

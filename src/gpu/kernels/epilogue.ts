@@ -1,10 +1,12 @@
 // Wrapper of shaders/epilogue.wgsl: what a product fuses into its stores (the ADMM state's
 // elementwise follow-ups and residual sums), and the Woodbury solve's T = B + E with the same.
 import source from '../../../shaders/epilogue.wgsl';
-import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
-import { ENTRY_CLASS_CODES, SIDED_PRELUDE, type EntryClasses } from './sides.js';
+import { Shader, type Binding } from '../shaderInterface.js';
+import type { Dispatch, Workspace } from '../workspace.js';
+import { SHADER_PRELUDE } from './channels.js';
+import { ENTRY_CLASS_CODES, type EntryClasses } from './sides.js';
 
-export type Binding = GPUBuffer | GPUBufferBinding;
+export type { Binding };
 
 /** Where fused sums go: channel c, slot s at c·stride + (the dispatch's slot offset) + s. */
 export interface PartialSlots {
@@ -24,10 +26,11 @@ export type Epilogue<A = Binding> = { partials: PartialSlots } & (
 
 const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
 
-/** The cached pipeline of `entryPoint` in `kernel` (named `name`), with the epilogue prepended (it declares `out`). */
-export function epiloguePipeline(ws: Workspace, name: string, kernel: string, entryPoint: string, constants: Record<string, number> = {}): GPUComputePipeline {
-  return ws.runtime.pipelines.get(name, `${SIDED_PRELUDE}${source}\n${kernel}`, entryPoint, constants);
-}
+/** A kernel's module (named `name`) with the epilogue prepended (it declares `out`). */
+export const withEpilogue = (name: string, kernel: string): Shader => new Shader(name, `${SHADER_PRELUDE}${source}\n${kernel}`);
+
+/** The epilogue on its own: woodbury_response, and the names of the bindings it declares. */
+const woodbury = withEpilogue('woodbury', '');
 
 /** Whether the product writes `out` (squares only sums). */
 export const storesOutput = (e: Epilogue | undefined): boolean => e?.kind !== 'squares';
@@ -42,49 +45,52 @@ export function epilogueBytesPerValue(e: Epilogue | undefined): number {
 
 /**
  * How an entry point reads the epilogue's rows×M operands: one entry at a time (epilogueAfter:
- * bindings 41 B, 42 Y, 43 V), four at a time (epilogueAfterResponse4: 46 B, 47 Y, 48 V, vec4
- * views of the same buffers), or both. A dispatch must bind exactly what its entry point reads.
+ * epilogueRhs B, epilogueTarget Y, epilogueBound V), four at a time (epilogueAfterResponse4:
+ * epilogueRhs4, epilogueTarget4, epilogueBound4, vec4 views of the same buffers), or both. A
+ * dispatch must bind exactly what its entry point reads.
  */
 export type EpilogueReads = 'scalar' | 'vector' | 'both';
 
 /**
- * Bindings 4 (`out`), 40, 44 and the reads' bindings of a product's dispatch. The shader
- * references them whatever the kind (it is a uniform), so unused ones get placeholders (writable
- * ones distinct: writable bindings may not alias). `slotOffset` is the dispatch's first
- * partial-sum slot; `count` is woodbury_response's size.
+ * The epilogue's resources of a product's dispatch, by WGSL name (`out`, its uniforms, its
+ * partial sums and the reads'): give them to the kernel's Shader.resources. The shader references
+ * them whatever the kind (it is a uniform), so unused ones get placeholders (writable ones
+ * distinct: writable bindings may not alias). `slotOffset` is the dispatch's first partial-sum
+ * slot; `count` is woodbury_response's size.
  */
 export function epilogueResources(
   ws: Workspace,
   e: Epilogue | undefined,
   o: { out?: Binding; slotOffset?: number; count?: number; reads?: EpilogueReads },
-): Record<number, Binding> {
+): Record<string, Binding> {
   if (storesOutput(e) && !o.out) throw new Error('a product that stores needs an output buffer');
   const reads = o.reads ?? 'scalar';
   const writable = (slot: number) => ws.placeholder(`unused writable binding ${slot}`, () => ws.storage(64, `unused writable binding ${slot}`));
-  const operands: Record<number, Binding> = { 41: ws.dummy, 42: ws.dummy, 43: ws.dummy };
-  if (e?.kind === 'response') Object.assign(operands, { 41: e.responseRhs, 42: e.targetY, 43: e.boundV ?? ws.dummy });
-  if (e?.kind === 'feasibility') Object.assign(operands, { 42: e.targetY, 43: e.boundV ?? ws.dummy });
-  const resources: Record<number, Binding> = { 4: o.out ?? writable(0), 44: writable(1) };
-  if (reads !== 'vector') Object.assign(resources, operands);
-  if (reads !== 'scalar') Object.assign(resources, { 46: operands[41], 47: operands[42], 48: operands[43] });
-  if (!e) {
-    resources[40] = ws.placeholder('plain epilogue', () => ws.uniform(packUniforms([['u32', 0]])));
-    return resources;
-  }
-  resources[40] = ws.uniform(
-    packUniforms([
-      ['u32', KIND_CODES[e.kind]],
-      ['u32', 'classes' in e ? ENTRY_CLASS_CODES[e.classes] : 0],
-      ['u32', e.kind === 'response' && e.checked ? 1 : 0],
-      ['u32', o.slotOffset ?? 0],
-      ['u32', e.partials.stride],
-      ['u32', o.count ?? 0],
-      ['u32', (e.kind === 'feasibility' || e.kind === 'response') && e.boundV ? 1 : 0],
-    ]),
-  );
-  resources[44] = e.partials.buffer;
+  const operands = { rhs: ws.dummy as Binding, target: ws.dummy as Binding, bound: ws.dummy as Binding };
+  if (e?.kind === 'response') Object.assign(operands, { rhs: e.responseRhs, target: e.targetY, bound: e.boundV ?? ws.dummy });
+  if (e?.kind === 'feasibility') Object.assign(operands, { target: e.targetY, bound: e.boundV ?? ws.dummy });
+  const resources: Record<string, Binding> = { out: o.out ?? writable(0), epiloguePartials: e?.partials.buffer ?? writable(1) };
+  if (reads !== 'vector') Object.assign(resources, { epilogueRhs: operands.rhs, epilogueTarget: operands.target, epilogueBound: operands.bound });
+  if (reads !== 'scalar') Object.assign(resources, { epilogueRhs4: operands.rhs, epilogueTarget4: operands.target, epilogueBound4: operands.bound });
+  resources.epilogue = !e
+    ? ws.placeholder('plain epilogue', () => ws.uniform(epilogueUniforms({ kind: 0, linear: 0, checked: 0, partialOffset: 0, partialStride: 0, count: 0, hasBound: 0 }), 'EpilogueParams (plain)'))
+    : ws.uniform(
+        epilogueUniforms({
+          kind: KIND_CODES[e.kind],
+          linear: 'classes' in e ? ENTRY_CLASS_CODES[e.classes] : 0,
+          checked: e.kind === 'response' && e.checked ? 1 : 0,
+          partialOffset: o.slotOffset ?? 0,
+          partialStride: e.partials.stride,
+          count: o.count ?? 0,
+          hasBound: (e.kind === 'feasibility' || e.kind === 'response') && e.boundV ? 1 : 0,
+        }),
+        'EpilogueParams',
+      );
   return resources;
 }
+
+/** The epilogue's uniforms (the struct is the same in every module it is prepended to). */
+const epilogueUniforms = (values: Record<string, number>) => woodbury.uniforms('EpilogueParams', values);
 
 /** The same epilogue with each rows×M array replaced by `part(array)` (one chunk's buffer). */
 export function mapEpilogue<A, B>(e: Epilogue<A>, part: (array: A) => B): Epilogue<B> {
@@ -108,9 +114,9 @@ export function woodburyResponse(
   ws: Workspace,
   o: { count: number; correction: GPUBuffer; response: GPUBuffer; epilogue: Epilogue & { kind: 'response' } },
 ): Dispatch {
-  const pipeline = epiloguePipeline(ws, 'woodbury', '', 'woodbury_response');
+  const pipeline = woodbury.pipeline(ws.runtime, 'woodbury_response');
   const resources = epilogueResources(ws, o.epilogue, { out: o.response, count: o.count, reads: 'vector' });
-  return ws.dispatch('T = B + E', pipeline, { ...resources, 45: o.correction }, [woodburyGroups(o.count)], {
+  return ws.dispatch('T = B + E', pipeline, woodbury.resources({ ...resources, correction: o.correction }), [woodburyGroups(o.count)], {
     bytes: 4 * o.count * 4,
     flops: 6 * o.count,
   });

@@ -1,28 +1,14 @@
 // Wrappers of shaders/forward.wgsl: the layers of a network's forward pass other than the dense
 // product (matmul). Tensors are samples-major NHWC f32, conv kernels HWIO.
 import source from '../../../shaders/forward.wgsl';
-import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import { Shader } from '../shaderInterface.js';
+import type { Dispatch, Workspace } from '../workspace.js';
 import { elementwiseGroups } from './proximal.js';
 import type { WindowShape } from './window.js';
 
 export type { WindowShape };
 
-/** Uniform fields shared by conv2d and maxPool2d (the WGSL structs keep this order). */
-const inputFields = (g: WindowShape): Array<['u32', number]> => [
-  ['u32', g.inH],
-  ['u32', g.inW],
-  ['u32', g.channels],
-  ['u32', g.outH],
-  ['u32', g.outW],
-];
-const windowFields = (g: WindowShape): Array<['u32', number]> => [
-  ['u32', g.kernelH],
-  ['u32', g.kernelW],
-  ['u32', g.strideH],
-  ['u32', g.strideW],
-  ['u32', g.padTop],
-  ['u32', g.padLeft],
-];
+const shader = new Shader('forward', source);
 
 /**
  * data = act(data + bias) in place over a rows×units array (bias broadcast over rows; act is
@@ -30,9 +16,9 @@ const windowFields = (g: WindowShape): Array<['u32', number]> => [
  */
 export function biasActivation(ws: Workspace, o: { rows: number; units: number; bias: GPUBuffer | null; relu: boolean; data: GPUBuffer }): Dispatch {
   const count = o.rows * o.units;
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'biasActivation');
-  const uniforms = ws.uniform(packUniforms([['u32', count], ['u32', o.units], ['u32', o.bias ? 1 : 0], ['u32', o.relu ? 1 : 0]]));
-  return ws.dispatch('biasActivation', pipeline, { 0: uniforms, 1: o.bias ?? ws.dummy, 2: o.data }, [elementwiseGroups(ws.runtime, count)], {
+  const pipeline = shader.pipeline(ws.runtime, 'biasActivation');
+  const uniforms = ws.uniform(shader.uniforms('BiasParams', { count, units: o.units, hasBias: o.bias ? 1 : 0, relu: o.relu ? 1 : 0 }), 'BiasParams');
+  return ws.dispatch('biasActivation', pipeline, shader.resources({ biasParams: uniforms, biasValues: o.bias ?? ws.dummy, data: o.data }), [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (2 * count + (o.bias ? o.units : 0)),
     flops: 2 * count,
   });
@@ -51,23 +37,34 @@ export function conv2d(
   const groups = o.groups ?? 1;
   const g = o.geometry;
   const count = o.samples * g.outH * g.outW * o.filters;
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'conv2d');
+  const pipeline = shader.pipeline(ws.runtime, 'conv2d');
   const uniforms = ws.uniform(
-    packUniforms([
-      ['u32', count],
-      ...inputFields(g),
-      ['u32', o.filters],
-      ...windowFields(g),
-      ['u32', o.bias ? 1 : 0],
-      ['u32', o.relu ? 1 : 0],
-      ['u32', g.channels / groups],
-      ['u32', o.filters / groups],
-      ['u32', g.dilationH ?? 1],
-      ['u32', g.dilationW ?? 1],
-    ]),
+    shader.uniforms('ConvParams', {
+      count,
+      inH: g.inH,
+      inW: g.inW,
+      inC: g.channels,
+      outH: g.outH,
+      outW: g.outW,
+      filters: o.filters,
+      kernelH: g.kernelH,
+      kernelW: g.kernelW,
+      strideH: g.strideH,
+      strideW: g.strideW,
+      padTop: g.padTop,
+      padLeft: g.padLeft,
+      hasBias: o.bias ? 1 : 0,
+      relu: o.relu ? 1 : 0,
+      groupIn: g.channels / groups,
+      groupOut: o.filters / groups,
+      dilationH: g.dilationH ?? 1,
+      dilationW: g.dilationW ?? 1,
+    }),
+    'ConvParams',
   );
   const taps = (g.kernelH * g.kernelW * g.channels) / groups;
-  return ws.dispatch('conv2d', pipeline, { 10: uniforms, 11: o.input, 12: o.kernel, 13: o.bias ?? ws.dummy, 14: o.output }, [elementwiseGroups(ws.runtime, count)], {
+  const resources = shader.resources({ conv: uniforms, convInput: o.input, convKernel: o.kernel, convBias: o.bias ?? ws.dummy, convOutput: o.output });
+  return ws.dispatch('conv2d', pipeline, resources, [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (o.samples * g.inH * g.inW * g.channels + taps * o.filters + count),
     flops: 2 * count * taps,
   });
@@ -91,16 +88,26 @@ const POOL_MODES = { max: 0, average: 1, averageWithPadding: 2 } as const;
 export function pool2d(ws: Workspace, o: { samples: number; geometry: WindowShape; mode: keyof typeof POOL_MODES; input: GPUBuffer; output: GPUBuffer }): Dispatch {
   const g = o.geometry;
   const count = o.samples * g.outH * g.outW * g.channels;
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'maxPool2d');
+  const pipeline = shader.pipeline(ws.runtime, 'maxPool2d');
   const uniforms = ws.uniform(
-    packUniforms([
-      ['u32', count],
-      ...inputFields(g),
-      ...windowFields(g),
-      ['u32', POOL_MODES[o.mode]],
-    ]),
+    shader.uniforms('PoolParams', {
+      count,
+      inH: g.inH,
+      inW: g.inW,
+      channels: g.channels,
+      outH: g.outH,
+      outW: g.outW,
+      poolH: g.kernelH,
+      poolW: g.kernelW,
+      strideH: g.strideH,
+      strideW: g.strideW,
+      padTop: g.padTop,
+      padLeft: g.padLeft,
+      mode: POOL_MODES[o.mode],
+    }),
+    'PoolParams',
   );
-  return ws.dispatch(o.mode === 'max' ? 'maxPool2d' : 'avgPool2d', pipeline, { 20: uniforms, 21: o.input, 22: o.output }, [elementwiseGroups(ws.runtime, count)], {
+  return ws.dispatch(o.mode === 'max' ? 'maxPool2d' : 'avgPool2d', pipeline, shader.resources({ pool: uniforms, poolInput: o.input, poolOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (o.samples * g.inH * g.inW * g.channels + count),
     flops: count * g.kernelH * g.kernelW,
   });
@@ -108,17 +115,17 @@ export function pool2d(ws: Workspace, o: { samples: number; geometry: WindowShap
 
 /** output = max(input, 0) over `count` values (a separate ReLU layer). Reads input; writes output. */
 export function relu(ws: Workspace, o: { count: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'relu');
-  const uniforms = ws.uniform(packUniforms([['u32', o.count]]));
-  return ws.dispatch('relu', pipeline, { 30: uniforms, 31: o.input, 32: o.output }, [elementwiseGroups(ws.runtime, o.count)], { bytes: 8 * o.count, flops: o.count });
+  const pipeline = shader.pipeline(ws.runtime, 'relu');
+  const uniforms = ws.uniform(shader.uniforms('ReluParams', { count: o.count }), 'ReluParams');
+  return ws.dispatch('relu', pipeline, shader.resources({ reluParams: uniforms, reluInput: o.input, reluOutput: o.output }), [elementwiseGroups(ws.runtime, o.count)], { bytes: 8 * o.count, flops: o.count });
 }
 
 /** Softmax over each row of `cols` values (the last axis) of a rows×cols array. Reads input; writes output. */
 export function softmax(ws: Workspace, o: { rows: number; cols: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'softmax');
-  const uniforms = ws.uniform(packUniforms([['u32', o.rows], ['u32', o.cols]]));
+  const pipeline = shader.pipeline(ws.runtime, 'softmax');
+  const uniforms = ws.uniform(shader.uniforms('SoftmaxParams', { rows: o.rows, cols: o.cols }), 'SoftmaxParams');
   const count = o.rows * o.cols;
-  return ws.dispatch('softmax', pipeline, { 40: uniforms, 41: o.input, 42: o.output }, [elementwiseGroups(ws.runtime, o.rows)], {
+  return ws.dispatch('softmax', pipeline, shader.resources({ softmaxParams: uniforms, softmaxInput: o.input, softmaxOutput: o.output }), [elementwiseGroups(ws.runtime, o.rows)], {
     bytes: 8 * count,
     flops: 5 * count,
   });
@@ -136,9 +143,10 @@ export function pointwise(
   ws: Workspace,
   o: { count: number; op: keyof typeof POINTWISE_OPS; channels?: number; a?: number; b?: number; scale?: GPUBuffer; offset?: GPUBuffer; input: GPUBuffer; output: GPUBuffer },
 ): Dispatch {
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'pointwise');
-  const uniforms = ws.uniform(packUniforms([['u32', o.count], ['u32', o.channels ?? 1], ['u32', POINTWISE_OPS[o.op]], ['f32', o.a ?? 0], ['f32', o.b ?? 0]]));
-  return ws.dispatch(o.op, pipeline, { 50: uniforms, 51: o.input, 52: o.scale ?? ws.dummy, 53: o.offset ?? ws.dummy, 54: o.output }, [elementwiseGroups(ws.runtime, o.count)], {
+  const pipeline = shader.pipeline(ws.runtime, 'pointwise');
+  const uniforms = ws.uniform(shader.uniforms('PointwiseParams', { count: o.count, channels: o.channels ?? 1, op: POINTWISE_OPS[o.op], a: o.a ?? 0, b: o.b ?? 0 }), 'PointwiseParams');
+  const resources = shader.resources({ pointwiseParams: uniforms, pointwiseInput: o.input, pointwiseScale: o.scale ?? ws.dummy, pointwiseOffset: o.offset ?? ws.dummy, pointwiseOutput: o.output });
+  return ws.dispatch(o.op, pipeline, resources, [elementwiseGroups(ws.runtime, o.count)], {
     bytes: 8 * o.count,
     flops: 4 * o.count,
   });
@@ -147,9 +155,9 @@ export function pointwise(
 /** The mean over H·W `positions` of each sample's channels: samples×positions×channels → samples×channels. */
 export function globalAvgPool(ws: Workspace, o: { samples: number; positions: number; channels: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
   const count = o.samples * o.channels;
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'globalAvgPool');
-  const uniforms = ws.uniform(packUniforms([['u32', count], ['u32', o.positions], ['u32', o.channels]]));
-  return ws.dispatch('globalAvgPool', pipeline, { 60: uniforms, 61: o.input, 62: o.output }, [elementwiseGroups(ws.runtime, count)], {
+  const pipeline = shader.pipeline(ws.runtime, 'globalAvgPool');
+  const uniforms = ws.uniform(shader.uniforms('GlobalPoolParams', { count, positions: o.positions, channels: o.channels }), 'GlobalPoolParams');
+  return ws.dispatch('globalAvgPool', pipeline, shader.resources({ globalPool: uniforms, globalPoolInput: o.input, globalPoolOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (count * o.positions + count),
     flops: count * o.positions,
   });
@@ -158,7 +166,7 @@ export function globalAvgPool(ws: Workspace, o: { samples: number; positions: nu
 /** Copies a positions×width part into channels offset…offset+width−1 of a positions×total output. */
 export function concatChannels(ws: Workspace, o: { positions: number; width: number; total: number; offset: number; part: GPUBuffer; output: GPUBuffer }): Dispatch {
   const count = o.positions * o.width;
-  const pipeline = ws.runtime.pipelines.get('forward', source, 'concatChannels');
-  const uniforms = ws.uniform(packUniforms([['u32', count], ['u32', o.width], ['u32', o.total], ['u32', o.offset]]));
-  return ws.dispatch('concatChannels', pipeline, { 70: uniforms, 71: o.part, 72: o.output }, [elementwiseGroups(ws.runtime, count)], { bytes: 8 * count, flops: 0 });
+  const pipeline = shader.pipeline(ws.runtime, 'concatChannels');
+  const uniforms = ws.uniform(shader.uniforms('ConcatParams', { count, width: o.width, total: o.total, offset: o.offset }), 'ConcatParams');
+  return ws.dispatch('concatChannels', pipeline, shader.resources({ concatParams: uniforms, concatPart: o.part, concatOutput: o.output }), [elementwiseGroups(ws.runtime, count)], { bytes: 8 * count, flops: 0 });
 }

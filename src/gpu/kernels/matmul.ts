@@ -1,8 +1,11 @@
 // Wrapper of shaders/matmul.wgsl.
 import matmulSource from '../../../shaders/matmul.wgsl';
 import { isSoftwareAdapter, type GpuRuntime } from '../device.js';
-import { epilogueBytesPerValue, epiloguePipeline, epilogueResources, type Epilogue } from './epilogue.js';
-import { encodeDispatches, packUniforms, Workspace, type Dispatch } from '../workspace.js';
+import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
+import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
+import { Workspace, type Dispatch } from '../workspace.js';
+
+export { MATMUL_VARIANTS, type MatmulVariant };
 
 export interface MatmulSpec {
   label: string;
@@ -32,23 +35,8 @@ export interface MatmulSpec {
 }
 
 
-/**
- * 'tiled': 64×64 tiles staged through workgroup memory, 4×4 outputs per invocation.
- * 'wide': 128×128 tiles, 8×8 outputs per invocation read as vec4 from workgroup memory (4× the
- * arithmetic per workgroup-memory load of 'tiled'; fewer workgroups, so small products fill a
- * large GPU less well).
- * 'registers': 16×64 tiles, a 16×8 register block per invocation and direct global loads, no
- * workgroup memory or barriers (about 4× faster on llvmpipe, where each workgroup is SIMD lanes of
- * one CPU thread and barriers/workgroup memory buy nothing).
- */
-export type MatmulVariant = 'tiled' | 'wide' | 'registers';
-
-export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number }>> = {
-  tiled: { entryPoint: 'matmul', tileRows: 64, tileCols: 64 },
-  wide: { entryPoint: 'matmul_wide', tileRows: 128, tileCols: 128 },
-  registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
-};
 const VARIANTS = MATMUL_VARIANTS;
+const shader = withEpilogue('matmul', matmulSource);
 
 /** The kernels tuneMatmul chooses between on GPUs (software adapters always use 'registers'). */
 const GPU_VARIANTS: readonly MatmulVariant[] = ['tiled', 'wide'];
@@ -100,6 +88,19 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
   return { variant, kSlice, slices: Math.ceil(k / kSlice) };
 }
 
+/**
+ * The most rows (m) one product may have on this device: its kernel covers tileRows rows per
+ * workgroup along dispatch y, and a dispatch has at most maxComputeWorkgroupsPerDimension per
+ * dimension. Unless a variant is requested, the smallest tile planOf may choose ('wide' gives way
+ * to 'tiled' on small outputs). Callers that split over rows (dense chunks, the forward pass)
+ * stay within it; anything larger fails in Workspace.dispatch.
+ */
+export function matmulMaxRows(runtime: GpuRuntime, requested?: MatmulVariant): number {
+  const variant = requested ?? runtime.matmulVariant ?? matmulVariantFor(runtime.adapterDescription);
+  const tileRows = !requested && variant === 'wide' ? VARIANTS.tiled.tileRows : VARIANTS[variant].tileRows;
+  return tileRows * runtime.limits.maxComputeWorkgroupsPerDimension;
+}
+
 /** out = alpha·op(A)·op(B) + beta·addend in one dispatch (never split). Reads a, b, addend; writes out. */
 export function matmul(ws: Workspace, spec: MatmulSpec): Dispatch {
   const plan = planOf(ws, spec, false);
@@ -119,11 +120,11 @@ export function matmulDispatches(ws: Workspace, spec: MatmulSpec): Dispatch[] {
   const slices = ws.placeholder(`matmul k slices ${floats}`, () => ws.storage(floats, 'matmul k slices'));
   const split = kernelDispatch(ws, { ...spec, out: slices, addend: undefined, alpha: 1, beta: 0, label: `${spec.label} (${plan.slices} k slices)` }, plan);
   const beta = spec.beta ?? 0;
-  const pipeline = epiloguePipeline(ws, 'matmul', matmulSource, 'matmul_slices');
+  const pipeline = shader.pipeline(ws.runtime, 'matmul_slices');
   const sum = ws.dispatch(
     `${spec.label} (sum of k slices)`,
     pipeline,
-    { 0: uniformsOf(ws, spec, plan.kSlice), 1: slices, 3: spec.addend ?? ws.dummy, 4: spec.out! },
+    shader.resources({ params: uniformsOf(ws, spec, plan.kSlice), a: slices, addend: spec.addend ?? ws.dummy, out: spec.out! }),
     [Math.max(1, Math.min(Math.ceil((m * n) / 256), 4096))],
     { bytes: 4 * m * n * (plan.slices + 1 + (beta !== 0 ? 1 : 0)), flops: plan.slices * m * n },
   );
@@ -133,12 +134,12 @@ export function matmulDispatches(ws: Workspace, spec: MatmulSpec): Dispatch[] {
 function uniformsOf(ws: Workspace, spec: MatmulSpec, kSlice: number): GPUBuffer {
   const beta = spec.beta ?? 0;
   if (beta !== 0 && !spec.addend) throw new Error(`${spec.label}: beta ≠ 0 needs an addend`);
-  return ws.uniform(packUniforms([['u32', spec.m], ['u32', spec.n], ['u32', spec.k], ['f32', spec.alpha ?? 1], ['f32', beta], ['u32', kSlice]]));
+  return ws.uniform(shader.uniforms('Params', { m: spec.m, n: spec.n, k: spec.k, alpha: spec.alpha ?? 1, beta, kSlice }), 'matmul Params');
 }
 
 function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Dispatch {
   const variant = VARIANTS[plan.variant];
-  const pipeline = epiloguePipeline(ws, 'matmul', matmulSource, variant.entryPoint, {
+  const pipeline = shader.pipeline(ws.runtime, variant.entryPoint, {
     TRANSPOSE_A: spec.transposeA ? 1 : 0,
     TRANSPOSE_B: spec.transposeB ? 1 : 0,
   });
@@ -146,7 +147,7 @@ function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Disp
   return ws.dispatch(
     spec.label,
     pipeline,
-    { ...epilogueResources(ws, spec.epilogue, { out: spec.out, slotOffset: spec.slotOffset }), 0: uniformsOf(ws, spec, plan.kSlice), 1: spec.a, 2: spec.b, 3: spec.addend ?? ws.dummy },
+    shader.resources({ ...epilogueResources(ws, spec.epilogue, { out: spec.out, slotOffset: spec.slotOffset }), params: uniformsOf(ws, spec, plan.kSlice), a: spec.a, b: spec.b, addend: spec.addend ?? ws.dummy }),
     [Math.ceil(spec.n / variant.tileCols), Math.ceil(spec.m / variant.tileRows), plan.slices],
     {
       bytes: 4 * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n * (plan.slices + (beta !== 0 ? 1 : 0))) + spec.m * spec.n * epilogueBytesPerValue(spec.epilogue),
@@ -194,11 +195,7 @@ async function measureVariants(runtime: GpuRuntime): Promise<MatmulVariant> {
       const dispatch = matmul(ws, { label: `tuning ${variant}`, a, b, out, m, n, k, variant });
       const run = async () => {
         const started = performance.now();
-        const encoder = runtime.device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        encodeDispatches(pass, [dispatch, dispatch]);
-        pass.end();
-        runtime.device.queue.submit([encoder.finish()]);
+        ws.submit([dispatch, dispatch], 'tuning');
         await runtime.device.queue.onSubmittedWorkDone();
         return performance.now() - started;
       };

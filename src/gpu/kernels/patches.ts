@@ -1,11 +1,12 @@
 // Wrappers of shaders/patches.wgsl: products with a convolution's patch matrix, never materialized.
 import patchesSource from '../../../shaders/patches.wgsl';
-import { packUniforms, type Dispatch, type Workspace } from '../workspace.js';
+import type { Dispatch, Workspace } from '../workspace.js';
 import type { WindowShape } from './window.js';
-import { epilogueBytesPerValue, epiloguePipeline, epilogueResources, type Epilogue } from './epilogue.js';
+import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
 
 /** The patch kernels, with the epilogue that patch_product fuses (and that declares `out`). */
-const patchPipeline = (ws: Workspace, entryPoint: string) => epiloguePipeline(ws, 'patches', patchesSource, entryPoint);
+const shader = withEpilogue('patches', patchesSource);
+const patchPipeline = (ws: Workspace, entryPoint: string) => shader.pipeline(ws.runtime, entryPoint);
 
 /** A convolution's patch matrix: `count` images under one window geometry (one row per image and output position). */
 export type PatchShape = WindowShape & { count: number };
@@ -43,31 +44,32 @@ function uniforms(
 ): GPUBuffer {
   const s = x.shape;
   return ws.uniform(
-    packUniforms([
-      ['u32', patchRows(s)],
-      ['u32', patchInputs(s)],
-      ['u32', o.outputs],
-      ['u32', o.rowsPerSlice ?? 0],
-      ['u32', s.inH],
-      ['u32', s.inW],
-      ['u32', s.channels],
-      ['u32', s.outH],
-      ['u32', s.outW],
-      ['u32', s.kernelW],
-      ['u32', s.strideH],
-      ['u32', s.strideW],
-      ['u32', s.padTop],
-      ['u32', s.padLeft],
-      ['u32', s.kernelH],
-      ['u32', x.biasValue === null ? 0 : 1],
-      ['f32', x.biasValue ?? 0],
-      ['f32', o.alpha ?? 1],
-      ['f32', o.beta ?? 0],
-      ['u32', o.firstRow ?? 0],
-      ['u32', o.chunkRows ?? 0],
-      ['u32', s.dilationH ?? 1],
-      ['u32', s.dilationW ?? 1],
-    ]),
+    shader.uniforms('Params', {
+      rows: patchRows(s),
+      inputs: patchInputs(s),
+      outputs: o.outputs,
+      rowsPerSlice: o.rowsPerSlice ?? 0,
+      inH: s.inH,
+      inW: s.inW,
+      channels: s.channels,
+      outH: s.outH,
+      outW: s.outW,
+      kernelW: s.kernelW,
+      strideH: s.strideH,
+      strideW: s.strideW,
+      padTop: s.padTop,
+      padLeft: s.padLeft,
+      kernelH: s.kernelH,
+      hasBias: x.biasValue === null ? 0 : 1,
+      biasValue: x.biasValue ?? 0,
+      alpha: o.alpha ?? 1,
+      beta: o.beta ?? 0,
+      firstRow: o.firstRow ?? 0,
+      chunkRows: o.chunkRows ?? 0,
+      dilationH: s.dilationH ?? 1,
+      dilationW: s.dilationW ?? 1,
+    }),
+    'patches Params',
   );
 }
 
@@ -85,7 +87,7 @@ export function patchProduct(
   return ws.dispatch(
     o.label,
     patchPipeline(ws, 'patch_product'),
-    { ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, reads: 'both' }), 0: uniforms(ws, x, o), 1: x.images, 2: o.weights, 3: o.addend ?? ws.dummy },
+    shader.resources({ ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, reads: 'both' }), params: uniforms(ws, x, o), images: x.images, operand: o.weights, addend: o.addend ?? ws.dummy }),
     productGroups(x, o.outputs),
     {
       bytes:
@@ -136,7 +138,7 @@ export function patchGradient(
   const partial = ws.dispatch(
     `${o.label} (row slices)`,
     patchPipeline(ws, 'patch_gradient'),
-    { 0: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), 1: x.images, 2: o.response, 4: o.partials },
+    shader.resources({ params: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), images: x.images, operand: o.response, out: o.partials }),
     [Math.min(Math.ceil((Math.ceil(columns / TILE) * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
     {
       bytes: 4 * (x.shape.count * x.shape.inH * x.shape.inW * x.shape.channels + rows * o.outputs + slices * count),
@@ -158,11 +160,11 @@ function reduceSlices(
   o: { label: string; partials: GPUBuffer; slices: number; count: number; out: GPUBuffer; addend?: GPUBuffer; alpha?: number; beta: number },
 ): Dispatch {
   const pipeline = patchPipeline(ws, 'reduce_slices');
-  const params = ws.uniform(packUniforms([['u32', o.count], ['u32', o.slices], ['f32', o.alpha ?? 1], ['f32', o.beta]]));
+  const params = ws.uniform(shader.uniforms('ReduceParams', { count: o.count, slices: o.slices, alpha: o.alpha ?? 1, beta: o.beta }), 'ReduceParams');
   return ws.dispatch(
     `${o.label} (sum of slices)`,
     pipeline,
-    { 10: params, 11: o.partials, 12: o.addend ?? ws.dummy, 13: o.out },
+    shader.resources({ reduce: params, partials: o.partials, reduceAddend: o.addend ?? ws.dummy, reduced: o.out }),
     [Math.max(1, Math.min(Math.ceil(o.count / 256), MAX_GROUPS))],
     { bytes: 4 * o.count * (o.slices + (o.beta !== 0 ? 2 : 1)), flops: o.count * o.slices },
   );
@@ -175,7 +177,7 @@ export function patchRowsChunk(ws: Workspace, x: PatchOperand, o: { firstRow: nu
   return ws.dispatch(
     'patch rows',
     pipeline,
-    { 0: uniforms(ws, x, { outputs: 1, firstRow: o.firstRow, chunkRows: o.chunkRows }), 1: x.images, 4: o.chunk },
+    shader.resources({ params: uniforms(ws, x, { outputs: 1, firstRow: o.firstRow, chunkRows: o.chunkRows }), images: x.images, out: o.chunk }),
     [Math.max(1, Math.min(Math.ceil((o.chunkRows * columns) / WORKGROUP), MAX_GROUPS))],
     { bytes: 4 * 2 * o.chunkRows * columns, flops: 0 },
   );

@@ -13,7 +13,7 @@
 //
 // The product that writes T also sums ‖(2T − B − Y)_Ω‖² for the next projection (a fused
 // epilogue, shaders/epilogue.wgsl), so no pass over M×P arrays is spent on it. The last
-// iteration of a block (`checkedDispatches`) also leaves its residual sums in scalars[1..11]:
+// iteration of a block (`checkedDispatches`) also leaves its residual sums in scalars[r1..u2]:
 // the projection parks W1 in T until the product overwrites it (and sums against it), the new
 // W3 is compared with a copy of the old one (N×M), and one more product X·ΔW3 gives ‖ΔT‖. No
 // M×P array beyond the algorithm's own is held.
@@ -21,6 +21,7 @@
 // A layer larger than one storage binding has X and every P×M array split over samples (see
 // gpuDesign.ts): the elementwise projection then runs once per chunk, the products chunk by chunk.
 import { mapEpilogue, woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../../gpu/kernels/epilogue.js';
+import { CHANNELS } from '../../gpu/kernels/channels.js';
 import { matmulDispatches } from '../../gpu/kernels/matmul.js';
 import { groupFactors, projectResponse, shrinkWeights, type WeightGroups } from '../../gpu/kernels/proximal.js';
 import { sumPartials, weightResidualSlots, weightResiduals } from '../../gpu/kernels/reductions.js';
@@ -62,7 +63,7 @@ export interface AdmmBuffers {
 
 export interface IterationProgram {
   dispatches: Dispatch[];
-  /** The same iteration, also leaving its residual sums in scalars[1..11] (the last of a block). */
+  /** The same iteration, also leaving its residual sums in scalars[r1..u2] (the last of a block). */
   checkedDispatches: Dispatch[];
   /** The two products with X alone, unfused: the floor an iteration is measured against. */
   productsWithX: Dispatch[];
@@ -107,7 +108,7 @@ export function admmIteration(
       ? [weightResiduals(ws, { count: N * M, W3: b.W3, W2: b.W2, weightRhs: b.Q, W3Prev: b.previousW3, partials: partials.buffer, stride: partials.stride })]
       : [];
     const steps: Dispatch[] = [
-      // W1 step, chunk by chunk (the distance ‖(Z − Y)_Ω‖ is already in scalars[0]), then the W2 step.
+      // W1 step, chunk by chunk (the distance ‖(Z − Y)_Ω‖ is already in scalars[distance]), then the W2 step.
       ...b.X.chunks.map(({ count }, i) =>
         projectResponse(ws, { count: count * M, classes: o.classes, epsilon: o.epsilon, relaxation: o.relaxation, saveW1: checked, response: b.T.parts[i], targetY: b.Y.parts[i], boundV: b.V?.parts[i] ?? null, scalars: b.scalars, responseRhs: b.B.parts[i] }),
       ),
@@ -127,14 +128,14 @@ export function admmIteration(
       responseSlots = woodburyResponseSlots(P * M);
     }
     if (!checked) {
-      steps.push(sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: responseSlots, stride: partials.stride, firstChannel: 0, channels: 1 }));
+      steps.push(sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: responseSlots, stride: partials.stride, firstChannel: CHANNELS.distance, channels: 1 }));
       return steps;
     }
-    // ‖ΔT‖² = ‖X·ΔW3‖² (channel 2), then every channel's sum.
+    // ‖ΔT‖² = ‖X·ΔW3‖² (channel s1), then every channel's sum: distance … u1 from the products, r2 … u2 from weightResiduals.
     steps.push(
       ...b.X.product({ label: 'X ΔW3 (sums only)', weights: b.previousW3, outputs: M, epilogue: { kind: 'squares', partials } }),
-      sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: Math.max(responseSlots, b.X.productSlots(M)), stride: partials.stride, firstChannel: 0, channels: 6 }),
-      sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: weightResidualSlots(N * M), stride: partials.stride, firstChannel: 6, channels: 6 }),
+      sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: Math.max(responseSlots, b.X.productSlots(M)), stride: partials.stride, firstChannel: CHANNELS.distance, channels: CHANNELS.u1 - CHANNELS.distance + 1 }),
+      sumPartials(ws, { partials: partials.buffer, scalars: b.scalars, slots: weightResidualSlots(N * M), stride: partials.stride, firstChannel: CHANNELS.r2, channels: CHANNELS.u2 - CHANNELS.r2 + 1 }),
     );
     return steps;
   };

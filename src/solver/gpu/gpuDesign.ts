@@ -7,7 +7,7 @@
 // is split the same way, one buffer per chunk (a SampleArray), so no binding ever holds more
 // than a chunk; products run chunk by chunk, and Xᵀ·B sums over the chunks.
 import { mapEpilogue, type Epilogue } from '../../gpu/kernels/epilogue.js';
-import { matmul, matmulDispatches, matmulSlots } from '../../gpu/kernels/matmul.js';
+import { matmul, matmulDispatches, matmulMaxRows, matmulSlots } from '../../gpu/kernels/matmul.js';
 import { partialsLength, patchGradient, patchProduct, patchProductSlots, patchRowsChunk, type PatchOperand } from '../../gpu/kernels/patches.js';
 import { GpuError } from '../../errors.js';
 import type { Dispatch, Workspace } from '../../gpu/workspace.js';
@@ -130,8 +130,8 @@ interface GpuChunk extends SampleChunk {
 
 /**
  * Uploads X for the GPU solver, split over its samples so that no chunk of X, nor of a
- * samples-major array `options.outputs` wide, exceeds one storage binding or one buffer: a dense
- * X at multiples of 64 rows, patches at whole images. `options.chunkRows` caps the rows per
+ * samples-major array `options.outputs` wide, exceeds one storage binding or one buffer (nor a
+ * dense chunk the rows one matmul dispatch covers): a dense X at multiples of 64 rows, patches at whole images. `options.chunkRows` caps the rows per
  * chunk (tests, or to bound memory per dispatch).
  */
 export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows?: number; outputs?: number } = {}): GpuDesign {
@@ -169,7 +169,8 @@ export function uploadDesign(ws: Workspace, design: Design, options: { chunkRows
 
 function denseChunks(ws: Workspace, design: Design, bindingFloats: number, width: number, requestedRows?: number): GpuChunk[] {
   const { rows, columns } = design;
-  const fitRows = Math.floor(bindingFloats / Math.max(columns, width));
+  // A chunk's X·W has one row per sample: at most what one matmul dispatch covers.
+  const fitRows = Math.min(Math.floor(bindingFloats / Math.max(columns, width)), matmulMaxRows(ws.runtime));
   if (fitRows < 1) throw new GpuError(`one sample of X (${columns} values) or of the response (${width} values) exceeds one storage binding of this device`);
   const chunkRows = Math.min(rows, fitRows, requestedRows ?? (rows <= fitRows ? rows : fitRows >= 64 ? Math.floor(fitRows / 64) * 64 : fitRows));
   const count = Math.ceil(rows / chunkRows);

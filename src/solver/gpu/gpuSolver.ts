@@ -4,8 +4,9 @@ import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../../gpu/device.js';
 import { matmul, tuneMatmul } from '../../gpu/kernels/matmul.js';
 import { add, rescaleDuals, rescaleUniforms, shrinkUniforms, type WeightGroups } from '../../gpu/kernels/proximal.js';
-import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS, sumPartials } from '../../gpu/kernels/reductions.js';
-import { encodeDispatches, mapAndCopy, Workspace, type Dispatch } from '../../gpu/workspace.js';
+import { CHANNELS, SCALAR_CHANNELS } from '../../gpu/kernels/channels.js';
+import { constraintDistance, DISTANCE_PARTIALS, sumPartials } from '../../gpu/kernels/reductions.js';
+import { mapAndCopy, Workspace, type Dispatch, type Step } from '../../gpu/workspace.js';
 import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlusOnHost } from '../spdInverse.js';
 import { ABOVE, ON_SUPPORT, type LayerProblem } from '../problem.js';
@@ -21,7 +22,7 @@ export class GpuAdmmEngine implements AdmmEngine {
   /** Sample chunks X and the P×M arrays are split into (1 unless the layer exceeds a storage binding). */
   readonly sampleChunks: number;
   private pendingRescale = false;
-  /** scalars[0] (the projection's distance) does not match the state: set from the host or rescaled. */
+  /** scalars[distance] (the projection's distance) does not match the state: set from the host or rescaled. */
   private distanceStale = true;
 
   private constructor(
@@ -73,7 +74,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     let inverse: Float64Array;
     try {
       const gram = scratch.storage(size * size, 'Gram matrix');
-      submit(ws, woodbury ? [matmul(scratch, { label: 'X Xᵀ', a: X.dense!, b: X.dense!, out: gram, m: P, n: P, k: N, transposeB: true })] : X.gramOfColumns(gram, scratch, options.gramChunkRows));
+      ws.submit(woodbury ? [matmul(scratch, { label: 'X Xᵀ', a: X.dense!, b: X.dense!, out: gram, m: P, n: P, k: N, transposeB: true })] : X.gramOfColumns(gram, scratch, options.gramChunkRows));
       inverse = await inverseOfIdentityPlusOnHost(Float64Array.from(await scratch.read(gram, size * size)), size);
     } finally {
       scratch.release();
@@ -95,7 +96,7 @@ export class GpuAdmmEngine implements AdmmEngine {
       woodbury: woodbury ? { residual: sampleStorage(ws, X, M, 'X Q − B'), correction: sampleStorage(ws, X, M, 'E') } : null,
       scalars: ws.storage(SCALAR_CHANNELS, 'scalars'),
       partials: { buffer: ws.storage(SCALAR_CHANNELS * stride, 'epilogue partial sums'), stride },
-      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation, weightGroups(problem))),
+      shrinkUniforms: ws.uniform(shrinkUniforms(N * M, problem.rho, problem.relaxation, weightGroups(problem)), 'ShrinkParams'),
       groups: problem.groups ? { shape: weightGroups(problem)!, factors: ws.storage(problem.groups.count, 'input group factors') } : null,
     };
     const classes: EntryClasses = problem.sides ? 'sided' : problem.activation === 'linear' ? 'linear' : 'relu';
@@ -110,13 +111,13 @@ export class GpuAdmmEngine implements AdmmEngine {
     const rescaleParts = [
       ...X.chunks.map(({ count }, i) => ({ count: count * M, anchor: buffers.T.parts[i], rhs: buffers.B.parts[i] })),
       { count: N * M, anchor: buffers.W3, rhs: buffers.Q },
-    ].map((part) => ({ ...part, uniforms: ws.uniform(rescaleUniforms(part.count, 1)) }));
+    ].map((part) => ({ ...part, uniforms: ws.uniform(rescaleUniforms(part.count, 1), 'RescaleParams') }));
     const rescale = { parts: rescaleParts, dispatches: rescaleParts.map((part) => rescaleDuals(ws, part)) };
     // The answer's response X·W2 goes to T while its violations are summed; T = X·W3 is then
     // recomputed (the same product as the iteration's, so the same values).
     const feasibility = [
       ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, classes } }),
-      sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: 12, channels: 2 }),
+      sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: CHANNELS.activeSq, channels: 2 }), // activeSq, offSupportSq
       ...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }),
     ];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
@@ -135,36 +136,29 @@ export class GpuAdmmEngine implements AdmmEngine {
 
   /** Encodes `count` iterations in one submit; the last one leaves its residual sums in `scalars`. */
   async iterate(count: number): Promise<ResidualSums> {
-    const encoder = this.ws.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    if (this.pendingRescale) encodeDispatches(pass, this.rescale.dispatches);
-    if (this.pendingRescale || this.distanceStale) encodeDispatches(pass, this.distance);
-    this.pendingRescale = this.distanceStale = false;
-    for (let k = 0; k < count - 1; k++) encodeDispatches(pass, this.program.dispatches);
-    pass.end();
-    // The last iteration compares its W3 with the one before (N×M: the only state copied).
     const { columns: N, outputs: M } = this.shape;
-    encoder.copyBufferToBuffer(this.buffers.W3, 0, this.buffers.previousW3, 0, N * M * 4);
-    const checkedPass = encoder.beginComputePass();
-    encodeDispatches(checkedPass, this.program.checkedDispatches);
-    checkedPass.end();
-    encoder.copyBufferToBuffer(this.buffers.scalars, 0, this.readback, 0, SCALAR_CHANNELS * 4);
-    this.ws.device.queue.submit([encoder.finish()]);
+    const steps: Step[] = [];
+    if (this.pendingRescale) steps.push(...this.rescale.dispatches);
+    if (this.pendingRescale || this.distanceStale) steps.push(...this.distance);
+    this.pendingRescale = this.distanceStale = false;
+    for (let k = 0; k < count - 1; k++) steps.push(...this.program.dispatches);
+    // The last iteration compares its W3 with the one before (N×M: the only state copied).
+    steps.push({ copy: this.buffers.W3, to: this.buffers.previousW3, bytes: N * M * 4 }, ...this.program.checkedDispatches, this.readScalars);
+    this.ws.submit(steps, 'ADMM iterations');
     const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
     this.ws.runtime.assertHealthy();
-    this.lastNonzeros = s[11];
-    return { r1: s[1], s1: s[2], w1: s[3], t: s[4], u1: s[5], r2: s[6], s2: s[7], w2: s[8], w3: s[9], u2: s[10] };
+    return residualSumsOf(s);
+  }
+
+  /** The copy of `scalars` into the readback buffer that ends a submit. */
+  private get readScalars(): Step {
+    return { copy: this.buffers.scalars, to: this.readback, bytes: SCALAR_CHANNELS * 4 };
   }
 
   async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {
-    const encoder = this.ws.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    encodeDispatches(pass, this.feasibility);
-    pass.end();
-    encoder.copyBufferToBuffer(this.buffers.scalars, 0, this.readback, 0, SCALAR_CHANNELS * 4);
-    this.ws.device.queue.submit([encoder.finish()]);
+    this.ws.submit([...this.feasibility, this.readScalars], 'feasibility of the answer');
     const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
-    return { activeSq: s[12], offSupportSq: s[13] };
+    return { activeSq: s[CHANNELS.activeSq], offSupportSq: s[CHANNELS.offSupportSq] };
   }
 
   async setState(state: EngineState): Promise<void> {
@@ -179,7 +173,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     try {
       const { X, T, B } = this.buffers;
       const U1 = uploadSamples(scratch, X, state.U1, M, 'U1 (warm start)');
-      submit(this.ws, [
+      this.ws.submit([
         ...X.product({ label: 'T = X W3', weights: this.buffers.W3, out: T, outputs: M }),
         ...X.chunks.map(({ count }, i) => add(scratch, { count: count * M, left: T.parts[i], right: U1.parts[i], sum: B.parts[i] })),
       ]);
@@ -195,9 +189,6 @@ export class GpuAdmmEngine implements AdmmEngine {
     const [W3, W2, Q] = [await this.ws.read(this.buffers.W3, N * M), await this.weights(), await this.ws.read(this.buffers.Q, N * M)];
     return { W3, W2, U1: await this.scaledDual(), U2: Q.map((q, i) => q - W3[i]) };
   }
-
-  /** Nonzeros of W2 at the last check (progress reports). */
-  lastNonzeros = 0;
 
   /** W2, N×M (bias row last). */
   weights(): Promise<Float32Array> {
@@ -218,7 +209,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const scratch = new Workspace(this.ws.runtime);
     try {
       const out = scratch.storage(N * M, 'Xᵀ Λ');
-      submit(this.ws, this.buffers.X.transposedProduct({ label: 'Xᵀ Λ', response: uploadSamples(scratch, this.buffers.X, lambda, M, 'Λ'), out, outputs: M }));
+      this.ws.submit(this.buffers.X.transposedProduct({ label: 'Xᵀ Λ', response: uploadSamples(scratch, this.buffers.X, lambda, M, 'Λ'), out, outputs: M }));
       return await scratch.read(out, N * M);
     } finally {
       scratch.release();
@@ -259,11 +250,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     const list = what === 'iteration' ? this.program.dispatches : this.program[what];
     await this.ws.device.queue.onSubmittedWorkDone();
     const started = performance.now();
-    const encoder = this.ws.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (let k = 0; k < count; k++) encodeDispatches(pass, list);
-    pass.end();
-    this.ws.device.queue.submit([encoder.finish()]);
+    this.ws.submit(Array.from({ length: count }, () => list).flat(), 'timing');
     await this.ws.device.queue.onSubmittedWorkDone();
     return (performance.now() - started) / 1000;
   }
@@ -271,14 +258,6 @@ export class GpuAdmmEngine implements AdmmEngine {
   release(): void {
     this.ws.release();
   }
-}
-
-function submit(ws: Workspace, dispatches: Dispatch[]): void {
-  const encoder = ws.device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  encodeDispatches(pass, dispatches);
-  pass.end();
-  ws.device.queue.submit([encoder.finish()]);
 }
 
 /** V with the sides marked for the kernels (gpu/kernels/sides.ts): Ω ≥ SIDED_BOUND, ABOVE ≤ −SIDED_BOUND (their bound is in Y). */
@@ -292,4 +271,10 @@ function weightGroups(problem: LayerProblem): WeightGroups | null {
   if (!problem.groups) return null;
   const channels = problem.groups.count - (problem.bias ? 1 : 0);
   return { outputs: problem.outputs, inputs: problem.inputs, channels, count: problem.groups.count };
+}
+
+/** The residual sums of a block's last iteration, read from `scalars` by channel name. */
+function residualSumsOf(scalars: Float32Array): ResidualSums {
+  const { r1, s1, w1, t, u1, r2, s2, w2, w3, u2 } = CHANNELS;
+  return { r1: scalars[r1], s1: scalars[s1], w1: scalars[w1], t: scalars[t], u1: scalars[u1], r2: scalars[r2], s2: scalars[s2], w2: scalars[w2], w3: scalars[w3], u2: scalars[u2] };
 }

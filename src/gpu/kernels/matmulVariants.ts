@@ -1,0 +1,21 @@
+// The matmul kernels of shaders/matmul.wgsl and their output tiles: a leaf module, so that the
+// runtime (gpu/device.ts, which remembers the tuned variant) and the kernel wrapper (matmul.ts)
+// both import it without importing each other.
+
+/**
+ * 'tiled': 64×64 tiles staged through workgroup memory, 4×4 outputs per invocation.
+ * 'wide': 128×128 tiles, 8×8 outputs per invocation read as vec4 from workgroup memory (4× the
+ * arithmetic per workgroup-memory load of 'tiled'; fewer workgroups, so small products fill a
+ * large GPU less well).
+ * 'registers': 16×64 tiles, a 16×8 register block per invocation and direct global loads, no
+ * workgroup memory or barriers (about 4× faster on llvmpipe, where each workgroup is SIMD lanes of
+ * one CPU thread and barriers/workgroup memory buy nothing).
+ */
+export type MatmulVariant = 'tiled' | 'wide' | 'registers';
+
+/** Entry point and output tile (rows × columns per workgroup: dispatch y covers rows, x columns). */
+export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number }>> = {
+  tiled: { entryPoint: 'matmul', tileRows: 64, tileCols: 64 },
+  wide: { entryPoint: 'matmul_wide', tileRows: 128, tileCols: 128 },
+  registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
+};

@@ -1,0 +1,221 @@
+// The GPU layer's contracts: the TS/WGSL interface (uniform structs and bindings read from the
+// WGSL, the scalar channels written once in TS), dispatch sizes against the device's limit, one
+// submit path, uploads written once, and the module structure (no import cycle through the GPU
+// layer, no dead linalg64 helpers).
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GpuError } from '../src/errors.js';
+import type { GpuRuntime } from '../src/gpu/device.js';
+import { CHANNEL_PRELUDE, CHANNELS, SCALAR_CHANNELS, wgslChannelName, type Channel } from '../src/gpu/kernels/channels.js';
+import { matmul, matmulMaxRows } from '../src/gpu/kernels/matmul.js';
+import { add } from '../src/gpu/kernels/proximal.js';
+import { SIDED_PRELUDE } from '../src/gpu/kernels/sides.js';
+import { parseShaderInterface, Shader } from '../src/gpu/shaderInterface.js';
+import { Workspace } from '../src/gpu/workspace.js';
+import { forwardGpu } from '../src/network/forwardGpu.js';
+import type { Network } from '../src/network/types.js';
+import { designOf } from '../src/solver/design.js';
+import { readSamples, sampleStorage, uploadDesign } from '../src/solver/gpu/gpuDesign.js';
+import { gpuForTests } from './helpers/gpu.js';
+import { gaussianMatrix } from './helpers/random.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
+const wgsl = (name: string) => read(`shaders/${name}.wgsl`);
+const PRELUDE = SIDED_PRELUDE + CHANNEL_PRELUDE;
+
+/** Each module as the wrappers compile it (preludes, the epilogue prepended to the products). */
+const MODULES: Record<string, string> = {
+  matmul: PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul'),
+  patches: PRELUDE + wgsl('epilogue') + '\n' + wgsl('patches'),
+  woodbury: PRELUDE + wgsl('epilogue'),
+  proximal: PRELUDE + wgsl('proximal'),
+  reductions: PRELUDE + wgsl('reductions'),
+  forward: wgsl('forward'),
+};
+
+describe('the TS/WGSL interface, read from the WGSL', () => {
+  for (const [name, code] of Object.entries(MODULES))
+    it(`${name}: every uniform is a struct of 4-byte scalars, and binding numbers are unique`, () => {
+      const { structs, bindings } = parseShaderInterface(code);
+      const uniforms = [...bindings.values()].filter((b) => b.space === 'uniform');
+      expect(uniforms.length).toBeGreaterThan(0);
+      for (const u of uniforms) {
+        const fields = structs.get(u.type);
+        expect(fields, `struct ${u.type}`).toBeDefined();
+        for (const f of fields!) expect(['u32', 'i32', 'f32'], `${u.type}.${f.name}`).toContain(f.type);
+      }
+      const numbers = [...bindings.values()].map((b) => `${b.group}:${b.binding}`);
+      expect(new Set(numbers).size).toBe(numbers.length);
+      // The parse sees every declaration in the text (none hidden from the regular expressions).
+      expect(bindings.size).toBe((code.replace(/\/\/[^\n]*/g, '').match(/@binding\(/g) ?? []).length);
+    });
+
+  it('packs fields in the WGSL order, whatever the order TS names them in', () => {
+    const shader = new Shader('test', 'struct P {\n  b: f32, // a comment, with a comma\n  a: u32,\n  c: i32,\n}\n@group(0) @binding(7) var<uniform> p: P;\n@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;');
+    const view = new DataView(shader.uniforms('P', { a: 7, c: -2, b: 1.5 }));
+    expect(view.byteLength).toBe(16);
+    expect([view.getFloat32(0, true), view.getUint32(4, true), view.getInt32(8, true)]).toEqual([1.5, 7, -2]);
+    const reordered = new Shader('test', 'struct P { a: u32, b: f32, c: i32 }');
+    expect(new DataView(reordered.uniforms('P', { a: 7, b: 1.5, c: -2 })).getUint32(0, true)).toBe(7);
+    expect(() => shader.uniforms('P', { a: 7, b: 1.5 })).toThrow(/P\.c not given/);
+    expect(() => shader.uniforms('P', { a: 7, b: 1.5, c: 0, d: 1 })).toThrow(/no field d/);
+    expect(() => shader.uniforms('Q', {})).toThrow(/no struct Q/);
+    expect(shader.resources({ out: { buffer: null as unknown as GPUBuffer }, p: { buffer: null as unknown as GPUBuffer } })).toHaveProperty('7');
+    expect(Object.keys(shader.resources({ out: { buffer: null as unknown as GPUBuffer } }))).toEqual(['3']);
+    expect(() => shader.resources({ output: { buffer: null as unknown as GPUBuffer } })).toThrow(/no binding named output/);
+  });
+});
+
+describe('the scalar channels', () => {
+  it('are 0 … SCALAR_CHANNELS − 1, once each, with the response channels first (the epilogue sums them in one array)', () => {
+    expect(Object.values(CHANNELS).sort((a, b) => a - b)).toEqual(Array.from({ length: SCALAR_CHANNELS }, (_, c) => c));
+    const responseChannels = (['distance', 'r1', 's1', 'w1', 't', 'u1'] as const).map((c) => CHANNELS[c]);
+    expect(responseChannels).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(wgsl('epilogue')).toMatch(/alias EpilogueSums = array<f32, 6>/);
+    expect([CHANNELS.s2, CHANNELS.w2, CHANNELS.w3, CHANNELS.u2].map((c) => c - CHANNELS.r2)).toEqual([1, 2, 3, 4]); // consecutive (weightResidualPartials)
+    expect(CHANNELS.offSupportSq).toBe(CHANNELS.activeSq + 1); // summed together (sumPartials, 2 channels)
+  });
+
+  it('reach the WGSL by name: the prelude declares each, and no shader indexes a channel by a number', () => {
+    for (const [name, c] of Object.entries(CHANNELS)) expect(CHANNEL_PRELUDE).toContain(`const ${wgslChannelName(name as Channel)}: u32 = ${c}u;`);
+    const declared = new Set(Object.keys(CHANNELS).map((n) => wgslChannelName(n as Channel)));
+    for (const file of ['epilogue', 'reductions', 'proximal', 'patches', 'matmul']) {
+      const code = wgsl(file).replace(/\/\/[^\n]*/g, '');
+      for (const [used] of code.matchAll(/\bCHANNEL_[A-Z0-9_]+\b/g)) expect(declared, `${file}: ${used}`).toContain(used);
+      expect(code, file).not.toMatch(/writePartial\(\s*\d/);
+      expect(code, file).not.toMatch(/scalars\[\s*\d/);
+    }
+  });
+});
+
+describe('module structure', () => {
+  const sources = (dir: string): string[] =>
+    fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []));
+  const files = sources('src');
+  const imports = new Map(
+    files.map((f) => [
+      f,
+      [...read(f).matchAll(/(?:import|export)\s[^'";]*?from\s+'(\.[^']+)'/g)].map((m) => path.posix.join(path.posix.dirname(f), m[1]).replace(/\.js$/, '.ts')).filter((t) => files.includes(t)),
+    ]),
+  );
+
+  it('has no import cycle through the GPU layer (types included)', () => {
+    const gpuLayer = (f: string) => /^src\/(gpu\/|solver\/gpu\/|network\/forwardGpu\.ts)/.test(f);
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const stack: string[] = [];
+    const visit = (f: string) => {
+      state.set(f, 'open');
+      stack.push(f);
+      for (const d of imports.get(f)!) {
+        if (state.get(d) === 'open') {
+          const cycle = [...stack.slice(stack.indexOf(d)), d];
+          if (cycle.some(gpuLayer)) cycles.push(cycle.join(' → '));
+        } else if (!state.has(d)) visit(d);
+      }
+      stack.pop();
+      state.set(f, 'done');
+    };
+    for (const f of files) if (!state.has(f)) visit(f);
+    expect(cycles).toEqual([]);
+  });
+
+  it('linalg64 exports only what src uses', () => {
+    const exported = [...read('src/solver/linalg64.ts').matchAll(/export function (\w+)/g)].map((m) => m[1]);
+    const others = files.filter((f) => f !== 'src/solver/linalg64.ts').map(read).join('\n');
+    expect(exported.filter((name) => !new RegExp(`\\b${name}\\b`).test(others))).toEqual([]);
+  });
+});
+
+const gpu = await gpuForTests();
+afterAll(() => gpu?.destroy());
+
+/** The same device claiming at most `groups` workgroups per dimension (the register kernel fixed, as on lavapipe). */
+function withWorkgroupLimit(real: GpuRuntime, groups: number): GpuRuntime {
+  const limits = new Proxy(real.limits, {
+    get: (target, key: string) => (key === 'maxComputeWorkgroupsPerDimension' ? groups : (target as unknown as Record<string, number>)[key]),
+  });
+  return Object.create(real, { limits: { value: limits }, matmulVariant: { value: 'registers', writable: true } });
+}
+
+describe.skipIf(!gpu)('dispatch sizes against maxComputeWorkgroupsPerDimension', () => {
+  it('a product past the limit fails naming its kernel and size; the row cap follows the kernel used (16 rows per workgroup for registers)', () => {
+    const small = withWorkgroupLimit(gpu!, 8);
+    expect(matmulMaxRows(small)).toBe(16 * 8);
+    expect(matmulMaxRows(small, 'tiled')).toBe(64 * 8);
+    expect(matmulMaxRows(withWorkgroupLimit(gpu!, 8), 'wide')).toBe(128 * 8);
+    const ws = new Workspace(small);
+    try {
+      const [a, b, out] = [ws.storage(129 * 4, 'A'), ws.storage(4 * 3, 'B'), ws.storage(129 * 3, 'out')];
+      expect(() => matmul(ws, { label: 'too tall', a, b, out, m: 129, n: 3, k: 4 })).toThrow(GpuError);
+      expect(() => matmul(ws, { label: 'too tall', a, b, out, m: 129, n: 3, k: 4 })).toThrow(/too tall: a dispatch of 1×9×1 workgroups exceeds this device's 8 per dimension/);
+      expect(matmul(ws, { label: 'fits', a, b, out, m: 128, n: 3, k: 4 }).workgroups).toEqual([1, 8, 1]);
+    } finally {
+      ws.release();
+    }
+  });
+
+  it('a dense X is split into chunks one product covers, with the same product', async () => {
+    const [rows, columns, M] = [300, 9, 5];
+    const design = designOf({ rows, cols: columns, data: gaussianMatrix(rows, columns, 1) }, true);
+    const W = gaussianMatrix(design.columns, M, 2);
+    const ws = new Workspace(withWorkgroupLimit(gpu!, 8));
+    try {
+      const X = uploadDesign(ws, design, { outputs: M });
+      expect(X.chunks.map((c) => c.count)).toEqual([128, 128, 44]);
+      const out = sampleStorage(ws, X, M, 'X W');
+      ws.submit(X.product({ label: 'X W', weights: ws.upload(W, 'W'), out, outputs: M }));
+      const got = await readSamples(ws, X, out);
+      const want = design.multiply(W, M);
+      expect(Math.max(...want.map((v, i) => Math.abs(got[i] - v)))).toBeLessThan(1e-4);
+    } finally {
+      ws.release();
+    }
+  });
+
+  it('the forward pass chunks its samples by the same cap, with the same result', async () => {
+    const network: Network = {
+      inputShape: [6],
+      layers: [
+        { kind: 'dense', name: 'hidden', inputs: 6, units: 40, kernel: Float32Array.from(gaussianMatrix(6, 40, 3)), bias: Float32Array.from(gaussianMatrix(1, 40, 4)), activation: 'relu' },
+        { kind: 'dense', name: 'out', inputs: 40, units: 3, kernel: Float32Array.from(gaussianMatrix(40, 3, 5)), bias: null, activation: 'softmax' },
+      ],
+    };
+    const samples = 300;
+    const x = Float32Array.from(gaussianMatrix(samples, 6, 6));
+    const want = await forwardGpu(gpu!, network, x, samples);
+    const got = await forwardGpu(withWorkgroupLimit(gpu!, 8), network, x, samples);
+    expect(Math.max(...want.output.map((v, i) => Math.abs(got.output[i] - v)))).toBeLessThan(1e-6);
+  });
+});
+
+describe.skipIf(!gpu)('Workspace', () => {
+  it('submits dispatches and copies in order in one command buffer', async () => {
+    const ws = new Workspace(gpu!);
+    try {
+      const [a, b] = [ws.upload([1, 2, 3], 'a'), ws.upload([10, 20, 30], 'b')];
+      const [c, d, e] = [ws.storage(3, 'c'), ws.storage(3, 'd'), ws.storage(3, 'e')];
+      // e = c + d sees c written and d copied from it before: the pass ends at the copy and resumes after.
+      ws.submit([add(ws, { count: 3, left: a, right: b, sum: c }), { copy: c, to: d, bytes: 12 }, add(ws, { count: 3, left: c, right: d, sum: e })]);
+      expect(Array.from(await ws.read(e, 3))).toEqual([22, 44, 66]);
+    } finally {
+      ws.release();
+    }
+  });
+
+  it('writes an upload once, its padding zeroed even in a pooled buffer that held other data', async () => {
+    const first = new Workspace(gpu!);
+    const garbage = first.upload(new Float32Array(64).fill(7), 'garbage');
+    first.release();
+    const ws = new Workspace(gpu!);
+    try {
+      const buffer = ws.upload([1, 2, 3], 'three values');
+      expect(buffer).toBe(garbage); // the pool handed the same buffer back
+      expect(Array.from(await ws.read(buffer, 64))).toEqual([1, 2, 3, ...new Array(61).fill(0)]);
+    } finally {
+      ws.release();
+    }
+  });
+});
