@@ -27,6 +27,11 @@ struct Params {
   alpha: f32,
   beta: f32,
   kSlice: u32, // k per slice of a split product (a multiple of 16); k when not split
+  // matmul_registers reads the transposes here rather than from the override constants: llvmpipe
+  // compiles each pipeline at its first dispatch (20–40 s for that kernel), so one pipeline for
+  // every transpose pair saves two of those compiles on a fresh machine.
+  transposeA: u32,
+  transposeB: u32,
 }
 
 /** The k range of workgroup z, and where its slice of `out` starts. */
@@ -146,17 +151,24 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
   for (var i = 0u; i < REG_ROWS; i++) { rows[i] = min(rowBase + i, params.m - 1u); }
   for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * REG_LANES, params.n - 1u); }
 
+  // op(A)[row][p] = a[row·aRow + p·aK], op(B)[p][col] = b[p·bK + col·bCol] (stored layouts).
+  let aRow = select(params.k, 1u, params.transposeA != 0u);
+  let aK = select(1u, params.m, params.transposeA != 0u);
+  let bK = select(params.n, 1u, params.transposeB != 0u);
+  let bCol = select(1u, params.k, params.transposeB != 0u);
+  for (var i = 0u; i < REG_ROWS; i++) { rows[i] *= aRow; }
+  for (var j = 0u; j < REG_COLS; j++) { cols[j] *= bCol; }
+
   var acc: array<array<f32, REG_COLS>, REG_ROWS>;
   let ks = kRange(wid.z);
   let sliceBase = wid.z * params.m * params.n;
   for (var p = ks.x; p < ks.y; p++) {
+    let pa = p * aK;
+    let pb = p * bK;
     var bv: array<f32, REG_COLS>;
-    for (var j = 0u; j < REG_COLS; j++) {
-      if (TRANSPOSE_B) { bv[j] = b[cols[j] * params.k + p]; } else { bv[j] = b[p * params.n + cols[j]]; }
-    }
+    for (var j = 0u; j < REG_COLS; j++) { bv[j] = b[pb + cols[j]]; }
     for (var i = 0u; i < REG_ROWS; i++) {
-      var av: f32;
-      if (TRANSPOSE_A) { av = a[p * params.m + rows[i]]; } else { av = a[rows[i] * params.k + p]; }
+      let av = a[rows[i] + pa];
       for (var j = 0u; j < REG_COLS; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
     }
   }

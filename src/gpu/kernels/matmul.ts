@@ -134,15 +134,15 @@ export function matmulDispatches(ws: Workspace, spec: MatmulSpec): Dispatch[] {
 function uniformsOf(ws: Workspace, spec: MatmulSpec, kSlice: number): GPUBuffer {
   const beta = spec.beta ?? 0;
   if (beta !== 0 && !spec.addend) throw new Error(`${spec.label}: beta ≠ 0 needs an addend`);
-  return ws.uniform(shader.uniforms('Params', { m: spec.m, n: spec.n, k: spec.k, alpha: spec.alpha ?? 1, beta, kSlice }), 'matmul Params');
+  const transposes = { transposeA: spec.transposeA ? 1 : 0, transposeB: spec.transposeB ? 1 : 0 };
+  return ws.uniform(shader.uniforms('Params', { m: spec.m, n: spec.n, k: spec.k, alpha: spec.alpha ?? 1, beta, kSlice, ...transposes }), 'matmul Params');
 }
 
 function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Dispatch {
   const variant = VARIANTS[plan.variant];
-  const pipeline = shader.pipeline(ws.runtime, variant.entryPoint, {
-    TRANSPOSE_A: spec.transposeA ? 1 : 0,
-    TRANSPOSE_B: spec.transposeB ? 1 : 0,
-  });
+  // 'registers' takes the transposes from its uniform: one pipeline (see shaders/matmul.wgsl).
+  const constants: Record<string, number> = plan.variant === 'registers' ? {} : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
+  const pipeline = shader.pipeline(ws.runtime, variant.entryPoint, constants);
   const beta = spec.beta ?? 0;
   return ws.dispatch(
     spec.label,
