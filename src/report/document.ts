@@ -4,7 +4,10 @@ import { forwardCpu } from '../network/forwardCpu.js';
 import type { Network } from '../network/types.js';
 import type { LayerPruneReport, PruneMode, PruneResult } from '../prune/pruneNetwork.js';
 import { networkHistograms, type WeightHistogram } from './histogram.js';
-import type { DeploymentReport } from './pruneRun.js';
+import type { LatencyResult } from '../io/latency.js';
+import type { CostCounts } from '../network/cost.js';
+import type { UnitRemoval } from '../prune/removeUnits.js';
+import type { Trial } from '../prune/targetSparsity.js';
 
 /** Samples of a model's input (samples-major NHWC) with optional integer labels. */
 export interface LabelledSamples {
@@ -122,4 +125,31 @@ export function resultFields(
     ),
     seconds: result.seconds,
   };
+}
+
+/** What a search did, for the report. */
+export interface SearchReport {
+  goal: 'target sparsity' | 'max accuracy drop';
+  value: number;
+  /** What sparsity counts: prunable weights, or (structured) neurons and channels. */
+  measure: 'weights' | 'units';
+  trials: Trial[];
+  reached: boolean;
+  message: string;
+  /** Seconds of all the prunes tried. */
+  seconds: number;
+  accuracyOn: 'held-out' | 'samples' | null;
+}
+
+/** The model's size and work before and after, and the units removed: report.json's `deployment`. */
+export interface DeploymentReport {
+  /** Neurons and channels of the dense/conv layers that can go, before and after (null: not removed). */
+  units: { before: number; after: number; layers: UnitRemoval['layers']; notes: string[] } | null;
+  /** Totals of network/cost.ts for the trained model and the model written. */
+  cost: { before: CostCounts; after: CostCounts };
+  search: SearchReport | null;
+  /** Every file written besides the reports: bytes, and bytes when served gzip'd (null where not measured). */
+  files: { name: string; bytes: number; gzipBytes: number | null }[];
+  /** Inference latency before and after, measured side by side (Node: net-trim prune --latency). */
+  latency: LatencyResult | null;
 }

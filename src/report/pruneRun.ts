@@ -2,13 +2,15 @@
 // sparsity or accuracy drop (prune/targetSparsity.ts); then the unread neurons and channels taken
 // out of the model to write (prune/removeUnits.ts); and what the report says about it: units,
 // parameters and multiply-accumulates before and after, the gains the search tried.
-import { networkCost, type CostCounts } from '../network/cost.js';
+import { networkCost } from '../network/cost.js';
 import type { LatencyResult } from '../io/latency.js';
 import type { Network } from '../network/types.js';
 import { pruneNetwork, type PruneOptions, type PruneResult } from '../prune/pruneNetwork.js';
 import { removeUnreadUnits, type UnitRemoval } from '../prune/removeUnits.js';
 import { prunedSparsity, pruneToTarget, type Trial } from '../prune/targetSparsity.js';
-import type { LabelledSamples } from './document.js';
+import type { DeploymentReport, LabelledSamples, SearchReport } from './document.js';
+
+export type { DeploymentReport, SearchReport };
 
 export interface PruneRunOptions extends PruneOptions {
   /** Search the gain for this share removed: of the prunable weights, or with structure 'inputs' of the neurons and channels. */
@@ -20,20 +22,6 @@ export interface PruneRunOptions extends PruneOptions {
   /** Take the neurons and channels nobody reads out of the network to write (default: with structure 'inputs'). */
   removeUnits?: boolean;
   onTrial?: (trial: Trial) => void;
-}
-
-/** What a search did, for the report. */
-export interface SearchReport {
-  goal: 'target sparsity' | 'max accuracy drop';
-  value: number;
-  /** What sparsity counts: prunable weights, or (structured) neurons and channels. */
-  measure: 'weights' | 'units';
-  trials: Trial[];
-  reached: boolean;
-  message: string;
-  /** Seconds of all the prunes tried. */
-  seconds: number;
-  accuracyOn: 'held-out' | 'samples' | null;
 }
 
 export interface PruneRun {
@@ -84,19 +72,6 @@ export async function runPrune(
   } else result = await pruneNetwork(network, samples, prune);
   const removal = (removeUnits ?? structured) ? removeUnreadUnits(result.network) : null;
   return { result, search, removal, written: removal?.network ?? result.network };
-}
-
-/** The model's size and work before and after, and the units removed: report.json's `deployment`. */
-export interface DeploymentReport {
-  /** Neurons and channels of the dense/conv layers that can go, before and after (null: not removed). */
-  units: { before: number; after: number; layers: UnitRemoval['layers']; notes: string[] } | null;
-  /** Totals of network/cost.ts for the trained model and the model written. */
-  cost: { before: CostCounts; after: CostCounts };
-  search: SearchReport | null;
-  /** Every file written besides the reports: bytes, and bytes when served gzip'd (null where not measured). */
-  files: { name: string; bytes: number; gzipBytes: number | null }[];
-  /** Inference latency before and after, measured side by side (Node: net-trim prune --latency). */
-  latency: LatencyResult | null;
 }
 
 export function deploymentReport(trained: Network, run: PruneRun, files: DeploymentReport['files'], latency: LatencyResult | null = null): DeploymentReport {
