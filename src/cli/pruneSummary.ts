@@ -51,6 +51,8 @@ export function deploymentLines(d: DeploymentReport): string[] {
   const { before, after } = d.cost;
   lines.push(`parameters stored: ${count(before.params)} -> ${count(after.params)} (${share(after.params, before.params)}); nonzero: ${count(before.nonzeroParams)} -> ${count(after.nonzeroParams)}`);
   lines.push(`multiply-accumulates per sample: dense runtime ${count(before.macs)} -> ${count(after.macs)} (${share(after.macs, before.macs)}); by nonzero weights ${count(before.sparseMacs)} -> ${count(after.sparseMacs)}`);
+  if (after.macs === before.macs && before.sparseMacs > after.sparseMacs)
+    lines.push('  (TF.js and onnxruntime multiply the zeros too: this model runs at the trained speed; --structured removes whole neurons and channels)');
   if (d.files.length) lines.push(`files: ${d.files.map((f) => `${f.name} ${kib(f.bytes)}${f.gzipBytes === null ? '' : ` (gzip ${kib(f.gzipBytes)})`}`).join(', ')}`);
   if (d.latency) {
     for (const row of d.latency.rows) {
