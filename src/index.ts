@@ -35,6 +35,7 @@ export { removeUnreadUnits, type UnitRemoval } from './prune/removeUnits.js';
 export { runPrune, unitSparsity, deploymentReport, type PruneRun, type PruneRunOptions, type DeploymentReport, type SearchReport } from './report/pruneRun.js';
 export { networkCost, type NetworkCost, type CostCounts, type LayerCost } from './network/cost.js';
 export { withSparseInitializers, type SparseTensorEntry } from './io/onnx/sparse.js';
+export { fileSizes } from './io/fileSizes.js';
 export { parseTfjsModel, writeTfjsModel } from './io/tfjsModel.js';
 export { parseOnnxModel, writeOnnxModel, networkToOnnx } from './io/onnxModel.js';
 export { exportSparse } from './io/sparseExport.js';

@@ -4,7 +4,6 @@ export { readNpyFile, writeFilesAtomically, assertWritable, type FileToWrite } f
 export { loadModelFile, type LoadedModel } from './io/modelFiles.js';
 export { loadTfjsModelFile, saveTfjsModelFiles } from './io/tfjsFiles.js';
 export { loadOnnxModelFile, saveOnnxModelFile } from './io/onnxFiles.js';
-export { fileSizes } from './io/fileSizes.js';
 export { measureLatency, type LatencyModel, type LatencyOptions, type LatencyResult, type LatencyRow } from './io/latency.js';
 import { invertOnWorkerThreads } from './solver/parallelSpdInverse.js';
 

@@ -220,11 +220,11 @@ describe('withSparseInitializers', () => {
 });
 
 describe('fileSizes', () => {
-  it('gives each file its size and gzip size, names in order', () => {
+  it('gives each file its size and gzip size, names in order', async () => {
     const zeros = new Uint8Array(1 << 20);
     const next = mulberry32(9);
     const random = Uint8Array.from({ length: 1 << 16 }, () => Math.floor(next() * 256));
-    const sizes = fileSizes([
+    const sizes = await fileSizes([
       { name: 'zeros.bin', bytes: zeros },
       { name: 'random.bin', bytes: random },
       { name: 'empty', bytes: new Uint8Array(0) },
@@ -232,10 +232,10 @@ describe('fileSizes', () => {
     expect(sizes.map((s) => s.name)).toEqual(['zeros.bin', 'random.bin', 'empty']);
     expect(sizes.map((s) => s.bytes)).toEqual([1 << 20, 1 << 16, 0]);
     // Deflate caps a run at 258 bytes per ~2 bits: 1 MiB of zeros gzips to about 1 KB.
-    expect(sizes[0].gzipBytes).toBeLessThan(2000);
+    expect(sizes[0].gzipBytes!).toBeLessThan(2000);
     // Random bytes do not compress: stored blocks add 5 bytes per 64 KiB, plus the 18-byte frame.
-    expect(sizes[1].gzipBytes).toBeGreaterThan(1 << 16);
-    expect(sizes[1].gzipBytes).toBeLessThan((1 << 16) * 1.01);
+    expect(sizes[1].gzipBytes!).toBeGreaterThan(1 << 16);
+    expect(sizes[1].gzipBytes!).toBeLessThan((1 << 16) * 1.01);
     expect(sizes[2].gzipBytes).toBe(20); // header, an empty final block, trailer
   });
 });

@@ -144,7 +144,7 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     backend: options.backend,
     adapter: gpu?.adapterDescription ?? 'CPU (float64 reference)',
     ...resultFields(model.network, result, { heldOut, modelFiles: [...modelFiles, ...extraFiles].map((f) => f.name), sparse }),
-    deployment: deploymentReport(model.network, run, fileSizes(outputs), latency),
+    deployment: deploymentReport(model.network, run, await fileSizes(outputs), latency),
   };
   const encode = (text: string) => new TextEncoder().encode(text);
   await out.write([

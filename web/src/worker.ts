@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   acquireGpu,
   exportSparse,
+  fileSizes,
   GpuError,
   InputError,
   labelsForSamples,
@@ -265,7 +266,7 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
       backend: settings.backend,
       adapter,
       ...resultFields(model.network, result, { heldOut, modelFiles: modelFiles.map((f) => f.name), sparse }),
-      deployment: deploymentReport(model.network, run, await sizes([...modelFiles, { name: 'weights.sparse.safetensors', bytes: sparse.bytes }])),
+      deployment: deploymentReport(model.network, run, await fileSizes([...modelFiles, { name: 'weights.sparse.safetensors', bytes: sparse.bytes }])),
     };
     const encode = (text: string) => copyOut(new TextEncoder().encode(text));
     const files: PruneOutcome['files'] = [
@@ -331,17 +332,6 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
   }
 }
 
-
-/** Each file's bytes, and bytes when served gzip'd (CompressionStream; null where the browser lacks it). */
-async function sizes(files: { name: string; bytes: Uint8Array }[]): Promise<{ name: string; bytes: number; gzipBytes: number | null }[]> {
-  return Promise.all(
-    files.map(async (f) => {
-      if (typeof CompressionStream === 'undefined') return { name: f.name, bytes: f.bytes.length, gzipBytes: null };
-      const stream = new Blob([f.bytes as BlobPart]).stream().pipeThrough(new CompressionStream('gzip'));
-      return { name: f.name, bytes: f.bytes.length, gzipBytes: (await new Response(stream).arrayBuffer()).byteLength };
-    }),
-  );
-}
 
 /** A standalone ArrayBuffer of the bytes (transferable to the page). */
 function copyOut(bytes: Uint8Array): ArrayBuffer {
