@@ -3,7 +3,7 @@
 // channel's partials into `scalars[c]`, which the next kernel reads directly.
 //   CHANNEL_DISTANCE          ‖(Z − Y)_Ω‖², Z = W3ᵀX − U1 (the projection's norm)
 //   CHANNEL_R1 … CHANNEL_U2   residual sums of the last iteration of a block (read every K iterations)
-//   CHANNEL_ACTIVE_SQ, CHANNEL_OFF_SUPPORT_SQ   feasibility of the answer W2 (read only when the
+//   CHANNEL_ACTIVE_SQ, CHANNEL_OFF_SUPPORT_EXCESS_SQ   feasibility of the answer W2 (read only when the
 //                             residuals say converged)
 // The CHANNEL_* constants are prepended (src/gpu/kernels/channels.ts).
 // Stage 1 is usually fused into the product that writes T or W3 (shaders/epilogue.wgsl);

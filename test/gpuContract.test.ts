@@ -75,7 +75,7 @@ describe('the scalar channels', () => {
     expect(responseChannels).toEqual([0, 1, 2, 3, 4, 5]);
     expect(wgsl('epilogue')).toMatch(/alias EpilogueSums = array<f32, 6>/);
     expect([CHANNELS.s2, CHANNELS.w2, CHANNELS.w3, CHANNELS.u2].map((c) => c - CHANNELS.r2)).toEqual([1, 2, 3, 4]); // consecutive (weightResidualPartials)
-    expect(CHANNELS.offSupportSq).toBe(CHANNELS.activeSq + 1); // summed together (sumPartials, 2 channels)
+    expect(CHANNELS.offSupportExcessSq).toBe(CHANNELS.activeSq + 1); // summed together (sumPartials, 2 channels)
   });
 
   it('reach the WGSL by name: the prelude declares each, and no shader indexes a channel by a number', () => {

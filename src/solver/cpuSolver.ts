@@ -1,7 +1,7 @@
 // The float64 reference: net-trim.md §3 written out plainly, samples-major
 // (W1, U1, T = W3ᵀX are stored transposed, P×M; W2, W3, U2 are N1×M).
 // It is the oracle of the GPU tests and the `--backend cpu` fallback.
-import { throwIfAborted, yieldToEvents, type AdmmEngine, type EngineState, type ResidualSums } from './admmDriver.js';
+import { throwIfAborted, yieldToEvents, type AdmmEngine, type AnswerFeasibility, type EngineState, type ResidualSums } from './admmDriver.js';
 import { multiply } from './linalg64.js';
 import { spdInverseOfIdentityPlus } from './spdInverse.js';
 import { ABOVE, entrySide, groupNorms, isActive, ON_SUPPORT, type LayerProblem } from './problem.js';
@@ -59,18 +59,20 @@ export class CpuAdmmEngine implements AdmmEngine {
     return { W3: this.W3, W2: this.W2, U1: this.U1, U2: this.U2 };
   }
 
-  async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {
-    const { outputs: M, design, Y, V } = this.problem;
+  async answerFeasibility(): Promise<AnswerFeasibility> {
+    const { outputs: M, design, Y, V, offSupportLimit: limit } = this.problem;
     const response = design.multiply(this.W2, M);
     let activeSq = 0;
-    let offSupportSq = 0;
+    let offSupportExcessSq = 0;
     for (let i = 0; i < response.length; i++) {
       const side = entrySide(this.problem, i);
       if (side === ON_SUPPORT) activeSq += (response[i] - Y[i]) ** 2;
-      else if (side === ABOVE) offSupportSq += Math.max(Y[i] - response[i], 0) ** 2;
-      else offSupportSq += Math.max(response[i] - (V ? V[i] : 0), 0) ** 2;
+      else {
+        const excess = side === ABOVE ? Y[i] - response[i] : response[i] - (V ? V[i] : 0);
+        offSupportExcessSq += Math.max(excess - limit, 0) ** 2;
+      }
     }
-    return { activeSq, offSupportSq };
+    return { activeSq, offSupportExcessSq };
   }
 
   async iterate(count: number, signal?: AbortSignal): Promise<ResidualSums> {

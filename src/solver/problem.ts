@@ -54,6 +54,11 @@ export interface LayerProblem {
   groups: { ofRow: Int32Array; count: number } | null;
   epsilon: number; // original units
   epsilonScaled: number;
+  /**
+   * The certificate's entrywise off-support limit feasibility·max|Y| in normalized units: the
+   * answer's response may pass V (or fall below Y on an ABOVE entry) by at most this much.
+   */
+  offSupportLimit: number;
   rho: number;
   relaxation: number;
   adaptiveRho: boolean;
@@ -146,10 +151,12 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   const Yn = new Float64Array(P * M);
   const Vn = V || sided ? new Float64Array(P * M) : null;
   let ySq = 0;
+  let yMax = 0;
   for (let i = 0; i < Yn.length; i++) {
     const y = Y.data[i];
     const s = offset ? offset.data[i] : 0;
     ySq += y * y;
+    yMax = Math.max(yMax, Math.abs(y));
     if (activation === 'linear') Yn[i] = (y - s) / scale;
     else if (y > low + ACTIVE_THRESHOLD && y < high - ACTIVE_THRESHOLD) Yn[i] = (y - s) / scale;
     else if (y >= high - ACTIVE_THRESHOLD) {
@@ -185,6 +192,7 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
     groups,
     epsilon,
     epsilonScaled: epsilon / scale,
+    offSupportLimit: (tolerances.feasibility * yMax) / scale,
     rho,
     relaxation,
     adaptiveRho: options.adaptiveRho ?? DEFAULTS.adaptiveRho,

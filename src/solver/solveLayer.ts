@@ -113,6 +113,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       responseEntries: problem.samples * problem.outputs,
       targetNorm: Math.sqrt(problem.Y.reduce((s, y) => s + y * y, 0)),
       epsilon: problem.epsilonScaled,
+      offSupportLimit: problem.offSupportLimit,
       onProgress: options.onProgress && ((p: SolveProgress) => options.onProgress!({ ...p, iteration: p.iteration + done })),
       signal: options.signal,
     });

@@ -5,7 +5,7 @@
 //   distance          ‖(Z − Y)_Ω‖², Z = W3ᵀX − U1: the next projection's norm (every iteration)
 //   r1 … u1           ‖W1 − T‖², ‖ΔT‖², ‖W1‖², ‖T‖², ‖U1‖² (a block's last iteration, P×M side)
 //   r2 … u2           ‖W2 − W3‖², ‖ΔW3‖², ‖W2‖², ‖W3‖², ‖U2‖² (the same, N×M side)
-//   activeSq, offSupportSq   the answer's violations ‖(XW2 − Y)_Ω‖², ‖(XW2 − V)₊ on Ωᶜ‖²
+//   activeSq, offSupportExcessSq   the answer's violations ‖(XW2 − Y)_Ω‖², Σ (XW2 − V − limit)₊² on Ωᶜ
 // The response-side channels 0..5 are also the indices of the epilogue's per-invocation sums, and
 // r2..u2 are consecutive (weightResidualPartials writes them in a loop).
 import { SIDED_PRELUDE } from './sides.js';
@@ -23,7 +23,7 @@ export const CHANNELS = {
   w3: 9,
   u2: 10,
   activeSq: 11,
-  offSupportSq: 12,
+  offSupportExcessSq: 12,
 } as const;
 
 export type Channel = keyof typeof CHANNELS;

@@ -65,13 +65,12 @@ export interface IterationProgram {
   dispatches: Dispatch[];
   /** The same iteration, also leaving its residual sums in scalars[r1..u2] (the last of a block). */
   checkedDispatches: Dispatch[];
-  /** The two products with X alone, unfused: the floor an iteration is measured against. */
-  productsWithX: Dispatch[];
   /**
-   * Those two and the solve's product (A⁻¹·rhs, N²·M; or the Woodbury factor's, P²·M), unfused:
-   * the iteration with its elementwise work left out, so iteration ÷ this is that work's cost.
+   * The iteration's three products unfused: `first` and `second` with X, `solve` with A⁻¹ (N²·M)
+   * or the Woodbury factor (P²·M). The iteration runs them with its fused epilogues; bench/
+   * measures an iteration against them (its elementwise work's cost is the difference).
    */
-  allProducts: Dispatch[];
+  products: { first: Dispatch[]; solve: Dispatch[]; second: Dispatch[] };
 }
 
 /** Partial-sum slots per channel the iteration's epilogues need (the stride of `partials`). */
@@ -90,7 +89,7 @@ export function admmIteration(
   const partials = b.partials;
   // The three products, bound once: `first` and `solve` (and Woodbury's `second`) serve the
   // iteration as they are; the standard form's `second`, T = X W3, runs there with its fused
-  // epilogue instead. The benchmark lists below time them unfused.
+  // epilogue instead; the benchmarks time all three unfused (IterationProgram.products).
   const products = !b.woodbury
     ? {
         first: b.X.transposedProduct({ label: 'rhs = XᵀB + Q', response: b.B, out: b.rhs!, addend: b.Q, outputs: M, beta: 1 }),
@@ -140,6 +139,5 @@ export function admmIteration(
     return steps;
   };
 
-  const { first, solve, second } = products;
-  return { dispatches: build(false), checkedDispatches: build(true), productsWithX: [...first, ...second], allProducts: [...first, ...solve, ...second] };
+  return { dispatches: build(false), checkedDispatches: build(true), products };
 }

@@ -7,7 +7,7 @@ import { add, rescaleDuals, rescaleUniforms, shrinkUniforms, type WeightGroups }
 import { CHANNELS, SCALAR_CHANNELS } from '../../gpu/kernels/channels.js';
 import { constraintDistance, DISTANCE_PARTIALS, sumPartials } from '../../gpu/kernels/reductions.js';
 import { mapAndCopy, Workspace, type Dispatch, type Step } from '../../gpu/workspace.js';
-import type { AdmmEngine, EngineState, ResidualSums } from '../admmDriver.js';
+import type { AdmmEngine, AnswerFeasibility, EngineState, ResidualSums } from '../admmDriver.js';
 import { inverseOfIdentityPlusOnHost } from '../spdInverse.js';
 import { ABOVE, ON_SUPPORT, type LayerProblem } from '../problem.js';
 import { SIDED_BOUND, type EntryClasses } from '../../gpu/kernels/sides.js';
@@ -26,17 +26,17 @@ export class GpuAdmmEngine implements AdmmEngine {
   private distanceStale = true;
 
   private constructor(
-    private readonly ws: Workspace,
-    private readonly shape: LayerShape,
-    private readonly buffers: AdmmBuffers,
-    private readonly program: IterationProgram,
+    // ws, shape, buffers and program are read by bench/measure.mjs (timing, counts, memory).
+    readonly ws: Workspace,
+    readonly shape: LayerShape,
+    readonly buffers: AdmmBuffers,
+    readonly program: IterationProgram,
     private readonly distance: Dispatch[],
     private readonly rescale: { dispatches: Dispatch[]; parts: Array<{ count: number; uniforms: GPUBuffer }> },
     private readonly feasibility: Dispatch[],
     private readonly readback: GPUBuffer,
     private rho: number,
     private readonly relaxation: number,
-    private readonly xBytes: number,
   ) {
     this.dispatchesPerIteration = program.dispatches.length;
     this.woodbury = buffers.woodbury !== null;
@@ -116,12 +116,12 @@ export class GpuAdmmEngine implements AdmmEngine {
     // The answer's response X·W2 goes to T while its violations are summed; T = X·W3 is then
     // recomputed (the same product as the iteration's, so the same values).
     const feasibility = [
-      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, classes } }),
-      sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: CHANNELS.activeSq, channels: 2 }), // activeSq, offSupportSq
+      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, classes, excessLimit: problem.offSupportLimit } }),
+      sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: CHANNELS.activeSq, channels: 2 }), // activeSq, offSupportExcessSq
       ...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }),
     ];
     const readback = ws.readbackBuffer(SCALAR_CHANNELS * 4);
-    return new GpuAdmmEngine(ws, shape, buffers, program, distance, rescale, feasibility, readback, problem.rho, problem.relaxation, X.bytes);
+    return new GpuAdmmEngine(ws, shape, buffers, program, distance, rescale, feasibility, readback, problem.rho, problem.relaxation);
   }
 
   setRho(rho: number): void {
@@ -155,10 +155,10 @@ export class GpuAdmmEngine implements AdmmEngine {
     return { copy: this.buffers.scalars, to: this.readback, bytes: SCALAR_CHANNELS * 4 };
   }
 
-  async answerFeasibility(): Promise<{ activeSq: number; offSupportSq: number }> {
+  async answerFeasibility(): Promise<AnswerFeasibility> {
     this.ws.submit([...this.feasibility, this.readScalars], 'feasibility of the answer');
     const s = await mapAndCopy(this.readback, SCALAR_CHANNELS);
-    return { activeSq: s[CHANNELS.activeSq], offSupportSq: s[CHANNELS.offSupportSq] };
+    return { activeSq: s[CHANNELS.activeSq], offSupportExcessSq: s[CHANNELS.offSupportExcessSq] };
   }
 
   async setState(state: EngineState): Promise<void> {
@@ -216,43 +216,9 @@ export class GpuAdmmEngine implements AdmmEngine {
     }
   }
 
-  /**
-   * GPU memory held during the solve against the arrays the algorithm itself needs (X or its
-   * images, Y, V, the state T, B, W3, Q, W2, the solve operator, and the Woodbury form's two P×M
-   * intermediates), for benchmarks.
-   */
-  get memory(): { allocatedBytes: number; algorithmBytes: number } {
-    const { samples: P, columns: N, outputs: M } = this.shape;
-    const operator = this.woodbury ? P * P : N * N;
-    const responseArrays = (this.buffers.V ? 4 : 3) + (this.woodbury ? 2 : 0);
-    const algorithmBytes = this.xBytes + 4 * (responseArrays * P * M + 3 * N * M + operator);
-    return { allocatedBytes: this.ws.bytes, algorithmBytes };
-  }
-
-  /** Machine-independent counts of one iteration (for benchmarks). */
-  get iterationCost(): { dispatches: number; bytes: number; flops: number; productsWithXFlops: number; allProductsFlops: number } {
-    const sum = (list: Dispatch[], key: 'bytes' | 'flops') => list.reduce((total, d) => total + d.cost[key], 0);
-    return {
-      dispatches: this.program.dispatches.length,
-      bytes: sum(this.program.dispatches, 'bytes'),
-      flops: sum(this.program.dispatches, 'flops'),
-      productsWithXFlops: sum(this.program.productsWithX, 'flops'),
-      allProductsFlops: sum(this.program.allProducts, 'flops'),
-    };
-  }
-
-  /**
-   * Benchmarks: runs `count` iterations (or only their products: the two with X, or all three)
-   * in one submit and returns the seconds until the queue drained. The state advances; use on a
-   * throwaway engine.
-   */
-  async time(count: number, what: 'iteration' | 'productsWithX' | 'allProducts'): Promise<number> {
-    const list = what === 'iteration' ? this.program.dispatches : this.program[what];
-    await this.ws.device.queue.onSubmittedWorkDone();
-    const started = performance.now();
-    this.ws.submit(Array.from({ length: count }, () => list).flat(), 'timing');
-    await this.ws.device.queue.onSubmittedWorkDone();
-    return (performance.now() - started) / 1000;
+  /** GPU bytes this engine holds (all of it allocated at setup: iterating allocates nothing). */
+  get allocatedBytes(): number {
+    return this.ws.bytes;
   }
 
   release(): void {
