@@ -6,7 +6,7 @@ import typescript from '@rollup/plugin-typescript';
 import { wgsl } from './build/wgsl-plugin.mjs';
 
 // Node keeps its dependencies external; the browser bundle must not touch Node built-ins.
-const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander', 'cli-progress', '@tensorflow/tfjs', 'onnx-proto', 'onnxruntime-node'].includes(id);
+const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander', 'cli-progress', '@tensorflow/tfjs', 'onnx-proto', 'onnxruntime-node', 'bullmq', 'ioredis'].includes(id);
 
 /** The demo's folder; `--environment NET_TRIM_WEB_OUT:dir` builds it elsewhere (the browser tests do). */
 const webOut = process.env.NET_TRIM_WEB_OUT || 'dist/web';

@@ -19,10 +19,11 @@ const planted = Float64Array.from({ length: (N + 1) * M }, (_, i) => (i < N * M 
 const noise = gaussianMatrix(N + 1, M, 11);
 const answer = planted.map((w, i) => w + 0.15 * noise[i]);
 
+const yMax = Math.max(...Array.from(layer.Y.data, Math.abs));
+
 /** Σ on Ω (XW − Y)², Σ off Ω (XW − limit)₊², in the caller's units then normalized by scale². */
-function expected(feasibility: number, scale: number) {
+function expected(limit: number, scale: number) {
   const Y = layer.Y.data;
-  const yMax = Math.max(...Array.from(Y, Math.abs));
   let activeSq = 0;
   let excessSq = 0;
   for (let p = 0; p < P; p++)
@@ -31,7 +32,7 @@ function expected(feasibility: number, scale: number) {
       for (let n = 0; n < N; n++) z += layer.X.data[p * N + n] * answer[n * M + m];
       const y = Y[p * M + m];
       if (y > 0) activeSq += (z - y) ** 2;
-      else excessSq += Math.max(z - feasibility * yMax, 0) ** 2;
+      else excessSq += Math.max(z - limit, 0) ** 2;
     }
   return { activeSq: activeSq / scale ** 2, offSupportExcessSq: excessSq / scale ** 2 };
 }
@@ -39,7 +40,13 @@ function expected(feasibility: number, scale: number) {
 describe('the answer feasibility the convergence test reads', () => {
   for (const feasibility of [1e-3, 0.02]) {
     const problem = prepareLayerProblem({ X: layer.X, Y: layer.Y, epsilonGain: 0.05, tolerances: { feasibility } });
-    const want = expected(feasibility, problem.scale);
+    const limit = problem.offSupportLimit * problem.scale; // in the caller's units
+    const want = expected(limit, problem.scale);
+
+    it(`feasibility ${feasibility}: the stop's limit is the certificate's bound feasibility·max|Y| less a small margin`, () => {
+      expect(limit).toBeLessThan(feasibility * yMax);
+      expect(limit).toBeGreaterThan(0.95 * feasibility * yMax);
+    });
     const state = { W3: answer, W2: answer, U1: new Float64Array(P * M), U2: new Float64Array((N + 1) * M) };
 
     it(`CPU, feasibility ${feasibility}: matches the sums from the caller's data`, async () => {
@@ -65,6 +72,6 @@ describe('the answer feasibility the convergence test reads', () => {
   }
 
   it('a larger limit leaves less excess (the limit is in the sum, not only in the certificate)', () => {
-    expect(expected(0.02, 1).offSupportExcessSq).toBeLessThan(expected(1e-3, 1).offSupportExcessSq);
+    expect(expected(0.02 * yMax, 1).offSupportExcessSq).toBeLessThan(expected(1e-3 * yMax, 1).offSupportExcessSq);
   });
 });
