@@ -8,6 +8,7 @@ import { addInspectCommand } from './inspect.js';
 import { addLayerCommand } from './layer.js';
 import { addPruneCommand } from './prune.js';
 import { addSweepCommand } from './sweep.js';
+import { addWorkerCommand } from './worker.js';
 import { packageVersion } from './version.js';
 import { invertOnWorkerThreads } from '../solver/parallelSpdInverse.js';
 
@@ -46,6 +47,7 @@ function createProgram(): Command {
   addPruneCommand(program);
   addSweepCommand(program);
   addInspectCommand(program);
+  addWorkerCommand(program);
   for (const command of [program, ...program.commands]) command.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }
@@ -73,6 +75,11 @@ function reportError(error: unknown): number {
     process.stderr.write(`net-trim: ${oneLine(message)}\n`);
     return EXIT_CANCELLED;
   }
+  if (error instanceof Error && error.name === 'RedisUnreachableError') {
+    // A distributed run's Redis went away: the message says which and for how long; no stack to ask for.
+    process.stderr.write(`net-trim: ${oneLine(message)}\n${stack}`);
+    return EXIT_FAILURE;
+  }
   if (error instanceof InputError) {
     process.stderr.write(`net-trim: ${oneLine(message)}\n${stack}`);
     return EXIT_BAD_INPUT;
@@ -86,7 +93,8 @@ function reportError(error: unknown): number {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  installCancelHandlers();
+  // A worker handles its signals itself: the job in progress goes back to the queue (cli/worker.ts).
+  if (argv[2] !== 'worker') installCancelHandlers();
   try {
     await createProgram().parseAsync([...argv]);
     return EXIT_OK;

@@ -15,6 +15,7 @@ import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from 
 import { DEFAULTS } from '../solver/problem.js';
 import type { Backend } from '../solver/types.js';
 import { cancelSignal, trace } from './cancel.js';
+import { distributedSolver, parseDistributedOption, queueOption, storeOption, type DistributedOption } from './distributedOptions.js';
 import type { Progress } from './progress.js';
 import { oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 
@@ -36,6 +37,8 @@ export interface RawNetworkOptions {
   out: string;
   quiet?: boolean;
   json?: boolean;
+  queue?: string;
+  store?: string;
 }
 
 export interface NetworkOptions {
@@ -51,6 +54,8 @@ export interface NetworkOptions {
   tolerance?: number;
   gapTolerance?: number;
   maxSamples?: number;
+  /** --queue and --store: the layers are solved by `net-trim worker` processes. */
+  distributed?: DistributedOption;
 }
 
 /** The model and its samples: the argument and first options of prune and sweep. */
@@ -74,7 +79,9 @@ export function addSolverOptions(command: Command): Command {
     .option('--rho <r>', 'initial ADMM penalty (the soft threshold is 1/rho), > 0; adapted during each solve', String(DEFAULTS.rho))
     .option('--max-iterations <n>', `ADMM iteration limit per layer (convergence is checked every ${DEFAULTS.checkEvery})`, String(DEFAULTS.maxIterations))
     .option('--tolerance <t>', 'relative tolerance of the primal and dual residuals, > 0', String(DEFAULTS.tolerances.relative))
-    .option('--gap-tolerance <g>', 'a layer counts as converged only when its relative duality gap (how far its l1 can be from the optimum) is at most this, > 0', String(DEFAULTS.tolerances.gap));
+    .option('--gap-tolerance <g>', 'a layer counts as converged only when its relative duality gap (how far its l1 can be from the optimum) is at most this, > 0', String(DEFAULTS.tolerances.gap))
+    .addOption(queueOption())
+    .addOption(storeOption());
 }
 
 /** What to print: the same flags on every command. */
@@ -98,6 +105,8 @@ export function parseNetworkOptions(raw: RawNetworkOptions): NetworkOptions {
     gapTolerance: positiveNumber(raw.gapTolerance, '--gap-tolerance'),
     maxSamples: positiveInteger(raw.maxSamples, '--max-samples'),
   };
+  const distributed = parseDistributedOption(raw, options.mode);
+  if (distributed) options.distributed = distributed;
   if (options.kappa > 1) throw new InputError(`--kappa: expected a number in (0, 1], found '${raw.kappa}'`);
   if (options.gamma < 1) throw new InputError(`--gamma: expected a number >= 1, found '${raw.gamma}'`);
   return options;
@@ -140,6 +149,7 @@ export function commonPruneOptions(options: NetworkOptions, gpu: GpuRuntime | un
     gpu,
     solver: solverOptions(options),
     signal: cancelSignal,
+    ...(options.distributed ? { solveProgram: distributedSolver(options.distributed) } : {}),
     onForwardPass: () => trace('forward pass'),
     onLayerStart: (e) => {
       trace(`setup ${e.name}`);

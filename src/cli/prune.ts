@@ -30,6 +30,7 @@ import {
 } from './modelInputs.js';
 import { nonNegativeNumber, positiveNumber } from './optionValues.js';
 import { createProgress, progressStyle } from './progress.js';
+import { closeDistributed, openDistributed } from './distributedOptions.js';
 import { summary } from './pruneSummary.js';
 import { packageVersion } from './version.js';
 
@@ -102,7 +103,12 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
   const names = [...modelFileNames(model.format), ...(model.format === 'onnx' ? [SPARSE_ONNX] : []), ...PRUNE_FILES];
   await out.avoid([...model.files, raw.samples, raw.labels], names);
 
-  const { backend, gpu } = await resolveBackend(options.backend, raw.quiet);
+  // A distributed run connects (and checks its store) before any computation.
+  if (options.distributed) await openDistributed(options.distributed, [...model.files, raw.samples, raw.labels]);
+  const { backend, gpu } = await resolveBackend(options.backend, raw.quiet).catch(async (error) => {
+    await closeDistributed(options.distributed);
+    throw error;
+  });
   options.backend = backend;
   const progress = createProgress(progressStyle(raw.quiet));
   let run: PruneRun;
@@ -122,6 +128,7 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
   } finally {
     progress.stop();
     gpu?.destroy();
+    await closeDistributed(options.distributed);
   }
   cancelSignal.throwIfAborted();
   const { result, removal, written } = run;

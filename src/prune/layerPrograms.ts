@@ -5,9 +5,27 @@ import type { ForwardResult } from '../network/forwardCpu.js';
 import { windowGeometry } from '../network/shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { designOf, inputColumns, inputRows, isImagePatches } from '../solver/design.js';
-import type { LayerInput, LayerReport } from '../solver/types.js';
+import type { LayerInput, LayerReport, SolveLayerOptions, SolveLayerResult, SolveProgress } from '../solver/types.js';
 
 export type Forward = (network: Network) => Promise<ForwardResult>;
+
+/**
+ * One layer program to solve elsewhere (PruneOptions.solveProgram): solveLayer's options without
+ * what belongs to the machine that solves (backend, GPU, chunking) or to the caller (callbacks).
+ */
+export interface LayerSolveRequest {
+  /** The layer's name. */
+  name: string;
+  /** The layer's name, or "name/group g" for a group of a grouped conv (the key of solverStates). */
+  key: string;
+  options: Omit<SolveLayerOptions, 'backend' | 'gpu' | 'chunkRows' | 'signal' | 'onProgress' | 'epsilonGain'>;
+}
+
+/** Solves a layer program somewhere else (e.g. on a worker machine) and resolves as solveLayer does. */
+export type ProgramSolver = (
+  request: LayerSolveRequest,
+  context: { signal?: AbortSignal; onProgress?: (progress: SolveProgress) => void },
+) => Promise<SolveLayerResult>;
 
 /** WebGPU cannot report free device memory; this budget is safe on integrated GPUs too. */
 export const DEFAULT_CONCURRENT_BYTES = 512 * 2 ** 20;
@@ -49,6 +67,14 @@ export async function runWithinBudget<T>(tasks: Array<{ bytes: number; run: () =
   // Every started solve has settled (none is left running on the device) before the first error is rethrown.
   if (failure) throw (failure as { error: unknown }).error;
   return results;
+}
+
+/** A controller aborted with `signal` (and abortable on its own). */
+export function linkedController(signal: AbortSignal | undefined): AbortController {
+  const controller = new AbortController();
+  if (signal?.aborted) controller.abort(signal.reason);
+  else signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  return controller;
 }
 
 export function cloneNetwork(network: Network): Network {

@@ -21,9 +21,10 @@ import { solveLayer } from '../solver/solveLayer.js';
 import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
 import type { Backend, Matrix, SolveLayerOptions, SolveLayerResult, SolveProgress, SolverState } from '../solver/types.js';
 import { consistencyBounds, leastSquaresEpsilon, lipschitzBetween, operatorNorm, type BoundStep } from './bounds.js';
-import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, groupParts, joinGroupParts, layerNonzeros, outputCount, preActivation, problemBytes, programInput, runWithinBudget, type Forward } from './layerPrograms.js';
+import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, groupParts, joinGroupParts, layerNonzeros, outputCount, preActivation, problemBytes, linkedController, programInput, runWithinBudget, type Forward, type ProgramSolver } from './layerPrograms.js';
 
 export { DEFAULT_CONCURRENT_BYTES };
+export type { LayerSolveRequest, ProgramSolver } from './layerPrograms.js';
 
 export type PruneMode = 'cascade' | 'parallel';
 
@@ -73,6 +74,11 @@ export interface PruneOptions {
    * layer's solve starts from where that run's solve of the layer ended (its `solverStates`).
    */
   warmStart?: PruneResult;
+  /**
+   * Parallel mode: solves each layer program instead of solveLayer on this machine (e.g. the
+   * workers of a distributed run, src/distributed/). Every layer is handed over at once.
+   */
+  solveProgram?: ProgramSolver;
 }
 
 export interface LayerPruneReport {
@@ -155,6 +161,10 @@ export async function pruneNetwork(
     if (!names.has(name)) throw new InputError(`layer '${name}': no prunable (dense or conv2d) layer has this name; prunable layers are ${[...names].join(', ')}`);
 
   const gpu = backend === 'webgpu' ? options.gpu : undefined;
+  if (options.solveProgram && mode !== 'parallel') throw new InputError("solveProgram: expected mode 'parallel' (cascade solves layers in order, each on the network pruned before it)");
+  const remote = options.solveProgram;
+  // Remote solves all run at once: the first failure (or a cancel) stops the others.
+  const remoteStop = remote && linkedController(options.signal);
   const pass: Forward = gpu
     ? (net) => forwardGpu(gpu, net, samples.data, samples.count, { collect: true })
     : async (net) => forwardCpu(net, samples.data, samples.count, { collect: true });
@@ -228,25 +238,30 @@ export async function pruneNetwork(
 
   /** One program's solve, with the κ < 1 fallback of a linear program (net-trim.md §2). */
   const solveProgram = async (job: Job, program: Program, g: number) => {
-    const run = (epsilon: number) =>
-      solveLayer({
+    const run = (epsilon: number) => {
+      const warmStart = options.warmStart?.solverStates[stateKey(job, g)];
+      const request = {
         X: program.X,
         Y: program.Y,
-        V: program.V,
-        offset: program.offset,
+        ...(program.V ? { V: program.V } : {}),
+        ...(program.offset ? { offset: program.offset } : {}),
         ...(options.structure ? { structure: options.structure } : {}),
         ...(options.structure === 'inputs' && job.inputChannels ? { inputChannels: job.inputChannels } : {}),
         activation: job.target.program,
         ...(job.target.clip ? { clip: job.target.clip } : {}),
         epsilon,
         bias: job.layer.bias !== null,
-        backend,
-        gpu,
         ...options.solver,
-        signal: options.signal,
-        warmStart: options.warmStart?.solverStates[stateKey(job, g)],
-        onProgress: options.onProgress && ((p) => options.onProgress!({ name: job.layer.name, ...p })),
-      });
+        ...(warmStart ? { warmStart } : {}),
+      };
+      const onProgress = options.onProgress && ((p: SolveProgress) => options.onProgress!({ name: job.layer.name, ...p }));
+      if (remote && remoteStop)
+        return remote({ name: job.layer.name, key: stateKey(job, g), options: request }, { signal: remoteStop.signal, onProgress }).catch((error) => {
+          remoteStop.abort(error); // the other layers' jobs are cancelled instead of awaited
+          throw error;
+        });
+      return solveLayer({ ...request, backend, gpu, signal: options.signal, onProgress });
+    };
     let epsilon = program.epsilon;
     let note: string | undefined;
     let result: SolveLayerResult | null = null;
@@ -371,8 +386,9 @@ export async function pruneNetwork(
           return solve(job, position, jobs.length);
         },
       })),
-      // Parallel mode on the GPU: layers solve concurrently while their arrays total at most this.
-      backend === 'webgpu' ? DEFAULT_CONCURRENT_BYTES : 0,
+      // Parallel mode on the GPU: layers solve concurrently while their arrays total at most this;
+      // solved elsewhere, all at once (the workers take them as they are free).
+      remote ? Infinity : backend === 'webgpu' ? DEFAULT_CONCURRENT_BYTES : 0,
     );
     if (active.length) current = await forward(pruned);
     reports.push(...withBounds(solved, solved.map((s) => discrepancy(s, current))));

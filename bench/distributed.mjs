@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Distributed parallel Net-Trim: wall time of `net-trim prune --mode parallel --queue …` with 1, 2
+// and 3 `net-trim worker` processes (on this machine: a stand-in for N machines, so workers share
+// its cores or GPU), next to a local parallel run, and the bytes each layer moves through the
+// store (its program's inputs one way, its result the other). Starts its own redis-server.
+// Usage:
+//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn] [--max-samples n] [--json out.json]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { writeAtomically } from './lib.mjs';
+
+const CLI = new URL('../dist/node/cli.js', import.meta.url).pathname;
+const MODELS = { mlp: 'test/fixtures/mnist-mlp/model.json', cnn: 'test/fixtures/mnist-cnn/model.json' };
+
+const options = new Command()
+  .option('--backend <name>', 'the workers\' backend (the local run uses the same)', 'cpu')
+  .option('--workers <list>', 'worker counts to time', '1,2,3')
+  .option('--models <list>', `models: ${Object.keys(MODELS).join(', ')}`, 'mlp,cnn')
+  .option('--max-samples <n>', 'samples per run', '300')
+  .option('--max-iterations <n>', 'ADMM iteration limit per layer', '1000')
+  .option('--json <file>', 'also write the results as JSON')
+  .parse()
+  .opts();
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+function start(args, label) {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  const done = new Promise((resolve, reject) =>
+    child.on('close', (code) => (code === 0 || child.killedOnPurpose ? resolve(stderr) : reject(new Error(`${label} exited ${code}: ${stderr}`)))),
+  );
+  return { child, done, stderr: () => stderr };
+}
+
+async function waitFor(check, what, ms = 20_000) {
+  for (const until = Date.now() + ms; !check(); ) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Bytes per layer in a store: its program's files (coordinator → workers) and its result's (workers → coordinator). */
+function storeBytes(store) {
+  const layers = {};
+  for (const key of readdirSync(join(store, 'programs'))) {
+    const folder = join(store, 'programs', key);
+    const program = JSON.parse(readFileSync(join(folder, 'program.json'), 'utf8'));
+    const sizes = { program: 0, result: 0 };
+    for (const name of readdirSync(folder)) {
+      const isResult = name === 'result.json' || name === 'weights.npy' || name === 'bias.npy' || name.startsWith('state-');
+      sizes[isResult ? 'result' : 'program'] += statSync(join(folder, name)).size;
+    }
+    layers[program.layer ?? key.slice(0, 12)] = sizes;
+  }
+  return layers;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'net-trim-bench-distributed-'));
+const port = await freePort();
+const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', root], { stdio: 'ignore' });
+const url = `redis://127.0.0.1:${port}`;
+const results = [];
+try {
+  await new Promise((r) => setTimeout(r, 500));
+  for (const name of options.models.split(',')) {
+    const base = ['prune', MODELS[name], '--samples', 'test/fixtures/mnist-samples.npy', '--max-samples', options.maxSamples, '--max-iterations', options.maxIterations, '--mode', 'parallel', '--backend', options.backend, '--quiet'];
+    const timed = async (args, label) => {
+      const started = performance.now();
+      await start(args, label).done;
+      return (performance.now() - started) / 1000;
+    };
+    const local = await timed([...base, '--out', join(root, `${name}-local`)], 'local run');
+    const row = { model: name, backend: options.backend, samples: Number(options.maxSamples), localSeconds: local, workers: {} };
+    for (const count of options.workers.split(',').map(Number)) {
+      const store = join(root, `${name}-store-${count}`); // a fresh store: every layer is solved
+      const workers = Array.from({ length: count }, (_, i) => start(['worker', '--redis', url, '--backend', options.backend], `worker ${i + 1}`));
+      await waitFor(() => workers.every((w) => w.stderr().includes('ready')), 'the workers');
+      const seconds = await timed([...base, '--queue', url, '--store', store, '--out', join(root, `${name}-out-${count}`)], 'distributed run');
+      for (const w of workers) {
+        w.child.killedOnPurpose = true;
+        w.child.kill('SIGTERM');
+      }
+      await Promise.all(workers.map((w) => w.done));
+      row.workers[count] = seconds;
+      row.store ??= storeBytes(store);
+      console.log(`${name}: ${count} worker(s) ${seconds.toFixed(1)} s (local parallel ${local.toFixed(1)} s)`);
+    }
+    for (const [layer, bytes] of Object.entries(row.store)) console.log(`  ${layer}: ${(bytes.program / 2 ** 20).toFixed(2)} MiB in, ${(bytes.result / 2 ** 20).toFixed(2)} MiB back`);
+    results.push(row);
+  }
+  if (options.json) writeAtomically(options.json, JSON.stringify({ machine: `${process.platform} ${process.arch}`, results }, null, 2) + '\n');
+} finally {
+  redis.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+}
