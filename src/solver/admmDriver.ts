@@ -153,12 +153,12 @@ async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Pro
   // The relative term keeps a small ε (a tight program) from demanding a residual below what
   // float32 responses can resolve: 10⁻⁴·‖Y‖ is 0.2% of ε at the default gain.
   const slack = Math.sqrt(settings.responseEntries) * absolute + settings.tolerances.relative * settings.targetNorm;
-  // Off Ω the excess over the limit may total 1% of the limit (float32 responses on the GPU);
-  // an absolute slack would dwarf the limit where normalized outputs are small (many samples).
+  // Off Ω the excess over the limit may total 0.1% of the limit (float32 rounding of the GPU's
+  // responses); an absolute slack would dwarf the limit where normalized outputs are small.
   return Math.sqrt(activeSq) <= (1 + feasibility) * settings.epsilon + slack && Math.sqrt(offSupportExcessSq) <= OFF_SUPPORT_ROUNDING * settings.offSupportLimit;
 }
 
-const OFF_SUPPORT_ROUNDING = 0.01;
+const OFF_SUPPORT_ROUNDING = 0.001;
 
 /**
  * Lets the event loop run what is waiting (a signal handler, a page's cancel button): long
