@@ -25,6 +25,7 @@ export interface RawNetworkOptions {
   labels?: string;
   mode?: string;
   structured?: boolean;
+  columnBlocks?: string;
   gamma?: string;
   kappa?: string;
   exclude?: string;
@@ -44,6 +45,7 @@ export interface RawNetworkOptions {
 export interface NetworkOptions {
   mode: PruneMode;
   structured: boolean;
+  columnBlocks: number;
   gamma: number;
   kappa: number;
   exclude: string[];
@@ -74,6 +76,7 @@ export function addSolverOptions(command: Command): Command {
     .option('--gamma <γ>', 'cascade: epsilon of later layers = γ·||(W X̂ − Y)_Ω||, γ >= 1', String(Number(DEFAULT_GAMMA.toFixed(4))))
     .option('--kappa <κ>', 'cascade: the last layer uses κ·γ·||W X̂ − Y||, 0 < κ <= 1 (if κ < 1 proves infeasible, the κ = 1 answer is kept)', String(DEFAULT_KAPPA))
     .option('--structured', 'group-sparse Net-Trim: minimize the sum over inputs of each input\'s weight norm, removing whole neurons and channels of the layer before (instead of single weights)')
+    .option('--column-blocks <B>', 'solve each layer as B programs over blocks of its outputs, each within g·||Y_b|| (the same bound for the layer, a little more l1): programs for several GPUs', '1')
     .option('--exclude <names>', 'comma-separated layer names to leave unpruned')
     .option('--backend <name>', "'auto' (WebGPU when an adapter is found, else the CPU), 'webgpu' (GPU, float32; exit 3 without an adapter) or 'cpu' (float64 reference: slower, needs no GPU)", 'auto')
     .option('--rho <r>', 'initial ADMM penalty (the soft threshold is 1/rho), > 0; adapted during each solve', String(DEFAULTS.rho))
@@ -95,6 +98,7 @@ export function parseNetworkOptions(raw: RawNetworkOptions): NetworkOptions {
   const options: NetworkOptions = {
     mode: oneOf<PruneMode>(raw.mode ?? 'cascade', '--mode', ['cascade', 'parallel'])!,
     structured: raw.structured === true,
+    columnBlocks: positiveInteger(raw.columnBlocks ?? '1', '--column-blocks')!,
     gamma: positiveNumber(raw.gamma ?? String(DEFAULT_GAMMA), '--gamma')!,
     kappa: positiveNumber(raw.kappa ?? String(DEFAULT_KAPPA), '--kappa')!,
     exclude: raw.exclude ? raw.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
@@ -145,6 +149,7 @@ export function commonPruneOptions(options: NetworkOptions, gpu: GpuRuntime | un
     kappa: options.kappa,
     exclude: options.exclude,
     ...(options.structured ? { structure: 'inputs' as const } : {}),
+    ...(options.columnBlocks > 1 ? { columnBlocks: options.columnBlocks } : {}),
     backend: gpu ? 'webgpu' : 'cpu',
     gpu,
     solver: solverOptions(options),

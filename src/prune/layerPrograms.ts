@@ -133,32 +133,52 @@ export function accuracy(outputs: ArrayLike<number>, labels: ArrayLike<number>, 
   return correct / labels.length;
 }
 
+/** One program of a layer: its outputs from `outStart` on, reading the whole input or its channels from `inStart` on. */
+export interface LayerPart {
+  layer: DenseLayer | Conv2DLayer;
+  outStart: number;
+  /** First input channel of a grouped conv's group; null: the whole input. */
+  inStart: number | null;
+}
+
 /**
- * A grouped conv as its groups: ungrouped convs on channel slices of the input, one program each
- * (docs/net-trim.md §4: the block-diagonal program with its constraint split per group). A layer
- * without groups is its one part, the same object.
+ * The programs a layer is solved as. A grouped conv: its groups, ungrouped convs on channel slices
+ * of the input (docs/net-trim.md §4: the block-diagonal program with its constraint split per
+ * group). Otherwise `columnBlocks` blocks of its outputs, each reading the whole input with
+ * ε_b = g·‖Y_b‖ (Σ ε_b² = ε², the layer's own bound; bench/README.md, "Column blocks"). One part
+ * is the layer itself, the same object.
  */
-export function groupParts(layer: DenseLayer | Conv2DLayer): Array<DenseLayer | Conv2DLayer> {
+export function layerParts(layer: DenseLayer | Conv2DLayer, columnBlocks = 1): LayerPart[] {
   const groups = layer.kind === 'conv2d' ? (layer.groups ?? 1) : 1;
-  if (layer.kind === 'dense' || groups === 1) return [layer];
-  const [kh, kw] = layer.kernelSize;
-  const inG = layer.inChannels / groups;
-  const outG = layer.filters / groups;
-  return Array.from({ length: groups }, (_, g) => {
-    const kernel = new Float32Array(kh * kw * inG * outG);
-    for (let r = 0; r < kh * kw * inG; r++) kernel.set(layer.kernel.subarray(r * layer.filters + g * outG, r * layer.filters + (g + 1) * outG), r * outG);
-    return { ...layer, name: `${layer.name}/group ${g}`, kernel, bias: layer.bias && layer.bias.slice(g * outG, (g + 1) * outG), inChannels: inG, filters: outG, groups: 1 };
+  const outputs = outputCount(layer);
+  const blocks = groups > 1 ? groups : Math.min(columnBlocks, outputs);
+  if (blocks === 1) return [{ layer, outStart: 0, inStart: null }];
+  const inG = layer.kind === 'conv2d' ? layer.inChannels / groups : 0;
+  // The kernel's rows (kh·kw·cin/groups for a conv, inputs for a dense layer), each `outputs` wide.
+  const count = layer.kernel.length / outputs;
+  return Array.from({ length: blocks }, (_, b) => {
+    const from = Math.round((b * outputs) / blocks);
+    const to = Math.round(((b + 1) * outputs) / blocks);
+    const width = to - from;
+    const kernel = new Float32Array(count * width);
+    for (let r = 0; r < count; r++) kernel.set(layer.kernel.subarray(r * outputs + from, r * outputs + to), r * width);
+    const bias = layer.bias && layer.bias.slice(from, to);
+    const name = groups > 1 ? `${layer.name}/group ${b}` : `${layer.name}/columns ${from}-${to - 1}`;
+    const part: DenseLayer | Conv2DLayer =
+      layer.kind === 'dense' ? { ...layer, name, kernel, bias, units: width } : { ...layer, name, kernel, bias, filters: width, ...(groups > 1 ? { inChannels: inG, groups: 1 } : {}) };
+    return { layer: part, outStart: from, inStart: groups > 1 ? b * inG : null };
   });
 }
 
-/** Writes the parts' kernels and biases (groupParts' order) back into the grouped layer. */
-export function joinGroupParts(layer: DenseLayer | Conv2DLayer, parts: Array<DenseLayer | Conv2DLayer>): void {
-  if (parts.length === 1 && parts[0] === layer) return;
-  const outG = (layer as Conv2DLayer).filters / parts.length;
-  parts.forEach((part, g) => {
-    for (let r = 0; r < part.kernel.length / outG; r++) layer.kernel.set(part.kernel.subarray(r * outG, (r + 1) * outG), r * (layer as Conv2DLayer).filters + g * outG);
-    if (layer.bias && part.bias) layer.bias.set(part.bias, g * outG);
-  });
+/** Writes the parts' kernels and biases back into the layer (layerParts' inverse). */
+export function joinLayerParts(layer: DenseLayer | Conv2DLayer, parts: LayerPart[]): void {
+  if (parts.length === 1 && parts[0].layer === layer) return;
+  const outputs = outputCount(layer);
+  for (const { layer: part, outStart } of parts) {
+    const width = outputCount(part);
+    for (let r = 0; r < part.kernel.length / width; r++) layer.kernel.set(part.kernel.subarray(r * width, (r + 1) * width), r * outputs + outStart);
+    if (layer.bias && part.bias) layer.bias.set(part.bias, outStart);
+  }
 }
 
 /** Channels start … start+count−1 of every position of a channels-last tensor with `channels` channels. */

@@ -21,7 +21,7 @@ import { solveLayer } from '../solver/solveLayer.js';
 import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
 import type { Backend, Matrix, SolveLayerOptions, SolveLayerResult, SolveProgress, SolverState } from '../solver/types.js';
 import { consistencyBounds, leastSquaresEpsilon, lipschitzBetween, operatorNorm, type BoundStep } from './bounds.js';
-import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, groupParts, joinGroupParts, layerNonzeros, outputCount, preActivation, problemBytes, linkedController, programInput, runWithinBudget, type Forward, type ProgramSolver } from './layerPrograms.js';
+import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, joinLayerParts, layerNonzeros, layerParts, outputCount, preActivation, problemBytes, linkedController, programInput, runWithinBudget, type Forward, type ProgramSolver } from './layerPrograms.js';
 
 export { DEFAULT_CONCURRENT_BYTES };
 export type { LayerSolveRequest, ProgramSolver } from './layerPrograms.js';
@@ -49,6 +49,11 @@ export interface PruneOptions {
    * weights reading each input (neuron or channel of the layer before), which zeroes whole inputs.
    */
   structure?: 'weights' | 'inputs';
+  /**
+   * Solve each (ungrouped) layer as this many programs over blocks of its outputs, ε_b = g·‖Y_b‖
+   * (the same bound for the layer; ℓ1 ≤ 1% larger for 8 blocks): programs for several GPUs.
+   */
+  columnBlocks?: number;
   backend?: Backend;
   gpu?: GpuRuntime;
   /** Passed to every layer's solve. */
@@ -89,6 +94,8 @@ export interface LayerPruneReport {
   programReason: string;
   /** A grouped conv's number of groups: one program per group, their sizes below are per group. */
   groups?: number;
+  /** With PruneOptions.columnBlocks: the blocks of outputs solved as separate programs (sizes below are the layer's). */
+  columnBlocks?: number;
   /** Rows of the layer program: inputs (+1 with bias) and outputs; samples = P (·H·W for conv). */
   inputs: number;
   outputs: number;
@@ -152,6 +159,9 @@ export async function pruneNetwork(
   if (mode !== 'cascade' && mode !== 'parallel') throw new InputError(`mode: expected 'cascade' or 'parallel', found '${mode}'`);
   if (!(gamma >= 1)) throw new InputError(`gamma: expected a number ≥ 1, found ${gamma}`);
   if (!(kappa > 0 && kappa <= 1)) throw new InputError(`kappa: expected a number in (0, 1], found ${kappa}`);
+  const blocks = options.columnBlocks ?? 1;
+  if (!(Number.isInteger(blocks) && blocks >= 1)) throw new InputError(`columnBlocks: expected a whole number ≥ 1, found ${options.columnBlocks}`);
+  if (blocks > 1 && options.structure === 'inputs') throw new InputError("columnBlocks: structure 'inputs' couples every output's weights of an input; it cannot be split by outputs");
   const graph = networkGraph(network);
   const targets = prunableLayers(network, graph);
   // One sample's (first) input shape of each layer.
@@ -197,16 +207,16 @@ export async function pruneNetwork(
     const [low, high] = target.program === 'clip' ? target.clip! : [0, Infinity];
     const inOmega = (y: number) => target.program === 'linear' || (y > low + ACTIVE_THRESHOLD && y < high - ACTIVE_THRESHOLD);
     const gain = options.layerEpsilonGains?.[layer.name] ?? options.epsilonGain ?? DEFAULT_EPSILON_GAIN;
-    const parts = groupParts(layer);
+    const parts = layerParts(layer, options.columnBlocks);
     const inChannels = layer.kind === 'conv2d' ? layer.inChannels : 0;
-    const programs = parts.map((part, g) => {
-      const input = parts.length === 1 ? seen.input : channelSlice(seen.input, inChannels, g * (part as Conv2DLayer).inChannels, (part as Conv2DLayer).inChannels);
-      const shape = parts.length === 1 ? inputShapes[target.index] : [...inputShapes[target.index].slice(0, -1), (part as Conv2DLayer).inChannels];
+    const programs = parts.map(({ layer: part, outStart, inStart }) => {
+      const input = inStart === null ? seen.input : channelSlice(seen.input, inChannels, inStart, (part as Conv2DLayer).inChannels);
+      const shape = inStart === null ? inputShapes[target.index] : [...inputShapes[target.index].slice(0, -1), (part as Conv2DLayer).inChannels];
       const X = programInput(part, input, shape, samples.count);
       const M = outputCount(part);
-      const Y: Matrix = { rows: inputRows(X), cols: M, data: channelSlice(targetAll, outputCount(layer), g * M, M) };
+      const Y: Matrix = { rows: inputRows(X), cols: M, data: channelSlice(targetAll, outputCount(layer), outStart, M) };
       // A residual sum's other inputs, as the network being pruned computes them.
-      const offset: Matrix | undefined = seen.offset && { rows: Y.rows, cols: M, data: channelSlice(Float64Array.from(seen.offset), outputCount(layer), g * M, M) };
+      const offset: Matrix | undefined = seen.offset && { rows: Y.rows, cols: M, data: channelSlice(Float64Array.from(seen.offset), outputCount(layer), outStart, M) };
       const yNorm = frobenius(Y.data, new Float64Array(Y.data.length));
       let epsilon = gain * yNorm;
       let V: Matrix | undefined;
@@ -234,7 +244,7 @@ export async function pruneNetwork(
 
   type Job = ReturnType<typeof prepare>;
   type Program = Job['programs'][number];
-  const stateKey = (job: Job, g: number) => (job.parts.length === 1 ? job.layer.name : `${job.layer.name}/group ${g}`);
+  const stateKey = (job: Job, g: number) => job.parts[g].layer.name; // the layer's, or 'name/group g', 'name/columns a-b'
 
   /** One program's solve, with the κ < 1 fallback of a linear program (net-trim.md §2). */
   const solveProgram = async (job: Job, program: Program, g: number) => {
@@ -292,9 +302,9 @@ export async function pruneNetwork(
     const nonzerosBefore = layerNonzeros(job.layer);
     const outcomes = [];
     for (const [g, program] of job.programs.entries()) outcomes.push(await solveProgram(job, program, g));
-    joinGroupParts(job.layer, job.parts);
+    joinLayerParts(job.layer, job.parts);
     const r = combineReports(outcomes.map((o) => o.result.report));
-    const notes = outcomes.map((o, g) => o.note && (outcomes.length > 1 ? `group ${g}: ${o.note}` : o.note)).filter(Boolean);
+    const notes = outcomes.map((o, g) => o.note && (outcomes.length > 1 ? `${job.parts[g].layer.name}: ${o.note}` : o.note)).filter(Boolean);
     options.onLayerDone?.({
       name: job.layer.name,
       position,
@@ -340,7 +350,7 @@ export async function pruneNetwork(
       kind: job.layer.kind,
       program: job.target.program,
       programReason: job.target.reason,
-      ...(job.parts.length > 1 ? { groups: job.parts.length } : {}),
+      ...(job.parts.length > 1 ? (job.parts[0].inStart === null ? { columnBlocks: job.parts.length } : { groups: job.parts.length }) : {}),
       inputs: inputColumns(first.X) + (job.layer.bias ? 1 : 0),
       outputs: outputCount(job.layer),
       samples: first.Y.rows,
