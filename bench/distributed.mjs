@@ -4,7 +4,7 @@
 // its cores or GPU), next to a local parallel run, and the bytes each layer moves through the
 // store (its program's inputs one way, its result the other). Starts its own redis-server.
 // Usage:
-//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn] [--max-samples n] [--json out.json]
+//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn] [--max-samples n] [--column-blocks B] [--json out.json]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -22,6 +22,7 @@ const options = new Command()
   .option('--models <list>', `models: ${Object.keys(MODELS).join(', ')}`, 'mlp,cnn')
   .option('--max-samples <n>', 'samples per run', '300')
   .option('--max-iterations <n>', 'ADMM iteration limit per layer', '1000')
+  .option('--column-blocks <B>', 'solve each layer as B programs over blocks of its outputs (spreads a dominant layer over the workers)', '1')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
   .opts();
@@ -76,7 +77,7 @@ const results = [];
 try {
   await new Promise((r) => setTimeout(r, 500));
   for (const name of options.models.split(',')) {
-    const base = ['prune', MODELS[name], '--samples', 'test/fixtures/mnist-samples.npy', '--max-samples', options.maxSamples, '--max-iterations', options.maxIterations, '--mode', 'parallel', '--backend', options.backend, '--quiet'];
+    const base = ['prune', MODELS[name], '--samples', 'test/fixtures/mnist-samples.npy', '--max-samples', options.maxSamples, '--max-iterations', options.maxIterations, '--mode', 'parallel', '--backend', options.backend, '--column-blocks', options.columnBlocks, '--quiet'];
     const timed = async (args, label) => {
       const started = performance.now();
       await start(args, label).done;
