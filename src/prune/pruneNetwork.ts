@@ -25,8 +25,10 @@ import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURREN
 
 export { DEFAULT_CONCURRENT_BYTES };
 export type { LayerSolveRequest, ProgramSolver } from './layerPrograms.js';
+export type { LayerPruneReport, PruneResult } from './pruneReport.js';
+import type { LayerPruneReport, PruneMode, PruneResult } from './pruneReport.js';
 
-export type PruneMode = 'cascade' | 'parallel';
+export type { PruneMode } from './pruneReport.js';
 
 /** The authors' code uses γ = √1.1. */
 export const DEFAULT_GAMMA = Math.sqrt(1.1);
@@ -86,61 +88,6 @@ export interface PruneOptions {
   solveProgram?: ProgramSolver;
 }
 
-export interface LayerPruneReport {
-  name: string;
-  kind: 'dense' | 'conv2d';
-  program: 'relu' | 'clip' | 'linear';
-  /** Why this program (the layer's place in the graph: ReLU, residual sum, logits, …). */
-  programReason: string;
-  /** A grouped conv's number of groups: one program per group, their sizes below are per group. */
-  groups?: number;
-  /** With PruneOptions.columnBlocks: the blocks of outputs solved as separate programs (sizes below are the layer's). */
-  columnBlocks?: number;
-  /** Rows of the layer program: inputs (+1 with bias) and outputs; samples = P (·H·W for conv). */
-  inputs: number;
-  outputs: number;
-  samples: number;
-  nonzerosBefore: number;
-  nonzerosAfter: number;
-  epsilon: number;
-  constraintResidual: number;
-  offSupportViolation: number;
-  dualityGap: number;
-  relativeDualityGap: number;
-  iterations: number;
-  converged: boolean;
-  /** structure 'inputs': the inputs (neurons or channels of the layer before) still read. */
-  inputsKept?: number;
-  /** Why the layer is not converged (the certificate that failed, or the iteration limit); null when converged. */
-  statusReason: string | null;
-  seconds: number;
-  /** ‖X̂⁽ℓ⁾ − X⁽ℓ⁾‖_F: the pruned network's output of this layer against the original's. */
-  achievedDiscrepancy: number;
-  /**
-   * What the programs guarantee about it (bounds.ts): parallel (1+f)ε + ‖Ŵ‖₂·(the previous bound),
-   * cascade γ(1+f)‖W‖₂·(the previous bound), from (1+f)ε₁; the paper's Σ ε_j and ε₁γ^(ℓ−1) on a
-   * network whose layers have ‖W‖₂ ≤ 1. null for a branching graph (not derived).
-   */
-  consistencyBound: number | null;
-  /** The solver's residuals at every convergence check (for convergence plots). */
-  history: SolveProgress[];
-  note?: string;
-}
-
-export interface PruneResult {
-  network: Network;
-  mode: PruneMode;
-  layers: LayerPruneReport[];
-  /** ‖Z − Ẑ‖_F / ‖Z‖_F of the outputs before softmax. */
-  relativeDiscrepancy: number;
-  nonzerosBefore: number;
-  nonzerosAfter: number;
-  accuracyBefore?: number;
-  accuracyAfter?: number;
-  /** Where each layer's solve ended, by layer name: pass the result as `warmStart` to a related run. */
-  solverStates: Record<string, SolverState>;
-  seconds: number;
-}
 
 /**
  * Prunes every dense and conv layer of `network` (except `exclude`) on `samples` (P samples of
