@@ -2,7 +2,8 @@
 // Distributed parallel Net-Trim: wall time of `net-trim prune --mode parallel --queue …` with 1, 2
 // and 3 `net-trim worker` processes (on this machine: a stand-in for N machines, so workers share
 // its cores or GPU), next to a local parallel run, and the bytes each layer moves through the
-// store (its program's inputs one way, its result the other). Starts its own redis-server.
+// store (its program's inputs one way, each array once per run; its result the other). Starts its
+// own redis-server.
 // Usage:
 //   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn] [--max-samples n] [--column-blocks B] [--json out.json]
 import { spawn } from 'node:child_process';
@@ -53,18 +54,32 @@ async function waitFor(check, what, ms = 20_000) {
   }
 }
 
-/** Bytes per layer in a store: its program's files (coordinator → workers) and its result's (workers → coordinator). */
+/**
+ * Bytes per layer (or column block) in a store: to the workers, its program.json and the arrays it
+ * references (store.ts keeps them in arrays/, one file per distinct array), each array counted for
+ * the first layer that references it and as `shared` for the later ones (the column blocks' X);
+ * back to the coordinator, its result's files.
+ */
 function storeBytes(store) {
-  const layers = {};
-  for (const key of readdirSync(join(store, 'programs'))) {
+  const programs = readdirSync(join(store, 'programs')).map((key) => {
     const folder = join(store, 'programs', key);
-    const program = JSON.parse(readFileSync(join(folder, 'program.json'), 'utf8'));
-    const sizes = { program: 0, result: 0 };
-    for (const name of readdirSync(folder)) {
+    return { key, folder, program: JSON.parse(readFileSync(join(folder, 'program.json'), 'utf8')) };
+  });
+  const label = ({ key, program }) => program.layer ?? key.slice(0, 12);
+  programs.sort((a, b) => label(a).localeCompare(label(b), 'en', { numeric: true }));
+  const counted = new Set();
+  const layers = {};
+  for (const entry of programs) {
+    const sizes = { program: 0, shared: 0, result: 0 };
+    for (const name of readdirSync(entry.folder)) {
       const isResult = name === 'result.json' || name === 'weights.npy' || name === 'bias.npy' || name.startsWith('state-');
-      sizes[isResult ? 'result' : 'program'] += statSync(join(folder, name)).size;
+      sizes[isResult ? 'result' : 'program'] += statSync(join(entry.folder, name)).size;
     }
-    layers[program.layer ?? key.slice(0, 12)] = sizes;
+    for (const hash of new Set(Object.values(entry.program.arrays ?? {}))) {
+      sizes[counted.has(hash) ? 'shared' : 'program'] += statSync(join(store, 'arrays', `${hash}.npy`)).size;
+      counted.add(hash);
+    }
+    layers[label(entry)] = sizes;
   }
   return layers;
 }
@@ -99,7 +114,11 @@ try {
       row.store ??= storeBytes(store);
       console.log(`${name}: ${count} worker(s) ${seconds.toFixed(1)} s (local parallel ${local.toFixed(1)} s)`);
     }
-    for (const [layer, bytes] of Object.entries(row.store)) console.log(`  ${layer}: ${(bytes.program / 2 ** 20).toFixed(2)} MiB in, ${(bytes.result / 2 ** 20).toFixed(2)} MiB back`);
+    const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+    for (const [layer, bytes] of Object.entries(row.store))
+      console.log(`  ${layer}: ${mib(bytes.program)} in${bytes.shared ? ` (and ${mib(bytes.shared)} shared, already sent)` : ''}, ${mib(bytes.result)} back`);
+    const sum = (field) => Object.values(row.store).reduce((s, b) => s + b[field], 0);
+    console.log(`  total: ${mib(sum('program'))} in (${mib(sum('program') + sum('shared'))} without sharing), ${mib(sum('result'))} back`);
     results.push(row);
   }
   if (options.json) writeAtomically(options.json, JSON.stringify({ machine: `${process.platform} ${process.arch}`, results }, null, 2) + '\n');

@@ -53,7 +53,7 @@ async function filesUnder(folder: string): Promise<string[]> {
 async function expectStoreComplete(store: string): Promise<void> {
   const files = await filesUnder(store);
   expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
-  const programs = new Set(files.map((f) => f.split('/')[1]));
+  const programs = new Set(files.filter((f) => f.startsWith('programs/')).map((f) => f.split('/')[1]));
   for (const key of programs) {
     const names = files.filter((f) => f.split('/')[1] === key).map((f) => f.split('/')[2]);
     expect(names).toContain('program.json');
