@@ -63,6 +63,7 @@ const VARIANTS = [
   { name: 'adaptive ρ, α = 1', options: { adaptiveRho: true, relaxation: 1 } },
   { name: 'adaptive ρ, α = 1.8 (default)', options: {} },
   { name: 'default, warm-started from ε gain 0.05', options: {}, warm: true },
+  { name: 'default, identical samples not merged', options: { mergeIdenticalSamples: false } },
 ];
 
 const opts = new Command()
@@ -93,7 +94,7 @@ for (const problemName of opts.problems.split(',')) {
       problem: problemName,
       variant: variant.name,
       kind: 'images' in X ? 'conv' : 'dense',
-      shape: `N ${r.rows}${base.bias !== false ? ' + 1' : ''}, M ${r.columns}, P ${r.samples}`,
+      shape: `N ${r.rows}${base.bias !== false ? ' + 1' : ''}, M ${r.columns}, P ${r.samples}${r.distinctSamples < r.samples ? ` (${r.distinctSamples} distinct)` : ''}`,
       device,
       iterations: r.iterations,
       converged: r.converged,

@@ -209,6 +209,7 @@ export function combineReports(reports: LayerReport[]): LayerReport {
     dualityGap: sum('dualityGap'),
     relativeDualityGap: objective > 0 ? sum('dualityGap') / objective : 0,
     iterations: Math.max(...reports.map((r) => r.iterations)),
+    distinctSamples: Math.max(...reports.map((r) => r.distinctSamples)),
     converged: reports.every((r) => r.converged),
     statusReason: failed.length ? failed.join('; ') : null,
     seconds: sum('seconds'),

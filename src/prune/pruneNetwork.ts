@@ -301,6 +301,7 @@ export async function pruneNetwork(
       inputs: inputColumns(first.X) + (job.layer.bias ? 1 : 0),
       outputs: outputCount(job.layer),
       samples: first.Y.rows,
+      distinctSamples: r.distinctSamples,
       nonzerosBefore,
       nonzerosAfter: layerNonzeros(job.layer),
       epsilon,

@@ -19,6 +19,8 @@ export interface LayerPruneReport {
   inputs: number;
   outputs: number;
   samples: number;
+  /** The distinct samples the solver saw (identical ones merged; SolveLayerOptions.mergeIdenticalSamples). */
+  distinctSamples: number;
   nonzerosBefore: number;
   nonzerosAfter: number;
   epsilon: number;

@@ -67,6 +67,11 @@ export interface AdmmSettings {
   epsilon: number;
   /** The entrywise off-support limit in the engine's units (LayerProblem.offSupportLimit). */
   offSupportLimit: number;
+  /**
+   * The exact off-support test, asked when the engine's entrywise sum says no (identical samples
+   * merged: the engine holds a merged row to one copy's limit; MergedProgram.offSupportWithinLimit).
+   */
+  offSupportWithinLimit?: (W2: ArrayLike<number>) => boolean;
   onProgress?: (p: SolveProgress) => void;
   signal?: AbortSignal;
 }
@@ -155,7 +160,9 @@ async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Pro
   const slack = Math.sqrt(settings.responseEntries) * absolute + settings.tolerances.relative * settings.targetNorm;
   // Off Ω the excess over the limit may total 0.1% of the limit (float32 rounding of the GPU's
   // responses); an absolute slack would dwarf the limit where normalized outputs are small.
-  return Math.sqrt(activeSq) <= (1 + feasibility) * settings.epsilon + slack && Math.sqrt(offSupportExcessSq) <= OFF_SUPPORT_ROUNDING * settings.offSupportLimit;
+  if (Math.sqrt(activeSq) > (1 + feasibility) * settings.epsilon + slack) return false;
+  if (Math.sqrt(offSupportExcessSq) <= OFF_SUPPORT_ROUNDING * settings.offSupportLimit) return true;
+  return settings.offSupportWithinLimit ? settings.offSupportWithinLimit((await engine.getState()).W2) : false;
 }
 
 const OFF_SUPPORT_ROUNDING = 0.001;

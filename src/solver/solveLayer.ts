@@ -7,6 +7,7 @@ import { dualBound } from './certificate.js';
 import { CpuAdmmEngine } from './cpuSolver.js';
 import { checkLayer, type LayerChecks } from './evaluate.js';
 import { GpuAdmmEngine } from './gpu/gpuSolver.js';
+import { mergeIdenticalRows } from './mergeRows.js';
 import { DEFAULTS, prepareLayerProblem, type LayerProblem } from './problem.js';
 import type { SolveLayerOptions, SolveLayerResult, SolveProgress, Tolerances } from './types.js';
 
@@ -86,7 +87,10 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   if (backend !== 'webgpu' && backend !== 'cpu') throw new InputError(`backend: expected 'webgpu' or 'cpu', found '${backend}'`);
   await yieldToEvents();
   throwIfAborted(options.signal);
-  const session = backend === 'cpu' ? await openCpu(problem) : await openGpu(problem, options);
+  // The engines solve `program` (identical samples merged); the checks and the report are on `problem`.
+  const merged = options.mergeIdenticalSamples === false ? null : mergeIdenticalRows(problem);
+  const program = merged?.program ?? problem;
+  const session = backend === 'cpu' ? await openCpu(program) : await openGpu(program, options);
   let weights: Float32Array;
   let outcome: AdmmOutcome;
   let bound: number;
@@ -100,7 +104,8 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       // Weights are the same in normalized units; U1 lives in the units of Y and U = y/ρ.
       const w = options.warmStart;
       const rescale = w.rho / problem.rho;
-      await session.engine.setState({ W3: w.W3, W2: w.W2, U2: w.U2.map((u) => u * rescale), U1: w.U1.map((u) => (u * rescale) / problem.scale) });
+      const U1 = w.U1.map((u) => (u * rescale) / problem.scale);
+      await session.engine.setState({ W3: w.W3, W2: w.W2, U2: w.U2.map((u) => u * rescale), U1: merged ? merged.compressU1(U1) : U1 });
     }
     // `done`: iterations before this run (progress and history count from the start of the solve).
     const settings = (tolerances: Tolerances, maxIterations: number, rho: number, done = 0) => ({
@@ -109,11 +114,12 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       tolerances,
       maxIterations,
       checkEvery: problem.checkEvery,
-      constraintEntries: problem.samples * problem.outputs + problem.columns * problem.outputs,
-      responseEntries: problem.samples * problem.outputs,
-      targetNorm: Math.sqrt(problem.Y.reduce((s, y) => s + y * y, 0)),
+      constraintEntries: program.samples * problem.outputs + problem.columns * problem.outputs,
+      responseEntries: program.samples * problem.outputs,
+      targetNorm: Math.sqrt(program.Y.reduce((s, y) => s + y * y, 0)),
       epsilon: problem.epsilonScaled,
       offSupportLimit: problem.offSupportLimit,
+      offSupportWithinLimit: merged?.offSupportWithinLimit,
       onProgress: options.onProgress && ((p: SolveProgress) => options.onProgress!({ ...p, iteration: p.iteration + done })),
       signal: options.signal,
     });
@@ -124,7 +130,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
     for (let round = 1; ; round++) {
       state = await session.engine.getState();
       weights = Float32Array.from(state.W2);
-      bound = await dualBound(problem, state.U1, outcome.rho, session.multiplyXTransposed);
+      bound = await dualBound(program, state.U1, outcome.rho, session.multiplyXTransposed);
       checks = checkLayer(problem, weights);
       failure = certificateFailure(problem, checks, bound);
       const left = problem.maxIterations - outcome.iterations;
@@ -151,6 +157,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       rows: N,
       columns: M,
       samples: problem.samples,
+      distinctSamples: program.samples,
       ...checks,
       epsilon: problem.epsilon,
       dualBound: bound,
@@ -169,7 +176,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
     state: {
       W3: Float32Array.from(state.W3),
       W2: weights,
-      U1: Float32Array.from(state.U1, (u) => u * problem.scale),
+      U1: Float32Array.from(merged ? merged.expandU1(state.U1) : state.U1, (u) => u * problem.scale),
       U2: Float32Array.from(state.U2),
       rho: outcome.rho,
     },

@@ -113,6 +113,12 @@ export interface SolveLayerOptions {
   maxIterations?: number;
   /** Iterations between convergence checks (the only host round trips of the loop). */
   checkEvery?: number;
+  /**
+   * Merge identical samples (same inputs, targets and bounds) into one row weighted by √k before
+   * solving: the same program, in fewer rows and far fewer iterations where many rows repeat (a
+   * conv layer's background patches). Default true; false solves the rows as given.
+   */
+  mergeIdenticalSamples?: boolean;
   backend?: Backend;
   /**
    * webgpu: samples per GPU buffer of X and of the P×M arrays (Y, V and the state), rounded down
@@ -141,6 +147,8 @@ export interface LayerReport {
   rows: number; // N (inputs, without bias)
   columns: number; // M (outputs)
   samples: number; // P
+  /** The distinct samples the ADMM solved (SolveLayerOptions.mergeIdenticalSamples); = samples when none were merged. */
+  distinctSamples: number;
   /** Nonzeros of the returned weights and bias together. */
   nonzeros: number;
   /** nonzeros / ((N + bias) · M). */
