@@ -5,7 +5,7 @@
 // Its Fenchel dual is  max −σ_C(Λ)  s.t. ‖XΛᵀ‖_∞ ≤ 1, where
 //   σ_C(Λ) = ⟨Λ_Ω, Y⟩ + ε‖Λ_Ω‖_F + ⟨Λ_B, V⟩ + ⟨Λ_A, Y⟩  when Λ_B ≥ 0 and Λ_A ≤ 0 (else +∞).
 // ADMM's multiplier of the constraint W1 = W3ᵀX is y1 = ρ·U1, and Λ = −y1 at a saddle point.
-// We clamp Λ to those signs off Ω and scale it into ‖XΛᵀ‖_∞ ≤ 1: every such Λ gives p* ≥ −σ_C(Λ),
+// We clamp Λ to those signs off Ω and scale it onto ‖XΛᵀ‖_∞ = 1: every such Λ gives p* ≥ −σ_C(Λ),
 // whatever the solver did, so the gap ‖Ŵ‖₁ − bound bounds the answer's distance from optimal.
 import { ABOVE, entrySide, groupNorms, ON_SUPPORT, type LayerProblem } from './problem.js';
 
@@ -30,7 +30,6 @@ export async function dualBound(
   let dualNorm = 0;
   if (problem.groups) dualNorm = Math.max(...groupNorms(problem.groups, product, problem.outputs));
   else for (let i = 0; i < product.length; i++) dualNorm = Math.max(dualNorm, Math.abs(product[i]));
-  const shrink = dualNorm > 1 ? 1 / dualNorm : 1;
 
   let inner = 0; // ⟨Λ_Ω, Y⟩ + ⟨Λ_B, V⟩ + ⟨Λ_A, Y⟩
   let activeSq = 0;
@@ -41,5 +40,10 @@ export async function dualBound(
     } else if (sides[i] === ABOVE) inner += lambda[i] * problem.Y[i];
     else if (problem.V) inner += lambda[i] * problem.V[i];
   }
-  return -shrink * (inner + problem.epsilonScaled * Math.sqrt(activeSq));
+  // −σ_C is positively homogeneous: the best multiple of Λ within ‖XΛᵀ‖_∞ ≤ 1 is Λ/‖XΛᵀ‖_∞,
+  // scaled up as well as down (the ADMM's Λ ends with a norm a little either side of 1). A
+  // direction whose value is not positive bounds nothing better than its shrunk self.
+  const value = -(inner + problem.epsilonScaled * Math.sqrt(activeSq));
+  const scale = value > 0 && dualNorm > 0 ? 1 / dualNorm : Math.min(1, 1 / dualNorm);
+  return scale * value;
 }
