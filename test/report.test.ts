@@ -39,6 +39,7 @@ describe('report.html', () => {
     inputs: 5,
     outputs: 2,
     samples: 10,
+    distinctSamples: 10,
     nonzerosBefore: 10,
     nonzerosAfter: 4,
     epsilon: 0.1,
