@@ -13,10 +13,13 @@ export interface LayerChecks {
   relativeOutputError: number;
 }
 
-/** @param weights N1×M (bias row last when the problem has a bias) */
-export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>): LayerChecks {
+/**
+ * @param weights N1×M (bias row last when the problem has a bias)
+ * @param pre XŴ + b over the original rows, in original units, when the caller has it already
+ */
+export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>, pre = problem.original.design.multiply(weights, problem.outputs)): LayerChecks {
   const { samples: P, columns: N1, outputs: M, activation, scale } = problem;
-  const { Y, design, offset } = problem.original;
+  const { Y, offset } = problem.original;
   let nonzeros = 0;
   let l1 = 0;
   for (let i = 0; i < N1 * M; i++) {
@@ -24,7 +27,6 @@ export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>): L
     nonzeros++;
     l1 += Math.abs(weights[i]);
   }
-  const pre = design.multiply(weights, M); // XŴ + b
   const [low, high] = problem.clip ?? (activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity]);
   let activeSq = 0;
   let offSupport = 0;

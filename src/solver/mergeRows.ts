@@ -30,6 +30,8 @@ export interface MergedProgram {
   weight: Float64Array;
   /** The scaled dual U1 of the merged program (P'×M) as the original program's (P×M): each copy gets u/√k. */
   expandU1(U1: ArrayLike<number>): Float64Array;
+  /** A P×M array whose copies agree (a response, a residual) as the merged program's: each merged row's value times √k. */
+  restrict(values: ArrayLike<number>): Float64Array;
   /** The original program's U1 (P×M) as the merged program's: Σ copies / √k (√k·u when the copies agree). */
   compressU1(U1: ArrayLike<number>): Float64Array;
   /**
@@ -122,6 +124,11 @@ export function mergeIdenticalRows(problem: LayerProblem): MergedProgram | null 
         if (excess > offSupportLimit * weight[Math.floor(i / M)]) return false;
       }
       return true;
+    },
+    restrict(values) {
+      const out = new Float64Array(rows * M);
+      for (let q = 0; q < rows; q++) for (let m = 0; m < M; m++) out[q * M + m] = weight[q] * values[first[q] * M + m];
+      return out;
     },
     compressU1(U1) {
       const out = new Float64Array(rows * M);

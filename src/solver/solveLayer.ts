@@ -130,8 +130,10 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
     for (let round = 1; ; round++) {
       state = await session.engine.getState();
       weights = Float32Array.from(state.W2);
-      bound = await dualBound(program, state.U1, outcome.rho, session.multiplyXTransposed);
-      checks = checkLayer(problem, weights);
+      const pre = problem.original.design.multiply(weights, problem.outputs);
+      const residual = pre.map((z, i) => z / problem.scale - problem.Y[i]); // normalized, read on Ω
+      bound = await dualBound(program, state.U1, outcome.rho, session.multiplyXTransposed, merged ? merged.restrict(residual) : residual);
+      checks = checkLayer(problem, weights, pre);
       failure = certificateFailure(problem, checks, bound);
       const left = problem.maxIterations - outcome.iterations;
       if (!failure || !outcome.converged || round > REFINEMENTS || left < problem.checkEvery) break;
