@@ -30,6 +30,8 @@ export interface AdmmEngine {
   setState(state: EngineState): Promise<void>;
   /** The current iterate (normalized units). */
   getState(): Promise<EngineState>;
+  /** The answer W2 alone (N×M, bias row last), without the P×M dual. */
+  weights(): Promise<ArrayLike<number>>;
   /** How far the current answer W2 is from feasible (normalized units). */
   answerFeasibility(): Promise<AnswerFeasibility>;
 }
@@ -162,7 +164,7 @@ async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Pro
   // responses); an absolute slack would dwarf the limit where normalized outputs are small.
   if (Math.sqrt(activeSq) > (1 + feasibility) * settings.epsilon + slack) return false;
   if (Math.sqrt(offSupportExcessSq) <= OFF_SUPPORT_ROUNDING * settings.offSupportLimit) return true;
-  return settings.offSupportWithinLimit ? settings.offSupportWithinLimit((await engine.getState()).W2) : false;
+  return settings.offSupportWithinLimit ? settings.offSupportWithinLimit(await engine.weights()) : false;
 }
 
 const OFF_SUPPORT_ROUNDING = 0.001;

@@ -59,6 +59,10 @@ export class CpuAdmmEngine implements AdmmEngine {
     return { W3: this.W3, W2: this.W2, U1: this.U1, U2: this.U2 };
   }
 
+  async weights(): Promise<Float64Array> {
+    return this.W2;
+  }
+
   async answerFeasibility(): Promise<AnswerFeasibility> {
     const { outputs: M, design, Y, V, offSupportLimit: limit } = this.problem;
     const response = design.multiply(this.W2, M);
