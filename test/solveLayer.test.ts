@@ -151,6 +151,7 @@ describe('the convergence test of the returned answer', () => {
     setRho() {},
     setState: async () => {},
     getState: async () => ({ W3: [], W2: [], U1: [], U2: [] }),
+    weights: async () => [0.5, -0.25],
     answerFeasibility: async () => ({ activeSq: 0.01 ** 2, offSupportExcessSq: offSupportExcess ** 2 }),
   });
   const settings = {
@@ -161,6 +162,16 @@ describe('the convergence test of the returned answer', () => {
   it('accepts an answer whose off-support entries are all within the limit (up to float32 rounding)', async () => {
     expect((await runAdmm(engineWith(0), settings)).converged).toBe(true);
     expect((await runAdmm(engineWith(5e-7), settings)).converged).toBe(true); // 0.05% of the limit (float32 rounding)
+  });
+  it('asks the exact test of a merged program, with the answer W2, when the engine\'s test says no', async () => {
+    const asked: number[][] = [];
+    const exact = (verdict: boolean) => (W2: ArrayLike<number>) => (asked.push(Array.from(W2)), verdict);
+    expect((await runAdmm(engineWith(1e-5), { ...settings, offSupportWithinLimit: exact(true) })).converged).toBe(true);
+    expect(asked).toEqual([[0.5, -0.25]]);
+    expect((await runAdmm(engineWith(1e-5), { ...settings, offSupportWithinLimit: exact(false) })).converged).toBe(false);
+    asked.length = 0;
+    expect((await runAdmm(engineWith(0), { ...settings, offSupportWithinLimit: exact(false) })).converged).toBe(true);
+    expect(asked).toEqual([]); // the engine's test said yes: nothing read back
   });
   it('refuses one whose entries pass the limit, however small their share of ‖Y‖', async () => {
     // 5e-6 is 0.5% of the limit and 5e-7·‖Y‖, far below the old Frobenius slack (relative·‖Y‖ = 1e-3)
