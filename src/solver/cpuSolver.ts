@@ -4,7 +4,7 @@
 import { throwIfAborted, yieldToEvents, type AdmmEngine, type AnswerFeasibility, type EngineState, type ResidualSums } from './admmDriver.js';
 import { multiply } from './linalg64.js';
 import { spdInverseOfIdentityPlus } from './spdInverse.js';
-import { ABOVE, entrySide, groupNorms, isActive, ON_SUPPORT, type LayerProblem } from './problem.js';
+import { ABOVE, entrySide, groupNorms, isActive, offSupportExcess, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 export class CpuAdmmEngine implements AdmmEngine {
   readonly W1: Float64Array;
@@ -64,17 +64,13 @@ export class CpuAdmmEngine implements AdmmEngine {
   }
 
   async answerFeasibility(): Promise<AnswerFeasibility> {
-    const { outputs: M, design, Y, V, offSupportLimit: limit } = this.problem;
+    const { outputs: M, design, Y, offSupportLimit: limit } = this.problem;
     const response = design.multiply(this.W2, M);
     let activeSq = 0;
     let offSupportExcessSq = 0;
     for (let i = 0; i < response.length; i++) {
-      const side = entrySide(this.problem, i);
-      if (side === ON_SUPPORT) activeSq += (response[i] - Y[i]) ** 2;
-      else {
-        const excess = side === ABOVE ? Y[i] - response[i] : response[i] - (V ? V[i] : 0);
-        offSupportExcessSq += Math.max(excess - limit, 0) ** 2;
-      }
+      if (entrySide(this.problem, i) === ON_SUPPORT) activeSq += (response[i] - Y[i]) ** 2;
+      else offSupportExcessSq += Math.max(offSupportExcess(this.problem, i, response[i]) - limit, 0) ** 2;
     }
     return { activeSq, offSupportExcessSq };
   }

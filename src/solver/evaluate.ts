@@ -1,6 +1,6 @@
 // The report's solver-free checks, computed in float64 from the returned weights and the
 // original (unnormalized) data: nonzeros, ℓ1, both constraints, the output error.
-import { ABOVE, entrySide, groupNorms, ON_SUPPORT, type LayerProblem } from './problem.js';
+import { entrySide, groupNorms, offSupportExcess, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 export interface LayerChecks {
   nonzeros: number;
@@ -36,8 +36,7 @@ export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>, pr
     // Targets and bounds in the layer's own terms (the offset taken out), in original units.
     const side = entrySide(problem, i);
     if (side === ON_SUPPORT) activeSq += (pre[i] - problem.Y[i] * scale) ** 2;
-    else if (side === ABOVE) offSupport = Math.max(offSupport, problem.Y[i] * scale - pre[i]);
-    else offSupport = Math.max(offSupport, pre[i] - (problem.V ? problem.V[i] * scale : 0));
+    else offSupport = Math.max(offSupport, offSupportExcess(problem, i, pre[i] / scale) * scale);
     const y = Y.data[i];
     ySq += y * y;
     const z = pre[i] + (offset ? offset.data[i] : 0);

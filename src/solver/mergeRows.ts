@@ -11,7 +11,7 @@
 // multiplied without being materialized, faster per row than the dense matrix the merged rows
 // make, so merging pays only where it removes most rows (bench/README.md "Identical samples").
 import { designOf, isImagePatches, materializePatches } from './design.js';
-import { ABOVE, entrySide, ON_SUPPORT, type LayerProblem } from './problem.js';
+import { entrySide, offSupportExcess, ON_SUPPORT, type LayerProblem } from './problem.js';
 
 /** Programs with more entries than this (P·N) are not searched (the rows are materialized in float64). */
 export const MERGE_MAX_ENTRIES = 2 ** 24;
@@ -116,20 +116,11 @@ export function mergeIdenticalRows(problem: LayerProblem): MergedProgram | null 
     },
     offSupportWithinLimit(W2) {
       const response = program.design.multiply(W2, M);
-      const { Y: Ym, V: Vm, offSupportLimit } = program;
-      for (let i = 0; i < response.length; i++) {
-        const side = entrySide(program, i);
-        if (side === ON_SUPPORT) continue;
-        const excess = side === ABOVE ? Ym[i] - response[i] : response[i] - (Vm ? Vm[i] : 0);
-        if (excess > offSupportLimit * weight[Math.floor(i / M)]) return false;
-      }
+      for (let i = 0; i < response.length; i++)
+        if (entrySide(program, i) !== ON_SUPPORT && offSupportExcess(program, i, response[i]) > program.offSupportLimit * weight[Math.floor(i / M)]) return false;
       return true;
     },
-    restrict(values) {
-      const out = new Float64Array(rows * M);
-      for (let q = 0; q < rows; q++) for (let m = 0; m < M; m++) out[q * M + m] = weight[q] * values[first[q] * M + m];
-      return out;
-    },
+    restrict: (values) => scaled(values, M),
     compressU1(U1) {
       const out = new Float64Array(rows * M);
       for (let p = 0; p < P; p++) for (let m = 0; m < M; m++) out[rowOf[p] * M + m] += U1[p * M + m];

@@ -228,6 +228,14 @@ export function entrySide(problem: LayerProblem, i: number): number {
   return problem.activation === 'linear' || problem.Y[i] > 0 ? ON_SUPPORT : BELOW;
 }
 
+/**
+ * How far a response passes entry i's off-support bound (normalized units): above V (0 without
+ * V), or below Y on an ABOVE entry. Not for ON_SUPPORT entries.
+ */
+export function offSupportExcess(problem: LayerProblem, i: number, response: number): number {
+  return entrySide(problem, i) === ABOVE ? problem.Y[i] - response : response - (problem.V ? problem.V[i] : 0);
+}
+
 /** Ω membership of entry i of the normalized target. */
 export function isActive(problem: LayerProblem, i: number): boolean {
   return entrySide(problem, i) === ON_SUPPORT;
