@@ -4,9 +4,9 @@
 // It declares `out`, which those kernels write through epilogueStore.
 //
 // `epilogue.kind` is a uniform, so one compiled pipeline serves every kind. A kernel calls
-// epilogueStore for each output inside its fully unrolled register block, so that part is kept
-// to what must happen before the value overwrites `out` (llvmpipe's compile time grows with
-// every load copied there); epilogueAfter then revisits the block in a loop that is not unrolled.
+// epilogueStore for each output of its register block in a loop that is not unrolled (unrolled,
+// llvmpipe took 15–40 s to compile a kernel's 128 copies), keeping it to what must happen before
+// the value overwrites `out`; epilogueAfter then revisits the block for the sums.
 //   0 plain:       out = value.
 //   1 response:    out = T = X·W3 (samples-major P×M). CHANNEL_DISTANCE gets ‖(2T − B − Y)_Ω‖²,
 //                  the distance the next iteration's projection needs. On checked iterations
@@ -51,7 +51,7 @@ alias EpilogueSums = array<f32, 6>; // CHANNEL_DISTANCE … CHANNEL_U1
 const ACTIVE = 0u;
 const OFF_SUPPORT = 1u;
 
-// In the unrolled block: only what needs the value of `out` before it is overwritten.
+// Per output as it is stored: only what needs the value of `out` before it is overwritten.
 fn epilogueStore(index: u32, value: f32, sums: ptr<function, EpilogueSums>) {
   switch epilogue.kind {
     case 1u: {

@@ -60,7 +60,8 @@ fn constraintDistancePartials(@builtin(local_invocation_id) lid: vec3<u32>, @bui
 //   R2 ‖W2 − W3‖²  S2 ‖ΔW3‖²  W2 ‖W2‖²  W3 ‖W3‖²  U2 ‖U2‖²
 // W3Prev (copied before the iteration) becomes ΔW3 = W3 − W3Prev, for the product ‖X·ΔW3‖.
 
-const WEIGHT_CHANNELS = CHANNEL_U2 - CHANNEL_R2 + 1u;
+// The vec4 below holds R2, S2, W2, W3 in that order, and U2 follows.
+const_assert CHANNEL_S2 == CHANNEL_R2 + 1u && CHANNEL_W2 == CHANNEL_R2 + 2u && CHANNEL_W3 == CHANNEL_R2 + 3u && CHANNEL_U2 == CHANNEL_R2 + 4u;
 
 struct WeightParams {
   count: u32,
@@ -74,26 +75,36 @@ struct WeightParams {
 @group(0) @binding(24) var<storage, read_write> resW3Delta: array<f32>; // W3 before → ΔW3
 @group(0) @binding(25) var<storage, read_write> weightPartials: array<f32>;
 
+var<workgroup> weightLanes: array<vec4<f32>, WORKGROUP>;
+
 @compute @workgroup_size(WORKGROUP)
 fn weightResidualPartials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  var acc: array<f32, WEIGHT_CHANNELS>; // zeroed
+  // R2, S2, W2, W3 in a vec4 and U2 beside it: one reduction tree for all five (five
+  // workgroupSum calls, each its own barriers, took llvmpipe ~1 s more to compile).
+  var acc = vec4<f32>(0.0);
+  var accU2 = 0.0;
   for (var i = wid.x * WORKGROUP + lid.x; i < weightParams.count; i += groups.x * WORKGROUP) {
     let w3 = resW3[i];
     let w2 = resW2[i];
     let u2 = resWeightRhs[i] - w3;
     let dw = w3 - resW3Delta[i];
     resW3Delta[i] = dw;
-    acc[0] += (w2 - w3) * (w2 - w3);
-    acc[1] += dw * dw;
-    acc[2] += w2 * w2;
-    acc[3] += w3 * w3;
-    acc[4] += u2 * u2;
+    let v = vec4<f32>(w2 - w3, dw, w2, w3);
+    acc += v * v;
+    accU2 += u2 * u2;
   }
-  for (var c = 0u; c < WEIGHT_CHANNELS; c++) {
-    let total = workgroupSum(acc[c], lid.x);
-    if (lid.x == 0u) { weightPartials[(CHANNEL_R2 + c) * weightParams.stride + wid.x] = total; }
+  weightLanes[lid.x] = acc;
+  lanes[lid.x] = accU2;
+  for (var width = WORKGROUP / 2u; width > 0u; width /= 2u) {
     workgroupBarrier();
+    if (lid.x < width) {
+      weightLanes[lid.x] += weightLanes[lid.x + width];
+      lanes[lid.x] += lanes[lid.x + width];
+    }
   }
+  workgroupBarrier();
+  if (lid.x < 4u) { weightPartials[(CHANNEL_R2 + lid.x) * weightParams.stride + wid.x] = weightLanes[0][lid.x]; }
+  if (lid.x == 4u) { weightPartials[CHANNEL_U2 * weightParams.stride + wid.x] = lanes[0]; }
 }
 
 // ---- stage 2: workgroup c adds channel (firstChannel + c) ----

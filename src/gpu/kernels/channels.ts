@@ -7,7 +7,8 @@
 //   r2 … u2           ‖W2 − W3‖², ‖ΔW3‖², ‖W2‖², ‖W3‖², ‖U2‖² (the same, N×M side)
 //   activeSq, offSupportExcessSq   the answer's violations ‖(XW2 − Y)_Ω‖², Σ (XW2 − V − limit)₊² on Ωᶜ
 // The response-side channels 0..5 are also the indices of the epilogue's per-invocation sums, and
-// r2..u2 are consecutive (weightResidualPartials writes them in a loop).
+// r2..u2 are consecutive in that order (weightResidualPartials writes r2..w3 as one vec4; its
+// const_assert says so).
 import { SIDED_PRELUDE } from './sides.js';
 
 export const CHANNELS = {
