@@ -64,6 +64,7 @@ const VARIANTS = [
   { name: 'adaptive ρ, α = 1.8 (default)', options: {} },
   { name: 'default, warm-started from ε gain 0.05', options: {}, warm: true },
   { name: 'default, identical samples not merged', options: { mergeIdenticalSamples: false } },
+  { name: 'default, relative residual tolerance 10⁻⁴ (the default before 2026-12-05)', options: { tolerances: { relative: 1e-4 } } },
 ];
 
 const opts = new Command()

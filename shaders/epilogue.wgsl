@@ -14,8 +14,8 @@
 //                  there), and R1 ‖W1 − T‖², W1 ‖W1‖², T ‖T‖², U1 ‖U1‖² = ‖B − T‖² are added.
 //   2 squares:     nothing is stored; S1 gets ‖value‖² (the product X·ΔW3 = ΔT).
 //   3 feasibility: out = the answer's response X·W2 (into T, restored after); ACTIVE_SQ
-//                  ‖(XW2 − Y)_Ω‖² and OFF_SUPPORT_EXCESS_SQ Σ (XW2 − V − excessLimit)₊² on Ωᶜ
-//                  get its violations (the second is zero when every entry is within the limit).
+//                  ‖(XW2 − Y)_Ω‖² and OFF_SUPPORT_EXCESS_SQ Σ (XW2 − V)₊² on Ωᶜ get its
+//                  violations (the stop holds their sum to the ε-ball).
 // Sums leave one partial per channel and slot in `epiloguePartials` (channel c at
 // c·partialStride + partialOffset + slot), added up later by reductions.wgsl's sumPartials.
 // An invocation's EpilogueSums are indexed by the response channels (CHANNEL_DISTANCE …
@@ -30,7 +30,6 @@ struct EpilogueParams {
   partialStride: u32,
   count: u32,         // woodbury_response: P·M
   hasBound: u32,      // 1: V is bound (cascade, or sided); 0: V = 0
-  excessLimit: f32,   // feasibility: how far an off-support entry may pass its bound
 }
 
 /** Whether an entry is in Ω, given its Y and V. */
@@ -90,7 +89,7 @@ fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
     } else {
       // Sided entries above their bound (V marked) must not fall below Y; the others not rise above V.
       let above = epilogue.linear == 2u && v <= -SIDED_BOUND;
-      let excess = max(select(value - v, y - value, above) - epilogue.excessLimit, 0.0);
+      let excess = max(select(value - v, y - value, above), 0.0);
       (*sums)[OFF_SUPPORT] += excess * excess;
     }
   }

@@ -237,7 +237,7 @@ describe('net-trim layer solves a planted problem and writes consistent files', 
       const report = JSON.parse(await readFile(join(root, out, 'report.json'), 'utf8'));
       for (const field of [
         'backend', 'adapter', 'activation', 'rows', 'columns', 'samples', 'nonzeros', 'density', 'epsilon',
-        'constraintResidual', 'offSupportViolation', 'relativeOutputError', 'l1', 'dualBound', 'dualityGap',
+        'constraintResidual', 'offSupportResidual', 'offSupportViolation', 'relativeOutputError', 'l1', 'dualBound', 'dualityGap',
         'relativeDualityGap', 'iterations', 'converged', 'status', 'primalResidual', 'dualResidual', 'rho',
         'seconds', 'history', 'inputs', 'options', 'outputs',
       ])
@@ -366,7 +366,7 @@ describe('--help', () => {
       expect(options.get('--kappa')).toMatch(/\(default: "1"\)$/);
       expect(options.get('--rho')).toMatch(/\(default: "10"\)$/);
       expect(options.get('--max-iterations')).toMatch(/\(default: "20000"\)$/);
-      expect(options.get('--tolerance')).toMatch(/\(default: "0\.0001"\)$/);
+      expect(options.get('--tolerance')).toMatch(/\(default: "0\.001"\)$/);
     }
     expect(entries(texts.prune).get('--epsilon-gain')).toMatch(/\(default: "0\.05"\)$/);
     expect(entries(texts.sweep).get('--epsilon-gains')).toMatch(/\(default: "0\.01,0\.02,0\.03,0\.05,0\.08"\)$/);

@@ -109,7 +109,7 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
           const sidedResponse: Epilogue<SampleArray> = { kind: 'response', partials: fresh(), responseRhs: Bbuf, targetY: YsBuf, classes: 'sided', checked: false, boundV: marksBuf };
           const r = await sums(ws, sidedResponse.partials, X.product({ label: 'T', weights: Wbuf, out: Tbuf, outputs: M, epilogue: sidedResponse }));
           close(r[0], sum(P * M, (i) => (i % 3 === 0 ? (2 * T[i] - B[i] - Ys[i]) ** 2 : 0)));
-          const sidedFeasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: YsBuf, boundV: marksBuf, classes: 'sided', excessLimit: 0 };
+          const sidedFeasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: YsBuf, boundV: marksBuf, classes: 'sided' };
           const sf = await sums(ws, sidedFeasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: sampleStorage(ws, X, M, 'X W'), outputs: M, epilogue: sidedFeasibility }));
           close(sf[CHANNELS.activeSq], sum(P * M, (i) => (i % 3 === 0 ? (T[i] - Ys[i]) ** 2 : 0)));
           close(sf[CHANNELS.offSupportExcessSq], sum(P * M, (i) => (i % 3 === 1 ? Math.max(Ys[i] - T[i], 0) ** 2 : i % 3 === 2 ? Math.max(T[i] - V[i], 0) ** 2 : 0)));
@@ -123,16 +123,15 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
           expect(await readSamples(ws, X, Tbuf)).toEqual(before);
 
           // Feasibility of X·W (stored): on Ω the distance to Y, off Ω the excess over V (or over 0
-          // without V; every entry when linear) beyond the limit.
-          for (const [boundV, linear, limit] of [[Vbuf, false, 0], [null, false, 0], [null, true, 0], [Vbuf, false, 0.5], [null, false, 0.5]] as const) {
-            const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, classes: linear ? 'linear' : 'relu', excessLimit: limit };
+          // without V; every entry when linear).
+          for (const [boundV, linear] of [[Vbuf, false], [null, false], [null, true]] as const) {
+            const feasibility: Epilogue<SampleArray> = { kind: 'feasibility', partials: fresh(), targetY: Ybuf, boundV, classes: linear ? 'linear' : 'relu' };
             const answer = sampleStorage(ws, X, M, 'X W');
             const f = await sums(ws, feasibility.partials, X.product({ label: 'X W (feasibility)', weights: Wbuf, out: answer, outputs: M, epilogue: feasibility }));
             const onSupport = (i: number) => linear || Y[i] > 0;
             close(f[CHANNELS.activeSq], sum(P * M, (i) => (onSupport(i) ? (T[i] - Y[i]) ** 2 : 0)));
-            const excess = sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0) - limit, 0) ** 2));
-            if (limit > 0) expect(excess).toBeGreaterThan(0); // the limit leaves some entries over it, and removes others
-            if (limit > 0) expect(excess).toBeLessThan(sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2)));
+            const excess = sum(P * M, (i) => (onSupport(i) ? 0 : Math.max(T[i] - (boundV ? V[i] : 0), 0) ** 2));
+            if (!linear) expect(excess).toBeGreaterThan(0);
             close(f[CHANNELS.offSupportExcessSq], excess);
             const stored = await readSamples(ws, X, answer);
             expect(Math.max(...T.map((t, i) => Math.abs(stored[i] - t)))).toBeLessThan(1e-4 * Math.max(...T.map(Math.abs)));

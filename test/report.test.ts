@@ -44,6 +44,7 @@ describe('report.html', () => {
     nonzerosAfter: 4,
     epsilon: 0.1,
     constraintResidual: 0.1,
+    offSupportResidual: 0,
     offSupportViolation: 0,
     dualityGap: 0.01,
     relativeDualityGap: 0.001,

@@ -113,7 +113,7 @@ export interface BoundStep {
   epsilon: number;
   /** ‖Ŵ‖₂ (parallel) or ‖W‖₂ (cascade) of the layer, times the Lipschitz factor of what lies between it and the previous pruned layer. */
   gain: number;
-  /** √(off-support entries)·(certified off-support violation): the slack of ŴᵀX ≤ V. */
+  /** ‖(ŴᵀX − V)₊‖ over the off-support entries (the report's offSupportResidual): the slack of ŴᵀX ≤ V. */
   offSupportSlack: number;
 }
 

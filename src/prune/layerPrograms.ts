@@ -202,6 +202,7 @@ export function combineReports(reports: LayerReport[]): LayerReport {
     nonzeros: sum('nonzeros'),
     epsilon: Math.hypot(...reports.map((r) => r.epsilon)),
     constraintResidual: Math.hypot(...reports.map((r) => r.constraintResidual)),
+    offSupportResidual: Math.hypot(...reports.map((r) => r.offSupportResidual)),
     offSupportViolation: Math.max(...reports.map((r) => r.offSupportViolation)),
     l1,
     objective,

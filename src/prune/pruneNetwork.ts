@@ -274,11 +274,10 @@ export async function pruneNetwork(
       const from = i === 0 ? 0 : solved[i - 1].job.target.targetIndex + 1;
       const trained = network.layers[index] as DenseLayer | Conv2DLayer;
       const kernel = mode === 'cascade' ? trained.kernel : s.job.layer.kernel;
-      const entries = s.job.programs.reduce((sum, p) => sum + p.Y.rows * p.Y.cols, 0);
       return {
         epsilon: s.epsilon,
         gain: operatorNorm(trained, kernel) * lipschitzBetween(network.layers, inputShapes, from, index),
-        offSupportSlack: s.report.offSupportViolation * Math.sqrt(entries),
+        offSupportSlack: s.report.offSupportResidual,
       };
     });
   const withBounds = (solved: Solved[], achieved: number[]): LayerPruneReport[] => {
@@ -306,6 +305,7 @@ export async function pruneNetwork(
       nonzerosAfter: layerNonzeros(job.layer),
       epsilon,
       constraintResidual: r.constraintResidual,
+      offSupportResidual: r.offSupportResidual,
       offSupportViolation: r.offSupportViolation,
       dualityGap: r.dualityGap,
       relativeDualityGap: r.relativeDualityGap,

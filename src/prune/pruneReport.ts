@@ -25,6 +25,8 @@ export interface LayerPruneReport {
   nonzerosAfter: number;
   epsilon: number;
   constraintResidual: number;
+  /** ‖(XŴ + b − V)₊‖ off Ω: counted with constraintResidual in the ε-ball. */
+  offSupportResidual: number;
   offSupportViolation: number;
   dualityGap: number;
   relativeDualityGap: number;

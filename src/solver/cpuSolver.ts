@@ -59,18 +59,14 @@ export class CpuAdmmEngine implements AdmmEngine {
     return { W3: this.W3, W2: this.W2, U1: this.U1, U2: this.U2 };
   }
 
-  async weights(): Promise<Float64Array> {
-    return this.W2;
-  }
-
   async answerFeasibility(): Promise<AnswerFeasibility> {
-    const { outputs: M, design, Y, offSupportLimit: limit } = this.problem;
+    const { outputs: M, design, Y } = this.problem;
     const response = design.multiply(this.W2, M);
     let activeSq = 0;
     let offSupportExcessSq = 0;
     for (let i = 0; i < response.length; i++) {
       if (entrySide(this.problem, i) === ON_SUPPORT) activeSq += (response[i] - Y[i]) ** 2;
-      else offSupportExcessSq += Math.max(offSupportExcess(this.problem, i, response[i]) - limit, 0) ** 2;
+      else offSupportExcessSq += Math.max(offSupportExcess(this.problem, i, response[i]), 0) ** 2;
     }
     return { activeSq, offSupportExcessSq };
   }

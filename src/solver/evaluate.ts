@@ -9,6 +9,7 @@ export interface LayerChecks {
   objective: number;
   inputsKept?: number;
   constraintResidual: number;
+  offSupportResidual: number;
   offSupportViolation: number;
   relativeOutputError: number;
 }
@@ -30,13 +31,18 @@ export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>, pr
   const [low, high] = problem.clip ?? (activation === 'relu' ? [0, Infinity] : [-Infinity, Infinity]);
   let activeSq = 0;
   let offSupport = 0;
+  let offSupportSq = 0;
   let errorSq = 0;
   let ySq = 0;
   for (let i = 0; i < P * M; i++) {
     // Targets and bounds in the layer's own terms (the offset taken out), in original units.
     const side = entrySide(problem, i);
     if (side === ON_SUPPORT) activeSq += (pre[i] - problem.Y[i] * scale) ** 2;
-    else offSupport = Math.max(offSupport, offSupportExcess(problem, i, pre[i] / scale) * scale);
+    else {
+      const excess = Math.max(offSupportExcess(problem, i, pre[i] / scale) * scale, 0);
+      offSupport = Math.max(offSupport, excess);
+      offSupportSq += excess * excess;
+    }
     const y = Y.data[i];
     ySq += y * y;
     const z = pre[i] + (offset ? offset.data[i] : 0);
@@ -51,7 +57,8 @@ export function checkLayer(problem: LayerProblem, weights: ArrayLike<number>, pr
     // (the bias row's group, last, is not an input)
     ...(norms ? { inputsKept: norms.slice(0, problem.bias ? -1 : undefined).filter((n) => n > 0).length } : {}),
     constraintResidual: Math.sqrt(activeSq),
-    offSupportViolation: Math.max(offSupport, 0),
+    offSupportResidual: Math.sqrt(offSupportSq),
+    offSupportViolation: offSupport,
     relativeOutputError: ySq > 0 ? Math.sqrt(errorSq / ySq) : Math.sqrt(errorSq),
   };
 }

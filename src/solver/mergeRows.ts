@@ -4,14 +4,15 @@
 // them are the same patch (conv_1 of the bundled CNN on 100 MNIST images: 67 600 rows, 22 308
 // distinct, one patch 42 552 times). k identical rows x with the same target y and bounds are one
 // row √k·x with target √k·y: they add k·(xᵀw − y)² to the ε-ball, as the merged row does, and k
-// copies of an inequality xᵀw ≤ v are the inequality √k·xᵀw ≤ √k·v. The program, its optimum and
+// copies of an inequality xᵀw ≤ v are the inequality √k·xᵀw ≤ √k·v, whose excess, squared, is
+// the k copies' (so the stop's sums are the original program's). The program, its optimum and
 // its dual bound are unchanged, and so is the ADMM (copies that start equal stay equal: the merged
 // iteration is the same iteration, in float64 step for step); what changes is the cost of each
 // iteration, in proportion to the rows, on the CPU. On the GPU a conv layer's patches are
 // multiplied without being materialized, faster per row than the dense matrix the merged rows
 // make, so merging pays only where it removes most rows (bench/README.md "Identical samples").
 import { designOf, isImagePatches, materializePatches } from './design.js';
-import { entrySide, offSupportExcess, ON_SUPPORT, type LayerProblem } from './problem.js';
+import type { LayerProblem } from './problem.js';
 
 /** Programs with more entries than this (P·N) are not searched (the rows are materialized in float64). */
 export const MERGE_MAX_ENTRIES = 2 ** 24;
@@ -34,12 +35,6 @@ export interface MergedProgram {
   restrict(values: ArrayLike<number>): Float64Array;
   /** The original program's U1 (P×M) as the merged program's: Σ copies / √k (√k·u when the copies agree). */
   compressU1(U1: ArrayLike<number>): Float64Array;
-  /**
-   * Whether every off-support entry of the answer W2 is within the stop's limit, row by row as
-   * the original program counts it (a merged row's excess is √k times each copy's): the engines'
-   * entrywise test holds a merged row to one copy's limit, √k times too strict.
-   */
-  offSupportWithinLimit(W2: ArrayLike<number>): boolean;
 }
 
 /** The program with its identical rows merged, or null when it has none worth merging (or is too large to search). */
@@ -113,12 +108,6 @@ export function mergeIdenticalRows(problem: LayerProblem): MergedProgram | null 
       const out = new Float64Array(P * M);
       for (let p = 0; p < P; p++) for (let m = 0; m < M; m++) out[p * M + m] = U1[rowOf[p] * M + m] / weight[rowOf[p]];
       return out;
-    },
-    offSupportWithinLimit(W2) {
-      const response = program.design.multiply(W2, M);
-      for (let i = 0; i < response.length; i++)
-        if (entrySide(program, i) !== ON_SUPPORT && offSupportExcess(program, i, response[i]) > program.offSupportLimit * weight[Math.floor(i / M)]) return false;
-      return true;
     },
     restrict: (values) => scaled(values, M),
     compressU1(U1) {

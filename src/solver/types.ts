@@ -42,8 +42,9 @@ export interface Tolerances {
   relative: number;
   /**
    * A solve counts as converged only when the returned weights, checked in float64, meet
-   * ‖(ŴᵀX − Y)_Ω‖ ≤ (1 + feasibility)·ε and, off Ω, ŴᵀX − V ≤ feasibility·max|Y| entrywise:
-   * small residuals alone can leave the sparse answer measurably infeasible.
+   * √(‖(ŴᵀX − Y)_Ω‖² + ‖(ŴᵀX − V)₊ on Ωᶜ‖²) ≤ (1 + feasibility)·ε: the ε-ball with what the answer
+   * passes its off-support bounds counted in it, which bounds the layer's error after its
+   * activation. Small residuals alone can leave the sparse answer measurably outside it.
    */
   feasibility: number;
   /**
@@ -156,6 +157,8 @@ export interface LayerReport {
   epsilon: number;
   /** ‖(ŴᵀX + b − Y)_Ω‖_F, to compare with epsilon (Ω = all entries for 'linear'). */
   constraintResidual: number;
+  /** ‖(ŴᵀX + b − V)₊‖_F over Ωᶜ (below Y on an entry held above it): counted in the ε-ball. */
+  offSupportResidual: number;
   /** max over Ωᶜ of (ŴᵀX + b − V), clipped at 0 ('relu' only, else 0). */
   offSupportViolation: number;
   /** ‖act(ŴᵀX + b) − Y‖_F / ‖Y‖_F. */

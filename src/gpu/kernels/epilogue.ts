@@ -21,7 +21,7 @@ export interface PartialSlots {
 export type Epilogue<A = Binding> = { partials: PartialSlots } & (
   | { kind: 'response'; responseRhs: A; targetY: A; classes: EntryClasses; checked: boolean; /** sided only */ boundV: A | null }
   | { kind: 'squares' }
-  | { kind: 'feasibility'; targetY: A; boundV: A | null; classes: EntryClasses; /** how far an off-support entry may pass its bound */ excessLimit: number }
+  | { kind: 'feasibility'; targetY: A; boundV: A | null; classes: EntryClasses }
 );
 
 const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
@@ -73,7 +73,7 @@ export function epilogueResources(
   if (reads !== 'vector') Object.assign(resources, { epilogueRhs: operands.rhs, epilogueTarget: operands.target, epilogueBound: operands.bound });
   if (reads !== 'scalar') Object.assign(resources, { epilogueRhs4: operands.rhs, epilogueTarget4: operands.target, epilogueBound4: operands.bound });
   resources.epilogue = !e
-    ? ws.placeholder('plain epilogue', () => ws.uniform(epilogueUniforms({ kind: 0, linear: 0, checked: 0, partialOffset: 0, partialStride: 0, count: 0, hasBound: 0, excessLimit: 0 }), 'EpilogueParams (plain)'))
+    ? ws.placeholder('plain epilogue', () => ws.uniform(epilogueUniforms({ kind: 0, linear: 0, checked: 0, partialOffset: 0, partialStride: 0, count: 0, hasBound: 0 }), 'EpilogueParams (plain)'))
     : ws.uniform(
         epilogueUniforms({
           kind: KIND_CODES[e.kind],
@@ -83,7 +83,6 @@ export function epilogueResources(
           partialStride: e.partials.stride,
           count: o.count ?? 0,
           hasBound: (e.kind === 'feasibility' || e.kind === 'response') && e.boundV ? 1 : 0,
-          excessLimit: e.kind === 'feasibility' ? e.excessLimit : 0,
         }),
         'EpilogueParams',
       );

@@ -116,7 +116,7 @@ export class GpuAdmmEngine implements AdmmEngine {
     // The answer's response X·W2 goes to T while its violations are summed; T = X·W3 is then
     // recomputed (the same product as the iteration's, so the same values).
     const feasibility = [
-      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, classes, excessLimit: problem.offSupportLimit } }),
+      ...X.product({ label: 'X W2 (feasibility)', weights: buffers.W2, out: buffers.T, outputs: M, epilogue: { kind: 'feasibility', partials: buffers.partials, targetY: buffers.Y, boundV: buffers.V, classes } }),
       sumPartials(ws, { partials: buffers.partials.buffer, scalars: buffers.scalars, slots: X.productSlots(M), stride, firstChannel: CHANNELS.activeSq, channels: 2 }), // activeSq, offSupportExcessSq
       ...X.product({ label: 'T = X W3', weights: buffers.W3, out: buffers.T, outputs: M }),
     ];
@@ -191,7 +191,7 @@ export class GpuAdmmEngine implements AdmmEngine {
   }
 
   /** W2, N×M (bias row last). */
-  weights(): Promise<Float32Array> {
+  private weights(): Promise<Float32Array> {
     const { columns: N, outputs: M } = this.shape;
     return this.ws.read(this.buffers.W2, N * M);
   }
