@@ -47,6 +47,11 @@ const WORKGROUP = 64u;
 // TILE + BLOCK loads for TILE·BLOCK FMAs. Out-of-range rows/columns/outputs are clamped on load
 // (valid data, discarded) and masked on store, keeping the inner loops branch-free.
 const TILE = 8u;
+// Software adapters (llvmpipe): store the register block from a loop that is not unrolled.
+// Unrolled, patch_product's 128 inlined copies of epilogueStore took llvmpipe ~30 s to compile on
+// a fresh machine (1.7 s in a loop) and ran no faster there; GPUs keep the unrolled stores, whose
+// block stays in registers (measured on the H200 that way).
+override STORES_IN_LOOP: bool = false;
 const BLOCK = 16u;
 
 fn columns() -> u32 { return params.inputs + params.hasBias; }
@@ -114,17 +119,30 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         for (var i = 0u; i < TILE; i++) { acc[i][j] += b; }
       }
     }
-    // The stores index a copy of the block at run time, in a loop that is not unrolled: unrolled,
-    // its 128 copies of epilogueStore took llvmpipe ~30 s to compile on a fresh machine.
-    var values = acc;
-    for (var e = 0u; e < TILE * BLOCK; e++) {
-      let r = block * TILE + e / BLOCK;
-      let m = m0 + e % BLOCK;
-      if (r < params.rows && m < M) {
-        let index = r * M + m;
-        var value = params.alpha * values[e / BLOCK][e % BLOCK];
-        if (params.beta != 0.0) { value += params.beta * addend[index]; }
-        epilogueStore(index, value, &sums);
+    if (STORES_IN_LOOP) {
+      // A copy of the block indexed at run time, in a loop that is not unrolled (see STORES_IN_LOOP).
+      var values = acc;
+      for (var e = 0u; e < TILE * BLOCK; e++) {
+        let r = block * TILE + e / BLOCK;
+        let m = m0 + e % BLOCK;
+        if (r < params.rows && m < M) {
+          let index = r * M + m;
+          var value = params.alpha * values[e / BLOCK][e % BLOCK];
+          if (params.beta != 0.0) { value += params.beta * addend[index]; }
+          epilogueStore(index, value, &sums);
+        }
+      }
+    } else {
+      for (var i = 0u; i < TILE; i++) {
+        let r = block * TILE + i;
+        if (r >= params.rows) { break; }
+        for (var j = 0u; j < BLOCK; j++) {
+          if (m0 + j >= M) { break; }
+          let index = r * M + m0 + j;
+          var value = params.alpha * acc[i][j];
+          if (params.beta != 0.0) { value += params.beta * addend[index]; }
+          epilogueStore(index, value, &sums);
+        }
       }
     }
     if (epilogue.kind == 1u && M % 4u == 0u) {
@@ -183,11 +201,22 @@ fn patch_gradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         for (var i = 0u; i < TILE; i++) { acc[i][j] = fma(v[i], bj, acc[i][j]); }
       }
     }
-    var values = acc; // as in patch_product (3 s less to compile on llvmpipe)
-    for (var e = 0u; e < TILE * BLOCK; e++) {
-      let k = k0 + e / BLOCK;
-      let m = m0 + e % BLOCK;
-      if (k < columns() && m < M) { out[(slice * columns() + k) * M + m] = values[e / BLOCK][e % BLOCK]; }
+    if (STORES_IN_LOOP) {
+      var values = acc; // 3 s less to compile on llvmpipe
+      for (var e = 0u; e < TILE * BLOCK; e++) {
+        let k = k0 + e / BLOCK;
+        let m = m0 + e % BLOCK;
+        if (k < columns() && m < M) { out[(slice * columns() + k) * M + m] = values[e / BLOCK][e % BLOCK]; }
+      }
+    } else {
+      for (var i = 0u; i < TILE; i++) {
+        let k = k0 + i;
+        if (k >= columns()) { break; }
+        for (var j = 0u; j < BLOCK; j++) {
+          if (m0 + j >= M) { break; }
+          out[(slice * columns() + k) * M + m0 + j] = acc[i][j];
+        }
+      }
     }
   }
 }

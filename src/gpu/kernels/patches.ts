@@ -6,7 +6,7 @@ import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue }
 
 /** The patch kernels, with the epilogue that patch_product fuses (and that declares `out`). */
 const shader = withEpilogue('patches', patchesSource);
-const patchPipeline = (ws: Workspace, entryPoint: string) => shader.pipeline(ws.runtime, entryPoint);
+const patchPipeline = (ws: Workspace, entryPoint: string) => shader.pipeline(ws.runtime, entryPoint, { STORES_IN_LOOP: ws.runtime.software ? 1 : 0 });
 
 /** A convolution's patch matrix: `count` images under one window geometry (one row per image and output position). */
 export type PatchShape = WindowShape & { count: number };
