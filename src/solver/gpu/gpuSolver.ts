@@ -190,8 +190,8 @@ export class GpuAdmmEngine implements AdmmEngine {
     return { W3, W2, U1: await this.scaledDual(), U2: Q.map((q, i) => q - W3[i]) };
   }
 
-  /** W2, N×M (bias row last). */
-  private weights(): Promise<Float32Array> {
+  /** W2, N×M (bias row last); bench/gpu/suite.mjs reads the answer of its timed solve with it. */
+  weights(): Promise<Float32Array> {
     const { columns: N, outputs: M } = this.shape;
     return this.ws.read(this.buffers.W2, N * M);
   }
