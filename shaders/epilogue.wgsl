@@ -4,9 +4,9 @@
 // It declares `out`, which those kernels write through epilogueStore.
 //
 // `epilogue.kind` is a uniform, so one compiled pipeline serves every kind. A kernel calls
-// epilogueStore for each output of its register block in a loop that is not unrolled (unrolled,
-// llvmpipe took 15–40 s to compile a kernel's 128 copies), keeping it to what must happen before
-// the value overwrites `out`; epilogueAfter then revisits the block for the sums.
+// epilogueStore for each output of its register block (on software adapters from a loop that is
+// not unrolled: llvmpipe took 15–40 s to compile 128 inlined copies), so it is kept to what must
+// happen before the value overwrites `out`; epilogueAfter then revisits the block for the sums.
 //   0 plain:       out = value.
 //   1 response:    out = T = X·W3 (samples-major P×M). CHANNEL_DISTANCE gets ‖(2T − B − Y)_Ω‖²,
 //                  the distance the next iteration's projection needs. On checked iterations
