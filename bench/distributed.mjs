@@ -5,14 +5,19 @@
 // store (its program's inputs one way, each array once per run; its result the other). Starts its
 // own redis-server.
 // Usage:
-//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn] [--max-samples n] [--column-blocks B] [--json out.json]
+//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn,lenet] [--max-samples n] [--column-blocks B] [--json out.json]
+// `lenet` is LeNet's FC1 at the authors' size (3 136 → 512, ReLU, trained-like random weights) on
+// --lenet-samples nonnegative samples (default 55 000: 690 MB of samples, for GPU workers; one
+// layer, so --column-blocks spreads it over the workers).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { networkToOnnx, serializeNpy } from '../dist/node/index.js';
 import { writeAtomically } from './lib.mjs';
+import { seededNormal } from './problems.mjs';
 
 const CLI = new URL('../dist/node/cli.js', import.meta.url).pathname;
 const MODELS = { mlp: 'test/fixtures/mnist-mlp/model.json', cnn: 'test/fixtures/mnist-cnn/model.json' };
@@ -20,7 +25,8 @@ const MODELS = { mlp: 'test/fixtures/mnist-mlp/model.json', cnn: 'test/fixtures/
 const options = new Command()
   .option('--backend <name>', 'the workers\' backend (the local run uses the same)', 'cpu')
   .option('--workers <list>', 'worker counts to time', '1,2,3')
-  .option('--models <list>', `models: ${Object.keys(MODELS).join(', ')}`, 'mlp,cnn')
+  .option('--models <list>', `models: ${Object.keys(MODELS).join(', ')}, lenet`, 'mlp,cnn')
+  .option('--lenet-samples <n>', 'samples of the lenet layer (its --max-samples)', '55000')
   .option('--max-samples <n>', 'samples per run', '300')
   .option('--max-iterations <n>', 'ADMM iteration limit per layer', '1000')
   .option('--column-blocks <B>', 'solve each layer as B programs over blocks of its outputs (spreads a dominant layer over the workers)', '1')
@@ -84,6 +90,19 @@ function storeBytes(store) {
   return layers;
 }
 
+/** LeNet's FC1 as a one-layer ONNX model and its samples, written into `dir`: [model, samples]. */
+function lenetFiles(dir, count) {
+  const [N, M] = [3136, 512];
+  const normal = seededNormal(17);
+  const kernel = Float32Array.from({ length: N * M }, () => normal() / Math.sqrt(N));
+  const bias = new Float32Array(M).fill(0.01);
+  const network = { inputShape: [N], layers: [{ kind: 'dense', name: 'fc1', kernel, inputs: N, units: M, bias, activation: 'relu' }] };
+  const [model, samples] = [join(dir, 'lenet-fc1.onnx'), join(dir, 'lenet-samples.npy')];
+  writeFileSync(model, networkToOnnx(network));
+  writeFileSync(samples, serializeNpy({ shape: [count, N], dtype: 'float32', data: Float32Array.from({ length: count * N }, () => Math.max(normal(), 0)) }));
+  return [model, samples];
+}
+
 const root = mkdtempSync(join(tmpdir(), 'net-trim-bench-distributed-'));
 const port = await freePort();
 const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', root], { stdio: 'ignore' });
@@ -92,14 +111,16 @@ const results = [];
 try {
   await new Promise((r) => setTimeout(r, 500));
   for (const name of options.models.split(',')) {
-    const base = ['prune', MODELS[name], '--samples', 'test/fixtures/mnist-samples.npy', '--max-samples', options.maxSamples, '--max-iterations', options.maxIterations, '--mode', 'parallel', '--backend', options.backend, '--column-blocks', options.columnBlocks, '--quiet'];
+    const [model, samples, count] = name === 'lenet' ? [...lenetFiles(root, Number(options.lenetSamples)), options.lenetSamples] : [MODELS[name], 'test/fixtures/mnist-samples.npy', options.maxSamples];
+    if (!model) throw new Error(`--models: unknown model ${name}`);
+    const base = ['prune', model, '--samples', samples, '--max-samples', count, '--max-iterations', options.maxIterations, '--mode', 'parallel', '--backend', options.backend, '--column-blocks', options.columnBlocks, '--quiet'];
     const timed = async (args, label) => {
       const started = performance.now();
       await start(args, label).done;
       return (performance.now() - started) / 1000;
     };
     const local = await timed([...base, '--out', join(root, `${name}-local`)], 'local run');
-    const row = { model: name, backend: options.backend, samples: Number(options.maxSamples), localSeconds: local, workers: {} };
+    const row = { model: name, backend: options.backend, samples: Number(count), localSeconds: local, workers: {} };
     for (const count of options.workers.split(',').map(Number)) {
       const store = join(root, `${name}-store-${count}`); // a fresh store: every layer is solved
       const workers = Array.from({ length: count }, (_, i) => start(['worker', '--redis', url, '--backend', options.backend], `worker ${i + 1}`));
