@@ -139,7 +139,7 @@ export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promi
 /**
  * The answer W2 (not only the ADMM iterate) is within the ε-ball once its off-support excess is
  * counted in it: √(‖(W2ᵀX − Y)_Ω‖² + Σ_Ωᶜ excess₊²) ≤ (1 + feasibility)·ε, which bounds what the
- * layer's output after its activation is off by (net-trim.md §1, "Feasible answers"). Small
+ * layer's output after its activation is off by (README, "Converged is a certificate"). Small
  * residuals alone can leave the sparse answer measurably outside it.
  */
 async function answerIsFeasible(engine: AdmmEngine, settings: AdmmSettings): Promise<boolean> {

@@ -25,8 +25,6 @@ export const MERGE_MIN_SAVING = 0.5;
 export interface MergedProgram {
   /** The program the engines solve: `samples` distinct rows, X dense with the bias column explicit. */
   program: LayerProblem;
-  /** The merged row of each original row. */
-  rowOf: Int32Array;
   /** √k of each merged row (k: how many original rows it stands for). */
   weight: Float64Array;
   /** The scaled dual U1 of the merged program (P'×M) as the original program's (P×M): each copy gets u/√k. */
@@ -102,7 +100,6 @@ export function mergeIdenticalRows(problem: LayerProblem): MergedProgram | null 
   };
   return {
     program,
-    rowOf,
     weight,
     expandU1(U1) {
       const out = new Float64Array(P * M);

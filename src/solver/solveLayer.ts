@@ -61,9 +61,12 @@ const REFINEMENTS = 3;
 export function certificateFailure(problem: LayerProblem, checks: LayerChecks, dualBoundValue: number): string | null {
   const { feasibility, absolute, gap } = problem.tolerances;
   const epsilon = problem.epsilon;
-  let ySq = 0;
-  for (const y of problem.original.Y.data) ySq += y * y;
-  const limit = epsilon > 0 ? (1 + feasibility) * epsilon : absolute * Math.sqrt(ySq);
+  const yNorm = () => {
+    let sq = 0;
+    for (const y of problem.original.Y.data) sq += y * y;
+    return Math.sqrt(sq);
+  };
+  const limit = epsilon > 0 ? (1 + feasibility) * epsilon : absolute * yNorm(); // ‖Y‖ only for ε = 0
   const discrepancy = Math.hypot(checks.constraintResidual, checks.offSupportResidual);
   if (discrepancy > limit) {
     const parts = `(on Ω ${(checks.constraintResidual / Math.max(epsilon, 1e-30)).toFixed(4)}·ε, off Ω ${(checks.offSupportResidual / Math.max(epsilon, 1e-30)).toExponential(2)}·ε)`;
