@@ -5,18 +5,22 @@
 // store (its program's inputs one way, each array once per run; its result the other). Starts its
 // own redis-server.
 // Usage:
-//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn,lenet] [--max-samples n] [--column-blocks B] [--json out.json]
+//   npm run build && node bench/distributed.mjs [--backend cpu|webgpu] [--workers 1,2,3] [--models mlp,cnn,lenet] [--max-samples n] [--column-blocks B] [--pin] [--repeats n] [--json out.json]
+// --pin gives every process one core of its own (taskset; Linux): the local run core 0, worker i core
+// i − 1 (modulo the cores), the coordinator core 0 beside worker 1: each core stands in for one
+// machine, so a run with as many workers as cores measures the scheme's own speed-up.
 // `lenet` is LeNet's FC1 at the authors' size (3 136 → 512, ReLU, trained-like random weights) on
 // --lenet-samples nonnegative samples (default 55 000: 690 MB of samples, for GPU workers; one
 // layer, so --column-blocks spreads it over the workers).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { networkToOnnx, serializeNpy } from '../dist/node/index.js';
 import { writeAtomically } from './lib.mjs';
+import { median } from './measure.mjs';
 import { seededNormal } from './problems.mjs';
 
 const CLI = new URL('../dist/node/cli.js', import.meta.url).pathname;
@@ -30,6 +34,8 @@ const options = new Command()
   .option('--max-samples <n>', 'samples per run', '300')
   .option('--max-iterations <n>', 'ADMM iteration limit per layer', '1000')
   .option('--column-blocks <B>', 'solve each layer as B programs over blocks of its outputs (spreads a dominant layer over the workers)', '1')
+  .option('--repeats <n>', 'runs of each configuration (interleaved; medians reported)', '1')
+  .option('--pin', 'one core per process (local run, each worker), as one machine each')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
   .opts();
@@ -43,8 +49,11 @@ const freePort = () =>
     });
   });
 
-function start(args, label) {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env });
+/** Runs the CLI; with --pin on `core` alone (lavapipe then draws with one thread, as its core allows). */
+function start(args, label, core = 0) {
+  const command = options.pin ? ['taskset', ['-c', String(core % availableParallelism()), process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  const env = options.pin ? { ...process.env, LP_NUM_THREADS: '1' } : process.env;
+  const child = spawn(...command, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   const done = new Promise((resolve, reject) =>
@@ -119,22 +128,30 @@ try {
       await start(args, label).done;
       return (performance.now() - started) / 1000;
     };
-    const local = await timed([...base, '--out', join(root, `${name}-local`)], 'local run');
-    const row = { model: name, backend: options.backend, samples: Number(count), localSeconds: local, workers: {} };
-    for (const count of options.workers.split(',').map(Number)) {
-      const store = join(root, `${name}-store-${count}`); // a fresh store: every layer is solved
-      const workers = Array.from({ length: count }, (_, i) => start(['worker', '--redis', url, '--backend', options.backend], `worker ${i + 1}`));
-      await waitFor(() => workers.every((w) => w.stderr().includes('ready')), 'the workers');
-      const seconds = await timed([...base, '--queue', url, '--store', store, '--out', join(root, `${name}-out-${count}`)], 'distributed run');
-      for (const w of workers) {
-        w.child.killedOnPurpose = true;
-        w.child.kill('SIGTERM');
+    const counts = options.workers.split(',').map(Number);
+    const runs = { local: [], ...Object.fromEntries(counts.map((c) => [c, []])) };
+    const row = { model: name, backend: options.backend, samples: Number(count), pinned: Boolean(options.pin), repeats: Number(options.repeats) };
+    for (let r = 0; r < row.repeats; r++) {
+      // Interleaved, so a slow spell of the machine touches every configuration alike.
+      runs.local.push(await timed([...base, '--out', join(root, `${name}-local-${r}`)], 'local run'));
+      for (const count of counts) {
+        const store = join(root, `${name}-store-${count}-${r}`); // a fresh store: every layer is solved
+        const workers = Array.from({ length: count }, (_, i) => start(['worker', '--redis', url, '--backend', options.backend], `worker ${i + 1}`, i));
+        await waitFor(() => workers.every((w) => w.stderr().includes('ready')), 'the workers');
+        runs[count].push(await timed([...base, '--queue', url, '--store', store, '--out', join(root, `${name}-out-${count}-${r}`)], 'distributed run'));
+        for (const w of workers) {
+          w.child.killedOnPurpose = true;
+          w.child.kill('SIGTERM');
+        }
+        await Promise.all(workers.map((w) => w.done));
+        row.store ??= storeBytes(store);
       }
-      await Promise.all(workers.map((w) => w.done));
-      row.workers[count] = seconds;
-      row.store ??= storeBytes(store);
-      console.log(`${name}: ${count} worker(s) ${seconds.toFixed(1)} s (local parallel ${local.toFixed(1)} s)`);
     }
+    row.runs = runs;
+    row.localSeconds = median(runs.local);
+    row.workers = Object.fromEntries(counts.map((c) => [c, median(runs[c])]));
+    for (const count of counts)
+      console.log(`${name}: ${count} worker(s) ${row.workers[count].toFixed(1)} s, local parallel ${row.localSeconds.toFixed(1)} s: ${(row.localSeconds / row.workers[count]).toFixed(2)}× (medians of ${row.repeats})`);
     const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
     for (const [layer, bytes] of Object.entries(row.store))
       console.log(`  ${layer}: ${mib(bytes.program)} in${bytes.shared ? ` (and ${mib(bytes.shared)} shared, already sent)` : ''}, ${mib(bytes.result)} back`);

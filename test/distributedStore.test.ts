@@ -241,25 +241,28 @@ describe('pruneNetwork with solveProgram', () => {
   const samples = { data: Float32Array.from(gaussianMatrix(40, 72, 70)), count: 40 };
   const options = { mode: 'parallel' as const, backend: 'cpu' as const, epsilonGain: 0.05, solver: { maxIterations: 400 } };
 
-  it('hands every layer over at once, through the store, and gets the local answer', async () => {
+  it.each([1, 2])('hands every program over at once (column blocks: %i), through the store, and gets the local answer', async (columnBlocks) => {
     const store = await FileLayerStore.open(join(root, 'seam'));
-    const local = await pruneNetwork(network(), samples, options);
+    const local = await pruneNetwork(network(), samples, { ...options, columnBlocks });
+    const programs = 3 * columnBlocks; // a layer's blocks too are handed over together
     const arrived: LayerSolveRequest[] = [];
     let release: () => void = () => {};
     const all = new Promise<void>((resolve) => (release = resolve));
     const remote = await pruneNetwork(network(), samples, {
       ...options,
+      columnBlocks,
       solveProgram: async (request, context) => {
         arrived.push(request);
-        if (arrived.length === 3) release();
-        // Every layer must be handed over before any is answered (no budget holds them back).
-        await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${arrived.length} of 3 layers handed over`)), 5000))]);
+        if (arrived.length === programs) release();
+        // Every program must be handed over before any is answered (no budget holds them back).
+        await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${arrived.length} of ${programs} programs handed over`)), 5000))]);
         const { key } = await store.putProgram(request.options);
         await store.putResult(key, await solveLayer({ ...(await store.getProgram(key)), backend: 'cpu', signal: context.signal, onProgress: context.onProgress }));
         return (await store.getResult(key))!;
       },
     });
-    expect(arrived.map((r) => r.name).sort()).toEqual(['conv', 'hidden', 'logits']);
+    expect(arrived.map((r) => r.name).sort()).toEqual(['conv', 'hidden', 'logits'].flatMap((name) => Array(columnBlocks).fill(name)));
+    expect(new Set(arrived.map((r) => r.key)).size).toBe(programs);
     expect(remote.layers.map((l) => l.nonzerosAfter)).toEqual(local.layers.map((l) => l.nonzerosAfter));
     expect(remote.layers.map((l) => l.nonzerosAfter).reduce((a, b) => a + b)).toBeLessThan(local.nonzerosBefore);
     for (const [i, layer] of remote.network.layers.entries()) if ('kernel' in layer) expect(layer.kernel).toEqual((local.network.layers[i] as DenseLayer).kernel);

@@ -244,11 +244,15 @@ export async function pruneNetwork(
     return { result, epsilon, note };
   };
 
+  type Outcome = Awaited<ReturnType<typeof solveProgram>>;
   const solve = async (job: Job, position: number, total: number) => {
     throwIfAborted(options.signal);
     const nonzerosBefore = layerNonzeros(job.layer);
-    const outcomes = [];
-    for (const [g, program] of job.programs.entries()) outcomes.push(await solveProgram(job, program, g));
+    // Remote: a layer's blocks (or groups) are separate jobs, on as many workers at once. Local: one
+    // after the other, so one block's arrays are on the device at a time.
+    const outcomes: Outcome[] = [];
+    if (remote) outcomes.push(...(await Promise.all(job.programs.map((program, g) => solveProgram(job, program, g)))));
+    else for (const [g, program] of job.programs.entries()) outcomes.push(await solveProgram(job, program, g));
     joinLayerParts(job.layer, job.parts);
     const r = combineReports(outcomes.map((o) => o.result.report));
     const notes = outcomes.map((o, g) => o.note && (outcomes.length > 1 ? `${job.parts[g].layer.name}: ${o.note}` : o.note)).filter(Boolean);
