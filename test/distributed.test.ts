@@ -175,6 +175,46 @@ describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker proc
     await expectStoreComplete(join(root, 'store-d'));
   }, 60_000);
 
+  it('two runs sharing a layer: one\'s Ctrl-C leaves the job to the other, and a job cancelled under a waiting run is queued again', async () => {
+    const worker = startWorker();
+    await worker.stderrContains('ready');
+    const store = await FileLayerStore.open(join(root, 'store-s'));
+    const [first, second] = [await openCoordinator({ redis: redis.url, store }), await openCoordinator({ redis: redis.url, store })];
+    // A solve of a few seconds on the CPU: no stop before the iteration limit.
+    const X = { rows: 1500, cols: 40, data: gaussianMatrix(1500, 40, 11) };
+    const Y = { rows: 1500, cols: 8, data: gaussianMatrix(1500, 8, 12).map((v) => Math.max(v, 0)) };
+    const options = (epsilon: number) => ({ X, Y, epsilon, maxIterations: 800, tolerances: { relative: 1e-12, absolute: 1e-12 } });
+    const waitingRuns = async () => {
+      const [key] = await client.keys('net-trim:waiting:*');
+      return key ? client.scard(key) : 0;
+    };
+    try {
+      const stop = new AbortController();
+      const cancelled = first.solveProgram({ name: 'shared', key: 'shared', options: options(1) }, { signal: stop.signal }).catch((error: unknown) => error);
+      await worker.stderrContains('shared: solving');
+      const answer = second.solveProgram({ name: 'shared', key: 'shared', options: options(1) }, {});
+      for (let waited = 0; (await waitingRuns()) < 2; waited += 20) {
+        expect(waited, 'the second run did not join the job\'s waiting runs within 10 s').toBeLessThan(10_000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      stop.abort(new Error('Ctrl-C'));
+      expect(((await cancelled) as Error).message).toBe('Ctrl-C');
+      expect(solvedBy(worker, 'shared')).toBe(false); // the first run left mid-solve
+      expect((await answer).weights.data).toEqual((await solveLayer({ ...options(1), backend: 'cpu' })).weights.data);
+      expect(worker.output().stderr.match(/shared: solving/g)).toHaveLength(1); // not cancelled, not restarted
+
+      // The cancel flag set while another run waits (the moment before it joined): queued again.
+      const again = second.solveProgram({ name: 'again', key: 'again', options: options(2) }, {});
+      await worker.stderrContains('again: solving');
+      const [jobKey] = await client.keys('net-trim:waiting:*');
+      await client.set(jobKey.replace('waiting', 'cancelled'), '1');
+      expect((await again).weights.data).toEqual((await solveLayer({ ...options(2), backend: 'cpu' })).weights.data);
+      expect(worker.output().stderr.match(/again: solving/g)).toHaveLength(2);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  }, 60_000);
+
   it('fails a job with bad input once, with its message, instead of retrying it', async () => {
     const worker = startWorker();
     await worker.stderrContains('ready');

@@ -3,11 +3,12 @@
 // hash), one job per program goes to the queue (its id the same hash: enqueueing it twice is a
 // no-op), and the answer is read back from the store when a worker has written it. A program
 // whose result is already in the store is not solved again (a re-run, or two runs sharing layers).
+import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { LayerSolveRequest, ProgramSolver } from '../prune/layerPrograms.js';
 import type { SolveLayerResult, SolveProgress } from '../solver/types.js';
-import { BAD_INPUT_PREFIX, cancelKey, JOB_ATTEMPTS, JOB_BACKOFF_MS, QUEUE_NAME, redisLabel, redisOptions, RedisUnreachableError, type LayerJobData, type LayerJobResult } from './queue.js';
+import { BAD_INPUT_PREFIX, CANCELLED_REASON, cancelKey, JOB_ATTEMPTS, JOB_BACKOFF_MS, QUEUE_NAME, redisLabel, redisOptions, RedisUnreachableError, waitingKey, type LayerJobData, type LayerJobResult } from './queue.js';
 import { watchedConnection } from './connection.js';
 import type { LayerStore } from './store.js';
 
@@ -29,8 +30,10 @@ interface Waiter {
 
 /** How often the coordinator also asks for the state of its jobs (an event missed in a reconnect); the variable is for tests. */
 const POLL_MS = Number(process.env.NET_TRIM_QUEUE_POLL_MS) > 0 ? Number(process.env.NET_TRIM_QUEUE_POLL_MS) : 5000;
-/** A cancelled job's flag outlives any solve's next look at it. */
+/** A cancelled job's flag outlives any solve's next look at it (and a waiting set its runs). */
 const CANCEL_FLAG_SECONDS = 24 * 3600;
+/** Leaves a job's waiting set (KEYS[1]) and says how many runs still wait, in one step. */
+const LEAVE_WAITING = "redis.call('SREM', KEYS[1], ARGV[1]); return redis.call('SCARD', KEYS[1])";
 
 export async function openCoordinator(options: { redis: string; store: LayerStore }): Promise<Coordinator> {
   const { store } = options;
@@ -62,10 +65,19 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
   events.on('error', () => {});
   await Promise.race([Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), lostPromise]);
 
+  /** This run, among those waiting for a job (waitingKey). */
+  const runId = randomUUID();
   const settle = async (jobId: string, failedReason?: string) => {
     const list = waiters.get(jobId);
     if (!list) return;
+    if (failedReason === CANCELLED_REASON) {
+      // Another run sharing the job cancelled it (its Ctrl-C, in the moment before this run said
+      // it waits too): this run still wants the answer, so the job goes on the queue again.
+      await resubmit(jobId, list[0].layer).catch((error: Error) => settle(jobId, error.message));
+      return;
+    }
     waiters.delete(jobId);
+    void connection.redis.srem(waitingKey(jobId), runId).catch(() => {});
     if (failedReason !== undefined) {
       const message = failedReason.startsWith(BAD_INPUT_PREFIX)
         ? new InputError(`layer ${list[0].layer}: ${failedReason.slice(BAD_INPUT_PREFIX.length)}`)
@@ -118,9 +130,22 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
       },
     );
 
+  /** Queues a job again after an earlier one under its id failed or was cancelled. */
+  const resubmit = async (jobId: string, layer: string) => {
+    const previous: Job<LayerJobData, LayerJobResult> | undefined = await queue.getJob(jobId);
+    if (previous && (await previous.getState()) === 'failed') await previous.remove();
+    await connection.redis.del(cancelKey(jobId));
+    await enqueue(jobId, layer);
+  };
+
   let bytesWritten = 0;
-  /** Takes a job off the queue (waiting) or tells its worker to stop (active); the store keeps the program. */
+  /**
+   * Takes a job off the queue (waiting) or tells its worker to stop (active); the store keeps the
+   * program. Not while another run waits for the job: it goes on for that run.
+   */
   const cancel = async (jobId: string) => {
+    const others = await connection.redis.eval(LEAVE_WAITING, 1, waitingKey(jobId), runId);
+    if (Number(others) > 0) return;
     const job = await queue.getJob(jobId);
     if (!job) return;
     const state = await job.getState();
@@ -136,11 +161,9 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     const done = await store.getResult(key);
     if (done) return done;
     context.signal?.throwIfAborted();
-    // A failed job of an earlier run under this id would make the add a no-op: clear it first.
-    const previous: Job<LayerJobData, LayerJobResult> | undefined = await queue.getJob(key);
-    if (previous && (await previous.getState()) === 'failed') await previous.remove();
-    await connection.redis.del(cancelKey(key));
-    await enqueue(key, request.key);
+    await connection.redis.multi().sadd(waitingKey(key), runId).expire(waitingKey(key), CANCEL_FLAG_SECONDS).exec();
+    // A failed job of an earlier run under this id would make the add a no-op: cleared first.
+    await resubmit(key, request.key);
     if (lost) throw lost;
     const result = new Promise<SolveLayerResult>((resolve, reject) => {
       const list = waiters.get(key) ?? [];

@@ -28,6 +28,11 @@ export interface LayerJobResult {
 export const BAD_INPUT_PREFIX = 'bad input: ';
 /** The Redis key the coordinator sets to cancel a job a worker has (a waiting job is just removed). */
 export const cancelKey = (jobId: string) => `net-trim:cancelled:${jobId}`;
+/**
+ * The Redis set of the runs (coordinators) waiting for a job: two runs that share a layer share its
+ * job, and one's Ctrl-C cancels the job only when no other run waits for it.
+ */
+export const waitingKey = (jobId: string) => `net-trim:waiting:${jobId}`;
 /** A job the coordinator cancelled (Ctrl-C) while a worker had it. */
 export const CANCELLED_REASON = 'cancelled by the coordinator';
 
