@@ -70,6 +70,9 @@ function startWorker(env: NodeJS.ProcessEnv = {}, extra: string[] = []): Started
 const prune = (out: string, store: string, env: NodeJS.ProcessEnv = {}) =>
   startCli([...PRUNE, '--queue', redis.url, '--store', store, '--out', out], { runtimeDir: root, env });
 
+/** Jobs waiting for a worker (every job has a priority: BullMQ keeps them in a sorted set, not the wait list). */
+const queued = async () => (await client.llen('bull:net-trim-layers:wait')) + (await client.zcard('bull:net-trim-layers:prioritized'));
+
 const solvedBy = (worker: StartedCli, layer: string) => worker.output().stderr.includes(`${layer}: solved`);
 
 describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker processes', () => {
@@ -166,12 +169,12 @@ describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker proc
     const run = prune(out, join(root, 'store-d'), { NET_TRIM_TRACE: '1' });
     await run.stderrContains('setup dense_1');
     await new Promise((r) => setTimeout(r, 500));
-    expect(await client.llen('bull:net-trim-layers:wait')).toBeGreaterThan(0);
+    expect(await queued()).toBeGreaterThan(0);
     run.child.kill('SIGINT');
     const done = await run.done;
     expect(done.code, done.stderr).toBe(130);
     expect(existsSync(out)).toBe(false);
-    expect(await client.llen('bull:net-trim-layers:wait')).toBe(0);
+    expect(await queued()).toBe(0);
     await expectStoreComplete(join(root, 'store-d'));
   }, 60_000);
 
@@ -212,6 +215,33 @@ describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker proc
       expect(worker.output().stderr.match(/again: solving/g)).toHaveLength(2);
     } finally {
       await Promise.all([first.close(), second.close()]);
+    }
+  }, 60_000);
+
+  it('starts the largest program first, whatever order the jobs were queued in', async () => {
+    const coordinator = await openCoordinator({ redis: redis.url, store: await FileLayerStore.open(join(root, 'store-p')) });
+    try {
+      const program = (rows: number, cols: number, seed: number) => ({
+        X: { rows, cols, data: gaussianMatrix(rows, cols, seed) },
+        Y: { rows, cols: 3, data: gaussianMatrix(rows, 3, seed + 1).map((v) => Math.max(v, 0)) },
+        epsilon: 0.5,
+        maxIterations: 200,
+      });
+      const small = coordinator.solveProgram({ name: 'small', key: 'small', options: program(40, 4, 21) }, {});
+      for (let waited = 0; (await queued()) < 1; waited += 20) {
+        expect(waited, 'the small job was not queued within 10 s').toBeLessThan(10_000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const large = coordinator.solveProgram({ name: 'large', key: 'large', options: program(400, 30, 23) }, {});
+      for (let waited = 0; (await queued()) < 2; waited += 20) {
+        expect(waited, 'the large job was not queued within 10 s').toBeLessThan(10_000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const worker = startWorker();
+      await Promise.all([small, large]);
+      expect(worker.output().stderr.match(/ (\w+): solving/g)).toEqual([' large: solving', ' small: solving']);
+    } finally {
+      await coordinator.close();
     }
   }, 60_000);
 
@@ -270,13 +300,13 @@ describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker proc
   it('goes on when Redis restarts mid-run (empty): the workers reconnect and the lost jobs are queued again', async () => {
     // All three jobs queued, then one worker: while it solves the first, the others wait in Redis, and are lost.
     const run = prune(join(root, 'out-g'), join(root, 'store-g'), { NET_TRIM_QUEUE_POLL_MS: '1000' });
-    for (let waited = 0; (await client.llen('bull:net-trim-layers:wait')) < 3; waited += 100) {
+    for (let waited = 0; (await queued()) < 3; waited += 100) {
       expect(waited, 'the three jobs were not queued within 20 s').toBeLessThan(20_000);
       await new Promise((r) => setTimeout(r, 100));
     }
     const worker = startWorker();
     await worker.stderrContains(': solving');
-    expect(await client.llen('bull:net-trim-layers:wait')).toBe(2);
+    expect(await queued()).toBe(2);
     await redis.restart();
     const done = await run.done;
     expect(done.code, done.stderr).toBe(0);

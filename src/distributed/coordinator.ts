@@ -8,7 +8,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { LayerSolveRequest, ProgramSolver } from '../prune/layerPrograms.js';
 import type { SolveLayerResult, SolveProgress } from '../solver/types.js';
-import { BAD_INPUT_PREFIX, CANCELLED_REASON, cancelKey, JOB_ATTEMPTS, JOB_BACKOFF_MS, QUEUE_NAME, redisLabel, redisOptions, RedisUnreachableError, waitingKey, type LayerJobData, type LayerJobResult } from './queue.js';
+import { BAD_INPUT_PREFIX, CANCELLED_REASON, cancelKey, JOB_ATTEMPTS, JOB_BACKOFF_MS, jobPriority, QUEUE_NAME, redisLabel, redisOptions, RedisUnreachableError, waitingKey, type LayerJobData, type LayerJobResult } from './queue.js';
 import { watchedConnection } from './connection.js';
 import type { LayerStore } from './store.js';
 
@@ -23,6 +23,7 @@ export interface Coordinator {
 interface Waiter {
   layer: string;
   key: string;
+  priority: number;
   resolve: (result: SolveLayerResult) => void;
   reject: (error: Error) => void;
   onProgress?: (progress: SolveProgress) => void;
@@ -73,7 +74,7 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     if (failedReason === CANCELLED_REASON) {
       // Another run sharing the job cancelled it (its Ctrl-C, in the moment before this run said
       // it waits too): this run still wants the answer, so the job goes on the queue again.
-      await resubmit(jobId, list[0].layer).catch((error: Error) => settle(jobId, error.message));
+      await resubmit(jobId, list[0].layer, list[0].priority).catch((error: Error) => settle(jobId, error.message));
       return;
     }
     waiters.delete(jobId);
@@ -109,19 +110,20 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
           if (!waiter) return;
           // Gone: done (its event missed), or lost with a Redis restarted without its data: queue it again.
           if (await store.getResult(waiter.key)) await settle(jobId);
-          else if (waiters.has(jobId)) await enqueue(jobId, waiter.layer);
+          else if (waiters.has(jobId)) await enqueue(jobId, waiter.layer, waiter.priority);
         }
       }, () => {});
     }
   }, POLL_MS);
   poll.unref();
 
-  const enqueue = (key: string, layer: string) =>
+  const enqueue = (key: string, layer: string, priority: number) =>
     queue.add(
       layer,
       { key, layer, store: store.location },
       {
         jobId: key,
+        priority,
         attempts: JOB_ATTEMPTS,
         backoff: { type: 'fixed', delay: JOB_BACKOFF_MS },
         removeOnComplete: true,
@@ -131,11 +133,11 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     );
 
   /** Queues a job again after an earlier one under its id failed or was cancelled. */
-  const resubmit = async (jobId: string, layer: string) => {
+  const resubmit = async (jobId: string, layer: string, priority: number) => {
     const previous: Job<LayerJobData, LayerJobResult> | undefined = await queue.getJob(jobId);
     if (previous && (await previous.getState()) === 'failed') await previous.remove();
     await connection.redis.del(cancelKey(jobId));
-    await enqueue(jobId, layer);
+    await enqueue(jobId, layer, priority);
   };
 
   let bytesWritten = 0;
@@ -163,11 +165,12 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     context.signal?.throwIfAborted();
     await connection.redis.multi().sadd(waitingKey(key), runId).expire(waitingKey(key), CANCEL_FLAG_SECONDS).exec();
     // A failed job of an earlier run under this id would make the add a no-op: cleared first.
-    await resubmit(key, request.key);
+    const priority = jobPriority(request.options);
+    await resubmit(key, request.key, priority);
     if (lost) throw lost;
     const result = new Promise<SolveLayerResult>((resolve, reject) => {
       const list = waiters.get(key) ?? [];
-      list.push({ layer: request.key, key, resolve, reject, onProgress: context.onProgress });
+      list.push({ layer: request.key, key, priority, resolve, reject, onProgress: context.onProgress });
       waiters.set(key, list);
     });
     // Done before it was waited for (a quick solve, or another run's job): its event is gone, the

@@ -2,6 +2,8 @@
 // BullMQ queue's name, what a job carries, the lock and stalled-job settings, and the Redis
 // connection with its "unreachable for too long" watchdog.
 import { InputError } from '../errors.js';
+import type { LayerSolveRequest } from '../prune/layerPrograms.js';
+import { inputColumns, inputRows } from '../solver/design.js';
 
 /** One BullMQ queue for every run: a job is one layer program, named by its content hash. */
 export const QUEUE_NAME = 'net-trim-layers';
@@ -22,6 +24,16 @@ export interface LayerJobResult {
   iterations: number;
   converged: boolean;
   seconds: number;
+}
+
+/**
+ * A job's BullMQ priority (1 is taken first): the more work per iteration (samples × inputs ×
+ * outputs), the earlier its solve starts, so that the longest solves do not start last (largest
+ * first: a shorter run on N workers). Work ratios within 2× share a priority, in queue order.
+ */
+export function jobPriority(options: Pick<LayerSolveRequest['options'], 'X' | 'Y'>): number {
+  const work = inputRows(options.X) * (inputColumns(options.X) + 1) * options.Y.cols;
+  return Math.max(1, 64 - Math.floor(Math.log2(Math.max(work, 1))));
 }
 
 /** A job that failed for bad input says so first; the coordinator turns it back into an InputError. */
