@@ -11,6 +11,9 @@ export interface StaticTensor {
 export type Tensor = NetTensor | StaticTensor;
 export const isStatic = (t: Tensor): t is StaticTensor => 'values' in t;
 
+/** An ONNX op's import: reads node `index` of the graph and emits layers into the context (ops.ts, shapeOps.ts). */
+export type Handler = (ctx: ImportContext, index: number) => void;
+
 /** What the op handlers share: the reader, the tensors seen so far, and how to emit a layer. */
 export class ImportContext {
   readonly tensors = new Map<string, Tensor>();

@@ -5,10 +5,8 @@ import type { ActivationLayer, Conv2DLayer, DenseLayer, Padding } from '../../ne
 import { windowAxis, windowSpan } from '../../network/shapes.js';
 import { denseKernelFromOnnx, FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
-import { isStatic, type ImportContext } from './context.js';
+import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
-
-export type Handler = (ctx: ImportContext, index: number) => void;
 
 /** A [C, H, W] tensor's NetTensor fields. */
 const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });

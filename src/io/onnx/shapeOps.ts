@@ -2,8 +2,7 @@
 // exports x.view(x.size(0), -1)), folded statically for the model's input shape: their values
 // are ints, 'batch' standing for the dynamic batch size.
 import { FLOAT } from './common.js';
-import { isStatic } from './context.js';
-import type { Handler } from './ops.js';
+import { isStatic, type Handler } from './context.js';
 
 const shapeOp: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['start', 'end']);
