@@ -28,13 +28,21 @@ const named = (network: Network, name: string) => network.layers.find((l) => l.n
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- dense or conv, read by field
 const weighted = (network: Network, name: string) => named(network, name) as any;
 
-function expectSameOutputs(a: Network, b: Network, samples = 5): void {
+/** Same outputs on random inputs: to 10 digits, or within `relative` (a bias that took constants is rounded to float32). */
+function expectSameOutputs(a: Network, b: Network, samples = 5, relative?: number): void {
   const size = a.inputShape.reduce((p, n) => p * n, 1);
   const input = randoms(samples * size, 1);
   const x = forwardCpu(a, input, samples).output;
   const y = forwardCpu(b, input, samples).output;
   expect(y.length).toBe(x.length);
-  for (let i = 0; i < x.length; i++) expect(y[i]).toBeCloseTo(x[i], 10);
+  if (relative !== undefined) expect(relativeError(y, x)).toBeLessThan(relative);
+  else for (let i = 0; i < x.length; i++) expect(y[i]).toBeCloseTo(x[i], 10);
+}
+
+/** Zeroes every weight of `layer` into output unit (dense) or channel (conv) `unit`: it outputs its bias. */
+function zeroOutput(layer: DenseLayer | Conv2DLayer, unit: number): void {
+  const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
+  for (let i = unit; i < layer.kernel.length; i += outputs) layer.kernel[i] = 0;
 }
 
 const dense = (name: string, inputs: number, units: number, activation: DenseLayer['activation'] = 'relu', from?: string[]): DenseLayer => ({
@@ -87,6 +95,62 @@ describe('removeUnreadUnits', () => {
     expect(weighted(removal.network, 'c1').filters).toBe(2);
     expect(weighted(removal.network, 'd').inputs).toBe(8);
     expectSameOutputs(network, removal.network);
+  });
+
+  it('folds a unit with all-zero weights (a constant) into its reader\'s bias, then removes it', () => {
+    const network: Network = {
+      inputShape: [5],
+      layers: [dense('d1', 5, 6, 'relu'), { kind: 'batchnorm', name: 'bn', scale: randoms(6), offset: randoms(6) }, dense('d2', 6, 4), dense('d3', 4, 3, 'softmax')],
+    };
+    const before = forwardCpu(network, randoms(5 * 7, 1), 7).output;
+    zeroOutput(weighted(network, 'd1'), 2);
+    const kernelBefore = Float32Array.from(weighted(network, 'd2').kernel);
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get('d1')!]).toEqual([0, 1, 3, 4, 5]);
+    expect(weighted(removal.network, 'd2').inputs).toBe(5);
+    expect(removal.notes).toContain("'d1': 1 unit with all-zero weights (constant) folded into the bias of 'd2'");
+    expect(weighted(network, 'd2').kernel).toEqual(kernelBefore); // the input network is not modified
+    expectSameOutputs(network, removal.network, 5, 1e-6);
+    expect(relativeError(forwardCpu(removal.network, randoms(5 * 7, 1), 7).output, before)).toBeGreaterThan(1e-3); // the zeroed unit mattered
+  });
+
+  it('folds a constant conv channel into a dense reader through BatchNorm, pool and flatten, and into a conv reader only without padding', () => {
+    const toDense: Network = {
+      inputShape: [4, 4, 2],
+      layers: [
+        conv('c1', 2, 3, 3),
+        { kind: 'batchnorm', name: 'bn', scale: randoms(3), offset: randoms(3) },
+        { kind: 'relu', name: 'r' },
+        { kind: 'avgpool2d', name: 'p', poolSize: [2, 2], strides: [2, 2], padding: 'same' },
+        { kind: 'flatten', name: 'f' },
+        dense('d', 12, 2, 'linear'),
+      ],
+    };
+    zeroOutput(weighted(toDense, 'c1'), 1);
+    const removal = removeUnreadUnits(toDense);
+    expect(weighted(removal.network, 'c1').filters).toBe(2);
+    expect(weighted(removal.network, 'd').inputs).toBe(8);
+    expectSameOutputs(toDense, removal.network, 5, 1e-6);
+
+    const toConv = (padding: Conv2DLayer['padding']): Network => {
+      const network: Network = {
+        inputShape: [5, 5, 2],
+        layers: [conv('c1', 2, 3, 3), { kind: 'relu', name: 'r' }, { ...conv('c2', 3, 2, 3), padding }, { kind: 'flatten', name: 'f' }, dense('d', 50, 2, 'linear')],
+      };
+      zeroOutput(weighted(network, 'c1'), 0);
+      return network;
+    };
+    const valid = toConv([0, 0, 0, 0]);
+    // c2 without padding reads 3×3 valid windows: 3×3×2 features for d, which reads all 50 inputs only in 'same'.
+    valid.layers[4] = dense('d', 18, 2, 'linear');
+    const folded = removeUnreadUnits(valid);
+    expect(weighted(folded.network, 'c1').filters).toBe(2);
+    expect(weighted(folded.network, 'c2').inChannels).toBe(2);
+    expectSameOutputs(valid, folded.network, 5, 1e-6);
+    // With padding the channel's share varies near the borders: it stays.
+    const padded = removeUnreadUnits(toConv('same'));
+    expect(weighted(padded.network, 'c1').filters).toBe(3);
+    expect(padded.notes.some((n) => n.includes('folded'))).toBe(false);
   });
 
   it('removes a residual sum channel only when no branch and no reader of the sum reads it', () => {

@@ -9,7 +9,10 @@
 // place in the output, a depthwise conv's input channel and its outputs, a flatten's features and
 // the channel they came from. A tied set goes only when none of its members is read, and never
 // when it touches the network's input or output, a softmax, or a grouped (not depthwise) conv.
+// Units with all-zero weights first hand their constant output to their reader's bias
+// (foldConstants.ts), which makes them unread.
 import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
+import { foldConstantUnits } from './foldConstants.js';
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
 
 export interface UnitRemoval {
@@ -148,10 +151,12 @@ function keptChannels(sets: ChannelSets, live: Uint8Array, tensor: number): Int3
 }
 
 /**
- * Removes every neuron and channel nobody reads (see the file header). Exact: the result computes
- * the same outputs as `network`.
+ * Removes every neuron and channel nobody reads, after folding constant ones into their readers'
+ * biases (see the file header). Exact: the result computes the same outputs as `network` (up to the
+ * float32 rounding of a bias that took constants).
  */
-export function removeUnreadUnits(network: Network, graph: NetworkGraph = networkGraph(network)): UnitRemoval {
+export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = networkGraph(pruned)): UnitRemoval {
+  const { network, folds } = foldConstantUnits(pruned, graph);
   const sets = new ChannelSets(graph, network.inputShape);
   tieChannels(network, sets);
   const live = new Uint8Array(sets.parent.length);
@@ -173,6 +178,7 @@ export function removeUnreadUnits(network: Network, graph: NetworkGraph = networ
   const keptOf = (t: number) => (t === NETWORK_INPUT ? null : kept[t].length === sets.count(t) ? null : kept[t]);
 
   const result: UnitRemoval = { network: { ...network, layers: [] }, kept: new Map(), layers: [], unitsBefore: 0, unitsAfter: 0, notes: [] };
+  for (const f of folds) result.notes.push(`'${f.from}': ${f.units} ${f.units === 1 ? 'unit' : 'units'} with all-zero weights (constant) folded into the bias of '${f.into}'`);
   layers.forEach((layer, i) => {
     const out = keptOf(i);
     const input = keptOf(graph.sources[i][0]);
