@@ -110,7 +110,7 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
           if (!waiter) return;
           // Gone: done (its event missed), or lost with a Redis restarted without its data: queue it again.
           if (await store.getResult(waiter.key)) await settle(jobId);
-          else if (waiters.has(jobId)) await enqueue(jobId, waiter.layer, waiter.priority);
+          else if (waiters.has(jobId)) await resubmit(jobId, waiter.layer, waiter.priority);
         }
       }, () => {});
     }
@@ -132,8 +132,12 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
       },
     );
 
-  /** Queues a job again after an earlier one under its id failed or was cancelled. */
+  /**
+   * Queues a job, after an earlier one under its id failed or was cancelled, or was lost with
+   * Redis's data; this run joins the job's waiting runs (again, after such a loss).
+   */
   const resubmit = async (jobId: string, layer: string, priority: number) => {
+    await connection.redis.multi().sadd(waitingKey(jobId), runId).expire(waitingKey(jobId), CANCEL_FLAG_SECONDS).exec();
     const previous: Job<LayerJobData, LayerJobResult> | undefined = await queue.getJob(jobId);
     if (previous && (await previous.getState()) === 'failed') await previous.remove();
     await connection.redis.del(cancelKey(jobId));
@@ -163,7 +167,6 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     const done = await store.getResult(key);
     if (done) return done;
     context.signal?.throwIfAborted();
-    await connection.redis.multi().sadd(waitingKey(key), runId).expire(waitingKey(key), CANCEL_FLAG_SECONDS).exec();
     // A failed job of an earlier run under this id would make the add a no-op: cleared first.
     const priority = jobPriority(request.options);
     await resubmit(key, request.key, priority);
