@@ -53,6 +53,12 @@ const conv = (name: string, cin: number, cout: number, k: number, o: { groups?: 
   strides: [1, 1], padding: 'same', activation: 'linear', ...(o.groups ? { groups: o.groups } : {}), ...(o.from ? { from: o.from } : {}),
 });
 
+/** A 4×4×2 input, a 3-channel conv, BatchNorm, ReLU, `pool` (to 2×2), flatten and a dense layer of 2. */
+const convToDense = (pool: Layer): Network => ({
+  inputShape: [4, 4, 2],
+  layers: [conv('c1', 2, 3, 3), { kind: 'batchnorm', name: 'bn', scale: randoms(3), offset: randoms(3) }, { kind: 'relu', name: 'r' }, pool, { kind: 'flatten', name: 'f' }, dense('d', 12, 2, 'linear')],
+});
+
 describe('removeUnreadUnits', () => {
   it('takes an MLP neuron nobody reads out of its layer, its BatchNorm and the next kernel', () => {
     const network: Network = {
@@ -75,17 +81,7 @@ describe('removeUnreadUnits', () => {
   });
 
   it('follows a conv channel through BatchNorm, ReLU, pool and flatten to the dense rows that read it', () => {
-    const network: Network = {
-      inputShape: [4, 4, 2],
-      layers: [
-        conv('c1', 2, 3, 3),
-        { kind: 'batchnorm', name: 'bn', scale: randoms(3), offset: randoms(3) },
-        { kind: 'relu', name: 'r' },
-        { kind: 'maxpool2d', name: 'p', poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
-        { kind: 'flatten', name: 'f' },
-        dense('d', 12, 2, 'linear'),
-      ],
-    };
+    const network = convToDense({ kind: 'maxpool2d', name: 'p', poolSize: [2, 2], strides: [2, 2], padding: 'valid' });
     // Channel 1 is read at three of the four pixels: it stays; then at none: it goes.
     const d = weighted(network, 'd');
     for (const pixel of [0, 1, 2]) zeroInput(d, pixel * 3 + 1);
@@ -115,17 +111,8 @@ describe('removeUnreadUnits', () => {
   });
 
   it('folds a constant conv channel into a dense reader through BatchNorm, pool and flatten, and into a conv reader only without padding', () => {
-    const toDense: Network = {
-      inputShape: [4, 4, 2],
-      layers: [
-        conv('c1', 2, 3, 3),
-        { kind: 'batchnorm', name: 'bn', scale: randoms(3), offset: randoms(3) },
-        { kind: 'relu', name: 'r' },
-        { kind: 'avgpool2d', name: 'p', poolSize: [3, 3], strides: [2, 2], padding: 'same', countIncludePad: true }, // its border windows count padding: the constant varies by position
-        { kind: 'flatten', name: 'f' },
-        dense('d', 12, 2, 'linear'),
-      ],
-    };
+    // The pool's border windows count padding: the constant channel's values vary by position.
+    const toDense = convToDense({ kind: 'avgpool2d', name: 'p', poolSize: [3, 3], strides: [2, 2], padding: 'same', countIncludePad: true });
     zeroOutput(weighted(toDense, 'c1'), 1);
     const removal = removeUnreadUnits(toDense);
     expect(weighted(removal.network, 'c1').filters).toBe(2);
