@@ -218,6 +218,22 @@ describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker proc
     }
   }, 60_000);
 
+  it('a coordinator closed with a job on a worker cancels it for good (its own cancel does not queue it again)', async () => {
+    const worker = startWorker();
+    await worker.stderrContains('ready');
+    const coordinator = await openCoordinator({ redis: redis.url, store: await FileLayerStore.open(join(root, 'store-k')) });
+    const X = { rows: 1500, cols: 40, data: gaussianMatrix(1500, 40, 31) };
+    const Y = { rows: 1500, cols: 8, data: gaussianMatrix(1500, 8, 32).map((v) => Math.max(v, 0)) };
+    const answer = coordinator.solveProgram({ name: 'closed', key: 'closed', options: { X, Y, epsilon: 1, maxIterations: 2000, tolerances: { relative: 1e-12, absolute: 1e-12 } } }, {});
+    answer.catch(() => {}); // never settled: the run is closed
+    await worker.stderrContains('closed: solving');
+    await coordinator.close();
+    await worker.stderrContains('closed: cancelled by the coordinator');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await queued()).toBe(0);
+    expect(worker.output().stderr.match(/closed: solving/g)).toHaveLength(1);
+  }, 60_000);
+
   it('starts the largest program first, whatever order the jobs were queued in', async () => {
     const coordinator = await openCoordinator({ redis: redis.url, store: await FileLayerStore.open(join(root, 'store-p')) });
     try {

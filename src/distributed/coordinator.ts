@@ -204,8 +204,10 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
       connection.stop();
       // A run that stops before its layers are done (a failed layer) takes its other jobs back
       // (not with Redis gone: they stay queued, and a re-run finds what the workers solved).
-      if (!lost) await Promise.race([Promise.all([...waiters.keys()].map((jobId) => cancel(jobId).catch(() => {}))), new Promise((r) => setTimeout(r, 2000))]);
+      // Forgotten first: the cancelled jobs' events must not queue them again (settle).
+      const pending = [...waiters.keys()];
       waiters.clear();
+      if (!lost) await Promise.race([Promise.all(pending.map((jobId) => cancel(jobId).catch(() => {}))), new Promise((r) => setTimeout(r, 2000))]);
       await Promise.race([Promise.all([events.close(), queue.close()]), new Promise((r) => setTimeout(r, 2000))]).catch(() => {});
       connection.redis.disconnect();
     },

@@ -126,7 +126,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     } catch (error) {
       const reason = abort.signal.reason;
       if (abort.signal.aborted && reason instanceof Stop) {
-        if (reason.message === CANCELLED_REASON) throw new UnrecoverableError(CANCELLED_REASON);
+        if (reason.message === CANCELLED_REASON) {
+          log(`${layer}: ${CANCELLED_REASON}`);
+          throw new UnrecoverableError(CANCELLED_REASON);
+        }
         // This worker stops: the job goes back to the queue, for this worker's next life or another.
         log(`${layer}: stopped (${reason.message}); the job goes back to the queue`);
         if (token) await job.moveToWait(token).catch(() => {});
