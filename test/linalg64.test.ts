@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gramOfColumns, multiply } from '../src/solver/linalg64.js';
 import { parallelInverseOfIdentityPlus, PARALLEL_MIN_SIZE } from '../src/solver/parallelSpdInverse.js';
-import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, identityPlus, spdInverseOfIdentityPlus as inverseOfIdentityPlus } from '../src/solver/spdInverse.js';
+import { CHOLESKY_BLOCK, choleskyBlock, choleskyUpdate, identityPlus, INVERSE_REUSE_MIN_SIZE, inverseOfIdentityPlusOnHost, setHostInverse, spdInverseOfIdentityPlus as inverseOfIdentityPlus } from '../src/solver/spdInverse.js';
 import { gaussianMatrix } from './helpers/random.js';
 
 /** max |(G + I)·inverse − I| over all entries. */
@@ -62,5 +62,36 @@ describe('(G + I)⁻¹ on worker threads', () => {
     for (let j = 0; j < n; j++) bad[row * n + j] = bad[j * n + row] = 0;
     bad[row * n + row] = -2; // (G + I)[row,row] = −1
     await expect(parallelInverseOfIdentityPlus(bad, n, 2)).rejects.toThrow(new RegExp(`not positive definite \\(pivot ${row} of ${n}\\)`));
+  });
+});
+
+describe('the GPU setup\'s host inverse, kept for the same G', () => {
+  it('factors a G once when the next call brings the same G (a layer\'s column blocks), again for another G, and hands out copies', async () => {
+    const n = INVERSE_REUSE_MIN_SIZE;
+    const calls: Float64Array[] = [];
+    // A stand-in host inverse that records its calls (the real one is tested above).
+    setHostInverse(async (g) => {
+      calls.push(g);
+      return Float64Array.from(g, (v, i) => v + i);
+    });
+    try {
+      const g = Float64Array.from({ length: n * n }, (_, i) => (i % 7) / 7);
+      const first = await inverseOfIdentityPlusOnHost(g, n);
+      first.fill(-1); // the caller's copy: changing it does not change the kept inverse
+      const again = await inverseOfIdentityPlusOnHost(Float64Array.from(g), n);
+      expect(calls).toHaveLength(1);
+      expect(again[5]).toBe(g[5] + 5);
+      const other = Float64Array.from(g);
+      other[n * n - 1] += 1;
+      await inverseOfIdentityPlusOnHost(other, n);
+      expect(calls).toHaveLength(2);
+      // Below the size, nothing is kept.
+      const small = new Float64Array(4);
+      await inverseOfIdentityPlusOnHost(small, 2);
+      await inverseOfIdentityPlusOnHost(small, 2);
+      expect(calls).toHaveLength(4);
+    } finally {
+      setHostInverse(async (g, size) => inverseOfIdentityPlus(g, size));
+    }
   });
 });

@@ -118,5 +118,30 @@ export function setHostInverse(inverse: HostInverse): void {
   hostInverse = inverse;
 }
 
-/** (G + I)⁻¹ with the installed host implementation (the GPU solver's setup). */
-export const inverseOfIdentityPlusOnHost = (g: Float64Array, n: number): Promise<Float64Array> => hostInverse(g, n);
+/**
+ * From this size up, the last inverse is kept with its G (2·n² floats, until the next call): a
+ * layer's column blocks share X and so G, and each block's setup would otherwise factor it again
+ * (LeNet's FC1, N = 3 137: seconds each). Below it the factorization costs less than keeping it.
+ */
+export const INVERSE_REUSE_MIN_SIZE = 1024;
+let last: { g: Float64Array; n: number; inverse: Float64Array } | null = null;
+
+const sameValues = (a: Float64Array, b: Float64Array) => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+/**
+ * (G + I)⁻¹ with the installed host implementation (the GPU solver's setup); the same G as the
+ * call before (from INVERSE_REUSE_MIN_SIZE up) gets a copy of the same inverse. `g` must not be
+ * changed after the call.
+ */
+export async function inverseOfIdentityPlusOnHost(g: Float64Array, n: number): Promise<Float64Array> {
+  if (n < INVERSE_REUSE_MIN_SIZE) return hostInverse(g, n);
+  if (last && last.n === n && sameValues(last.g, g)) return Float64Array.from(last.inverse);
+  last = null; // the old pair goes before the new one is made
+  const inverse = await hostInverse(g, n);
+  last = { g, n, inverse: Float64Array.from(inverse) };
+  return inverse;
+}
