@@ -234,6 +234,25 @@ describe.skipIf(skip !== null)('net-trim prune --queue with net-trim worker proc
     expect(worker.output().stderr.match(/closed: solving/g)).toHaveLength(1);
   }, 60_000);
 
+  it('two runs on two stores with the same layer each get a job, and each store its answer', async () => {
+    const worker = startWorker();
+    await worker.stderrContains('ready');
+    const stores = [await FileLayerStore.open(join(root, 'store-m1')), await FileLayerStore.open(join(root, 'store-m2'))];
+    const coordinators = await Promise.all(stores.map((store) => openCoordinator({ redis: redis.url, store })));
+    try {
+      const X = { rows: 60, cols: 6, data: gaussianMatrix(60, 6, 41) };
+      const Y = { rows: 60, cols: 2, data: gaussianMatrix(60, 2, 42).map((v) => Math.max(v, 0)) };
+      const request = { name: 'same', key: 'same', options: { X, Y, epsilon: 0.5, maxIterations: 300 } };
+      const expected = (await solveLayer({ ...request.options, backend: 'cpu' })).weights.data;
+      const answers = await Promise.all(coordinators.map((c) => c.solveProgram(request, {})));
+      for (const answer of answers) expect(answer.weights.data).toEqual(expected);
+      for (const store of stores) await expectStoreComplete(store.location);
+      expect(worker.output().stderr.match(/same: solving/g)).toHaveLength(2);
+    } finally {
+      await Promise.all(coordinators.map((c) => c.close()));
+    }
+  }, 60_000);
+
   it('starts the largest program first, whatever order the jobs were queued in', async () => {
     const coordinator = await openCoordinator({ redis: redis.url, store: await FileLayerStore.open(join(root, 'store-p')) });
     try {

@@ -1,14 +1,14 @@
 // The coordinator of a distributed run (`net-trim prune --mode parallel --queue URL --store DIR`):
 // pruneNetwork's solveProgram hook. Each layer program goes to the store (named by its content
-// hash), one job per program goes to the queue (its id the same hash: enqueueing it twice is a
-// no-op), and the answer is read back from the store when a worker has written it. A program
+// hash), one job per program and store goes to the queue (its id a hash of both: enqueueing it
+// twice is a no-op), and the answer is read back from the store when a worker has written it. A program
 // whose result is already in the store is not solved again (a re-run, or two runs sharing layers).
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { LayerSolveRequest, ProgramSolver } from '../prune/layerPrograms.js';
 import type { SolveLayerResult, SolveProgress } from '../solver/types.js';
-import { BAD_INPUT_PREFIX, CANCELLED_REASON, cancelKey, JOB_ATTEMPTS, JOB_BACKOFF_MS, jobPriority, QUEUE_NAME, redisLabel, redisOptions, RedisUnreachableError, waitingKey, type LayerJobData, type LayerJobResult } from './queue.js';
+import { BAD_INPUT_PREFIX, CANCELLED_REASON, cancelKey, JOB_ATTEMPTS, JOB_BACKOFF_MS, jobIdOf, jobPriority, QUEUE_NAME, redisLabel, redisOptions, RedisUnreachableError, waitingKey, type LayerJobData, type LayerJobResult } from './queue.js';
 import { watchedConnection } from './connection.js';
 import type { LayerStore } from './store.js';
 
@@ -22,6 +22,7 @@ export interface Coordinator {
 
 interface Waiter {
   layer: string;
+  /** The program's key in the store (the job's id is jobIdOf(store, key)). */
   key: string;
   priority: number;
   resolve: (result: SolveLayerResult) => void;
@@ -74,7 +75,7 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     if (failedReason === CANCELLED_REASON) {
       // Another run sharing the job cancelled it (its Ctrl-C, in the moment before this run said
       // it waits too): this run still wants the answer, so the job goes on the queue again.
-      await resubmit(jobId, list[0].layer, list[0].priority).catch((error: Error) => settle(jobId, error.message));
+      await resubmit(jobId, list[0].key, list[0].layer, list[0].priority).catch((error: Error) => settle(jobId, error.message));
       return;
     }
     waiters.delete(jobId);
@@ -110,19 +111,19 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
           if (!waiter) return;
           // Gone: done (its event missed), or lost with a Redis restarted without its data: queue it again.
           if (await store.getResult(waiter.key)) await settle(jobId);
-          else if (waiters.has(jobId)) await resubmit(jobId, waiter.layer, waiter.priority);
+          else if (waiters.has(jobId)) await resubmit(jobId, waiter.key, waiter.layer, waiter.priority);
         }
       }, () => {});
     }
   }, POLL_MS);
   poll.unref();
 
-  const enqueue = (key: string, layer: string, priority: number) =>
+  const enqueue = (jobId: string, key: string, layer: string, priority: number) =>
     queue.add(
       layer,
       { key, layer, store: store.location },
       {
-        jobId: key,
+        jobId,
         priority,
         attempts: JOB_ATTEMPTS,
         backoff: { type: 'fixed', delay: JOB_BACKOFF_MS },
@@ -136,12 +137,12 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
    * Queues a job, after an earlier one under its id failed or was cancelled, or was lost with
    * Redis's data; this run joins the job's waiting runs (again, after such a loss).
    */
-  const resubmit = async (jobId: string, layer: string, priority: number) => {
+  const resubmit = async (jobId: string, key: string, layer: string, priority: number) => {
     await connection.redis.multi().sadd(waitingKey(jobId), runId).expire(waitingKey(jobId), CANCEL_FLAG_SECONDS).exec();
     const previous: Job<LayerJobData, LayerJobResult> | undefined = await queue.getJob(jobId);
     if (previous && (await previous.getState()) === 'failed') await previous.remove();
     await connection.redis.del(cancelKey(jobId));
-    await enqueue(jobId, layer, priority);
+    await enqueue(jobId, key, layer, priority);
   };
 
   let bytesWritten = 0;
@@ -169,23 +170,24 @@ export async function openCoordinator(options: { redis: string; store: LayerStor
     context.signal?.throwIfAborted();
     // A failed job of an earlier run under this id would make the add a no-op: cleared first.
     const priority = jobPriority(request.options);
-    await resubmit(key, request.key, priority);
+    const jobId = jobIdOf(store.location, key);
+    await resubmit(jobId, key, request.key, priority);
     if (lost) throw lost;
     const result = new Promise<SolveLayerResult>((resolve, reject) => {
-      const list = waiters.get(key) ?? [];
+      const list = waiters.get(jobId) ?? [];
       list.push({ layer: request.key, key, priority, resolve, reject, onProgress: context.onProgress });
-      waiters.set(key, list);
+      waiters.set(jobId, list);
     });
     // Done before it was waited for (a quick solve, or another run's job): its event is gone, the
     // result is in the store. (Failed before: the poll finds the failed job.)
-    if ((await store.getResult(key)) !== null) void settle(key);
+    if ((await store.getResult(key)) !== null) void settle(jobId);
     if (!context.signal) return result;
     const signal = context.signal;
     const aborted = new Promise<never>((_, reject) => {
       const onAbort = () => {
-        waiters.delete(key);
+        waiters.delete(jobId);
         // Within the CLI's second of grace: the waiting job is removed, an active one flagged.
-        void Promise.race([cancel(key).catch(() => {}), new Promise((r) => setTimeout(r, 500))]).then(() => reject(signal.reason));
+        void Promise.race([cancel(jobId).catch(() => {}), new Promise((r) => setTimeout(r, 500))]).then(() => reject(signal.reason));
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

@@ -1,6 +1,7 @@
 // What the coordinator (`net-trim prune --queue`) and the workers (`net-trim worker`) agree on: the
 // BullMQ queue's name, what a job carries, the lock and stalled-job settings, and the Redis
 // connection with its "unreachable for too long" watchdog.
+import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
 import type { LayerSolveRequest } from '../prune/layerPrograms.js';
 import { inputColumns, inputRows } from '../solver/design.js';
@@ -35,6 +36,12 @@ export function jobPriority(options: Pick<LayerSolveRequest['options'], 'X' | 'Y
   const work = inputRows(options.X) * (inputColumns(options.X) + 1) * options.Y.cols;
   return Math.max(1, 64 - Math.floor(Math.log2(Math.max(work, 1))));
 }
+
+/**
+ * A job's id: its program's key within one store. Runs on one store share a layer's job however
+ * many enqueue it; runs on two stores never do (a worker writes the answer to the job's store only).
+ */
+export const jobIdOf = (store: string, key: string): string => createHash('sha256').update(`${store}\0${key}`).digest('hex');
 
 /** A job that failed for bad input says so first; the coordinator turns it back into an InputError. */
 export const BAD_INPUT_PREFIX = 'bad input: ';
