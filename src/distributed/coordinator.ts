@@ -1,8 +1,9 @@
 // The coordinator of a distributed run (`net-trim prune --mode parallel --queue URL --store DIR`):
 // pruneNetwork's solveProgram hook. Each layer program goes to the store (named by its content
 // hash), one job per program and store goes to the queue (its id a hash of both: enqueueing it
-// twice is a no-op), and the answer is read back from the store when a worker has written it. A program
-// whose result is already in the store is not solved again (a re-run, or two runs sharing layers).
+// twice is a no-op), and the answer is read back from the store when a worker has written it. A
+// program whose result is already in the store is not solved again (a re-run, or two runs sharing
+// layers).
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { InputError } from '../errors.js';
