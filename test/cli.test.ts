@@ -426,6 +426,20 @@ describe('without a WebGPU adapter', () => {
     expect(existsSync(join(out, 'report.json'))).toBe(true);
   });
 
+  it('NET_TRIM_DAWN_FLAGS naming an adapter Dawn lacks: one line with what Dawn offers, exit 3, no CPU fallback', async () => {
+    const out = join(root, 'out-dawn-flags');
+    const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', join(fixtures, 'mnist-samples.npy'), '--max-samples', '20', '--out', out], {
+      cwd: root,
+      runtimeDir,
+      env: { NET_TRIM_DAWN_FLAGS: 'adapter=no-such-adapter' },
+    });
+    expect(run.code).toBe(3);
+    const ours = run.stderr.split('\n').filter((line) => line.startsWith('net-trim:'));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatch(/^net-trim: Dawn found no adapter for NET_TRIM_DAWN_FLAGS='adapter=no-such-adapter': .*Available adapters: .*llvmpipe/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('--backend cpu needs none', async () => {
     await mkdir(join(root, 'out-cpu-no-gpu'));
     const run = await runCli(

@@ -53,3 +53,12 @@ if ! "$node" "$root/bench/gpu/probe.mjs"; then
   fi
 fi
 "$node" "$root/bench/gpu/suite.mjs" --out "$out" --driver "$smi" "$@"
+status=$?
+# The matmul and LeNet steps again with Dawn's robust buffer access off (with it on, every storage
+# index is clamped, which may keep loads from vectorizing): its cost, side by side, in
+# $OUT/no-robustness (the later options win over the caller's). NT_UNSAFE_BUDGET=0 skips it.
+if [ "${NT_UNSAFE_BUDGET:-150}" != 0 ]; then
+  NET_TRIM_DAWN_FLAGS="enable-dawn-features=allow_unsafe_apis,disable_robustness" "$node" "$root/bench/gpu/suite.mjs" \
+    --driver "$smi" "$@" --out "$out/no-robustness" --steps matmul,lenet --no-torch --budget "${NT_UNSAFE_BUDGET:-150}"
+fi
+exit $status

@@ -45,7 +45,7 @@ const PROBLEMS = opts.problems ? opts.problems.split(',') : opts.quick ? ['dense
 const STEPS = new Set(opts.steps.split(','));
 
 mkdirSync(opts.out, { recursive: true });
-const report = { started: new Date().toISOString(), driver: opts.driver, quick: opts.quick, steps: {}, matmul: [], lenet: null, results: [] };
+const report = { started: new Date().toISOString(), driver: opts.driver, dawnFlags: process.env.NET_TRIM_DAWN_FLAGS ?? '', quick: opts.quick, steps: {}, matmul: [], lenet: null, results: [] };
 const save = () => {
   writeAtomically(join(opts.out, 'results.json'), JSON.stringify(report, null, 2) + '\n');
   writeAtomically(join(opts.out, 'results.md'), markdown().join('\n') + '\n');
@@ -257,7 +257,7 @@ function markdown() {
   const lines = [
     `Device: ${report.device?.adapter ?? '?'}${report.driver ? `; nvidia-smi: ${report.driver}` : ''}. Run of ${report.started.slice(0, 10)}${report.quick ? ' (--quick sizes)' : ''}.`,
     '',
-    `Adapter features: ${report.device?.features?.join(', ') || 'none'}.`,
+    `Adapter features: ${report.device?.features?.join(', ') || 'none'}.${report.dawnFlags ? ` Dawn flags (NET_TRIM_DAWN_FLAGS): ${report.dawnFlags}.` : ''}`,
     '',
   ];
   if (report.lenet) {

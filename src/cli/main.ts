@@ -11,6 +11,7 @@ import { addSweepCommand } from './sweep.js';
 import { addWorkerCommand } from './worker.js';
 import { packageVersion } from './version.js';
 import { invertOnWorkerThreads } from '../solver/parallelSpdInverse.js';
+import { DAWN_FLAGS_REFUSED } from '../gpu/device.js';
 
 // Large layers' setup inverts A on every core of the machine.
 invertOnWorkerThreads();
@@ -59,7 +60,7 @@ function oneLine(text: string): string {
 
 /** What to do about a GPU failure, unless the message already says it. */
 function gpuHint(message: string): string {
-  if (message.includes('--backend cpu')) return '';
+  if (message.includes('--backend cpu') || message.startsWith(DAWN_FLAGS_REFUSED)) return '';
   if (/adapter/i.test(message) && !/mesa/i.test(message)) return ` ${NO_ADAPTER_HINT}`;
   return ` ${GPU_FAILURE_HINT}`;
 }

@@ -40,6 +40,18 @@ export const NO_ADAPTER_HINT =
 
 let dawnInstance: GPU | null = null;
 
+/** How a GpuError from NET_TRIM_DAWN_FLAGS begins: a setting to fix, not a missing driver (no CPU fallback). */
+export const DAWN_FLAGS_REFUSED = 'Dawn found no adapter for NET_TRIM_DAWN_FLAGS';
+
+/**
+ * Dawn's options for Node from NET_TRIM_DAWN_FLAGS, separated by spaces: `adapter=<part of the
+ * name>`, `backend=vulkan`, `enable-dawn-features=<toggle,toggle>` (Dawn's toggles, e.g.
+ * allow_unsafe_apis,disable_robustness as bench/gpu/run.sh measures it).
+ */
+export function dawnFlags(value = typeof process === 'undefined' ? undefined : process.env.NET_TRIM_DAWN_FLAGS): string[] {
+  return (value ?? '').split(/\s+/).filter(Boolean);
+}
+
 async function findGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
@@ -49,7 +61,7 @@ async function findGpu(): Promise<GPU> {
     Object.assign(globalThis, dawn.globals);
     // Keep the instance reachable: if it is garbage-collected, Dawn tears down the instance under
     // live devices and the process aborts ("std::system_error") at the next wait.
-    dawnInstance ??= dawn.create([]);
+    dawnInstance ??= dawn.create(dawnFlags());
     return dawnInstance;
   } catch (error) {
     throw new GpuError(`${NO_ADAPTER_HINT} (could not load the 'webgpu' package: ${(error as Error).message})`);
@@ -58,7 +70,10 @@ async function findGpu(): Promise<GPU> {
 
 export async function acquireGpu(options: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuRuntime> {
   const gpu = await findGpu();
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' }).catch((error: Error) => {
+    // Dawn refuses an `adapter=` or `backend=` it cannot match, listing what there is.
+    throw new GpuError(`${DAWN_FLAGS_REFUSED}='${dawnFlags().join(' ')}': ${error.message.trim().replace(/:\s*\n\s*\*?\s*/g, ': ').replace(/\s*\n\s*\*?\s*/g, '; ')}`);
+  });
   if (!adapter) throw new GpuError(NO_ADAPTER_HINT);
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {
