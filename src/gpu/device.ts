@@ -48,7 +48,7 @@ export const DAWN_FLAGS_REFUSED = 'Dawn found no adapter for NET_TRIM_DAWN_FLAGS
  * name>`, `backend=vulkan`, `enable-dawn-features=<toggle,toggle>` (Dawn's toggles, e.g.
  * allow_unsafe_apis,disable_robustness as bench/gpu/run.sh measures it).
  */
-export function dawnFlags(value = typeof process === 'undefined' ? undefined : process.env.NET_TRIM_DAWN_FLAGS): string[] {
+export function dawnFlags(value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.NET_TRIM_DAWN_FLAGS): string[] {
   return (value ?? '').split(/\s+/).filter(Boolean);
 }
 
