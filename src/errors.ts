@@ -31,3 +31,14 @@ export class GpuError extends Error {
     this.name = 'GpuError';
   }
 }
+
+/**
+ * No WebGPU adapter at all (no driver, no `webgpu` package): `--backend auto` falls back to the
+ * CPU on it. A setting that picks none (NET_TRIM_DAWN_FLAGS) is a plain GpuError: it is to be fixed.
+ */
+export class NoAdapterError extends GpuError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoAdapterError';
+  }
+}

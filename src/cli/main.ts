@@ -2,7 +2,7 @@
 // a documented exit code.
 import * as tf from '@tensorflow/tfjs';
 import { Command, CommanderError } from 'commander';
-import { GpuError, InputError, printable } from '../errors.js';
+import { GpuError, InputError, NoAdapterError, printable } from '../errors.js';
 import { installCancelHandlers } from './cancel.js';
 import { addInspectCommand } from './inspect.js';
 import { addLayerCommand } from './layer.js';
@@ -11,7 +11,6 @@ import { addSweepCommand } from './sweep.js';
 import { addWorkerCommand } from './worker.js';
 import { packageVersion } from './version.js';
 import { invertOnWorkerThreads } from '../solver/parallelSpdInverse.js';
-import { DAWN_FLAGS_REFUSED } from '../gpu/device.js';
 
 // Large layers' setup inverts A on every core of the machine.
 invertOnWorkerThreads();
@@ -59,9 +58,9 @@ function oneLine(text: string): string {
 }
 
 /** What to do about a GPU failure, unless the message already says it. */
-function gpuHint(message: string): string {
-  if (message.includes('--backend cpu') || message.startsWith(DAWN_FLAGS_REFUSED)) return '';
-  if (/adapter/i.test(message) && !/mesa/i.test(message)) return ` ${NO_ADAPTER_HINT}`;
+function gpuHint(error: GpuError): string {
+  if (error.message.includes('--backend cpu')) return '';
+  if (error instanceof NoAdapterError) return /mesa/i.test(error.message) ? '' : ` ${NO_ADAPTER_HINT}`;
   return ` ${GPU_FAILURE_HINT}`;
 }
 
@@ -86,7 +85,7 @@ function reportError(error: unknown): number {
     return EXIT_BAD_INPUT;
   }
   if (error instanceof GpuError) {
-    process.stderr.write(`net-trim: ${oneLine(message)}${gpuHint(message)}\n${stack}`);
+    process.stderr.write(`net-trim: ${oneLine(message)}${gpuHint(error)}\n${stack}`);
     return EXIT_GPU;
   }
   process.stderr.write(`net-trim: ${oneLine(message)}${debug ? '' : ' (set NET_TRIM_DEBUG=1 for the stack trace)'}\n${stack}`);

@@ -4,8 +4,8 @@ import { constants } from 'node:fs';
 import { access, mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { GpuError, InputError } from '../errors.js';
-import { acquireGpu, DAWN_FLAGS_REFUSED, type GpuRuntime } from '../gpu/device.js';
+import { InputError, NoAdapterError } from '../errors.js';
+import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
 import { pendingFolders, readNpyFile, writeFilesAtomically } from '../io/files.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
@@ -289,7 +289,7 @@ export async function resolveBackend(requested: CliBackend, quiet: boolean | und
   try {
     return { backend: 'webgpu', gpu: await acquireGpu() };
   } catch (error) {
-    if (!(error instanceof GpuError && /adapter/i.test(error.message)) || error.message.startsWith(DAWN_FLAGS_REFUSED)) throw error;
+    if (!(error instanceof NoAdapterError)) throw error;
     if (!quiet) process.stderr.write(`net-trim: ${CPU_FALLBACK_MESSAGE}\n`);
     return { backend: 'cpu', gpu: undefined };
   }
@@ -301,9 +301,9 @@ export async function gpuFor(backend: Backend): Promise<GpuRuntime | undefined> 
   try {
     return await acquireGpu();
   } catch (error) {
-    if (error instanceof GpuError && /adapter/i.test(error.message) && !error.message.startsWith(DAWN_FLAGS_REFUSED)) {
+    if (error instanceof NoAdapterError) {
       const detail = /could not load/.test(error.message) ? ` (${error.message.replace(/^.*\((could not load[^)]*)\).*$/, '$1')})` : '';
-      throw new GpuError(`${NO_ADAPTER_MESSAGE}${detail}`);
+      throw new NoAdapterError(`${NO_ADAPTER_MESSAGE}${detail}`);
     }
     throw error;
   }

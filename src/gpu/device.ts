@@ -1,6 +1,6 @@
 // One way to get a WebGPU device, in a browser (navigator.gpu) and in Node (Dawn through the
 // `webgpu` package), with the adapter's real limits requested instead of the spec defaults.
-import { GpuError } from '../errors.js';
+import { GpuError, NoAdapterError } from '../errors.js';
 import { BufferPool } from './bufferPool.js';
 import type { MatmulVariant } from './kernels/matmulVariants.js';
 import { PipelineCache } from './pipelineCache.js';
@@ -40,9 +40,6 @@ export const NO_ADAPTER_HINT =
 
 let dawnInstance: GPU | null = null;
 
-/** How a GpuError from NET_TRIM_DAWN_FLAGS begins: a setting to fix, not a missing driver (no CPU fallback). */
-export const DAWN_FLAGS_REFUSED = 'Dawn found no adapter for NET_TRIM_DAWN_FLAGS';
-
 /**
  * Dawn's options for Node from NET_TRIM_DAWN_FLAGS, separated by spaces: `adapter=<part of the
  * name>`, `backend=vulkan`, `enable-dawn-features=<toggle,toggle>` (Dawn's toggles, e.g.
@@ -64,7 +61,7 @@ async function findGpu(): Promise<GPU> {
     dawnInstance ??= dawn.create(dawnFlags());
     return dawnInstance;
   } catch (error) {
-    throw new GpuError(`${NO_ADAPTER_HINT} (could not load the 'webgpu' package: ${(error as Error).message})`);
+    throw new NoAdapterError(`${NO_ADAPTER_HINT} (could not load the 'webgpu' package: ${(error as Error).message})`);
   }
 }
 
@@ -72,9 +69,11 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
   const gpu = await findGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' }).catch((error: Error) => {
     // Dawn refuses an `adapter=` or `backend=` it cannot match, listing what there is.
-    throw new GpuError(`${DAWN_FLAGS_REFUSED}='${dawnFlags().join(' ')}': ${error.message.trim().replace(/:\s*\n\s*\*?\s*/g, ': ').replace(/\s*\n\s*\*?\s*/g, '; ')}`);
+    const listed = error.message.trim().replace(/:\s*\n\s*\*?\s*/g, ': ').replace(/\s*\n\s*\*?\s*/g, '; ');
+    const flags = dawnFlags().join(' ');
+    throw flags ? new GpuError(`Dawn found no adapter for NET_TRIM_DAWN_FLAGS='${flags}': ${listed}`) : new NoAdapterError(`${NO_ADAPTER_HINT} (${listed})`);
   });
-  if (!adapter) throw new GpuError(NO_ADAPTER_HINT);
+  if (!adapter) throw new NoAdapterError(NO_ADAPTER_HINT);
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {
     const value = adapter.limits[name];
