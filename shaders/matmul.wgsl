@@ -173,10 +173,14 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
     }
   }
 
-  // The stores index a copy of the block at run time, in a loop that is not unrolled: unrolled,
-  // 128 copies of epilogueStore took llvmpipe 15–40 s to compile on a fresh machine (0.5 s now),
-  // and ran no faster.
-  var block = acc;
+  registersStores(acc, rowBase, colBase, sliceBase, (wid.y * groups.x + wid.x) * REG_LANES + lid.x);
+}
+
+// The stores of a 16×8 register block (matmul_registers, matmul_subgroups). They index the block
+// at run time, in a loop that is not unrolled: unrolled, 128 copies of epilogueStore took llvmpipe
+// 15–40 s to compile on a fresh machine (0.5 s now), and ran no faster.
+fn registersStores(values: array<array<f32, REG_COLS>, REG_ROWS>, rowBase: u32, colBase: u32, sliceBase: u32, slot: u32) {
+  var block = values;
   var sums: EpilogueSums;
   for (var e = 0u; e < REG_ROWS * REG_COLS; e++) {
     let row = rowBase + e / REG_COLS;
@@ -195,7 +199,7 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
       if (row < params.m && col < params.n) { epilogueAfter(row * params.n + col, &sums); }
     }
   }
-  epilogueFinish(sums, (wid.y * groups.x + wid.x) * REG_LANES + lid.x);
+  epilogueFinish(sums, slot);
 }
 
 // ---------------------------------------------------------------------------------------------

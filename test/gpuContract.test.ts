@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GpuError } from '../src/errors.js';
 import type { GpuRuntime } from '../src/gpu/device.js';
 import { CHANNEL_PRELUDE, CHANNELS, SCALAR_CHANNELS, wgslChannelName, type Channel } from '../src/gpu/kernels/channels.js';
-import { matmul, matmulMaxRows } from '../src/gpu/kernels/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulMaxRows, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { add } from '../src/gpu/kernels/proximal.js';
 import { SIDED_PRELUDE } from '../src/gpu/kernels/sides.js';
 import { parseShaderInterface, Shader } from '../src/gpu/shaderInterface.js';
@@ -28,6 +28,7 @@ const PRELUDE = SIDED_PRELUDE + CHANNEL_PRELUDE;
 /** Each module as the wrappers compile it (preludes, the epilogue prepended to the products). */
 const MODULES: Record<string, string> = {
   matmul: PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul'),
+  matmul_subgroups: 'enable subgroups;\n' + PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul') + '\n' + wgsl('matmul_subgroups'),
   patches: PRELUDE + wgsl('epilogue') + '\n' + wgsl('patches'),
   woodbury: PRELUDE + wgsl('epilogue'),
   proximal: PRELUDE + wgsl('proximal'),
@@ -51,6 +52,26 @@ describe('the TS/WGSL interface, read from the WGSL', () => {
       // The parse sees every declaration in the text (none hidden from the regular expressions).
       expect(bindings.size).toBe((code.replace(/\/\/[^\n]*/g, '').match(/@binding\(/g) ?? []).length);
     });
+
+  it('the matmul kernels cover the output tiles MATMUL_VARIANTS says, with the workgroups their subgroup width assumes', () => {
+    const code = MODULES.matmul_subgroups.replace(/\/\/[^\n]*/g, '');
+    const constants = new Map([...code.matchAll(/\bconst\s+(\w+)\s*=\s*(\d+)u;/g)].map(([, name, value]) => [name, Number(value)]));
+    const c = (name: string) => constants.get(name) ?? Number.NaN;
+    const threads = new Map([...code.matchAll(/@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)/g)].map(([, size, fn]) => [fn, size.split(',').reduce((p, v) => p * Number(v.trim()), 1)]));
+    // The tile each entry point's WGSL covers: 'tiled' TILE², 'wide' WIDE², the register kernels REG_ROWS × (REG_LANES·REG_COLS).
+    const tiles: Record<MatmulVariant, [number, number]> = {
+      tiled: [c('TILE'), c('TILE')],
+      wide: [c('WIDE'), c('WIDE')],
+      registers: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
+      subgroups: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
+    };
+    for (const [variant, { entryPoint, tileRows, tileCols, subgroupWidth }] of Object.entries(MATMUL_VARIANTS) as Array<[MatmulVariant, (typeof MATMUL_VARIANTS)[MatmulVariant]]>) {
+      expect([tileRows, tileCols], variant).toEqual(tiles[variant]);
+      expect(threads.get(entryPoint), entryPoint).toBeGreaterThan(0);
+      if (subgroupWidth) expect(threads.get(entryPoint), `${entryPoint}: one subgroup per workgroup`).toBe(subgroupWidth);
+    }
+    expect(threads.get('matmul_registers')).toBe(c('REG_LANES'));
+  });
 
   it('packs fields in the WGSL order, whatever the order TS names them in', () => {
     const shader = new Shader('test', 'struct P {\n  b: f32, // a comment, with a comma\n  a: u32,\n  c: i32,\n}\n@group(0) @binding(7) var<uniform> p: P;\n@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;');

@@ -1,7 +1,7 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
-import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gpu/kernels/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulDispatches, subgroupKernelRuns, tuneMatmul } from '../src/gpu/kernels/matmul.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
@@ -37,12 +37,12 @@ describe.skipIf(!gpu)('matmul kernel', () => {
     [70, 129, 200],
   ];
   // 'tiled' and 'wide' (workgroup memory, for GPUs) and 'registers' (for software adapters) must
-  // all be right whichever device runs the tests. [130, 67, 33] and [70, 129, 200] cross the wide
-  // kernel's 128-wide tile edges.
-  for (const variant of ['tiled', 'wide', 'registers'] as const)
+  // all be right whichever device runs the tests; 'subgroups' wherever it runs (lavapipe: yes).
+  // [130, 67, 33] and [70, 129, 200] cross the wide kernel's 128-wide tile edges.
+  for (const variant of ['tiled', 'wide', 'registers', 'subgroups'] as const)
   for (const [m, n, k] of shapes)
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-      it(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
+      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelRuns(gpu)))(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
         const ws = new Workspace(gpu!);
         const a = gaussianMatrix(m, k, m + 3 * k);
         const b = gaussianMatrix(k, n, n + 5 * k);
@@ -152,11 +152,11 @@ describe.skipIf(!gpu)('two-stage reduction', () => {
 });
 
 describe.skipIf(!gpu)('matmul tuning', () => {
-  it('measures the GPU kernels once per device (software adapters: registers, nothing compiled) and makes matmul use the faster', async () => {
+  it('measures the GPU kernels once per device (software adapters: subgroups where it runs, else registers, nothing compiled) and makes matmul use the faster', async () => {
     const before = gpu!.pipelines.size;
     const choice = await tuneMatmul(gpu!);
     if (gpu!.software) {
-      expect(choice).toBe('registers');
+      expect(choice).toBe(subgroupKernelRuns(gpu!) ? 'subgroups' : 'registers');
       expect(gpu!.pipelines.size).toBe(before);
     } else expect(['tiled', 'wide']).toContain(choice);
     expect(gpu!.matmulVariant).toBe(choice);
@@ -170,7 +170,7 @@ describe.skipIf(!gpu)('matmul tuning', () => {
       const b = gaussianMatrix(k, n, 92);
       const out = ws.storage(m * n, 'out');
       const dispatch = matmul(ws, { label: 'tuned', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k });
-      expect(dispatch.pipeline.label).toContain(`matmul:${MATMUL_VARIANTS[choice].entryPoint}:`);
+      expect(dispatch.pipeline.label).toMatch(new RegExp(`^matmul(_subgroups)?:${MATMUL_VARIANTS[choice].entryPoint}:`));
       run(ws, [dispatch]);
       const want = reference(Float64Array.from(a), Float64Array.from(b), m, n, k, false, false);
       const got = await ws.read(out, m * n);

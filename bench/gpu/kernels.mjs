@@ -101,9 +101,8 @@ async function measureProduct(shape, configure) {
   }
 }
 
-/** Each kernel alone, and the library's plan for the shape ('auto': matmulDispatches). */
-export function sweepShape(shape) {
-  const variants = gpu.software ? ['registers', 'wide'] : ['tiled', 'wide'];
+/** Each kernel alone (`variants`, default: the device's candidates), and on GPUs the library's plan ('auto': matmulDispatches). */
+export function sweepShape(shape, variants = gpu.software ? ['registers', 'wide'] : ['tiled', 'wide']) {
   return measureProduct(shape, () => [
     ...variants.map((variant) => [variant, (ws, spec) => [lib.matmul(ws, { ...spec, variant })]]),
     ...(gpu.software ? [] : [['auto', (ws, spec) => lib.matmulDispatches(ws, spec)]]),

@@ -18,6 +18,11 @@ export interface GpuRuntime {
   matmulVariant: MatmulVariant | null;
   /** Whether the adapter is a CPU implementation of WebGPU/Vulkan (llvmpipe, SwiftShader, WARP). */
   software: boolean;
+  /**
+   * The subgroup width where the device has the 'subgroups' feature (enabled whenever offered)
+   * and the adapter reports one fixed width; null otherwise. matmul_subgroups needs exactly 8.
+   */
+  subgroupSize: number | null;
   /** Throws a GpuError if the device was lost or reported an uncaptured error. */
   assertHealthy(): void;
   destroy(): void;
@@ -37,6 +42,9 @@ const WANTED_LIMITS = [
 
 export const NO_ADAPTER_HINT =
   'no WebGPU adapter found: on Linux install Mesa\'s Vulkan driver (mesa-vulkan-drivers ≥ 25, see README), in a browser use one with WebGPU enabled, or use the cpu backend';
+
+/** Features a kernel may use, enabled where the adapter offers them (shaders/matmul_subgroups.wgsl). */
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['subgroups'];
 
 let dawnInstance: GPU | null = null;
 
@@ -79,7 +87,8 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
     const value = adapter.limits[name];
     if (typeof value === 'number') requiredLimits[name] = value;
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const adapterDescription =
     [info.vendor, info.architecture, info.device, info.description && `(${info.description})`].filter(Boolean).join(' ') || 'unknown adapter';
@@ -103,6 +112,7 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
     pipelines: new PipelineCache(device),
     matmulVariant: null,
     software: isSoftwareAdapter(adapterDescription),
+    subgroupSize: fixedSubgroupSize(device, info),
     assertHealthy() {
       if (failure) throw new GpuError(failure);
     },
@@ -112,6 +122,12 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
       device.destroy();
     },
   };
+}
+
+function fixedSubgroupSize(device: GPUDevice, info: GPUAdapterInfo): number | null {
+  const { subgroupMinSize, subgroupMaxSize } = info;
+  if (!device.features.has('subgroups') || !subgroupMinSize || subgroupMinSize !== subgroupMaxSize) return null;
+  return subgroupMinSize;
 }
 
 /** CPU implementations of WebGPU/Vulkan (Mesa llvmpipe/lavapipe, SwiftShader, WARP). */

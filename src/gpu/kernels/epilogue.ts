@@ -27,7 +27,7 @@ export type Epilogue<A = Binding> = { partials: PartialSlots } & (
 const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
 
 /** A kernel's module (named `name`) with the epilogue prepended (it declares `out`). */
-export const withEpilogue = (name: string, kernel: string): Shader => new Shader(name, `${SHADER_PRELUDE}${source}\n${kernel}`);
+export const withEpilogue = (name: string, kernel: string, directives = ''): Shader => new Shader(name, `${directives}${SHADER_PRELUDE}${source}\n${kernel}`);
 
 /** The epilogue on its own: woodbury_response, and the names of the bindings it declares. */
 const woodbury = withEpilogue('woodbury', '');

@@ -1,6 +1,8 @@
 // Wrapper of shaders/matmul.wgsl.
 import matmulSource from '../../../shaders/matmul.wgsl';
-import { isSoftwareAdapter, type GpuRuntime } from '../device.js';
+import subgroupsSource from '../../../shaders/matmul_subgroups.wgsl';
+import { GpuError } from '../../errors.js';
+import type { GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
 import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
 import { Workspace, type Dispatch } from '../workspace.js';
@@ -37,13 +39,21 @@ export interface MatmulSpec {
 
 const VARIANTS = MATMUL_VARIANTS;
 const shader = withEpilogue('matmul', matmulSource);
+const subgroupShader = withEpilogue('matmul_subgroups', `${matmulSource}\n${subgroupsSource}`, 'enable subgroups;\n');
 
 /** The kernels tuneMatmul chooses between on GPUs (software adapters always use 'registers'). */
 const GPU_VARIANTS: readonly MatmulVariant[] = ['tiled', 'wide'];
 
-/** The kernel for an untuned adapter: 'registers' on CPU rasterizers, 'tiled' on real GPUs. */
-export function matmulVariantFor(adapterDescription: string): MatmulVariant {
-  return isSoftwareAdapter(adapterDescription) ? 'registers' : 'tiled';
+/** Whether matmul_subgroups can run: subgroups enabled and exactly its workgroup (8 lanes) wide. */
+export const subgroupKernelRuns = (runtime: GpuRuntime): boolean => runtime.subgroupSize === MATMUL_VARIANTS.subgroups.subgroupWidth;
+
+/**
+ * The kernel for an untuned device: on CPU rasterizers 'subgroups' where it runs (1.5–1.9× the
+ * 'registers' kernel on llvmpipe, bench/README.md), else 'registers'; 'tiled' on real GPUs.
+ */
+export function matmulVariantFor(runtime: GpuRuntime): MatmulVariant {
+  if (!runtime.software) return 'tiled';
+  return subgroupKernelRuns(runtime) ? 'subgroups' : 'registers';
 }
 
 // How products are laid out on a GPU, from the k-split sweep on an H200 (bench/README.md, "On a
@@ -75,13 +85,15 @@ const tilesOf = (v: MatmulVariant, m: number, n: number) => Math.ceil(n / VARIAN
  */
 function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant' | 'slices'>, splittable: boolean): MatmulPlan {
   const { m, n, k } = spec;
-  const device = ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime.adapterDescription);
+  const device = ws.runtime.matmulVariant ?? matmulVariantFor(ws.runtime);
   const slicesFor = (v: MatmulVariant) =>
     !splittable ? 1
     : spec.slices !== undefined ? Math.max(1, Math.min(spec.slices, Math.ceil(k / 16)))
     : ws.runtime.software ? 1
     : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(v, m, n)), Math.floor(k / MIN_SLICE_K)));
   let variant = spec.variant ?? device;
+  if (variant === 'subgroups' && !subgroupKernelRuns(ws.runtime))
+    throw new GpuError(`the 'subgroups' matmul kernel needs subgroups exactly ${VARIANTS.subgroups.subgroupWidth} wide; this device's: ${ws.runtime.subgroupSize ?? 'none, or of varying width'}`);
   const wideTiles = tilesOf('wide', m, n);
   if (!spec.variant && variant === 'wide' && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor('wide') < WIDE_MIN_GROUPS)) variant = 'tiled';
   const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;
@@ -96,7 +108,7 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
  * stay within it; anything larger fails in Workspace.dispatch.
  */
 export function matmulMaxRows(runtime: GpuRuntime, requested?: MatmulVariant): number {
-  const variant = requested ?? runtime.matmulVariant ?? matmulVariantFor(runtime.adapterDescription);
+  const variant = requested ?? runtime.matmulVariant ?? matmulVariantFor(runtime);
   const tileRows = !requested && variant === 'wide' ? VARIANTS.tiled.tileRows : VARIANTS[variant].tileRows;
   return tileRows * runtime.limits.maxComputeWorkgroupsPerDimension;
 }
@@ -141,8 +153,9 @@ function uniformsOf(ws: Workspace, spec: MatmulSpec, kSlice: number): GPUBuffer 
 function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Dispatch {
   const variant = VARIANTS[plan.variant];
   // 'registers' takes the transposes from its uniform: one pipeline (see shaders/matmul.wgsl).
-  const constants: Record<string, number> = plan.variant === 'registers' ? {} : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
-  const pipeline = shader.pipeline(ws.runtime, variant.entryPoint, constants);
+  const uniformTransposes = plan.variant === 'registers' || plan.variant === 'subgroups';
+  const constants: Record<string, number> = uniformTransposes ? {} : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
+  const pipeline = (plan.variant === 'subgroups' ? subgroupShader : shader).pipeline(ws.runtime, variant.entryPoint, constants);
   const beta = spec.beta ?? 0;
   return ws.dispatch(
     spec.label,
@@ -160,7 +173,7 @@ function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Disp
 export function matmulSlots(ws: Workspace, m: number, n: number, requested?: MatmulVariant): number {
   const { variant } = planOf(ws, { m, n, k: 1, variant: requested }, false);
   const groups = tilesOf(variant, m, n);
-  return variant === 'registers' ? groups * 8 : groups;
+  return variant === 'registers' || variant === 'subgroups' ? groups * 8 : groups;
 }
 
 const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
@@ -174,7 +187,7 @@ const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
  */
 export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
   if (runtime.matmulVariant) return Promise.resolve(runtime.matmulVariant); // measured already, or chosen by the caller
-  if (runtime.software) return Promise.resolve((runtime.matmulVariant = 'registers'));
+  if (runtime.software) return Promise.resolve((runtime.matmulVariant = matmulVariantFor(runtime)));
   let pending = tuning.get(runtime);
   if (!pending) {
     pending = measureVariants(runtime).then((best) => (runtime.matmulVariant = best));

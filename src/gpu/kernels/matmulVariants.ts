@@ -10,12 +10,19 @@
  * 'registers': 16×64 tiles, a 16×8 register block per invocation and direct global loads, no
  * workgroup memory or barriers (about 4× faster on llvmpipe, where each workgroup is SIMD lanes of
  * one CPU thread and barriers/workgroup memory buy nothing).
+ * 'subgroups': 'registers' with op(A) loaded once per subgroup and shared by subgroupShuffle, for
+ * devices whose subgroups are exactly its 8-invocation workgroup (llvmpipe: 1.5–1.9× 'registers').
  */
-export type MatmulVariant = 'tiled' | 'wide' | 'registers';
+export type MatmulVariant = 'tiled' | 'wide' | 'registers' | 'subgroups';
 
-/** Entry point and output tile (rows × columns per workgroup: dispatch y covers rows, x columns). */
-export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number }>> = {
+/**
+ * Entry point and output tile (rows × columns per workgroup: dispatch y covers rows, x columns),
+ * and the subgroup width a kernel needs (its whole workgroup). test/gpuContract.test.ts compares
+ * these with the WGSL.
+ */
+export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number; subgroupWidth?: number }>> = {
   tiled: { entryPoint: 'matmul', tileRows: 64, tileCols: 64 },
   wide: { entryPoint: 'matmul_wide', tileRows: 128, tileCols: 128 },
   registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
+  subgroups: { entryPoint: 'matmul_subgroups', tileRows: 16, tileCols: 64, subgroupWidth: 8 },
 };
