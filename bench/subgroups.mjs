@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// The subgroup matmul kernel against the register kernel it replaces on software adapters, side by
-// side in one process (issue 17: "where the adapter offers subgroups, try them and report speed
+// The subgroup kernels (matmul, and the conv layers' patch products) against the register kernels
+// they replace on software adapters, side by side in one process (issue 17: "where the adapter offers subgroups, try them and report speed
 // and the float64-measured accuracy"). Needs a device whose subgroups are 8 wide (llvmpipe on
 // AVX2); elsewhere it says so and exits 0. After `npm run build`:
 //   XDG_RUNTIME_DIR=/tmp/xdg node bench/subgroups.mjs [--rounds 2] [--iterations 30] [--json out.json]
 // 1. The kernels alone on the ADMM's product shapes (bench/gpu/kernels.mjs: checked against
 //    float64 at 64 entries, medians of 5 submits).
-// 2. An ADMM iteration of the bench's problems under each kernel (bench/measure.mjs), in
-//    alternating rounds, medians; and how far each kernel's W after --iterations iterations from
-//    zero is from the float64 CPU reference's after as many (relative Frobenius distance).
+// 2. An ADMM iteration of the bench's problems with each set of kernels (bench/measure.mjs; the
+//    register kernels on the same device posing as one without subgroups), in alternating rounds,
+//    medians; and how far each one's W after --iterations iterations from zero is from the float64
+//    CPU reference's after as many (relative Frobenius distance).
 import { parseArgs } from 'node:util';
 import * as lib from '../dist/node/internals.js';
 import { sweepShape, use } from './gpu/kernels.mjs';
@@ -28,7 +29,7 @@ const VARIANTS = ['registers', 'subgroups'];
 
 const gpu = await lib.acquireGpu();
 console.error(`device: ${gpu.adapterDescription}; subgroup size ${gpu.subgroupSize ?? 'none or varying'}`);
-if (!lib.subgroupKernelRuns(gpu)) {
+if (!lib.subgroupKernelsRun(gpu)) {
   console.log(`bench/subgroups.mjs: this device has no subgroups exactly 8 wide (${gpu.subgroupSize ?? 'none or varying'}); nothing to compare`);
   process.exit(0);
 }
@@ -50,6 +51,11 @@ const relativeDistance = (got, want) => {
   return Math.sqrt(d / w);
 };
 
+// Each configuration's runtime: the register kernels on this device posing as one without subgroups.
+const runtimes = {
+  registers: Object.create(gpu, { subgroupSize: { value: null }, matmulVariant: { value: 'registers', writable: true } }),
+  subgroups: Object.assign(gpu, { matmulVariant: 'subgroups' }),
+};
 const iterations = [];
 const ITERATIONS = Number(opts.iterations);
 for (const name of opts.problems.split(',')) {
@@ -61,8 +67,7 @@ for (const name of opts.problems.split(',')) {
   const entries = {};
   for (let round = 0; round < Number(opts.rounds); round++)
     for (const variant of VARIANTS) {
-      gpu.matmulVariant = variant; // read when the engine builds its dispatches
-      const engine = await lib.GpuAdmmEngine.create(gpu, problem);
+      const engine = await lib.GpuAdmmEngine.create(runtimes[variant], problem);
       try {
         if (round === 0) {
           await engine.iterate(ITERATIONS);

@@ -119,50 +119,85 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         for (var i = 0u; i < TILE; i++) { acc[i][j] += b; }
       }
     }
-    if (STORES_IN_LOOP) {
-      // A copy of the block indexed at run time, in a loop that is not unrolled (see STORES_IN_LOOP).
-      var values = acc;
-      for (var e = 0u; e < TILE * BLOCK; e++) {
-        let r = block * TILE + e / BLOCK;
-        let m = m0 + e % BLOCK;
-        if (r < params.rows && m < M) {
-          let index = r * M + m;
-          var value = params.alpha * values[e / BLOCK][e % BLOCK];
-          if (params.beta != 0.0) { value += params.beta * addend[index]; }
-          epilogueStore(index, value, &sums);
-        }
-      }
-    } else {
-      for (var i = 0u; i < TILE; i++) {
-        let r = block * TILE + i;
-        if (r >= params.rows) { break; }
-        for (var j = 0u; j < BLOCK; j++) {
-          if (m0 + j >= M) { break; }
-          let index = r * M + m0 + j;
-          var value = params.alpha * acc[i][j];
-          if (params.beta != 0.0) { value += params.beta * addend[index]; }
-          epilogueStore(index, value, &sums);
-        }
+    productStores(acc, block, m0, &sums);
+  }
+  epilogueFinish(sums, gid.y * groups.x * WORKGROUP + gid.x);
+}
+
+// The stores of one invocation's TILE×BLOCK block of X·W (the rows of `rowBlock`, the outputs from
+// m0), and the epilogue's sums over them (patch_product, patch_product_subgroups).
+fn productStores(acc: array<array<f32, BLOCK>, TILE>, rowBlock: u32, m0: u32, sums: ptr<function, EpilogueSums>) {
+  let M = params.outputs;
+  if (STORES_IN_LOOP) {
+    // A copy of the block indexed at run time, in a loop that is not unrolled (see STORES_IN_LOOP).
+    var values = acc;
+    for (var e = 0u; e < TILE * BLOCK; e++) {
+      let r = rowBlock * TILE + e / BLOCK;
+      let m = m0 + e % BLOCK;
+      if (r < params.rows && m < M) {
+        let index = r * M + m;
+        var value = params.alpha * values[e / BLOCK][e % BLOCK];
+        if (params.beta != 0.0) { value += params.beta * addend[index]; }
+        epilogueStore(index, value, sums);
       }
     }
-    if (epilogue.kind == 1u && M % 4u == 0u) {
-      // The response sums, four outputs per step (this invocation's BLOCK outputs of a row are
-      // contiguous, and with M % 4 = 0 every run of four stays within the row).
-      for (var e = 0u; e < TILE * BLOCK / 4u; e++) {
-        let r = block * TILE + e / (BLOCK / 4u);
-        let m = m0 + (e % (BLOCK / 4u)) * 4u;
-        if (r < params.rows && m < M) { epilogueAfterResponse4(r * M + m, &sums); }
-      }
-    } else if (epilogueRevisits()) {
-      // A loop of 128 that is not unrolled: the epilogue's loads stay out of the register block.
-      for (var e = 0u; e < TILE * BLOCK; e++) {
-        let r = block * TILE + e / BLOCK;
-        let m = m0 + e % BLOCK;
-        if (r < params.rows && m < M) { epilogueAfter(r * M + m, &sums); }
+  } else {
+    for (var i = 0u; i < TILE; i++) {
+      let r = rowBlock * TILE + i;
+      if (r >= params.rows) { break; }
+      for (var j = 0u; j < BLOCK; j++) {
+        if (m0 + j >= M) { break; }
+        let index = r * M + m0 + j;
+        var value = params.alpha * acc[i][j];
+        if (params.beta != 0.0) { value += params.beta * addend[index]; }
+        epilogueStore(index, value, sums);
       }
     }
   }
-  epilogueFinish(sums, gid.y * groups.x * WORKGROUP + gid.x);
+  if (epilogue.kind == 1u && M % 4u == 0u) {
+    // The response sums, four outputs per step (this invocation's BLOCK outputs of a row are
+    // contiguous, and with M % 4 = 0 every run of four stays within the row).
+    for (var e = 0u; e < TILE * BLOCK / 4u; e++) {
+      let r = rowBlock * TILE + e / (BLOCK / 4u);
+      let m = m0 + (e % (BLOCK / 4u)) * 4u;
+      if (r < params.rows && m < M) { epilogueAfterResponse4(r * M + m, sums); }
+    }
+  } else if (epilogueRevisits()) {
+    // A loop of 128 that is not unrolled: the epilogue's loads stay out of the register block.
+    for (var e = 0u; e < TILE * BLOCK; e++) {
+      let r = rowBlock * TILE + e / BLOCK;
+      let m = m0 + e % BLOCK;
+      if (r < params.rows && m < M) { epilogueAfter(r * M + m, sums); }
+    }
+  }
+}
+
+// The TILE columns of X from k0 (clamped to the last): column k = (ky, kx, c), or the bias column
+// (k = inputs).
+struct Taps {
+  ky: array<u32, TILE>,
+  kx: array<u32, TILE>,
+  ch: array<u32, TILE>,
+  isBias: array<bool, TILE>,
+}
+
+fn tapsFrom(k0: u32) -> Taps {
+  var taps: Taps;
+  for (var i = 0u; i < TILE; i++) {
+    let k = min(k0 + i, columns() - 1u);
+    taps.isBias[i] = k == params.inputs;
+    taps.ch[i] = k % params.channels;
+    taps.kx[i] = (k / params.channels) % params.kernelW;
+    taps.ky[i] = min(k / (params.channels * params.kernelW), params.kernelH - 1u);
+  }
+  return taps;
+}
+
+// X[r, k] at the taps' columns for the row at position p.
+fn tapValues(p: Position, taps: Taps) -> array<f32, TILE> {
+  var v: array<f32, TILE>;
+  for (var i = 0u; i < TILE; i++) { v[i] = select(patchValue(p, taps.ky[i], taps.kx[i], taps.ch[i]), params.biasValue, taps.isBias[i]); }
+  return v;
 }
 
 // partials[s, k, m] = Σ over rows r of slice s (rowsPerSlice rows each; slice = workgroup y) of
@@ -179,43 +214,36 @@ fn patch_gradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let k0 = (t / outputBlocks) * TILE;
     let m0 = (t % outputBlocks) * BLOCK;
     let cols = blockColumns(m0);
-    // Column k = (ky, kx, c), or the bias column (k = inputs).
-    var ky: array<u32, TILE>;
-    var kx: array<u32, TILE>;
-    var ch: array<u32, TILE>;
-    var isBias: array<bool, TILE>;
-    for (var i = 0u; i < TILE; i++) {
-      let k = min(k0 + i, columns() - 1u);
-      isBias[i] = k == params.inputs;
-      ch[i] = k % params.channels;
-      kx[i] = (k / params.channels) % params.kernelW;
-      ky[i] = min(k / (params.channels * params.kernelW), params.kernelH - 1u);
-    }
+    let taps = tapsFrom(k0);
     var acc: array<array<f32, BLOCK>, TILE>;
     for (var r = first; r < last; r++) {
-      let p = position(r);
-      var v: array<f32, TILE>;
-      for (var i = 0u; i < TILE; i++) { v[i] = select(patchValue(p, ky[i], kx[i], ch[i]), params.biasValue, isBias[i]); }
+      let v = tapValues(position(r), taps);
       for (var j = 0u; j < BLOCK; j++) {
         let bj = operand[r * M + cols[j]];
         for (var i = 0u; i < TILE; i++) { acc[i][j] = fma(v[i], bj, acc[i][j]); }
       }
     }
-    if (STORES_IN_LOOP) {
-      var values = acc; // 3 s less to compile on llvmpipe
-      for (var e = 0u; e < TILE * BLOCK; e++) {
-        let k = k0 + e / BLOCK;
-        let m = m0 + e % BLOCK;
-        if (k < columns() && m < M) { out[(slice * columns() + k) * M + m] = values[e / BLOCK][e % BLOCK]; }
-      }
-    } else {
-      for (var i = 0u; i < TILE; i++) {
-        let k = k0 + i;
-        if (k >= columns()) { break; }
-        for (var j = 0u; j < BLOCK; j++) {
-          if (m0 + j >= M) { break; }
-          out[(slice * columns() + k) * M + m0 + j] = acc[i][j];
-        }
+    gradientStores(acc, k0, m0, slice);
+  }
+}
+
+// The stores of one invocation's TILE×BLOCK block of partials (columns from k0, outputs from m0).
+fn gradientStores(acc: array<array<f32, BLOCK>, TILE>, k0: u32, m0: u32, slice: u32) {
+  let M = params.outputs;
+  if (STORES_IN_LOOP) {
+    var values = acc; // 3 s less to compile on llvmpipe
+    for (var e = 0u; e < TILE * BLOCK; e++) {
+      let k = k0 + e / BLOCK;
+      let m = m0 + e % BLOCK;
+      if (k < columns() && m < M) { out[(slice * columns() + k) * M + m] = values[e / BLOCK][e % BLOCK]; }
+    }
+  } else {
+    for (var i = 0u; i < TILE; i++) {
+      let k = k0 + i;
+      if (k >= columns()) { break; }
+      for (var j = 0u; j < BLOCK; j++) {
+        if (m0 + j >= M) { break; }
+        out[(slice * columns() + k) * M + m0 + j] = acc[i][j];
       }
     }
   }

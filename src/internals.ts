@@ -5,6 +5,7 @@ export { CpuAdmmEngine } from './solver/cpuSolver.js';
 export { GpuAdmmEngine } from './solver/gpu/gpuSolver.js';
 export { designOf, materializePatches } from './solver/design.js';
 export { programInput } from './prune/layerPrograms.js';
-export { matmul, matmulDispatches, MATMUL_VARIANTS, subgroupKernelRuns, tuneMatmul } from './gpu/kernels/matmul.js';
+export { matmul, matmulDispatches, MATMUL_VARIANTS, tuneMatmul } from './gpu/kernels/matmul.js';
+export { subgroupKernelsRun } from './gpu/kernels/subgroups.js';
 export { spdInverseOfIdentityPlus } from './solver/spdInverse.js';
 export { encodeDispatches, Workspace } from './gpu/workspace.js';

@@ -4,7 +4,8 @@
 // engine's residual sums against the float64 engine's after the same iterations, and the GPU
 // memory it holds.
 import { afterAll, describe, expect, it } from 'vitest';
-import { subgroupKernelRuns, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
+import type { MatmulVariant } from '../src/gpu/kernels/matmul.js';
+import { subgroupKernelsRun } from '../src/gpu/kernels/subgroups.js';
 import { woodburyResponse, woodburyResponseSlots, type Epilogue, type PartialSlots } from '../src/gpu/kernels/epilogue.js';
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { CHANNELS, SCALAR_CHANNELS, sumPartials, weightResidualSlots, weightResiduals } from '../src/gpu/kernels/reductions.js';
@@ -65,7 +66,7 @@ describe.skipIf(!gpu)('fused epilogues of X·W', () => {
   // M = 20 takes patch_product's four-at-a-time response sums (M % 4 = 0), over two output blocks.
   for (const [name, variant, make] of designs) {
     for (const M of [19, 20]) {
-      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelRuns(gpu)))(`${name}, M = ${M}: response (checked and not), squares and feasibility sums, and T`, async () => {
+      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelsRun(gpu)))(`${name}, M = ${M}: response (checked and not), squares and feasibility sums, and T`, async () => {
         const saved = gpu!.matmulVariant;
         if (variant) gpu!.matmulVariant = variant;
         const ws = new Workspace(gpu!);

@@ -11,6 +11,7 @@ import { CHANNEL_PRELUDE, CHANNELS, SCALAR_CHANNELS, wgslChannelName, type Chann
 import { MATMUL_VARIANTS, matmul, matmulMaxRows, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { add } from '../src/gpu/kernels/proximal.js';
 import { SIDED_PRELUDE } from '../src/gpu/kernels/sides.js';
+import { SUBGROUP_KERNEL_WIDTH } from '../src/gpu/kernels/subgroups.js';
 import { parseShaderInterface, Shader } from '../src/gpu/shaderInterface.js';
 import { Workspace } from '../src/gpu/workspace.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
@@ -30,6 +31,7 @@ const MODULES: Record<string, string> = {
   matmul: PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul'),
   matmul_subgroups: 'enable subgroups;\n' + PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul') + '\n' + wgsl('matmul_subgroups'),
   patches: PRELUDE + wgsl('epilogue') + '\n' + wgsl('patches'),
+  patches_subgroups: 'enable subgroups;\n' + PRELUDE + wgsl('epilogue') + '\n' + wgsl('patches') + '\n' + wgsl('patches_subgroups'),
   woodbury: PRELUDE + wgsl('epilogue'),
   proximal: PRELUDE + wgsl('proximal'),
   reductions: PRELUDE + wgsl('reductions'),
@@ -53,11 +55,17 @@ describe('the TS/WGSL interface, read from the WGSL', () => {
       expect(bindings.size).toBe((code.replace(/\/\/[^\n]*/g, '').match(/@binding\(/g) ?? []).length);
     });
 
-  it('the matmul kernels cover the output tiles MATMUL_VARIANTS says, with the workgroups their subgroup width assumes', () => {
-    const code = MODULES.matmul_subgroups.replace(/\/\/[^\n]*/g, '');
-    const constants = new Map([...code.matchAll(/\bconst\s+(\w+)\s*=\s*(\d+)u;/g)].map(([, name, value]) => [name, Number(value)]));
-    const c = (name: string) => constants.get(name) ?? Number.NaN;
-    const threads = new Map([...code.matchAll(/@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)/g)].map(([, size, fn]) => [fn, size.split(',').reduce((p, v) => p * Number(v.trim()), 1)]));
+  it('the matmul kernels cover the output tiles MATMUL_VARIANTS says; each subgroup kernel\'s workgroup is one subgroup of SUBGROUP_KERNEL_WIDTH', () => {
+    // Each module's constants and workgroup sizes (patches.wgsl's TILE is not matmul.wgsl's).
+    const read = (module: string) => {
+      const code = MODULES[module].replace(/\/\/[^\n]*/g, '');
+      const constants = new Map([...code.matchAll(/\bconst\s+(\w+)\s*=\s*(\d+)u;/g)].map(([, name, value]) => [name, Number(value)]));
+      const value = (name: string) => constants.get(name) ?? Number.NaN;
+      const sizes = [...code.matchAll(/@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)/g)].map(([, size, fn]) => [fn, size.split(',').reduce((p, v) => p * (constants.get(v.trim()) ?? Number(v.trim())), 1)] as const);
+      return { c: value, lanes: new Map(sizes) };
+    };
+    const { c, lanes } = read('matmul_subgroups');
+    const patches = read('patches_subgroups');
     // The tile each entry point's WGSL covers: 'tiled' TILE², 'wide' WIDE², the register kernels REG_ROWS × (REG_LANES·REG_COLS).
     const tiles: Record<MatmulVariant, [number, number]> = {
       tiled: [c('TILE'), c('TILE')],
@@ -65,12 +73,13 @@ describe('the TS/WGSL interface, read from the WGSL', () => {
       registers: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
       subgroups: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
     };
-    for (const [variant, { entryPoint, tileRows, tileCols, subgroupWidth }] of Object.entries(MATMUL_VARIANTS) as Array<[MatmulVariant, (typeof MATMUL_VARIANTS)[MatmulVariant]]>) {
+    for (const [variant, { entryPoint, tileRows, tileCols }] of Object.entries(MATMUL_VARIANTS) as Array<[MatmulVariant, (typeof MATMUL_VARIANTS)[MatmulVariant]]>) {
       expect([tileRows, tileCols], variant).toEqual(tiles[variant]);
-      expect(threads.get(entryPoint), entryPoint).toBeGreaterThan(0);
-      if (subgroupWidth) expect(threads.get(entryPoint), `${entryPoint}: one subgroup per workgroup`).toBe(subgroupWidth);
+      expect(lanes.get(entryPoint), entryPoint).toBeGreaterThan(0);
     }
-    expect(threads.get('matmul_registers')).toBe(c('REG_LANES'));
+    for (const entryPoint of ['matmul_subgroups', 'matmul_registers']) expect(lanes.get(entryPoint), entryPoint).toBe(SUBGROUP_KERNEL_WIDTH);
+    for (const entryPoint of ['patch_product_subgroups', 'patch_gradient_subgroups']) expect(patches.lanes.get(entryPoint), entryPoint).toBe(SUBGROUP_KERNEL_WIDTH);
+    expect(patches.c('SUBGROUP_WIDTH')).toBe(SUBGROUP_KERNEL_WIDTH);
   });
 
   it('packs fields in the WGSL order, whatever the order TS names them in', () => {

@@ -1,7 +1,8 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
-import { MATMUL_VARIANTS, matmul, matmulDispatches, subgroupKernelRuns, tuneMatmul } from '../src/gpu/kernels/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gpu/kernels/matmul.js';
+import { subgroupKernelsRun } from '../src/gpu/kernels/subgroups.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
@@ -42,7 +43,7 @@ describe.skipIf(!gpu)('matmul kernel', () => {
   for (const variant of ['tiled', 'wide', 'registers', 'subgroups'] as const)
   for (const [m, n, k] of shapes)
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelRuns(gpu)))(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
+      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelsRun(gpu)))(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
         const ws = new Workspace(gpu!);
         const a = gaussianMatrix(m, k, m + 3 * k);
         const b = gaussianMatrix(k, n, n + 5 * k);
@@ -156,7 +157,7 @@ describe.skipIf(!gpu)('matmul tuning', () => {
     const before = gpu!.pipelines.size;
     const choice = await tuneMatmul(gpu!);
     if (gpu!.software) {
-      expect(choice).toBe(subgroupKernelRuns(gpu!) ? 'subgroups' : 'registers');
+      expect(choice).toBe(subgroupKernelsRun(gpu!) ? 'subgroups' : 'registers');
       expect(gpu!.pipelines.size).toBe(before);
     } else expect(['tiled', 'wide']).toContain(choice);
     expect(gpu!.matmulVariant).toBe(choice);

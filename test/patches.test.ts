@@ -101,9 +101,12 @@ describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
   // Each geometry whole, and split into one chunk per image (products per chunk, Xᵀ·B summed over
   // them); and whole with the register block stored as GPUs store it (unrolled: STORES_IN_LOOP
   // off), posing as a hardware adapter, since this one is a software one.
+  // With subgroups 8 wide (lavapipe), this adapter runs the subgroup kernels; posing as one
+  // without subgroups, the plain ones.
   const asGpu = gpu && (Object.create(gpu, { software: { value: false } }) as typeof gpu);
-  const cases = geometries.flatMap(([name, g]) => [[name, g, false, false], [`${name}, one image per chunk`, g, true, false], [`${name}, stores unrolled (GPUs)`, g, false, true]] as const);
-  for (const [name, g, split, unrolled] of cases)
+  const withoutSubgroups = gpu && (Object.create(gpu, { subgroupSize: { value: null } }) as typeof gpu);
+  const cases = geometries.flatMap(([name, g]) => [[name, g, false, gpu], [`${name}, one image per chunk`, g, true, gpu], [`${name}, stores unrolled (GPUs)`, g, false, asGpu], [`${name}, no subgroups`, g, false, withoutSubgroups]] as const);
+  for (const [name, g, split, runtime] of cases)
     it(`${name}: X·W + βA and αXᵀB + βA, in float32, match float64`, async () => {
       const p = patchesOf(g, 21);
       const design = designOf(p, true, 2);
@@ -114,7 +117,7 @@ describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
       const B = gaussianMatrix(explicit.rows, M, 23);
       const A1 = gaussianMatrix(explicit.rows, M, 24);
       const A2 = gaussianMatrix(explicit.cols, M, 25);
-      const ws = new Workspace(unrolled ? asGpu! : gpu!);
+      const ws = new Workspace(runtime!);
       try {
         // chunkRows 1 rounds up to one whole image per chunk.
         const X = uploadDesign(ws, design, { chunkRows: split ? 1 : undefined, outputs: M });

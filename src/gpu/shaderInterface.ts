@@ -31,13 +31,28 @@ export interface ShaderInterface {
 /** The source without comments (line and block), so commented-out declarations do not count. */
 const withoutComments = (code: string) => code.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, '');
 
+/** `text` split at its commas outside <…> (a field's type may be array<u32, 8>). */
+function topLevelParts(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '<') depth++;
+    else if (text[i] === '>') depth--;
+    else if (text[i] === ',' && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return [...parts, text.slice(start)];
+}
+
 /** Parses the declarations a wrapper depends on (structs of scalar fields, @group/@binding variables). */
 export function parseShaderInterface(code: string): ShaderInterface {
   const text = withoutComments(code);
   const structs = new Map<string, StructField[]>();
   for (const [, name, body] of text.matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
-    const fields = body
-      .split(',')
+    const fields = topLevelParts(body)
       .map((f) => f.trim())
       .filter(Boolean)
       .map((f) => {

@@ -5,6 +5,7 @@ import { GpuError } from '../../errors.js';
 import type { GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
 import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
+import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTH, subgroupKernelsRun } from './subgroups.js';
 import { Workspace, type Dispatch } from '../workspace.js';
 
 export { MATMUL_VARIANTS, type MatmulVariant };
@@ -44,16 +45,13 @@ const subgroupShader = withEpilogue('matmul_subgroups', `${matmulSource}\n${subg
 /** The kernels tuneMatmul chooses between on GPUs (software adapters always use 'registers'). */
 const GPU_VARIANTS: readonly MatmulVariant[] = ['tiled', 'wide'];
 
-/** Whether matmul_subgroups can run: subgroups enabled and exactly its workgroup (8 lanes) wide. */
-export const subgroupKernelRuns = (runtime: GpuRuntime): boolean => runtime.subgroupSize === MATMUL_VARIANTS.subgroups.subgroupWidth;
-
 /**
  * The kernel for an untuned device: on CPU rasterizers 'subgroups' where it runs (1.5–1.9× the
  * 'registers' kernel on llvmpipe, bench/README.md), else 'registers'; 'tiled' on real GPUs.
  */
 export function matmulVariantFor(runtime: GpuRuntime): MatmulVariant {
   if (!runtime.software) return 'tiled';
-  return subgroupKernelRuns(runtime) ? 'subgroups' : 'registers';
+  return prefersSubgroupKernels(runtime) ? 'subgroups' : 'registers';
 }
 
 // How products are laid out on a GPU, from the k-split sweep on an H200 (bench/README.md, "On a
@@ -92,8 +90,8 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
     : ws.runtime.software ? 1
     : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(v, m, n)), Math.floor(k / MIN_SLICE_K)));
   let variant = spec.variant ?? device;
-  if (variant === 'subgroups' && !subgroupKernelRuns(ws.runtime))
-    throw new GpuError(`the 'subgroups' matmul kernel needs subgroups exactly ${VARIANTS.subgroups.subgroupWidth} wide; this device's: ${ws.runtime.subgroupSize ?? 'none, or of varying width'}`);
+  if (variant === 'subgroups' && !subgroupKernelsRun(ws.runtime))
+    throw new GpuError(`the 'subgroups' matmul kernel needs subgroups exactly ${SUBGROUP_KERNEL_WIDTH} wide; this device's: ${ws.runtime.subgroupSize ?? 'none, or of varying width'}`);
   const wideTiles = tilesOf('wide', m, n);
   if (!spec.variant && variant === 'wide' && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor('wide') < WIDE_MIN_GROUPS)) variant = 'tiled';
   const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;

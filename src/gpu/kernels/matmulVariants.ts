@@ -15,14 +15,10 @@
  */
 export type MatmulVariant = 'tiled' | 'wide' | 'registers' | 'subgroups';
 
-/**
- * Entry point and output tile (rows × columns per workgroup: dispatch y covers rows, x columns),
- * and the subgroup width a kernel needs (its whole workgroup). test/gpuContract.test.ts compares
- * these with the WGSL.
- */
+/** Entry point and output tile (rows × columns per workgroup: dispatch y covers rows, x columns); test/gpuContract.test.ts compares them with the WGSL. */
 export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number; subgroupWidth?: number }>> = {
   tiled: { entryPoint: 'matmul', tileRows: 64, tileCols: 64 },
   wide: { entryPoint: 'matmul_wide', tileRows: 128, tileCols: 128 },
   registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
-  subgroups: { entryPoint: 'matmul_subgroups', tileRows: 16, tileCols: 64, subgroupWidth: 8 },
+  subgroups: { entryPoint: 'matmul_subgroups', tileRows: 16, tileCols: 64 },
 };

@@ -1,12 +1,25 @@
 // Wrappers of shaders/patches.wgsl: products with a convolution's patch matrix, never materialized.
 import patchesSource from '../../../shaders/patches.wgsl';
+import subgroupsSource from '../../../shaders/patches_subgroups.wgsl';
+import type { GpuRuntime } from '../device.js';
 import type { Dispatch, Workspace } from '../workspace.js';
 import type { WindowShape } from './window.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
+import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTH } from './subgroups.js';
 
 /** The patch kernels, with the epilogue that patch_product fuses (and that declares `out`). */
 const shader = withEpilogue('patches', patchesSource);
-const patchPipeline = (ws: Workspace, entryPoint: string) => shader.pipeline(ws.runtime, entryPoint, { STORES_IN_LOOP: ws.runtime.software ? 1 : 0 });
+/** The same and the subgroup forms of the two products (their `<entry>_subgroups`), for devices that prefer them. */
+const subgroupShader = withEpilogue('patches_subgroups', `${patchesSource}\n${subgroupsSource}`, 'enable subgroups;\n');
+
+/** The products' entry point and lanes per workgroup on this device. */
+function productKernel(runtime: GpuRuntime, entryPoint: 'patch_product' | 'patch_gradient') {
+  return prefersSubgroupKernels(runtime) ? { entryPoint: `${entryPoint}_subgroups`, lanes: SUBGROUP_KERNEL_WIDTH, subgroups: true } : { entryPoint, lanes: WORKGROUP, subgroups: false };
+}
+
+function patchPipeline(ws: Workspace, entryPoint: string, subgroups = false): GPUComputePipeline {
+  return (subgroups ? subgroupShader : shader).pipeline(ws.runtime, entryPoint, { STORES_IN_LOOP: ws.runtime.software ? 1 : 0 });
+}
 
 /** A convolution's patch matrix: `count` images under one window geometry (one row per image and output position). */
 export type PatchShape = WindowShape & { count: number };
@@ -84,11 +97,12 @@ export function patchProduct(
 ): Dispatch {
   if ((o.beta ?? 0) !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
   const rows = patchRows(x.shape);
+  const kernel = productKernel(ws.runtime, 'patch_product');
   return ws.dispatch(
     o.label,
-    patchPipeline(ws, 'patch_product'),
+    patchPipeline(ws, kernel.entryPoint, kernel.subgroups),
     shader.resources({ ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, reads: 'both' }), params: uniforms(ws, x, o), images: x.images, operand: o.weights, addend: o.addend ?? ws.dummy }),
-    productGroups(x, o.outputs),
+    productGroups(ws.runtime, x, o.outputs),
     {
       bytes:
         4 * (x.shape.count * x.shape.inH * x.shape.inW * x.shape.channels + patchColumns(x) * o.outputs + rows * o.outputs * ((o.beta ?? 0) !== 0 ? 2 : 1)) +
@@ -98,14 +112,15 @@ export function patchProduct(
   );
 }
 
-function productGroups(x: PatchOperand, outputs: number): [number, number] {
-  return [Math.min(Math.ceil(patchRows(x.shape) / (TILE * WORKGROUP)), MAX_GROUPS), Math.ceil(outputs / BLOCK)];
+function productGroups(runtime: GpuRuntime, x: PatchOperand, outputs: number): [number, number] {
+  const { lanes } = productKernel(runtime, 'patch_product');
+  return [Math.min(Math.ceil(patchRows(x.shape) / (TILE * lanes)), MAX_GROUPS), Math.ceil(outputs / BLOCK)];
 }
 
-/** Partial-sum slots patchProduct's epilogue writes (one per invocation). */
-export function patchProductSlots(x: PatchOperand, outputs: number): number {
-  const [groupsX, groupsY] = productGroups(x, outputs);
-  return groupsX * WORKGROUP * groupsY;
+/** Partial-sum slots patchProduct's epilogue writes on this device (one per invocation). */
+export function patchProductSlots(runtime: GpuRuntime, x: PatchOperand, outputs: number): number {
+  const [groupsX, groupsY] = productGroups(runtime, x, outputs);
+  return groupsX * productKernel(runtime, 'patch_product').lanes * groupsY;
 }
 
 /**
@@ -135,11 +150,14 @@ export function patchGradient(
   const count = columns * o.outputs;
   const beta = o.beta ?? 0;
   if (beta !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
+  const kernel = productKernel(ws.runtime, 'patch_gradient');
+  // Plain: one invocation per (column block, output block); subgroups: one workgroup per 8 column blocks of an output block.
+  const invocations = kernel.subgroups ? Math.ceil(columns / TILE / SUBGROUP_KERNEL_WIDTH) * SUBGROUP_KERNEL_WIDTH : Math.ceil(columns / TILE);
   const partial = ws.dispatch(
     `${o.label} (row slices)`,
-    patchPipeline(ws, 'patch_gradient'),
+    patchPipeline(ws, kernel.entryPoint, kernel.subgroups),
     shader.resources({ params: uniforms(ws, x, { outputs: o.outputs, rowsPerSlice }), images: x.images, operand: o.response, out: o.partials }),
-    [Math.min(Math.ceil((Math.ceil(columns / TILE) * Math.ceil(o.outputs / BLOCK)) / WORKGROUP), MAX_GROUPS), slices],
+    [Math.min(Math.ceil((invocations * Math.ceil(o.outputs / BLOCK)) / kernel.lanes), MAX_GROUPS), slices],
     {
       bytes: 4 * (x.shape.count * x.shape.inH * x.shape.inW * x.shape.channels + rows * o.outputs + slices * count),
       flops: 2 * rows * columns * o.outputs,

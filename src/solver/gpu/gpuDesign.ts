@@ -214,7 +214,7 @@ function patchChunks(ws: Workspace, design: Design, bindingFloats: number, width
       first: firstImage * rowsPerImage,
       count: rows,
       product: (s) => patchProduct(ws, x, s),
-      slots: (outputs) => patchProductSlots(x, outputs),
+      slots: (outputs) => patchProductSlots(ws.runtime, x, outputs),
       transposed: (s) => {
         const length = partialsLength(x, s.outputs);
         if (!partials || partials.length < length) partials = { buffer: ws.storage(length, 'Xᵀ·B partial sums'), length };
