@@ -9,6 +9,7 @@
 // Runtimes are measured one after the other, not interleaved: onnxruntime's worker threads spin
 // for a while after each run and would slow a TF.js run that follows.
 import * as tf from '@tensorflow/tfjs';
+import { silenceNodeBackendHint } from './tfjs/quiet.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 
@@ -247,6 +248,7 @@ const isCount = (v: unknown, min: number) => Number.isInteger(v) && (v as number
  * does not match `inputShape`, and with the signal's reason when aborted.
  */
 export async function measureLatency(models: LatencyModel[], options: LatencyOptions): Promise<LatencyResult> {
+  silenceNodeBackendHint();
   const { inputShape, batches = [1, 64], repeats = 30, warmup = 3, signal } = options;
   if (!Array.isArray(models) || models.length === 0) throw new InputError('latency: expected at least one model');
   if (!Array.isArray(inputShape) || inputShape.length === 0 || !inputShape.every((d) => isCount(d, 1)))

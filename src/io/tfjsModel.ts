@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { activationName, convertModel, type TfjsFold, type TfjsWeightEntry } from './tfjs/convert.js';
+import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
 
@@ -101,6 +102,7 @@ export function checkTfjsModelJson(modelJson: unknown, source: string): CheckedM
  * weight shards concatenated in manifest order, `source` the file name for messages.
  */
 export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer, source: string): Promise<TfjsModelHandle> {
+  silenceNodeBackendHint();
   const { modelTopology, entries, specs, bytes, paths } = checkTfjsModelJson(modelJson, source);
   const indexByName = new Map(entries.map((e) => [e.name, e.index]));
   const where = (layer: tf.layers.Layer) => `${source}: layer ${indexByName.get(layer.name) ?? '?'} ('${layer.name}')`;
@@ -146,6 +148,7 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
  * keep the channels its layer kept.
  */
 export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, removed?: ReadonlyMap<string, Int32Array>): Promise<{ modelJson: string; weightData: Uint8Array }> {
+  silenceNodeBackendHint();
   const resized = removed !== undefined && removed.size > 0;
   const byName = new Map<string, DenseLayer | Conv2DLayer>();
   for (const layer of network.layers) if (layer.kind === 'dense' || layer.kind === 'conv2d') byName.set(layer.name, layer);
