@@ -142,22 +142,33 @@ const REG_ROWS = 16u;
 const REG_COLS = 8u;
 const REG_LANES = 8u;
 
+// op(A)[row][p] = a[row·aRow + p·aK], op(B)[p][col] = b[p·bK + col·bCol]: the stored layouts,
+// from the uniform's transposes (matmul_registers, matmul_subgroups).
+struct Strides { aRow: u32, aK: u32, bK: u32, bCol: u32 }
+
+fn registerStrides() -> Strides {
+  let ta = params.transposeA != 0u;
+  let tb = params.transposeB != 0u;
+  return Strides(select(params.k, 1u, ta), select(1u, params.m, ta), select(params.n, 1u, tb), select(1u, params.k, tb));
+}
+
+// The offsets in `b` of a lane's REG_COLS columns colBase + j·REG_LANES (clamped to the last).
+fn laneColumns(colBase: u32, strides: Strides) -> array<u32, REG_COLS> {
+  var cols: array<u32, REG_COLS>;
+  for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * REG_LANES, params.n - 1u) * strides.bCol; }
+  return cols;
+}
+
 @compute @workgroup_size(8)
 fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let rowBase = wid.y * REG_ROWS;
   let colBase = wid.x * (REG_LANES * REG_COLS) + lid.x;
+  let strides = registerStrides();
+  let aK = strides.aK;
+  let bK = strides.bK;
+  let cols = laneColumns(colBase, strides);
   var rows: array<u32, REG_ROWS>;
-  var cols: array<u32, REG_COLS>;
-  for (var i = 0u; i < REG_ROWS; i++) { rows[i] = min(rowBase + i, params.m - 1u); }
-  for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * REG_LANES, params.n - 1u); }
-
-  // op(A)[row][p] = a[row·aRow + p·aK], op(B)[p][col] = b[p·bK + col·bCol] (stored layouts).
-  let aRow = select(params.k, 1u, params.transposeA != 0u);
-  let aK = select(1u, params.m, params.transposeA != 0u);
-  let bK = select(params.n, 1u, params.transposeB != 0u);
-  let bCol = select(1u, params.k, params.transposeB != 0u);
-  for (var i = 0u; i < REG_ROWS; i++) { rows[i] *= aRow; }
-  for (var j = 0u; j < REG_COLS; j++) { cols[j] *= bCol; }
+  for (var i = 0u; i < REG_ROWS; i++) { rows[i] = min(rowBase + i, params.m - 1u) * strides.aRow; }
 
   var acc: array<array<f32, REG_COLS>, REG_ROWS>;
   let ks = kRange(wid.z);

@@ -13,18 +13,13 @@
 fn matmul_subgroups(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let rowBase = wid.y * REG_ROWS;
   let colBase = wid.x * (REG_LANES * REG_COLS) + lid.x;
-  var cols: array<u32, REG_COLS>;
-  for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * REG_LANES, params.n - 1u); }
-
-  // op(A)[row][p] = a[row·aRow + p·aK], op(B)[p][col] = b[p·bK + col·bCol] (stored layouts).
-  let aRow = select(params.k, 1u, params.transposeA != 0u);
-  let aK = select(1u, params.m, params.transposeA != 0u);
-  let bK = select(params.n, 1u, params.transposeB != 0u);
-  let bCol = select(1u, params.k, params.transposeB != 0u);
-  for (var j = 0u; j < REG_COLS; j++) { cols[j] *= bCol; }
+  let strides = registerStrides();
+  let aK = strides.aK;
+  let bK = strides.bK;
+  let cols = laneColumns(colBase, strides);
   // This lane's two rows of the tile (clamped: their values are discarded at the stores).
-  let row0 = min(rowBase + lid.x, params.m - 1u) * aRow;
-  let row1 = min(rowBase + REG_LANES + lid.x, params.m - 1u) * aRow;
+  let row0 = min(rowBase + lid.x, params.m - 1u) * strides.aRow;
+  let row1 = min(rowBase + REG_LANES + lid.x, params.m - 1u) * strides.aRow;
 
   var acc: array<array<f32, REG_COLS>, REG_ROWS>;
   let ks = kRange(wid.z);

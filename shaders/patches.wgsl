@@ -79,6 +79,28 @@ fn patchValue(p: Position, ky: u32, kx: u32, c: u32) -> f32 {
   return select(0.0, value, base >= 0);
 }
 
+// The positions of row block `block`'s TILE rows (clamped to the last row: a row past it is
+// computed and not stored).
+fn blockPositions(block: u32) -> array<Position, TILE> {
+  var positions: array<Position, TILE>;
+  for (var i = 0u; i < TILE; i++) { positions[i] = position(min(block * TILE + i, params.rows - 1u)); }
+  return positions;
+}
+
+// windowBase of each position for the window entry (ky, kx).
+fn windowBases(positions: array<Position, TILE>, ky: u32, kx: u32) -> array<i32, TILE> {
+  var bases: array<i32, TILE>;
+  for (var i = 0u; i < TILE; i++) { bases[i] = windowBase(positions[i], ky, kx); }
+  return bases;
+}
+
+// X at channel c of those window entries (0 in the padding).
+fn windowValues(bases: array<i32, TILE>, c: u32) -> array<f32, TILE> {
+  var v: array<f32, TILE>;
+  for (var i = 0u; i < TILE; i++) { v[i] = select(0.0, images[u32(max(bases[i], 0)) + c], bases[i] >= 0); }
+  return v;
+}
+
 fn blockColumns(m0: u32) -> array<u32, BLOCK> {
   var cols: array<u32, BLOCK>;
   for (var j = 0u; j < BLOCK; j++) { cols[j] = min(m0 + j, params.outputs - 1u); }
@@ -93,17 +115,14 @@ fn patch_product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let rowBlocks = (params.rows + TILE - 1u) / TILE;
   var sums: EpilogueSums;
   for (var block = gid.x; block < rowBlocks; block += groups.x * WORKGROUP) {
-    var positions: array<Position, TILE>;
-    for (var i = 0u; i < TILE; i++) { positions[i] = position(min(block * TILE + i, params.rows - 1u)); }
+    let positions = blockPositions(block);
     var acc: array<array<f32, BLOCK>, TILE>;
     for (var ky = 0u; ky < params.kernelH; ky++) {
       for (var kx = 0u; kx < params.kernelW; kx++) {
-        var bases: array<i32, TILE>;
-        for (var i = 0u; i < TILE; i++) { bases[i] = windowBase(positions[i], ky, kx); }
+        let bases = windowBases(positions, ky, kx);
         let kernelRow = (ky * params.kernelW + kx) * params.channels;
         for (var c = 0u; c < params.channels; c++) {
-          var v: array<f32, TILE>;
-          for (var i = 0u; i < TILE; i++) { v[i] = select(0.0, images[u32(max(bases[i], 0)) + c], bases[i] >= 0); }
+          let v = windowValues(bases, c);
           let w = (kernelRow + c) * M;
           for (var j = 0u; j < BLOCK; j++) {
             let wj = operand[w + cols[j]];

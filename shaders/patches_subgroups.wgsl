@@ -25,17 +25,14 @@ fn patch_product_subgroups(@builtin(local_invocation_index) lane: u32, @builtin(
   // the rows computes on clamped rows and stores nothing).
   for (var first = wid.x * SUBGROUP_WIDTH; first < rowBlocks; first += groups.x * SUBGROUP_WIDTH) {
     let block = first + lane;
-    var positions: array<Position, TILE>;
-    for (var i = 0u; i < TILE; i++) { positions[i] = position(min(block * TILE + i, params.rows - 1u)); }
+    let positions = blockPositions(block);
     var acc: array<array<f32, BLOCK>, TILE>;
     for (var ky = 0u; ky < params.kernelH; ky++) {
       for (var kx = 0u; kx < params.kernelW; kx++) {
-        var bases: array<i32, TILE>;
-        for (var i = 0u; i < TILE; i++) { bases[i] = windowBase(positions[i], ky, kx); }
+        let bases = windowBases(positions, ky, kx);
         let kernelRow = (ky * params.kernelW + kx) * params.channels;
         for (var c = 0u; c < params.channels; c++) {
-          var v: array<f32, TILE>;
-          for (var i = 0u; i < TILE; i++) { v[i] = select(0.0, images[u32(max(bases[i], 0)) + c], bases[i] >= 0); }
+          let v = windowValues(bases, c);
           let w = (kernelRow + c) * M;
           let own0 = operand[w + mine0];
           let own1 = operand[w + mine1];
