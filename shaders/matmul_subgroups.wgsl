@@ -1,8 +1,8 @@
 // matmul_subgroups: matmul_registers (shaders/matmul.wgsl, which this module follows: its Params,
 // bindings, opA/opB and kRange) with op(A) read once per subgroup instead of once per lane. Loaded
 // as `enable subgroups;` + the epilogue + matmul.wgsl + this, and only on an adapter whose
-// subgroups are exactly REG_LANES wide (src/gpu/kernels/matmul.ts checks), so that a workgroup is
-// one subgroup and lane s of it is invocation s.
+// subgroups are exactly REG_LANES wide (src/gpu/kernels/subgroups.ts), so that a workgroup is
+// one subgroup.
 //
 // Why: in matmul_registers every lane loads the same 16 values of op(A) per k step, and on
 // llvmpipe each of those is one bounds-checked scalar load per lane (24 loads for 128 FMAs). Here
@@ -10,16 +10,17 @@
 // loads and 16 shuffles, which llvmpipe compiles to lane extracts, for the same 128 FMAs).
 
 @compute @workgroup_size(8)
-fn matmul_subgroups(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn matmul_subgroups(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sg: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let rowBase = wid.y * REG_ROWS;
   let colBase = wid.x * (REG_LANES * REG_COLS) + lid.x;
   let strides = registerStrides();
   let aK = strides.aK;
   let bK = strides.bK;
   let cols = laneColumns(colBase, strides);
-  // This lane's two rows of the tile (clamped: their values are discarded at the stores).
-  let row0 = min(rowBase + lid.x, params.m - 1u) * strides.aRow;
-  let row1 = min(rowBase + REG_LANES + lid.x, params.m - 1u) * strides.aRow;
+  // The two rows of the tile this lane loads for the subgroup: by its subgroup id, which the
+  // shuffles address (clamped: their values are discarded at the stores).
+  let row0 = min(rowBase + sg, params.m - 1u) * strides.aRow;
+  let row1 = min(rowBase + REG_LANES + sg, params.m - 1u) * strides.aRow;
 
   var acc: array<array<f32, REG_COLS>, REG_ROWS>;
   let ks = kRange(wid.z);

@@ -2,7 +2,7 @@
 // operand that all lanes read alike loaded once per subgroup and shared by subgroupShuffle, as
 // matmul_subgroups does. Loaded as `enable subgroups;` + the epilogue + patches.wgsl + this, only
 // where subgroups are exactly SUBGROUP_WIDTH wide (src/gpu/kernels/subgroups.ts): each workgroup
-// is one subgroup, lane s being invocation s.
+// is one subgroup.
 //
 // In patch_product every lane of a workgroup reads the same BLOCK weights per k step (16 of its 24
 // loads, each one bounds-checked scalar load per lane on llvmpipe); here lane s loads weights s
@@ -14,11 +14,11 @@ const SUBGROUP_WIDTH = 8u;
 const_assert BLOCK == 2u * SUBGROUP_WIDTH;
 
 @compute @workgroup_size(SUBGROUP_WIDTH)
-fn patch_product_subgroups(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn patch_product_subgroups(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation_id) sg: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let M = params.outputs;
   let m0 = wid.y * BLOCK;
-  let mine0 = min(m0 + lane, M - 1u);
-  let mine1 = min(m0 + SUBGROUP_WIDTH + lane, M - 1u);
+  let mine0 = min(m0 + sg, M - 1u); // loaded for the subgroup: by subgroup id, which the shuffles address
+  let mine1 = min(m0 + SUBGROUP_WIDTH + sg, M - 1u);
   let rowBlocks = (params.rows + TILE - 1u) / TILE;
   var sums: EpilogueSums;
   // The loop's bounds are the workgroup's, so that every lane reaches the shuffles (a lane past
@@ -64,7 +64,7 @@ fn patch_product_subgroups(@builtin(local_invocation_index) lane: u32, @builtin(
 // 8·(g / outputBlocks) + lane; a lane past the last column block computes on clamped columns and
 // stores nothing.
 @compute @workgroup_size(SUBGROUP_WIDTH)
-fn patch_gradient_subgroups(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn patch_gradient_subgroups(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation_id) sg: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let M = params.outputs;
   let outputBlocks = (M + BLOCK - 1u) / BLOCK;
   let columnGroups = ((columns() + TILE - 1u) / TILE + SUBGROUP_WIDTH - 1u) / SUBGROUP_WIDTH;
@@ -74,8 +74,8 @@ fn patch_gradient_subgroups(@builtin(local_invocation_index) lane: u32, @builtin
   for (var g = wid.x; g < columnGroups * outputBlocks; g += groups.x) {
     let k0 = ((g / outputBlocks) * SUBGROUP_WIDTH + lane) * TILE;
     let m0 = (g % outputBlocks) * BLOCK;
-    let mine0 = min(m0 + lane, M - 1u);
-    let mine1 = min(m0 + SUBGROUP_WIDTH + lane, M - 1u);
+    let mine0 = min(m0 + sg, M - 1u); // loaded for the subgroup: by subgroup id, which the shuffles address
+    let mine1 = min(m0 + SUBGROUP_WIDTH + sg, M - 1u);
     let taps = tapsFrom(k0);
     var acc: array<array<f32, BLOCK>, TILE>;
     for (var r = first; r < last; r++) {
