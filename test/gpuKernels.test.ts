@@ -2,7 +2,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
 import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gpu/kernels/matmul.js';
-import { subgroupKernelsRun } from '../src/gpu/kernels/subgroups.js';
+import { prefersSubgroupKernels, subgroupKernelsRun } from '../src/gpu/kernels/subgroups.js';
+import { GpuError } from '../src/errors.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
@@ -12,6 +13,8 @@ import { gaussianMatrix } from './helpers/random.js';
 
 const gpu = await gpuForTests();
 afterAll(() => gpu?.destroy());
+
+const pipelineKeys = (runtime: GpuRuntime) => runtime.pipelines.keys;
 
 function run(ws: Workspace, dispatches: Dispatch[]): void {
   ws.submit(dispatches);
@@ -153,12 +156,12 @@ describe.skipIf(!gpu)('two-stage reduction', () => {
 });
 
 describe.skipIf(!gpu)('matmul tuning', () => {
-  it('measures the GPU kernels once per device (software adapters: subgroups where it runs, else registers, nothing compiled) and makes matmul use the faster', async () => {
-    const before = gpu!.pipelines.size;
+  it('measures the GPU kernels once per device (software adapters: subgroups where it runs and passes its check, else registers; no other kernel compiled) and makes matmul use the faster', async () => {
+    const before = new Set(pipelineKeys(gpu!));
     const choice = await tuneMatmul(gpu!);
     if (gpu!.software) {
       expect(choice).toBe(subgroupKernelsRun(gpu!) ? 'subgroups' : 'registers');
-      expect(gpu!.pipelines.size).toBe(before);
+      expect(pipelineKeys(gpu!).filter((key) => !before.has(key)).every((key) => key.includes(`:${MATMUL_VARIANTS[choice].entryPoint}:`))).toBe(true);
     } else expect(['tiled', 'wide']).toContain(choice);
     expect(gpu!.matmulVariant).toBe(choice);
     const pipelines = gpu!.pipelines.size;
@@ -181,6 +184,25 @@ describe.skipIf(!gpu)('matmul tuning', () => {
     }
   });
 });
+
+describe.skipIf(!gpu?.software || !subgroupKernelsRun(gpu))('the subgroup kernels\' check (software adapters with 8-wide subgroups)', () => {
+  it('a device whose subgroup kernel fails falls back to the register kernels for good, for the conv kernels too', async () => {
+    // The same device, posing as one on which the subgroup module cannot be compiled.
+    const pipelines = Object.create(gpu!.pipelines, {
+      get: { value: (name: string, ...rest: [string, string, Record<string, number>?]) => (name.endsWith('_subgroups') ? failing(name) : gpu!.pipelines.get(name, ...rest)) },
+    });
+    const posed = Object.create(gpu!, { pipelines: { value: pipelines }, subgroupSize: { value: 8, writable: true }, matmulVariant: { value: null, writable: true } }) as GpuRuntime;
+    expect(prefersSubgroupKernels(posed)).toBe(true);
+    expect(await tuneMatmul(posed)).toBe('registers');
+    expect(posed.subgroupSize).toBeNull();
+    expect(prefersSubgroupKernels(posed)).toBe(false);
+    expect(gpu!.subgroupSize).toBe(8); // the real runtime is untouched
+  });
+});
+
+function failing(name: string): never {
+  throw new GpuError(`${name}: no subgroups here`);
+}
 
 describe('grid-stride workgroup counts', () => {
   it('launch up to 4096 workgroups on a GPU but at most 512 on a CPU implementation, and never past the device limit', () => {

@@ -20,7 +20,8 @@ export interface GpuRuntime {
   software: boolean;
   /**
    * The subgroup width where the device has the 'subgroups' feature (enabled whenever offered)
-   * and the adapter reports one fixed width; null otherwise. matmul_subgroups needs exactly 8.
+   * and the adapter reports one fixed width; null otherwise, or once the subgroup kernels (which
+   * need exactly 8) failed their check on this device (checkSubgroupKernels).
    */
   subgroupSize: number | null;
   /** Throws a GpuError if the device was lost or reported an uncaptured error. */

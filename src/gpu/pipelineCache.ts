@@ -25,4 +25,9 @@ export class PipelineCache {
   get size(): number {
     return this.pipelines.size;
   }
+
+  /** The cached pipelines' keys (module:entry point:constants), in the order they were created. */
+  get keys(): string[] {
+    return [...this.pipelines.keys()];
+  }
 }

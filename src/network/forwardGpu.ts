@@ -6,7 +6,7 @@ import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { biasActivation, concatChannels, conv2d, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
-import { matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
+import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
 import { ACTIVATION_DEFAULTS } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
@@ -71,6 +71,7 @@ export async function forwardGpu(
   const chunk = Math.max(1, Math.min(fit, matmulMaxRows(runtime), options.maxChunkSamples ?? Infinity, samples));
 
   const inputSize = shapeSize(network.inputShape);
+  await checkSubgroupKernels(runtime); // before any product picks its kernel
   const ws = new Workspace(runtime);
   try {
     return await withErrorScopes(runtime.device, 'running the network on the GPU', async () => {

@@ -2,7 +2,7 @@
 import matmulSource from '../../../shaders/matmul.wgsl';
 import subgroupsSource from '../../../shaders/matmul_subgroups.wgsl';
 import { GpuError } from '../../errors.js';
-import type { GpuRuntime } from '../device.js';
+import { withErrorScopes, type GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
 import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
 import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTH, subgroupKernelsRun } from './subgroups.js';
@@ -175,17 +175,64 @@ export function matmulSlots(ws: Workspace, m: number, n: number, requested?: Mat
 }
 
 const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
+const subgroupChecks = new WeakMap<GpuRuntime, Promise<void>>();
+
+/**
+ * Before a device prefers the subgroup kernels (prefersSubgroupKernels), checks matmul_subgroups
+ * once on a small product of integers (exact in f32) against the same product computed here: the
+ * kernels rely on an 8-invocation workgroup being one whole 8-wide subgroup, which Vulkan and
+ * D3D12 do not promise. If it disagrees or fails, runtime.subgroupSize becomes null and the
+ * register kernels are used. Called by tuneMatmul and forwardGpu; a no-op elsewhere.
+ */
+export function checkSubgroupKernels(runtime: GpuRuntime): Promise<void> {
+  if (!prefersSubgroupKernels(runtime)) return Promise.resolve();
+  let pending = subgroupChecks.get(runtime);
+  if (!pending) {
+    pending = subgroupKernelAgrees(runtime).then((agrees) => {
+      if (!agrees) runtime.subgroupSize = null;
+    });
+    subgroupChecks.set(runtime, pending);
+  }
+  return pending;
+}
+
+async function subgroupKernelAgrees(runtime: GpuRuntime): Promise<boolean> {
+  const [m, n, k] = [19, 70, 23]; // a tile and a part in each direction
+  const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 9) - 4);
+  const b = Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 7) - 3);
+  const ws = new Workspace(runtime);
+  try {
+    const out = ws.storage(m * n, 'subgroup check out');
+    const product = matmul(ws, { label: 'subgroup check', a: ws.upload(a, 'subgroup check A'), b: ws.upload(b, 'subgroup check B'), out, m, n, k, variant: 'subgroups' });
+    const got = await withErrorScopes(runtime.device, 'checking the subgroup matmul', async () => {
+      ws.submit([product], 'subgroup check');
+      return ws.read(out, m * n);
+    });
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
+        if (got[i * n + j] !== sum) return false;
+      }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    ws.release();
+  }
+}
 
 /**
  * On a GPU, times the GPU kernels once per device on a large layer's product (8192×1024 outputs,
  * k = 1024; medians of 3) and keeps the faster in runtime.matmulVariant, which matmul() then uses:
- * drivers differ more than their names say. On a software adapter it chooses 'registers' without
- * compiling the others (a workgroup-memory pipeline takes llvmpipe most of a minute to compile
- * and is 4× slower there). A variant already set on the runtime is kept.
+ * drivers differ more than their names say. On a software adapter it chooses 'subgroups' (once
+ * checkSubgroupKernels has passed) or 'registers' without compiling the others (a workgroup-memory
+ * pipeline takes llvmpipe most of a minute to compile and is 4× slower there). A variant already
+ * set on the runtime is kept.
  */
 export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
   if (runtime.matmulVariant) return Promise.resolve(runtime.matmulVariant); // measured already, or chosen by the caller
-  if (runtime.software) return Promise.resolve((runtime.matmulVariant = matmulVariantFor(runtime)));
+  if (runtime.software) return checkSubgroupKernels(runtime).then(() => (runtime.matmulVariant ??= matmulVariantFor(runtime)));
   let pending = tuning.get(runtime);
   if (!pending) {
     pending = measureVariants(runtime).then((best) => (runtime.matmulVariant = best));
