@@ -579,18 +579,3 @@ describe('resources', () => {
     expect(JSON.parse(JSON.stringify(handle.weights))).toEqual(handle.weights);
   });
 });
-
-describe('the library in a program of its own', () => {
-  it('reads and writes a TF.js model without TF.js\'s "install our node backend" hint, leaving TF.js\'s flags alone', async () => {
-    const { spawnSync } = await import('node:child_process');
-    const index = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'node', 'index.js');
-    const script = `import * as tf from '@tensorflow/tfjs';
-      import { loadTfjsModelFile, writeTfjsModel } from ${JSON.stringify(index)};
-      const handle = await loadTfjsModelFile(${JSON.stringify(MLP)});
-      await writeTfjsModel(handle, handle.network);
-      console.log('ok', tf.env().getBool('PROD'));`;
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: join(FIXTURES, '..', '..') });
-    expect(run.stdout.trim()).toBe('ok false');
-    expect(run.stderr).not.toMatch(/node backend|tfjs-node/);
-  });
-});
