@@ -108,14 +108,15 @@ describe.skipIf(!gpu)('matmul split over k (GPUs)', () => {
 });
 
 describe.skipIf(!gpu)('matmul split over k on request', () => {
-  it('registers: 37×900 · 900×21 in 3 requested slices equals float64 (any adapter)', async () => {
+  for (const variant of ['registers', 'subgroups'] as const)
+  it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelsRun(gpu)))(`${variant}: 37×900 · 900×21 in 3 requested slices equals float64 (any adapter)`, async () => {
     const ws = new Workspace(gpu!);
     try {
       const [m, n, k] = [37, 21, 900];
       const a = gaussianMatrix(m, k, 9);
       const b = gaussianMatrix(k, n, 10);
       const out = ws.storage(m * n, 'out');
-      const dispatches = matmulDispatches(ws, { label: 'split', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k, variant: 'registers', slices: 3 });
+      const dispatches = matmulDispatches(ws, { label: 'split', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k, variant, slices: 3 });
       expect(dispatches.map((x) => x.workgroups[2])).toEqual([3, 1]);
       run(ws, dispatches);
       const got = await ws.read(out, m * n);
