@@ -99,7 +99,10 @@ fn epilogueAfter(index: u32, sums: ptr<function, EpilogueSums>) {
 // kernels whose invocations own contiguous runs of them (patch_product, woodbury_response). B
 // and Y are read four at a time through read-only vec4 views of the same buffers (bindings 46,
 // 47; only the entry points that call this have them); `out` is read_write, so it cannot be
-// aliased by a vec4 view and is read one entry at a time.
+// aliased by a vec4 view and is read one entry at a time. On a device with fewer storage buffers
+// per stage than patch_product then binds, the section between the markers is replaced by four
+// epilogueAfter calls (src/gpu/kernels/epilogue.ts, SCALAR_RESPONSE4).
+// vec4 views: begin
 @group(0) @binding(46) var<storage, read> epilogueRhs4: array<vec4<f32>>;
 @group(0) @binding(47) var<storage, read> epilogueTarget4: array<vec4<f32>>;
 @group(0) @binding(48) var<storage, read> epilogueBound4: array<vec4<f32>>;   // V (sided only)
@@ -116,6 +119,7 @@ fn epilogueAfterResponse4(index: u32, sums: ptr<function, EpilogueSums>) {
   (*sums)[CHANNEL_T] += dot(value, value);
   (*sums)[CHANNEL_U1] += dot(u, u);
 }
+// vec4 views: end
 
 /** Whether a kernel must run epilogueAfter over its block. */
 fn epilogueRevisits() -> bool {
@@ -168,6 +172,7 @@ fn epilogueFinishWorkgroup(sums: EpilogueSums, lane: u32, lanes: u32, group: u32
   }
 }
 
+// vec4 views: begin (the Woodbury pass reads B through them)
 // ---- Woodbury solve: T = B + E, elementwise, with the response epilogue ----
 // Four entries per invocation and access (the P×M buffers are zero-padded to 16 bytes, and the
 // padding's T = 0 + 0 adds nothing to the sums). One partial-sum slot per invocation, as the
@@ -187,3 +192,4 @@ fn woodbury_response(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   }
   epilogueFinish(sums, gid.x);
 }
+// vec4 views: end

@@ -152,10 +152,10 @@ fn registerStrides() -> Strides {
   return Strides(select(params.k, 1u, ta), select(1u, params.m, ta), select(params.n, 1u, tb), select(1u, params.k, tb));
 }
 
-// The offsets in `b` of a lane's REG_COLS columns colBase + j·REG_LANES (clamped to the last).
-fn laneColumns(colBase: u32, strides: Strides) -> array<u32, REG_COLS> {
+// The offsets in `b` of a lane's REG_COLS columns colBase + j·lanes (clamped to the last).
+fn laneColumns(colBase: u32, lanes: u32, strides: Strides) -> array<u32, REG_COLS> {
   var cols: array<u32, REG_COLS>;
-  for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * REG_LANES, params.n - 1u) * strides.bCol; }
+  for (var j = 0u; j < REG_COLS; j++) { cols[j] = min(colBase + j * lanes, params.n - 1u) * strides.bCol; }
   return cols;
 }
 
@@ -166,7 +166,7 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
   let strides = registerStrides();
   let aK = strides.aK;
   let bK = strides.bK;
-  let cols = laneColumns(colBase, strides);
+  let cols = laneColumns(colBase, REG_LANES, strides);
   var rows: array<u32, REG_ROWS>;
   for (var i = 0u; i < REG_ROWS; i++) { rows[i] = min(rowBase + i, params.m - 1u) * strides.aRow; }
 
@@ -184,18 +184,18 @@ fn matmul_registers(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
     }
   }
 
-  registersStores(acc, rowBase, colBase, sliceBase, (wid.y * groups.x + wid.x) * REG_LANES + lid.x);
+  registersStores(acc, rowBase, colBase, REG_LANES, sliceBase, (wid.y * groups.x + wid.x) * REG_LANES + lid.x);
 }
 
-// The stores of a 16×8 register block (matmul_registers, matmul_subgroups). They index the block
+// The stores of a 16×8 register block, columns `lanes` apart (matmul_registers, matmul_subgroups). They index the block
 // at run time, in a loop that is not unrolled: unrolled, 128 copies of epilogueStore took llvmpipe
 // 15–40 s to compile on a fresh machine (0.5 s now), and ran no faster.
-fn registersStores(values: array<array<f32, REG_COLS>, REG_ROWS>, rowBase: u32, colBase: u32, sliceBase: u32, slot: u32) {
+fn registersStores(values: array<array<f32, REG_COLS>, REG_ROWS>, rowBase: u32, colBase: u32, lanes: u32, sliceBase: u32, slot: u32) {
   var block = values;
   var sums: EpilogueSums;
   for (var e = 0u; e < REG_ROWS * REG_COLS; e++) {
     let row = rowBase + e / REG_COLS;
-    let col = colBase + (e % REG_COLS) * REG_LANES;
+    let col = colBase + (e % REG_COLS) * lanes;
     if (row < params.m && col < params.n) {
       let index = row * params.n + col;
       var value = params.alpha * block[e / REG_COLS][e % REG_COLS];
@@ -206,7 +206,7 @@ fn registersStores(values: array<array<f32, REG_COLS>, REG_ROWS>, rowBase: u32, 
   if (epilogueRevisits()) {
     for (var e = 0u; e < REG_ROWS * REG_COLS; e++) {
       let row = rowBase + e / REG_COLS;
-      let col = colBase + (e % REG_COLS) * REG_LANES;
+      let col = colBase + (e % REG_COLS) * lanes;
       if (row < params.m && col < params.n) { epilogueAfter(row * params.n + col, &sums); }
     }
   }

@@ -9,9 +9,10 @@ import { GpuError } from '../src/errors.js';
 import type { GpuRuntime } from '../src/gpu/device.js';
 import { CHANNEL_PRELUDE, CHANNELS, SCALAR_CHANNELS, wgslChannelName, type Channel } from '../src/gpu/kernels/channels.js';
 import { MATMUL_VARIANTS, matmul, matmulMaxRows, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
+import { REGISTER_BLOCK_COLUMNS } from '../src/gpu/kernels/matmulVariants.js';
 import { add } from '../src/gpu/kernels/proximal.js';
 import { SIDED_PRELUDE } from '../src/gpu/kernels/sides.js';
-import { SUBGROUP_KERNEL_WIDTH } from '../src/gpu/kernels/subgroups.js';
+import { SUBGROUP_KERNEL_WIDTHS } from '../src/gpu/kernels/subgroups.js';
 import { parseShaderInterface, Shader } from '../src/gpu/shaderInterface.js';
 import { Workspace } from '../src/gpu/workspace.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
@@ -55,31 +56,40 @@ describe('the TS/WGSL interface, read from the WGSL', () => {
       expect(bindings.size).toBe((code.replace(/\/\/[^\n]*/g, '').match(/@binding\(/g) ?? []).length);
     });
 
-  it('the matmul kernels cover the output tiles MATMUL_VARIANTS says; each subgroup kernel\'s workgroup is one subgroup of SUBGROUP_KERNEL_WIDTH', () => {
-    // Each module's constants and workgroup sizes (patches.wgsl's TILE is not matmul.wgsl's).
+  it('the matmul kernels cover the output tiles MATMUL_VARIANTS says; the subgroup kernels are one subgroup of SUBGROUP_WIDTH, for each width TS allows', () => {
+    // Each module's constants (overrides at their defaults) and workgroup sizes (patches.wgsl's TILE is not matmul.wgsl's).
     const read = (module: string) => {
       const code = MODULES[module].replace(/\/\/[^\n]*/g, '');
-      const constants = new Map([...code.matchAll(/\bconst\s+(\w+)\s*=\s*(\d+)u;/g)].map(([, name, value]) => [name, Number(value)]));
+      const declared = [...code.matchAll(/\bconst\s+(\w+)\s*=\s*(\d+)u;/g), ...code.matchAll(/\boverride\s+(\w+)\s*:\s*u32\s*=\s*(\d+)u;/g)];
+      const constants = new Map(declared.map(([, name, value]) => [name, Number(value)]));
       const value = (name: string) => constants.get(name) ?? Number.NaN;
-      const sizes = [...code.matchAll(/@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)/g)].map(([, size, fn]) => [fn, size.split(',').reduce((p, v) => p * (constants.get(v.trim()) ?? Number(v.trim())), 1)] as const);
-      return { c: value, lanes: new Map(sizes) };
+      const sizes = [...code.matchAll(/@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)/g)].map(([, size, fn]) => [fn, size.trim()] as const);
+      const lanes = (fn: string) => (sizes.find(([name]) => name === fn)?.[1] ?? '').split(',').reduce((p, v) => p * (constants.get(v.trim()) ?? Number(v.trim())), 1);
+      return { c: value, lanes, size: new Map(sizes) };
     };
-    const { c, lanes } = read('matmul_subgroups');
+    const { c, lanes, size } = read('matmul_subgroups');
     const patches = read('patches_subgroups');
-    // The tile each entry point's WGSL covers: 'tiled' TILE², 'wide' WIDE², the register kernels REG_ROWS × (REG_LANES·REG_COLS).
+    // The tile each entry point's WGSL covers: 'tiled' TILE², 'wide' WIDE², the register kernels
+    // REG_ROWS × (lanes·REG_COLS), 'subgroups' at 8 lanes.
     const tiles: Record<MatmulVariant, [number, number]> = {
       tiled: [c('TILE'), c('TILE')],
       wide: [c('WIDE'), c('WIDE')],
       registers: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
-      subgroups: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
+      subgroups: [c('REG_ROWS'), 8 * c('REG_COLS')],
     };
     for (const [variant, { entryPoint, tileRows, tileCols }] of Object.entries(MATMUL_VARIANTS) as Array<[MatmulVariant, (typeof MATMUL_VARIANTS)[MatmulVariant]]>) {
       expect([tileRows, tileCols], variant).toEqual(tiles[variant]);
-      expect(lanes.get(entryPoint), entryPoint).toBeGreaterThan(0);
+      expect(lanes(entryPoint), entryPoint).toBeGreaterThan(0);
     }
-    for (const entryPoint of ['matmul_subgroups', 'matmul_registers']) expect(lanes.get(entryPoint), entryPoint).toBe(SUBGROUP_KERNEL_WIDTH);
-    for (const entryPoint of ['patch_product_subgroups', 'patch_gradient_subgroups']) expect(patches.lanes.get(entryPoint), entryPoint).toBe(SUBGROUP_KERNEL_WIDTH);
-    expect(patches.c('SUBGROUP_WIDTH')).toBe(SUBGROUP_KERNEL_WIDTH);
+    expect(REGISTER_BLOCK_COLUMNS).toBe(c('REG_COLS'));
+    expect(lanes('matmul_registers')).toBe(c('REG_LANES'));
+    expect(size.get('matmul_subgroups')).toBe('SUBGROUP_WIDTH');
+    for (const entryPoint of ['patch_product_subgroups', 'patch_gradient_subgroups']) expect(patches.size.get(entryPoint), entryPoint).toBe('SUBGROUP_WIDTH');
+    // Per-lane shares sized for the narrowest width, and whole for every width.
+    const narrowest = Math.min(...SUBGROUP_KERNEL_WIDTHS);
+    expect(c('MAX_ROW_GROUPS')).toBe(c('REG_ROWS') / narrowest);
+    expect(patches.c('MAX_SHARE_GROUPS')).toBe(patches.c('BLOCK') / narrowest);
+    for (const width of SUBGROUP_KERNEL_WIDTHS) expect([c('REG_ROWS') % width, patches.c('BLOCK') % width], `width ${width}`).toEqual([0, 0]);
   });
 
   it('packs fields in the WGSL order, whatever the order TS names them in', () => {

@@ -1,7 +1,7 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
-import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul } from '../src/gpu/kernels/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { prefersSubgroupKernels, subgroupKernelsRun } from '../src/gpu/kernels/subgroups.js';
 import { GpuError } from '../src/errors.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
@@ -43,11 +43,16 @@ describe.skipIf(!gpu)('matmul kernel', () => {
   // 'tiled' and 'wide' (workgroup memory, for GPUs) and 'registers' (for software adapters) must
   // all be right whichever device runs the tests; 'subgroups' wherever it runs (lavapipe: yes).
   // [130, 67, 33] and [70, 129, 200] cross the wide kernel's 128-wide tile edges.
-  for (const variant of ['tiled', 'wide', 'registers', 'subgroups'] as const)
+  // 'subgroups, 4 lanes': the same device posing as one with 4-wide subgroups (SwiftShader's): a
+  // 4-invocation workgroup is one subgroup there too.
+  const fourWide = gpu && (Object.create(gpu, { subgroupSize: { value: 4 } }) as GpuRuntime);
+  const runs = [['tiled', gpu], ['wide', gpu], ['registers', gpu], ['subgroups', gpu], ['subgroups, 4 lanes', fourWide]] as const;
+  for (const [name, runtime] of runs)
   for (const [m, n, k] of shapes)
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelsRun(gpu)))(`${variant}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
-        const ws = new Workspace(gpu!);
+      const variant = name.startsWith('subgroups') ? 'subgroups' : (name as MatmulVariant);
+      it.skipIf(variant === 'subgroups' && !(gpu && subgroupKernelsRun(gpu)))(`${name}: ${m}×${k} · ${k}×${n} with transposes (${ta}, ${tb}), alpha and an addend`, async () => {
+        const ws = new Workspace(runtime!);
         const a = gaussianMatrix(m, k, m + 3 * k);
         const b = gaussianMatrix(k, n, n + 5 * k);
         const d = gaussianMatrix(m, n, 11);

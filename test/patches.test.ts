@@ -2,14 +2,14 @@
 // kernel-gradient kernels against an explicitly built patch matrix (naive im2col written here),
 // and whole solves on patches against the same solve on the materialized matrix.
 import { afterAll, describe, expect, it } from 'vitest';
-import { solveLayer, type ImagePatches, type Matrix } from '../src/index.js';
+import { acquireGpu, solveLayer, type ImagePatches, type Matrix } from '../src/index.js';
 import { Workspace } from '../src/gpu/workspace.js';
 import { designOf, materializePatches } from '../src/solver/design.js';
 import { GpuAdmmEngine } from '../src/solver/gpu/gpuSolver.js';
 import { readSamples, sampleStorage, uploadDesign, uploadSamples } from '../src/solver/gpu/gpuDesign.js';
 import { prepareLayerProblem } from '../src/solver/problem.js';
 import { gpuForTests, sampleChunksOf, withBindingLimit } from './helpers/gpu.js';
-import { relativeError } from './helpers/problems.js';
+import { plantedLayer, relativeError } from './helpers/problems.js';
 import { gaussianMatrix, mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
@@ -105,7 +105,8 @@ describe.skipIf(!gpu)('GPU convolution and kernel-gradient kernels', () => {
   // without subgroups, the plain ones.
   const asGpu = gpu && (Object.create(gpu, { software: { value: false } }) as typeof gpu);
   const withoutSubgroups = gpu && (Object.create(gpu, { subgroupSize: { value: null } }) as typeof gpu);
-  const cases = geometries.flatMap(([name, g]) => [[name, g, false, gpu], [`${name}, one image per chunk`, g, true, gpu], [`${name}, stores unrolled (GPUs)`, g, false, asGpu], [`${name}, no subgroups`, g, false, withoutSubgroups]] as const);
+  const fourWide = gpu && (Object.create(gpu, { subgroupSize: { value: gpu.subgroupSize === 8 ? 4 : gpu.subgroupSize } }) as typeof gpu); // as SwiftShader's
+  const cases = geometries.flatMap(([name, g]) => [[name, g, false, gpu], [`${name}, one image per chunk`, g, true, gpu], [`${name}, stores unrolled (GPUs)`, g, false, asGpu], [`${name}, no subgroups`, g, false, withoutSubgroups], [`${name}, 4-wide subgroups`, g, false, fourWide]] as const);
   for (const [name, g, split, runtime] of cases)
     it(`${name}: X·W + βA and αXᵀB + βA, in float32, match float64`, async () => {
       const p = patchesOf(g, 21);
@@ -194,6 +195,26 @@ describe('solving a conv layer on its patches', () => {
     expect(split.report.constraintResidual).toBeLessThanOrEqual(split.report.epsilon * 1.01);
     expect(split.report.iterations).toBe(whole.report.iterations);
     expect(relativeError(split.weights.data, whole.weights.data)).toBeLessThan(1e-3);
+  });
+
+  it.skipIf(!gpu)("on a device with WebGPU's default 8 storage buffers per stage (SwiftShader's: 10), conv and dense layers solve as on this one (the epilogue without its vec4 views)", async () => {
+    // M = 8, a multiple of 4: patch_product takes the four-at-a-time response sums. The dense
+    // layer: its products with their epilogues, and the Woodbury form (P < N).
+    const conv = { ...plantedConv(p, 8, 35), epsilonGain: 0.02 };
+    const dense = { ...plantedLayer({ samples: 40, inputs: 60, outputs: 8, nonzerosPerColumn: 5, seed: 36 }), epsilonGain: 0.02 };
+    const small = await acquireGpu({ limits: { maxStorageBuffersPerShaderStage: 8 } });
+    try {
+      expect(small.limits.maxStorageBuffersPerShaderStage).toBe(8);
+      for (const layer of [conv, dense]) {
+        const onSmall = await solveLayer({ ...layer, gpu: small });
+        const onThis = await solveLayer({ ...layer, gpu: gpu! });
+        expect(onSmall.report.converged).toBe(true);
+        expect(onSmall.report.iterations).toBe(onThis.report.iterations);
+        expect(relativeError(onSmall.weights.data, onThis.weights.data)).toBeLessThan(1e-4);
+      }
+    } finally {
+      small.destroy();
+    }
   });
 
   it.skipIf(!gpu)('never allocates the patch matrix on the GPU', async () => {

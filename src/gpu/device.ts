@@ -74,7 +74,14 @@ async function findGpu(): Promise<GPU> {
   }
 }
 
-export async function acquireGpu(options: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuRuntime> {
+/** The limits acquireGpu raises to the adapter's, which `limits` may cap. */
+export type WantedLimit = (typeof WANTED_LIMITS)[number];
+
+/**
+ * A device with the adapter's best limits of WANTED_LIMITS, or at most `limits` of them (to run a
+ * workload as a smaller device would: a browser's adapter, WebGPU's defaults).
+ */
+export async function acquireGpu(options: { powerPreference?: GPUPowerPreference; limits?: Partial<Record<WantedLimit, number>> } = {}): Promise<GpuRuntime> {
   const gpu = await findGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' }).catch((error: Error) => {
     // Dawn refuses an `adapter=` or `backend=` it cannot match, listing what there is.
@@ -86,7 +93,7 @@ export async function acquireGpu(options: { powerPreference?: GPUPowerPreference
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {
     const value = adapter.limits[name];
-    if (typeof value === 'number') requiredLimits[name] = value;
+    if (typeof value === 'number') requiredLimits[name] = Math.min(value, options.limits?.[name] ?? Infinity);
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });

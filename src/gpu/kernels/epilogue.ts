@@ -26,8 +26,24 @@ export type Epilogue<A = Binding> = { partials: PartialSlots } & (
 
 const KIND_CODES: Record<Epilogue['kind'], number> = { response: 1, squares: 2, feasibility: 3 };
 
-/** A kernel's module (named `name`) with the epilogue prepended (it declares `out`). */
-export const withEpilogue = (name: string, kernel: string, directives = ''): Shader => new Shader(name, `${directives}${SHADER_PRELUDE}${source}\n${kernel}`);
+/** epilogueAfterResponse4 entry by entry: the epilogue without its three vec4 views. */
+const SCALAR_RESPONSE4 = `fn epilogueAfterResponse4(index: u32, sums: ptr<function, EpilogueSums>) {
+  for (var e = 0u; e < 4u; e++) { epilogueAfter(index + e, sums); }
+}
+`;
+/** The sections that read through the views: epilogueAfterResponse4's, and the Woodbury pass. */
+const VECTOR_VIEWS = /\/\/ vec4 views: begin[^\n]*\n[\s\S]*?\/\/ vec4 views: end\n/g;
+
+/**
+ * A kernel's module (named `name`) with the epilogue prepended (it declares `out`), after WGSL
+ * `directives`; without `vectorViews`, its vec4 views are left out (reads: 'scalar' only).
+ */
+export function withEpilogue(name: string, kernel: string, directives = '', vectorViews = true): Shader {
+  let sections = 0;
+  const epilogue = vectorViews ? source : source.replace(VECTOR_VIEWS, () => (sections++ === 0 ? SCALAR_RESPONSE4 : ''));
+  if (!vectorViews && sections !== 2) throw new Error(`shaders/epilogue.wgsl: expected 2 "vec4 views" sections, found ${sections}`);
+  return new Shader(name, `${directives}${SHADER_PRELUDE}${epilogue}\n${kernel}`);
+}
 
 /** The epilogue on its own: woodbury_response, and the names of the bindings it declares. */
 const woodbury = withEpilogue('woodbury', '');

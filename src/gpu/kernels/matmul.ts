@@ -4,8 +4,8 @@ import subgroupsSource from '../../../shaders/matmul_subgroups.wgsl';
 import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
-import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
-import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTH, subgroupKernelsRun } from './subgroups.js';
+import { MATMUL_VARIANTS, REGISTER_BLOCK_COLUMNS, type MatmulVariant } from './matmulVariants.js';
+import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTHS, subgroupKernelsRun, subgroupKernelWidth } from './subgroups.js';
 import { Workspace, type Dispatch } from '../workspace.js';
 
 export { MATMUL_VARIANTS, type MatmulVariant };
@@ -74,7 +74,23 @@ interface MatmulPlan {
   slices: number;
 }
 
-const tilesOf = (v: MatmulVariant, m: number, n: number) => Math.ceil(n / VARIANTS[v].tileCols) * Math.ceil(m / VARIANTS[v].tileRows);
+/**
+ * A variant's output tile and lanes per workgroup on this device: 'subgroups' covers
+ * REGISTER_BLOCK_COLUMNS columns per lane of the device's subgroup (64 at 8 lanes, 32 at 4).
+ */
+export function matmulTile(runtime: GpuRuntime, v: MatmulVariant): { entryPoint: string; tileRows: number; tileCols: number; lanes: number } {
+  const tile = VARIANTS[v];
+  if (v === 'subgroups') {
+    const lanes = subgroupKernelWidth(runtime);
+    return { ...tile, tileCols: REGISTER_BLOCK_COLUMNS * lanes, lanes };
+  }
+  return { ...tile, lanes: v === 'registers' ? tile.tileCols / REGISTER_BLOCK_COLUMNS : 256 };
+}
+
+const tilesOf = (runtime: GpuRuntime, v: MatmulVariant, m: number, n: number) => {
+  const { tileRows, tileCols } = matmulTile(runtime, v);
+  return Math.ceil(n / tileCols) * Math.ceil(m / tileRows);
+};
 
 /**
  * The kernel and k slices of an m×n×k product. An explicitly requested variant is kept; otherwise
@@ -88,11 +104,11 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
     !splittable ? 1
     : spec.slices !== undefined ? Math.max(1, Math.min(spec.slices, Math.ceil(k / 16)))
     : ws.runtime.software ? 1
-    : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(v, m, n)), Math.floor(k / MIN_SLICE_K)));
+    : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(ws.runtime, v, m, n)), Math.floor(k / MIN_SLICE_K)));
   let variant = spec.variant ?? device;
   if (variant === 'subgroups' && !subgroupKernelsRun(ws.runtime))
-    throw new GpuError(`the 'subgroups' matmul kernel needs subgroups exactly ${SUBGROUP_KERNEL_WIDTH} wide; this device's: ${ws.runtime.subgroupSize ?? 'none, or of varying width'}`);
-  const wideTiles = tilesOf('wide', m, n);
+    throw new GpuError(`the 'subgroups' matmul kernel needs subgroups ${SUBGROUP_KERNEL_WIDTHS.join(' or ')} wide; this device's: ${ws.runtime.subgroupSize ?? 'none, or of varying width'}`);
+  const wideTiles = tilesOf(ws.runtime, 'wide', m, n);
   if (!spec.variant && variant === 'wide' && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor('wide') < WIDE_MIN_GROUPS)) variant = 'tiled';
   const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;
   return { variant, kSlice, slices: Math.ceil(k / kSlice) };
@@ -149,10 +165,12 @@ function uniformsOf(ws: Workspace, spec: MatmulSpec, kSlice: number): GPUBuffer 
 }
 
 function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Dispatch {
-  const variant = VARIANTS[plan.variant];
-  // 'registers' takes the transposes from its uniform: one pipeline (see shaders/matmul.wgsl).
-  const uniformTransposes = plan.variant === 'registers' || plan.variant === 'subgroups';
-  const constants: Record<string, number> = uniformTransposes ? {} : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
+  const variant = matmulTile(ws.runtime, plan.variant);
+  // The register kernels take the transposes from their uniform: one pipeline (see shaders/matmul.wgsl).
+  const constants: Record<string, number> =
+    plan.variant === 'registers' ? {}
+    : plan.variant === 'subgroups' ? { SUBGROUP_WIDTH: variant.lanes }
+    : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
   const pipeline = (plan.variant === 'subgroups' ? subgroupShader : shader).pipeline(ws.runtime, variant.entryPoint, constants);
   const beta = spec.beta ?? 0;
   return ws.dispatch(
@@ -170,8 +188,8 @@ function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Disp
 /** Partial-sum slots an m×n product's epilogue writes (one per invocation of 'registers', per workgroup otherwise). */
 export function matmulSlots(ws: Workspace, m: number, n: number, requested?: MatmulVariant): number {
   const { variant } = planOf(ws, { m, n, k: 1, variant: requested }, false);
-  const groups = tilesOf(variant, m, n);
-  return variant === 'registers' || variant === 'subgroups' ? groups * 8 : groups;
+  const groups = tilesOf(ws.runtime, variant, m, n);
+  return variant === 'registers' || variant === 'subgroups' ? groups * matmulTile(ws.runtime, variant).lanes : groups;
 }
 
 const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();

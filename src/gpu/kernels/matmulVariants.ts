@@ -11,14 +11,18 @@
  * workgroup memory or barriers (about 4× faster on llvmpipe, where each workgroup is SIMD lanes of
  * one CPU thread and barriers/workgroup memory buy nothing).
  * 'subgroups': 'registers' with op(A) loaded once per subgroup and shared by subgroupShuffle, for
- * devices whose subgroups are exactly its 8-invocation workgroup (llvmpipe: 1.5–1.9× 'registers').
+ * devices whose subgroups are 4 or 8 wide, its workgroup (llvmpipe: 1.5–1.9× 'registers').
  */
 export type MatmulVariant = 'tiled' | 'wide' | 'registers' | 'subgroups';
 
 /** Entry point and output tile (rows × columns per workgroup: dispatch y covers rows, x columns); test/gpuContract.test.ts compares them with the WGSL. */
-export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number; subgroupWidth?: number }>> = {
+export const MATMUL_VARIANTS: Readonly<Record<MatmulVariant, { entryPoint: string; tileRows: number; tileCols: number }>> = {
   tiled: { entryPoint: 'matmul', tileRows: 64, tileCols: 64 },
   wide: { entryPoint: 'matmul_wide', tileRows: 128, tileCols: 128 },
   registers: { entryPoint: 'matmul_registers', tileRows: 16, tileCols: 64 },
+  // At 8 lanes: REGISTER_BLOCK_COLUMNS per lane of the device's subgroup (matmulTile).
   subgroups: { entryPoint: 'matmul_subgroups', tileRows: 16, tileCols: 64 },
 };
+
+/** Columns of a lane's register block in the register kernels (REG_COLS in shaders/matmul.wgsl). */
+export const REGISTER_BLOCK_COLUMNS = 8;

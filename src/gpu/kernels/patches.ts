@@ -5,20 +5,36 @@ import type { GpuRuntime } from '../device.js';
 import type { Dispatch, Workspace } from '../workspace.js';
 import type { WindowShape } from './window.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
-import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTH } from './subgroups.js';
+import { prefersSubgroupKernels, subgroupKernelWidth } from './subgroups.js';
 
 /** The patch kernels, with the epilogue that patch_product fuses (and that declares `out`). */
 const shader = withEpilogue('patches', patchesSource);
 /** The same and the subgroup forms of the two products (their `<entry>_subgroups`), for devices that prefer them. */
 const subgroupShader = withEpilogue('patches_subgroups', `${patchesSource}\n${subgroupsSource}`, 'enable subgroups;\n');
+/** Both without the epilogue's vec4 views, for devices with fewer storage buffers per stage. */
+const scalarShaders = {
+  plain: withEpilogue('patches (no vec4 views)', patchesSource, '', false),
+  subgroups: withEpilogue('patches_subgroups (no vec4 views)', `${patchesSource}\n${subgroupsSource}`, 'enable subgroups;\n', false),
+};
+
+/**
+ * Storage buffers patch_product binds with the epilogue's vec4 views: images, operand, addend,
+ * out, the epilogue's B, Y, V and partial sums, and the views of B, Y, V. Fewer fit WebGPU's
+ * default of 8 (and SwiftShader's 10): without the views, 8.
+ */
+const PRODUCT_STORAGE_BUFFERS = 11;
+const viewsFit = (runtime: GpuRuntime) => runtime.limits.maxStorageBuffersPerShaderStage >= PRODUCT_STORAGE_BUFFERS;
 
 /** The products' entry point and lanes per workgroup on this device. */
 function productKernel(runtime: GpuRuntime, entryPoint: 'patch_product' | 'patch_gradient') {
-  return prefersSubgroupKernels(runtime) ? { entryPoint: `${entryPoint}_subgroups`, lanes: SUBGROUP_KERNEL_WIDTH, subgroups: true } : { entryPoint, lanes: WORKGROUP, subgroups: false };
+  return prefersSubgroupKernels(runtime) ? { entryPoint: `${entryPoint}_subgroups`, lanes: subgroupKernelWidth(runtime), subgroups: true } : { entryPoint, lanes: WORKGROUP, subgroups: false };
 }
 
 function patchPipeline(ws: Workspace, entryPoint: string, subgroups = false): GPUComputePipeline {
-  return (subgroups ? subgroupShader : shader).pipeline(ws.runtime, entryPoint, { STORES_IN_LOOP: ws.runtime.software ? 1 : 0 });
+  const storesInLoop = { STORES_IN_LOOP: ws.runtime.software ? 1 : 0 };
+  const views = viewsFit(ws.runtime);
+  if (!subgroups) return (views ? shader : scalarShaders.plain).pipeline(ws.runtime, entryPoint, storesInLoop);
+  return (views ? subgroupShader : scalarShaders.subgroups).pipeline(ws.runtime, entryPoint, { ...storesInLoop, SUBGROUP_WIDTH: subgroupKernelWidth(ws.runtime) });
 }
 
 /** A convolution's patch matrix: `count` images under one window geometry (one row per image and output position). */
@@ -101,7 +117,7 @@ export function patchProduct(
   return ws.dispatch(
     o.label,
     patchPipeline(ws, kernel.entryPoint, kernel.subgroups),
-    shader.resources({ ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, reads: 'both' }), params: uniforms(ws, x, o), images: x.images, operand: o.weights, addend: o.addend ?? ws.dummy }),
+    shader.resources({ ...epilogueResources(ws, o.epilogue, { out: o.out, slotOffset: o.slotOffset, reads: viewsFit(ws.runtime) ? 'both' : 'scalar' }), params: uniforms(ws, x, o), images: x.images, operand: o.weights, addend: o.addend ?? ws.dummy }),
     productGroups(ws.runtime, x, o.outputs),
     {
       bytes:
@@ -152,7 +168,7 @@ export function patchGradient(
   if (beta !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
   const kernel = productKernel(ws.runtime, 'patch_gradient');
   // Plain: one invocation per (column block, output block); subgroups: one workgroup per 8 column blocks of an output block.
-  const invocations = kernel.subgroups ? Math.ceil(columns / TILE / SUBGROUP_KERNEL_WIDTH) * SUBGROUP_KERNEL_WIDTH : Math.ceil(columns / TILE);
+  const invocations = kernel.subgroups ? Math.ceil(columns / TILE / kernel.lanes) * kernel.lanes : Math.ceil(columns / TILE);
   const partial = ws.dispatch(
     `${o.label} (row slices)`,
     patchPipeline(ws, kernel.entryPoint, kernel.subgroups),
