@@ -20,7 +20,7 @@ import { startServer } from '../web/serve.mjs';
 import { replaceReadmeTable, resultsTable, writeAtomically } from './lib.mjs';
 import { PROBLEMS, problemShape } from './problems.mjs';
 
-// SwiftShader runs about 20× slower than lavapipe here: the smaller problems by default.
+// SwiftShader runs 20–40× slower than lavapipe here: the smaller problems by default.
 const DEFAULT_PROBLEMS = ['dense-300x100-P10000', 'dense-784x300-P500', 'conv-3x3x8x16-P400'];
 
 const program = new Command()
