@@ -11,6 +11,8 @@ import { CHANNEL_PRELUDE, CHANNELS, SCALAR_CHANNELS, wgslChannelName, type Chann
 import { MATMUL_VARIANTS, matmul, matmulMaxRows, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { REGISTER_BLOCK_COLUMNS } from '../src/gpu/kernels/matmulVariants.js';
 import { add } from '../src/gpu/kernels/proximal.js';
+import { withEpilogue } from '../src/gpu/kernels/epilogue.js';
+import { PRODUCT_STORAGE_BUFFERS } from '../src/gpu/kernels/patches.js';
 import { SIDED_PRELUDE } from '../src/gpu/kernels/sides.js';
 import { SUBGROUP_KERNEL_WIDTHS } from '../src/gpu/kernels/subgroups.js';
 import { parseShaderInterface, Shader } from '../src/gpu/shaderInterface.js';
@@ -90,6 +92,14 @@ describe('the TS/WGSL interface, read from the WGSL', () => {
     expect(c('MAX_ROW_GROUPS')).toBe(c('REG_ROWS') / narrowest);
     expect(patches.c('MAX_SHARE_GROUPS')).toBe(patches.c('BLOCK') / narrowest);
     for (const width of SUBGROUP_KERNEL_WIDTHS) expect([c('REG_ROWS') % width, patches.c('BLOCK') % width], `width ${width}`).toEqual([0, 0]);
+  });
+
+  it('patch_product binds PRODUCT_STORAGE_BUFFERS storage buffers with the epilogue\'s vec4 views, and 8 (WebGPU\'s default limit) without', () => {
+    // The module's storage bindings less those of its other entry points (reduce_slices; the Woodbury pass).
+    const others = new Set(['partials', 'reduceAddend', 'reduced', 'correction']);
+    const storage = (code: string) => [...parseShaderInterface(code).bindings].filter(([name, b]) => b.space.startsWith('storage') && !others.has(name)).length;
+    expect(storage(MODULES.patches)).toBe(PRODUCT_STORAGE_BUFFERS);
+    expect(storage(withEpilogue('patches (no vec4 views)', wgsl('patches'), '', false).code)).toBe(8);
   });
 
   it('packs fields in the WGSL order, whatever the order TS names them in', () => {

@@ -22,7 +22,7 @@ const scalarShaders = {
  * out, the epilogue's B, Y, V and partial sums, and the views of B, Y, V. Fewer fit WebGPU's
  * default of 8 (and SwiftShader's 10): without the views, 8.
  */
-const PRODUCT_STORAGE_BUFFERS = 11;
+export const PRODUCT_STORAGE_BUFFERS = 11;
 const viewsFit = (runtime: GpuRuntime) => runtime.limits.maxStorageBuffersPerShaderStage >= PRODUCT_STORAGE_BUFFERS;
 
 /** The products' entry point and lanes per workgroup on this device. */
@@ -167,7 +167,7 @@ export function patchGradient(
   const beta = o.beta ?? 0;
   if (beta !== 0 && !o.addend) throw new Error(`${o.label}: beta ≠ 0 needs an addend`);
   const kernel = productKernel(ws.runtime, 'patch_gradient');
-  // Plain: one invocation per (column block, output block); subgroups: one workgroup per 8 column blocks of an output block.
+  // Plain: one invocation per (column block, output block); subgroups: one workgroup per `lanes` column blocks of an output block.
   const invocations = kernel.subgroups ? Math.ceil(columns / TILE / kernel.lanes) * kernel.lanes : Math.ceil(columns / TILE);
   const partial = ws.dispatch(
     `${o.label} (row slices)`,
