@@ -198,8 +198,8 @@ const subgroupChecks = new WeakMap<GpuRuntime, Promise<void>>();
 /**
  * Before a device prefers the subgroup kernels (prefersSubgroupKernels), checks matmul_subgroups
  * once on a small product of integers (exact in f32) against the same product computed here: the
- * kernels rely on an 8-invocation workgroup being one whole 8-wide subgroup, which Vulkan and
- * D3D12 do not promise. If it disagrees or fails, runtime.subgroupSize becomes null and the
+ * subgroup kernels (the conv ones too) rely on a workgroup of SUBGROUP_WIDTH invocations being one
+ * whole subgroup, which Vulkan and D3D12 do not promise. If it disagrees or fails, runtime.subgroupSize becomes null and the
  * register kernels are used. Called by tuneMatmul and forwardGpu; a no-op elsewhere.
  */
 export function checkSubgroupKernels(runtime: GpuRuntime): Promise<void> {
