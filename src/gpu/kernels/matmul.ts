@@ -1,11 +1,10 @@
 // Wrapper of shaders/matmul.wgsl.
 import matmulSource from '../../../shaders/matmul.wgsl';
 import subgroupsSource from '../../../shaders/matmul_subgroups.wgsl';
-import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
 import { MATMUL_VARIANTS, REGISTER_BLOCK_COLUMNS, type MatmulVariant } from './matmulVariants.js';
-import { prefersSubgroupKernels, SUBGROUP_KERNEL_WIDTHS, subgroupKernelsRun, subgroupKernelWidth } from './subgroups.js';
+import { prefersSubgroupKernels, subgroupKernelWidth } from './subgroups.js';
 import { Workspace, type Dispatch } from '../workspace.js';
 
 export { MATMUL_VARIANTS, type MatmulVariant };
@@ -75,16 +74,12 @@ interface MatmulPlan {
 }
 
 /**
- * A variant's output tile and lanes per workgroup on this device: 'subgroups' covers
- * REGISTER_BLOCK_COLUMNS columns per lane of the device's subgroup (64 at 8 lanes, 32 at 4).
+ * A variant's output tile on this device: 'subgroups' covers REGISTER_BLOCK_COLUMNS columns per
+ * lane of the device's subgroup (64 at 8 lanes, 32 at 4); a GpuError where it cannot run.
  */
-export function matmulTile(runtime: GpuRuntime, v: MatmulVariant): { entryPoint: string; tileRows: number; tileCols: number; lanes: number } {
+export function matmulTile(runtime: GpuRuntime, v: MatmulVariant): { entryPoint: string; tileRows: number; tileCols: number } {
   const tile = VARIANTS[v];
-  if (v === 'subgroups') {
-    const lanes = subgroupKernelWidth(runtime);
-    return { ...tile, tileCols: REGISTER_BLOCK_COLUMNS * lanes, lanes };
-  }
-  return { ...tile, lanes: v === 'registers' ? tile.tileCols / REGISTER_BLOCK_COLUMNS : 256 };
+  return v === 'subgroups' ? { ...tile, tileCols: REGISTER_BLOCK_COLUMNS * subgroupKernelWidth(runtime) } : tile;
 }
 
 const tilesOf = (runtime: GpuRuntime, v: MatmulVariant, m: number, n: number) => {
@@ -106,8 +101,6 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
     : ws.runtime.software ? 1
     : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(ws.runtime, v, m, n)), Math.floor(k / MIN_SLICE_K)));
   let variant = spec.variant ?? device;
-  if (variant === 'subgroups' && !subgroupKernelsRun(ws.runtime))
-    throw new GpuError(`the 'subgroups' matmul kernel needs subgroups ${SUBGROUP_KERNEL_WIDTHS.join(' or ')} wide; this device's: ${ws.runtime.subgroupSize ?? 'none, or of varying width'}`);
   const wideTiles = tilesOf(ws.runtime, 'wide', m, n);
   if (!spec.variant && variant === 'wide' && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor('wide') < WIDE_MIN_GROUPS)) variant = 'tiled';
   const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;
@@ -169,7 +162,7 @@ function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Disp
   // The register kernels take the transposes from their uniform: one pipeline (see shaders/matmul.wgsl).
   const constants: Record<string, number> =
     plan.variant === 'registers' ? {}
-    : plan.variant === 'subgroups' ? { SUBGROUP_WIDTH: variant.lanes }
+    : plan.variant === 'subgroups' ? { SUBGROUP_WIDTH: subgroupKernelWidth(ws.runtime) }
     : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
   const pipeline = (plan.variant === 'subgroups' ? subgroupShader : shader).pipeline(ws.runtime, variant.entryPoint, constants);
   const beta = spec.beta ?? 0;
@@ -189,7 +182,8 @@ function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Disp
 export function matmulSlots(ws: Workspace, m: number, n: number, requested?: MatmulVariant): number {
   const { variant } = planOf(ws, { m, n, k: 1, variant: requested }, false);
   const groups = tilesOf(ws.runtime, variant, m, n);
-  return variant === 'registers' || variant === 'subgroups' ? groups * matmulTile(ws.runtime, variant).lanes : groups;
+  // The register kernels: one slot per lane, REGISTER_BLOCK_COLUMNS of the tile's columns each.
+  return variant === 'registers' || variant === 'subgroups' ? groups * (matmulTile(ws.runtime, variant).tileCols / REGISTER_BLOCK_COLUMNS) : groups;
 }
 
 const tuning = new WeakMap<GpuRuntime, Promise<MatmulVariant>>();
