@@ -3,10 +3,11 @@
 // Sizes come in the uniform, so one pipeline per (entry point, transpose pair, epilogue) serves
 // every shape. shaders/epilogue.wgsl is prepended: it declares `out` and what each store fuses.
 //
-// Three entry points compute the same thing; src/gpu/kernels/matmul.ts picks one per adapter and
-// shape. A product whose output alone launches too few workgroups to fill a GPU is split over k
-// (split-K): workgroup z sums k in [z·kSlice, (z+1)·kSlice) into slice z of `out` (m·n floats
-// each, plain stores), and matmul_slices adds the slices up with alpha, beta and the addend.
+// Its entry points (and those of shaders/matmul_wide.wgsl and matmul_subgroups.wgsl, loaded after
+// it) compute the same thing; src/gpu/kernels/matmul.ts picks one per adapter and shape. A product
+// whose output alone launches too few workgroups to fill a GPU is split over k (split-K):
+// workgroup z sums k in [z·kSlice, (z+1)·kSlice) into slice z of `out` (m·n floats each, plain
+// stores), and matmul_slices adds the slices up with alpha, beta and the addend.
 //
 // `matmul` (GPUs): a 16×16 workgroup computes a 64×64 tile of `out`, 4×4 outputs per thread at a
 // stride of 16 (so neighbouring threads write neighbouring addresses); K advances 16 at a time
@@ -211,120 +212,6 @@ fn registersStores(values: array<array<f32, REG_COLS>, REG_ROWS>, rowBase: u32, 
     }
   }
   epilogueFinish(sums, slot);
-}
-
-// ---------------------------------------------------------------------------------------------
-// matmul_wide (large products on GPUs): a 16×16 workgroup computes a 128×128 tile of `out`, 8×8
-// outputs per invocation (tx, ty): rows 4·ty + i and 64 + 4·ty + i, columns 4·tx + j and
-// 64 + 4·tx + j (i, j < 4), so every read of workgroup memory is one vec4. A warp spans 8 tx × 4
-// ty, so its reads of each operand are 4 or 8 neighbouring vec4 (one wavefront each). Per k step
-// an invocation does 64 FMAs for 4 vec4 loads (the 64-tile kernel: 16 FMAs for 8 scalar loads).
-// K advances 16 at a time; the next tiles' values are loaded into registers while this tile's
-// products run (software pipelining), and every operand is read along its stored layout.
-
-const WIDE = 128u;
-const WIDE_QUADS = 32u; // WIDE / 4
-
-var<workgroup> wideA: array<array<vec4<f32>, WIDE_QUADS>, TILE_K>; // [kk][row quad]
-var<workgroup> wideB: array<array<vec4<f32>, WIDE_QUADS>, TILE_K>; // [kk][column quad]
-
-// Quad `idx` (of the 512 in a 128×16 tile at k0), four values neighbouring in memory.
-fn wideLoadA(rowBase: u32, k0: u32, idx: u32) -> vec4<f32> {
-  if (TRANSPOSE_A) { // stored k×m: 4 neighbouring rows at one k
-    let kk = k0 + idx / WIDE_QUADS; let r = rowBase + 4u * (idx % WIDE_QUADS);
-    return vec4<f32>(opA(r, kk), opA(r + 1u, kk), opA(r + 2u, kk), opA(r + 3u, kk));
-  }
-  let r = rowBase + idx / 4u; let kk = k0 + (idx % 4u) * 4u; // stored m×k: 4 neighbouring k of one row
-  return vec4<f32>(opA(r, kk), opA(r, kk + 1u), opA(r, kk + 2u), opA(r, kk + 3u));
-}
-
-fn wideStoreA(idx: u32, v: vec4<f32>) {
-  if (TRANSPOSE_A) { wideA[idx / WIDE_QUADS][idx % WIDE_QUADS] = v; return; }
-  let r = idx / 4u; let kq = (idx % 4u) * 4u;
-  for (var e = 0u; e < 4u; e++) { wideA[kq + e][r / 4u][r % 4u] = v[e]; }
-}
-
-fn wideLoadB(colBase: u32, k0: u32, idx: u32) -> vec4<f32> {
-  if (TRANSPOSE_B) { // stored n×k: 4 neighbouring k of one column
-    let c = colBase + idx / 4u; let kk = k0 + (idx % 4u) * 4u;
-    return vec4<f32>(opB(kk, c), opB(kk + 1u, c), opB(kk + 2u, c), opB(kk + 3u, c));
-  }
-  let kk = k0 + idx / WIDE_QUADS; let c = colBase + 4u * (idx % WIDE_QUADS); // stored k×n: 4 neighbouring columns
-  return vec4<f32>(opB(kk, c), opB(kk, c + 1u), opB(kk, c + 2u), opB(kk, c + 3u));
-}
-
-fn wideStoreB(idx: u32, v: vec4<f32>) {
-  if (!TRANSPOSE_B) { wideB[idx / WIDE_QUADS][idx % WIDE_QUADS] = v; return; }
-  let c = idx / 4u; let kq = (idx % 4u) * 4u;
-  for (var e = 0u; e < 4u; e++) { wideB[kq + e][c / 4u][c % 4u] = v[e]; }
-}
-
-@compute @workgroup_size(256)
-fn matmul_wide(@builtin(local_invocation_index) thread: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let rowBase = wid.y * WIDE;
-  let colBase = wid.x * WIDE;
-  let tx = thread % 8u + 8u * ((thread / 32u) % 2u);
-  let ty = (thread / 8u) % 4u + 4u * (thread / 64u);
-  var acc: array<vec4<f32>, 16>; // acc[2·r + h]: the thread's row r (of 8), column quad h (of 2)
-  let ks = kRange(wid.z);
-  let sliceBase = wid.z * params.m * params.n;
-
-  // Each invocation carries quads `thread` and `thread + 256` of both operand tiles.
-  var a0 = wideLoadA(rowBase, ks.x, thread);
-  var a1 = wideLoadA(rowBase, ks.x, thread + THREADS);
-  var b0 = wideLoadB(colBase, ks.x, thread);
-  var b1 = wideLoadB(colBase, ks.x, thread + THREADS);
-  for (var k0 = ks.x; k0 < ks.y; k0 += TILE_K) {
-    wideStoreA(thread, a0);
-    wideStoreA(thread + THREADS, a1);
-    wideStoreB(thread, b0);
-    wideStoreB(thread + THREADS, b1);
-    workgroupBarrier();
-    let next = k0 + TILE_K;
-    if (next < ks.y) { // in flight while the products below run
-      a0 = wideLoadA(rowBase, next, thread);
-      a1 = wideLoadA(rowBase, next, thread + THREADS);
-      b0 = wideLoadB(colBase, next, thread);
-      b1 = wideLoadB(colBase, next, thread + THREADS);
-    }
-    for (var kk = 0u; kk < TILE_K; kk++) {
-      let x0 = wideA[kk][ty];
-      let x1 = wideA[kk][ty + 16u];
-      let y0 = wideB[kk][tx];
-      let y1 = wideB[kk][tx + 16u];
-      for (var i = 0u; i < 4u; i++) {
-        acc[2u * i] = fma(vec4<f32>(x0[i]), y0, acc[2u * i]);
-        acc[2u * i + 1u] = fma(vec4<f32>(x0[i]), y1, acc[2u * i + 1u]);
-        acc[8u + 2u * i] = fma(vec4<f32>(x1[i]), y0, acc[8u + 2u * i]);
-        acc[8u + 2u * i + 1u] = fma(vec4<f32>(x1[i]), y1, acc[8u + 2u * i + 1u]);
-      }
-    }
-    workgroupBarrier();
-  }
-
-  // The stores index the block at run time; a copy keeps `acc` itself in registers.
-  var block = acc;
-  var sums: EpilogueSums;
-  for (var e = 0u; e < 64u; e++) {
-    let r = e / 8u; let c = e % 8u;
-    let row = rowBase + (r / 4u) * 64u + 4u * ty + r % 4u;
-    let col = colBase + (c / 4u) * 64u + 4u * tx + c % 4u;
-    if (row < params.m && col < params.n) {
-      let index = row * params.n + col;
-      var value = params.alpha * block[2u * r + c / 4u][c % 4u];
-      if (params.beta != 0.0) { value += params.beta * addend[index]; }
-      epilogueStore(sliceBase + index, value, &sums);
-    }
-  }
-  if (epilogueRevisits()) {
-    for (var e = 0u; e < 64u; e++) {
-      let r = e / 8u; let c = e % 8u;
-      let row = rowBase + (r / 4u) * 64u + 4u * ty + r % 4u;
-      let col = colBase + (c / 4u) * 64u + 4u * tx + c % 4u;
-      if (row < params.m && col < params.n) { epilogueAfter(row * params.n + col, &sums); }
-    }
-  }
-  epilogueFinishWorkgroup(sums, thread, THREADS, wid.y * groups.x + wid.x);
 }
 
 // ---------------------------------------------------------------------------------------------

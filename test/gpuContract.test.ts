@@ -9,7 +9,7 @@ import { GpuError } from '../src/errors.js';
 import type { GpuRuntime } from '../src/gpu/device.js';
 import { CHANNEL_PRELUDE, CHANNELS, SCALAR_CHANNELS, wgslChannelName, type Channel } from '../src/gpu/kernels/channels.js';
 import { MATMUL_VARIANTS, matmul, matmulMaxRows, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
-import { REGISTER_BLOCK_COLUMNS } from '../src/gpu/kernels/matmulVariants.js';
+import { PIPELINE_DEPTHS, REGISTER_BLOCK_COLUMNS, STAGED_BYTES_PER_K } from '../src/gpu/kernels/matmulVariants.js';
 import { add } from '../src/gpu/kernels/proximal.js';
 import { withEpilogue } from '../src/gpu/kernels/epilogue.js';
 import { PRODUCT_STORAGE_BUFFERS } from '../src/gpu/kernels/patches.js';
@@ -32,6 +32,7 @@ const PRELUDE = SIDED_PRELUDE + CHANNEL_PRELUDE;
 /** Each module as the wrappers compile it (preludes, the epilogue prepended to the products). */
 const MODULES: Record<string, string> = {
   matmul: PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul'),
+  matmul_wide: PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul') + '\n' + wgsl('matmul_wide'),
   matmul_subgroups: 'enable subgroups;\n' + PRELUDE + wgsl('epilogue') + '\n' + wgsl('matmul') + '\n' + wgsl('matmul_subgroups'),
   patches: PRELUDE + wgsl('epilogue') + '\n' + wgsl('patches'),
   patches_subgroups: 'enable subgroups;\n' + PRELUDE + wgsl('epilogue') + '\n' + wgsl('patches') + '\n' + wgsl('patches_subgroups'),
@@ -70,19 +71,24 @@ describe('the TS/WGSL interface, read from the WGSL', () => {
       return { c: value, lanes, size: new Map(sizes) };
     };
     const { c, lanes, size } = read('matmul_subgroups');
+    const wide = read('matmul_wide');
     const patches = read('patches_subgroups');
-    // The tile each entry point's WGSL covers: 'tiled' TILE², 'wide' WIDE², the register kernels
-    // REG_ROWS × (lanes·REG_COLS), 'subgroups' at 8 lanes.
+    // The tile each entry point's WGSL covers: 'tiled' TILE², 'wide' and 'pipelined' WIDE², the
+    // register kernels REG_ROWS × (lanes·REG_COLS), 'subgroups' at 8 lanes.
     const tiles: Record<MatmulVariant, [number, number]> = {
       tiled: [c('TILE'), c('TILE')],
-      wide: [c('WIDE'), c('WIDE')],
+      wide: [wide.c('WIDE'), wide.c('WIDE')],
+      pipelined: [wide.c('WIDE'), wide.c('WIDE')],
       registers: [c('REG_ROWS'), c('REG_LANES') * c('REG_COLS')],
       subgroups: [c('REG_ROWS'), 8 * c('REG_COLS')],
     };
     for (const [variant, { entryPoint, tileRows, tileCols }] of Object.entries(MATMUL_VARIANTS) as Array<[MatmulVariant, (typeof MATMUL_VARIANTS)[MatmulVariant]]>) {
       expect([tileRows, tileCols], variant).toEqual(tiles[variant]);
-      expect(lanes(entryPoint), entryPoint).toBeGreaterThan(0);
+      expect(lanes(entryPoint) || wide.lanes(entryPoint), entryPoint).toBeGreaterThan(0);
     }
+    // 'pipelined': its default k step first in PIPELINE_DEPTHS, each depth's quads per invocation within PIPE_MAX_QUADS.
+    expect(wide.c('PIPE_K')).toBe(PIPELINE_DEPTHS[0]);
+    for (const depth of PIPELINE_DEPTHS) expect((depth * wide.c('WIDE_QUADS')) / wide.lanes('matmul_pipelined')).toBeLessThanOrEqual(wide.c('PIPE_MAX_QUADS'));
     expect(REGISTER_BLOCK_COLUMNS).toBe(c('REG_COLS'));
     expect(lanes('matmul_registers')).toBe(c('REG_LANES'));
     expect(size.get('matmul_subgroups')).toBe('SUBGROUP_WIDTH');
@@ -196,6 +202,7 @@ describe.skipIf(!gpu)('dispatch sizes against maxComputeWorkgroupsPerDimension',
     expect(matmulMaxRows(small)).toBe(16 * 8);
     expect(matmulMaxRows(small, 'tiled')).toBe(64 * 8);
     expect(matmulMaxRows(withWorkgroupLimit(gpu!, 8), 'wide')).toBe(128 * 8);
+    expect(matmulMaxRows(withWorkgroupLimit(gpu!, 8), 'pipelined')).toBe(128 * 8);
     const ws = new Workspace(small);
     try {
       const [a, b, out] = [ws.storage(129 * 4, 'A'), ws.storage(4 * 3, 'B'), ws.storage(129 * 3, 'out')];
@@ -267,5 +274,41 @@ describe.skipIf(!gpu)('Workspace', () => {
     } finally {
       ws.release();
     }
+  });
+});
+
+describe('workgroup memory', () => {
+  // Bytes of each `var<workgroup>` declaration, array sizes evaluated from the module's constants
+  // (override constants at their defaults).
+  const declarations = (module: string): Map<string, number> => {
+    const code = MODULES[module].replace(/\/\/[^\n]*/g, '');
+    const constants = new Map([...code.matchAll(/\b(?:const|override)\s+(\w+)\s*(?::\s*u32)?\s*=\s*(\d+)u;/g)].map(([, name, value]) => [name, Number(value)]));
+    const count = (expression: string) => {
+      const numeric = expression.replace(/\b[A-Z_][A-Z0-9_]*\b/g, (name) => String(constants.get(name) ?? Number.NaN)).replace(/(\d)u\b/g, '$1');
+      expect(numeric, expression).toMatch(/^[\d\s*+]+$/);
+      return numeric.split('+').reduce((sum, term) => sum + term.split('*').reduce((p, v) => p * Number(v), 1), 0);
+    };
+    const bytes = (type: string): number => {
+      const t = type.trim();
+      if (t === 'f32' || t === 'u32') return 4;
+      if (t === 'vec4<f32>') return 16;
+      const array = /^array<(.*),([^,<>]+)>$/.exec(t);
+      expect(array, t).not.toBeNull();
+      return bytes(array![1]) * count(array![2]);
+    };
+    return new Map([...code.matchAll(/var<workgroup>\s+(\w+)\s*:\s*([^;]+);/g)].map(([, name, type]) => [name, bytes(type)]));
+  };
+
+  it("MATMUL_VARIANTS' workgroupBytes are the bytes of each kernel's own arrays and the epilogue's; 'pipelined' at each k step", () => {
+    const plain = declarations('matmul');
+    const wide = declarations('matmul_wide');
+    const epilogue = plain.get('epilogueLanes')!;
+    expect(epilogue).toBe(6 * 256 * 4);
+    expect(MATMUL_VARIANTS.tiled.workgroupBytes).toBe(plain.get('tileA')! + plain.get('tileB')! + epilogue);
+    expect(MATMUL_VARIANTS.wide.workgroupBytes).toBe(wide.get('wideA')! + wide.get('wideB')! + epilogue);
+    expect(MATMUL_VARIANTS.pipelined.workgroupBytes).toBe(wide.get('stagedA')! + wide.get('stagedB')! + epilogue);
+    expect(STAGED_BYTES_PER_K * PIPELINE_DEPTHS[0]).toBe(wide.get('stagedA')! + wide.get('stagedB')!);
+    for (const variant of ['registers', 'subgroups'] as const) expect(MATMUL_VARIANTS[variant].workgroupBytes).toBe(0);
+    expect([...declarations('matmul_subgroups').keys()]).toEqual([...plain.keys()]); // none of its own
   });
 });

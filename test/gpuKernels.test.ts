@@ -1,7 +1,7 @@
 // Each kernel against float64 arithmetic on shapes that are not multiples of the 64×64 tile.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSoftwareAdapter, type GpuRuntime } from '../src/gpu/device.js';
-import { MATMUL_VARIANTS, matmul, matmulDispatches, tuneMatmul, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
+import { gpuMatmulCandidates, MATMUL_VARIANTS, matmul, matmulDispatches, measureMatmulVariants, tuneMatmul, type MatmulVariant } from '../src/gpu/kernels/matmul.js';
 import { prefersSubgroupKernels, subgroupKernelsRun } from '../src/gpu/kernels/subgroups.js';
 import { GpuError } from '../src/errors.js';
 import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } from '../src/gpu/kernels/proximal.js';
@@ -39,14 +39,15 @@ describe.skipIf(!gpu)('matmul kernel', () => {
     [65, 1, 130], // M = 1 style: a single output column
     [130, 67, 33],
     [70, 129, 200],
+    [200, 140, 70], // whole 128×128 tiles and k steps: 'pipelined' loads them without bounds tests
   ];
-  // 'tiled' and 'wide' (workgroup memory, for GPUs) and 'registers' (for software adapters) must
+  // 'tiled', 'wide' and 'pipelined' (workgroup memory, for GPUs) and 'registers' (for software adapters) must
   // all be right whichever device runs the tests; 'subgroups' wherever it runs (lavapipe: yes).
   // [130, 67, 33] and [70, 129, 200] cross the wide kernel's 128-wide tile edges.
   // 'subgroups, 4 lanes': the same device posing as one with 4-wide subgroups (SwiftShader's): a
   // 4-invocation workgroup is one subgroup there too.
   const fourWide = gpu && (Object.create(gpu, { subgroupSize: { value: 4 } }) as GpuRuntime);
-  const runs = [['tiled', gpu], ['wide', gpu], ['registers', gpu], ['subgroups', gpu], ['subgroups, 4 lanes', fourWide]] as const;
+  const runs = [['tiled', gpu], ['wide', gpu], ['pipelined', gpu], ['registers', gpu], ['subgroups', gpu], ['subgroups, 4 lanes', fourWide]] as const;
   for (const [name, runtime] of runs)
   for (const [m, n, k] of shapes)
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
@@ -86,7 +87,7 @@ describe.skipIf(!gpu)('matmul kernel', () => {
 describe.skipIf(!gpu)('matmul split over k (GPUs)', () => {
   // A product with few output tiles and a long k is split into k slices plus a summing dispatch
   // on GPUs; the software adapter never splits, so the test poses as a GPU for the plan.
-  for (const [variant, ta, k, slices] of [['tiled', true, 2000, 3], ['wide', false, 1500, 2]] as const)
+  for (const [variant, ta, k, slices] of [['tiled', true, 2000, 3], ['wide', false, 1500, 2], ['pipelined', true, 1500, 2]] as const)
     it(`${variant}: 70×${k} · ${k}×40 (transposeA ${ta}) in k slices, alpha and an addend, equals float64`, async () => {
       const runtime = gpu!;
       const saved = { software: runtime.software, variant: runtime.matmulVariant };
@@ -168,7 +169,7 @@ describe.skipIf(!gpu)('matmul tuning', () => {
     if (gpu!.software) {
       expect(choice).toBe(subgroupKernelsRun(gpu!) ? 'subgroups' : 'registers');
       expect(pipelineKeys(gpu!).filter((key) => !before.has(key)).every((key) => key.includes(`:${MATMUL_VARIANTS[choice].entryPoint}:`))).toBe(true);
-    } else expect(['tiled', 'wide']).toContain(choice);
+    } else expect(gpuMatmulCandidates(gpu!)).toContain(choice);
     expect(gpu!.matmulVariant).toBe(choice);
     const pipelines = gpu!.pipelines.size;
     expect(await tuneMatmul(gpu!)).toBe(choice); // cached: nothing measured or compiled again
@@ -180,7 +181,7 @@ describe.skipIf(!gpu)('matmul tuning', () => {
       const b = gaussianMatrix(k, n, 92);
       const out = ws.storage(m * n, 'out');
       const dispatch = matmul(ws, { label: 'tuned', a: ws.upload(a, 'a'), b: ws.upload(b, 'b'), out, m, n, k });
-      expect(dispatch.pipeline.label).toMatch(new RegExp(`^matmul(_subgroups)?:${MATMUL_VARIANTS[choice].entryPoint}:`));
+      expect(dispatch.pipeline.label).toMatch(new RegExp(`^matmul(_subgroups|_wide)?:${MATMUL_VARIANTS[choice].entryPoint}:`));
       run(ws, [dispatch]);
       const want = reference(Float64Array.from(a), Float64Array.from(b), m, n, k, false, false);
       const got = await ws.read(out, m * n);
@@ -189,6 +190,24 @@ describe.skipIf(!gpu)('matmul tuning', () => {
       ws.release();
     }
   });
+});
+
+describe.skipIf(!gpu)('matmul tuning on a GPU (this device posing as one, on small products)', () => {
+  // What tuneMatmul runs once per GPU: every candidate the device's workgroup memory allows, on
+  // A·B and on AᵀA split over k (both transposes of each kernel compiled and run).
+  for (const bytes of [32768, 16384])
+    it(`with ${bytes} bytes of workgroup memory: times ${bytes === 32768 ? "'tiled', 'wide' and 'pipelined'" : "'tiled' alone"} and returns one of them`, async () => {
+      const limits = new Proxy(gpu!.limits, { get: (t, key: string) => (key === 'maxComputeWorkgroupStorageSize' ? bytes : (t as unknown as Record<string, number>)[key]) });
+      const posed = Object.create(gpu!, { software: { value: false }, limits: { value: limits }, matmulVariant: { value: null, writable: true } }) as GpuRuntime;
+      const candidates = gpuMatmulCandidates(posed);
+      expect(candidates).toEqual(bytes === 32768 ? ['tiled', 'wide', 'pipelined'] : ['tiled']);
+      const choice = await measureMatmulVariants(posed, [1024, 128, 128]);
+      expect(candidates).toContain(choice);
+      const compiled = pipelineKeys(gpu!);
+      for (const variant of candidates)
+        for (const transposeA of [0, 1]) expect(compiled.some((key) => key.includes(`:${MATMUL_VARIANTS[variant].entryPoint}:`) && key.includes(`"TRANSPOSE_A":${transposeA}`)), `${variant}, transposeA ${transposeA}`).toBe(true);
+      expect(compiled.some((key) => key.includes(':matmul_slices:'))).toBe(true); // AᵀA was split
+    });
 });
 
 describe.skipIf(!gpu?.software || !subgroupKernelsRun(gpu))('the subgroup kernels\' check (software adapters with 8-wide subgroups)', () => {

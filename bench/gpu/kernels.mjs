@@ -102,7 +102,7 @@ async function measureProduct(shape, configure) {
 }
 
 /** Each kernel alone (`variants`, default: the device's candidates), and on GPUs the library's plan ('auto': matmulDispatches). */
-export function sweepShape(shape, variants = gpu.software ? ['registers', 'wide'] : ['tiled', 'wide']) {
+export function sweepShape(shape, variants = gpu.software ? ['registers', 'wide'] : lib.gpuMatmulCandidates(gpu)) {
   return measureProduct(shape, () => [
     ...variants.map((variant) => [variant, (ws, spec) => [lib.matmul(ws, { ...spec, variant })]]),
     ...(gpu.software ? [] : [['auto', (ws, spec) => lib.matmulDispatches(ws, spec)]]),
@@ -112,6 +112,6 @@ export function sweepShape(shape, variants = gpu.software ? ['registers', 'wide'
 /** The k splits of a product whose output is small: each GPU kernel at fixed slice counts. */
 export function splitSweep(shape) {
   return measureProduct(shape, () =>
-    ['tiled', 'wide'].flatMap((variant) => [1, 4, 16].map((slices) => [variant, (ws, spec) => lib.matmulDispatches(ws, { ...spec, variant, slices })])),
+    lib.gpuMatmulCandidates(gpu).flatMap((variant) => [1, 4, 16].map((slices) => [variant, (ws, spec) => lib.matmulDispatches(ws, { ...spec, variant, slices })])),
   );
 }

@@ -20,6 +20,7 @@ const { values: opts } = parseArgs({
     out: { type: 'string', default: 'gpu-results' },
     budget: { type: 'string', default: '420' }, // seconds for everything after the device is up
     quick: { type: 'boolean', default: false }, // small sizes: checks the recipe on a software device
+    'pose-gpu': { type: 'boolean', default: false }, // a software device treated as a GPU: checks the GPU-only paths here (with tiny sizes)
     torch: { type: 'boolean', default: true },
     'no-torch': { type: 'boolean', default: false },
     'peak-tflops': { type: 'string', default: '67' }, // the H200's f32 datasheet peak (non-tensor)
@@ -72,6 +73,7 @@ async function step(name, needs, body) {
 }
 
 const gpu = await lib.acquireGpu();
+if (opts['pose-gpu']) gpu.software = false;
 const { limits } = gpu;
 report.device = {
   adapter: gpu.adapterDescription,
@@ -122,7 +124,7 @@ async function trustedVariant() {
   const tuned = await lib.tuneMatmul(gpu);
   const wrong = new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
   if (!wrong.has(tuned)) return tuned;
-  const fallback = ['tiled', 'registers', 'wide'].find((v) => !wrong.has(v)) ?? tuned;
+  const fallback = ['tiled', 'registers', 'wide', 'pipelined'].find((v) => !wrong.has(v)) ?? tuned;
   console.error(`matmul kernel '${tuned}' failed its check on this device; using '${fallback}'`);
   return (gpu.matmulVariant = fallback);
 }
@@ -173,11 +175,36 @@ await step('lenet: LeNet FC1', 90, async () => {
     entry.backend = `webgpu ${gpu.matmulVariant}`;
     report.results.push(entry);
     console.error(JSON.stringify(entry));
+    await otherKernels(engine, problem, setupSeconds);
   } finally {
     engine.release();
   }
   if (torch) addTorch('lenet-fc1', N1, LM, LP, { repeats: 3, iterations: 10 });
 });
+
+/**
+ * The same LeNet iteration with each other GPU kernel (the engine's arrays and setup kept, its
+ * dispatches bound again with that kernel), where the kernel's partial sums fit the engine's.
+ */
+async function otherKernels(engine, problem, setupSeconds) {
+  const tuned = gpu.matmulVariant;
+  const wrong = new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
+  try {
+    for (const variant of gpu.software ? [] : lib.gpuMatmulCandidates(gpu).filter((v) => v !== tuned && !wrong.has(v))) {
+      if (remaining() < 20) break;
+      gpu.matmulVariant = variant;
+      if (engine.buffers.X.productSlots(engine.shape.outputs) > engine.buffers.partials.stride) continue;
+      const program = lib.admmIteration(engine.ws, engine.shape, engine.buffers, { classes: 'relu', epsilon: problem.epsilonScaled, relaxation: problem.relaxation });
+      const entry = await measureEngine(Object.create(engine, { program: { value: program } }), gpu, 'lenet-fc1', problem, { repeats: 3, iterations: 10, checkEvery: 50, setupSeconds });
+      entry.backend = `webgpu ${variant}`;
+      report.results.push(entry);
+      console.error(JSON.stringify(entry));
+      save();
+    }
+  } finally {
+    gpu.matmulVariant = tuned;
+  }
+}
 
 function addTorch(name, N, M, P, options) {
   const gpuEntry = report.results.find((r) => r.problem === name && r.backend === `webgpu ${gpu.matmulVariant}`);
@@ -195,7 +222,7 @@ await step('dispatches: one iteration dispatch by dispatch', 20, async () => {
   for (const name of PROBLEMS) {
     const problem = makeProblem(lib, problemShape(name));
     await warmGpu();
-    for (const variant of gpu.software ? [await lib.tuneMatmul(gpu)] : ['wide', 'tiled']) {
+    for (const variant of gpu.software ? [await lib.tuneMatmul(gpu)] : lib.gpuMatmulCandidates(gpu)) {
       gpu.matmulVariant = variant;
       const engine = await lib.GpuAdmmEngine.create(gpu, problem);
       try {
@@ -229,7 +256,7 @@ await step('inverse: host inverse', 20, async () => {
 await step('problems: bench problems', 30, async () => {
   const tuned = await trustedVariant();
   const wrong = new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
-  const variants = gpu.software ? [tuned] : [tuned, ...['tiled', 'wide'].filter((v) => v !== tuned && !wrong.has(v))];
+  const variants = gpu.software ? [tuned] : [tuned, ...lib.gpuMatmulCandidates(gpu).filter((v) => v !== tuned && !wrong.has(v))];
   for (const name of PROBLEMS) {
     if (remaining() < 15) break;
     const problem = makeProblem(lib, problemShape(name));

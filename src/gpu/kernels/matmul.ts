@@ -1,9 +1,11 @@
 // Wrapper of shaders/matmul.wgsl.
 import matmulSource from '../../../shaders/matmul.wgsl';
 import subgroupsSource from '../../../shaders/matmul_subgroups.wgsl';
+import wideSource from '../../../shaders/matmul_wide.wgsl';
+import { GpuError } from '../../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../device.js';
 import { epilogueBytesPerValue, epilogueResources, withEpilogue, type Epilogue } from './epilogue.js';
-import { MATMUL_VARIANTS, REGISTER_BLOCK_COLUMNS, type MatmulVariant } from './matmulVariants.js';
+import { MATMUL_VARIANTS, PIPELINE_DEPTHS, REGISTER_BLOCK_COLUMNS, STAGED_BYTES_PER_K, type MatmulVariant } from './matmulVariants.js';
 import { prefersSubgroupKernels, subgroupKernelWidth } from './subgroups.js';
 import { Workspace, type Dispatch } from '../workspace.js';
 
@@ -39,10 +41,24 @@ export interface MatmulSpec {
 
 const VARIANTS = MATMUL_VARIANTS;
 const shader = withEpilogue('matmul', matmulSource);
+const wideShader = withEpilogue('matmul_wide', `${matmulSource}\n${wideSource}`);
 const subgroupShader = withEpilogue('matmul_subgroups', `${matmulSource}\n${subgroupsSource}`, 'enable subgroups;\n');
 
-/** The kernels tuneMatmul chooses between on GPUs (software adapters always use 'registers'). */
-const GPU_VARIANTS: readonly MatmulVariant[] = ['tiled', 'wide'];
+/** The 128×128-tile kernels (shaders/matmul_wide.wgsl): they give way to 'tiled' on small outputs. */
+const LARGE_TILE: readonly MatmulVariant[] = ['wide', 'pipelined'];
+const shaderOf = (v: MatmulVariant) => (v === 'subgroups' ? subgroupShader : LARGE_TILE.includes(v) ? wideShader : shader);
+
+/** 'pipelined''s k step on this device: the deepest of PIPELINE_DEPTHS whose stages fit its workgroup memory; null if none. */
+export function pipelineDepth(runtime: GpuRuntime): number | null {
+  const bytes = (depth: number) => VARIANTS.pipelined.workgroupBytes - STAGED_BYTES_PER_K * (PIPELINE_DEPTHS[0] - depth);
+  return PIPELINE_DEPTHS.find((depth) => bytes(depth) <= runtime.limits.maxComputeWorkgroupStorageSize) ?? null;
+}
+
+const fits = (runtime: GpuRuntime, v: MatmulVariant) =>
+  v === 'pipelined' ? pipelineDepth(runtime) !== null : VARIANTS[v].workgroupBytes <= runtime.limits.maxComputeWorkgroupStorageSize;
+
+/** The kernels tuneMatmul chooses between on a GPU: those whose workgroup memory the device has. */
+export const gpuMatmulCandidates = (runtime: GpuRuntime): MatmulVariant[] => (['tiled', 'wide', 'pipelined'] as const).filter((v) => fits(runtime, v));
 
 /**
  * The kernel for an untuned device: on CPU rasterizers 'subgroups' where it runs (1.5–1.9× the
@@ -62,7 +78,7 @@ export function matmulVariantFor(runtime: GpuRuntime): MatmulVariant {
 const SPLIT_TARGET_GROUPS = 1536;
 /** k per slice at least this: each slice's m·n stores stay ≤ 1/256 byte per FLOP. */
 const MIN_SLICE_K = 512;
-/** 'wide' gives way to 'tiled' below this many workgroups (split or not) or output tiles of its own. */
+/** 'wide' and 'pipelined' give way to 'tiled' below this many workgroups (split or not) or output tiles of their own. */
 const WIDE_MIN_GROUPS = 384;
 const WIDE_MIN_TILES = 64;
 
@@ -78,8 +94,9 @@ interface MatmulPlan {
  * lane of the device's subgroup (64 at 8 lanes, 32 at 4); a GpuError where it cannot run.
  */
 export function matmulTile(runtime: GpuRuntime, v: MatmulVariant): { entryPoint: string; tileRows: number; tileCols: number } {
-  const tile = VARIANTS[v];
-  return v === 'subgroups' ? { ...tile, tileCols: REGISTER_BLOCK_COLUMNS * subgroupKernelWidth(runtime) } : tile;
+  const { entryPoint, tileRows, tileCols, workgroupBytes } = VARIANTS[v];
+  if (!fits(runtime, v)) throw new GpuError(`the '${v}' matmul kernel needs ${workgroupBytes} bytes of workgroup memory${v === 'pipelined' ? ` (${workgroupBytes - STAGED_BYTES_PER_K * 8} at its shallower k step)` : ''}; this device has ${runtime.limits.maxComputeWorkgroupStorageSize}`);
+  return { entryPoint, tileRows, tileCols: v === 'subgroups' ? REGISTER_BLOCK_COLUMNS * subgroupKernelWidth(runtime) : tileCols };
 }
 
 const tilesOf = (runtime: GpuRuntime, v: MatmulVariant, m: number, n: number) => {
@@ -89,7 +106,7 @@ const tilesOf = (runtime: GpuRuntime, v: MatmulVariant, m: number, n: number) =>
 
 /**
  * The kernel and k slices of an m×n×k product. An explicitly requested variant is kept; otherwise
- * the device's (tuneMatmul), with 'wide' giving way to 'tiled' where its workgroups, even split,
+ * the device's (tuneMatmul), with the 128×128 tiles giving way to 'tiled' where their workgroups, even split,
  * would leave a GPU idle. Only `splittable` products (plain: no epilogue) are split, on GPUs only.
  */
 function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant' | 'slices'>, splittable: boolean): MatmulPlan {
@@ -101,8 +118,8 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
     : ws.runtime.software ? 1
     : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(ws.runtime, v, m, n)), Math.floor(k / MIN_SLICE_K)));
   let variant = spec.variant ?? device;
-  const wideTiles = tilesOf(ws.runtime, 'wide', m, n);
-  if (!spec.variant && variant === 'wide' && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor('wide') < WIDE_MIN_GROUPS)) variant = 'tiled';
+  const wideTiles = tilesOf(ws.runtime, variant, m, n);
+  if (!spec.variant && LARGE_TILE.includes(variant) && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor(variant) < WIDE_MIN_GROUPS)) variant = 'tiled';
   const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;
   return { variant, kSlice, slices: Math.ceil(k / kSlice) };
 }
@@ -116,7 +133,7 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
  */
 export function matmulMaxRows(runtime: GpuRuntime, requested?: MatmulVariant): number {
   const variant = requested ?? runtime.matmulVariant ?? matmulVariantFor(runtime);
-  const tileRows = !requested && variant === 'wide' ? VARIANTS.tiled.tileRows : VARIANTS[variant].tileRows;
+  const tileRows = !requested && LARGE_TILE.includes(variant) ? VARIANTS.tiled.tileRows : VARIANTS[variant].tileRows;
   return tileRows * runtime.limits.maxComputeWorkgroupsPerDimension;
 }
 
@@ -163,8 +180,8 @@ function kernelDispatch(ws: Workspace, spec: MatmulSpec, plan: MatmulPlan): Disp
   const constants: Record<string, number> =
     plan.variant === 'registers' ? {}
     : plan.variant === 'subgroups' ? { SUBGROUP_WIDTH: subgroupKernelWidth(ws.runtime) }
-    : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0 };
-  const pipeline = (plan.variant === 'subgroups' ? subgroupShader : shader).pipeline(ws.runtime, variant.entryPoint, constants);
+    : { TRANSPOSE_A: spec.transposeA ? 1 : 0, TRANSPOSE_B: spec.transposeB ? 1 : 0, ...(plan.variant === 'pipelined' ? { PIPE_K: pipelineDepth(ws.runtime)! } : {}) };
+  const pipeline = shaderOf(plan.variant).pipeline(ws.runtime, variant.entryPoint, constants);
   const beta = spec.beta ?? 0;
   return ws.dispatch(
     spec.label,
@@ -235,9 +252,11 @@ async function subgroupKernelAgrees(runtime: GpuRuntime): Promise<boolean> {
 }
 
 /**
- * On a GPU, times the GPU kernels once per device on a large layer's product (8192×1024 outputs,
- * k = 1024; medians of 3) and keeps the faster in runtime.matmulVariant, which matmul() then uses:
- * drivers differ more than their names say. On a software adapter it chooses 'subgroups' (once
+ * On a GPU, times the GPU kernels (gpuMatmulCandidates) once per device on a large layer's two
+ * products, as X·W and Xᵀ·B of an iteration (A·B: 8192×1024×1024; AᵀA: 1024×1024×8192, split over
+ * k as planned; medians of 3)
+ * and keeps the fastest in runtime.matmulVariant, which matmul() then uses: drivers differ more
+ * than their names say. On a software adapter it chooses 'subgroups' (once
  * checkSubgroupKernels has passed) or 'registers' without compiling the others (a workgroup-memory
  * pipeline takes llvmpipe most of a minute to compile and is 4× slower there). A variant already
  * set on the runtime is kept.
@@ -247,25 +266,30 @@ export function tuneMatmul(runtime: GpuRuntime): Promise<MatmulVariant> {
   if (runtime.software) return checkSubgroupKernels(runtime).then(() => (runtime.matmulVariant ??= matmulVariantFor(runtime)));
   let pending = tuning.get(runtime);
   if (!pending) {
-    pending = measureVariants(runtime).then((best) => (runtime.matmulVariant = best));
+    pending = measureMatmulVariants(runtime).then((best) => (runtime.matmulVariant = best));
     tuning.set(runtime, pending);
   }
   return pending;
 }
 
-async function measureVariants(runtime: GpuRuntime): Promise<MatmulVariant> {
-  const [m, n, k] = [8192, 1024, 1024];
+/** tuneMatmul's measurement: the fastest of gpuMatmulCandidates on A·B and AᵀA with A m×k, B k×n (tests use small sizes). */
+export async function measureMatmulVariants(runtime: GpuRuntime, [m, n, k] = [8192, 1024, 1024]): Promise<MatmulVariant> {
   const ws = new Workspace(runtime);
   try {
     const a = ws.upload(Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 13) / 13), 'tuning A');
     const b = ws.upload(Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 11) / 11), 'tuning B');
     const out = ws.storage(m * n, 'tuning out');
     const seconds: Partial<Record<MatmulVariant, number>> = {};
-    for (const variant of GPU_VARIANTS) {
-      const dispatch = matmul(ws, { label: `tuning ${variant}`, a, b, out, m, n, k, variant });
+    const candidates = gpuMatmulCandidates(runtime);
+    for (const variant of candidates) {
+      // A·B, and AᵀA (a k×k output over m: split over k as the iteration's Xᵀ·B is).
+      const products = [
+        matmul(ws, { label: `tuning ${variant}`, a, b, out, m, n, k, variant }),
+        ...matmulDispatches(ws, { label: `tuning ${variant}, transposed`, a, b: a, out, m: k, n: k, k: m, transposeA: true, variant }),
+      ];
       const run = async () => {
         const started = performance.now();
-        ws.submit([dispatch, dispatch], 'tuning');
+        ws.submit(products, 'tuning');
         await runtime.device.queue.onSubmittedWorkDone();
         return performance.now() - started;
       };
@@ -273,7 +297,7 @@ async function measureVariants(runtime: GpuRuntime): Promise<MatmulVariant> {
       const times = [await run(), await run(), await run()].sort((x, y) => x - y);
       seconds[variant] = times[1];
     }
-    return GPU_VARIANTS.reduce((best, v) => (seconds[v]! < seconds[best]! ? v : best));
+    return candidates.reduce((best, v) => (seconds[v]! < seconds[best]! ? v : best));
   } finally {
     ws.release();
   }
