@@ -12,6 +12,7 @@ import { Shader } from '../src/gpu/shaderInterface.js';
 import { Workspace } from '../src/gpu/workspace.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
+import { matmulReference as reference } from './helpers/matmulReference.js';
 
 const gpu = await gpuForTests();
 afterAll(() => gpu?.destroy());
@@ -24,18 +25,6 @@ function withWorkgroupMemory(real: GpuRuntime, bytes: number): GpuRuntime {
     get: (target, key: string) => (key === 'maxComputeWorkgroupStorageSize' ? bytes : (target as unknown as Record<string, number>)[key]),
   });
   return Object.create(real, { limits: { value: limits } });
-}
-
-/** op(A)·op(B) in float64 from row-major storage. */
-function reference(a: Float64Array, b: Float64Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
-      out[i * n + j] = s;
-    }
-  return out;
 }
 
 describe.skipIf(!gpu)("'pipelined' on devices with more and less workgroup memory", () => {
