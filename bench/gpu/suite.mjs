@@ -79,6 +79,8 @@ report.device = {
   adapter: gpu.adapterDescription,
   software: gpu.software,
   features: gpu.adapterFeatures,
+  matmulCandidates: gpu.software ? [] : lib.gpuMatmulCandidates(gpu), // what tuneMatmul times here
+  pipelinedDepth: lib.pipelineDepth(gpu), // 'pipelined''s k step here (null: it does not fit)
   limits: Object.fromEntries(['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage'].map((k) => [k, limits[k]])),
 };
 console.error(`device: ${gpu.adapterDescription}\nfeatures: ${gpu.adapterFeatures.join(' ')}`);
@@ -285,6 +287,8 @@ function markdown() {
     `Device: ${report.device?.adapter ?? '?'}${report.driver ? `; nvidia-smi: ${report.driver}` : ''}. Run of ${report.started.slice(0, 10)}${report.quick ? ' (--quick sizes)' : ''}.`,
     '',
     `Adapter features: ${report.device?.features?.join(', ') || 'none'}.${report.dawnFlags ? ` Dawn flags (NET_TRIM_DAWN_FLAGS): ${report.dawnFlags}.` : ''}`,
+    '',
+    `GPU matmul kernels tuneMatmul timed: ${report.device?.matmulCandidates?.join(', ') || 'none (a software adapter)'}; chosen: ${gpu.matmulVariant ?? 'not tuned yet'}; 'pipelined' k step: ${report.device?.pipelinedDepth ?? 'does not fit'}.`,
     '',
   ];
   if (report.lenet) {

@@ -1,4 +1,4 @@
-// Wrapper of shaders/matmul.wgsl.
+// Wrapper of shaders/matmul.wgsl, and of matmul_wide.wgsl and matmul_subgroups.wgsl loaded after it.
 import matmulSource from '../../../shaders/matmul.wgsl';
 import subgroupsSource from '../../../shaders/matmul_subgroups.wgsl';
 import wideSource from '../../../shaders/matmul_wide.wgsl';
@@ -48,10 +48,12 @@ const subgroupShader = withEpilogue('matmul_subgroups', `${matmulSource}\n${subg
 const LARGE_TILE: readonly MatmulVariant[] = ['wide', 'pipelined'];
 const shaderOf = (v: MatmulVariant) => (v === 'subgroups' ? subgroupShader : LARGE_TILE.includes(v) ? wideShader : shader);
 
+/** 'pipelined''s workgroup memory at k step `depth` (its MATMUL_VARIANTS entry: at the first of PIPELINE_DEPTHS). */
+const pipelinedBytes = (depth: number) => VARIANTS.pipelined.workgroupBytes - STAGED_BYTES_PER_K * (PIPELINE_DEPTHS[0] - depth);
+
 /** 'pipelined''s k step on this device: the deepest of PIPELINE_DEPTHS whose stages fit its workgroup memory; null if none. */
 export function pipelineDepth(runtime: GpuRuntime): number | null {
-  const bytes = (depth: number) => VARIANTS.pipelined.workgroupBytes - STAGED_BYTES_PER_K * (PIPELINE_DEPTHS[0] - depth);
-  return PIPELINE_DEPTHS.find((depth) => bytes(depth) <= runtime.limits.maxComputeWorkgroupStorageSize) ?? null;
+  return PIPELINE_DEPTHS.find((depth) => pipelinedBytes(depth) <= runtime.limits.maxComputeWorkgroupStorageSize) ?? null;
 }
 
 const fits = (runtime: GpuRuntime, v: MatmulVariant) =>
@@ -95,7 +97,10 @@ interface MatmulPlan {
  */
 export function matmulTile(runtime: GpuRuntime, v: MatmulVariant): { entryPoint: string; tileRows: number; tileCols: number } {
   const { entryPoint, tileRows, tileCols, workgroupBytes } = VARIANTS[v];
-  if (!fits(runtime, v)) throw new GpuError(`the '${v}' matmul kernel needs ${workgroupBytes} bytes of workgroup memory${v === 'pipelined' ? ` (${workgroupBytes - STAGED_BYTES_PER_K * 8} at its shallower k step)` : ''}; this device has ${runtime.limits.maxComputeWorkgroupStorageSize}`);
+  if (!fits(runtime, v)) {
+    const least = v === 'pipelined' ? ` (${pipelinedBytes(PIPELINE_DEPTHS[PIPELINE_DEPTHS.length - 1])} at its shallower k step)` : '';
+    throw new GpuError(`the '${v}' matmul kernel needs ${workgroupBytes} bytes of workgroup memory${least}; this device has ${runtime.limits.maxComputeWorkgroupStorageSize}`);
+  }
   return { entryPoint, tileRows, tileCols: v === 'subgroups' ? REGISTER_BLOCK_COLUMNS * subgroupKernelWidth(runtime) : tileCols };
 }
 
@@ -118,8 +123,10 @@ function planOf(ws: Workspace, spec: Pick<MatmulSpec, 'm' | 'n' | 'k' | 'variant
     : ws.runtime.software ? 1
     : Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_GROUPS / tilesOf(ws.runtime, v, m, n)), Math.floor(k / MIN_SLICE_K)));
   let variant = spec.variant ?? device;
-  const wideTiles = tilesOf(ws.runtime, variant, m, n);
-  if (!spec.variant && LARGE_TILE.includes(variant) && (wideTiles < WIDE_MIN_TILES || wideTiles * slicesFor(variant) < WIDE_MIN_GROUPS)) variant = 'tiled';
+  if (!spec.variant && LARGE_TILE.includes(variant)) {
+    const tiles = tilesOf(ws.runtime, variant, m, n);
+    if (tiles < WIDE_MIN_TILES || tiles * slicesFor(variant) < WIDE_MIN_GROUPS) variant = 'tiled';
+  }
   const kSlice = Math.ceil(Math.ceil(k / slicesFor(variant)) / 16) * 16;
   return { variant, kSlice, slices: Math.ceil(k / kSlice) };
 }
@@ -254,9 +261,8 @@ async function subgroupKernelAgrees(runtime: GpuRuntime): Promise<boolean> {
 /**
  * On a GPU, times the GPU kernels (gpuMatmulCandidates) once per device on a large layer's two
  * products, as X·W and Xᵀ·B of an iteration (A·B: 8192×1024×1024; AᵀA: 1024×1024×8192, split over
- * k as planned; medians of 3)
- * and keeps the fastest in runtime.matmulVariant, which matmul() then uses: drivers differ more
- * than their names say. On a software adapter it chooses 'subgroups' (once
+ * k as planned; medians of 3) and keeps the fastest in runtime.matmulVariant, which matmul() then
+ * uses: drivers differ more than their names say. On a software adapter it chooses 'subgroups' (once
  * checkSubgroupKernels has passed) or 'registers' without compiling the others (a workgroup-memory
  * pipeline takes llvmpipe most of a minute to compile and is 4× slower there). A variant already
  * set on the runtime is kept.
