@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { chmodSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import commonjs from '@rollup/plugin-commonjs';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import typescript from '@rollup/plugin-typescript';
@@ -56,12 +56,25 @@ function packageVersion() {
   };
 }
 
+/**
+ * The command's chunk executable (npm sets the bit when it links `bin` at install; a rebuild would
+ * otherwise leave `npx net-trim` with "Permission denied").
+ */
+function executable(chunkName) {
+  return {
+    name: 'executable',
+    writeBundle(options, bundle) {
+      for (const chunk of Object.values(bundle)) if (chunk.type === 'chunk' && chunk.name === chunkName) chmodSync(join(options.dir, chunk.fileName), 0o755);
+    },
+  };
+}
+
 const configs = [
   {
     input: { index: 'src/node.ts', cli: 'src/cli/main.ts', internals: 'src/internalsNode.ts' },
     output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
     external: nodeExternal,
-    plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/node' })],
+    plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/node' }), executable('cli')],
   },
   {
     // The library for web pages (ESM, for bundlers: TF.js and onnx-proto stay imports).

@@ -326,6 +326,24 @@ describe('what the commands print', () => {
   });
 });
 
+describe('the built command', () => {
+  it('runs as an executable, as `npx net-trim` runs it after any rebuild (the build marks it so)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { stdout } = await new Promise<{ stdout: string }>((done, fail) =>
+      execFile(CLI, ['--version'], (error, out) => (error ? fail(error) : done({ stdout: out }))),
+    );
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('describes each command the same way: lower case, no closing period', async () => {
+    const run = await runCliHere(['--help']);
+    const commands = run.stdout.split('Commands:')[1].split('Exit codes:')[0];
+    const descriptions = [...commands.matchAll(/^ {2}(\w+)(?: \[options\])?(?: <\w+>)?(?: \[command\])? {2,}(.+(?:\n {20,}.+)*)/gm)].map(([, name, text]) => [name, text.replace(/\s+/g, ' ').trim()]);
+    expect(descriptions.map(([name]) => name)).toEqual(['layer', 'prune', 'sweep', 'inspect', 'worker', 'help']);
+    for (const [name, text] of descriptions) expect(text, name).toMatch(/^[a-z].*[^.]$/);
+  });
+});
+
 describe('--help', () => {
   const help = async (...command: string[]) => {
     const run = await runCliHere([...command, '--help']);

@@ -7,7 +7,7 @@ import { describeNetwork, formatNetworkSummary } from '../network/describe.js';
 export function addInspectCommand(program: Command): void {
   program
     .command('inspect')
-    .description('Show the network as net-trim reads it: every layer, its output shape, and the program each prunable layer will get.')
+    .description('show the network as net-trim reads it: every layer, its output shape, and the program each prunable layer will get')
     .argument('<model>', 'a TF.js model.json or an ONNX .onnx file')
     .option('--json', 'print the summary as JSON')
     .action(async (modelPath: string, options: { json?: boolean }) => {
