@@ -23,6 +23,16 @@ describe('net-trim inspect', () => {
     expect(run.stdout).toContain("program: relu — ReLU after the residual sum '/block1/Add' (offset: '/block1/shortcut/shortcut.0/Conv'); 196 rows per sample × 145 columns");
     expect(run.stdout).toContain('/block2/Add  add → [14, 14, 16] ← /block2/b/b.0/Conv + /block1/Relu_1');
     expect(run.stdout).toContain("hint: 784 rows per sample for 80 weights: the slowest program for the least gain; --exclude '/stem/stem.0/Conv' pays");
+    // The sample arrays --samples takes: PyTorch's NCHW first (one channel: the others are the same numbers).
+    expect(run.stdout).toContain('input [28, 28, 1] → output [10];');
+    expect(run.stdout).toContain('samples: (P, 1, 28, 28) NCHW or (P, 28, 28, 1) NHWC or (P, 784) flattened');
+  });
+
+  it('names the sample shapes of each format: NHWC for TF.js images, features for vectors', async () => {
+    const cnn = JSON.parse((await runCli(['inspect', join(fixtures, 'mnist-cnn/model.json'), '--json'])).stdout);
+    expect(cnn.samples).toBe('(P, 28, 28, 1) NHWC or (P, 784) flattened');
+    const mlp = JSON.parse((await runCli(['inspect', join(fixtures, 'mnist-mlp.onnx'), '--json'])).stdout);
+    expect(mlp.samples).toBe('(P, 784)');
   });
 
   it('--json: programs (clipped ReLU for ReLU6, one per group for depthwise) and the folded BatchNorms', async () => {

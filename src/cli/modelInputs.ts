@@ -64,7 +64,7 @@ export interface NetworkOptions {
 export function addInputOptions(command: Command): Command {
   return command
     .argument('<model>', 'model.json (TF.js Layers, weight shards beside it) or model.onnx')
-    .requiredOption('--samples <S.npy>', 'sample inputs: (P, ...input shape): NHWC images for TF.js, NCHW for ONNX, or (P, features) flattened')
+    .requiredOption('--samples <S.npy>', 'sample inputs: (P, ...input shape): NHWC images for TF.js, NCHW for ONNX, or (P, features) flattened (`net-trim inspect` prints the shapes a model takes)')
     .option('--labels <L.npy>', 'integer class labels (P,), int32 or int64: reports accuracy before and after')
     .option('--max-samples <n>', 'prune on the first n samples only; with --labels, the accuracy on the rest (held out) is reported too');
 }

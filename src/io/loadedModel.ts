@@ -1,5 +1,6 @@
 // What loading a model gives, in Node (modelFiles.ts: paths) and in browsers (browser/sources.ts:
 // Files, URLs, bytes): everything after loading is the same code in both.
+import type { ImageLayout } from '../network/sampleShapes.js';
 import type { Network } from '../network/types.js';
 
 export interface LoadedModel {
@@ -10,7 +11,7 @@ export interface LoadedModel {
   files: string[];
   network: Network;
   /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
-  imageLayout: 'nchw' | 'nhwc';
+  imageLayout: ImageLayout;
   /** What the import changed, in words (e.g. BatchNormalizations folded into the layer before them). */
   notes?: string[];
   /**

@@ -1,6 +1,7 @@
 // Sample inputs and labels for a loaded model, from parsed .npy arrays: the checks and the layout
 // conversion of --samples/--labels, shared by the CLI, the library and the demo page (browser-safe).
 import { InputError } from '../errors.js';
+import { sampleShapes, sampleShapesText, type ImageLayout } from '../network/sampleShapes.js';
 import type { Network } from '../network/types.js';
 import type { NpyArray } from './npy.js';
 
@@ -15,14 +16,14 @@ export interface ModelSamples {
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
- * The samples of `array` (from `source`, named in messages) as the network's input: (P, ...input
- * shape) as the model's users hold them (NCHW images for ONNX, NHWC for TF.js), or flattened
- * (P, features) for vector inputs and one-channel images. NCHW is converted to the network's NHWC.
- * `maxSamples` keeps the first n. Values must be finite.
+ * The samples of `array` (from `source`, named in messages) as the network's input: one of
+ * sampleShapes (images as the model's users hold them: NCHW for ONNX, NHWC for TF.js; flattened
+ * where unambiguous). NCHW is converted to the network's NHWC. `maxSamples` keeps the first n.
+ * Values must be finite.
  */
 export function samplesForModel(
   array: NpyArray,
-  model: { network: Network; imageLayout: 'nchw' | 'nhwc' },
+  model: { network: Network; imageLayout: ImageLayout },
   source: string,
   options: { maxSamples?: number } = {},
 ): ModelSamples {
@@ -34,29 +35,22 @@ export function samplesForModel(
   const inputShape = model.network.inputShape;
   const perSample = inputShape.reduce((a, b) => a * b, 1);
   const [all, ...rest] = array.shape;
-  const expected = `(P, ${inputShape.join(', ')})`;
+  const accepted = sampleShapes(inputShape, model.imageLayout);
+  const expected = sampleShapesText(accepted);
   const found = `(${array.shape.join(', ')})`;
   if (all === undefined || all < 1) throw new InputError(`${source}: shape: expected ${expected} with P ≥ 1, found ${found}`);
   const count = Math.min(all, options.maxSamples ?? all);
-  const image = inputShape.length === 3;
-  const [h, w, c] = inputShape;
+  const match = accepted.find((s) => same(rest, s.shape));
+  if (!match) throw new InputError(`${source}: shape: expected ${expected} to match the model's input, found ${found}`);
   let out: Float32Array | Float64Array;
-  if (image && model.imageLayout === 'nchw' && same(rest, [c, h, w])) {
+  if (match.nchw) {
     // ONNX users hold NCHW images; the network runs NHWC.
+    const [h, w, c] = inputShape;
     out = new Float32Array(count * perSample);
     for (let p = 0; p < count; p++)
       for (let ch = 0; ch < c; ch++)
         for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((p * h + y) * w + x) * c + ch] = data[((p * c + ch) * h + y) * w + x];
-  } else if (
-    (same(rest, inputShape) && !(image && model.imageLayout === 'nchw' && c !== 1)) ||
-    // A flattened sample is unambiguous for vector inputs and single-channel images.
-    (rest.length === 1 && rest[0] === perSample && (!image || c === 1))
-  ) {
-    out = data.subarray(0, count * perSample);
-  } else {
-    const hint = image ? (model.imageLayout === 'nchw' ? ` (NCHW: (P, ${c}, ${h}, ${w}))` : ' (NHWC)') : '';
-    throw new InputError(`${source}: shape: expected ${expected}${hint} to match the model's input, found ${found}`);
-  }
+  } else out = data.subarray(0, count * perSample);
   for (let i = 0; i < out.length; i++)
     if (!Number.isFinite(out[i])) throw new InputError(`${source}: data: expected finite values, found ${out[i]} in sample ${Math.floor(i / perSample)}`);
   return { data: out, count, total: all };

@@ -2,6 +2,7 @@
 // parameters and output shape, and for each prunable layer the program it will get and what its
 // solve costs, before anyone starts a long prune.
 import { networkGraph, NETWORK_INPUT, prunableLayers } from './graph.js';
+import { sampleShapes, sampleShapesText, type ImageLayout } from './sampleShapes.js';
 import { windowGeometry } from './shapes.js';
 import type { Layer, Network } from './types.js';
 
@@ -31,7 +32,10 @@ export interface LayerSummary {
 }
 
 export interface NetworkSummary {
+  /** NHWC for images, as the network runs. */
   inputShape: number[];
+  /** The sample arrays it takes, in words (sampleShapes: what --samples accepts). */
+  samples: string;
   outputShape: number[];
   /** Every layer reads the one before it. */
   isChain: boolean;
@@ -67,8 +71,8 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
   }
 }
 
-/** What `net-trim inspect` prints: the graph and every prunable layer's program. */
-export function describeNetwork(network: Network): NetworkSummary {
+/** What `net-trim inspect` prints: the graph and every prunable layer's program; `imageLayout`: how the model's users hold image samples. */
+export function describeNetwork(network: Network, imageLayout: ImageLayout): NetworkSummary {
   const graph = networkGraph(network);
   const programs = new Map(prunableLayers(network, graph).map((t) => [t.index, t]));
   const inputName = network.inputName ?? 'input';
@@ -106,13 +110,14 @@ export function describeNetwork(network: Network): NetworkSummary {
       program,
     };
   });
-  return { inputShape: network.inputShape, outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
+  return { inputShape: network.inputShape, samples: sampleShapesText(sampleShapes(network.inputShape, imageLayout)), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
 }
 
 /** The summary as text lines (the CLI's and the page's). */
 export function formatNetworkSummary(summary: NetworkSummary, notes: readonly string[] = []): string[] {
   const lines = [
-    `input ${shape(summary.inputShape)} (NHWC for images) → output ${shape(summary.outputShape)}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
+    `input ${shape(summary.inputShape)} → output ${shape(summary.outputShape)}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
+    `samples: ${summary.samples}`,
   ];
   for (const l of summary.layers) {
     const reads = l.index > 0 && l.reads.length === 1 && l.reads[0] === summary.layers[l.index - 1].name ? '' : ` ← ${l.reads.join(' + ')}`;

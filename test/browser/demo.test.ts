@@ -384,7 +384,8 @@ describe('the demo page', () => {
       // A PyTorch ResNet: the page shows the graph as read, each prunable layer's program (inspect's summary).
       await page.setInputFiles('#files', [fixture('torch/resnet.onnx'), fixture('mnist-samples.npy')]);
       await page.waitForFunction(() => document.querySelector('#input-graph') !== null, null, { timeout: 30_000 });
-      expect(await page.textContent('#input-graph summary')).toBe('The network as read: input [28, 28, 1] (NHWC for images) → output [10]; 16 layers, a graph (branches and joins); 7 prunable layers with 8522 weights');
+      expect(await page.textContent('#input-graph summary')).toBe('The network as read: input [28, 28, 1] → output [10]; 16 layers, a graph (branches and joins); 7 prunable layers with 8522 weights');
+      expect(await page.textContent('#input-graph pre')).toMatch(/^samples: \(P, 1, 28, 28\) NCHW or \(P, 28, 28, 1\) NHWC or \(P, 784\) flattened\n/);
       expect(await page.textContent('#input-graph pre')).toContain("program: relu — ReLU after the residual sum '/block1/Add' (offset: '/block1/shortcut/shortcut.0/Conv')");
       await page.setInputFiles('#files', [fixture('mnist-mlp.onnx'), fixture('mnist-samples.npy'), fixture('mnist-labels.npy')]);
       await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('mnist-mlp.onnx'), null, { timeout: 30_000 });

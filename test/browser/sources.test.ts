@@ -196,7 +196,14 @@ describe('samplesForModel and labelsForSamples', () => {
       "mine.npy: shape: expected (P, 784) to match the model's input, found (3, 10)",
     );
     expect(await inputError(() => samplesForModel(float([2, 2, 3, 3], () => 0), { network: convNetwork, imageLayout: 'nchw' }, 'img.npy'))).toBe(
-      "img.npy: shape: expected (P, 2, 3, 2) (NCHW: (P, 2, 2, 3)) to match the model's input, found (2, 2, 3, 3)",
+      "img.npy: shape: expected (P, 2, 2, 3) NCHW to match the model's input, found (2, 2, 3, 3)",
+    );
+    // NHWC samples of a two-channel image are not what an ONNX model's users hold: refused, not guessed.
+    expect(await inputError(() => samplesForModel(float([2, 2, 3, 2], () => 0), { network: convNetwork, imageLayout: 'nchw' }, 'nhwc.npy'))).toBe(
+      "nhwc.npy: shape: expected (P, 2, 2, 3) NCHW to match the model's input, found (2, 2, 3, 2)",
+    );
+    expect(await inputError(() => samplesForModel(float([2, 12], () => 0), { network: convNetwork, imageLayout: 'nhwc' }, 'flat.npy'))).toBe(
+      "flat.npy: shape: expected (P, 2, 3, 2) NHWC to match the model's input, found (2, 12)",
     );
     expect(await inputError(() => samplesForModel(float([2, 784], (i) => (i === 800 ? NaN : 0)), model, 'nan.npy'))).toBe(
       'nan.npy: data: expected finite values, found NaN in sample 1',

@@ -165,7 +165,7 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
         format: model.format,
         inputShape: model.network.inputShape,
         layers: layerInfos(model.network),
-        graph: formatNetworkSummary(describeNetwork(model.network), model.notes),
+        graph: formatNetworkSummary(describeNetwork(model.network, model.imageLayout), model.notes),
       },
       samples: { name: samplesArray.name, count: samples.count, total: samples.total },
       labels: labelsArray ? { name: labelsArray.name } : null,
