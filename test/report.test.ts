@@ -49,6 +49,7 @@ describe('report.html', () => {
     dualityGap: 0.01,
     relativeDualityGap: 0.001,
     iterations: 100,
+    float64FinishIterations: 0,
     converged,
     statusReason: converged ? null : 'iteration limit 100 reached',
     seconds: 0.5,

@@ -228,7 +228,7 @@ function summary(result: SolveLayerResult, files: readonly FileToWrite[]): strin
     `  constraint residual   ${formatNumber(r.constraintResidual)} (epsilon ${formatNumber(r.epsilon)})`,
     `  relative output error ${formatNumber(r.relativeOutputError)}`,
     `  duality gap           ${formatNumber(r.dualityGap)} (relative ${formatNumber(r.relativeDualityGap)})`,
-    `  iterations            ${r.iterations}, ${r.converged ? 'converged' : `NOT converged: ${r.statusReason} (raise --max-iterations)`}`,
+    `  iterations            ${r.iterations}${r.float64FinishIterations ? ` (the last ${r.float64FinishIterations} in float64 on the CPU)` : ''}, ${r.converged ? 'converged' : `NOT converged: ${r.statusReason} (raise --max-iterations)`}`,
     `  time                  ${r.seconds.toFixed(2)} s`,
     `wrote ${files.map((f) => f.path).join(', ')}`,
   ];
@@ -285,7 +285,7 @@ async function runLayer(raw: RawLayerOptions): Promise<void> {
       signal: cancelSignal,
     });
     const r = result.report;
-    progress.done('layer', { nonzerosBefore: entries, nonzerosAfter: r.nonzeros, iterations: r.iterations, converged: r.converged, seconds: r.seconds });
+    progress.done('layer', { nonzerosBefore: entries, nonzerosAfter: r.nonzeros, iterations: r.iterations, float64FinishIterations: r.float64FinishIterations, converged: r.converged, seconds: r.seconds });
   } finally {
     progress.stop();
     gpu?.destroy();

@@ -13,6 +13,8 @@ export interface LayerDone {
   nonzerosBefore: number;
   nonzerosAfter: number;
   iterations: number;
+  /** Of `iterations`, those of a float64 finish on the CPU (0: none; absent from older workers' events). */
+  float64FinishIterations?: number;
   converged: boolean;
   seconds: number;
 }
@@ -85,7 +87,7 @@ function lineProgress(stream: NodeJS.WriteStream): Progress {
     done(name, e) {
       const label = layers.get(name)?.label ?? `[${name}]`;
       write(
-        `${label} ${e.converged ? 'converged' : 'NOT converged'} after ${e.iterations} iterations in ${e.seconds.toFixed(1)} s: nonzeros ${count(e.nonzerosBefore)} -> ${count(e.nonzerosAfter)} (${percent(e.nonzerosAfter, e.nonzerosBefore)})`,
+        `${label} ${e.converged ? 'converged' : 'NOT converged'} after ${e.iterations} iterations${e.float64FinishIterations ? ` (the last ${e.float64FinishIterations} in float64 on the CPU)` : ''} in ${e.seconds.toFixed(1)} s: nonzeros ${count(e.nonzerosBefore)} -> ${count(e.nonzerosAfter)} (${percent(e.nonzerosAfter, e.nonzerosBefore)})`,
       );
     },
     log: write,

@@ -210,6 +210,7 @@ export function combineReports(reports: LayerReport[]): LayerReport {
     dualityGap: sum('dualityGap'),
     relativeDualityGap: objective > 0 ? sum('dualityGap') / objective : 0,
     iterations: Math.max(...reports.map((r) => r.iterations)),
+    float64FinishIterations: Math.max(...reports.map((r) => r.float64FinishIterations)),
     distinctSamples: Math.max(...reports.map((r) => r.distinctSamples)),
     converged: reports.every((r) => r.converged),
     statusReason: failed.length ? failed.join('; ') : null,

@@ -70,7 +70,7 @@ export interface PruneOptions {
    * A layer's solve finished and its weights were replaced (nonzeros known). Its
    * `achievedDiscrepancy` comes later, in the result's `layers`, once the pruned network has run.
    */
-  onLayerDone?: (event: { name: string; position: number; total: number; nonzerosBefore: number; nonzerosAfter: number; iterations: number; converged: boolean; seconds: number }) => void;
+  onLayerDone?: (event: { name: string; position: number; total: number; nonzerosBefore: number; nonzerosAfter: number; iterations: number; float64FinishIterations: number; converged: boolean; seconds: number }) => void;
   /**
    * Cancels: the step in progress (a forward pass, a layer's setup, a block of iterations, or 50 ms
    * of CPU iterations) finishes and pruneNetwork rejects with the signal's reason.
@@ -263,6 +263,7 @@ export async function pruneNetwork(
       nonzerosBefore,
       nonzerosAfter: layerNonzeros(job.layer),
       iterations: r.iterations,
+      float64FinishIterations: r.float64FinishIterations,
       converged: r.converged,
       seconds: r.seconds,
     });
@@ -314,6 +315,7 @@ export async function pruneNetwork(
       dualityGap: r.dualityGap,
       relativeDualityGap: r.relativeDualityGap,
       iterations: r.iterations,
+      float64FinishIterations: r.float64FinishIterations,
       converged: r.converged,
       ...(r.inputsKept !== undefined ? { inputsKept: r.inputsKept } : {}),
       statusReason: r.statusReason,

@@ -31,6 +31,8 @@ export interface LayerPruneReport {
   dualityGap: number;
   relativeDualityGap: number;
   iterations: number;
+  /** Of `iterations`, those of a float64 finish on the CPU after the GPU's stop (LayerReport.float64FinishIterations). */
+  float64FinishIterations: number;
   converged: boolean;
   /** structure 'inputs': the inputs (neurons or channels of the layer before) still read. */
   inputsKept?: number;

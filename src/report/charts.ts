@@ -113,6 +113,8 @@ export interface ConvergencePoint {
 export interface ConvergenceSummary {
   name: string;
   iterations: number;
+  /** The last of them in float64 on the CPU (0 or absent: none). */
+  float64FinishIterations?: number;
   converged: boolean;
   relativeDualityGap: number;
   history: ConvergencePoint[];
@@ -151,7 +153,8 @@ export function convergenceChart(layer: ConvergenceSummary): string {
       { color: COLORS.dual, label: 'dual', kind: 'line' },
     ]),
   );
-  const status = `${formatCount(layer.iterations)} iterations, ${layer.converged ? 'converged' : 'NOT converged'}; final relative duality gap ${formatNumber(layer.relativeDualityGap, 2)}`;
+  const finish = layer.float64FinishIterations ? ` (the last ${formatCount(layer.float64FinishIterations)} in float64 on the CPU)` : '';
+  const status = `${formatCount(layer.iterations)} iterations${finish}, ${layer.converged ? 'converged' : 'NOT converged'}; final relative duality gap ${formatNumber(layer.relativeDualityGap, 2)}`;
   body.push(...heading(layer.name, status, { class: 'gap', ...(layer.converged ? {} : { fill: COLORS.primal }) }));
   return svg(`convergence-${layer.name}`, frame, `Convergence of ${layer.name}`, body);
 }

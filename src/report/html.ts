@@ -111,7 +111,7 @@ export function renderPruneReport(doc: PruneReportDocument): string {
     `<section><h2>Nonzeros per layer</h2><p>Nonzero weights (kernel and bias) of each pruned layer in the trained model and after Net-Trim, on a log scale.</p>${nonzerosChart(doc.layers)}</section>`,
     `<section><h2>Weights before and after</h2><p>Histogram of each layer's trained weights (grey) and of the nonzero weights left after pruning (blue), on the same bins. Pruning keeps few of the small weights; the zeros it creates are left out of the blue bars.</p><div class="grid">${doc.weightHistograms.map(histogramChart).join('')}</div></section>`,
     `<section><h2>Convergence</h2><p>The solver's primal and dual residuals divided by their tolerances at every convergence check (every 50 iterations by default), on a log scale. A layer's solve stops once both are below 1 and its sparse answer meets ε; the duality gap, computed once at the end, bounds how far the answer is from the sparsest possible.</p><div class="grid">${doc.layers
-      .map((l) => convergenceChart({ name: l.name, iterations: l.iterations, converged: l.converged, relativeDualityGap: l.relativeDualityGap, history: l.history ?? [] }))
+      .map((l) => convergenceChart({ name: l.name, iterations: l.iterations, float64FinishIterations: l.float64FinishIterations, converged: l.converged, relativeDualityGap: l.relativeDualityGap, history: l.history ?? [] }))
       .join('')}</div></section>`,
     `<section><h2>Per layer</h2>${table(
       ['layer', 'inputs × outputs', 'rows', 'nonzeros', 'kept', 'ε', 'residual', 'discrepancy', 'bound', 'gap', 'iterations', 's'],

@@ -54,11 +54,33 @@ async function openGpu(problem: LayerProblem, options: SolveLayerOptions): Promi
 const REFINEMENTS = 3;
 
 /**
+ * The float64 finish: the most multiply-adds it may cost (the CPU engine's setup, X·Xᵀ and the
+ * inverse, and FINISH_ITERATIONS of its two products with X), about 25 s of this project's
+ * reference CPU. Within it, a GPU stop refused on the duality gap alone goes on in float64.
+ */
+const FINISH_MULTIPLY_ADDS = 5e9;
+const FINISH_ITERATIONS = 250;
+
+/** Iterations a float64 finish of `program` may take, or 0 where its CPU iterations cost too much. */
+function float64FinishIterations(program: LayerProblem): number {
+  const { samples: P, columns: N, outputs: M } = program;
+  const setup = P * N * N + (N * N * N) / 3;
+  const perIteration = 2 * P * N * M + N * N * M;
+  return setup + FINISH_ITERATIONS * perIteration <= FINISH_MULTIPLY_ADDS ? Math.floor((FINISH_MULTIPLY_ADDS - setup) / perIteration) : 0;
+}
+
+/** Which certificate an answer fails: its discrepancy (feasibility), or only the duality gap. */
+interface CertificateFailure {
+  kind: 'discrepancy' | 'gap';
+  message: string;
+}
+
+/**
  * Why the answer is not certified, or null: in float64, its discrepancy with the off-support
  * excess counted, √(‖(ŴᵀX − Y)_Ω‖² + ‖(ŴᵀX − V)₊ on Ωᶜ‖²) ≤ (1 + feasibility)·ε (for ε = 0:
  * ≤ absolute·‖Y‖), and a relative duality gap of at most tolerances.gap.
  */
-export function certificateFailure(problem: LayerProblem, checks: LayerChecks, dualBoundValue: number): string | null {
+function certificateFailure(problem: LayerProblem, checks: LayerChecks, dualBoundValue: number): CertificateFailure | null {
   const { feasibility, absolute, gap } = problem.tolerances;
   const epsilon = problem.epsilon;
   const yNorm = () => {
@@ -70,12 +92,11 @@ export function certificateFailure(problem: LayerProblem, checks: LayerChecks, d
   const discrepancy = Math.hypot(checks.constraintResidual, checks.offSupportResidual);
   if (discrepancy > limit) {
     const parts = `(on Ω ${(checks.constraintResidual / Math.max(epsilon, 1e-30)).toFixed(4)}·ε, off Ω ${(checks.offSupportResidual / Math.max(epsilon, 1e-30)).toExponential(2)}·ε)`;
-    return epsilon > 0
-      ? `constraint residual ${(discrepancy / epsilon).toFixed(4)}·ε ${parts}, above ${1 + feasibility}·ε`
-      : `constraint residual ${discrepancy.toExponential(2)} with ε = 0`;
+    const message = epsilon > 0 ? `constraint residual ${(discrepancy / epsilon).toFixed(4)}·ε ${parts}, above ${1 + feasibility}·ε` : `constraint residual ${discrepancy.toExponential(2)} with ε = 0`;
+    return { kind: 'discrepancy', message };
   }
   const relativeGap = (checks.objective - dualBoundValue) / Math.max(checks.objective, 1e-30);
-  if (relativeGap > gap) return `relative duality gap ${(100 * relativeGap).toFixed(2)}%, above ${100 * gap}%`;
+  if (relativeGap > gap) return { kind: 'gap', message: `relative duality gap ${(100 * relativeGap).toFixed(2)}%, above ${100 * gap}%` };
   return null;
 }
 
@@ -89,13 +110,16 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   // The engines solve `program` (identical samples merged); the checks and the report are on `problem`.
   const merged = options.mergeIdenticalSamples === false ? null : mergeIdenticalRows(problem);
   const program = merged?.program ?? problem;
-  const session = backend === 'cpu' ? await openCpu(program) : await openGpu(program, options);
+  let session = backend === 'cpu' ? await openCpu(program) : await openGpu(program, options);
+  const adapter = session.adapter;
   let weights: Float32Array;
   let outcome: AdmmOutcome;
   let bound: number;
   let state;
   let checks: LayerChecks;
-  let failure: string | null;
+  let failure: CertificateFailure | null;
+  let finishIterations = 0; // of a float64 finish on the CPU
+  let finishCut: string | null = null; // why a finish ended without a stop
   try {
     await yieldToEvents(); // the setup (factoring A) may have held the thread for seconds
     throwIfAborted(options.signal);
@@ -134,8 +158,26 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       failure = certificateFailure(problem, checks, bound);
       const left = problem.maxIterations - outcome.iterations;
       if (!failure || !outcome.converged || round > REFINEMENTS || left < problem.checkEvery) break;
-      const tighter = { ...problem.tolerances, absolute: problem.tolerances.absolute / 10 ** round, relative: problem.tolerances.relative / 10 ** round };
-      const more = await runAdmm(session.engine, settings(tighter, left, outcome.rho, outcome.iterations));
+      let more: AdmmOutcome;
+      const finish = backend === 'webgpu' && finishIterations === 0 && failure.kind === 'gap' ? Math.min(left, float64FinishIterations(program)) : 0;
+      if (finish >= problem.checkEvery) {
+        // The answer meets the ball; its dual bound, built from the GPU's float32 duals (U1 = B − T,
+        // a difference of two responses), is what falls short, by percent on programs of many rows
+        // (bench/README.md, "A float64 finish"). Where float64 iterations are cheap, go on in float64
+        // from this iterate, at the same ρ and tolerances.
+        const gpuSession = session;
+        session = await openCpu(program);
+        gpuSession.close();
+        session.engine.setRho(outcome.rho);
+        await session.engine.setState(state);
+        more = await runAdmm(session.engine, settings(problem.tolerances, finish, outcome.rho, outcome.iterations));
+        finishIterations = more.iterations;
+        if (!more.converged) finishCut = `float64 finish: no stop within ${finish} iterations (what its CPU cost allows)`;
+      } else {
+        const tighter = { ...problem.tolerances, absolute: problem.tolerances.absolute / 10 ** round, relative: problem.tolerances.relative / 10 ** round };
+        more = await runAdmm(session.engine, settings(tighter, left, outcome.rho, outcome.iterations));
+        if (finishIterations) finishIterations += more.iterations;
+      }
       outcome = { ...more, iterations: outcome.iterations + more.iterations, history: [...outcome.history, ...more.history.map((h) => ({ ...h, iteration: h.iteration + outcome.iterations }))] };
     }
   } finally {
@@ -146,15 +188,15 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   const limit = `iteration limit ${problem.maxIterations} reached (residuals ${outcome.primalResidual.toExponential(1)}, ${outcome.dualResidual.toExponential(1)})`;
   // The limit is part of the reason whenever it cut the solve short (also when it left no room
   // for another round after a stop the checks refused).
-  const atLimit = !outcome.converged || outcome.iterations + problem.checkEvery > problem.maxIterations;
-  const statusReason = converged ? null : [atLimit ? limit : null, failure].filter(Boolean).join('; ');
+  const atLimit = !finishCut && (!outcome.converged || outcome.iterations + problem.checkEvery > problem.maxIterations);
+  const statusReason = converged ? null : [atLimit ? limit : finishCut, failure?.message].filter(Boolean).join('; ');
   const { inputs: N, outputs: M } = problem;
   const result: SolveLayerResult = {
     weights: { rows: N, cols: M, data: weights.slice(0, N * M) },
     bias: problem.bias ? weights.slice(N * M) : null,
     report: {
       backend,
-      adapter: session.adapter,
+      adapter,
       activation: problem.activation,
       rows: N,
       columns: M,
@@ -166,6 +208,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       dualityGap: checks.objective - bound,
       relativeDualityGap: (checks.objective - bound) / Math.max(checks.objective, 1e-30),
       iterations: outcome.iterations,
+      float64FinishIterations: finishIterations,
       converged,
       status: converged ? 'converged' : 'not converged',
       statusReason,

@@ -175,6 +175,11 @@ export interface LayerReport {
   dualityGap: number;
   relativeDualityGap: number;
   iterations: number;
+  /**
+   * Of `iterations`, those run in float64 on the CPU after a GPU stop whose answer met the ball but
+   * not the duality gap (a float64 finish, where the layer's CPU iterations are cheap); 0 if none.
+   */
+  float64FinishIterations: number;
   converged: boolean;
   status: 'converged' | 'not converged';
   /** Why a solve is not converged: which certificate failed, or the iteration limit. */
