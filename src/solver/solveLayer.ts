@@ -161,10 +161,10 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       let more: AdmmOutcome;
       const finish = backend === 'webgpu' && finishIterations === 0 && failure.kind === 'gap' ? Math.min(left, float64FinishIterations(program)) : 0;
       if (finish >= problem.checkEvery) {
-        // The answer meets the ball; its dual bound, built from the GPU's float32 duals (U1 = B − T,
-        // a difference of two responses), is what falls short, by percent on programs of many rows
-        // (bench/README.md, "A float64 finish"). Where float64 iterations are cheap, go on in float64
-        // from this iterate, at the same ρ and tolerances.
+        // The answer meets the ball; its dual bound is what falls short: on programs of many rows
+        // the GPU's float32 duals drift from float64's (by percent) while its answer does not, and
+        // further with every round (bench/README.md, "A float64 finish"). Where float64 iterations
+        // are cheap, go on in float64 from this iterate, at the same ρ and tolerances.
         const gpuSession = session;
         session = await openCpu(program);
         gpuSession.close();
