@@ -55,18 +55,25 @@ const REFINEMENTS = 3;
 
 /**
  * The float64 finish: the most multiply-adds it may cost (the CPU engine's setup, X·Xᵀ and the
- * inverse, and FINISH_ITERATIONS of its two products with X), about 25 s of this project's
- * reference CPU. Within it, a GPU stop refused on the duality gap alone goes on in float64.
+ * inverse, then its iterations' two products with X), 5–50 s of this project's reference CPU.
+ * Within it, a GPU stop refused on the duality gap alone goes on in float64; measured, the finish
+ * needs one check interval (50 iterations).
  */
-const FINISH_MULTIPLY_ADDS = 5e9;
-const FINISH_ITERATIONS = 250;
+const FINISH_MULTIPLY_ADDS = 1e10;
+/**
+ * Programs with at least this many (distinct) rows per column are where the float32 duals drift
+ * (conv layers: 130–2 200 measured); on the others a GPU round of tighter tolerances certifies
+ * (MNIST dense layers, 1–13 rows per column), in less time than the CPU would take.
+ */
+const FINISH_MIN_ROWS_PER_COLUMN = 50;
 
-/** Iterations a float64 finish of `program` may take, or 0 where its CPU iterations cost too much. */
+/** Iterations a float64 finish of `program` may take within FINISH_MULTIPLY_ADDS; 0 where it is not for it. */
 function float64FinishIterations(program: LayerProblem): number {
   const { samples: P, columns: N, outputs: M } = program;
+  if (P < FINISH_MIN_ROWS_PER_COLUMN * N) return 0;
   const setup = P * N * N + (N * N * N) / 3;
   const perIteration = 2 * P * N * M + N * N * M;
-  return setup + FINISH_ITERATIONS * perIteration <= FINISH_MULTIPLY_ADDS ? Math.floor((FINISH_MULTIPLY_ADDS - setup) / perIteration) : 0;
+  return Math.max(0, Math.floor((FINISH_MULTIPLY_ADDS - setup) / perIteration));
 }
 
 /** Which certificate an answer fails: its discrepancy (feasibility), or only the duality gap. */
