@@ -1,8 +1,8 @@
 // The float64 finish: a GPU stop whose answer meets the ε-ball but whose dual bound, built from the
-// float32 duals, does not certify it goes on in float64 on the CPU, where that layer's iterations
-// are cheap. The case: the stem conv of the bundled PyTorch ResNet (3×3, 1 → 8, 'same' padding) on
-// 20 MNIST digits, whose GPU solve ran 20 000 iterations uncertified (100 digits: 153 s) while the
-// CPU certifies it in 250.
+// float32 duals, does not certify it (nor does a GPU round of 100 more iterations) goes on in
+// float64 on the CPU, where that layer's iterations are cheap. The case: the stem conv of the
+// bundled PyTorch ResNet (3×3, 1 → 8, 'same' padding) on 100 MNIST digits, whose GPU solve ran
+// 20 000 iterations uncertified (153 s) while the CPU certifies it in 250.
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseNpy, parseOnnxModel, solveLayer } from '../src/index.js';
@@ -14,7 +14,7 @@ const gpu = await gpuForTests();
 afterAll(() => gpu?.destroy());
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
-const IMAGES = 20;
+const IMAGES = 100;
 const SIZE = 28;
 
 const stem = parseOnnxModel(fixture('torch/resnet.onnx'), 'resnet.onnx').network.layers[0] as Conv2DLayer;
@@ -55,7 +55,7 @@ describe.skipIf(!gpu)('the float64 finish', () => {
     const response = stemResponse(result.weights.data, result.bias!);
     let ballSq = 0;
     for (let e = 0; e < Y.length; e++) ballSq += Y[e] > 0 ? (response[e] - Y[e]) ** 2 : Math.max(response[e], 0) ** 2;
-    const epsilon = 0.05 * Math.hypot(...Y);
+    const epsilon = 0.05 * Math.sqrt(Y.reduce((sum, y) => sum + y * y, 0));
     expect(Math.sqrt(ballSq) / epsilon).toBeLessThanOrEqual(1.001);
     expect(r.relativeDualityGap).toBeLessThanOrEqual(0.01);
     expect(result.report.nonzeros).toBeLessThan(80);

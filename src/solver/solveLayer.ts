@@ -56,21 +56,16 @@ const REFINEMENTS = 3;
 /**
  * The float64 finish: the most multiply-adds it may cost (the CPU engine's setup, X·Xᵀ and the
  * inverse, then its iterations' two products with X), 5–50 s of this project's reference CPU.
- * Within it, a GPU stop refused on the duality gap alone goes on in float64; measured, the finish
- * needs one check interval (50 iterations).
+ * Within it, a GPU stop refused on the duality gap alone goes on in float64 after one GPU round
+ * of tighter tolerances of at most FINISH_PROBE iterations (where a GPU round certifies, it does
+ * so in less time than the CPU would take); measured, the finish needs one check interval.
  */
 const FINISH_MULTIPLY_ADDS = 1e10;
-/**
- * Programs with at least this many (distinct) rows per column are where the float32 duals drift
- * (conv layers: 130–2 200 measured); on the others a GPU round of tighter tolerances certifies
- * (MNIST dense layers, 1–13 rows per column), in less time than the CPU would take.
- */
-const FINISH_MIN_ROWS_PER_COLUMN = 50;
+const FINISH_PROBE = 100;
 
-/** Iterations a float64 finish of `program` may take within FINISH_MULTIPLY_ADDS; 0 where it is not for it. */
+/** Iterations a float64 finish of `program` may take within FINISH_MULTIPLY_ADDS. */
 function float64FinishIterations(program: LayerProblem): number {
   const { samples: P, columns: N, outputs: M } = program;
-  if (P < FINISH_MIN_ROWS_PER_COLUMN * N) return 0;
   const setup = P * N * N + (N * N * N) / 3;
   const perIteration = 2 * P * N * M + N * N * M;
   return Math.max(0, Math.floor((FINISH_MULTIPLY_ADDS - setup) / perIteration));
@@ -127,6 +122,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   let failure: CertificateFailure | null;
   let finishIterations = 0; // of a float64 finish on the CPU
   let finishCut: string | null = null; // why a finish ended without a stop
+  let probed = false; // the GPU's round before a finish has run
   try {
     await yieldToEvents(); // the setup (factoring A) may have held the thread for seconds
     throwIfAborted(options.signal);
@@ -167,7 +163,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
       if (!failure || !outcome.converged || round > REFINEMENTS || left < problem.checkEvery) break;
       let more: AdmmOutcome;
       const finish = backend === 'webgpu' && finishIterations === 0 && failure.kind === 'gap' ? Math.min(left, float64FinishIterations(program)) : 0;
-      if (finish >= problem.checkEvery) {
+      if (finish >= problem.checkEvery && probed) {
         // The answer meets the ball; its dual bound is what falls short: on programs of many rows
         // the GPU's float32 duals drift from float64's (by percent) while its answer does not, and
         // further with every round (bench/README.md, "A float64 finish"). Where float64 iterations
@@ -182,7 +178,10 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
         if (!more.converged) finishCut = `float64 finish: no stop within ${finish} iterations (what its CPU cost allows)`;
       } else {
         const tighter = { ...problem.tolerances, absolute: problem.tolerances.absolute / 10 ** round, relative: problem.tolerances.relative / 10 ** round };
-        more = await runAdmm(session.engine, settings(tighter, left, outcome.rho, outcome.iterations));
+        // Before a finish, the GPU's own round gets FINISH_PROBE iterations; its end is a candidate stop.
+        const probe = finish >= problem.checkEvery;
+        more = await runAdmm(session.engine, settings(tighter, probe ? Math.min(left, FINISH_PROBE) : left, outcome.rho, outcome.iterations));
+        if (probe) [probed, more] = [true, { ...more, converged: true }];
         if (finishIterations) finishIterations += more.iterations;
       }
       outcome = { ...more, iterations: outcome.iterations + more.iterations, history: [...outcome.history, ...more.history.map((h) => ({ ...h, iteration: h.iteration + outcome.iterations }))] };
