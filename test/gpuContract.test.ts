@@ -21,7 +21,7 @@ import { forwardGpu } from '../src/network/forwardGpu.js';
 import type { Network } from '../src/network/types.js';
 import { designOf } from '../src/solver/design.js';
 import { readSamples, sampleStorage, uploadDesign } from '../src/solver/gpu/gpuDesign.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { gpuForTests, withLimits } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -190,10 +190,7 @@ afterAll(() => gpu?.destroy());
 
 /** The same device claiming at most `groups` workgroups per dimension (the register kernel fixed, as on lavapipe). */
 function withWorkgroupLimit(real: GpuRuntime, groups: number): GpuRuntime {
-  const limits = new Proxy(real.limits, {
-    get: (target, key: string) => (key === 'maxComputeWorkgroupsPerDimension' ? groups : (target as unknown as Record<string, number>)[key]),
-  });
-  return Object.create(real, { limits: { value: limits }, matmulVariant: { value: 'registers', writable: true } });
+  return withLimits(real, { maxComputeWorkgroupsPerDimension: groups }, { matmulVariant: 'registers' });
 }
 
 describe.skipIf(!gpu)('dispatch sizes against maxComputeWorkgroupsPerDimension', () => {

@@ -8,7 +8,7 @@ import { elementwiseGroups, projectResponse, shrinkUniforms, shrinkWeights } fro
 import { SIDED_BOUND } from '../src/gpu/kernels/sides.js';
 import { constraintDistance, DISTANCE_PARTIALS, SCALAR_CHANNELS } from '../src/gpu/kernels/reductions.js';
 import { Workspace, type Dispatch } from '../src/gpu/workspace.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { gpuForTests, withLimits } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
 import { matmulReference as reference } from './helpers/matmulReference.js';
 
@@ -187,8 +187,7 @@ describe.skipIf(!gpu)('matmul tuning on a GPU (this device posing as one, on sma
   // A·B and on AᵀA split over k (both transposes of each kernel compiled and run).
   for (const bytes of [32768, 16384])
     it(`with ${bytes} bytes of workgroup memory: times ${bytes === 32768 ? "'tiled', 'wide' and 'pipelined'" : "'tiled' alone"} and returns one of them`, async () => {
-      const limits = new Proxy(gpu!.limits, { get: (t, key: string) => (key === 'maxComputeWorkgroupStorageSize' ? bytes : (t as unknown as Record<string, number>)[key]) });
-      const posed = Object.create(gpu!, { software: { value: false }, limits: { value: limits }, matmulVariant: { value: null, writable: true } }) as GpuRuntime;
+      const posed = withLimits(gpu!, { maxComputeWorkgroupStorageSize: bytes }, { software: false, matmulVariant: null });
       const candidates = gpuMatmulCandidates(posed);
       expect(candidates).toEqual(bytes === 32768 ? ['tiled', 'wide', 'pipelined'] : ['tiled']);
       const choice = await measureMatmulVariants(posed, [1024, 128, 128]);

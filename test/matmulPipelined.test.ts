@@ -10,7 +10,7 @@ import { gpuMatmulCandidates, matmul, pipelineDepth } from '../src/gpu/kernels/m
 import { MATMUL_VARIANTS, PIPELINE_DEPTHS } from '../src/gpu/kernels/matmulVariants.js';
 import { Shader } from '../src/gpu/shaderInterface.js';
 import { Workspace } from '../src/gpu/workspace.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { gpuForTests, withLimits } from './helpers/gpu.js';
 import { gaussianMatrix } from './helpers/random.js';
 import { matmulReference as reference } from './helpers/matmulReference.js';
 
@@ -20,12 +20,7 @@ afterAll(() => gpu?.destroy());
 const wgsl = (name: string) => fs.readFileSync(new URL(`../shaders/${name}.wgsl`, import.meta.url), 'utf8');
 
 /** The same device claiming `bytes` of workgroup memory. */
-function withWorkgroupMemory(real: GpuRuntime, bytes: number): GpuRuntime {
-  const limits = new Proxy(real.limits, {
-    get: (target, key: string) => (key === 'maxComputeWorkgroupStorageSize' ? bytes : (target as unknown as Record<string, number>)[key]),
-  });
-  return Object.create(real, { limits: { value: limits } });
-}
+const withWorkgroupMemory = (real: GpuRuntime, bytes: number) => withLimits(real, { maxComputeWorkgroupStorageSize: bytes });
 
 describe.skipIf(!gpu)("'pipelined' on devices with more and less workgroup memory", () => {
   it('takes the deepest k step that fits beside the epilogue, is no candidate where none does, and says why when asked for', () => {

@@ -121,10 +121,13 @@ await step('splits: k splits', 20, async () => {
     if (remaining() > 15) await splitSweep(shape);
 });
 
+/** The kernels the matmul sweep found wrong on this device (over 1e-4 of the terms' sum from float64). */
+const wrongKernels = () => new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
+
 /** The tuned kernel, unless the sweep found it wrong on this device (then a kernel it found right). */
 async function trustedVariant() {
   const tuned = await lib.tuneMatmul(gpu);
-  const wrong = new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
+  const wrong = wrongKernels();
   if (!wrong.has(tuned)) return tuned;
   const fallback = ['tiled', 'registers', 'wide', 'pipelined'].find((v) => !wrong.has(v)) ?? tuned;
   console.error(`matmul kernel '${tuned}' failed its check on this device; using '${fallback}'`);
@@ -190,7 +193,7 @@ await step('lenet: LeNet FC1', 90, async () => {
  */
 async function otherKernels(engine, problem, setupSeconds) {
   const tuned = gpu.matmulVariant;
-  const wrong = new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
+  const wrong = wrongKernels();
   try {
     for (const variant of gpu.software ? [] : lib.gpuMatmulCandidates(gpu).filter((v) => v !== tuned && !wrong.has(v))) {
       if (remaining() < 20) break;
@@ -257,7 +260,7 @@ await step('inverse: host inverse', 20, async () => {
 // The bench's problems, once per GPU matmul kernel (the tuned one first), then PyTorch's ports.
 await step('problems: bench problems', 30, async () => {
   const tuned = await trustedVariant();
-  const wrong = new Set(report.matmul.filter((e) => e.relativeError !== undefined && !(e.relativeError < 1e-4)).map((e) => e.variant));
+  const wrong = wrongKernels();
   const variants = gpu.software ? [tuned] : [tuned, ...lib.gpuMatmulCandidates(gpu).filter((v) => v !== tuned && !wrong.has(v))];
   for (const name of PROBLEMS) {
     if (remaining() < 15) break;

@@ -15,15 +15,22 @@ export async function gpuForTests(): Promise<GpuRuntime | null> {
 }
 
 /**
+ * The same device claiming other `limits` (the rest its own), with `properties` of the runtime
+ * replaced too (e.g. software: false to pose as a GPU).
+ */
+export function withLimits(gpu: GpuRuntime, limits: Readonly<Record<string, number>>, properties: Record<string, unknown> = {}): GpuRuntime {
+  const claimed = new Proxy(gpu.limits, { get: (real, key: string) => limits[key] ?? (real as unknown as Record<string, number>)[key] });
+  const replaced = Object.fromEntries(Object.entries(properties).map(([name, value]) => [name, { value, writable: true }]));
+  return Object.create(gpu, { limits: { value: claimed }, ...replaced });
+}
+
+/**
  * The same device, claiming a storage binding (and buffer) of only `bytes`: layers then have to be
  * split over samples as they would on a device too small for them. The matmul variant is fixed
  * (its tuning product would not fit).
  */
 export function withBindingLimit(gpu: GpuRuntime, bytes: number): GpuRuntime {
-  const limits = new Proxy(gpu.limits, {
-    get: (real, key: string) => (key === 'maxStorageBufferBindingSize' || key === 'maxBufferSize' ? bytes : (real as unknown as Record<string, number>)[key]),
-  });
-  return Object.create(gpu, { limits: { value: limits }, matmulVariant: { value: gpu.matmulVariant ?? 'registers', writable: true } });
+  return withLimits(gpu, { maxStorageBufferBindingSize: bytes, maxBufferSize: bytes }, { matmulVariant: gpu.matmulVariant ?? 'registers' });
 }
 
 /** How many sample chunks the GPU solver splits `layer` into on `gpu` (set up, counted, released). */
