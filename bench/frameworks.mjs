@@ -18,6 +18,8 @@ const runs = [
   ['torch/mobilenet.onnx', 'cascade', 80, 0.02, ['/features/features.0/features.0.0/Conv']],
   ['torch/mlp-batchnorm.onnx', 'cascade', 300, 0.05, []],
   ['torch/mlp-activations.onnx', 'parallel', 300, 0.03, []],
+  ['torch/efficientnet.onnx', 'cascade', 100, 0.05, ['/features/features.0/features.0.0/Conv']],
+  ['torch/mlp-gelu.onnx', 'parallel', 300, 0.03, []],
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
 ];

@@ -288,3 +288,25 @@ fn concatChannels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     concatOutput[position * concatParams.total + concatParams.offset + i % concatParams.width] = concatPart[i];
   }
 }
+
+// ---- a gated product: out = x · gate, the gate one value per channel per sample (a
+// squeeze-and-excitation gate, broadcast over the positions) or one per value ----
+
+struct GateParams {
+  count: u32,     // samples·perSample
+  perSample: u32, // x's values per sample
+  gateSize: u32,  // the gate's values per sample: perSample, or the channels
+}
+
+@group(0) @binding(80) var<uniform> gateParams: GateParams;
+@group(0) @binding(81) var<storage, read> gateInput: array<f32>;
+@group(0) @binding(82) var<storage, read> gateValues: array<f32>;
+@group(0) @binding(83) var<storage, read_write> gateOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn gate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = gateParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    gateOutput[i] = gateInput[i] * gateValues[(i / p.perSample) * p.gateSize + (i % p.perSample) % p.gateSize];
+  }
+}

@@ -2,6 +2,7 @@
 // ticks, and a page that must not let a model's layer names inject markup.
 import { describe, expect, it } from 'vitest';
 import type { PruneReportDocument } from '../src/report/document.js';
+import { summary } from '../src/cli/pruneSummary.js';
 import { weightHistogram } from '../src/report/histogram.js';
 import { renderPruneReport } from '../src/report/html.js';
 import { linearTicks, logTicks } from '../src/report/svg.js';
@@ -92,5 +93,15 @@ describe('report.html', () => {
     // One plot per kind and layer; no accuracy card without labels.
     expect(html.match(/<svg class="plot"/g)).toHaveLength(5);
     expect(html).not.toMatch(/accuracy, \d+ pruning samples/i);
+  });
+
+  it("prune's summary keeps its columns under names longer than the header's (PyTorch's '/features/…/Conv')", () => {
+    const lines = summary(doc, 'm.json', 'out').split('\n');
+    const header = lines.find((l) => l.startsWith('layer'))!;
+    const end = header.indexOf('nonzeros') + 'nonzeros'.length;
+    const rows = lines.filter((l) => l.startsWith(hostile) || l.startsWith('dense_2') || l.startsWith('total'));
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(row.slice(0, end)).toMatch(/ \d+$/);
+    expect(end).toBeGreaterThan(hostile.length + 8);
   });
 });

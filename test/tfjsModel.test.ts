@@ -11,6 +11,7 @@ import { loadTfjsModelFile, saveTfjsModelFiles } from '../src/io/tfjsFiles.js';
 import { parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from '../src/io/tfjsModel.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
+import { saveLayersModel } from './helpers/tfjsModel.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const MLP = join(FIXTURES, 'mnist-mlp', 'model.json');
@@ -272,20 +273,6 @@ describe('writeTfjsModel', () => {
 });
 
 describe('functional models', () => {
-  /** Saves a tfjs model into `dir` (model.json + weights.bin) through a custom save handler. */
-  async function saveModel(model: tf.LayersModel, folder: string): Promise<string> {
-    await mkdir(folder, { recursive: true });
-    await model.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        const json = { modelTopology: artifacts.modelTopology, format: artifacts.format, generatedBy: artifacts.generatedBy, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] };
-        await writeFile(join(folder, 'weights.bin'), new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer)));
-        await writeFile(join(folder, 'model.json'), JSON.stringify(json));
-        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-      }),
-    );
-    return join(folder, 'model.json');
-  }
-
   it('reads a chain with Dropout, Activation and ReLU layers, and writes it back', async () => {
     const input = tf.input({ shape: [784], name: 'pixels' });
     let x = tf.layers.dense({ units: 20, name: 'fc_a' }).apply(input) as tf.SymbolicTensor;
@@ -297,7 +284,7 @@ describe('functional models', () => {
     x = tf.layers.dense({ units: 10, name: 'fc_c', useBias: false }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.activation({ activation: 'softmax', name: 'probs' }).apply(x) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: x, name: 'chain' });
-    const path = await saveModel(model, join(dir, 'chain'));
+    const path = await saveLayersModel(model, join(dir, 'chain'));
 
     const handle = await loadTfjsModelFile(path);
     expect(handle.network.inputShape).toEqual([784]);
@@ -333,7 +320,7 @@ describe('functional models', () => {
     x = tf.layers.averagePooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
     const out = tf.layers.dense({ name: 'd', units: 3 }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
-    const path = await saveModel(model, join(dir, 'zero-padding'));
+    const path = await saveLayersModel(model, join(dir, 'zero-padding'));
     const samples = Float32Array.from({ length: 5 * 144 }, (_, i) => Math.sin(i * 0.7) - 0.2);
     const expected = (model.predict(tf.tensor(samples, [5, 9, 8, 2])) as tf.Tensor).dataSync() as Float32Array;
     model.dispose();
@@ -354,7 +341,7 @@ describe('functional models', () => {
         tf.layers.dense({ name: 'd', units: 3 }),
       ],
     });
-    const path = await saveModel(model, join(dir, 'dilated'));
+    const path = await saveLayersModel(model, join(dir, 'dilated'));
     const samples = Float32Array.from({ length: 3 * 144 }, (_, i) => Math.sin(i * 1.3));
     const expected = (model.predict(tf.tensor(samples, [3, 9, 8, 2])) as tf.Tensor).dataSync() as Float32Array;
     model.dispose();
@@ -375,7 +362,7 @@ describe('functional models', () => {
     // Moving statistics that are not the identity, so that the fold matters.
     const bn = model.getLayer('bn');
     bn.setWeights(bn.getWeights().map((w, k) => tf.add(w, tf.scalar([0.3, -0.2, 0.5, 0.4][k]))));
-    const path = await saveModel(model, join(dir, 'separable'));
+    const path = await saveLayersModel(model, join(dir, 'separable'));
     const samples = Float32Array.from({ length: 4 * 126 }, (_, i) => Math.cos(i * 0.37));
     const expected = (model.predict(tf.tensor(samples, [4, 7, 6, 3])) as tf.Tensor).dataSync() as Float32Array;
     model.dispose();
@@ -413,7 +400,7 @@ describe('functional models', () => {
     ];
     for (const [label, build, message] of cases) {
       const model = build();
-      const path = await saveModel(model, join(dir, label));
+      const path = await saveLayersModel(model, join(dir, label));
       model.dispose();
       await expect(loadTfjsModelFile(path), label).rejects.toThrow(new InputError(`${path}: ${message}`));
     }
@@ -477,7 +464,7 @@ describe('functional models', () => {
     const input = tf.input({ shape: [8], name: 'in' });
     const shared = tf.layers.dense({ units: 8, name: 'shared' });
     const out = shared.apply(shared.apply(input)) as tf.SymbolicTensor;
-    const path = await saveModel(tf.model({ inputs: input, outputs: out }), join(dir, 'shared'));
+    const path = await saveLayersModel(tf.model({ inputs: input, outputs: out }), join(dir, 'shared'));
     await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: layer 1 ('shared'): expected a layer called once (a chain), found it called 2 times`));
   });
 });

@@ -37,6 +37,8 @@ const runs: Array<[string, 'cascade' | 'parallel', number, number, number, strin
   ['mobilenet', 'cascade', 80, 0.02, 5, ['/features/features.0/features.0.0/Conv']],
   ['mlp-batchnorm', 'cascade', 300, 0.05, 2, []],
   ['mlp-activations', 'parallel', 300, 0.03, 2, []],
+  ['efficientnet', 'cascade', 100, 0.05, 3, ['/features/features.0/features.0.0/Conv']],
+  ['mlp-gelu', 'parallel', 300, 0.03, 2, []],
 ];
 
 describe('PyTorch exports: import equals onnxruntime', () => {

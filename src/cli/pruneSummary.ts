@@ -7,15 +7,17 @@ const pad = (s: string | number, n: number) => String(s).padStart(n);
 const pct = (a: number) => `${(100 * a).toFixed(1)}%`;
 
 export function summary(doc: PruneReportDocument, model: string, outDir: string): string {
+  // PyTorch names ('/features/features.2/body/body.0/body.0.0/Conv') are long: the column fits them.
+  const width = Math.max(14, ...doc.layers.map((l) => l.name.length + 2));
   const lines = [
     `net-trim prune ${model}: ${doc.mode}, epsilon gain ${doc.options.epsilonGain}, ${doc.samples.count} samples, ${doc.backend} (${doc.adapter})`,
     '',
-    `${'layer'.padEnd(14)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
+    `${'layer'.padEnd(width)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
     ...doc.layers.map(
       (l) =>
-        `${l.name.padEnd(14)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(l.relativeDualityGap.toExponential(1), 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
+        `${l.name.padEnd(width)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(l.relativeDualityGap.toExponential(1), 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
     ),
-    `${'total'.padEnd(14)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
+    `${'total'.padEnd(width)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
     '',
     `relative discrepancy of the outputs: ${doc.relativeDiscrepancy.toPrecision(3)}`,
     ...(doc.accuracyBefore !== null && doc.accuracyAfter !== null

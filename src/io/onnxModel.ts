@@ -3,10 +3,12 @@
 //
 // What is accepted (onnx/ops.ts has one handler per op): a DAG from one input to one output of
 // Gemm (alpha = 1, transA = 0, transB 0 or 1), MatMul (+ an Add of a constant bias), Conv (2-D,
-// any group count, no dilation), BatchNormalization (folded into the Conv/Gemm before it when that
+// any group count, dilations), BatchNormalization (folded into the Conv/Gemm before it when that
 // layer's output feeds only it, else a per-channel affine layer), Add of two tensors (residual),
-// Concat on the channel axis, Relu, Clip, LeakyRelu, Elu, Sigmoid, Tanh, HardSwish, HardSigmoid,
-// Gelu, MaxPool and AveragePool (any pads, ceil_mode 0), GlobalAveragePool, Flatten (axis 1),
+// Mul of two tensors (a gate: one shape, or an image by [C, 1, 1]; onnx/gating.ts), a 1×1 Conv on
+// a globally pooled tensor (a dense layer), Concat on the channel axis, Relu, Clip, LeakyRelu,
+// Elu, Sigmoid, Tanh, HardSwish, HardSigmoid, Gelu, SiLU, GELU and Hardswish as PyTorch writes them
+// (x·Sigmoid(x); (x·(Erf(x/√2) + 1))·½; x·HardSigmoid(x)), MaxPool and AveragePool (any pads, ceil_mode 0), GlobalAveragePool, Flatten (axis 1),
 // Reshape to [batch, -1], Softmax (last axis), Identity and Dropout; and shape computations
 // (Shape, Gather, Unsqueeze, Squeeze, Cast, Slice, Concat of shapes), folded for the input shape.
 // Weights are float32 initializers (raw_data or float_data) or Constant nodes. Every other graph

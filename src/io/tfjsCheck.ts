@@ -25,14 +25,14 @@ export function describe(value: unknown): string {
 }
 
 export const SUPPORTED_CLASSES = [
-  'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
+  'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Multiply', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
   'ZeroPadding2D', 'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
-const JOINS = ['Add', 'Concatenate'];
+const JOINS = ['Add', 'Multiply', 'Concatenate'];
 
 /** Largest size of one dimension, and of one sample's values, in any layer's input or output. */
 const MAX_DIMENSION = 1 << 24;
@@ -260,6 +260,13 @@ function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWei
       for (const shape of inputs.slice(1))
         if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
       return input;
+    case 'Multiply': {
+      // A gate: two tensors of one shape, or a tensor and one value per channel (squeeze-and-excitation).
+      const [a, b] = inputs.length === 2 && inputs[1].length > inputs[0].length ? [inputs[1], inputs[0]] : inputs;
+      if (inputs.length !== 2 || (b.join() !== a.join() && !(b.length === 1 && b[0] === a[a.length - 1])))
+        fail(`${where}: inputs`, `two tensors of one shape, or a tensor and one value per channel, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      return a;
+    }
     case 'Concatenate': {
       const axis = c.axis ?? -1;
       if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);

@@ -134,6 +134,15 @@ export function sumForward(parts: Float64Array[]): Float64Array {
   return out;
 }
 
+/** x·gate elementwise, the gate of x's size or one value per channel per sample (broadcast over positions). */
+export function gateForward(x: Float64Array, gate: Float64Array, samples: number): Float64Array {
+  const perSample = x.length / samples;
+  const gateSize = gate.length / samples;
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] * gate[Math.floor(i / perSample) * gateSize + ((i % perSample) % gateSize)];
+  return out;
+}
+
 /** Softmax over the last axis (rows of `cols` values). */
 export function softmaxForward(x: Float64Array, cols: number): Float64Array {
   const out = new Float64Array(x.length);

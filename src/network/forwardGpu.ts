@@ -4,7 +4,7 @@
 // returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { biasActivation, concatChannels, conv2d, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { biasActivation, concatChannels, conv2d, gate, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
@@ -151,6 +151,13 @@ export async function forwardGpu(
           case 'add': {
             const result = (out = activation(outSize, layer.name));
             steps.push((n) => sumDispatches(ws, n * outSize, sources, result));
+            break;
+          }
+          case 'mul': {
+            const result = (out = activation(outSize, layer.name));
+            const [input, gateSource] = sources;
+            const gateSize = shapeSize(graph.inputShapes[i][1]);
+            steps.push((n) => [gate(ws, { samples: n, perSample: outSize, gateSize, input: input.buffer, gate: gateSource.buffer, output: result.buffer })]);
             break;
           }
           case 'concat': {

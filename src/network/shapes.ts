@@ -113,9 +113,9 @@ function requireImage(kind: string, inputShape: readonly number[]): void {
  * an InputError describing the mismatch (without the layer's position: the graph check adds it).
  */
 export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly number[])[]): number[] {
-  const many = layer.kind === 'add' || layer.kind === 'concat';
-  if (many ? inputShapes.length < 2 : inputShapes.length !== 1)
-    fail(`${layer.kind} reads ${many ? 'two or more tensors' : 'one tensor'}, found ${inputShapes.length}`);
+  const reads = layer.kind === 'add' || layer.kind === 'concat' ? 'two or more tensors' : layer.kind === 'mul' ? 'two tensors' : 'one tensor';
+  const count = inputShapes.length;
+  if (reads === 'one tensor' ? count !== 1 : reads === 'two tensors' ? count !== 2 : count < 2) fail(`${layer.kind} reads ${reads}, found ${count}`);
   const inputShape = inputShapes[0];
   switch (layer.kind) {
     case 'dense': {
@@ -161,6 +161,13 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       for (const shape of inputShapes.slice(1))
         if (formatShape(shape) !== formatShape(inputShape)) fail(`add sums tensors of one shape, found ${inputShapes.map(formatShape).join(' and ')}`);
       return [...inputShape];
+    case 'mul': {
+      const gate = inputShapes[1];
+      const channels = inputShape[inputShape.length - 1];
+      if (formatShape(gate) !== formatShape(inputShape) && !(gate.length === 1 && gate[0] === channels))
+        fail(`mul multiplies a tensor by one of its shape or by one value per channel, found ${formatShape(inputShape)} and ${formatShape(gate)} (expected ${formatShape(inputShape)} or [${channels}])`);
+      return [...inputShape];
+    }
     case 'concat': {
       const lead = (s: readonly number[]) => formatShape(s.slice(0, -1));
       for (const shape of inputShapes.slice(1))

@@ -13,7 +13,7 @@ interface LayerBase {
   /**
    * The tensors this layer reads, by layer name (the network input is `Network.inputName`).
    * Omitted: the previous layer's output (the network input for the first layer). Add and Concat
-   * read two or more; every other layer reads one.
+   * read two or more, Mul two; every other layer reads one.
    */
   from?: string[];
 }
@@ -106,6 +106,15 @@ export interface AddLayer extends LayerBase {
   kind: 'add';
 }
 
+/**
+ * The elementwise product of two tensors: the first times the second, which has the first's
+ * shape or one value per channel ([C], the first's last axis) broadcast over the positions
+ * (a squeeze-and-excitation gate, x·sigmoid(s(x)) in MobileNetV3 and EfficientNet).
+ */
+export interface MulLayer extends LayerBase {
+  kind: 'mul';
+}
+
 /** Two or more tensors joined along the channel (last) axis; the other dimensions agree. */
 export interface ConcatLayer extends LayerBase {
   kind: 'concat';
@@ -129,6 +138,7 @@ export type Layer =
   | GlobalAvgPoolLayer
   | BatchNormLayer
   | AddLayer
+  | MulLayer
   | ConcatLayer
   | FlattenLayer
   | SoftmaxLayer;
@@ -142,6 +152,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'add', 'concat', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'add', 'mul', 'concat', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

@@ -5,7 +5,7 @@
 // result computes exactly what the pruned network computes: only values nobody reads go.
 //
 // Channels are tied when they must go together: an elementwise op's input and output channel c,
-// every input of a residual Add at channel c (and the sum's c), a Concat's input channel and its
+// every input of a residual Add or a gating Mul at channel c (and the output's c), a Concat's input channel and its
 // place in the output, a depthwise conv's input channel and its outputs, a flatten's features and
 // the channel they came from. A tied set goes only when none of its members is read, and never
 // when it touches the network's input or output, a softmax, or a grouped (not depthwise) conv.
@@ -119,6 +119,7 @@ function tieChannels(network: Network, sets: ChannelSets): void {
         same();
         break;
       case 'add':
+      case 'mul': // a gate's channel c (one value per channel, or the same shape) scales x's channel c
         for (const s of sources) for (let c = 0; c < sets.count(i); c++) union(node(s, c), node(i, c));
         break;
       case 'concat': {

@@ -1,6 +1,8 @@
 // The architectures users export, as small ONNX graphs with random weights (onnxGraphs.ts): a
 // ResNet basic block with a stride-2 projection shortcut, a MobileNet block (depthwise +
-// pointwise, ReLU6), an MLP with BatchNorm1d, an MLP with other activations.
+// pointwise, ReLU6), an MLP with BatchNorm1d, an MLP with other activations, an EfficientNet
+// block (SiLU, squeeze-and-excitation) and an MLP with GELU, Hardswish and a gated unit, the
+// last two with the activations written as PyTorch 1.13 writes them (several nodes).
 import { float, GraphBuilder, int, ints } from './onnxGraphs.js';
 
 export interface DagCase {
@@ -76,4 +78,38 @@ export function dilatedConvs(seed = 5): DagCase {
   const pooled = g.node('GlobalAveragePool', [b]);
   const out = g.gemm(g.node('Flatten', [pooled], [int('axis', 1)]), 6, 3);
   return { name: 'dilated-convs', bytes: g.model([2, 9, 9], out), dims: [2, 9, 9] };
+}
+
+/** PyTorch's SiLU (x·Sigmoid(x)), GELU ((x·(Erf(x/√2) + 1))·½) and Hardswish before opset 14 (x·HardSigmoid(x)). */
+const torchSilu = (g: GraphBuilder, x: string) => g.node('Mul', [x, g.node('Sigmoid', [x])]);
+const torchGelu = (g: GraphBuilder, x: string) =>
+  g.node('Mul', [g.node('Mul', [x, g.node('Add', [g.node('Erf', [g.node('Div', [x, g.scalar(Math.SQRT2)])]), g.scalar(1)])]), g.scalar(0.5)]);
+const torchHardswish = (g: GraphBuilder, x: string) => g.node('Mul', [x, g.node('HardSigmoid', [x], [float('alpha', 1 / 6)])]);
+
+/**
+ * An MBConv block: stem conv-BN-SiLU, 1×1 expansion-BN-SiLU, depthwise 3×3-BN-SiLU, squeeze-and-
+ * excitation (GAP, 1×1 conv, SiLU, 1×1 conv, Sigmoid, Mul), 1×1 projection-BN, residual Add,
+ * then GAP, Flatten, Gemm.
+ */
+export function efficientNetBlock(seed = 6): DagCase {
+  const g = new GraphBuilder(seed);
+  const stem = torchSilu(g, g.batchNorm(g.conv('input', 2, 6, 3, { pad: 1, bias: false }), 6));
+  const expanded = torchSilu(g, g.batchNorm(g.conv(stem, 6, 12, 1, { bias: false }), 12));
+  const depthwise = torchSilu(g, g.batchNorm(g.conv(expanded, 12, 12, 3, { pad: 1, group: 12, bias: false }), 12));
+  const squeezed = torchSilu(g, g.conv(g.node('GlobalAveragePool', [depthwise]), 12, 4, 1));
+  const excited = g.node('Mul', [depthwise, g.node('Sigmoid', [g.conv(squeezed, 4, 12, 1)])]);
+  const projected = g.batchNorm(g.conv(excited, 12, 6, 1, { bias: false }), 6);
+  const sum = g.node('Add', [projected, stem]);
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [sum])], [int('axis', 1)]), 6, 4);
+  return { name: 'efficientnet-block', bytes: g.model([2, 7, 7], out), dims: [2, 7, 7] };
+}
+
+/** Gemm, GELU, a gated unit (Gemm · Sigmoid(Gemm) of one input), Hardswish, Gemm. */
+export function gatedMlp(seed = 7): DagCase {
+  const g = new GraphBuilder(seed);
+  const h1 = torchGelu(g, g.gemm('input', 10, 12));
+  const gated = g.node('Mul', [g.gemm(h1, 12, 8), g.node('Sigmoid', [g.gemm(h1, 12, 8)])]);
+  const h2 = torchHardswish(g, g.gemm(gated, 8, 9));
+  const out = g.gemm(h2, 9, 3);
+  return { name: 'gated-mlp', bytes: g.model([10], out), dims: [10] };
 }

@@ -1,7 +1,7 @@
 // Runs a TF.js Layers model (model.json + weight shards) with TF.js itself: an oracle for what our
 // reports claim about a model file, independent of our own forward passes.
 import * as tf from '@tensorflow/tfjs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 let ready: Promise<void> | null = null;
@@ -41,4 +41,18 @@ export function shareCorrect(predicted: Int32Array, labels: ArrayLike<number>): 
 export async function nonzerosInShard(path: string): Promise<number> {
   const bytes = await readFile(path);
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4).reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
+}
+
+/** Saves a tfjs model into `folder` (model.json + weights.bin) through a custom save handler; returns model.json's path. */
+export async function saveLayersModel(model: tf.LayersModel, folder: string): Promise<string> {
+  await mkdir(folder, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const json = { modelTopology: artifacts.modelTopology, format: artifacts.format, generatedBy: artifacts.generatedBy, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] };
+      await writeFile(join(folder, 'weights.bin'), new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer)));
+      await writeFile(join(folder, 'model.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+  return join(folder, 'model.json');
 }

@@ -170,3 +170,17 @@ export function concatChannels(ws: Workspace, o: { positions: number; width: num
   const uniforms = ws.uniform(shader.uniforms('ConcatParams', { count, width: o.width, total: o.total, offset: o.offset }), 'ConcatParams');
   return ws.dispatch('concatChannels', pipeline, shader.resources({ concatParams: uniforms, concatPart: o.part, concatOutput: o.output }), [elementwiseGroups(ws.runtime, count)], { bytes: 8 * count, flops: 0 });
 }
+
+/**
+ * output = input · gate over samples×perSample values, the gate perSample values per sample or
+ * gateSize (the channels, broadcast over positions). Reads input, gate; writes output.
+ */
+export function gate(ws: Workspace, o: { samples: number; perSample: number; gateSize: number; input: GPUBuffer; gate: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const count = o.samples * o.perSample;
+  const pipeline = shader.pipeline(ws.runtime, 'gate');
+  const uniforms = ws.uniform(shader.uniforms('GateParams', { count, perSample: o.perSample, gateSize: o.gateSize }), 'GateParams');
+  return ws.dispatch('gate', pipeline, shader.resources({ gateParams: uniforms, gateInput: o.input, gateValues: o.gate, gateOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
+    bytes: 4 * (2 * count + o.samples * o.gateSize),
+    flops: count,
+  });
+}

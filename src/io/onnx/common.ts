@@ -44,8 +44,11 @@ interface BindingBase {
 /** Where a dense layer's weights live in the ONNX graph and how they map to ours. */
 export interface DenseBinding extends BindingBase {
   kind: 'dense';
-  /** 'Gemm', or 'MatMul' (its bias, if any, in the Add after it). */
-  op: 'Gemm' | 'MatMul';
+  /**
+   * 'Gemm', 'MatMul' (its bias, if any, in the Add after it), or a 1×1 'Conv' on a globally
+   * pooled [C, 1, 1] tensor (weights [units, inputs, 1, 1], transB).
+   */
+  op: 'Gemm' | 'MatMul' | 'Conv';
   transB: boolean;
   inputs: number;
   units: number;

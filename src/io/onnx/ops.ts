@@ -3,10 +3,12 @@
 // Conv/Gemm before it, shape computations).
 import type { ActivationLayer, Conv2DLayer, DenseLayer, Padding } from '../../network/types.js';
 import { windowAxis, windowSpan } from '../../network/shapes.js';
-import { denseKernelFromOnnx, FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
+import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
+import { denseBias, gemm, matMul } from './denseOps.js';
+import { mul, squeezeConv } from './gating.js';
 
 /** A [C, H, W] tensor's NetTensor fields. */
 const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
@@ -36,64 +38,6 @@ function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBindi
 
 function layerNamed(reader: GraphReader, name: string) {
   return reader.layers.find((l) => l.name === name);
-}
-
-const gemm: Handler = (ctx, index) => {
-  const { reader } = ctx;
-  const attrs = reader.attributes(index, ['alpha', 'beta', 'transA', 'transB', 'broadcast']);
-  const alpha = reader.floatAttribute(index, attrs, 'alpha', 1);
-  const beta = reader.floatAttribute(index, attrs, 'beta', 1);
-  const transA = reader.intAttribute(index, attrs, 'transA', 0);
-  const transB = reader.intAttribute(index, attrs, 'transB', 0);
-  if (alpha !== 1) throw reader.nodeError(index, `unsupported attribute alpha=${alpha}: expected 1`);
-  if (transA !== 0) throw reader.nodeError(index, `unsupported attribute transA=${transA}: expected 0`);
-  if (transB !== 0 && transB !== 1) throw reader.nodeError(index, `unsupported attribute transB=${transB}: expected 0 or 1`);
-  const x = ctx.net(index);
-  const n = reader.requireVector(index, x);
-  const weight = reader.constInput(index, 1, 'weight');
-  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
-  const units = wDims.length === 2 ? (transB ? wDims[0] : wDims[1]) : -1;
-  if (wDims.length !== 2 || (transB ? wDims[1] : wDims[0]) !== n)
-    throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected ${transB ? `[M, ${n}]` : `[${n}, M]`} (transB=${transB}, ${n} input features)`);
-  const biasConst = reader.optionalConstInput(index, 2, 'bias');
-  let bias: Float32Array | null = null;
-  if (biasConst) {
-    if (beta !== 1) throw reader.nodeError(index, `unsupported attribute beta=${beta}: expected 1`);
-    bias = denseBias(reader, index, biasConst, units);
-  }
-  addDense(ctx, index, x, { op: 'Gemm', weight: weight.root, biasName: biasConst?.root ?? null, transB: transB === 1, values, bias, inputs: n, units });
-};
-
-const matMul: Handler = (ctx, index) => {
-  const { reader } = ctx;
-  reader.attributes(index, []);
-  const x = ctx.net(index);
-  const n = reader.requireVector(index, x);
-  const weight = reader.constInput(index, 1, 'weight');
-  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
-  if (wDims.length !== 2 || wDims[0] !== n) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected [${n}, M] (${n} input features)`);
-  addDense(ctx, index, x, { op: 'MatMul', weight: weight.root, biasName: null, transB: false, values, bias: null, inputs: n, units: wDims[1] });
-};
-
-function denseBias(reader: GraphReader, index: number, constant: ReturnType<GraphReader['constInput']>, units: number): Float32Array {
-  const { dims, values } = reader.weightValues(index, constant, 'bias');
-  const shapeOk = (dims.length === 1 && dims[0] === units) || (dims.length === 2 && dims[0] === 1 && dims[1] === units);
-  if (!shapeOk) throw reader.nodeError(index, `bias '${constant.root}' has shape ${shapeText(dims)}: expected [${units}]`);
-  return values;
-}
-
-function addDense(
-  ctx: ImportContext,
-  index: number,
-  x: NetTensor,
-  spec: { op: 'Gemm' | 'MatMul'; weight: string; biasName: string | null; transB: boolean; values: Float32Array; bias: Float32Array | null; inputs: number; units: number },
-): void {
-  const { reader } = ctx;
-  const name = reader.layerName(index);
-  const layer: DenseLayer = { kind: 'dense', name, kernel: denseKernelFromOnnx(spec.values, spec.inputs, spec.units, spec.transB, x.chw), inputs: spec.inputs, units: spec.units, bias: spec.bias, activation: 'linear' };
-  ctx.emit(index, layer, [x], vector(spec.units));
-  const output = reader.nodes[index].output?.[0] ?? '';
-  reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
 }
 
 /** The binding of the dense/conv layer that computes `tensor` when only node `index` reads it (a fold is possible), else null. */
@@ -136,6 +80,7 @@ const conv: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
   const x = ctx.net(index);
+  if (x.ours.length === 1 && shapeText(x.dims) === shapeText([x.ours[0], 1, 1])) return squeezeConv(ctx, index, x, attrs);
   const [C, H, W] = reader.requireImage(index, x);
   const groups = reader.intAttribute(index, attrs, 'group', 1);
   if (!(groups >= 1) || C % groups !== 0) throw reader.nodeError(index, `attribute group=${groups}: expected a positive divisor of the ${C} input channels`);
@@ -189,10 +134,11 @@ const batchNormalization: Handler = (ctx, index) => {
   // y = a·x + c per channel, computed in float64.
   const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + epsilon));
   const offset = Float64Array.from(beta, (b, c) => b - scale[c] * mean[c]);
-  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length === 3 && x.ours.length !== 3))
+  const pooled = x.ours.length === 1 && shapeText(x.dims) === shapeText([channels, 1, 1]);
+  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length === 3 && x.ours.length !== 3 && !pooled))
     throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected channels on axis 1 of an image or of features`);
   const binding = soleReaderOf(ctx, index, x);
-  if (binding && !binding.foldedBatchNorm && (binding.kind === 'conv2d' || binding.op === 'Gemm' || binding.bias)) {
+  if (binding && !binding.foldedBatchNorm && (binding.kind === 'conv2d' || binding.op !== 'MatMul' || binding.bias)) {
     // Exact fold: W' = W·a (per output), b' = a·b + c.
     const layer = layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer;
     const outputs = channels;
@@ -366,6 +312,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   Gemm: gemm,
   MatMul: matMul,
   Add: add,
+  Mul: mul,
   Conv: conv,
   BatchNormalization: batchNormalization,
   Relu: (ctx, index) => {

@@ -2,13 +2,15 @@
 // topological order computed here (a cycle, a missing tensor or a node that does not reach the
 // output is an error naming the node); each op's handler (ops.ts) maps its input tensors to ours
 // and emits layers. Shape subgraphs (Shape → Gather → Unsqueeze → Concat → Reshape, as PyTorch
-// exports x.view(x.size(0), -1)) are folded statically for the model's input shape.
+// exports x.view(x.size(0), -1)) are folded statically for the model's input shape; activations
+// written as several nodes (SiLU, GELU, Hardswish) become one layer (gating.ts).
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
 import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
 import { GraphReader } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
+import { findFusions, FUSED_PARTS } from './gating.js';
 
 /** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
 function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
@@ -99,12 +101,21 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
 
   const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
   ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null });
+  const fusions = findFusions(reader, outputName);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];
+    const fusion = fusions.get(index);
+    if (fusion === 'inner') continue;
+    if (fusion) {
+      const x = ctx.tensors.get(fusion.input);
+      if (!x || isStatic(x)) throw reader.nodeError(index, `input '${fusion.input}' of its ${fusion.fn}: expected a tensor computed from the graph input`);
+      ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: fusion.fn }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+      continue;
+    }
     const op = node.opType ?? '';
     const handler = OP_HANDLERS[op];
     if (!handler || !(node.domain === '' || node.domain === undefined || node.domain === null || node.domain === 'ai.onnx'))
-      throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}`);
+      throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}${FUSED_PARTS.includes(op) ? `, and ${FUSED_PARTS.join(' and ')} inside GELU as PyTorch writes it ((x·(Erf(x/√2) + 1))·½)` : ''}`);
     reader.requireOnlyFirstOutput(index, outputName);
     handler(ctx, index);
   }

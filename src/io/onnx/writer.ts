@@ -77,7 +77,7 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
       // A flattened image that lost channels: the same pixels, fewer channels.
       const chw: [number, number, number] | null = binding.chw && [inputs / (binding.chw[1] * binding.chw[2]), binding.chw[1], binding.chw[2]];
       weight = denseKernelToOnnx(dense.kernel, inputs, units, binding.transB, chw);
-      dims = binding.transB ? [units, inputs] : [inputs, units];
+      dims = binding.op === 'Conv' ? [units, inputs, 1, 1] : binding.transB ? [units, inputs] : [inputs, units];
       size = units;
     } else {
       const conv = layer as Conv2DLayer;

@@ -218,6 +218,12 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
       case 'Add':
         out = emit({ kind: 'add', name }, from);
         break;
+      case 'Multiply': {
+        // A gate of one value per channel may come first; ours comes second.
+        const shapes = layer.inboundNodes[0].inputShapes as (number | null)[][];
+        out = emit({ kind: 'mul', name }, shapes[1].length > shapes[0].length ? [from[1], from[0]] : from);
+        break;
+      }
       case 'Concatenate':
         out = emit({ kind: 'concat', name }, from);
         break;

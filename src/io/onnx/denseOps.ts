@@ -1,0 +1,68 @@
+// The dense ops: Gemm and MatMul (its bias in the Add after it, ops.ts) become dense layers,
+// bound to their weights for writeOnnxModel.
+import type { DenseLayer } from '../../network/types.js';
+import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
+import type { GraphReader, NetTensor } from './graphReader.js';
+import type { Handler, ImportContext } from './context.js';
+
+const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
+
+export const gemm: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['alpha', 'beta', 'transA', 'transB', 'broadcast']);
+  const alpha = reader.floatAttribute(index, attrs, 'alpha', 1);
+  const beta = reader.floatAttribute(index, attrs, 'beta', 1);
+  const transA = reader.intAttribute(index, attrs, 'transA', 0);
+  const transB = reader.intAttribute(index, attrs, 'transB', 0);
+  if (alpha !== 1) throw reader.nodeError(index, `unsupported attribute alpha=${alpha}: expected 1`);
+  if (transA !== 0) throw reader.nodeError(index, `unsupported attribute transA=${transA}: expected 0`);
+  if (transB !== 0 && transB !== 1) throw reader.nodeError(index, `unsupported attribute transB=${transB}: expected 0 or 1`);
+  const x = ctx.net(index);
+  const n = reader.requireVector(index, x);
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
+  const units = wDims.length === 2 ? (transB ? wDims[0] : wDims[1]) : -1;
+  if (wDims.length !== 2 || (transB ? wDims[1] : wDims[0]) !== n)
+    throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected ${transB ? `[M, ${n}]` : `[${n}, M]`} (transB=${transB}, ${n} input features)`);
+  const biasConst = reader.optionalConstInput(index, 2, 'bias');
+  let bias: Float32Array | null = null;
+  if (biasConst) {
+    if (beta !== 1) throw reader.nodeError(index, `unsupported attribute beta=${beta}: expected 1`);
+    bias = denseBias(reader, index, biasConst, units);
+  }
+  addDense(ctx, index, x, { op: 'Gemm', weight: weight.root, biasName: biasConst?.root ?? null, transB: transB === 1, values, bias, inputs: n, units });
+};
+
+export const matMul: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const x = ctx.net(index);
+  const n = reader.requireVector(index, x);
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
+  if (wDims.length !== 2 || wDims[0] !== n) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected [${n}, M] (${n} input features)`);
+  addDense(ctx, index, x, { op: 'MatMul', weight: weight.root, biasName: null, transB: false, values, bias: null, inputs: n, units: wDims[1] });
+};
+
+export function denseBias(reader: GraphReader, index: number, constant: ReturnType<GraphReader['constInput']>, units: number): Float32Array {
+  const { dims, values } = reader.weightValues(index, constant, 'bias');
+  const shapeOk = (dims.length === 1 && dims[0] === units) || (dims.length === 2 && dims[0] === 1 && dims[1] === units);
+  if (!shapeOk) throw reader.nodeError(index, `bias '${constant.root}' has shape ${shapeText(dims)}: expected [${units}]`);
+  return values;
+}
+
+/** Emits node `index` as a dense layer reading `x`, and binds it to its weights. */
+export function addDense(
+  ctx: ImportContext,
+  index: number,
+  x: NetTensor,
+  spec: { op: DenseBinding['op']; weight: string; biasName: string | null; transB: boolean; values: Float32Array; bias: Float32Array | null; inputs: number; units: number },
+): void {
+  const { reader } = ctx;
+  const name = reader.layerName(index);
+  const layer: DenseLayer = { kind: 'dense', name, kernel: denseKernelFromOnnx(spec.values, spec.inputs, spec.units, spec.transB, x.chw), inputs: spec.inputs, units: spec.units, bias: spec.bias, activation: 'linear' };
+  ctx.emit(index, layer, [x], spec.op === 'Conv' ? { dims: [spec.units, 1, 1], ours: [spec.units], chw: null } : vector(spec.units));
+  const output = reader.nodes[index].output?.[0] ?? '';
+  reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
+}
+

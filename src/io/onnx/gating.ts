@@ -1,0 +1,124 @@
+// Products in ONNX graphs: activations that exporters write as several nodes, and gates.
+// PyTorch writes SiLU as x·Sigmoid(x), Hardswish before opset 14 as x·HardSigmoid(x) (α = 1/6,
+// β = ½) and GELU before opset 20 as (x·(Erf(x/√2) + 1))·½. findFusions recognizes them before
+// the graph is read: the pattern's last node becomes one activation layer reading x, the others
+// are skipped (each inner tensor must be read by the pattern alone). A Mul left over is a gate:
+// two computed tensors of one shape, or an image times one value per channel (squeeze-and-
+// excitation: x · Sigmoid(Conv(GlobalAveragePool(x)))). The squeeze's 1×1 Convs on the pooled
+// [C, 1, 1] tensor are dense layers (squeezeConv), so that their programs are dense ones.
+import type { ActivationFunction } from '../../network/types.js';
+import { FLOAT, listText, shapeText, type AttributeProto } from './common.js';
+import type { Handler, ImportContext } from './context.js';
+import { addDense, denseBias } from './denseOps.js';
+import type { GraphReader, NetTensor } from './graphReader.js';
+
+/** Ops read only inside a fused pattern (their own error says so). */
+export const FUSED_PARTS = ['Div', 'Erf'];
+
+/** A node that becomes an activation of `input`, or one inside such a pattern (skipped). */
+export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
+
+/** A float32 scalar constant's value, or null (not a constant, or not one float). */
+function scalar(reader: GraphReader, name: string): number | null {
+  const tensor = reader.consts.get(name)?.tensor;
+  if (!tensor || (tensor.dataType ?? 0) !== FLOAT || (tensor.dims ?? []).some((d) => Number(d) !== 1)) return null;
+  const raw = tensor.rawData;
+  if (raw && raw.length) return raw.length === 4 ? new DataView(raw.buffer, raw.byteOffset, 4).getFloat32(0, true) : null;
+  return tensor.floatData?.length === 1 ? tensor.floatData[0] : null;
+}
+
+const near = (value: number | null, want: number) => value !== null && Math.abs(value - want) <= 1e-6 * Math.abs(want);
+
+/** The nodes of the graph's multi-node activations (see the file header), by node index. */
+export function findFusions(reader: GraphReader, outputName: string): Map<number, Fusion> {
+  const producer = new Map<string, number>();
+  reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
+  const op = (index: number | undefined) => (index === undefined ? '' : (reader.nodes[index].opType ?? ''));
+  const inputs = (index: number) => reader.nodes[index].input ?? [];
+  /** The node computing `name` when it is an `opType` node read by node `reader` alone. */
+  const innerNode = (name: string, opType: string, by: number): number | undefined => {
+    const index = producer.get(name);
+    const readers = reader.consumers.get(name) ?? [];
+    return index !== undefined && op(index) === opType && name !== outputName && readers.length === 1 && readers[0] === by && (reader.nodes[index].output ?? []).length === 1 ? index : undefined;
+  };
+  /** [the computed input, the other] of a two-input node, in both orders. */
+  const orders = (index: number): Array<[string, string]> => {
+    const [a, b] = inputs(index);
+    return inputs(index).length === 2 ? [[a, b], [b, a]] : [];
+  };
+  const attribute = (index: number, name: string) => reader.nodes[index].attribute?.find((a) => a.name === name);
+  const fusions = new Map<number, Fusion>();
+  reader.nodes.forEach((node, m) => {
+    if (node.opType !== 'Mul' || fusions.has(m)) return;
+    for (const [x, y] of orders(m)) {
+      // x · Sigmoid(x), x · HardSigmoid(x)
+      for (const [gateOp, fn] of [['Sigmoid', 'silu'], ['HardSigmoid', 'hardSwish']] as const) {
+        const g = innerNode(y, gateOp, m);
+        if (g === undefined || inputs(g)[0] !== x || (reader.nodes[g].attribute ?? []).some((a) => a.name !== 'alpha' && a.name !== 'beta')) continue;
+        if (gateOp === 'HardSigmoid' && !(near(attribute(g, 'alpha')?.f ?? 0.2, 1 / 6) && near(attribute(g, 'beta')?.f ?? 0.5, 0.5))) continue;
+        fusions.set(g, 'inner');
+        fusions.set(m, { fn, input: x });
+        return;
+      }
+      // (x · (Erf(x / √2) + 1)) · ½: m is the last Mul, y the ½.
+      if (!near(scalar(reader, y), 0.5)) continue;
+      const product = innerNode(x, 'Mul', m);
+      if (product === undefined) continue;
+      for (const [input, sum] of orders(product)) {
+        const add = innerNode(sum, 'Add', product);
+        if (add === undefined) continue;
+        const erf = orders(add)
+          .filter(([, one]) => near(scalar(reader, one), 1))
+          .map(([e]) => innerNode(e, 'Erf', add))
+          .find((e) => e !== undefined);
+        const div = erf === undefined ? undefined : innerNode(inputs(erf)[0], 'Div', erf);
+        if (div === undefined || inputs(div)[0] !== input || !near(scalar(reader, inputs(div)[1]), Math.SQRT2)) continue;
+        for (const inner of [product, add, erf!, div]) fusions.set(inner, 'inner');
+        fusions.set(m, { fn: 'gelu', input });
+        return;
+      }
+    }
+  });
+  return fusions;
+}
+
+/** A Mul of two computed tensors: a gate (see the file header). */
+export const mul: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const names = reader.nodes[index].input ?? [];
+  if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
+  const constant = names.findIndex((n) => reader.consts.has(n));
+  if (constant >= 0)
+    throw reader.nodeError(index, `input ${constant} ('${names[constant]}') is a constant: expected two computed tensors (a gate, or SiLU, Hardswish and GELU as PyTorch writes them)`);
+  const [a, b] = [ctx.net(index, 0), ctx.net(index, 1)];
+  const same = shapeText(a.dims) === shapeText(b.dims) && shapeText(a.ours) === shapeText(b.ours) && Boolean(a.chw) === Boolean(b.chw);
+  const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && shapeText(gate.dims) === shapeText([image.dims[0], 1, 1]) && gate.ours.length === 1;
+  const [x, gate] = same || isGate(a, b) ? [a, b] : isGate(b, a) ? [b, a] : [null, null];
+  if (!x || !gate)
+    throw reader.nodeError(index, `multiplies tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape, or an image [batch, C, H, W] by a gate [batch, C, 1, 1]`);
+  ctx.emit(index, { kind: 'mul', name: reader.layerName(index) }, [x, gate], { dims: x.dims, ours: x.ours, chw: x.chw });
+};
+
+/**
+ * A Conv on a globally pooled [C, 1, 1] tensor (ours: [C]): with a 1×1 kernel, one group and no
+ * padding it is a dense layer; its weights stay the Conv's ([units, C, 1, 1]).
+ */
+export function squeezeConv(ctx: ImportContext, index: number, x: NetTensor, attrs: Map<string, AttributeProto>): void {
+  const { reader } = ctx;
+  const C = x.ours[0];
+  const groups = reader.intAttribute(index, attrs, 'group', 1);
+  const pads = reader.intsAttribute(index, attrs, 'pads') ?? [];
+  const autoPad = reader.stringAttribute(index, attrs, 'auto_pad', 'NOTSET');
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims, values } = reader.weightValues(index, weight, 'weight');
+  const where = `reads the pooled [batch, ${C}, 1, 1] tensor`;
+  if (dims.length !== 4 || dims[1] !== C || dims[2] !== 1 || dims[3] !== 1 || groups !== 1)
+    throw reader.nodeError(index, `${where} with weight '${weight.root}' of shape ${shapeText(dims)} in ${groups} group${groups > 1 ? 's' : ''}: expected [units, ${C}, 1, 1] in one group (a 1×1 conv, as squeeze-and-excitation)`);
+  if (pads.some((p) => p !== 0) || !['NOTSET', '', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(autoPad))
+    throw reader.nodeError(index, `${where} with pads=${listText(pads)}: expected no padding (the output stays 1×1)`);
+  const units = dims[0];
+  const biasConst = reader.optionalConstInput(index, 2, 'bias');
+  const bias = biasConst ? denseBias(reader, index, biasConst, units) : null;
+  addDense(ctx, index, x, { op: 'Conv', weight: weight.root, biasName: biasConst?.root ?? null, transB: true, values, bias, inputs: C, units });
+}
