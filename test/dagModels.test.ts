@@ -12,12 +12,14 @@ import { gpuForTests } from './helpers/gpu.js';
 import { networkGraph, prunableLayers } from '../src/network/graph.js';
 import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
-import { dilatedConvs, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, type DagCase } from './helpers/dagGraphs.js';
-import { GraphBuilder, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { removeUnreadUnits } from '../src/prune/removeUnits.js';
+import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
+import { dilatedConvs, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);
@@ -103,6 +105,47 @@ describe('pruning graph networks writes ONNX that runs in onnxruntime with the p
     expect(model.graph!.node!.filter((n) => n.opType === 'BatchNormalization')).toHaveLength(0);
     expect(model.graph!.initializer!.length).toBeLessThan(onnxProto.onnx.ModelProto.decode(resnetBlock().bytes).graph!.initializer!.length);
     expect(model.metadataProps!.find((p) => p.key === 'net-trim.folded')!.value).toMatch(/^BatchNormalization folded: node \d+ \('\/batchnormalization\/BatchNormalization_\d+', op BatchNormalization\) into layer/);
+  });
+});
+
+describe('tensors several nodes read (PyTorch shares bit-identical initializers: the zero biases of folded BatchNorms)', () => {
+  /** Two convs reading one bias, two Gemms reading one weight and one bias. */
+  function sharing(): DagCase {
+    const g = new GraphBuilder(21);
+    const bias = g.weight([4], 0.1, 'shared_bias');
+    const conv = (x: string, cin: number) => g.node('Conv', [x, g.weight([4, cin, 3, 3], 0.4), bias], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]);
+    const a = g.node('Relu', [conv('input', 2)]);
+    const b = g.node('Relu', [conv(a, 4)]);
+    const flat = g.node('Flatten', [g.node('GlobalAveragePool', [b])], [int('axis', 1)]);
+    const [w, c] = [g.weight([4, 4], 0.5, 'shared_w'), g.weight([4], 0.1, 'shared_c')];
+    const gemm = (x: string) => g.node('Gemm', [x, w, c], [int('transB', 1)]);
+    return { name: 'sharing', bytes: g.model([2, 5, 5], gemm(g.node('Relu', [gemm(flat)]))), dims: [2, 5, 5] };
+  }
+
+  it('each layer reads its own copy; changed apart, the written model runs in onnxruntime as our network, each node with its own tensor', async () => {
+    const c = sharing();
+    const handle = parseOnnxModel(c.bytes, 'sharing.onnx');
+    const [convA, convB, gemmA, gemmB] = handle.network.layers.filter((l): l is DenseLayer | Conv2DLayer => l.kind === 'dense' || l.kind === 'conv2d');
+    const network = structuredClone(handle.network);
+    const layers = network.layers.filter((l): l is DenseLayer | Conv2DLayer => l.kind === 'dense' || l.kind === 'conv2d');
+    layers[0].bias![1] = 0.75;
+    layers[2].kernel.fill(0, 0, 6);
+    layers[3].bias![0] = -2;
+    expect([convA.bias![1], convB.bias![1]]).toEqual([convB.bias![1], convA.bias![1]]); // the handle's layers: untouched, equal
+    const { nchw, ours } = samples(c, 3, 4);
+    const written = writeOnnxModel(handle, network);
+    expect(relativeError(await runOnnx(written, nchw, [3, ...c.dims]), forwardCpu(network, ours, 3).output)).toBeLessThan(1e-6);
+    expect(relativeError(await runOnnx(written, nchw, [3, ...c.dims]), await runOnnx(c.bytes, nchw, [3, ...c.dims]))).toBeGreaterThan(1e-3);
+    const graph = onnxProto.onnx.ModelProto.decode(written).graph!;
+    const weightInputs = graph.node!.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').flatMap((n) => n.input!.slice(1));
+    expect(new Set(weightInputs).size).toBe(weightInputs.length);
+    expect(gemmA.kernel).toEqual(gemmB.kernel);
+    // Channel removal: conv A's channel 2 read by nobody; conv B keeps its four.
+    for (let tap = 0; tap < 9; tap++) layers[1].kernel.fill(0, (tap * 4 + 2) * 4, (tap * 4 + 3) * 4);
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get(layers[0].name)!]).toEqual([0, 1, 3]);
+    const resized = writeOnnxModel(handle, removal.network, removal.kept);
+    expect(relativeError(await runOnnx(resized, nchw, [3, ...c.dims]), forwardCpu(network, ours, 3).output)).toBeLessThan(1e-6);
   });
 });
 

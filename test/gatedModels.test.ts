@@ -19,14 +19,14 @@ import { networkGraph, prunableLayers } from '../src/network/graph.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
-import { efficientNetBlock, gatedMlp, type DagCase } from './helpers/dagGraphs.js';
+import { efficientNetBlock, gatedMlp, linearSqueezeExcite, type DagCase } from './helpers/dagGraphs.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { float, GraphBuilder, int, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { saveLayersModel } from './helpers/tfjsModel.js';
 
 const gpu = await gpuForTests();
-const cases = [efficientNetBlock(), gatedMlp()];
+const cases = [efficientNetBlock(), gatedMlp(), linearSqueezeExcite()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);

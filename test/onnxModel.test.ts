@@ -678,11 +678,15 @@ describe('parseOnnxModel rejects unsupported models with one-line InputErrors', 
     );
     // A flattened image as the graph output (feature order would differ).
     expectInputError(() => parseOnnxModel(smallModel([['/f', 'Flatten', ['input.1'], ['f']]]), 'm.onnx'), 'm.onnx: ', 'flattened image');
-    // Softmax of an image, MaxPool ceil_mode.
+    // Softmax of an image, MaxPool ceil_mode 2, AveragePool ceil_mode counting the partial windows' padding.
     expectInputError(() => parseOnnxModel(smallModel([['/s', 'Softmax', ['input.1'], ['s']]]), 'm.onnx'), "node 0 ('/s', op Softmax)", 'expected [batch, features]');
     expectInputError(
-      () => parseOnnxModel(smallModel([['/p', 'MaxPool', ['input.1'], ['p'], [ints('kernel_shape', [2, 2]), int('ceil_mode', 1)]]]), 'm.onnx'),
-      'unsupported attribute ceil_mode=1: expected 0',
+      () => parseOnnxModel(smallModel([['/p', 'MaxPool', ['input.1'], ['p'], [ints('kernel_shape', [2, 2]), int('ceil_mode', 2)]]]), 'm.onnx'),
+      'attribute ceil_mode=2: expected 0 or 1',
+    );
+    expectInputError(
+      () => parseOnnxModel(smallModel([['/p', 'AveragePool', ['input.1'], ['p'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), int('ceil_mode', 1), int('count_include_pad', 1)]]]), 'm.onnx'),
+      "node 0 ('/p', op AveragePool): ceil_mode=1 with count_include_pad=1 adds partial windows: expected count_include_pad=0 or windows that fit",
     );
     // A 3-D input.
     expectInputError(() => parseOnnxModel(smallModel([['/r', 'Relu', ['input.1'], ['r']]], [], ['N', 2, 6]), 'm.onnx'), "m.onnx: input 'input.1' has shape [?, 2, 6]");

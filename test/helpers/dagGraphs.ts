@@ -113,3 +113,34 @@ export function gatedMlp(seed = 7): DagCase {
   const out = g.gemm(h2, 9, 3);
   return { name: 'gated-mlp', bytes: g.model([10], out), dims: [10] };
 }
+
+/**
+ * The window ops torchvision's exports add: MaxPool and AveragePool with ceil_mode (SqueezeNet,
+ * GoogLeNet), a Pad of zeros before an AveragePool (AvgPool2d's export; DenseNet's transitions pad
+ * nothing) and before a Conv, a Concat of one tensor (DenseNet) and ReduceMean over H and W
+ * (MnasNet's x.mean([2, 3])).
+ */
+export function windowOps(seed = 8): DagCase {
+  const g = new GraphBuilder(seed);
+  const stem = g.node('Relu', [g.conv('input', 2, 6, 3)]); // 8×8
+  const ceilMax = g.node('MaxPool', [stem], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), int('ceil_mode', 1)]); // 4×4 (floor: 3×3)
+  const padded = g.node('Pad', [ceilMax, g.int64([0, 0, 1, 0, 0, 0, 1, 2])]);
+  const conv = g.node('Relu', [g.conv(padded, 6, 6, 3)]); // 6×6 → 4×4
+  const noPad = g.node('Concat', [g.node('Pad', [conv, g.int64([0, 0, 0, 0, 0, 0, 0, 0])])], [int('axis', 1)]); // torch.cat([x]): x
+  const avg = g.node('AveragePool', [g.node('Pad', [noPad, g.int64([0, 0, 1, 1, 0, 0, 1, 1])])], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]); // 6×6 → 3×3
+  const ceilAvg = g.node('AveragePool', [avg], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2]), int('ceil_mode', 1)]); // 2×2 (floor: 1×1)
+  const kept = g.node('Flatten', [g.node('ReduceMean', [avg], [ints('axes', [2, 3]), int('keepdims', 1)])], [int('axis', 1)]);
+  const out = g.gemm(g.node('Add', [kept, g.node('ReduceMean', [ceilAvg], [ints('axes', [-1, -2]), int('keepdims', 0)])]), 6, 3);
+  return { name: 'window-ops', bytes: g.model([2, 10, 10], out), dims: [2, 10, 10] };
+}
+
+/** Squeeze-and-excitation from Linear layers: x.mean([2, 3]), Linear, ReLU, Linear, Sigmoid, .view(-1, C, 1, 1), x · gate; then a 1×1 conv, GAP, Gemm. */
+export function linearSqueezeExcite(seed = 9): DagCase {
+  const g = new GraphBuilder(seed);
+  const x = g.node('Relu', [g.conv('input', 3, 8, 3, { pad: 1 })]);
+  const squeezed = g.node('Relu', [g.gemm(g.node('ReduceMean', [x], [ints('axes', [2, 3]), int('keepdims', 0)]), 8, 3)]);
+  const gate = g.node('Reshape', [g.node('Sigmoid', [g.gemm(squeezed, 3, 8)]), g.int64([-1, 8, 1, 1])]);
+  const y = g.conv(g.node('Mul', [x, gate]), 8, 4, 1);
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [y])], [int('axis', 1)]), 4, 3);
+  return { name: 'linear-squeeze-excite', bytes: g.model([3, 6, 6], out), dims: [3, 6, 6] };
+}

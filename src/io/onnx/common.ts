@@ -38,6 +38,9 @@ interface BindingBase {
   output: string;
   weight: string; // constant tensor name
   bias: string | null;
+  /** The indices of the nodes that read the weight and the bias (a MatMul's bias: its Add). */
+  weightReader: number;
+  biasReader: number | null;
   foldedBatchNorm: FoldedBatchNorm | null;
 }
 
@@ -71,6 +74,8 @@ export type WeightBinding = DenseBinding | ConvBinding;
 export interface BatchNormBinding {
   layer: string;
   params: string[];
+  /** The BatchNormalization node's index. */
+  reader: number;
 }
 
 /** A parsed ONNX model: the Network it computes, and what writeOnnxModel needs to write it back. */

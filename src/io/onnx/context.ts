@@ -17,6 +17,8 @@ export type Handler = (ctx: ImportContext, index: number) => void;
 /** What the op handlers share: the reader, the tensors seen so far, and how to emit a layer. */
 export class ImportContext {
   readonly tensors = new Map<string, Tensor>();
+  /** Zero Pads waiting for the Conv or AveragePool that reads them (windowOps.ts), by output: the input and [top, left, bottom, right]. */
+  readonly pendingPads = new Map<string, { tensor: NetTensor; pads: [number, number, number, number] }>();
 
   constructor(
     readonly reader: GraphReader,

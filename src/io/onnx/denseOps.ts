@@ -63,6 +63,6 @@ export function addDense(
   const layer: DenseLayer = { kind: 'dense', name, kernel: denseKernelFromOnnx(spec.values, spec.inputs, spec.units, spec.transB, x.chw), inputs: spec.inputs, units: spec.units, bias: spec.bias, activation: 'linear' };
   ctx.emit(index, layer, [x], spec.op === 'Conv' ? { dims: [spec.units, 1, 1], ours: [spec.units], chw: null } : vector(spec.units));
   const output = reader.nodes[index].output?.[0] ?? '';
-  reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
+  reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, weightReader: index, biasReader: spec.biasName ? index : null, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
 }
 

@@ -32,8 +32,6 @@ export class GraphReader {
   readonly constNodes = new Set<number>();
   /** Non-constant tensor name → indices of the nodes reading it (once per read). */
   readonly consumers = new Map<string, number[]>();
-  /** Constant root name → indices of the nodes reading it. */
-  readonly constUsers = new Map<string, number[]>();
   readonly layers: Layer[] = [];
   readonly bindings: WeightBinding[] = [];
   /** BatchNormalizations kept as layers: their parameters, sliced by the writer when channels are removed. */
@@ -70,11 +68,7 @@ export class GraphReader {
     this.nodes.forEach((node, index) => {
       if (this.constNodes.has(index)) return;
       for (const name of node.input ?? []) {
-        if (!name) continue;
-        const constant = this.consts.get(name);
-        const map = constant ? this.constUsers : this.consumers;
-        const key = constant ? constant.root : name;
-        map.set(key, [...(map.get(key) ?? []), index]);
+        if (name && !this.consts.has(name)) this.consumers.set(name, [...(this.consumers.get(name) ?? []), index]);
       }
     });
   }
@@ -167,13 +161,12 @@ export class GraphReader {
     return name ? this.constInput(index, position, what) : null;
   }
 
-  /** A weight or bias: float32 values, used by this node only. */
+  /**
+   * A weight or bias: float32 values. Several nodes may read one tensor (PyTorch's exporter
+   * shares bit-identical initializers, e.g. the zero biases of freshly folded BatchNorms): each
+   * layer gets its own copy, and writeOnnxModel gives each node its own tensor.
+   */
   weightValues(index: number, constant: ConstTensor, what: string): { dims: number[]; values: Float32Array } {
-    const users = this.constUsers.get(constant.root) ?? [];
-    const other = users.find((user) => user !== index);
-    if (other !== undefined) {
-      throw this.nodeError(index, `${what} '${constant.root}' is also read by ${this.describe(other)}: expected weights used by one node`);
-    }
     const tensor = constant.tensor;
     const where = `${what} '${constant.root}'`;
     const declared = (tensor.dims ?? []).map(toInt);

@@ -1,36 +1,17 @@
 // One handler per ONNX op: reads the node's inputs as our tensors (ImportContext), checks its
 // attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
 // Conv/Gemm before it, shape computations).
-import type { ActivationLayer, Conv2DLayer, DenseLayer, Padding } from '../../network/types.js';
-import { windowAxis, windowSpan } from '../../network/shapes.js';
+import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
+import { windowSpan } from '../../network/shapes.js';
 import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
+import { globalAveragePool, image, pad, pool, reduceMean, stridesOf, windowInput, windowOut } from './windowOps.js';
 
-/** A [C, H, W] tensor's NetTensor fields. */
-const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
 const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
-
-function stridesOf(reader: GraphReader, index: number, attrs: ReturnType<GraphReader['attributes']>): [number, number] {
-  const strides = reader.intsAttribute(index, attrs, 'strides') ?? [1, 1];
-  if (strides.length !== 2 || strides.some((s) => s < 1)) throw reader.nodeError(index, `attribute strides=${listText(strides)}: expected 2 positive values`);
-  return [strides[0], strides[1]];
-}
-
-function noDilation(reader: GraphReader, index: number, attrs: ReturnType<GraphReader['attributes']>): void {
-  const dilations = reader.intsAttribute(index, attrs, 'dilations');
-  if (dilations && dilations.some((d) => d !== 1)) throw reader.nodeError(index, `unsupported attribute dilations=${listText(dilations)}: expected [1,1]`);
-}
-
-/** Output [H, W] of a window op, or an error naming the node. */
-function windowOut(reader: GraphReader, index: number, hw: [number, number], kernel: [number, number], strides: [number, number], padding: Padding): [number, number] {
-  const out = [0, 1].map((d) => windowAxis(hw[d], kernel[d], strides[d], Array.isArray(padding) ? [padding[d], padding[d + 2]] : padding).out);
-  if (out[0] < 1 || out[1] < 1) throw reader.nodeError(index, `window ${kernel.join('×')} does not fit the ${hw.join('×')} input with pads ${JSON.stringify(padding)}`);
-  return [out[0], out[1]];
-}
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
   return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
@@ -65,6 +46,7 @@ const add: Handler = (ctx, index) => {
     const biasConst = reader.consts.get(names[constPosition])!;
     layer.bias = denseBias(reader, index, biasConst, layer.units);
     binding.bias = biasConst.root;
+    binding.biasReader = index;
     binding.output = reader.nodes[index].output?.[0] ?? '';
     ctx.alias(index, x);
     return;
@@ -79,9 +61,9 @@ const add: Handler = (ctx, index) => {
 const conv: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
-  const x = ctx.net(index);
-  if (x.ours.length === 1 && shapeText(x.dims) === shapeText([x.ours[0], 1, 1])) return squeezeConv(ctx, index, x, attrs);
-  const [C, H, W] = reader.requireImage(index, x);
+  const input = ctx.pendingPads.get(reader.nodes[index].input?.[0] ?? '')?.tensor ?? ctx.net(index);
+  if (input.ours.length === 1 && shapeText(input.dims) === shapeText([input.ours[0], 1, 1])) return squeezeConv(ctx, index, input, attrs);
+  const [C] = reader.requireImage(index, input);
   const groups = reader.intAttribute(index, attrs, 'group', 1);
   if (!(groups >= 1) || C % groups !== 0) throw reader.nodeError(index, `attribute group=${groups}: expected a positive divisor of the ${C} input channels`);
   const dilations = reader.intsAttribute(index, attrs, 'dilations') ?? [1, 1];
@@ -97,8 +79,8 @@ const conv: Handler = (ctx, index) => {
     throw reader.nodeError(index, `attribute kernel_shape=${listText(kernelShape)}: expected [${kh},${kw}] as the weight`);
   const strides = stridesOf(reader, index, attrs);
   const span = windowSpan([kh, kw], [dilations[0], dilations[1]]);
-  const padding = reader.padding(index, attrs, [H, W], span, strides);
-  const [outH, outW] = windowOut(reader, index, [H, W], span, strides, padding);
+  const { x, hw, padding } = windowInput(ctx, index, attrs, span, strides);
+  const [outH, outW] = windowOut(reader, index, hw, span, strides, padding);
   const biasConst = reader.optionalConstInput(index, 2, 'bias');
   let bias: Float32Array | null = null;
   if (biasConst) {
@@ -113,7 +95,7 @@ const conv: Handler = (ctx, index) => {
   };
   ctx.emit(index, layer, [x], image(cout, outH, outW));
   const output = reader.nodes[index].output?.[0] ?? '';
-  reader.bindings.push({ kind: 'conv2d', layer: name, node: reader.describe(index), output, weight: weight.root, bias: biasConst?.root ?? null, filters: cout, inChannels: C, groups, kernelSize: [kh, kw], foldedBatchNorm: null });
+  reader.bindings.push({ kind: 'conv2d', layer: name, node: reader.describe(index), output, weight: weight.root, bias: biasConst?.root ?? null, weightReader: index, biasReader: biasConst ? index : null, filters: cout, inChannels: C, groups, kernelSize: [kh, kw], foldedBatchNorm: null });
 };
 
 const batchNormalization: Handler = (ctx, index) => {
@@ -149,44 +131,8 @@ const batchNormalization: Handler = (ctx, index) => {
     return;
   }
   const name = reader.layerName(index);
-  reader.batchNorms.push({ layer: name, params: params.map((p) => p.root) });
+  reader.batchNorms.push({ layer: name, params: params.map((p) => p.root), reader: index });
   ctx.emit(index, { kind: 'batchnorm', name, scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
-};
-
-function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
-  return (ctx, index) => {
-    const { reader } = ctx;
-    const allowed = kind === 'maxpool2d' ? ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order', 'strides'] : ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides'];
-    const attrs = reader.attributes(index, allowed);
-    const x = ctx.net(index);
-    const [C, H, W] = reader.requireImage(index, x);
-    const ceilMode = reader.intAttribute(index, attrs, 'ceil_mode', 0);
-    if (ceilMode !== 0) throw reader.nodeError(index, `unsupported attribute ceil_mode=${ceilMode}: expected 0`);
-    noDilation(reader, index, attrs);
-    const kernelShape = reader.intsAttribute(index, attrs, 'kernel_shape');
-    if (!kernelShape || kernelShape.length !== 2 || kernelShape.some((k) => k < 1))
-      throw reader.nodeError(index, `attribute kernel_shape=${kernelShape ? listText(kernelShape) : '(missing)'}: expected [kh,kw]`);
-    const poolSize: [number, number] = [kernelShape[0], kernelShape[1]];
-    const strides = stridesOf(reader, index, attrs);
-    const padding = reader.padding(index, attrs, [H, W], poolSize, strides);
-    if (Array.isArray(padding) && (padding[0] >= poolSize[0] || padding[2] >= poolSize[0] || padding[1] >= poolSize[1] || padding[3] >= poolSize[1]))
-      throw reader.nodeError(index, `attribute pads=${listText(padding)}: expected each pad smaller than the ${poolSize.join('×')} window`);
-    const [outH, outW] = windowOut(reader, index, [H, W], poolSize, strides, padding);
-    const name = reader.layerName(index);
-    const layer =
-      kind === 'maxpool2d'
-        ? { kind, name, poolSize, strides, padding }
-        : { kind, name, poolSize, strides, padding, countIncludePad: reader.intAttribute(index, attrs, 'count_include_pad', 0) === 1 };
-    ctx.emit(index, layer, [x], image(C, outH, outW));
-  };
-}
-
-const globalAveragePool: Handler = (ctx, index) => {
-  ctx.reader.attributes(index, []);
-  const x = ctx.net(index);
-  const [C] = ctx.reader.requireImage(index, x);
-  // ONNX keeps [C, 1, 1]; ours is [C] (the same values in the same order).
-  ctx.emit(index, { kind: 'globalavgpool', name: ctx.reader.layerName(index) }, [x], { dims: [C, 1, 1], ours: [C], chw: null });
 };
 
 function activation(fn: ActivationLayer['fn'], params: (ctx: ImportContext, index: number) => Partial<ActivationLayer> = () => ({})): Handler {
@@ -252,8 +198,11 @@ const reshape: Handler = (ctx, index) => {
   const lead = shape[0];
   const batchOk = lead === 'batch' || lead === -1 || (lead === 0 && allowZero === 0) || (lead === 1 && ctx.batch === 1);
   const rest = shape[1];
+  // A vector of C features viewed as [batch, C, 1, 1] (a squeeze-and-excitation gate from Linear layers): the same values.
+  const gate = x.ours.length === 1 && !x.chw && shape.length === 4 && batchOk && (rest === features || rest === -1) && shape[2] === 1 && shape[3] === 1;
+  if (gate) return ctx.alias(index, { ...x, dims: [features, 1, 1] });
   if (shape.length !== 2 || !batchOk || (rest !== -1 && rest !== features) || (lead === -1 && rest === -1))
-    throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features`);
+    throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features, or a vector viewed as [batch, C, 1, 1]`);
   emitFlatten(ctx, index, x);
 };
 
@@ -280,6 +229,7 @@ const concat: Handler = (ctx, index) => {
     return;
   }
   const parts = names.map((_, k) => ctx.net(index, k));
+  if (parts.length === 1) return ctx.alias(index, parts[0]); // torch.cat([x]) (DenseNet's first layer)
   const rank = parts[0].dims.length + 1;
   if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1 (channels or features)`);
   const rest = (t: NetTensor) => shapeText(t.dims.slice(1));
@@ -338,6 +288,8 @@ export const OP_HANDLERS: Record<string, Handler> = {
   MaxPool: pool('maxpool2d'),
   AveragePool: pool('avgpool2d'),
   GlobalAveragePool: globalAveragePool,
+  ReduceMean: reduceMean,
+  Pad: pad,
   Concat: concat,
   Flatten: flatten,
   Reshape: reshape,

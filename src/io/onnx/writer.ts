@@ -4,7 +4,7 @@
 // the BatchNormalization's output with the folded weights and bias, and the model's metadata
 // says so (key 'net-trim.folded').
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
-import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, onnx, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
+import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, onnx, type BatchNormBinding, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
 
 /** The tensor named `name` in a graph: an initializer or a Constant node's value. */
 function findTensor(graph: GraphProto, name: string): TensorProto | null {
@@ -51,13 +51,17 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
   const graph = model.graph!;
   const byName = new Map<string, Layer>();
   for (const layer of network.layers) byName.set(layer.name, layer);
-  const bound = new Set(handle.bindings.map((b) => b.layer));
+  // Copies: the tensors a node reads alone get other names below.
+  const bindings = handle.bindings.map((b) => ({ ...b }));
+  const batchNorms = handle.batchNorms.map((b) => ({ ...b, params: [...b.params] }));
+  unshareTensors(graph, bindings, batchNorms);
+  const bound = new Set(bindings.map((b) => b.layer));
   for (const layer of network.layers) {
     if ((layer.kind === 'dense' || layer.kind === 'conv2d') && !bound.has(layer.name)) {
       throw new Error(`writeOnnxModel: ${handle.source}: the network's ${layer.kind} layer '${layer.name}' is not in the model`);
     }
   }
-  for (const binding of handle.bindings) {
+  for (const binding of bindings) {
     const where = `writeOnnxModel: ${handle.source}: layer '${binding.layer}' (${binding.node})`;
     const layer = byName.get(binding.layer);
     if (!layer || layer.kind !== binding.kind) {
@@ -113,10 +117,52 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
     }
     if (binding.foldedBatchNorm) removeFoldedBatchNorm(graph, binding);
   }
-  if (resized) resizeChannels(graph, handle, removed);
+  if (resized) resizeChannels(graph, batchNorms, removed);
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
   if (folded.length) model.metadataProps = [...(model.metadataProps ?? []).filter((p) => p.key !== 'net-trim.folded'), { key: 'net-trim.folded', value: `BatchNormalization folded: ${folded.join('; ')}` }];
   return new Uint8Array(onnx.ModelProto.encode(model).finish()); // a copy: not a view of a Buffer pool
+}
+
+/**
+ * Each tensor the writer changes, read by its node alone: PyTorch's exporter shares bit-identical
+ * initializers (the zero biases of freshly folded BatchNorms, a model's equal weights), which
+ * pruning then changes apart. A shared tensor gets a copy per binding that reads it (named after
+ * the layer); the bindings (copies of the handle's) take the new names.
+ */
+function unshareTensors(graph: GraphProto, bindings: WeightBinding[], batchNorms: BatchNormBinding[]): void {
+  const nodes = graph.node ?? [];
+  // Tensor name → the constant it holds: initializers, Constant outputs, Identity of those.
+  const root = new Map<string, string>();
+  for (const t of graph.initializer ?? []) if (t.name) root.set(t.name, t.name);
+  for (const n of nodes) if (n.opType === 'Constant' && n.output?.[0]) root.set(n.output[0], n.output[0]);
+  const alias = (n: (typeof nodes)[number]) => n.opType === 'Identity' && root.has(n.input?.[0] ?? '') && Boolean(n.output?.[0]);
+  for (const n of nodes) if (alias(n)) root.set(n.output![0], root.get(n.input![0])!);
+  const readers = new Map<string, number>();
+  for (const n of nodes) {
+    if (alias(n)) continue;
+    for (const input of n.input ?? []) {
+      const r = root.get(input);
+      if (r) readers.set(r, (readers.get(r) ?? 0) + 1);
+    }
+  }
+  const taken = new Set([...(graph.initializer ?? []).map((t) => t.name ?? ''), ...nodes.flatMap((n) => n.output ?? [])]);
+  const own = (name: string, reader: number, layer: string): string => {
+    const node = nodes[reader];
+    const position = (node?.input ?? []).findIndex((input) => root.get(input) === name);
+    if ((readers.get(name) ?? 0) <= 1 || position < 0) return name;
+    let copy = `${name}.${layer}`;
+    for (let k = 1; taken.has(copy); k++) copy = `${name}.${layer}_${k}`;
+    taken.add(copy);
+    graph.initializer = [...(graph.initializer ?? []), { ...findTensor(graph, name)!, name: copy }];
+    node.input![position] = copy;
+    readers.set(name, readers.get(name)! - 1);
+    return copy;
+  };
+  for (const b of bindings) {
+    b.weight = own(b.weight, b.weightReader, b.layer);
+    if (b.bias) b.bias = own(b.bias, b.biasReader ?? b.weightReader, b.layer);
+  }
+  for (const bn of batchNorms) bn.params = bn.params.map((p) => own(p, bn.reader, bn.layer));
 }
 
 /** A bias for a folded layer whose node had none: a new initializer as the Conv's or Gemm's third input. */
@@ -152,8 +198,8 @@ function setGroups(graph: GraphProto, binding: WeightBinding, groups: number): v
 }
 
 /** What else channel removal changes: BatchNormalization parameters, Reshape sizes, value_info. */
-function resizeChannels(graph: GraphProto, handle: OnnxModelHandle, removed: ReadonlyMap<string, Int32Array>): void {
-  for (const bn of handle.batchNorms) {
+function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], removed: ReadonlyMap<string, Int32Array>): void {
+  for (const bn of batchNorms) {
     const kept = removed.get(bn.layer);
     if (!kept) continue;
     for (const name of bn.params) {

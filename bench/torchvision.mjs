@@ -1,0 +1,110 @@
+// Which of torchvision's architectures the ONNX import reads, as PyTorch exports them: each model
+// (random weights, eval mode, a 3×64×64 input with a dynamic batch) is exported by
+// bench/torchvision_export.py into a temporary folder, read by parseOnnxModel, run by forwardCpu
+// (float64) beside onnxruntime on 2 random images, and written back by writeOnnxModel (which
+// onnxruntime runs to the same logits). Models too large to commit as fixtures (up to 100 MB);
+// nothing is kept but bench/results-torchvision.json and the printed markdown table.
+//   npm run build && node bench/torchvision.mjs [opset] [model ...]
+// Needs /usr/bin/python3 with torch and torchvision (Debian: python3-torchvision; CI does not run it).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { forwardCpu, parseOnnxModel, prunableLayers, writeOnnxModel } from '../dist/node/index.js';
+import { writeAtomically } from './lib.mjs';
+
+const MODELS = [
+  'resnet18', 'resnet50', 'resnext50_32x4d', 'mobilenet_v2', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0', 'mnasnet0_5',
+  'regnet_x_400mf', 'regnet_y_400mf', 'squeezenet1_1', 'shufflenet_v2_x0_5', 'densenet121', 'googlenet', 'convnext_tiny',
+];
+const [opsetArg, ...names] = process.argv.slice(2);
+const opset = Number(opsetArg ?? 13);
+const models = names.length ? names : MODELS;
+const SIZE = 64;
+const root = new URL('../', import.meta.url).pathname;
+
+/** A seeded uniform source in [-1, 1). */
+function randoms(n, seed) {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  });
+}
+
+function nchwToNhwc(x, count, c, h, w) {
+  const out = new Float32Array(x.length);
+  for (let n = 0; n < count; n++) for (let k = 0; k < c; k++) for (let i = 0; i < h * w; i++) out[(n * h * w + i) * c + k] = x[(n * c + k) * h * w + i];
+  return out;
+}
+
+function relativeError(a, b) {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+async function onnxLogits(bytes, input) {
+  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
+  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [2, 3, SIZE, SIZE]) });
+  return result[session.outputNames[0]].data;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'torchvision-'));
+const results = [];
+try {
+  for (const name of models) {
+    const exported = spawnSync('/usr/bin/python3', [join(root, 'bench', 'torchvision_export.py'), dir, String(SIZE), String(opset), name], { encoding: 'utf8' });
+    if (exported.status !== 0) {
+      results.push({ model: name, exported: false, error: exported.stderr.trim().split('\n').pop() });
+      console.error(`${name}: export failed`);
+      continue;
+    }
+    const [, parameters, bytesOnDisk] = exported.stdout.trim().split(' ');
+    const bytes = new Uint8Array(readFileSync(join(dir, `${name}.onnx`)));
+    const row = { model: name, parameters: Number(parameters), onnxBytes: Number(bytesOnDisk), exported: true };
+    const started = performance.now();
+    try {
+      const handle = parseOnnxModel(bytes, `${name}.onnx`);
+      row.importSeconds = (performance.now() - started) / 1000;
+      const kinds = {};
+      for (const l of handle.network.layers) {
+        const kind = l.kind === 'activation' ? l.fn : l.kind;
+        kinds[kind] = (kinds[kind] ?? 0) + 1;
+      }
+      row.layers = handle.network.layers.length;
+      row.kinds = kinds;
+      const prunable = prunableLayers(handle.network);
+      row.prunable = prunable.length;
+      row.programs = prunable.reduce((counts, t) => ({ ...counts, [t.program]: (counts[t.program] ?? 0) + 1 }), {});
+      const nchw = randoms(2 * 3 * SIZE * SIZE, 7);
+      const theirs = await onnxLogits(bytes, nchw);
+      row.relativeError = relativeError(forwardCpu(handle.network, nchwToNhwc(nchw, 2, 3, SIZE, SIZE), 2).output, theirs);
+      row.writtenRelativeError = relativeError(await onnxLogits(writeOnnxModel(handle, handle.network), nchw), theirs);
+    } catch (error) {
+      row.error = String(error.message ?? error);
+    }
+    rmSync(join(dir, `${name}.onnx`), { force: true });
+    results.push(row);
+    console.error(`${name}: ${row.error ?? `${row.layers} layers, ${row.prunable} prunable, relative error ${row.relativeError.toExponential(1)}`}`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+writeAtomically(join(root, 'bench', `results-torchvision-opset${opset}.json`), `${JSON.stringify({ date: new Date().toISOString(), opset, size: SIZE, results }, null, 2)}\n`);
+const short = (text) => (text.length > 160 ? `${text.slice(0, 157)}…` : text).replaceAll('|', '\\|');
+console.log(`| model (opset ${opset}) | parameters | read | layers (prunable) | programs | float64 import ÷ onnxruntime (relative error) | written model ÷ onnxruntime |`);
+console.log('|---|---|---|---|---|---|---|');
+for (const r of results)
+  console.log(
+    r.error
+      ? `| ${r.model} | ${r.parameters ?? ''} | no: ${short(r.error)} | | | | |`
+      : `| ${r.model} | ${r.parameters} | yes | ${r.layers} (${r.prunable}) | ${Object.entries(r.programs).map(([k, v]) => `${k} ${v}`).join(', ')} | ${r.relativeError.toExponential(1)} | ${r.writtenRelativeError.toExponential(1)} |`,
+  );

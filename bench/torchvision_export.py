@@ -1,0 +1,19 @@
+"""Exports torchvision's architectures (random weights, eval mode) to ONNX for bench/torchvision.mjs.
+
+usage: torchvision_export.py OUT_DIR SIZE OPSET NAME...
+"""
+import os
+import sys
+
+import torch
+import torchvision
+
+out_dir, size, opset, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+torch.manual_seed(0)
+for name in names:
+    kwargs = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+    model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    path = os.path.join(out_dir, f"{name}.onnx")
+    with torch.no_grad():
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=opset, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    print(name, sum(p.numel() for p in model.parameters()), os.path.getsize(path), flush=True)

@@ -1,0 +1,154 @@
+// The window ops' shared pieces and the pools: strides, output sizes, a zero Pad merged into the
+// Conv or AveragePool after it (PyTorch writes AvgPool2d as Pad + AveragePool), ceil_mode as extra
+// padding at the bottom and right, and the global means (GlobalAveragePool, ReduceMean over H, W).
+import { windowAxis } from '../../network/shapes.js';
+import type { Padding } from '../../network/types.js';
+import { listText, shapeText, tfSamePads } from './common.js';
+import type { Handler, ImportContext } from './context.js';
+import type { GraphReader, NetTensor } from './graphReader.js';
+
+type Attributes = ReturnType<GraphReader['attributes']>;
+type Pads = [number, number, number, number];
+
+/** A [C, H, W] tensor's NetTensor fields. */
+export const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
+
+export function stridesOf(reader: GraphReader, index: number, attrs: Attributes): [number, number] {
+  const strides = reader.intsAttribute(index, attrs, 'strides') ?? [1, 1];
+  if (strides.length !== 2 || strides.some((s) => s < 1)) throw reader.nodeError(index, `attribute strides=${listText(strides)}: expected 2 positive values`);
+  return [strides[0], strides[1]];
+}
+
+/** Output [H, W] of a window op, or an error naming the node. */
+export function windowOut(reader: GraphReader, index: number, hw: [number, number], kernel: [number, number], strides: [number, number], padding: Padding): [number, number] {
+  const out = [0, 1].map((d) => windowAxis(hw[d], kernel[d], strides[d], Array.isArray(padding) ? [padding[d], padding[d + 2]] : padding).out);
+  if (out[0] < 1 || out[1] < 1) throw reader.nodeError(index, `window ${kernel.join('×')} does not fit the ${hw.join('×')} input with pads ${JSON.stringify(padding)}`);
+  return [out[0], out[1]];
+}
+
+/** Padding as explicit [top, left, bottom, right]. */
+function explicit(padding: Padding, hw: [number, number], kernel: [number, number], strides: [number, number]): Pads {
+  if (padding === 'valid') return [0, 0, 0, 0];
+  if (padding === 'same') {
+    const [h, w] = [0, 1].map((d) => tfSamePads(hw[d], kernel[d], strides[d]));
+    return [h[0], w[0], h[1], w[1]];
+  }
+  return padding;
+}
+
+/**
+ * Input 0 of a window op and its padding: the node's own, plus a zero Pad's before it (then the
+ * input is the Pad's). `kernel` is the window's span on the input.
+ */
+export function windowInput(ctx: ImportContext, index: number, attrs: Attributes, kernel: [number, number], strides: [number, number]): { x: NetTensor; hw: [number, number]; padding: Padding; padded: boolean } {
+  const { reader } = ctx;
+  const pending = ctx.pendingPads.get(reader.nodes[index].input?.[0] ?? '');
+  const x = pending?.tensor ?? ctx.net(index);
+  const [, H, W] = reader.requireImage(index, x);
+  if (!pending) return { x, hw: [H, W], padding: reader.padding(index, attrs, [H, W], kernel, strides), padded: false };
+  const [t, l, b, r] = pending.pads;
+  const paddedHw: [number, number] = [H + t + b, W + l + r];
+  const own = reader.padding(index, attrs, paddedHw, kernel, strides);
+  if (own === 'same') throw reader.nodeError(index, `auto_pad SAME after a Pad: expected explicit pads`);
+  const [ot, ol, ob, or] = explicit(own, paddedHw, kernel, strides);
+  return { x, hw: [H, W], padding: [ot + t, ol + l, ob + b, or + r], padded: true };
+}
+
+/** PyTorch's ceil_mode: the bottom and right pads that add the last, partial windows (each starting inside the input or its top/left padding). */
+function ceilPads(padding: Pads, hw: [number, number], kernel: [number, number], strides: [number, number]): Pads {
+  const extra = [0, 1].map((d) => {
+    const [before, after] = [padding[d], padding[d + 2]];
+    const span = hw[d] + before + after - kernel[d];
+    let out = Math.ceil(span / strides[d]) + 1;
+    if ((out - 1) * strides[d] >= hw[d] + before) out--;
+    return Math.max(0, (out - 1) * strides[d] + kernel[d] - (hw[d] + before + after));
+  });
+  return [padding[0], padding[1], padding[2] + extra[0], padding[3] + extra[1]];
+}
+
+export function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    const allowed = kind === 'maxpool2d' ? ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order', 'strides'] : ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides'];
+    const attrs = reader.attributes(index, allowed);
+    const dilations = reader.intsAttribute(index, attrs, 'dilations');
+    if (dilations && dilations.some((d) => d !== 1)) throw reader.nodeError(index, `unsupported attribute dilations=${listText(dilations)}: expected [1,1]`);
+    const kernelShape = reader.intsAttribute(index, attrs, 'kernel_shape');
+    if (!kernelShape || kernelShape.length !== 2 || kernelShape.some((k) => k < 1))
+      throw reader.nodeError(index, `attribute kernel_shape=${kernelShape ? listText(kernelShape) : '(missing)'}: expected [kh,kw]`);
+    const poolSize: [number, number] = [kernelShape[0], kernelShape[1]];
+    const strides = stridesOf(reader, index, attrs);
+    const { x, hw, padding: given, padded } = windowInput(ctx, index, attrs, poolSize, strides);
+    const [C] = x.dims;
+    const ownPads = reader.intsAttribute(index, attrs, 'pads') ?? [];
+    let countIncludePad = kind === 'avgpool2d' && reader.intAttribute(index, attrs, 'count_include_pad', 0) === 1;
+    if (padded) {
+      // The Pad's zeros are values: they count in a mean (and the pool's own pads must too), and could win a max.
+      if (kind === 'maxpool2d') throw reader.nodeError(index, `reads a Pad: expected a Pad only before a Conv or an AveragePool (its zeros would win the max)`);
+      if (!countIncludePad && ownPads.some((p) => p !== 0)) throw reader.nodeError(index, `pads=${listText(ownPads)} with count_include_pad=0 after a Pad: expected the Pad's zeros and the pads counted alike`);
+      countIncludePad = true;
+    }
+    let padding = given;
+    const ceilMode = reader.intAttribute(index, attrs, 'ceil_mode', 0);
+    if (ceilMode === 1) {
+      const pads = explicit(given, hw, poolSize, strides);
+      padding = ceilPads(pads, hw, poolSize, strides);
+      // The last windows' positions past the padded input are not counted by PyTorch or onnxruntime, even with count_include_pad.
+      if (countIncludePad && padding.some((p, k) => p !== pads[k])) throw reader.nodeError(index, `ceil_mode=1 with count_include_pad=1 adds partial windows: expected count_include_pad=0 or windows that fit`);
+    } else if (ceilMode !== 0) throw reader.nodeError(index, `attribute ceil_mode=${ceilMode}: expected 0 or 1`);
+    if (Array.isArray(padding) && (padding[0] >= poolSize[0] || padding[2] >= poolSize[0] || padding[1] >= poolSize[1] || padding[3] >= poolSize[1]))
+      throw reader.nodeError(index, `pads ${listText(padding)} (with ${padded ? 'the Pad before it' : 'ceil_mode'}): expected each pad smaller than the ${poolSize.join('×')} window`);
+    const [outH, outW] = windowOut(reader, index, hw, poolSize, strides, padding);
+    const name = reader.layerName(index);
+    const layer = kind === 'maxpool2d' ? { kind, name, poolSize, strides, padding } : { kind, name, poolSize, strides, padding, countIncludePad };
+    ctx.emit(index, layer, [x], image(C, outH, outW));
+  };
+}
+
+/** A zero Pad of H and W: nothing when all its pads are 0, else merged into the one Conv or AveragePool that reads it. */
+export const pad: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['mode', 'pads', 'value']);
+  const mode = reader.stringAttribute(index, attrs, 'mode', 'constant');
+  if (mode !== 'constant') throw reader.nodeError(index, `attribute mode='${mode}': expected 'constant' (zeros)`);
+  const x = ctx.net(index);
+  const pads = reader.opset < 11 ? (reader.intsAttribute(index, attrs, 'pads') ?? []) : ctx.staticValues(index, 1, 'pads');
+  const value = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'value', 0) : 0;
+  const constant = reader.opset < 11 ? null : reader.optionalConstInput(index, 2, 'constant_value');
+  const rank = x.dims.length + 1;
+  if (pads.length !== 2 * rank || pads.some((p) => typeof p !== 'number' || p < 0))
+    throw reader.nodeError(index, `pads ${listText(pads.map((p) => (p === 'batch' ? -1 : p)))}: expected ${2 * rank} values ≥ 0 (begin and end of each axis)`);
+  const p = pads as number[];
+  if (value !== 0 || (constant && reader.weightValues(index, constant, 'constant_value').values.some((v) => v !== 0)))
+    throw reader.nodeError(index, `pads with a value other than 0: expected zeros`);
+  if (p.every((v) => v === 0)) return ctx.alias(index, x);
+  const output = reader.nodes[index].output?.[0] ?? '';
+  const readers = reader.consumers.get(output) ?? [];
+  const readerOp = readers.length === 1 ? reader.nodes[readers[0]].opType : '';
+  if (rank !== 4 || x.ours.length !== 3 || p[0] || p[1] || p[4] || p[5] || (readerOp !== 'Conv' && readerOp !== 'AveragePool') || output === ctx.outputName)
+    throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}], read by ${readers.length === 1 ? `a ${readerOp}` : `${readers.length} nodes`}: expected zeros around an image's H and W, read by one Conv or AveragePool`);
+  ctx.pendingPads.set(output, { tensor: x, pads: [p[2], p[3], p[6], p[7]] });
+};
+
+export const globalAveragePool: Handler = (ctx, index) => {
+  ctx.reader.attributes(index, []);
+  const x = ctx.net(index);
+  const [C] = ctx.reader.requireImage(index, x);
+  // ONNX keeps [C, 1, 1]; ours is [C] (the same values in the same order).
+  ctx.emit(index, { kind: 'globalavgpool', name: ctx.reader.layerName(index) }, [x], { dims: [C, 1, 1], ours: [C], chw: null });
+};
+
+/** The mean over H and W (x.mean([2, 3]), keepdims or not): a global average pool. */
+export const reduceMean: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axes', 'keepdims', 'noop_with_empty_axes']);
+  const x = ctx.net(index);
+  const axes = reader.intsAttribute(index, attrs, 'axes') ?? (reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : []);
+  const keep = reader.intAttribute(index, attrs, 'keepdims', 1);
+  const rank = x.dims.length + 1;
+  const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)).sort();
+  if (x.ours.length !== 3 || shapeText(sorted as number[]) !== shapeText([2, 3]))
+    throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the mean over H and W (axes [2, 3]) of an image`);
+  const C = x.dims[0];
+  ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], { dims: keep ? [C, 1, 1] : [C], ours: [C], chw: null });
+};
