@@ -155,12 +155,13 @@ describe('fuzz: TF.js model.json and weights', () => {
 describe('fuzz: ONNX', () => {
   const outcomes = new Outcomes('onnx');
   afterAll(() => outcomes.report());
-  const bases = ['mnist-mlp.onnx', 'mnist-cnn.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name)));
+  // The last: PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers).
+  const bases = ['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name)));
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
   const structural = fc
-    .record({ base: fc.nat({ max: 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Shape', '', 'x'.repeat(300)) })
+    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', '', 'x'.repeat(300)) })
     .map(({ base, what, at, value, text }) => {
       const model = onnx.ModelProto.decode(bases[base]);
       const graph = model.graph!;
