@@ -14,7 +14,7 @@ import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { dilatedConvs, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
@@ -151,7 +151,8 @@ describe('tensors several nodes read (PyTorch shares bit-identical initializers:
 
 describe.skipIf(!gpu)('the GPU forward pass of graphs equals the float64 one', () => {
   const torch = (name: string) => ({ name, bytes: readFileSync(new URL(`./fixtures/torch/${name}.onnx`, import.meta.url)), dims: [1, 28, 28] });
-  for (const c of [...cases, torch('resnet'), torch('mobilenet')])
+  // The gated networks' import and pruning: gatedModels.test.ts.
+  for (const c of [...cases, efficientNetBlock(), gatedMlp(), linearSqueezeExcite(), torch('resnet'), torch('mobilenet'), torch('efficientnet')])
     it(`${c.name}: outputs, and every prunable layer's input, target and residual offset`, async () => {
       const { network } = parseOnnxModel(c.bytes, `${c.name}.onnx`);
       const { ours } = samples(c, 7, 5);

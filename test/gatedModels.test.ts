@@ -1,9 +1,9 @@
 // Products in graphs: SiLU, GELU and Hardswish as PyTorch writes them (several nodes, fused into
 // one activation on import), squeeze-and-excitation gates (an image times one value per channel)
 // and gated units (a product of two tensors of one shape). Each imports to what onnxruntime
-// computes, runs alike on the GPU, prunes in both schemes into ONNX that onnxruntime runs with
-// the pruned outputs, and loses channels across a gate only together. Keras' Multiply reads the
-// same way (TF.js as the oracle).
+// computes (and runs alike on the GPU: dagModels.test.ts), prunes in both schemes into ONNX that
+// onnxruntime runs with the pruned outputs, and loses channels across a gate only together.
+// Keras' Multiply reads the same way (TF.js as the oracle).
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,18 +14,15 @@ import { writeTfjsModel } from '../src/io/tfjsModel.js';
 import { InputError } from '../src/errors.js';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
-import { forwardGpu } from '../src/network/forwardGpu.js';
 import { networkGraph, prunableLayers } from '../src/network/graph.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { efficientNetBlock, gatedMlp, linearSqueezeExcite, type DagCase } from './helpers/dagGraphs.js';
-import { gpuForTests } from './helpers/gpu.js';
 import { float, GraphBuilder, int, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { saveLayersModel } from './helpers/tfjsModel.js';
 
-const gpu = await gpuForTests();
 const cases = [efficientNetBlock(), gatedMlp(), linearSqueezeExcite()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
@@ -150,24 +147,6 @@ describe('pruning gated networks writes ONNX that runs in onnxruntime with the p
     const written = writeOnnxModel(handle, removal.network, removal.kept);
     expect(relativeError(await runOnnx(written, nchw, [4, ...c.dims]), want)).toBeLessThan(1e-5);
   });
-});
-
-describe.skipIf(!gpu)('the GPU forward pass of gated networks equals the float64 one', () => {
-  for (const c of cases)
-    it(`${c.name}: outputs, and every prunable layer's input, target and residual offset`, async () => {
-      const { network } = parseOnnxModel(c.bytes, `${c.name}.onnx`);
-      const { ours } = samples(c, 7, 5);
-      const cpu = forwardCpu(network, ours, 7, { collect: true });
-      const onGpu = await forwardGpu(gpu!, network, ours, 7, { collect: true, maxChunkSamples: 3 }); // three chunks
-      expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
-      for (const [index, want] of cpu.collected) {
-        const got = onGpu.collected.get(index)!;
-        for (const key of ['input', 'target', 'offset'] as const) {
-          expect(Boolean(got[key]), `${want.name} ${key}`).toBe(Boolean(want[key]));
-          if (want[key]) expect(relativeError(got[key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
-        }
-      }
-    });
 });
 
 describe('Keras: Multiply gates (squeeze-and-excitation with Dense layers) read and write back as TF.js computes', () => {

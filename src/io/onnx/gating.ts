@@ -7,7 +7,7 @@
 // excitation: x · Sigmoid(Conv(GlobalAveragePool(x)))). The squeeze's 1×1 Convs on the pooled
 // [C, 1, 1] tensor are dense layers (squeezeConv), so that their programs are dense ones.
 import type { ActivationFunction } from '../../network/types.js';
-import { FLOAT, listText, shapeText, type AttributeProto } from './common.js';
+import { FLOAT, isDefaultDomain, listText, shapeText, toInt, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
@@ -21,7 +21,7 @@ export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
 /** A float32 scalar constant's value, or null (not a constant, or not one float). */
 function scalar(reader: GraphReader, name: string): number | null {
   const tensor = reader.consts.get(name)?.tensor;
-  if (!tensor || (tensor.dataType ?? 0) !== FLOAT || (tensor.dims ?? []).some((d) => Number(d) !== 1)) return null;
+  if (!tensor || (tensor.dataType ?? 0) !== FLOAT || (tensor.dims ?? []).some((d) => toInt(d) !== 1)) return null;
   const raw = tensor.rawData;
   if (raw && raw.length) return raw.length === 4 ? new DataView(raw.buffer, raw.byteOffset, 4).getFloat32(0, true) : null;
   return tensor.floatData?.length === 1 ? tensor.floatData[0] : null;
@@ -33,7 +33,7 @@ const near = (value: number | null, want: number) => value !== null && Math.abs(
 export function findFusions(reader: GraphReader, outputName: string): Map<number, Fusion> {
   const producer = new Map<string, number>();
   reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
-  const op = (index: number | undefined) => (index === undefined ? '' : (reader.nodes[index].opType ?? ''));
+  const op = (index: number | undefined) => (index === undefined || !isDefaultDomain(reader.nodes[index].domain) ? '' : (reader.nodes[index].opType ?? ''));
   const inputs = (index: number) => reader.nodes[index].input ?? [];
   /** The node computing `name` when it is an `opType` node read by node `reader` alone. */
   const innerNode = (name: string, opType: string, by: number): number | undefined => {
@@ -48,8 +48,8 @@ export function findFusions(reader: GraphReader, outputName: string): Map<number
   };
   const attribute = (index: number, name: string) => reader.nodes[index].attribute?.find((a) => a.name === name);
   const fusions = new Map<number, Fusion>();
-  reader.nodes.forEach((node, m) => {
-    if (node.opType !== 'Mul' || fusions.has(m)) return;
+  reader.nodes.forEach((_, m) => {
+    if (op(m) !== 'Mul' || fusions.has(m)) return;
     for (const [x, y] of orders(m)) {
       // x · Sigmoid(x), x · HardSigmoid(x)
       for (const [gateOp, fn] of [['Sigmoid', 'silu'], ['HardSigmoid', 'hardSwish']] as const) {
