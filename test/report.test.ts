@@ -104,4 +104,14 @@ describe('report.html', () => {
     for (const row of rows) expect(row.slice(0, end)).toMatch(/ \d+$/);
     expect(end).toBeGreaterThan(hostile.length + 8);
   });
+
+  it('shows no duality gap for an answer stopped outside its ball (the bound means nothing there)', () => {
+    const outside = { ...layer('outside', false), constraintResidual: 0.2, relativeDualityGap: -130 };
+    const rows = summary({ ...doc, layers: [layer('inside', false), outside] }, 'm.json', 'out').split('\n');
+    const gapOf = (name: string) => rows.find((r) => r.startsWith(name))!.trim().split(/\s+/)[7];
+    expect(gapOf('inside')).toBe('1.0e-3');
+    expect(gapOf('outside')).toBe('–');
+    const html = renderPruneReport({ ...doc, layers: [outside] });
+    expect(html).not.toContain('-130');
+  });
 });

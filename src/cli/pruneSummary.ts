@@ -1,6 +1,6 @@
 // The lines `net-trim prune` prints when it is done (report.json holds the same numbers).
 import { join } from 'node:path';
-import type { PruneReportDocument } from '../report/document.js';
+import { reportedGap, type PruneReportDocument } from '../report/document.js';
 import type { DeploymentReport } from '../report/pruneRun.js';
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -15,7 +15,7 @@ export function summary(doc: PruneReportDocument, model: string, outDir: string)
     `${'layer'.padEnd(width)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
     ...doc.layers.map(
       (l) =>
-        `${l.name.padEnd(width)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(l.relativeDualityGap.toExponential(1), 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
+        `${l.name.padEnd(width)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(reportedGap(l)?.toExponential(1) ?? '–', 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
     ),
     `${'total'.padEnd(width)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
     '',

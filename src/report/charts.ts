@@ -116,7 +116,8 @@ export interface ConvergenceSummary {
   /** The last of them in float64 on the CPU (0 or absent: none). */
   float64FinishIterations?: number;
   converged: boolean;
-  relativeDualityGap: number;
+  /** null: not reported (an answer stopped outside its ball; reportedGap). */
+  relativeDualityGap: number | null;
   history: ConvergencePoint[];
 }
 
@@ -154,7 +155,7 @@ export function convergenceChart(layer: ConvergenceSummary): string {
     ]),
   );
   const finish = layer.float64FinishIterations ? ` (the last ${formatCount(layer.float64FinishIterations)} in float64 on the CPU)` : '';
-  const status = `${formatCount(layer.iterations)} iterations${finish}, ${layer.converged ? 'converged' : 'NOT converged'}; final relative duality gap ${formatNumber(layer.relativeDualityGap, 2)}`;
+  const status = `${formatCount(layer.iterations)} iterations${finish}, ${layer.converged ? 'converged' : 'NOT converged'}; ${layer.relativeDualityGap === null ? 'stopped outside its ε ball (no duality gap)' : `final relative duality gap ${formatNumber(layer.relativeDualityGap, 2)}`}`;
   body.push(...heading(layer.name, status, { class: 'gap', ...(layer.converged ? {} : { fill: COLORS.primal }) }));
   return svg(`convergence-${layer.name}`, frame, `Convergence of ${layer.name}`, body);
 }

@@ -10,6 +10,14 @@ import type { UnitRemoval } from '../prune/removeUnits.js';
 import type { Trial } from '../prune/targetSparsity.js';
 
 /** Samples of a model's input (samples-major NHWC) with optional integer labels. */
+/**
+ * A layer's relative duality gap as reported, or null where it bounds nothing: an answer that
+ * stopped outside its ball (not converged, residual > ε), whose ℓ1 may fall below the dual bound.
+ */
+export function reportedGap(l: Pick<LayerPruneReport, 'converged' | 'constraintResidual' | 'epsilon' | 'relativeDualityGap'>): number | null {
+  return !l.converged && l.constraintResidual > l.epsilon ? null : l.relativeDualityGap;
+}
+
 export interface LabelledSamples {
   data: Float32Array | Float64Array;
   count: number;

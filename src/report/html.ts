@@ -1,7 +1,7 @@
 // report.html and sweep.html: one self-contained page each (inline CSS and SVG, no scripts, no
 // network), rendered from the same document that is written as JSON beside it.
 import { convergenceChart, histogramChart, nonzerosChart, sweepAccuracyChart, sweepSparsityChart, type SweepPoint } from './charts.js';
-import type { PruneReportDocument, SweepReportDocument } from './document.js';
+import { reportedGap, type PruneReportDocument, type SweepReportDocument } from './document.js';
 import type { DeploymentReport } from './pruneRun.js';
 import { escapeHtml, formatCount, formatNumber, formatPercent } from './svg.js';
 
@@ -111,7 +111,7 @@ export function renderPruneReport(doc: PruneReportDocument): string {
     `<section><h2>Nonzeros per layer</h2><p>Nonzero weights (kernel and bias) of each pruned layer in the trained model and after Net-Trim, on a log scale.</p>${nonzerosChart(doc.layers)}</section>`,
     `<section><h2>Weights before and after</h2><p>Histogram of each layer's trained weights (grey) and of the nonzero weights left after pruning (blue), on the same bins. Pruning keeps few of the small weights; the zeros it creates are left out of the blue bars.</p><div class="grid">${doc.weightHistograms.map(histogramChart).join('')}</div></section>`,
     `<section><h2>Convergence</h2><p>The solver's primal and dual residuals divided by their tolerances at every convergence check (every 50 iterations by default), on a log scale. A layer's solve stops once both are below 1 and its sparse answer meets ε; the duality gap, computed once at the end, bounds how far the answer is from the sparsest possible.</p><div class="grid">${doc.layers
-      .map((l) => convergenceChart({ name: l.name, iterations: l.iterations, float64FinishIterations: l.float64FinishIterations, converged: l.converged, relativeDualityGap: l.relativeDualityGap, history: l.history ?? [] }))
+      .map((l) => convergenceChart({ name: l.name, iterations: l.iterations, float64FinishIterations: l.float64FinishIterations, converged: l.converged, relativeDualityGap: reportedGap(l), history: l.history ?? [] }))
       .join('')}</div></section>`,
     `<section><h2>Per layer</h2>${table(
       ['layer', 'inputs × outputs', 'rows', 'nonzeros', 'kept', 'ε', 'residual', 'discrepancy', 'bound', 'gap', 'iterations', 's'],
@@ -125,11 +125,11 @@ export function renderPruneReport(doc: PruneReportDocument): string {
         formatNumber(l.constraintResidual),
         formatNumber(l.achievedDiscrepancy),
         l.consistencyBound === null ? '–' : formatNumber(l.consistencyBound),
-        formatNumber(l.relativeDualityGap, 2),
+        reportedGap(l) === null ? '–' : formatNumber(l.relativeDualityGap, 2),
         `${formatCount(l.iterations)}${l.converged ? '' : ' (not converged)'}`,
         l.seconds.toFixed(2),
       ]),
-    )}<p class="fine">rows: samples (× output positions for conv layers); residual: the constraint residual, ≤ ε when feasible; gap: the relative duality gap; s: seconds.</p>${doc.layers
+    )}<p class="fine">rows: samples (× output positions for conv layers); residual: the constraint residual, ≤ ε when feasible; gap: the relative duality gap ('–' for an answer stopped outside its ball); s: seconds.</p>${doc.layers
       .filter((l) => l.note)
       .map((l) => `<p class="fine">${escapeHtml(`${l.name}: ${l.note}`)}</p>`)
       .join('')}</section>`,
