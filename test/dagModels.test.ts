@@ -172,8 +172,8 @@ describe.skipIf(!gpu)('the GPU forward pass of graphs equals the float64 one', (
 });
 
 describe.skipIf(!gpu)('graph programs solved on the GPU agree with the float64 CPU', () => {
-  for (const c of [dilatedConvs(), mobileNetBlock()])
-    it(`${c.name} (dilated, depthwise and clipped programs), parallel`, async () => {
+  for (const c of [dilatedConvs(), mobileNetBlock(), efficientNetBlock()])
+    it(`${c.name} (dilated, depthwise, clipped and gated programs), parallel`, async () => {
       const { network } = parseOnnxModel(c.bytes, `${c.name}.onnx`);
       const { ours } = samples(c, 40, 13);
       const options = { mode: 'parallel' as const, epsilonGain: 0.05, solver: { maxIterations: 3000 } };
