@@ -14,12 +14,12 @@ import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, mobileNetBlock, resnetBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);
@@ -146,6 +146,24 @@ describe('tensors several nodes read (PyTorch shares bit-identical initializers:
     expect([...removal.kept.get(layers[0].name)!]).toEqual([0, 1, 3]);
     const resized = writeOnnxModel(handle, removal.network, removal.kept);
     expect(relativeError(await runOnnx(resized, nchw, [3, ...c.dims]), forwardCpu(network, ours, 3).output)).toBeLessThan(1e-6);
+  });
+});
+
+describe('a channel removed through arithmetic with a per-channel constant', () => {
+  it("slices the constant in its own layout ([6, 1, 1] → [5, 1, 1]); onnxruntime runs the written model as our network", async () => {
+    const c = constantArithmetic();
+    const handle = parseOnnxModel(c.bytes, 'c.onnx');
+    const network = structuredClone(handle.network);
+    const convs = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    const [, pointwise, last] = convs;
+    for (let tap = 0; tap < 9; tap++) last.kernel.fill(0, (tap * 6 + 2) * 4, (tap * 6 + 3) * 4); // nobody reads channel 2 of the scaled sum
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get(pointwise.name)!]).toEqual([0, 1, 3, 4, 5]);
+    const written = writeOnnxModel(handle, removal.network, removal.kept);
+    const scale = onnxProto.onnx.ModelProto.decode(written).graph!.initializer!.find((t) => t.name === 'layer_scale')!;
+    expect(scale.dims!.map(Number)).toEqual([5, 1, 1]);
+    const { nchw, ours } = samples(c, 3, 4);
+    expect(relativeError(await runOnnx(written, nchw, [3, ...c.dims]), forwardCpu(network, ours, 3).output)).toBeLessThan(1e-6);
   });
 });
 

@@ -144,3 +144,18 @@ export function linearSqueezeExcite(seed = 9): DagCase {
   const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [y])], [int('axis', 1)]), 4, 3);
   return { name: 'linear-squeeze-excite', bytes: g.model([3, 6, 6], out), dims: [3, 6, 6] };
 }
+
+/**
+ * Arithmetic with constants: an input normalization (x − mean) / std per channel, a layer scale
+ * (x · γ, [C, 1, 1]), x + a scalar, c − x per feature, x · ½.
+ */
+export function constantArithmetic(seed = 10): DagCase {
+  const g = new GraphBuilder(seed);
+  const normalized = g.node('Div', [g.node('Sub', ['input', g.weight([1, 3, 1, 1], 0.2, 'mean')]), g.weight([3, 1, 1], 0.1, 'std', 0.5)]);
+  const a = g.node('Relu', [g.conv(normalized, 3, 6, 3, { pad: 1 })]);
+  const scaled = g.node('Add', [g.node('Mul', [g.conv(a, 6, 6, 1), g.weight([6, 1, 1], 0.3, 'layer_scale', 1)]), g.scalar(0.25)]);
+  const b = g.node('Relu', [g.conv(g.node('Relu', [scaled]), 6, 4, 3)]);
+  const features = g.node('Flatten', [g.node('GlobalAveragePool', [b])], [int('axis', 1)]);
+  const flipped = g.node('Sub', [g.weight([4], 0.5, 'flip'), g.node('Mul', [features, g.scalar(0.5)])]);
+  return { name: 'constant-arithmetic', bytes: g.model([3, 6, 6], g.gemm(flipped, 4, 3)), dims: [3, 6, 6] };
+}

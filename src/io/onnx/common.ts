@@ -70,7 +70,10 @@ export interface ConvBinding extends BindingBase {
 
 export type WeightBinding = DenseBinding | ConvBinding;
 
-/** A BatchNormalization read as a batchnorm layer: its per-channel scale, B, mean and var tensors. */
+/**
+ * A BatchNormalization read as a batchnorm layer (its per-channel scale, B, mean and var tensors),
+ * or a Mul/Add/Sub/Div by a per-channel constant (that tensor): sliced when channels are removed.
+ */
 export interface BatchNormBinding {
   layer: string;
   params: string[];

@@ -10,10 +10,11 @@ import type { ActivationFunction } from '../../network/types.js';
 import { FLOAT, isDefaultDomain, listText, shapeText, toInt, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
+import { constantAffine } from './affineOps.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern (their own error says so). */
-export const FUSED_PARTS = ['Div', 'Erf'];
+export const FUSED_PARTS = ['Erf'];
 
 /** A node that becomes an activation of `input`, or one inside such a pattern (skipped). */
 export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
@@ -82,15 +83,13 @@ export function findFusions(reader: GraphReader, outputName: string): Map<number
   return fusions;
 }
 
-/** A Mul of two computed tensors: a gate (see the file header). */
+/** A Mul: by a constant (affineOps.ts), or of two computed tensors: a gate (see the file header). */
 export const mul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
-  const constant = names.findIndex((n) => reader.consts.has(n));
-  if (constant >= 0)
-    throw reader.nodeError(index, `input ${constant} ('${names[constant]}') is a constant: expected two computed tensors (a gate, or SiLU, Hardswish and GELU as PyTorch writes them)`);
+  if (constantAffine(ctx, index, 'Mul')) return;
   const [a, b] = [ctx.net(index, 0), ctx.net(index, 1)];
   const same = shapeText(a.dims) === shapeText(b.dims) && shapeText(a.ours) === shapeText(b.ours) && Boolean(a.chw) === Boolean(b.chw);
   const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && shapeText(gate.dims) === shapeText([image.dims[0], 1, 1]) && gate.ours.length === 1;

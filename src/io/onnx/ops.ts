@@ -9,6 +9,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
+import { constantAffine, div, sub } from './affineOps.js';
 import { globalAveragePool, image, pad, pool, reduceMean, stridesOf, windowInput, windowOut } from './windowOps.js';
 
 const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
@@ -41,8 +42,8 @@ const add: Handler = (ctx, index) => {
     const x = ctx.net(index, 1 - constPosition);
     const binding = soleReaderOf(ctx, index, x);
     const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer);
-    if (!binding || binding.kind !== 'dense' || binding.op !== 'MatMul' || !layer || layer.bias)
-      throw reader.nodeError(index, `input ${constPosition} ('${names[constPosition]}') is a constant: expected it only as the bias of a MatMul (MatMul+Add), or two computed tensors (a residual sum)`);
+    // Anything else: x + c, one value or one per channel.
+    if (!binding || binding.kind !== 'dense' || binding.op !== 'MatMul' || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
     const biasConst = reader.consts.get(names[constPosition])!;
     layer.bias = denseBias(reader, index, biasConst, layer.units);
     binding.bias = biasConst.root;
@@ -263,6 +264,8 @@ export const OP_HANDLERS: Record<string, Handler> = {
   MatMul: matMul,
   Add: add,
   Mul: mul,
+  Sub: sub,
+  Div: div,
   Conv: conv,
   BatchNormalization: batchNormalization,
   Relu: (ctx, index) => {

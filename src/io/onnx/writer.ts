@@ -4,6 +4,7 @@
 // the BatchNormalization's output with the folded weights and bias, and the model's metadata
 // says so (key 'net-trim.folded').
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
+import { resizedConstantDims } from './affineOps.js';
 import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, onnx, type BatchNormBinding, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
 
 /** The tensor named `name` in a graph: an initializer or a Constant node's value. */
@@ -203,8 +204,10 @@ function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], remov
     const kept = removed.get(bn.layer);
     if (!kept) continue;
     for (const name of bn.params) {
-      const values = floatValues(findTensor(graph, name)!);
-      replaceData(graph, name, Float32Array.from(kept, (c) => values[c]), [kept.length]);
+      const tensor = findTensor(graph, name)!;
+      const values = floatValues(tensor);
+      // A constant's layout stays ([1, C, 1, 1] → [1, k, 1, 1]); a BatchNormalization's [C] → [k].
+      replaceData(graph, name, Float32Array.from(kept, (c) => values[c]), resizedConstantDims((tensor.dims ?? []).map(toInt), values.length, kept.length));
     }
   }
   // The reader accepts Reshape only as a flatten to [batch, features]: [0, -1] says the same for any count.

@@ -1,0 +1,68 @@
+// Arithmetic with a constant: x·c, x + c, x − c, c − x and x / c with c one value or one value
+// per channel (an input normalization (x − mean) / std written into the model, a layer scale, a
+// fixed rescale) are a per-channel affine map: a 'batchnorm' layer of ours. A per-channel
+// constant is bound like a BatchNormalization's parameters, so channel removal slices it.
+// Div (and Sub) of shape values (x.size(1) // 2) fold statically.
+import { isStatic, type Handler, type ImportContext } from './context.js';
+import { listText, product, shapeText } from './common.js';
+
+type Arithmetic = 'Mul' | 'Add' | 'Sub' | 'Div';
+
+/**
+ * Node `index` (Mul, Add, Sub or Div) with a constant input as a per-channel affine layer; false
+ * when neither input is a constant (the caller reads two computed tensors).
+ */
+export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic): boolean {
+  const { reader } = ctx;
+  const names = reader.nodes[index].input ?? [];
+  if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
+  const at = names.findIndex((n) => reader.consts.has(n));
+  if (at < 0) return false;
+  const x = ctx.net(index, 1 - at);
+  const constant = reader.consts.get(names[at])!;
+  const { dims, values } = reader.weightValues(index, constant, 'constant');
+  const C = x.dims[0];
+  // Right-aligned against [batch, ...x.dims]: one value, or C on the channel axis (1) and 1 elsewhere.
+  const aligned = [...Array(Math.max(0, x.dims.length + 1 - dims.length)).fill(1), ...dims];
+  const perChannel = values.length > 1 && aligned.length === x.dims.length + 1 && aligned.every((d, k) => (k === 1 ? d === C : d === 1));
+  if (!(values.length === 1 || perChannel) || (perChannel && x.chw))
+    throw reader.nodeError(index, `constant '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (e.g. [1, ${C}, 1, 1] or [${C}, 1, 1])${x.chw ? ', and one value on a flattened image' : ''}`);
+  const c = (k: number) => values[perChannel ? k : 0];
+  if (op === 'Div' && (at === 0 || values.some((v) => v === 0)))
+    throw reader.nodeError(index, at === 0 ? `divides a constant by a tensor: expected the tensor divided by a constant` : `divides by constant '${constant.root}', which holds a 0`);
+  const scale = Float32Array.from({ length: C }, (_, k) => (op === 'Mul' ? c(k) : op === 'Div' ? 1 / c(k) : op === 'Sub' && at === 0 ? -1 : 1));
+  const offset = Float32Array.from({ length: C }, (_, k) => (op === 'Add' ? c(k) : op === 'Sub' ? (at === 0 ? c(k) : -c(k)) : 0));
+  const name = reader.layerName(index);
+  if (perChannel) reader.batchNorms.push({ layer: name, params: [constant.root], reader: index });
+  ctx.emit(index, { kind: 'batchnorm', name, scale, offset }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  return true;
+}
+
+/** Sub and Div: of shape values (folded, integer division as ONNX's on int64), or a tensor and a constant. */
+function arithmetic(op: 'Sub' | 'Div'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    reader.attributes(index, []);
+    const names = reader.nodes[index].input ?? [];
+    const tensors = names.map((n) => ctx.tensors.get(n));
+    if (names.length === 2 && tensors.some((t) => t && isStatic(t)) && tensors.every((t) => !t || isStatic(t))) {
+      const [a, b] = [0, 1].map((k) => ctx.staticValues(index, k, 'shape value'));
+      const n = Math.max(a.length, b.length);
+      if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
+        throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
+      const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
+      ctx.alias(index, { values: Array.from({ length: n }, (_, k) => (op === 'Sub' ? at(a, k) - at(b, k) : Math.trunc(at(a, k) / at(b, k)))) });
+      return;
+    }
+    if (!constantAffine(ctx, index, op)) throw reader.nodeError(index, `${op} of two computed tensors: expected a tensor and a constant (one value, or one per channel)`);
+  };
+}
+
+export const sub = arithmetic('Sub');
+export const div = arithmetic('Div');
+
+/** The channel axis of a per-channel constant: the dims with that axis resized to `kept` (other axes 1). */
+export function resizedConstantDims(dims: number[], count: number, kept: number): number[] {
+  const axis = dims.indexOf(count);
+  return product(dims) === count && axis >= 0 ? dims.map((d, k) => (k === axis ? kept : d)) : [kept];
+}
