@@ -2,10 +2,8 @@
 // bound to their weights for writeOnnxModel.
 import type { DenseLayer } from '../../network/types.js';
 import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
-import type { GraphReader, NetTensor } from './graphReader.js';
+import { pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import type { Handler, ImportContext } from './context.js';
-
-const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
 
 export const gemm: Handler = (ctx, index) => {
   const { reader } = ctx;
@@ -61,7 +59,7 @@ export function addDense(
   const { reader } = ctx;
   const name = reader.layerName(index);
   const layer: DenseLayer = { kind: 'dense', name, kernel: denseKernelFromOnnx(spec.values, spec.inputs, spec.units, spec.transB, x.chw), inputs: spec.inputs, units: spec.units, bias: spec.bias, activation: 'linear' };
-  ctx.emit(index, layer, [x], spec.op === 'Conv' ? { dims: [spec.units, 1, 1], ours: [spec.units], chw: null } : vector(spec.units));
+  ctx.emit(index, layer, [x], spec.op === 'Conv' ? pooled(spec.units) : vector(spec.units));
   const output = reader.nodes[index].output?.[0] ?? '';
   reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, weightReader: index, biasReader: spec.biasName ? index : null, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
 }

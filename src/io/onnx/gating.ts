@@ -11,7 +11,7 @@ import { FLOAT, isDefaultDomain, listText, shapeText, toInt, type AttributeProto
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
 import { constantAffine } from './affineOps.js';
-import type { GraphReader, NetTensor } from './graphReader.js';
+import { isPooled, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern (their own error says so). */
 export const FUSED_PARTS = ['Erf'];
@@ -92,7 +92,7 @@ export const mul: Handler = (ctx, index) => {
   if (constantAffine(ctx, index, 'Mul')) return;
   const [a, b] = [ctx.net(index, 0), ctx.net(index, 1)];
   const same = shapeText(a.dims) === shapeText(b.dims) && shapeText(a.ours) === shapeText(b.ours) && Boolean(a.chw) === Boolean(b.chw);
-  const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && shapeText(gate.dims) === shapeText([image.dims[0], 1, 1]) && gate.ours.length === 1;
+  const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0];
   const [x, gate] = same || isGate(a, b) ? [a, b] : isGate(b, a) ? [b, a] : [null, null];
   if (!x || !gate)
     throw reader.nodeError(index, `multiplies tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape, or an image [batch, C, H, W] by a gate [batch, C, 1, 1]`);

@@ -19,6 +19,12 @@ export interface NetTensor {
   chw: [number, number, number] | null;
 }
 
+/** A tensor's fields: a [C, H, W] image, n features, or a globally pooled [C, 1, 1] tensor (ours: [C]). */
+export const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
+export const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
+export const pooled = (c: number) => ({ dims: [c, 1, 1], ours: [c], chw: null });
+export const isPooled = (t: NetTensor) => t.ours.length === 1 && shapeText(t.dims) === shapeText([t.ours[0], 1, 1]);
+
 interface ConstTensor {
   /** The name of the initializer or Constant node output holding the data (aliases resolved). */
   root: string;

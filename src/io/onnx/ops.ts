@@ -4,15 +4,13 @@
 import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
 import { windowSpan } from '../../network/shapes.js';
 import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
-import type { GraphReader, NetTensor } from './graphReader.js';
+import { isPooled, image, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, sub } from './affineOps.js';
-import { globalAveragePool, image, pad, pool, reduceMean, stridesOf, windowInput, windowOut } from './windowOps.js';
-
-const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
+import { globalAveragePool, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
   return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
@@ -62,9 +60,9 @@ const add: Handler = (ctx, index) => {
 const conv: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
-  const input = ctx.pendingPads.get(reader.nodes[index].input?.[0] ?? '')?.tensor ?? ctx.net(index);
-  if (input.ours.length === 1 && shapeText(input.dims) === shapeText([input.ours[0], 1, 1])) return squeezeConv(ctx, index, input, attrs);
-  const [C] = reader.requireImage(index, input);
+  const source = windowSource(ctx, index);
+  if (isPooled(source.x)) return squeezeConv(ctx, index, source.x, attrs);
+  const [C] = reader.requireImage(index, source.x);
   const groups = reader.intAttribute(index, attrs, 'group', 1);
   if (!(groups >= 1) || C % groups !== 0) throw reader.nodeError(index, `attribute group=${groups}: expected a positive divisor of the ${C} input channels`);
   const dilations = reader.intsAttribute(index, attrs, 'dilations') ?? [1, 1];
@@ -80,7 +78,7 @@ const conv: Handler = (ctx, index) => {
     throw reader.nodeError(index, `attribute kernel_shape=${listText(kernelShape)}: expected [${kh},${kw}] as the weight`);
   const strides = stridesOf(reader, index, attrs);
   const span = windowSpan([kh, kw], [dilations[0], dilations[1]]);
-  const { x, hw, padding } = windowInput(ctx, index, attrs, span, strides);
+  const { x, hw, padding } = windowInput(ctx, index, attrs, span, strides, source);
   const [outH, outW] = windowOut(reader, index, hw, span, strides, padding);
   const biasConst = reader.optionalConstInput(index, 2, 'bias');
   let bias: Float32Array | null = null;
@@ -117,8 +115,7 @@ const batchNormalization: Handler = (ctx, index) => {
   // y = a·x + c per channel, computed in float64.
   const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + epsilon));
   const offset = Float64Array.from(beta, (b, c) => b - scale[c] * mean[c]);
-  const pooled = x.ours.length === 1 && shapeText(x.dims) === shapeText([channels, 1, 1]);
-  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length === 3 && x.ours.length !== 3 && !pooled))
+  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length === 3 && x.ours.length !== 3 && !isPooled(x)))
     throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected channels on axis 1 of an image or of features`);
   const binding = soleReaderOf(ctx, index, x);
   if (binding && !binding.foldedBatchNorm && (binding.kind === 'conv2d' || binding.op !== 'MatMul' || binding.bias)) {
@@ -201,7 +198,7 @@ const reshape: Handler = (ctx, index) => {
   const rest = shape[1];
   // A vector of C features viewed as [batch, C, 1, 1] (a squeeze-and-excitation gate from Linear layers): the same values.
   const gate = x.ours.length === 1 && !x.chw && shape.length === 4 && batchOk && (rest === features || rest === -1) && shape[2] === 1 && shape[3] === 1;
-  if (gate) return ctx.alias(index, { ...x, dims: [features, 1, 1] });
+  if (gate) return ctx.alias(index, { layer: x.layer, ...pooled(features) });
   if (shape.length !== 2 || !batchOk || (rest !== -1 && rest !== features) || (lead === -1 && rest === -1))
     throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features, or a vector viewed as [batch, C, 1, 1]`);
   emitFlatten(ctx, index, x);

@@ -5,13 +5,10 @@ import { windowAxis } from '../../network/shapes.js';
 import type { Padding } from '../../network/types.js';
 import { listText, shapeText, tfSamePads } from './common.js';
 import type { Handler, ImportContext } from './context.js';
-import type { GraphReader, NetTensor } from './graphReader.js';
+import { image, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 
 type Attributes = ReturnType<GraphReader['attributes']>;
 type Pads = [number, number, number, number];
-
-/** A [C, H, W] tensor's NetTensor fields. */
-export const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
 
 export function stridesOf(reader: GraphReader, index: number, attrs: Attributes): [number, number] {
   const strides = reader.intsAttribute(index, attrs, 'strides') ?? [1, 1];
@@ -36,17 +33,29 @@ function explicit(padding: Padding, hw: [number, number], kernel: [number, numbe
   return padding;
 }
 
+/** Input 0 of a window op: the tensor it reads, or a zero Pad's input and pads when a Pad is before it. */
+export function windowSource(ctx: ImportContext, index: number): { x: NetTensor; pads: Pads | null } {
+  const pending = ctx.pendingPads.get(ctx.reader.nodes[index].input?.[0] ?? '');
+  return pending ? { x: pending.tensor, pads: pending.pads } : { x: ctx.net(index), pads: null };
+}
+
 /**
  * Input 0 of a window op and its padding: the node's own, plus a zero Pad's before it (then the
  * input is the Pad's). `kernel` is the window's span on the input.
  */
-export function windowInput(ctx: ImportContext, index: number, attrs: Attributes, kernel: [number, number], strides: [number, number]): { x: NetTensor; hw: [number, number]; padding: Padding; padded: boolean } {
+export function windowInput(
+  ctx: ImportContext,
+  index: number,
+  attrs: Attributes,
+  kernel: [number, number],
+  strides: [number, number],
+  source = windowSource(ctx, index),
+): { x: NetTensor; hw: [number, number]; padding: Padding; padded: boolean } {
   const { reader } = ctx;
-  const pending = ctx.pendingPads.get(reader.nodes[index].input?.[0] ?? '');
-  const x = pending?.tensor ?? ctx.net(index);
+  const { x, pads: pending } = source;
   const [, H, W] = reader.requireImage(index, x);
   if (!pending) return { x, hw: [H, W], padding: reader.padding(index, attrs, [H, W], kernel, strides), padded: false };
-  const [t, l, b, r] = pending.pads;
+  const [t, l, b, r] = pending;
   const paddedHw: [number, number] = [H + t + b, W + l + r];
   const own = reader.padding(index, attrs, paddedHw, kernel, strides);
   if (own === 'same') throw reader.nodeError(index, `auto_pad SAME after a Pad: expected explicit pads`);
@@ -83,8 +92,8 @@ export function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
     const ownPads = reader.intsAttribute(index, attrs, 'pads') ?? [];
     let countIncludePad = kind === 'avgpool2d' && reader.intAttribute(index, attrs, 'count_include_pad', 0) === 1;
     if (padded) {
-      // The Pad's zeros are values: they count in a mean (and the pool's own pads must too), and could win a max.
-      if (kind === 'maxpool2d') throw reader.nodeError(index, `reads a Pad: expected a Pad only before a Conv or an AveragePool (its zeros would win the max)`);
+      // The Pad's zeros are values: they count in the mean (and the pool's own pads must too). (Before a
+      // MaxPool, where they could win, the Pad itself refuses.)
       if (!countIncludePad && ownPads.some((p) => p !== 0)) throw reader.nodeError(index, `pads=${listText(ownPads)} with count_include_pad=0 after a Pad: expected the Pad's zeros and the pads counted alike`);
       countIncludePad = true;
     }
@@ -135,7 +144,7 @@ export const globalAveragePool: Handler = (ctx, index) => {
   const x = ctx.net(index);
   const [C] = ctx.reader.requireImage(index, x);
   // ONNX keeps [C, 1, 1]; ours is [C] (the same values in the same order).
-  ctx.emit(index, { kind: 'globalavgpool', name: ctx.reader.layerName(index) }, [x], { dims: [C, 1, 1], ours: [C], chw: null });
+  ctx.emit(index, { kind: 'globalavgpool', name: ctx.reader.layerName(index) }, [x], pooled(C));
 };
 
 /** The mean over H and W (x.mean([2, 3]), keepdims or not): a global average pool. */
@@ -150,5 +159,5 @@ export const reduceMean: Handler = (ctx, index) => {
   if (x.ours.length !== 3 || shapeText(sorted as number[]) !== shapeText([2, 3]))
     throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the mean over H and W (axes [2, 3]) of an image`);
   const C = x.dims[0];
-  ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], { dims: keep ? [C, 1, 1] : [C], ours: [C], chw: null });
+  ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], keep ? pooled(C) : vector(C));
 };
