@@ -105,6 +105,17 @@ describe('report.html', () => {
     expect(end).toBeGreaterThan(hostile.length + 8);
   });
 
+  it('prints tiny epsilons and discrepancies in exponent form, each under its header (0.00000311 overran the column)', () => {
+    const tiny = { ...layer('tiny', true), epsilon: 3.11e-6, achievedDiscrepancy: 1.8e-5, consistencyBound: 2.5e-7 };
+    const lines = summary({ ...doc, layers: [tiny] }, 'm.json', 'out').split('\n');
+    const header = lines.find((l) => l.startsWith('layer'))!;
+    const row = lines.find((l) => l.startsWith('tiny'))!;
+    for (const [column, value] of [['epsilon', '3.11e-6'], ['discrepancy', '1.80e-5'], ['bound', '2.50e-7']]) {
+      const end = header.indexOf(column) + column.length;
+      expect(row.slice(0, end).endsWith(` ${value}`)).toBe(true);
+    }
+  });
+
   it('shows no duality gap for an answer stopped outside its ball (the bound means nothing there)', () => {
     const outside = { ...layer('outside', false), constraintResidual: 0.2, relativeDualityGap: -130 };
     const rows = summary({ ...doc, layers: [layer('inside', false), outside] }, 'm.json', 'out').split('\n');

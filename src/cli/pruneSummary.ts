@@ -5,6 +5,8 @@ import type { DeploymentReport } from '../report/pruneRun.js';
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 const pct = (a: number) => `${(100 * a).toFixed(1)}%`;
+/** Three significant digits that fit the column: toPrecision writes 3.11e-6 as 0.00000311. */
+const sig = (x: number) => (x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(3));
 
 export function summary(doc: PruneReportDocument, model: string, outDir: string): string {
   // PyTorch names ('/features/features.2/body/body.0/body.0.0/Conv') are long: the column fits them.
@@ -15,7 +17,7 @@ export function summary(doc: PruneReportDocument, model: string, outDir: string)
     `${'layer'.padEnd(width)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
     ...doc.layers.map(
       (l) =>
-        `${l.name.padEnd(width)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(l.epsilon.toPrecision(3), 10)}${pad(l.achievedDiscrepancy.toPrecision(3), 13)}${pad(l.consistencyBound === null ? '–' : l.consistencyBound.toPrecision(3), 9)}${pad(reportedGap(l)?.toExponential(1) ?? '–', 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
+        `${l.name.padEnd(width)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(sig(l.epsilon), 10)}${pad(sig(l.achievedDiscrepancy), 13)}${pad(l.consistencyBound === null ? '–' : sig(l.consistencyBound), 9)}${pad(reportedGap(l)?.toExponential(1) ?? '–', 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
     ),
     `${'total'.padEnd(width)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
     '',

@@ -7,39 +7,32 @@
 //
 // Every rejection is an InputError "<source>: <where>: expected …, found …".
 import { InputError } from '../errors.js';
+import { describe, fail, isObject, MAX_DIMENSION, positiveInt, type Json } from './tfjs/fields.js';
+import { outputShape, zeroPadding } from './tfjs/layerShapes.js';
 
-export type Json = Record<string, unknown>;
-
-export function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A found value for a message: short, one line. */
-export function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
+export { describe, isObject, zeroPadding, type Json };
 
 export const SUPPORTED_CLASSES = [
   'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Multiply', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
-  'ZeroPadding2D', 'Flatten', 'Activation', 'ReLU', 'Dropout', 'InputLayer',
+  'ZeroPadding2D', 'Flatten', 'Reshape', 'Rescaling', 'Normalization', 'Activation', 'ReLU', 'Softmax', 'Dropout', 'InputLayer',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|selu… see the docs), ReLU(max_value), Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Reshape (a vector as [1, 1, C], or a flatten), Rescaling, Normalization (over channels), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish… see the docs), ReLU(max_value), Softmax, Dropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
 const JOINS = ['Add', 'Multiply', 'Concatenate'];
 
-/** Largest size of one dimension, and of one sample's values, in any layer's input or output. */
-const MAX_DIMENSION = 1 << 24;
+/** Largest number of one sample's values in any layer's input or output. */
 const MAX_SAMPLE_VALUES = 1 << 28;
 
 /** Bytes per stored element, by dtype (or by quantization dtype when quantized). */
 const ELEMENT_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
+
+/** Bytes one manifest weight takes in the shards (its spec already checked). */
+export function specBytes(spec: WeightSpec): number {
+  const dtype = spec.quantization ? (spec.quantization.dtype as string) : spec.dtype;
+  return spec.shape.reduce((p, n) => p * n, 1) * ELEMENT_BYTES[dtype];
+}
 
 export interface LayerEntry {
   index: number;
@@ -65,28 +58,8 @@ export interface CheckedModelJson {
   bytes: number;
   /** The shard paths, in manifest order. */
   paths: string[];
-}
-
-const fail = (where: string, expectation: string): never => {
-  throw new InputError(`${where}: expected ${expectation}`);
-};
-
-function positiveInt(value: unknown, where: string, field: string, max = MAX_DIMENSION): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > max) fail(`${where}: ${field}`, `an integer from 1 to ${max}, found ${describe(value)}`);
-  return value as number;
-}
-
-function pair(value: unknown, where: string, field: string, fallback?: [number, number]): [number, number] {
-  if ((value === undefined || value === null) && fallback) return fallback;
-  const list = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(list) || list.length !== 2) return fail(`${where}: ${field}`, `two positive integers, found ${describe(value)}`);
-  return [positiveInt(list[0], where, field, 4096), positiveInt(list[1], where, field, 4096)];
-}
-
-function oneOfStrings(value: unknown, allowed: readonly string[], where: string, field: string, fallback: string): string {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'string' || !allowed.includes(value)) fail(`${where}: ${field}`, `one of ${allowed.map((a) => `'${a}'`).join(', ')}, found ${describe(value)}`);
-  return value as string;
+  /** Each layer's output shape after the batch, by layer name (TF.js leaves a Reshape's −1 unknown). */
+  shapes: Map<string, number[]>;
 }
 
 /** The weights manifest: its groups, paths and specs, and the bytes the specs declare. */
@@ -220,134 +193,6 @@ function declaredInputShape(config: Json, where: string): number[] | null {
   return batchShape.slice(1).map((n: unknown) => positiveInt(n, where, 'batch_input_shape', MAX_DIMENSION));
 }
 
-/** ZeroPadding2D's padding as [top, bottom, left, right] (Keras: n, [h, w] or [[top, bottom], [left, right]]). */
-export function zeroPadding(value: unknown, where: string): [number, number, number, number] {
-  const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DIMENSION;
-  const v = value ?? 1;
-  if (ok(v)) return [v as number, v as number, v as number, v as number];
-  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[0], v[1], v[1]];
-  if (Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every(ok))) return [v[0][0], v[0][1], v[1][0], v[1][1]];
-  return fail(`${where}: padding`, `an integer, [height, width] or [[top, bottom], [left, right]] of integers ≥ 0, found ${describe(value)}`);
-}
-
-const outSize = (size: number, kernel: number, stride: number, padding: string) =>
-  padding === 'same' ? Math.ceil(size / stride) : Math.floor((size - kernel) / stride) + 1;
-
-/**
- * The layer's output shape from its input shape, checking the config fields TF.js reads, and the
- * weights it will allocate against the manifest (`expect(name, role, shape)`).
- */
-function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWeight: (role: string, shape: number[]) => void): number[] {
-  const c = e.config;
-  const input = inputs[0];
-  const activation = () => {
-    if (c.activation !== undefined && c.activation !== null && typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
-  };
-  const format = c.data_format ?? c.dataFormat;
-  if (format !== undefined && format !== null && format !== 'channels_last' && format !== 'channelsLast')
-    fail(`${where}: data_format`, `'channels_last', found ${describe(format)}`);
-  const useBias = c.use_bias ?? c.useBias ?? true;
-  if (typeof useBias !== 'boolean') fail(`${where}: use_bias`, `true or false, found ${describe(useBias)}`);
-  switch (e.className) {
-    case 'Dense': {
-      const units = positiveInt(c.units, where, 'units');
-      activation();
-      expectWeight('kernel', [input[input.length - 1], units]);
-      if (useBias) expectWeight('bias', [units]);
-      return [...input.slice(0, -1), units];
-    }
-    case 'Add':
-      for (const shape of inputs.slice(1))
-        if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
-      return input;
-    case 'Multiply': {
-      // A gate: two tensors of one shape, or a tensor and one value per channel (squeeze-and-excitation).
-      const [a, b] = inputs.length === 2 && inputs[1].length > inputs[0].length ? [inputs[1], inputs[0]] : inputs;
-      if (inputs.length !== 2 || (b.join() !== a.join() && !(b.length === 1 && b[0] === a[a.length - 1])))
-        fail(`${where}: inputs`, `two tensors of one shape, or a tensor and one value per channel, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
-      return a;
-    }
-    case 'Concatenate': {
-      const axis = c.axis ?? -1;
-      if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
-      for (const shape of inputs.slice(1))
-        if (shape.length !== input.length || shape.slice(0, -1).join() !== input.slice(0, -1).join())
-          fail(`${where}: inputs`, `tensors that differ only in the last axis, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
-      return [...input.slice(0, -1), inputs.reduce((sum, s) => sum + s[s.length - 1], 0)];
-    }
-    case 'BatchNormalization': {
-      const axis = c.axis ?? -1;
-      if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
-      const epsilon = c.epsilon ?? 1e-3;
-      if (typeof epsilon !== 'number' || !(epsilon >= 0)) fail(`${where}: epsilon`, `a number ≥ 0, found ${describe(c.epsilon)}`);
-      const channels = input[input.length - 1];
-      if (c.scale ?? true) expectWeight('gamma', [channels]);
-      if (c.center ?? true) expectWeight('beta', [channels]);
-      expectWeight('moving_mean', [channels]);
-      expectWeight('moving_variance', [channels]);
-      return input;
-    }
-    case 'ZeroPadding2D': {
-      if (input.length !== 3) fail(`${where}: ZeroPadding2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
-      const [t, b, l, r] = zeroPadding(c.padding, where);
-      return [input[0] + t + b, input[1] + l + r, input[2]];
-    }
-    case 'GlobalAveragePooling2D':
-      if (input.length !== 3) fail(`${where}: GlobalAveragePooling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
-      if (c.keepdims === true) fail(`${where}: keepdims`, `false, found true`);
-      return [input[2]];
-    case 'Conv2D':
-    case 'DepthwiseConv2D':
-    case 'SeparableConv2D':
-    case 'AveragePooling2D':
-    case 'MaxPooling2D': {
-      if (input.length !== 3) fail(`${where}: ${e.className} input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
-      const conv = e.className !== 'MaxPooling2D' && e.className !== 'AveragePooling2D';
-      const kernel = conv ? pair(c.kernel_size ?? c.kernelSize, where, 'kernel_size') : pair(c.pool_size ?? c.poolSize, where, 'pool_size', [2, 2]);
-      const strides = pair(c.strides, where, 'strides', conv ? [1, 1] : kernel);
-      const padding = oneOfStrings(c.padding, ['valid', 'same'], where, 'padding', 'valid');
-      const dilation = conv ? pair(c.dilation_rate ?? c.dilationRate, where, 'dilation_rate', [1, 1]) : [1, 1];
-      const span = [0, 1].map((i) => (kernel[i] - 1) * dilation[i] + 1);
-      const out = [0, 1].map((i) => outSize(input[i], span[i], strides[i], padding));
-      if (out.some((n) => n < 1)) fail(`${where}: ${conv ? 'kernel_size' : 'pool_size'}`, `a window that fits the input [${input.join(', ')}], found [${kernel.join(', ')}]`);
-      if (!conv) return [out[0], out[1], input[2]];
-      if (e.className === 'SeparableConv2D') {
-        const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
-        const filters = positiveInt(c.filters, where, 'filters');
-        activation();
-        expectWeight('depthwise_kernel', [kernel[0], kernel[1], input[2], multiplier]);
-        expectWeight('pointwise_kernel', [1, 1, input[2] * multiplier, filters]);
-        if (useBias) expectWeight('bias', [filters]);
-        return [out[0], out[1], filters];
-      }
-      if (e.className === 'DepthwiseConv2D') {
-        const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
-        activation();
-        expectWeight('depthwise_kernel', [kernel[0], kernel[1], input[2], multiplier]);
-        if (useBias) expectWeight('bias', [input[2] * multiplier]);
-        return [out[0], out[1], input[2] * multiplier];
-      }
-      const filters = positiveInt(c.filters, where, 'filters');
-      activation();
-      expectWeight('kernel', [kernel[0], kernel[1], input[2], filters]);
-      if (useBias) expectWeight('bias', [filters]);
-      return [out[0], out[1], filters];
-    }
-    case 'Flatten':
-      return [input.reduce((p, n) => p * n, 1)];
-    case 'Dropout': {
-      const rate = c.rate;
-      if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) fail(`${where}: rate`, `a number in [0, 1), found ${describe(rate)}`);
-      return input;
-    }
-    case 'Activation':
-      if (typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
-      return input;
-    default: // ReLU (its fields are checked by the caller), InputLayer
-      return input;
-  }
-}
-
 /**
  * Checks a parsed model.json before TF.js loads it: its structure, the layer graph (functional
  * models), every layer's config fields and output shape, and that every weight a layer allocates
@@ -397,5 +242,5 @@ export function checkModelJson(modelJson: unknown, source: string, checkLayer: (
   }
   const unused = manifest.specs.find((spec) => !used.has(spec.name));
   if (unused) fail(`${source}: weightsManifest: weight '${unused.name}'`, `a weight of a layer of the model, found no layer that has it`);
-  return { modelTopology: modelTopology as Json, entries, ...manifest };
+  return { modelTopology: modelTopology as Json, entries, ...manifest, shapes };
 }

@@ -13,7 +13,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
-import { activationName, convertModel, type TfjsFold, type TfjsWeightEntry } from './tfjs/convert.js';
+import { activationName, convertModel, type TfjsFold, type TfjsView, type TfjsWeightEntry } from './tfjs/convert.js';
+import { networkGraph } from '../network/graph.js';
+import { viewTarget } from './tfjs/views.js';
+import { readNormalizations, withoutNormalizations, type Normalizations } from './tfjs/normalization.js';
 import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
@@ -31,6 +34,10 @@ export interface TfjsModelHandle {
   weights: TfjsWeightEntry[];
   /** The BatchNormalizations folded into the layer before them. */
   folds: TfjsFold[];
+  /** The Reshapes read as views of a network tensor. */
+  views: TfjsView[];
+  /** The Normalization layers (read here: TF.js has none). */
+  normalizations: string[];
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -75,11 +82,12 @@ const TRAINING_FIELDS = ['kernel_initializer', 'bias_initializer', 'kernel_regul
  * not know, or a malformed one, would stop the load for nothing). The file's own topology is what
  * a pruned model is written with.
  */
-function forLoading(modelTopology: Json): Json {
+function forLoading(modelTopology: Json, normalizations: Normalizations): Json {
   const copy = structuredClone(modelTopology);
   const topology = (isObject(copy.model_config) ? copy.model_config : copy) as Json;
   const config = topology.config;
   const layers = Array.isArray(config) ? config : isObject(config) && Array.isArray(config.layers) ? config.layers : [];
+  withoutNormalizations(layers as Json[], normalizations.layers);
   for (const layer of layers as Json[]) {
     const layerConfig = layer.config as Json;
     for (const field of TRAINING_FIELDS) {
@@ -103,7 +111,8 @@ export function checkTfjsModelJson(modelJson: unknown, source: string): CheckedM
  */
 export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer, source: string): Promise<TfjsModelHandle> {
   silenceNodeBackendHint();
-  const { modelTopology, entries, specs, bytes, paths } = checkTfjsModelJson(modelJson, source);
+  const checked = checkTfjsModelJson(modelJson, source);
+  const { modelTopology, entries, specs, bytes, paths, shapes } = checked;
   const indexByName = new Map(entries.map((e) => [e.name, e.index]));
   const where = (layer: tf.layers.Layer) => `${source}: layer ${indexByName.get(layer.name) ?? '?'} ('${layer.name}')`;
 
@@ -112,10 +121,11 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     throw new InputError(`${source}: weightsManifest: expected ${bytes} bytes of weight data for ${specs.length} weights, found ${weightData.byteLength}${files}`);
   }
 
+  const normalizations = readNormalizations(checked, weightData, source);
   const artifacts: tf.io.ModelArtifacts = {
-    modelTopology: forLoading(modelTopology),
-    weightSpecs: specs as tf.io.WeightsManifestEntry[],
-    weightData,
+    modelTopology: forLoading(modelTopology, normalizations),
+    weightSpecs: normalizations.specs as tf.io.WeightsManifestEntry[],
+    weightData: normalizations.weightData,
     format: 'layers-model',
   };
   let model: tf.LayersModel;
@@ -127,10 +137,12 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
   }
 
   try {
-    const { network, weights, folds } = convertModel(model, source, where);
+    const converted = convertModel(model, source, where, shapes, normalizations);
+    const { network, folds, views } = converted;
+    const weights = [...converted.weights, ...normalizations.weights];
     const { weightsManifest: _manifest, ...rest } = modelJson as Json;
     const written = withoutFolds(rest, weights, folds);
-    return { network, source, modelJson: written.modelJson, weights: written.weights, folds };
+    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()] };
   } finally {
     model.dispose();
   }
@@ -161,15 +173,17 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
     for (const entry of handle.weights) {
       if (entry.values) {
         // Not the network's to change (a BatchNormalization's statistics): as read, less removed channels.
-        const kept = removed?.get(entry.layer);
-        if (kept) named.push({ name: entry.name, tensor: tf.tensor(Float32Array.from(kept, (c) => entry.values![c]), [kept.length], 'float32') });
-        else named.push({ name: entry.name, tensor: tf.tensor(entry.values, entry.shape, 'float32') });
+        // Per-channel values lose the removed channels (a Normalization's count is one value).
+        const kept = entry.shape.length === 1 ? removed?.get(entry.layer) : undefined;
+        const dtype = entry.dtype ?? 'float32';
+        if (kept) named.push({ name: entry.name, tensor: tf.tensor(Float32Array.from(kept, (c) => entry.values![c]), [kept.length], dtype) });
+        else named.push({ name: entry.name, tensor: tf.tensor(entry.values, entry.shape, dtype) });
         continue;
       }
       const layer = byName.get(entry.layer);
       if (!layer) throw new InputError(`network: expected a dense or conv2d layer '${entry.layer}' (as in ${handle.source}), found none`);
       const isKernel = entry.role !== 'bias';
-      const expected = isKernel ? kernelShape(layer) : [layer.kind === 'dense' ? layer.units : layer.filters];
+      const expected = isKernel ? kernelShape(layer, entry.shape.length) : [layer.kind === 'dense' ? layer.units : layer.filters];
       const shape = resized && expected.length === entry.shape.length ? expected : entry.shape;
       if (!sameShape(expected, shape))
         throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected shape ${shapeText(entry.shape)} as in ${handle.source}, found ${shapeText(expected)}`);
@@ -187,15 +201,16 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
         throw new InputError(`network: layer '${layer.name}': bias: expected none (the layer in ${handle.source} has use_bias false), found nonzero values`);
     }
     const { data, specs } = await tf.io.encodeWeights(named);
-    const modelJson = { ...(resized ? withUnits(handle.modelJson, byName) : handle.modelJson), weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
+    const modelJson = { ...(resized ? withUnits(handle, network, byName, removed) : handle.modelJson), weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
     return { modelJson: JSON.stringify(modelJson), weightData: new Uint8Array(tf.io.concatenateArrayBuffers(data)) };
   } finally {
     for (const { tensor } of named) tensor.dispose();
   }
 }
 
-function kernelShape(layer: DenseLayer | Conv2DLayer): number[] {
-  if (layer.kind === 'dense') return [layer.inputs, layer.units];
+/** The kernel's shape in the file; a dense layer read from a 1×1 Conv2D (rank 4) keeps [1, 1, inputs, units]. */
+function kernelShape(layer: DenseLayer | Conv2DLayer, rank: number): number[] {
+  if (layer.kind === 'dense') return rank === 4 ? [1, 1, layer.inputs, layer.units] : [layer.inputs, layer.units];
   const groups = layer.groups ?? 1;
   // A depthwise conv (groups = cin) is stored as TF's [kh, kw, cin, multiplier].
   return groups > 1 ? [...layer.kernelSize, layer.inChannels, layer.filters / layer.inChannels] : [...layer.kernelSize, layer.inChannels, layer.filters];
@@ -208,14 +223,25 @@ function topologyLayers(modelJson: Json): Json[] {
   return (Array.isArray(config) ? config : (config.layers as Json[])) as Json[];
 }
 
-/** A copy of model.json whose Dense units and Conv2D/SeparableConv2D filters are the network's. */
-function withUnits(modelJson: Json, byName: Map<string, DenseLayer | Conv2DLayer>): Json {
-  const copy = structuredClone(modelJson);
+/** A copy of model.json whose Dense units, Conv2D/SeparableConv2D filters, Reshape targets and per-channel Rescalings are the network's. */
+function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string, DenseLayer | Conv2DLayer>, removed: ReadonlyMap<string, Int32Array>): Json {
+  const copy = structuredClone(handle.modelJson);
+  const graph = networkGraph(network);
+  const shapeOf = (tensor: string) => {
+    const index = network.layers.findIndex((l) => l.name === tensor);
+    return index < 0 ? network.inputShape : graph.outputShapes[index];
+  };
   for (const entry of topologyLayers(copy)) {
     const config = entry.config as Json;
     const layer = byName.get(config.name as string);
     if (layer?.kind === 'dense' && entry.class_name === 'Dense') config.units = layer.units;
+    if (layer?.kind === 'dense' && entry.class_name === 'Conv2D') config.filters = layer.units;
     if (layer?.kind === 'conv2d' && (entry.class_name === 'Conv2D' || entry.class_name === 'SeparableConv2D')) config.filters = layer.filters;
+    const view = handle.views.find((v) => v.layer === config.name);
+    if (view) config[config.target_shape !== undefined ? 'target_shape' : 'targetShape'] = viewTarget(view.view, shapeOf(view.source));
+    const kept = removed.get(config.name as string);
+    const perChannel = entry.class_name === 'Rescaling' ? ['scale', 'offset'] : entry.class_name === 'Normalization' ? ['mean', 'variance'] : [];
+    if (kept) for (const field of perChannel) if (Array.isArray(config[field])) config[field] = Array.from(kept, (c) => (config[field] as number[])[c]);
   }
   return copy;
 }
@@ -255,5 +281,8 @@ function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFo
 
 /** What the import changed, in words (for inspect and the report). */
 export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
-  return handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`);
+  return [
+    ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`),
+    ...handle.normalizations.map((name) => `Normalization '${name}' is read by net-trim as a per-channel affine layer (TF.js has no Normalization layer); the written model keeps it as it was`),
+  ];
 }

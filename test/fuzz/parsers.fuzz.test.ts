@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import onnxProto from 'onnx-proto';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../../src/io/npy.js';
 import { parseOnnxModel } from '../../src/io/onnxModel.js';
 import { parseTfjsModel } from '../../src/io/tfjsModel.js';
@@ -96,6 +96,44 @@ describe('fuzz: TF.js model.json and weights', () => {
     weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'a/kernel', shape: [6, 4], dtype: 'float32' }, { name: 'a/bias', shape: [4], dtype: 'float32' }, { name: 'b/kernel', shape: [4, 3], dtype: 'float32' }, { name: 'b/bias', shape: [3], dtype: 'float32' }] }],
   };
   const functionalWeights = new Uint8Array(new Float32Array(24 + 4 + 12 + 3).map((_, i) => Math.sin(i)).buffer);
+  // keras.applications' layers: a Normalization (TF.js has none), a pooled vector as [1, 1, C] read by a 1×1 Conv2D, back to [C], a Rescaling, a Softmax.
+  const call = (name: string) => [[[name, 0, 0, {}]]];
+  const views = {
+    format: 'layers-model',
+    modelTopology: {
+      class_name: 'Functional',
+      config: {
+        name: 'v',
+        layers: [
+          { name: 'in', class_name: 'InputLayer', config: { batch_input_shape: [null, 2, 2, 3], name: 'in' }, inbound_nodes: [] },
+          { name: 'n', class_name: 'Normalization', config: { name: 'n', axis: -1, mean: null, variance: null }, inbound_nodes: call('in') },
+          { name: 'p', class_name: 'GlobalAveragePooling2D', config: { name: 'p' }, inbound_nodes: call('n') },
+          { name: 'r', class_name: 'Reshape', config: { name: 'r', target_shape: [1, 1, 3] }, inbound_nodes: call('p') },
+          { name: 'c', class_name: 'Conv2D', config: { name: 'c', filters: 2, kernel_size: [1, 1], activation: 'sigmoid', use_bias: true }, inbound_nodes: call('r') },
+          { name: 'f', class_name: 'Reshape', config: { name: 'f', target_shape: [-1] }, inbound_nodes: call('c') },
+          { name: 's', class_name: 'Rescaling', config: { name: 's', scale: 0.5, offset: 1 }, inbound_nodes: call('f') },
+          { name: 'o', class_name: 'Softmax', config: { name: 'o', axis: -1 }, inbound_nodes: call('s') },
+        ],
+        input_layers: [['in', 0, 0]],
+        output_layers: [['o', 0, 0]],
+      },
+    },
+    weightsManifest: [
+      {
+        paths: ['w.bin'],
+        weights: [
+          { name: 'n/mean', shape: [3], dtype: 'float32' },
+          { name: 'n/variance', shape: [3], dtype: 'float32' },
+          { name: 'n/count', shape: [], dtype: 'int32' },
+          { name: 'c/kernel', shape: [1, 1, 3, 2], dtype: 'float32' },
+          { name: 'c/bias', shape: [2], dtype: 'float32' },
+        ],
+      },
+    ],
+  };
+  const viewsWeights = new Uint8Array(new Float32Array([0.1, 0.2, 0.3, 1, 2, 3, 0, ...Array.from({ length: 8 }, (_, i) => Math.cos(i))]).buffer);
+  new Int32Array(viewsWeights.buffer, 24, 1)[0] = 100;
+  const bases = { mlp: [mlp, mlpWeights], functional: [functional, functionalWeights], views: [views, viewsWeights] } as const;
 
   /** Every path into a JSON value (objects' keys and arrays' indices). */
   function paths(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
@@ -104,11 +142,11 @@ describe('fuzz: TF.js model.json and weights', () => {
     else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) if (k !== 'weights' || prefix.length < 3) paths(v, [...prefix, k], out);
     return out;
   }
-  const names = fc.constantFrom('in', 'a', 'b', 'd', 'dense_1', 'dense_2', 'x\u001b[31m', '', 'a\nb');
+  const names = fc.constantFrom('in', 'a', 'b', 'd', 'n', 'p', 'r', 'c', 'dense_1', 'dense_2', 'x\u001b[31m', '', 'a\nb');
   const replacement = fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
     names,
-    fc.constantFrom(null, -1, 0, 1e9, 2 ** 40, 1.5, [null, 1e9], [], {}, [[['a', 0, 0, {}]]], [[['b', 0, 0, {}]]], [['a', 1, 0]], 'relu', 'channels_first', 'valid', 'same'),
+    fc.constantFrom(null, -1, 0, 1e9, 2 ** 40, 1.5, [null, 1e9], [], {}, [[['a', 0, 0, {}]]], [[['b', 0, 0, {}]]], [['a', 1, 0]], 'relu', 'channels_first', 'valid', 'same', [1, 1, -1], [-1, -1], [3, 1, 1], [1, 1, 1e9], [[['in', 0, 0, {}]]], [3, 3]),
   );
   type Edit = { kind: 'set' | 'delete' | 'duplicate'; at: number; value: unknown };
   const edit: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('set', 'set', 'delete', 'duplicate') as fc.Arbitrary<Edit['kind']>, at: fc.nat(), value: replacement });
@@ -133,16 +171,23 @@ describe('fuzz: TF.js model.json and weights', () => {
   }
 
   const cases = fc.record({
-    base: fc.constantFrom('mlp', 'functional'),
+    base: fc.constantFrom('mlp', 'functional', 'views'),
     edits: fc.array(edit, { minLength: 1, maxLength: 3 }),
     weights: fc.constantFrom('same', 'short', 'long'),
+  });
+
+  it('the unmutated bases read (the mutations start from valid models)', async () => {
+    for (const [model, weights] of Object.values(bases)) {
+      const handle = await parseTfjsModel(structuredClone(model), weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer, 'base/model.json');
+      expect(handle.network.layers.length).toBeGreaterThan(1);
+    }
   });
 
   it(`${runs(3000)} mutated models end in a Network or one clean InputError, in seconds`, { timeout: 900_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(cases, async ({ base, edits, weights }) => {
-        const json = applyEdits(base === 'mlp' ? mlp : functional, edits);
-        const original = base === 'mlp' ? mlpWeights : functionalWeights;
+        const [model, original] = bases[base];
+        const json = applyEdits(model, edits);
         const data = weights === 'same' ? original : weights === 'short' ? original.subarray(0, original.length - 4) : Uint8Array.from([...original.subarray(0, 64), ...original, 0, 0, 0, 0]);
         const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
         await outcomes.run(() => parseTfjsModel(json, buffer, 'fuzz/model.json'), () => `${base} with ${JSON.stringify(edits).slice(0, 400)} (weights ${weights})`);

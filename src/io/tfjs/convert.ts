@@ -6,6 +6,9 @@ import { networkGraph } from '../../network/graph.js';
 import { windowAxis, windowSpan } from '../../network/shapes.js';
 import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network, Padding } from '../../network/types.js';
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
+import { gateOrder, perChannel } from './layerShapes.js';
+import { normalizationLayer, type Normalizations } from './normalization.js';
+import { reshapeView, type ReshapeView } from './views.js';
 
 export interface TfjsWeightEntry {
   /** The weight's name in the manifest, e.g. 'dense_1/kernel'. */
@@ -17,6 +20,15 @@ export interface TfjsWeightEntry {
   shape: number[];
   /** The values as read, for weights the network does not hold (BatchNormalization's). */
   values: Float32Array | null;
+  /** How it is written: float32 unless int32 (a Normalization's count). */
+  dtype?: 'int32';
+}
+
+/** A Reshape read as a view of the network tensor `source` (the writer's target_shape follows it). */
+export interface TfjsView {
+  layer: string;
+  source: string;
+  view: ReshapeView;
 }
 
 /** A BatchNormalization folded into `into` (the writer removes it from the topology). */
@@ -83,6 +95,9 @@ function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float3
 
 const className0 = (layer: tf.layers.Layer) => layer.getClassName();
 
+/** Layers that need an image: refused on a vector viewed as [1, 1, C] (their window would read one position). */
+const IMAGE_ONLY = ['ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'DepthwiseConv2D', 'SeparableConv2D'];
+
 /** The layer field of a dilation (none when undilated). */
 const dilationsOf = (dilation: [number, number]) => (dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {});
 
@@ -122,7 +137,13 @@ function layersInOrder(model: tf.LayersModel, source: string): tf.layers.Layer[]
 }
 
 /** The Network of a loaded model, with its weights and folds (see the file header). */
-export function convertModel(model: tf.LayersModel, source: string, where: (layer: tf.layers.Layer) => string): { network: Network; weights: TfjsWeightEntry[]; folds: TfjsFold[] } {
+export function convertModel(
+  model: tf.LayersModel,
+  source: string,
+  where: (layer: tf.layers.Layer) => string,
+  shapes: ReadonlyMap<string, number[]>,
+  normalizations: Normalizations,
+): { network: Network; weights: TfjsWeightEntry[]; folds: TfjsFold[]; views: TfjsView[] } {
   const order = layersInOrder(model, source);
   const inputLayer = order[0];
   const inputShape = model.inputs[0].shape.slice(1);
@@ -131,7 +152,14 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
   const layers: Layer[] = [];
   const weights: TfjsWeightEntry[] = [];
   const folds: TfjsFold[] = [];
+  const views: TfjsView[] = [];
+  // Layers whose Keras output is [1, 1, C] and ours the vector [C] (see views.ts).
+  const pooled = new Set<string>();
   const tensorOf = new Map<string, string>([[inputLayer.name, inputLayer.name]]);
+  // Shapes after the batch as tfjsCheck worked them out (TF.js leaves a Reshape's −1 unknown); TF.js's
+  // where a Sequential model's layer has no name in the file.
+  const shapeOf = (layer: tf.layers.Layer) => shapes.get(layer.name) ?? (layer.outputShape as number[]).slice(1);
+  const inputShapeOf = (layer: tf.layers.Layer) => shapeOf(layer.inboundNodes[0].inboundLayers[0]);
   // ZeroPadding2D outputs: their source and [top, bottom, left, right], merged into the conv or pool that reads them.
   const padded = new Map<string, { source: string; pads: [number, number, number, number]; reader: string; nonNegative: boolean }>();
   const byName = new Map<string, Layer>();
@@ -160,7 +188,13 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
     const pad = inbound.length === 1 ? padded.get(inbound[0].name) : undefined;
     const from = pad ? [pad.source] : inbound.map((l) => tensorOf.get(l.name)!);
     const values = weightValues(layer, at);
-    const className = layer.getClassName();
+    // TF.js loaded each Normalization as a linear Activation of its name (normalization.ts).
+    const className = normalizations.layers.has(name) ? 'Normalization' : layer.getClassName();
+    const readsPooled = inbound.some((l) => pooled.has(l.name));
+    if (readsPooled && IMAGE_ONLY.includes(className))
+      throw new InputError(`${at}: ${className} reads the vector '${inbound.find((l) => pooled.has(l.name))!.name}' viewed as [1, 1, C]: expected an image (only a 1×1 Conv2D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)`);
+    const outputShape = shapeOf(layer);
+    if (readsPooled && outputShape.length === 3 && outputShape[0] === 1 && outputShape[1] === 1) pooled.add(name);
     const keep = (role: string) => (NETWORK_ROLES.includes(role) ? null : values.get(role)!);
     layer.weights.forEach((w) => {
       const role = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
@@ -198,7 +232,26 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
       }
       case 'Flatten':
         checkChannelsLast(config, at);
-        out = emit({ kind: 'flatten', name }, from);
+        out = readsPooled ? from[0] : emit({ kind: 'flatten', name }, from);
+        break;
+      case 'Reshape': {
+        const { view } = reshapeView(config, inputShapeOf(layer), at);
+        views.push({ layer: name, source: from[0], view });
+        if (view === 'pooled') pooled.add(name);
+        out = view === 'pooled' || inputShapeOf(layer).length === 1 || readsPooled ? from[0] : emit({ kind: 'flatten', name }, from);
+        break;
+      }
+      case 'Rescaling': {
+        // x·scale + offset on every value: a per-channel affine map with one value for all channels.
+        const channels = inputShapeOf(layer).at(-1)!;
+        out = emit({ kind: 'batchnorm', name, scale: perChannel(config.scale, channels)!, offset: perChannel(config.offset ?? 0, channels)! }, from);
+        break;
+      }
+      case 'Normalization':
+        out = emit(normalizationLayer(name, normalizations), from);
+        break;
+      case 'Softmax':
+        out = emit({ kind: 'softmax', name }, from);
         break;
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
@@ -220,8 +273,8 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
         break;
       case 'Multiply': {
         // A gate of one value per channel may come first; ours comes second.
-        const shapes = layer.inboundNodes[0].inputShapes as (number | null)[][];
-        out = emit({ kind: 'mul', name }, shapes[1].length > shapes[0].length ? [from[1], from[0]] : from);
+        const both = inbound.map(shapeOf);
+        out = emit({ kind: 'mul', name }, gateOrder(both) === both ? from : [from[1], from[0]]);
         break;
       }
       case 'Concatenate':
@@ -234,6 +287,13 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
       }
       case 'Conv2D':
       case 'DepthwiseConv2D': {
+        if (readsPooled) {
+          // A 1×1 conv of a [1, 1, C] tensor is a dense layer on [C] (kernel [1, 1, C, F]: the same values as [C, F]).
+          const [kh, kw, inputs, units] = layer.weights[0].shape as number[];
+          if (className !== 'Conv2D' || kh !== 1 || kw !== 1) throw new InputError(`${at}: ${className} of kernel ${kh}×${kw} on a tensor viewed as [1, 1, C]: expected a 1×1 Conv2D`);
+          out = emitWeighted({ kind: 'dense', name, kernel: values.get('kernel')!, inputs, units, bias: values.get('bias') ?? null, activation: 'linear' }, activationName(config, at), from);
+          break;
+        }
         checkChannelsLast(config, at);
         const dilation = intPair(config.dilationRate ?? [1, 1], at, 'dilation_rate');
         const depthwise = className === 'DepthwiseConv2D';
@@ -298,5 +358,5 @@ export function convertModel(model: tf.LayersModel, source: string, where: (laye
   if (final === inputLayer.name || layers.length === 0) throw new InputError(`${source}: the model's output is its input: expected at least one layer`);
   if (layers[layers.length - 1].name !== final) throw new InputError(`${source}: the output is computed by '${final}', not by the last layer`);
   networkGraph(network, source);
-  return { network, weights, folds };
+  return { network, weights, folds, views };
 }

@@ -1,0 +1,182 @@
+// Every layer's output shape from its config, as TF.js will build it (browser-safe): checked before
+// TF.js sees the model, with each weight the layer allocates expected in the manifest.
+import type { LayerEntry } from '../tfjsCheck.js';
+import { describe, fail, MAX_DIMENSION, oneOfStrings, pair, positiveInt } from './fields.js';
+import { reshapeView } from './views.js';
+
+/** ZeroPadding2D's padding as [top, bottom, left, right] (Keras: n, [h, w] or [[top, bottom], [left, right]]). */
+export function zeroPadding(value: unknown, where: string): [number, number, number, number] {
+  const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DIMENSION;
+  const v = value ?? 1;
+  if (ok(v)) return [v as number, v as number, v as number, v as number];
+  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[0], v[1], v[1]];
+  if (Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every(ok))) return [v[0][0], v[0][1], v[1][0], v[1][1]];
+  return fail(`${where}: padding`, `an integer, [height, width] or [[top, bottom], [left, right]] of integers ≥ 0, found ${describe(value)}`);
+}
+
+const outSize = (size: number, kernel: number, stride: number, padding: string) =>
+  padding === 'same' ? Math.ceil(size / stride) : Math.floor((size - kernel) / stride) + 1;
+
+/**
+ * The layer's output shape from its input shape, checking the config fields TF.js reads, and the
+ * weights it will allocate against the manifest (`expect(name, role, shape)`).
+ */
+export function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWeight: (role: string, shape: number[]) => void): number[] {
+  const c = e.config;
+  const input = inputs[0];
+  const activation = () => {
+    if (c.activation !== undefined && c.activation !== null && typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
+  };
+  const format = c.data_format ?? c.dataFormat;
+  if (format !== undefined && format !== null && format !== 'channels_last' && format !== 'channelsLast')
+    fail(`${where}: data_format`, `'channels_last', found ${describe(format)}`);
+  const useBias = c.use_bias ?? c.useBias ?? true;
+  if (typeof useBias !== 'boolean') fail(`${where}: use_bias`, `true or false, found ${describe(useBias)}`);
+  switch (e.className) {
+    case 'Dense': {
+      const units = positiveInt(c.units, where, 'units');
+      activation();
+      expectWeight('kernel', [input[input.length - 1], units]);
+      if (useBias) expectWeight('bias', [units]);
+      return [...input.slice(0, -1), units];
+    }
+    case 'Add':
+      for (const shape of inputs.slice(1))
+        if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      return input;
+    case 'Multiply': {
+      // A gate: two tensors of one shape, or a tensor and one value per channel ([C] or [1, 1, C]: squeeze-and-excitation).
+      const [a, b] = gateOrder(inputs);
+      if (inputs.length !== 2 || (b.join() !== a.join() && !isChannelGate(b, a)))
+        fail(`${where}: inputs`, `two tensors of one shape, or a tensor and one value per channel, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      return a;
+    }
+    case 'Concatenate': {
+      const axis = c.axis ?? -1;
+      if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
+      for (const shape of inputs.slice(1))
+        if (shape.length !== input.length || shape.slice(0, -1).join() !== input.slice(0, -1).join())
+          fail(`${where}: inputs`, `tensors that differ only in the last axis, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      return [...input.slice(0, -1), inputs.reduce((sum, s) => sum + s[s.length - 1], 0)];
+    }
+    case 'BatchNormalization': {
+      const axis = c.axis ?? -1;
+      if (axis !== -1 && axis !== input.length) fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
+      const epsilon = c.epsilon ?? 1e-3;
+      if (typeof epsilon !== 'number' || !(epsilon >= 0)) fail(`${where}: epsilon`, `a number ≥ 0, found ${describe(c.epsilon)}`);
+      const channels = input[input.length - 1];
+      if (c.scale ?? true) expectWeight('gamma', [channels]);
+      if (c.center ?? true) expectWeight('beta', [channels]);
+      expectWeight('moving_mean', [channels]);
+      expectWeight('moving_variance', [channels]);
+      return input;
+    }
+    case 'ZeroPadding2D': {
+      if (input.length !== 3) fail(`${where}: ZeroPadding2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      const [t, b, l, r] = zeroPadding(c.padding, where);
+      return [input[0] + t + b, input[1] + l + r, input[2]];
+    }
+    case 'GlobalAveragePooling2D':
+      if (input.length !== 3) fail(`${where}: GlobalAveragePooling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      if (c.keepdims === true) fail(`${where}: keepdims`, `false (TF.js has no keepdims; a Reshape((1, 1, C)) after the pool is read), found true`);
+      return [input[2]];
+    case 'Conv2D':
+    case 'DepthwiseConv2D':
+    case 'SeparableConv2D':
+    case 'AveragePooling2D':
+    case 'MaxPooling2D': {
+      if (input.length !== 3) fail(`${where}: ${e.className} input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      const conv = e.className !== 'MaxPooling2D' && e.className !== 'AveragePooling2D';
+      const kernel = conv ? pair(c.kernel_size ?? c.kernelSize, where, 'kernel_size') : pair(c.pool_size ?? c.poolSize, where, 'pool_size', [2, 2]);
+      const strides = pair(c.strides, where, 'strides', conv ? [1, 1] : kernel);
+      const padding = oneOfStrings(c.padding, ['valid', 'same'], where, 'padding', 'valid');
+      const dilation = conv ? pair(c.dilation_rate ?? c.dilationRate, where, 'dilation_rate', [1, 1]) : [1, 1];
+      const span = [0, 1].map((i) => (kernel[i] - 1) * dilation[i] + 1);
+      const out = [0, 1].map((i) => outSize(input[i], span[i], strides[i], padding));
+      if (out.some((n) => n < 1)) fail(`${where}: ${conv ? 'kernel_size' : 'pool_size'}`, `a window that fits the input [${input.join(', ')}], found [${kernel.join(', ')}]`);
+      if (!conv) return [out[0], out[1], input[2]];
+      if (e.className === 'SeparableConv2D') {
+        const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
+        const filters = positiveInt(c.filters, where, 'filters');
+        activation();
+        expectWeight('depthwise_kernel', [kernel[0], kernel[1], input[2], multiplier]);
+        expectWeight('pointwise_kernel', [1, 1, input[2] * multiplier, filters]);
+        if (useBias) expectWeight('bias', [filters]);
+        return [out[0], out[1], filters];
+      }
+      if (e.className === 'DepthwiseConv2D') {
+        const multiplier = positiveInt(c.depth_multiplier ?? c.depthMultiplier ?? 1, where, 'depth_multiplier');
+        activation();
+        expectWeight('depthwise_kernel', [kernel[0], kernel[1], input[2], multiplier]);
+        if (useBias) expectWeight('bias', [input[2] * multiplier]);
+        return [out[0], out[1], input[2] * multiplier];
+      }
+      const filters = positiveInt(c.filters, where, 'filters');
+      activation();
+      expectWeight('kernel', [kernel[0], kernel[1], input[2], filters]);
+      if (useBias) expectWeight('bias', [filters]);
+      return [out[0], out[1], filters];
+    }
+    case 'Flatten':
+      return [input.reduce((p, n) => p * n, 1)];
+    case 'Reshape':
+      return reshapeView(c, input, where).shape;
+    case 'Rescaling':
+      // keras.applications.efficientnet rescales by one value per channel (1 / ImageNet's std).
+      for (const field of ['scale', 'offset'])
+        if ((field === 'scale' || c[field] !== undefined) && perChannel(c[field], input[input.length - 1]) === null)
+          fail(`${where}: ${field}`, `one finite number or ${input[input.length - 1]} (one per channel), found ${describe(c[field])}`);
+      return input;
+    case 'Normalization': {
+      // Keras's (x − mean) / max(√variance, 1e-7) per channel: the statistics in the config, or adapted (weights).
+      const axis = c.axis ?? -1;
+      const channels = input[input.length - 1];
+      if (axis !== -1 && axis !== input.length && !(Array.isArray(axis) && axis.length === 1 && (axis[0] === -1 || axis[0] === input.length)))
+        fail(`${where}: axis`, `-1 (the channel axis), found ${describe(axis)}`);
+      if (c.invert === true) fail(`${where}: invert`, `false, found true`);
+      if (c.mean === undefined || c.mean === null) {
+        expectWeight('mean', [channels]);
+        expectWeight('variance', [channels]);
+        expectWeight('count', []);
+      } else
+        for (const field of ['mean', 'variance'])
+          if (perChannel(c[field], channels) === null) fail(`${where}: ${field}`, `one finite number or ${channels} (one per channel), found ${describe(c[field])}`);
+      return input;
+    }
+    case 'Softmax': {
+      const axis = c.axis ?? -1;
+      if (axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1) && axis !== input.length) fail(`${where}: axis`, `-1 (the last axis), found ${describe(axis)}`);
+      return input;
+    }
+    case 'Dropout': {
+      const rate = c.rate;
+      if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) fail(`${where}: rate`, `a number in [0, 1), found ${describe(rate)}`);
+      return input;
+    }
+    case 'Activation':
+      if (typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
+      return input;
+    default: // ReLU (its fields are checked by the caller), InputLayer
+      return input;
+  }
+}
+
+/** A Multiply's inputs, the gate second: a per-channel gate ([C] or [1, 1, C]) may come first in Keras. */
+export function gateOrder<T extends readonly number[]>(inputs: readonly T[]): readonly T[] {
+  return inputs.length === 2 && isChannelGate(inputs[0], inputs[1]) && !isChannelGate(inputs[1], inputs[0]) ? [inputs[1], inputs[0]] : inputs;
+}
+
+/** Whether `gate` is one value per channel of `tensor` ([C] or [1, 1, C], tensor [..., C]) and not of its shape. */
+export function isChannelGate(gate: readonly number[], tensor: readonly number[]): boolean {
+  const channels = tensor[tensor.length - 1];
+  const perChannel = (gate.length === 1 && gate[0] === channels) || (gate.length === 3 && gate[0] === 1 && gate[1] === 1 && gate[2] === channels);
+  return perChannel && gate.join() !== tensor.join();
+}
+
+/** A Rescaling's scale or offset as one value per channel: a number, or a list of `channels` numbers (null: neither). */
+export function perChannel(value: unknown, channels: number): Float32Array | null {
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (finite(value)) return new Float32Array(channels).fill(value);
+  if (Array.isArray(value) && value.length === channels && value.every(finite)) return Float32Array.from(value);
+  return null;
+}
