@@ -310,3 +310,25 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     gateOutput[i] = gateInput[i] * gateValues[(i / p.perSample) * p.gateSize + (i % p.perSample) % p.gateSize];
   }
 }
+
+// ---- channels picked by index: out[p, c] = input[p, indices[c]] (ShuffleNet's split and shuffle) ----
+
+struct GatherParams {
+  count: u32,    // positions·width
+  width: u32,    // the output's channels (indices)
+  channels: u32, // the input's channels
+}
+
+@group(0) @binding(90) var<uniform> gatherParams: GatherParams;
+@group(0) @binding(91) var<storage, read> gatherInput: array<f32>;
+// Channel indices as f32: exact below 2^24, more channels than any tensor here has.
+@group(0) @binding(92) var<storage, read> gatherIndices: array<f32>;
+@group(0) @binding(93) var<storage, read_write> gatherOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn gatherChannels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = gatherParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    gatherOutput[i] = gatherInput[(i / p.width) * p.channels + u32(gatherIndices[i % p.width])];
+  }
+}

@@ -4,7 +4,7 @@
 // have); these networks break that assumption, which is how trained models exceeded the printed bound.
 import { describe, expect, it } from 'vitest';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
-import { consistencyBounds, spectralNorm } from '../src/prune/bounds.js';
+import { consistencyBounds, lipschitzBetween, spectralNorm } from '../src/prune/bounds.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { DEFAULT_GAMMA } from '../src/index.js';
 import { gaussianMatrix } from './helpers/random.js';
@@ -58,6 +58,13 @@ describe('bound arithmetic', () => {
     const sigma = spectralNorm(k, 3, 4);
     expect(sigma).toBeGreaterThanOrEqual(3);
     expect(sigma).toBeLessThan(3 * 1.002);
+  });
+
+  it('a gather is a contraction, unless it repeats a channel: √(most repeats), its true ‖·‖', () => {
+    const gather = (indices: number[]) => [{ kind: 'gather' as const, name: 'g', indices }];
+    expect(lipschitzBetween(gather([3, 1, 0, 2]), [[2, 2, 4]], 0, 1)).toBe(1);
+    // x ↦ (x0, x0, x0, x1): ‖(1, 0) ↦ (1, 1, 1, 0)‖ = √3.
+    expect(lipschitzBetween(gather([0, 0, 0, 1]), [[2]], 0, 1)).toBeCloseTo(Math.sqrt(3), 12);
   });
 
   it('on a normalized network it is the paper\'s Σ ε (parallel) and ε₁·γ^(ℓ−1) (cascade), up to the feasibility slack', () => {

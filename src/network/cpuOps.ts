@@ -128,6 +128,14 @@ export function concatForward(parts: Float64Array[], widths: number[]): Float64A
   return out;
 }
 
+/** The channels at `indices` of each position's `channels` values: out[p, c] = x[p, indices[c]]. */
+export function gatherForward(x: Float64Array, channels: number, indices: readonly number[]): Float64Array {
+  const positions = x.length / channels;
+  const out = new Float64Array(positions * indices.length);
+  for (let p = 0; p < positions; p++) for (let c = 0; c < indices.length; c++) out[p * indices.length + c] = x[p * channels + indices[c]];
+  return out;
+}
+
 export function sumForward(parts: Float64Array[]): Float64Array {
   const out = Float64Array.from(parts[0]);
   for (const part of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i] += part[i];

@@ -66,6 +66,12 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
     }
     case 'batchnorm':
       return `${layer.scale.length} channels (not folded: its input is not a conv/dense layer read by it alone)`;
+    case 'gather': {
+      const channels = inputShape[inputShape.length - 1];
+      const { indices } = layer;
+      const range = indices.every((c, k) => c === indices[0] + k);
+      return range ? `channels ${indices[0]}–${indices[indices.length - 1]} of ${channels}` : `${indices.length} of ${channels} channels reordered (${indices.slice(0, 6).join(', ')}${indices.length > 6 ? ', …' : ''})`;
+    }
     default:
       return '';
   }

@@ -4,7 +4,7 @@
 // returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { biasActivation, concatChannels, conv2d, gate, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { biasActivation, concatChannels, conv2d, gate, gatherChannels, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
@@ -167,6 +167,14 @@ export async function forwardGpu(
             const positions = outSize / total;
             const offsets = widths.map((_, k) => widths.slice(0, k).reduce((t, w) => t + w, 0));
             steps.push((n) => sources.map((part, k) => concatChannels(ws, { positions: n * positions, width: widths[k], total, offset: offsets[k], part: part.buffer, output: result.buffer })));
+            break;
+          }
+          case 'gather': {
+            const result = (out = activation(outSize, layer.name));
+            const channels = inShape[inShape.length - 1];
+            const indices = ws.upload(layer.indices, `${layer.name} indices`);
+            const positions = outSize / layer.indices.length;
+            steps.push((n) => [gatherChannels(ws, { positions: n * positions, channels, width: layer.indices.length, input: cur.buffer, indices, output: result.buffer })]);
             break;
           }
           case 'flatten':

@@ -175,6 +175,12 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
           fail(`concat joins tensors along the channel (last) axis; the other dimensions differ: ${inputShapes.map(formatShape).join(' and ')}`);
       return [...inputShape.slice(0, -1), inputShapes.reduce((sum, s) => sum + s[s.length - 1], 0)];
     }
+    case 'gather': {
+      const channels = inputShape[inputShape.length - 1];
+      if (!Array.isArray(layer.indices) || layer.indices.length === 0 || !layer.indices.every((c) => Number.isInteger(c) && c >= 0 && c < channels))
+        fail(`gather takes a non-empty list of channel indices from 0 to ${channels - 1} (the input's last axis), found ${Array.isArray(layer.indices) ? `[${layer.indices.slice(0, 8).join(', ')}${layer.indices.length > 8 ? ', …' : ''}]` : typeof layer.indices}`);
+      return [...inputShape.slice(0, -1), layer.indices.length];
+    }
     case 'activation': {
       if (!ACTIVATION_FUNCTIONS.includes(layer.fn)) fail(`activation function '${layer.fn}' is not supported (${ACTIVATION_FUNCTIONS.join(', ')})`);
       for (const key of ['min', 'max', 'alpha', 'beta'] as const)

@@ -120,6 +120,15 @@ export interface ConcatLayer extends LayerBase {
   kind: 'concat';
 }
 
+/**
+ * The input's channels (last axis) at `indices`: output channel c is input channel indices[c].
+ * ShuffleNet's channel split (a range of channels) and channel shuffle (a permutation).
+ */
+export interface GatherLayer extends LayerBase {
+  kind: 'gather';
+  indices: number[];
+}
+
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
 }
@@ -140,6 +149,7 @@ export type Layer =
   | AddLayer
   | MulLayer
   | ConcatLayer
+  | GatherLayer
   | FlattenLayer
   | SoftmaxLayer;
 
@@ -152,6 +162,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'add', 'mul', 'concat', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'add', 'mul', 'concat', 'gather', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

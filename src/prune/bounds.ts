@@ -103,6 +103,12 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
     } else if (layer.kind === 'globalavgpool') factor /= Math.sqrt(shapes[i][0] * shapes[i][1]);
     else if (layer.kind === 'batchnorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     else if (layer.kind === 'activation') factor *= activationLipschitz(layer);
+    else if (layer.kind === 'gather') {
+      // A channel picked k times counts k times in the norm.
+      const counts = new Map<number, number>();
+      for (const c of layer.indices) counts.set(c, (counts.get(c) ?? 0) + 1);
+      factor *= Math.sqrt(Math.max(...counts.values()));
+    }
     // relu, flatten (an isometry) and softmax-free paths: 1.
   }
   return factor;

@@ -159,3 +159,21 @@ export function constantArithmetic(seed = 10): DagCase {
   const flipped = g.node('Sub', [g.weight([4], 0.5, 'flip'), g.node('Mul', [features, g.scalar(0.5)])]);
   return { name: 'constant-arithmetic', bytes: g.model([3, 6, 6], g.gemm(flipped, 4, 3)), dims: [3, 6, 6] };
 }
+
+/**
+ * ShuffleNet V2's units: the channel split as two Slices (x.chunk(2, 1) in PyTorch 1.x) and as a
+ * Split (opset 13: sizes as an input), a branch (1×1 conv, depthwise 3×3 + BN, 1×1 conv), Concat,
+ * and the channel shuffle (Reshape to [batch, 2, C/2, H, W], Transpose [0, 2, 1, 3, 4], Reshape back).
+ */
+export function shuffleNetBlock(seed = 12): DagCase {
+  const g = new GraphBuilder(seed);
+  const shuffle = (x: string, c: number, h: number) => g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [x, g.int64([0, 2, c / 2, h, h])])], [ints('perm', [0, 2, 1, 3, 4])]), g.int64([0, -1, h, h])]);
+  const branch = (x: string, c: number) => g.node('Relu', [g.conv(g.batchNorm(g.conv(g.node('Relu', [g.conv(x, c, c, 1)]), c, c, 3, { pad: 1, group: c, bias: false }), c), c, c, 1)]);
+  const stem = g.node('Relu', [g.conv('input', 3, 8, 3, { pad: 1 })]); // 6×6
+  const [left, right] = [g.node('Slice', [stem, g.int64([0]), g.int64([4]), g.int64([1])]), g.node('Slice', [stem, g.int64([4]), g.int64([8]), g.int64([1])])];
+  const first = shuffle(g.node('Concat', [left, branch(right, 4)], [int('axis', 1)]), 8, 6);
+  const [a, b] = g.nodeOutputs('Split', [first, g.int64([4, 4])], 2, [int('axis', 1)]);
+  const second = shuffle(g.node('Concat', [a, branch(b, 4)], [int('axis', 1)]), 8, 6);
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [second])], [int('axis', 1)]), 8, 3);
+  return { name: 'shufflenet-block', bytes: g.model([3, 6, 6], out), dims: [3, 6, 6] };
+}

@@ -52,6 +52,13 @@ export class GraphBuilder {
     return output;
   }
 
+  /** A node with `outputs` outputs (Split), their names. */
+  nodeOutputs(op: string, inputs: string[], outputs: number, attribute: Attribute[] = [], name = this.fresh(`/${op.toLowerCase()}/${op}`)): string[] {
+    const names = Array.from({ length: outputs }, (_, k) => `${name}_output_${k}`);
+    this.nodes.push({ name, opType: op, input: inputs, output: names, attribute });
+    return names;
+  }
+
   /** Conv with PyTorch-style explicit pads ([top, left, bottom, right]) and He-scaled weights. */
   conv(x: string, cin: number, cout: number, k: number, o: { stride?: number; pad?: number; group?: number; bias?: boolean; dilation?: number } = {}): string {
     const group = o.group ?? 1;

@@ -184,3 +184,14 @@ export function gate(ws: Workspace, o: { samples: number; perSample: number; gat
     flops: count,
   });
 }
+
+/** output[p, c] = input[p, indices[c]] over `positions` positions of `channels` input channels. Reads input, indices; writes output. */
+export function gatherChannels(ws: Workspace, o: { positions: number; channels: number; width: number; input: GPUBuffer; indices: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const count = o.positions * o.width;
+  const pipeline = shader.pipeline(ws.runtime, 'gatherChannels');
+  const uniforms = ws.uniform(shader.uniforms('GatherParams', { count, width: o.width, channels: o.channels }), 'GatherParams');
+  return ws.dispatch('gatherChannels', pipeline, shader.resources({ gatherParams: uniforms, gatherInput: o.input, gatherIndices: o.indices, gatherOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
+    bytes: 4 * (2 * count + o.width),
+    flops: 0,
+  });
+}

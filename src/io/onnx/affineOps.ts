@@ -2,7 +2,7 @@
 // per channel (an input normalization (x − mean) / std written into the model, a layer scale, a
 // fixed rescale) are a per-channel affine map: a 'batchnorm' layer of ours. A per-channel
 // constant is bound like a BatchNormalization's parameters, so channel removal slices it.
-// Div (and Sub) of shape values (x.size(1) // 2) fold statically.
+// Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { listText, product, shapeText } from './common.js';
 
@@ -38,22 +38,31 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   return true;
 }
 
-/** Sub and Div: of shape values (folded, integer division as ONNX's on int64), or a tensor and a constant. */
+/**
+ * Node `index` on shape values (one a folded shape computation, the other that or a constant)
+ * folded: integer arithmetic as ONNX's on int64. False when an input is a computed tensor.
+ */
+export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmetic): boolean {
+  const { reader } = ctx;
+  const names = reader.nodes[index].input ?? [];
+  const tensors = names.map((n) => ctx.tensors.get(n));
+  if (!(names.length === 2 && tensors.some((t) => t && isStatic(t)) && tensors.every((t) => !t || isStatic(t)))) return false;
+  const [a, b] = [0, 1].map((k) => ctx.staticValues(index, k, 'shape value'));
+  const n = Math.max(a.length, b.length);
+  if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
+    throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
+  const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
+  const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
+  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))) });
+  return true;
+}
+
+/** Sub and Div: of shape values (folded), or a tensor and a constant. */
 function arithmetic(op: 'Sub' | 'Div'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
-    const names = reader.nodes[index].input ?? [];
-    const tensors = names.map((n) => ctx.tensors.get(n));
-    if (names.length === 2 && tensors.some((t) => t && isStatic(t)) && tensors.every((t) => !t || isStatic(t))) {
-      const [a, b] = [0, 1].map((k) => ctx.staticValues(index, k, 'shape value'));
-      const n = Math.max(a.length, b.length);
-      if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
-        throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
-      const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
-      ctx.alias(index, { values: Array.from({ length: n }, (_, k) => (op === 'Sub' ? at(a, k) - at(b, k) : Math.trunc(at(a, k) / at(b, k)))) });
-      return;
-    }
+    if (foldShapeValues(ctx, index, op)) return;
     if (!constantAffine(ctx, index, op)) throw reader.nodeError(index, `${op} of two computed tensors: expected a tensor and a constant (one value, or one per channel)`);
   };
 }

@@ -45,22 +45,22 @@ export class ImportContext {
     return this.reader.int64Values(index, this.reader.constInput(index, position, what), what);
   }
 
-  /** Output 0 of node `index` is `tensor` (Identity-like ops and folds). */
-  alias(index: number, tensor: Tensor): void {
-    const output = this.reader.nodes[index].output?.[0];
-    if (!output) throw this.reader.nodeError(index, `has no output: expected one`);
+  /** Output `position` (0) of node `index` is `tensor` (Identity-like ops and folds). */
+  alias(index: number, tensor: Tensor, position = 0): void {
+    const output = this.reader.nodes[index].output?.[position];
+    if (!output) throw this.reader.nodeError(index, `has no output ${position}: expected one`);
     this.tensors.set(output, tensor);
   }
 
-  /** Appends `layer` reading `sources`; output 0 of node `index` becomes its tensor. */
-  emit(index: number, layer: Layer, sources: NetTensor[], out: Omit<NetTensor, 'layer'>): NetTensor {
+  /** Appends `layer` reading `sources`; output `position` (0) of node `index` becomes its tensor. */
+  emit(index: number, layer: Layer, sources: NetTensor[], out: Omit<NetTensor, 'layer'>, position = 0): NetTensor {
     const layers = this.reader.layers;
     const previous = layers.length ? layers[layers.length - 1].name : this.inputName;
     const from = sources.map((s) => s.layer);
     const placed = from.length === 1 && from[0] === previous ? layer : { ...layer, from };
     layers.push(placed);
     const tensor: NetTensor = { layer: layer.name, ...out };
-    this.alias(index, tensor);
+    this.alias(index, tensor, position);
     return tensor;
   }
 }

@@ -10,7 +10,7 @@ import type { ActivationFunction } from '../../network/types.js';
 import { FLOAT, isDefaultDomain, listText, shapeText, toInt, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
-import { constantAffine } from './affineOps.js';
+import { constantAffine, foldShapeValues } from './affineOps.js';
 import { isPooled, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern (their own error says so). */
@@ -89,7 +89,7 @@ export const mul: Handler = (ctx, index) => {
   reader.attributes(index, []);
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
-  if (constantAffine(ctx, index, 'Mul')) return;
+  if (foldShapeValues(ctx, index, 'Mul') || constantAffine(ctx, index, 'Mul')) return;
   const [a, b] = [ctx.net(index, 0), ctx.net(index, 1)];
   const same = shapeText(a.dims) === shapeText(b.dims) && shapeText(a.ours) === shapeText(b.ours) && Boolean(a.chw) === Boolean(b.chw);
   const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0];

@@ -96,9 +96,11 @@ export class GraphReader {
     return name;
   }
 
-  layerName(index: number): string {
+  layerName(index: number, output = 0): string {
     const node = this.nodes[index];
-    return this.uniqueName(node.name || `${node.opType ?? 'node'}_${index}`);
+    const name = node.name || `${node.opType ?? 'node'}_${index}`;
+    // A node with several outputs (Split) names a layer per output.
+    return this.uniqueName(output > 0 ? `${name}:${output}` : name);
   }
 
   /** The attributes of a node, rejecting any not in `allowed`. */

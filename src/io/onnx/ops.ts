@@ -1,6 +1,7 @@
 // One handler per ONNX op: reads the node's inputs as our tensors (ImportContext), checks its
 // attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
 // Conv/Gemm before it, shape computations).
+import { split } from './channelOps.js';
 import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
 import { windowSpan } from '../../network/shapes.js';
 import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
@@ -9,7 +10,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
-import { constantAffine, div, sub } from './affineOps.js';
+import { constantAffine, div, foldShapeValues, sub } from './affineOps.js';
 import { globalAveragePool, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
@@ -34,6 +35,7 @@ const add: Handler = (ctx, index) => {
   reader.attributes(index, []);
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
+  if (foldShapeValues(ctx, index, 'Add')) return;
   const constPosition = names.findIndex((n) => reader.consts.has(n));
   if (constPosition >= 0) {
     // A MatMul's bias.
@@ -291,6 +293,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   ReduceMean: reduceMean,
   Pad: pad,
   Concat: concat,
+  Split: split,
   Flatten: flatten,
   Reshape: reshape,
   Softmax: softmax,

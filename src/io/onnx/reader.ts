@@ -10,6 +10,7 @@ import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn,
 import { GraphReader } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
+import { emitShuffle, findShuffles } from './channelOps.js';
 import { findFusions, FUSED_PARTS } from './gating.js';
 
 /** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
@@ -102,10 +103,16 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
   ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null });
   const fusions = findFusions(reader, outputName);
+  const shuffles = findShuffles(reader, outputName);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];
     const fusion = fusions.get(index);
-    if (fusion === 'inner') continue;
+    const shuffle = shuffles.get(index);
+    if (fusion === 'inner' || shuffle === 'inner') continue;
+    if (shuffle) {
+      emitShuffle(ctx, index, shuffle);
+      continue;
+    }
     if (fusion) {
       const x = ctx.tensors.get(fusion.input);
       if (!x || isStatic(x)) throw reader.nodeError(index, `input '${fusion.input}' of its ${fusion.fn}: expected a tensor computed from the graph input`);
@@ -116,7 +123,7 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     const handler = OP_HANDLERS[op];
     if (!handler || !(node.domain === '' || node.domain === undefined || node.domain === null || node.domain === 'ai.onnx'))
       throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}${FUSED_PARTS.includes(op) ? `, and ${FUSED_PARTS.join(', ')} inside GELU as PyTorch writes it ((x·(Erf(x/√2) + 1))·½)` : ''}`);
-    reader.requireOnlyFirstOutput(index, outputName);
+    if (op !== 'Split') reader.requireOnlyFirstOutput(index, outputName);
     handler(ctx, index);
   }
 

@@ -2,6 +2,7 @@
 // exports x.view(x.size(0), -1)), folded statically for the model's input shape: their values
 // are ints, 'batch' standing for the dynamic batch size.
 import { FLOAT } from './common.js';
+import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler } from './context.js';
 
 const shapeOp: Handler = (ctx, index) => {
@@ -45,11 +46,13 @@ const keepValues: Handler = (ctx, index) => {
 
 const slice: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
-  const data = ctx.staticValues(index, 0, 'data');
+  const data = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
+  if (data && !isStatic(data)) return channelSlice(ctx, index);
+  const values = ctx.staticValues(index, 0, 'data');
   const [start, end] = [1, 2].map((k) => ctx.staticValues(index, k, k === 1 ? 'starts' : 'ends')[0]);
   if (typeof start !== 'number' || typeof end !== 'number') throw ctx.reader.nodeError(index, `starts/ends: expected constants`);
-  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + data.length : v, 0), data.length);
-  ctx.alias(index, { values: data.slice(clamp(start), clamp(end)) });
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + values.length : v, 0), values.length);
+  ctx.alias(index, { values: values.slice(clamp(start), clamp(end)) });
 };
 
 export const SHAPE_HANDLERS: Record<string, Handler> = {

@@ -1,0 +1,114 @@
+// Channels picked by index (ShuffleNet V2): a Slice of an image's channels (PyTorch writes
+// x.chunk(2, dim=1) as two Slices), a Split of them, and the channel shuffle, which PyTorch writes
+// as x.view(b, g, c/g, h, w) → transpose(1, 2) → view(b, −1, h, w): Reshape to 5-D, Transpose
+// [0, 2, 1, 3, 4], Reshape back. findShuffles finds that chain before the graph is read; its last
+// Reshape becomes one gather layer, the other two are skipped. Each is our 'gather' layer.
+//
+// A gather's channels are tied to nothing: structured pruning leaves the channels it reads, and
+// those it writes, in place (the written model keeps these nodes as they are).
+import { isDefaultDomain, listText, toInt } from './common.js';
+import type { Handler, ImportContext } from './context.js';
+import { image, vector, type GraphReader, type NetTensor } from './graphReader.js';
+
+/** A shuffle's last Reshape (with its first Reshape's node index), or a node inside the chain (skipped). */
+export type Shuffle = { first: number } | 'inner';
+
+/** The channel shuffles of the graph (see the file header), by node index. */
+export function findShuffles(reader: GraphReader, outputName: string): Map<number, Shuffle> {
+  const producer = new Map<string, number>();
+  reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
+  const op = (index: number) => (isDefaultDomain(reader.nodes[index].domain) ? (reader.nodes[index].opType ?? '') : '');
+  /** The one node reading output 0 of `index` (not the graph output), or undefined. */
+  const onlyReader = (index: number): number | undefined => {
+    const name = reader.nodes[index].output?.[0] ?? '';
+    const readers = reader.consumers.get(name) ?? [];
+    return name !== outputName && readers.length === 1 && readers[0] !== undefined ? readers[0] : undefined;
+  };
+  const shuffles = new Map<number, Shuffle>();
+  reader.nodes.forEach((_, first) => {
+    if (op(first) !== 'Reshape') return;
+    const transpose = onlyReader(first);
+    if (transpose === undefined || op(transpose) !== 'Transpose') return;
+    const perm = reader.nodes[transpose].attribute?.find((a) => a.name === 'perm')?.ints?.map(toInt) ?? [];
+    if (listText(perm) !== listText([0, 2, 1, 3, 4])) return;
+    const last = onlyReader(transpose);
+    if (last === undefined || op(last) !== 'Reshape' || reader.nodes[last].input?.[0] !== reader.nodes[transpose].output?.[0]) return;
+    shuffles.set(first, 'inner');
+    shuffles.set(transpose, 'inner');
+    shuffles.set(last, { first });
+  });
+  return shuffles;
+}
+
+const leadOk = (v: number | 'batch' | undefined, ctx: ImportContext) => v === 'batch' || v === -1 || v === 0 || (v === 1 && ctx.batch === 1);
+
+/** The gather a shuffle's last Reshape (node `index`) is: output channel k is input channel (k mod g)·(C/g) + ⌊k/g⌋. */
+export function emitShuffle(ctx: ImportContext, index: number, shuffle: { first: number }): void {
+  const { reader } = ctx;
+  const x = ctx.net(shuffle.first);
+  const split = ctx.staticValues(shuffle.first, 1, 'shape');
+  const back = ctx.staticValues(index, 1, 'shape');
+  const [C, H, W] = x.dims;
+  const g = split[1];
+  const expected = `a channel shuffle of [batch, ${x.dims.join(', ')}]: Reshape to [batch, g, ${x.dims[0]}/g, ${H}, ${W}], Transpose [0, 2, 1, 3, 4], Reshape to [batch, ${C}, ${H}, ${W}]`;
+  const text = (values: Array<number | 'batch'>) => listText(values.map((v) => (v === 'batch' ? -1 : v)));
+  if (x.ours.length !== 3 || x.chw) throw reader.nodeError(shuffle.first, `input has shape [batch, ${x.dims.join(', ')}]: expected an image (${expected})`);
+  if (split.length !== 5 || !leadOk(split[0], ctx) || typeof g !== 'number' || !(g >= 1) || C % g !== 0 || split[2] !== C / g || split[3] !== H || split[4] !== W)
+    throw reader.nodeError(shuffle.first, `shape ${text(split)}: expected ${expected}`);
+  if (back.length !== 4 || !leadOk(back[0], ctx) || (back[1] !== C && back[1] !== -1) || back[2] !== H || back[3] !== W) throw reader.nodeError(index, `shape ${text(back)}: expected ${expected}`);
+  const perGroup = C / g;
+  const indices = Array.from({ length: C }, (_, k) => (k % g) * perGroup + Math.floor(k / g));
+  ctx.emit(index, { kind: 'gather', name: reader.layerName(index), indices }, [x], image(C, H, W));
+}
+
+/** The channels [start, end) of x as a gather: output `output` of node `index`. */
+function emitChannelRange(ctx: ImportContext, index: number, x: NetTensor, start: number, end: number, output: number): NetTensor {
+  const indices = Array.from({ length: end - start }, (_, k) => start + k);
+  const layer = { kind: 'gather' as const, name: ctx.reader.layerName(index, output), indices };
+  const shape = x.ours.length === 3 ? image(indices.length, x.dims[1], x.dims[2]) : vector(indices.length);
+  return ctx.emit(index, layer, [x], shape, output);
+}
+
+/** A computed tensor's channels this Slice takes (axis 1, step 1), or the static Slice of a shape. */
+export function channelSlice(ctx: ImportContext, index: number): void {
+  const { reader } = ctx;
+  const x = ctx.net(index);
+  if (x.chw) throw reader.nodeError(index, `slices a flattened image: expected a Slice of an image's channels or of features`);
+  const value = (position: number, what: string, fallback: number) => {
+    if (!reader.nodes[index].input?.[position]) return [fallback];
+    return ctx.staticValues(index, position, what);
+  };
+  const [starts, ends, axes, steps] = [value(1, 'starts', 0), value(2, 'ends', 0), value(3, 'axes', 0), value(4, 'steps', 1)];
+  const rank = x.dims.length + 1;
+  const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + rank : axes[0];
+  if (starts.length !== 1 || ends.length !== 1 || axes.length !== 1 || axis !== 1 || steps.length !== 1 || steps[0] !== 1)
+    throw reader.nodeError(index, `starts ${listText(starts.map(Number))}, ends ${listText(ends.map(Number))}, axes ${listText(axes.map(Number))}: expected one range of channels (axis 1, step 1) of a computed tensor`);
+  const channels = x.dims[0];
+  const clamp = (v: number | 'batch') => (typeof v !== 'number' ? NaN : Math.min(Math.max(v < 0 ? v + channels : v, 0), channels));
+  const [start, end] = [clamp(starts[0]), clamp(ends[0])];
+  if (!(start < end)) throw reader.nodeError(index, `channels ${starts[0]} to ${ends[0]} of ${channels}: expected a non-empty range`);
+  emitChannelRange(ctx, index, x, start, end, 0);
+}
+
+/** Split along the channel axis: one gather per output. */
+export const split: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axis', 'split', 'num_outputs']);
+  const x = ctx.net(index);
+  if (x.chw) throw reader.nodeError(index, `splits a flattened image: expected a Split of an image's channels or of features`);
+  const rank = x.dims.length + 1;
+  const axisValue = reader.intAttribute(index, attrs, 'axis', 0);
+  if ((axisValue < 0 ? axisValue + rank : axisValue) !== 1) throw reader.nodeError(index, `attribute axis=${axisValue}: expected 1 (the channels)`);
+  const outputs = (reader.nodes[index].output ?? []).length;
+  const channels = x.dims[0];
+  // Sizes: the 'split' input (opset 13+), the attribute (before), or equal parts.
+  const given = reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'split') : attrs.get('split')?.ints?.map(toInt);
+  const sizes = given ?? (channels % outputs === 0 ? new Array(outputs).fill(channels / outputs) : Array.from({ length: outputs }, (_, k) => (k < outputs - 1 ? Math.ceil(channels / outputs) : channels - (outputs - 1) * Math.ceil(channels / outputs))));
+  if (sizes.length !== outputs || !sizes.every((n) => typeof n === 'number' && n > 0) || (sizes as number[]).reduce((a, b) => a + b, 0) !== channels)
+    throw reader.nodeError(index, `split ${listText(sizes.map(Number))}: expected ${outputs} positive sizes adding up to the ${channels} channels`);
+  let start = 0;
+  (sizes as number[]).forEach((size, k) => {
+    emitChannelRange(ctx, index, x, start, start + size, k);
+    start += size;
+  });
+};
