@@ -20,6 +20,8 @@ const runs = [
   ['torch/mlp-activations.onnx', 'parallel', 300, 0.03, []],
   ['torch/efficientnet.onnx', 'cascade', 100, 0.05, ['/features/features.0/features.0.0/Conv']],
   ['torch/mlp-gelu.onnx', 'parallel', 300, 0.03, []],
+  ['torch/shufflenet.onnx', 'cascade', 80, 0.05, ['/features/features.0/features.0.0/Conv']],
+  ['torch/convnext.onnx', 'cascade', 80, 0.05, ['/features/features.0/Conv']],
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
 ];

@@ -3,8 +3,9 @@
 // export: a ResNet (BasicBlocks, stride-2 padding=1 downsampling with a 1×1 projection shortcut,
 // BN, global average pool), a MobileNet (depthwise + pointwise, BN, ReLU6), an MLP with
 // BatchNorm1d after the dynamic-batch view flatten, an MLP with LeakyReLU and Hardswish, an
-// EfficientNet (MBConv blocks: SiLU, squeeze-and-excitation) and an MLP with GELU and Hardswish
-// (opset 13: written as several nodes).
+// EfficientNet (MBConv blocks: SiLU, squeeze-and-excitation), an MLP with GELU and Hardswish
+// (opset 13: written as several nodes), a ShuffleNet V2 (channel split and shuffle) and a ConvNeXt
+// (channels-last LayerNorm and MLP, layer scale).
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
 // on its 6000 training digits and measures on its 3000 test digits; the held-out samples
 // (test/fixtures/mnist-samples.npy) are used by neither.

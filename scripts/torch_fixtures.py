@@ -138,6 +138,77 @@ class MlpGelu(nn.Module):
         return self.body(x)
 
 
+def channel_shuffle(x, groups):
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).contiguous().view(b, -1, h, w)
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNet V2's unit: stride 1 splits the channels (one half through the branch), stride 2 runs both halves' branches on the input."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.stride = stride
+        half = cout // 2
+        into = cin if stride == 2 else half
+        self.branch2 = nn.Sequential(bn_conv(into, half, 1), nn.ReLU(), bn_conv(half, half, 3, stride, groups=half), bn_conv(half, half, 1), nn.ReLU())
+        self.branch1 = nn.Sequential(bn_conv(cin, cin, 3, stride, groups=cin), bn_conv(cin, half, 1), nn.ReLU()) if stride == 2 else None
+
+    def forward(self, x):
+        if self.stride == 1:
+            a, b = x.chunk(2, dim=1)
+            out = torch.cat((a, self.branch2(b)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
+class ShuffleNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(bn_conv(1, 8, 3, 2), nn.ReLU(), ShuffleUnit(8, 16, 2), ShuffleUnit(16, 16, 1), ShuffleUnit(16, 16, 1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's: a LayerNorm over the channels of an NCHW tensor, through channels-last."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    """torchvision's CNBlock: depthwise 7x7, channels-last LayerNorm, Linear 4C, GELU, Linear C, layer scale, residual."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(channels, 4 * channels), nn.GELU(), nn.Linear(4 * channels, channels))
+        self.layer_scale = nn.Parameter(torch.full((channels, 1, 1), 0.5))
+
+    def forward(self, x):
+        y = self.mlp(self.norm(self.depthwise(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        return x + self.layer_scale * y
+
+
+class ConvNeXt(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 2, 2), LayerNorm2d(8, eps=1e-6), ConvNeXtBlock(8), LayerNorm2d(8, eps=1e-6), nn.Conv2d(8, 16, 2, 2), ConvNeXtBlock(16)
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(LayerNorm2d(16, eps=1e-6), nn.Flatten(1), nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.head(self.pool(self.features(x)))
+
+
 def accuracy(model, x, y):
     with torch.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()
@@ -167,6 +238,9 @@ runs = [
     # Opset 13: SiLU, GELU and Hardswish are written as several nodes (Sigmoid·x, Erf, HardSigmoid·x).
     ("efficientnet", EfficientNet, 6, 0.005, 13),
     ("mlp-gelu", MlpGelu, 3, 0.002, 13),
+    # Opset 13: x.chunk(2, 1) as two Slices, the shuffle as Reshape, Transpose, Reshape. Opset 17: LayerNormalization.
+    ("shufflenet", ShuffleNet, 6, 0.005, 13),
+    ("convnext", ConvNeXt, 6, 0.003, 17),
 ]
 summary = {}
 for name, model, epochs, lr, opset in runs:

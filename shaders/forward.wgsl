@@ -332,3 +332,39 @@ fn gatherChannels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     gatherOutput[i] = gatherInput[(i / p.width) * p.channels + u32(gatherIndices[i % p.width])];
   }
 }
+
+// ---- layer normalization over each position's channels (one invocation per position):
+// out = (x − mean) / √(var + ε) · scale + offset, var biased (PyTorch's) ----
+
+struct LayerNormParams {
+  positions: u32, // samples·H·W
+  channels: u32,
+  epsilon: f32,
+}
+
+@group(0) @binding(100) var<uniform> layerNormParams: LayerNormParams;
+@group(0) @binding(101) var<storage, read> layerNormInput: array<f32>;
+@group(0) @binding(102) var<storage, read> layerNormScale: array<f32>;
+@group(0) @binding(103) var<storage, read> layerNormOffset: array<f32>;
+@group(0) @binding(104) var<storage, read_write> layerNormOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn layerNorm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = layerNormParams;
+  for (var position = gid.x; position < p.positions; position += stride(groups)) {
+    let base = position * p.channels;
+    var mean = 0.0;
+    for (var c = 0u; c < p.channels; c++) { mean += layerNormInput[base + c]; }
+    mean /= f32(p.channels);
+    // Two passes: the variance of the centred values (one pass loses it when |mean| ≫ std).
+    var variance = 0.0;
+    for (var c = 0u; c < p.channels; c++) {
+      let d = layerNormInput[base + c] - mean;
+      variance += d * d;
+    }
+    let inv = inverseSqrt(variance / f32(p.channels) + p.epsilon);
+    for (var c = 0u; c < p.channels; c++) {
+      layerNormOutput[base + c] = (layerNormInput[base + c] - mean) * inv * layerNormScale[c] + layerNormOffset[c];
+    }
+  }
+}

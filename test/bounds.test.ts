@@ -67,6 +67,11 @@ describe('bound arithmetic', () => {
     expect(lipschitzBetween(gather([0, 0, 0, 1]), [[2]], 0, 1)).toBeCloseTo(Math.sqrt(3), 12);
   });
 
+  it('a layer norm: max |scale| / √ε (the normalization\'s steepest slope, at a centred input of norm 0)', () => {
+    const norm = [{ kind: 'layernorm' as const, name: 'n', scale: Float32Array.of(0.5, -2, 1), offset: new Float32Array(3), epsilon: 1e-4 }];
+    expect(lipschitzBetween(norm, [[4, 4, 3]], 0, 1)).toBeCloseTo(2 / 1e-2, 9);
+  });
+
   it('on a normalized network it is the paper\'s Σ ε (parallel) and ε₁·γ^(ℓ−1) (cascade), up to the feasibility slack', () => {
     const steps = [1, 2, 3].map((epsilon) => ({ epsilon, gain: 1, offSupportSlack: 0 }));
     expect(consistencyBounds('parallel', steps, 1.1, 0)).toEqual([1, 3, 6]);

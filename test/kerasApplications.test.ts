@@ -59,9 +59,21 @@ function mobileNetStyle(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: apply(tf.layers.activation({ name: 'predictions', activation: 'softmax' }), flat) });
 }
 
+/** A ConvNeXt-style block as Keras writes it: LayerNormalization over channels, Dense on the image (per position), GELU, residual. */
+function convNeXtStyle(): tf.LayersModel {
+  const input = tf.input({ shape: [6, 6, 3], name: 'input_1' });
+  const ln = (name: string, x: Sym) => apply(tf.layers.layerNormalization({ name, epsilon: 1e-6, gammaInitializer: 'randomUniform', betaInitializer: 'randomUniform' }), x);
+  const stem = ln('stem_ln', apply(tf.layers.conv2d({ name: 'stem', filters: 8, kernelSize: 2, strides: 2 }), input));
+  const hidden = apply(tf.layers.dense({ name: 'pwconv1', units: 32, activation: 'gelu' }), ln('block_ln', apply(tf.layers.depthwiseConv2d({ name: 'dwconv', kernelSize: 3, padding: 'same' }), stem)));
+  const sum = apply(tf.layers.add({ name: 'add' }), [stem, apply(tf.layers.dense({ name: 'pwconv2', units: 8 }), hidden)]);
+  const head = ln('head_ln', apply(tf.layers.globalAveragePooling2d({ name: 'pool' }), sum));
+  return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'predictions', units: 3 }), head) });
+}
+
 const models = [
   { name: 'efficientnet', build: efficientNetStyle, shape: [8, 8, 3], scale: 255 },
   { name: 'mobilenet', build: mobileNetStyle, shape: [6, 6, 3], scale: 1 },
+  { name: 'convnext', build: convNeXtStyle, shape: [6, 6, 3], scale: 1 },
 ];
 
 const kinds = (network: Network) => network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind));
@@ -229,6 +241,22 @@ describe('channels removed through a Reshape view: the target_shape follows, TF.
     expect(targetShape(written, 'reshape_1')).toEqual([1, 1, 15]);
     expect(targetShape(written, 'reshape_2')).toEqual([4]);
     expect(JSON.parse(written.modelJson).modelTopology.config.layers.find((l: { name: string }) => l.name === 'conv_preds').config.filters).toBe(4);
+  });
+});
+
+describe('Keras LayerNormalization and Dense on an image (ConvNeXt style)', () => {
+  it('reads as layer norms and 1×1 convs; a hidden unit of the MLP goes from both Dense kernels, the normalized channels stay', async () => {
+    const m = models[2];
+    const handle = await loadTfjsModelFile(saved.get(m.name)!.path);
+    expect(kinds(handle.network)).toEqual(['conv2d', 'layernorm', 'conv2d', 'layernorm', 'conv2d', 'gelu', 'conv2d', 'add', 'globalavgpool', 'layernorm', 'dense']);
+    const network = structuredClone(handle.network);
+    zeroRead(layer(network, 'pwconv2'), 5);
+    const { removal, written } = await removeAndWrite(handle, network, m);
+    expect([...removal.kept.get('pwconv1')!]).toHaveLength(31);
+    expect(removal.kept.has('stem') || removal.kept.has('dwconv')).toBe(false);
+    const json = JSON.parse(written.modelJson) as tf.io.ModelJSON;
+    const units = (json.modelTopology as { config: { layers: { name: string; config: { units?: number } }[] } }).config.layers.find((l) => l.name === 'pwconv1')!.config.units;
+    expect([units, json.weightsManifest[0].weights.find((w) => w.name === 'pwconv2/kernel')!.shape]).toEqual([31, [31, 8]]);
   });
 });
 

@@ -11,14 +11,9 @@ import { gatherForward } from '../src/network/cpuOps.js';
 import type { Conv2DLayer, GatherLayer } from '../src/network/types.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { shuffleNetBlock } from './helpers/dagGraphs.js';
-import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
-import { mulberry32 } from './helpers/random.js';
+import { GraphBuilder, imageSamples, int, ints, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 
-function samples(count: number, seed: number): { nchw: Float32Array; ours: Float32Array } {
-  const rand = mulberry32(seed);
-  const nchw = Float32Array.from({ length: count * 108 }, () => rand());
-  return { nchw, ours: nchwToNhwc(nchw, count, 3, 6, 6) };
-}
+const samples = (count: number, seed: number) => imageSamples([3, 6, 6], count, seed);
 
 describe('ShuffleNet units read as gathers', () => {
   it('the split as two channel ranges (Slice) and two outputs (Split), the shuffle as output channel k = input (k mod 2)·4 + ⌊k/2⌋', () => {

@@ -39,6 +39,8 @@ const runs: Array<[string, 'cascade' | 'parallel', number, number, number, strin
   ['mlp-activations', 'parallel', 300, 0.03, 2, []],
   ['efficientnet', 'cascade', 100, 0.05, 3, ['/features/features.0/features.0.0/Conv']],
   ['mlp-gelu', 'parallel', 300, 0.03, 2, []],
+  ['shufflenet', 'cascade', 80, 0.05, 3, ['/features/features.0/features.0.0/Conv']],
+  ['convnext', 'cascade', 80, 0.05, 3, ['/features/features.0/Conv']],
 ];
 
 describe('PyTorch exports: import equals onnxruntime', () => {

@@ -208,9 +208,13 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
   }
 }
 
-/** The kernel's shape in the file; a dense layer read from a 1×1 Conv2D (rank 4) keeps [1, 1, inputs, units]. */
+/**
+ * The kernel's shape in the file: a dense layer read from a 1×1 Conv2D (rank 4) keeps
+ * [1, 1, inputs, units], a 1×1 conv read from a Dense on an image (rank 2) [inputs, units].
+ */
 function kernelShape(layer: DenseLayer | Conv2DLayer, rank: number): number[] {
   if (layer.kind === 'dense') return rank === 4 ? [1, 1, layer.inputs, layer.units] : [layer.inputs, layer.units];
+  if (rank === 2) return [layer.inChannels, layer.filters];
   const groups = layer.groups ?? 1;
   // A depthwise conv (groups = cin) is stored as TF's [kh, kw, cin, multiplier].
   return groups > 1 ? [...layer.kernelSize, layer.inChannels, layer.filters / layer.inChannels] : [...layer.kernelSize, layer.inChannels, layer.filters];
@@ -236,6 +240,7 @@ function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string
     const layer = byName.get(config.name as string);
     if (layer?.kind === 'dense' && entry.class_name === 'Dense') config.units = layer.units;
     if (layer?.kind === 'dense' && entry.class_name === 'Conv2D') config.filters = layer.units;
+    if (layer?.kind === 'conv2d' && entry.class_name === 'Dense') config.units = layer.filters;
     if (layer?.kind === 'conv2d' && (entry.class_name === 'Conv2D' || entry.class_name === 'SeparableConv2D')) config.filters = layer.filters;
     const view = handle.views.find((v) => v.layer === config.name);
     if (view) config[config.target_shape !== undefined ? 'target_shape' : 'targetShape'] = viewTarget(view.view, shapeOf(view.source));

@@ -128,6 +128,22 @@ export function concatForward(parts: Float64Array[], widths: number[]): Float64A
   return out;
 }
 
+/** Each position's channels normalized (mean 0, biased variance 1 + ε), then scaled and shifted per channel. */
+export function layerNormForward(x: Float64Array, scale: ArrayLike<number>, offset: ArrayLike<number>, epsilon: number): Float64Array {
+  const channels = scale.length;
+  const out = new Float64Array(x.length);
+  for (let p = 0; p < x.length; p += channels) {
+    let mean = 0;
+    for (let c = 0; c < channels; c++) mean += x[p + c];
+    mean /= channels;
+    let variance = 0;
+    for (let c = 0; c < channels; c++) variance += (x[p + c] - mean) ** 2;
+    const inv = 1 / Math.sqrt(variance / channels + epsilon);
+    for (let c = 0; c < channels; c++) out[p + c] = (x[p + c] - mean) * inv * scale[c] + offset[c];
+  }
+  return out;
+}
+
 /** The channels at `indices` of each position's `channels` values: out[p, c] = x[p, indices[c]]. */
 export function gatherForward(x: Float64Array, channels: number, indices: readonly number[]): Float64Array {
   const positions = x.length / channels;

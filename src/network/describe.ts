@@ -65,7 +65,11 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       return `${layer.fn}${params.length ? ` (${params.join(', ')})` : ''}`;
     }
     case 'batchnorm':
-      return `${layer.scale.length} channels (not folded: its input is not a conv/dense layer read by it alone)`;
+      // BatchNorms left unfolded, arithmetic with constants, Keras's Rescaling and Normalization.
+      return `${layer.scale.length} channels, scale·x + offset per channel`;
+    case 'layernorm':
+      // ε as written (an f32 attribute reads 1e-6 as 9.99999997e-7).
+      return `over ${layer.scale.length} channels, ε ${Number(layer.epsilon.toPrecision(6))}`;
     case 'gather': {
       const channels = inputShape[inputShape.length - 1];
       const { indices } = layer;

@@ -4,7 +4,7 @@
 // returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { biasActivation, concatChannels, conv2d, gate, gatherChannels, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
@@ -167,6 +167,13 @@ export async function forwardGpu(
             const positions = outSize / total;
             const offsets = widths.map((_, k) => widths.slice(0, k).reduce((t, w) => t + w, 0));
             steps.push((n) => sources.map((part, k) => concatChannels(ws, { positions: n * positions, width: widths[k], total, offset: offsets[k], part: part.buffer, output: result.buffer })));
+            break;
+          }
+          case 'layernorm': {
+            const result = (out = activation(outSize, layer.name));
+            const [scale, offset] = [ws.upload(layer.scale, `${layer.name} scale`), ws.upload(layer.offset, `${layer.name} offset`)];
+            const channels = layer.scale.length;
+            steps.push((n) => [layerNorm(ws, { positions: (n * outSize) / channels, channels, epsilon: layer.epsilon, input: cur.buffer, scale, offset, output: result.buffer })]);
             break;
           }
           case 'gather': {

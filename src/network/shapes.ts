@@ -148,13 +148,15 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
     case 'globalavgpool':
       requireImage('globalavgpool', inputShape);
       return [inputShape[2]];
-    case 'batchnorm': {
+    case 'batchnorm':
+    case 'layernorm': {
       const channels = inputShape[inputShape.length - 1];
       for (const key of ['scale', 'offset'] as const) {
         if (!(layer[key] instanceof Float32Array) || layer[key].length !== channels)
           fail(`${key} must be a Float32Array of ${channels} values (the input's last axis), found ${ArrayBuffer.isView(layer[key]) ? layer[key].length : typeof layer[key]}`);
         checkFinite(key, layer[key]);
       }
+      if (layer.kind === 'layernorm' && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) fail(`epsilon must be a finite number ≥ 0 (found ${layer.epsilon})`);
       return [...inputShape];
     }
     case 'add':

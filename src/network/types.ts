@@ -101,6 +101,17 @@ export interface BatchNormLayer extends LayerBase {
   offset: Float32Array;
 }
 
+/**
+ * Layer normalization over the channels (last axis) at each position: (x − mean) / √(var + ε),
+ * then scale·… + offset per channel (ConvNeXt; var is the biased variance, as PyTorch's).
+ */
+export interface LayerNormLayer extends LayerBase {
+  kind: 'layernorm';
+  scale: Float32Array;
+  offset: Float32Array;
+  epsilon: number;
+}
+
 /** The elementwise sum of two or more tensors of one shape (a residual connection). */
 export interface AddLayer extends LayerBase {
   kind: 'add';
@@ -146,6 +157,7 @@ export type Layer =
   | AvgPool2DLayer
   | GlobalAvgPoolLayer
   | BatchNormLayer
+  | LayerNormLayer
   | AddLayer
   | MulLayer
   | ConcatLayer
@@ -162,6 +174,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'add', 'mul', 'concat', 'gather', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

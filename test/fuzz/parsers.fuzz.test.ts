@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../../src/io/npy.js';
 import { parseOnnxModel } from '../../src/io/onnxModel.js';
 import { parseTfjsModel } from '../../src/io/tfjsModel.js';
-import { shuffleNetBlock } from '../helpers/dagGraphs.js';
+import { convNeXtBlock, shuffleNetBlock } from '../helpers/dagGraphs.js';
 import { Outcomes, runs } from './harness.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -201,13 +201,14 @@ describe('fuzz: TF.js model.json and weights', () => {
 describe('fuzz: ONNX', () => {
   const outcomes = new Outcomes('onnx');
   afterAll(() => outcomes.report());
-  // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), and ShuffleNet's split and shuffle.
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes];
+  // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), ShuffleNet's split and
+  // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
   const structural = fc
-    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', '', 'x'.repeat(300)) })
+    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', '', 'x'.repeat(300)) })
     .map(({ base, what, at, value, text }) => {
       const model = onnx.ModelProto.decode(bases[base]);
       const graph = model.graph!;

@@ -177,3 +177,31 @@ export function shuffleNetBlock(seed = 12): DagCase {
   const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [second])], [int('axis', 1)]), 8, 3);
   return { name: 'shufflenet-block', bytes: g.model([3, 6, 6], out), dims: [3, 6, 6] };
 }
+
+/**
+ * ConvNeXt as torchvision's exports (opset 17: LayerNormalization; 13: its parts): a 2×2 stride-2 stem and its LayerNorm2d
+ * (Transpose to channels-last, LayerNormalization, Transpose back), a block (depthwise 7×7,
+ * Transpose, LayerNormalization, MatMul + Add, GELU as PyTorch 1.x writes it, MatMul + Add,
+ * Transpose back, layer scale [C, 1, 1], residual Add), and the head (GlobalAveragePool,
+ * LayerNorm2d on the pooled tensor, Flatten, Gemm).
+ */
+export function convNeXtBlock(opset: 13 | 17 = 17, seed = 13): DagCase {
+  const g = new GraphBuilder(seed);
+  const last = (x: string) => g.node('Transpose', [x], [ints('perm', [0, 2, 3, 1])]);
+  const first = (x: string) => g.node('Transpose', [x], [ints('perm', [0, 3, 1, 2])]);
+  const [scale, bias] = [(c: number) => g.weight([c], 0.2, undefined, 1), (c: number) => g.weight([c], 0.2)];
+  // Below opset 17 PyTorch writes LayerNorm as ReduceMean, Sub, Pow, ReduceMean, Add ε, Sqrt, Div, Mul, Add.
+  const decomposed = (x: string, c: number) => {
+    const d = g.node('Sub', [x, g.node('ReduceMean', [x], [ints('axes', [-1])])]);
+    const variance = g.node('ReduceMean', [g.node('Pow', [d, g.scalar(2)])], [ints('axes', [-1])]);
+    return g.node('Add', [g.node('Mul', [g.node('Div', [d, g.node('Sqrt', [g.node('Add', [variance, g.scalar(1e-6)])])]), scale(c)]), bias(c)]);
+  };
+  const layerNorm = (x: string, c: number) => (opset < 17 ? decomposed(x, c) : g.node('LayerNormalization', [x, scale(c), bias(c)], [int('axis', -1), float('epsilon', 1e-6)]));
+  const linear = (x: string, c: number, k: number) => g.node('Add', [g.weight([k], 0.1), g.node('MatMul', [x, g.weight([c, k], Math.sqrt(2 / c))])]);
+  const stem = first(layerNorm(last(g.conv('input', 3, 8, 2, { stride: 2 })), 8)); // 8×8 → 4×4
+  const hidden = torchGelu(g, linear(layerNorm(last(g.conv(stem, 8, 8, 7, { pad: 3, group: 8 })), 8), 8, 16));
+  const block = g.node('Mul', [g.weight([8, 1, 1], 0.1, undefined, 0.5), first(linear(hidden, 16, 8))]);
+  const sum = g.node('Add', [block, stem]);
+  const head = g.node('Flatten', [first(layerNorm(last(g.node('GlobalAveragePool', [sum])), 8))], [int('axis', 1)]);
+  return { name: `convnext-block-opset${opset}`, bytes: g.model([3, 8, 8], g.gemm(head, 8, 3), opset), dims: [3, 8, 8] };
+}

@@ -114,6 +114,13 @@ export async function runOnnx(bytes: Uint8Array, input: Float32Array, dims: numb
   return result[session.outputNames[0]].data as Float32Array;
 }
 
+/** `count` seeded uniform [0, 1) samples of ONNX dims [C, H, W]: NCHW for onnxruntime, NHWC for our network. */
+export function imageSamples(dims: [number, number, number], count: number, seed: number): { nchw: Float32Array; ours: Float32Array } {
+  const rand = mulberry32(seed);
+  const nchw = Float32Array.from({ length: count * dims[0] * dims[1] * dims[2] }, () => rand());
+  return { nchw, ours: nchwToNhwc(nchw, count, ...dims) };
+}
+
 /** NCHW → NHWC of `count` samples of [C, H, W]. */
 export function nchwToNhwc(x: Float32Array, count: number, c: number, h: number, w: number): Float32Array {
   const out = new Float32Array(x.length);

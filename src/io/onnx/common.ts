@@ -61,6 +61,8 @@ export interface DenseBinding extends BindingBase {
 
 export interface ConvBinding extends BindingBase {
   kind: 'conv2d';
+  /** 'MatMul': a MatMul on a channels-last image, a 1×1 conv (weights [C, K], its bias in the Add after it); else a Conv (OIHW). */
+  op?: 'MatMul';
   /** OIHW dims are [filters, inChannels / groups, kh, kw]. */
   filters: number;
   inChannels: number;

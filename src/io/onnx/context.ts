@@ -27,12 +27,17 @@ export class ImportContext {
     readonly batch: number | null,
   ) {}
 
-  /** Input `position` of node `index` as a network tensor (an error for constants and shapes). */
-  net(index: number, position = 0): NetTensor {
+  /**
+   * Input `position` of node `index` as a network tensor (an error for constants and shapes, and
+   * for a channels-last view unless `channelsLast`: the op reads it).
+   */
+  net(index: number, position = 0, o: { channelsLast?: boolean } = {}): NetTensor {
     const name = this.reader.nodes[index].input?.[position] ?? '';
     const tensor = this.tensors.get(name);
     if (!tensor || isStatic(tensor))
       throw this.reader.nodeError(index, `input ${position} ('${name}'): expected a tensor computed from the graph input, found ${tensor ? 'a shape computation' : 'a constant'}`);
+    if (tensor.channelsLast && !o.channelsLast)
+      throw this.reader.nodeError(index, `input ${position} ('${name}') is channels-last (after a Transpose [0, 2, 3, 1]): expected it read only by LayerNormalization, MatMul (+ its bias Add), pointwise activations and the Transpose [0, 3, 1, 2] back`);
     return tensor;
   }
 

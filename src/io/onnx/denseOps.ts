@@ -4,6 +4,7 @@ import type { DenseLayer } from '../../network/types.js';
 import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
 import { pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import type { Handler, ImportContext } from './context.js';
+import { channelsLastMatMul } from './layoutOps.js';
 
 export const gemm: Handler = (ctx, index) => {
   const { reader } = ctx;
@@ -34,7 +35,8 @@ export const gemm: Handler = (ctx, index) => {
 export const matMul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { channelsLast: true });
+  if (x.channelsLast) return channelsLastMatMul(ctx, index, x);
   const n = reader.requireVector(index, x);
   const weight = reader.constInput(index, 1, 'weight');
   const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');

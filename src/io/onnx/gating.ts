@@ -20,7 +20,7 @@ export const FUSED_PARTS = ['Erf'];
 export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
 
 /** A float32 scalar constant's value, or null (not a constant, or not one float). */
-function scalar(reader: GraphReader, name: string): number | null {
+export function scalar(reader: GraphReader, name: string): number | null {
   const tensor = reader.consts.get(name)?.tensor;
   if (!tensor || (tensor.dataType ?? 0) !== FLOAT || (tensor.dims ?? []).some((d) => toInt(d) !== 1)) return null;
   const raw = tensor.rawData;

@@ -17,12 +17,19 @@ export interface NetTensor {
   ours: number[];
   /** Set after a Flatten of a [C, H, W] image whose CHW and HWC orders differ. */
   chw: [number, number, number] | null;
+  /**
+   * After a Transpose [0, 2, 3, 1] (ConvNeXt): ONNX's dims are [H, W, C] ([1, 1, C] pooled), ours
+   * unchanged (ours is channels-last already). Only the ops that read it ask for it (ctx.net).
+   */
+  channelsLast?: true;
 }
 
 /** A tensor's fields: a [C, H, W] image, n features, or a globally pooled [C, 1, 1] tensor (ours: [C]). */
 export const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
 export const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
 export const pooled = (c: number) => ({ dims: [c, 1, 1], ours: [c], chw: null });
+/** The fields of a tensor of x's shape and layout (an elementwise op's output). */
+export const sameAs = (x: NetTensor) => ({ dims: x.dims, ours: x.ours, chw: x.chw, ...(x.channelsLast ? { channelsLast: true as const } : {}) });
 export const isPooled = (t: NetTensor) => t.ours.length === 1 && shapeText(t.dims) === shapeText([t.ours[0], 1, 1]);
 
 interface ConstTensor {

@@ -2,10 +2,11 @@
 // attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
 // Conv/Gemm before it, shape computations).
 import { split } from './channelOps.js';
+import { layerNormalization, transpose } from './layoutOps.js';
 import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
 import { windowSpan } from '../../network/shapes.js';
 import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
-import { isPooled, image, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { isPooled, image, pooled, sameAs, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
@@ -38,14 +39,14 @@ const add: Handler = (ctx, index) => {
   if (foldShapeValues(ctx, index, 'Add')) return;
   const constPosition = names.findIndex((n) => reader.consts.has(n));
   if (constPosition >= 0) {
-    // A MatMul's bias.
-    const x = ctx.net(index, 1 - constPosition);
+    // A MatMul's bias (the MatMul a dense layer, or a 1×1 conv on a channels-last image).
+    const x = ctx.net(index, 1 - constPosition, { channelsLast: true });
     const binding = soleReaderOf(ctx, index, x);
-    const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer);
+    const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer);
     // Anything else: x + c, one value or one per channel.
-    if (!binding || binding.kind !== 'dense' || binding.op !== 'MatMul' || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
+    if (!binding || binding.op !== 'MatMul' || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
     const biasConst = reader.consts.get(names[constPosition])!;
-    layer.bias = denseBias(reader, index, biasConst, layer.units);
+    layer.bias = denseBias(reader, index, biasConst, layer.kind === 'dense' ? layer.units : layer.filters);
     binding.bias = biasConst.root;
     binding.biasReader = index;
     binding.output = reader.nodes[index].output?.[0] ?? '';
@@ -137,9 +138,9 @@ const batchNormalization: Handler = (ctx, index) => {
 
 function activation(fn: ActivationLayer['fn'], params: (ctx: ImportContext, index: number) => Partial<ActivationLayer> = () => ({})): Handler {
   return (ctx, index) => {
-    const x = ctx.net(index);
+    const x = ctx.net(index, 0, { channelsLast: true });
     const extra = params(ctx, index);
-    ctx.emit(index, { kind: 'activation', name: ctx.reader.layerName(index), fn, ...extra }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+    ctx.emit(index, { kind: 'activation', name: ctx.reader.layerName(index), fn, ...extra }, [x], sameAs(x));
   };
 }
 
@@ -159,8 +160,8 @@ const clip: Handler = (ctx, index) => {
   const attrs = reader.attributes(index, reader.opset < 11 ? ['min', 'max'] : []);
   const min = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'min', -Infinity) : (scalarInput(ctx, index, 1, 'min') ?? -Infinity);
   const max = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'max', Infinity) : (scalarInput(ctx, index, 2, 'max') ?? Infinity);
-  const x = ctx.net(index);
-  const same = { dims: x.dims, ours: x.ours, chw: x.chw };
+  const x = ctx.net(index, 0, { channelsLast: true });
+  const same = sameAs(x);
   if (min === 0 && max === Infinity) ctx.emit(index, { kind: 'relu', name: reader.layerName(index) }, [x], same);
   else ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: 'clip', ...(min > -Infinity ? { min } : {}), ...(max < Infinity ? { max } : {}) }, [x], same);
 };
@@ -269,8 +270,8 @@ export const OP_HANDLERS: Record<string, Handler> = {
   BatchNormalization: batchNormalization,
   Relu: (ctx, index) => {
     ctx.reader.attributes(index, []);
-    const x = ctx.net(index);
-    ctx.emit(index, { kind: 'relu', name: ctx.reader.layerName(index) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+    const x = ctx.net(index, 0, { channelsLast: true });
+    ctx.emit(index, { kind: 'relu', name: ctx.reader.layerName(index) }, [x], sameAs(x));
   },
   Clip: clip,
   LeakyRelu: activation('leakyRelu', (ctx, i) => ({ alpha: float('alpha', 0.01)(ctx, i) })),
@@ -294,6 +295,8 @@ export const OP_HANDLERS: Record<string, Handler> = {
   Pad: pad,
   Concat: concat,
   Split: split,
+  Transpose: transpose,
+  LayerNormalization: layerNormalization,
   Flatten: flatten,
   Reshape: reshape,
   Softmax: softmax,

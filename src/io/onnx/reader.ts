@@ -7,10 +7,11 @@
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
 import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
-import { GraphReader } from './graphReader.js';
+import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
 import { emitShuffle, findShuffles } from './channelOps.js';
+import { emitLayerNormFusion, findLayerNorms } from './layoutOps.js';
 import { findFusions, FUSED_PARTS } from './gating.js';
 
 /** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
@@ -104,11 +105,17 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null });
   const fusions = findFusions(reader, outputName);
   const shuffles = findShuffles(reader, outputName);
+  const layerNorms = findLayerNorms(reader, outputName);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];
     const fusion = fusions.get(index);
     const shuffle = shuffles.get(index);
-    if (fusion === 'inner' || shuffle === 'inner') continue;
+    const layerNorm = layerNorms.get(index);
+    if (fusion === 'inner' || shuffle === 'inner' || layerNorm === 'inner') continue;
+    if (layerNorm) {
+      emitLayerNormFusion(ctx, index, layerNorm);
+      continue;
+    }
     if (shuffle) {
       emitShuffle(ctx, index, shuffle);
       continue;
@@ -116,7 +123,7 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     if (fusion) {
       const x = ctx.tensors.get(fusion.input);
       if (!x || isStatic(x)) throw reader.nodeError(index, `input '${fusion.input}' of its ${fusion.fn}: expected a tensor computed from the graph input`);
-      ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: fusion.fn }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+      ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: fusion.fn }, [x], sameAs(x));
       continue;
     }
     const op = node.opType ?? '';

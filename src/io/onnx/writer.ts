@@ -102,8 +102,9 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
             `expected ${kh}×${kw}×${groupIn}×${filters}`,
         );
       }
-      weight = hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
-      dims = [filters, groupIn, kh, kw];
+      // A MatMul on a channels-last image keeps its [C, K] layout: HWIO's values for a 1×1 kernel.
+      weight = binding.op === 'MatMul' ? Float32Array.from(conv.kernel) : hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
+      dims = binding.op === 'MatMul' ? [inChannels, filters] : [filters, groupIn, kh, kw];
       size = filters;
       if (groups !== binding.groups) setGroups(graph, binding, groups);
     }

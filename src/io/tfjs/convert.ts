@@ -280,8 +280,21 @@ export function convertModel(
       case 'Concatenate':
         out = emit({ kind: 'concat', name }, from);
         break;
+      case 'LayerNormalization': {
+        const channels = inputShapeOf(layer).at(-1)!;
+        const scale = values.get('gamma') ?? new Float32Array(channels).fill(1);
+        const offset = values.get('beta') ?? new Float32Array(channels);
+        out = emit({ kind: 'layernorm', name, scale, offset, epsilon: (config.epsilon as number | undefined) ?? 1e-3 }, from);
+        break;
+      }
       case 'Dense': {
         const [inputs, units] = layer.weights[0].shape as number[];
+        if (inputShapeOf(layer).length === 3 && !readsPooled) {
+          // Dense on an image acts on each position's channels: a 1×1 conv (kernel [C, K]: HWIO's values).
+          const conv: Conv2DLayer = { kind: 'conv2d', name, kernel: values.get('kernel')!, kernelSize: [1, 1], inChannels: inputs, filters: units, bias: values.get('bias') ?? null, strides: [1, 1], padding: 'valid', activation: 'linear' };
+          out = emitWeighted(conv, activationName(config, at), from);
+          break;
+        }
         out = emitWeighted({ kind: 'dense', name, kernel: values.get('kernel')!, inputs, units, bias: values.get('bias') ?? null, activation: 'linear' }, activationName(config, at), from);
         break;
       }

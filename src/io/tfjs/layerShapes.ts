@@ -127,6 +127,17 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
         if ((field === 'scale' || c[field] !== undefined) && perChannel(c[field], input[input.length - 1]) === null)
           fail(`${where}: ${field}`, `one finite number or ${input[input.length - 1]} (one per channel), found ${describe(c[field])}`);
       return input;
+    case 'LayerNormalization': {
+      const axis = c.axis ?? -1;
+      if (axis !== -1 && axis !== input.length && !(Array.isArray(axis) && axis.length === 1 && (axis[0] === -1 || axis[0] === input.length)))
+        fail(`${where}: axis`, `-1 (the last axis), found ${describe(axis)}`);
+      const epsilon = c.epsilon ?? 1e-3;
+      if (typeof epsilon !== 'number' || !(epsilon >= 0) || !Number.isFinite(epsilon)) fail(`${where}: epsilon`, `a finite number ≥ 0, found ${describe(c.epsilon)}`);
+      const channels = input[input.length - 1];
+      if (c.scale ?? true) expectWeight('gamma', [channels]);
+      if (c.center ?? true) expectWeight('beta', [channels]);
+      return input;
+    }
     case 'Normalization': {
       // Keras's (x − mean) / max(√variance, 1e-7) per channel: the statistics in the config, or adapted (weights).
       const axis = c.axis ?? -1;

@@ -1,0 +1,145 @@
+// Channels-last stretches of a graph (ConvNeXt as PyTorch exports it): Transpose [0, 2, 3, 1] to
+// [batch, H, W, C], LayerNormalization over the channels, MatMul + Add on the channels (a 1×1 conv),
+// pointwise activations, and Transpose [0, 3, 1, 2] back. Our tensors are channels-last already:
+// the Transposes move no value, they only mark the tensor (NetTensor.channelsLast), and the ops
+// between them are the layers they would be on the channels-first tensor.
+import type { Conv2DLayer } from '../../network/types.js';
+import { isDefaultDomain, listText, shapeText, toInt } from './common.js';
+import type { Handler, ImportContext } from './context.js';
+import { scalar } from './gating.js';
+import { sameAs, type GraphReader, type NetTensor } from './graphReader.js';
+
+const TO_CHANNELS_LAST = [0, 2, 3, 1];
+const TO_CHANNELS_FIRST = [0, 3, 1, 2];
+
+export const transpose: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['perm']);
+  const perm = attrs.get('perm')?.ints?.map(toInt) ?? [];
+  const x = ctx.net(index, 0, { channelsLast: true });
+  const expected = `perm [0, 2, 3, 1] of an image (to channels-last, for a LayerNormalization or MatMul over the channels) or [0, 3, 1, 2] back`;
+  if (listText(perm) === listText(TO_CHANNELS_LAST) && !x.channelsLast && x.dims.length === 3 && !x.chw) {
+    const [C, H, W] = x.dims;
+    return ctx.alias(index, { layer: x.layer, dims: [H, W, C], ours: x.ours, chw: null, channelsLast: true });
+  }
+  if (listText(perm) === listText(TO_CHANNELS_FIRST) && x.channelsLast) {
+    const [H, W, C] = x.dims;
+    return ctx.alias(index, { layer: x.layer, dims: [C, H, W], ours: x.ours, chw: null });
+  }
+  throw reader.nodeError(index, `perm ${listText(perm)} of [batch, ${x.dims.join(', ')}]${x.channelsLast ? ' (channels-last)' : ''}: expected ${expected}`);
+};
+
+/** LayerNormalization (opset 17) over the last axis: the channels of a channels-last image, or features. */
+export const layerNormalization: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axis', 'epsilon', 'stash_type']);
+  const x = ctx.net(index, 0, { channelsLast: true });
+  const rank = x.dims.length + 1;
+  const axis = reader.intAttribute(index, attrs, 'axis', -1);
+  if ((axis < 0 ? axis + rank : axis) !== rank - 1) throw reader.nodeError(index, `attribute axis=${axis} on [batch, ${x.dims.join(', ')}]: expected the last axis (the channels, after a Transpose [0, 2, 3, 1]) or features`);
+  const epsilon = reader.floatAttribute(index, attrs, 'epsilon', 1e-5);
+  emitLayerNorm(ctx, index, x, reader.constInput(index, 1, 'scale'), reader.optionalConstInput(index, 2, 'bias'), epsilon);
+};
+
+type Constant = ReturnType<GraphReader['constInput']>;
+
+/** Node `index` as a layernorm layer of x (a channels-last image or features) with these constants. */
+function emitLayerNorm(ctx: ImportContext, index: number, x: NetTensor, scaleConst: Constant, biasConst: Constant | null, epsilon: number): void {
+  const { reader } = ctx;
+  if ((x.dims.length === 3 && !x.channelsLast) || x.chw)
+    throw reader.nodeError(index, `normalizes the last axis of [batch, ${x.dims.join(', ')}]: expected the channels (after a Transpose [0, 2, 3, 1]) or features`);
+  if (!(epsilon >= 0 && Number.isFinite(epsilon))) throw reader.nodeError(index, `epsilon ${epsilon}: expected a finite value ≥ 0`);
+  const channels = x.dims[x.dims.length - 1];
+  const [scale, offset] = ([[scaleConst, 'scale'], [biasConst, 'bias']] as const).map(([constant, what]) => {
+    if (!constant) return new Float32Array(channels);
+    const { dims, values } = reader.weightValues(index, constant, what);
+    if (values.length !== channels || dims.length !== 1) throw reader.nodeError(index, `${what} '${constant.root}' has shape ${shapeText(dims)}: expected [${channels}]`);
+    return values;
+  });
+  ctx.emit(index, { kind: 'layernorm', name: reader.layerName(index), scale, offset, epsilon }, [x], sameAs(x));
+}
+
+/** A LayerNorm PyTorch wrote as nodes (below opset 17): its last Add, with what it reads; or a node inside it (skipped). */
+export type LayerNormFusion = { input: string; scale: string; bias: string; epsilon: number } | 'inner';
+
+/**
+ * PyTorch's LayerNorm before opset 17, by node index: ReduceMean(x) over the last axis, d = x − it,
+ * ReduceMean(d^2), + ε, Sqrt, d / it, · scale, + bias (each part read by the next alone, d by
+ * the Pow and the Div).
+ */
+export function findLayerNorms(reader: GraphReader, outputName: string): Map<number, LayerNormFusion> {
+  const producer = new Map<string, number>();
+  reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
+  const op = (index: number | undefined) => (index === undefined || !isDefaultDomain(reader.nodes[index].domain) ? '' : (reader.nodes[index].opType ?? ''));
+  const inputs = (index: number) => reader.nodes[index].input ?? [];
+  const readers = (name: string) => (name === outputName ? [-1] : (reader.consumers.get(name) ?? []));
+  /** The `opType` node computing `name`, read by `by` alone. */
+  const inner = (name: string, opType: string, by: number): number | undefined => {
+    const index = producer.get(name);
+    const r = readers(name);
+    return index !== undefined && op(index) === opType && r.length === 1 && r[0] === by ? index : undefined;
+  };
+  const constant = (name: string) => reader.consts.has(name);
+  /** [the computed input, the constant] of a two-input node. */
+  const split = (index: number): [string, string] | undefined => {
+    const [a, b] = inputs(index);
+    if (inputs(index).length !== 2) return undefined;
+    return constant(b) && !constant(a) ? [a, b] : constant(a) && !constant(b) ? [b, a] : undefined;
+  };
+  const overLastAxis = (index: number) => {
+    const attrs = reader.nodes[index].attribute ?? [];
+    const axes = attrs.find((a) => a.name === 'axes')?.ints?.map(toInt);
+    const keep = attrs.find((a) => a.name === 'keepdims');
+    return inputs(index).length === 1 && axes?.length === 1 && axes[0] === -1 && (keep === undefined || toInt(keep.i ?? 1) === 1);
+  };
+  const found = new Map<number, LayerNormFusion>();
+  reader.nodes.forEach((_, z) => {
+    if (op(z) !== 'Add') return;
+    const [yName, bias] = split(z) ?? [];
+    const y = yName === undefined ? undefined : inner(yName, 'Mul', z);
+    const [nName, scale] = y === undefined ? [] : (split(y) ?? []);
+    const n = nName === undefined ? undefined : inner(nName, 'Div', y!);
+    if (n === undefined) return;
+    const [dName, sName] = inputs(n);
+    const s = inner(sName, 'Sqrt', n);
+    const a = s === undefined ? undefined : inner(inputs(s)[0], 'Add', s);
+    const [vName, epsName] = a === undefined ? [] : (split(a) ?? []);
+    const v = vName === undefined ? undefined : inner(vName, 'ReduceMean', a!);
+    const p = v === undefined || !overLastAxis(v) ? undefined : inner(inputs(v)[0], 'Pow', v);
+    const d = producer.get(dName);
+    if (p === undefined || d === undefined || op(d) !== 'Sub' || inputs(p)[0] !== dName || scalar(reader, inputs(p)[1]) !== 2) return;
+    const dReaders = [...readers(dName)].sort((i, j) => i - j);
+    if (dReaders.length !== 2 || dReaders.join() !== [p, n].sort((i, j) => i - j).join()) return;
+    const [x, mName] = inputs(d);
+    const m = inner(mName, 'ReduceMean', d);
+    const epsilon = scalar(reader, epsName!);
+    if (m === undefined || !overLastAxis(m) || inputs(m)[0] !== x || epsilon === null) return;
+    for (const part of [m, d, p, v!, a!, s!, n, y!]) found.set(part, 'inner');
+    found.set(z, { input: x, scale: scale!, bias: bias!, epsilon });
+  });
+  return found;
+}
+
+/** The layernorm a fused LayerNorm's last Add (node `index`) is. */
+export function emitLayerNormFusion(ctx: ImportContext, index: number, fusion: Exclude<LayerNormFusion, 'inner'>): void {
+  const x = ctx.tensors.get(fusion.input);
+  if (!x || 'values' in x) throw ctx.reader.nodeError(index, `input '${fusion.input}' of its LayerNorm: expected a tensor computed from the graph input`);
+  emitLayerNorm(ctx, index, x, ctx.reader.consts.get(fusion.scale)!, ctx.reader.consts.get(fusion.bias)!, fusion.epsilon);
+}
+
+/** A MatMul of a channels-last image by [C, K] weights: a 1×1 conv (our HWIO [1, 1, C, K] holds the same values). */
+export function channelsLastMatMul(ctx: ImportContext, index: number, x: NetTensor): void {
+  const { reader } = ctx;
+  if (x.ours.length !== 3)
+    throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}] (channels-last): expected an image with more than one position`);
+  const [H, W, C] = x.dims;
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims, values } = reader.weightValues(index, weight, 'weight');
+  if (dims.length !== 2 || dims[0] !== C) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(dims)}: expected [${C}, K] (${C} channels)`);
+  const K = dims[1];
+  const name = reader.layerName(index);
+  const layer: Conv2DLayer = { kind: 'conv2d', name, kernel: values, kernelSize: [1, 1], inChannels: C, filters: K, bias: null, strides: [1, 1], padding: 'valid', activation: 'linear' };
+  ctx.emit(index, layer, [x], { dims: [H, W, K], ours: [H, W, K], chw: null, channelsLast: true });
+  const output = reader.nodes[index].output?.[0] ?? '';
+  reader.bindings.push({ kind: 'conv2d', op: 'MatMul', layer: name, node: reader.describe(index), output, weight: weight.root, bias: null, weightReader: index, biasReader: null, filters: K, inChannels: C, groups: 1, kernelSize: [1, 1], foldedBatchNorm: null });
+}
