@@ -388,9 +388,9 @@ describe('functional models', () => {
         `layer 0 ('c'): data_format: expected 'channels_last', found "channels_first"`,
       ],
       [
-        'dense-on-image',
-        () => tf.sequential({ layers: [tf.layers.dense({ name: 'd', inputShape: [4, 4, 3], units: 2 })] }),
-        "layer 0 'd' (dense): dense expects a flat input of 3 values but receives shape [4, 4, 3] (add a flatten layer before it)",
+        'depthwise-on-pooled',
+        () => tf.sequential({ layers: [tf.layers.reshape({ name: 'r', inputShape: [3], targetShape: [1, 1, 3] }), tf.layers.depthwiseConv2d({ name: 'd', kernelSize: 1 })] }),
+        "layer 1 ('d'): DepthwiseConv2D reads the vector 'r' viewed as [1, 1, C]: expected an image (only a 1×1 Conv2D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)",
       ],
       [
         'softplus',
@@ -482,10 +482,10 @@ describe('bad inputs raise an InputError naming the file', () => {
 
   it('an unsupported layer class', async () => {
     const path = await mlpCopy((json) => {
-      json.modelTopology.config.layers[1].class_name = 'LayerNormalization';
+      json.modelTopology.config.layers[1].class_name = 'GlobalMaxPooling2D';
     });
     await expect(loadTfjsModelFile(path)).rejects.toThrow(
-      new InputError(`${path}: layer 1 ('dense_2'): unsupported layer class 'LayerNormalization': ${SUPPORTED_DESCRIPTION}`),
+      new InputError(`${path}: layer 1 ('dense_2'): unsupported layer class 'GlobalMaxPooling2D': ${SUPPORTED_DESCRIPTION}`),
     );
   });
 
