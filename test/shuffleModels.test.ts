@@ -32,6 +32,20 @@ describe('ShuffleNet units read as gathers', () => {
   });
 });
 
+describe('a Split with an output nobody reads', () => {
+  it('reads the parts that are read, and computes what onnxruntime computes', async () => {
+    const g = new GraphBuilder(5);
+    const x = g.node('Relu', [g.conv('input', 3, 8, 3, { pad: 1 })]);
+    const [a, , c] = g.nodeOutputs('Split', [x, g.int64([2, 3, 3])], 3, [int('axis', 1)]);
+    const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [g.node('Concat', [a, c], [int('axis', 1)])])], [int('axis', 1)]), 5, 2);
+    const bytes = g.model([3, 6, 6], out);
+    const { network } = parseOnnxModel(bytes, 'split.onnx');
+    expect(network.layers.filter((l): l is GatherLayer => l.kind === 'gather').map((l) => l.indices)).toEqual([[0, 1], [5, 6, 7]]);
+    const { nchw, ours } = samples(2, 8);
+    expect(relativeError(forwardCpu(network, ours, 2).output, await runOnnx(bytes, nchw, [2, 3, 6, 6]))).toBeLessThan(1e-5);
+  });
+});
+
 describe('structured pruning through a shuffle', () => {
   it("removes a branch's inner channel with its filters; the channels a gather reads or writes stay; onnxruntime runs the written model", async () => {
     const c = shuffleNetBlock();

@@ -8,7 +8,7 @@
 // those it writes, in place (the written model keeps these nodes as they are).
 import { isDefaultDomain, listText, toInt } from './common.js';
 import type { Handler, ImportContext } from './context.js';
-import { image, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { image, isPooled, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** A shuffle's last Reshape (with its first Reshape's node index), or a node inside the chain (skipped). */
 export type Shuffle = { first: number } | 'inner';
@@ -65,7 +65,7 @@ export function emitShuffle(ctx: ImportContext, index: number, shuffle: { first:
 function emitChannelRange(ctx: ImportContext, index: number, x: NetTensor, start: number, end: number, output: number): NetTensor {
   const indices = Array.from({ length: end - start }, (_, k) => start + k);
   const layer = { kind: 'gather' as const, name: ctx.reader.layerName(index, output), indices };
-  const shape = x.ours.length === 3 ? image(indices.length, x.dims[1], x.dims[2]) : vector(indices.length);
+  const shape = x.ours.length === 3 ? image(indices.length, x.dims[1], x.dims[2]) : isPooled(x) ? pooled(indices.length) : vector(indices.length);
   return ctx.emit(index, layer, [x], shape, output);
 }
 
@@ -108,7 +108,9 @@ export const split: Handler = (ctx, index) => {
     throw reader.nodeError(index, `split ${listText(sizes.map(Number))}: expected ${outputs} positive sizes adding up to the ${channels} channels`);
   let start = 0;
   (sizes as number[]).forEach((size, k) => {
-    emitChannelRange(ctx, index, x, start, start + size, k);
+    // An output nobody reads (x.split(...) with a part left over) is no layer.
+    const name = reader.nodes[index].output?.[k] ?? '';
+    if (name && ((reader.consumers.get(name)?.length ?? 0) > 0 || name === ctx.outputName)) emitChannelRange(ctx, index, x, start, start + size, k);
     start += size;
   });
 };
