@@ -245,12 +245,13 @@ fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   }
 }
 
-// ---- global average pooling: [H, W, C] → [C] per sample, one thread per output ----
+// ---- global average or max pooling: [H, W, C] → [C] per sample, one thread per output ----
 
 struct GlobalPoolParams {
   count: u32,     // samples·channels
   positions: u32, // H·W
   channels: u32,
+  mode: u32,      // 0: mean, 1: max
 }
 
 @group(0) @binding(60) var<uniform> globalPool: GlobalPoolParams;
@@ -258,13 +259,18 @@ struct GlobalPoolParams {
 @group(0) @binding(62) var<storage, read_write> globalPoolOutput: array<f32>;
 
 @compute @workgroup_size(WORKGROUP)
-fn globalAvgPool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn globalPool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   for (var i = gid.x; i < globalPool.count; i += stride(groups)) {
     let c = i % globalPool.channels;
     let n = i / globalPool.channels;
     var sum = 0.0;
-    for (var k = 0u; k < globalPool.positions; k++) { sum += globalPoolInput[(n * globalPool.positions + k) * globalPool.channels + c]; }
-    globalPoolOutput[i] = sum / f32(globalPool.positions);
+    var most = globalPoolInput[n * globalPool.positions * globalPool.channels + c];
+    for (var k = 0u; k < globalPool.positions; k++) {
+      let v = globalPoolInput[(n * globalPool.positions + k) * globalPool.channels + c];
+      sum += v;
+      most = max(most, v);
+    }
+    globalPoolOutput[i] = select(sum / f32(globalPool.positions), most, globalPool.mode == 1u);
   }
 }
 

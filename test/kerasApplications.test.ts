@@ -260,6 +260,22 @@ describe('Keras LayerNormalization and Dense on an image (ConvNeXt style)', () =
   });
 });
 
+describe("keras.applications' pooling='max': GlobalMaxPooling2D", () => {
+  it('reads as a global max pool TF.js computes; a channel the head does not read goes with its filter', async () => {
+    const input = tf.input({ shape: [5, 5, 2], name: 'in' });
+    const features = apply(tf.layers.conv2d({ name: 'conv', filters: 6, kernelSize: 3, activation: 'relu' }), input);
+    const model = tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'out', units: 3 }), apply(tf.layers.globalMaxPooling2d({ name: 'pool' }), features)) });
+    const m = { name: 'max-pooled', build: () => model, shape: [5, 5, 2], scale: 1 };
+    const handle = await loadTfjsModelFile(await saveLayersModel(model, join(dir, 'max-pooled')));
+    expect(kinds(handle.network)).toEqual(['conv2d', 'globalmaxpool', 'dense']);
+    const network = structuredClone(handle.network);
+    zeroRead(layer(network, 'out'), 4);
+    const { removal } = await removeAndWrite(handle, network, m);
+    expect([...removal.kept.get('conv')!]).toEqual([0, 1, 2, 3, 5]);
+    model.dispose();
+  });
+});
+
 describe('a per-channel Rescaling between two convs loses the removed channels\' values', () => {
   it('scale and offset lists keep the kept channels; TF.js loads the smaller model', async () => {
     const input = tf.input({ shape: [4, 4, 2], name: 'in' });

@@ -13,11 +13,11 @@ import { outputShape, zeroPadding } from './tfjs/layerShapes.js';
 export { describe, isObject, zeroPadding, type Json };
 
 export const SUPPORTED_CLASSES = [
-  'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Multiply', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
+  'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Multiply', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D',
   'ZeroPadding2D', 'Flatten', 'Reshape', 'Rescaling', 'Normalization', 'LayerNormalization', 'Activation', 'ReLU', 'Softmax', 'Dropout', 'InputLayer',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D (before a conv or pool), Flatten, Reshape (a vector as [1, 1, C], or a flatten), Rescaling, Normalization (over channels), LayerNormalization (over the last axis), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish… see the docs), ReLU(max_value), Softmax, Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D (before a conv or pool), Flatten, Reshape (a vector as [1, 1, C], or a flatten), Rescaling, Normalization (over channels), LayerNormalization (over the last axis), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish… see the docs), ReLU(max_value), Softmax, Dropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
 const JOINS = ['Add', 'Multiply', 'Concatenate'];

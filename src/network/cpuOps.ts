@@ -95,15 +95,16 @@ export function poolForward(x: Float64Array, samples: number, g: WindowGeometry,
 }
 
 /** The mean over H and W of each sample's [H, W, C]: P × C. */
-export function globalAvgPoolForward(x: Float64Array, samples: number, shape: readonly number[]): Float64Array {
+/** The mean ('avg') or max over H and W of each sample's [H, W, C]: samples × C. */
+export function globalPoolForward(x: Float64Array, samples: number, shape: readonly number[], mode: 'avg' | 'max'): Float64Array {
   const [h, w, c] = shape;
-  const out = new Float64Array(samples * c);
+  const out = new Float64Array(samples * c).fill(mode === 'max' ? -Infinity : 0);
   for (let s = 0; s < samples; s++)
     for (let i = 0; i < h * w; i++) {
       const base = (s * h * w + i) * c;
-      for (let k = 0; k < c; k++) out[s * c + k] += x[base + k];
+      for (let k = 0; k < c; k++) out[s * c + k] = mode === 'max' ? Math.max(out[s * c + k], x[base + k]) : out[s * c + k] + x[base + k];
     }
-  for (let i = 0; i < out.length; i++) out[i] /= h * w;
+  if (mode === 'avg') for (let i = 0; i < out.length; i++) out[i] /= h * w;
   return out;
 }
 

@@ -3,7 +3,7 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, globalAvgPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
 import { shapeSize, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
@@ -151,7 +151,8 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         out = poolForward(x, samples, windowGeometry(layer, inShape), layer.kind === 'maxpool2d' ? 'max' : 'avg', layer.kind === 'avgpool2d' && layer.countIncludePad);
         break;
       case 'globalavgpool':
-        out = globalAvgPoolForward(x, samples, inShape);
+      case 'globalmaxpool':
+        out = globalPoolForward(x, samples, inShape, layer.kind === 'globalmaxpool' ? 'max' : 'avg');
         break;
       case 'batchnorm':
         out = affineForward(x, layer.scale, layer.offset);

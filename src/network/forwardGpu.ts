@@ -4,7 +4,7 @@
 // returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalAvgPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
@@ -143,9 +143,10 @@ export async function forwardGpu(
             steps.push((n) => [pool2d(ws, { samples: n, geometry, mode, input: cur.buffer, output: result.buffer })]);
             break;
           }
-          case 'globalavgpool': {
+          case 'globalavgpool':
+          case 'globalmaxpool': {
             const result = (out = activation(outSize, layer.name));
-            steps.push((n) => [globalAvgPool(ws, { samples: n, positions: inShape[0] * inShape[1], channels: inShape[2], input: cur.buffer, output: result.buffer })]);
+            steps.push((n) => [globalPool(ws, { samples: n, positions: inShape[0] * inShape[1], channels: inShape[2], mode: layer.kind === 'globalmaxpool' ? 'max' : 'avg', input: cur.buffer, output: result.buffer })]);
             break;
           }
           case 'add': {

@@ -146,7 +146,8 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       return [...windowOutput(layer, inputShape, 'pool'), inputShape[2]];
     }
     case 'globalavgpool':
-      requireImage('globalavgpool', inputShape);
+    case 'globalmaxpool':
+      requireImage(layer.kind, inputShape);
       return [inputShape[2]];
     case 'batchnorm':
     case 'layernorm': {

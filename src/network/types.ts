@@ -94,6 +94,11 @@ export interface GlobalAvgPoolLayer extends LayerBase {
   kind: 'globalavgpool';
 }
 
+/** The max over H and W of an [H, W, C] tensor: [C] (Keras's GlobalMaxPooling2D, ONNX's GlobalMaxPool). */
+export interface GlobalMaxPoolLayer extends LayerBase {
+  kind: 'globalmaxpool';
+}
+
 /** Inference-mode batch normalization as the per-channel affine map y = scale·x + offset (last axis). */
 export interface BatchNormLayer extends LayerBase {
   kind: 'batchnorm';
@@ -156,6 +161,7 @@ export type Layer =
   | MaxPool2DLayer
   | AvgPool2DLayer
   | GlobalAvgPoolLayer
+  | GlobalMaxPoolLayer
   | BatchNormLayer
   | LayerNormLayer
   | AddLayer
@@ -174,6 +180,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

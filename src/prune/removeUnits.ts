@@ -116,6 +116,7 @@ function tieChannels(network: Network, sets: ChannelSets): void {
       case 'maxpool2d':
       case 'avgpool2d':
       case 'globalavgpool':
+      case 'globalmaxpool':
         same();
         break;
       case 'add':

@@ -205,3 +205,11 @@ export function convNeXtBlock(opset: 13 | 17 = 17, seed = 13): DagCase {
   const head = g.node('Flatten', [first(layerNorm(last(g.node('GlobalAveragePool', [sum])), 8))], [int('axis', 1)]);
   return { name: `convnext-block-opset${opset}`, bytes: g.model([3, 8, 8], g.gemm(head, 8, 3), opset), dims: [3, 8, 8] };
 }
+
+/** A global max pool head (PyTorch's AdaptiveMaxPool2d(1): GlobalMaxPool) after two conv-ReLUs, then Flatten and Gemm. */
+export function maxPooledHead(seed = 14): DagCase {
+  const g = new GraphBuilder(seed);
+  const x = g.node('Relu', [g.conv(g.node('Relu', [g.conv('input', 2, 6, 3, { pad: 1 })]), 6, 8, 3, { stride: 2, pad: 1 })]);
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalMaxPool', [x])], [int('axis', 1)]), 8, 3);
+  return { name: 'max-pooled-head', bytes: g.model([2, 7, 7], out), dims: [2, 7, 7] };
+}

@@ -152,12 +152,12 @@ export function pointwise(
   });
 }
 
-/** The mean over H·W `positions` of each sample's channels: samples×positions×channels → samples×channels. */
-export function globalAvgPool(ws: Workspace, o: { samples: number; positions: number; channels: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
+/** The mean or max over H·W `positions` of each sample's channels: samples×positions×channels → samples×channels. */
+export function globalPool(ws: Workspace, o: { samples: number; positions: number; channels: number; mode: 'avg' | 'max'; input: GPUBuffer; output: GPUBuffer }): Dispatch {
   const count = o.samples * o.channels;
-  const pipeline = shader.pipeline(ws.runtime, 'globalAvgPool');
-  const uniforms = ws.uniform(shader.uniforms('GlobalPoolParams', { count, positions: o.positions, channels: o.channels }), 'GlobalPoolParams');
-  return ws.dispatch('globalAvgPool', pipeline, shader.resources({ globalPool: uniforms, globalPoolInput: o.input, globalPoolOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
+  const pipeline = shader.pipeline(ws.runtime, 'globalPool2d');
+  const uniforms = ws.uniform(shader.uniforms('GlobalPoolParams', { count, positions: o.positions, channels: o.channels, mode: o.mode === 'max' ? 1 : 0 }), 'GlobalPoolParams');
+  return ws.dispatch(o.mode === 'max' ? 'globalMaxPool' : 'globalAvgPool', pipeline, shader.resources({ globalPool: uniforms, globalPoolInput: o.input, globalPoolOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
     bytes: 4 * (count * o.positions + count),
     flops: count * o.positions,
   });

@@ -12,7 +12,7 @@ import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, sub } from './affineOps.js';
-import { globalAveragePool, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
+import { globalAveragePool, globalMaxPool, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
   return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
@@ -291,6 +291,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   MaxPool: pool('maxpool2d'),
   AveragePool: pool('avgpool2d'),
   GlobalAveragePool: globalAveragePool,
+  GlobalMaxPool: globalMaxPool,
   ReduceMean: reduceMean,
   Pad: pad,
   Concat: concat,

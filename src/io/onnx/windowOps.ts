@@ -139,13 +139,16 @@ export const pad: Handler = (ctx, index) => {
   ctx.pendingPads.set(output, { tensor: x, pads: [p[2], p[3], p[6], p[7]] });
 };
 
-export const globalAveragePool: Handler = (ctx, index) => {
+/** GlobalAveragePool and GlobalMaxPool (PyTorch's AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1)). */
+const globalPool = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index) => {
   ctx.reader.attributes(index, []);
   const x = ctx.net(index);
   const [C] = ctx.reader.requireImage(index, x);
   // ONNX keeps [C, 1, 1]; ours is [C] (the same values in the same order).
-  ctx.emit(index, { kind: 'globalavgpool', name: ctx.reader.layerName(index) }, [x], pooled(C));
+  ctx.emit(index, { kind, name: ctx.reader.layerName(index) }, [x], pooled(C));
 };
+export const globalAveragePool = globalPool('globalavgpool');
+export const globalMaxPool = globalPool('globalmaxpool');
 
 /** The mean over H and W (x.mean([2, 3]), keepdims or not): a global average pool. */
 export const reduceMean: Handler = (ctx, index) => {

@@ -96,7 +96,7 @@ function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float3
 const className0 = (layer: tf.layers.Layer) => layer.getClassName();
 
 /** Layers that need an image: refused on a vector viewed as [1, 1, C] (their window would read one position). */
-const IMAGE_ONLY = ['ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'DepthwiseConv2D', 'SeparableConv2D'];
+const IMAGE_ONLY = ['ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'DepthwiseConv2D', 'SeparableConv2D'];
 
 /** The layer field of a dilation (none when undilated). */
 const dilationsOf = (dilation: [number, number]) => (dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {});
@@ -265,8 +265,9 @@ export function convertModel(
         break;
       }
       case 'GlobalAveragePooling2D':
+      case 'GlobalMaxPooling2D':
         checkChannelsLast(config, at);
-        out = emit({ kind: 'globalavgpool', name }, from);
+        out = emit({ kind: className === 'GlobalMaxPooling2D' ? 'globalmaxpool' : 'globalavgpool', name }, from);
         break;
       case 'Add':
         out = emit({ kind: 'add', name }, from);

@@ -77,7 +77,8 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       return [input[0] + t + b, input[1] + l + r, input[2]];
     }
     case 'GlobalAveragePooling2D':
-      if (input.length !== 3) fail(`${where}: GlobalAveragePooling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+    case 'GlobalMaxPooling2D':
+      if (input.length !== 3) fail(`${where}: ${e.className} input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
       if (c.keepdims === true) fail(`${where}: keepdims`, `false (TF.js has no keepdims; a Reshape((1, 1, C)) after the pool is read), found true`);
       return [input[2]];
     case 'Conv2D':
