@@ -7,26 +7,17 @@
 // excitation: x · Sigmoid(Conv(GlobalAveragePool(x)))). The squeeze's 1×1 Convs on the pooled
 // [C, 1, 1] tensor are dense layers (squeezeConv), so that their programs are dense ones.
 import type { ActivationFunction } from '../../network/types.js';
-import { FLOAT, isDefaultDomain, listText, shapeText, toInt, type AttributeProto } from './common.js';
+import { isDefaultDomain, listText, shapeText, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
 import { constantAffine, foldShapeValues } from './affineOps.js';
-import { isPooled, type GraphReader, type NetTensor } from './graphReader.js';
+import { isPooled, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern (their own error says so). */
 export const FUSED_PARTS = ['Erf'];
 
 /** A node that becomes an activation of `input`, or one inside such a pattern (skipped). */
 export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
-
-/** A float32 scalar constant's value, or null (not a constant, or not one float). */
-export function scalar(reader: GraphReader, name: string): number | null {
-  const tensor = reader.consts.get(name)?.tensor;
-  if (!tensor || (tensor.dataType ?? 0) !== FLOAT || (tensor.dims ?? []).some((d) => toInt(d) !== 1)) return null;
-  const raw = tensor.rawData;
-  if (raw && raw.length) return raw.length === 4 ? new DataView(raw.buffer, raw.byteOffset, 4).getFloat32(0, true) : null;
-  return tensor.floatData?.length === 1 ? tensor.floatData[0] : null;
-}
 
 const near = (value: number | null, want: number) => value !== null && Math.abs(value - want) <= 1e-6 * Math.abs(want);
 

@@ -32,6 +32,15 @@ export const pooled = (c: number) => ({ dims: [c, 1, 1], ours: [c], chw: null })
 export const sameAs = (x: NetTensor) => ({ dims: x.dims, ours: x.ours, chw: x.chw, ...(x.channelsLast ? { channelsLast: true as const } : {}) });
 export const isPooled = (t: NetTensor) => t.ours.length === 1 && shapeText(t.dims) === shapeText([t.ours[0], 1, 1]);
 
+/** A float32 scalar constant's value, or null (not a constant, or not one float). */
+export function scalar(reader: GraphReader, name: string): number | null {
+  const tensor = reader.consts.get(name)?.tensor;
+  if (!tensor || (tensor.dataType ?? 0) !== FLOAT || (tensor.dims ?? []).some((d) => toInt(d) !== 1)) return null;
+  const raw = tensor.rawData;
+  if (raw && raw.length) return raw.length === 4 ? new DataView(raw.buffer, raw.byteOffset, 4).getFloat32(0, true) : null;
+  return tensor.floatData?.length === 1 ? tensor.floatData[0] : null;
+}
+
 interface ConstTensor {
   /** The name of the initializer or Constant node output holding the data (aliases resolved). */
   root: string;

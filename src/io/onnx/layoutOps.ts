@@ -6,8 +6,7 @@
 import type { Conv2DLayer } from '../../network/types.js';
 import { isDefaultDomain, listText, shapeText, toInt } from './common.js';
 import type { Handler, ImportContext } from './context.js';
-import { scalar } from './gating.js';
-import { sameAs, type GraphReader, type NetTensor } from './graphReader.js';
+import { sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 const TO_CHANNELS_LAST = [0, 2, 3, 1];
 const TO_CHANNELS_FIRST = [0, 3, 1, 2];
