@@ -6,7 +6,7 @@
 //
 // A gather's channels are tied to nothing: structured pruning leaves the channels it reads, and
 // those it writes, in place (the written model keeps these nodes as they are).
-import { isDefaultDomain, listText, toInt } from './common.js';
+import { listText, toInt } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { image, isPooled, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 
@@ -15,9 +15,7 @@ export type Shuffle = { first: number } | 'inner';
 
 /** The channel shuffles of the graph (see the file header), by node index. */
 export function findShuffles(reader: GraphReader, outputName: string): Map<number, Shuffle> {
-  const producer = new Map<string, number>();
-  reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
-  const op = (index: number) => (isDefaultDomain(reader.nodes[index].domain) ? (reader.nodes[index].opType ?? '') : '');
+  const op = (index: number | undefined) => reader.opType(index);
   /** The one node reading output 0 of `index` (not the graph output), or undefined. */
   const onlyReader = (index: number): number | undefined => {
     const name = reader.nodes[index].output?.[0] ?? '';

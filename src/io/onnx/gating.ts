@@ -7,7 +7,7 @@
 // excitation: x · Sigmoid(Conv(GlobalAveragePool(x)))). The squeeze's 1×1 Convs on the pooled
 // [C, 1, 1] tensor are dense layers (squeezeConv), so that their programs are dense ones.
 import type { ActivationFunction } from '../../network/types.js';
-import { isDefaultDomain, listText, shapeText, type AttributeProto } from './common.js';
+import { listText, shapeText, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
 import { constantAffine, foldShapeValues } from './affineOps.js';
@@ -23,9 +23,8 @@ const near = (value: number | null, want: number) => value !== null && Math.abs(
 
 /** The nodes of the graph's multi-node activations (see the file header), by node index. */
 export function findFusions(reader: GraphReader, outputName: string): Map<number, Fusion> {
-  const producer = new Map<string, number>();
-  reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
-  const op = (index: number | undefined) => (index === undefined || !isDefaultDomain(reader.nodes[index].domain) ? '' : (reader.nodes[index].opType ?? ''));
+  const producer = reader.producers;
+  const op = (index: number | undefined) => reader.opType(index);
   const inputs = (index: number) => reader.nodes[index].input ?? [];
   /** The node computing `name` when it is an `opType` node read by node `reader` alone. */
   const innerNode = (name: string, opType: string, by: number): number | undefined => {

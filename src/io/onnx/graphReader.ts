@@ -54,6 +54,8 @@ export class GraphReader {
   readonly constNodes = new Set<number>();
   /** Non-constant tensor name → indices of the nodes reading it (once per read). */
   readonly consumers = new Map<string, number[]>();
+  /** Non-constant tensor name → the index of the node computing it. */
+  readonly producers = new Map<string, number>();
   readonly layers: Layer[] = [];
   readonly bindings: WeightBinding[] = [];
   /** BatchNormalizations kept as layers: their parameters, sliced by the writer when channels are removed. */
@@ -92,7 +94,13 @@ export class GraphReader {
       for (const name of node.input ?? []) {
         if (name && !this.consts.has(name)) this.consumers.set(name, [...(this.consumers.get(name) ?? []), index]);
       }
+      for (const name of node.output ?? []) if (name) this.producers.set(name, index);
     });
+  }
+
+  /** Node `index`'s op type in the default domain, '' for any other domain (or no node): what the pattern finders match. */
+  opType(index: number | undefined): string {
+    return index === undefined || !isDefaultDomain(this.nodes[index].domain) ? '' : (this.nodes[index].opType ?? '');
   }
 
   describe(index: number): string {

@@ -4,8 +4,8 @@
 // the Transposes move no value, they only mark the tensor (NetTensor.channelsLast), and the ops
 // between them are the layers they would be on the channels-first tensor.
 import type { Conv2DLayer } from '../../network/types.js';
-import { isDefaultDomain, listText, shapeText, toInt } from './common.js';
-import type { Handler, ImportContext } from './context.js';
+import { listText, shapeText, toInt } from './common.js';
+import { isStatic, type Handler, type ImportContext } from './context.js';
 import { sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 const TO_CHANNELS_LAST = [0, 2, 3, 1];
@@ -67,9 +67,8 @@ export type LayerNormFusion = { input: string; scale: string; bias: string; epsi
  * the Pow and the Div).
  */
 export function findLayerNorms(reader: GraphReader, outputName: string): Map<number, LayerNormFusion> {
-  const producer = new Map<string, number>();
-  reader.nodes.forEach((node, index) => (node.output ?? []).forEach((name) => name && producer.set(name, index)));
-  const op = (index: number | undefined) => (index === undefined || !isDefaultDomain(reader.nodes[index].domain) ? '' : (reader.nodes[index].opType ?? ''));
+  const producer = reader.producers;
+  const op = (index: number | undefined) => reader.opType(index);
   const inputs = (index: number) => reader.nodes[index].input ?? [];
   const readers = (name: string) => (name === outputName ? [-1] : (reader.consumers.get(name) ?? []));
   /** The `opType` node computing `name`, read by `by` alone. */
@@ -122,7 +121,7 @@ export function findLayerNorms(reader: GraphReader, outputName: string): Map<num
 /** The layernorm a fused LayerNorm's last Add (node `index`) is. */
 export function emitLayerNormFusion(ctx: ImportContext, index: number, fusion: Exclude<LayerNormFusion, 'inner'>): void {
   const x = ctx.tensors.get(fusion.input);
-  if (!x || 'values' in x) throw ctx.reader.nodeError(index, `input '${fusion.input}' of its LayerNorm: expected a tensor computed from the graph input`);
+  if (!x || isStatic(x)) throw ctx.reader.nodeError(index, `input '${fusion.input}' of its LayerNorm: expected a tensor computed from the graph input`);
   emitLayerNorm(ctx, index, x, ctx.reader.consts.get(fusion.scale)!, ctx.reader.consts.get(fusion.bias)!, fusion.epsilon);
 }
 

@@ -16,11 +16,7 @@ import { findFusions, FUSED_PARTS } from './gating.js';
 
 /** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
 function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
-  const producer = new Map<string, number>();
-  reader.nodes.forEach((node, index) => {
-    if (reader.constNodes.has(index)) return;
-    for (const name of node.output ?? []) if (name) producer.set(name, index);
-  });
+  const producer = reader.producers;
   const needed = new Set<number>();
   const stack = [ctx.outputName];
   while (stack.length) {
