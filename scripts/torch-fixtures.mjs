@@ -5,7 +5,8 @@
 // BatchNorm1d after the dynamic-batch view flatten, an MLP with LeakyReLU and Hardswish, an
 // EfficientNet (MBConv blocks: SiLU, squeeze-and-excitation), an MLP with GELU and Hardswish
 // (opset 13: written as several nodes), a ShuffleNet V2 (channel split and shuffle) and a ConvNeXt
-// (channels-last LayerNorm and MLP, layer scale).
+// (channels-last LayerNorm and MLP, layer scale), and a 1-D CNN on digits read as sequences
+// [batch, 28, 28] (Conv1d, BatchNorm1d, MaxPool1d, a depthwise residual block, AdaptiveAvgPool1d).
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
 // on its 6000 training digits and measures on its 3000 test digits; the held-out samples
 // (test/fixtures/mnist-samples.npy) are used by neither.

@@ -209,12 +209,32 @@ class ConvNeXt(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
-def accuracy(model, x, y):
+def bn_conv1d(cin, cout, k, stride=1, groups=1, dilation=1):
+    return nn.Sequential(nn.Conv1d(cin, cout, k, stride, dilation * (k // 2), dilation, groups, bias=False), nn.BatchNorm1d(cout))
+
+
+class Conv1dNet(nn.Module):
+    """A 1-D CNN on a digit read as a sequence [batch, 28, 28] (channels: its rows, steps: its columns), as sensor and audio models are."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(bn_conv1d(28, 16, 5), nn.ReLU(), nn.MaxPool1d(2))
+        self.block = nn.Sequential(bn_conv1d(16, 16, 3, groups=16), nn.ReLU(), bn_conv1d(16, 16, 1))
+        self.down = nn.Sequential(bn_conv1d(16, 24, 3, stride=2, dilation=2), nn.ReLU())
+        self.fc = nn.Linear(24, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.down(torch.relu(x + self.block(x)))
+        return self.fc(nn.functional.adaptive_avg_pool1d(x, 1).flatten(1))
+
+
+def accuracy(model, x, y, shape):
     with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
+        return (model(x.view(-1, *shape)).argmax(1) == y).float().mean().item()
 
 
-def train(model, epochs, lr):
+def train(model, epochs, lr, shape):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     for _ in range(epochs):
@@ -223,7 +243,7 @@ def train(model, epochs, lr):
         for i in range(0, len(order), 32):
             batch = order[i : i + 32]
             opt.zero_grad()
-            loss_fn(model(train_x[batch]), train_y[batch]).backward()
+            loss_fn(model(train_x[batch].view(-1, *shape)), train_y[batch]).backward()
             opt.step()
     model.eval()
 
@@ -241,20 +261,23 @@ runs = [
     # Opset 13: x.chunk(2, 1) as two Slices, the shuffle as Reshape, Transpose, Reshape. Opset 17: LayerNormalization.
     ("shufflenet", ShuffleNet, 6, 0.005, 13),
     ("convnext", ConvNeXt, 6, 0.003, 17),
+    # A sequence [batch, 28, 28] (NCL): Conv1d, BatchNorm1d, MaxPool1d, AdaptiveAvgPool1d.
+    ("conv1d", Conv1dNet, 6, 0.005, 13, (28, 28)),
 ]
 summary = {}
-for name, model, epochs, lr, opset in runs:
+for name, model, epochs, lr, opset, *rest in runs:
+    shape = rest[0] if rest else (1, 28, 28)
     if isinstance(model, type):
         model = model()
     started = time.time()
-    train(model, epochs, lr)
+    train(model, epochs, lr, shape)
     seconds = time.time() - started
     path = os.path.join(out_dir, f"{name}.onnx")
     tmp = path + ".tmp"
-    torch.onnx.export(model, torch.zeros(1, 1, 28, 28), tmp, opset_version=opset, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    torch.onnx.export(model, torch.zeros(1, *shape), tmp, opset_version=opset, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     os.replace(tmp, path)
     params = sum(p.numel() for p in model.parameters())
-    summary[name] = {"parameters": params, "epochs": epochs, "opset": opset, "test_accuracy": accuracy(model, test_x, test_y), "seconds": round(seconds, 1), "bytes": os.path.getsize(path)}
+    summary[name] = {"parameters": params, "epochs": epochs, "opset": opset, "test_accuracy": accuracy(model, test_x, test_y, shape), "seconds": round(seconds, 1), "bytes": os.path.getsize(path)}
     print(name, summary[name], flush=True)
 
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:

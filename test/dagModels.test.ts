@@ -14,18 +14,19 @@ import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, shuffleNetBlock, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceNet, shuffleNetBlock, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);
   const size = c.dims.reduce((a, b) => a * b, 1);
   const nchw = Float32Array.from({ length: count * size }, () => rand());
-  const ours = c.dims.length === 3 ? nchwToNhwc(nchw, count, c.dims[0], c.dims[1], c.dims[2]) : nchw;
+  // NCHW images and NCL sequences ([C, L]: our [1, L, C]) to channels-last.
+  const ours = c.dims.length === 3 ? nchwToNhwc(nchw, count, c.dims[0], c.dims[1], c.dims[2]) : c.dims.length === 2 ? nchwToNhwc(nchw, count, c.dims[0], 1, c.dims[1]) : nchw;
   return { nchw, ours };
 }
 
@@ -231,7 +232,7 @@ describe('graph networks: bad graphs are one-line InputErrors', () => {
       throw new Error('expected an InputError');
     };
     const padded = (g: GraphBuilder) => g.node('Pad', [g.node('Relu', ['input']), g.int64([0, 0, 1, 1, 0, 0, 1, 1])]);
-    expect(message((g) => g.node('MaxPool', [padded(g)], [ints('kernel_shape', [2, 2])]))).toMatch(/op Pad\): pads \[0,0,1,1,0,0,1,1\] on \[batch, 2, 6, 6\], read by a MaxPool: expected zeros around an image's H and W, read by one Conv or AveragePool/);
+    expect(message((g) => g.node('MaxPool', [padded(g)], [ints('kernel_shape', [2, 2])]))).toMatch(/op Pad\): pads \[0,0,1,1,0,0,1,1\] on \[batch, 2, 6, 6\], read by a MaxPool: expected zeros around an image's H and W \(a sequence's L\), read by one Conv or AveragePool/);
     expect(message((g) => g.node('Pad', [g.node('Relu', ['input']), g.int64([0, 1, 0, 0, 0, 0, 0, 0])]))).toMatch(/op Pad\): pads \[0,1,0,0,0,0,0,0\] on \[batch, 2, 6, 6\], read by 0 nodes/);
     expect(message((g) => g.node('ReduceMean', [g.node('Relu', ['input'])], [ints('axes', [1]), int('keepdims', 0)]))).toMatch(/op ReduceMean\): axes \[1\] of \[batch, 2, 6, 6\]: expected the mean over H and W \(axes \[2, 3\]\) of an image/);
     expect(message((g) => g.node('Mul', [g.node('Relu', ['input']), g.weight([1, 1, 6, 6], 1, 'mask')]))).toMatch(/op Mul\): constant 'mask' of shape \[1, 1, 6, 6\] on \[batch, 2, 6, 6\]: expected one value or one per channel/);

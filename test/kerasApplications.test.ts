@@ -361,7 +361,7 @@ describe('what a Network cannot express is refused naming the layer and the fiel
   const named = (layers: { name: string; config: Record<string, unknown> }[], name: string) => layers.find((l) => l.name === name)!.config;
 
   it('a Reshape that is not a view (a vector to [3, 4])', async () => {
-    expect(await errorOf((l) => void (named(l, 'se_reshape').target_shape = [3, 4]))).toMatch(/layer \d+ \('se_reshape'\): target_shape: expected \[1, 1, C\] of a vector of C values, or \[N\].*found \[3,4\]/);
+    expect(await errorOf((l) => void (named(l, 'se_reshape').target_shape = [3, 4]))).toMatch(/layer \d+ \('se_reshape'\): target_shape: expected \[1, 1, C\] or \[1, C\] of a vector of C values, or \[N\].*found \[3,4\]/);
   });
   it('a Reshape whose sizes do not add up', async () => {
     expect(await errorOf((l) => void (named(l, 'se_reshape').target_shape = [1, 1, 13]))).toMatch(/'se_reshape'\): target_shape: expected .* for an input of shape \[null, 12\], found \[1,1,13\]/);
@@ -393,7 +393,7 @@ describe('what a Network cannot express is refused naming the layer and the fiel
       expect(error!.message).toMatch(
         kind === 'conv2d'
           ? /layer \d+ \('wide'\): Conv2D of kernel 3×3 on a tensor viewed as \[1, 1, C\]: expected a 1×1 Conv2D/
-          : /layer \d+ \('wide'\): DepthwiseConv2D reads the vector 'view' viewed as \[1, 1, C\]: expected an image/,
+          : /layer \d+ \('wide'\): DepthwiseConv2D reads the vector 'view' viewed as \[1, 1, C\] or \[1, C\]: expected an image/,
       );
     });
 });

@@ -390,7 +390,7 @@ describe('functional models', () => {
       [
         'depthwise-on-pooled',
         () => tf.sequential({ layers: [tf.layers.reshape({ name: 'r', inputShape: [3], targetShape: [1, 1, 3] }), tf.layers.depthwiseConv2d({ name: 'd', kernelSize: 1 })] }),
-        "layer 1 ('d'): DepthwiseConv2D reads the vector 'r' viewed as [1, 1, C]: expected an image (only a 1×1 Conv2D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)",
+        "layer 1 ('d'): DepthwiseConv2D reads the vector 'r' viewed as [1, 1, C] or [1, C]: expected an image or a sequence (only a 1×1 Conv2D or Conv1D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)",
       ],
       [
         'softplus',

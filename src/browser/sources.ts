@@ -176,7 +176,7 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
     files: [],
     path: name,
     network: handle.network,
-    imageLayout: 'nhwc',
+    imageLayout: handle.sampleLayout,
     notes: tfjsImportNotes(handle),
     async serialize(network, removed) {
       const { modelJson: json, weightData } = await writeTfjsModel(handle, network, removed);
@@ -195,7 +195,7 @@ function onnxModel(name: string, bytes: Uint8Array): LoadedModel {
     files: [],
     path: name,
     network: handle.network,
-    imageLayout: 'nchw',
+    imageLayout: handle.sampleLayout,
     notes: onnxImportNotes(handle),
     async serialize(network, removed) {
       return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network, removed) }];

@@ -29,6 +29,7 @@ import {
   type RawNetworkOptions,
 } from './modelInputs.js';
 import { nonNegativeNumber, positiveNumber } from './optionValues.js';
+import { sampleShapes } from '../network/sampleShapes.js';
 import { createProgress, progressStyle } from './progress.js';
 import { closeDistributed, openDistributed } from './distributedOptions.js';
 import { summary } from './pruneSummary.js';
@@ -184,8 +185,8 @@ function searchOptions(raw: RawPruneOptions): { targetSparsity?: number; maxAccu
 async function measureModelLatency(model: LoadedModel, written: { name: string; bytes: Uint8Array }[], quiet: boolean | undefined): Promise<LatencyResult> {
   if (!quiet) process.stderr.write('net-trim: measuring latency (trained vs pruned)\n');
   const trained = await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) })));
-  const shape = model.network.inputShape;
-  const inputShape = model.imageLayout === 'nchw' && shape.length === 3 ? [shape[2], shape[0], shape[1]] : [...shape];
+  // The runtime takes the graph's own input: the users' layout (NCHW, NCL, NHWC, NLC).
+  const inputShape = sampleShapes(model.network.inputShape, model.imageLayout)[0].shape;
   return measureLatency(
     [
       { label: 'trained', format: model.format, files: trained },

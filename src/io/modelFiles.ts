@@ -25,7 +25,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       path,
       files: [path, ...shards],
       network: handle.network,
-      imageLayout: 'nhwc',
+      imageLayout: handle.sampleLayout,
       notes: tfjsImportNotes(handle),
       async serialize(network, removed) {
         const { modelJson, weightData } = await writeTfjsModel(handle, network, removed);
@@ -43,7 +43,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       path,
       files: [path],
       network: handle.network,
-      imageLayout: 'nchw',
+      imageLayout: handle.sampleLayout,
       notes: onnxImportNotes(handle),
       async serialize(network, removed) {
         return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network, removed) }];

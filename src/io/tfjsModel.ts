@@ -38,6 +38,8 @@ export interface TfjsModelHandle {
   views: TfjsView[];
   /** The Normalization layers (read here: TF.js has none). */
   normalizations: string[];
+  /** How the model's users hold a sample: NHWC images, or NLC sequences (a [steps, channels] input). */
+  sampleLayout: 'nhwc' | 'nlc';
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -55,7 +57,7 @@ function sameShape(a: readonly (number | null)[], b: readonly (number | null)[])
 function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
   const { className, config } = entry;
-  if (['Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Activation'].includes(className)) activationName(config, where);
+  if (['Dense', 'Conv1D', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Activation'].includes(className)) activationName(config, where);
   if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32')
     throw new InputError(`${where}: dtype: expected 'float32', found ${describe(config.dtype)}`);
   if (className === 'ReLU') {
@@ -142,7 +144,8 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const weights = [...converted.weights, ...normalizations.weights];
     const { weightsManifest: _manifest, ...rest } = modelJson as Json;
     const written = withoutFolds(rest, weights, folds);
-    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()] };
+    const sampleLayout = model.inputs[0].shape.length === 3 ? 'nlc' : 'nhwc';
+    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout };
   } finally {
     model.dispose();
   }
@@ -210,11 +213,14 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
 
 /**
  * The kernel's shape in the file: a dense layer read from a 1×1 Conv2D (rank 4) keeps
- * [1, 1, inputs, units], a 1×1 conv read from a Dense on an image (rank 2) [inputs, units].
+ * [1, 1, inputs, units] ([1, inputs, units] from a Conv1D), a 1×1 conv read from a Dense on an
+ * image (rank 2) [inputs, units].
  */
 function kernelShape(layer: DenseLayer | Conv2DLayer, rank: number): number[] {
-  if (layer.kind === 'dense') return rank === 4 ? [1, 1, layer.inputs, layer.units] : [layer.inputs, layer.units];
+  if (layer.kind === 'dense') return rank === 4 ? [1, 1, layer.inputs, layer.units] : rank === 3 ? [1, layer.inputs, layer.units] : [layer.inputs, layer.units];
   if (rank === 2) return [layer.inChannels, layer.filters];
+  // A Conv1D: [k, cin, filters] (ours is 1×k).
+  if (rank === 3) return [layer.kernelSize[1], layer.inChannels, layer.filters];
   const groups = layer.groups ?? 1;
   // A depthwise conv (groups = cin) is stored as TF's [kh, kw, cin, multiplier].
   return groups > 1 ? [...layer.kernelSize, layer.inChannels, layer.filters / layer.inChannels] : [...layer.kernelSize, layer.inChannels, layer.filters];
@@ -227,7 +233,7 @@ function topologyLayers(modelJson: Json): Json[] {
   return (Array.isArray(config) ? config : (config.layers as Json[])) as Json[];
 }
 
-/** A copy of model.json whose Dense units, Conv2D/SeparableConv2D filters, Reshape targets and per-channel Rescalings are the network's. */
+/** A copy of model.json whose Dense units, Conv1D/Conv2D/SeparableConv2D filters, Reshape targets and per-channel Rescalings are the network's. */
 function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string, DenseLayer | Conv2DLayer>, removed: ReadonlyMap<string, Int32Array>): Json {
   const copy = structuredClone(handle.modelJson);
   const graph = networkGraph(network);
@@ -239,9 +245,10 @@ function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string
     const config = entry.config as Json;
     const layer = byName.get(config.name as string);
     if (layer?.kind === 'dense' && entry.class_name === 'Dense') config.units = layer.units;
-    if (layer?.kind === 'dense' && entry.class_name === 'Conv2D') config.filters = layer.units;
+    const conv = entry.class_name === 'Conv2D' || entry.class_name === 'Conv1D';
+    if (layer?.kind === 'dense' && conv) config.filters = layer.units;
     if (layer?.kind === 'conv2d' && entry.class_name === 'Dense') config.units = layer.filters;
-    if (layer?.kind === 'conv2d' && (entry.class_name === 'Conv2D' || entry.class_name === 'SeparableConv2D')) config.filters = layer.filters;
+    if (layer?.kind === 'conv2d' && (conv || entry.class_name === 'SeparableConv2D')) config.filters = layer.filters;
     const view = handle.views.find((v) => v.layer === config.name);
     if (view) config[config.target_shape !== undefined ? 'target_shape' : 'targetShape'] = viewTarget(view.view, shapeOf(view.source));
     const kept = removed.get(config.name as string);

@@ -213,3 +213,24 @@ export function maxPooledHead(seed = 14): DagCase {
   const out = g.gemm(g.node('Flatten', [g.node('GlobalMaxPool', [x])], [int('axis', 1)]), 8, 3);
   return { name: 'max-pooled-head', bytes: g.model([2, 7, 7], out), dims: [2, 7, 7] };
 }
+
+/**
+ * A 1-D convolutional network on [batch, C, L] (sensor, audio, text CNNs): Conv1d with BatchNorm1d,
+ * MaxPool1d (ceil_mode), a dilated Conv1d, a depthwise Conv1d, squeeze-and-excitation through
+ * 1×1 Conv1ds on the pooled [C, 1], a residual Add, Pad + AvgPool1d, a stride-2 Conv1d, and the
+ * head AdaptiveMaxPool1d(1).squeeze(-1) (GlobalMaxPool, Squeeze) → Gemm.
+ */
+export function sequenceNet(seed = 15): DagCase {
+  const g = new GraphBuilder(seed);
+  const stem = g.node('Relu', [g.batchNorm(g.conv1d('input', 4, 8, 5, { pad: 2, bias: false }), 8)]); // L 20
+  const pooled = g.node('MaxPool', [stem], [ints('kernel_shape', [3]), ints('strides', [2]), int('ceil_mode', 1)]); // L 10 (floor: 9)
+  const dilated = g.node('Relu', [g.conv1d(pooled, 8, 8, 3, { pad: 2, dilation: 2 })]);
+  const depthwise = g.batchNorm(g.conv1d(dilated, 8, 8, 3, { pad: 1, group: 8, bias: false }), 8);
+  const squeezed = g.node('Relu', [g.conv1d(g.node('GlobalAveragePool', [depthwise]), 8, 3, 1)]);
+  const gated = g.node('Mul', [depthwise, g.node('Sigmoid', [g.conv1d(squeezed, 3, 8, 1)])]);
+  const block = g.node('Relu', [g.node('Add', [gated, pooled])]);
+  const averaged = g.node('AveragePool', [g.node('Pad', [block, g.int64([0, 0, 1, 0, 0, 1])])], [ints('kernel_shape', [2]), ints('strides', [2])]); // L 12 → 6
+  const down = g.node('Relu', [g.conv1d(averaged, 8, 6, 3, { stride: 2, pad: 1 })]); // L 3
+  const head = g.node('Squeeze', [g.node('GlobalMaxPool', [down]), g.int64([2])]);
+  return { name: 'sequence-net', bytes: g.model([4, 20], g.gemm(head, 6, 3)), dims: [4, 20] };
+}

@@ -68,6 +68,15 @@ export class GraphBuilder {
     return this.node('Conv', inputs, [ints('kernel_shape', [k, k]), ints('strides', [o.stride ?? 1, o.stride ?? 1]), ints('pads', [p, p, p, p]), int('group', group), ints('dilations', [o.dilation ?? 1, o.dilation ?? 1])]);
   }
 
+  /** Conv1d on [batch, C, L] (weight [cout, cin / group, k], 1-D attributes), He-scaled. */
+  conv1d(x: string, cin: number, cout: number, k: number, o: { stride?: number; pad?: number; group?: number; bias?: boolean; dilation?: number } = {}): string {
+    const group = o.group ?? 1;
+    const w = this.weight([cout, cin / group, k], Math.sqrt(2 / ((cin / group) * k)));
+    const inputs = o.bias === false ? [x, w] : [x, w, this.weight([cout], 0.1)];
+    const p = o.pad ?? 0;
+    return this.node('Conv', inputs, [ints('kernel_shape', [k]), ints('strides', [o.stride ?? 1]), ints('pads', [p, p]), int('group', group), ints('dilations', [o.dilation ?? 1])]);
+  }
+
   batchNorm(x: string, channels: number): string {
     const params = [this.weight([channels], 0.2, undefined, 1), this.weight([channels], 0.2), this.weight([channels], 0.2)];
     const variance = Float32Array.from({ length: channels }, () => 0.5 + Math.abs(this.normal()));

@@ -18,15 +18,16 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
   const at = names.findIndex((n) => reader.consts.has(n));
   if (at < 0) return false;
-  const x = ctx.net(index, 1 - at);
+  const x = ctx.net(index, 1 - at, { sequence: true });
   const constant = reader.consts.get(names[at])!;
   const { dims, values } = reader.weightValues(index, constant, 'constant');
   const C = x.dims[0];
   // Right-aligned against [batch, ...x.dims]: one value, or C on the channel axis (1) and 1 elsewhere.
   const aligned = [...Array(Math.max(0, x.dims.length + 1 - dims.length)).fill(1), ...dims];
   const perChannel = values.length > 1 && aligned.length === x.dims.length + 1 && aligned.every((d, k) => (k === 1 ? d === C : d === 1));
+  const ones = x.dims.slice(1).map(() => ', 1').join('');
   if (!(values.length === 1 || perChannel) || (perChannel && x.chw))
-    throw reader.nodeError(index, `constant '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (e.g. [1, ${C}, 1, 1] or [${C}, 1, 1])${x.chw ? ', and one value on a flattened image' : ''}`);
+    throw reader.nodeError(index, `constant '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (e.g. [1, ${C}${ones}] or [${C}${ones}])${x.chw ? ', and one value on a flattened image' : ''}`);
   const c = (k: number) => values[perChannel ? k : 0];
   if (op === 'Div' && (at === 0 || values.some((v) => v === 0)))
     throw reader.nodeError(index, at === 0 ? `divides a constant by a tensor: expected the tensor divided by a constant` : `divides by constant '${constant.root}', which holds a 0`);

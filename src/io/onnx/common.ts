@@ -42,6 +42,8 @@ interface BindingBase {
   weightReader: number;
   biasReader: number | null;
   foldedBatchNorm: FoldedBatchNorm | null;
+  /** A Conv on a sequence [batch, C, L]: its weight is [cout, cin / groups, k] (ours: a 1×k kernel). */
+  sequence?: true;
 }
 
 /** Where a dense layer's weights live in the ONNX graph and how they map to ours. */
@@ -99,6 +101,8 @@ export interface OnnxModelHandle {
   readonly bindings: readonly WeightBinding[];
   /** Internal: the BatchNormalizations that are layers of the network. */
   readonly batchNorms: readonly BatchNormBinding[];
+  /** How the model's users hold a sample: NCHW images, or NCL sequences (a [batch, C, L] input). */
+  readonly sampleLayout: 'nchw' | 'ncl';
 }
 
 /** What the import changed, in words (for inspect and the report). */

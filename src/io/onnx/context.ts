@@ -1,7 +1,10 @@
 // What the ONNX op handlers share while a graph is read: the reader, the tensors seen so far
 // (ours, or shape values folded statically), and how to emit a layer.
 import type { Layer } from '../../network/types.js';
-import type { GraphReader, NetTensor } from './graphReader.js';
+import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
+
+/** The ops that read a sequence [batch, C, L] (1-D convolutional networks); others refuse one. */
+export const SEQUENCE_OPS = 'Conv, MaxPool, AveragePool, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Flatten and Reshape to [batch, features]';
 
 /** Int values computed from shapes alone ('batch' for the dynamic batch size). */
 export interface StaticTensor {
@@ -28,16 +31,18 @@ export class ImportContext {
   ) {}
 
   /**
-   * Input `position` of node `index` as a network tensor (an error for constants and shapes, and
-   * for a channels-last view unless `channelsLast`: the op reads it).
+   * Input `position` of node `index` as a network tensor (an error for constants and shapes, for a
+   * channels-last view unless `channelsLast` and for a sequence unless `sequence`: the op reads it).
    */
-  net(index: number, position = 0, o: { channelsLast?: boolean } = {}): NetTensor {
+  net(index: number, position = 0, o: { channelsLast?: boolean; sequence?: boolean } = {}): NetTensor {
     const name = this.reader.nodes[index].input?.[position] ?? '';
     const tensor = this.tensors.get(name);
     if (!tensor || isStatic(tensor))
       throw this.reader.nodeError(index, `input ${position} ('${name}'): expected a tensor computed from the graph input, found ${tensor ? 'a shape computation' : 'a constant'}`);
     if (tensor.channelsLast && !o.channelsLast)
       throw this.reader.nodeError(index, `input ${position} ('${name}') is channels-last (after a Transpose [0, 2, 3, 1]): expected it read only by LayerNormalization, MatMul (+ its bias Add), pointwise activations and the Transpose [0, 3, 1, 2] back`);
+    if (isSequence(tensor) && !o.sequence)
+      throw this.reader.nodeError(index, `input ${position} ('${name}') is a sequence [batch, ${tensor.dims.join(', ')}]: expected it read only by ${SEQUENCE_OPS}`);
     return tensor;
   }
 

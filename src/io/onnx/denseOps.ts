@@ -2,7 +2,7 @@
 // bound to their weights for writeOnnxModel.
 import type { DenseLayer } from '../../network/types.js';
 import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
-import { pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { isSequence, pooled, pooledSequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import type { Handler, ImportContext } from './context.js';
 import { channelsLastMatMul } from './layoutOps.js';
 
@@ -61,8 +61,13 @@ export function addDense(
   const { reader } = ctx;
   const name = reader.layerName(index);
   const layer: DenseLayer = { kind: 'dense', name, kernel: denseKernelFromOnnx(spec.values, spec.inputs, spec.units, spec.transB, x.chw), inputs: spec.inputs, units: spec.units, bias: spec.bias, activation: 'linear' };
-  ctx.emit(index, layer, [x], spec.op === 'Conv' ? pooled(spec.units) : vector(spec.units));
+  // A 1×1 Conv on a pooled tensor keeps its rank: [units, 1, 1], or [units, 1] after a sequence's pool.
+  const sequence = spec.op === 'Conv' && isSequence(x);
+  ctx.emit(index, layer, [x], spec.op !== 'Conv' ? vector(spec.units) : sequence ? pooledSequence(spec.units) : pooled(spec.units));
   const output = reader.nodes[index].output?.[0] ?? '';
-  reader.bindings.push({ kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, weightReader: index, biasReader: spec.biasName ? index : null, transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null });
+  reader.bindings.push({
+    kind: 'dense', op: spec.op, layer: name, node: reader.describe(index), output, weight: spec.weight, bias: spec.biasName, weightReader: index, biasReader: spec.biasName ? index : null,
+    transB: spec.transB, inputs: spec.inputs, units: spec.units, chw: x.chw, foldedBatchNorm: null, ...(sequence ? { sequence: true as const } : {}),
+  });
 }
 

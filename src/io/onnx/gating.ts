@@ -11,7 +11,7 @@ import { listText, shapeText, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
 import { constantAffine, foldShapeValues } from './affineOps.js';
-import { isPooled, scalar, type GraphReader, type NetTensor } from './graphReader.js';
+import { isPooled, isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern (their own error says so). */
 export const FUSED_PARTS = ['Erf'];
@@ -80,13 +80,14 @@ export const mul: Handler = (ctx, index) => {
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
   if (foldShapeValues(ctx, index, 'Mul') || constantAffine(ctx, index, 'Mul')) return;
-  const [a, b] = [ctx.net(index, 0), ctx.net(index, 1)];
+  const [a, b] = [ctx.net(index, 0, { sequence: true }), ctx.net(index, 1, { sequence: true })];
   const same = shapeText(a.dims) === shapeText(b.dims) && shapeText(a.ours) === shapeText(b.ours) && Boolean(a.chw) === Boolean(b.chw);
-  const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0];
+  // The gate has the image's rank: [C, 1, 1] on [C, H, W], [C, 1] on a sequence [C, L].
+  const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0] && gate.dims.length === image.dims.length;
   const [x, gate] = same || isGate(a, b) ? [a, b] : isGate(b, a) ? [b, a] : [null, null];
   if (!x || !gate)
-    throw reader.nodeError(index, `multiplies tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape, or an image [batch, C, H, W] by a gate [batch, C, 1, 1]`);
-  ctx.emit(index, { kind: 'mul', name: reader.layerName(index) }, [x, gate], { dims: x.dims, ours: x.ours, chw: x.chw });
+    throw reader.nodeError(index, `multiplies tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape, or an image [batch, C, H, W] by a gate [batch, C, 1, 1] (a sequence [batch, C, L] by [batch, C, 1])`);
+  ctx.emit(index, { kind: 'mul', name: reader.layerName(index) }, [x, gate], sameAs(x));
 };
 
 /**
@@ -101,9 +102,11 @@ export function squeezeConv(ctx: ImportContext, index: number, x: NetTensor, att
   const autoPad = reader.stringAttribute(index, attrs, 'auto_pad', 'NOTSET');
   const weight = reader.constInput(index, 1, 'weight');
   const { dims, values } = reader.weightValues(index, weight, 'weight');
-  const where = `reads the pooled [batch, ${C}, 1, 1] tensor`;
-  if (dims.length !== 4 || dims[1] !== C || dims[2] !== 1 || dims[3] !== 1 || groups !== 1)
-    throw reader.nodeError(index, `${where} with weight '${weight.root}' of shape ${shapeText(dims)} in ${groups} group${groups > 1 ? 's' : ''}: expected [units, ${C}, 1, 1] in one group (a 1×1 conv, as squeeze-and-excitation)`);
+  // After a sequence's pool: a Conv1d, weight [units, C, 1].
+  const ones = isSequence(x) ? [1] : [1, 1];
+  const where = `reads the pooled [batch, ${C}, ${ones.join(', ')}] tensor`;
+  if (shapeText(dims) !== shapeText([dims[0], C, ...ones]) || groups !== 1)
+    throw reader.nodeError(index, `${where} with weight '${weight.root}' of shape ${shapeText(dims)} in ${groups} group${groups > 1 ? 's' : ''}: expected [units, ${C}, ${ones.join(', ')}] in one group (a 1×1 conv, as squeeze-and-excitation)`);
   if (pads.some((p) => p !== 0) || !['NOTSET', '', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(autoPad))
     throw reader.nodeError(index, `${where} with pads=${listText(pads)}: expected no padding (the output stays 1×1)`);
   const units = dims[0];

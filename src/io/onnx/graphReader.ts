@@ -11,9 +11,12 @@ import {
 export interface NetTensor {
   /** Our layer that computes it (the network input's name for the input). */
   layer: string;
-  /** ONNX dims without the batch: [C, H, W], [N], or [C, 1, 1] after a global pool. */
+  /**
+   * ONNX dims without the batch: [C, H, W], [N], or [C, 1, 1] after a global pool; a sequence
+   * (Conv1d's input) is [C, L] ([C, 1] pooled): the only tensors of two dims.
+   */
   dims: number[];
-  /** Our shape per sample: [H, W, C] for an image, [N] for features. */
+  /** Our shape per sample: [H, W, C] for an image ([1, L, C] for a sequence), [N] for features. */
   ours: number[];
   /** Set after a Flatten of a [C, H, W] image whose CHW and HWC orders differ. */
   chw: [number, number, number] | null;
@@ -28,9 +31,15 @@ export interface NetTensor {
 export const image = (c: number, h: number, w: number) => ({ dims: [c, h, w], ours: [h, w, c], chw: null });
 export const vector = (n: number) => ({ dims: [n], ours: [n], chw: null });
 export const pooled = (c: number) => ({ dims: [c, 1, 1], ours: [c], chw: null });
+/** A sequence [C, L]: ours is the image [1, L, C], so 1-D convs and pools are 2-D ones of height 1. */
+export const sequence = (c: number, l: number) => ({ dims: [c, l], ours: [1, l, c], chw: null });
+export const pooledSequence = (c: number) => ({ dims: [c, 1], ours: [c], chw: null });
+export const isSequence = (t: NetTensor) => t.dims.length === 2;
+/** The fields of a [C, H, W] window op's output, a sequence when its input `x` is one (H = 1). */
+export const windowOutput = (x: NetTensor, c: number, h: number, w: number) => (isSequence(x) ? sequence(c, w) : image(c, h, w));
 /** The fields of a tensor of x's shape and layout (an elementwise op's output). */
 export const sameAs = (x: NetTensor) => ({ dims: x.dims, ours: x.ours, chw: x.chw, ...(x.channelsLast ? { channelsLast: true as const } : {}) });
-export const isPooled = (t: NetTensor) => t.ours.length === 1 && shapeText(t.dims) === shapeText([t.ours[0], 1, 1]);
+export const isPooled = (t: NetTensor) => t.ours.length === 1 && (shapeText(t.dims) === shapeText([t.ours[0], 1, 1]) || shapeText(t.dims) === shapeText([t.ours[0], 1]));
 
 /** A float32 scalar constant's value, or null (not a constant, or not one float). */
 export function scalar(reader: GraphReader, name: string): number | null {
@@ -289,12 +298,12 @@ export class GraphReader {
     return [explicit[0], explicit[1], explicit[2], explicit[3]];
   }
 
-  /** The [C, H, W] of an image tensor, or an error. */
+  /** The [C, H, W] of an image tensor ([C, 1, L] of a sequence), or an error. */
   requireImage(index: number, tensor: NetTensor): [number, number, number] {
-    if (tensor.dims.length !== 3 || tensor.ours.length !== 3) {
-      throw this.nodeError(index, `input has shape [batch, ${tensor.dims.join(', ')}]: expected a 2-D image [batch, C, H, W]`);
+    if (tensor.ours.length !== 3 || (tensor.dims.length !== 3 && !isSequence(tensor))) {
+      throw this.nodeError(index, `input has shape [batch, ${tensor.dims.join(', ')}]: expected an image [batch, C, H, W] or a sequence [batch, C, L]`);
     }
-    return [tensor.dims[0], tensor.dims[1], tensor.dims[2]];
+    return isSequence(tensor) ? [tensor.dims[0], 1, tensor.dims[1]] : [tensor.dims[0], tensor.dims[1], tensor.dims[2]];
   }
 
   requireVector(index: number, tensor: NetTensor): number {

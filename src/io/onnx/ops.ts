@@ -6,13 +6,13 @@ import { layerNormalization, transpose } from './layoutOps.js';
 import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
 import { windowSpan } from '../../network/shapes.js';
 import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type DenseBinding } from './common.js';
-import { isPooled, image, pooled, sameAs, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { isPooled, isSequence, pooled, pooledSequence, sameAs, sequence as sequenceOf, vector, windowOutput, image, type GraphReader, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, sub } from './affineOps.js';
-import { globalAveragePool, globalMaxPool, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
+import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
   return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
@@ -40,7 +40,7 @@ const add: Handler = (ctx, index) => {
   const constPosition = names.findIndex((n) => reader.consts.has(n));
   if (constPosition >= 0) {
     // A MatMul's bias (the MatMul a dense layer, or a 1×1 conv on a channels-last image).
-    const x = ctx.net(index, 1 - constPosition, { channelsLast: true });
+    const x = ctx.net(index, 1 - constPosition, { channelsLast: true, sequence: true });
     const binding = soleReaderOf(ctx, index, x);
     const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer);
     // Anything else: x + c, one value or one per channel.
@@ -53,8 +53,8 @@ const add: Handler = (ctx, index) => {
     ctx.alias(index, x);
     return;
   }
-  const a = ctx.net(index, 0);
-  const b = ctx.net(index, 1);
+  const a = ctx.net(index, 0, { sequence: true });
+  const b = ctx.net(index, 1, { sequence: true });
   if (shapeText(a.dims) !== shapeText(b.dims) || shapeText(a.ours) !== shapeText(b.ours) || Boolean(a.chw) !== Boolean(b.chw))
     throw reader.nodeError(index, `adds tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape (no broadcasting)`);
   ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, [a, b], { dims: a.dims, ours: a.ours, chw: a.chw });
@@ -62,23 +62,27 @@ const add: Handler = (ctx, index) => {
 
 const conv: Handler = (ctx, index) => {
   const { reader } = ctx;
-  const attrs = reader.attributes(index, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
+  const given = reader.attributes(index, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
   const source = windowSource(ctx, index);
-  if (isPooled(source.x)) return squeezeConv(ctx, index, source.x, attrs);
+  if (isPooled(source.x)) return squeezeConv(ctx, index, source.x, given);
   const [C] = reader.requireImage(index, source.x);
+  // Conv1d: the weight [cout, cin, k] and 1-D attributes, as a 1×k conv of ours.
+  const sequence = isSequence(source.x);
+  const attrs = sequence ? liftedAttributes(reader, index, given) : given;
   const groups = reader.intAttribute(index, attrs, 'group', 1);
   if (!(groups >= 1) || C % groups !== 0) throw reader.nodeError(index, `attribute group=${groups}: expected a positive divisor of the ${C} input channels`);
   const dilations = reader.intsAttribute(index, attrs, 'dilations') ?? [1, 1];
   if (dilations.length !== 2 || dilations.some((d) => !(d >= 1 && d <= 1 << 16))) throw reader.nodeError(index, `attribute dilations=${listText(dilations)}: expected 2 positive values`);
   const dilated = dilations.some((d) => d !== 1);
   const weight = reader.constInput(index, 1, 'weight');
-  const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
+  const { dims: given4d, values } = reader.weightValues(index, weight, 'weight');
+  const wDims = !sequence ? given4d : given4d.length === 3 ? [given4d[0], given4d[1], 1, given4d[2]] : [];
   if (wDims.length !== 4 || wDims[1] !== C / groups || wDims[0] % groups !== 0)
-    throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(wDims)}: expected [cout, ${C / groups}, kh, kw] (OIHW, ${C} input channels in ${groups} group${groups > 1 ? 's' : ''})`);
+    throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(given4d)}: expected ${sequence ? `[cout, ${C / groups}, k] (OIL` : `[cout, ${C / groups}, kh, kw] (OIHW`}, ${C} input channels in ${groups} group${groups > 1 ? 's' : ''})`);
   const [cout, , kh, kw] = wDims;
   const kernelShape = reader.intsAttribute(index, attrs, 'kernel_shape');
   if (kernelShape && (kernelShape.length !== 2 || kernelShape[0] !== kh || kernelShape[1] !== kw))
-    throw reader.nodeError(index, `attribute kernel_shape=${listText(kernelShape)}: expected [${kh},${kw}] as the weight`);
+    throw reader.nodeError(index, `attribute kernel_shape=${listText(sequence ? kernelShape.slice(1) : kernelShape)}: expected ${listText(sequence ? [kw] : [kh, kw])} as the weight`);
   const strides = stridesOf(reader, index, attrs);
   const span = windowSpan([kh, kw], [dilations[0], dilations[1]]);
   const { x, hw, padding } = windowInput(ctx, index, attrs, span, strides, source);
@@ -95,9 +99,12 @@ const conv: Handler = (ctx, index) => {
     kind: 'conv2d', name, kernel: oihwToHwio(values, cout, C / groups, kh, kw), kernelSize: [kh, kw], inChannels: C, filters: cout, bias, strides, padding,
     ...(groups > 1 ? { groups } : {}), ...(dilated ? { dilations: [dilations[0], dilations[1]] as [number, number] } : {}), activation: 'linear',
   };
-  ctx.emit(index, layer, [x], image(cout, outH, outW));
+  ctx.emit(index, layer, [x], windowOutput(x, cout, outH, outW));
   const output = reader.nodes[index].output?.[0] ?? '';
-  reader.bindings.push({ kind: 'conv2d', layer: name, node: reader.describe(index), output, weight: weight.root, bias: biasConst?.root ?? null, weightReader: index, biasReader: biasConst ? index : null, filters: cout, inChannels: C, groups, kernelSize: [kh, kw], foldedBatchNorm: null });
+  reader.bindings.push({
+    kind: 'conv2d', layer: name, node: reader.describe(index), output, weight: weight.root, bias: biasConst?.root ?? null, weightReader: index, biasReader: biasConst ? index : null,
+    filters: cout, inChannels: C, groups, kernelSize: [kh, kw], foldedBatchNorm: null, ...(sequence ? { sequence: true as const } : {}),
+  });
 };
 
 const batchNormalization: Handler = (ctx, index) => {
@@ -106,7 +113,7 @@ const batchNormalization: Handler = (ctx, index) => {
   if (reader.intAttribute(index, attrs, 'training_mode', 0) !== 0) throw reader.nodeError(index, `training_mode=1: expected an inference graph`);
   if (reader.intAttribute(index, attrs, 'spatial', 1) !== 1) throw reader.nodeError(index, `unsupported attribute spatial=0: expected per-channel statistics`);
   const epsilon = reader.floatAttribute(index, attrs, 'epsilon', 1e-5);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true });
   const channels = x.dims[0];
   const params = ['scale', 'B', 'mean', 'var'].map((what, k) => {
     const constant = reader.constInput(index, k + 1, what);
@@ -118,7 +125,7 @@ const batchNormalization: Handler = (ctx, index) => {
   // y = a·x + c per channel, computed in float64.
   const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + epsilon));
   const offset = Float64Array.from(beta, (b, c) => b - scale[c] * mean[c]);
-  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length === 3 && x.ours.length !== 3 && !isPooled(x)))
+  if (x.ours[x.ours.length - 1] !== channels || (x.dims.length >= 2 && x.ours.length !== 3 && !isPooled(x)))
     throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected channels on axis 1 of an image or of features`);
   const binding = soleReaderOf(ctx, index, x);
   if (binding && !binding.foldedBatchNorm && (binding.kind === 'conv2d' || binding.op !== 'MatMul' || binding.bias)) {
@@ -133,12 +140,12 @@ const batchNormalization: Handler = (ctx, index) => {
   }
   const name = reader.layerName(index);
   reader.batchNorms.push({ layer: name, params: params.map((p) => p.root), reader: index });
-  ctx.emit(index, { kind: 'batchnorm', name, scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  ctx.emit(index, { kind: 'batchnorm', name, scale: Float32Array.from(scale), offset: Float32Array.from(offset) }, [x], sameAs(x));
 };
 
 function activation(fn: ActivationLayer['fn'], params: (ctx: ImportContext, index: number) => Partial<ActivationLayer> = () => ({})): Handler {
   return (ctx, index) => {
-    const x = ctx.net(index, 0, { channelsLast: true });
+    const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
     const extra = params(ctx, index);
     ctx.emit(index, { kind: 'activation', name: ctx.reader.layerName(index), fn, ...extra }, [x], sameAs(x));
   };
@@ -160,7 +167,7 @@ const clip: Handler = (ctx, index) => {
   const attrs = reader.attributes(index, reader.opset < 11 ? ['min', 'max'] : []);
   const min = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'min', -Infinity) : (scalarInput(ctx, index, 1, 'min') ?? -Infinity);
   const max = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'max', Infinity) : (scalarInput(ctx, index, 2, 'max') ?? Infinity);
-  const x = ctx.net(index, 0, { channelsLast: true });
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   const same = sameAs(x);
   if (min === 0 && max === Infinity) ctx.emit(index, { kind: 'relu', name: reader.layerName(index) }, [x], same);
   else ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: 'clip', ...(min > -Infinity ? { min } : {}), ...(max < Infinity ? { max } : {}) }, [x], same);
@@ -174,7 +181,7 @@ const float = (name: string, fallback: number) => (ctx: ImportContext, index: nu
 const flatten: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis']);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true });
   const rank = x.dims.length + 1;
   const axis = reader.intAttribute(index, attrs, 'axis', 1);
   if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1`);
@@ -182,7 +189,7 @@ const flatten: Handler = (ctx, index) => {
 };
 
 function emitFlatten(ctx: ImportContext, index: number, x: NetTensor): void {
-  const [C, H, W] = x.dims;
+  const [C, H, W] = isSequence(x) ? [x.dims[0], 1, x.dims[1]] : x.dims;
   // CHW and HWC orders agree when there is one channel or one pixel.
   const chw: [number, number, number] | null = x.ours.length === 3 && C > 1 && H * W > 1 ? [C, H, W] : null;
   const size = product(x.dims);
@@ -193,17 +200,17 @@ const reshape: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['allowzero']);
   const allowZero = reader.intAttribute(index, attrs, 'allowzero', 0);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true });
   const shape = ctx.staticValues(index, 1, 'shape');
   const features = product(x.dims);
   const lead = shape[0];
   const batchOk = lead === 'batch' || lead === -1 || (lead === 0 && allowZero === 0) || (lead === 1 && ctx.batch === 1);
   const rest = shape[1];
-  // A vector of C features viewed as [batch, C, 1, 1] (a squeeze-and-excitation gate from Linear layers): the same values.
-  const gate = x.ours.length === 1 && !x.chw && shape.length === 4 && batchOk && (rest === features || rest === -1) && shape[2] === 1 && shape[3] === 1;
-  if (gate) return ctx.alias(index, { layer: x.layer, ...pooled(features) });
+  // A vector of C features viewed as [batch, C, 1, 1] (a squeeze-and-excitation gate from Linear layers), or [batch, C, 1] (a 1-D one): the same values.
+  const gate = x.ours.length === 1 && !x.chw && (shape.length === 4 || shape.length === 3) && batchOk && (rest === features || rest === -1) && shape.slice(2).every((d) => d === 1);
+  if (gate) return ctx.alias(index, { layer: x.layer, ...(shape.length === 4 ? pooled(features) : pooledSequence(features)) });
   if (shape.length !== 2 || !batchOk || (rest !== -1 && rest !== features) || (lead === -1 && rest === -1))
-    throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features, or a vector viewed as [batch, C, 1, 1]`);
+    throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features, or a vector viewed as [batch, C, 1, 1] or [batch, C, 1]`);
   emitFlatten(ctx, index, x);
 };
 
@@ -229,15 +236,16 @@ const concat: Handler = (ctx, index) => {
     ctx.alias(index, { values });
     return;
   }
-  const parts = names.map((_, k) => ctx.net(index, k));
+  const parts = names.map((_, k) => ctx.net(index, k, { sequence: true }));
   if (parts.length === 1) return ctx.alias(index, parts[0]); // torch.cat([x]) (DenseNet's first layer)
   const rank = parts[0].dims.length + 1;
   if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1 (channels or features)`);
   const rest = (t: NetTensor) => shapeText(t.dims.slice(1));
-  if (parts.some((t) => t.dims.length !== parts[0].dims.length || rest(t) !== rest(parts[0]) || t.ours.length !== t.dims.length || t.chw))
+  if (parts.some((t) => t.dims.length !== parts[0].dims.length || rest(t) !== rest(parts[0]) || t.ours.length !== (isSequence(t) ? 3 : t.dims.length) || t.chw))
     throw reader.nodeError(index, `joins tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(', ')}: expected the same sizes besides axis 1`);
   const channels = parts.reduce((s, t) => s + t.dims[0], 0);
-  const out = parts[0].dims.length === 3 ? image(channels, parts[0].dims[1], parts[0].dims[2]) : vector(channels);
+  const [first] = parts;
+  const out = isSequence(first) ? sequenceOf(channels, first.dims[1]) : first.dims.length === 3 ? image(channels, first.dims[1], first.dims[2]) : vector(channels);
   ctx.emit(index, { kind: 'concat', name: reader.layerName(index) }, parts, out);
 };
 
@@ -256,7 +264,7 @@ const dropout: Handler = (ctx, index) => {
     const on = raw && raw.length > 0 ? raw[0] !== 0 : (training.tensor.int32Data ?? []).some((v) => v !== 0);
     if (on) throw reader.nodeError(index, `training_mode is true: expected an inference graph`);
   }
-  ctx.alias(index, ctx.net(index));
+  ctx.alias(index, ctx.net(index, 0, { sequence: true }));
 };
 
 export const OP_HANDLERS: Record<string, Handler> = {
@@ -270,7 +278,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   BatchNormalization: batchNormalization,
   Relu: (ctx, index) => {
     ctx.reader.attributes(index, []);
-    const x = ctx.net(index, 0, { channelsLast: true });
+    const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
     ctx.emit(index, { kind: 'relu', name: ctx.reader.layerName(index) }, [x], sameAs(x));
   },
   Clip: clip,

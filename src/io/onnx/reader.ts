@@ -88,13 +88,14 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   if (!tensorType.shape) throw new InputError(`${source}: input '${inputName}': expected a shape, found none`);
   const dims = (tensorType.shape.dim ?? []).map((d) => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : null));
   const dimsText = `[${dims.map((d) => d ?? '?').join(', ')}]`;
-  if ((dims.length !== 2 && dims.length !== 4) || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
+  if (dims.length < 2 || dims.length > 4 || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
     throw new InputError(
-      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
+      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
     );
   }
   const sampleDims = dims.slice(1) as number[];
-  const inputShape = sampleDims.length === 3 ? [sampleDims[1], sampleDims[2], sampleDims[0]] : [sampleDims[0]];
+  // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence).
+  const inputShape = sampleDims.length === 3 ? [sampleDims[1], sampleDims[2], sampleDims[0]] : sampleDims.length === 2 ? [1, sampleDims[1], sampleDims[0]] : [sampleDims[0]];
   reader.uniqueName(inputName);
 
   const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
@@ -140,5 +141,6 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
   const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
   networkGraph(network, source);
-  return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings, batchNorms: reader.batchNorms };
+  const sampleLayout = sampleDims.length === 2 ? 'ncl' : 'nchw';
+  return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout };
 }

@@ -1,11 +1,12 @@
 // The window ops' shared pieces and the pools: strides, output sizes, a zero Pad merged into the
 // Conv or AveragePool after it (PyTorch writes AvgPool2d as Pad + AveragePool), ceil_mode as extra
 // padding at the bottom and right, and the global means (GlobalAveragePool, ReduceMean over H, W).
+// A 1-D op on a sequence [C, L] is the 2-D op of height 1 (liftedAttributes).
 import { windowAxis } from '../../network/shapes.js';
 import type { Padding } from '../../network/types.js';
 import { listText, shapeText, tfSamePads } from './common.js';
 import type { Handler, ImportContext } from './context.js';
-import { image, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { isSequence, pooled, pooledSequence, vector, windowOutput, type GraphReader, type NetTensor } from './graphReader.js';
 
 type Attributes = ReturnType<GraphReader['attributes']>;
 type Pads = [number, number, number, number];
@@ -14,6 +15,22 @@ export function stridesOf(reader: GraphReader, index: number, attrs: Attributes)
   const strides = reader.intsAttribute(index, attrs, 'strides') ?? [1, 1];
   if (strides.length !== 2 || strides.some((s) => s < 1)) throw reader.nodeError(index, `attribute strides=${listText(strides)}: expected 2 positive values`);
   return [strides[0], strides[1]];
+}
+
+/**
+ * A 1-D window op's attributes (on a sequence [batch, C, L]) as the 2-D op's of height 1:
+ * kernel_shape [k] → [1, k], strides and dilations likewise, pads [b, e] → [0, b, 0, e].
+ */
+export function liftedAttributes(reader: GraphReader, index: number, attrs: Attributes): Attributes {
+  const lifted = new Map(attrs);
+  for (const name of ['kernel_shape', 'strides', 'dilations', 'pads']) {
+    const values = reader.intsAttribute(index, attrs, name);
+    if (!values) continue;
+    const count = name === 'pads' ? 2 : 1;
+    if (values.length !== count) throw reader.nodeError(index, `attribute ${name}=${listText(values)}: expected ${count} value${count > 1 ? 's' : ''} for a 1-D op on a sequence [batch, C, L]`);
+    lifted.set(name, { ...attrs.get(name)!, ints: name === 'pads' ? [0, values[0], 0, values[1]] : [1, values[0]] });
+  }
+  return lifted;
 }
 
 /** Output [H, W] of a window op, or an error naming the node. */
@@ -36,7 +53,7 @@ function explicit(padding: Padding, hw: [number, number], kernel: [number, numbe
 /** Input 0 of a window op: the tensor it reads, or a zero Pad's input and pads when a Pad is before it. */
 export function windowSource(ctx: ImportContext, index: number): { x: NetTensor; pads: Pads | null } {
   const pending = ctx.pendingPads.get(ctx.reader.nodes[index].input?.[0] ?? '');
-  return pending ? { x: pending.tensor, pads: pending.pads } : { x: ctx.net(index), pads: null };
+  return pending ? { x: pending.tensor, pads: pending.pads } : { x: ctx.net(index, 0, { sequence: true }), pads: null };
 }
 
 /**
@@ -79,7 +96,9 @@ export function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     const allowed = kind === 'maxpool2d' ? ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order', 'strides'] : ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides'];
-    const attrs = reader.attributes(index, allowed);
+    const source = windowSource(ctx, index);
+    const given2d = reader.attributes(index, allowed);
+    const attrs = isSequence(source.x) ? liftedAttributes(reader, index, given2d) : given2d;
     const dilations = reader.intsAttribute(index, attrs, 'dilations');
     if (dilations && dilations.some((d) => d !== 1)) throw reader.nodeError(index, `unsupported attribute dilations=${listText(dilations)}: expected [1,1]`);
     const kernelShape = reader.intsAttribute(index, attrs, 'kernel_shape');
@@ -87,7 +106,7 @@ export function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
       throw reader.nodeError(index, `attribute kernel_shape=${kernelShape ? listText(kernelShape) : '(missing)'}: expected [kh,kw]`);
     const poolSize: [number, number] = [kernelShape[0], kernelShape[1]];
     const strides = stridesOf(reader, index, attrs);
-    const { x, hw, padding: given, padded } = windowInput(ctx, index, attrs, poolSize, strides);
+    const { x, hw, padding: given, padded } = windowInput(ctx, index, attrs, poolSize, strides, source);
     const [C] = x.dims;
     const ownPads = reader.intsAttribute(index, attrs, 'pads') ?? [];
     let countIncludePad = kind === 'avgpool2d' && reader.intAttribute(index, attrs, 'count_include_pad', 0) === 1;
@@ -110,17 +129,17 @@ export function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
     const [outH, outW] = windowOut(reader, index, hw, poolSize, strides, padding);
     const name = reader.layerName(index);
     const layer = kind === 'maxpool2d' ? { kind, name, poolSize, strides, padding } : { kind, name, poolSize, strides, padding, countIncludePad };
-    ctx.emit(index, layer, [x], image(C, outH, outW));
+    ctx.emit(index, layer, [x], windowOutput(x, C, outH, outW));
   };
 }
 
-/** A zero Pad of H and W: nothing when all its pads are 0, else merged into the one Conv or AveragePool that reads it. */
+/** A zero Pad of H and W (of L): nothing when all its pads are 0, else merged into the one Conv or AveragePool that reads it. */
 export const pad: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['mode', 'pads', 'value']);
   const mode = reader.stringAttribute(index, attrs, 'mode', 'constant');
   if (mode !== 'constant') throw reader.nodeError(index, `attribute mode='${mode}': expected 'constant' (zeros)`);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true });
   const pads = reader.opset < 11 ? (reader.intsAttribute(index, attrs, 'pads') ?? []) : ctx.staticValues(index, 1, 'pads');
   const value = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'value', 0) : 0;
   const constant = reader.opset < 11 ? null : reader.optionalConstInput(index, 2, 'constant_value');
@@ -134,18 +153,21 @@ export const pad: Handler = (ctx, index) => {
   const output = reader.nodes[index].output?.[0] ?? '';
   const readers = reader.consumers.get(output) ?? [];
   const readerOp = readers.length === 1 ? reader.nodes[readers[0]].opType : '';
-  if (rank !== 4 || x.ours.length !== 3 || p[0] || p[1] || p[4] || p[5] || (readerOp !== 'Conv' && readerOp !== 'AveragePool') || output === ctx.outputName)
-    throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}], read by ${readers.length === 1 ? `a ${readerOp}` : `${readers.length} nodes`}: expected zeros around an image's H and W, read by one Conv or AveragePool`);
-  ctx.pendingPads.set(output, { tensor: x, pads: [p[2], p[3], p[6], p[7]] });
+  // [top, left, bottom, right]; a sequence's L is our W.
+  const spatial: Pads | null = x.ours.length !== 3 ? null : isSequence(x) ? [0, p[2], 0, p[5]] : rank === 4 ? [p[2], p[3], p[6], p[7]] : null;
+  const channelPads = isSequence(x) ? [p[0], p[1], p[3], p[4]] : [p[0], p[1], p[4], p[5]];
+  if (!spatial || channelPads.some((v) => v !== 0) || (readerOp !== 'Conv' && readerOp !== 'AveragePool') || output === ctx.outputName)
+    throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}], read by ${readers.length === 1 ? `a ${readerOp}` : `${readers.length} nodes`}: expected zeros around an image's H and W (a sequence's L), read by one Conv or AveragePool`);
+  ctx.pendingPads.set(output, { tensor: x, pads: spatial });
 };
 
 /** GlobalAveragePool and GlobalMaxPool (PyTorch's AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1)). */
 const globalPool = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index) => {
   ctx.reader.attributes(index, []);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true });
   const [C] = ctx.reader.requireImage(index, x);
-  // ONNX keeps [C, 1, 1]; ours is [C] (the same values in the same order).
-  ctx.emit(index, { kind, name: ctx.reader.layerName(index) }, [x], pooled(C));
+  // ONNX keeps [C, 1, 1] ([C, 1] of a sequence); ours is [C] (the same values in the same order).
+  ctx.emit(index, { kind, name: ctx.reader.layerName(index) }, [x], isSequence(x) ? pooledSequence(C) : pooled(C));
 };
 export const globalAveragePool = globalPool('globalavgpool');
 export const globalMaxPool = globalPool('globalmaxpool');
@@ -154,13 +176,14 @@ export const globalMaxPool = globalPool('globalmaxpool');
 export const reduceMean: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axes', 'keepdims', 'noop_with_empty_axes']);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true });
   const axes = reader.intsAttribute(index, attrs, 'axes') ?? (reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : []);
   const keep = reader.intAttribute(index, attrs, 'keepdims', 1);
   const rank = x.dims.length + 1;
   const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)).sort();
-  if (x.ours.length !== 3 || shapeText(sorted as number[]) !== shapeText([2, 3]))
-    throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the mean over H and W (axes [2, 3]) of an image`);
+  const spatial = isSequence(x) ? [2] : [2, 3];
+  if (x.ours.length !== 3 || shapeText(sorted as number[]) !== shapeText(spatial))
+    throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the mean over H and W (axes [2, 3]) of an image, or over L (axis 2) of a sequence`);
   const C = x.dims[0];
-  ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], keep ? pooled(C) : vector(C));
+  ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], keep ? (isSequence(x) ? pooledSequence(C) : pooled(C)) : vector(C));
 };

@@ -82,7 +82,7 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
       // A flattened image that lost channels: the same pixels, fewer channels.
       const chw: [number, number, number] | null = binding.chw && [inputs / (binding.chw[1] * binding.chw[2]), binding.chw[1], binding.chw[2]];
       weight = denseKernelToOnnx(dense.kernel, inputs, units, binding.transB, chw);
-      dims = binding.op === 'Conv' ? [units, inputs, 1, 1] : binding.transB ? [units, inputs] : [inputs, units];
+      dims = binding.op === 'Conv' ? [units, inputs, 1, ...(binding.sequence ? [] : [1])] : binding.transB ? [units, inputs] : [inputs, units];
       size = units;
     } else {
       const conv = layer as Conv2DLayer;
@@ -104,7 +104,8 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
       }
       // A MatMul on a channels-last image keeps its [C, K] layout: HWIO's values for a 1×1 kernel.
       weight = binding.op === 'MatMul' ? Float32Array.from(conv.kernel) : hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
-      dims = binding.op === 'MatMul' ? [inChannels, filters] : [filters, groupIn, kh, kw];
+      // A Conv1d's weight is [cout, cin / groups, k] (kh = 1).
+      dims = binding.op === 'MatMul' ? [inChannels, filters] : binding.sequence ? [filters, groupIn, kw] : [filters, groupIn, kh, kw];
       size = filters;
       if (groups !== binding.groups) setGroups(graph, binding, groups);
     }

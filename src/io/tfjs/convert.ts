@@ -3,9 +3,11 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
-import { windowAxis, windowSpan } from '../../network/shapes.js';
-import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network, Padding } from '../../network/types.js';
+import { windowSpan } from '../../network/shapes.js';
+import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
+import { checkChannelsLast, conv1d, dilationsOf, intPair, paddingOf, withZeroPadding } from './windowLayers.js';
+import { single } from './fields.js';
 import { gateOrder, perChannel } from './layerShapes.js';
 import { normalizationLayer, type Normalizations } from './normalization.js';
 import { reshapeView, type ReshapeView } from './views.js';
@@ -54,30 +56,11 @@ const SEPARATE: Record<string, Omit<ActivationLayer, 'name' | 'kind'>> = {
 };
 export const KERAS_ACTIVATIONS = [...FUSED, ...Object.keys(SEPARATE)];
 
-/** Numbers from a config field that must be a list of positive integers of a given length. */
-function intPair(value: unknown, where: string, field: string): [number, number] {
-  const list = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(list) || list.length !== 2 || !list.every((n) => Number.isSafeInteger(n) && n > 0))
-    throw new InputError(`${where}: ${field}: expected two positive integers, found ${describe(value)}`);
-  return [list[0], list[1]];
-}
-
 export function activationName(config: Json, where: string): string {
   const activation = config.activation ?? 'linear';
   if (typeof activation !== 'string' || !KERAS_ACTIVATIONS.includes(activation))
     throw new InputError(`${where}: activation: expected one of ${KERAS_ACTIVATIONS.join(', ')}, found ${describe(activation)}`);
   return activation;
-}
-
-function checkChannelsLast(config: Json, where: string): void {
-  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
-    throw new InputError(`${where}: data_format: expected 'channels_last', found ${describe(config.dataFormat)}`);
-}
-
-function paddingOf(config: Json, where: string): 'valid' | 'same' {
-  const padding = config.padding ?? 'valid';
-  if (padding !== 'valid' && padding !== 'same') throw new InputError(`${where}: padding: expected 'valid' or 'same', found ${describe(padding)}`);
-  return padding;
 }
 
 /** A layer's weight values as float32 copies, checked to be finite. */
@@ -96,27 +79,7 @@ function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float3
 const className0 = (layer: tf.layers.Layer) => layer.getClassName();
 
 /** Layers that need an image: refused on a vector viewed as [1, 1, C] (their window would read one position). */
-const IMAGE_ONLY = ['ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'DepthwiseConv2D', 'SeparableConv2D'];
-
-/** The layer field of a dilation (none when undilated). */
-const dilationsOf = (dilation: [number, number]) => (dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {});
-
-/**
- * A conv's or pool's padding with a ZeroPadding2D before it merged in: explicit [top, left,
- * bottom, right] pads on the unpadded input (its own 'same' pads computed on the padded size).
- */
-function withZeroPadding(own: 'valid' | 'same', pad: { pads: [number, number, number, number] } | undefined, layer: tf.layers.Layer, kernel: [number, number], strides: [number, number], where: string): Padding {
-  if (!pad) return own;
-  const [t, b, l, r] = pad.pads;
-  if (own === 'valid') return [t, l, b, r];
-  const shapes = layer.inboundNodes[0].inputShapes;
-  const shape = (Array.isArray(shapes[0]) ? shapes[0] : shapes) as (number | null)[];
-  const [h, w] = [shape[1]!, shape[2]!];
-  const ah = windowAxis(h, kernel[0], strides[0], 'same');
-  const aw = windowAxis(w, kernel[1], strides[1], 'same');
-  if (!(h > 0 && w > 0)) throw new InputError(`${where}: input shape unknown after ZeroPadding2D`);
-  return [t + ah.padBefore, l + aw.padBefore, b + ah.padAfter, r + aw.padAfter];
-}
+const IMAGE_ONLY = ['ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D'];
 
 /** The model's layers in an order where each follows the layers it is called on. */
 function layersInOrder(model: tf.LayersModel, source: string): tf.layers.Layer[] {
@@ -146,9 +109,11 @@ export function convertModel(
 ): { network: Network; weights: TfjsWeightEntry[]; folds: TfjsFold[]; views: TfjsView[] } {
   const order = layersInOrder(model, source);
   const inputLayer = order[0];
-  const inputShape = model.inputs[0].shape.slice(1);
-  if (!inputShape.every((n): n is number => typeof n === 'number' && n > 0))
+  const kerasInput = model.inputs[0].shape.slice(1);
+  if (!kerasInput.every((n): n is number => typeof n === 'number' && n > 0))
     throw new InputError(`${source}: input shape: expected fixed dimensions after the batch, found [${model.inputs[0].shape.map((n) => n ?? 'null').join(', ')}]`);
+  // A sequence [steps, channels] runs as the image [1, steps, channels]: 1-D convs and pools are 2-D ones of height 1.
+  const inputShape = kerasInput.length === 2 ? [1, ...kerasInput] : kerasInput;
   const layers: Layer[] = [];
   const weights: TfjsWeightEntry[] = [];
   const folds: TfjsFold[] = [];
@@ -192,9 +157,9 @@ export function convertModel(
     const className = normalizations.layers.has(name) ? 'Normalization' : layer.getClassName();
     const readsPooled = inbound.some((l) => pooled.has(l.name));
     if (readsPooled && IMAGE_ONLY.includes(className))
-      throw new InputError(`${at}: ${className} reads the vector '${inbound.find((l) => pooled.has(l.name))!.name}' viewed as [1, 1, C]: expected an image (only a 1×1 Conv2D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)`);
+      throw new InputError(`${at}: ${className} reads the vector '${inbound.find((l) => pooled.has(l.name))!.name}' viewed as [1, 1, C] or [1, C]: expected an image or a sequence (only a 1×1 Conv2D or Conv1D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)`);
     const outputShape = shapeOf(layer);
-    if (readsPooled && outputShape.length === 3 && outputShape[0] === 1 && outputShape[1] === 1) pooled.add(name);
+    if (readsPooled && (outputShape.length === 3 || outputShape.length === 2) && outputShape.slice(0, -1).every((n) => n === 1)) pooled.add(name);
     const keep = (role: string) => (NETWORK_ROLES.includes(role) ? null : values.get(role)!);
     layer.weights.forEach((w) => {
       const role = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
@@ -237,8 +202,8 @@ export function convertModel(
       case 'Reshape': {
         const { view } = reshapeView(config, inputShapeOf(layer), at);
         views.push({ layer: name, source: from[0], view });
-        if (view === 'pooled') pooled.add(name);
-        out = view === 'pooled' || inputShapeOf(layer).length === 1 || readsPooled ? from[0] : emit({ kind: 'flatten', name }, from);
+        if (view !== 'flatten') pooled.add(name);
+        out = view !== 'flatten' || inputShapeOf(layer).length === 1 || readsPooled ? from[0] : emit({ kind: 'flatten', name }, from);
         break;
       }
       case 'Rescaling': {
@@ -266,8 +231,22 @@ export function convertModel(
       }
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D':
+      case 'GlobalAveragePooling1D':
+      case 'GlobalMaxPooling1D':
         checkChannelsLast(config, at);
-        out = emit({ kind: className === 'GlobalMaxPooling2D' ? 'globalmaxpool' : 'globalavgpool', name }, from);
+        out = emit({ kind: className.startsWith('GlobalMax') ? 'globalmaxpool' : 'globalavgpool', name }, from);
+        break;
+      case 'MaxPooling1D':
+      case 'AveragePooling1D': {
+        checkChannelsLast(config, at);
+        const size = single(config.poolSize, at, 'pool_size', 2);
+        const stride = single(config.strides, at, 'strides', size);
+        const window = { poolSize: [1, size] as [number, number], strides: [1, stride] as [number, number], padding: paddingOf(config, at) };
+        out = emit(className === 'MaxPooling1D' ? { kind: 'maxpool2d', name, ...window } : { kind: 'avgpool2d', name, ...window, countIncludePad: false }, from);
+        break;
+      }
+      case 'Conv1D':
+        out = emitWeighted(conv1d(name, config, values, readsPooled, layer.weights[0].shape as number[], at), activationName(config, at), from);
         break;
       case 'Add':
         out = emit({ kind: 'add', name }, from);
@@ -290,8 +269,8 @@ export function convertModel(
       }
       case 'Dense': {
         const [inputs, units] = layer.weights[0].shape as number[];
-        if (inputShapeOf(layer).length === 3 && !readsPooled) {
-          // Dense on an image acts on each position's channels: a 1×1 conv (kernel [C, K]: HWIO's values).
+        if (inputShapeOf(layer).length >= 2 && !readsPooled) {
+          // Dense on an image (or a sequence) acts on each position's channels: a 1×1 conv (kernel [C, K]: HWIO's values).
           const conv: Conv2DLayer = { kind: 'conv2d', name, kernel: values.get('kernel')!, kernelSize: [1, 1], inChannels: inputs, filters: units, bias: values.get('bias') ?? null, strides: [1, 1], padding: 'valid', activation: 'linear' };
           out = emitWeighted(conv, activationName(config, at), from);
           break;

@@ -42,3 +42,11 @@ export function oneOfStrings(value: unknown, allowed: readonly string[], where: 
   if (typeof value !== 'string' || !allowed.includes(value)) fail(`${where}: ${field}`, `one of ${allowed.map((a) => `'${a}'`).join(', ')}, found ${describe(value)}`);
   return value as string;
 }
+
+/** A 1-D layer's size: a positive integer or a list of one (Keras writes [k]). */
+export function single(value: unknown, where: string, field: string, fallback?: number): number {
+  if ((value === undefined || value === null) && fallback !== undefined) return fallback;
+  const list = typeof value === 'number' ? [value] : value;
+  if (!Array.isArray(list) || list.length !== 1) return fail(`${where}: ${field}`, `a positive integer or a list of one, found ${describe(value)}`);
+  return positiveInt(list[0], where, field, 4096);
+}

@@ -1,7 +1,7 @@
 // Every layer's output shape from its config, as TF.js will build it (browser-safe): checked before
 // TF.js sees the model, with each weight the layer allocates expected in the manifest.
 import type { LayerEntry } from '../tfjsCheck.js';
-import { describe, fail, MAX_DIMENSION, oneOfStrings, pair, positiveInt } from './fields.js';
+import { describe, fail, MAX_DIMENSION, oneOfStrings, pair, positiveInt, single } from './fields.js';
 import { reshapeView } from './views.js';
 
 /** ZeroPadding2D's padding as [top, bottom, left, right] (Keras: n, [h, w] or [[top, bottom], [left, right]]). */
@@ -45,7 +45,7 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
         if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
       return input;
     case 'Multiply': {
-      // A gate: two tensors of one shape, or a tensor and one value per channel ([C] or [1, 1, C]: squeeze-and-excitation).
+      // A gate: two tensors of one shape, or a tensor and one value per channel ([C], [1, C] or [1, 1, C]: squeeze-and-excitation).
       const [a, b] = gateOrder(inputs);
       if (inputs.length !== 2 || (b.join() !== a.join() && !isChannelGate(b, a)))
         fail(`${where}: inputs`, `two tensors of one shape, or a tensor and one value per channel, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
@@ -118,6 +118,32 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       if (useBias) expectWeight('bias', [filters]);
       return [out[0], out[1], filters];
     }
+    case 'Conv1D':
+    case 'MaxPooling1D':
+    case 'AveragePooling1D': {
+      // On a sequence [steps, channels]; 'causal' (Conv1D) pads (k − 1)·dilation zeros before the steps.
+      if (input.length !== 2) fail(`${where}: ${e.className} input`, `[batch, steps, channels], found shape [null, ${input.join(', ')}]`);
+      const conv = e.className === 'Conv1D';
+      const kernel = conv ? single(c.kernel_size ?? c.kernelSize, where, 'kernel_size') : single(c.pool_size ?? c.poolSize, where, 'pool_size', 2);
+      const strides = single(c.strides, where, 'strides', conv ? 1 : kernel);
+      const padding = oneOfStrings(c.padding, conv ? ['valid', 'same', 'causal'] : ['valid', 'same'], where, 'padding', 'valid');
+      const dilation = conv ? single(c.dilation_rate ?? c.dilationRate, where, 'dilation_rate', 1) : 1;
+      const span = (kernel - 1) * dilation + 1;
+      const out = padding === 'causal' ? Math.floor((input[0] - 1) / strides) + 1 : outSize(input[0], span, strides, padding);
+      if (out < 1) fail(`${where}: ${conv ? 'kernel_size' : 'pool_size'}`, `a window that fits the input [${input.join(', ')}], found ${kernel}`);
+      if (!conv) return [out, input[1]];
+      if ((c.groups ?? 1) !== 1) fail(`${where}: groups`, `1, found ${describe(c.groups)}`);
+      const filters = positiveInt(c.filters, where, 'filters');
+      activation();
+      expectWeight('kernel', [kernel, input[1], filters]);
+      if (useBias) expectWeight('bias', [filters]);
+      return [out, filters];
+    }
+    case 'GlobalAveragePooling1D':
+    case 'GlobalMaxPooling1D':
+      if (input.length !== 2) fail(`${where}: ${e.className} input`, `[batch, steps, channels], found shape [null, ${input.join(', ')}]`);
+      if (c.keepdims === true) fail(`${where}: keepdims`, `false (TF.js has no keepdims; a Reshape((1, C)) after the pool is read), found true`);
+      return [input[1]];
     case 'Flatten':
       return [input.reduce((p, n) => p * n, 1)];
     case 'Reshape':
@@ -173,15 +199,15 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
   }
 }
 
-/** A Multiply's inputs, the gate second: a per-channel gate ([C] or [1, 1, C]) may come first in Keras. */
+/** A Multiply's inputs, the gate second: a per-channel gate ([C], [1, C] or [1, 1, C]) may come first in Keras. */
 export function gateOrder<T extends readonly number[]>(inputs: readonly T[]): readonly T[] {
   return inputs.length === 2 && isChannelGate(inputs[0], inputs[1]) && !isChannelGate(inputs[1], inputs[0]) ? [inputs[1], inputs[0]] : inputs;
 }
 
-/** Whether `gate` is one value per channel of `tensor` ([C] or [1, 1, C], tensor [..., C]) and not of its shape. */
+/** Whether `gate` is one value per channel of `tensor` ([C], [1, C] or [1, 1, C], tensor [..., C]) and not of its shape. */
 export function isChannelGate(gate: readonly number[], tensor: readonly number[]): boolean {
   const channels = tensor[tensor.length - 1];
-  const perChannel = (gate.length === 1 && gate[0] === channels) || (gate.length === 3 && gate[0] === 1 && gate[1] === 1 && gate[2] === channels);
+  const perChannel = gate.length <= 3 && gate[gate.length - 1] === channels && gate.slice(0, -1).every((n) => n === 1);
   return perChannel && gate.join() !== tensor.join();
 }
 
