@@ -5,11 +5,11 @@
 // markdown table of docs/results.md.
 //   node bench/frameworks.mjs            (after npm run build; WebGPU when an adapter is found)
 import { readFileSync, writeFileSync } from 'node:fs';
-import { acquireGpu, forwardCpu, loadModelFile, parseNpy, pruneNetwork } from '../dist/node/index.js';
+import { acquireGpu, forwardCpu, loadModelFile, parseNpy, pruneNetwork, samplesForModel } from '../dist/node/index.js';
 import { labelAccuracy } from './lib.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
-const digits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
+const allDigits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
 const labels = parseNpy(readFileSync(`${root}test/fixtures/mnist-labels.npy`), 'labels').data;
 
 // model, mode, pruning samples, ε gain, excluded layers (as test/torchFixtures.test.ts and kerasFixtures.test.ts).
@@ -22,8 +22,10 @@ const runs = [
   ['torch/mlp-gelu.onnx', 'parallel', 300, 0.03, []],
   ['torch/shufflenet.onnx', 'cascade', 80, 0.05, ['/features/features.0/features.0.0/Conv']],
   ['torch/convnext.onnx', 'cascade', 80, 0.05, ['/features/features.0/Conv']],
+  ['torch/conv1d.onnx', 'cascade', 200, 0.05, []],
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
+  ['keras/sequence/model.json', 'cascade', 200, 0.05, []],
 ];
 
 
@@ -46,6 +48,9 @@ const gpu = await acquireGpu().catch(() => null);
 const results = [];
 for (const [file, mode, count, gain, exclude] of runs) {
   const model = await loadModelFile(`${root}test/fixtures/${file}`);
+  // conv1d reads a digit as the sequence [28, 28] (NCL): the network runs it channels-last (as
+  // keras/sequence reads it, NLC: the digits' own order).
+  const digits = model.imageLayout === 'ncl' ? samplesForModel({ shape: [1000, 28, 28], dtype: 'float32', data: allDigits }, model, 'digits').data : allDigits;
   const perSample = digits.length / 1000;
   const started = performance.now();
   const result = await pruneNetwork(model.network, { data: digits.subarray(0, count * perSample), count }, { mode, epsilonGain: gain, exclude, backend: gpu ? 'webgpu' : 'cpu', gpu: gpu ?? undefined, solver: { maxIterations: 1000 } });

@@ -4,8 +4,13 @@
 //   functional/  a functional model with branches: Conv2D → BatchNormalization → ReLU(max_value 6),
 //                DepthwiseConv2D → BatchNormalization → ReLU, a 1×1 Conv2D, Add (residual),
 //                Concatenate, AveragePooling2D, Conv2D, GlobalAveragePooling2D, Dense softmax;
-//   activations/ a Sequential MLP with tanh and sigmoid hidden layers.
-//   node scripts/keras-fixtures.mjs
+//   activations/ a Sequential MLP with tanh and sigmoid hidden layers;
+//   sequence/    a 1-D CNN on a digit read as a sequence [28 steps, 28 channels] (its rows):
+//                Conv1D → BatchNormalization → ReLU, MaxPooling1D, a Conv1D (TF.js cannot train a dilated one), squeeze-and-
+//                excitation (GlobalAveragePooling1D → Reshape((1, C)) → 1×1 Conv1Ds → Multiply),
+//                Add, a strided Conv1D, GlobalAveragePooling1D, Dense softmax.
+//   node scripts/keras-fixtures.mjs [name…]     (only the models named; fixtures.json keeps the others)
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +55,23 @@ function activationsModel() {
   });
 }
 
+function sequenceModel() {
+  // Its own seeds: the models above keep theirs whether or not this one is built.
+  let own = SEED + 200;
+  const init1 = () => tf.initializers.glorotUniform({ seed: own++ });
+  const input = tf.input({ shape: [28, 28], name: 'sequence' });
+  const stem = tf.layers.reLU({ name: 'stem_relu' }).apply(tf.layers.batchNormalization({ name: 'stem_bn' }).apply(tf.layers.conv1d({ name: 'stem', filters: 16, kernelSize: 5, padding: 'same', useBias: false, kernelInitializer: init1() }).apply(input)));
+  const pooled = tf.layers.maxPooling1d({ name: 'pool', poolSize: 2 }).apply(stem);
+  const mid = tf.layers.conv1d({ name: 'mid', filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init1() }).apply(pooled);
+  const squeezed = tf.layers.reshape({ name: 'se_reshape', targetShape: [1, 16] }).apply(tf.layers.globalAveragePooling1d({ name: 'se_squeeze' }).apply(mid));
+  const reduced = tf.layers.conv1d({ name: 'se_reduce', filters: 4, kernelSize: 1, activation: 'relu', kernelInitializer: init1() }).apply(squeezed);
+  const gate = tf.layers.conv1d({ name: 'se_expand', filters: 16, kernelSize: 1, activation: 'sigmoid', kernelInitializer: init1() }).apply(reduced);
+  const block = tf.layers.add({ name: 'residual' }).apply([pooled, tf.layers.multiply({ name: 'se_excite' }).apply([mid, gate])]);
+  const down = tf.layers.conv1d({ name: 'down', filters: 24, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: init1() }).apply(block);
+  const out = tf.layers.dense({ name: 'classes', units: 10, activation: 'softmax', kernelInitializer: init1() }).apply(tf.layers.globalAveragePooling1d({ name: 'gap' }).apply(down));
+  return tf.model({ inputs: input, outputs: out, name: 'sequence' });
+}
+
 function accuracy(model, set, shape) {
   return tf.tidy(() => {
     const predicted = model.predict(tf.tensor(set.x, [set.count, ...shape])).argMax(-1).dataSync();
@@ -63,8 +85,11 @@ async function main() {
   await tf.setBackend('cpu');
   registerFastConv2DBackpropFilter(tf);
   const { trainSet, testSet } = mnistSplit();
-  const summary = {};
-  for (const [name, build, shape, epochs] of [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3]]) {
+  const only = process.argv.slice(2);
+  const summaryPath = join(OUT, 'fixtures.json');
+  const summary = only.length && existsSync(summaryPath) ? JSON.parse(readFileSync(summaryPath, 'utf8')).models : {};
+  const all = [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3], ['sequence', sequenceModel, [28, 28], 6]];
+  for (const [name, build, shape, epochs] of all.filter(([name]) => !only.length || only.includes(name))) {
     const model = build();
     model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy' });
     const random = mulberry32(SEED + 7);
@@ -84,7 +109,7 @@ async function main() {
     summary[name] = { parameters: model.countParams(), epochs, testAccuracy, seconds: Math.round(seconds) };
     console.log(name, summary[name]);
   }
-  writeFileSync(join(OUT, 'fixtures.json'), `${JSON.stringify({ tfjs: tf.version.tfjs, testDigits: testSet.count, models: summary }, null, 2)}\n`);
+  writeFileSync(summaryPath, `${JSON.stringify({ tfjs: tf.version.tfjs, testDigits: testSet.count, models: summary }, null, 2)}\n`);
 }
 
 await main();

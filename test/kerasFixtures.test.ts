@@ -1,15 +1,17 @@
 // Models built as Keras users build them, with tfjs-layers (test/fixtures/keras, made by
 // scripts/keras-fixtures.mjs): a functional model with BatchNormalization, ReLU(max_value),
 // DepthwiseConv2D, Add, Concatenate, AveragePooling2D, GlobalAveragePooling2D; and an MLP with
-// tanh and sigmoid. Each reads to the function TF.js computes, prunes from the CLI, and the
+// tanh and sigmoid; a 1-D CNN on digits read as sequences [28, 28] (Conv1D, MaxPooling1D, SE through
+// Reshape((1, C)), GlobalAveragePooling1D). Each reads to the function TF.js computes, prunes from the CLI, and the
 // written model.json loads in TF.js with the accuracy and nonzeros report.json claims.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu, prunableLayers } from '../src/index.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
+import { serializeNpy } from '../src/io/npy.js';
 import { runCli } from './helpers/cli.js';
 import { accuracyOf, networkNonzeros, tfjsPredict, mnistFixtures } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
@@ -17,10 +19,14 @@ import { relativeError } from './helpers/onnxGraphs.js';
 const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
 
 let out: string;
+// The sequence model reads a digit as [28 steps, 28 channels] (NLC): the same values, another shape.
+let sequencesPath: string;
 beforeAll(async () => {
   tf.env().set('IS_TEST', true);
   await tf.setBackend('cpu');
   out = await mkdtemp(join(tmpdir(), 'net-trim-keras-'));
+  sequencesPath = join(out, 'mnist-sequences.npy');
+  await writeFile(sequencesPath, serializeNpy({ shape: [digits.length / 784, 28, 28], dtype: 'float32', data: digits }));
 });
 afterAll(async () => {
   await rm(out, { recursive: true, force: true });
@@ -33,6 +39,7 @@ const models: Array<[string, number[], 'cascade' | 'parallel', number, number, n
   // name, input shape, mode, samples, ε gain, largest accuracy drop on 1000 digits (points)
   ['functional', [28, 28, 1], 'cascade', 60, 0.03, 3],
   ['activations', [784], 'parallel', 300, 0.03, 2],
+  ['sequence', [28, 28], 'cascade', 200, 0.05, 3],
 ];
 
 describe('Keras-style TF.js models', () => {
@@ -60,7 +67,7 @@ describe('Keras-style TF.js models', () => {
   for (const [name, shape, mode, count, gain, maxDrop] of models)
     it(`${name}: net-trim prune (${mode}) writes a model.json that TF.js loads, as reported, with the folds kept`, async () => {
       const dir = join(out, name);
-      const run = await runCli(['prune', join(fixtures, 'keras', name, 'model.json'), '--samples', samplesPath, '--labels', labelsPath, '--max-samples', String(count), '--mode', mode, '--epsilon-gain', String(gain), '--max-iterations', '1000', '--out', dir]);
+      const run = await runCli(['prune', join(fixtures, 'keras', name, 'model.json'), '--samples', shape.length === 2 ? sequencesPath : samplesPath, '--labels', labelsPath, '--max-samples', String(count), '--mode', mode, '--epsilon-gain', String(gain), '--max-iterations', '1000', '--out', dir]);
       expect(run.code, run.stderr).toBe(0);
       const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
       const written = await loadTfjsModelFile(join(dir, 'model.json'));

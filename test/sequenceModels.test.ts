@@ -69,6 +69,21 @@ describe('a sequence network reads as height-1 convs and pools', () => {
   });
 });
 
+describe('the flattens PyTorch writes after a Conv1d', () => {
+  it('x.view(x.size(0), -1) (Shape → Gather → Unsqueeze → Concat → Reshape) and Flatten: features in ONNX order (C, then L), as onnxruntime', async () => {
+    for (const view of [true, false]) {
+      const g = new GraphBuilder(9);
+      const x = g.node('Relu', [g.conv1d('input', 3, 5, 3, { pad: 1 })]);
+      const flat = view ? g.viewFlatten(x, 13) : g.node('Flatten', [x], [int('axis', 1)]);
+      const bytes = g.model([3, 7], g.gemm(flat, 5 * 7, 4));
+      const { network } = parseOnnxModel(bytes, 's.onnx');
+      expect(kinds(network)).toEqual(['conv2d', 'relu', 'flatten', 'dense']);
+      const { ncl, ours } = sequences(3, 7, 4, 3);
+      expect(relativeError(forwardCpu(network, ours, 4).output, await runOnnx(bytes, ncl, [4, 3, 7]))).toBeLessThan(1e-5);
+    }
+  });
+});
+
 describe('structured pruning of a Conv1d', () => {
   it("removes a channel from the Conv1d's weight in its own layout ([8, 4, 5] → [7, 4, 5]) and from its BatchNorm1d; onnxruntime runs the written model as our network", async () => {
     const g = new GraphBuilder(31);

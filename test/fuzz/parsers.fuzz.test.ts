@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../../src/io/npy.js';
 import { parseOnnxModel } from '../../src/io/onnxModel.js';
 import { parseTfjsModel } from '../../src/io/tfjsModel.js';
-import { convNeXtBlock, shuffleNetBlock } from '../helpers/dagGraphs.js';
+import { convNeXtBlock, sequenceNet, shuffleNetBlock } from '../helpers/dagGraphs.js';
 import { Outcomes, runs } from './harness.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -134,7 +134,44 @@ describe('fuzz: TF.js model.json and weights', () => {
   };
   const viewsWeights = new Uint8Array(new Float32Array([0.1, 0.2, 0.3, 1, 2, 3, 0, ...Array.from({ length: 8 }, (_, i) => Math.cos(i))]).buffer);
   new Int32Array(viewsWeights.buffer, 24, 1)[0] = 100;
-  const bases = { mlp: [mlp, mlpWeights], functional: [functional, functionalWeights], views: [views, viewsWeights] } as const;
+  // A 1-D network on a sequence [6, 2]: a causal dilated Conv1D, MaxPooling1D, SE through Reshape((1, C)) and a 1×1 Conv1D, GlobalMaxPooling1D.
+  const sequence = {
+    format: 'layers-model',
+    modelTopology: {
+      class_name: 'Functional',
+      config: {
+        name: 's',
+        layers: [
+          { name: 'in', class_name: 'InputLayer', config: { batch_input_shape: [null, 6, 2], name: 'in' }, inbound_nodes: [] },
+          { name: 'c', class_name: 'Conv1D', config: { name: 'c', filters: 3, kernel_size: [3], padding: 'causal', dilation_rate: [2], activation: 'relu', use_bias: true }, inbound_nodes: call('in') },
+          { name: 'm', class_name: 'MaxPooling1D', config: { name: 'm', pool_size: [2] }, inbound_nodes: call('c') },
+          { name: 'p', class_name: 'GlobalAveragePooling1D', config: { name: 'p' }, inbound_nodes: call('m') },
+          { name: 'r', class_name: 'Reshape', config: { name: 'r', target_shape: [1, 3] }, inbound_nodes: call('p') },
+          { name: 'g', class_name: 'Conv1D', config: { name: 'g', filters: 3, kernel_size: [1], activation: 'sigmoid', use_bias: true }, inbound_nodes: call('r') },
+          { name: 'x', class_name: 'Multiply', config: { name: 'x' }, inbound_nodes: [[['m', 0, 0, {}], ['g', 0, 0, {}]]] },
+          { name: 'q', class_name: 'GlobalMaxPooling1D', config: { name: 'q' }, inbound_nodes: call('x') },
+          { name: 'o', class_name: 'Dense', config: { name: 'o', units: 2, use_bias: true }, inbound_nodes: call('q') },
+        ],
+        input_layers: [['in', 0, 0]],
+        output_layers: [['o', 0, 0]],
+      },
+    },
+    weightsManifest: [
+      {
+        paths: ['w.bin'],
+        weights: [
+          { name: 'c/kernel', shape: [3, 2, 3], dtype: 'float32' },
+          { name: 'c/bias', shape: [3], dtype: 'float32' },
+          { name: 'g/kernel', shape: [1, 3, 3], dtype: 'float32' },
+          { name: 'g/bias', shape: [3], dtype: 'float32' },
+          { name: 'o/kernel', shape: [3, 2], dtype: 'float32' },
+          { name: 'o/bias', shape: [2], dtype: 'float32' },
+        ],
+      },
+    ],
+  };
+  const sequenceWeights = new Uint8Array(Float32Array.from({ length: 41 }, (_, i) => Math.sin(i)).buffer);
+  const bases = { mlp: [mlp, mlpWeights], functional: [functional, functionalWeights], views: [views, viewsWeights], sequence: [sequence, sequenceWeights] } as const;
 
   /** Every path into a JSON value (objects' keys and arrays' indices). */
   function paths(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
@@ -172,7 +209,7 @@ describe('fuzz: TF.js model.json and weights', () => {
   }
 
   const cases = fc.record({
-    base: fc.constantFrom('mlp', 'functional', 'views'),
+    base: fc.constantFrom('mlp', 'functional', 'views', 'sequence'),
     edits: fc.array(edit, { minLength: 1, maxLength: 3 }),
     weights: fc.constantFrom('same', 'short', 'long'),
   });
@@ -203,12 +240,12 @@ describe('fuzz: ONNX', () => {
   afterAll(() => outcomes.report());
   // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), ShuffleNet's split and
   // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes];
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
   const structural = fc
-    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', 'GlobalMaxPool', '', 'x'.repeat(300)) })
+    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', '', 'x'.repeat(300)) })
     .map(({ base, what, at, value, text }) => {
       const model = onnx.ModelProto.decode(bases[base]);
       const graph = model.graph!;

@@ -9,7 +9,7 @@ import { listText } from './common.js';
 
 const shapeOp: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['start', 'end']);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { sequence: true }); // a sequence's dims are ONNX's [C, L]
   const all: Array<number | 'batch'> = ['batch', ...x.dims];
   const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + all.length : v, 0), all.length);
   ctx.alias(index, { values: all.slice(clamp(ctx.reader.intAttribute(index, attrs, 'start', 0)), clamp(ctx.reader.intAttribute(index, attrs, 'end', all.length))) });
