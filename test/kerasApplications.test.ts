@@ -18,7 +18,7 @@ import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
-import { saveLayersModel } from './helpers/tfjsModel.js';
+import { randomizeWeights, saveLayersModel } from './helpers/tfjsModel.js';
 
 type Sym = tf.SymbolicTensor;
 const apply = (layer: tf.layers.Layer, input: Sym | Sym[]) => layer.apply(input) as Sym;
@@ -88,9 +88,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'net-trim-keras-apps-'));
   for (const m of models) {
     const model = m.build();
-    // Random, not trained: the initial statistics would make each BatchNormalization the identity.
-    const rand = mulberry32(5);
-    model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (w.shape.length === 1 ? 0.5 + rand() : 2 * rand() - 1) * (w.shape.length > 1 ? 0.6 : 1)), w.shape)));
+    randomizeWeights(model, 5);
     const path = await saveLayersModel(model, join(dir, m.name));
     if (m.name === 'efficientnet') await asNormalization(path, 'normalization');
     saved.set(m.name, { model, path });

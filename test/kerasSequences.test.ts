@@ -20,7 +20,7 @@ import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
-import { saveLayersModel } from './helpers/tfjsModel.js';
+import { randomizeWeights, saveLayersModel } from './helpers/tfjsModel.js';
 
 type Sym = tf.SymbolicTensor;
 const apply = (layer: tf.layers.Layer, input: Sym | Sym[]) => layer.apply(input) as Sym;
@@ -65,8 +65,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'net-trim-keras-seq-'));
   for (const m of models) {
     const model = m.build();
-    const rand = mulberry32(8);
-    model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (w.shape.length === 1 ? 0.5 + rand() : 2 * rand() - 1) * (w.shape.length > 1 ? 0.6 : 1)), w.shape)));
+    randomizeWeights(model, 8);
     saved.set(m.name, { model, path: await saveLayersModel(model, join(dir, m.name)) });
   }
 });

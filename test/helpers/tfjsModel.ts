@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mulberry32 } from './random.js';
 
 let ready: Promise<void> | null = null;
 
@@ -55,4 +56,14 @@ export async function saveLayersModel(model: tf.LayersModel, folder: string): Pr
     }),
   );
   return join(folder, 'model.json');
+}
+
+/**
+ * Seeded random weights, not trained ones: biases and BatchNorm statistics in [0.5, 1.5) (a
+ * positive variance), kernels in ±0.6 (the initial statistics would make each BatchNormalization
+ * the identity).
+ */
+export function randomizeWeights(model: tf.LayersModel, seed: number): void {
+  const rand = mulberry32(seed);
+  model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (w.shape.length === 1 ? 0.5 + rand() : 2 * rand() - 1) * (w.shape.length > 1 ? 0.6 : 1)), w.shape)));
 }
