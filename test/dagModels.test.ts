@@ -14,19 +14,19 @@ import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceNet, shuffleNetBlock, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceConvNeXt, sequenceNet, shuffleNetBlock, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet(), sequenceConvNeXt()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);
   const size = c.dims.reduce((a, b) => a * b, 1);
   const nchw = Float32Array.from({ length: count * size }, () => rand());
   // NCHW images and NCL sequences ([C, L]: our [1, L, C]) to channels-last.
-  const ours = c.dims.length === 3 ? nchwToNhwc(nchw, count, c.dims[0], c.dims[1], c.dims[2]) : c.dims.length === 2 ? nchwToNhwc(nchw, count, c.dims[0], 1, c.dims[1]) : nchw;
+  const ours = c.dims.length === 3 ? nchwToNhwc(nchw, count, c.dims[0], c.dims[1], c.dims[2]) : c.dims.length === 2 && !c.framesFirst ? nchwToNhwc(nchw, count, c.dims[0], 1, c.dims[1]) : nchw;
   return { nchw, ours };
 }
 

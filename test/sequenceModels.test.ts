@@ -1,6 +1,6 @@
 // 1-D convolutional networks (sensor, audio and text CNNs): PyTorch's Conv1d, BatchNorm1d,
 // MaxPool1d, AvgPool1d and their pools on a sequence [batch, C, L] read as the 2-D layers of
-// height 1 ([1, L, C] of ours). Import against onnxruntime, both prunes and the GPU forward pass:
+// height 1 ([1, L, C] of ours); frames [batch, T, F] and x.transpose(1, 2) channels-last. Import against onnxruntime, both prunes and the GPU forward pass:
 // dagModels.test.ts's list (sequenceNet); the trained one: torchFixtures.test.ts (conv1d). Here
 // the layers they become, the samples they take, channel removal and one-line errors.
 import onnxProto from 'onnx-proto';
@@ -12,7 +12,7 @@ import { forwardCpu } from '../src/network/forwardCpu.js';
 import { sampleShapes, sampleShapesText } from '../src/network/sampleShapes.js';
 import type { Conv2DLayer, Network } from '../src/network/types.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
-import { sequenceNet } from './helpers/dagGraphs.js';
+import { sequenceConvNeXt, sequenceNet } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
@@ -84,6 +84,43 @@ describe('the flattens PyTorch writes after a Conv1d', () => {
   });
 });
 
+describe('frames [batch, T, F] and channels-last stretches of a sequence (x.transpose(1, 2))', () => {
+  it('an input read only by Transpose [0, 2, 1] is frames: ours [1, T, F], samples (P, T, F) NLC; the Transposes move nothing', () => {
+    const handle = parseOnnxModel(sequenceConvNeXt().bytes, 's.onnx');
+    expect(handle.network.inputShape).toEqual([1, 12, 5]);
+    expect(handle.sampleLayout).toBe('nlc');
+    expect(sampleShapesText(sampleShapes(handle.network.inputShape, 'nlc'))).toBe('(P, 12, 5) NLC');
+    expect(kinds(handle.network)).toEqual(['conv2d', 'conv2d', 'layernorm', 'conv2d', 'gelu', 'conv2d', 'batchnorm', 'add', 'globalavgpool', 'dense']);
+    const [, , expand, project] = handle.network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    expect([expand.kernelSize, expand.inChannels, expand.filters, project.inChannels, project.filters]).toEqual([[1, 1], 8, 16, 16, 8]);
+  });
+
+  it("removes a hidden channel of the MLP from both MatMuls' weights ([8, 16] → [8, 15], [16, 8] → [15, 8]); onnxruntime runs the written model as our network", async () => {
+    const handle = parseOnnxModel(sequenceConvNeXt().bytes, 's.onnx');
+    const network = structuredClone(handle.network);
+    const [, , expand, project] = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    project.kernel.fill(0, 5 * 8, 6 * 8); // nobody reads hidden channel 5
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get(expand.name)!]).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    const written = writeOnnxModel(handle, removal.network, removal.kept);
+    const graph = onnxProto.onnx.ModelProto.decode(written).graph!;
+    expect(graph.node!.filter((n) => n.opType === 'MatMul').map((n) => graph.initializer!.find((t) => t.name === n.input![1])!.dims!.map(Number))).toEqual([[8, 15], [15, 8]]);
+    const x = Float32Array.from({ length: 3 * 12 * 5 }, (_, i) => Math.sin(0.7 * i)); // frames: the ONNX order is ours
+    const want = forwardCpu(network, x, 3).output;
+    expect(relativeError(await runOnnx(written, x, [3, 12, 5]), want)).toBeLessThan(1e-5);
+  });
+
+  it('a Conv1d on the channels-last steps, a MatMul on a channels-first sequence: one-line errors', () => {
+    const swap = (g: GraphBuilder, x: string) => g.node('Transpose', [x], [ints('perm', [0, 2, 1])]);
+    const g = new GraphBuilder(3);
+    const onSteps = g.model([4, 12], g.conv1d(swap(g, g.conv1d('input', 4, 6, 3)), 10, 6, 3));
+    expect(parseError(onSteps)).toMatch(/op Conv\): input 0 \('.*'\) is channels-last \(after a Transpose \[0, 2, 3, 1\] or \[0, 2, 1\]\): expected it read only by LayerNormalization, MatMul/);
+    const h = new GraphBuilder(4);
+    const matMul = h.model([4, 12], h.node('MatMul', [h.conv1d('input', 4, 6, 3), h.weight([10, 3], 0.3)]));
+    expect(parseError(matMul)).toMatch(/op MatMul\): input is a sequence \[batch, 6, 10\]: expected its steps channels-last \(after a Transpose \[0, 2, 1\]\) or features$/);
+  });
+});
+
 describe('structured pruning of a Conv1d', () => {
   it("removes a channel from the Conv1d's weight in its own layout ([8, 4, 5] → [7, 4, 5]) and from its BatchNorm1d; onnxruntime runs the written model as our network", async () => {
     const g = new GraphBuilder(31);
@@ -114,8 +151,8 @@ describe('sequences: one-line errors naming the node', () => {
   };
 
   it('an op that does not read sequences is refused, with the ops that do', () => {
-    const message = parseError(model((g, x) => g.node('Transpose', [g.conv1d(x, 4, 6, 3)], [ints('perm', [0, 2, 1])])));
-    expect(message).toMatch(/^s\.onnx: node \d+ \('\/transpose\/Transpose_\d+', op Transpose\): input 0 \('.*'\) is a sequence \[batch, 6, 10\]: expected it read only by Conv, MaxPool, AveragePool, Pad, BatchNormalization/);
+    const message = parseError(model((g, x) => g.node('Slice', [g.conv1d(x, 4, 6, 3), g.int64([0]), g.int64([4]), g.int64([2])])));
+    expect(message).toMatch(/^s\.onnx: node \d+ \('\/slice\/Slice_\d+', op Slice\): input 0 \('.*'\) is a sequence \[batch, 6, 10\]: expected it read only by Conv, MaxPool, AveragePool, Pad, BatchNormalization/);
     expect(message.split('\n')).toHaveLength(1);
     expect(parseError(model((g, x) => g.node('Softmax', [x], [int('axis', 1)])))).toMatch(/op Softmax\): input 0 \('input'\) is a sequence \[batch, 4, 12\]/);
   });

@@ -10,6 +10,8 @@ export interface DagCase {
   bytes: Uint8Array;
   /** Input dims per sample, ONNX order. */
   dims: number[];
+  /** An input of frames [T, F] read channels-last: ours is the ONNX order (no NCHW/NCL transpose). */
+  framesFirst?: true;
 }
 
 /** conv-BN-ReLU, then a BasicBlock (3×3 s2 p1, 3×3 p1; shortcut 1×1 s2 + BN), Add, ReLU, GAP, view, Linear. */
@@ -233,4 +235,21 @@ export function sequenceNet(seed = 15): DagCase {
   const down = g.node('Relu', [g.conv1d(averaged, 8, 6, 3, { stride: 2, pad: 1 })]); // L 3
   const head = g.node('Squeeze', [g.node('GlobalMaxPool', [down]), g.int64([2])]);
   return { name: 'sequence-net', bytes: g.model([4, 20], g.gemm(head, 6, 3)), dims: [4, 20] };
+}
+
+/**
+ * A 1-D ConvNeXt on frames [batch, T, F] (MFCCs, sensor readings): x.transpose(1, 2) for the
+ * Conv1d stem, a depthwise Conv1d 7, transpose(1, 2) to channels-last, LayerNormalization, Linear
+ * 4C, GELU as PyTorch 1.x writes it, Linear C, transpose back, layer scale [C, 1], residual Add,
+ * x.mean(-1) (ReduceMean over L), Gemm.
+ */
+export function sequenceConvNeXt(seed = 16): DagCase {
+  const g = new GraphBuilder(seed);
+  const swap = (x: string) => g.node('Transpose', [x], [ints('perm', [0, 2, 1])]);
+  const linear = (x: string, c: number, k: number) => g.node('Add', [g.node('MatMul', [x, g.weight([c, k], Math.sqrt(2 / c))]), g.weight([k], 0.1)]);
+  const stem = g.conv1d(swap('input'), 5, 8, 3, { pad: 1 }); // [8, 12]
+  const normed = g.node('LayerNormalization', [swap(g.conv1d(stem, 8, 8, 7, { pad: 3, group: 8 })), g.weight([8], 0.2, undefined, 1), g.weight([8], 0.2)], [int('axis', -1), float('epsilon', 1e-6)]);
+  const block = g.node('Mul', [swap(linear(torchGelu(g, linear(normed, 8, 16)), 16, 8)), g.weight([8, 1], 0.1, undefined, 0.5)]);
+  const head = g.node('ReduceMean', [g.node('Add', [stem, block])], [ints('axes', [-1]), int('keepdims', 0)]);
+  return { name: 'sequence-convnext', bytes: g.model([12, 5], g.gemm(head, 8, 3), 17), dims: [12, 5], framesFirst: true };
 }

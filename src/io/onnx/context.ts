@@ -4,7 +4,7 @@ import type { Layer } from '../../network/types.js';
 import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** The ops that read a sequence [batch, C, L] (1-D convolutional networks); others refuse one. */
-export const SEQUENCE_OPS = 'Conv, MaxPool, AveragePool, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
+export const SEQUENCE_OPS = 'Conv, MaxPool, AveragePool, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
 
 /** Int values computed from shapes alone ('batch' for the dynamic batch size). */
 export interface StaticTensor {
@@ -40,7 +40,7 @@ export class ImportContext {
     if (!tensor || isStatic(tensor))
       throw this.reader.nodeError(index, `input ${position} ('${name}'): expected a tensor computed from the graph input, found ${tensor ? 'a shape computation' : 'a constant'}`);
     if (tensor.channelsLast && !o.channelsLast)
-      throw this.reader.nodeError(index, `input ${position} ('${name}') is channels-last (after a Transpose [0, 2, 3, 1]): expected it read only by LayerNormalization, MatMul (+ its bias Add), pointwise activations and the Transpose [0, 3, 1, 2] back`);
+      throw this.reader.nodeError(index, `input ${position} ('${name}') is channels-last (after a Transpose [0, 2, 3, 1] or [0, 2, 1]): expected it read only by LayerNormalization, MatMul (+ its bias Add), pointwise activations and the Transpose back`);
     if (isSequence(tensor) && !o.sequence)
       throw this.reader.nodeError(index, `input ${position} ('${name}') is a sequence [batch, ${tensor.dims.join(', ')}]: expected it read only by ${SEQUENCE_OPS}`);
     return tensor;

@@ -35,8 +35,9 @@ export const gemm: Handler = (ctx, index) => {
 export const matMul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
-  const x = ctx.net(index, 0, { channelsLast: true });
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   if (x.channelsLast) return channelsLastMatMul(ctx, index, x);
+  if (isSequence(x)) throw reader.nodeError(index, `input is a sequence [batch, ${x.dims.join(', ')}]: expected its steps channels-last (after a Transpose [0, 2, 1]) or features`);
   const n = reader.requireVector(index, x);
   const weight = reader.constInput(index, 1, 'weight');
   const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');

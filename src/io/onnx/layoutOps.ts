@@ -1,22 +1,29 @@
 // Channels-last stretches of a graph (ConvNeXt as PyTorch exports it): Transpose [0, 2, 3, 1] to
 // [batch, H, W, C], LayerNormalization over the channels, MatMul + Add on the channels (a 1×1 conv),
-// pointwise activations, and Transpose [0, 3, 1, 2] back. Our tensors are channels-last already:
+// pointwise activations, and Transpose [0, 3, 1, 2] back; a sequence's x.transpose(1, 2) likewise
+// (a 1-D ConvNeXt, or frames [batch, T, F] transposed for a Conv1d). Our tensors are channels-last already:
 // the Transposes move no value, they only mark the tensor (NetTensor.channelsLast), and the ops
 // between them are the layers they would be on the channels-first tensor.
 import type { Conv2DLayer } from '../../network/types.js';
 import { listText, shapeText, toInt } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
-import { sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
+import { isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 const TO_CHANNELS_LAST = [0, 2, 3, 1];
 const TO_CHANNELS_FIRST = [0, 3, 1, 2];
+/** A sequence's x.transpose(1, 2): [C, L] ↔ [L, C], either way. */
+const SWAP_SEQUENCE = [0, 2, 1];
 
 export const transpose: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['perm']);
   const perm = attrs.get('perm')?.ints?.map(toInt) ?? [];
-  const x = ctx.net(index, 0, { channelsLast: true });
-  const expected = `perm [0, 2, 3, 1] of an image (to channels-last, for a LayerNormalization or MatMul over the channels) or [0, 3, 1, 2] back`;
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
+  const expected = `perm [0, 2, 3, 1] of an image (to channels-last, for a LayerNormalization or MatMul over the channels) or [0, 3, 1, 2] back, or [0, 2, 1] of a sequence (either way)`;
+  if (listText(perm) === listText(SWAP_SEQUENCE) && isSequence(x) && x.ours.length === 3) {
+    const [a, b] = x.dims;
+    return ctx.alias(index, { layer: x.layer, dims: [b, a], ours: x.ours, chw: null, ...(x.channelsLast ? {} : { channelsLast: true as const }) });
+  }
   if (listText(perm) === listText(TO_CHANNELS_LAST) && !x.channelsLast && x.dims.length === 3 && !x.chw) {
     const [C, H, W] = x.dims;
     return ctx.alias(index, { layer: x.layer, dims: [H, W, C], ours: x.ours, chw: null, channelsLast: true });
@@ -32,7 +39,7 @@ export const transpose: Handler = (ctx, index) => {
 export const layerNormalization: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis', 'epsilon', 'stash_type']);
-  const x = ctx.net(index, 0, { channelsLast: true });
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   const rank = x.dims.length + 1;
   const axis = reader.intAttribute(index, attrs, 'axis', -1);
   if ((axis < 0 ? axis + rank : axis) !== rank - 1) throw reader.nodeError(index, `attribute axis=${axis} on [batch, ${x.dims.join(', ')}]: expected the last axis (the channels, after a Transpose [0, 2, 3, 1]) or features`);
@@ -45,8 +52,8 @@ type Constant = ReturnType<GraphReader['constInput']>;
 /** Node `index` as a layernorm layer of x (a channels-last image or features) with these constants. */
 function emitLayerNorm(ctx: ImportContext, index: number, x: NetTensor, scaleConst: Constant, biasConst: Constant | null, epsilon: number): void {
   const { reader } = ctx;
-  if ((x.dims.length === 3 && !x.channelsLast) || x.chw)
-    throw reader.nodeError(index, `normalizes the last axis of [batch, ${x.dims.join(', ')}]: expected the channels (after a Transpose [0, 2, 3, 1]) or features`);
+  if ((x.dims.length >= 2 && !x.channelsLast) || x.chw)
+    throw reader.nodeError(index, `normalizes the last axis of [batch, ${x.dims.join(', ')}]: expected the channels (after a Transpose [0, 2, 3, 1], or [0, 2, 1] of a sequence) or features`);
   if (!(epsilon >= 0 && Number.isFinite(epsilon))) throw reader.nodeError(index, `epsilon ${epsilon}: expected a finite value ≥ 0`);
   const channels = x.dims[x.dims.length - 1];
   const [scale, offset] = ([[scaleConst, 'scale'], [biasConst, 'bias']] as const).map(([constant, what]) => {
@@ -125,19 +132,19 @@ export function emitLayerNormFusion(ctx: ImportContext, index: number, fusion: E
   emitLayerNorm(ctx, index, x, ctx.reader.consts.get(fusion.scale)!, ctx.reader.consts.get(fusion.bias)!, fusion.epsilon);
 }
 
-/** A MatMul of a channels-last image by [C, K] weights: a 1×1 conv (our HWIO [1, 1, C, K] holds the same values). */
+/** A MatMul of a channels-last image (or sequence [L, C]) by [C, K] weights: a 1×1 conv (our HWIO [1, 1, C, K] holds the same values). */
 export function channelsLastMatMul(ctx: ImportContext, index: number, x: NetTensor): void {
   const { reader } = ctx;
   if (x.ours.length !== 3)
     throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}] (channels-last): expected an image with more than one position`);
-  const [H, W, C] = x.dims;
+  const [H, W, C] = x.ours;
   const weight = reader.constInput(index, 1, 'weight');
   const { dims, values } = reader.weightValues(index, weight, 'weight');
   if (dims.length !== 2 || dims[0] !== C) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(dims)}: expected [${C}, K] (${C} channels)`);
   const K = dims[1];
   const name = reader.layerName(index);
   const layer: Conv2DLayer = { kind: 'conv2d', name, kernel: values, kernelSize: [1, 1], inChannels: C, filters: K, bias: null, strides: [1, 1], padding: 'valid', activation: 'linear' };
-  ctx.emit(index, layer, [x], { dims: [H, W, K], ours: [H, W, K], chw: null, channelsLast: true });
+  ctx.emit(index, layer, [x], { dims: isSequence(x) ? [W, K] : [H, W, K], ours: [H, W, K], chw: null, channelsLast: true });
   const output = reader.nodes[index].output?.[0] ?? '';
   reader.bindings.push({ kind: 'conv2d', op: 'MatMul', layer: name, node: reader.describe(index), output, weight: weight.root, bias: null, weightReader: index, biasReader: null, filters: K, inChannels: C, groups: 1, kernelSize: [1, 1], foldedBatchNorm: null });
 }

@@ -6,7 +6,7 @@
 // written as several nodes (SiLU, GELU, Hardswish) become one layer (gating.ts).
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
-import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
+import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, listText, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
@@ -60,6 +60,13 @@ function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
   return order;
 }
 
+/** Whether the graph input [batch, A, B] is read only over its last axis: by Transpose [0, 2, 1], MatMul or LayerNormalization. */
+function channelsLastInput(reader: GraphReader, inputName: string): boolean {
+  const readers = reader.consumers.get(inputName) ?? [];
+  const swaps = (index: number) => listText((reader.nodes[index].attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []) === listText([0, 2, 1]);
+  return readers.length > 0 && readers.every((index) => (reader.opType(index) === 'Transpose' && swaps(index)) || reader.opType(index) === 'MatMul' || reader.opType(index) === 'LayerNormalization');
+}
+
 /** Parses an ONNX model into a Network (see onnxModel.ts for what is accepted). */
 export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHandle {
   const model = decodeModel(bytes, source);
@@ -94,12 +101,15 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     );
   }
   const sampleDims = dims.slice(1) as number[];
-  // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence).
-  const inputShape = sampleDims.length === 3 ? [sampleDims[1], sampleDims[2], sampleDims[0]] : sampleDims.length === 2 ? [1, sampleDims[1], sampleDims[0]] : [sampleDims[0]];
+  // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence); frames [T, F] read
+  // only channels-last (x.transpose(1, 2) for a Conv1d, a Linear or LayerNorm per frame) as [1, T, F].
+  const framesFirst = sampleDims.length === 2 && channelsLastInput(reader, inputName);
+  const inputShape =
+    sampleDims.length === 3 ? [sampleDims[1], sampleDims[2], sampleDims[0]] : sampleDims.length === 2 ? (framesFirst ? [1, ...sampleDims] : [1, sampleDims[1], sampleDims[0]]) : [sampleDims[0]];
   reader.uniqueName(inputName);
 
   const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
-  ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null });
+  ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null, ...(framesFirst ? { channelsLast: true as const } : {}) });
   const fusions = findFusions(reader, outputName);
   const shuffles = findShuffles(reader, outputName);
   const layerNorms = findLayerNorms(reader, outputName);
@@ -141,6 +151,6 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
   const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
   networkGraph(network, source);
-  const sampleLayout = sampleDims.length === 2 ? 'ncl' : 'nchw';
+  const sampleLayout = sampleDims.length !== 2 ? 'nchw' : framesFirst ? 'nlc' : 'ncl';
   return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout };
 }
