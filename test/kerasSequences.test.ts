@@ -1,7 +1,7 @@
 // 1-D convolutional networks as Keras builds them (TF.js Layers): Conv1D (dilated, strided,
 // 'causal'), BatchNormalization, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D and
 // GlobalMaxPooling1D, squeeze-and-excitation through Reshape((1, C)) + 1×1 Conv1D, Dense per
-// step, on a sequence [steps, channels] (ours: [1, steps, channels]). TF.js is the oracle: each
+// step, LayerNormalization over each step's channels, on a sequence [steps, channels] (ours: [1, steps, channels]). TF.js is the oracle: each
 // reads to what it predicts, prunes into a model.json it loads, and loses channels with the
 // kernels written in Conv1D's [k, cin, filters].
 import * as tf from '@tensorflow/tfjs';
@@ -41,11 +41,14 @@ function sequenceCnn(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'predictions', units: 3 }), apply(tf.layers.flatten({ name: 'flatten' }), down)) });
 }
 
-/** A global max pool head. */
+/** A 1-D ConvNeXt-style block (LayerNormalization over the channels of each step, Dense per step, GELU, residual) and a global max pool head. */
 function maxHead(): tf.LayersModel {
   const input = tf.input({ shape: SHAPE, name: 'input_1' });
   const x = apply(tf.layers.conv1d({ name: 'conv', filters: 6, kernelSize: 3, activation: 'relu' }), input);
-  return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'predictions', units: 3 }), apply(tf.layers.globalMaxPooling1d({ name: 'gmp' }), x)) });
+  const normed = apply(tf.layers.layerNormalization({ name: 'ln', epsilon: 1e-6 }), apply(tf.layers.conv1d({ name: 'dw', filters: 6, kernelSize: 5, padding: 'same' }), x));
+  const mlp = apply(tf.layers.dense({ name: 'pw2', units: 6 }), apply(tf.layers.dense({ name: 'pw1', units: 12, activation: 'gelu' }), normed));
+  const block = apply(tf.layers.add({ name: 'add' }), [x, mlp]);
+  return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'predictions', units: 3 }), apply(tf.layers.globalMaxPooling1d({ name: 'gmp' }), block)) });
 }
 
 const models = [
@@ -97,6 +100,8 @@ describe('Keras 1-D networks read as height-1 convs and pools, as TF.js computes
     expect([stem.kernelSize, stem.padding, dilated.dilations, perStep.kernelSize, down.strides, down.padding]).toEqual([[1, 5], 'same', [1, 2], [1, 1], [1, 2], 'valid']);
     expect(handle.views).toEqual([{ layer: 'se_reshape', source: 'se_squeeze', view: 'pooled1d' }]);
     expect(handle.sampleLayout).toBe('nlc');
+    const block = await loadTfjsModelFile(saved.get('max-head')!.path);
+    expect(kinds(block.network)).toEqual(['conv2d', 'conv2d', 'layernorm', 'conv2d', 'gelu', 'conv2d', 'add', 'globalmaxpool', 'dense']);
   });
 
   for (const m of models)
