@@ -339,6 +339,36 @@ fn gatherChannels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   }
 }
 
+// ---- nearest-neighbour upsampling by whole factors: out[n, y, x, c] = input[n, y / sh, x / sw, c] ----
+
+struct UpsampleParams {
+  count: u32,    // samples·outH·outW·channels
+  channels: u32,
+  inH: u32,
+  inW: u32,
+  scaleH: u32,
+  scaleW: u32,
+}
+
+@group(0) @binding(110) var<uniform> upsampleParams: UpsampleParams;
+@group(0) @binding(111) var<storage, read> upsampleInput: array<f32>;
+@group(0) @binding(112) var<storage, read_write> upsampleOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn upsampleNearest(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = upsampleParams;
+  let outW = p.inW * p.scaleW;
+  let outH = p.inH * p.scaleH;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let c = i % p.channels;
+    let pixel = i / p.channels;
+    let x = pixel % outW;
+    let y = (pixel / outW) % outH;
+    let n = pixel / (outW * outH);
+    upsampleOutput[i] = upsampleInput[((n * p.inH + y / p.scaleH) * p.inW + x / p.scaleW) * p.channels + c];
+  }
+}
+
 // ---- layer normalization over each position's channels (one invocation per position):
 // out = (x − mean) / √(var + ε) · scale + offset, var biased (PyTorch's) ----
 

@@ -153,6 +153,19 @@ export function gatherForward(x: Float64Array, channels: number, indices: readon
   return out;
 }
 
+/** Nearest-neighbour upsampling of `samples` images [H, W, C] by whole factors (UpsampleLayer). */
+export function upsampleForward(x: Float64Array, samples: number, [h, w, c]: readonly number[], [sh, sw]: readonly [number, number]): Float64Array {
+  const [outH, outW] = [h * sh, w * sw];
+  const out = new Float64Array(samples * outH * outW * c);
+  for (let n = 0; n < samples; n++)
+    for (let y = 0; y < outH; y++)
+      for (let xo = 0; xo < outW; xo++) {
+        const from = ((n * h + Math.floor(y / sh)) * w + Math.floor(xo / sw)) * c;
+        out.set(x.subarray(from, from + c), ((n * outH + y) * outW + xo) * c);
+      }
+  return out;
+}
+
 export function sumForward(parts: Float64Array[]): Float64Array {
   const out = Float64Array.from(parts[0]);
   for (const part of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i] += part[i];

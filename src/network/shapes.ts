@@ -184,6 +184,13 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
         fail(`gather takes a non-empty list of channel indices from 0 to ${channels - 1} (the input's last axis), found ${Array.isArray(layer.indices) ? `[${layer.indices.slice(0, 8).join(', ')}${layer.indices.length > 8 ? ', …' : ''}]` : typeof layer.indices}`);
       return [...inputShape.slice(0, -1), layer.indices.length];
     }
+    case 'upsample': {
+      const scale = layer.scale;
+      if (inputShape.length !== 3) fail(`upsample reads an image [H, W, C], found ${formatShape(inputShape)}`);
+      if (!Array.isArray(scale) || scale.length !== 2 || !scale.every((s) => Number.isInteger(s) && s >= 1 && s <= 1024))
+        fail(`upsample scale must be two whole factors from 1 to 1024 (found ${JSON.stringify(scale)})`);
+      return [inputShape[0] * scale[0], inputShape[1] * scale[1], inputShape[2]];
+    }
     case 'activation': {
       if (!ACTIVATION_FUNCTIONS.includes(layer.fn)) fail(`activation function '${layer.fn}' is not supported (${ACTIVATION_FUNCTIONS.join(', ')})`);
       for (const key of ['min', 'max', 'alpha', 'beta'] as const)

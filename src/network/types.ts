@@ -145,6 +145,15 @@ export interface GatherLayer extends LayerBase {
   indices: number[];
 }
 
+/**
+ * Nearest-neighbour upsampling by whole factors: output (y, x) is input (⌊y / scale[0]⌋,
+ * ⌊x / scale[1]⌋), each channel alone (U-Net and FPN decoders: PyTorch's nn.Upsample, Keras's UpSampling2D).
+ */
+export interface UpsampleLayer extends LayerBase {
+  kind: 'upsample';
+  scale: [number, number];
+}
+
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
 }
@@ -168,6 +177,7 @@ export type Layer =
   | MulLayer
   | ConcatLayer
   | GatherLayer
+  | UpsampleLayer
   | FlattenLayer
   | SoftmaxLayer;
 
@@ -180,6 +190,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

@@ -105,6 +105,8 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
     else if (layer.kind === 'activation') factor *= activationLipschitz(layer);
     // u ↦ u / √(‖u‖²/C + ε) after centring (a contraction) has slope at most 1/√ε: loose, but a bound.
     else if (layer.kind === 'layernorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.sqrt(layer.epsilon);
+    // Each value repeated sh·sw times.
+    else if (layer.kind === 'upsample') factor *= Math.sqrt(layer.scale[0] * layer.scale[1]);
     else if (layer.kind === 'gather') {
       // A channel picked k times counts k times in the norm.
       const counts = new Map<number, number>();

@@ -13,7 +13,7 @@ import { NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
 
 /** Layers whose output channel c depends on their input channel c alone. */
-const PER_CHANNEL = new Set<Layer['kind']>(['relu', 'activation', 'batchnorm', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'flatten']);
+const PER_CHANNEL = new Set<Layer['kind']>(['relu', 'activation', 'batchnorm', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'upsample', 'flatten']);
 
 export interface ConstantFold {
   /** The layer whose units were constant, and the one whose bias took them. */

@@ -117,6 +117,7 @@ function tieChannels(network: Network, sets: ChannelSets): void {
       case 'avgpool2d':
       case 'globalavgpool':
       case 'globalmaxpool':
+      case 'upsample':
         same();
         break;
       case 'add':

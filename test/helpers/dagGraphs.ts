@@ -3,7 +3,7 @@
 // pointwise, ReLU6), an MLP with BatchNorm1d, an MLP with other activations, an EfficientNet
 // block (SiLU, squeeze-and-excitation) and an MLP with GELU, Hardswish and a gated unit, the
 // last two with the activations written as PyTorch 1.13 writes them (several nodes).
-import { float, GraphBuilder, int, ints } from './onnxGraphs.js';
+import { float, GraphBuilder, int, ints, str } from './onnxGraphs.js';
 
 export interface DagCase {
   name: string;
@@ -252,4 +252,21 @@ export function sequenceConvNeXt(seed = 16): DagCase {
   const block = g.node('Mul', [swap(linear(torchGelu(g, linear(normed, 8, 16)), 16, 8)), g.weight([8, 1], 0.1, undefined, 0.5)]);
   const head = g.node('ReduceMean', [g.node('Add', [stem, block])], [ints('axes', [-1]), int('keepdims', 0)]);
   return { name: 'sequence-convnext', bytes: g.model([12, 5], g.gemm(head, 8, 3), 17), dims: [12, 5], framesFirst: true };
+}
+
+/**
+ * A U-Net: conv-BN-ReLU, MaxPool 2, conv-ReLU, nearest upsampling ×2 (Resize as PyTorch's
+ * nn.Upsample writes it: scales [1, 1, 2, 2], asymmetric, floor), Concat with the skip, conv-ReLU,
+ * a 1×1 conv, and a classification head (GlobalAveragePool, Flatten, Gemm).
+ */
+export function uNet(seed = 17): DagCase {
+  const g = new GraphBuilder(seed);
+  const skip = g.node('Relu', [g.batchNorm(g.conv('input', 3, 4, 3, { pad: 1, bias: false }), 4)]); // 6×6
+  const low = g.node('Relu', [g.conv(g.node('MaxPool', [skip], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]), 4, 6, 3, { pad: 1 })]); // 3×3
+  const scales = g.weight([4], 0, 'scales', 0);
+  g.initializers.find((t) => t.name === 'scales')!.rawData = new Uint8Array(Float32Array.of(1, 1, 2, 2).buffer);
+  const up = g.node('Resize', [low, '', scales], [str('coordinate_transformation_mode', 'asymmetric'), str('mode', 'nearest'), str('nearest_mode', 'floor')]);
+  const decoded = g.conv(g.node('Relu', [g.conv(g.node('Concat', [up, skip], [int('axis', 1)]), 10, 4, 3, { pad: 1 })]), 4, 3, 1);
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [decoded])], [int('axis', 1)]), 3, 3);
+  return { name: 'u-net', bytes: g.model([3, 6, 6], out), dims: [3, 6, 6] };
 }

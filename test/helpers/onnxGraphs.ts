@@ -11,6 +11,7 @@ type Attribute = OnnxTypes.IAttributeProto;
 export const ints = (name: string, values: number[]): Attribute => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
 export const int = (name: string, value: number): Attribute => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
 export const float = (name: string, value: number): Attribute => ({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value });
+export const str = (name: string, value: string): Attribute => ({ name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) });
 
 /** Builds a graph: each helper adds nodes and returns the output tensor's name. */
 export class GraphBuilder {

@@ -12,7 +12,7 @@ import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, sub } from './affineOps.js';
-import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
+import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
   return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
@@ -301,6 +301,8 @@ export const OP_HANDLERS: Record<string, Handler> = {
   GlobalAveragePool: globalAveragePool,
   GlobalMaxPool: globalMaxPool,
   ReduceMean: reduceMean,
+  Resize: resize,
+  Upsample: resize,
   Pad: pad,
   Concat: concat,
   Split: split,

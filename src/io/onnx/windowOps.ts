@@ -187,3 +187,38 @@ export const reduceMean: Handler = (ctx, index) => {
   const C = x.dims[0];
   ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], keep ? (isSequence(x) ? pooledSequence(C) : pooled(C)) : vector(C));
 };
+
+/** The (coordinate_transformation_mode, nearest_mode) pairs that are ⌊y / s⌋ for whole factors s: nearest upsampling. */
+const NEAREST_AS_FLOOR = ['asymmetric floor', 'tf_half_pixel_for_nn floor', 'half_pixel round_prefer_floor', 'half_pixel round_prefer_ceil', 'pytorch_half_pixel round_prefer_floor', 'pytorch_half_pixel round_prefer_ceil'];
+
+/**
+ * Resize (opset ≥ 10) and Upsample (opset 7–9) by whole factors of H and W (of L), nearest: an
+ * upsample layer (U-Net and FPN decoders: PyTorch's nn.Upsample(scale_factor=2), F.interpolate).
+ * The factors come from scales, or from sizes (folded for the input shape).
+ */
+export const resize: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const node = reader.nodes[index];
+  const attrs = reader.attributes(index, ['mode', 'coordinate_transformation_mode', 'nearest_mode', 'cubic_coeff_a', 'exclude_outside', 'extrapolation_value', 'scales', 'antialias']);
+  const x = ctx.net(index, 0, { sequence: true });
+  const [C, H, W] = reader.requireImage(index, x);
+  const mode = reader.stringAttribute(index, attrs, 'mode', 'nearest');
+  const modern = node.opType === 'Resize' && reader.opset >= 11;
+  // Before opset 11 nearest is ⌊y / s⌋ (asymmetric, floor).
+  const rule = modern ? `${reader.stringAttribute(index, attrs, 'coordinate_transformation_mode', 'half_pixel')} ${reader.stringAttribute(index, attrs, 'nearest_mode', 'round_prefer_floor')}` : 'asymmetric floor';
+  if (mode !== 'nearest' || !NEAREST_AS_FLOOR.includes(rule) || reader.intAttribute(index, attrs, 'antialias', 0) !== 0)
+    throw reader.nodeError(index, `mode '${mode}' (${rule}): expected nearest upsampling by whole factors (mode 'nearest'; coordinate_transformation_mode 'asymmetric' with nearest_mode 'floor', as PyTorch writes it, or 'half_pixel' with a round nearest_mode)`);
+  const dims = [1, ...x.dims]; // ONNX's, the batch as 1
+  const scalesAt = node.opType === 'Upsample' || reader.opset < 11 ? 1 : 2;
+  const scalesConst = node.opType === 'Upsample' && reader.opset < 9 ? null : reader.optionalConstInput(index, scalesAt, 'scales');
+  let factors: number[];
+  const scales = scalesConst ? reader.weightValues(index, scalesConst, 'scales').values : node.opType === 'Upsample' && reader.opset < 9 ? Float32Array.from(attrs.get('scales')?.floats ?? []) : new Float32Array();
+  if (scales.length) factors = [...scales];
+  else if (modern && node.input?.[3]) factors = ctx.staticValues(index, 3, 'sizes').map((v, k) => (typeof v === 'number' ? v / dims[k] : k === 0 ? 1 : NaN));
+  else throw reader.nodeError(index, `has neither scales nor sizes: expected one of them`);
+  const whole = (f: number) => Number.isInteger(f) && f >= 1 && f <= 1024;
+  if (factors.length !== dims.length || factors[0] !== 1 || factors[1] !== 1 || !factors.slice(2).every(whole))
+    throw reader.nodeError(index, `scales ${listText(factors.map((f) => Number(f.toPrecision(6))))} of [batch, ${x.dims.join(', ')}]: expected 1 for the batch and the channels and whole factors of the rest`);
+  const scale: [number, number] = factors.length === 4 ? [factors[2], factors[3]] : [1, factors[2]];
+  ctx.emit(index, { kind: 'upsample', name: reader.layerName(index), scale }, [x], windowOutput(x, C, H * scale[0], W * scale[1]));
+};

@@ -79,7 +79,7 @@ function weightValues(layer: tf.layers.Layer, where: string): Map<string, Float3
 const className0 = (layer: tf.layers.Layer) => layer.getClassName();
 
 /** Layers that need an image: refused on a vector viewed as [1, 1, C] (their window would read one position). */
-const IMAGE_ONLY = ['ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D'];
+const IMAGE_ONLY = ['ZeroPadding2D', 'UpSampling2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D'];
 
 /** The model's layers in an order where each follows the layers it is called on. */
 function layersInOrder(model: tf.LayersModel, source: string): tf.layers.Layer[] {
@@ -235,6 +235,10 @@ export function convertModel(
       case 'GlobalMaxPooling1D':
         checkChannelsLast(config, at);
         out = emit({ kind: className.startsWith('GlobalMax') ? 'globalmaxpool' : 'globalavgpool', name }, from);
+        break;
+      case 'UpSampling2D':
+        checkChannelsLast(config, at);
+        out = emit({ kind: 'upsample', name, scale: intPair(config.size ?? [2, 2], at, 'size') }, from);
         break;
       case 'MaxPooling1D':
       case 'AveragePooling1D': {

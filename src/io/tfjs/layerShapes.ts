@@ -76,6 +76,12 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       const [t, b, l, r] = zeroPadding(c.padding, where);
       return [input[0] + t + b, input[1] + l + r, input[2]];
     }
+    case 'UpSampling2D': {
+      if (input.length !== 3) fail(`${where}: UpSampling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      oneOfStrings(c.interpolation, ['nearest'], where, 'interpolation', 'nearest');
+      const [sh, sw] = pair(c.size, where, 'size', [2, 2]);
+      return [input[0] * sh, input[1] * sw, input[2]];
+    }
     case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D':
       if (input.length !== 3) fail(`${where}: ${e.className} input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
