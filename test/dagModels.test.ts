@@ -14,12 +14,12 @@ import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet, bilinearDecoder, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet(), sequenceConvNeXt(), uNet()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet(), sequenceConvNeXt(), uNet(), bilinearDecoder()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);

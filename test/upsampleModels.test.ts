@@ -1,7 +1,7 @@
-// Nearest upsampling by whole factors (U-Net, FPN and autoencoder decoders): ONNX Resize as
-// PyTorch's nn.Upsample / F.interpolate write it (scales or sizes; 2-D and 1-D) and Keras's
-// UpSampling2D, as an `upsample` layer. Import against onnxruntime, both prunes and the GPU forward
-// pass: dagModels.test.ts's list (uNet). Here the op's values, channels removed through it, Keras
+// Upsampling by whole factors (U-Net, FPN, DeepLab and autoencoder decoders), nearest or bilinear:
+// ONNX Resize as PyTorch's nn.Upsample / F.interpolate write it (scales or sizes; 2-D and 1-D) and
+// Keras's UpSampling2D, as an `upsample` layer. Import against onnxruntime, both prunes and the GPU
+// forward pass: dagModels.test.ts's list (uNet, bilinearDecoder). Here the op's values, channels removed through it, Keras
 // with TF.js as the oracle, and one-line errors.
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,7 +14,9 @@ import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { writeTfjsModel } from '../src/io/tfjsModel.js';
 import { upsampleForward } from '../src/network/cpuOps.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
-import type { Conv2DLayer, Network } from '../src/network/types.js';
+import { forwardGpu } from '../src/network/forwardGpu.js';
+import { UPSAMPLE_MODES, type Conv2DLayer, type Network, type UpsampleMode } from '../src/network/types.js';
+import { gpuForTests } from './helpers/gpu.js';
 import { lipschitzBetween } from '../src/prune/bounds.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { uNet } from './helpers/dagGraphs.js';
@@ -22,6 +24,7 @@ import { GraphBuilder, imageSamples, int, ints, nchwToNhwc, relativeError, runOn
 import { mulberry32 } from './helpers/random.js';
 import { randomizeWeights, saveLayersModel } from './helpers/tfjsModel.js';
 
+const gpu = await gpuForTests();
 const kinds = (network: Network) => network.layers.map((l) => l.kind);
 
 function parseError(bytes: Uint8Array): string {
@@ -42,9 +45,31 @@ describe('the upsample layer', () => {
     expect([...out]).toEqual([0, -0, 1, -1, 0, -0, 1, -1, 10, -10, 11, -11, 10, -10, 11, -11]);
   });
 
-  it('its Lipschitz factor (‖·‖_F) is √(sh·sw): every value counted sh·sw times', () => {
-    expect(lipschitzBetween([{ kind: 'upsample', name: 'u', scale: [2, 3] }], [[4, 4, 2]], 0, 1)).toBeCloseTo(Math.sqrt(6), 12);
+  it('bilinear, per axis: half pixel ((o + ½)/s − ½, clamped at 0), aligned corners, asymmetric (o/s)', () => {
+    // One row of 3 values (0, 10, 20), one channel, ×2 along the width.
+    const row = Float64Array.from([0, 10, 20]);
+    const run = (mode: UpsampleMode) => [...upsampleForward(row, 1, [1, 3, 1], [1, 2], mode)];
+    expect(run('bilinear')).toEqual([0, 2.5, 7.5, 12.5, 17.5, 20]);
+    expect(run('bilinear-align-corners').map((v) => +v.toFixed(12))).toEqual([0, 4, 8, 12, 16, 20]);
+    expect(run('bilinear-asymmetric')).toEqual([0, 5, 10, 15, 20, 20]);
   });
+
+  it('its Lipschitz factor (‖·‖_F) is at most √ of the interpolation matrices\' column sums: √(sh·sw) when nearest', () => {
+    expect(lipschitzBetween([{ kind: 'upsample', name: 'u', scale: [2, 3] }], [[4, 4, 2]], 0, 1)).toBeCloseTo(Math.sqrt(6), 12);
+    // Asymmetric ×2 of 3 values: the last input gets 1 + ½ + 1 (o = 3, 4, 5).
+    expect(lipschitzBetween([{ kind: 'upsample', name: 'u', scale: [1, 2], mode: 'bilinear-asymmetric' }], [[1, 3, 1]], 0, 1)).toBeCloseTo(Math.sqrt(2.5), 12);
+  });
+});
+
+describe.skipIf(!gpu)('the GPU upsample kernel', () => {
+  for (const mode of UPSAMPLE_MODES)
+    it(`${mode}: equals the float64 op (a 5×3 image of 2 channels, ×(3, 2), two samples)`, async () => {
+      const network: Network = { inputShape: [5, 3, 2], layers: [{ kind: 'upsample', name: 'u', scale: [3, 2], mode }] };
+      const rand = mulberry32(7);
+      const x = Float32Array.from({ length: 2 * 30 }, () => rand() - 0.5);
+      const want = forwardCpu(network, x, 2).output;
+      expect(relativeError((await forwardGpu(gpu!, network, x, 2)).output, want)).toBeLessThan(1e-6);
+    });
 });
 
 describe('ONNX Resize', () => {
@@ -88,7 +113,8 @@ describe('ONNX Resize', () => {
       g.initializers.find((t) => t.name === 'scales')!.rawData = new Uint8Array(Float32Array.from(scales).buffer);
       return g.model([2, 4, 4], g.node('Resize', [g.conv('input', 2, 2, 1), '', s], attrs));
     };
-    expect(parseError(resize([1, 1, 2, 2], [str('mode', 'linear')]))).toMatch(/op Resize\): mode 'linear' \(half_pixel round_prefer_floor\): expected nearest upsampling by whole factors/);
+    expect(parseError(resize([1, 1, 2, 2], [str('mode', 'cubic')]))).toMatch(/op Resize\): mode 'cubic' \(half_pixel\): expected nearest upsampling \(coordinate_transformation_mode 'asymmetric' with nearest_mode 'floor'/);
+    expect(parseError(resize([1, 1, 2, 2], [str('mode', 'linear'), str('coordinate_transformation_mode', 'tf_crop_and_resize')]))).toMatch(/mode 'linear' \(tf_crop_and_resize\): expected nearest/);
     expect(parseError(resize([1, 1, 2, 2], [str('mode', 'nearest'), str('coordinate_transformation_mode', 'align_corners')]))).toMatch(/mode 'nearest' \(align_corners round_prefer_floor\): expected nearest upsampling/);
     expect(parseError(resize([1, 1, 1.5, 1.5]))).toMatch(/op Resize\): scales \[1,1,1.5,1.5\] of \[batch, 2, 4, 4\]: expected 1 for the batch and the channels and whole factors of the rest$/);
     expect(parseError(resize([1, 2, 2, 2]))).toMatch(/scales \[1,2,2,2\]/);
@@ -134,5 +160,16 @@ describe('Keras UpSampling2D', () => {
     const theirs = tf.tidy(() => (loaded.predict(tf.tensor(x, [4, 6, 6, 2])) as tf.Tensor).dataSync() as Float32Array);
     loaded.dispose();
     expect(relativeError(theirs, forwardCpu(network, x, 4).output)).toBeLessThan(1e-5);
+  });
+
+  it("interpolation 'bilinear' reads as TF.js computes it (asymmetric: source o/s)", async () => {
+    const bilinear = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [4, 3, 2], name: 'c', filters: 3, kernelSize: 1 }), tf.layers.upSampling2d({ name: 'up', size: [2, 3], interpolation: 'bilinear' })] });
+    const handle = await loadTfjsModelFile(await saveLayersModel(bilinear, join(dir, 'bilinear')));
+    expect(handle.network.layers[1]).toMatchObject({ kind: 'upsample', scale: [2, 3], mode: 'bilinear-asymmetric' });
+    const rand = mulberry32(5);
+    const x = Float32Array.from({ length: 2 * 24 }, () => rand());
+    const want = tf.tidy(() => (bilinear.predict(tf.tensor(x, [2, 4, 3, 2])) as tf.Tensor).dataSync() as Float32Array);
+    expect(relativeError(forwardCpu(handle.network, x, 2).output, want)).toBeLessThan(1e-5);
+    bilinear.dispose();
   });
 });

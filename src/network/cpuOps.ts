@@ -1,7 +1,7 @@
 // The float64 layer operations of forwardCpu. Tensors are samples-major NHWC; kernels are Keras
 // layouts (dense N×M, conv HWIO with I = cin / groups).
 import type { WindowGeometry } from './shapes.js';
-import type { ActivationLayer } from './types.js';
+import type { ActivationLayer, UpsampleMode } from './types.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -153,15 +153,42 @@ export function gatherForward(x: Float64Array, channels: number, indices: readon
   return out;
 }
 
-/** Nearest-neighbour upsampling of `samples` images [H, W, C] by whole factors (UpsampleLayer). */
-export function upsampleForward(x: Float64Array, samples: number, [h, w, c]: readonly number[], [sh, sw]: readonly [number, number]): Float64Array {
-  const [outH, outW] = [h * sh, w * sw];
+/**
+ * One axis of an upsampling (UPSAMPLE_MODES, the GPU kernel's upsampleTap): for each output index
+ * the two inputs it reads and the second one's weight.
+ */
+export function upsampleTaps(size: number, scale: number, mode: UpsampleMode = 'nearest'): { first: Int32Array; second: Int32Array; weight: Float64Array } {
+  const out = size * scale;
+  const [first, second, weight] = [new Int32Array(out), new Int32Array(out), new Float64Array(out)];
+  for (let o = 0; o < out; o++) {
+    if (mode === 'nearest') {
+      first[o] = second[o] = Math.floor(o / scale);
+      continue;
+    }
+    const source =
+      mode === 'bilinear' ? Math.max((o + 0.5) / scale - 0.5, 0) : mode === 'bilinear-align-corners' ? (out > 1 ? (o * (size - 1)) / (out - 1) : 0) : o / scale;
+    first[o] = Math.min(Math.floor(source), size - 1);
+    second[o] = Math.min(first[o] + 1, size - 1);
+    weight[o] = source - first[o];
+  }
+  return { first, second, weight };
+}
+
+/** Upsampling of `samples` images [H, W, C] by whole factors (UpsampleLayer): each axis's taps, weighted. */
+export function upsampleForward(x: Float64Array, samples: number, [h, w, c]: readonly number[], scale: readonly [number, number], mode: UpsampleMode = 'nearest'): Float64Array {
+  const [rows, cols] = [upsampleTaps(h, scale[0], mode), upsampleTaps(w, scale[1], mode)];
+  const [outH, outW] = [h * scale[0], w * scale[1]];
   const out = new Float64Array(samples * outH * outW * c);
+  const at = (n: number, y: number, xi: number, ch: number) => x[((n * h + y) * w + xi) * c + ch];
   for (let n = 0; n < samples; n++)
     for (let y = 0; y < outH; y++)
       for (let xo = 0; xo < outW; xo++) {
-        const from = ((n * h + Math.floor(y / sh)) * w + Math.floor(xo / sw)) * c;
-        out.set(x.subarray(from, from + c), ((n * outH + y) * outW + xo) * c);
+        const [y0, y1, wy, x0, x1, wx] = [rows.first[y], rows.second[y], rows.weight[y], cols.first[xo], cols.second[xo], cols.weight[xo]];
+        for (let ch = 0; ch < c; ch++) {
+          const top = (1 - wx) * at(n, y0, x0, ch) + wx * at(n, y0, x1, ch);
+          const bottom = (1 - wx) * at(n, y1, x0, ch) + wx * at(n, y1, x1, ch);
+          out[((n * outH + y) * outW + xo) * c + ch] = (1 - wy) * top + wy * bottom;
+        }
       }
   return out;
 }

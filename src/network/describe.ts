@@ -71,7 +71,7 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       // ε as written (an f32 attribute reads 1e-6 as 9.99999997e-7).
       return `over ${layer.scale.length} channels, ε ${Number(layer.epsilon.toPrecision(6))}`;
     case 'upsample':
-      return `nearest, ×${layer.scale.join('×')}`;
+      return `${layer.mode ?? 'nearest'}, ×${layer.scale.join('×')}`;
     case 'gather': {
       const channels = inputShape[inputShape.length - 1];
       const { indices } = layer;

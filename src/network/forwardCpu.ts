@@ -173,7 +173,7 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         out = gatherForward(x, inShape[inShape.length - 1], layer.indices);
         break;
       case 'upsample':
-        out = upsampleForward(x, samples, inShape, layer.scale);
+        out = upsampleForward(x, samples, inShape, layer.scale, layer.mode);
         break;
       case 'flatten':
         out = x;

@@ -4,7 +4,7 @@
 // returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { biasActivation, concatChannels, conv2d, gate, gatherChannels, upsampleNearest, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
+import { biasActivation, concatChannels, conv2d, gate, gatherChannels, upsample, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
@@ -12,7 +12,7 @@ import { ACTIVATION_DEFAULTS } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers } from './graph.js';
 import { shapeSize, windowGeometry } from './shapes.js';
-import type { Network } from './types.js';
+import { UPSAMPLE_MODES, type Network } from './types.js';
 
 /** The largest finite f32: a clip without a bound clamps at it (WGSL need not keep infinities). */
 const F32_MAX = 3.4028234663852886e38;
@@ -188,7 +188,7 @@ export async function forwardGpu(
           case 'upsample': {
             const result = (out = activation(outSize, layer.name));
             const [inH, inW, channels] = inShape;
-            steps.push((n) => [upsampleNearest(ws, { samples: n, inH, inW, channels, scale: layer.scale, input: cur.buffer, output: result.buffer })]);
+            steps.push((n) => [upsample(ws, { samples: n, inH, inW, channels, scale: layer.scale, mode: UPSAMPLE_MODES.indexOf(layer.mode ?? 'nearest'), input: cur.buffer, output: result.buffer })]);
             break;
           }
           case 'flatten':

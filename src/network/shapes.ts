@@ -7,7 +7,7 @@
 //   explicit [top, left, bottom, right]: out = floor((in + before + after − k) / stride) + 1
 //            (PyTorch's and ONNX's pads).
 import { InputError } from '../errors.js';
-import { ACTIVATION_FUNCTIONS, SUPPORTED_LAYERS, type Conv2DLayer, type DenseLayer, type Layer, type Padding } from './types.js';
+import { ACTIVATION_FUNCTIONS, SUPPORTED_LAYERS, UPSAMPLE_MODES, type Conv2DLayer, type DenseLayer, type Layer, type Padding } from './types.js';
 import type { WindowShape } from '../gpu/kernels/window.js';
 
 /** Output size and padding of one spatial axis of a conv or pool window. */
@@ -189,6 +189,7 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       if (inputShape.length !== 3) fail(`upsample reads an image [H, W, C], found ${formatShape(inputShape)}`);
       if (!Array.isArray(scale) || scale.length !== 2 || !scale.every((s) => Number.isInteger(s) && s >= 1 && s <= 1024))
         fail(`upsample scale must be two whole factors from 1 to 1024 (found ${JSON.stringify(scale)})`);
+      if (layer.mode !== undefined && !UPSAMPLE_MODES.includes(layer.mode)) fail(`upsample mode must be one of ${UPSAMPLE_MODES.join(', ')} (found ${JSON.stringify(layer.mode)})`);
       return [inputShape[0] * scale[0], inputShape[1] * scale[1], inputShape[2]];
     }
     case 'activation': {

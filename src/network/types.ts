@@ -146,12 +146,21 @@ export interface GatherLayer extends LayerBase {
 }
 
 /**
- * Nearest-neighbour upsampling by whole factors: output (y, x) is input (⌊y / scale[0]⌋,
- * ⌊x / scale[1]⌋), each channel alone (U-Net and FPN decoders: PyTorch's nn.Upsample, Keras's UpSampling2D).
+ * How an upsampled pixel reads its input, per axis, at output index o of a factor s: 'nearest'
+ * the input ⌊o / s⌋; the bilinear modes interpolate between the two inputs around the source
+ * coordinate (y + ½)/s − ½ ('bilinear': half pixel, PyTorch's align_corners=False), o·(in − 1)/(out − 1)
+ * ('bilinear-align-corners') or o/s ('bilinear-asymmetric': TF.js's UpSampling2D), clamped at 0.
+ * The GPU kernel takes the mode as its index here.
  */
+export const UPSAMPLE_MODES = ['nearest', 'bilinear', 'bilinear-align-corners', 'bilinear-asymmetric'] as const;
+export type UpsampleMode = (typeof UPSAMPLE_MODES)[number];
+
+/** Upsampling by whole factors, each channel alone (U-Net, FPN, DeepLab decoders: PyTorch's nn.Upsample, Keras's UpSampling2D). */
 export interface UpsampleLayer extends LayerBase {
   kind: 'upsample';
   scale: [number, number];
+  /** Default 'nearest'. */
+  mode?: UpsampleMode;
 }
 
 export interface FlattenLayer extends LayerBase {

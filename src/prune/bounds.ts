@@ -11,7 +11,8 @@
 // are the paper's Σ ε_j and ε₁·γ^(ℓ−1); its ε₁·√(γ^(ℓ−1)) assumed that normalization and a √γ
 // the scheduler's ε = γ‖…‖ does not have, which is why trained layers exceeded it.
 import { windowGeometry } from '../network/shapes.js';
-import type { ActivationLayer, Conv2DLayer, DenseLayer, Layer } from '../network/types.js';
+import { upsampleTaps } from '../network/cpuOps.js';
+import type { ActivationLayer, Conv2DLayer, DenseLayer, Layer, UpsampleMode } from '../network/types.js';
 import { designOf } from '../solver/design.js';
 import { leastSquaresResidual } from '../solver/linalg64.js';
 import type { LayerInput, Matrix } from '../solver/types.js';
@@ -91,6 +92,15 @@ function activationLipschitz(layer: ActivationLayer): number {
   }
 }
 
+/** The largest total weight one input of an upsampled axis gets (the interpolation matrix's ‖·‖₁). */
+function upsampleColumnSum(size: number, scale: number, mode: UpsampleMode | undefined): number {
+  const { first, second, weight } = upsampleTaps(size, scale, mode);
+  const sums = new Float64Array(size);
+  first.forEach((i, o) => (sums[i] += 1 - weight[o]));
+  second.forEach((i, o) => (sums[i] += weight[o]));
+  return Math.max(...sums);
+}
+
 /** The Lipschitz factor (‖·‖_F) of the non-prunable layers from `from` to `to` (exclusive). */
 export function lipschitzBetween(layers: readonly Layer[], shapes: readonly number[][], from: number, to: number): number {
   let factor = 1;
@@ -105,8 +115,8 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
     else if (layer.kind === 'activation') factor *= activationLipschitz(layer);
     // u ↦ u / √(‖u‖²/C + ε) after centring (a contraction) has slope at most 1/√ε: loose, but a bound.
     else if (layer.kind === 'layernorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.sqrt(layer.epsilon);
-    // Each value repeated sh·sw times.
-    else if (layer.kind === 'upsample') factor *= Math.sqrt(layer.scale[0] * layer.scale[1]);
+    // ‖A‖₂ ≤ √(‖A‖₁‖A‖∞) per axis: each output's weights add up to 1, an input's at most its column sum (s for nearest).
+    else if (layer.kind === 'upsample') factor *= Math.sqrt(upsampleColumnSum(shapes[i][0], layer.scale[0], layer.mode) * upsampleColumnSum(shapes[i][1], layer.scale[1], layer.mode));
     else if (layer.kind === 'gather') {
       // A channel picked k times counts k times in the norm.
       const counts = new Map<number, number>();

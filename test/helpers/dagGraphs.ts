@@ -270,3 +270,24 @@ export function uNet(seed = 17): DagCase {
   const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [decoded])], [int('axis', 1)]), 3, 3);
   return { name: 'u-net', bytes: g.model([3, 6, 6], out), dims: [3, 6, 6] };
 }
+
+/**
+ * Bilinear decoders on a 6×4 image: a stride-2 conv, F.interpolate(scale_factor=2, mode='bilinear')
+ * (Resize linear, pytorch_half_pixel), Concat with the skip, a conv, then ×(1, 2) with
+ * align_corners=True (Resize linear, align_corners), and the classification head.
+ */
+export function bilinearDecoder(seed = 18): DagCase {
+  const g = new GraphBuilder(seed);
+  const scales = (values: number[]) => {
+    const name = g.weight([4], 0);
+    g.initializers.find((t) => t.name === name)!.rawData = new Uint8Array(Float32Array.from(values).buffer);
+    return name;
+  };
+  const linear = (x: string, s: number[], coordinates: string) => g.node('Resize', [x, '', scales(s)], [str('mode', 'linear'), str('coordinate_transformation_mode', coordinates)]);
+  const skip = g.node('Relu', [g.conv('input', 3, 4, 3, { pad: 1 })]); // 6×4
+  const low = g.node('Relu', [g.conv(skip, 4, 4, 3, { stride: 2, pad: 1 })]); // 3×2
+  const joined = g.node('Concat', [linear(low, [1, 1, 2, 2], 'pytorch_half_pixel'), skip], [int('axis', 1)]);
+  const wide = linear(g.node('Relu', [g.conv(joined, 8, 4, 3, { pad: 1 })]), [1, 1, 1, 2], 'align_corners'); // 6×8
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [wide])], [int('axis', 1)]), 4, 3);
+  return { name: 'bilinear-decoder', bytes: g.model([3, 6, 4], out), dims: [3, 6, 4] };
+}

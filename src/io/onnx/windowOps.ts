@@ -3,7 +3,7 @@
 // padding at the bottom and right, and the global means (GlobalAveragePool, ReduceMean over H, W).
 // A 1-D op on a sequence [C, L] is the 2-D op of height 1 (liftedAttributes).
 import { windowAxis } from '../../network/shapes.js';
-import type { Padding } from '../../network/types.js';
+import type { Padding, UpsampleMode } from '../../network/types.js';
 import { listText, shapeText, tfSamePads } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { isSequence, pooled, pooledSequence, vector, windowOutput, type GraphReader, type NetTensor } from './graphReader.js';
@@ -190,11 +190,14 @@ export const reduceMean: Handler = (ctx, index) => {
 
 /** The (coordinate_transformation_mode, nearest_mode) pairs that are ⌊y / s⌋ for whole factors s: nearest upsampling. */
 const NEAREST_AS_FLOOR = ['asymmetric floor', 'tf_half_pixel_for_nn floor', 'half_pixel round_prefer_floor', 'half_pixel round_prefer_ceil', 'pytorch_half_pixel round_prefer_floor', 'pytorch_half_pixel round_prefer_ceil'];
+/** Linear mode's coordinate_transformation_mode as our bilinear modes (pytorch_half_pixel is half_pixel unless an axis ends at one value). */
+const BILINEAR: Record<string, UpsampleMode> = { half_pixel: 'bilinear', pytorch_half_pixel: 'bilinear', align_corners: 'bilinear-align-corners', asymmetric: 'bilinear-asymmetric' };
 
 /**
- * Resize (opset ≥ 10) and Upsample (opset 7–9) by whole factors of H and W (of L), nearest: an
- * upsample layer (U-Net and FPN decoders: PyTorch's nn.Upsample(scale_factor=2), F.interpolate).
- * The factors come from scales, or from sizes (folded for the input shape).
+ * Resize (opset ≥ 10) and Upsample (opset 7–9) by whole factors of H and W (of L), nearest or
+ * linear: an upsample layer (U-Net, FPN, DeepLab decoders: PyTorch's nn.Upsample(scale_factor=2),
+ * F.interpolate, bilinear with or without align_corners). The factors come from scales, or from
+ * sizes (folded for the input shape).
  */
 export const resize: Handler = (ctx, index) => {
   const { reader } = ctx;
@@ -204,10 +207,12 @@ export const resize: Handler = (ctx, index) => {
   const [C, H, W] = reader.requireImage(index, x);
   const mode = reader.stringAttribute(index, attrs, 'mode', 'nearest');
   const modern = node.opType === 'Resize' && reader.opset >= 11;
-  // Before opset 11 nearest is ⌊y / s⌋ (asymmetric, floor).
-  const rule = modern ? `${reader.stringAttribute(index, attrs, 'coordinate_transformation_mode', 'half_pixel')} ${reader.stringAttribute(index, attrs, 'nearest_mode', 'round_prefer_floor')}` : 'asymmetric floor';
-  if (mode !== 'nearest' || !NEAREST_AS_FLOOR.includes(rule) || reader.intAttribute(index, attrs, 'antialias', 0) !== 0)
-    throw reader.nodeError(index, `mode '${mode}' (${rule}): expected nearest upsampling by whole factors (mode 'nearest'; coordinate_transformation_mode 'asymmetric' with nearest_mode 'floor', as PyTorch writes it, or 'half_pixel' with a round nearest_mode)`);
+  // Before opset 11: asymmetric (nearest ⌊y / s⌋).
+  const coordinates = modern ? reader.stringAttribute(index, attrs, 'coordinate_transformation_mode', 'half_pixel') : 'asymmetric';
+  const rule = mode === 'nearest' ? `${coordinates} ${modern ? reader.stringAttribute(index, attrs, 'nearest_mode', 'round_prefer_floor') : 'floor'}` : coordinates;
+  const ours: UpsampleMode | undefined = mode === 'nearest' ? (NEAREST_AS_FLOOR.includes(rule) ? 'nearest' : undefined) : mode === 'linear' ? BILINEAR[coordinates] : undefined;
+  if (!ours || reader.intAttribute(index, attrs, 'antialias', 0) !== 0)
+    throw reader.nodeError(index, `mode '${mode}' (${rule}): expected nearest upsampling (coordinate_transformation_mode 'asymmetric' with nearest_mode 'floor', as PyTorch writes it, or 'half_pixel' with a round nearest_mode) or linear (half_pixel, pytorch_half_pixel, align_corners or asymmetric)`);
   const dims = [1, ...x.dims]; // ONNX's, the batch as 1
   const scalesAt = node.opType === 'Upsample' || reader.opset < 11 ? 1 : 2;
   const scalesConst = node.opType === 'Upsample' && reader.opset < 9 ? null : reader.optionalConstInput(index, scalesAt, 'scales');
@@ -220,5 +225,5 @@ export const resize: Handler = (ctx, index) => {
   if (factors.length !== dims.length || factors[0] !== 1 || factors[1] !== 1 || !factors.slice(2).every(whole))
     throw reader.nodeError(index, `scales ${listText(factors.map((f) => Number(f.toPrecision(6))))} of [batch, ${x.dims.join(', ')}]: expected 1 for the batch and the channels and whole factors of the rest`);
   const scale: [number, number] = factors.length === 4 ? [factors[2], factors[3]] : [1, factors[2]];
-  ctx.emit(index, { kind: 'upsample', name: reader.layerName(index), scale }, [x], windowOutput(x, C, H * scale[0], W * scale[1]));
+  ctx.emit(index, { kind: 'upsample', name: reader.layerName(index), scale, ...(ours === 'nearest' ? {} : { mode: ours }) }, [x], windowOutput(x, C, H * scale[0], W * scale[1]));
 };

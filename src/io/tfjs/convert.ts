@@ -238,7 +238,8 @@ export function convertModel(
         break;
       case 'UpSampling2D':
         checkChannelsLast(config, at);
-        out = emit({ kind: 'upsample', name, scale: intPair(config.size ?? [2, 2], at, 'size') }, from);
+        // TF.js's bilinear resizes with neither aligned corners nor half-pixel centres: source o/s.
+        out = emit({ kind: 'upsample', name, scale: intPair(config.size ?? [2, 2], at, 'size'), ...(config.interpolation === 'bilinear' ? { mode: 'bilinear-asymmetric' as const } : {}) }, from);
         break;
       case 'MaxPooling1D':
       case 'AveragePooling1D': {

@@ -78,7 +78,7 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
     }
     case 'UpSampling2D': {
       if (input.length !== 3) fail(`${where}: UpSampling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
-      oneOfStrings(c.interpolation, ['nearest'], where, 'interpolation', 'nearest');
+      oneOfStrings(c.interpolation, ['nearest', 'bilinear'], where, 'interpolation', 'nearest');
       const [sh, sw] = pair(c.size, where, 'size', [2, 2]);
       return [input[0] * sh, input[1] * sw, input[2]];
     }
