@@ -339,59 +339,6 @@ fn gatherChannels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   }
 }
 
-// ---- upsampling by whole factors, nearest or bilinear (mode: the index in UPSAMPLE_MODES, src/network/types.ts;
-// upsampleTaps in cpuOps.ts: the same source coordinates in f32) ----
-
-struct UpsampleParams {
-  count: u32,    // samples·outH·outW·channels
-  channels: u32,
-  inH: u32,
-  inW: u32,
-  scaleH: u32,
-  scaleW: u32,
-  mode: u32,     // the index in UPSAMPLE_MODES
-}
-
-// Output index o of an axis of `size` inputs: the two inputs it reads and the second one's weight.
-fn upsampleTap(o: u32, size: u32, scale: u32, mode: u32) -> vec3<f32> {
-  if (mode == 0u) {
-    let i = f32(o / scale);
-    return vec3<f32>(i, i, 0.0);
-  }
-  var source = f32(o) / f32(scale);
-  if (mode == 1u) {
-    source = max((f32(o) + 0.5) / f32(scale) - 0.5, 0.0);
-  } else if (mode == 2u) {
-    source = select(0.0, f32(o) * f32(size - 1u) / f32(size * scale - 1u), size * scale > 1u);
-  }
-  let first = min(u32(floor(source)), size - 1u);
-  return vec3<f32>(f32(first), f32(min(first + 1u, size - 1u)), source - f32(first));
-}
-
-@group(0) @binding(110) var<uniform> upsampleParams: UpsampleParams;
-@group(0) @binding(111) var<storage, read> upsampleInput: array<f32>;
-@group(0) @binding(112) var<storage, read_write> upsampleOutput: array<f32>;
-
-@compute @workgroup_size(WORKGROUP)
-fn upsample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let p = upsampleParams;
-  let outW = p.inW * p.scaleW;
-  let outH = p.inH * p.scaleH;
-  for (var i = gid.x; i < p.count; i += stride(groups)) {
-    let c = i % p.channels;
-    let pixel = i / p.channels;
-    let x = pixel % outW;
-    let y = (pixel / outW) % outH;
-    let n = pixel / (outW * outH);
-    let row = upsampleTap(y, p.inH, p.scaleH, p.mode);
-    let col = upsampleTap(x, p.inW, p.scaleW, p.mode);
-    let at = vec4<u32>(n * p.inH + u32(row.x), n * p.inH + u32(row.y), u32(col.x), u32(col.y));
-    let top = mix(upsampleInput[(at.x * p.inW + at.z) * p.channels + c], upsampleInput[(at.x * p.inW + at.w) * p.channels + c], col.z);
-    let bottom = mix(upsampleInput[(at.y * p.inW + at.z) * p.channels + c], upsampleInput[(at.y * p.inW + at.w) * p.channels + c], col.z);
-    upsampleOutput[i] = mix(top, bottom, row.z);
-  }
-}
-
 // ---- layer normalization over each position's channels (one invocation per position):
 // out = (x − mean) / √(var + ε) · scale + offset, var biased (PyTorch's) ----
 

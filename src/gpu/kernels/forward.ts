@@ -196,21 +196,6 @@ export function gatherChannels(ws: Workspace, o: { positions: number; channels: 
   });
 }
 
-/**
- * Upsampling of `samples` images [inH, inW, channels] by whole factors; `mode`: nearest (0) or
- * bilinear, the index in the network's UPSAMPLE_MODES. Reads input; writes output.
- */
-export function upsample(ws: Workspace, o: { samples: number; inH: number; inW: number; channels: number; scale: readonly [number, number]; mode: number; input: GPUBuffer; output: GPUBuffer }): Dispatch {
-  const count = o.samples * o.inH * o.scale[0] * o.inW * o.scale[1] * o.channels;
-  const pipeline = shader.pipeline(ws.runtime, 'upsample');
-  const mode = o.mode;
-  const uniforms = ws.uniform(shader.uniforms('UpsampleParams', { count, channels: o.channels, inH: o.inH, inW: o.inW, scaleH: o.scale[0], scaleW: o.scale[1], mode }), 'UpsampleParams');
-  return ws.dispatch('upsample', pipeline, shader.resources({ upsampleParams: uniforms, upsampleInput: o.input, upsampleOutput: o.output }), [elementwiseGroups(ws.runtime, count)], {
-    bytes: 4 * (count + o.samples * o.inH * o.inW * o.channels),
-    flops: mode === 0 ? 0 : 9 * count,
-  });
-}
-
 /** Layer normalization of each of `positions` positions' `channels` values (see shaders/forward.wgsl). Reads input, scale, offset; writes output. */
 export function layerNorm(ws: Workspace, o: { positions: number; channels: number; epsilon: number; input: GPUBuffer; scale: GPUBuffer; offset: GPUBuffer; output: GPUBuffer }): Dispatch {
   const count = o.positions * o.channels;
