@@ -1,4 +1,4 @@
-// Which of torchvision's architectures the ONNX import reads, as PyTorch exports them: each model
+// Which of torchvision's architectures (classification and segmentation) the ONNX import reads, as PyTorch exports them: each model
 // (random weights, eval mode, a 3×64×64 input with a dynamic batch) is exported by
 // bench/torchvision_export.py into a temporary folder, read by parseOnnxModel, run by forwardCpu
 // (float64) beside onnxruntime on 2 random images, and written back by writeOnnxModel (which
@@ -17,6 +17,8 @@ import { writeAtomically } from './lib.mjs';
 const MODELS = [
   'resnet18', 'resnet50', 'resnext50_32x4d', 'mobilenet_v2', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0', 'mnasnet0_5',
   'regnet_x_400mf', 'regnet_y_400mf', 'squeezenet1_1', 'shufflenet_v2_x0_5', 'densenet121', 'googlenet', 'convnext_tiny',
+  // Segmentation (torchvision.models.segmentation; per-pixel scores upsampled bilinearly to the input).
+  'fcn_resnet50', 'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large',
 ];
 const [opsetArg, ...names] = process.argv.slice(2);
 const opset = Number(opsetArg ?? 13);
@@ -51,10 +53,11 @@ function relativeError(a, b) {
   return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
+/** The model's outputs for 2 images: logits, or a segmentation model's per-pixel scores in our NHWC order. */
 async function onnxLogits(bytes, input) {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
-  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [2, 3, SIZE, SIZE]) });
-  return result[session.outputNames[0]].data;
+  const result = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [2, 3, SIZE, SIZE]) }))[session.outputNames[0]];
+  return result.dims.length === 4 ? nchwToNhwc(result.data, 2, ...result.dims.slice(1)) : result.data;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'torchvision-'));

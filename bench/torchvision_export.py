@@ -10,9 +10,26 @@ import torchvision
 
 out_dir, size, opset, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 torch.manual_seed(0)
+
+
+class Segmentation(torch.nn.Module):
+    """A torchvision segmentation model's per-pixel class scores (its 'out', [batch, classes, H, W])."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]
+
+
 for name in names:
-    kwargs = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
-    model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    if name.startswith(("fcn_", "deeplabv3_", "lraspp_")):
+        kwargs = {"weights_backbone": None} | ({} if name.startswith("lraspp_") else {"aux_loss": False})
+        model = Segmentation(getattr(torchvision.models.segmentation, name)(weights=None, **kwargs)).eval()
+    else:
+        kwargs = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+        model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
     path = os.path.join(out_dir, f"{name}.onnx")
     with torch.no_grad():
         torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=opset, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
