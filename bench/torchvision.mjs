@@ -3,11 +3,12 @@
 // bench/torchvision_export.py into a temporary folder, read by parseOnnxModel, run by forwardCpu
 // (float64) beside onnxruntime on 2 random images, and written back by writeOnnxModel (which
 // onnxruntime runs to the same logits). Models too large to commit as fixtures (up to 100 MB);
-// nothing is kept but bench/results-torchvision.json and the printed markdown table.
+// nothing is kept but bench/results-torchvision-opset<N>.json (models named on the command line
+// replace their rows) and the printed markdown table of the models run.
 //   npm run build && node bench/torchvision.mjs [opset] [model ...]
 // Needs /usr/bin/python3 with torch and torchvision (Debian: python3-torchvision; CI does not run it).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -101,7 +102,11 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-writeAtomically(join(root, 'bench', `results-torchvision-opset${opset}.json`), `${JSON.stringify({ date: new Date().toISOString(), opset, size: SIZE, results }, null, 2)}\n`);
+// Models named on the command line replace their rows in the results; the others keep theirs.
+const resultsPath = join(root, 'bench', `results-torchvision-opset${opset}.json`);
+const kept = names.length && existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).results.filter((r) => !names.includes(r.model)) : [];
+const all = [...kept, ...results].sort((a, b) => MODELS.indexOf(a.model) - MODELS.indexOf(b.model));
+writeAtomically(resultsPath, `${JSON.stringify({ date: new Date().toISOString(), opset, size: SIZE, results: all }, null, 2)}\n`);
 const short = (text) => (text.length > 160 ? `${text.slice(0, 157)}…` : text).replaceAll('|', '\\|');
 console.log(`| model (opset ${opset}) | parameters | read | layers (prunable) | programs | float64 import ÷ onnxruntime (relative error) | written model ÷ onnxruntime |`);
 console.log('|---|---|---|---|---|---|---|');

@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
-import { shapeSize, windowGeometry } from './shapes.js';
+import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
 
 type FloatArray = Float32Array | Float64Array;
@@ -173,7 +173,7 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         out = gatherForward(x, inShape[inShape.length - 1], layer.indices);
         break;
       case 'upsample':
-        out = upsampleForward(x, samples, inShape, layer.scale, layer.mode);
+        out = upsampleForward(x, samples, upsampleInput(inShape), layer.scale, layer.mode);
         break;
       case 'flatten':
         out = x;

@@ -12,7 +12,7 @@ import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
 import { ACTIVATION_DEFAULTS } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers } from './graph.js';
-import { shapeSize, windowGeometry } from './shapes.js';
+import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import { UPSAMPLE_MODES, type Network } from './types.js';
 
 /** The largest finite f32: a clip without a bound clamps at it (WGSL need not keep infinities). */
@@ -188,7 +188,7 @@ export async function forwardGpu(
           }
           case 'upsample': {
             const result = (out = activation(outSize, layer.name));
-            const [inH, inW, channels] = inShape;
+            const [inH, inW, channels] = upsampleInput(inShape);
             steps.push((n) => [upsample(ws, { samples: n, inH, inW, channels, scale: layer.scale, mode: UPSAMPLE_MODES.indexOf(layer.mode ?? 'nearest'), input: cur.buffer, output: result.buffer })]);
             break;
           }

@@ -30,6 +30,9 @@ export function windowAxis(size: number, kernel: number, stride: number, padding
   return { out, padBefore, padAfter: total - padBefore };
 }
 
+/** An upsample layer's input as an image: a pooled [C] (ASPP's image pooling, broadcast back) is 1×1. */
+export const upsampleInput = (shape: readonly number[]): [number, number, number] => (shape.length === 1 ? [1, 1, shape[0]] : [shape[0], shape[1], shape[2]]);
+
 /** The input positions a window of `kernel` taps spaced by `dilation` spans: (k − 1)·d + 1 per axis. */
 export function windowSpan(kernel: readonly [number, number], dilation: readonly [number, number] = [1, 1]): [number, number] {
   return [(kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1];
@@ -186,11 +189,12 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
     }
     case 'upsample': {
       const scale = layer.scale;
-      if (inputShape.length !== 3) fail(`upsample reads an image [H, W, C], found ${formatShape(inputShape)}`);
+      if (inputShape.length !== 3 && inputShape.length !== 1) fail(`upsample reads an image [H, W, C] or a pooled [C] (1×1), found ${formatShape(inputShape)}`);
       if (!Array.isArray(scale) || scale.length !== 2 || !scale.every((s) => Number.isInteger(s) && s >= 1 && s <= 1024))
         fail(`upsample scale must be two whole factors from 1 to 1024 (found ${JSON.stringify(scale)})`);
       if (layer.mode !== undefined && !UPSAMPLE_MODES.includes(layer.mode)) fail(`upsample mode must be one of ${UPSAMPLE_MODES.join(', ')} (found ${JSON.stringify(layer.mode)})`);
-      return [inputShape[0] * scale[0], inputShape[1] * scale[1], inputShape[2]];
+      const [h, w, c] = upsampleInput(inputShape);
+      return [h * scale[0], w * scale[1], c];
     }
     case 'activation': {
       if (!ACTIVATION_FUNCTIONS.includes(layer.fn)) fail(`activation function '${layer.fn}' is not supported (${ACTIVATION_FUNCTIONS.join(', ')})`);

@@ -10,7 +10,7 @@
 // multiplies ‖Δ‖ by at most √(windows per input). On a normalized network (every ‖W‖₂ ≤ 1) these
 // are the paper's Σ ε_j and ε₁·γ^(ℓ−1); its ε₁·√(γ^(ℓ−1)) assumed that normalization and a √γ
 // the scheduler's ε = γ‖…‖ does not have, which is why trained layers exceeded it.
-import { windowGeometry } from '../network/shapes.js';
+import { upsampleInput, windowGeometry } from '../network/shapes.js';
 import { upsampleTaps } from '../network/cpuOps.js';
 import type { ActivationLayer, Conv2DLayer, DenseLayer, Layer, UpsampleMode } from '../network/types.js';
 import { designOf } from '../solver/design.js';
@@ -116,7 +116,10 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
     // u ↦ u / √(‖u‖²/C + ε) after centring (a contraction) has slope at most 1/√ε: loose, but a bound.
     else if (layer.kind === 'layernorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.sqrt(layer.epsilon);
     // ‖A‖₂ ≤ √(‖A‖₁‖A‖∞) per axis: each output's weights add up to 1, an input's at most its column sum (s for nearest).
-    else if (layer.kind === 'upsample') factor *= Math.sqrt(upsampleColumnSum(shapes[i][0], layer.scale[0], layer.mode) * upsampleColumnSum(shapes[i][1], layer.scale[1], layer.mode));
+    else if (layer.kind === 'upsample') {
+      const [h, w] = upsampleInput(shapes[i]);
+      factor *= Math.sqrt(upsampleColumnSum(h, layer.scale[0], layer.mode) * upsampleColumnSum(w, layer.scale[1], layer.mode));
+    }
     else if (layer.kind === 'gather') {
       // A channel picked k times counts k times in the norm.
       const counts = new Map<number, number>();

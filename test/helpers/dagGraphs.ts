@@ -274,7 +274,8 @@ export function uNet(seed = 17): DagCase {
 /**
  * Bilinear decoders on a 6×4 image: a stride-2 conv, F.interpolate(scale_factor=2, mode='bilinear')
  * (Resize linear, pytorch_half_pixel), Concat with the skip, a conv, then ×(1, 2) with
- * align_corners=True (Resize linear, align_corners), and the classification head.
+ * align_corners=True (Resize linear, align_corners), DeepLab's image pooling (the globally pooled
+ * tensor through a 1×1 conv, upsampled back to 6×8 and joined), and the classification head.
  */
 export function bilinearDecoder(seed = 18): DagCase {
   const g = new GraphBuilder(seed);
@@ -288,6 +289,9 @@ export function bilinearDecoder(seed = 18): DagCase {
   const low = g.node('Relu', [g.conv(skip, 4, 4, 3, { stride: 2, pad: 1 })]); // 3×2
   const joined = g.node('Concat', [linear(low, [1, 1, 2, 2], 'pytorch_half_pixel'), skip], [int('axis', 1)]);
   const wide = linear(g.node('Relu', [g.conv(joined, 8, 4, 3, { pad: 1 })]), [1, 1, 1, 2], 'align_corners'); // 6×8
-  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [wide])], [int('axis', 1)]), 4, 3);
+  // DeepLab's image pooling: GlobalAveragePool, 1×1 conv, ReLU, back to 6×8 (a pooled [C] upsampled), Concat.
+  const pooledBranch = linear(g.node('Relu', [g.conv(g.node('GlobalAveragePool', [wide]), 4, 3, 1)]), [1, 1, 6, 8], 'pytorch_half_pixel');
+  const aspp = g.node('Concat', [wide, pooledBranch], [int('axis', 1)]);
+  const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [g.node('Relu', [g.conv(aspp, 7, 4, 1)])])], [int('axis', 1)]), 4, 3);
   return { name: 'bilinear-decoder', bytes: g.model([3, 6, 4], out), dims: [3, 6, 4] };
 }

@@ -6,7 +6,7 @@ import { windowAxis } from '../../network/shapes.js';
 import type { Padding, UpsampleMode } from '../../network/types.js';
 import { listText, shapeText, tfSamePads } from './common.js';
 import type { Handler, ImportContext } from './context.js';
-import { isSequence, pooled, pooledSequence, vector, windowOutput, type GraphReader, type NetTensor } from './graphReader.js';
+import { isPooled, isSequence, pooled, pooledSequence, vector, windowOutput, type GraphReader, type NetTensor } from './graphReader.js';
 
 type Attributes = ReturnType<GraphReader['attributes']>;
 type Pads = [number, number, number, number];
@@ -204,7 +204,8 @@ export const resize: Handler = (ctx, index) => {
   const node = reader.nodes[index];
   const attrs = reader.attributes(index, ['mode', 'coordinate_transformation_mode', 'nearest_mode', 'cubic_coeff_a', 'exclude_outside', 'extrapolation_value', 'scales', 'antialias']);
   const x = ctx.net(index, 0, { sequence: true });
-  const [C, H, W] = reader.requireImage(index, x);
+  // A pooled tensor (ASPP's image pooling) is the 1×1 image: every mode broadcasts it.
+  const [C, H, W] = isPooled(x) ? [x.ours[0], 1, 1] : reader.requireImage(index, x);
   const mode = reader.stringAttribute(index, attrs, 'mode', 'nearest');
   const modern = node.opType === 'Resize' && reader.opset >= 11;
   // Before opset 11: asymmetric (nearest ⌊y / s⌋).
