@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { writeTfjsModel } from '../src/io/tfjsModel.js';
-import { InputError } from '../src/errors.js';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
 import { networkGraph, prunableLayers } from '../src/network/graph.js';
@@ -19,7 +18,7 @@ import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { efficientNetBlock, gatedMlp, linearSqueezeExcite, type DagCase } from './helpers/dagGraphs.js';
-import { float, GraphBuilder, int, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { float, GraphBuilder, importError, int, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { saveLayersModel } from './helpers/tfjsModel.js';
 
@@ -34,15 +33,6 @@ function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; our
 
 const kinds = (network: Network) => network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind));
 
-function importError(bytes: Uint8Array): string {
-  try {
-    parseOnnxModel(bytes, 'm.onnx');
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return (e as Error).message;
-  }
-  throw new Error('expected an InputError');
-}
 
 describe('products import to the function onnxruntime computes', () => {
   for (const c of cases)

@@ -5,10 +5,9 @@
 // each reads to what it predicts, prunes into a model.json it loads, and loses channels through
 // the views with their Reshape's target_shape following.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { tfjsImportNotes, writeTfjsModel, type TfjsModelHandle } from '../src/io/tfjsModel.js';
@@ -18,7 +17,7 @@ import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
-import { randomizeWeights, saveLayersModel } from './helpers/tfjsModel.js';
+import { savedRandomModels, saveLayersModel } from './helpers/tfjsModel.js';
 
 type Sym = tf.SymbolicTensor;
 const apply = (layer: tf.layers.Layer, input: Sym | Sym[]) => layer.apply(input) as Sym;
@@ -79,25 +78,8 @@ const models = [
 const kinds = (network: Network) => network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind));
 const layer = (network: Network, name: string) => network.layers.find((l) => l.name === name) as DenseLayer | Conv2DLayer;
 
-let dir: string;
-const saved = new Map<string, { model: tf.LayersModel; path: string }>();
-
-beforeAll(async () => {
-  tf.env().set('IS_TEST', true);
-  await tf.setBackend('cpu');
-  dir = await mkdtemp(join(tmpdir(), 'net-trim-keras-apps-'));
-  for (const m of models) {
-    const model = m.build();
-    randomizeWeights(model, 5);
-    const path = await saveLayersModel(model, join(dir, m.name));
-    if (m.name === 'efficientnet') await asNormalization(path, 'normalization');
-    saved.set(m.name, { model, path });
-  }
-});
-
-afterAll(async () => {
-  for (const { model } of saved.values()) model.dispose();
-  await rm(dir, { recursive: true, force: true });
+const { saved, dir: folder } = savedRandomModels(models, 'net-trim-keras-apps-', 5, async (name, path) => {
+  if (name === 'efficientnet') await asNormalization(path, 'normalization');
 });
 
 /**
@@ -264,7 +246,7 @@ describe("keras.applications' pooling='max': GlobalMaxPooling2D", () => {
     const features = apply(tf.layers.conv2d({ name: 'conv', filters: 6, kernelSize: 3, activation: 'relu' }), input);
     const model = tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'out', units: 3 }), apply(tf.layers.globalMaxPooling2d({ name: 'pool' }), features)) });
     const m = { name: 'max-pooled', build: () => model, shape: [5, 5, 2], scale: 1 };
-    const handle = await loadTfjsModelFile(await saveLayersModel(model, join(dir, 'max-pooled')));
+    const handle = await loadTfjsModelFile(await saveLayersModel(model, join(folder(), 'max-pooled')));
     expect(kinds(handle.network)).toEqual(['conv2d', 'globalmaxpool', 'dense']);
     const network = structuredClone(handle.network);
     zeroRead(layer(network, 'out'), 4);
@@ -282,7 +264,7 @@ describe('a per-channel Rescaling between two convs loses the removed channels\'
     const second = apply(tf.layers.conv2d({ name: 'second', filters: 3, kernelSize: 1 }), scaled);
     const model = tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'out', units: 2 }), apply(tf.layers.flatten({ name: 'flat' }), second)) });
     const m = { name: 'rescaled', build: () => model, shape: [4, 4, 2], scale: 1 };
-    const handle = await loadTfjsModelFile(await saveLayersModel(model, join(dir, 'rescaled')));
+    const handle = await loadTfjsModelFile(await saveLayersModel(model, join(folder(), 'rescaled')));
     const network = structuredClone(handle.network);
     zeroRead(layer(network, 'second'), 2);
     const { removal, written } = await removeAndWrite(handle, network, m);
@@ -303,7 +285,7 @@ async function configNormalization(mean: unknown, variance: unknown): Promise<{ 
   const model = tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'out', units: 2 }), apply(tf.layers.flatten({ name: 'flat' }), normalized)) });
   if (Array.isArray(mean) && Array.isArray(variance) && mean.length === 3 && variance.every((v) => v >= 0))
     model.getLayer('normalization').setWeights([tf.tensor(mean as number[]), tf.tensor(variance as number[])]);
-  const path = await saveLayersModel(model, join(dir, 'config-normalization'));
+  const path = await saveLayersModel(model, join(folder(), 'config-normalization'));
   const json = JSON.parse(await readFile(path, 'utf8'));
   json.modelTopology.config.layers[1].class_name = 'Normalization';
   json.modelTopology.config.layers[1].config = { name: 'normalization', axis: -1, mean, variance };
@@ -340,7 +322,7 @@ describe('what a Network cannot express is refused naming the layer and the fiel
     const path = saved.get('efficientnet')!.path;
     const json = JSON.parse(await readFile(path, 'utf8'));
     edit(json.modelTopology.config.layers);
-    const copy = join(dir, 'edited');
+    const copy = join(folder(), 'edited');
     await rm(copy, { recursive: true, force: true });
     await saveCopy(copy, json, path);
     try {
@@ -385,7 +367,7 @@ describe('what a Network cannot express is refused naming the layer and the fiel
       const pooled = apply(tf.layers.reshape({ name: 'view', targetShape: [1, 1, 6] }), apply(tf.layers.globalAveragePooling2d({ name: 'pool' }), input));
       const conv = apply(kind === 'conv2d' ? tf.layers.conv2d({ name: 'wide', filters: 6, kernelSize: 3, padding: 'same' }) : tf.layers.depthwiseConv2d({ name: 'wide', kernelSize: 3, padding: 'same' }), pooled);
       const out = apply(tf.layers.multiply({ name: 'gate' }), [input, conv]);
-      const path = await saveLayersModel(tf.model({ inputs: input, outputs: out }), join(dir, `wide-${kind}`));
+      const path = await saveLayersModel(tf.model({ inputs: input, outputs: out }), join(folder(), `wide-${kind}`));
       const error = await loadTfjsModelFile(path).then(() => null, (e: Error) => e);
       expect(error).toBeInstanceOf(InputError);
       expect(error!.message).toMatch(

@@ -5,10 +5,8 @@
 // reads to what it predicts, prunes into a model.json it loads, and loses channels with the
 // kernels written in Conv1D's [k, cin, filters].
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { samplesForModel } from '../src/io/samples.js';
@@ -20,7 +18,7 @@ import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
-import { randomizeWeights, saveLayersModel } from './helpers/tfjsModel.js';
+import { savedRandomModels, saveLayersModel } from './helpers/tfjsModel.js';
 
 type Sym = tf.SymbolicTensor;
 const apply = (layer: tf.layers.Layer, input: Sym | Sym[]) => layer.apply(input) as Sym;
@@ -59,24 +57,7 @@ const models = [
 const kinds = (network: Network) => network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind));
 const layer = (network: Network, name: string) => network.layers.find((l) => l.name === name) as DenseLayer | Conv2DLayer;
 
-let dir: string;
-const saved = new Map<string, { model: tf.LayersModel; path: string }>();
-
-beforeAll(async () => {
-  tf.env().set('IS_TEST', true);
-  await tf.setBackend('cpu');
-  dir = await mkdtemp(join(tmpdir(), 'net-trim-keras-seq-'));
-  for (const m of models) {
-    const model = m.build();
-    randomizeWeights(model, 8);
-    saved.set(m.name, { model, path: await saveLayersModel(model, join(dir, m.name)) });
-  }
-});
-
-afterAll(async () => {
-  for (const { model } of saved.values()) model.dispose();
-  await rm(dir, { recursive: true, force: true });
-});
+const { saved, dir: folder } = savedRandomModels(models, 'net-trim-keras-seq-', 8);
 
 function inputs(count: number, seed: number): Float32Array {
   const rand = mulberry32(seed);
@@ -158,7 +139,7 @@ describe('Keras 1-D networks read as height-1 convs and pools, as TF.js computes
 describe("Conv1D padding='causal' (TCN, WaveNet)", () => {
   it('pads (k − 1)·dilation zeros before the steps: the same as a valid Conv1D on the input with those zeros prepended (TF.js cannot run causal)', async () => {
     const causal = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: SHAPE, name: 'causal', filters: 5, kernelSize: 3, dilationRate: 2, padding: 'causal' })] });
-    const path = await saveLayersModel(causal, join(dir, 'causal'));
+    const path = await saveLayersModel(causal, join(folder(), 'causal'));
     const handle = await loadTfjsModelFile(path);
     expect((handle.network.layers[0] as Conv2DLayer).padding).toEqual([0, 4, 0, 0]);
     const valid = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [SHAPE[0] + 4, SHAPE[1]], filters: 5, kernelSize: 3, dilationRate: 2 })] });
@@ -177,7 +158,7 @@ describe("Conv1D padding='causal' (TCN, WaveNet)", () => {
 describe('Keras sequences: one-line errors', () => {
   it('a 2-D layer on a sequence, a 1-D layer on an image', async () => {
     const onSequence = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: SHAPE, filters: 4, kernelSize: 3, name: 'c' }), tf.layers.globalAveragePooling1d({ name: 'g' })] });
-    const path = await saveLayersModel(onSequence, join(dir, 'bad'));
+    const path = await saveLayersModel(onSequence, join(folder(), 'bad'));
     const json = JSON.parse(await (await import('node:fs/promises')).readFile(path, 'utf8'));
     json.modelTopology.config.layers[1].class_name = 'GlobalAveragePooling2D';
     await (await import('node:fs/promises')).writeFile(path, JSON.stringify(json));

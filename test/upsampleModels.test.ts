@@ -8,7 +8,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { writeTfjsModel } from '../src/io/tfjsModel.js';
@@ -20,22 +19,14 @@ import { gpuForTests } from './helpers/gpu.js';
 import { lipschitzBetween } from '../src/prune/bounds.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { uNet } from './helpers/dagGraphs.js';
-import { GraphBuilder, imageSamples, int, ints, nchwToNhwc, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
+import { GraphBuilder, imageSamples, importError, int, ints, nchwToNhwc, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { randomizeWeights, saveLayersModel } from './helpers/tfjsModel.js';
 
 const gpu = await gpuForTests();
 const kinds = (network: Network) => network.layers.map((l) => l.kind);
 
-function parseError(bytes: Uint8Array): string {
-  try {
-    parseOnnxModel(bytes, 'u.onnx');
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return (error as Error).message;
-  }
-  throw new Error('expected an InputError');
-}
+const parseError = (bytes: Uint8Array) => importError(bytes, 'u.onnx');
 
 describe('the upsample layer', () => {
   it('repeats each pixel sh×sw times, channel by channel', () => {

@@ -3,6 +3,9 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
+import { expect } from 'vitest';
+import { InputError } from '../../src/errors.js';
+import { parseOnnxModel } from '../../src/io/onnxModel.js';
 import { gaussianSource, mulberry32 } from './random.js';
 
 const { onnx } = onnxProto;
@@ -147,4 +150,15 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
     den += b[i] ** 2;
   }
   return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** The one-line InputError parseOnnxModel gives `bytes` read as `source`; the test fails when it reads them. */
+export function importError(bytes: Uint8Array, source = 'm.onnx'): string {
+  try {
+    parseOnnxModel(bytes, source);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError);
+    return (error as Error).message;
+  }
+  throw new Error('expected an InputError');
 }

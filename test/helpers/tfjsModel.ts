@@ -1,8 +1,10 @@
 // Runs a TF.js Layers model (model.json + weight shards) with TF.js itself: an oracle for what our
 // reports claim about a model file, independent of our own forward passes.
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { mulberry32 } from './random.js';
 
 let ready: Promise<void> | null = null;
@@ -66,4 +68,36 @@ export async function saveLayersModel(model: tf.LayersModel, folder: string): Pr
 export function randomizeWeights(model: tf.LayersModel, seed: number): void {
   const rand = mulberry32(seed);
   model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (w.shape.length === 1 ? 0.5 + rand() : 2 * rand() - 1) * (w.shape.length > 1 ? 0.6 : 1)), w.shape)));
+}
+
+/**
+ * A test file's models with seeded random weights, saved on TF.js's CPU backend: registers the
+ * beforeAll that builds and saves each one (under a temporary folder, `saved` by name; `after`
+ * may edit the files) and the afterAll that disposes of them and removes the folder.
+ */
+export function savedRandomModels(
+  models: readonly { name: string; build: () => tf.LayersModel }[],
+  prefix: string,
+  seed: number,
+  after?: (name: string, path: string) => Promise<void>,
+): { saved: Map<string, { model: tf.LayersModel; path: string }>; dir: () => string } {
+  const saved = new Map<string, { model: tf.LayersModel; path: string }>();
+  let dir = '';
+  beforeAll(async () => {
+    tf.env().set('IS_TEST', true);
+    await tf.setBackend('cpu');
+    dir = await mkdtemp(join(tmpdir(), prefix));
+    for (const m of models) {
+      const model = m.build();
+      randomizeWeights(model, seed);
+      const path = await saveLayersModel(model, join(dir, m.name));
+      await after?.(m.name, path);
+      saved.set(m.name, { model, path });
+    }
+  });
+  afterAll(async () => {
+    for (const { model } of saved.values()) model.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { saved, dir: () => dir };
 }
