@@ -1,11 +1,45 @@
-// Upsampling of a network's images (U-Net, FPN, DeepLab decoders): samples-major NHWC, a
+// Upsampling of a network's images (U-Net, FPN, DeepLab decoders; transposed convs' input): samples-major NHWC, a
 // grid-stride loop over the outputs, one thread per output element, all sizes in uniforms.
 
 const WORKGROUP = 256u;
 
 fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
 
-// By whole factors, nearest or bilinear (mode: the index in UPSAMPLE_MODES, src/network/types.ts;
+// ---- zeros between the pixels (a transposed conv's input): input (y, x) to (y·sh, x·sw) ----
+
+struct InsertZerosParams {
+  count: u32,    // samples·outH·outW·channels, outH = (inH − 1)·sh + 1
+  channels: u32,
+  inH: u32,
+  inW: u32,
+  strideH: u32,
+  strideW: u32,
+}
+
+@group(0) @binding(3) var<uniform> insertZerosParams: InsertZerosParams;
+@group(0) @binding(4) var<storage, read> insertZerosInput: array<f32>;
+@group(0) @binding(5) var<storage, read_write> insertZerosOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn insertZeros(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = insertZerosParams;
+  let outW = (p.inW - 1u) * p.strideW + 1u;
+  let outH = (p.inH - 1u) * p.strideH + 1u;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let c = i % p.channels;
+    let pixel = i / p.channels;
+    let x = pixel % outW;
+    let y = (pixel / outW) % outH;
+    let n = pixel / (outW * outH);
+    var v = 0.0;
+    if (y % p.strideH == 0u && x % p.strideW == 0u) {
+      v = insertZerosInput[((n * p.inH + y / p.strideH) * p.inW + x / p.strideW) * p.channels + c];
+    }
+    insertZerosOutput[i] = v;
+  }
+}
+
+// ---- upsampling by whole factors, nearest or bilinear (mode: the index in UPSAMPLE_MODES, src/network/types.ts;
 // upsampleTaps in cpuOps.ts: the same source coordinates in f32).
 
 struct UpsampleParams {

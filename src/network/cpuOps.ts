@@ -193,6 +193,19 @@ export function upsampleForward(x: Float64Array, samples: number, [h, w, c]: rea
   return out;
 }
 
+/** Zeros between the pixels of `samples` images [H, W, C] (InsertZerosLayer). */
+export function insertZerosForward(x: Float64Array, samples: number, [h, w, c]: readonly number[], [sh, sw]: readonly [number, number]): Float64Array {
+  const [outH, outW] = [(h - 1) * sh + 1, (w - 1) * sw + 1];
+  const out = new Float64Array(samples * outH * outW * c);
+  for (let n = 0; n < samples; n++)
+    for (let y = 0; y < h; y++)
+      for (let xi = 0; xi < w; xi++) {
+        const from = ((n * h + y) * w + xi) * c;
+        out.set(x.subarray(from, from + c), ((n * outH + y * sh) * outW + xi * sw) * c);
+      }
+  return out;
+}
+
 export function sumForward(parts: Float64Array[]): Float64Array {
   const out = Float64Array.from(parts[0]);
   for (const part of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i] += part[i];

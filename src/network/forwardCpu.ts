@@ -3,7 +3,7 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, insertZerosForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
@@ -171,6 +171,9 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         break;
       case 'gather':
         out = gatherForward(x, inShape[inShape.length - 1], layer.indices);
+        break;
+      case 'insertzeros':
+        out = insertZerosForward(x, samples, inShape, layer.strides);
         break;
       case 'upsample':
         out = upsampleForward(x, samples, upsampleInput(inShape), layer.scale, layer.mode);

@@ -4,7 +4,7 @@
 // returned arrays per chunk.
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
-import { upsample } from '../gpu/kernels/upsample.js';
+import { insertZeros, upsample } from '../gpu/kernels/upsample.js';
 import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
@@ -184,6 +184,12 @@ export async function forwardGpu(
             const indices = ws.upload(layer.indices, `${layer.name} indices`);
             const positions = outSize / layer.indices.length;
             steps.push((n) => [gatherChannels(ws, { positions: n * positions, channels, width: layer.indices.length, input: cur.buffer, indices, output: result.buffer })]);
+            break;
+          }
+          case 'insertzeros': {
+            const result = (out = activation(outSize, layer.name));
+            const [inH, inW, channels] = inShape;
+            steps.push((n) => [insertZeros(ws, { samples: n, inH, inW, channels, strides: layer.strides, input: cur.buffer, output: result.buffer })]);
             break;
           }
           case 'upsample': {

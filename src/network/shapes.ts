@@ -196,6 +196,13 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       const [h, w, c] = upsampleInput(inputShape);
       return [h * scale[0], w * scale[1], c];
     }
+    case 'insertzeros': {
+      const strides = layer.strides;
+      if (inputShape.length !== 3) fail(`insertzeros reads an image [H, W, C], found ${formatShape(inputShape)}`);
+      if (!Array.isArray(strides) || strides.length !== 2 || !strides.every((s) => Number.isInteger(s) && s >= 1 && s <= 64))
+        fail(`insertzeros strides must be two whole numbers from 1 to 64 (found ${JSON.stringify(strides)})`);
+      return [(inputShape[0] - 1) * strides[0] + 1, (inputShape[1] - 1) * strides[1] + 1, inputShape[2]];
+    }
     case 'activation': {
       if (!ACTIVATION_FUNCTIONS.includes(layer.fn)) fail(`activation function '${layer.fn}' is not supported (${ACTIVATION_FUNCTIONS.join(', ')})`);
       for (const key of ['min', 'max', 'alpha', 'beta'] as const)

@@ -163,6 +163,16 @@ export interface UpsampleLayer extends LayerBase {
   mode?: UpsampleMode;
 }
 
+/**
+ * Zeros between the pixels: input (y, x) goes to (y·sh, x·sw) of an image [(H − 1)·sh + 1,
+ * (W − 1)·sw + 1, C], zeros elsewhere. A transposed conv (ConvTranspose, Conv2DTranspose) is this
+ * and then an ordinary conv of stride 1 with the kernel flipped.
+ */
+export interface InsertZerosLayer extends LayerBase {
+  kind: 'insertzeros';
+  strides: [number, number];
+}
+
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
 }
@@ -187,6 +197,7 @@ export type Layer =
   | ConcatLayer
   | GatherLayer
   | UpsampleLayer
+  | InsertZerosLayer
   | FlattenLayer
   | SoftmaxLayer;
 
@@ -199,6 +210,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

@@ -126,7 +126,7 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
       for (const c of layer.indices) counts.set(c, (counts.get(c) ?? 0) + 1);
       factor *= Math.sqrt(Math.max(...counts.values()));
     }
-    // relu, flatten (an isometry), a global max pool (|max a − max b| ≤ max |a − b| per channel) and softmax-free paths: 1.
+    // relu, flatten and insertzeros (isometries), a global max pool (|max a − max b| ≤ max |a − b| per channel) and softmax-free paths: 1.
   }
   return factor;
 }

@@ -118,6 +118,7 @@ function tieChannels(network: Network, sets: ChannelSets): void {
       case 'globalavgpool':
       case 'globalmaxpool':
       case 'upsample':
+      case 'insertzeros':
         same();
         break;
       case 'add':

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../../src/io/npy.js';
 import { parseOnnxModel } from '../../src/io/onnxModel.js';
 import { parseTfjsModel } from '../../src/io/tfjsModel.js';
-import { convNeXtBlock, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet } from '../helpers/dagGraphs.js';
+import { convNeXtBlock, convTransposeDecoder, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet } from '../helpers/dagGraphs.js';
 import { Outcomes, runs } from './harness.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -240,12 +240,12 @@ describe('fuzz: ONNX', () => {
   afterAll(() => outcomes.report());
   // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), ShuffleNet's split and
   // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes];
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
   const structural = fc
-    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Resize', 'Upsample', '', 'x'.repeat(300)) })
+    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Resize', 'Upsample', 'ConvTranspose', '', 'x'.repeat(300)) })
     .map(({ base, what, at, value, text }) => {
       const model = onnx.ModelProto.decode(bases[base]);
       const graph = model.graph!;

@@ -81,6 +81,14 @@ export class GraphBuilder {
     return this.node('Conv', inputs, [ints('kernel_shape', [k]), ints('strides', [o.stride ?? 1]), ints('pads', [p, p]), int('group', group), ints('dilations', [o.dilation ?? 1])]);
   }
 
+  /** ConvTranspose (weight [cin, cout, k, k]) with pads p on every side and output_padding `extra`. */
+  convTranspose(x: string, cin: number, cout: number, k: number, o: { stride?: number; pad?: number; extra?: number; bias?: boolean } = {}): string {
+    const w = this.weight([cin, cout, k, k], Math.sqrt(2 / (cin * k * k)));
+    const inputs = o.bias === false ? [x, w] : [x, w, this.weight([cout], 0.1)];
+    const [p, s, e] = [o.pad ?? 0, o.stride ?? 1, o.extra ?? 0];
+    return this.node('ConvTranspose', inputs, [ints('kernel_shape', [k, k]), ints('strides', [s, s]), ints('pads', [p, p, p, p]), ints('output_padding', [e, e])]);
+  }
+
   batchNorm(x: string, channels: number): string {
     const params = [this.weight([channels], 0.2, undefined, 1), this.weight([channels], 0.2), this.weight([channels], 0.2)];
     const variance = Float32Array.from({ length: channels }, () => 0.5 + Math.abs(this.normal()));

@@ -63,8 +63,11 @@ export interface DenseBinding extends BindingBase {
 
 export interface ConvBinding extends BindingBase {
   kind: 'conv2d';
-  /** 'MatMul': a MatMul on a channels-last image, a 1×1 conv (weights [C, K], its bias in the Add after it); else a Conv (OIHW). */
-  op?: 'MatMul';
+  /**
+   * 'MatMul': a MatMul on a channels-last image, a 1×1 conv (weights [C, K], its bias in the Add after it);
+   * 'ConvTranspose': its [cin, cout, kh, kw] weight, our kernel flipped (convTranspose.ts); else a Conv (OIHW).
+   */
+  op?: 'MatMul' | 'ConvTranspose';
   /** OIHW dims are [filters, inChannels / groups, kh, kw]. */
   filters: number;
   inChannels: number;
@@ -261,3 +264,20 @@ export function defaultOpset(model: ModelProto, source: string): number {
   return toInt(entry.version);
 }
 
+/** ConvTranspose's [cin, cout, kh, kw] weight as the equivalent conv's HWIO kernel, flipped: tap (y, x) is the weight's (kh − 1 − y, kw − 1 − x). */
+export function transposedToHwio(weight: Float32Array, cin: number, cout: number, kh: number, kw: number): Float32Array {
+  const kernel = new Float32Array(weight.length);
+  for (let i = 0; i < cin; i++)
+    for (let o = 0; o < cout; o++)
+      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) kernel[((y * kw + x) * cin + i) * cout + o] = weight[((i * cout + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)];
+  return kernel;
+}
+
+/** The inverse of transposedToHwio (the writer's). */
+export function hwioToTransposed(kernel: Float32Array, cin: number, cout: number, kh: number, kw: number): Float32Array {
+  const weight = new Float32Array(kernel.length);
+  for (let i = 0; i < cin; i++)
+    for (let o = 0; o < cout; o++)
+      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) weight[((i * cout + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] = kernel[((y * kw + x) * cin + i) * cout + o];
+  return weight;
+}

@@ -4,7 +4,7 @@ import type { Layer } from '../../network/types.js';
 import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** The ops that read a sequence [batch, C, L] (1-D convolutional networks); others refuse one. */
-export const SEQUENCE_OPS = 'Conv, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
+export const SEQUENCE_OPS = 'Conv, ConvTranspose, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
 
 /** Int values computed from shapes alone ('batch' for the dynamic batch size). */
 export interface StaticTensor {

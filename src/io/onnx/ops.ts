@@ -2,6 +2,7 @@
 // attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
 // Conv/Gemm before it, shape computations).
 import { split } from './channelOps.js';
+import { convTranspose } from './convTranspose.js';
 import { layerNormalization, transpose } from './layoutOps.js';
 import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
 import { windowSpan } from '../../network/shapes.js';
@@ -275,6 +276,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   Sub: sub,
   Div: div,
   Conv: conv,
+  ConvTranspose: convTranspose,
   BatchNormalization: batchNormalization,
   Relu: (ctx, index) => {
     ctx.reader.attributes(index, []);

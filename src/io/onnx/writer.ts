@@ -5,7 +5,7 @@
 // says so (key 'net-trim.folded').
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { resizedConstantDims } from './affineOps.js';
-import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, onnx, type BatchNormBinding, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
+import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
 
 /** The tensor named `name` in a graph: an initializer or a Constant node's value. */
 function findTensor(graph: GraphProto, name: string): TensorProto | null {
@@ -103,9 +103,10 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
         );
       }
       // A MatMul on a channels-last image keeps its [C, K] layout: HWIO's values for a 1×1 kernel.
-      weight = binding.op === 'MatMul' ? Float32Array.from(conv.kernel) : hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
-      // A Conv1d's weight is [cout, cin / groups, k] (kh = 1).
-      dims = binding.op === 'MatMul' ? [inChannels, filters] : binding.sequence ? [filters, groupIn, kw] : [filters, groupIn, kh, kw];
+      weight = binding.op === 'MatMul' ? Float32Array.from(conv.kernel) : binding.op === 'ConvTranspose' ? hwioToTransposed(conv.kernel, inChannels, filters, kh, kw) : hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
+      // A Conv1d's weight is [cout, cin / groups, k] (kh = 1); a ConvTranspose's [cin, cout, kh, kw].
+      const spatial = binding.sequence ? [kw] : [kh, kw];
+      dims = binding.op === 'MatMul' ? [inChannels, filters] : binding.op === 'ConvTranspose' ? [inChannels, filters, ...spatial] : [filters, groupIn, ...spatial];
       size = filters;
       if (groups !== binding.groups) setGroups(graph, binding, groups);
     }
