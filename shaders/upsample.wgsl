@@ -5,6 +5,12 @@ const WORKGROUP = 256u;
 
 fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
 
+// Output element i of samples-major NHWC images [outH, outW, channels]: (sample, y, x, channel).
+fn outputPosition(i: u32, channels: u32, outW: u32, outH: u32) -> vec4<u32> {
+  let pixel = i / channels;
+  return vec4<u32>(pixel / (outW * outH), (pixel / outW) % outH, pixel % outW, i % channels);
+}
+
 // ---- zeros between the pixels (a transposed conv's input): input (y, x) to (y·sh, x·sw) ----
 
 struct InsertZerosParams {
@@ -26,14 +32,10 @@ fn insertZeros(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let outW = (p.inW - 1u) * p.strideW + 1u;
   let outH = (p.inH - 1u) * p.strideH + 1u;
   for (var i = gid.x; i < p.count; i += stride(groups)) {
-    let c = i % p.channels;
-    let pixel = i / p.channels;
-    let x = pixel % outW;
-    let y = (pixel / outW) % outH;
-    let n = pixel / (outW * outH);
+    let at = outputPosition(i, p.channels, outW, outH); // (sample, y, x, channel)
     var v = 0.0;
-    if (y % p.strideH == 0u && x % p.strideW == 0u) {
-      v = insertZerosInput[((n * p.inH + y / p.strideH) * p.inW + x / p.strideW) * p.channels + c];
+    if (at.y % p.strideH == 0u && at.z % p.strideW == 0u) {
+      v = insertZerosInput[((at.x * p.inH + at.y / p.strideH) * p.inW + at.z / p.strideW) * p.channels + at.w];
     }
     insertZerosOutput[i] = v;
   }
@@ -78,14 +80,11 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let outW = p.inW * p.scaleW;
   let outH = p.inH * p.scaleH;
   for (var i = gid.x; i < p.count; i += stride(groups)) {
-    let c = i % p.channels;
-    let pixel = i / p.channels;
-    let x = pixel % outW;
-    let y = (pixel / outW) % outH;
-    let n = pixel / (outW * outH);
-    let row = upsampleTap(y, p.inH, p.scaleH, p.mode);
-    let col = upsampleTap(x, p.inW, p.scaleW, p.mode);
-    let at = vec4<u32>(n * p.inH + u32(row.x), n * p.inH + u32(row.y), u32(col.x), u32(col.y));
+    let out = outputPosition(i, p.channels, outW, outH); // (sample, y, x, channel)
+    let c = out.w;
+    let row = upsampleTap(out.y, p.inH, p.scaleH, p.mode);
+    let col = upsampleTap(out.z, p.inW, p.scaleW, p.mode);
+    let at = vec4<u32>(out.x * p.inH + u32(row.x), out.x * p.inH + u32(row.y), u32(col.x), u32(col.y));
     let top = mix(upsampleInput[(at.x * p.inW + at.z) * p.channels + c], upsampleInput[(at.x * p.inW + at.w) * p.channels + c], col.z);
     let bottom = mix(upsampleInput[(at.y * p.inW + at.z) * p.channels + c], upsampleInput[(at.y * p.inW + at.w) * p.channels + c], col.z);
     upsampleOutput[i] = mix(top, bottom, row.z);
