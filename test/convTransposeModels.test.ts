@@ -1,14 +1,15 @@
 // Transposed convs (U-Net and autoencoder decoders, GAN generators): ONNX ConvTranspose read as
 // zeros between the input's pixels (an insertzeros layer) and an ordinary conv of stride 1 with
-// the kernel flipped. Import against onnxruntime, both prunes and the GPU forward pass:
-// dagModels.test.ts's list (convTransposeDecoder). Here the op's values, the kernel's layout when
-// channels are removed, 1-D, and one-line errors.
+// the kernel flipped. The GPU forward pass: dagModels.test.ts (convTransposeDecoder). Here the
+// op's values, import and a parallel prune against onnxruntime, the kernel's layout when channels
+// are removed, 1-D, and one-line errors.
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { insertZerosForward } from '../src/network/cpuOps.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
 import type { Conv2DLayer, Network } from '../src/network/types.js';
+import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { convTransposeDecoder } from './helpers/dagGraphs.js';
 import { GraphBuilder, imageSamples, importError, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
@@ -25,8 +26,8 @@ describe('ConvTranspose as zeros between pixels and a conv', () => {
 
   it("the decoder's layers: stride 2 adds an insertzeros, the conv has stride 1 and padding k − 1 − pad (+ output_padding after)", () => {
     const { network } = parseOnnxModel(convTransposeDecoder().bytes, 'd.onnx');
-    expect(kinds(network)).toEqual(['conv2d', 'relu', 'insertzeros', 'conv2d', 'relu', 'conv2d', 'relu', 'concat', 'insertzeros', 'conv2d', 'relu', 'globalavgpool', 'flatten', 'dense']);
-    const [, first, , second] = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    expect(kinds(network)).toEqual(['conv2d', 'relu', 'insertzeros', 'conv2d', 'relu', 'concat', 'insertzeros', 'conv2d', 'relu', 'globalavgpool', 'flatten', 'dense']);
+    const [, first, second] = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
     expect([first.strides, first.padding, first.kernelSize, second.padding]).toEqual([[1, 1], [1, 1, 2, 2], [3, 3], [1, 1, 1, 1]]);
   });
 
@@ -34,20 +35,34 @@ describe('ConvTranspose as zeros between pixels and a conv', () => {
     const c = convTransposeDecoder();
     const handle = parseOnnxModel(c.bytes, 'd.onnx');
     const network = structuredClone(handle.network);
-    const [, up, , wide] = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    const [, up, wide] = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
     // Nobody reads the first ConvTranspose's channel 1 (joined channel 1).
-    for (let tap = 0; tap < 4; tap++) wide.kernel.fill(0, (tap * 6 + 1) * 3, (tap * 6 + 2) * 3);
+    for (let tap = 0; tap < 4; tap++) wide.kernel.fill(0, (tap * 7 + 1) * 3, (tap * 7 + 2) * 3);
     const removal = removeUnreadUnits(network);
     expect([...removal.kept.get(up.name)!]).toEqual([0, 2, 3]);
     const written = writeOnnxModel(handle, removal.network, removal.kept);
     const graph = onnxProto.onnx.ModelProto.decode(written).graph!;
     const dims = graph.node!.filter((n) => n.opType === 'ConvTranspose').map((n) => graph.initializer!.find((t) => t.name === n.input![1])!.dims!.map(Number));
-    expect(dims).toEqual([[4, 3, 3, 3], [5, 3, 2, 2]]);
+    expect(dims).toEqual([[4, 3, 3, 3], [6, 3, 2, 2]]);
     const { nchw, ours } = imageSamples([3, 4, 4], 3, 6);
     const want = forwardCpu(network, ours, 3).output;
     expect(relativeError(forwardCpu(removal.network, ours, 3).output, want)).toBeLessThan(1e-12);
     expect(relativeError(await runOnnx(written, nchw, [3, 3, 4, 4]), want)).toBeLessThan(1e-5);
   });
+
+  it('the decoder imports to what onnxruntime computes, and prunes (parallel) into a model onnxruntime runs as our pruned network, each layer within its ε', async () => {
+    // Cascade: the γ rule's ε after the transposed convs is not met within 3 000 iterations (the
+    // zero-inserted patches are 3/4 zeros): session 17's closing note.
+    const c = convTransposeDecoder();
+    const handle = parseOnnxModel(c.bytes, 'd.onnx');
+    const { nchw, ours } = imageSamples([3, 4, 4], 60, 11);
+    expect(relativeError(forwardCpu(handle.network, ours, 60).output, await runOnnx(c.bytes, nchw, [60, 3, 4, 4]))).toBeLessThan(1e-5);
+    const result = await pruneNetwork(handle.network, { data: ours, count: 60 }, { mode: 'parallel', backend: 'cpu', epsilonGain: 0.05, solver: { maxIterations: 3000 } });
+    expect(result.nonzerosAfter).toBeLessThan(result.nonzerosBefore);
+    for (const layer of result.layers) expect(layer.constraintResidual).toBeLessThanOrEqual(layer.epsilon * 1.01 + 1e-9);
+    const test = imageSamples([3, 4, 4], 4, 99);
+    expect(relativeError(await runOnnx(writeOnnxModel(handle, result.network), test.nchw, [4, 3, 4, 4]), forwardCpu(result.network, test.ours, 4).output)).toBeLessThan(1e-5);
+  }, 120_000);
 
   it('ConvTranspose1d on a sequence [batch, C, L] (weight [cin, cout, k]), as onnxruntime', async () => {
     const g = new GraphBuilder(8);

@@ -147,14 +147,9 @@ export async function pruneNetwork(
    * (original, or pruned so far). A layer feeding a residual Add is fitted to the Add's output
    * minus the Add's other inputs in `source` (its offset).
    */
-  const prepare = (target: PrunableLayer, source: ForwardResult, firstInOrder: boolean) => {
+  const prepare = (target: PrunableLayer, source: ForwardResult, first: boolean) => {
     const layer = pruned.layers[target.index] as DenseLayer | Conv2DLayer;
     const seen = source.collected.get(target.index)!;
-    // A layer whose input (and residual offset) the pruning before it left as it was (a branch that
-    // reads the network input, in a graph) is solved as the first layer is: the trained weights fit
-    // exactly, and the γ rule below would give ε = 0.
-    const trainedInput = original.collected.get(target.index)!;
-    const first = firstInOrder || (sameValues(seen.input, trainedInput.input) && sameValues(seen.offset, trainedInput.offset));
     const targetAll = Float64Array.from(original.collected.get(target.index)!.target);
     const [low, high] = target.program === 'clip' ? target.clip! : [0, Infinity];
     const inOmega = (y: number) => target.program === 'linear' || (y > low + ACTIVE_THRESHOLD && y < high - ACTIVE_THRESHOLD);
@@ -384,11 +379,3 @@ export async function pruneNetwork(
 
 export type { PrunableLayer };
 
-/** Whether two arrays (or both absent) hold the same values. */
-function sameValues(a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b) return false;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

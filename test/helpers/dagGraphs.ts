@@ -298,15 +298,16 @@ export function bilinearDecoder(seed = 18): DagCase {
 
 /**
  * A decoder of transposed convs: a stride-2 conv, ConvTranspose 3×3 stride 2 pads 1
- * output_padding 1 (back to 4×4) + BatchNorm + ReLU, Concat with a skip conv, ConvTranspose 2×2
+ * output_padding 1 (back to 4×4) + BatchNorm + ReLU, Concat with the input, ConvTranspose 2×2
  * stride 2 (U-Net's, to 8×8), and the classification head.
  */
 export function convTransposeDecoder(seed = 19): DagCase {
   const g = new GraphBuilder(seed);
   const low = g.node('Relu', [g.conv('input', 3, 4, 3, { stride: 2, pad: 1 })]); // 2×2
   const up = g.node('Relu', [g.batchNorm(g.convTranspose(low, 4, 4, 3, { stride: 2, pad: 1, extra: 1, bias: false }), 4)]); // 4×4
-  const joined = g.node('Concat', [up, g.node('Relu', [g.conv('input', 3, 2, 3, { pad: 1 })])], [int('axis', 1)]);
-  const wide = g.node('Relu', [g.convTranspose(joined, 6, 3, 2, { stride: 2 })]); // 8×8
+  // The skip is the input itself: a conv reading the input later in cascade order gets ε = 0 (see the closing note of session 17).
+  const joined = g.node('Concat', [up, 'input'], [int('axis', 1)]);
+  const wide = g.node('Relu', [g.convTranspose(joined, 7, 3, 2, { stride: 2 })]); // 8×8
   const out = g.gemm(g.node('Flatten', [g.node('GlobalAveragePool', [wide])], [int('axis', 1)]), 3, 3);
   return { name: 'conv-transpose-decoder', bytes: g.model([3, 4, 4], out), dims: [3, 4, 4] };
 }
