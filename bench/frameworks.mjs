@@ -4,6 +4,7 @@
 // mnist-samples.npy the pruning did not see. Writes bench/results-frameworks.json and prints the
 // markdown table of docs/results.md.
 //   node bench/frameworks.mjs            (after npm run build; WebGPU when an adapter is found)
+//   node bench/frameworks.mjs vit ...    (only the models whose file names contain these: their rows replace theirs in the results)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { acquireGpu, forwardCpu, loadModelFile, parseNpy, pruneNetwork, samplesForModel } from '../dist/node/index.js';
 import { labelAccuracy } from './lib.mjs';
@@ -23,6 +24,8 @@ const runs = [
   ['torch/shufflenet.onnx', 'cascade', 80, 0.05, ['/features/features.0/features.0.0/Conv']],
   ['torch/convnext.onnx', 'cascade', 80, 0.05, ['/features/features.0/Conv']],
   ['torch/conv1d.onnx', 'cascade', 200, 0.05, []],
+  ['torch/vit.onnx', 'cascade', 100, 0.05, []],
+  ['torch/sequence-transformer.onnx', 'cascade', 100, 0.1, []],
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
   ['keras/sequence/model.json', 'cascade', 200, 0.05, []],
@@ -44,9 +47,11 @@ function magnitudePruned(network, keep) {
   };
 }
 
+const only = process.argv.slice(2);
+const chosen = only.length ? runs.filter(([file]) => only.some((name) => file.split('/').pop().startsWith(`${name}.`) || file.includes(`/${name}/`))) : runs;
 const gpu = await acquireGpu().catch(() => null);
 const results = [];
-for (const [file, mode, count, gain, exclude] of runs) {
+for (const [file, mode, count, gain, exclude] of chosen) {
   const model = await loadModelFile(`${root}test/fixtures/${file}`);
   // conv1d reads a digit as the sequence [28, 28] (NCL): the network runs it channels-last (as
   // keras/sequence reads it, NLC: the digits' own order).
@@ -79,6 +84,12 @@ for (const [file, mode, count, gain, exclude] of runs) {
   console.error(`${file}: ${row.nonzerosBefore} -> ${row.nonzerosAfter}, accuracy ${row.accuracyBefore} -> ${row.accuracyAfter} (magnitude ${row.magnitudeAccuracy}), ${seconds.toFixed(1)} s`);
 }
 gpu?.destroy();
+if (only.length) {
+  // The other models' rows as they were, in the order of `runs`.
+  const previous = JSON.parse(readFileSync(`${root}bench/results-frameworks.json`, 'utf8')).results;
+  const row = (file) => results.find((r) => r.model === file) ?? previous.find((r) => r.model === file);
+  results.splice(0, results.length, ...runs.map(([file]) => row(file)).filter(Boolean));
+}
 writeFileSync(`${root}bench/results-frameworks.json`, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 console.log('| model | mode, samples, ε gain | nonzeros | rd | held-out accuracy | magnitude pruning, same counts | time | iterations per layer |');

@@ -1,4 +1,4 @@
-// Which of torchvision's architectures (classification and segmentation) the ONNX import reads, as PyTorch exports them: each model
+// Which of torchvision's architectures (classification, segmentation, a ViT) the ONNX import reads, as PyTorch exports them: each model
 // (random weights, eval mode, a 3×64×64 input with a dynamic batch) is exported by
 // bench/torchvision_export.py into a temporary folder, read by parseOnnxModel, run by forwardCpu
 // (float64) beside onnxruntime on 2 random images, and written back by writeOnnxModel (which
@@ -20,6 +20,8 @@ const MODELS = [
   'regnet_x_400mf', 'regnet_y_400mf', 'squeezenet1_1', 'shufflenet_v2_x0_5', 'densenet121', 'googlenet', 'convnext_tiny',
   // Segmentation (torchvision.models.segmentation; per-pixel scores upsampled bilinearly to the input).
   'fcn_resnet50', 'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large',
+  // A vision transformer (nn.MultiheadAttention), at 64×64: 4 patches of 32 and the class token.
+  'vit_b_32',
 ];
 const [opsetArg, ...names] = process.argv.slice(2);
 const opset = Number(opsetArg ?? 13);

@@ -2,6 +2,7 @@
 
 usage: torchvision_export.py OUT_DIR SIZE OPSET NAME...
 """
+import contextlib
 import os
 import sys
 
@@ -27,10 +28,16 @@ for name in names:
     if name.startswith(("fcn_", "deeplabv3_", "lraspp_")):
         kwargs = {"weights_backbone": None} | ({} if name.startswith("lraspp_") else {"aux_loss": False})
         model = Segmentation(getattr(torchvision.models.segmentation, name)(weights=None, **kwargs)).eval()
+    elif name.startswith("vit_"):
+        # A vision transformer at the bench's image size (its position embedding sized to match).
+        model = getattr(torchvision.models, name)(weights=None, image_size=size).eval()
+        # torchvision starts the head at zero: logits of 0 whatever the network computes would compare as equal.
+        torch.nn.init.normal_(model.heads.head.weight, std=0.02)
     else:
         kwargs = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
         model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
     path = os.path.join(out_dir, f"{name}.onnx")
-    with torch.no_grad():
+    # Under no_grad, nn.MultiheadAttention takes its fused fast path (aten::_native_multi_head_attention), which torch 1.13 cannot export.
+    with torch.no_grad() if not name.startswith("vit_") else contextlib.nullcontext():
         torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=opset, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     print(name, sum(p.numel() for p in model.parameters()), os.path.getsize(path), flush=True)

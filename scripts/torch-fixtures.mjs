@@ -6,7 +6,10 @@
 // EfficientNet (MBConv blocks: SiLU, squeeze-and-excitation), an MLP with GELU and Hardswish
 // (opset 13: written as several nodes), a ShuffleNet V2 (channel split and shuffle) and a ConvNeXt
 // (channels-last LayerNorm and MLP, layer scale), and a 1-D CNN on digits read as sequences
-// [batch, 28, 28] (Conv1d, BatchNorm1d, MaxPool1d, a depthwise residual block, AdaptiveAvgPool1d).
+// [batch, 28, 28] (Conv1d, BatchNorm1d, MaxPool1d, a depthwise residual block, AdaptiveAvgPool1d),
+// and transformer encoders (nn.TransformerEncoderLayer): a ViT (patches, class token, position
+// embedding) and a transformer on 28 steps of 28 features; then, untrained, timm's attention
+// (timm-attention.onnx, for the import tests).
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
 // on its 6000 training digits and measures on its 3000 test digits; the held-out samples
 // (test/fixtures/mnist-samples.npy) are used by neither.

@@ -229,6 +229,77 @@ class Conv1dNet(nn.Module):
         return self.fc(nn.functional.adaptive_avg_pool1d(x, 1).flatten(1))
 
 
+class ViT(nn.Module):
+    """A vision transformer: 7x7 patches (16 tokens) and a class token, a learned position embedding,
+    two pre-norm nn.TransformerEncoderLayers (nn.MultiheadAttention, GELU), the class token's head."""
+
+    def __init__(self, dim=32, heads=4, layers=2):
+        super().__init__()
+        self.patch = nn.Conv2d(1, dim, 7, 7)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(0.02 * torch.randn(1, 17, dim))
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x):
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], 1) + self.pos
+        return self.head(self.norm(self.encoder(tokens))[:, 0])
+
+
+class SequenceTransformer(nn.Module):
+    """A transformer on a digit read as 28 steps of 28 features [batch, T, F] (as sensor and text
+    models are): a Linear embedding, a position embedding, a post-norm encoder layer (ReLU), the mean over the steps."""
+
+    def __init__(self, dim=32, heads=4):
+        super().__init__()
+        self.embed = nn.Linear(28, dim)
+        self.pos = nn.Parameter(0.02 * torch.randn(1, 28, dim))
+        self.encoder = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x) + self.pos).mean(1))
+
+
+class TimmAttention(nn.Module):
+    """timm's Attention: one qkv Linear reshaped to [batch, N, 3, heads, d], permuted, unbind(0); q·kᵀ·scale, softmax, ·v."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        attention = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        return self.proj((attention @ v).transpose(1, 2).reshape(B, N, C))
+
+
+class TimmViT(nn.Module):
+    """A ViT as timm writes its blocks (x + attn(norm(x)), x + mlp(norm(x))), untrained: the import tests' oracle is onnxruntime."""
+
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.patch = nn.Conv2d(1, dim, 7, 7)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, 17, dim))
+        self.norm1, self.attn, self.norm2 = nn.LayerNorm(dim), TimmAttention(dim, heads), nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat((self.cls.expand(t.shape[0], -1, -1), t), dim=1) + self.pos
+        t = t + self.attn(self.norm1(t))
+        t = t + self.mlp(self.norm2(t))
+        return self.head(t[:, 0])
+
+
 def accuracy(model, x, y, shape):
     with torch.no_grad():
         return (model(x.view(-1, *shape)).argmax(1) == y).float().mean().item()
@@ -263,6 +334,9 @@ runs = [
     ("convnext", ConvNeXt, 6, 0.003, 17),
     # A sequence [batch, 28, 28] (NCL): Conv1d, BatchNorm1d, MaxPool1d, AdaptiveAvgPool1d.
     ("conv1d", Conv1dNet, 6, 0.005, 13, (28, 28)),
+    # Transformer encoders: nn.MultiheadAttention's export (its batch axis moved and merged with the heads).
+    ("vit", ViT, 8, 0.003, 17),
+    ("sequence-transformer", SequenceTransformer, 8, 0.003, 13, (28, 28)),
 ]
 summary = {}
 for name, model, epochs, lr, opset, *rest in runs:
@@ -279,6 +353,12 @@ for name, model, epochs, lr, opset, *rest in runs:
     params = sum(p.numel() for p in model.parameters())
     summary[name] = {"parameters": params, "epochs": epochs, "opset": opset, "test_accuracy": accuracy(model, test_x, test_y, shape), "seconds": round(seconds, 1), "bytes": os.path.getsize(path)}
     print(name, summary[name], flush=True)
+
+# Untrained, after the trained ones (their weights stay as they were): read by the import tests only.
+torch.manual_seed(7)
+path = os.path.join(out_dir, "timm-attention.onnx")
+torch.onnx.export(TimmViT().eval(), torch.zeros(1, 1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+os.replace(path + ".tmp", path)
 
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     json.dump({"torch": torch.__version__, "test_digits": len(test_x), "models": summary}, f, indent=2)

@@ -14,8 +14,10 @@ import { nchwToNhwc, relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
 
-// conv1d reads a digit as a sequence [28, 28] (NCL: its rows are the channels): the same values, another shape.
+// conv1d reads a digit as a sequence [28, 28] (NCL: its rows are the channels), sequence-transformer
+// as 28 steps of 28 features (frames [T, F], ours already): the same values, another shape.
 const SEQUENCE = [28, 28];
+const FRAMES = new Set(['sequence-transformer']);
 let out: string;
 let sequencesPath: string;
 beforeAll(async () => {
@@ -27,7 +29,7 @@ afterAll(async () => {
   await rm(out, { recursive: true, force: true });
 });
 
-const inputDims = (name: string) => (name === 'conv1d' ? SEQUENCE : [1, 28, 28]);
+const inputDims = (name: string) => (name === 'conv1d' || FRAMES.has(name) ? SEQUENCE : [1, 28, 28]);
 
 async function onnxLogits(bytes: Uint8Array, count: number, dims: number[]): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
@@ -50,6 +52,9 @@ const runs: Array<[string, 'cascade' | 'parallel', number, number, number, strin
   ['shufflenet', 'cascade', 80, 0.05, 3, ['/features/features.0/features.0.0/Conv']],
   ['convnext', 'cascade', 80, 0.05, 3, ['/features/features.0/Conv']],
   ['conv1d', 'cascade', 200, 0.05, 3, []],
+  // Transformer encoders: attention's products and layout ops run as they are, its projections and MLPs are pruned.
+  ['vit', 'cascade', 100, 0.05, 2, []],
+  ['sequence-transformer', 'cascade', 100, 0.1, 2, []],
 ];
 
 describe('PyTorch exports: import equals onnxruntime', () => {
@@ -58,9 +63,10 @@ describe('PyTorch exports: import equals onnxruntime', () => {
       const bytes = await readFile(join(fixtures, 'torch', `${name}.onnx`));
       const { network } = parseOnnxModel(bytes, `${name}.onnx`);
       const dims = inputDims(name);
-      // Ours is channels-last: a sequence [C, L] runs as [1, L, C].
-      const input = dims.length === 2 ? nchwToNhwc(digits.slice(0, 200 * 784), 200, dims[0], 1, dims[1]) : digits.subarray(0, 200 * 784);
+      // Ours is channels-last: a sequence [C, L] runs as [1, L, C], frames [T, F] as [1, T, F].
+      const input = dims.length === 2 && !FRAMES.has(name) ? nchwToNhwc(digits.slice(0, 200 * 784), 200, dims[0], 1, dims[1]) : digits.subarray(0, 200 * 784);
       expect(network.inputShape).toEqual(dims.length === 2 ? [1, dims[1], dims[0]] : [28, 28, 1]);
+      if (FRAMES.has(name) || name === 'vit') expect(network.layers.filter((l) => l.kind === 'matmul')).toHaveLength(name === 'vit' ? 4 : 2); // attention's two products per layer
       const ours = forwardCpu(network, input, 200).output;
       expect(relativeError(ours, await onnxLogits(bytes, 200, dims))).toBeLessThan(1e-5);
     });

@@ -3,8 +3,9 @@
 // `macs` counts the multiply-accumulates a dense runtime (TF.js, onnxruntime) does whatever the
 // weights are: pruning leaves it unchanged, because zeros are multiplied like any other weight.
 // `sparseMacs` counts only the products with a nonzero weight: the work a sparse kernel would do,
-// the bound on what pruning can save. Only layers with weights are counted (dense, conv2d,
-// batchnorm); activations, pools, adds and concats cost one operation per value or less and no
+// the bound on what pruning can save. Layers with weights are counted (dense, conv2d,
+// batchnorm), and attention's products of two computed tensors (matmul: no weight to prune, the
+// same count in both); activations, pools, adds and concats cost one operation per value or less and no
 // multiplications by weights, so they are left out of both.
 import { networkGraph } from './graph.js';
 import { shapeSize } from './shapes.js';
@@ -25,7 +26,7 @@ export interface LayerCost extends CostCounts {
   /** Position in network.layers. */
   index: number;
   name: string;
-  kind: 'dense' | 'conv2d' | 'batchnorm';
+  kind: 'dense' | 'conv2d' | 'batchnorm' | 'matmul';
 }
 
 export interface NetworkCost {
@@ -81,6 +82,12 @@ export function networkCost(network: Network): NetworkCost {
           macs: shapeSize(out),
           sparseMacs: perChannel * nonzeros(layer.scale),
         };
+        break;
+      }
+      case 'matmul': {
+        const [batch, m, k] = graph.inputShapes[index][0];
+        const macs = batch * m * k * out[2];
+        counts = { params: 0, nonzeroParams: 0, macs, sparseMacs: macs };
         break;
       }
       default:

@@ -153,6 +153,29 @@ export function gatherForward(x: Float64Array, channels: number, indices: readon
   return out;
 }
 
+/** Each sample's values moved and a constant added (types.ts RearrangeLayer): out[i] = x[indices[i]] + offset[i]. */
+export function rearrangeForward(x: Float64Array, samples: number, indices: Int32Array, offset: Float32Array | null): Float64Array {
+  const inSize = x.length / samples;
+  const size = indices.length;
+  const out = new Float64Array(samples * size);
+  for (let s = 0; s < samples; s++)
+    for (let i = 0; i < size; i++) out[s * size + i] = (indices[i] >= 0 ? x[s * inSize + indices[i]] : 0) + (offset ? offset[i] : 0);
+  return out;
+}
+
+/** Each sample's [B, M, K] times [B, K, N]: [B, M, N]. */
+export function matmulForward(a: Float64Array, b: Float64Array, samples: number, [batch, m, k]: readonly number[], n: number): Float64Array {
+  const out = new Float64Array(samples * batch * m * n);
+  for (let z = 0; z < samples * batch; z++)
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let t = 0; t < k; t++) sum += a[(z * m + i) * k + t] * b[(z * k + t) * n + j];
+        out[(z * m + i) * n + j] = sum;
+      }
+  return out;
+}
+
 /**
  * One axis of an upsampling (UPSAMPLE_MODES, the GPU kernel's upsampleTap): for each output index
  * the two inputs it reads and the second one's weight.

@@ -3,7 +3,7 @@
 // solve costs, before anyone starts a long prune.
 import { networkGraph, NETWORK_INPUT, prunableLayers } from './graph.js';
 import { sampleShapes, sampleShapesText, type ImageLayout } from './sampleShapes.js';
-import { windowGeometry } from './shapes.js';
+import { shapeSize, windowGeometry } from './shapes.js';
 import type { Layer, Network } from './types.js';
 
 export interface LayerSummary {
@@ -80,6 +80,14 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       const range = indices.every((c, k) => c === indices[0] + k);
       return range ? `channels ${indices[0]}–${indices[indices.length - 1]} of ${channels}` : `${indices.length} of ${channels} channels reordered (${indices.slice(0, 6).join(', ')}${indices.length > 6 ? ', …' : ''})`;
     }
+    case 'rearrange': {
+      const moved = layer.indices.some((k, i) => k !== i) || layer.indices.length !== shapeSize(inputShape);
+      return [moved ? `values moved to ${shape(layer.shape)}` : '', layer.offset ? 'a constant added' : ''].filter(Boolean).join(', ');
+    }
+    case 'reshape':
+      return `viewed as ${shape(layer.shape)}`;
+    case 'matmul':
+      return `product of two computed tensors, ${inputShape[0]} batched`;
     default:
       return '';
   }

@@ -3,7 +3,7 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, insertZerosForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
@@ -178,7 +178,14 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
       case 'upsample':
         out = upsampleForward(x, samples, upsampleInput(inShape), layer.scale, layer.mode);
         break;
+      case 'rearrange':
+        out = rearrangeForward(x, samples, layer.indices, layer.offset);
+        break;
+      case 'matmul':
+        out = matmulForward(x, inputs[1], samples, inShape, graph.inputShapes[i][1][2]);
+        break;
       case 'flatten':
+      case 'reshape':
         out = x;
         break;
       case 'softmax':

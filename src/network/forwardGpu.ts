@@ -5,6 +5,7 @@
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { insertZeros, upsample } from '../gpu/kernels/upsample.js';
+import { batchedMatmul, rearrange } from '../gpu/kernels/tokens.js';
 import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
@@ -198,7 +199,23 @@ export async function forwardGpu(
             steps.push((n) => [upsample(ws, { samples: n, inH, inW, channels, scale: layer.scale, mode: UPSAMPLE_MODES.indexOf(layer.mode ?? 'nearest'), input: cur.buffer, output: result.buffer })]);
             break;
           }
+          case 'rearrange': {
+            const result = (out = activation(outSize, layer.name));
+            const inSize = shapeSize(inShape);
+            const indices = ws.upload(layer.indices, `${layer.name} indices`);
+            const offset = ws.upload(layer.offset ?? new Float32Array(outSize), `${layer.name} offset`);
+            steps.push((n) => [rearrange(ws, { samples: n, inSize, outSize, input: cur.buffer, indices, offset, output: result.buffer })]);
+            break;
+          }
+          case 'matmul': {
+            const result = (out = activation(outSize, layer.name));
+            const [batch, m, k] = inShape;
+            const b = sources[1];
+            steps.push((n) => [batchedMatmul(ws, { samples: n, batch, m, k, n: graph.inputShapes[i][1][2], a: cur.buffer, b: b.buffer, output: result.buffer })]);
+            break;
+          }
           case 'flatten':
+          case 'reshape':
             out = cur;
             break;
           case 'softmax': {

@@ -116,7 +116,7 @@ function requireImage(kind: string, inputShape: readonly number[]): void {
  * an InputError describing the mismatch (without the layer's position: the graph check adds it).
  */
 export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly number[])[]): number[] {
-  const reads = layer.kind === 'add' || layer.kind === 'concat' ? 'two or more tensors' : layer.kind === 'mul' ? 'two tensors' : 'one tensor';
+  const reads = layer.kind === 'add' || layer.kind === 'concat' ? 'two or more tensors' : layer.kind === 'mul' || layer.kind === 'matmul' ? 'two tensors' : 'one tensor';
   const count = inputShapes.length;
   if (reads === 'one tensor' ? count !== 1 : reads === 'two tensors' ? count !== 2 : count < 2) fail(`${layer.kind} reads ${reads}, found ${count}`);
   const inputShape = inputShapes[0];
@@ -203,6 +203,25 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
         fail(`insertzeros strides must be two whole numbers from 1 to 64 (found ${JSON.stringify(strides)})`);
       return [(inputShape[0] - 1) * strides[0] + 1, (inputShape[1] - 1) * strides[1] + 1, inputShape[2]];
     }
+    case 'rearrange': {
+      const size = shapeSize(inputShape);
+      const { indices, offset, shape } = layer;
+      if (!Array.isArray(shape) || shape.length < 1 || shape.length > 3 || !shape.every(isPositiveInteger)) fail(`rearrange shape must be 1 to 3 positive integers (found ${JSON.stringify(shape)})`);
+      const count = shapeSize(shape);
+      if (!(indices instanceof Int32Array) || indices.length !== count) fail(`rearrange indices must be an Int32Array of ${count} values (the output's size), found ${ArrayBuffer.isView(indices) ? indices.length : typeof indices}`);
+      if (size >= 2 ** 24) fail(`rearrange reads ${size} values per sample: expected fewer than 2^24 (its indices are f32 on the GPU)`);
+      const bad = indices.findIndex((k) => k < -1 || k >= size);
+      if (bad >= 0) fail(`rearrange index ${indices[bad]} at ${bad} is outside the input's ${size} values (−1: none)`);
+      if (offset !== null && (!(offset instanceof Float32Array) || offset.length !== count)) fail(`rearrange offset must be null or a Float32Array of ${count} values`);
+      checkFinite('offset', offset);
+      return [...shape];
+    }
+    case 'matmul': {
+      const [a, b] = inputShapes;
+      if (a.length !== 3 || b.length !== 3 || a[0] !== b[0] || a[2] !== b[1])
+        fail(`matmul multiplies [B, M, K] by [B, K, N], found ${formatShape(a)} and ${formatShape(b)}`);
+      return [a[0], a[1], b[2]];
+    }
     case 'activation': {
       if (!ACTIVATION_FUNCTIONS.includes(layer.fn)) fail(`activation function '${layer.fn}' is not supported (${ACTIVATION_FUNCTIONS.join(', ')})`);
       for (const key of ['min', 'max', 'alpha', 'beta'] as const)
@@ -212,6 +231,10 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
     }
     case 'flatten':
       return [shapeSize(inputShape)];
+    case 'reshape':
+      if (!Array.isArray(layer.shape) || layer.shape.length < 1 || layer.shape.length > 3 || !layer.shape.every(isPositiveInteger) || shapeSize(layer.shape) !== shapeSize(inputShape))
+        fail(`reshape views its ${shapeSize(inputShape)} values as 1 to 3 positive sizes of that product, found ${JSON.stringify(layer.shape)}`);
+      return [...layer.shape];
     case 'relu':
     case 'softmax':
       return [...inputShape];

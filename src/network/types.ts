@@ -173,6 +173,33 @@ export interface InsertZerosLayer extends LayerBase {
   strides: [number, number];
 }
 
+/**
+ * Values moved, and a constant added: output i is input[indices[i]] (none where indices[i] is −1)
+ * plus offset[i], in an output of `shape`. Transformers' layout ops on one sample's tensor: a
+ * Transpose or Reshape that moves values (attention's heads), a token picked (x[:, 0]) or a
+ * constant token prepended (ViT's class token), a position embedding added.
+ */
+export interface RearrangeLayer extends LayerBase {
+  kind: 'rearrange';
+  indices: Int32Array;
+  offset: Float32Array | null;
+  shape: number[];
+}
+
+/**
+ * The matrix product of two computed tensors, batched over their first axis: [B, M, K] times
+ * [B, K, N] is [B, M, N] (attention's scores Q·Kᵀ per head, and the scores times V).
+ */
+export interface MatMulLayer extends LayerBase {
+  kind: 'matmul';
+}
+
+/** The same values viewed as `shape` (tokens reshaped: attention's heads split or merged); moves nothing. */
+export interface ReshapeLayer extends LayerBase {
+  kind: 'reshape';
+  shape: number[];
+}
+
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
 }
@@ -198,6 +225,9 @@ export type Layer =
   | GatherLayer
   | UpsampleLayer
   | InsertZerosLayer
+  | RearrangeLayer
+  | MatMulLayer
+  | ReshapeLayer
   | FlattenLayer
   | SoftmaxLayer;
 
@@ -210,6 +240,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'rearrange', 'matmul', 'reshape', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

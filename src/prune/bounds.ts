@@ -126,6 +126,14 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
       for (const c of layer.indices) counts.set(c, (counts.get(c) ?? 0) + 1);
       factor *= Math.sqrt(Math.max(...counts.values()));
     }
+    else if (layer.kind === 'rearrange') {
+      // As a gather's: an input value copied k times counts k times (the constant cancels in a difference).
+      const counts = new Map<number, number>();
+      for (const k of layer.indices) if (k >= 0) counts.set(k, (counts.get(k) ?? 0) + 1);
+      factor *= Math.sqrt(Math.max(1, ...counts.values()));
+    }
+    // The product of two computed tensors (attention) grows with its inputs: no Lipschitz factor holds.
+    else if (layer.kind === 'matmul') factor = Infinity;
     // relu, flatten and insertzeros (isometries), a global max pool (|max a − max b| ≤ max |a − b| per channel) and softmax-free paths: 1.
   }
   return factor;

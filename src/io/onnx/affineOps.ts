@@ -5,6 +5,8 @@
 // Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { listText, product, shapeText } from './common.js';
+import { sameAs } from './graphReader.js';
+import { addConstantTokens, fullOf } from './tokenOps.js';
 
 type Arithmetic = 'Mul' | 'Add' | 'Sub' | 'Div';
 
@@ -18,16 +20,21 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
   const at = names.findIndex((n) => reader.consts.has(n));
   if (at < 0) return false;
-  const x = ctx.net(index, 1 - at, { sequence: true });
+  const x = ctx.net(index, 1 - at, { sequence: true, channelsLast: true });
   const constant = reader.consts.get(names[at])!;
   const { dims, values } = reader.weightValues(index, constant, 'constant');
-  const C = x.dims[0];
-  // Right-aligned against [batch, ...x.dims]: one value, or C on the channel axis (1) and 1 elsewhere.
-  const aligned = [...Array(Math.max(0, x.dims.length + 1 - dims.length)).fill(1), ...dims];
-  const perChannel = values.length > 1 && aligned.length === x.dims.length + 1 && aligned.every((d, k) => (k === 1 ? d === C : d === 1));
+  // Tokens and other channels-last values: the channels are the last axis (tokenOps.ts).
+  const full = x.channelsLast ? fullOf(x)! : [1, ...x.dims];
+  const channelAxis = x.channelsLast ? full.length - 1 : 1;
+  const C = full[channelAxis];
+  // Right-aligned against [batch, ...x.dims]: one value, or C on the channel axis and 1 elsewhere.
+  const aligned = [...Array(Math.max(0, full.length - dims.length)).fill(1), ...dims];
+  const perChannel = values.length > 1 && aligned.length === full.length && aligned.every((d, k) => (k === channelAxis ? d === C : d === 1));
+  // A constant over the tokens too (a position embedding): added by a rearrange.
+  if (x.channelsLast && !perChannel && values.length > 1 && op === 'Add' && addConstantTokens(ctx, index, x, dims, values)) return true;
   const ones = x.dims.slice(1).map(() => ', 1').join('');
   if (!(values.length === 1 || perChannel) || (perChannel && x.chw))
-    throw reader.nodeError(index, `constant '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (e.g. [1, ${C}${ones}] or [${C}${ones}])${x.chw ? ', and one value on a flattened image' : ''}`);
+    throw reader.nodeError(index, `constant '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (${x.channelsLast ? `the last axis: [${C}]; added, one per value of [${full.slice(1).join(', ')}]: a position embedding` : `e.g. [1, ${C}${ones}] or [${C}${ones}]`})${x.chw ? ', and one value on a flattened image' : ''}`);
   const c = (k: number) => values[perChannel ? k : 0];
   if (op === 'Div' && (at === 0 || values.some((v) => v === 0)))
     throw reader.nodeError(index, at === 0 ? `divides a constant by a tensor: expected the tensor divided by a constant` : `divides by constant '${constant.root}', which holds a 0`);
@@ -35,7 +42,7 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   const offset = Float32Array.from({ length: C }, (_, k) => (op === 'Add' ? c(k) : op === 'Sub' ? (at === 0 ? c(k) : -c(k)) : 0));
   const name = reader.layerName(index);
   if (perChannel) reader.batchNorms.push({ layer: name, params: [constant.root], reader: index });
-  ctx.emit(index, { kind: 'batchnorm', name, scale, offset }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  ctx.emit(index, { kind: 'batchnorm', name, scale, offset }, [x], sameAs(x));
   return true;
 }
 

@@ -7,7 +7,8 @@
 // A gather's channels are tied to nothing: structured pruning leaves the channels it reads, and
 // those it writes, in place (the written model keeps these nodes as they are).
 import { listText, toInt } from './common.js';
-import type { Handler, ImportContext } from './context.js';
+import { isStatic, type Handler, type ImportContext } from './context.js';
+import { splitTokens } from './tokenOps.js';
 import { image, isPooled, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** A shuffle's last Reshape (with its first Reshape's node index), or a node inside the chain (skipped). */
@@ -92,6 +93,8 @@ export function channelSlice(ctx: ImportContext, index: number): void {
 export const split: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis', 'split', 'num_outputs']);
+  const tokens = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  if (tokens && !isStatic(tokens) && tokens.channelsLast) return splitTokens(ctx, index, tokens, reader.intAttribute(index, attrs, 'axis', 0), attrs.get('split')?.ints?.map(toInt));
   const x = ctx.net(index);
   if (x.chw) throw reader.nodeError(index, `splits a flattened image: expected a Split of an image's channels or of features`);
   const rank = x.dims.length + 1;

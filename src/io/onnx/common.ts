@@ -65,9 +65,11 @@ export interface ConvBinding extends BindingBase {
   kind: 'conv2d';
   /**
    * 'MatMul': a MatMul on a channels-last image, a 1×1 conv (weights [C, K], its bias in the Add after it);
-   * 'ConvTranspose': its [cin, cout, kh, kw] weight, our kernel flipped (convTranspose.ts); else a Conv (OIHW).
+   * 'ConvTranspose': its [cin, cout, kh, kw] weight, our kernel flipped (convTranspose.ts); 'Gemm': on
+   * tokens [T, D] (tokenOps.ts), weights [C, K] or [K, C] with transB, its bias its own; else a Conv (OIHW).
    */
-  op?: 'MatMul' | 'ConvTranspose';
+  op?: 'MatMul' | 'ConvTranspose' | 'Gemm';
+  transB?: true;
   /** OIHW dims are [filters, inChannels / groups, kh, kw]. */
   filters: number;
   inChannels: number;

@@ -6,6 +6,9 @@ import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
 /** The ops that read a sequence [batch, C, L] (1-D convolutional networks); others refuse one. */
 export const SEQUENCE_OPS = 'Conv, ConvTranspose, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
 
+/** The ops that read channels-last values (ConvNeXt's stretches, tokens and attention: layoutOps.ts, tokenOps.ts); others refuse them. */
+export const CHANNELS_LAST_OPS = 'LayerNormalization, MatMul (+ its bias Add), Gemm, pointwise activations, Softmax over the last axis, arithmetic with constants, Add, Transpose (back, or of tokens), Reshape, Slice, Split, Gather, Squeeze, Unsqueeze, Concat with a class token, ReduceMean over the tokens, Shape';
+
 /** Int values computed from shapes alone ('batch' for the dynamic batch size). */
 export interface StaticTensor {
   values: Array<number | 'batch'>;
@@ -22,6 +25,8 @@ export class ImportContext {
   readonly tensors = new Map<string, Tensor>();
   /** Zero Pads waiting for the Conv or AveragePool that reads them (windowOps.ts), by output: the input and [top, left, bottom, right]. */
   readonly pendingPads = new Map<string, { tensor: NetTensor; pads: [number, number, number, number] }>();
+  /** Constants broadcast over the batch (an Expand of one: a ViT's class token), by output name: their dims (the first, the batch's, 1). */
+  readonly constants = new Map<string, { dims: number[]; values: Float32Array }>();
 
   constructor(
     readonly reader: GraphReader,
@@ -40,7 +45,7 @@ export class ImportContext {
     if (!tensor || isStatic(tensor))
       throw this.reader.nodeError(index, `input ${position} ('${name}'): expected a tensor computed from the graph input, found ${tensor ? 'a shape computation' : 'a constant'}`);
     if (tensor.channelsLast && !o.channelsLast)
-      throw this.reader.nodeError(index, `input ${position} ('${name}') is channels-last (after a Transpose [0, 2, 3, 1] or [0, 2, 1]): expected it read only by LayerNormalization, MatMul (+ its bias Add), pointwise activations and the Transpose back`);
+      throw this.reader.nodeError(index, `input ${position} ('${name}') is channels-last (after a Transpose [0, 2, 3, 1] or [0, 2, 1]): expected it read only by ${CHANNELS_LAST_OPS}`);
     if (isSequence(tensor) && !o.sequence)
       throw this.reader.nodeError(index, `input ${position} ('${name}') is a sequence [batch, ${tensor.dims.join(', ')}]: expected it read only by ${SEQUENCE_OPS}`);
     return tensor;

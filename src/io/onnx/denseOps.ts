@@ -3,7 +3,8 @@
 import type { DenseLayer } from '../../network/types.js';
 import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
 import { isSequence, pooled, pooledSequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
-import type { Handler, ImportContext } from './context.js';
+import { isStatic, type Handler, type ImportContext } from './context.js';
+import { gemmOnTokens, productOfTensors } from './tokenOps.js';
 import { channelsLastMatMul } from './layoutOps.js';
 
 export const gemm: Handler = (ctx, index) => {
@@ -16,7 +17,12 @@ export const gemm: Handler = (ctx, index) => {
   if (alpha !== 1) throw reader.nodeError(index, `unsupported attribute alpha=${alpha}: expected 1`);
   if (transA !== 0) throw reader.nodeError(index, `unsupported attribute transA=${transA}: expected 0`);
   if (transB !== 0 && transB !== 1) throw reader.nodeError(index, `unsupported attribute transB=${transB}: expected 0 or 1`);
-  const x = ctx.net(index);
+  const x = ctx.net(index, 0, { channelsLast: true });
+  if (x.channelsLast) {
+    // Tokens [T·batch, D] (nn.MultiheadAttention's output projection): a 1×1 conv with the Gemm's bias.
+    if (reader.optionalConstInput(index, 2, 'bias') && beta !== 1) throw reader.nodeError(index, `unsupported attribute beta=${beta}: expected 1`);
+    return gemmOnTokens(ctx, index, x, transB === 1);
+  }
   const n = reader.requireVector(index, x);
   const weight = reader.constInput(index, 1, 'weight');
   const { dims: wDims, values } = reader.weightValues(index, weight, 'weight');
@@ -35,6 +41,8 @@ export const gemm: Handler = (ctx, index) => {
 export const matMul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
+  const other = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
+  if (other && !isStatic(other)) return productOfTensors(ctx, index); // attention: Q·Kᵀ, scores·V
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   if (x.channelsLast) return channelsLastMatMul(ctx, index, x);
   if (isSequence(x)) throw reader.nodeError(index, `input is a sequence [batch, ${x.dims.join(', ')}]: expected its steps channels-last (after a Transpose [0, 2, 1]) or features`);

@@ -25,6 +25,12 @@ export interface NetTensor {
    * unchanged (ours is channels-last already). Only the ops that read it ask for it (ctx.net).
    */
   channelsLast?: true;
+  /**
+   * Tokens reshaped or transposed past ours (attention's heads, tokenOps.ts): dims is the full ONNX
+   * shape at batch 1, the batch axis anywhere or merged; ours its row-major order as [A, B, C].
+   * Always channelsLast too.
+   */
+  nd?: true;
 }
 
 /** A tensor's fields: a [C, H, W] image, n features, or a globally pooled [C, 1, 1] tensor (ours: [C]). */
@@ -34,11 +40,11 @@ export const pooled = (c: number) => ({ dims: [c, 1, 1], ours: [c], chw: null })
 /** A sequence [C, L]: ours is the image [1, L, C], so 1-D convs and pools are 2-D ones of height 1. */
 export const sequence = (c: number, l: number) => ({ dims: [c, l], ours: [1, l, c], chw: null });
 export const pooledSequence = (c: number) => ({ dims: [c, 1], ours: [c], chw: null });
-export const isSequence = (t: NetTensor) => t.dims.length === 2;
+export const isSequence = (t: NetTensor) => t.dims.length === 2 && !t.nd;
 /** The fields of a [C, H, W] window op's output, a sequence when its input `x` is one (H = 1). */
 export const windowOutput = (x: NetTensor, c: number, h: number, w: number) => (isSequence(x) ? sequence(c, w) : image(c, h, w));
 /** The fields of a tensor of x's shape and layout (an elementwise op's output). */
-export const sameAs = (x: NetTensor) => ({ dims: x.dims, ours: x.ours, chw: x.chw, ...(x.channelsLast ? { channelsLast: true as const } : {}) });
+export const sameAs = (x: NetTensor) => ({ dims: x.dims, ours: x.ours, chw: x.chw, ...(x.channelsLast ? { channelsLast: true as const } : {}), ...(x.nd ? { nd: true as const } : {}) });
 export const isPooled = (t: NetTensor) => t.ours.length === 1 && (shapeText(t.dims) === shapeText([t.ours[0], 1, 1]) || shapeText(t.dims) === shapeText([t.ours[0], 1]));
 
 /** A float32 scalar constant's value, or null (not a constant, or not one float). */

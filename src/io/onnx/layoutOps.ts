@@ -8,6 +8,7 @@ import type { Conv2DLayer } from '../../network/types.js';
 import { listText, shapeText, toInt } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
+import { fieldsOf, fullOf, transposeTokens } from './tokenOps.js';
 
 const TO_CHANNELS_LAST = [0, 2, 3, 1];
 const TO_CHANNELS_FIRST = [0, 3, 1, 2];
@@ -28,11 +29,12 @@ export const transpose: Handler = (ctx, index) => {
     const [C, H, W] = x.dims;
     return ctx.alias(index, { layer: x.layer, dims: [H, W, C], ours: x.ours, chw: null, channelsLast: true });
   }
-  if (listText(perm) === listText(TO_CHANNELS_FIRST) && x.channelsLast) {
+  if (listText(perm) === listText(TO_CHANNELS_FIRST) && x.channelsLast && !x.nd && x.dims.length === 3) {
     const [H, W, C] = x.dims;
     return ctx.alias(index, { layer: x.layer, dims: [C, H, W], ours: x.ours, chw: null });
   }
-  throw reader.nodeError(index, `perm ${listText(perm)} of [batch, ${x.dims.join(', ')}]${x.channelsLast ? ' (channels-last)' : ''}: expected ${expected}`);
+  if (fullOf(x)) return transposeTokens(ctx, index, perm); // tokens, attention's heads
+  throw reader.nodeError(index, `perm ${listText(perm)} of [batch, ${x.dims.join(', ')}]: expected ${expected}, or any perm of tokens or channels-last values`);
 };
 
 /** LayerNormalization (opset 17) over the last axis: the channels of a channels-last image, or features. */
@@ -40,7 +42,7 @@ export const layerNormalization: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis', 'epsilon', 'stash_type']);
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
-  const rank = x.dims.length + 1;
+  const rank = (fullOf(x) ?? [1, ...x.dims]).length;
   const axis = reader.intAttribute(index, attrs, 'axis', -1);
   if ((axis < 0 ? axis + rank : axis) !== rank - 1) throw reader.nodeError(index, `attribute axis=${axis} on [batch, ${x.dims.join(', ')}]: expected the last axis (the channels, after a Transpose [0, 2, 3, 1]) or features`);
   const epsilon = reader.floatAttribute(index, attrs, 'epsilon', 1e-5);
@@ -137,14 +139,14 @@ export function channelsLastMatMul(ctx: ImportContext, index: number, x: NetTens
   const { reader } = ctx;
   if (x.ours.length !== 3)
     throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}] (channels-last): expected an image with more than one position`);
-  const [H, W, C] = x.ours;
+  const C = x.ours[2];
   const weight = reader.constInput(index, 1, 'weight');
   const { dims, values } = reader.weightValues(index, weight, 'weight');
   if (dims.length !== 2 || dims[0] !== C) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(dims)}: expected [${C}, K] (${C} channels)`);
   const K = dims[1];
   const name = reader.layerName(index);
   const layer: Conv2DLayer = { kind: 'conv2d', name, kernel: values, kernelSize: [1, 1], inChannels: C, filters: K, bias: null, strides: [1, 1], padding: 'valid', activation: 'linear' };
-  ctx.emit(index, layer, [x], { dims: isSequence(x) ? [W, K] : [H, W, K], ours: [H, W, K], chw: null, channelsLast: true });
+  ctx.emit(index, layer, [x], fieldsOf([...fullOf(x)!.slice(0, -1), K]));
   const output = reader.nodes[index].output?.[0] ?? '';
   reader.bindings.push({ kind: 'conv2d', op: 'MatMul', layer: name, node: reader.describe(index), output, weight: weight.root, bias: null, weightReader: index, biasReader: null, filters: K, inChannels: C, groups: 1, kernelSize: [1, 1], foldedBatchNorm: null });
 }

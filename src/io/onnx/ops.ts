@@ -11,6 +11,7 @@ import { isPooled, isSequence, pooled, pooledSequence, sameAs, sequence as seque
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
+import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, sub } from './affineOps.js';
 import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
@@ -54,11 +55,12 @@ const add: Handler = (ctx, index) => {
     ctx.alias(index, x);
     return;
   }
-  const a = ctx.net(index, 0, { sequence: true });
-  const b = ctx.net(index, 1, { sequence: true });
-  if (shapeText(a.dims) !== shapeText(b.dims) || shapeText(a.ours) !== shapeText(b.ours) || Boolean(a.chw) !== Boolean(b.chw))
-    throw reader.nodeError(index, `adds tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape (no broadcasting)`);
-  ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, [a, b], { dims: a.dims, ours: a.ours, chw: a.chw });
+  const a = ctx.net(index, 0, { sequence: true, channelsLast: true });
+  const b = ctx.net(index, 1, { sequence: true, channelsLast: true });
+  const layout = (t: NetTensor) => `${shapeText(fullOf(t) ?? t.dims)} ${t.channelsLast ? 'channels-last' : ''}`;
+  if (shapeText(a.dims) !== shapeText(b.dims) || shapeText(a.ours) !== shapeText(b.ours) || Boolean(a.chw) !== Boolean(b.chw) || layout(a) !== layout(b))
+    throw reader.nodeError(index, `adds tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape and layout (no broadcasting)`);
+  ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, [a, b], sameAs(a));
 };
 
 const conv: Handler = (ctx, index) => {
@@ -201,8 +203,13 @@ const reshape: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['allowzero']);
   const allowZero = reader.intAttribute(index, attrs, 'allowzero', 0);
-  const x = ctx.net(index, 0, { sequence: true });
+  const name = reader.nodes[index].input?.[0] ?? '';
+  const data = ctx.tensors.get(name);
+  if (data && isStatic(data)) return ctx.alias(index, data); // a shape computation's 1-D values, reshaped to 1-D
+  const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const shape = ctx.staticValues(index, 1, 'shape');
+  // Tokens, attention's heads, or an image's patches flattened [batch, C, H·W] (a ViT): tokenOps.ts.
+  if (x.channelsLast || (x.ours.length === 3 && !isSequence(x) && !x.chw && shape.length === 3)) return reshapeTokens(ctx, index, x, shape, allowZero);
   const features = product(x.dims);
   const lead = shape[0];
   const batchOk = lead === 'batch' || lead === -1 || (lead === 0 && allowZero === 0) || (lead === 1 && ctx.batch === 1);
@@ -219,10 +226,13 @@ const softmax: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis']);
   const axis = reader.intAttribute(index, attrs, 'axis', reader.opset < 13 ? 1 : -1);
-  const x = ctx.net(index);
-  if (x.ours.length !== 1) throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected [batch, features]`);
-  if (axis !== 1 && axis !== -1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected the last axis (1 or -1)`);
-  ctx.emit(index, { kind: 'softmax', name: reader.layerName(index) }, [x], { dims: x.dims, ours: x.ours, chw: x.chw });
+  // Features, or the last axis of tokens' values (attention's scores); a channels-first sequence is refused as one.
+  const given = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: Boolean(given && !isStatic(given) && given.channelsLast) });
+  const rank = (fullOf(x) ?? [1, ...x.dims]).length;
+  if (x.ours.length !== 1 && !x.channelsLast) throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected [batch, features] or tokens' values (channels-last)`);
+  if (axis !== rank - 1 && axis !== -1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected the last axis (${rank - 1} or -1)`);
+  ctx.emit(index, { kind: 'softmax', name: reader.layerName(index) }, [x], sameAs(x));
 };
 
 const concat: Handler = (ctx, index) => {
@@ -237,6 +247,8 @@ const concat: Handler = (ctx, index) => {
     ctx.alias(index, { values });
     return;
   }
+  const constants = names.map((n) => ctx.constants.get(n) ?? null);
+  if (constants.some(Boolean) || tensors.some((t) => t && !isStatic(t) && t.channelsLast)) return concatTokens(ctx, index, axis, (k) => constants[k]);
   const parts = names.map((_, k) => ctx.net(index, k, { sequence: true }));
   if (parts.length === 1) return ctx.alias(index, parts[0]); // torch.cat([x]) (DenseNet's first layer)
   const rank = parts[0].dims.length + 1;
@@ -265,7 +277,7 @@ const dropout: Handler = (ctx, index) => {
     const on = raw && raw.length > 0 ? raw[0] !== 0 : (training.tensor.int32Data ?? []).some((v) => v !== 0);
     if (on) throw reader.nodeError(index, `training_mode is true: expected an inference graph`);
   }
-  ctx.alias(index, ctx.net(index, 0, { sequence: true }));
+  ctx.alias(index, ctx.net(index, 0, { sequence: true, channelsLast: true }));
 };
 
 export const OP_HANDLERS: Record<string, Handler> = {

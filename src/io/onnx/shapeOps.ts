@@ -3,20 +3,25 @@
 // are ints, 'batch' standing for the dynamic batch size.
 import { FLOAT } from './common.js';
 import { channelSlice } from './channelOps.js';
-import { isStatic, type Handler, type ImportContext } from './context.js';
+import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
+import { expandConstant, fieldsOf, fullOf, gatherTokens, sliceTokens, view } from './tokenOps.js';
 import { pooled, pooledSequence, vector } from './graphReader.js';
 import { listText } from './common.js';
 
 const shapeOp: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['start', 'end']);
-  const x = ctx.net(index, 0, { sequence: true }); // a sequence's dims are ONNX's [C, L]
-  const all: Array<number | 'batch'> = ['batch', ...x.dims];
+  const data = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
+  const x = data && isStatic(data) ? null : ctx.net(index, 0, { sequence: true, channelsLast: true }); // a sequence's dims are ONNX's [C, L]
+  // A shape value's own shape; a tensor whose batch axis moved or merged (attention's heads) at batch 1.
+  const all: Array<number | 'batch'> = !x ? [(data as StaticTensor).values.length] : x.nd ? x.dims : ['batch', ...x.dims];
   const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + all.length : v, 0), all.length);
   ctx.alias(index, { values: all.slice(clamp(ctx.reader.intAttribute(index, attrs, 'start', 0)), clamp(ctx.reader.intAttribute(index, attrs, 'end', all.length))) });
 };
 
 const gather: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['axis']);
+  const source = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
+  if (source && !isStatic(source)) return gatherTokens(ctx, index, ctx.reader.intAttribute(index, attrs, 'axis', 0)); // x[:, 0]
   if (ctx.reader.intAttribute(index, attrs, 'axis', 0) !== 0) throw ctx.reader.nodeError(index, `attribute axis: expected 0 on a shape`);
   const data = ctx.staticValues(index, 0, 'data');
   const picks = ctx.staticValues(index, 1, 'indices');
@@ -50,7 +55,7 @@ const keepValues: Handler = (ctx, index) => {
 const slice: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
   const data = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
-  if (data && !isStatic(data)) return channelSlice(ctx, index);
+  if (data && !isStatic(data)) return data.channelsLast ? tokenSlice(ctx, index) : channelSlice(ctx, index);
   const values = ctx.staticValues(index, 0, 'data');
   const [start, end] = [1, 2].map((k) => ctx.staticValues(index, k, k === 1 ? 'starts' : 'ends')[0]);
   if (typeof start !== 'number' || typeof end !== 'number') throw ctx.reader.nodeError(index, `starts/ends: expected constants`);
@@ -58,7 +63,50 @@ const slice: Handler = (ctx, index) => {
   ctx.alias(index, { values: values.slice(clamp(start), clamp(end)) });
 };
 
+/** A Slice of tokens or channels-last values along any axis (tokenOps.ts). */
+function tokenSlice(ctx: ImportContext, index: number): void {
+  const value = (position: number, what: string, fallback: number) => (ctx.reader.nodes[index].input?.[position] ? ctx.staticValues(index, position, what) : [fallback]);
+  sliceTokens(ctx, index, value(1, 'starts', 0), value(2, 'ends', 0), value(3, 'axes', 0), value(4, 'steps', 1));
+}
+
+/** ConstantOfShape of folded shape values (PyTorch's expand(batch, −1, −1)): int64 values. */
+const constantOfShape: Handler = (ctx, index) => {
+  const attrs = ctx.reader.attributes(index, ['value']);
+  const shape = ctx.staticValues(index, 0, 'shape');
+  const value = attrs.get('value')?.t;
+  const fill = value ? ctx.reader.int64Values(index, { tensor: value, root: 'value' } as Parameters<typeof ctx.reader.int64Values>[1], 'value') : [0];
+  if (shape.length !== 1 || typeof shape[0] !== 'number' || shape[0] > 8 || fill.length !== 1)
+    throw ctx.reader.nodeError(index, `shape ${listText(shape.map(Number))}: expected the 1-D shape of a shape computation (at most 8 values) and one int value`);
+  ctx.alias(index, { values: new Array(shape[0]).fill(fill[0]) });
+};
+
+/** Equal and Where on folded shape values ('batch' is at least 1: never equal to a constant below 1). */
+const equal: Handler = (ctx, index) => {
+  ctx.reader.attributes(index, []);
+  const [a, b] = [0, 1].map((k) => ctx.staticValues(index, k, 'shape value'));
+  const n = Math.max(a.length, b.length);
+  const at = (v: typeof a, k: number) => (v.length === 1 ? v[0] : v[k]);
+  const same = (x: number | 'batch', y: number | 'batch') => (x === y ? 1 : x === 'batch' || y === 'batch' ? (Number(x === 'batch' ? y : x) < 1 ? 0 : NaN) : 0);
+  const values = Array.from({ length: n }, (_, k) => same(at(a, k), at(b, k)));
+  if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || values.some(Number.isNaN))
+    throw ctx.reader.nodeError(index, `compares shape values ${listText(a.map((v) => (v === 'batch' ? -1 : v)))} and ${listText(b.map((v) => (v === 'batch' ? -1 : v)))}: expected an answer that holds for every batch size`);
+  ctx.alias(index, { values });
+};
+
+const where: Handler = (ctx, index) => {
+  ctx.reader.attributes(index, []);
+  const [c, a, b] = [0, 1, 2].map((k) => ctx.staticValues(index, k, k ? 'shape value' : 'condition'));
+  const n = Math.max(c.length, a.length, b.length);
+  const at = (v: typeof a, k: number) => (v.length === 1 ? v[0] : v[k]);
+  if ([c, a, b].some((v) => v.length !== 1 && v.length !== n)) throw ctx.reader.nodeError(index, `on shape values of lengths ${c.length}, ${a.length}, ${b.length}: expected one length (or one value)`);
+  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => (at(c, k) ? at(a, k) : at(b, k))) });
+};
+
 export const SHAPE_HANDLERS: Record<string, Handler> = {
+  ConstantOfShape: constantOfShape,
+  Equal: equal,
+  Where: where,
+  Expand: expandConstant,
   Shape: shapeOp,
   Gather: gather,
   Unsqueeze: keepValues,
@@ -75,19 +123,22 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
 function squeezePooled(ctx: ImportContext, index: number, op: 'Squeeze' | 'Unsqueeze'): void {
   const { reader } = ctx;
   const attrs = reader.attributes(index, reader.opset < 13 ? ['axes'] : []);
-  const x = ctx.net(index, 0, { sequence: true });
+  const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const given = reader.opset < 13 ? reader.intsAttribute(index, attrs, 'axes') : reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : null;
-  const dims = [1, ...x.dims]; // the batch as 1: a squeeze of it is refused below
+  const dims = fullOf(x) ?? [1, ...x.dims]; // the batch as 1: a squeeze of it is refused below
   const rank = op === 'Squeeze' ? dims.length : dims.length + (given?.length ?? 0);
   const axes = (given ?? (op === 'Squeeze' ? dims.flatMap((d, k) => (d === 1 && k > 0 ? [k] : [])) : [])).map((a) => (typeof a === 'number' && a < 0 ? a + rank : a));
   let out: number[] | null = null;
-  if (axes.every((a) => typeof a === 'number' && a > 0 && a < rank) && new Set(axes).size === axes.length) {
+  const lowest = x.nd ? 0 : 1; // an nd tensor's batch axis is anywhere (tokenOps.ts)
+  if (axes.every((a) => typeof a === 'number' && a >= lowest && a < rank) && new Set(axes).size === axes.length) {
     if (op === 'Squeeze') out = axes.every((a) => dims[a as number] === 1) ? dims.filter((_, k) => !axes.includes(k)) : null;
     else {
       out = [];
       for (let k = 0, from = 0; k < rank; k++) out.push(axes.includes(k) ? 1 : dims[from++]);
     }
   }
+  // Tokens' values (attention's q, k, v after a Split): the same values.
+  if (x.channelsLast && out) return void view(ctx, index, x, fieldsOf(out));
   // Pooled, or an image or sequence whose window ops left one position ([1, 1, C] of ours): C values either way.
   const C = x.dims[0];
   const rest = out?.slice(1) ?? [];

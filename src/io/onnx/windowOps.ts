@@ -176,9 +176,15 @@ export const globalMaxPool = globalPool('globalmaxpool');
 export const reduceMean: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axes', 'keepdims', 'noop_with_empty_axes']);
-  const x = ctx.net(index, 0, { sequence: true });
+  const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const axes = reader.intsAttribute(index, attrs, 'axes') ?? (reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : []);
   const keep = reader.intAttribute(index, attrs, 'keepdims', 1);
+  if (x.channelsLast) {
+    // Tokens [batch, T, D] averaged over T (x.mean(1)): the global mean of ours [1, T, D], D features.
+    const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + 3 : axes[0];
+    if (x.nd || x.dims.length !== 2 || axes.length !== 1 || axis !== 1 || keep) throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))}, keepdims ${keep} of channels-last [batch, ${x.dims.join(', ')}]: expected the mean over the tokens of tokens [batch, T, D] (axis 1, keepdims 0)`);
+    return void ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], vector(x.dims[1]));
+  }
   const rank = x.dims.length + 1;
   const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)).sort();
   const spatial = isSequence(x) ? [2] : [2, 3];

@@ -103,10 +103,13 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
         );
       }
       // A MatMul on a channels-last image keeps its [C, K] layout: HWIO's values for a 1×1 kernel.
-      weight = binding.op === 'MatMul' ? Float32Array.from(conv.kernel) : binding.op === 'ConvTranspose' ? hwioToTransposed(conv.kernel, inChannels, filters, kh, kw) : hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
+      weight =
+        binding.op === 'MatMul' || (binding.op === 'Gemm' && !binding.transB) ? Float32Array.from(conv.kernel)
+        : binding.op === 'Gemm' ? Float32Array.from({ length: filters * inChannels }, (_, i) => conv.kernel[(i % inChannels) * filters + Math.floor(i / inChannels)])
+        : binding.op === 'ConvTranspose' ? hwioToTransposed(conv.kernel, inChannels, filters, kh, kw) : hwioToOihw(conv.kernel, filters, groupIn, kh, kw);
       // A Conv1d's weight is [cout, cin / groups, k] (kh = 1); a ConvTranspose's [cin, cout, kh, kw].
       const spatial = binding.sequence ? [kw] : [kh, kw];
-      dims = binding.op === 'MatMul' ? [inChannels, filters] : binding.op === 'ConvTranspose' ? [inChannels, filters, ...spatial] : [filters, groupIn, ...spatial];
+      dims = binding.op === 'MatMul' || (binding.op === 'Gemm' && !binding.transB) ? [inChannels, filters] : binding.op === 'Gemm' ? [filters, inChannels] : binding.op === 'ConvTranspose' ? [inChannels, filters, ...spatial] : [filters, groupIn, ...spatial];
       size = filters;
       if (groups !== binding.groups) setGroups(graph, binding, groups);
     }

@@ -1,0 +1,65 @@
+// Transformers' ops on a network's tensors (types.ts RearrangeLayer, MatMulLayer): samples-major,
+// a grid-stride loop over the outputs, one thread per output element, all sizes in uniforms.
+
+const WORKGROUP = 256u;
+
+fn stride(groups: vec3<u32>) -> u32 { return groups.x * WORKGROUP; }
+
+// ---- values moved and a constant added: out[i] = in[indices[i]] (0 for −1) + offset[i], per sample ----
+
+struct RearrangeParams {
+  count: u32,    // samples·outSize
+  inSize: u32,   // one sample's input values
+  outSize: u32,  // one sample's output values
+}
+
+@group(0) @binding(0) var<uniform> rearrangeParams: RearrangeParams;
+@group(0) @binding(1) var<storage, read> rearrangeInput: array<f32>;
+// Indices as f32, as the gather's (exact below 2^24; shapes.ts checks the sizes).
+@group(0) @binding(2) var<storage, read> rearrangeIndices: array<f32>;
+@group(0) @binding(3) var<storage, read> rearrangeOffset: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rearrangeOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn rearrange(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = rearrangeParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let at = i % p.outSize;
+    let source = rearrangeIndices[at];
+    var v = rearrangeOffset[at];
+    if (source >= 0.0) {
+      v += rearrangeInput[(i / p.outSize) * p.inSize + u32(source)];
+    }
+    rearrangeOutput[i] = v;
+  }
+}
+
+// ---- the product of two computed tensors: [B, M, K] times [B, K, N] per sample (attention's Q·Kᵀ and ·V) ----
+
+struct BatchedMatmulParams {
+  count: u32,    // samples·B·M·N
+  m: u32,
+  k: u32,
+  n: u32,
+}
+
+@group(0) @binding(10) var<uniform> batchedParams: BatchedMatmulParams;
+@group(0) @binding(11) var<storage, read> batchedA: array<f32>;
+@group(0) @binding(12) var<storage, read> batchedB: array<f32>;
+@group(0) @binding(13) var<storage, read_write> batchedOutput: array<f32>;
+
+// The scores are T×T per head and T small in the models this reads: a dot product per thread is enough.
+@compute @workgroup_size(WORKGROUP)
+fn batchedMatmul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = batchedParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let j = i % p.n;
+    let row = i / p.n;          // (sample·B + b)·M + r
+    let z = row / p.m;          // sample·B + b
+    var sum = 0.0;
+    for (var t = 0u; t < p.k; t++) {
+      sum += batchedA[row * p.k + t] * batchedB[(z * p.k + t) * p.n + j];
+    }
+    batchedOutput[i] = sum;
+  }
+}

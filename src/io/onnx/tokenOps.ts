@@ -1,0 +1,270 @@
+// Transformer encoders as PyTorch exports them (nn.TransformerEncoderLayer, nn.MultiheadAttention,
+// a ViT's patch embedding, class token and position embedding, timm-style attention). Their
+// tensors are channels-last (tokens [batch, T, D]: ours [1, T, D]) and attention reshapes and
+// transposes them through any rank, the batch axis moved or merged with the heads
+// ([T, batch·heads, d]). Each of these tensors is read one sample at a time, as the model
+// computes a batch of 1: its full ONNX shape at batch 1 (`fullOf`), whose row-major order is
+// ours. A Reshape moves no value; a Transpose, a Slice or Gather along an axis, a constant token
+// concatenated and a constant added are a `rearrange` layer; the product of two computed tensors
+// (scores Q·Kᵀ, scores·V) a `matmul` layer. Shape computations on them fold at batch 1.
+import type { Conv2DLayer, RearrangeLayer } from '../../network/types.js';
+import { listText, product, shapeText, type ConvBinding } from './common.js';
+import { isStatic, type ImportContext } from './context.js';
+import { isPooled, vector, type NetTensor } from './graphReader.js';
+
+/** The full ONNX shape at batch 1 of a tensor whose row-major order is ours, or null (a channels-first image or sequence). */
+export function fullOf(x: NetTensor): number[] | null {
+  if (x.nd) return x.dims;
+  if (x.channelsLast || isPooled(x) || (x.ours.length === 1 && !x.chw)) return [1, ...x.dims];
+  return null;
+}
+
+/** Our shape for a row-major tensor of `full`: three axes, the last one the channels. */
+const oursOf = (full: number[]): number[] => (full.length >= 3 ? [product(full.slice(0, -2)), ...full.slice(-2)] : [1, ...Array(2 - full.length).fill(1), ...full]);
+
+/** The tensor fields of a row-major tensor of full shape `full` at batch 1 (tokens, an image channels-last, features, or any other). */
+export function fieldsOf(full: number[]): Omit<NetTensor, 'layer'> {
+  if (full[0] === 1 && full.length === 2) return vector(full[1]);
+  if (full[0] === 1 && full.length === 3) return { dims: full.slice(1), ours: [1, full[1], full[2]], chw: null, channelsLast: true };
+  if (full[0] === 1 && full.length === 4) return { dims: full.slice(1), ours: full.slice(1), chw: null, channelsLast: true };
+  return { dims: full, ours: oursOf(full), chw: null, channelsLast: true, nd: true };
+}
+
+/** Node `index`'s input `position` with its full shape; an error for a channels-first image or sequence. */
+function rowMajor(ctx: ImportContext, index: number, position = 0): { x: NetTensor; full: number[] } {
+  const x = ctx.net(index, position, { channelsLast: true, sequence: true });
+  const full = fullOf(x);
+  if (!full) throw ctx.reader.nodeError(index, `input ${position} is channels-first [batch, ${x.dims.join(', ')}]: expected tokens or channels-last values (after a Transpose to channels-last, or a Reshape of them)`);
+  return { x, full };
+}
+
+/** The axes an op may move: all of an nd tensor's (its batch is anywhere, or merged), past the batch otherwise. */
+const firstAxis = (x: NetTensor) => (x.nd ? 0 : 1);
+/** x's shape in a message. */
+const shapeIn = (x: NetTensor, full: number[]) => (x.nd ? `[${full.join(', ')}] (at batch 1)` : `[batch, ${full.slice(1).join(', ')}]`);
+
+const strides = (shape: number[]) => shape.map((_, k) => product(shape.slice(k + 1)));
+
+/** For each output position of `outShape` (row-major), the input index from its coordinates (`source`: coordinates → input index, or −1). */
+function indexMap(outShape: number[], source: (at: number[]) => number): Int32Array {
+  const indices = new Int32Array(product(outShape));
+  const at = new Array(outShape.length).fill(0);
+  for (let i = 0; i < indices.length; i++) {
+    indices[i] = source(at);
+    for (let k = outShape.length - 1; k >= 0 && ++at[k] === outShape[k]; k--) at[k] = 0;
+  }
+  return indices;
+}
+
+/** x's values as a tensor of full shape `full`: x itself when ours is unchanged, else a reshape layer (moves nothing). */
+export function view(ctx: ImportContext, index: number, x: NetTensor, fields: Omit<NetTensor, 'layer'>, position = 0): NetTensor {
+  if (shapeText(fields.ours) === shapeText(x.ours)) {
+    const tensor = { layer: x.layer, ...fields };
+    ctx.alias(index, tensor, position);
+    return tensor;
+  }
+  return ctx.emit(index, { kind: 'reshape', name: ctx.reader.layerName(index, position), shape: fields.ours }, [x], fields, position);
+}
+
+/** Emits a rearrange of x (a view of it when it moves nothing and adds nothing) with output full shape `full`. */
+function emitRearrange(ctx: ImportContext, index: number, x: NetTensor, full: number[], indices: Int32Array, offset: Float32Array | null, position = 0): NetTensor {
+  const fields = fieldsOf(full);
+  if (!offset && indices.length === product(x.ours) && indices.every((k, i) => k === i)) return view(ctx, index, x, fields, position);
+  const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.layerName(index, position), indices, offset, shape: fields.ours };
+  return ctx.emit(index, layer, [x], fields, position);
+}
+
+/** Transpose of a row-major tensor by any perm (attention's heads): values moved, or none when only axes of size 1 move. */
+export function transposeTokens(ctx: ImportContext, index: number, perm: number[]): void {
+  const { x, full } = rowMajor(ctx, index);
+  if (perm.length !== full.length || [...perm].sort((a, b) => a - b).some((p, k) => p !== k))
+    throw ctx.reader.nodeError(index, `perm ${listText(perm)}: expected a permutation of the ${full.length} axes of [${full.join(', ')}] (batch 1)`);
+  const inStrides = strides(full);
+  const out = perm.map((p) => full[p]);
+  emitRearrange(ctx, index, x, out, indexMap(out, (at) => at.reduce((s, v, k) => s + v * inStrides[perm[k]], 0)), null);
+}
+
+/** Reshape of a row-major tensor (or of a channels-first image to [batch, C, H·W], ViT's flatten(2)): moves no value. */
+export function reshapeTokens(ctx: ImportContext, index: number, x: NetTensor, shape: Array<number | 'batch'>, allowZero: number): void {
+  const { reader } = ctx;
+  const full = fullOf(x) ?? (x.dims.length === 3 && !x.chw ? [1, ...x.dims] : null);
+  const size = product(x.ours);
+  const given = listText(shape.map((v) => (v === 'batch' ? -1 : v)));
+  if (!full) throw reader.nodeError(index, `shape ${given} of [batch, ${x.dims.join(', ')}]: expected a reshape of tokens or channels-last values`);
+  const known = shape.map((v, k) => (v === 'batch' ? 1 : v === 0 && !allowZero ? (full[k] ?? NaN) : v));
+  const rest = product(known.filter((v) => v !== -1));
+  const target = known.map((v) => (v === -1 ? size / rest : v));
+  if (known.filter((v) => v === -1).length > 1 || !target.every((v) => Number.isInteger(v) && v >= 1) || product(target) !== size)
+    throw reader.nodeError(index, `shape ${given}: expected ${size} values at batch 1 (the input is [${full.join(', ')}])`);
+  if (!x.channelsLast && !isPooled(x) && x.ours.length === 3) {
+    // A channels-first image [C, H, W] viewed as [C, H·W]: our [H, W, C] is the sequence [1, H·W, C].
+    const [C, H, W] = x.dims;
+    if (target.length !== 3 || target[1] !== C || target[2] !== H * W) throw reader.nodeError(index, `shape ${given} of the image [batch, ${x.dims.join(', ')}]: expected [batch, ${C}, ${H * W}] (flatten(2), a ViT's patches)`);
+    return void view(ctx, index, x, { dims: [C, H * W], ours: [1, H * W, C], chw: null });
+  }
+  view(ctx, index, x, fieldsOf(target));
+}
+
+/** Shape of a tensor whose batch axis moved or merged: its full shape at batch 1. */
+export function shapeAtBatchOne(ctx: ImportContext, index: number, x: NetTensor): void {
+  ctx.alias(index, { values: x.dims });
+}
+
+/** MatMul of two computed row-major tensors: [..., M, K] times [..., K, N] with the same leading axes (attention). */
+export function productOfTensors(ctx: ImportContext, index: number): void {
+  const { reader } = ctx;
+  const [a, b] = [0, 1].map((k) => rowMajor(ctx, index, k));
+  const [fa, fb] = [a.full, b.full];
+  const lead = (f: number[]) => shapeText(f.slice(0, -2));
+  if (fa.length < 2 || fa.length !== fb.length || lead(fa) !== lead(fb) || fa[fa.length - 1] !== fb[fb.length - 2])
+    throw reader.nodeError(index, `multiplies [${fa.join(', ')}] by [${fb.join(', ')}] (batch 1): expected [..., M, K] and [..., K, N] with the same leading axes`);
+  const out = [...fa.slice(0, -1), fb[fb.length - 1]];
+  ctx.emit(index, { kind: 'matmul', name: reader.layerName(index) }, [a.x, b.x], fieldsOf(out));
+}
+
+/** Slice of a row-major tensor along one axis (step 1): a rearrange. */
+export function sliceTokens(ctx: ImportContext, index: number, starts: Array<number | 'batch'>, ends: Array<number | 'batch'>, axes: Array<number | 'batch'>, steps: Array<number | 'batch'>): void {
+  const { x, full } = rowMajor(ctx, index);
+  const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + full.length : axes[0];
+  if (starts.length !== 1 || ends.length !== 1 || axes.length !== 1 || typeof axis !== 'number' || !(axis >= firstAxis(x) && axis < full.length) || steps.length !== 1 || steps[0] !== 1)
+    throw ctx.reader.nodeError(index, `starts ${listText(starts.map(Number))}, ends ${listText(ends.map(Number))}, axes ${listText(axes.map(Number))} of ${shapeIn(x, full)}: expected one range along one axis besides the batch (step 1)`);
+  const size = full[axis];
+  const clamp = (v: number | 'batch') => (typeof v !== 'number' ? NaN : Math.min(Math.max(v < 0 ? v + size : v, 0), size));
+  const [start, end] = [clamp(starts[0]), clamp(ends[0])];
+  if (!(start < end)) throw ctx.reader.nodeError(index, `${starts[0]} to ${ends[0]} of ${size} on axis ${axis}: expected a non-empty range`);
+  rangeOf(ctx, index, x, full, axis, start, end, 0);
+}
+
+/** Values [start, end) along `axis` of x: output `position` of node `index`. */
+export function rangeOf(ctx: ImportContext, index: number, x: NetTensor, full: number[], axis: number, start: number, end: number, position: number): NetTensor {
+  const inStrides = strides(full);
+  const out = full.map((d, k) => (k === axis ? end - start : d));
+  return emitRearrange(ctx, index, x, out, indexMap(out, (at) => at.reduce((s, v, k) => s + (k === axis ? v + start : v) * inStrides[k], 0)), null, position);
+}
+
+/** Gather along an axis of a computed row-major tensor by constant indices (x[:, 0]: the class token; a head's q, k, v). */
+export function gatherTokens(ctx: ImportContext, index: number, axisValue: number): void {
+  const { reader } = ctx;
+  const { x, full } = rowMajor(ctx, index);
+  const axis = axisValue < 0 ? axisValue + full.length : axisValue;
+  const picksTensor = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
+  const constant = reader.consts.get(reader.nodes[index].input?.[1] ?? '');
+  const picks = picksTensor && isStatic(picksTensor) ? picksTensor.values : constant ? reader.int64Values(index, constant, 'indices') : null;
+  const scalar = constant ? (constant.tensor.dims ?? []).length === 0 : picks?.length === 1 && !Array.isArray(picks);
+  if (!(axis >= firstAxis(x) && axis < full.length) || !picks || picks.some((p) => typeof p !== 'number' || p < -full[axis] || p >= full[axis]))
+    throw reader.nodeError(index, `indices ${listText((picks ?? []).map(Number))} on axis ${axisValue} of ${shapeIn(x, full)}: expected constant indices within an axis other than the batch`);
+  const chosen = (picks as number[]).map((p) => (p < 0 ? p + full[axis] : p));
+  const inStrides = strides(full);
+  const out = full.map((d, k) => (k === axis ? chosen.length : d));
+  const indices = indexMap(out, (at) => at.reduce((s, v, k) => s + (k === axis ? chosen[v] : v) * inStrides[k], 0));
+  emitRearrange(ctx, index, x, scalar ? out.filter((_, k) => k !== axis) : out, indices, null);
+}
+
+/** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */
+export function addConstantTokens(ctx: ImportContext, index: number, x: NetTensor, dims: number[], values: Float32Array): boolean {
+  const full = fullOf(x);
+  if (!full || dims.length > full.length) return false;
+  const aligned = [...Array(full.length - dims.length).fill(1), ...dims];
+  if (!aligned.every((d, k) => d === full[k] || d === 1) || product(dims) <= full[full.length - 1]) return false;
+  const cStrides = strides(aligned);
+  const size = product(full);
+  const offset = new Float32Array(size);
+  const at = new Array(full.length).fill(0);
+  for (let i = 0; i < size; i++) {
+    offset[i] = values[at.reduce((s, v, k) => s + (aligned[k] === 1 ? 0 : v) * cStrides[k], 0)];
+    for (let k = full.length - 1; k >= 0 && ++at[k] === full[k]; k--) at[k] = 0;
+  }
+  emitRearrange(ctx, index, x, full, Int32Array.from({ length: size }, (_, i) => i), offset);
+  return true;
+}
+
+/** Concat along a token axis of one computed tensor and constants broadcast over the batch (ViT's class token): a rearrange. */
+export function concatTokens(ctx: ImportContext, index: number, axisValue: number, constant: (position: number) => { dims: number[]; values: Float32Array } | null): void {
+  const { reader } = ctx;
+  type Part = { full: number[]; x?: NetTensor; values?: Float32Array };
+  const parts: Part[] = (reader.nodes[index].input ?? []).map((_, k) => {
+    const c = constant(k);
+    return c ? { full: [1, ...c.dims.slice(1)], values: c.values } : rowMajor(ctx, index, k);
+  });
+  const computed = parts.filter((p) => p.x);
+  const rank = parts[0].full.length;
+  const axis = axisValue < 0 ? axisValue + rank : axisValue;
+  const rest = (f: number[]) => shapeText(f.filter((_, k) => k !== axis));
+  if (computed.length !== 1 || !(axis >= 1 && axis < rank) || parts.some((p) => p.full.length !== rank || rest(p.full) !== rest(parts[0].full)))
+    throw reader.nodeError(index, `joins ${parts.map((p) => `[${p.full.join(', ')}]`).join(', ')} (batch 1) on axis ${axisValue}: expected one computed tensor and constants (a class token) of the same sizes besides that axis`);
+  const starts = parts.map((_, k) => parts.slice(0, k).reduce((s, p) => s + p.full[axis], 0));
+  const out = parts[0].full.map((d, k) => (k === axis ? parts.reduce((s, p) => s + p.full[axis], 0) : d));
+  const offset = new Float32Array(product(out));
+  let i = 0;
+  // Output element `i` (row-major): the computed tensor's value, or the constant's, in the offset.
+  const indices = indexMap(out, (at) => {
+    const k = starts.reduce((found, start, j) => (at[axis] >= start ? j : found), 0);
+    const local = at.map((v, j) => (j === axis ? v - starts[k] : v));
+    const flat = local.reduce((s, v, j) => s + v * strides(parts[k].full)[j], 0);
+    if (!parts[k].x) offset[i] = parts[k].values![flat];
+    i++;
+    return parts[k].x ? flat : -1;
+  });
+  emitRearrange(ctx, index, computed[0].x!, out, indices, offset);
+}
+
+/**
+ * Gemm on tokens [T·batch, D] (nn.MultiheadAttention's output projection after its Reshape): a
+ * 1×1 conv of ours, bound to the Gemm's weight ([K, D] with transB, else [D, K]) and bias.
+ */
+export function gemmOnTokens(ctx: ImportContext, index: number, x: NetTensor, transB: boolean): void {
+  const { reader } = ctx;
+  const full = fullOf(x)!;
+  const C = x.ours[2];
+  const weight = reader.constInput(index, 1, 'weight');
+  const { dims, values } = reader.weightValues(index, weight, 'weight');
+  const K = dims.length === 2 ? (transB ? dims[0] : dims[1]) : -1;
+  if (dims.length !== 2 || (transB ? dims[1] : dims[0]) !== C) throw reader.nodeError(index, `weight '${weight.root}' has shape ${shapeText(dims)}: expected ${transB ? `[K, ${C}]` : `[${C}, K]`} (${C} channels)`);
+  const kernel = transB ? Float32Array.from({ length: C * K }, (_, i) => values[(i % K) * C + Math.floor(i / K)]) : values;
+  const biasConst = reader.optionalConstInput(index, 2, 'bias');
+  const bias = biasConst ? reader.weightValues(index, biasConst, 'bias').values : null;
+  if (bias && bias.length !== K) throw reader.nodeError(index, `bias '${biasConst!.root}' has ${bias.length} values: expected ${K}`);
+  const name = reader.layerName(index);
+  const layer: Conv2DLayer = { kind: 'conv2d', name, kernel, kernelSize: [1, 1], inChannels: C, filters: K, bias, strides: [1, 1], padding: 'valid', activation: 'linear' };
+  ctx.emit(index, layer, [x], fieldsOf([...full.slice(0, -1), K]));
+  const binding: ConvBinding = {
+    kind: 'conv2d', op: 'Gemm', ...(transB ? { transB: true } : {}), layer: name, node: reader.describe(index), output: reader.nodes[index].output?.[0] ?? '', weight: weight.root,
+    bias: biasConst?.root ?? null, weightReader: index, biasReader: biasConst ? index : null, filters: K, inChannels: C, groups: 1, kernelSize: [1, 1], foldedBatchNorm: null,
+  };
+  reader.bindings.push(binding);
+}
+
+/** Expand of a constant over the batch only (PyTorch's cls_token.expand(batch, −1, −1)): a constant per sample for the Concat after it. */
+export const expandConstant = (ctx: ImportContext, index: number): void => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const name = reader.nodes[index].input?.[0] ?? '';
+  const constant = reader.consts.get(name);
+  const shape = ctx.staticValues(index, 1, 'shape');
+  const given = listText(shape.map((v) => (v === 'batch' ? -1 : v)));
+  if (!constant) throw reader.nodeError(index, `input 0 ('${name}'): expected a constant (a class token) expanded over the batch`);
+  const { dims, values } = reader.weightValues(index, constant, 'constant');
+  // Each target axis keeps the constant's size (−1 or 1 or that size), the first one the batch.
+  const keeps = shape.length === dims.length && dims[0] === 1 && shape.every((v, k) => (k === 0 ? v === 'batch' || v === 1 || v === -1 : v === -1 || v === 1 || v === dims[k]));
+  if (!keeps) throw reader.nodeError(index, `shape ${given} of constant '${constant.root}' ${shapeText(dims)}: expected it expanded over the batch only ([batch, −1, …])`);
+  ctx.constants.set(reader.nodes[index].output?.[0] ?? '', { dims, values });
+};
+
+/** Split of tokens or channels-last values along any axis (timm's qkv, nn.MultiheadAttention's fused in_proj): a rearrange per output read. */
+export function splitTokens(ctx: ImportContext, index: number, x: NetTensor, axisValue: number, attribute: number[] | undefined): void {
+  const { reader } = ctx;
+  const full = fullOf(x)!;
+  const axis = axisValue < 0 ? axisValue + full.length : axisValue;
+  const outputs = reader.nodes[index].output ?? [];
+  const given = reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'split') : attribute;
+  const size = full[axis];
+  const sizes = given ?? (size % outputs.length === 0 ? new Array(outputs.length).fill(size / outputs.length) : []);
+  if (!(axis >= firstAxis(x) && axis < full.length) || sizes.length !== outputs.length || !sizes.every((n) => typeof n === 'number' && n > 0) || (sizes as number[]).reduce((a, b) => a + b, 0) !== size)
+    throw reader.nodeError(index, `split ${listText(sizes.map(Number))} on axis ${axisValue} of ${shapeIn(x, full)}: expected ${outputs.length} positive sizes adding up to an axis besides the batch`);
+  let start = 0;
+  (sizes as number[]).forEach((n, k) => {
+    const name = outputs[k];
+    if (name && ((reader.consumers.get(name)?.length ?? 0) > 0 || name === ctx.outputName)) rangeOf(ctx, index, x, full, axis, start, start + n, k);
+    start += n;
+  });
+}
