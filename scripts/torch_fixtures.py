@@ -300,6 +300,20 @@ class TimmViT(nn.Module):
         return self.head(t[:, 0])
 
 
+class CausalTransformer(nn.Module):
+    """A decoder-style encoder layer on 28 steps: a causal mask (−inf above the diagonal, added to the scores), the last step's head; untrained."""
+
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.embed = nn.Linear(28, dim)
+        self.encoder = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(dim, 10)
+        self.register_buffer("mask", torch.triu(torch.full((28, 28), float("-inf")), 1))
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x), src_mask=self.mask)[:, -1])
+
+
 def accuracy(model, x, y, shape):
     with torch.no_grad():
         return (model(x.view(-1, *shape)).argmax(1) == y).float().mean().item()
@@ -358,6 +372,9 @@ for name, model, epochs, lr, opset, *rest in runs:
 torch.manual_seed(7)
 path = os.path.join(out_dir, "timm-attention.onnx")
 torch.onnx.export(TimmViT().eval(), torch.zeros(1, 1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+os.replace(path + ".tmp", path)
+path = os.path.join(out_dir, "causal-transformer.onnx")
+torch.onnx.export(CausalTransformer().eval(), torch.zeros(1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
 os.replace(path + ".tmp", path)
 
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:

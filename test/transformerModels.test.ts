@@ -1,6 +1,6 @@
 // Transformer encoders as PyTorch exports them (test/fixtures/torch: vit.onnx and
-// sequence-transformer.onnx trained, nn.MultiheadAttention; timm-attention.onnx untrained, timm's
-// qkv reshape/permute/unbind): the layers they become, the two new layer kinds on hand-computed
+// sequence-transformer.onnx trained, nn.MultiheadAttention; untrained, timm-attention.onnx (timm's
+// qkv reshape/permute/unbind) and causal-transformer.onnx (a causal mask)): the layers they become, the two new layer kinds on hand-computed
 // values, the float64 and GPU forward passes against onnxruntime, a prune whose written model
 // onnxruntime runs, structured pruning of the MLPs, and the refusals naming the node.
 import { readFile } from 'node:fs/promises';
@@ -26,7 +26,7 @@ const load = async (name: string) => {
   return { bytes, network: parseOnnxModel(bytes, `${name}.onnx`).network };
 };
 // The ViTs read images [1, 28, 28]; sequence-transformer 28 steps of 28 features: ours and ONNX's are one order.
-const dimsOf = (name: string) => (name === 'sequence-transformer' ? [28, 28] : [1, 28, 28]);
+const dimsOf = (name: string) => (name.endsWith('-transformer') ? [28, 28] : [1, 28, 28]);
 const kinds = (network: Network) => network.layers.map((l) => l.kind);
 const count = (network: Network, kind: string) => kinds(network).filter((k) => k === kind).length;
 
@@ -52,6 +52,11 @@ describe('the layer kinds of attention, on hand-computed values', () => {
     const product = net([{ kind: 'relu', name: 'a' }, { kind: 'matmul', name: 'm', from: ['a', 'input'] }]);
     expect(() => networkGraph(product)).toThrow(/matmul multiplies \[B, M, K\] by \[B, K, N\], found \[2, 3, 4\] and \[2, 3, 4\]/);
     expect(() => networkGraph(net([{ kind: 'reshape', name: 'v', shape: [5, 5] }]))).toThrow(/reshape views its 24 values as 1 to 3 positive sizes of that product/);
+    // −∞ masks scores; +∞ and NaN are errors.
+    const offset = (v: number) => net([{ kind: 'rearrange', name: 'r', indices: Int32Array.from([0, 1]), offset: Float32Array.from([0, v]), shape: [2] }]);
+    expect(() => networkGraph(offset(-Infinity))).not.toThrow();
+    expect(() => networkGraph(offset(Infinity))).toThrow(/offset holds a non-finite value \(Infinity\) at index 1/);
+    expect(() => networkGraph(offset(NaN))).toThrow(/offset holds a non-finite value \(NaN\) at index 1/);
   });
 });
 
@@ -69,7 +74,18 @@ describe('PyTorch transformer exports read as attention layers', () => {
     expect([last.kind, last.kind === 'dense' && last.inputs]).toEqual(['dense', 32]);
   });
 
-  for (const name of ['vit', 'sequence-transformer', 'timm-attention'])
+  it('causal-transformer: the mask is a constant added to the scores, −∞ above the diagonal', async () => {
+    const { network } = await load('causal-transformer');
+    const masks = network.layers.filter((l) => l.kind === 'rearrange' && l.offset?.includes(-Infinity));
+    expect(masks).toHaveLength(1);
+    const mask = masks[0].kind === 'rearrange' ? masks[0] : null;
+    // [heads, 28, 28]: row t sees steps 0…t.
+    expect(mask?.shape).toEqual([2, 28, 28]);
+    const row = (head: number, t: number) => Array.from(mask!.offset!.subarray((head * 28 + t) * 28, (head * 28 + t + 1) * 28));
+    expect(row(1, 3)).toEqual([0, 0, 0, 0, ...Array(24).fill(-Infinity)]);
+  });
+
+  for (const name of ['vit', 'sequence-transformer', 'timm-attention', 'causal-transformer'])
     it(`${name}: the float64 forward pass equals onnxruntime${gpu ? ', and the GPU one' : ''}`, async () => {
       const { bytes, network } = await load(name);
       const input = digits.subarray(0, 50 * 784);

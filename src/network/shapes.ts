@@ -213,7 +213,8 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       const bad = indices.findIndex((k) => k < -1 || k >= size);
       if (bad >= 0) fail(`rearrange index ${indices[bad]} at ${bad} is outside the input's ${size} values (−1: none)`);
       if (offset !== null && (!(offset instanceof Float32Array) || offset.length !== count)) fail(`rearrange offset must be null or a Float32Array of ${count} values`);
-      checkFinite('offset', offset);
+      // −∞ masks attention's scores before their softmax (a causal mask); any other non-finite value is an error.
+      checkFinite('offset', offset && offset.map((v) => (v === -Infinity ? 0 : v)));
       return [...shape];
     }
     case 'matmul': {

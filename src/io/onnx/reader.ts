@@ -97,7 +97,7 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   const dimsText = `[${dims.map((d) => d ?? '?').join(', ')}]`;
   if (dims.length < 2 || dims.length > 4 || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
     throw new InputError(
-      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
+      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence), [batch, T, F] (frames or tokens: the batch first) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
     );
   }
   const sampleDims = dims.slice(1) as number[];
