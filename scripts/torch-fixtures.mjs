@@ -9,7 +9,8 @@
 // [batch, 28, 28] (Conv1d, BatchNorm1d, MaxPool1d, a depthwise residual block, AdaptiveAvgPool1d),
 // and transformer encoders (nn.TransformerEncoderLayer): a ViT (patches, class token, position
 // embedding) and a transformer on 28 steps of 28 features; then, untrained, timm's attention
-// (timm-attention.onnx) and a causal mask (causal-transformer.onnx), for the import tests.
+// (timm-attention.onnx), DeiT's two tokens, LayerScale and a scale from the size
+// (deit-attention.onnx) and a causal mask (causal-transformer.onnx), for the import tests.
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
 // on its 6000 training digits and measures on its 3000 test digits; the held-out samples
 // (test/fixtures/mnist-samples.npy) are used by neither.

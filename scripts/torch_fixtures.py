@@ -314,6 +314,31 @@ class CausalTransformer(nn.Module):
         return self.head(self.encoder(self.embed(x), src_mask=self.mask)[:, -1])
 
 
+class DeiT(nn.Module):
+    """DeiT's two tokens (class and distillation, both heads averaged), LayerScale, and an attention
+    whose scale comes from the tensor's size (q.size(-1) ** -0.5: Shape, Cast, Pow in the graph); untrained."""
+
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.patch = nn.Conv2d(1, dim, 7, 7)
+        self.cls, self.dist = nn.Parameter(torch.randn(1, 1, dim)), nn.Parameter(torch.randn(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, 18, dim))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.gamma = nn.Parameter(0.1 * torch.randn(dim))
+        self.head, self.head_dist = nn.Linear(dim, 10), nn.Linear(dim, 10)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat((self.cls.expand(t.shape[0], -1, -1), self.dist.expand(t.shape[0], -1, -1), t), dim=1) + self.pos
+        B, N, C = t.shape
+        q, k, v = self.qkv(self.norm(t)).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        scores = (q * q.size(-1) ** -0.5) @ k.transpose(-2, -1)
+        t = t + self.gamma * self.proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C))
+        return (self.head(t[:, 0]) + self.head_dist(t[:, 1])) / 2
+
+
 def accuracy(model, x, y, shape):
     with torch.no_grad():
         return (model(x.view(-1, *shape)).argmax(1) == y).float().mean().item()
@@ -372,6 +397,9 @@ for name, model, epochs, lr, opset, *rest in runs:
 torch.manual_seed(7)
 path = os.path.join(out_dir, "timm-attention.onnx")
 torch.onnx.export(TimmViT().eval(), torch.zeros(1, 1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+os.replace(path + ".tmp", path)
+path = os.path.join(out_dir, "deit-attention.onnx")
+torch.onnx.export(DeiT().eval(), torch.zeros(1, 1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
 os.replace(path + ".tmp", path)
 path = os.path.join(out_dir, "causal-transformer.onnx")
 torch.onnx.export(CausalTransformer().eval(), torch.zeros(1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})

@@ -1,6 +1,7 @@
 // Transformer encoders as PyTorch exports them (test/fixtures/torch: vit.onnx and
 // sequence-transformer.onnx trained, nn.MultiheadAttention; untrained, timm-attention.onnx (timm's
-// qkv reshape/permute/unbind) and causal-transformer.onnx (a causal mask)): the layers they become, the two new layer kinds on hand-computed
+// qkv reshape/permute/unbind), deit-attention.onnx (two tokens, LayerScale, a scale from the
+// size) and causal-transformer.onnx (a causal mask)): the layers they become, the two new layer kinds on hand-computed
 // values, the float64 and GPU forward passes against onnxruntime, a prune whose written model
 // onnxruntime runs, structured pruning of the MLPs, and the refusals naming the node.
 import { readFile } from 'node:fs/promises';
@@ -85,7 +86,15 @@ describe('PyTorch transformer exports read as attention layers', () => {
     expect(row(1, 3)).toEqual([0, 0, 0, 0, ...Array(24).fill(-Infinity)]);
   });
 
-  for (const name of ['vit', 'sequence-transformer', 'timm-attention', 'causal-transformer'])
+  it('deit-attention: both tokens before the patches, and the scale folded from the size, 8 ** −0.5', async () => {
+    const { network } = await load('deit-attention');
+    const tokens = network.layers.find((l) => l.kind === 'rearrange' && l.shape.join() === '1,18,16' && l.indices.slice(0, 32).every((k) => k === -1));
+    expect(tokens, 'a rearrange whose first two tokens are constants').toBeDefined();
+    const scale = network.layers.find((l) => l.kind === 'batchnorm' && l.scale.every((v) => Math.abs(v - 8 ** -0.5) < 1e-7));
+    expect(scale?.kind === 'batchnorm' && [...scale.offset].every((v) => v === 0)).toBe(true);
+  });
+
+  for (const name of ['vit', 'sequence-transformer', 'timm-attention', 'deit-attention', 'causal-transformer'])
     it(`${name}: the float64 forward pass equals onnxruntime${gpu ? ', and the GPU one' : ''}`, async () => {
       const { bytes, network } = await load(name);
       const input = digits.subarray(0, 50 * 784);
@@ -143,6 +152,9 @@ describe('what attention graphs it cannot read is refused naming the node', () =
   it('an Expand of a computed tensor, and a Concat of two computed token tensors', () => {
     expect(importError(tokens((g, t) => g.node('Expand', [t, g.int64([1, 4, 8])])))).toMatch(/op Expand\).*expected a constant \(a class token\) expanded over the batch/);
     expect(importError(tokens((g, t) => g.node('Concat', [t, g.node('Relu', [t])], [int('axis', 1)])))).toMatch(/op Concat\).*expected one computed tensor and constants \(a class token\)/);
+  });
+  it('a Pow of a computed tensor (only a size\'s: attention\'s scale)', () => {
+    expect(importError(tokens((g, t) => g.node('Pow', [t, g.weight([1], 0, undefined, 3)])))).toMatch(/op Pow\): Pow of a computed tensor is not supported: expected it only in shape computations/);
   });
   it('a MatMul of token tensors whose inner sizes differ, and a Softmax not over the last axis', () => {
     expect(importError(tokens((g, t) => g.node('MatMul', [t, g.node('Relu', [t])])))).toMatch(/op MatMul\): multiplies \[1, 4, 8\] by \[1, 4, 8\] \(batch 1\): expected \[\.\.\., M, K\] and \[\.\.\., K, N\]/);

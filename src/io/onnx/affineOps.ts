@@ -3,7 +3,7 @@
 // fixed rescale) are a per-channel affine map: a 'batchnorm' layer of ours. A per-channel
 // constant is bound like a BatchNormalization's parameters, so channel removal slices it.
 // Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
-import { isStatic, type Handler, type ImportContext } from './context.js';
+import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { listText, product, shapeText } from './common.js';
 import { sameAs } from './graphReader.js';
 import { addConstantTokens, fullOf } from './tokenOps.js';
@@ -18,11 +18,13 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   const { reader } = ctx;
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
-  const at = names.findIndex((n) => reader.consts.has(n));
+  // A constant, or one value folded from shapes (attention's scale q.size(-1) ** −0.5).
+  const folded = names.map((n) => ctx.tensors.get(n)).findIndex((t) => t && isStatic(t) && t.values.length === 1 && typeof t.values[0] === 'number');
+  const at = folded >= 0 && !reader.consts.has(names[1 - folded]) ? folded : names.findIndex((n) => reader.consts.has(n));
   if (at < 0) return false;
   const x = ctx.net(index, 1 - at, { sequence: true, channelsLast: true });
-  const constant = reader.consts.get(names[at])!;
-  const { dims, values } = reader.weightValues(index, constant, 'constant');
+  const constant = at === folded ? { root: names[at] } : reader.consts.get(names[at])!;
+  const { dims, values } = at === folded ? { dims: [] as number[], values: Float32Array.of((ctx.tensors.get(names[at]) as StaticTensor).values[0] as number) } : reader.weightValues(index, reader.consts.get(names[at])!, 'constant');
   // Tokens and other channels-last values: the channels are the last axis (tokenOps.ts).
   const full = x.channelsLast ? fullOf(x)! : [1, ...x.dims];
   const channelAxis = x.channelsLast ? full.length - 1 : 1;
@@ -60,8 +62,9 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
   if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
     throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
   const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
-  const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
-  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))) });
+  const float = tensors.some((t) => t && isStatic(t) && t.float);
+  const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y));
+  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))), ...(float ? { float: true as const } : {}) });
   return true;
 }
 

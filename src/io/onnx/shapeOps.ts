@@ -5,7 +5,7 @@ import { FLOAT } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, sliceTokens, view } from './tokenOps.js';
-import { pooled, pooledSequence, vector } from './graphReader.js';
+import { pooled, pooledSequence, scalar, vector } from './graphReader.js';
 import { listText } from './common.js';
 
 const shapeOp: Handler = (ctx, index) => {
@@ -49,8 +49,34 @@ const keepValues: Handler = (ctx, index) => {
     if (op === 'Squeeze' || op === 'Unsqueeze') return squeezePooled(ctx, index, op);
     throw ctx.reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations`);
   }
-  ctx.alias(index, { values: ctx.staticValues(index, 0, 'data') });
+  const values = ctx.staticValues(index, 0, 'data');
+  if (ctx.reader.nodes[index].opType !== 'Cast') return ctx.alias(index, { values, ...(isFloat(ctx, index, 0) ? { float: true as const } : {}) });
+  // A Cast to float makes later divisions real (attention's scale, size ** −0.5); to an int truncates.
+  const to = ctx.reader.intAttribute(index, ctx.reader.attributes(index, ['to', 'saturate']), 'to', FLOAT);
+  const float = to === FLOAT || to === DOUBLE;
+  ctx.alias(index, { values: float ? values : values.map((v) => (typeof v === 'number' ? Math.trunc(v) : v)), ...(float ? { float: true as const } : {}) });
 };
+
+const DOUBLE = 11;
+const isFloat = (ctx: ImportContext, index: number, position: number) => {
+  const t = ctx.tensors.get(ctx.reader.nodes[index].input?.[position] ?? '');
+  return Boolean(t && isStatic(t) && t.float);
+};
+
+/** Pow and Sqrt of one folded shape value (attention's scale: size ** −0.5), a float. */
+function floatOfShape(op: 'Pow' | 'Sqrt'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    reader.attributes(index, []);
+    const input = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+    if (input && !isStatic(input)) throw reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations (attention's scale, size ** −0.5)`);
+    const [base] = ctx.staticValues(index, 0, 'base');
+    const exponent = op === 'Sqrt' ? 0.5 : (scalar(reader, reader.nodes[index].input?.[1] ?? '') ?? ctx.staticValues(index, 1, 'exponent')[0]);
+    if (ctx.staticValues(index, 0, 'base').length !== 1 || typeof base !== 'number' || typeof exponent !== 'number' || !Number.isFinite(base ** exponent))
+      throw reader.nodeError(index, `${op} of a computed tensor or of shape values ${listText(ctx.staticValues(index, 0, 'base').map((v) => (v === 'batch' ? -1 : v)))}: expected it on one size (attention's scale), with a constant exponent`);
+    ctx.alias(index, { values: [base ** exponent], float: true });
+  };
+}
 
 const slice: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
@@ -103,6 +129,8 @@ const where: Handler = (ctx, index) => {
 };
 
 export const SHAPE_HANDLERS: Record<string, Handler> = {
+  Pow: floatOfShape('Pow'),
+  Sqrt: floatOfShape('Sqrt'),
   ConstantOfShape: constantOfShape,
   Equal: equal,
   Where: where,
