@@ -387,6 +387,11 @@ describe('the demo page', () => {
       expect(await page.textContent('#input-graph summary')).toBe('The network as read: input [28, 28, 1] → output [10]; 16 layers, a graph (branches and joins); 7 prunable layers with 8522 weights');
       expect(await page.textContent('#input-graph pre')).toMatch(/^samples: \(P, 1, 28, 28\) NCHW or \(P, 28, 28, 1\) NHWC or \(P, 784\) flattened\n/);
       expect(await page.textContent('#input-graph pre')).toContain("program: relu — ReLU after the residual sum '/block1/Add' (offset: '/block1/shortcut/shortcut.0/Conv')");
+      // A PyTorch ViT: attention's products and layout ops read in the page as in Node.
+      await page.setInputFiles('#files', [fixture('torch/vit.onnx'), fixture('mnist-samples.npy')]);
+      await page.waitForFunction(() => document.querySelector('#input-graph summary')?.textContent?.includes('18762 weights'), null, { timeout: 30_000 });
+      expect(await page.textContent('#input-graph summary')).toMatch(/^The network as read: input \[28, 28, 1\] → output \[10\]; \d+ layers, a graph \(branches and joins\); 10 prunable layers with 18762 weights$/);
+      expect(await page.textContent('#input-graph pre')).toContain('matmul product of two computed tensors, 4 batched → [4, 17, 17]');
       await page.setInputFiles('#files', [fixture('mnist-mlp.onnx'), fixture('mnist-samples.npy'), fixture('mnist-labels.npy')]);
       await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('mnist-mlp.onnx'), null, { timeout: 30_000 });
 
