@@ -202,7 +202,8 @@ struct PointwiseParams {
   count: u32,
   channels: u32,
   op: u32,        // 0 affine (scale[c]·x + offset[c]), 1 clip(a, b), 2 leaky ReLU(a), 3 ELU(a), 4 sigmoid,
-                  // 5 tanh, 6 GELU (erf), 7 SiLU, 8 hard swish, 9 hard sigmoid(a·x + b)
+                  // 5 tanh, 6 GELU (erf), 7 SiLU, 8 hard swish, 9 hard sigmoid(a·x + b), 10 softplus,
+                  // 11 softsign, 12 SELU (b·(x or a·(eˣ − 1))), 13 mish, 14 PReLU (slope scale[c] below 0)
   a: f32,
   b: f32,
 }
@@ -222,6 +223,9 @@ fn erfApprox(x: f32) -> f32 {
 
 fn sigmoidOf(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
 
+// log(1 + eˣ) without overflow: x itself past 20 (as the float64 pass).
+fn softplusOf(v: f32) -> f32 { return select(log(1.0 + exp(v)), v, v > 20.0); }
+
 @compute @workgroup_size(WORKGROUP)
 fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let p = pointwiseParams;
@@ -239,6 +243,11 @@ fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       case 7u: { r = v * sigmoidOf(v); }
       case 8u: { r = v * min(max(v + 3.0, 0.0), 6.0) / 6.0; }
       case 9u: { r = min(max(p.a * v + p.b, 0.0), 1.0); }
+      case 10u: { r = softplusOf(v); }
+      case 11u: { r = v / (1.0 + abs(v)); }
+      case 12u: { r = p.b * select(p.a * (exp(v) - 1.0), v, v >= 0.0); }
+      case 13u: { r = v * tanh(softplusOf(v)); }
+      case 14u: { r = select(pointwiseScale[i % p.channels] * v, v, v >= 0.0); }
       default: {}
     }
     pointwiseOutput[i] = r;

@@ -393,9 +393,9 @@ describe('functional models', () => {
         "layer 1 ('d'): DepthwiseConv2D reads the vector 'r' viewed as [1, 1, C] or [1, C]: expected an image or a sequence (only a 1×1 Conv2D or Conv1D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)",
       ],
       [
-        'softplus',
-        () => tf.sequential({ layers: [tf.layers.dense({ name: 'd', inputShape: [4], units: 2, activation: 'softplus' })] }),
-        `layer 0 ('d'): activation: expected one of relu, linear, softmax, relu6, sigmoid, tanh, elu, swish, gelu, hardSigmoid, hard_sigmoid, found "softplus"`,
+        'gelu_new',
+        () => tf.sequential({ layers: [tf.layers.dense({ name: 'd', inputShape: [4], units: 2, activation: 'gelu_new' })] }),
+        `layer 0 ('d'): activation: expected one of relu, linear, softmax, relu6, sigmoid, tanh, elu, swish, gelu, hardSigmoid, hard_sigmoid, selu, softplus, softsign, mish, found "gelu_new"`,
       ],
     ];
     for (const [label, build, message] of cases) {
@@ -491,9 +491,9 @@ describe('bad inputs raise an InputError naming the file', () => {
 
   it('an unsupported activation', async () => {
     const path = await mlpCopy((json) => {
-      json.modelTopology.config.layers[0].config.activation = 'softplus';
+      json.modelTopology.config.layers[0].config.activation = 'gelu_new';
     });
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(/layer 0 \('dense_1'\): activation: expected one of relu, linear, softmax, relu6, .*found "softplus"/);
+    await expect(loadTfjsModelFile(path)).rejects.toThrow(/layer 0 \('dense_1'\): activation: expected one of relu, linear, softmax, relu6, .*found "gelu_new"/);
   });
 
   it('a leaky ReLU layer', async () => {

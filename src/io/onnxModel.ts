@@ -8,7 +8,7 @@
 // Mul of two tensors (a gate: one shape, or an image by [C, 1, 1]; onnx/gating.ts), Mul, Add, Sub
 // and Div by a constant of one value or one per channel (a per-channel affine layer), a 1×1 Conv on
 // a globally pooled tensor (a dense layer), Concat on the channel axis, Relu, Clip, LeakyRelu,
-// Elu, Sigmoid, Tanh, HardSwish, HardSigmoid, Gelu, SiLU, GELU and Hardswish as PyTorch writes them
+// Elu, Selu, Sigmoid, Tanh, HardSwish, HardSigmoid, Gelu, Softplus, Softsign, Mish, PRelu; SiLU, GELU, Hardswish, Mish and Softsign as PyTorch writes them
 // (x·Sigmoid(x); (x·(Erf(x/√2) + 1))·½; x·HardSigmoid(x)), MaxPool and AveragePool (any pads,
 // ceil_mode; a zero Pad before merged; onnx/windowOps.ts), GlobalAveragePool, ReduceMean over H
 // and W, Flatten (axis 1), Reshape to [batch, -1] (or a vector to [batch, C, 1, 1]), Softmax (last

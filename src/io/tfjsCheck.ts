@@ -15,9 +15,10 @@ export { describe, isObject, zeroPadding, type Json };
 export const SUPPORTED_CLASSES = [
   'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Multiply', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D',
   'Conv1D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D', 'ZeroPadding2D', 'UpSampling2D', 'Flatten', 'Reshape', 'Rescaling', 'Normalization', 'LayerNormalization', 'Activation', 'ReLU', 'Softmax', 'Dropout', 'InputLayer',
+  'LeakyReLU', 'ELU', 'PReLU', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, ZeroPadding2D (before a conv or pool), UpSampling2D, Flatten, Reshape (a vector as [1, 1, C] or [1, C], or a flatten), Rescaling, Normalization (over channels), LayerNormalization (over the last axis), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish… see the docs), ReLU(max_value), Softmax, Dropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, ZeroPadding2D (before a conv or pool), UpSampling2D, Flatten, Reshape (a vector as [1, 1, C] or [1, C], or a flatten), Rescaling, Normalization (over channels), LayerNormalization (over the last axis), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish|selu|softplus|softsign|mish… see the docs), ReLU(max_value), LeakyReLU, ELU, PReLU, Softmax, Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
 const JOINS = ['Add', 'Multiply', 'Concatenate'];

@@ -176,10 +176,16 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
     for (const entry of handle.weights) {
       if (entry.values) {
         // Not the network's to change (a BatchNormalization's statistics): as read, less removed channels.
-        // Per-channel values lose the removed channels (a Normalization's count is one value).
-        const kept = entry.shape.length === 1 ? removed?.get(entry.layer) : undefined;
+        // Per-channel values lose the removed channels (a Normalization's count is one value); a
+        // PReLU's alpha [..., C] loses them at each position.
+        const channels = entry.shape[entry.shape.length - 1];
+        const kept = entry.shape.length >= 1 && channels > 1 ? removed?.get(entry.layer) : undefined;
         const dtype = entry.dtype ?? 'float32';
-        if (kept) named.push({ name: entry.name, tensor: tf.tensor(Float32Array.from(kept, (c) => entry.values![c]), [kept.length], dtype) });
+        if (kept) {
+          const lead = entry.values.length / channels;
+          const values = Float32Array.from({ length: lead * kept.length }, (_, i) => entry.values![Math.floor(i / kept.length) * channels + kept[i % kept.length]]);
+          named.push({ name: entry.name, tensor: tf.tensor(values, [...entry.shape.slice(0, -1), kept.length], dtype) });
+        }
         else named.push({ name: entry.name, tensor: tf.tensor(entry.values, entry.shape, dtype) });
         continue;
       }

@@ -274,10 +274,14 @@ export const ACTIVATION_DEFAULTS: Partial<Record<ActivationLayer['fn'], { alpha:
   leakyRelu: { alpha: 0.01 },
   elu: { alpha: 1 },
   hardSigmoid: { alpha: 0.2, beta: 0.5 },
+  // SELU's fixed point constants (Klambauer et al. 2017), as ONNX, PyTorch and Keras take them.
+  selu: { alpha: 1.6732632423543772, beta: 1.0507009873554805 },
 };
 
-/** The pointwise function of an activation layer. */
-export function activationFunction(layer: ActivationLayer): (v: number) => number {
+const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
+
+/** The pointwise function of an activation layer; `at`: the value's index in its sample (PReLU's slope). */
+export function activationFunction(layer: ActivationLayer): (v: number, at: number) => number {
   const alpha = layer.alpha ?? ACTIVATION_DEFAULTS[layer.fn]?.alpha;
   const beta = layer.beta ?? ACTIVATION_DEFAULTS[layer.fn]?.beta;
   switch (layer.fn) {
@@ -302,5 +306,17 @@ export function activationFunction(layer: ActivationLayer): (v: number) => numbe
       return (v) => Math.min(Math.max(alpha! * v + beta!, 0), 1);
     case 'hardSwish':
       return (v) => (v * Math.min(Math.max(v + 3, 0), 6)) / 6;
+    case 'softplus':
+      return softplus;
+    case 'softsign':
+      return (v) => v / (1 + Math.abs(v));
+    case 'selu':
+      return (v) => beta! * (v >= 0 ? v : alpha! * (Math.exp(v) - 1));
+    case 'mish':
+      return (v) => v * Math.tanh(softplus(v));
+    case 'prelu': {
+      const slopes = layer.slopes!;
+      return (v, at) => (v >= 0 ? v : slopes[at % slopes.length] * v);
+    }
   }
 }

@@ -143,9 +143,12 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
       case 'relu':
         out = reluInPlace(Float64Array.from(x));
         break;
-      case 'activation':
-        out = x.map(activationFunction(layer));
+      case 'activation': {
+        const f = activationFunction(layer);
+        const perSample = shapeSize(inShape);
+        out = x.map((v, i) => f(v, i % perSample));
         break;
+      }
       case 'maxpool2d':
       case 'avgpool2d':
         out = poolForward(x, samples, windowGeometry(layer, inShape), layer.kind === 'maxpool2d' ? 'max' : 'avg', layer.kind === 'avgpool2d' && layer.countIncludePad);

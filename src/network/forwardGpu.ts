@@ -128,7 +128,10 @@ export async function forwardGpu(
           case 'activation': {
             const result = (out = activation(outSize, layer.name));
             const [a, b] = layer.fn === 'clip' ? [Math.max(layer.min ?? -F32_MAX, -F32_MAX), Math.min(layer.max ?? F32_MAX, F32_MAX)] : [layer.alpha ?? ACTIVATION_DEFAULTS[layer.fn]?.alpha ?? 0, layer.beta ?? ACTIVATION_DEFAULTS[layer.fn]?.beta ?? 0];
-            steps.push((n) => [pointwise(ws, { count: n * outSize, op: layer.fn, a, b, input: cur.buffer, output: result.buffer })]);
+            // PReLU: its slopes per channel (or per value of a sample: then `channels` is the sample's size).
+            const slopes = layer.slopes ? ws.upload(layer.slopes, `${layer.name} slopes`) : undefined;
+            const channels = layer.slopes?.length;
+            steps.push((n) => [pointwise(ws, { count: n * outSize, op: layer.fn, a, b, channels, scale: slopes, input: cur.buffer, output: result.buffer })]);
             break;
           }
           case 'batchnorm': {

@@ -228,6 +228,13 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       for (const key of ['min', 'max', 'alpha', 'beta'] as const)
         if (layer[key] !== undefined && !Number.isFinite(layer[key])) fail(`${key} must be a finite number (found ${layer[key]})`);
       if (layer.fn === 'clip' && !((layer.min ?? -Infinity) < (layer.max ?? Infinity))) fail(`clip needs min < max (found ${layer.min}, ${layer.max})`);
+      if (layer.fn === 'prelu') {
+        const channels = inputShape[inputShape.length - 1];
+        const size = shapeSize(inputShape);
+        if (!(layer.slopes instanceof Float32Array) || (layer.slopes.length !== channels && layer.slopes.length !== size))
+          fail(`prelu slopes must be a Float32Array of ${channels} values (one per channel) or ${size} (one per value), found ${ArrayBuffer.isView(layer.slopes) ? layer.slopes.length : typeof layer.slopes}`);
+        checkFinite('slopes', layer.slopes);
+      }
       return [...inputShape];
     }
     case 'flatten':

@@ -60,17 +60,22 @@ export interface ReluLayer extends LayerBase {
 }
 
 /** Pointwise activations other than ReLU (net-trim.md: their layers get the linear program). */
-export type ActivationFunction = 'clip' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'elu' | 'gelu' | 'silu' | 'hardSwish' | 'hardSigmoid';
-export const ACTIVATION_FUNCTIONS: readonly ActivationFunction[] = ['clip', 'leakyRelu', 'sigmoid', 'tanh', 'elu', 'gelu', 'silu', 'hardSwish', 'hardSigmoid'];
+export type ActivationFunction = 'clip' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'elu' | 'gelu' | 'silu' | 'hardSwish' | 'hardSigmoid' | 'softplus' | 'softsign' | 'selu' | 'mish' | 'prelu';
+export const ACTIVATION_FUNCTIONS: readonly ActivationFunction[] = ['clip', 'leakyRelu', 'sigmoid', 'tanh', 'elu', 'gelu', 'silu', 'hardSwish', 'hardSigmoid', 'softplus', 'softsign', 'selu', 'mish', 'prelu'];
 
 export interface ActivationLayer extends LayerBase {
   kind: 'activation';
   fn: ActivationFunction;
-  /** clip: the bounds (ReLU6 is clip 0…6); leakyRelu, elu: alpha; hardSigmoid: alpha·x + beta. */
+  /** clip: the bounds (ReLU6 is clip 0…6); leakyRelu, elu: alpha; hardSigmoid: alpha·x + beta; selu: alpha·(eˣ − 1) below 0, all times beta (λ). */
   min?: number;
   max?: number;
   alpha?: number;
   beta?: number;
+  /**
+   * prelu: the slopes below 0, learned: one per channel (the last axis), or one per value of a
+   * sample (Keras's PReLU without shared axes); value i of a sample takes slopes[i mod length].
+   */
+  slopes?: Float32Array;
 }
 
 export interface MaxPool2DLayer extends LayerBase {

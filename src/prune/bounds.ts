@@ -89,6 +89,15 @@ function activationLipschitz(layer: ActivationLayer): number {
       return 1.5; // (2x + 3) / 6 at x = 3
     case 'hardSigmoid':
       return layer.alpha === undefined ? 0.2 : alpha;
+    case 'softplus':
+    case 'softsign':
+      return 1; // σ(x) < 1; 1/(1 + |x|)² ≤ 1
+    case 'selu':
+      return Math.abs(layer.beta ?? 1.0507009873554805) * Math.max(1, layer.alpha === undefined ? 1.6732632423543772 : alpha);
+    case 'mish':
+      return 1.09; // max of mish′, near x ≈ 1.2
+    case 'prelu':
+      return Math.max(1, ...Array.from(layer.slopes ?? [], Math.abs));
   }
 }
 

@@ -187,7 +187,7 @@ export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = network
     const out = keptOf(i);
     const input = keptOf(graph.sources[i][0]);
     if (out) result.kept.set(layer.name, out);
-    result.network.layers.push(out || input ? shrinkLayer(layer, input, out) : layer);
+    result.network.layers.push(out || input ? shrinkLayer(layer, input, out, sets.count(i)) : layer);
     if (layer.kind === 'dense' || layer.kind === 'conv2d') {
       const before = sets.count(i);
       const after = out ? out.length : before;
@@ -222,8 +222,8 @@ function pick(values: Float32Array, keep: Int32Array | null): Float32Array {
   return keep ? Float32Array.from(keep, (c) => values[c]) : values;
 }
 
-/** The layer with only the kept input channels (rows) and output channels (columns). */
-function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null): Layer {
+/** The layer with only the kept input channels (rows) and output channels (columns) of its `channels`. */
+function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null, channels: number): Layer {
   switch (layer.kind) {
     case 'dense': {
       const rows = input ?? Int32Array.from({ length: layer.inputs }, (_, r) => r);
@@ -248,6 +248,13 @@ function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | n
     }
     case 'batchnorm':
       return { ...layer, scale: pick(layer.scale, out), offset: pick(layer.offset, out) };
+    case 'activation': {
+      // PReLU's slopes: one per channel, or per value (positions × channels, channels last).
+      const slopes = layer.slopes;
+      if (!slopes || !out) return layer;
+      const positions = slopes.length / channels;
+      return { ...layer, slopes: Float32Array.from({ length: positions * out.length }, (_, i) => slopes[Math.floor(i / out.length) * channels + out[i % out.length]]) };
+    }
     default:
       return layer;
   }

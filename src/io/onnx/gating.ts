@@ -1,6 +1,7 @@
 // Products in ONNX graphs: activations that exporters write as several nodes, and gates.
 // PyTorch writes SiLU as x·Sigmoid(x), Hardswish before opset 14 as x·HardSigmoid(x) (α = 1/6,
-// β = ½) and GELU before opset 20 as (x·(Erf(x/√2) + 1))·½. findFusions recognizes them before
+// β = ½), GELU before opset 20 as (x·(Erf(x/√2) + 1))·½, Mish before opset 18 as
+// x·Tanh(Softplus(x)) and Softsign as x / (Abs(x) + 1). findFusions recognizes them before
 // the graph is read: the pattern's last node becomes one activation layer reading x, the others
 // are skipped (each inner tensor must be read by the pattern alone). A Mul left over is a gate:
 // two computed tensors of one shape, or an image times one value per channel (squeeze-and-
@@ -14,7 +15,7 @@ import { constantAffine, foldShapeValues } from './affineOps.js';
 import { isPooled, isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern (their own error says so). */
-export const FUSED_PARTS = ['Erf'];
+export const FUSED_PARTS = ['Erf', 'Abs'];
 
 /** A node that becomes an activation of `input`, or one inside such a pattern (skipped). */
 export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
@@ -40,8 +41,26 @@ export function findFusions(reader: GraphReader, outputName: string): Map<number
   const attribute = (index: number, name: string) => reader.nodes[index].attribute?.find((a) => a.name === name);
   const fusions = new Map<number, Fusion>();
   reader.nodes.forEach((_, m) => {
+    if (op(m) === 'Div' && !fusions.has(m)) {
+      // x / (Abs(x) + 1): softsign.
+      const [x, d] = inputs(m);
+      const add = inputs(m).length === 2 ? innerNode(d, 'Add', m) : undefined;
+      const abs = add === undefined ? undefined : orders(add).filter(([, one]) => near(scalar(reader, one), 1)).map(([a]) => innerNode(a, 'Abs', add)).find((a) => a !== undefined);
+      if (abs === undefined || inputs(abs)[0] !== x) return;
+      for (const inner of [add!, abs]) fusions.set(inner, 'inner');
+      fusions.set(m, { fn: 'softsign', input: x });
+      return;
+    }
     if (op(m) !== 'Mul' || fusions.has(m)) return;
     for (const [x, y] of orders(m)) {
+      // x · Tanh(Softplus(x)): mish.
+      const tanh = innerNode(y, 'Tanh', m);
+      const softplus = tanh === undefined ? undefined : innerNode(inputs(tanh)[0], 'Softplus', tanh);
+      if (softplus !== undefined && inputs(softplus)[0] === x) {
+        for (const inner of [tanh!, softplus]) fusions.set(inner, 'inner');
+        fusions.set(m, { fn: 'mish', input: x });
+        return;
+      }
       // x · Sigmoid(x), x · HardSigmoid(x)
       for (const [gateOp, fn] of [['Sigmoid', 'silu'], ['HardSigmoid', 'hardSwish']] as const) {
         const g = innerNode(y, gateOp, m);

@@ -154,6 +154,26 @@ function activation(fn: ActivationLayer['fn'], params: (ctx: ImportContext, inde
   };
 }
 
+/** PRelu: its slope one value or one per channel (nn.PReLU(C): [C, 1, 1]), bound like a BatchNorm's parameters for channel removal. */
+const prelu: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
+  const constant = reader.constInput(index, 1, 'slope');
+  const { dims, values } = reader.weightValues(index, constant, 'slope');
+  const C = x.ours[x.ours.length - 1];
+  // Right-aligned against [batch, ...dims]: the channels on axis 1 (channels-first) or last.
+  const full = fullOf(x) ?? [1, ...x.dims];
+  const axis = x.channelsLast ? full.length - 1 : 1;
+  const aligned = [...Array(Math.max(0, full.length - dims.length)).fill(1), ...dims];
+  const perChannel = values.length > 1 && aligned.length === full.length && aligned.every((d, k) => (k === axis ? d === C : d === 1));
+  if (!(values.length === 1 || perChannel) || x.chw)
+    throw reader.nodeError(index, `slope '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (${x.channelsLast ? `[${C}]` : `[${C}${x.dims.slice(1).map(() => ', 1').join('')}]`})`);
+  const name = reader.layerName(index);
+  if (perChannel) reader.batchNorms.push({ layer: name, params: [constant.root], reader: index });
+  ctx.emit(index, { kind: 'activation', name, fn: 'prelu', slopes: perChannel ? values : new Float32Array(C).fill(values[0]) }, [x], sameAs(x));
+};
+
 /** A float scalar constant input (Clip's min/max since opset 11), or null when absent. */
 function scalarInput(ctx: ImportContext, index: number, position: number, what: string): number | null {
   const constant = ctx.reader.optionalConstInput(index, position, what);
@@ -310,6 +330,14 @@ export const OP_HANDLERS: Record<string, Handler> = {
     if (ctx.reader.stringAttribute(i, attrs, 'approximate', 'none') !== 'none') throw ctx.reader.nodeError(i, `unsupported attribute approximate: expected 'none' (the erf GELU)`);
     return {};
   }),
+  Softplus: activation('softplus', (ctx, i) => (ctx.reader.attributes(i, []), {})),
+  Softsign: activation('softsign', (ctx, i) => (ctx.reader.attributes(i, []), {})),
+  Mish: activation('mish', (ctx, i) => (ctx.reader.attributes(i, []), {})),
+  Selu: activation('selu', (ctx, i) => {
+    const attrs = ctx.reader.attributes(i, ['alpha', 'gamma']);
+    return { alpha: ctx.reader.floatAttribute(i, attrs, 'alpha', 1.67326319217681884765625), beta: ctx.reader.floatAttribute(i, attrs, 'gamma', 1.05070102214813232421875) };
+  }),
+  PRelu: prelu,
   MaxPool: pool('maxpool2d'),
   AveragePool: pool('avgpool2d'),
   GlobalAveragePool: globalAveragePool,

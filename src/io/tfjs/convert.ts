@@ -53,6 +53,10 @@ const SEPARATE: Record<string, Omit<ActivationLayer, 'name' | 'kind'>> = {
   gelu: { fn: 'gelu' },
   hardSigmoid: { fn: 'hardSigmoid', alpha: 0.2, beta: 0.5 },
   hard_sigmoid: { fn: 'hardSigmoid', alpha: 0.2, beta: 0.5 },
+  selu: { fn: 'selu' },
+  softplus: { fn: 'softplus' },
+  softsign: { fn: 'softsign' },
+  mish: { fn: 'mish' },
 };
 export const KERAS_ACTIVATIONS = [...FUSED, ...Object.keys(SEPARATE)];
 
@@ -61,6 +65,21 @@ export function activationName(config: Json, where: string): string {
   if (typeof activation !== 'string' || !KERAS_ACTIVATIONS.includes(activation))
     throw new InputError(`${where}: activation: expected one of ${KERAS_ACTIVATIONS.join(', ')}, found ${describe(activation)}`);
   return activation;
+}
+
+/**
+ * PReLU's alpha as our slopes: one per channel when it is shared over every other axis (shape
+ * [1, …, 1, C]), else one per value of the input (shared axes broadcast).
+ */
+function preluSlopes(alpha: Float32Array, shape: number[], input: number[]): Float32Array {
+  if (shape.slice(0, -1).every((d) => d === 1)) return alpha;
+  const size = input.reduce((a, b) => a * b, 1);
+  const strides = shape.map((_, k) => (shape[k] === 1 ? 0 : shape.slice(k + 1).reduce((a, b) => a * b, 1)));
+  return Float32Array.from({ length: size }, (_, i) => {
+    let at = 0;
+    for (let k = input.length - 1, rest = i; k >= 0; rest = Math.floor(rest / input[k]), k--) at += (rest % input[k]) * strides[k];
+    return alpha[at];
+  });
 }
 
 /** A layer's weight values as float32 copies, checked to be finite. */
@@ -170,7 +189,20 @@ export function convertModel(
     let out: string;
     switch (className) {
       case 'Dropout':
-        out = from[0];
+      case 'SpatialDropout1D':
+      case 'GaussianNoise':
+      case 'GaussianDropout':
+      case 'AlphaDropout':
+        out = from[0]; // noise and dropout: nothing at inference
+        break;
+      case 'LeakyReLU':
+        out = emit({ kind: 'activation', name, fn: 'leakyRelu', alpha: (config.alpha as number | undefined) ?? 0.3 }, from);
+        break;
+      case 'ELU':
+        out = emit({ kind: 'activation', name, fn: 'elu', alpha: (config.alpha as number | undefined) ?? 1 }, from);
+        break;
+      case 'PReLU':
+        out = emit({ kind: 'activation', name, fn: 'prelu', slopes: preluSlopes(values.get('alpha')!, layer.weights[0].shape as number[], inputShapeOf(layer)) }, from);
         break;
       case 'ZeroPadding2D': {
         const readers = layer.outboundNodes.map((n) => n.outboundLayer);

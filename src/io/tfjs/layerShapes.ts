@@ -192,9 +192,27 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       if (axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1) && axis !== input.length) fail(`${where}: axis`, `-1 (the last axis), found ${describe(axis)}`);
       return input;
     }
-    case 'Dropout': {
+    case 'Dropout':
+    case 'SpatialDropout1D':
+    case 'GaussianDropout':
+    case 'AlphaDropout': {
       const rate = c.rate;
       if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) fail(`${where}: rate`, `a number in [0, 1), found ${describe(rate)}`);
+      return input;
+    }
+    case 'GaussianNoise':
+      if (typeof c.stddev !== 'number' || !(c.stddev >= 0)) fail(`${where}: stddev`, `a number ≥ 0, found ${describe(c.stddev)}`);
+      return input;
+    case 'LeakyReLU':
+    case 'ELU':
+      if (c.alpha !== undefined && c.alpha !== null && !(typeof c.alpha === 'number' && Number.isFinite(c.alpha))) fail(`${where}: alpha`, `a finite number, found ${describe(c.alpha)}`);
+      return input;
+    case 'PReLU': {
+      // alpha: the input's shape with the shared axes (1-based, the batch axis 0) as 1.
+      const shared = c.shared_axes ?? c.sharedAxes ?? [];
+      const axes = typeof shared === 'number' ? [shared] : shared;
+      if (!Array.isArray(axes) || !axes.every((a) => Number.isInteger(a) && a >= 1 && a <= input.length)) fail(`${where}: shared_axes`, `null or axes from 1 to ${input.length}, found ${describe(shared)}`);
+      expectWeight('alpha', input.map((d, k) => ((axes as number[]).includes(k + 1) ? 1 : d)));
       return input;
     }
     case 'Activation':
