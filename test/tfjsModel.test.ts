@@ -482,10 +482,10 @@ describe('bad inputs raise an InputError naming the file', () => {
 
   it('an unsupported layer class', async () => {
     const path = await mlpCopy((json) => {
-      json.modelTopology.config.layers[1].class_name = 'Cropping2D';
+      json.modelTopology.config.layers[1].class_name = 'Conv3D';
     });
     await expect(loadTfjsModelFile(path)).rejects.toThrow(
-      new InputError(`${path}: layer 1 ('dense_2'): unsupported layer class 'Cropping2D': ${SUPPORTED_DESCRIPTION}`),
+      new InputError(`${path}: layer 1 ('dense_2'): unsupported layer class 'Conv3D': ${SUPPORTED_DESCRIPTION}`),
     );
   });
 

@@ -15,13 +15,13 @@ export { describe, isObject, zeroPadding, type Json };
 export const SUPPORTED_CLASSES = [
   'Dense', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Add', 'Multiply', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D',
   'Conv1D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D', 'ZeroPadding2D', 'UpSampling2D', 'Flatten', 'Reshape', 'Rescaling', 'Normalization', 'LayerNormalization', 'Activation', 'ReLU', 'Softmax', 'Dropout', 'InputLayer',
-  'LeakyReLU', 'ELU', 'PReLU', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
+  'LeakyReLU', 'ELU', 'PReLU', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'Average', 'Maximum', 'Minimum', 'Cropping2D',
 ] as const;
 export const SUPPORTED_DESCRIPTION =
-  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, ZeroPadding2D (before a conv or pool), UpSampling2D, Flatten, Reshape (a vector as [1, 1, C] or [1, C], or a flatten), Rescaling, Normalization (over channels), LayerNormalization (over the last axis), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish|selu|softplus|softsign|mish… see the docs), ReLU(max_value), LeakyReLU, ELU, PReLU, Softmax, Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout (ignored at inference), InputLayer';
+  'supported are Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, Add, Average, Maximum, Minimum, Multiply (a gate), Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, ZeroPadding2D (before a conv or pool), Cropping2D, UpSampling2D, Flatten, Reshape (a vector as [1, 1, C] or [1, C], or a flatten), Rescaling, Normalization (over channels), LayerNormalization (over the last axis), Activation(relu|relu6|linear|softmax|sigmoid|tanh|elu|swish|selu|softplus|softsign|mish… see the docs), ReLU(max_value), LeakyReLU, ELU, PReLU, Softmax, Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout (ignored at inference), InputLayer';
 
 /** Classes that join two or more inputs; every other layer reads one. */
-const JOINS = ['Add', 'Multiply', 'Concatenate'];
+const JOINS = ['Add', 'Multiply', 'Concatenate', 'Average', 'Maximum', 'Minimum'];
 
 /** Largest number of one sample's values in any layer's input or output. */
 const MAX_SAMPLE_VALUES = 1 << 28;

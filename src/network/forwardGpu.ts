@@ -20,8 +20,12 @@ import { UPSAMPLE_MODES, type Network } from './types.js';
 const F32_MAX = 3.4028234663852886e38;
 
 /** out = the sum of `parts` (two or more) over `count` values: the first two, then one at a time into out. */
-function sumDispatches(ws: Workspace, count: number, parts: Activation[], out: Activation): Dispatch[] {
-  return parts.slice(1).map((part, k) => add(ws, { count, left: k === 0 ? parts[0].buffer : out.buffer, right: part.buffer, sum: out.buffer }));
+function sumDispatches(ws: Workspace, count: number, parts: Activation[], out: Activation, scratch: Activation | null): Dispatch[] {
+  // A dispatch may not read and write one buffer: partial sums of three or more parts alternate
+  // between `out` and `scratch`, the last one in `out`.
+  const steps = parts.length - 1;
+  const target = (k: number) => ((steps - 1 - k) % 2 === 0 ? out : scratch!).buffer;
+  return parts.slice(1).map((part, k) => add(ws, { count, left: k === 0 ? parts[0].buffer : target(k - 1), right: part.buffer, sum: target(k) }));
 }
 
 export interface ForwardGpuOptions extends ForwardOptions {
@@ -156,7 +160,8 @@ export async function forwardGpu(
           }
           case 'add': {
             const result = (out = activation(outSize, layer.name));
-            steps.push((n) => sumDispatches(ws, n * outSize, sources, result));
+            const scratch = sources.length > 2 ? activation(outSize, `${layer.name} partial sum`) : null;
+            steps.push((n) => sumDispatches(ws, n * outSize, sources, result, scratch));
             break;
           }
           case 'mul': {
@@ -240,7 +245,8 @@ export async function forwardGpu(
         else {
           const size = shapeSize(graph.outputShapes[t.index]);
           const sum = activation(size, `${t.layer.name} offset`);
-          steps.push((n) => sumDispatches(ws, n * size, parts, sum));
+          const scratch = parts.length > 2 ? activation(size, `${t.layer.name} partial offset`) : null;
+          steps.push((n) => sumDispatches(ws, n * size, parts, sum, scratch));
           offsetSources.set(t.index, sum);
         }
       }

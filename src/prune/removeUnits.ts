@@ -13,7 +13,7 @@
 // (foldConstants.ts), which makes them unread.
 import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import { foldConstantUnits } from './foldConstants.js';
-import type { Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
+import type { Conv2DLayer, DenseLayer, Layer, Network, RearrangeLayer } from '../network/types.js';
 
 export interface UnitRemoval {
   /** The network with the unread units removed (the input network is not modified). */
@@ -133,6 +133,17 @@ function tieChannels(network: Network, sets: ChannelSets): void {
         }
         break;
       }
+      case 'rearrange': {
+        // A crop or a token picked keeps each channel a channel: tie output channel c to the one
+        // input channel it reads (rearrangeChannels). Else all stays, and so it does with constants
+        // added (a class token, a position embedding: the written model's constants keep their size).
+        const map = layer.offset ? null : rearrangeChannels(layer, sets.count(source), sets.count(i));
+        if (!map) {
+          sets.fix(source);
+          sets.fix(i);
+        } else map.forEach((from, c) => from >= 0 && union(node(source, from), node(i, c)));
+        break;
+      }
       case 'flatten': {
         // NHWC: feature k of the flattened [H, W, C] comes from channel k mod C.
         const channels = sets.count(source);
@@ -145,6 +156,22 @@ function tieChannels(network: Network, sets: ChannelSets): void {
         sets.fix(i);
     }
   });
+}
+
+/**
+ * For each output channel of a rearrange (its last axis, `outputs` of them), the input channel
+ * (of `inputs`) every value of it reads (−1: constants only); null when a channel reads several.
+ */
+function rearrangeChannels(layer: RearrangeLayer, inputs: number, outputs: number): Int32Array | null {
+  const map = new Int32Array(outputs).fill(-1);
+  for (let i = 0; i < layer.indices.length; i++) {
+    const from = layer.indices[i];
+    if (from < 0) continue;
+    const c = i % outputs;
+    if (map[c] === -1) map[c] = from % inputs;
+    else if (map[c] !== from % inputs) return null;
+  }
+  return map;
 }
 
 /** The channels of `tensor` kept: those whose tied set is read or fixed. */
@@ -187,7 +214,7 @@ export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = network
     const out = keptOf(i);
     const input = keptOf(graph.sources[i][0]);
     if (out) result.kept.set(layer.name, out);
-    result.network.layers.push(out || input ? shrinkLayer(layer, input, out, sets.count(i)) : layer);
+    result.network.layers.push(out || input ? shrinkLayer(layer, input, out, sets.count(i), sets.count(graph.sources[i][0])) : layer);
     if (layer.kind === 'dense' || layer.kind === 'conv2d') {
       const before = sets.count(i);
       const after = out ? out.length : before;
@@ -223,7 +250,7 @@ function pick(values: Float32Array, keep: Int32Array | null): Float32Array {
 }
 
 /** The layer with only the kept input channels (rows) and output channels (columns) of its `channels`. */
-function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null, channels: number): Layer {
+function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null, channels: number, inputChannels: number): Layer {
   switch (layer.kind) {
     case 'dense': {
       const rows = input ?? Int32Array.from({ length: layer.inputs }, (_, r) => r);
@@ -248,6 +275,22 @@ function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | n
     }
     case 'batchnorm':
       return { ...layer, scale: pick(layer.scale, out), offset: pick(layer.offset, out) };
+    case 'rearrange': {
+      // The values of the kept output channels, reading the kept input channels' new positions.
+      const outputs = layer.shape[layer.shape.length - 1];
+      const keptOut = out ?? Int32Array.from({ length: outputs }, (_, c) => c);
+      const position = new Int32Array(inputChannels).fill(-1);
+      (input ?? Int32Array.from({ length: inputChannels }, (_, c) => c)).forEach((c, k) => (position[c] = k));
+      const inputsNow = input ? input.length : inputChannels;
+      const count = (layer.indices.length / outputs) * keptOut.length;
+      const at = (i: number) => Math.floor(i / keptOut.length) * outputs + keptOut[i % keptOut.length];
+      const indices = Int32Array.from({ length: count }, (_, i) => {
+        const from = layer.indices[at(i)];
+        return from < 0 ? -1 : Math.floor(from / inputChannels) * inputsNow + position[from % inputChannels];
+      });
+      const offset = layer.offset && Float32Array.from({ length: count }, (_, i) => layer.offset![at(i)]);
+      return { ...layer, indices, offset, shape: [...layer.shape.slice(0, -1), keptOut.length] };
+    }
     case 'activation': {
       // PReLU's slopes: one per channel, or per value (positions × channels, channels last).
       const slopes = layer.slopes;

@@ -5,7 +5,9 @@
 // Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { listText, product, shapeText } from './common.js';
-import { sameAs } from './graphReader.js';
+import { sameAs, scalar, type NetTensor } from './graphReader.js';
+import type { Layer } from '../../network/types.js';
+import { mergeLayers, type MergeKind } from '../../network/composite.js';
 import { addConstantTokens, fullOf } from './tokenOps.js';
 
 type Arithmetic = 'Mul' | 'Add' | 'Sub' | 'Div';
@@ -68,18 +70,54 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
   return true;
 }
 
-/** Sub and Div: of shape values (folded), or a tensor and a constant. */
+/** Sub and Div: of shape values (folded), or a tensor and a constant; Sub of two computed tensors of one shape (mergeLayers). */
 function arithmetic(op: 'Sub' | 'Div'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
-    if (foldShapeValues(ctx, index, op)) return;
-    if (!constantAffine(ctx, index, op)) throw reader.nodeError(index, `${op} of two computed tensors: expected a tensor and a constant (one value, or one per channel)`);
+    if (foldShapeValues(ctx, index, op) || constantAffine(ctx, index, op)) return;
+    if (op === 'Sub') return mergeOf(ctx, index, 'subtract');
+    throw reader.nodeError(index, `${op} of two computed tensors: expected a tensor and a constant (one value, or one per channel)`);
   };
 }
 
 export const sub = arithmetic('Sub');
 export const div = arithmetic('Div');
+
+/** A merge of node `index`'s computed inputs, all of one shape and layout (no broadcasting). */
+function mergeOf(ctx: ImportContext, index: number, kind: MergeKind): void {
+  const { reader } = ctx;
+  const parts = (reader.nodes[index].input ?? []).map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
+  const layout = (t: NetTensor) => `${shapeText(t.dims)} ${shapeText(t.ours)} ${t.chw ? 'chw' : ''} ${t.channelsLast ? 'channels-last' : ''} ${t.nd ? 'nd' : ''}`;
+  if (parts.some((t) => layout(t) !== layout(parts[0])))
+    throw reader.nodeError(index, `${reader.nodes[index].opType} of tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(' and ')}: expected one shape and layout (no broadcasting)`);
+  if (parts.length === 1) return ctx.alias(index, parts[0]);
+  const layers = mergeLayers(kind, reader.layerName(index), parts.map((t) => t.layer), parts[0].ours[parts[0].ours.length - 1]);
+  ctx.emitLayers(index, layers, sameAs(parts[0]));
+}
+
+/** Sum, Mean, Max and Min of one or more computed tensors of one shape (elementwise; mergeLayers). */
+export function variadic(kind: MergeKind | 'sum'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    reader.attributes(index, []);
+    const names = reader.nodes[index].input ?? [];
+    const bound = names.length === 2 ? names.findIndex((n) => scalar(reader, n) !== null) : -1;
+    if ((kind === 'maximum' || kind === 'minimum') && bound >= 0) {
+      // max(x, c), min(x, c): a clamp (max(x, 0) a ReLU).
+      const x = ctx.net(index, 1 - bound, { sequence: true, channelsLast: true });
+      const c = scalar(reader, names[bound])!;
+      const layer: Layer = kind === 'maximum' && c === 0 ? { kind: 'relu', name: reader.layerName(index) } : { kind: 'activation', name: reader.layerName(index), fn: 'clip', ...(kind === 'maximum' ? { min: c } : { max: c }) };
+      return void ctx.emit(index, layer, [x], sameAs(x));
+    }
+    if (kind !== 'sum') return mergeOf(ctx, index, kind);
+    if (names.length === 1) return ctx.alias(index, ctx.net(index, 0, { sequence: true, channelsLast: true }));
+    const parts = names.map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
+    if (parts.some((t) => shapeText(t.ours) !== shapeText(parts[0].ours) || shapeText(t.dims) !== shapeText(parts[0].dims)))
+      throw ctx.reader.nodeError(index, `Sum of tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(' and ')}: expected one shape (no broadcasting)`);
+    ctx.emit(index, { kind: 'add', name: ctx.reader.layerName(index) }, parts, sameAs(parts[0]));
+  };
+}
 
 /** The channel axis of a per-channel constant: the dims with that axis resized to `kept` (other axes 1). */
 export function resizedConstantDims(dims: number[], count: number, kept: number): number[] {

@@ -9,7 +9,8 @@
 import { listText, toInt } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { splitTokens } from './tokenOps.js';
-import { image, isPooled, pooled, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { image, isPooled, isSequence, pooled, sequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
+import { cropLayer } from '../../network/composite.js';
 
 /** A shuffle's last Reshape (with its first Reshape's node index), or a node inside the chain (skipped). */
 export type Shuffle = { first: number } | 'inner';
@@ -71,15 +72,19 @@ function emitChannelRange(ctx: ImportContext, index: number, x: NetTensor, start
 /** A computed tensor's channels this Slice takes (axis 1, step 1), or the static Slice of a shape. */
 export function channelSlice(ctx: ImportContext, index: number): void {
   const { reader } = ctx;
-  const x = ctx.net(index);
-  if (x.chw) throw reader.nodeError(index, `slices a flattened image: expected a Slice of an image's channels or of features`);
+  const given = ctx.net(index, 0, { sequence: true });
+  if (given.chw) throw reader.nodeError(index, `slices a flattened image: expected a Slice of an image's channels or of features`);
   const value = (position: number, what: string, fallback: number) => {
     if (!reader.nodes[index].input?.[position]) return [fallback];
     return ctx.staticValues(index, position, what);
   };
   const [starts, ends, axes, steps] = [value(1, 'starts', 0), value(2, 'ends', 0), value(3, 'axes', 0), value(4, 'steps', 1)];
-  const rank = x.dims.length + 1;
+  const rank = given.dims.length + 1;
   const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + rank : axes[0];
+  const spatial = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a));
+  if (given.ours.length === 3 && spatial.every((a) => a === 2 || a === 3) && spatial.length === new Set(spatial).size && steps.every((s) => s === 1) && starts.length === axes.length && ends.length === axes.length)
+    return cropSlice(ctx, index, given, starts, ends, spatial as number[]);
+  const x = ctx.net(index); // channels: of an image or of features (a sequence's are refused as such)
   if (starts.length !== 1 || ends.length !== 1 || axes.length !== 1 || axis !== 1 || steps.length !== 1 || steps[0] !== 1)
     throw reader.nodeError(index, `starts ${listText(starts.map(Number))}, ends ${listText(ends.map(Number))}, axes ${listText(axes.map(Number))}: expected one range of channels (axis 1, step 1) of a computed tensor`);
   const channels = x.dims[0];
@@ -87,6 +92,26 @@ export function channelSlice(ctx: ImportContext, index: number): void {
   const [start, end] = [clamp(starts[0]), clamp(ends[0])];
   if (!(start < end)) throw reader.nodeError(index, `channels ${starts[0]} to ${ends[0]} of ${channels}: expected a non-empty range`);
   emitChannelRange(ctx, index, x, start, end, 0);
+}
+
+/** A Slice of an image's H and W (a U-Net's centre crop, x[:, :, a:b, c:d]) or of a sequence's L: a crop (composite.ts). */
+function cropSlice(ctx: ImportContext, index: number, x: NetTensor, starts: Array<number | 'batch'>, ends: Array<number | 'batch'>, axes: number[]): void {
+  const { reader } = ctx;
+  const [C, H, W] = isSequence(x) ? [x.dims[0], 1, x.dims[1]] : x.dims;
+  // A sequence [C, L] is our [1, L, C]: its axis 2 is our W.
+  const sizes = isSequence(x) ? [0, 0, W] : [0, 0, H, W];
+  const crop = [0, 0, 0, 0]; // top, bottom, left, right
+  axes.forEach((axis, k) => {
+    const size = sizes[axis];
+    const clamp = (v: number | 'batch') => (typeof v !== 'number' ? NaN : Math.min(Math.max(v < 0 ? v + size : v, 0), size));
+    const [start, end] = [clamp(starts[k]), clamp(ends[k])];
+    if (!(start < end) || size === undefined) throw reader.nodeError(index, `${starts[k]} to ${ends[k]} on axis ${axis} of [batch, ${x.dims.join(', ')}]: expected a non-empty range`);
+    const at = isSequence(x) || axis === 3 ? 2 : 0;
+    crop[at] = start;
+    crop[at + 1] = size - end;
+  });
+  const [h, w] = [H - crop[0] - crop[1], W - crop[2] - crop[3]];
+  ctx.emit(index, cropLayer(reader.layerName(index), [H, W, C], crop), [x], isSequence(x) ? sequence(C, w) : image(C, h, w));
 }
 
 /** Split along the channel axis: one gather per output. */

@@ -4,7 +4,7 @@ import type { Layer } from '../../network/types.js';
 import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** The ops that read a sequence [batch, C, L] (1-D convolutional networks); others refuse one. */
-export const SEQUENCE_OPS = 'Conv, ConvTranspose, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
+export const SEQUENCE_OPS = 'Conv, ConvTranspose, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean over L, Slice of L (a crop), Sub, Sum, Mean, Max and Min of sequences, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
 
 /** The ops that read channels-last values (ConvNeXt's stretches, tokens and attention: layoutOps.ts, tokenOps.ts); others refuse them. */
 export const CHANNELS_LAST_OPS = 'LayerNormalization, MatMul (+ its bias Add), Gemm, pointwise activations, Softmax over the last axis, arithmetic with constants, Add, Transpose (back, or of tokens), Reshape, Slice, Split, Gather, Squeeze, Unsqueeze, Concat with a class token, ReduceMean over the tokens, Shape';
@@ -67,6 +67,14 @@ export class ImportContext {
     const output = this.reader.nodes[index].output?.[position];
     if (!output) throw this.reader.nodeError(index, `has no output ${position}: expected one`);
     this.tensors.set(output, tensor);
+  }
+
+  /** Appends `layers` (each with its `from`); output 0 of node `index` becomes the last one's tensor. */
+  emitLayers(index: number, layers: Layer[], out: Omit<NetTensor, 'layer'>): NetTensor {
+    this.reader.layers.push(...layers);
+    const tensor: NetTensor = { layer: layers[layers.length - 1].name, ...out };
+    this.alias(index, tensor);
+    return tensor;
   }
 
   /** Appends `layer` reading `sources`; output `position` (0) of node `index` becomes its tensor. */

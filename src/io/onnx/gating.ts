@@ -14,8 +14,11 @@ import { addDense, denseBias } from './denseOps.js';
 import { constantAffine, foldShapeValues } from './affineOps.js';
 import { isPooled, isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
-/** Ops read only inside a fused pattern (their own error says so). */
-export const FUSED_PARTS = ['Erf', 'Abs'];
+/** Ops read only inside a fused pattern, and which (their own error says so). */
+export const FUSED_PARTS: Readonly<Record<string, string>> = {
+  Erf: 'inside GELU as PyTorch writes it ((x·(Erf(x/√2) + 1))·½)',
+  Abs: 'inside softsign as PyTorch writes it (x / (Abs(x) + 1))',
+};
 
 /** A node that becomes an activation of `input`, or one inside such a pattern (skipped). */
 export type Fusion = { fn: ActivationFunction; input: string } | 'inner';

@@ -13,7 +13,7 @@ import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
 import { mul, squeezeConv } from './gating.js';
-import { constantAffine, div, foldShapeValues, sub } from './affineOps.js';
+import { constantAffine, div, foldShapeValues, sub, variadic } from './affineOps.js';
 import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
@@ -338,6 +338,10 @@ export const OP_HANDLERS: Record<string, Handler> = {
     return { alpha: ctx.reader.floatAttribute(i, attrs, 'alpha', 1.67326319217681884765625), beta: ctx.reader.floatAttribute(i, attrs, 'gamma', 1.05070102214813232421875) };
   }),
   PRelu: prelu,
+  Sum: variadic('sum'),
+  Mean: variadic('average'),
+  Max: variadic('maximum'),
+  Min: variadic('minimum'),
   MaxPool: pool('maxpool2d'),
   AveragePool: pool('avgpool2d'),
   GlobalAveragePool: globalAveragePool,

@@ -136,7 +136,7 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     const op = node.opType ?? '';
     const handler = OP_HANDLERS[op];
     if (!handler || !(node.domain === '' || node.domain === undefined || node.domain === null || node.domain === 'ai.onnx'))
-      throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}${FUSED_PARTS.includes(op) ? `, and ${FUSED_PARTS.join(', ')} inside GELU as PyTorch writes it ((x·(Erf(x/√2) + 1))·½)` : ''}`);
+      throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}${op in FUSED_PARTS ? `, and ${op} ${FUSED_PARTS[op]}` : ''}`);
     if (op !== 'Split') reader.requireOnlyFirstOutput(index, outputName);
     handler(ctx, index);
   }

@@ -9,6 +9,7 @@ import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjs
 import { checkChannelsLast, conv1d, dilationsOf, intPair, paddingOf, withZeroPadding } from './windowLayers.js';
 import { single } from './fields.js';
 import { gateOrder, perChannel } from './layerShapes.js';
+import { cropLayer, mergeLayers, type MergeKind } from '../../network/composite.js';
 import { normalizationLayer, type Normalizations } from './normalization.js';
 import { reshapeView, type ReshapeView } from './views.js';
 
@@ -287,6 +288,15 @@ export function convertModel(
         break;
       case 'Add':
         out = emit({ kind: 'add', name }, from);
+        break;
+      case 'Average':
+      case 'Maximum':
+      case 'Minimum':
+        for (const l of mergeLayers(className.toLowerCase() as MergeKind, name, from, outputShape[outputShape.length - 1])) out = emit(l, l.from!);
+        out = name;
+        break;
+      case 'Cropping2D':
+        out = emit(cropLayer(name, inputShapeOf(layer), zeroPadding(config.cropping, at, 'cropping')), from);
         break;
       case 'Multiply': {
         // A gate of one value per channel may come first; ours comes second.

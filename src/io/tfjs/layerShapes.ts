@@ -5,13 +5,13 @@ import { describe, fail, MAX_DIMENSION, oneOfStrings, pair, positiveInt, single 
 import { reshapeView } from './views.js';
 
 /** ZeroPadding2D's padding as [top, bottom, left, right] (Keras: n, [h, w] or [[top, bottom], [left, right]]). */
-export function zeroPadding(value: unknown, where: string): [number, number, number, number] {
+export function zeroPadding(value: unknown, where: string, field = 'padding'): [number, number, number, number] {
   const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DIMENSION;
   const v = value ?? 1;
   if (ok(v)) return [v as number, v as number, v as number, v as number];
   if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[0], v[1], v[1]];
   if (Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every(ok))) return [v[0][0], v[0][1], v[1][0], v[1][1]];
-  return fail(`${where}: padding`, `an integer, [height, width] or [[top, bottom], [left, right]] of integers ≥ 0, found ${describe(value)}`);
+  return fail(`${where}: ${field}`, `an integer, [height, width] or [[top, bottom], [left, right]] of integers ≥ 0, found ${describe(value)}`);
 }
 
 const outSize = (size: number, kernel: number, stride: number, padding: string) =>
@@ -41,6 +41,9 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       return [...input.slice(0, -1), units];
     }
     case 'Add':
+    case 'Average':
+    case 'Maximum':
+    case 'Minimum':
       for (const shape of inputs.slice(1))
         if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
       return input;
@@ -75,6 +78,12 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       if (input.length !== 3) fail(`${where}: ZeroPadding2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
       const [t, b, l, r] = zeroPadding(c.padding, where);
       return [input[0] + t + b, input[1] + l + r, input[2]];
+    }
+    case 'Cropping2D': {
+      if (input.length !== 3) fail(`${where}: Cropping2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      const [t, b, l, r] = zeroPadding(c.cropping, where, 'cropping');
+      if (t + b >= input[0] || l + r >= input[1]) fail(`${where}: cropping`, `less than the input's [${input[0]}, ${input[1]}], found ${describe(c.cropping)}`);
+      return [input[0] - t - b, input[1] - l - r, input[2]];
     }
     case 'UpSampling2D': {
       if (input.length !== 3) fail(`${where}: UpSampling2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
