@@ -82,11 +82,11 @@ describe('what is not a channel split or shuffle is refused naming the node', ()
     }
     return 'no error';
   }
-  it('a Slice with a step, or along the height', () => {
+  it('a Slice with a step, of the channels or of the height (a crop has step 1)', () => {
     expect(errorOf((g, x) => g.node('Concat', [g.node('Slice', [x, g.int64([0]), g.int64([8]), g.int64([1]), g.int64([2])]), g.node('Slice', [x, g.int64([1]), g.int64([8]), g.int64([1]), g.int64([2])])], [int('axis', 1)]))).toMatch(
-      /node \d+ \('\/slice\/Slice_\d+', op Slice\): starts \[0\], ends \[8\], axes \[1\]: expected one range of channels \(axis 1, step 1\) of a computed tensor/,
+      /node \d+ \('\/slice\/Slice_\d+', op Slice\): starts \[0\], ends \[8\], axes \[1\]: expected one range of channels \(axis 1, step 1\), or ranges of H and W \(a crop, step 1\), of a computed tensor/,
     );
-    expect(errorOf((g, x) => g.node('Slice', [x, g.int64([0]), g.int64([3]), g.int64([2])]))).toMatch(/op Slice\): starts \[0\], ends \[3\], axes \[2\]: expected one range of channels/);
+    expect(errorOf((g, x) => g.node('Slice', [x, g.int64([0]), g.int64([3]), g.int64([2]), g.int64([2])]))).toMatch(/op Slice\): starts \[0\], ends \[3\], axes \[2\]: expected one range of channels/);
   });
 
   it('a Split whose sizes do not add up to the channels', () => {

@@ -86,7 +86,7 @@ export function channelSlice(ctx: ImportContext, index: number): void {
     return cropSlice(ctx, index, given, starts, ends, spatial as number[]);
   const x = ctx.net(index); // channels: of an image or of features (a sequence's are refused as such)
   if (starts.length !== 1 || ends.length !== 1 || axes.length !== 1 || axis !== 1 || steps.length !== 1 || steps[0] !== 1)
-    throw reader.nodeError(index, `starts ${listText(starts.map(Number))}, ends ${listText(ends.map(Number))}, axes ${listText(axes.map(Number))}: expected one range of channels (axis 1, step 1) of a computed tensor`);
+    throw reader.nodeError(index, `starts ${listText(starts.map(Number))}, ends ${listText(ends.map(Number))}, axes ${listText(axes.map(Number))}: expected one range of channels (axis 1, step 1), or ranges of H and W (a crop, step 1), of a computed tensor`);
   const channels = x.dims[0];
   const clamp = (v: number | 'batch') => (typeof v !== 'number' ? NaN : Math.min(Math.max(v < 0 ? v + channels : v, 0), channels));
   const [start, end] = [clamp(starts[0]), clamp(ends[0])];
