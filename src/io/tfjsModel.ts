@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { activationName, convertModel, type TfjsFold, type TfjsView, type TfjsWeightEntry } from './tfjs/convert.js';
+import { hwioToKerasTransposed, TRANSPOSED_KERNEL } from './tfjs/windowLayers.js';
 import { networkGraph } from '../network/graph.js';
 import { viewTarget } from './tfjs/views.js';
 import { readNormalizations, withoutNormalizations, type Normalizations } from './tfjs/normalization.js';
@@ -192,12 +193,15 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
       const layer = byName.get(entry.layer);
       if (!layer) throw new InputError(`network: expected a dense or conv2d layer '${entry.layer}' (as in ${handle.source}), found none`);
       const isKernel = entry.role !== 'bias';
-      const expected = isKernel ? kernelShape(layer, entry.shape.length) : [layer.kind === 'dense' ? layer.units : layer.filters];
+      // A Conv2DTranspose's kernel is [kh, kw, filters, cin], ours flipped (tfjs/convert.ts).
+      const transposed = entry.role === TRANSPOSED_KERNEL && layer.kind === 'conv2d';
+      const expected = transposed ? [...layer.kernelSize, layer.filters, layer.inChannels] : isKernel ? kernelShape(layer, entry.shape.length) : [layer.kind === 'dense' ? layer.units : layer.filters];
       const shape = resized && expected.length === entry.shape.length ? expected : entry.shape;
       if (!sameShape(expected, shape))
         throw new InputError(`network: layer '${layer.name}': ${entry.role}: expected shape ${shapeText(entry.shape)} as in ${handle.source}, found ${shapeText(expected)}`);
       let values: Float32Array;
-      if (isKernel) values = layer.kernel;
+      if (transposed) values = hwioToKerasTransposed(layer.kernel, layer.kernelSize, layer.inChannels, layer.filters);
+      else if (isKernel) values = layer.kernel;
       else values = layer.bias ?? new Float32Array(entry.shape[0]);
       const count = shape.reduce((p, n) => p * n, 1);
       if (values.length !== count)
@@ -251,7 +255,7 @@ function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string
     const config = entry.config as Json;
     const layer = byName.get(config.name as string);
     if (layer?.kind === 'dense' && entry.class_name === 'Dense') config.units = layer.units;
-    const conv = entry.class_name === 'Conv2D' || entry.class_name === 'Conv1D';
+    const conv = entry.class_name === 'Conv2D' || entry.class_name === 'Conv1D' || entry.class_name === 'Conv2DTranspose';
     if (layer?.kind === 'dense' && conv) config.filters = layer.units;
     if (layer?.kind === 'conv2d' && entry.class_name === 'Dense') config.units = layer.filters;
     if (layer?.kind === 'conv2d' && (conv || entry.class_name === 'SeparableConv2D')) config.filters = layer.filters;

@@ -6,7 +6,7 @@ import { networkGraph } from '../../network/graph.js';
 import { windowSpan } from '../../network/shapes.js';
 import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
-import { checkChannelsLast, conv1d, dilationsOf, intPair, paddingOf, withZeroPadding } from './windowLayers.js';
+import { checkChannelsLast, conv1d, conv2dTranspose, dilationsOf, intPair, paddingOf, TRANSPOSED_KERNEL, withZeroPadding } from './windowLayers.js';
 import { single } from './fields.js';
 import { gateOrder, perChannel } from './layerShapes.js';
 import { cropLayer, mergeLayers, type MergeKind } from '../../network/composite.js';
@@ -41,7 +41,7 @@ export interface TfjsFold {
 }
 
 /** The weights the network holds (written from it); any other role is written as read. */
-export const NETWORK_ROLES = ['kernel', 'depthwise_kernel', 'pointwise_kernel', 'bias'];
+export const NETWORK_ROLES = ['kernel', 'depthwise_kernel', 'pointwise_kernel', TRANSPOSED_KERNEL, 'bias'];
 
 /** Keras activations and what they become: a fused one, or a separate layer after it. */
 const FUSED: readonly Activation[] = ['relu', 'linear', 'softmax'];
@@ -182,7 +182,8 @@ export function convertModel(
     if (readsPooled && (outputShape.length === 3 || outputShape.length === 2) && outputShape.slice(0, -1).every((n) => n === 1)) pooled.add(name);
     const keep = (role: string) => (NETWORK_ROLES.includes(role) ? null : values.get(role)!);
     layer.weights.forEach((w) => {
-      const role = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
+      const own = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
+      const role = className === 'Conv2DTranspose' && own === 'kernel' ? TRANSPOSED_KERNEL : own;
       // A SeparableConv2D is two of our layers: its depthwise kernel belongs to '<name>/depthwise'.
       const owner = className === 'SeparableConv2D' && role === 'depthwise_kernel' ? `${name}/depthwise` : name;
       weights.push({ name: w.originalName, layer: owner, role, shape: [...w.shape] as number[], values: keep(role) });
@@ -295,6 +296,13 @@ export function convertModel(
         for (const l of mergeLayers(className.toLowerCase() as MergeKind, name, from, outputShape[outputShape.length - 1])) out = emit(l, l.from!);
         out = name;
         break;
+      case 'Conv2DTranspose': {
+        // Zeros between the pixels (strides above 1), then the conv with the kernel flipped.
+        const parts = conv2dTranspose(name, config, values, inputShapeOf(layer), layer.weights[0].shape as number[], at);
+        const conv = parts.pop() as Conv2DLayer;
+        out = emitWeighted(conv, activationName(config, at), parts.length ? [emit(parts[0], from)] : from);
+        break;
+      }
       case 'Cropping2D':
         out = emit(cropLayer(name, inputShapeOf(layer), zeroPadding(config.cropping, at, 'cropping')), from);
         break;

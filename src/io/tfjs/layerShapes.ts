@@ -79,6 +79,19 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       const [t, b, l, r] = zeroPadding(c.padding, where);
       return [input[0] + t + b, input[1] + l + r, input[2]];
     }
+    case 'Conv2DTranspose': {
+      // TF's output: in·s ('same'), in·s + max(k − s, 0) ('valid'); the kernel [kh, kw, filters, cin].
+      if (input.length !== 3) fail(`${where}: Conv2DTranspose input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
+      const kernel = pair(c.kernel_size ?? c.kernelSize, where, 'kernel_size');
+      const strides = pair(c.strides, where, 'strides', [1, 1]);
+      const padding = oneOfStrings(c.padding, ['valid', 'same'], where, 'padding', 'valid');
+      const filters = positiveInt(c.filters, where, 'filters');
+      activation();
+      expectWeight('kernel', [kernel[0], kernel[1], filters, input[2]]);
+      if (useBias) expectWeight('bias', [filters]);
+      const out = [0, 1].map((i) => (padding === 'same' ? input[i] * strides[i] : input[i] * strides[i] + Math.max(kernel[i] - strides[i], 0)));
+      return [out[0], out[1], filters];
+    }
     case 'Cropping2D': {
       if (input.length !== 3) fail(`${where}: Cropping2D input`, `[batch, height, width, channels], found shape [null, ${input.join(', ')}]`);
       const [t, b, l, r] = zeroPadding(c.cropping, where, 'cropping');
