@@ -85,6 +85,8 @@ describe('ConvTranspose as zeros between pixels and a conv', () => {
     expect(importError(model([ints('dilations', [2, 2])]))).toMatch(/group 1, dilations \[2,2\]: expected explicit pads, one group and no dilation/);
     expect(importError(model([ints('output_shape', [8, 8])]))).toMatch(/op ConvTranspose\): unsupported attribute output_shape: expected only/);
     expect(importError(model([ints('pads', [3, 3, 3, 3])]))).toMatch(/op ConvTranspose\): pads \[3,3,3,3\], output_padding \[0,0\] for a 3×3 kernel at stride 1×1: expected each pad at most k − 1 and output_padding below the stride$/);
+    // Stride 3, output_padding 2 past a 3×3 kernel with no end pad: the last rows would be the bias alone.
+    expect(importError(model([ints('strides', [3, 3]), ints('output_padding', [2, 2])]))).toMatch(/op ConvTranspose\): output_padding \[2,2\] with pads \[0,0,0,0\] for a 3×3 kernel: expected the last output rows and columns within the kernel's reach/);
     expect(importError(model([], [3, 3, 3, 3]))).toMatch(/weight '.*' has shape \[3, 3, 3, 3\]: expected \[2, cout, kh, kw\] \(ConvTranspose's \[cin, cout, …\], 2 input channels\)$/);
   });
 });

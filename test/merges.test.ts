@@ -1,6 +1,6 @@
 // Merges beyond the sum and crops (src/network/composite.ts): ONNX's Sub, Sum, Mean, Max and Min
 // of computed tensors, Max/Min with a constant (clamps), a Slice of an image's H and W or a
-// sequence's L (a crop); Keras's Average, Maximum, Minimum and Cropping2D.
+// sequence's L (a crop); Keras's Average, Maximum, Minimum, a Multiply of three tensors and Cropping2D.
 // Composed of layers the network has (a − b = a + (−1·b), max(a, b) = a + relu(b − a), …):
 // hand-computed values, onnxruntime and TF.js as oracles of the float64 and GPU passes, channel
 // ties through them, and written models that run as our pruned networks.
@@ -110,12 +110,13 @@ function kerasMerges(): tf.LayersModel {
     apply(tf.layers.maximum({ name: 'maximum' }), [a, b, c]),
     apply(tf.layers.minimum({ name: 'minimum' }), [b, c]),
     apply(tf.layers.average({ name: 'average' }), [a, c]),
+    apply(tf.layers.multiply({ name: 'product' }), [a, b, c]), // products of two, left to right
   ]);
   const cropped = apply(tf.layers.cropping2D({ name: 'crop', cropping: [[1, 2], [0, 3]] }), joined);
   return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'head', units: 3 }), apply(tf.layers.flatten({ name: 'flatten' }), cropped)) });
 }
 
-describe('Keras: Average, Maximum, Minimum, Cropping2D (TF.js has no Subtract or Cropping1D)', () => {
+describe('Keras: Average, Maximum, Minimum, a Multiply of three, Cropping2D (TF.js has no Subtract or Cropping1D)', () => {
   const { saved } = savedRandomModels([{ name: 'merges', build: kerasMerges }], 'net-trim-keras-merges-', 6);
   const inputs = (count: number, size: number, seed: number) => {
     const rand = mulberry32(seed);

@@ -34,6 +34,9 @@ export const convTranspose: Handler = (ctx, index) => {
   const padding: [number, number, number, number] = [kh - 1 - pads[0], kw - 1 - pads[1], kh - 1 - pads[2] + extra[0], kw - 1 - pads[3] + extra[1]];
   if (pads.length !== 4 || extra.length !== 2 || padding.some((p) => p < 0) || extra.some((e, d) => e < 0 || e >= strides[d]))
     throw reader.nodeError(index, `pads ${listText(pads)}, output_padding ${listText(extra)} for a ${kh}×${kw} kernel at stride ${strides.join('×')}: expected each pad at most k − 1 and output_padding below the stride`);
+  // Output rows past the last input's reach (output_padding beyond the kernel) would be the bias alone: the solver's patches refuse such windows.
+  if (padding[2] >= kh || padding[3] >= kw)
+    throw reader.nodeError(index, `output_padding ${listText(extra)} with pads ${listText(pads)} for a ${kh}×${kw} kernel: expected the last output rows and columns within the kernel's reach (output_padding at most the end pad)`);
   const name = reader.layerName(index);
   let source = x;
   if (strides[0] > 1 || strides[1] > 1)

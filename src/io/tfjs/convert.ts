@@ -307,9 +307,12 @@ export function convertModel(
         out = emit(cropLayer(name, inputShapeOf(layer), zeroPadding(config.cropping, at, 'cropping')), from);
         break;
       case 'Multiply': {
-        // A gate of one value per channel may come first; ours comes second.
+        // A gate of one value per channel may come first; ours comes second. Three or more of one
+        // shape: products of two, left to right.
         const both = inbound.map(shapeOf);
-        out = emit({ kind: 'mul', name }, gateOrder(both) === both ? from : [from[1], from[0]]);
+        const order = from.length === 2 && gateOrder(both) !== both ? [from[1], from[0]] : from;
+        out = order[0];
+        order.slice(1).forEach((f, k) => (out = emit({ kind: 'mul', name: k === order.length - 2 ? name : `${name}:${k + 1}`, from: [out, f] }, [out, f])));
         break;
       }
       case 'Concatenate':

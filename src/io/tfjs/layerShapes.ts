@@ -48,10 +48,10 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
         if (shape.join() !== input.join()) fail(`${where}: inputs`, `tensors of one shape, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
       return input;
     case 'Multiply': {
-      // A gate: two tensors of one shape, or a tensor and one value per channel ([C], [1, C] or [1, 1, C]: squeeze-and-excitation).
+      // A gate: tensors of one shape, or a tensor and one value per channel ([C], [1, C] or [1, 1, C]: squeeze-and-excitation).
       const [a, b] = gateOrder(inputs);
-      if (inputs.length !== 2 || (b.join() !== a.join() && !isChannelGate(b, a)))
-        fail(`${where}: inputs`, `two tensors of one shape, or a tensor and one value per channel, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
+      const ok = inputs.length === 2 ? b.join() === a.join() || isChannelGate(b, a) : inputs.every((s) => s.join() === input.join());
+      if (!ok) fail(`${where}: inputs`, `tensors of one shape, or a tensor and one value per channel, found ${inputs.map((s) => `[null, ${s.join(', ')}]`).join(' and ')}`);
       return a;
     }
     case 'Concatenate': {
