@@ -1,7 +1,9 @@
 // ShuffleNet V2's channel split (Slice, Split) and channel shuffle (Reshape, Transpose, Reshape)
 // read as gather layers: the indices the shuffle writes, structured pruning that shrinks a
 // branch's inner channels and leaves the gathered ones, and one-line errors for what is not a
-// split or a shuffle. Import, both prunes and the GPU forward pass: dagModels.test.ts's list.
+// split or a shuffle; PixelShuffle and PixelUnshuffle (DepthToSpace, SpaceToDepth, the Reshape →
+// Transpose → Reshape of pixel_unshuffle) as rearranges. Import, both prunes and the GPU forward
+// pass: dagModels.test.ts's list.
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
@@ -11,7 +13,7 @@ import { gatherForward } from '../src/network/cpuOps.js';
 import type { Conv2DLayer, GatherLayer } from '../src/network/types.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { shuffleNetBlock } from './helpers/dagGraphs.js';
-import { GraphBuilder, imageSamples, int, ints, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { GraphBuilder, imageSamples, int, ints, nchwToNhwc, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
 
 const samples = (count: number, seed: number) => imageSamples([3, 6, 6], count, seed);
 
@@ -93,9 +95,31 @@ describe('what is not a channel split or shuffle is refused naming the node', ()
     expect(errorOf((g, x) => g.node('Concat', g.nodeOutputs('Split', [x, g.int64([3, 4])], 2, [int('axis', 1)]), [int('axis', 1)]))).toMatch(/op Split\): split \[3,4\]: expected 2 positive sizes adding up to the 8 channels/);
   });
 
-  it('a shuffle whose groups do not divide the channels, and a Transpose that is not a shuffle', () => {
-    const shuffle = (g: GraphBuilder, x: string, first: number[], perm: number[]) => g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [x, g.int64(first)])], [ints('perm', perm)]), g.int64([0, -1, 6, 6])]);
+  it('a shuffle whose groups do not divide the channels, and a chain that does not end in an image', () => {
+    const shuffle = (g: GraphBuilder, x: string, first: number[], perm: number[], back = [0, -1, 6, 6]) => g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [x, g.int64(first)])], [ints('perm', perm)]), g.int64(back)]);
     expect(errorOf((g, x) => shuffle(g, x, [0, 3, 3, 6, 6], [0, 2, 1, 3, 4]))).toMatch(/op Reshape\): shape \[0,3,3,6,6\]: expected a channel shuffle of \[batch, 8, 6, 6\]/);
-    expect(errorOf((g, x) => shuffle(g, x, [0, 2, 4, 6, 6], [0, 1, 2, 4, 3]))).toMatch(/op Reshape\): shape \[0,2,4,6,6\]: expected \[batch, -1\]/);
+    expect(errorOf((g, x) => shuffle(g, x, [0, 2, 4, 6, 6], [0, 1, 2, 4, 3], [0, -1]))).toMatch(/op Reshape\): shape \[1,288\] after perm \[0,1,2,4,3\] of \[1, 2, 4, 6, 6\]: expected an image \[batch, C, H, W\]/);
   });
+});
+
+describe('PixelShuffle and PixelUnshuffle (super-resolution): channels moved to blocks of pixels and back', () => {
+  /** conv → DepthToSpace (PyTorch's CRD, or DCR) → conv → pixel_unshuffle as PyTorch writes it, or SpaceToDepth → conv. */
+  const model = (mode: 'CRD' | 'DCR', unshuffle: 'chain' | 'op') => {
+    const g = new GraphBuilder(7);
+    const up = g.node('DepthToSpace', [g.conv('input', 3, 8, 3, { pad: 1 })], [int('blocksize', 2), str('mode', mode)]); // [2, 12, 12]
+    const c = g.conv(up, 2, 4, 3, { pad: 1 });
+    const down =
+      unshuffle === 'op' ? g.node('SpaceToDepth', [c], [int('blocksize', 2)])
+      : g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [c, g.int64([-1, 4, 6, 2, 6, 2])])], [ints('perm', [0, 1, 3, 5, 2, 4])]), g.int64([-1, 16, 6, 6])]);
+    return g.model([3, 6, 6], g.conv(down, 16, 2, 1), 13);
+  };
+  const x = samples(5, 3);
+  for (const [mode, unshuffle] of [['CRD', 'chain'], ['DCR', 'op']] as const)
+    it(`DepthToSpace ${mode}, pixel_unshuffle ${unshuffle === 'op' ? 'as SpaceToDepth' : 'as Reshape, Transpose, Reshape'}: what onnxruntime computes`, async () => {
+      const bytes = model(mode, unshuffle);
+      const { network } = parseOnnxModel(bytes, 'p.onnx');
+      expect(network.layers.map((l) => l.kind)).toEqual(['conv2d', 'rearrange', 'conv2d', 'rearrange', 'conv2d']);
+      const theirs = await runOnnx(bytes, x.nchw, [5, 3, 6, 6]);
+      expect(relativeError(forwardCpu(network, x.ours, 5).output, nchwToNhwc(theirs, 5, 2, 6, 6))).toBeLessThan(1e-5);
+    });
 });

@@ -12,8 +12,11 @@ import { splitTokens } from './tokenOps.js';
 import { image, isPooled, isSequence, pooled, sequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { cropLayer } from '../../network/composite.js';
 
-/** A shuffle's last Reshape (with its first Reshape's node index), or a node inside the chain (skipped). */
-export type Shuffle = { first: number } | 'inner';
+/** A shuffle's last Reshape (with its first Reshape's and its Transpose's node indices), or a node inside the chain (skipped). */
+export type Shuffle = { first: number; transpose: number; perm: number[] } | 'inner';
+
+/** ShuffleNet's perm: a channel shuffle (a gather). Any other perm of such a chain (PixelUnshuffle's) moves values: a rearrange. */
+const SHUFFLE_PERM = [0, 2, 1, 3, 4];
 
 /** The channel shuffles of the graph (see the file header), by node index. */
 export function findShuffles(reader: GraphReader, outputName: string): Map<number, Shuffle> {
@@ -30,12 +33,12 @@ export function findShuffles(reader: GraphReader, outputName: string): Map<numbe
     const transpose = onlyReader(first);
     if (transpose === undefined || op(transpose) !== 'Transpose') return;
     const perm = reader.nodes[transpose].attribute?.find((a) => a.name === 'perm')?.ints?.map(toInt) ?? [];
-    if (listText(perm) !== listText([0, 2, 1, 3, 4])) return;
+    if (perm.length < 5 || perm[0] !== 0) return;
     const last = onlyReader(transpose);
     if (last === undefined || op(last) !== 'Reshape' || reader.nodes[last].input?.[0] !== reader.nodes[transpose].output?.[0]) return;
     shuffles.set(first, 'inner');
     shuffles.set(transpose, 'inner');
-    shuffles.set(last, { first });
+    shuffles.set(last, { first, transpose, perm });
   });
   return shuffles;
 }
@@ -43,7 +46,8 @@ export function findShuffles(reader: GraphReader, outputName: string): Map<numbe
 const leadOk = (v: number | 'batch' | undefined, ctx: ImportContext) => v === 'batch' || v === -1 || v === 0 || (v === 1 && ctx.batch === 1);
 
 /** The gather a shuffle's last Reshape (node `index`) is: output channel k is input channel (k mod g)·(C/g) + ⌊k/g⌋. */
-export function emitShuffle(ctx: ImportContext, index: number, shuffle: { first: number }): void {
+export function emitShuffle(ctx: ImportContext, index: number, shuffle: Exclude<Shuffle, 'inner'>): void {
+  if (listText(shuffle.perm) !== listText(SHUFFLE_PERM)) return emitImageChain(ctx, index, shuffle);
   const { reader } = ctx;
   const x = ctx.net(shuffle.first);
   const split = ctx.staticValues(shuffle.first, 1, 'shape');
@@ -59,6 +63,45 @@ export function emitShuffle(ctx: ImportContext, index: number, shuffle: { first:
   const perGroup = C / g;
   const indices = Array.from({ length: C }, (_, k) => (k % g) * perGroup + Math.floor(k / g));
   ctx.emit(index, { kind: 'gather', name: reader.layerName(index), indices }, [x], image(C, H, W));
+}
+
+/**
+ * Reshape → Transpose → Reshape of a channels-first image back to an image (PyTorch's
+ * pixel_unshuffle: [b, C, H/s, s, W/s, s], perm [0, 1, 3, 5, 2, 4], [b, C·s², H/s, W/s]): the
+ * values it moves, at batch 1, as a rearrange.
+ */
+function emitImageChain(ctx: ImportContext, index: number, chain: Exclude<Shuffle, 'inner'>): void {
+  const { reader } = ctx;
+  const x = ctx.net(chain.first);
+  const [C, H, W] = reader.requireImage(chain.first, x);
+  const size = C * H * W;
+  // A shape at batch 1; 0 copies the input's size there (allowzero 0, PyTorch's export).
+  const atBatchOne = (values: Array<number | 'batch'>, node: number, input: number[]) => {
+    const known = values.map((v, k) => (v === 'batch' ? 1 : v === 0 ? (input[k] ?? 0) : v));
+    const rest = known.filter((v) => v !== -1).reduce((a, b) => a * b, 1);
+    const shape = known.map((v) => (v === -1 ? size / rest : v));
+    if (!shape.every((v) => Number.isInteger(v) && v >= 1) || shape.reduce((a, b) => a * b, 1) !== size || shape[0] !== 1)
+      throw reader.nodeError(node, `shape ${listText(values.map((v) => (v === 'batch' ? -1 : v)))} of [batch, ${C}, ${H}, ${W}]: expected ${size} values per sample, the batch first`);
+    return shape;
+  };
+  const split = atBatchOne(ctx.staticValues(chain.first, 1, 'shape'), chain.first, [1, C, H, W]);
+  const back = atBatchOne(ctx.staticValues(index, 1, 'shape'), index, chain.perm.map((p) => split[p]));
+  if (x.chw || back.length !== 4 || chain.perm.length !== split.length || [...chain.perm].sort((a, b) => a - b).some((p, k) => p !== k))
+    throw reader.nodeError(index, `shape ${listText(back)} after perm ${listText(chain.perm)} of [${split.join(', ')}]: expected an image [batch, C, H, W] (a channel shuffle or pixel_unshuffle)`);
+  const strides = split.map((_, k) => split.slice(k + 1).reduce((a, b) => a * b, 1));
+  const moved = chain.perm.map((p) => split[p]);
+  const [, c2, h2, w2] = back;
+  // Output value k (NCHW order) is the transposed tensor's value k: input NCHW index by the perm.
+  const indices = new Int32Array(size);
+  const at = new Array(moved.length).fill(0);
+  for (let k = 0; k < size; k++) {
+    const source = at.reduce((s, v, d) => s + v * strides[chain.perm[d]], 0); // NCHW index of the input
+    const [c, h, w] = [Math.floor(k / (h2 * w2)), Math.floor(k / w2) % h2, k % w2];
+    const [ci, hi, wi] = [Math.floor(source / (H * W)), Math.floor(source / W) % H, source % W];
+    indices[(h * w2 + w) * c2 + c] = (hi * W + wi) * C + ci; // ours: channels last
+    for (let d = moved.length - 1; d >= 0 && ++at[d] === moved[d]; d--) at[d] = 0;
+  }
+  ctx.emit(index, { kind: 'rearrange', name: reader.layerName(index), indices, offset: null, shape: [h2, w2, c2] }, [x], image(c2, h2, w2));
 }
 
 /** The channels [start, end) of x as a gather: output `output` of node `index`. */
@@ -140,3 +183,37 @@ export const split: Handler = (ctx, index) => {
     start += size;
   });
 };
+
+/**
+ * DepthToSpace (PyTorch's pixel_shuffle: mode CRD; TF's: DCR) and SpaceToDepth (DCR): channels
+ * moved to b×b blocks of pixels and back, a rearrange. Its channels tie to nothing (each output
+ * channel reads several input channels).
+ */
+export function depthSpace(op: 'DepthToSpace' | 'SpaceToDepth'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    const attrs = reader.attributes(index, op === 'DepthToSpace' ? ['blocksize', 'mode'] : ['blocksize']);
+    const b = reader.intAttribute(index, attrs, 'blocksize', 0);
+    const mode = op === 'DepthToSpace' ? reader.stringAttribute(index, attrs, 'mode', 'DCR') : 'DCR';
+    const x = ctx.net(index);
+    const [C, H, W] = reader.requireImage(index, x);
+    const toSpace = op === 'DepthToSpace';
+    if (!(b >= 1) || (toSpace ? C % (b * b) !== 0 : H % b !== 0 || W % b !== 0) || (mode !== 'DCR' && mode !== 'CRD'))
+      throw reader.nodeError(index, `blocksize ${b}, mode ${mode} on [batch, ${C}, ${H}, ${W}]: expected a blocksize dividing ${toSpace ? 'the channels by its square' : 'H and W'}, mode DCR or CRD`);
+    // In the space-side tensor [c, y, x] (c < C'), the depth-side channel of block offset (i, j).
+    const [small, [sH, sW]] = toSpace ? [C / (b * b), [H, W]] : [C, [H / b, W / b]];
+    const depth = (c: number, i: number, j: number) => (mode === 'CRD' ? c * b * b + i * b + j : (i * b + j) * small + c);
+    const [bigH, bigW] = [sH * b, sW * b];
+    const indices = new Int32Array(C * H * W);
+    for (let y = 0; y < bigH; y++)
+      for (let xx = 0; xx < bigW; xx++)
+        for (let c = 0; c < small; c++) {
+          const space = (y * bigW + xx) * small + c; // ours: channels last
+          const other = ((Math.floor(y / b) * sW + Math.floor(xx / b)) * small * b * b) + depth(c, y % b, xx % b);
+          if (toSpace) indices[space] = other;
+          else indices[other] = space;
+        }
+    const out = toSpace ? image(small, bigH, bigW) : image(small * b * b, sH, sW);
+    ctx.emit(index, { kind: 'rearrange', name: reader.layerName(index), indices, offset: null, shape: out.ours }, [x], out);
+  };
+}

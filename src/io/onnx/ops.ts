@@ -1,7 +1,7 @@
 // One handler per ONNX op: reads the node's inputs as our tensors (ImportContext), checks its
 // attributes, and emits our layers (or folds: a MatMul's bias Add, a BatchNormalization into the
 // Conv/Gemm before it, shape computations).
-import { split } from './channelOps.js';
+import { depthSpace, split } from './channelOps.js';
 import { convTranspose } from './convTranspose.js';
 import { layerNormalization, transpose } from './layoutOps.js';
 import type { ActivationLayer, Conv2DLayer, DenseLayer } from '../../network/types.js';
@@ -338,6 +338,8 @@ export const OP_HANDLERS: Record<string, Handler> = {
     return { alpha: ctx.reader.floatAttribute(i, attrs, 'alpha', 1.67326319217681884765625), beta: ctx.reader.floatAttribute(i, attrs, 'gamma', 1.05070102214813232421875) };
   }),
   PRelu: prelu,
+  DepthToSpace: depthSpace('DepthToSpace'),
+  SpaceToDepth: depthSpace('SpaceToDepth'),
   Sum: variadic('sum'),
   Mean: variadic('average'),
   Max: variadic('maximum'),
