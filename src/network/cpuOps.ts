@@ -145,6 +145,26 @@ export function layerNormForward(x: Float64Array, scale: ArrayLike<number>, offs
   return out;
 }
 
+/** Group normalization of each sample's [H, W, C] (types.ts GroupNormLayer), in float64. */
+export function groupNormForward(x: Float64Array, samples: number, positions: number, groups: number, scale: ArrayLike<number>, offset: ArrayLike<number>, epsilon: number): Float64Array {
+  const channels = scale.length;
+  const per = channels / groups;
+  const count = positions * per;
+  const out = new Float64Array(x.length);
+  for (let s = 0; s < samples; s++)
+    for (let g = 0; g < groups; g++) {
+      const at = (p: number, k: number) => (s * positions + p) * channels + g * per + k;
+      let mean = 0;
+      for (let p = 0; p < positions; p++) for (let k = 0; k < per; k++) mean += x[at(p, k)];
+      mean /= count;
+      let variance = 0;
+      for (let p = 0; p < positions; p++) for (let k = 0; k < per; k++) variance += (x[at(p, k)] - mean) ** 2;
+      const inv = 1 / Math.sqrt(variance / count + epsilon);
+      for (let p = 0; p < positions; p++) for (let k = 0; k < per; k++) out[at(p, k)] = (x[at(p, k)] - mean) * inv * scale[g * per + k] + offset[g * per + k];
+    }
+  return out;
+}
+
 /** The channels at `indices` of each position's `channels` values: out[p, c] = x[p, indices[c]]. */
 export function gatherForward(x: Float64Array, channels: number, indices: readonly number[]): Float64Array {
   const positions = x.length / channels;

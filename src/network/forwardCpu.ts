@@ -3,7 +3,7 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
@@ -171,6 +171,9 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         break;
       case 'layernorm':
         out = layerNormForward(x, layer.scale, layer.offset, layer.epsilon);
+        break;
+      case 'groupnorm':
+        out = groupNormForward(x, samples, inShape[0] * inShape[1], layer.groups, layer.scale, layer.offset, layer.epsilon);
         break;
       case 'gather':
         out = gatherForward(x, inShape[inShape.length - 1], layer.indices);

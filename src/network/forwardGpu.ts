@@ -6,6 +6,7 @@ import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { insertZeros, upsample } from '../gpu/kernels/upsample.js';
 import { batchedMatmul, rearrange } from '../gpu/kernels/tokens.js';
+import { groupNorm } from '../gpu/kernels/groupnorm.js';
 import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
@@ -185,6 +186,13 @@ export async function forwardGpu(
             const [scale, offset] = [ws.upload(layer.scale, `${layer.name} scale`), ws.upload(layer.offset, `${layer.name} offset`)];
             const channels = layer.scale.length;
             steps.push((n) => [layerNorm(ws, { positions: (n * outSize) / channels, channels, epsilon: layer.epsilon, input: cur.buffer, scale, offset, output: result.buffer })]);
+            break;
+          }
+          case 'groupnorm': {
+            const result = (out = activation(outSize, layer.name));
+            const [scale, offset] = [ws.upload(layer.scale, `${layer.name} scale`), ws.upload(layer.offset, `${layer.name} offset`)];
+            const [positions, channels] = [inShape[0] * inShape[1], inShape[2]];
+            steps.push((n) => [groupNorm(ws, { samples: n, positions, channels, groups: layer.groups, epsilon: layer.epsilon, input: cur.buffer, scale, offset, output: result.buffer })]);
             break;
           }
           case 'gather': {

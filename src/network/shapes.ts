@@ -153,14 +153,19 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       requireImage(layer.kind, inputShape);
       return [inputShape[2]];
     case 'batchnorm':
-    case 'layernorm': {
+    case 'layernorm':
+    case 'groupnorm': {
       const channels = inputShape[inputShape.length - 1];
       for (const key of ['scale', 'offset'] as const) {
         if (!(layer[key] instanceof Float32Array) || layer[key].length !== channels)
           fail(`${key} must be a Float32Array of ${channels} values (the input's last axis), found ${ArrayBuffer.isView(layer[key]) ? layer[key].length : typeof layer[key]}`);
         checkFinite(key, layer[key]);
       }
-      if (layer.kind === 'layernorm' && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) fail(`epsilon must be a finite number ≥ 0 (found ${layer.epsilon})`);
+      if (layer.kind !== 'batchnorm' && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) fail(`epsilon must be a finite number ≥ 0 (found ${layer.epsilon})`);
+      if (layer.kind === 'groupnorm') {
+        requireImage('groupnorm', inputShape);
+        if (!isPositiveInteger(layer.groups) || channels % layer.groups !== 0) fail(`groupnorm groups must be a positive divisor of the ${channels} channels (found ${layer.groups})`);
+      }
       return [...inputShape];
     }
     case 'add':

@@ -122,6 +122,19 @@ export interface LayerNormLayer extends LayerBase {
   epsilon: number;
 }
 
+/**
+ * Group normalization of an image [H, W, C]: each sample's channels in `groups` runs of C/groups,
+ * each run normalized over its positions and channels together ((x − mean) / √(var + ε)), then
+ * scale·… + offset per channel. InstanceNorm is groups = C (PyTorch's GroupNorm and InstanceNorm2d).
+ */
+export interface GroupNormLayer extends LayerBase {
+  kind: 'groupnorm';
+  groups: number;
+  scale: Float32Array;
+  offset: Float32Array;
+  epsilon: number;
+}
+
 /** The elementwise sum of two or more tensors of one shape (a residual connection). */
 export interface AddLayer extends LayerBase {
   kind: 'add';
@@ -224,6 +237,7 @@ export type Layer =
   | GlobalMaxPoolLayer
   | BatchNormLayer
   | LayerNormLayer
+  | GroupNormLayer
   | AddLayer
   | MulLayer
   | ConcatLayer
@@ -245,6 +259,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'rearrange', 'matmul', 'reshape', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'groupnorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'rearrange', 'matmul', 'reshape', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

@@ -123,7 +123,7 @@ export function lipschitzBetween(layers: readonly Layer[], shapes: readonly numb
     else if (layer.kind === 'batchnorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     else if (layer.kind === 'activation') factor *= activationLipschitz(layer);
     // u ↦ u / √(‖u‖²/C + ε) after centring (a contraction) has slope at most 1/√ε: loose, but a bound.
-    else if (layer.kind === 'layernorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.sqrt(layer.epsilon);
+    else if (layer.kind === 'layernorm' || layer.kind === 'groupnorm') factor *= layer.scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.sqrt(layer.epsilon);
     // ‖A‖₂ ≤ √(‖A‖₁‖A‖∞) per axis: each output's weights add up to 1, an input's at most its column sum (s for nearest).
     else if (layer.kind === 'upsample') {
       const [h, w] = upsampleInput(shapes[i]);

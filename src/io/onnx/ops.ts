@@ -12,6 +12,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
+import { instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, sub, variadic } from './affineOps.js';
 import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
@@ -338,6 +339,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
     return { alpha: ctx.reader.floatAttribute(i, attrs, 'alpha', 1.67326319217681884765625), beta: ctx.reader.floatAttribute(i, attrs, 'gamma', 1.05070102214813232421875) };
   }),
   PRelu: prelu,
+  InstanceNormalization: instanceNormalization,
   DepthToSpace: depthSpace('DepthToSpace'),
   SpaceToDepth: depthSpace('SpaceToDepth'),
   Sum: variadic('sum'),

@@ -13,6 +13,7 @@ import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
 import { emitShuffle, findShuffles } from './channelOps.js';
 import { emitLayerNormFusion, findLayerNorms } from './layoutOps.js';
 import { findFusions, FUSED_PARTS } from './gating.js';
+import { emitGroupNormChain, findGroupNorms } from './normOps.js';
 
 /** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
 function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
@@ -113,12 +114,18 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   const fusions = findFusions(reader, outputName);
   const shuffles = findShuffles(reader, outputName);
   const layerNorms = findLayerNorms(reader, outputName);
+  const groupNorms = findGroupNorms(reader, outputName);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];
     const fusion = fusions.get(index);
     const shuffle = shuffles.get(index);
     const layerNorm = layerNorms.get(index);
-    if (fusion === 'inner' || shuffle === 'inner' || layerNorm === 'inner') continue;
+    const groupNorm = groupNorms.get(index);
+    if (fusion === 'inner' || shuffle === 'inner' || layerNorm === 'inner' || groupNorm === 'inner') continue;
+    if (groupNorm) {
+      emitGroupNormChain(ctx, index, groupNorm);
+      continue;
+    }
     if (layerNorm) {
       emitLayerNormFusion(ctx, index, layerNorm);
       continue;
