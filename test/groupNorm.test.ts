@@ -10,7 +10,7 @@ import { forwardGpu } from '../src/network/forwardGpu.js';
 import type { Conv2DLayer, GroupNormLayer, Network } from '../src/network/types.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { gpuForTests } from './helpers/gpu.js';
-import { GraphBuilder, imageSamples, importError, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { float, GraphBuilder, imageSamples, importError, int, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 
 const gpu = await gpuForTests();
 
@@ -47,6 +47,17 @@ describe('ONNX: InstanceNormalization and GroupNorm as PyTorch writes it', () =>
     const ours = forwardCpu(network, x.ours, 8).output;
     expect(relativeError(ours, await runOnnx(bytes, x.nchw, [8, 3, 6, 6]))).toBeLessThan(1e-5);
     if (gpu) expect(relativeError((await forwardGpu(gpu, network, x.ours, 8)).output, ours)).toBeLessThan(1e-5);
+  });
+
+  it('GroupNormalization (opset 18: scale and bias per group) is the same layer', async () => {
+    const g = new GraphBuilder(3);
+    const c = g.conv('input', 3, 6, 3, { pad: 1 });
+    const bytes = g.model([3, 6, 6], g.node('GroupNormalization', [c, g.weight([3], 0.5, undefined, 1), g.weight([3], 0.2)], [int('num_groups', 3), float('epsilon', 1e-4)]), 18);
+    const { network } = parseOnnxModel(bytes, 'g.onnx');
+    const norm = network.layers[1] as GroupNormLayer;
+    expect([norm.kind, norm.groups, norm.scale[0] === norm.scale[1], norm.scale[1] === norm.scale[2]]).toEqual(['groupnorm', 3, true, false]);
+    const theirs = await runOnnx(bytes, x.nchw, [8, 3, 6, 6]);
+    expect(relativeError(forwardCpu(network, x.ours, 8).output, nchwToNhwc(theirs, 8, 6, 6, 6))).toBeLessThan(1e-5);
   });
 
   it('an InstanceNorm1d on a sequence', async () => {

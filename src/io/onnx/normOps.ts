@@ -83,3 +83,23 @@ export function emitGroupNormChain(ctx: ImportContext, index: number, chain: Exc
   const per = C / groups;
   emitGroupNorm(ctx, index, x, groups, Float32Array.from({ length: C }, (_, c) => scale[Math.floor(c / per)]), Float32Array.from({ length: C }, (_, c) => bias[Math.floor(c / per)]), epsilon);
 }
+
+/** GroupNormalization (opset 18: scale and bias per group; opset 21: per channel) of an image or a sequence. */
+export const groupNormalization: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['epsilon', 'num_groups', 'stash_type']);
+  const x = ctx.net(index, 0, { sequence: true });
+  if (x.ours.length !== 3 || x.chw) throw reader.nodeError(index, `input has shape [batch, ${x.dims.join(', ')}]: expected an image [batch, C, H, W] or a sequence [batch, C, L]`);
+  const C = x.dims[0];
+  const groups = reader.intAttribute(index, attrs, 'num_groups', 0);
+  const epsilon = reader.floatAttribute(index, attrs, 'epsilon', 1e-5);
+  if (!(groups >= 1) || C % groups !== 0 || !(epsilon >= 0 && Number.isFinite(epsilon)))
+    throw reader.nodeError(index, `num_groups ${groups}, epsilon ${epsilon}: expected a positive divisor of the ${C} channels and a finite epsilon ≥ 0`);
+  const [scale, bias] = (['scale', 'bias'] as const).map((what, k) => {
+    const constant = reader.constInput(index, k + 1, what);
+    const { dims, values } = reader.weightValues(index, constant, what);
+    if (values.length !== groups && values.length !== C) throw reader.nodeError(index, `${what} '${constant.root}' has shape ${shapeText(dims)}: expected [${groups}] (per group) or [${C}] (per channel)`);
+    return values.length === C ? values : Float32Array.from({ length: C }, (_, c) => values[Math.floor(c / (C / groups))]);
+  });
+  emitGroupNorm(ctx, index, x, groups, scale, bias, epsilon);
+};

@@ -12,7 +12,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
-import { instanceNormalization } from './normOps.js';
+import { groupNormalization, instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, sub, variadic } from './affineOps.js';
 import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
@@ -340,6 +340,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   }),
   PRelu: prelu,
   InstanceNormalization: instanceNormalization,
+  GroupNormalization: groupNormalization,
   DepthToSpace: depthSpace('DepthToSpace'),
   SpaceToDepth: depthSpace('SpaceToDepth'),
   Sum: variadic('sum'),
