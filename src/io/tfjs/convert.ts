@@ -8,7 +8,7 @@ import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Netwo
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
 import { checkChannelsLast, conv1d, conv2dTranspose, dilationsOf, intPair, paddingOf, TRANSPOSED_KERNEL, withZeroPadding } from './windowLayers.js';
 import { single } from './fields.js';
-import { gateOrder, perChannel } from './layerShapes.js';
+import { gateOrder, perChannel, preluSlopes } from './layerShapes.js';
 import { cropLayer, mergeLayers, type MergeKind } from '../../network/composite.js';
 import { normalizationLayer, type Normalizations } from './normalization.js';
 import { reshapeView, type ReshapeView } from './views.js';
@@ -66,21 +66,6 @@ export function activationName(config: Json, where: string): string {
   if (typeof activation !== 'string' || !KERAS_ACTIVATIONS.includes(activation))
     throw new InputError(`${where}: activation: expected one of ${KERAS_ACTIVATIONS.join(', ')}, found ${describe(activation)}`);
   return activation;
-}
-
-/**
- * PReLU's alpha as our slopes: one per channel when it is shared over every other axis (shape
- * [1, …, 1, C]), else one per value of the input (shared axes broadcast).
- */
-function preluSlopes(alpha: Float32Array, shape: number[], input: number[]): Float32Array {
-  if (shape.slice(0, -1).every((d) => d === 1)) return alpha;
-  const size = input.reduce((a, b) => a * b, 1);
-  const strides = shape.map((_, k) => (shape[k] === 1 ? 0 : shape.slice(k + 1).reduce((a, b) => a * b, 1)));
-  return Float32Array.from({ length: size }, (_, i) => {
-    let at = 0;
-    for (let k = input.length - 1, rest = i; k >= 0; rest = Math.floor(rest / input[k]), k--) at += (rest % input[k]) * strides[k];
-    return alpha[at];
-  });
 }
 
 /** A layer's weight values as float32 copies, checked to be finite. */

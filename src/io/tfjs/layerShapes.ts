@@ -264,3 +264,18 @@ export function perChannel(value: unknown, channels: number): Float32Array | nul
   if (Array.isArray(value) && value.length === channels && value.every(finite)) return Float32Array.from(value);
   return null;
 }
+
+/**
+ * PReLU's alpha as our slopes: one per channel when it is shared over every other axis (shape
+ * [1, …, 1, C]), else one per value of the input (shared axes broadcast).
+ */
+export function preluSlopes(alpha: Float32Array, shape: number[], input: number[]): Float32Array {
+  if (shape.slice(0, -1).every((d) => d === 1)) return alpha;
+  const size = input.reduce((a, b) => a * b, 1);
+  const strides = shape.map((_, k) => (shape[k] === 1 ? 0 : shape.slice(k + 1).reduce((a, b) => a * b, 1)));
+  return Float32Array.from({ length: size }, (_, i) => {
+    let at = 0;
+    for (let k = input.length - 1, rest = i; k >= 0; rest = Math.floor(rest / input[k]), k--) at += (rest % input[k]) * strides[k];
+    return alpha[at];
+  });
+}
