@@ -1,6 +1,6 @@
 // Group and instance normalization (src/io/onnx/normOps.ts): ONNX's InstanceNormalization, and
 // PyTorch's GroupNorm below opset 18 (Reshape [batch, G, −1] → InstanceNormalization → Reshape back,
-// then its scale and shift as a Mul and an Add), as one groupnorm layer (CPU and GPU). Hand-computed
+// then its scale and shift as a Mul and an Add, folded in), as one groupnorm layer (CPU and GPU). Hand-computed
 // values, onnxruntime as the oracle, pinned channels, and refusals naming the node.
 import { describe, expect, it } from 'vitest';
 import { parseOnnxModel } from '../src/io/onnxModel.js';
@@ -41,7 +41,8 @@ describe('ONNX: InstanceNormalization and GroupNorm as PyTorch writes it', () =>
   it('read as groupnorm layers that compute what onnxruntime does (CPU and GPU)', async () => {
     const bytes = normalized();
     const { network } = parseOnnxModel(bytes, 'n.onnx');
-    expect(network.layers.map((l) => l.kind)).toEqual(['conv2d', 'groupnorm', 'batchnorm', 'batchnorm', 'relu', 'conv2d', 'groupnorm', 'flatten', 'dense']);
+    // GroupNorm's Mul and Add are folded into its groupnorm.
+    expect(network.layers.map((l) => l.kind)).toEqual(['conv2d', 'groupnorm', 'relu', 'conv2d', 'groupnorm', 'flatten', 'dense']);
     const norms = network.layers.filter((l): l is GroupNormLayer => l.kind === 'groupnorm');
     expect(norms.map((l) => [l.groups, l.scale.length])).toEqual([[2, 6], [4, 4]]);
     const ours = forwardCpu(network, x.ours, 8).output;

@@ -44,6 +44,16 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
     throw reader.nodeError(index, at === 0 ? `divides a constant by a tensor: expected the tensor divided by a constant` : `divides by constant '${constant.root}', which holds a 0`);
   const scale = Float32Array.from({ length: C }, (_, k) => (op === 'Mul' ? c(k) : op === 'Div' ? 1 / c(k) : op === 'Sub' && at === 0 ? -1 : 1));
   const offset = Float32Array.from({ length: C }, (_, k) => (op === 'Add' ? c(k) : op === 'Sub' ? (at === 0 ? c(k) : -c(k)) : 0));
+  // GroupNorm's scale and shift (the Mul and Add after PyTorch's chain), on the groupnorm read here
+  // alone: folded into it (exact; its channels are never removed, so nothing in the file resizes).
+  const source = names[1 - at];
+  const norm = reader.layers[reader.layers.length - 1];
+  if (norm?.kind === 'groupnorm' && norm.name === x.layer && (reader.consumers.get(source) ?? []).length === 1 && source !== ctx.outputName) {
+    norm.scale = Float32Array.from(norm.scale, (s, k) => s * scale[k]);
+    norm.offset = Float32Array.from(norm.offset, (o, k) => o * scale[k] + offset[k]);
+    ctx.alias(index, x);
+    return true;
+  }
   const name = reader.layerName(index);
   if (perChannel) reader.batchNorms.push({ layer: name, params: [constant.root], reader: index });
   ctx.emit(index, { kind: 'batchnorm', name, scale, offset }, [x], sameAs(x));

@@ -1,7 +1,7 @@
 // Group and instance normalization (diffusion U-Nets, style transfer, ResNet-GN): ONNX's
 // InstanceNormalization (PyTorch's InstanceNorm2d/1d) on an image or a sequence, and PyTorch's
 // GroupNorm below opset 18 as Reshape [batch, G, −1] → InstanceNormalization → Reshape back (its
-// scale and shift follow as a Mul and an Add: per-channel affine layers). findGroupNorms finds the
+// scale and shift follow as a Mul and an Add, which affineOps.ts folds into the layer). findGroupNorms finds the
 // chain before the graph is read; its last Reshape becomes one groupnorm layer, the others are
 // skipped. The layer mixes the channels of a group: structured pruning leaves them.
 import type { GroupNormLayer } from '../../network/types.js';
