@@ -94,14 +94,15 @@ function arithmetic(op: 'Sub' | 'Div'): Handler {
 export const sub = arithmetic('Sub');
 export const div = arithmetic('Div');
 
-/** A merge of node `index`'s computed inputs, all of one shape and layout (no broadcasting). */
-function mergeOf(ctx: ImportContext, index: number, kind: MergeKind): void {
+/** A join of node `index`'s computed inputs, all of one shape and layout (no broadcasting): their sum (an add layer) or a merge. */
+export function mergeOf(ctx: ImportContext, index: number, kind: MergeKind | 'sum'): void {
   const { reader } = ctx;
   const parts = (reader.nodes[index].input ?? []).map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
   const layout = (t: NetTensor) => `${shapeText(t.dims)} ${shapeText(t.ours)} ${t.chw ? 'chw' : ''} ${t.channelsLast ? 'channels-last' : ''} ${t.nd ? 'nd' : ''}`;
   if (parts.some((t) => layout(t) !== layout(parts[0])))
     throw reader.nodeError(index, `${reader.nodes[index].opType} of tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(' and ')}: expected one shape and layout (no broadcasting)`);
   if (parts.length === 1) return ctx.alias(index, parts[0]);
+  if (kind === 'sum') return void ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, parts, sameAs(parts[0]));
   const layers = mergeLayers(kind, reader.layerName(index), parts.map((t) => t.layer), parts[0].ours[parts[0].ours.length - 1]);
   ctx.emitLayers(index, layers, sameAs(parts[0]));
 }
@@ -120,12 +121,7 @@ export function variadic(kind: MergeKind | 'sum'): Handler {
       const layer: Layer = kind === 'maximum' && c === 0 ? { kind: 'relu', name: reader.layerName(index) } : { kind: 'activation', name: reader.layerName(index), fn: 'clip', ...(kind === 'maximum' ? { min: c } : { max: c }) };
       return void ctx.emit(index, layer, [x], sameAs(x));
     }
-    if (kind !== 'sum') return mergeOf(ctx, index, kind);
-    if (names.length === 1) return ctx.alias(index, ctx.net(index, 0, { sequence: true, channelsLast: true }));
-    const parts = names.map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
-    if (parts.some((t) => shapeText(t.ours) !== shapeText(parts[0].ours) || shapeText(t.dims) !== shapeText(parts[0].dims)))
-      throw ctx.reader.nodeError(index, `Sum of tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(' and ')}: expected one shape (no broadcasting)`);
-    ctx.emit(index, { kind: 'add', name: ctx.reader.layerName(index) }, parts, sameAs(parts[0]));
+    mergeOf(ctx, index, kind);
   };
 }
 

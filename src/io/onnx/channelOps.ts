@@ -11,6 +11,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { splitTokens } from './tokenOps.js';
 import { image, isPooled, isSequence, pooled, sequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { cropLayer } from '../../network/composite.js';
+import { indexMap, shapeAtBatchOne, strides } from './tokenOps.js';
 
 /** A shuffle's last Reshape (with its first Reshape's and its Transpose's node indices), or a node inside the chain (skipped). */
 export type Shuffle = { first: number; transpose: number; perm: number[] } | 'inner';
@@ -75,12 +76,9 @@ function emitImageChain(ctx: ImportContext, index: number, chain: Exclude<Shuffl
   const x = ctx.net(chain.first);
   const [C, H, W] = reader.requireImage(chain.first, x);
   const size = C * H * W;
-  // A shape at batch 1; 0 copies the input's size there (allowzero 0, PyTorch's export).
   const atBatchOne = (values: Array<number | 'batch'>, node: number, input: number[]) => {
-    const known = values.map((v, k) => (v === 'batch' ? 1 : v === 0 ? (input[k] ?? 0) : v));
-    const rest = known.filter((v) => v !== -1).reduce((a, b) => a * b, 1);
-    const shape = known.map((v) => (v === -1 ? size / rest : v));
-    if (!shape.every((v) => Number.isInteger(v) && v >= 1) || shape.reduce((a, b) => a * b, 1) !== size || shape[0] !== 1)
+    const shape = shapeAtBatchOne(values, input, size);
+    if (!shape || shape[0] !== 1)
       throw reader.nodeError(node, `shape ${listText(values.map((v) => (v === 'batch' ? -1 : v)))} of [batch, ${C}, ${H}, ${W}]: expected ${size} values per sample, the batch first`);
     return shape;
   };
@@ -88,19 +86,16 @@ function emitImageChain(ctx: ImportContext, index: number, chain: Exclude<Shuffl
   const back = atBatchOne(ctx.staticValues(index, 1, 'shape'), index, chain.perm.map((p) => split[p]));
   if (x.chw || back.length !== 4 || chain.perm.length !== split.length || [...chain.perm].sort((a, b) => a - b).some((p, k) => p !== k))
     throw reader.nodeError(index, `shape ${listText(back)} after perm ${listText(chain.perm)} of [${split.join(', ')}]: expected an image [batch, C, H, W] (a channel shuffle or pixel_unshuffle)`);
-  const strides = split.map((_, k) => split.slice(k + 1).reduce((a, b) => a * b, 1));
-  const moved = chain.perm.map((p) => split[p]);
+  const inStrides = strides(split);
   const [, c2, h2, w2] = back;
-  // Output value k (NCHW order) is the transposed tensor's value k: input NCHW index by the perm.
+  // Output value k (NCHW order) is the transposed tensor's value k: the input's NCHW index by the perm.
+  const nchw = indexMap(chain.perm.map((p) => split[p]), (at) => at.reduce((s, v, d) => s + v * inStrides[chain.perm[d]], 0));
   const indices = new Int32Array(size);
-  const at = new Array(moved.length).fill(0);
-  for (let k = 0; k < size; k++) {
-    const source = at.reduce((s, v, d) => s + v * strides[chain.perm[d]], 0); // NCHW index of the input
+  nchw.forEach((source, k) => {
     const [c, h, w] = [Math.floor(k / (h2 * w2)), Math.floor(k / w2) % h2, k % w2];
     const [ci, hi, wi] = [Math.floor(source / (H * W)), Math.floor(source / W) % H, source % W];
     indices[(h * w2 + w) * c2 + c] = (hi * W + wi) * C + ci; // ours: channels last
-    for (let d = moved.length - 1; d >= 0 && ++at[d] === moved[d]; d--) at[d] = 0;
-  }
+  });
   ctx.emit(index, { kind: 'rearrange', name: reader.layerName(index), indices, offset: null, shape: [h2, w2, c2] }, [x], image(c2, h2, w2));
 }
 

@@ -14,7 +14,7 @@ import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
-import { constantAffine, div, foldShapeValues, sub, variadic } from './affineOps.js';
+import { constantAffine, div, foldShapeValues, mergeOf, sub, variadic } from './affineOps.js';
 import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
@@ -56,12 +56,7 @@ const add: Handler = (ctx, index) => {
     ctx.alias(index, x);
     return;
   }
-  const a = ctx.net(index, 0, { sequence: true, channelsLast: true });
-  const b = ctx.net(index, 1, { sequence: true, channelsLast: true });
-  const layout = (t: NetTensor) => `${shapeText(fullOf(t) ?? t.dims)} ${t.channelsLast ? 'channels-last' : ''}`;
-  if (shapeText(a.dims) !== shapeText(b.dims) || shapeText(a.ours) !== shapeText(b.ours) || Boolean(a.chw) !== Boolean(b.chw) || layout(a) !== layout(b))
-    throw reader.nodeError(index, `adds tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape and layout (no broadcasting)`);
-  ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, [a, b], sameAs(a));
+  mergeOf(ctx, index, 'sum'); // a residual sum
 };
 
 const conv: Handler = (ctx, index) => {

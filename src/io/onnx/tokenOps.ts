@@ -43,10 +43,21 @@ const firstAxis = (x: NetTensor) => (x.nd ? 0 : 1);
 /** x's shape in a message. */
 const shapeIn = (x: NetTensor, full: number[]) => (x.nd ? `[${full.join(', ')}] (at batch 1)` : `[batch, ${full.slice(1).join(', ')}]`);
 
-const strides = (shape: number[]) => shape.map((_, k) => product(shape.slice(k + 1)));
+/**
+ * A Reshape's target at batch 1 for an input of `size` values: 'batch' is 1, 0 copies the input's
+ * size on that axis (unless allowzero), one −1 takes the rest; null when it does not hold `size`.
+ */
+export function shapeAtBatchOne(values: Array<number | 'batch'>, input: readonly number[], size: number, allowZero = 0): number[] | null {
+  const known = values.map((v, k) => (v === 'batch' ? 1 : v === 0 && !allowZero ? (input[k] ?? NaN) : v));
+  const rest = product(known.filter((v) => v !== -1));
+  const target = known.map((v) => (v === -1 ? size / rest : v));
+  return known.filter((v) => v === -1).length <= 1 && target.every((v) => Number.isInteger(v) && v >= 1) && product(target) === size ? target : null;
+}
+
+export const strides = (shape: number[]) => shape.map((_, k) => product(shape.slice(k + 1)));
 
 /** For each output position of `outShape` (row-major), the input index from its coordinates (`source`: coordinates → input index, or −1). */
-function indexMap(outShape: number[], source: (at: number[]) => number): Int32Array {
+export function indexMap(outShape: number[], source: (at: number[]) => number): Int32Array {
   const indices = new Int32Array(product(outShape));
   const at = new Array(outShape.length).fill(0);
   for (let i = 0; i < indices.length; i++) {
@@ -91,11 +102,8 @@ export function reshapeTokens(ctx: ImportContext, index: number, x: NetTensor, s
   const size = product(x.ours);
   const given = listText(shape.map((v) => (v === 'batch' ? -1 : v)));
   if (!full) throw reader.nodeError(index, `shape ${given} of [batch, ${x.dims.join(', ')}]: expected a reshape of tokens or channels-last values`);
-  const known = shape.map((v, k) => (v === 'batch' ? 1 : v === 0 && !allowZero ? (full[k] ?? NaN) : v));
-  const rest = product(known.filter((v) => v !== -1));
-  const target = known.map((v) => (v === -1 ? size / rest : v));
-  if (known.filter((v) => v === -1).length > 1 || !target.every((v) => Number.isInteger(v) && v >= 1) || product(target) !== size)
-    throw reader.nodeError(index, `shape ${given}: expected ${size} values at batch 1 (the input is [${full.join(', ')}])`);
+  const target = shapeAtBatchOne(shape, full, size, allowZero);
+  if (!target) throw reader.nodeError(index, `shape ${given}: expected ${size} values at batch 1 (the input is [${full.join(', ')}])`);
   if (!x.channelsLast && !isPooled(x) && x.ours.length === 3) {
     // A channels-first image [C, H, W] viewed as [C, H·W]: our [H, W, C] is the sequence [1, H·W, C].
     const [C, H, W] = x.dims;
@@ -103,11 +111,6 @@ export function reshapeTokens(ctx: ImportContext, index: number, x: NetTensor, s
     return void view(ctx, index, x, { dims: [C, H * W], ours: [1, H * W, C], chw: null });
   }
   view(ctx, index, x, fieldsOf(target));
-}
-
-/** Shape of a tensor whose batch axis moved or merged: its full shape at batch 1. */
-export function shapeAtBatchOne(ctx: ImportContext, index: number, x: NetTensor): void {
-  ctx.alias(index, { values: x.dims });
 }
 
 /** MatMul of two computed row-major tensors: [..., M, K] times [..., K, N] with the same leading axes (attention). */
