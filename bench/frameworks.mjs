@@ -12,6 +12,8 @@ import { labelAccuracy } from './lib.mjs';
 const root = new URL('../', import.meta.url).pathname;
 const allDigits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
 const labels = parseNpy(readFileSync(`${root}test/fixtures/mnist-labels.npy`), 'labels').data;
+// The same digits as 49 token ids each, for the text models (nn.Embedding, Keras's Embedding).
+const tokenArray = parseNpy(readFileSync(`${root}test/fixtures/text-samples.npy`), 'text-samples');
 
 // model, mode, pruning samples, ε gain, excluded layers (as test/torchFixtures.test.ts and kerasFixtures.test.ts).
 const runs = [
@@ -29,6 +31,10 @@ const runs = [
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
   ['keras/sequence/model.json', 'cascade', 200, 0.05, []],
+  ['torch/text-bag.onnx', 'cascade', 300, 0.05, []],
+  ['torch/text-cnn.onnx', 'cascade', 200, 0.05, []],
+  ['torch/text-transformer.onnx', 'cascade', 100, 0.05, []],
+  ['keras/text/model.json', 'cascade', 300, 0.05, []],
 ];
 
 
@@ -55,7 +61,8 @@ for (const [file, mode, count, gain, exclude] of chosen) {
   const model = await loadModelFile(`${root}test/fixtures/${file}`);
   // conv1d reads a digit as the sequence [28, 28] (NCL): the network runs it channels-last (as
   // keras/sequence reads it, NLC: the digits' own order).
-  const digits = model.imageLayout === 'ncl' ? samplesForModel({ shape: [1000, 28, 28], dtype: 'float32', data: allDigits }, model, 'digits').data : allDigits;
+  const digits = file.includes('text') ? samplesForModel(tokenArray, model, 'text-samples').data
+    : model.imageLayout === 'ncl' ? samplesForModel({ shape: [1000, 28, 28], dtype: 'float32', data: allDigits }, model, 'digits').data : allDigits;
   const perSample = digits.length / 1000;
   const started = performance.now();
   const result = await pruneNetwork(model.network, { data: digits.subarray(0, count * perSample), count }, { mode, epsilonGain: gain, exclude, backend: gpu ? 'webgpu' : 'cpu', gpu: gpu ?? undefined, solver: { maxIterations: 1000 } });

@@ -8,15 +8,17 @@
 //   sequence/    a 1-D CNN on a digit read as a sequence [28 steps, 28 channels] (its rows):
 //                Conv1D → BatchNormalization → ReLU, MaxPooling1D, a Conv1D (TF.js cannot train a dilated one), squeeze-and-
 //                excitation (GlobalAveragePooling1D → Reshape((1, C)) → 1×1 Conv1Ds → Multiply),
-//                Add, a strided Conv1D, GlobalAveragePooling1D, Dense softmax.
+//                Add, a strided Conv1D, GlobalAveragePooling1D, Dense softmax;
+//   text/        the text tutorial's bag of embeddings on digits read as 49 token ids (int32 input,
+//                mnist-split.mjs digitTokens): Embedding → GlobalAveragePooling1D → Dense relu → Dense softmax.
 //   node scripts/keras-fixtures.mjs [name…]     (only the models named; fixtures.json keeps the others)
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { mnistSplit, SEED, shuffleInPlace } from './mnist-split.mjs';
-import { mulberry32, registerFastConv2DBackpropFilter, saveTfjsModel } from './tfjs-training.mjs';
+import { DIGIT_TOKENS, DIGIT_VOCABULARY, digitTokens, mnistSplit, SEED, shuffleInPlace } from './mnist-split.mjs';
+import { mulberry32, registerFastConv2DBackpropFilter, registerFastUnsortedSegmentSum, saveTfjsModel } from './tfjs-training.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'test', 'fixtures', 'keras');
@@ -72,6 +74,20 @@ function sequenceModel() {
   return tf.model({ inputs: input, outputs: out, name: 'sequence' });
 }
 
+function textModel() {
+  let own = SEED + 300;
+  const init1 = () => tf.initializers.glorotUniform({ seed: own++ });
+  const input = tf.input({ shape: [DIGIT_TOKENS], dtype: 'int32', name: 'tokens' });
+  const embedded = tf.layers.embedding({ name: 'embed', inputDim: DIGIT_VOCABULARY, outputDim: 16, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: own++ }) }).apply(input);
+  const pooled = tf.layers.globalAveragePooling1d({ name: 'mean' }).apply(embedded);
+  const hidden = tf.layers.dense({ name: 'hidden', units: 32, activation: 'relu', kernelInitializer: init1() }).apply(pooled);
+  const out = tf.layers.dense({ name: 'classes', units: 10, activation: 'softmax', kernelInitializer: init1() }).apply(hidden);
+  return tf.model({ inputs: input, outputs: out, name: 'text' });
+}
+
+/** The set's digits as the model reads them: pixels, or token ids. */
+const inputsOf = (set, tokens) => (tokens ? { ...set, x: Float32Array.from(digitTokens(set.x, set.count)) } : set);
+
 function accuracy(model, set, shape) {
   return tf.tidy(() => {
     const predicted = model.predict(tf.tensor(set.x, [set.count, ...shape])).argMax(-1).dataSync();
@@ -84,25 +100,28 @@ function accuracy(model, set, shape) {
 async function main() {
   await tf.setBackend('cpu');
   registerFastConv2DBackpropFilter(tf);
+  registerFastUnsortedSegmentSum(tf);
   const { trainSet, testSet } = mnistSplit();
   const only = process.argv.slice(2);
   const summaryPath = join(OUT, 'fixtures.json');
   const summary = only.length && existsSync(summaryPath) ? JSON.parse(readFileSync(summaryPath, 'utf8')).models : {};
-  const all = [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3], ['sequence', sequenceModel, [28, 28], 6]];
+  const all = [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3], ['sequence', sequenceModel, [28, 28], 6], ['text', textModel, [DIGIT_TOKENS], 10]];
   for (const [name, build, shape, epochs] of all.filter(([name]) => !only.length || only.includes(name))) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const [train, test] = [inputsOf(trainSet, name === 'text'), inputsOf(testSet, name === 'text')];
     const model = build();
     model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy' });
     const random = mulberry32(SEED + 7);
     const started = performance.now();
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = shuffleInPlace([...Array(trainSet.count).keys()], random);
-      const x = tf.tensor(Float32Array.from(order.flatMap((k) => Array.from(trainSet.x.subarray(k * 784, (k + 1) * 784)))), [trainSet.count, ...shape]);
+      const x = tf.tensor(Float32Array.from(order.flatMap((k) => Array.from(train.x.subarray(k * size, (k + 1) * size)))), [trainSet.count, ...shape]);
       const y = tf.oneHot(tf.tensor1d(order.map((k) => trainSet.labels[k]), 'int32'), 10).toFloat();
       await model.fit(x, y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
       tf.dispose([x, y]);
     }
     const seconds = (performance.now() - started) / 1000;
-    const testAccuracy = accuracy(model, testSet, shape);
+    const testAccuracy = accuracy(model, test, shape);
     const dir = join(OUT, name);
     mkdirSync(dir, { recursive: true });
     await saveTfjsModel(tf, model, dir);

@@ -48,3 +48,21 @@ export function mnistSplit() {
     testSet: toTensors(digits.slice(TRAIN_COUNT + SAMPLE_COUNT)),
   };
 }
+
+/** Digits as "text" for the embedding fixtures: 49 tokens, one per 4×4 patch (row-major). */
+export const DIGIT_TOKENS = 49;
+/** A token names its patch and how much ink it holds (none, light, medium, dark): 49·4 ids. */
+export const DIGIT_VOCABULARY = 196;
+
+/** Token ids (int32, count × 49) of `count` digits of 784 pixels in [0, 1]. */
+export function digitTokens(x, count) {
+  const tokens = new Int32Array(count * DIGIT_TOKENS);
+  for (let p = 0; p < count; p++)
+    for (let patch = 0; patch < DIGIT_TOKENS; patch++) {
+      const [py, px] = [Math.floor(patch / 7) * 4, (patch % 7) * 4];
+      let ink = 0;
+      for (let y = 0; y < 4; y++) for (let x0 = 0; x0 < 4; x0++) ink += x[p * 784 + (py + y) * 28 + px + x0];
+      tokens[p * DIGIT_TOKENS + patch] = patch * 4 + (ink < 0.5 ? 0 : ink < 4 ? 1 : ink < 8 ? 2 : 3);
+    }
+  return tokens;
+}

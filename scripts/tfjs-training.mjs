@@ -74,6 +74,31 @@ export function registerFastConv2DBackpropFilter(tf) {
   });
 }
 
+/**
+ * The gradient of an Embedding (Gather's: UnsortedSegmentSum) as one pass over the rows: the CPU
+ * backend's own builds a mask per segment, one per vocabulary id, which made training take hours.
+ */
+export function registerFastUnsortedSegmentSum(tf) {
+  tf.unregisterKernel('UnsortedSegmentSum', 'cpu');
+  tf.registerKernel({
+    kernelName: 'UnsortedSegmentSum',
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, segmentIds } = inputs;
+      const xv = backend.data.get(x.dataId).values;
+      const ids = backend.data.get(segmentIds.dataId).values;
+      const width = x.shape.slice(1).reduce((a, b) => a * b, 1);
+      const sums = new Float32Array(attrs.numSegments * width);
+      for (let r = 0; r < ids.length; r++) {
+        const id = ids[r];
+        if (id < 0 || id >= attrs.numSegments) continue;
+        for (let k = 0; k < width; k++) sums[id * width + k] += xv[r * width + k];
+      }
+      return backend.makeTensorInfo([attrs.numSegments, ...x.shape.slice(1)], 'float32', sums);
+    },
+  });
+}
+
 /** Saves a trained tfjs model as model.json + weights.bin (TF.js Layers format). */
 export async function saveTfjsModel(tf, model, dir) {
   mkdirSync(dir, { recursive: true });

@@ -10,17 +10,19 @@
 // and transformer encoders (nn.TransformerEncoderLayer): a ViT (patches, class token, position
 // embedding) and a transformer on 28 steps of 28 features; then, untrained, timm's attention
 // (timm-attention.onnx), DeiT's two tokens, LayerScale and a scale from the size
-// (deit-attention.onnx) and a causal mask (causal-transformer.onnx), for the import tests.
+// (deit-attention.onnx) and a causal mask (causal-transformer.onnx), for the import tests; and
+// text models (nn.Embedding) on digits read as 49 tokens (mnist-split.mjs digitTokens): a bag of
+// embeddings, a 1-D CNN and a transformer.
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
 // on its 6000 training digits and measures on its 3000 test digits; the held-out samples
-// (test/fixtures/mnist-samples.npy) are used by neither.
+// (test/fixtures/mnist-samples.npy; as tokens, text-samples.npy) are used by neither.
 //   node scripts/torch-fixtures.mjs        (needs /usr/bin/python3 with torch; CI does not run it)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mnistSplit } from './mnist-split.mjs';
+import { digitTokens, DIGIT_TOKENS, mnistSplit } from './mnist-split.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,12 +36,15 @@ function npy(data, shape, descr) {
   return bytes;
 }
 
-const { trainSet, testSet } = mnistSplit();
+const { trainSet, testSet, samples } = mnistSplit();
+// The held-out digits (mnist-samples.npy) as token ids: the text models' --samples, with mnist-labels.npy.
+writeFileSync(join(ROOT, 'test', 'fixtures', 'text-samples.npy'), npy(digitTokens(samples.x, samples.count), [samples.count, DIGIT_TOKENS], '<i4'));
 const dir = mkdtempSync(join(tmpdir(), 'torch-fixtures-'));
 try {
   for (const [name, set] of [['train', trainSet], ['test', testSet]]) {
     writeFileSync(join(dir, `${name}-x.npy`), npy(set.x, [set.count, 784], '<f4'));
     writeFileSync(join(dir, `${name}-y.npy`), npy(set.labels, [set.count], '<i4'));
+    writeFileSync(join(dir, `${name}-tokens.npy`), npy(digitTokens(set.x, set.count), [set.count, DIGIT_TOKENS], '<i4'));
   }
   const run = spawnSync('/usr/bin/python3', [join(ROOT, 'scripts', 'torch_fixtures.py'), dir, join(ROOT, 'test', 'fixtures', 'torch')], { stdio: 'inherit' });
   process.exitCode = run.status ?? 1;

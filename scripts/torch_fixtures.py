@@ -405,6 +405,78 @@ path = os.path.join(out_dir, "causal-transformer.onnx")
 torch.onnx.export(CausalTransformer().eval(), torch.zeros(1, 28, 28), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
 os.replace(path + ".tmp", path)
 
+
+
+# Text models (nn.Embedding): digits read as 49 token ids (mnist-split.mjs digitTokens), int64 as PyTorch holds them.
+class TextBag(nn.Module):
+    """A bag of embeddings (fastText; Keras's text tutorial): nn.Embedding, the mean over the tokens, an MLP."""
+
+    def __init__(self, vocab=196, dim=32):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, ids):
+        return self.mlp(self.embed(ids).mean(1))
+
+
+class TextCNN(nn.Module):
+    """Kim's CNN for sentences: nn.Embedding, transposed to [batch, dim, T], Conv1d + ReLU, the max over time, a Linear."""
+
+    def __init__(self, vocab=196, dim=24):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.conv = nn.Conv1d(dim, 48, 3, padding=1)
+        self.pool = nn.AdaptiveMaxPool1d(1)
+        self.head = nn.Linear(48, 10)
+
+    def forward(self, ids):
+        return self.head(self.pool(torch.relu(self.conv(self.embed(ids).transpose(1, 2)))).flatten(1))
+
+
+class TextTransformer(nn.Module):
+    """A BERT-like encoder: token embeddings scaled by the square root of the width, learned positions, a pre-norm encoder layer (GELU), the mean."""
+
+    def __init__(self, vocab=196, dim=32, heads=4):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.pos = nn.Parameter(0.02 * torch.randn(1, 49, dim))
+        self.encoder = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, ids):
+        return self.head(self.norm(self.encoder(self.embed(ids) * 32**0.5 + self.pos)).mean(1))
+
+
+def load_tokens(name):
+    return torch.from_numpy(np.load(os.path.join(data_dir, f"{name}-tokens.npy")).astype(np.int64))
+
+
+train_ids, test_ids = load_tokens("train"), load_tokens("test")
+torch.manual_seed(49)
+for name, build, epochs, lr in [("text-bag", TextBag, 8, 0.005), ("text-cnn", TextCNN, 6, 0.003), ("text-transformer", TextTransformer, 8, 0.003)]:
+    model = build()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    started = time.time()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(train_ids))
+        for i in range(0, len(order), 32):
+            batch = order[i : i + 32]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(train_ids[batch]), train_y[batch]).backward()
+            opt.step()
+    model.eval()
+    seconds = time.time() - started
+    path = os.path.join(out_dir, f"{name}.onnx")
+    torch.onnx.export(model, torch.zeros(1, 49, dtype=torch.long), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    os.replace(path + ".tmp", path)
+    with torch.no_grad():
+        test_accuracy = (model(test_ids).argmax(1) == test_y).float().mean().item()
+    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "opset": 13, "test_accuracy": test_accuracy, "seconds": round(seconds, 1), "bytes": os.path.getsize(path)}
+    print(name, summary[name], flush=True)
+
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     json.dump({"torch": torch.__version__, "test_digits": len(test_x), "models": summary}, f, indent=2)
     f.write("\n")

@@ -63,3 +63,24 @@ fn batchedMatmul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     batchedOutput[i] = sum;
   }
 }
+
+// ---- token ids to the rows of a table: out[t, d] = table[ids[t], d] (the ids checked on the host) ----
+
+struct EmbeddingParams {
+  count: u32,    // samples·T·dims
+  dims: u32,
+}
+
+@group(0) @binding(20) var<uniform> embeddingParams: EmbeddingParams;
+@group(0) @binding(21) var<storage, read> embeddingIds: array<f32>;
+@group(0) @binding(22) var<storage, read> embeddingTable: array<f32>;
+@group(0) @binding(23) var<storage, read_write> embeddingOutput: array<f32>;
+
+@compute @workgroup_size(WORKGROUP)
+fn embedding(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = embeddingParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let id = u32(embeddingIds[i / p.dims]);
+    embeddingOutput[i] = embeddingTable[id * p.dims + i % p.dims];
+  }
+}

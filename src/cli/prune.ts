@@ -30,6 +30,7 @@ import {
 } from './modelInputs.js';
 import { nonNegativeNumber, positiveNumber } from './optionValues.js';
 import { sampleShapes } from '../network/sampleShapes.js';
+import { tokenVocabulary } from '../network/graph.js';
 import { createProgress, progressStyle } from './progress.js';
 import { closeDistributed, openDistributed } from './distributedOptions.js';
 import { summary } from './pruneSummary.js';
@@ -192,6 +193,6 @@ async function measureModelLatency(model: LoadedModel, written: { name: string; 
       { label: 'trained', format: model.format, files: trained },
       { label: 'pruned', format: model.format, files: written },
     ],
-    { inputShape, signal: cancelSignal },
+    { inputShape, signal: cancelSignal, vocabulary: tokenVocabulary(model.network) },
   );
 }

@@ -35,6 +35,8 @@ export interface LatencyOptions {
   warmup?: number;
   /** Checked between runs: the promise rejects with its reason. */
   signal?: AbortSignal;
+  /** The input holds token ids below this (a text model's embedding): random ids, int64 for onnx. */
+  vocabulary?: number;
 }
 
 export interface ModelLatency {
@@ -188,10 +190,13 @@ async function onnxRunner(model: LatencyModel, inputShape: number[]): Promise<Ru
   const [name] = session.inputNames;
   const metadata = session.inputMetadata[0];
   let fixedBatch: number | null = null;
+  let type: 'float32' | 'int64' | 'int32' = 'float32';
   try {
     if (session.inputNames.length !== 1) throw new InputError(`${where}: expected a model with one input, found ${session.inputNames.length}`);
     if (metadata?.isTensor) {
-      if (metadata.type !== 'float32') throw new InputError(`${where}: expected a float32 input, found ${metadata.type}`);
+      if (metadata.type !== 'float32' && metadata.type !== 'int64' && metadata.type !== 'int32')
+        throw new InputError(`${where}: expected a float32 input (or int64 or int32 token ids), found ${metadata.type}`);
+      type = metadata.type;
       if (metadata.shape.length > 0) fixedBatch = checkInputShape(where, metadata.shape, inputShape);
     }
   } catch (error) {
@@ -203,7 +208,9 @@ async function onnxRunner(model: LatencyModel, inputShape: number[]): Promise<Ru
     version: ort.env.versions.node ?? ort.env.versions.common,
     fixedBatch,
     prepare(data, batch) {
-      const input = new ort.Tensor('float32', data, [batch, ...inputShape]);
+      // Token ids travel as the graph declares them (data holds whole numbers then).
+      const values = type === 'int64' ? BigInt64Array.from(data, (v) => BigInt(v)) : type === 'int32' ? Int32Array.from(data) : data;
+      const input = new ort.Tensor(type, values, [batch, ...inputShape]);
       return {
         async run() {
           const outputs = await session.run({ [name]: input });
@@ -249,7 +256,7 @@ const isCount = (v: unknown, min: number) => Number.isInteger(v) && (v as number
  */
 export async function measureLatency(models: LatencyModel[], options: LatencyOptions): Promise<LatencyResult> {
   silenceNodeBackendHint();
-  const { inputShape, batches = [1, 64], repeats = 30, warmup = 3, signal } = options;
+  const { inputShape, batches = [1, 64], repeats = 30, warmup = 3, signal, vocabulary } = options;
   if (!Array.isArray(models) || models.length === 0) throw new InputError('latency: expected at least one model');
   if (!Array.isArray(inputShape) || inputShape.length === 0 || !inputShape.every((d) => isCount(d, 1)))
     throw new InputError(`latency: inputShape must be a non-empty list of positive integers (found ${JSON.stringify(inputShape)})`);
@@ -282,7 +289,7 @@ export async function measureLatency(models: LatencyModel[], options: LatencyOpt
         }
         // The same seeded inputs for every model of this batch size.
         const random = mulberry32(0x6e7472 + batch);
-        const data = Float32Array.from({ length: batch * sampleSize }, random);
+        const data = Float32Array.from({ length: batch * sampleSize }, vocabulary ? () => Math.floor(random() * vocabulary) : random);
         const prepared = members.map((i) => runners[i].prepare(data, batch));
         const times: number[][] = members.map(() => []);
         try {

@@ -2,6 +2,7 @@
 // conversion of --samples/--labels, shared by the CLI, the library and the demo page (browser-safe).
 import { InputError } from '../errors.js';
 import { sampleShapes, sampleShapesText, type ImageLayout } from '../network/sampleShapes.js';
+import { tokenVocabulary } from '../network/graph.js';
 import type { Network } from '../network/types.js';
 import type { NpyArray } from './npy.js';
 
@@ -27,11 +28,12 @@ export function samplesForModel(
   source: string,
   options: { maxSamples?: number } = {},
 ): ModelSamples {
+  const vocabulary = tokenVocabulary(model.network);
   // Integer images are not guessed at: the model was trained on some scaling of them (x / 255, a
-  // mean and deviation), which only its user knows.
-  if (array.dtype !== 'float32' && array.dtype !== 'float64')
+  // mean and deviation), which only its user knows. Token ids are integers (any dtype holds them).
+  if (vocabulary === undefined && array.dtype !== 'float32' && array.dtype !== 'float64')
     throw new InputError(`${source}: descr: expected float32 or float64 samples (integer images: scale them as the model was trained, e.g. x / 255, and save them as float32), found ${array.dtype}`);
-  const data = array.data as Float32Array | Float64Array;
+  const data = array.data instanceof BigInt64Array ? Float64Array.from(array.data, Number) : (array.data as Float32Array | Float64Array | Int32Array | Uint8Array);
   const inputShape = model.network.inputShape;
   const perSample = inputShape.reduce((a, b) => a * b, 1);
   const [all, ...rest] = array.shape;
@@ -43,6 +45,14 @@ export function samplesForModel(
   const match = accepted.find((s) => same(rest, s.shape));
   if (!match) throw new InputError(`${source}: shape: expected ${expected} to match the model's input, found ${found}`);
   let out: Float32Array | Float64Array;
+  if (vocabulary !== undefined) {
+    // Ids as f32 (exact: the vocabulary is below 2^24), checked here so the message names the file.
+    out = Float32Array.from(data.subarray(0, count * perSample));
+    const bad = data.subarray(0, count * perSample).findIndex((id: number) => !(Number.isInteger(id) && id >= 0 && id < vocabulary));
+    if (bad >= 0)
+      throw new InputError(`${source}: data: expected token ids, whole numbers from 0 to ${vocabulary - 1} (the embedding's vocabulary), found ${data[bad]} in sample ${Math.floor(bad / perSample)} at position ${bad % perSample}`);
+    return { data: out, count, total: all };
+  }
   if (match.nchw) {
     // ONNX users hold NCHW images; the network runs NHWC.
     const [h, w, c] = inputShape;
@@ -50,7 +60,7 @@ export function samplesForModel(
     for (let p = 0; p < count; p++)
       for (let ch = 0; ch < c; ch++)
         for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((p * h + y) * w + x) * c + ch] = data[((p * c + ch) * h + y) * w + x];
-  } else out = data.subarray(0, count * perSample);
+  } else out = (data as Float32Array | Float64Array).subarray(0, count * perSample); // floats: checked above
   for (let i = 0; i < out.length; i++)
     if (!Number.isFinite(out[i])) throw new InputError(`${source}: data: expected finite values, found ${out[i]} in sample ${Math.floor(i / perSample)}`);
   return { data: out, count, total: all };

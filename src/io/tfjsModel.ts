@@ -59,8 +59,9 @@ function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
   const { className, config } = entry;
   if (['Dense', 'Conv1D', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Activation'].includes(className)) activationName(config, where);
-  if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32')
-    throw new InputError(`${where}: dtype: expected 'float32', found ${describe(config.dtype)}`);
+  // An input of token ids is int32 (Keras: Input(shape=(T,), dtype='int32') before an Embedding).
+  if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32' && !(className === 'InputLayer' && config.dtype === 'int32'))
+    throw new InputError(`${where}: dtype: expected 'float32'${className === 'InputLayer' ? " (or 'int32' token ids)" : ''}, found ${describe(config.dtype)}`);
   if (className === 'ReLU') {
     // TF.js's ReLU knows only max_value (a clipped ReLU); Keras's negative_slope and threshold would be dropped.
     const defaults: [string, unknown][] = [
@@ -243,7 +244,7 @@ function topologyLayers(modelJson: Json): Json[] {
   return (Array.isArray(config) ? config : (config.layers as Json[])) as Json[];
 }
 
-/** A copy of model.json whose Dense units, Conv1D/Conv2D/SeparableConv2D filters, Reshape targets and per-channel Rescalings are the network's. */
+/** A copy of model.json whose Dense units, Conv1D/Conv2D/SeparableConv2D filters, Embedding dims, Reshape targets and per-channel Rescalings are the network's. */
 function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string, DenseLayer | Conv2DLayer>, removed: ReadonlyMap<string, Int32Array>): Json {
   const copy = structuredClone(handle.modelJson);
   const graph = networkGraph(network);
@@ -262,6 +263,7 @@ function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string
     const view = handle.views.find((v) => v.layer === config.name);
     if (view) config[config.target_shape !== undefined ? 'target_shape' : 'targetShape'] = viewTarget(view.view, shapeOf(view.source));
     const kept = removed.get(config.name as string);
+    if (kept && entry.class_name === 'Embedding') config[config.output_dim !== undefined ? 'output_dim' : 'outputDim'] = kept.length;
     const perChannel = entry.class_name === 'Rescaling' ? ['scale', 'offset'] : entry.class_name === 'Normalization' ? ['mean', 'variance'] : [];
     if (kept) for (const field of perChannel) if (Array.isArray(config[field])) config[field] = Array.from(kept, (c) => (config[field] as number[])[c]);
   }

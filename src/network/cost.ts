@@ -4,7 +4,7 @@
 // weights are: pruning leaves it unchanged, because zeros are multiplied like any other weight.
 // `sparseMacs` counts only the products with a nonzero weight: the work a sparse kernel would do,
 // the bound on what pruning can save. Layers with weights are counted (dense, conv2d,
-// batchnorm), and attention's products of two computed tensors (matmul: no weight to prune, the
+// batchnorm; an embedding's table is stored but multiplies nothing), and attention's products of two computed tensors (matmul: no weight to prune, the
 // same count in both); activations, pools, adds and concats cost one operation per value or less and no
 // multiplications by weights, so they are left out of both.
 import { networkGraph } from './graph.js';
@@ -12,7 +12,7 @@ import { shapeSize } from './shapes.js';
 import type { Network } from './types.js';
 
 export interface CostCounts {
-  /** Every stored weight: kernels, biases, BatchNorm scales and offsets. */
+  /** Every stored weight: kernels, biases, BatchNorm scales and offsets, embedding tables. */
   params: number;
   /** The stored weights that are not exactly zero. */
   nonzeroParams: number;
@@ -26,7 +26,7 @@ export interface LayerCost extends CostCounts {
   /** Position in network.layers. */
   index: number;
   name: string;
-  kind: 'dense' | 'conv2d' | 'batchnorm' | 'matmul';
+  kind: 'dense' | 'conv2d' | 'batchnorm' | 'matmul' | 'embedding';
 }
 
 export interface NetworkCost {
@@ -90,6 +90,10 @@ export function networkCost(network: Network): NetworkCost {
         counts = { params: 0, nonzeroParams: 0, macs, sparseMacs: macs };
         break;
       }
+      case 'embedding':
+        // Stored, and usually the largest tensor of a text model; a lookup multiplies nothing.
+        counts = { params: layer.table.length, nonzeroParams: nonzeros(layer.table), macs: 0, sparseMacs: 0 };
+        break;
       default:
         return;
     }

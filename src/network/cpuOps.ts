@@ -183,6 +183,15 @@ export function rearrangeForward(x: Float64Array, samples: number, indices: Int3
   return out;
 }
 
+/** Token ids (checked by checkForwardInput) to the table's rows. */
+export function embeddingForward(ids: Float64Array, table: Float32Array, dims: number): Float64Array {
+  const out = new Float64Array(ids.length * dims);
+  ids.forEach((id, t) => {
+    for (let d = 0; d < dims; d++) out[t * dims + d] = table[id * dims + d];
+  });
+  return out;
+}
+
 /** Each sample's [B, M, K] times [B, K, N]: [B, M, N]. */
 export function matmulForward(a: Float64Array, b: Float64Array, samples: number, [batch, m, k]: readonly number[], n: number): Float64Array {
   const out = new Float64Array(samples * batch * m * n);

@@ -1,7 +1,7 @@
 // A network as the library reads it, for `net-trim inspect` and the page: every layer's op,
 // parameters and output shape, and for each prunable layer the program it will get and what its
 // solve costs, before anyone starts a long prune.
-import { networkGraph, NETWORK_INPUT, prunableLayers } from './graph.js';
+import { networkGraph, NETWORK_INPUT, prunableLayers, tokenVocabulary } from './graph.js';
 import { sampleShapes, sampleShapesText, type ImageLayout } from './sampleShapes.js';
 import { shapeSize, windowGeometry } from './shapes.js';
 import type { Layer, Network } from './types.js';
@@ -90,6 +90,8 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       return `viewed as ${shape(layer.shape)}`;
     case 'matmul':
       return `product of two computed tensors, ${inputShape[0]} batched`;
+    case 'embedding':
+      return `${layer.vocabulary} token ids to vectors of ${layer.dims}`;
     default:
       return '';
   }
@@ -98,6 +100,7 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
 /** What `net-trim inspect` prints: the graph and every prunable layer's program; `imageLayout`: how the model's users hold image samples. */
 export function describeNetwork(network: Network, imageLayout: ImageLayout): NetworkSummary {
   const graph = networkGraph(network);
+  const vocabulary = tokenVocabulary(network);
   const programs = new Map(prunableLayers(network, graph).map((t) => [t.index, t]));
   const inputName = network.inputName ?? 'input';
   let prunableWeights = 0;
@@ -106,6 +109,7 @@ export function describeNetwork(network: Network, imageLayout: ImageLayout): Net
     const parameters =
       layer.kind === 'dense' || layer.kind === 'conv2d' ? layer.kernel.length + (layer.bias?.length ?? 0)
       : layer.kind === 'batchnorm' ? 2 * layer.scale.length
+      : layer.kind === 'embedding' ? layer.table.length
       : 0;
     const t = programs.get(index);
     let program: LayerSummary['program'] = null;
@@ -134,7 +138,7 @@ export function describeNetwork(network: Network, imageLayout: ImageLayout): Net
       program,
     };
   });
-  return { inputShape: network.inputShape, samples: sampleShapesText(sampleShapes(network.inputShape, imageLayout)), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
+  return { inputShape: network.inputShape, samples: sampleShapesText(sampleShapes(network.inputShape, imageLayout)) + (vocabulary === undefined ? '' : ` token ids from 0 to ${vocabulary - 1} (int64, int32, uint8 or whole floats)`), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
 }
 
 /** The summary as text lines (the CLI's and the page's). */

@@ -3,8 +3,8 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
-import { NETWORK_INPUT, networkGraph, prunableLayers, type PrunableLayer } from './graph.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, embeddingForward, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { NETWORK_INPUT, networkGraph, prunableLayers, tokenVocabulary, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
 
@@ -63,6 +63,12 @@ export function checkForwardInput(network: Network, input: FloatArray, samples: 
   const size = shapeSize(network.inputShape);
   if (input.length !== samples * size)
     throw new InputError(`input has ${input.length} values, expected ${samples} samples × ${size} (input shape [${network.inputShape.join(', ')}]) = ${samples * size}`);
+  // Token ids index a table, on the GPU too: one out of range must not read past it.
+  const vocabulary = tokenVocabulary(network);
+  if (vocabulary !== undefined) {
+    const bad = input.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < vocabulary));
+    if (bad >= 0) throw new InputError(`input: token id ${input[bad]} in sample ${Math.floor(bad / size)} at position ${bad % size}: expected a whole number from 0 to ${vocabulary - 1} (the embedding's vocabulary)`);
+  }
 }
 
 /** The weights each dense/conv2d layer uses: its own, or an override (validated against the layer). */
@@ -189,6 +195,9 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         break;
       case 'matmul':
         out = matmulForward(x, inputs[1], samples, inShape, graph.inputShapes[i][1][2]);
+        break;
+      case 'embedding':
+        out = embeddingForward(x, layer.table, layer.dims);
         break;
       case 'flatten':
       case 'reshape':

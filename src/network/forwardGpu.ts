@@ -5,7 +5,7 @@
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { insertZeros, upsample } from '../gpu/kernels/upsample.js';
-import { batchedMatmul, rearrange } from '../gpu/kernels/tokens.js';
+import { batchedMatmul, embedding, rearrange } from '../gpu/kernels/tokens.js';
 import { groupNorm } from '../gpu/kernels/groupnorm.js';
 import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
@@ -228,6 +228,12 @@ export async function forwardGpu(
             const [batch, m, k] = inShape;
             const b = sources[1];
             steps.push((n) => [batchedMatmul(ws, { samples: n, batch, m, k, n: graph.inputShapes[i][1][2], a: cur.buffer, b: b.buffer, output: result.buffer })]);
+            break;
+          }
+          case 'embedding': {
+            const result = (out = activation(outSize, layer.name));
+            const table = ws.upload(layer.table, `${layer.name} table`);
+            steps.push((n) => [embedding(ws, { samples: n, tokens: inShape[0], dims: layer.dims, ids: cur.buffer, table, output: result.buffer })]);
             break;
           }
           case 'flatten':

@@ -1,7 +1,7 @@
 // The network as a graph (types.ts): which layers each layer reads and is read by, every tensor's
 // shape, validated once; and which layers Net-Trim prunes, with the program each one gets.
 import { InputError } from '../errors.js';
-import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Network } from './types.js';
+import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type EmbeddingLayer, type Network } from './types.js';
 import { LayerShapeError, layerOutputShape } from './shapes.js';
 
 /** The network input's index in `sources`. */
@@ -57,6 +57,7 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
       }
       return index;
     });
+    if (layer.kind === 'embedding' && sources[0] !== NETWORK_INPUT) throw new InputError(`${label}: an embedding reads the network input (token ids), found '${layers[sources[0]].name}'`);
     if (sources.length !== 1 || sources[0] !== i - 1) graph.isChain = false;
     graph.sources.push(sources);
     for (const s of sources) if (s !== NETWORK_INPUT) graph.consumers[s].push(i);
@@ -71,6 +72,11 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
     indexOf.set(layer.name, i);
   });
   const last = layers.length - 1;
+  // Token ids are indices, not values: a layer that computes with them is a mistake.
+  const readers = layers.filter((_, i) => graph.sources[i].includes(NETWORK_INPUT));
+  const other = readers.find((l) => l.kind !== 'embedding');
+  if (other && readers.some((l) => l.kind === 'embedding'))
+    throw new InputError(`${source}: layer '${other.name}' (${other.kind}) reads the network input, which holds token ids (an embedding reads it): expected only embeddings to read it`);
   layers.forEach((layer, i) => {
     if (i !== last && graph.consumers[i].length === 0)
       throw new InputError(`${source}: layer ${i} '${layer.name}' (${layer.kind}): its output is read by no layer and is not the network output (the last layer, '${layers[last].name}')`);
@@ -87,6 +93,13 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
 export function checkNetwork(network: Network, source = 'network'): number[][] {
   const graph = networkGraph(network, source);
   return [...graph.inputShapes.map((shapes) => shapes[0]), graph.outputShape];
+}
+
+/** The vocabulary of a network whose input holds token ids (the smallest of its embeddings'); undefined for other networks. */
+export function tokenVocabulary(network: Network): number | undefined {
+  const inputName = network.inputName ?? DEFAULT_INPUT_NAME;
+  const sizes = network.layers.filter((l, i) => l.kind === 'embedding' && (l.from ?? [i === 0 ? inputName : '']).includes(inputName)).map((l) => (l as EmbeddingLayer).vocabulary);
+  return sizes.length ? Math.min(...sizes) : undefined;
 }
 
 /** The (first) input shape of every layer (entry i for layer i), after validating the network. */

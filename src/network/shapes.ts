@@ -61,6 +61,9 @@ export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** The most token ids an embedding may have: ids travel as f32, exact below 2^24. */
+export const MAX_VOCABULARY = 2 ** 24;
+
 export const formatShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 const isPositiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
 const isPair = (v: unknown): v is [number, number] => Array.isArray(v) && v.length === 2 && v.every(isPositiveInteger);
@@ -241,6 +244,16 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
         checkFinite('slopes', layer.slopes);
       }
       return [...inputShape];
+    }
+    case 'embedding': {
+      const { vocabulary, dims, table } = layer;
+      if (!isPositiveInteger(vocabulary) || vocabulary > MAX_VOCABULARY || !isPositiveInteger(dims))
+        fail(`embedding vocabulary and dims must be positive integers, the vocabulary at most ${MAX_VOCABULARY} (ids are f32 on the GPU), found ${vocabulary} and ${dims}`);
+      if (inputShape.length !== 1) fail(`embedding reads token ids [T], found ${formatShape(inputShape)}`);
+      if (!(table instanceof Float32Array) || table.length !== vocabulary * dims)
+        fail(`embedding table must be a Float32Array of ${vocabulary}×${dims} values, found ${ArrayBuffer.isView(table) ? table.length : typeof table}`);
+      checkFinite('table', table);
+      return [1, inputShape[0], dims];
     }
     case 'flatten':
       return [shapeSize(inputShape)];

@@ -218,6 +218,20 @@ export interface ReshapeLayer extends LayerBase {
   shape: number[];
 }
 
+/**
+ * Token ids to vectors (Keras's Embedding, PyTorch's nn.Embedding): the network input holds T ids
+ * per sample (whole numbers from 0 to vocabulary − 1, held as floats), and output token t is row
+ * ids[t] of the table: [1, T, dims], channels last as every sequence here. It reads the network
+ * input, and only embeddings read an input of ids.
+ */
+export interface EmbeddingLayer extends LayerBase {
+  kind: 'embedding';
+  /** vocabulary × dims, row-major (Keras's layout; PyTorch's weight). */
+  table: Float32Array;
+  vocabulary: number;
+  dims: number;
+}
+
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
 }
@@ -247,11 +261,12 @@ export type Layer =
   | RearrangeLayer
   | MatMulLayer
   | ReshapeLayer
+  | EmbeddingLayer
   | FlattenLayer
   | SoftmaxLayer;
 
 export interface Network {
-  /** One sample's input shape: [N] for a dense input, [H, W, C] for images (NHWC). */
+  /** One sample's input shape: [N] for a dense input (or N token ids, read by embeddings), [H, W, C] for images (NHWC). */
   inputShape: number[];
   /** The name layers use in `from` for the network input (default 'input'). */
   inputName?: string;
@@ -259,6 +274,6 @@ export interface Network {
   layers: Layer[];
 }
 
-export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'groupnorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'rearrange', 'matmul', 'reshape', 'flatten', 'softmax'] as const;
+export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'groupnorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'rearrange', 'matmul', 'reshape', 'embedding', 'flatten', 'softmax'] as const;
 
 export const DEFAULT_INPUT_NAME = 'input';

@@ -20,8 +20,8 @@ export interface UnitRemoval {
   network: Network;
   /** By layer name, for each layer whose output lost channels: the channels kept (ascending, original numbering). */
   kept: Map<string, Int32Array>;
-  /** Each dense/conv layer's units or filters, before and after. */
-  layers: { name: string; kind: 'dense' | 'conv2d'; before: number; after: number }[];
+  /** Each dense/conv layer's units or filters (an embedding's dimensions), before and after. */
+  layers: { name: string; kind: 'dense' | 'conv2d' | 'embedding'; before: number; after: number }[];
   /** Units (neurons, channels) of the dense/conv layers that could go (not the output, not fixed by a grouped conv): before and after. */
   unitsBefore: number;
   unitsAfter: number;
@@ -144,6 +144,9 @@ function tieChannels(network: Network, sets: ChannelSets): void {
         } else map.forEach((from, c) => from >= 0 && union(node(source, from), node(i, c)));
         break;
       }
+      case 'embedding':
+        // Its vectors' dimensions are its own (the input's ids are fixed): each goes when unread.
+        break;
       case 'flatten': {
         // NHWC: feature k of the flattened [H, W, C] comes from channel k mod C.
         const channels = sets.count(source);
@@ -215,6 +218,7 @@ export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = network
     const input = keptOf(graph.sources[i][0]);
     if (out) result.kept.set(layer.name, out);
     result.network.layers.push(out || input ? shrinkLayer(layer, input, out, sets.count(i), sets.count(graph.sources[i][0])) : layer);
+    if (layer.kind === 'embedding') result.layers.push({ name: layer.name, kind: layer.kind, before: layer.dims, after: out ? out.length : layer.dims });
     if (layer.kind === 'dense' || layer.kind === 'conv2d') {
       const before = sets.count(i);
       const after = out ? out.length : before;
@@ -275,6 +279,11 @@ function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | n
     }
     case 'batchnorm':
       return { ...layer, scale: pick(layer.scale, out), offset: pick(layer.offset, out) };
+    case 'embedding': {
+      if (!out) return layer;
+      const table = Float32Array.from({ length: layer.vocabulary * out.length }, (_, i) => layer.table[Math.floor(i / out.length) * layer.dims + out[i % out.length]]);
+      return { ...layer, table, dims: out.length };
+    }
     case 'rearrange': {
       // The values of the kept output channels, reading the kept input channels' new positions.
       const outputs = layer.shape[layer.shape.length - 1];

@@ -171,7 +171,27 @@ describe('fuzz: TF.js model.json and weights', () => {
     ],
   };
   const sequenceWeights = new Uint8Array(Float32Array.from({ length: 41 }, (_, i) => Math.sin(i)).buffer);
-  const bases = { mlp: [mlp, mlpWeights], functional: [functional, functionalWeights], views: [views, viewsWeights], sequence: [sequence, sequenceWeights] } as const;
+  // A text model: int32 ids [4] → Embedding(5, 2) → GlobalAveragePooling1D → Dense.
+  const text = {
+    format: 'layers-model',
+    modelTopology: {
+      class_name: 'Model',
+      config: {
+        name: 'text',
+        layers: [
+          { name: 'in', class_name: 'InputLayer', config: { name: 'in', batch_input_shape: [null, 4], dtype: 'int32' }, inbound_nodes: [] },
+          { name: 'e', class_name: 'Embedding', config: { name: 'e', input_dim: 5, output_dim: 2, mask_zero: false }, inbound_nodes: call('in') },
+          { name: 'p', class_name: 'GlobalAveragePooling1D', config: { name: 'p' }, inbound_nodes: call('e') },
+          { name: 'o', class_name: 'Dense', config: { name: 'o', units: 2, use_bias: true }, inbound_nodes: call('p') },
+        ],
+        input_layers: [['in', 0, 0]],
+        output_layers: [['o', 0, 0]],
+      },
+    },
+    weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'e/embeddings', shape: [5, 2], dtype: 'float32' }, { name: 'o/kernel', shape: [2, 2], dtype: 'float32' }, { name: 'o/bias', shape: [2], dtype: 'float32' }] }],
+  };
+  const textWeights = new Uint8Array(Float32Array.from({ length: 16 }, (_, i) => Math.cos(i)).buffer);
+  const bases = { mlp: [mlp, mlpWeights], functional: [functional, functionalWeights], views: [views, viewsWeights], sequence: [sequence, sequenceWeights], text: [text, textWeights] } as const;
 
   /** Every path into a JSON value (objects' keys and arrays' indices). */
   function paths(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
@@ -209,7 +229,7 @@ describe('fuzz: TF.js model.json and weights', () => {
   }
 
   const cases = fc.record({
-    base: fc.constantFrom('mlp', 'functional', 'views', 'sequence'),
+    base: fc.constantFrom('mlp', 'functional', 'views', 'sequence', 'text'),
     edits: fc.array(edit, { minLength: 1, maxLength: 3 }),
     weights: fc.constantFrom('same', 'short', 'long'),
   });
@@ -240,12 +260,12 @@ describe('fuzz: ONNX', () => {
   afterAll(() => outcomes.report());
   // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), ShuffleNet's split and
   // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
   const structural = fc
-    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Resize', 'Upsample', 'ConvTranspose', '', 'x'.repeat(300)) })
+    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'Pow', 'Sqrt', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Resize', 'Upsample', 'ConvTranspose', 'Gather', '', 'x'.repeat(300)) })
     .map(({ base, what, at, value, text }) => {
       const model = onnx.ModelProto.decode(bases[base]);
       const graph = model.graph!;

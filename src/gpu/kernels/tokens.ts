@@ -1,4 +1,4 @@
-// Wrappers of shaders/tokens.wgsl: transformers' layout ops and the product of two computed tensors.
+// Wrappers of shaders/tokens.wgsl: transformers' layout ops, the product of two computed tensors, embeddings.
 import source from '../../../shaders/tokens.wgsl';
 import { Shader } from '../shaderInterface.js';
 import type { Dispatch, Workspace } from '../workspace.js';
@@ -23,4 +23,13 @@ export function batchedMatmul(ws: Workspace, o: { samples: number; batch: number
   const resources = shader.resources({ batchedParams: uniforms, batchedA: o.a, batchedB: o.b, batchedOutput: o.output });
   const inputs = o.samples * o.batch * o.k * (o.m + o.n);
   return ws.dispatch('batchedMatmul', pipeline, resources, [elementwiseGroups(ws.runtime, count)], { bytes: 4 * (count + inputs), flops: 2 * count * o.k });
+}
+
+/** Each of `samples`·tokens ids replaced by its row of the [vocabulary, dims] table. */
+export function embedding(ws: Workspace, o: { samples: number; tokens: number; dims: number; ids: GPUBuffer; table: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const count = o.samples * o.tokens * o.dims;
+  const pipeline = shader.pipeline(ws.runtime, 'embedding');
+  const uniforms = ws.uniform(shader.uniforms('EmbeddingParams', { count, dims: o.dims }), 'EmbeddingParams');
+  const resources = shader.resources({ embeddingParams: uniforms, embeddingIds: o.ids, embeddingTable: o.table, embeddingOutput: o.output });
+  return ws.dispatch('embedding', pipeline, resources, [elementwiseGroups(ws.runtime, count)], { bytes: 4 * (2 * count + o.samples * o.tokens), flops: 0 });
 }

@@ -15,6 +15,7 @@ export type AttributeProto = OnnxTypes.IAttributeProto;
 
 export const FLOAT = 1; // TensorProto.DataType.FLOAT
 export const INT64 = 7; // TensorProto.DataType.INT64
+export const INT32 = 6; // TensorProto.DataType.INT32
 export const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
 export const DATA_TYPE_NAMES: Record<number, string> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
@@ -83,9 +84,12 @@ export type WeightBinding = DenseBinding | ConvBinding;
  * A BatchNormalization read as a batchnorm layer (its per-channel scale, B, mean and var tensors),
  * or a Mul/Add/Sub/Div by a per-channel constant (that tensor): sliced when channels are removed.
  */
+/** Per-channel parameters of a layer (a BatchNorm's, a constant scale's; an embedding's table), which channel removal slices. */
 export interface BatchNormBinding {
   layer: string;
   params: string[];
+  /** An embedding's table: [rows, channels] (else the parameters hold one value per channel). */
+  rows?: number;
   /** The BatchNormalization node's index. */
   reader: number;
 }

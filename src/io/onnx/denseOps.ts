@@ -53,6 +53,28 @@ export const matMul: Handler = (ctx, index) => {
   addDense(ctx, index, x, { op: 'MatMul', weight: weight.root, biasName: null, transB: false, values, bias: null, inputs: n, units: wDims[1] });
 };
 
+/**
+ * Gather(table, ids) with the graph input's token ids (nn.Embedding's export): an embedding layer.
+ * Its table is bound like a per-channel parameter whose rows are the vocabulary, so that
+ * writeOnnxModel keeps the dimensions structured pruning keeps.
+ */
+export function embeddingOf(ctx: ImportContext, index: number, axis: number): void {
+  const { reader } = ctx;
+  const ids = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
+  if (!ids || isStatic(ids) || ids.layer !== ctx.inputName)
+    throw reader.nodeError(index, `indices: expected the graph input (token ids) or constants, found a computed tensor (only an embedding's lookup of the input's ids is supported)`);
+  if (axis !== 0) throw reader.nodeError(index, `attribute axis: expected 0 (rows of the embedding table), found ${axis}`);
+  const table = reader.constInput(index, 0, 'embedding table');
+  const { dims, values } = reader.weightValues(index, table, 'embedding table');
+  if (dims.length !== 2) throw reader.nodeError(index, `embedding table '${table.root}' has shape ${shapeText(dims)}: expected [vocabulary, dims]`);
+  const [vocabulary, size] = dims;
+  const name = reader.layerName(index);
+  const tokens = ids.dims[0];
+  // Tokens [batch, T, D] are ours [1, T, D], read channels-last (a Linear, LayerNorm or attention per token).
+  ctx.emit(index, { kind: 'embedding', name, table: values, vocabulary, dims: size }, [ids], { dims: [tokens, size], ours: [1, tokens, size], chw: null, channelsLast: true });
+  reader.batchNorms.push({ layer: name, params: [table.root], reader: index, rows: vocabulary });
+}
+
 export function denseBias(reader: GraphReader, index: number, constant: ReturnType<GraphReader['constInput']>, units: number): Float32Array {
   const { dims, values } = reader.weightValues(index, constant, 'bias');
   const shapeOk = (dims.length === 1 && dims[0] === units) || (dims.length === 2 && dims[0] === 1 && dims[1] === units);

@@ -6,7 +6,7 @@
 // written as several nodes (SiLU, GELU, Hardswish) become one layer (gating.ts).
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
-import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, listText, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
+import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
@@ -68,6 +68,12 @@ function channelsLastInput(reader: GraphReader, inputName: string): boolean {
   return readers.length > 0 && readers.every((index) => (reader.opType(index) === 'Transpose' && swaps(index)) || reader.opType(index) === 'MatMul' || reader.opType(index) === 'LayerNormalization');
 }
 
+/** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups). */
+function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
+  const readers = reader.consumers.get(inputName) ?? [];
+  return readers.length > 0 && readers.every((index) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName);
+}
+
 /** Parses an ONNX model into a Network (see onnxModel.ts for what is accepted). */
 export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHandle {
   const model = decodeModel(bytes, source);
@@ -89,9 +95,11 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   const outputName = outputs[0].name ?? '';
   const tensorType = input.type?.tensorType;
   if (!tensorType) throw new InputError(`${source}: input '${inputName}': expected a tensor`);
-  if (tensorType.elemType !== FLOAT) {
+  // Token ids (int64 from PyTorch, int32) are read only as indices of embedding tables.
+  const ids = tensorType.elemType === INT64 || tensorType.elemType === INT32;
+  if (tensorType.elemType !== FLOAT && !(ids && onlyEmbedded(reader, inputName))) {
     const type = DATA_TYPE_NAMES[tensorType.elemType ?? 0] ?? `elem_type ${tensorType.elemType ?? 0}`;
-    throw new InputError(`${source}: input '${inputName}': expected float32, found ${type}`);
+    throw new InputError(`${source}: input '${inputName}': expected float32${ids ? ' (or token ids read only as the indices of Gathers from embedding tables)' : ''}, found ${type}`);
   }
   if (!tensorType.shape) throw new InputError(`${source}: input '${inputName}': expected a shape, found none`);
   const dims = (tensorType.shape.dim ?? []).map((d) => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : null));
@@ -102,6 +110,7 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     );
   }
   const sampleDims = dims.slice(1) as number[];
+  if (ids && sampleDims.length !== 1) throw new InputError(`${source}: input '${inputName}' has shape ${dimsText}: expected token ids [batch, T]`);
   // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence); frames [T, F] read
   // only channels-last (x.transpose(1, 2) for a Conv1d, a Linear or LayerNorm per frame) as [1, T, F].
   const framesFirst = sampleDims.length === 2 && channelsLastInput(reader, inputName);

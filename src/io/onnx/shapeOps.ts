@@ -4,6 +4,7 @@
 import { FLOAT } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
+import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, sliceTokens, view } from './tokenOps.js';
 import { pooled, pooledSequence, scalar, vector } from './graphReader.js';
 import { listText } from './common.js';
@@ -22,6 +23,8 @@ const gather: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['axis']);
   const source = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
   if (source && !isStatic(source)) return gatherTokens(ctx, index, ctx.reader.intAttribute(index, attrs, 'axis', 0)); // x[:, 0]
+  const ids = ctx.tensors.get(ctx.reader.nodes[index].input?.[1] ?? '');
+  if (ids && !isStatic(ids)) return embeddingOf(ctx, index, ctx.reader.intAttribute(index, attrs, 'axis', 0)); // nn.Embedding
   if (ctx.reader.intAttribute(index, attrs, 'axis', 0) !== 0) throw ctx.reader.nodeError(index, `attribute axis: expected 0 on a shape`);
   const data = ctx.staticValues(index, 0, 'data');
   const picks = ctx.staticValues(index, 1, 'indices');

@@ -212,6 +212,12 @@ function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], remov
     for (const name of bn.params) {
       const tensor = findTensor(graph, name)!;
       const values = floatValues(tensor);
+      if (bn.rows !== undefined) {
+        // An embedding's table [V, D]: each row keeps the kept dimensions.
+        const channels = values.length / bn.rows;
+        replaceData(graph, name, Float32Array.from({ length: bn.rows * kept.length }, (_, i) => values[Math.floor(i / kept.length) * channels + kept[i % kept.length]]), [bn.rows, kept.length]);
+        continue;
+      }
       // A constant's layout stays ([1, C, 1, 1] → [1, k, 1, 1]); a BatchNormalization's [C] → [k].
       replaceData(graph, name, Float32Array.from(kept, (c) => values[c]), resizedConstantDims((tensor.dims ?? []).map(toInt), values.length, kept.length));
     }

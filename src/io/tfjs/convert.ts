@@ -214,6 +214,11 @@ export function convertModel(
         out = max === undefined || max === null ? emit({ kind: 'relu', name }, from) : emit({ kind: 'activation', name, fn: 'clip', min: 0, max: max as number }, from);
         break;
       }
+      case 'Embedding': {
+        const [vocabulary, dims] = layer.weights[0].shape as number[];
+        out = emit({ kind: 'embedding', name, table: values.get('embeddings')!, vocabulary, dims }, from);
+        break;
+      }
       case 'Flatten':
         checkChannelsLast(config, at);
         out = readsPooled ? from[0] : emit({ kind: 'flatten', name }, from);

@@ -237,6 +237,15 @@ export function outputShape(e: LayerEntry, inputs: number[][], where: string, ex
       expectWeight('alpha', input.map((d, k) => ((axes as number[]).includes(k + 1) ? 1 : d)));
       return input;
     }
+    case 'Embedding': {
+      // Token ids [T] to [T, dims]. mask_zero would mask the padding id in the layers after (a pool's mean): not a Network's.
+      if (input.length !== 1) fail(`${where}: Embedding input`, `token ids [batch, T], found shape [null, ${input.join(', ')}]`);
+      if ((c.mask_zero ?? c.maskZero ?? false) !== false) fail(`${where}: mask_zero`, `false (a mask changes what the layers after compute), found ${describe(c.mask_zero ?? c.maskZero)}`);
+      const vocabulary = positiveInt(c.input_dim ?? c.inputDim, where, 'input_dim');
+      const dims = positiveInt(c.output_dim ?? c.outputDim, where, 'output_dim');
+      expectWeight('embeddings', [vocabulary, dims]);
+      return [input[0], dims];
+    }
     case 'Activation':
       if (typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
       return input;
