@@ -248,6 +248,7 @@ fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       case 12u: { r = p.b * select(p.a * (exp(v) - 1.0), v, v >= 0.0); }
       case 13u: { r = v * tanh(softplusOf(v)); }
       case 14u: { r = select(pointwiseScale[i % p.channels] * v, v, v >= 0.0); }
+      case 15u: { r = 0.5 * v * (1.0 + tanh(clamp(p.a * (v + p.b * v * v * v), -20.0, 20.0))); }
       default: {}
     }
     pointwiseOutput[i] = r;

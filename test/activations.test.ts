@@ -1,5 +1,5 @@
 // The activations beyond ReLU's family that PyTorch and Keras models use: softplus, softsign, SELU,
-// mish and PReLU (learned slopes, per channel or, in Keras without shared axes, per value), as
+// mish, PReLU (learned slopes, per channel or, in Keras without shared axes, per value) and the tanh GELU, as
 // ONNX ops (Softplus, Softsign, Selu, Mish, PRelu) and as Keras layers and activations
 // (LeakyReLU, ELU, PReLU; Activation('selu' | 'softplus' | 'softsign' | 'mish'); the noise and
 // dropout layers that do nothing at inference). Hand-computed values; onnxruntime and TF.js as
@@ -17,7 +17,7 @@ import type { ActivationLayer, Conv2DLayer, Network } from '../src/network/types
 import { lipschitzBetween } from '../src/prune/bounds.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { gpuForTests } from './helpers/gpu.js';
-import { GraphBuilder, imageSamples, importError, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { GraphBuilder, imageSamples, importError, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { savedRandomModels } from './helpers/tfjsModel.js';
 
@@ -39,6 +39,15 @@ describe('the activations on hand-computed values', () => {
     expect(mish(-30, 0)).toBeCloseTo(-30 * Math.exp(-30), 20);
   });
 
+  it('the tanh GELU: ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), within 1e-3 of the erf GELU', () => {
+    const [tanhGelu, gelu] = (['geluTanh', 'gelu'] as const).map((fn) => activationFunction(act(fn)));
+    // x = 1: √(2/π)·1.044715 = 0.833544…, tanh of it 0.682689…
+    expect(tanhGelu(1, 0)).toBeCloseTo(0.5 * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * 1.044715)), 14);
+    expect(tanhGelu(1, 0)).toBeCloseTo(0.8411919906082768, 12);
+    expect([tanhGelu(0, 0), tanhGelu(40, 0), tanhGelu(-40, 0)]).toEqual([0, 40, -0]);
+    for (let x = -6; x <= 6; x += 0.25) expect(Math.abs(tanhGelu(x, 0) - gelu(x, 0))).toBeLessThan(1e-3);
+  });
+
   it('PReLU: the slope of value i is slopes[i mod their count] (per channel, or per value)', () => {
     const perChannel = activationFunction(act('prelu', { slopes: Float32Array.of(0.5, -2) }));
     expect([perChannel(-4, 0), perChannel(-4, 1), perChannel(-4, 2), perChannel(3, 1)]).toEqual([-2, 8, -2, 3]);
@@ -47,7 +56,7 @@ describe('the activations on hand-computed values', () => {
   });
 
   it('each Lipschitz factor bounds the slopes sampled on a fine grid', () => {
-    const layers = [act('softplus'), act('softsign'), act('selu'), act('mish'), act('prelu', { slopes: Float32Array.of(0.2, -1.5) })];
+    const layers = [act('softplus'), act('softsign'), act('selu'), act('mish'), act('prelu', { slopes: Float32Array.of(0.2, -1.5) }), act('gelu'), act('geluTanh')];
     for (const layer of layers) {
       const f = activationFunction(layer);
       let steepest = 0;
@@ -103,6 +112,38 @@ describe('ONNX: Softplus, Softsign, Selu, Mish and PRelu', () => {
     const { network } = parseOnnxModel(bytes, 'm.onnx');
     expect(network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind))).toEqual(['conv2d', 'mish', 'conv2d', 'softsign', 'flatten', 'dense']);
     expect(relativeError(forwardCpu(network, samples.ours, 12).output, await runOnnx(bytes, samples.nchw, [12, 3, 6, 6]))).toBeLessThan(1e-5);
+  });
+
+  it('the tanh GELU as PyTorch writes approximate=\'tanh\' (x·x·x, the ½ last), as GPT-2\'s gelu_new (Pow(x, 3), the ½ first) and as opset 20\'s Gelu: one layer each, CPU and GPU', async () => {
+    const g = new GraphBuilder(7);
+    const sqrt2pi = g.scalar(Math.sqrt(2 / Math.PI));
+    const inner = (x: string, cube: string) => g.node('Tanh', [g.node('Mul', [sqrt2pi, g.node('Add', [x, g.node('Mul', [g.scalar(0.044715), cube])])])]);
+    // PyTorch 1.13, approximate='tanh': x·(x·x); ((1 + tanh)·x)·½.
+    const a = g.conv('input', 3, 4, 3);
+    const torchGelu = g.node('Mul', [g.scalar(0.5), g.node('Mul', [a, g.node('Add', [g.scalar(1), inner(a, g.node('Mul', [a, g.node('Mul', [a, a])]))])])]);
+    // Hugging Face's NewGELUActivation: (½·x)·(1 + tanh(… Pow(x, 3) …)).
+    const b = g.conv(torchGelu, 4, 4, 1);
+    const newGelu = g.node('Mul', [g.node('Mul', [b, g.scalar(0.5)]), g.node('Add', [inner(b, g.node('Pow', [b, g.scalar(3)])), g.scalar(1)])]);
+    const bytes = g.model([3, 6, 6], g.gemm(g.viewFlatten(newGelu, 13), 4 * 4 * 4, 3), 13);
+    const { network } = parseOnnxModel(bytes, 'gelu.onnx');
+    expect(network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind))).toEqual(['conv2d', 'geluTanh', 'conv2d', 'geluTanh', 'flatten', 'dense']);
+    const ours = forwardCpu(network, samples.ours, 12).output;
+    expect(relativeError(ours, await runOnnx(bytes, samples.nchw, [12, 3, 6, 6]))).toBeLessThan(1e-5);
+    if (gpu) expect(relativeError((await forwardGpu(gpu, network, samples.ours, 12)).output, ours)).toBeLessThan(1e-5);
+    // Opset 20's Gelu with approximate='tanh'; any other approximation is refused.
+    const h = new GraphBuilder(8);
+    const opset20 = h.model([3, 6, 6], h.gemm(h.node('Flatten', [h.node('Gelu', [h.conv('input', 3, 4, 3)], [str('approximate', 'tanh')])]), 4 * 4 * 4, 3), 20);
+    const twenty = parseOnnxModel(opset20, 'g20.onnx').network;
+    expect(twenty.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind))).toContain('geluTanh');
+    expect(relativeError(forwardCpu(twenty, samples.ours, 12).output, await runOnnx(opset20, samples.nchw, [12, 3, 6, 6]))).toBeLessThan(1e-5);
+    const k = new GraphBuilder(8);
+    expect(importError(k.model([3, 6, 6], k.node('Gelu', [k.conv('input', 3, 4, 3)], [str('approximate', 'fast')]), 20))).toMatch(/unsupported attribute approximate 'fast': expected 'none' or 'tanh'/);
+  });
+
+  it('a Pow of a computed tensor outside the tanh GELU is refused naming the node and the one pattern read', () => {
+    const g = new GraphBuilder(3);
+    const c = g.conv('input', 3, 2, 1);
+    expect(importError(g.model([3, 4, 4], g.node('Pow', [c, g.scalar(3)]), 13))).toMatch(/op Pow\): Pow of a computed tensor is not supported: .* or as x³ inside the tanh GELU/);
   });
 
   it('a slope neither one value nor one per channel is refused naming the node', () => {

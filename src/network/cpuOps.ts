@@ -305,6 +305,8 @@ export const ACTIVATION_DEFAULTS: Partial<Record<ActivationLayer['fn'], { alpha:
   hardSigmoid: { alpha: 0.2, beta: 0.5 },
   // SELU's fixed point constants (Klambauer et al. 2017), as ONNX, PyTorch and Keras take them.
   selu: { alpha: 1.6732632423543772, beta: 1.0507009873554805 },
+  // 0.5·x·(1 + tanh(alpha·(x + beta·x³))): GPT-2's and BERT's "gelu_new", PyTorch's approximate='tanh'.
+  geluTanh: { alpha: Math.sqrt(2 / Math.PI), beta: 0.044715 },
 };
 
 const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
@@ -329,6 +331,8 @@ export function activationFunction(layer: ActivationLayer): (v: number, at: numb
       return Math.tanh;
     case 'gelu':
       return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    case 'geluTanh':
+      return (v) => 0.5 * v * (1 + Math.tanh(alpha! * (v + beta! * v ** 3)));
     case 'silu':
       return (v) => v / (1 + Math.exp(-v));
     case 'hardSigmoid':

@@ -82,7 +82,8 @@ function activationLipschitz(layer: ActivationLayer): number {
     case 'sigmoid':
       return 0.25;
     case 'gelu':
-      return 1.13; // max of Φ(x) + xφ(x), at x = √2
+    case 'geluTanh':
+      return 1.13; // max of Φ(x) + xφ(x), at x = √2 (the tanh form's, 1.129, at x ≈ 1.5)
     case 'silu':
       return 1.1; // max of σ(x)(1 + x(1 − σ(x))), at x ≈ 2.4
     case 'hardSwish':

@@ -1,12 +1,14 @@
 // Products in ONNX graphs: activations that exporters write as several nodes, and gates.
 // PyTorch writes SiLU as x·Sigmoid(x), Hardswish before opset 14 as x·HardSigmoid(x) (α = 1/6,
 // β = ½), GELU before opset 20 as (x·(Erf(x/√2) + 1))·½, Mish before opset 18 as
-// x·Tanh(Softplus(x)) and Softsign as x / (Abs(x) + 1). findFusions recognizes them before
+// x·Tanh(Softplus(x)) and Softsign as x / (Abs(x) + 1); the tanh GELU (approximate='tanh', GPT-2's
+// gelu_new) as ½·x·(1 + Tanh(√(2/π)·(x + 0.044715·x³))). findFusions recognizes them before
 // the graph is read: the pattern's last node becomes one activation layer reading x, the others
 // are skipped (each inner tensor must be read by the pattern alone). A Mul left over is a gate:
 // two computed tensors of one shape, or an image times one value per channel (squeeze-and-
 // excitation: x · Sigmoid(Conv(GlobalAveragePool(x)))). The squeeze's 1×1 Convs on the pooled
 // [C, 1, 1] tensor are dense layers (squeezeConv), so that their programs are dense ones.
+import { ACTIVATION_DEFAULTS } from '../../network/cpuOps.js';
 import type { ActivationFunction } from '../../network/types.js';
 import { listText, shapeText, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
@@ -92,7 +94,56 @@ export function findFusions(reader: GraphReader, outputName: string): Map<number
       }
     }
   });
+  reader.nodes.forEach((_, t) => {
+    if (op(t) === 'Tanh') findTanhGelu(t);
+  });
   return fusions;
+
+  /**
+   * ½·x·(1 + Tanh(√(2/π)·(x + 0.044715·x³))) around the Tanh node `t`: x³ as Pow(x, 3) or x·(x·x),
+   * the ½ on x first (GPT-2's gelu_new) or on the product last (PyTorch's approximate='tanh').
+   */
+  function findTanhGelu(t: number): void {
+    const { alpha, beta } = ACTIVATION_DEFAULTS.geluTanh!;
+    const constant = (index: number, want: number) => orders(index).filter(([, c]) => near(scalar(reader, c), want)).map(([a]) => a);
+    const scaled = innerNode(inputs(t)[0], 'Mul', t);
+    const add = scaled === undefined ? undefined : constant(scaled, alpha).map((a) => innerNode(a, 'Add', scaled)).find((a) => a !== undefined);
+    if (add === undefined) return;
+    for (const [x, term] of orders(add)) {
+      const m = innerNode(term, 'Mul', add);
+      const cubeName = m === undefined ? undefined : constant(m, beta!)[0];
+      if (cubeName === undefined) continue;
+      const pow = innerNode(cubeName, 'Pow', m!);
+      const product = innerNode(cubeName, 'Mul', m!);
+      const square = product === undefined ? undefined : orders(product).filter(([a]) => a === x).map(([, b]) => innerNode(b, 'Mul', product)).find((s) => s !== undefined);
+      const cube =
+        pow !== undefined && inputs(pow)[0] === x && near(scalar(reader, inputs(pow)[1]), 3) ? [pow]
+        : square !== undefined && inputs(square).every((v) => v === x) ? [product!, square]
+        : null;
+      if (!cube) continue;
+      // Downstream: Add(Tanh, 1), then x·that·½ in either grouping.
+      const sole = (index: number) => {
+        const readers = reader.consumers.get(reader.nodes[index].output?.[0] ?? '') ?? [];
+        return readers.length === 1 && reader.nodes[index].output?.[0] !== outputName ? readers[0] : undefined;
+      };
+      const plus = sole(t);
+      if (plus === undefined || op(plus) !== 'Add' || !constant(plus, 1).includes(reader.nodes[t].output![0])) continue;
+      const f = sole(plus);
+      if (f === undefined || op(f) !== 'Mul') continue;
+      const other = inputs(f).find((v) => v !== reader.nodes[plus].output![0]);
+      const half = other === undefined ? undefined : innerNode(other, 'Mul', f);
+      const inner = [t, scaled!, add, m!, ...cube, plus];
+      const last = sole(f);
+      if (other === x && last !== undefined && op(last) === 'Mul' && constant(last, 0.5).includes(reader.nodes[f].output![0])) {
+        for (const n of [...inner, f]) fusions.set(n, 'inner');
+        fusions.set(last, { fn: 'geluTanh', input: x });
+      } else if (half !== undefined && constant(half, 0.5).includes(x)) {
+        for (const n of [...inner, half]) fusions.set(n, 'inner');
+        fusions.set(f, { fn: 'geluTanh', input: x });
+      }
+      return;
+    }
+  }
 }
 
 /** A Mul: by a constant (affineOps.ts), or of two computed tensors: a gate (see the file header). */

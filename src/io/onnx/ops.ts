@@ -321,11 +321,13 @@ export const OP_HANDLERS: Record<string, Handler> = {
     const attrs = ctx.reader.attributes(i, ['alpha', 'beta']);
     return { alpha: ctx.reader.floatAttribute(i, attrs, 'alpha', 0.2), beta: ctx.reader.floatAttribute(i, attrs, 'beta', 0.5) };
   }),
-  Gelu: activation('gelu', (ctx, i) => {
-    const attrs = ctx.reader.attributes(i, ['approximate']);
-    if (ctx.reader.stringAttribute(i, attrs, 'approximate', 'none') !== 'none') throw ctx.reader.nodeError(i, `unsupported attribute approximate: expected 'none' (the erf GELU)`);
-    return {};
-  }),
+  // Opset 20: approximate 'tanh' is GPT-2's GELU.
+  Gelu: (ctx, index) => {
+    const attrs = ctx.reader.attributes(index, ['approximate']);
+    const approximate = ctx.reader.stringAttribute(index, attrs, 'approximate', 'none');
+    if (approximate !== 'none' && approximate !== 'tanh') throw ctx.reader.nodeError(index, `unsupported attribute approximate '${approximate}': expected 'none' or 'tanh'`);
+    activation(approximate === 'tanh' ? 'geluTanh' : 'gelu', () => ({}))(ctx, index);
+  },
   Softplus: activation('softplus', (ctx, i) => (ctx.reader.attributes(i, []), {})),
   Softsign: activation('softsign', (ctx, i) => (ctx.reader.attributes(i, []), {})),
   Mish: activation('mish', (ctx, i) => (ctx.reader.attributes(i, []), {})),

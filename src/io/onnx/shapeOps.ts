@@ -72,7 +72,7 @@ function floatOfShape(op: 'Pow' | 'Sqrt'): Handler {
     const { reader } = ctx;
     reader.attributes(index, []);
     const input = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
-    if (input && !isStatic(input)) throw reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations (attention's scale, size ** −0.5)`);
+    if (input && !isStatic(input)) throw reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations (attention's scale, size ** −0.5)${op === 'Pow' ? ' or as x³ inside the tanh GELU (½·x·(1 + Tanh(√(2/π)·(x + 0.044715·x³))))' : ''}`);
     const [base] = ctx.staticValues(index, 0, 'base');
     const exponent = op === 'Sqrt' ? 0.5 : (scalar(reader, reader.nodes[index].input?.[1] ?? '') ?? ctx.staticValues(index, 1, 'exponent')[0]);
     if (ctx.staticValues(index, 0, 'base').length !== 1 || typeof base !== 'number' || typeof exponent !== 'number' || !Number.isFinite(base ** exponent))
