@@ -22,11 +22,16 @@ const MODELS = [
   'fcn_resnet50', 'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large',
   // A vision transformer (nn.MultiheadAttention), at 64×64: 4 patches of 32 and the class token.
   'vit_b_32',
+  // At 224×224 (SIZE_OF): their adaptive average pools export only where they are the identity (7×7, 6×6).
+  'alexnet', 'vgg11',
 ];
+/** Models run at another size than SIZE. */
+const SIZE_OF = { alexnet: 224, vgg11: 224 };
 const [opsetArg, ...names] = process.argv.slice(2);
 const opset = Number(opsetArg ?? 13);
 const models = names.length ? names : MODELS;
 const SIZE = 64;
+let size = SIZE; // the model's (SIZE_OF)
 const root = new URL('../', import.meta.url).pathname;
 
 /** A seeded uniform source in [-1, 1). */
@@ -59,7 +64,7 @@ function relativeError(a, b) {
 /** The model's outputs for 2 images: logits, or a segmentation model's per-pixel scores in our NHWC order. */
 async function onnxLogits(bytes, input) {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
-  const result = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [2, 3, SIZE, SIZE]) }))[session.outputNames[0]];
+  const result = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [2, 3, size, size]) }))[session.outputNames[0]];
   return result.dims.length === 4 ? nchwToNhwc(result.data, 2, ...result.dims.slice(1)) : result.data;
 }
 
@@ -67,7 +72,8 @@ const dir = mkdtempSync(join(tmpdir(), 'torchvision-'));
 const results = [];
 try {
   for (const name of models) {
-    const exported = spawnSync('/usr/bin/python3', [join(root, 'bench', 'torchvision_export.py'), dir, String(SIZE), String(opset), name], { encoding: 'utf8' });
+    size = SIZE_OF[name] ?? SIZE;
+    const exported = spawnSync('/usr/bin/python3', [join(root, 'bench', 'torchvision_export.py'), dir, String(size), String(opset), name], { encoding: 'utf8' });
     if (exported.status !== 0) {
       results.push({ model: name, exported: false, error: exported.stderr.trim().split('\n').pop() });
       console.error(`${name}: export failed`);
@@ -75,7 +81,7 @@ try {
     }
     const [, parameters, bytesOnDisk] = exported.stdout.trim().split(' ');
     const bytes = new Uint8Array(readFileSync(join(dir, `${name}.onnx`)));
-    const row = { model: name, parameters: Number(parameters), onnxBytes: Number(bytesOnDisk), exported: true };
+    const row = { model: name, size, parameters: Number(parameters), onnxBytes: Number(bytesOnDisk), exported: true };
     const started = performance.now();
     try {
       const handle = parseOnnxModel(bytes, `${name}.onnx`);
@@ -90,9 +96,9 @@ try {
       const prunable = prunableLayers(handle.network);
       row.prunable = prunable.length;
       row.programs = prunable.reduce((counts, t) => ({ ...counts, [t.program]: (counts[t.program] ?? 0) + 1 }), {});
-      const nchw = randoms(2 * 3 * SIZE * SIZE, 7);
+      const nchw = randoms(2 * 3 * size * size, 7);
       const theirs = await onnxLogits(bytes, nchw);
-      row.relativeError = relativeError(forwardCpu(handle.network, nchwToNhwc(nchw, 2, 3, SIZE, SIZE), 2).output, theirs);
+      row.relativeError = relativeError(forwardCpu(handle.network, nchwToNhwc(nchw, 2, 3, size, size), 2).output, theirs);
       row.writtenRelativeError = relativeError(await onnxLogits(writeOnnxModel(handle, handle.network), nchw), theirs);
     } catch (error) {
       row.error = String(error.message ?? error);
