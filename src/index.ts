@@ -24,7 +24,7 @@ export type {
   Padding,
 } from './network/types.js';
 export type { Activation as LayerActivation } from './network/types.js';
-export { checkNetwork, networkGraph, prunableLayers } from './network/graph.js';
+export { checkNetwork, networkGraph, prunableLayers, tokenVocabulary } from './network/graph.js';
 export { describeNetwork, formatNetworkSummary, type LayerSummary, type NetworkSummary } from './network/describe.js';
 export { forwardCpu } from './network/forwardCpu.js';
 export { forwardGpu } from './network/forwardGpu.js';

@@ -392,6 +392,13 @@ describe('the demo page', () => {
       await page.waitForFunction(() => document.querySelector('#input-graph summary')?.textContent?.includes('18762 weights'), null, { timeout: 30_000 });
       expect(await page.textContent('#input-graph summary')).toMatch(/^The network as read: input \[28, 28, 1\] → output \[10\]; \d+ layers, a graph \(branches and joins\); 10 prunable layers with 18762 weights$/);
       expect(await page.textContent('#input-graph pre')).toContain('matmul product of two computed tensors, 4 batched → [4, 17, 17]');
+      // A text model: token ids and labels are both integer arrays, told apart by their axes.
+      await page.setInputFiles('#files', [fixture('torch/text-bag.onnx'), fixture('mnist-labels.npy'), fixture('text-samples.npy')]);
+      await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('text-bag.onnx'), null, { timeout: 30_000 });
+      expect(await page.textContent('#input-summary')).toMatch(/Samples: 200 of 1000 in text-samples\.npy, labels from mnist-labels\.npy\./);
+      expect(await page.textContent('#input-graph pre')).toMatch(/^samples: \(P, 49\) token ids from 0 to 195/);
+      await page.setInputFiles('#files', [fixture('torch/text-bag.onnx'), fixture('mnist-labels.npy')]);
+      expect(await message()).toBe('mnist-labels.npy: expected a .npy of sample token ids (P, T) beside the model, found only labels (P,)');
       await page.setInputFiles('#files', [fixture('mnist-mlp.onnx'), fixture('mnist-samples.npy'), fixture('mnist-labels.npy')]);
       await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('mnist-mlp.onnx'), null, { timeout: 30_000 });
 

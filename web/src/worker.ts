@@ -17,6 +17,7 @@ import {
   prunableLayers,
   readNpy,
   samplesForModel,
+  tokenVocabulary,
   type GpuRuntime,
   type LoadedModel,
   type Network,
@@ -137,13 +138,17 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
     const modelFiles = input.files.filter((f) => !npyFiles.includes(f));
     model = await loadModel(modelFiles);
     const arrays = await Promise.all(npyFiles.map(async (f) => ({ name: f.name, array: await readNpy(f) })));
-    const floats = arrays.filter((a) => isFloat(a.array));
-    const ints = arrays.filter((a) => !isFloat(a.array));
+    // Samples are floats; a text model's token ids are integers too, told from labels (P,) by their axes.
+    const tokens = tokenVocabulary(model.network) !== undefined;
+    const isSamples = (a: NpyArray) => (tokens ? a.shape.length > 1 : isFloat(a));
+    const floats = arrays.filter((a) => isSamples(a.array));
+    const ints = arrays.filter((a) => !isSamples(a.array));
+    const what = tokens ? '.npy of sample token ids (P, T)' : 'float32/float64 .npy of sample inputs';
     if (floats.length === 0)
       throw new InputError(
-        `${arrays.length ? arrays.map((a) => a.name).join(', ') : model.path}: expected a float32/float64 .npy of sample inputs beside the model, found ${arrays.length ? 'only integer arrays (labels)' : 'no .npy file'}`,
+        `${arrays.length ? arrays.map((a) => a.name).join(', ') : model.path}: expected a ${what} beside the model, found ${arrays.length ? 'only labels (P,)' : 'no .npy file'}`,
       );
-    if (floats.length > 1) throw new InputError(`${floats.map((a) => a.name).join(', ')}: expected one float .npy of samples, found ${floats.length}`);
+    if (floats.length > 1) throw new InputError(`${floats.map((a) => a.name).join(', ')}: expected one ${what}, found ${floats.length}`);
     if (ints.length > 1) throw new InputError(`${ints.map((a) => a.name).join(', ')}: expected at most one integer .npy of labels, found ${ints.length}`);
     samplesArray = floats[0];
     labelsArray = ints[0] ?? null;
