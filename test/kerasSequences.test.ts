@@ -1,17 +1,18 @@
 // 1-D convolutional networks as Keras builds them (TF.js Layers): Conv1D (dilated, strided,
 // 'causal'), BatchNormalization, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D and
 // GlobalMaxPooling1D, squeeze-and-excitation through Reshape((1, C)) + 1×1 Conv1D, Dense per
-// step, LayerNormalization over each step's channels, on a sequence [steps, channels] (ours: [1, steps, channels]). TF.js is the oracle: each
+// step (and TimeDistributed(Dense)), LayerNormalization over each step's channels, on a sequence [steps, channels] (ours: [1, steps, channels]). TF.js is the oracle: each
 // reads to what it predicts, prunes into a model.json it loads, and loses channels with the
 // kernels written in Conv1D's [k, cin, filters].
 import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
-import { writeTfjsModel } from '../src/io/tfjsModel.js';
+import { parseTfjsModel, writeTfjsModel } from '../src/io/tfjsModel.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
@@ -49,9 +50,19 @@ function maxHead(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'predictions', units: 3 }), apply(tf.layers.globalMaxPooling1d({ name: 'gmp' }), block)) });
 }
 
+/** Older Keras sequence models: TimeDistributed(Dense) per step (relu, then linear), the mean over the steps. */
+function timeDistributed(): tf.LayersModel {
+  const input = tf.input({ shape: SHAPE, name: 'input_1' });
+  const x = apply(tf.layers.conv1d({ name: 'conv', filters: 6, kernelSize: 3, activation: 'relu' }), input);
+  const hidden = apply(tf.layers.timeDistributed({ name: 'td_hidden', layer: tf.layers.dense({ units: 8, activation: 'relu' }) }), x);
+  const out = apply(tf.layers.timeDistributed({ name: 'td_out', layer: tf.layers.dense({ units: 5 }) }), hidden);
+  return tf.model({ inputs: input, outputs: apply(tf.layers.dense({ name: 'predictions', units: 3 }), apply(tf.layers.globalAveragePooling1d({ name: 'gap' }), out)) });
+}
+
 const models = [
   { name: 'sequence-cnn', build: sequenceCnn },
   { name: 'max-head', build: maxHead },
+  { name: 'time-distributed', build: timeDistributed },
 ];
 
 const kinds = (network: Network) => network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind));
@@ -133,6 +144,32 @@ describe('Keras 1-D networks read as height-1 convs and pools, as TF.js computes
     const want = forwardCpu(network, x, 5).output;
     expect(relativeError(forwardCpu(removal.network, x, 5).output, want)).toBeLessThan(1e-12);
     expect(relativeError(await predictWritten(written, x), want)).toBeLessThan(1e-5);
+  });
+});
+
+describe('TimeDistributed(Dense): a Dense on each step', () => {
+  it('reads as 1×1 convs; a hidden unit nobody reads leaves the inner Dense\'s units in the written model.json, which TF.js runs', async () => {
+    const handle = await loadTfjsModelFile(saved.get('time-distributed')!.path);
+    expect(kinds(handle.network)).toEqual(['conv2d', 'conv2d', 'conv2d', 'globalavgpool', 'dense']);
+    expect([1, 2].map((k) => (handle.network.layers[k] as Conv2DLayer).filters)).toEqual([8, 5]);
+    const network = structuredClone(handle.network);
+    (layer(network, 'td_out') as Conv2DLayer).kernel.fill(0, 3 * 5, 5 * 5); // hidden units 3 and 4 unread
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get('td_hidden')!]).toEqual([0, 1, 2, 5, 6, 7]);
+    const written = await writeTfjsModel(handle, removal.network, removal.kept);
+    const json = JSON.parse(written.modelJson) as tf.io.ModelJSON;
+    const inner = (json.modelTopology as { config: { layers: { name: string; config: { layer?: { config: { units: number } } } }[] } }).config.layers.find((l) => l.name === 'td_hidden')!;
+    expect(inner.config.layer!.config.units).toBe(6);
+    const x = inputs(5, 23);
+    expect(relativeError(await predictWritten(written, x), forwardCpu(network, x, 5).output)).toBeLessThan(1e-5);
+  });
+
+  it('of anything but a Dense is refused naming the layer', async () => {
+    const path = saved.get('time-distributed')!.path;
+    const json = JSON.parse(await readFile(path, 'utf8'));
+    json.modelTopology.config.layers.find((l: { name: string }) => l.name === 'td_hidden').config.layer.class_name = 'Conv1D';
+    const weights = await readFile(join(path, '..', 'weights.bin'));
+    await expect(parseTfjsModel(json, new Uint8Array(weights).buffer, 'td/model.json')).rejects.toThrow(/^td\/model.json: layer 2 \('td_hidden'\): layer: expected a Dense inside TimeDistributed \(a Dense on each step\), found "Conv1D"$/);
   });
 });
 

@@ -21,6 +21,7 @@ import { readNormalizations, withoutNormalizations, type Normalizations } from '
 import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
+import { unwrapped } from './tfjs/fields.js';
 
 export type { TfjsWeightEntry };
 
@@ -57,7 +58,7 @@ function sameShape(a: readonly (number | null)[], b: readonly (number | null)[])
 
 function checkLayerEntry(entry: LayerEntry, source: string): void {
   const where = `${source}: layer ${entry.index} ('${entry.name}')`;
-  const { className, config } = entry;
+  const [className, config] = unwrapped(entry.className, entry.config, where);
   if (['Dense', 'Conv1D', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Activation'].includes(className)) activationName(config, where);
   // An input of token ids is int32 (Keras: Input(shape=(T,), dtype='int32') before an Embedding).
   if (config.dtype !== undefined && config.dtype !== null && config.dtype !== 'float32' && !(className === 'InputLayer' && config.dtype === 'int32'))
@@ -93,7 +94,8 @@ function forLoading(modelTopology: Json, normalizations: Normalizations): Json {
   const layers = Array.isArray(config) ? config : isObject(config) && Array.isArray(config.layers) ? config.layers : [];
   withoutNormalizations(layers as Json[], normalizations.layers);
   for (const layer of layers as Json[]) {
-    const layerConfig = layer.config as Json;
+    // TimeDistributed's Dense has its own initializers.
+    const layerConfig = (layer.class_name === 'TimeDistributed' ? ((layer.config as Json).layer as Json).config : layer.config) as Json;
     for (const field of TRAINING_FIELDS) {
       delete layerConfig[field];
       delete layerConfig[field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())];
@@ -255,6 +257,7 @@ function withUnits(handle: TfjsModelHandle, network: Network, byName: Map<string
   for (const entry of topologyLayers(copy)) {
     const config = entry.config as Json;
     const layer = byName.get(config.name as string);
+    if (layer?.kind === 'conv2d' && entry.class_name === 'TimeDistributed') ((config.layer as Json).config as Json).units = layer.filters;
     if (layer?.kind === 'dense' && entry.class_name === 'Dense') config.units = layer.units;
     const conv = entry.class_name === 'Conv2D' || entry.class_name === 'Conv1D' || entry.class_name === 'Conv2DTranspose';
     if (layer?.kind === 'dense' && conv) config.filters = layer.units;

@@ -204,7 +204,7 @@ describe('fuzz: TF.js model.json and weights', () => {
   const replacement = fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
     names,
-    fc.constantFrom(null, -1, 0, 1e9, 2 ** 40, 1.5, [null, 1e9], [], {}, [[['a', 0, 0, {}]]], [[['b', 0, 0, {}]]], [['a', 1, 0]], 'relu', 'channels_first', 'valid', 'same', [1, 1, -1], [-1, -1], [3, 1, 1], [1, 1, 1e9], [[['in', 0, 0, {}]]], [3, 3]),
+    fc.constantFrom(null, -1, 0, 1e9, 2 ** 40, 1.5, [null, 1e9], [], {}, [[['a', 0, 0, {}]]], [[['b', 0, 0, {}]]], [['a', 1, 0]], 'relu', 'channels_first', 'valid', 'same', 'TimeDistributed', 'Embedding', { class_name: 'Dense', config: { units: 2 } }, [1, 1, -1], [-1, -1], [3, 1, 1], [1, 1, 1e9], [[['in', 0, 0, {}]]], [3, 3]),
   );
   type Edit = { kind: 'set' | 'delete' | 'duplicate'; at: number; value: unknown };
   const edit: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('set', 'set', 'delete', 'duplicate') as fc.Arbitrary<Edit['kind']>, at: fc.nat(), value: replacement });

@@ -7,7 +7,7 @@ import { windowSpan } from '../../network/shapes.js';
 import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
 import { checkChannelsLast, conv1d, conv2dTranspose, dilationsOf, intPair, paddingOf, TRANSPOSED_KERNEL, withZeroPadding } from './windowLayers.js';
-import { single } from './fields.js';
+import { single, unwrapped } from './fields.js';
 import { gateOrder, perChannel, preluSlopes } from './layerShapes.js';
 import { cropLayer, mergeLayers, type MergeKind } from '../../network/composite.js';
 import { normalizationLayer, type Normalizations } from './normalization.js';
@@ -148,7 +148,6 @@ export function convertModel(
 
   for (const layer of order.slice(1)) {
     const at = where(layer);
-    const config = layer.getConfig() as Json;
     const name = layer.name;
     const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
     for (const l of inbound) {
@@ -159,7 +158,7 @@ export function convertModel(
     const from = pad ? [pad.source] : inbound.map((l) => tensorOf.get(l.name)!);
     const values = weightValues(layer, at);
     // TF.js loaded each Normalization as a linear Activation of its name (normalization.ts).
-    const className = normalizations.layers.has(name) ? 'Normalization' : layer.getClassName();
+    const [className, config] = unwrapped(normalizations.layers.has(name) ? 'Normalization' : layer.getClassName(), layer.getConfig() as Json, at);
     const readsPooled = inbound.some((l) => pooled.has(l.name));
     if (readsPooled && IMAGE_ONLY.includes(className))
       throw new InputError(`${at}: ${className} reads the vector '${inbound.find((l) => pooled.has(l.name))!.name}' viewed as [1, 1, C] or [1, C]: expected an image or a sequence (only a 1×1 Conv2D or Conv1D, a Dense, a Multiply gate, pointwise layers or a Reshape read a pooled tensor)`);

@@ -50,3 +50,17 @@ export function single(value: unknown, where: string, field: string, fallback?: 
   if (!Array.isArray(list) || list.length !== 1) return fail(`${where}: ${field}`, `a positive integer or a list of one, found ${describe(value)}`);
   return positiveInt(list[0], where, field, 4096);
 }
+
+/**
+ * A layer's class and config with TimeDistributed(Dense) unwrapped: a Dense applied to each step is
+ * what a Dense on a sequence computes (its weights are the wrapper's: 'name/kernel', 'name/bias').
+ * Keys as model.json writes them (class_name) or as TF.js's getConfig gives them (className).
+ */
+export function unwrapped(className: string, config: Json, where: string): [string, Json] {
+  if (className !== 'TimeDistributed') return [className, config];
+  const inner = config.layer;
+  const innerClass = isObject(inner) ? (inner.class_name ?? inner.className) : undefined;
+  if (!isObject(inner) || innerClass !== 'Dense' || !isObject(inner.config))
+    fail(`${where}: layer`, `a Dense inside TimeDistributed (a Dense on each step), found ${describe(innerClass ?? inner)}`);
+  return ['Dense', (inner as Json).config as Json];
+}

@@ -1,7 +1,7 @@
 // Every layer's output shape from its config, as TF.js will build it (browser-safe): checked before
 // TF.js sees the model, with each weight the layer allocates expected in the manifest.
 import type { LayerEntry } from '../tfjsCheck.js';
-import { describe, fail, MAX_DIMENSION, oneOfStrings, pair, positiveInt, single } from './fields.js';
+import { describe, fail, MAX_DIMENSION, oneOfStrings, pair, positiveInt, single, unwrapped } from './fields.js';
 import { reshapeView } from './views.js';
 
 /** ZeroPadding2D's padding as [top, bottom, left, right] (Keras: n, [h, w] or [[top, bottom], [left, right]]). */
@@ -21,8 +21,9 @@ const outSize = (size: number, kernel: number, stride: number, padding: string) 
  * The layer's output shape from its input shape, checking the config fields TF.js reads, and the
  * weights it will allocate against the manifest (`expect(name, role, shape)`).
  */
-export function outputShape(e: LayerEntry, inputs: number[][], where: string, expectWeight: (role: string, shape: number[]) => void): number[] {
-  const c = e.config;
+export function outputShape(entry: LayerEntry, inputs: number[][], where: string, expectWeight: (role: string, shape: number[]) => void): number[] {
+  const [className, c] = unwrapped(entry.className, entry.config, where);
+  const e = { ...entry, className, config: c };
   const input = inputs[0];
   const activation = () => {
     if (c.activation !== undefined && c.activation !== null && typeof c.activation !== 'string') fail(`${where}: activation`, `a string, found ${describe(c.activation)}`);
