@@ -1,22 +1,23 @@
 // Merges beyond the sum and crops (src/network/composite.ts): ONNX's Sub, Sum, Mean, Max and Min
 // of computed tensors, Max/Min with a constant (clamps), a Slice of an image's H and W or a
-// sequence's L (a crop); Keras's Average, Maximum, Minimum, a Multiply of three tensors and Cropping2D.
+// sequence's L (a crop), a Pad (reflected, repeated edges, a constant: a rearrange); Keras's Average, Maximum, Minimum, a Multiply of three tensors and Cropping2D.
 // Composed of layers the network has (a − b = a + (−1·b), max(a, b) = a + relu(b − a), …):
 // hand-computed values, onnxruntime and TF.js as oracles of the float64 and GPU passes, channel
 // ties through them, and written models that run as our pruned networks.
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { writeTfjsModel } from '../src/io/tfjsModel.js';
-import { cropLayer, mergeLayers, type MergeKind } from '../src/network/composite.js';
+import { cropLayer, mergeLayers, padLayer, type MergeKind } from '../src/network/composite.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
 import type { Conv2DLayer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { gpuForTests } from './helpers/gpu.js';
-import { GraphBuilder, imageSamples, relativeError, runOnnx } from './helpers/onnxGraphs.js';
+import { GraphBuilder, imageSamples, importError, ints, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { savedRandomModels } from './helpers/tfjsModel.js';
 
@@ -38,6 +39,16 @@ describe('merges and crops on hand-computed values', () => {
   it('a crop keeps the inner window: [3, 4, 1] without its top row and left and right columns', () => {
     const crop = cropLayer('c', [3, 4, 1], [1, 0, 1, 1]);
     expect([crop.shape, [...crop.indices]]).toEqual([[2, 2, 1], [5, 6, 9, 10]]);
+  });
+  it('a pad of a row [0, 1, 2] by 2 before and 1 after: reflected, repeated edges, a constant', () => {
+    const row = (mode: 'reflect' | 'edge' | 'constant', value = 0) => {
+      const layer = padLayer('p', [1, 3, 1], [0, 0, 2, 1], mode, value);
+      return [layer.shape, [...layer.indices], layer.offset && [...layer.offset]];
+    };
+    expect(row('reflect')).toEqual([[1, 6, 1], [2, 1, 0, 1, 2, 1], null]);
+    expect(row('edge')).toEqual([[1, 6, 1], [0, 0, 0, 1, 2, 2], null]);
+    expect(row('constant')).toEqual([[1, 6, 1], [-1, -1, 0, 1, 2, -1], null]);
+    expect(row('constant', 0.5)).toEqual([[1, 6, 1], [-1, -1, 0, 1, 2, -1], [0.5, 0.5, 0, 0, 0, 0.5]]);
   });
 });
 
@@ -87,6 +98,46 @@ describe('ONNX: Sub, Sum, Mean, Max, Min of computed tensors, clamps, crops', ()
     expect(widths).toEqual([6, 3, 3, 3]);
     const written = writeOnnxModel(handle, removal.network, removal.kept);
     expect(relativeError(await runOnnx(written, samples.nchw, [20, 3, 6, 6]), forwardCpu(network, samples.ours, 20).output)).toBeLessThan(1e-5);
+  });
+
+  it('Pad: reflected (ReflectionPad2d) and repeated edges (ReplicationPad2d) before a Conv, zeros before a MaxPool, a constant, a reflected sequence: onnxruntime\'s values on the CPU and the GPU; a channel goes through the pads', async () => {
+    const g = new GraphBuilder(9);
+    const pads = (t: number, l: number, b: number, r: number) => g.int64([0, 0, t, l, 0, 0, b, r]);
+    const reflected = g.node('Pad', [g.node('Relu', [g.conv('input', 3, 4, 3)]), pads(1, 2, 2, 1)], [str('mode', 'reflect')]);
+    const edged = g.node('Pad', [g.conv(reflected, 4, 4, 3), pads(1, 1, 1, 1)], [str('mode', 'edge')]);
+    const pooled = g.node('MaxPool', [g.node('Pad', [g.conv(edged, 4, 4, 1), pads(0, 1, 1, 0)])], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]);
+    const constant = g.node('Pad', [pooled, pads(1, 0, 0, 1), g.scalar(0.25)]);
+    const bytes = g.model([3, 6, 6], g.gemm(g.viewFlatten(constant, 13), 4 * 5 * 5, 3), 13);
+    const handle = parseOnnxModel(bytes, 'pads.onnx');
+    expect(handle.network.layers.filter((l) => l.kind === 'rearrange')).toHaveLength(4);
+    const ours = forwardCpu(handle.network, samples.ours, 20).output;
+    // Unoptimized: onnxruntime's PadFusion folds the zero Pad into the MaxPool's pads, which MaxPool
+    // fills with −∞, not zeros (onnx/optimizer#318, onnxsim#290): a window of negatives then differs.
+    const run = async (model: Uint8Array) => {
+      const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'disabled' });
+      return (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', samples.nchw, [20, 3, 6, 6]) }))[session.outputNames[0]].data as Float32Array;
+    };
+    expect(relativeError(ours, await run(bytes))).toBeLessThan(1e-5);
+    if (gpu) expect(relativeError((await forwardGpu(gpu, handle.network, samples.ours, 20)).output, ours)).toBeLessThan(1e-5);
+    // The first conv's channel 1 read by no tap of the second: it goes, through the reflection.
+    const network: Network = structuredClone(handle.network);
+    const second = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d')[1];
+    second.kernel = second.kernel.map((v, i) => (Math.floor(i / 4) % 4 === 1 ? 0 : v));
+    const removal = removeUnreadUnits(network);
+    expect(removal.network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d')[0].filters).toBe(3);
+    expect(relativeError(await run(writeOnnxModel(handle, removal.network, removal.kept)), forwardCpu(network, samples.ours, 20).output)).toBeLessThan(1e-5);
+    // A sequence: ReflectionPad1d before a Conv1d.
+    const s = new GraphBuilder(10);
+    const sequence = s.model([3, 12], s.gemm(s.viewFlatten(s.conv1d(s.node('Pad', ['input', s.int64([0, 0, 3, 0, 0, 2])], [str('mode', 'reflect')]), 3, 2, 3), 13), 2 * 15, 2), 13);
+    const x = imageSamples([3, 1, 12], 6, 4);
+    expect(relativeError(forwardCpu(parseOnnxModel(sequence, 's.onnx').network, x.ours, 6).output, await runOnnx(sequence, x.nchw, [6, 3, 12]))).toBeLessThan(1e-5);
+  });
+
+  it('a reflection wider than its axis, and a Pad of the channels, are refused naming the node', () => {
+    const g = new GraphBuilder(1);
+    expect(importError(g.model([3, 4, 4], g.node('Pad', [g.conv('input', 3, 2, 1), g.int64([0, 0, 4, 0, 0, 0, 0, 0])], [str('mode', 'reflect')]), 13))).toMatch(/op Pad\): reflect pads \[0,0,4,0,0,0,0,0\] on \[batch, 2, 4, 4\]: expected each pad smaller than its axis/);
+    const h = new GraphBuilder(1);
+    expect(importError(h.model([3, 4, 4], h.node('Pad', [h.conv('input', 3, 2, 1), h.int64([0, 1, 0, 0, 0, 0, 0, 0])]), 13))).toMatch(/op Pad\): pads \[0,1,0,0,0,0,0,0\] on \[batch, 2, 4, 4\]: expected pads around an image's H and W \(a sequence's L\) only/);
   });
 
   it('a crop of a sequence (x[:, :, 2:-1] after a Conv1d)', async () => {

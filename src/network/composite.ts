@@ -3,7 +3,7 @@
 // (Keras's Subtract, Average, Maximum and Minimum; ONNX's Sub, Mean, Max and Min): a − b =
 // a + (−1·b); the mean, the sum times 1/n; max(a, b) = a + relu(b − a); min(a, b) = a − relu(a − b),
 // exact up to float rounding. Crops of an image's borders (Keras's Cropping2D and Cropping1D, an
-// ONNX Slice of H or W): a rearrange.
+// ONNX Slice of H or W) and pads (ONNX's Pad: reflected, repeated edges, or a constant): a rearrange.
 import type { Layer, RearrangeLayer } from './types.js';
 
 export type MergeKind = 'subtract' | 'average' | 'maximum' | 'minimum';
@@ -45,4 +45,31 @@ export function cropLayer(name: string, [h, w, c]: readonly number[], [top, bott
     return ((y + top) * w + x + left) * c + channel;
   });
   return { kind: 'rearrange', name, indices, offset: null, shape: [outH, outW, c] };
+}
+
+/** How a pad fills the border: ONNX Pad's modes (PyTorch's ReflectionPad2d is 'reflect', ReplicationPad2d 'edge'). */
+export type PadMode = 'constant' | 'reflect' | 'edge';
+
+/**
+ * A rearrange padding the [H, W, C] image `shape` by [top, bottom, left, right]: a border pixel
+ * reads its mirror ('reflect', the edge not repeated: needs each pad below the size), the nearest
+ * edge pixel ('edge'), or nothing plus `value` ('constant').
+ */
+export function padLayer(name: string, [h, w, c]: readonly number[], [top, bottom, left, right]: readonly number[], mode: PadMode, value = 0): RearrangeLayer {
+  const [outH, outW] = [h + top + bottom, w + left + right];
+  const source = (o: number, size: number): number => {
+    if (o >= 0 && o < size) return o;
+    if (mode === 'edge') return Math.min(Math.max(o, 0), size - 1);
+    if (mode === 'reflect') return o < 0 ? -o : 2 * (size - 1) - o;
+    return -1;
+  };
+  const count = outH * outW * c;
+  const indices = new Int32Array(count);
+  const offset = mode === 'constant' && value !== 0 ? new Float32Array(count) : null;
+  for (let i = 0; i < count; i++) {
+    const [y, x, channel] = [source(Math.floor(i / (outW * c)) - top, h), source((Math.floor(i / c) % outW) - left, w), i % c];
+    indices[i] = y < 0 || x < 0 ? -1 : (y * w + x) * c + channel;
+    if (offset && indices[i] < 0) offset[i] = value;
+  }
+  return { kind: 'rearrange', name, indices, offset, shape: [outH, outW, c] };
 }

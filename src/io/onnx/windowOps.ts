@@ -2,6 +2,7 @@
 // Conv or AveragePool after it (PyTorch writes AvgPool2d as Pad + AveragePool), ceil_mode as extra
 // padding at the bottom and right, and the global means (GlobalAveragePool, ReduceMean over H, W).
 // A 1-D op on a sequence [C, L] is the 2-D op of height 1 (liftedAttributes).
+import { padLayer } from '../../network/composite.js';
 import { windowAxis } from '../../network/shapes.js';
 import type { Padding, UpsampleMode } from '../../network/types.js';
 import { listText, shapeText, tfSamePads } from './common.js';
@@ -133,12 +134,16 @@ export function pool(kind: 'maxpool2d' | 'avgpool2d'): Handler {
   };
 }
 
-/** A zero Pad of H and W (of L): nothing when all its pads are 0, else merged into the one Conv or AveragePool that reads it. */
+/**
+ * A Pad of H and W (of L): nothing when all its pads are 0; zeros read by one Conv or AveragePool
+ * merge into its pads; any other (reflected, repeated edges, a constant, zeros before a MaxPool)
+ * is a rearrange (composite.ts padLayer).
+ */
 export const pad: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['mode', 'pads', 'value']);
   const mode = reader.stringAttribute(index, attrs, 'mode', 'constant');
-  if (mode !== 'constant') throw reader.nodeError(index, `attribute mode='${mode}': expected 'constant' (zeros)`);
+  if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') throw reader.nodeError(index, `attribute mode='${mode}': expected 'constant', 'reflect' or 'edge'`);
   const x = ctx.net(index, 0, { sequence: true });
   const pads = reader.opset < 11 ? (reader.intsAttribute(index, attrs, 'pads') ?? []) : ctx.staticValues(index, 1, 'pads');
   const value = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'value', 0) : 0;
@@ -147,8 +152,8 @@ export const pad: Handler = (ctx, index) => {
   if (pads.length !== 2 * rank || pads.some((p) => typeof p !== 'number' || p < 0))
     throw reader.nodeError(index, `pads ${listText(pads.map((p) => (p === 'batch' ? -1 : p)))}: expected ${2 * rank} values ≥ 0 (begin and end of each axis)`);
   const p = pads as number[];
-  if (value !== 0 || (constant && reader.weightValues(index, constant, 'constant_value').values.some((v) => v !== 0)))
-    throw reader.nodeError(index, `pads with a value other than 0: expected zeros`);
+  const constantValue: ArrayLike<number> = value !== 0 ? [value] : constant ? reader.weightValues(index, constant, 'constant_value').values : [0];
+  if (constantValue.length !== 1 || !Number.isFinite(constantValue[0])) throw reader.nodeError(index, `constant_value: expected one finite value, found ${constantValue.length} values`);
   if (p.every((v) => v === 0)) return ctx.alias(index, x);
   const output = reader.nodes[index].output?.[0] ?? '';
   const readers = reader.consumers.get(output) ?? [];
@@ -156,9 +161,16 @@ export const pad: Handler = (ctx, index) => {
   // [top, left, bottom, right]; a sequence's L is our W.
   const spatial: Pads | null = x.ours.length !== 3 ? null : isSequence(x) ? [0, p[2], 0, p[5]] : rank === 4 ? [p[2], p[3], p[6], p[7]] : null;
   const channelPads = isSequence(x) ? [p[0], p[1], p[3], p[4]] : [p[0], p[1], p[4], p[5]];
-  if (!spatial || channelPads.some((v) => v !== 0) || (readerOp !== 'Conv' && readerOp !== 'AveragePool') || output === ctx.outputName)
-    throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}], read by ${readers.length === 1 ? `a ${readerOp}` : `${readers.length} nodes`}: expected zeros around an image's H and W (a sequence's L), read by one Conv or AveragePool`);
-  ctx.pendingPads.set(output, { tensor: x, pads: spatial });
+  if (!spatial || channelPads.some((v) => v !== 0))
+    throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}]: expected pads around an image's H and W (a sequence's L) only`);
+  const merged = mode === 'constant' && constantValue[0] === 0 && (readerOp === 'Conv' || readerOp === 'AveragePool') && output !== ctx.outputName;
+  if (merged) return void ctx.pendingPads.set(output, { tensor: x, pads: spatial });
+  const [H, W, C] = x.ours;
+  const [top, left, bottom, right] = spatial;
+  if (mode === 'reflect' && (Math.max(top, bottom) >= H || Math.max(left, right) >= W))
+    throw reader.nodeError(index, `reflect pads ${listText(p)} on [batch, ${x.dims.join(', ')}]: expected each pad smaller than its axis (a mirror does not repeat the edge)`);
+  const layer = padLayer(reader.layerName(index), [H, W, C], [top, bottom, left, right], mode, constantValue[0]);
+  ctx.emit(index, layer, [x], windowOutput(x, C, H + top + bottom, W + left + right));
 };
 
 /** GlobalAveragePool and GlobalMaxPool (PyTorch's AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1)). */
