@@ -10,7 +10,9 @@
 // and transformer encoders (nn.TransformerEncoderLayer): a ViT (patches, class token, position
 // embedding) and a transformer on 28 steps of 28 features; then, untrained, timm's attention
 // (timm-attention.onnx), DeiT's two tokens, LayerScale and a scale from the size
-// (deit-attention.onnx) and a causal mask (causal-transformer.onnx), for the import tests; and
+// (deit-attention.onnx), a causal mask (causal-transformer.onnx) and CycleGAN's ResNet generator
+// (resnet-generator.onnx: ReflectionPad2d, InstanceNorm2d, ConvTranspose2d, ReplicationPad2d,
+// Tanh; image to image), for the import tests; and
 // text models (nn.Embedding) on digits read as 49 tokens (mnist-split.mjs digitTokens): a bag of
 // embeddings, a 1-D CNN and a transformer.
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains

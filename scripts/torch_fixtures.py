@@ -406,6 +406,34 @@ torch.onnx.export(CausalTransformer().eval(), torch.zeros(1, 28, 28), path + ".t
 os.replace(path + ".tmp", path)
 
 
+class ResnetGenerator(nn.Module):
+    """CycleGAN's and pix2pix's ResNet generator (and fast style transfer's): ReflectionPad2d, InstanceNorm2d,
+    stride-2 convs down, residual blocks, ConvTranspose2d up, Tanh; image to image."""
+
+    def __init__(self, ngf=8, blocks=2):
+        super().__init__()
+
+        def block(c):
+            return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c), nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c))
+
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True))
+        self.down = nn.Sequential(*[m for k in (1, 2) for m in (nn.Conv2d(ngf * k, ngf * 2 * k, 3, 2, 1), nn.InstanceNorm2d(ngf * 2 * k), nn.ReLU(True))])
+        self.blocks = nn.ModuleList([block(ngf * 4) for _ in range(blocks)])
+        self.up = nn.Sequential(*[m for k in (4, 2) for m in (nn.ConvTranspose2d(ngf * k, ngf * k // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(ngf * k // 2), nn.ReLU(True))])
+        self.tail = nn.Sequential(nn.ReplicationPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh())
+
+    def forward(self, x):
+        x = self.down(self.head(x))
+        for b in self.blocks:
+            x = x + b(x)
+        return self.tail(self.up(x))
+
+
+path = os.path.join(out_dir, "resnet-generator.onnx")
+torch.onnx.export(ResnetGenerator().eval(), torch.zeros(1, 3, 32, 32), path + ".tmp", opset_version=13, input_names=["input"], output_names=["image"], dynamic_axes={"input": {0: "batch"}, "image": {0: "batch"}})
+os.replace(path + ".tmp", path)
+
+
 
 # Text models (nn.Embedding): digits read as 49 token ids (mnist-split.mjs digitTokens), int64 as PyTorch holds them.
 class TextBag(nn.Module):

@@ -12,6 +12,8 @@ export const CHANNELS_LAST_OPS = 'LayerNormalization, MatMul (+ its bias Add), G
 /** Int values computed from shapes alone ('batch' for the dynamic batch size). */
 export interface StaticTensor {
   values: Array<number | 'batch'>;
+  /** Its dims, row-major, when not 1-D (PyTorch's pads computed as a [n, 2] table, reversed and transposed). */
+  shape?: number[];
   /** After a Cast to a float type, or a Pow or Sqrt: divisions are real ones (int64 otherwise: truncated). */
   float?: true;
 }

@@ -10,6 +10,7 @@ import { FLOAT, listText, oihwToHwio, product, shapeText, type ConvBinding, type
 import { isPooled, isSequence, pooled, pooledSequence, sameAs, sequence as sequenceOf, vector, windowOutput, image, type GraphReader, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
+import { reshapeStatic } from './staticValues.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
@@ -221,7 +222,7 @@ const reshape: Handler = (ctx, index) => {
   const allowZero = reader.intAttribute(index, attrs, 'allowzero', 0);
   const name = reader.nodes[index].input?.[0] ?? '';
   const data = ctx.tensors.get(name);
-  if (data && isStatic(data)) return ctx.alias(index, data); // a shape computation's 1-D values, reshaped to 1-D
+  if (data && isStatic(data)) return reshapeStatic(ctx, index, data, allowZero);
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const shape = ctx.staticValues(index, 1, 'shape');
   // Tokens, attention's heads, or an image's patches flattened [batch, C, H·W] (a ViT): tokenOps.ts.

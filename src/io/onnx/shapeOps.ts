@@ -4,6 +4,7 @@
 import { FLOAT } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
+import { gathered, staticOf } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, sliceTokens, view } from './tokenOps.js';
 import { pooled, pooledSequence, scalar, vector } from './graphReader.js';
@@ -54,10 +55,11 @@ const keepValues: Handler = (ctx, index) => {
   }
   const values = ctx.staticValues(index, 0, 'data');
   if (ctx.reader.nodes[index].opType !== 'Cast') return ctx.alias(index, { values, ...(isFloat(ctx, index, 0) ? { float: true as const } : {}) });
+  const shape = (tensor as StaticTensor | undefined)?.shape;
   // A Cast to float makes later divisions real (attention's scale, size ** −0.5); to an int truncates.
   const to = ctx.reader.intAttribute(index, ctx.reader.attributes(index, ['to', 'saturate']), 'to', FLOAT);
   const float = to === FLOAT || to === DOUBLE;
-  ctx.alias(index, { values: float ? values : values.map((v) => (typeof v === 'number' ? Math.trunc(v) : v)), ...(float ? { float: true as const } : {}) });
+  ctx.alias(index, { values: float ? values : values.map((v) => (typeof v === 'number' ? Math.trunc(v) : v)), ...(shape ? { shape } : {}), ...(float ? { float: true as const } : {}) });
 };
 
 const DOUBLE = 11;
@@ -85,11 +87,27 @@ const slice: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
   const data = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
   if (data && !isStatic(data)) return data.channelsLast ? tokenSlice(ctx, index) : channelSlice(ctx, index);
-  const values = ctx.staticValues(index, 0, 'data');
-  const [start, end] = [1, 2].map((k) => ctx.staticValues(index, k, k === 1 ? 'starts' : 'ends')[0]);
-  if (typeof start !== 'number' || typeof end !== 'number') throw ctx.reader.nodeError(index, `starts/ends: expected constants`);
-  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + values.length : v, 0), values.length);
-  ctx.alias(index, { values: values.slice(clamp(start), clamp(end)) });
+  const { values, shape } = staticOf(ctx, index, 0, 'data');
+  const given = (position: number, what: string) => (ctx.reader.nodes[index].input?.[position] ? ctx.staticValues(index, position, what) : null);
+  const [starts, ends] = [given(1, 'starts') ?? [], given(2, 'ends') ?? []];
+  const axes = given(3, 'axes') ?? starts.map((_, k) => k);
+  const steps = given(4, 'steps') ?? starts.map(() => 1);
+  const all = [starts, ends, axes, steps].flat();
+  if (!all.every((v) => typeof v === 'number') || new Set([starts.length, ends.length, axes.length, steps.length]).size !== 1 || steps.includes(0))
+    throw ctx.reader.nodeError(index, `starts/ends/axes/steps: expected constants of one length, steps not 0`);
+  // ONNX's clamping: a positive step runs over [0, dim], a negative one over [−1, dim − 1].
+  const ranges = shape.map((dim) => Array.from({ length: dim }, (_, k) => k));
+  (axes as number[]).forEach((a, k) => {
+    const axis = a < 0 ? a + shape.length : a;
+    const dim = shape[axis];
+    const step = steps[k] as number;
+    const at = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
+    const [from, to] = step > 0 ? [at(starts[k] as number, 0, dim), at(ends[k] as number, 0, dim)] : [at(starts[k] as number, 0, dim - 1), at(ends[k] as number, -1, dim - 1)];
+    if (axis < 0 || axis >= shape.length) throw ctx.reader.nodeError(index, `axis ${a} of a shape computation of ${shape.length} axes`);
+    ranges[axis] = [];
+    for (let v = from; step > 0 ? v < to : v > to; v += step) ranges[axis].push(v);
+  });
+  ctx.alias(index, gathered(values, shape, ranges));
 };
 
 /** A Slice of tokens or channels-last values along any axis (tokenOps.ts). */

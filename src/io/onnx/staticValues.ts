@@ -1,0 +1,49 @@
+// Shape computations on folded values of more than one axis: PyTorch's pads for ReflectionPad2d
+// and the like (Concat, Reshape to [n, 2], Slice with step −1, Transpose, Reshape back) fold to
+// the constant pads a Pad reads.
+import { listText } from './common.js';
+import type { ImportContext, StaticTensor } from './context.js';
+import { isStatic } from './context.js';
+
+/** Input `position` as folded values with their dims (1-D unless a Reshape gave more). */
+export function staticOf(ctx: ImportContext, index: number, position: number, what: string): { values: StaticTensor['values']; shape: number[] } {
+  const tensor = ctx.tensors.get(ctx.reader.nodes[index].input?.[position] ?? '');
+  const values = ctx.staticValues(index, position, what);
+  return { values, shape: tensor && isStatic(tensor) && tensor.shape ? tensor.shape : [values.length] };
+}
+
+/** The values of a row-major `shape` at the index lists `ranges` (one per axis), as a StaticTensor. */
+export function gathered(values: StaticTensor['values'], shape: number[], ranges: number[][]): StaticTensor {
+  const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  let offsets = [0];
+  for (const [k, range] of ranges.entries()) offsets = offsets.flatMap((o) => range.map((r) => o + r * strides[k]));
+  const dims = ranges.map((r) => r.length);
+  return { values: offsets.map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}) };
+}
+
+/** Transpose of folded values (PyTorch's pads: a [n, 2] table of begins and ends, transposed). */
+export function transposeStatic(ctx: ImportContext, index: number, perm: number[]): void {
+  const { values, shape } = staticOf(ctx, index, 0, 'data');
+  const order = perm.length ? perm : shape.map((_, k) => shape.length - 1 - k);
+  if (order.length !== shape.length || !shape.every((_, k) => order.includes(k)))
+    throw ctx.reader.nodeError(index, `perm ${listText(order)} of a shape computation of shape ${listText(shape)}: expected a permutation of its axes`);
+  // Output position (i₀, i₁, …) reads input index Σ iₖ·stride[perm[k]].
+  const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  const dims = order.map((a) => shape[a]);
+  let offsets = [0];
+  order.forEach((a, k) => (offsets = offsets.flatMap((o) => Array.from({ length: dims[k] }, (_, i) => o + i * strides[a]))));
+  ctx.alias(index, { values: offsets.map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}) });
+}
+
+/** Reshape of folded values to constant dims (0 copies the input's, −1 the rest). */
+export function reshapeStatic(ctx: ImportContext, index: number, data: StaticTensor, allowZero: number): void {
+  const target = ctx.staticValues(index, 1, 'shape');
+  const from = data.shape ?? [data.values.length];
+  const dims = target.map((d, k) => (d === 0 && !allowZero ? from[k] : d));
+  const known = dims.filter((d) => d !== -1).reduce((a: number, b) => a * (b as number), 1);
+  const resolved = dims.map((d) => (d === -1 ? data.values.length / known : d));
+  if (!resolved.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0) || (resolved as number[]).reduce((a, b) => a * b, 1) !== data.values.length)
+    throw ctx.reader.nodeError(index, `reshapes ${data.values.length} folded values to ${listText(target.map((v) => (v === 'batch' ? -1 : v)))}: expected constant sizes of that product`);
+  ctx.alias(index, { values: data.values, ...(resolved.length > 1 ? { shape: resolved as number[] } : {}), ...(data.float ? { float: true as const } : {}) });
+}
+
