@@ -34,6 +34,7 @@ const runs = [
   ['torch/text-bag.onnx', 'cascade', 300, 0.05, []],
   ['torch/text-cnn.onnx', 'cascade', 200, 0.05, []],
   ['torch/text-transformer.onnx', 'cascade', 100, 0.05, []],
+  ['torch/text-gpt.onnx', 'cascade', 100, 0.05, []],
   ['keras/text/model.json', 'cascade', 300, 0.05, []],
 ];
 

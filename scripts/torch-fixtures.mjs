@@ -14,7 +14,7 @@
 // (resnet-generator.onnx: ReflectionPad2d, InstanceNorm2d, ConvTranspose2d, ReplicationPad2d,
 // Tanh; image to image), for the import tests; and
 // text models (nn.Embedding) on digits read as 49 tokens (mnist-split.mjs digitTokens): a bag of
-// embeddings, a 1-D CNN and a transformer.
+// embeddings, a 1-D CNN, a transformer and a nanoGPT-style causal decoder.
 // Node writes the fixtures' MNIST split (mnist-split.mjs) to a temporary folder; Python trains
 // on its 6000 training digits and measures on its 3000 test digits; the held-out samples
 // (test/fixtures/mnist-samples.npy; as tokens, text-samples.npy) are used by neither.

@@ -477,13 +477,57 @@ class TextTransformer(nn.Module):
         return self.head(self.norm(self.encoder(self.embed(ids) * 32**0.5 + self.pos)).mean(1))
 
 
+class CausalSelfAttention(nn.Module):
+    """nanoGPT's attention: one c_attn Linear split in q, k, v, heads by view and transpose, the causal mask a
+    `tril(ones)` buffer applied by masked_fill(-inf) (torch 1.13 has no scaled_dot_product_attention)."""
+
+    def __init__(self, dim, heads, tokens):
+        super().__init__()
+        self.c_attn, self.c_proj, self.heads = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim), heads
+        self.register_buffer("bias", torch.tril(torch.ones(tokens, tokens)).view(1, 1, tokens, tokens))
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / k.size(-1) ** 0.5)
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf")).softmax(dim=-1)
+        return self.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+
+
+class GptBlock(nn.Module):
+    def __init__(self, dim, heads, tokens):
+        super().__init__()
+        self.ln_1, self.attn, self.ln_2 = nn.LayerNorm(dim), CausalSelfAttention(dim, heads, tokens), nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class TextGpt(nn.Module):
+    """A nanoGPT-style decoder classifying from its last token: wte, learned positions, two causal blocks, ln_f, a head."""
+
+    def __init__(self, vocab=196, dim=32, heads=4, tokens=49):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, dim), nn.Parameter(0.02 * torch.randn(1, tokens, dim))
+        self.blocks = nn.Sequential(*[GptBlock(dim, heads, tokens) for _ in range(2)])
+        self.ln_f, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
+
+    def forward(self, ids):
+        return self.head(self.ln_f(self.blocks(self.wte(ids) + self.wpe))[:, -1, :])
+
+
 def load_tokens(name):
     return torch.from_numpy(np.load(os.path.join(data_dir, f"{name}-tokens.npy")).astype(np.int64))
 
 
 train_ids, test_ids = load_tokens("train"), load_tokens("test")
 torch.manual_seed(49)
-for name, build, epochs, lr in [("text-bag", TextBag, 8, 0.005), ("text-cnn", TextCNN, 6, 0.003), ("text-transformer", TextTransformer, 8, 0.003)]:
+for name, build, epochs, lr in [("text-bag", TextBag, 8, 0.005), ("text-cnn", TextCNN, 6, 0.003), ("text-transformer", TextTransformer, 8, 0.003), ("text-gpt", TextGpt, 8, 0.003)]:
+    if name == "text-gpt":
+        torch.manual_seed(50)  # its own seed: the models before keep their weights
     model = build()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     started = time.time()

@@ -1,6 +1,6 @@
 // Text models: token ids read by an embedding (PyTorch's nn.Embedding exported as a Gather of the
 // int64 input; Keras's Embedding on an int32 input). Fixtures: test/fixtures/torch/text-bag.onnx,
-// text-cnn.onnx and text-transformer.onnx, test/fixtures/keras/text, trained on digits read as 49
+// text-cnn.onnx, text-transformer.onnx and text-gpt.onnx (a nanoGPT-style causal decoder), test/fixtures/keras/text, trained on digits read as 49
 // tokens; test/fixtures/text-samples.npy holds the held-out digits as ids (labels:
 // mnist-labels.npy). The layer on hand-computed values, both forward passes against the
 // frameworks, a prune whose written models the runtimes run, structured pruning that shrinks the
@@ -19,7 +19,7 @@ import { networkCost } from '../src/network/cost.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
 import { networkGraph } from '../src/network/graph.js';
-import type { DenseLayer, Network } from '../src/network/types.js';
+import type { DenseLayer, Network, RearrangeLayer } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { runCli } from './helpers/cli.js';
@@ -122,7 +122,7 @@ describe('token ids as samples', () => {
 });
 
 describe('PyTorch text models (nn.Embedding)', () => {
-  for (const name of ['text-bag', 'text-cnn', 'text-transformer']) {
+  for (const name of ['text-bag', 'text-cnn', 'text-transformer', 'text-gpt']) {
     it(`${name}: the float64 forward pass equals onnxruntime on int64 ids${gpu ? ', and the GPU one' : ''}`, async () => {
       const { bytes, network } = await load(name);
       expect(network.inputShape).toEqual([TOKENS]);
@@ -135,6 +135,17 @@ describe('PyTorch text models (nn.Embedding)', () => {
       if (gpu) expect(relativeError((await forwardGpu(gpu, network, input, 50)).output, ours)).toBeLessThan(1e-5);
     });
   }
+
+  it('text-gpt: nanoGPT\'s causal mask (masked_fill of a tril buffer: Where) is a −∞ constant above the diagonal; the scale 1 / √size folds', async () => {
+    const { network } = await load('text-gpt');
+    const masks = network.layers.filter((l): l is RearrangeLayer => l.kind === 'rearrange' && l.offset !== null && l.offset.includes(-Infinity));
+    expect(masks).toHaveLength(2);
+    // Head 0's scores [49, 49]: row t keeps columns 0…t.
+    const offset = masks[0].offset!;
+    expect([offset[0], offset[1], offset[49 + 1], offset[49 + 2], offset[48 * 49 + 48]]).toEqual([0, -Infinity, 0, -Infinity, 0]);
+    expect([...masks[0].indices.slice(0, 3)]).toEqual([0, -1, -1]);
+    expect(network.layers.filter((l) => l.kind === 'matmul')).toHaveLength(4);
+  });
 
   it('text-bag: a cascade prune writes a model onnxruntime runs on int64 ids to our outputs, sparser, as accurate', async () => {
     const { bytes, network } = await load('text-bag');

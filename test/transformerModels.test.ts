@@ -153,6 +153,13 @@ describe('what attention graphs it cannot read is refused naming the node', () =
     expect(importError(tokens((g, t) => g.node('Expand', [t, g.int64([1, 4, 8])])))).toMatch(/op Expand\).*expected a constant \(a class token\) expanded over the batch/);
     expect(importError(tokens((g, t) => g.node('Concat', [t, g.node('Relu', [t])], [int('axis', 1)])))).toMatch(/op Concat\).*expected one computed tensor and constants \(a class token\)/);
   });
+  it('a masked_fill whose mask does not broadcast to the scores, or whose condition is computed', () => {
+    // A [3, 3] table compared with 0 cannot mask tokens [1, 4, 8].
+    const mask = (g: GraphBuilder) => g.node('Equal', [g.weight([3, 3], 1), g.scalar(0)]);
+    expect(importError(tokens((g, t) => g.node('Where', [mask(g), g.scalar(-Infinity), t])))).toMatch(/op Where\): selects from a computed tensor \[1, 4, 8\] \(batch 1\) by a mask of shape \[3,3\]: expected a constant mask that broadcasts to it and one constant value/);
+    expect(importError(tokens((g, t) => g.node('Where', [g.node('Equal', [t, g.scalar(0)]), g.scalar(0), t])))).toMatch(/op Equal\)/);
+  });
+
   it('a Pow of a computed tensor (only a size\'s: attention\'s scale)', () => {
     expect(importError(tokens((g, t) => g.node('Pow', [t, g.weight([1], 0, undefined, 3)])))).toMatch(/op Pow\): Pow of a computed tensor is not supported: expected it only in shape computations/);
   });

@@ -69,12 +69,14 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
   const names = reader.nodes[index].input ?? [];
   const tensors = names.map((n) => ctx.tensors.get(n));
   if (!(names.length === 2 && tensors.some((t) => t && isStatic(t)) && tensors.every((t) => !t || isStatic(t)))) return false;
-  const [a, b] = [0, 1].map((k) => ctx.staticValues(index, k, 'shape value'));
+  // A float constant (nanoGPT's 1.0 / √size) makes the result a float.
+  const floats = [0, 1].map((k) => (tensors[k] ? null : scalar(reader, names[k])));
+  const [a, b] = [0, 1].map((k) => (floats[k] !== null ? [floats[k]!] : ctx.staticValues(index, k, 'shape value')));
   const n = Math.max(a.length, b.length);
   if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
     throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
   const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
-  const float = tensors.some((t) => t && isStatic(t) && t.float);
+  const float = tensors.some((t) => t && isStatic(t) && t.float) || floats.some((f) => f !== null);
   const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y));
   ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))), ...(float ? { float: true as const } : {}) });
   return true;

@@ -6,6 +6,7 @@
 // written as several nodes (SiLU, GELU, Hardswish) become one layer (gating.ts).
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
+import type { Layer } from '../../network/types.js';
 import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
@@ -66,6 +67,24 @@ function channelsLastInput(reader: GraphReader, inputName: string): boolean {
   const readers = reader.consumers.get(inputName) ?? [];
   const swaps = (index: number) => listText((reader.nodes[index].attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []) === listText([0, 2, 1]);
   return readers.length > 0 && readers.every((index) => (reader.opType(index) === 'Transpose' && swaps(index)) || reader.opType(index) === 'MatMul' || reader.opType(index) === 'LayerNormalization');
+}
+
+/**
+ * The layers less those whose output only shape computations read (nanoGPT's `k.size(-1)` reads a
+ * transposed k that nothing else does): once the Shape folds, nothing reads them. Layers with
+ * weights stay (the graph check then names them).
+ */
+function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
+  let kept = layers;
+  for (let changed = true; changed; ) {
+    const read = new Set<string>();
+    kept.forEach((l, i) => (l.from ?? [i === 0 ? inputName : kept[i - 1].name]).forEach((n) => read.add(n)));
+    // (The layer after an unread one names its sources: it did not read that one.)
+    const next = kept.filter((l, i) => i === kept.length - 1 || read.has(l.name) || l.kind === 'dense' || l.kind === 'conv2d');
+    changed = next.length !== kept.length;
+    kept = next;
+  }
+  return kept;
 }
 
 /** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups). */
@@ -162,7 +181,7 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
     throw new InputError(`${source}: output '${outputName}' does not depend on the input through any layer: expected a network`);
   if (final.chw)
     throw new InputError(`${source}: output '${outputName}' is a flattened image: expected a Gemm or MatMul after the Flatten (our NHWC network orders these features differently)`);
-  const layers = reader.layers;
+  const layers = withoutShapeOnly(reader.layers, inputName);
   if (layers[layers.length - 1].name !== final.layer)
     throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
   const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };

@@ -6,7 +6,7 @@ import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { gathered, staticOf } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
-import { expandConstant, fieldsOf, fullOf, gatherTokens, sliceTokens, view } from './tokenOps.js';
+import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
 import { pooled, pooledSequence, scalar, vector } from './graphReader.js';
 import { listText } from './common.js';
 
@@ -68,15 +68,15 @@ const isFloat = (ctx: ImportContext, index: number, position: number) => {
   return Boolean(t && isStatic(t) && t.float);
 };
 
-/** Pow and Sqrt of one folded shape value (attention's scale: size ** −0.5), a float. */
-function floatOfShape(op: 'Pow' | 'Sqrt'): Handler {
+/** Pow, Sqrt and Reciprocal of one folded shape value (attention's scale: size ** −0.5, 1 / √size), a float. */
+function floatOfShape(op: 'Pow' | 'Sqrt' | 'Reciprocal'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
     const input = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
     if (input && !isStatic(input)) throw reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations (attention's scale, size ** −0.5)${op === 'Pow' ? ' or as x³ inside the tanh GELU (½·x·(1 + Tanh(√(2/π)·(x + 0.044715·x³))))' : ''}`);
     const [base] = ctx.staticValues(index, 0, 'base');
-    const exponent = op === 'Sqrt' ? 0.5 : (scalar(reader, reader.nodes[index].input?.[1] ?? '') ?? ctx.staticValues(index, 1, 'exponent')[0]);
+    const exponent = op === 'Sqrt' ? 0.5 : op === 'Reciprocal' ? -1 : (scalar(reader, reader.nodes[index].input?.[1] ?? '') ?? ctx.staticValues(index, 1, 'exponent')[0]);
     if (ctx.staticValues(index, 0, 'base').length !== 1 || typeof base !== 'number' || typeof exponent !== 'number' || !Number.isFinite(base ** exponent))
       throw reader.nodeError(index, `${op} of a computed tensor or of shape values ${listText(ctx.staticValues(index, 0, 'base').map((v) => (v === 'batch' ? -1 : v)))}: expected it on one size (attention's scale), with a constant exponent`);
     ctx.alias(index, { values: [base ** exponent], float: true });
@@ -130,7 +130,14 @@ const constantOfShape: Handler = (ctx, index) => {
 /** Equal and Where on folded shape values ('batch' is at least 1: never equal to a constant below 1). */
 const equal: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
-  const [a, b] = [0, 1].map((k) => ctx.staticValues(index, k, 'shape value'));
+  const [first, second] = [0, 1].map((k) => staticOf(ctx, index, k, 'shape value'));
+  // A mask's table compared with one value (`bias[:, :, :T, :T] == 0`): the table's dims.
+  if (first.shape.length > 1 || second.shape.length > 1) {
+    const [table, one] = second.values.length === 1 ? [first, second.values[0]] : [second, first.values[0]];
+    if (Math.min(first.values.length, second.values.length) !== 1) throw ctx.reader.nodeError(index, `compares folded tables of shapes ${listText(first.shape)} and ${listText(second.shape)}: expected a table and one value`);
+    return ctx.alias(index, { values: table.values.map((v) => (v === one ? 1 : 0)), shape: table.shape });
+  }
+  const [a, b] = [first.values, second.values];
   const n = Math.max(a.length, b.length);
   const at = (v: typeof a, k: number) => (v.length === 1 ? v[0] : v[k]);
   const same = (x: number | 'batch', y: number | 'batch') => (x === y ? 1 : x === 'batch' || y === 'batch' ? (Number(x === 'batch' ? y : x) < 1 ? 0 : NaN) : 0);
@@ -142,6 +149,8 @@ const equal: Handler = (ctx, index) => {
 
 const where: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
+  const branch = [1, 2].find((k) => { const t = ctx.tensors.get(ctx.reader.nodes[index].input?.[k] ?? ''); return t && !isStatic(t); });
+  if (branch !== undefined) return maskedTokens(ctx, index, branch); // masked_fill of attention's scores
   const [c, a, b] = [0, 1, 2].map((k) => ctx.staticValues(index, k, k ? 'shape value' : 'condition'));
   const n = Math.max(c.length, a.length, b.length);
   const at = (v: typeof a, k: number) => (v.length === 1 ? v[0] : v[k]);
@@ -152,6 +161,7 @@ const where: Handler = (ctx, index) => {
 export const SHAPE_HANDLERS: Record<string, Handler> = {
   Pow: floatOfShape('Pow'),
   Sqrt: floatOfShape('Sqrt'),
+  Reciprocal: floatOfShape('Reciprocal'),
   ConstantOfShape: constantOfShape,
   Equal: equal,
   Where: where,

@@ -1,15 +1,31 @@
 // Shape computations on folded values of more than one axis: PyTorch's pads for ReflectionPad2d
 // and the like (Concat, Reshape to [n, 2], Slice with step −1, Transpose, Reshape back) fold to
 // the constant pads a Pad reads.
-import { listText } from './common.js';
+import { FLOAT, listText } from './common.js';
 import type { ImportContext, StaticTensor } from './context.js';
 import { isStatic } from './context.js';
 
-/** Input `position` as folded values with their dims (1-D unless a Reshape gave more). */
+/**
+ * Input `position` as folded values with their dims (1-D unless a Reshape gave more). A float
+ * constant reads too (a causal mask's buffer, `tril(ones(n, n))`, and the value it is compared with).
+ */
 export function staticOf(ctx: ImportContext, index: number, position: number, what: string): { values: StaticTensor['values']; shape: number[] } {
-  const tensor = ctx.tensors.get(ctx.reader.nodes[index].input?.[position] ?? '');
+  const name = ctx.reader.nodes[index].input?.[position] ?? '';
+  const tensor = ctx.tensors.get(name);
+  const constant = tensor ? undefined : ctx.reader.consts.get(name);
+  if (constant && (constant.tensor.dataType ?? 0) === FLOAT) {
+    const { dims, values } = ctx.reader.weightValues(index, constant, what);
+    return { values: Array.from(values), shape: dims.length ? dims : [1] };
+  }
   const values = ctx.staticValues(index, position, what);
   return { values, shape: tensor && isStatic(tensor) && tensor.shape ? tensor.shape : [values.length] };
+}
+
+/** The values of `shape` broadcast to `to` (ONNX's multidirectional broadcasting, `shape` no longer). */
+export function broadcast(values: StaticTensor['values'], shape: number[], to: number[]): StaticTensor['values'] | null {
+  const aligned = [...Array(Math.max(0, to.length - shape.length)).fill(1), ...shape];
+  if (aligned.length !== to.length || !aligned.every((d, k) => d === to[k] || d === 1)) return null;
+  return gathered(values, aligned, to.map((d, k) => Array.from({ length: d }, (_, i) => (aligned[k] === 1 ? 0 : i)))).values;
 }
 
 /** The values of a row-major `shape` at the index lists `ranges` (one per axis), as a StaticTensor. */

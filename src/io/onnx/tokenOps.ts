@@ -10,6 +10,7 @@
 import type { Conv2DLayer, RearrangeLayer } from '../../network/types.js';
 import { listText, product, shapeText, type ConvBinding } from './common.js';
 import { isStatic, type ImportContext } from './context.js';
+import { broadcast, staticOf } from './staticValues.js';
 import { isPooled, vector, type NetTensor } from './graphReader.js';
 
 /** The full ONNX shape at batch 1 of a tensor whose row-major order is ours, or null (a channels-first image or sequence). */
@@ -179,6 +180,27 @@ export function addConstantTokens(ctx: ImportContext, index: number, x: NetTenso
   }
   emitRearrange(ctx, index, x, full, Int32Array.from({ length: size }, (_, i) => i), offset);
   return true;
+}
+
+/**
+ * Where(mask, value, x) or Where(mask, x, value) with a folded mask and one constant value
+ * (nanoGPT's `att.masked_fill(bias[:, :, :T, :T] == 0, -inf)`): x where it is kept, the value
+ * elsewhere, as a rearrange (−∞ may be the offset: the softmax after it gives those scores 0).
+ */
+export function maskedTokens(ctx: ImportContext, index: number, branch: number): void {
+  const { reader } = ctx;
+  const x = ctx.net(index, branch, { channelsLast: true, sequence: true });
+  const full = fullOf(x);
+  const mask = staticOf(ctx, index, 0, 'condition');
+  const other = staticOf(ctx, index, 3 - branch, 'value');
+  const keep = full && broadcast(mask.values, mask.shape, full);
+  if (!full || !keep || other.values.length !== 1 || typeof other.values[0] !== 'number')
+    throw reader.nodeError(index, `selects from a computed tensor [${(full ?? x.dims).join(', ')}] (batch 1) by a mask of shape ${listText(mask.shape)}: expected a constant mask that broadcasts to it and one constant value (masked_fill)`);
+  // Input 1 is taken where the mask holds: x there when x is input 1, the value there when x is input 2.
+  const fromX = (m: number | 'batch') => (branch === 1) === Boolean(m);
+  const value = other.values[0];
+  const offset = Float32Array.from(keep, (m) => (fromX(m) ? 0 : value));
+  emitRearrange(ctx, index, x, full, Int32Array.from(keep, (m, i) => (fromX(m) ? i : -1)), offset);
 }
 
 /** Concat along a token axis of one computed tensor and constants broadcast over the batch (ViT's class token): a rearrange. */
