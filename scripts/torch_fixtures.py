@@ -344,16 +344,18 @@ def accuracy(model, x, y, shape):
         return (model(x.view(-1, *shape)).argmax(1) == y).float().mean().item()
 
 
-def train(model, epochs, lr, shape):
+def train(model, epochs, lr, shape, inputs=None):
+    """Adam on batches of 32 in a seeded order; inputs: the training digits viewed as `shape`, or given (token ids)."""
+    x = train_x.view(-1, *shape) if inputs is None else inputs
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     for _ in range(epochs):
         model.train()
-        order = torch.randperm(len(train_x))
+        order = torch.randperm(len(x))
         for i in range(0, len(order), 32):
             batch = order[i : i + 32]
             opt.zero_grad()
-            loss_fn(model(train_x[batch].view(-1, *shape)), train_y[batch]).backward()
+            loss_fn(model(x[batch]), train_y[batch]).backward()
             opt.step()
     model.eval()
 
@@ -529,17 +531,8 @@ for name, build, epochs, lr in [("text-bag", TextBag, 8, 0.005), ("text-cnn", Te
     if name == "text-gpt":
         torch.manual_seed(50)  # its own seed: the models before keep their weights
     model = build()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     started = time.time()
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(train_ids))
-        for i in range(0, len(order), 32):
-            batch = order[i : i + 32]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(train_ids[batch]), train_y[batch]).backward()
-            opt.step()
-    model.eval()
+    train(model, epochs, lr, None, train_ids)
     seconds = time.time() - started
     path = os.path.join(out_dir, f"{name}.onnx")
     torch.onnx.export(model, torch.zeros(1, 49, dtype=torch.long), path + ".tmp", opset_version=13, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
