@@ -23,7 +23,7 @@ import type { DenseLayer, Network, RearrangeLayer } from '../src/network/types.j
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { runCli } from './helpers/cli.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { gpuForTests, withBindingLimit } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
@@ -65,6 +65,16 @@ describe('the embedding layer', () => {
     const expected = [mean[0] + 2 * mean[2], mean[1] - mean[2], 3 + 10, 4 - 5];
     expect([...forwardCpu(network, input, 2).output]).toEqual(expected);
     if (gpu) expect([...(await forwardGpu(gpu, network, input, 2)).output]).toEqual(expected);
+  });
+
+  it('a table larger than one storage binding (GPT-2\'s 154 MB) is looked up on the host, chunk by chunk', async () => {
+    if (!gpu) return;
+    // 512 bytes: the 1200-byte table of 100 ids does not fit; a sample's 48-byte lookup does (chunks of 10 samples).
+    const big = tiny();
+    big.layers[0] = { kind: 'embedding', name: 'embed', table: Float32Array.from({ length: 300 }, (_, i) => Math.sin(i)), vocabulary: 100, dims: 3 };
+    const input = Float32Array.from({ length: 25 * 4 }, (_, i) => (i * 37) % 100);
+    const expected = forwardCpu(big, input, 25).output;
+    expect(relativeError((await forwardGpu(withBindingLimit(gpu, 512), big, input, 25)).output, expected)).toBeLessThan(1e-6);
   });
 
   it('ids out of the vocabulary or not whole are refused before anything runs (the GPU would read past the table)', async () => {

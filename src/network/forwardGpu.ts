@@ -87,6 +87,7 @@ export async function forwardGpu(
 
       // Build the layer graph once: buffers for a full chunk, dispatches as functions of the chunk's sample count.
       const steps: Array<(n: number) => Dispatch[]> = [];
+      const hostWrites: Array<(start: number, n: number) => void> = []; // per chunk, before its dispatches
       const outputs: Activation[] = [];
       const preActivations = new Map<number, Activation>(); // a dense/conv layer's output before its fused softmax
       const read = (s: number) => (s === NETWORK_INPUT ? inputActivation : outputs[s]);
@@ -232,8 +233,18 @@ export async function forwardGpu(
           }
           case 'embedding': {
             const result = (out = activation(outSize, layer.name));
-            const table = ws.upload(layer.table, `${layer.name} table`);
-            steps.push((n) => [embedding(ws, { samples: n, tokens: inShape[0], dims: layer.dims, ids: cur.buffer, table, output: result.buffer })]);
+            const tokens = inShape[0];
+            if (layer.table.length * 4 <= limit) {
+              const table = ws.upload(layer.table, `${layer.name} table`);
+              steps.push((n) => [embedding(ws, { samples: n, tokens, dims: layer.dims, ids: cur.buffer, table, output: result.buffer })]);
+            } else {
+              // A table no binding holds (GPT-2's 50 257 × 768 is 154 MB): the rows looked up on the host, written per chunk.
+              hostWrites.push((start, n) => {
+                const rows = new Float32Array(n * tokens * layer.dims);
+                for (let t = 0; t < n * tokens; t++) rows.set(layer.table.subarray(input[start * tokens + t] * layer.dims, (input[start * tokens + t] + 1) * layer.dims), t * layer.dims);
+                runtime.device.queue.writeBuffer(result.buffer, 0, rows);
+              });
+            }
             break;
           }
           case 'flatten':
@@ -309,6 +320,7 @@ export async function forwardGpu(
         const slice = input.subarray(start * inputSize, (start + n) * inputSize);
         const values = (slice instanceof Float32Array ? slice : Float32Array.from(slice)) as Float32Array<ArrayBuffer>;
         runtime.device.queue.writeBuffer(inputActivation.buffer, 0, values);
+        for (const write of hostWrites) write(start, n);
         ws.submit([...dispatches, ...pending.map((r) => ({ copy: r.source.buffer, to: r.staging!, bytes: n * r.source.perSample * 4 }))], 'forward pass');
         await Promise.all(
           pending.map(async (r) => r.result.set(await mapAndCopy(r.staging!, n * r.source.perSample), start * r.source.perSample)),
