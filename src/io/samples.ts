@@ -2,7 +2,7 @@
 // conversion of --samples/--labels, shared by the CLI, the library and the demo page (browser-safe).
 import { InputError } from '../errors.js';
 import { sampleShapes, sampleShapesText, type ImageLayout } from '../network/sampleShapes.js';
-import { tokenVocabulary } from '../network/graph.js';
+import { badTokenId, tokenVocabulary } from '../network/graph.js';
 import type { Network } from '../network/types.js';
 import type { NpyArray } from './npy.js';
 
@@ -47,8 +47,9 @@ export function samplesForModel(
   let out: Float32Array | Float64Array;
   if (vocabulary !== undefined) {
     // Ids as f32 (exact: the vocabulary is below 2^24), checked here so the message names the file.
-    out = Float32Array.from(data.subarray(0, count * perSample));
-    const bad = data.subarray(0, count * perSample).findIndex((id: number) => !(Number.isInteger(id) && id >= 0 && id < vocabulary));
+    const ids = data.subarray(0, count * perSample);
+    const bad = badTokenId(ids, vocabulary); // before f32 rounds 1.0000001 to an id
+    out = Float32Array.from(ids);
     if (bad >= 0)
       throw new InputError(`${source}: data: expected token ids, whole numbers from 0 to ${vocabulary - 1} (the embedding's vocabulary), found ${data[bad]} in sample ${Math.floor(bad / perSample)} at position ${bad % perSample}`);
     return { data: out, count, total: all };

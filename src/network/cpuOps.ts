@@ -183,12 +183,9 @@ export function rearrangeForward(x: Float64Array, samples: number, indices: Int3
   return out;
 }
 
-/** Token ids (checked by checkForwardInput) to the table's rows. */
-export function embeddingForward(ids: Float64Array, table: Float32Array, dims: number): Float64Array {
-  const out = new Float64Array(ids.length * dims);
-  ids.forEach((id, t) => {
-    for (let d = 0; d < dims; d++) out[t * dims + d] = table[id * dims + d];
-  });
+/** Token ids (checked by checkForwardInput) to the table's rows, written into `out` (float64 here, float32 for the GPU's host lookup). */
+export function embeddingRows<T extends Float32Array | Float64Array>(ids: ArrayLike<number>, table: Float32Array, dims: number, out: T): T {
+  for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * dims, (ids[t] + 1) * dims), t * dims);
   return out;
 }
 

@@ -3,8 +3,8 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, embeddingForward, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
-import { NETWORK_INPUT, networkGraph, prunableLayers, tokenVocabulary, type PrunableLayer } from './graph.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, embeddingRows, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { badTokenId, NETWORK_INPUT, networkGraph, prunableLayers, tokenVocabulary, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
 
@@ -66,7 +66,7 @@ export function checkForwardInput(network: Network, input: FloatArray, samples: 
   // Token ids index a table, on the GPU too: one out of range must not read past it.
   const vocabulary = tokenVocabulary(network);
   if (vocabulary !== undefined) {
-    const bad = input.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < vocabulary));
+    const bad = badTokenId(input, vocabulary);
     if (bad >= 0) throw new InputError(`input: token id ${input[bad]} in sample ${Math.floor(bad / size)} at position ${bad % size}: expected a whole number from 0 to ${vocabulary - 1} (the embedding's vocabulary)`);
   }
 }
@@ -197,7 +197,7 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         out = matmulForward(x, inputs[1], samples, inShape, graph.inputShapes[i][1][2]);
         break;
       case 'embedding':
-        out = embeddingForward(x, layer.table, layer.dims);
+        out = embeddingRows(x, layer.table, layer.dims, new Float64Array(x.length * layer.dims));
         break;
       case 'flatten':
       case 'reshape':

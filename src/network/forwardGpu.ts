@@ -11,7 +11,7 @@ import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
-import { ACTIVATION_DEFAULTS } from './cpuOps.js';
+import { ACTIVATION_DEFAULTS, embeddingRows } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
@@ -240,9 +240,8 @@ export async function forwardGpu(
             } else {
               // A table no binding holds (GPT-2's 50 257 × 768 is 154 MB): the rows looked up on the host, written per chunk.
               hostWrites.push((start, n) => {
-                const rows = new Float32Array(n * tokens * layer.dims);
-                for (let t = 0; t < n * tokens; t++) rows.set(layer.table.subarray(input[start * tokens + t] * layer.dims, (input[start * tokens + t] + 1) * layer.dims), t * layer.dims);
-                runtime.device.queue.writeBuffer(result.buffer, 0, rows);
+                const ids = input.subarray(start * tokens, (start + n) * tokens);
+                runtime.device.queue.writeBuffer(result.buffer, 0, embeddingRows(ids, layer.table, layer.dims, new Float32Array(ids.length * layer.dims)));
               });
             }
             break;

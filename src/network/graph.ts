@@ -1,7 +1,7 @@
 // The network as a graph (types.ts): which layers each layer reads and is read by, every tensor's
 // shape, validated once; and which layers Net-Trim prunes, with the program each one gets.
 import { InputError } from '../errors.js';
-import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type EmbeddingLayer, type Network } from './types.js';
+import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Layer, type Network } from './types.js';
 import { LayerShapeError, layerOutputShape } from './shapes.js';
 
 /** The network input's index in `sources`. */
@@ -45,7 +45,7 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
       throw new InputError(`${label}: ${layer.name === inputName ? `the network input has this name` : 'another layer has the same name'}`);
     if (layer.from !== undefined && !(Array.isArray(layer.from) && layer.from.length > 0 && layer.from.every((n) => typeof n === 'string')))
       throw new InputError(`${label}: from must be a non-empty list of layer names (found ${JSON.stringify(layer.from)})`);
-    const sources = (layer.from ?? [i === 0 ? inputName : layers[i - 1].name]).map((name) => {
+    const sources = sourceNames(layers, i, inputName).map((name) => {
       const index = indexOf.get(name);
       if (index === undefined) {
         const later = layers.findIndex((l, j) => j >= i && l?.name === name);
@@ -95,11 +95,22 @@ export function checkNetwork(network: Network, source = 'network'): number[][] {
   return [...graph.inputShapes.map((shapes) => shapes[0]), graph.outputShape];
 }
 
+/** The tensors layer i reads, by name: its `from`, else the layer before it (the input for the first). */
+export function sourceNames(layers: readonly Layer[], i: number, inputName: string): string[] {
+  return layers[i].from ?? [i === 0 ? inputName : layers[i - 1].name];
+}
+
 /** The vocabulary of a network whose input holds token ids (the smallest of its embeddings'); undefined for other networks. */
 export function tokenVocabulary(network: Network): number | undefined {
   const inputName = network.inputName ?? DEFAULT_INPUT_NAME;
-  const sizes = network.layers.filter((l, i) => l.kind === 'embedding' && (l.from ?? [i === 0 ? inputName : '']).includes(inputName)).map((l) => (l as EmbeddingLayer).vocabulary);
+  const sizes = network.layers.flatMap((l, i) => (l.kind === 'embedding' && sourceNames(network.layers, i, inputName).includes(inputName) ? [l.vocabulary] : []));
   return sizes.length ? Math.min(...sizes) : undefined;
+}
+
+/** The position of the first value of `ids` that is not a token id below `vocabulary` (a whole number ≥ 0), or −1. */
+export function badTokenId(ids: ArrayLike<number>, vocabulary: number): number {
+  for (let i = 0; i < ids.length; i++) if (!(Number.isInteger(ids[i]) && ids[i] >= 0 && ids[i] < vocabulary)) return i;
+  return -1;
 }
 
 /** The (first) input shape of every layer (entry i for layer i), after validating the network. */

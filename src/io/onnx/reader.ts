@@ -5,7 +5,7 @@
 // exports x.view(x.size(0), -1)) are folded statically for the model's input shape; activations
 // written as several nodes (SiLU, GELU, Hardswish) become one layer (gating.ts).
 import { InputError } from '../../errors.js';
-import { networkGraph } from '../../network/graph.js';
+import { networkGraph, sourceNames } from '../../network/graph.js';
 import type { Layer } from '../../network/types.js';
 import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
 import { GraphReader, sameAs } from './graphReader.js';
@@ -78,7 +78,7 @@ function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
   let kept = layers;
   for (let changed = true; changed; ) {
     const read = new Set<string>();
-    kept.forEach((l, i) => (l.from ?? [i === 0 ? inputName : kept[i - 1].name]).forEach((n) => read.add(n)));
+    kept.forEach((_, i) => sourceNames(kept, i, inputName).forEach((n) => read.add(n)));
     // (The layer after an unread one names its sources: it did not read that one.)
     const next = kept.filter((l, i) => i === kept.length - 1 || read.has(l.name) || l.kind === 'dense' || l.kind === 'conv2d');
     changed = next.length !== kept.length;
