@@ -7,12 +7,14 @@
 // replace their rows) and the printed markdown table of the models run.
 //   npm run build && node bench/torchvision.mjs [opset] [model ...]
 // Needs /usr/bin/python3 with torch and torchvision (Debian: python3-torchvision; CI does not run it).
+// Opset 'dynamo': PyTorch 2's default exporter as users call it (a batch of 1, the weights in an
+// external data file), run by TORCH_PYTHON (a Python with torch ≥ 2.9, onnxscript and torchvision).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { forwardCpu, parseOnnxModel, prunableLayers, writeOnnxModel } from '../dist/node/index.js';
+import { forwardCpu, loadModelFile, prunableLayers } from '../dist/node/index.js';
 import { writeAtomically } from './lib.mjs';
 
 const MODELS = [
@@ -28,7 +30,10 @@ const MODELS = [
 /** Models run at another size than SIZE. */
 const SIZE_OF = { alexnet: 224, vgg11: 224 };
 const [opsetArg, ...names] = process.argv.slice(2);
-const opset = Number(opsetArg ?? 13);
+const opset = opsetArg === 'dynamo' ? 'dynamo' : Number(opsetArg ?? 13);
+const python = opset === 'dynamo' ? (process.env.TORCH_PYTHON ?? 'python3') : '/usr/bin/python3';
+// A dynamo export has a fixed batch of 1.
+const BATCH = opset === 'dynamo' ? 1 : 2;
 const models = names.length ? names : MODELS;
 const SIZE = 64;
 let size = SIZE; // the model's (SIZE_OF)
@@ -61,11 +66,11 @@ function relativeError(a, b) {
   return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
-/** The model's outputs for 2 images: logits, or a segmentation model's per-pixel scores in our NHWC order. */
+/** The model's outputs for BATCH images: logits, or a segmentation model's per-pixel scores in our NHWC order. */
 async function onnxLogits(bytes, input) {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
-  const result = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [2, 3, size, size]) }))[session.outputNames[0]];
-  return result.dims.length === 4 ? nchwToNhwc(result.data, 2, ...result.dims.slice(1)) : result.data;
+  const result = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [BATCH, 3, size, size]) }))[session.outputNames[0]];
+  return result.dims.length === 4 ? nchwToNhwc(result.data, BATCH, ...result.dims.slice(1)) : result.data;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'torchvision-'));
@@ -73,18 +78,19 @@ const results = [];
 try {
   for (const name of models) {
     size = SIZE_OF[name] ?? SIZE;
-    const exported = spawnSync('/usr/bin/python3', [join(root, 'bench', 'torchvision_export.py'), dir, String(size), String(opset), name], { encoding: 'utf8' });
+    const exported = spawnSync(python, [join(root, 'bench', 'torchvision_export.py'), dir, String(size), String(opset), name], { encoding: 'utf8' });
     if (exported.status !== 0) {
       results.push({ model: name, exported: false, error: exported.stderr.trim().split('\n').pop() });
       console.error(`${name}: export failed`);
       continue;
     }
-    const [, parameters, bytesOnDisk] = exported.stdout.trim().split(' ');
-    const bytes = new Uint8Array(readFileSync(join(dir, `${name}.onnx`)));
+    const [, parameters, bytesOnDisk] = exported.stdout.trim().split('\n').pop().split(' ');
+    const path = join(dir, `${name}.onnx`);
     const row = { model: name, size, parameters: Number(parameters), onnxBytes: Number(bytesOnDisk), exported: true };
     const started = performance.now();
     try {
-      const handle = parseOnnxModel(bytes, `${name}.onnx`);
+      // The file and its external data (dynamo), as `net-trim prune` reads them.
+      const handle = await loadModelFile(path);
       row.importSeconds = (performance.now() - started) / 1000;
       const kinds = {};
       for (const l of handle.network.layers) {
@@ -96,14 +102,16 @@ try {
       const prunable = prunableLayers(handle.network);
       row.prunable = prunable.length;
       row.programs = prunable.reduce((counts, t) => ({ ...counts, [t.program]: (counts[t.program] ?? 0) + 1 }), {});
-      const nchw = randoms(2 * 3 * size * size, 7);
-      const theirs = await onnxLogits(bytes, nchw);
-      row.relativeError = relativeError(forwardCpu(handle.network, nchwToNhwc(nchw, 2, 3, size, size), 2).output, theirs);
-      row.writtenRelativeError = relativeError(await onnxLogits(writeOnnxModel(handle, handle.network), nchw), theirs);
+      const nchw = randoms(BATCH * 3 * size * size, 7);
+      const theirs = await onnxLogits(path, nchw);
+      row.relativeError = relativeError(forwardCpu(handle.network, nchwToNhwc(nchw, BATCH, 3, size, size), BATCH).output, theirs);
+      const [written] = await handle.serialize(handle.network);
+      row.writtenRelativeError = relativeError(await onnxLogits(written.bytes, nchw), theirs);
     } catch (error) {
       row.error = String(error.message ?? error);
     }
-    rmSync(join(dir, `${name}.onnx`), { force: true });
+    rmSync(path, { force: true });
+    rmSync(`${path}.data`, { force: true });
     results.push(row);
     console.error(`${name}: ${row.error ?? `${row.layers} layers, ${row.prunable} prunable, relative error ${row.relativeError.toExponential(1)}`}`);
   }
@@ -111,7 +119,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 // Models named on the command line replace their rows in the results; the others keep theirs.
-const resultsPath = join(root, 'bench', `results-torchvision-opset${opset}.json`);
+const resultsPath = join(root, 'bench', opset === 'dynamo' ? 'results-torchvision-dynamo.json' : `results-torchvision-opset${opset}.json`);
 const kept = names.length && existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).results.filter((r) => !names.includes(r.model)) : [];
 const all = [...kept, ...results].sort((a, b) => MODELS.indexOf(a.model) - MODELS.indexOf(b.model));
 writeAtomically(resultsPath, `${JSON.stringify({ date: new Date().toISOString(), opset, size: SIZE, results: all }, null, 2)}\n`);

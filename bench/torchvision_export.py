@@ -1,15 +1,27 @@
 """Exports torchvision's architectures (random weights, eval mode) to ONNX for bench/torchvision.mjs.
 
 usage: torchvision_export.py OUT_DIR SIZE OPSET NAME...
+
+OPSET 'dynamo': PyTorch 2's default exporter (torch.onnx.export(..., dynamo=True)) as a user calls
+it: a fixed batch of 1, the weights in NAME.onnx.data beside the model.
 """
 import contextlib
 import os
 import sys
 
 import torch
-import torchvision
+import torch.library
 
-out_dir, size, opset, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+# PyPI's torchvision links CUDA torch; with the CPU wheel its C ops do not load and registering
+# their fake kernels fails at import. The models need none of them.
+register_fake = torch.library.register_fake
+torch.library.register_fake = lambda *args, **kwargs: (lambda f: f)
+import torchvision  # noqa: E402
+
+torch.library.register_fake = register_fake
+
+out_dir, size, opset, names = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+dynamo = opset == "dynamo"
 torch.manual_seed(0)
 
 
@@ -38,6 +50,10 @@ for name in names:
         model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
     path = os.path.join(out_dir, f"{name}.onnx")
     # Under no_grad, nn.MultiheadAttention takes its fused fast path (aten::_native_multi_head_attention), which torch 1.13 cannot export.
-    with torch.no_grad() if not name.startswith("vit_") else contextlib.nullcontext():
-        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=opset, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    print(name, sum(p.numel() for p in model.parameters()), os.path.getsize(path), flush=True)
+    if dynamo:
+        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), path, dynamo=True, input_names=["input"], output_names=["logits"])
+    else:
+        with torch.no_grad() if not name.startswith("vit_") else contextlib.nullcontext():
+            torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=int(opset), input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    data = path + ".data"
+    print(name, sum(p.numel() for p in model.parameters()), os.path.getsize(path) + (os.path.getsize(data) if os.path.exists(data) else 0), flush=True)

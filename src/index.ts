@@ -37,7 +37,7 @@ export { networkCost, type NetworkCost, type CostCounts, type LayerCost } from '
 export { withSparseInitializers, type SparseTensorEntry } from './io/onnx/sparse.js';
 export { fileSizes } from './io/fileSizes.js';
 export { parseTfjsModel, writeTfjsModel } from './io/tfjsModel.js';
-export { parseOnnxModel, writeOnnxModel, networkToOnnx } from './io/onnxModel.js';
+export { parseOnnxModel, parseOnnxModelWithData, writeOnnxModel, writeOnnxModelFiles, networkToOnnx } from './io/onnxModel.js';
 export { exportSparse } from './io/sparseExport.js';
 // Models and samples from File/Blob/ArrayBuffer/Response/URL (browsers; Node too): the
 // counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.

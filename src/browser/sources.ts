@@ -7,7 +7,7 @@
 import { InputError } from '../errors.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
-import { onnxImportNotes, parseOnnxModel, writeOnnxModel } from '../io/onnxModel.js';
+import { onnxImportNotes, parseOnnxModelWithData, writeOnnxModelFiles } from '../io/onnxModel.js';
 import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel, tfjsImportNotes } from '../io/tfjsModel.js';
 
 /** A loaded model: the same interface as Node's loadModelFile returns. */
@@ -21,7 +21,8 @@ export type NamedSource = File | { name: string; bytes: ArrayBuffer | ArrayBuffe
 
 /**
  * A model: one source (model.json URL, whose weight shards are fetched beside it; a .onnx File,
- * URL or bytes), or a set of files holding model.json and its weight shards (or one .onnx file).
+ * URL or bytes), or a set of files holding model.json and its weight shards (or one .onnx file
+ * and its external data files).
  */
 export type ModelSource = ByteSource | Iterable<NamedSource> | ArrayLike<NamedSource>;
 
@@ -188,8 +189,9 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
   };
 }
 
-function onnxModel(name: string, bytes: Uint8Array): LoadedModel {
-  const handle = parseOnnxModel(bytes, name);
+/** `dataFile(location)`: an external data file's bytes (PyTorch ≥ 2.9 writes `model.onnx.data`). */
+async function onnxModel(name: string, bytes: Uint8Array, dataFile: (location: string) => Promise<Uint8Array>): Promise<LoadedModel> {
+  const handle = await parseOnnxModelWithData(bytes, name, dataFile);
   return {
     format: 'onnx',
     files: [],
@@ -198,7 +200,7 @@ function onnxModel(name: string, bytes: Uint8Array): LoadedModel {
     imageLayout: handle.sampleLayout,
     notes: onnxImportNotes(handle),
     async serialize(network, removed) {
-      return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network, removed) }];
+      return writeOnnxModelFiles(handle, network, removed);
     },
   };
 }
@@ -231,7 +233,11 @@ export async function loadModel(source: ModelSource, options: SourceOptions = {}
     const url = absoluteUrl(source);
     const name = options.name ?? urlText(source);
     const bytes = await fetchBytes(url, name, options.fetchInit, '');
-    if (formatOf(name, bytes) === 'onnx') return onnxModel(name, bytes);
+    if (formatOf(name, bytes) === 'onnx')
+      return onnxModel(name, bytes, (location) => {
+        const dataUrl = new URL(location, url);
+        return fetchBytes(dataUrl, dataUrl.href, options.fetchInit, ` (an external data file of ${name})`);
+      });
     return tfjsModel(name, parseJson(bytes, name), (path) => {
       const shardUrl = new URL(path, url);
       return fetchBytes(shardUrl, shardUrl.href, options.fetchInit, ` (a weight shard listed in ${name})`);
@@ -239,7 +245,10 @@ export async function loadModel(source: ModelSource, options: SourceOptions = {}
   }
 
   const { name, bytes } = await readBytes(source, options);
-  if (formatOf(name, bytes) === 'onnx') return onnxModel(name, bytes);
+  if (formatOf(name, bytes) === 'onnx')
+    return onnxModel(name, bytes, async (location) => {
+      throw new InputError(`${name}: its tensors' data is in the external data file '${location}', which a single file cannot provide: pass the model together with it (e.g. both dropped files), or its URL`);
+    });
   const modelJson = parseJson(bytes, name);
   return tfjsModel(name, modelJson, async (path) => {
     throw new InputError(
@@ -256,8 +265,13 @@ async function loadFromFiles(entries: NamedSource[]): Promise<LoadedModel> {
   if (models.length > 1) throw new InputError(`${models.map((m) => m.name).join(', ')}: expected one model among the files, found ${models.length}`);
   const [model] = models;
   const bytes = await namedBytes(model);
-  if (extensionOf(model.name) === '.onnx') return onnxModel(model.name, bytes);
   const byName = new Map(entries.map((e) => [baseName(e.name), e]));
+  if (extensionOf(model.name) === '.onnx')
+    return onnxModel(model.name, bytes, async (location) => {
+      const entry = byName.get(baseName(location));
+      if (!entry) throw new InputError(`${model.name}: its tensors' data is in the external data file '${location}', which is not among the files (${names.join(', ')}): add it beside the model`);
+      return namedBytes(entry);
+    });
   return tfjsModel(model.name, parseJson(bytes, model.name), async (path) => {
     const entry = byName.get(baseName(path));
     if (!entry)

@@ -185,7 +185,7 @@ function searchOptions(raw: RawPruneOptions): { targetSparsity?: number; maxAccu
 /** The trained model (its files as read) against the written one, side by side in its runtime. */
 async function measureModelLatency(model: LoadedModel, written: { name: string; bytes: Uint8Array }[], quiet: boolean | undefined): Promise<LatencyResult> {
   if (!quiet) process.stderr.write('net-trim: measuring latency (trained vs pruned)\n');
-  const trained = await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) })));
+  const trained = model.trainedFiles?.() ?? (await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) }))));
   // The runtime takes the graph's own input: the users' layout (NCHW, NCL, NHWC, NLC).
   const inputShape = sampleShapes(model.network.inputShape, model.imageLayout)[0].shape;
   return measureLatency(

@@ -123,12 +123,19 @@ export async function readNpyFile(path: string, options: ParseNpyOptions = {}): 
 }
 
 /**
- * A weight shard `listed` in the model file `listedIn`: relative to `folder`, and, after every
- * link is followed, a regular file inside that folder. Returns its real path and size, so the
- * sizes the model file declares can be checked before it is read.
+ * A data file `listed` in the model file `listedIn` (a TF.js weight shard, an ONNX external data
+ * file): relative to `folder`, and, after every link is followed, a regular file inside that
+ * folder. Returns its real path and size, so the sizes the model file declares can be checked
+ * before it is read. `field` names where the model lists it.
  */
-export async function resolveListedFile(folder: string, listed: string, listedIn: string): Promise<{ path: string; size: number }> {
-  const what = `${listedIn}: weightsManifest path`;
+export async function resolveListedFile(
+  folder: string,
+  listed: string,
+  listedIn: string,
+  field = 'weightsManifest path',
+  kind = 'a weight shard',
+): Promise<{ path: string; size: number }> {
+  const what = `${listedIn}: ${field}`;
   checkPathText(listed, what);
   if (isAbsolute(listed)) throw new InputError(`${what} '${listed}': expected a path relative to the model's folder, found an absolute path`);
   const path = join(folder, listed);
@@ -137,7 +144,7 @@ export async function resolveListedFile(folder: string, listed: string, listedIn
   try {
     [realFolder, real] = [await realpath(folder), await realpath(path)];
   } catch (error) {
-    throw readError(path, error, ` (a weight shard listed in ${listedIn})`);
+    throw readError(path, error, ` (${kind} listed in ${listedIn})`);
   }
   const inside = relative(realFolder, real);
   if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside))

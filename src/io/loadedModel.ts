@@ -18,5 +18,10 @@ export interface LoadedModel {
    * The model with `network`'s weights, as files named relative to an output folder. `removed`:
    * the channels each layer kept (by name) when `network` has fewer than the model (removeUnreadUnits).
    */
+  /**
+   * The trained model as files its runtime loads by themselves, what `--latency` measures it from
+   * (an ONNX model with its external data inside); absent: the files read.
+   */
+  trainedFiles?(): Array<{ name: string; bytes: Uint8Array }>;
   serialize(network: Network, removed?: ReadonlyMap<string, Int32Array>): Promise<Array<{ name: string; bytes: Uint8Array }>>;
 }

@@ -1,10 +1,10 @@
 // One entry point for model files (Node): the format is chosen by extension, and the pruned model
 // is produced in the same format it came in, as bytes the caller writes atomically with the rest.
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import { InputError } from '../errors.js';
 import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
-import { onnxImportNotes, writeOnnxModel } from './onnxModel.js';
+import { modelWithDataInside, onnxImportNotes, writeOnnxModelFiles } from './onnxModel.js';
 import { loadTfjsModelFile } from './tfjsFiles.js';
 import { tfjsImportNotes, writeTfjsModel } from './tfjsModel.js';
 
@@ -12,7 +12,7 @@ export type { LoadedModel };
 
 /** The files a pruned model of this format is written as (LoadedModel.serialize). */
 export function modelFileNames(format: LoadedModel['format']): string[] {
-  return format === 'tfjs' ? ['model.json', 'weights.bin'] : ['model.onnx'];
+  return format === 'tfjs' ? ['model.json', 'weights.bin'] : ['model.onnx', 'model.onnx.data'];
 }
 
 export async function loadModelFile(path: string): Promise<LoadedModel> {
@@ -41,12 +41,14 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
     return {
       format: 'onnx',
       path,
-      files: [path],
+      files: [path, ...handle.dataFiles],
+      // The model with its data inside: a runtime given bytes cannot read a data file beside them.
+      trainedFiles: () => [{ name: basename(path), bytes: modelWithDataInside(handle) }],
       network: handle.network,
       imageLayout: handle.sampleLayout,
       notes: onnxImportNotes(handle),
       async serialize(network, removed) {
-        return [{ name: 'model.onnx', bytes: writeOnnxModel(handle, network, removed) }];
+        return writeOnnxModelFiles(handle, network, removed);
       },
     };
   }

@@ -1,12 +1,27 @@
-// Node-only helpers for ONNX model files: read and parse with errors naming the path, and write a
+// Node-only helpers for ONNX model files: read (with external data files) and parse with errors naming the path, and write a
 // (pruned) network back into its model atomically (temporary file, then rename).
 import type { Network } from '../network/types.js';
-import { readInputFile, writeFilesAtomically } from './files.js';
-import { parseOnnxModel, writeOnnxModel, type OnnxModelHandle } from './onnxModel.js';
+import { dirname } from 'node:path';
+import { InputError } from '../errors.js';
+import { readInputFile, resolveListedFile, writeFilesAtomically } from './files.js';
+import { parseOnnxModelWithData, writeOnnxModel, type OnnxModelHandle } from './onnxModel.js';
 
-/** Reads and parses an ONNX model file; every error names `path`. */
-export async function loadOnnxModelFile(path: string): Promise<OnnxModelHandle> {
-  return parseOnnxModel(await readInputFile(path), path);
+/**
+ * Reads and parses an ONNX model file and the external data files its tensors name (each inside
+ * the model's folder, after links, and at least as long as its tensors' ranges before a byte of it
+ * is read); every error names `path`. `dataFiles` holds the data files' real paths.
+ */
+export async function loadOnnxModelFile(path: string): Promise<OnnxModelHandle & { dataFiles: string[] }> {
+  const folder = dirname(path);
+  const dataFiles: string[] = [];
+  const handle = await parseOnnxModelWithData(await readInputFile(path), path, async (location, needed) => {
+    const file = await resolveListedFile(folder, location, path, "external_data 'location'", 'an external data file');
+    if (file.size < needed)
+      throw new InputError(`${file.path}: expected at least ${needed} bytes (the furthest tensor's offset + length in ${path}), found ${file.size}`);
+    dataFiles.push(file.path);
+    return readInputFile(file.path, { context: ` (an external data file of ${path})` });
+  });
+  return { ...handle, dataFiles };
 }
 
 /**

@@ -14,7 +14,7 @@
 // and W, Flatten (axis 1), Reshape to [batch, -1] (or a vector to [batch, C, 1, 1]), Softmax (last
 // axis), Identity and Dropout; and shape computations (Shape, Gather, Unsqueeze, Squeeze, Cast,
 // Slice, Sub, Div, Concat of shapes), folded for the input shape.
-// Weights are float32 initializers (raw_data or float_data) or Constant nodes. Every other graph
+// Weights are float32 initializers (raw_data, float_data, or external data files: onnx/externalData.ts) or Constant nodes. Every other graph
 // is rejected with a one-line InputError naming the file and the node. Padding is kept as given:
 // auto_pad VALID → 'valid', SAME_UPPER → 'same' (TF's), explicit pads → [top, left, bottom, right].
 //
@@ -48,6 +48,6 @@
 // CHW order, the inverse of the import.
 export type { OnnxModelHandle } from './onnx/common.js';
 export { onnxImportNotes, tfSamePads } from './onnx/common.js';
-export { parseOnnxModel } from './onnx/reader.js';
-export { writeOnnxModel } from './onnx/writer.js';
+export { parseOnnxModel, parseOnnxModelWithData } from './onnx/reader.js';
+export { modelWithDataInside, writeOnnxModel, writeOnnxModelFiles } from './onnx/writer.js';
 export { networkToOnnx, type NetworkToOnnxOptions } from './onnx/export.js';

@@ -16,6 +16,7 @@ export type AttributeProto = OnnxTypes.IAttributeProto;
 export const FLOAT = 1; // TensorProto.DataType.FLOAT
 export const INT64 = 7; // TensorProto.DataType.INT64
 export const INT32 = 6; // TensorProto.DataType.INT32
+export const BOOL = 9; // TensorProto.DataType.BOOL
 export const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
 export const DATA_TYPE_NAMES: Record<number, string> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
@@ -106,6 +107,8 @@ export interface OnnxModelHandle {
   readonly producer: string;
   /** Internal: a copy of the model's bytes, re-decoded on each write. */
   readonly bytes: Uint8Array;
+  /** Internal: the external data files its tensors read (by location), when it has any. */
+  readonly externalData?: ReadonlyMap<string, Uint8Array>;
   /** Internal: where each dense/conv layer's weights live in the graph. */
   readonly bindings: readonly WeightBinding[];
   /** Internal: the BatchNormalizations that are layers of the network. */

@@ -245,7 +245,22 @@ export class GraphReader {
   }
 
   /** An int64 constant (a Reshape shape). */
-  int64Values(index: number, constant: ConstTensor, what: string): number[] {
+  /** A bool constant (a mask PyTorch 2 folds: `bias[:, :, :T, :T] == 0`) as 0 and 1, with its dims. */
+  boolValues(index: number, constant: ConstTensor, what: string): { dims: number[]; values: number[] } {
+    const tensor = constant.tensor;
+    const where = `${what} '${constant.root}'`;
+    const declared = (tensor.dims ?? []).map(toInt);
+    const dims = checkedDims(declared);
+    if (!dims) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+    const count = product(dims);
+    const raw = tensor.rawData;
+    const data = raw && raw.length > 0 ? raw : (tensor.int32Data ?? []);
+    if (data.length !== count) throw this.nodeError(index, `${where}: ${data.length} bool values: expected ${count} for shape ${shapeText(dims)}`);
+    return { dims, values: Array.from(data, (v) => (v ? 1 : 0)) };
+  }
+
+  /** An int64 constant's values (at most `max`: a shape, axes, pads; a Gather's indices may hold more). */
+  int64Values(index: number, constant: ConstTensor, what: string, max = 64): number[] {
     const tensor = constant.tensor;
     const where = `${what} '${constant.root}'`;
     if ((tensor.dataType ?? 0) !== INT64) {
@@ -254,7 +269,7 @@ export class GraphReader {
     }
     const declared = (tensor.dims ?? []).map(toInt);
     const dims = checkedDims(declared);
-    if (!dims || product(dims) > 64) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 64 values`);
+    if (!dims || product(dims) > max) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most ${max} values`);
     const count = product(dims);
     const raw = tensor.rawData;
     if (raw && raw.length > 0) {

@@ -16,7 +16,7 @@ import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, mergeOf, sub, variadic } from './affineOps.js';
-import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
+import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, reduceMax, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 function bindingOf(reader: GraphReader, layer: string): DenseBinding | ConvBinding | undefined {
   return reader.bindings.find((b) => b.layer === layer) as DenseBinding | ConvBinding | undefined;
@@ -226,7 +226,10 @@ const reshape: Handler = (ctx, index) => {
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const shape = ctx.staticValues(index, 1, 'shape');
   // Tokens, attention's heads, or an image's patches flattened [batch, C, H·W] (a ViT): tokenOps.ts.
-  if (x.channelsLast || (x.ours.length === 3 && !isSequence(x) && !x.chw && shape.length === 3)) return reshapeTokens(ctx, index, x, shape, allowZero);
+  // Also features or a pooled tensor flattened with the batch at batch 1 (PyTorch 2 writes
+  // `x.view(-1)` and a Gather for an as_strided view of a pooled [1, C, 1, 1]).
+  const flatAtBatchOne = ctx.batch === 1 && x.ours.length === 1 && !x.chw && shape.length === 1;
+  if (x.channelsLast || flatAtBatchOne || (x.ours.length === 3 && !isSequence(x) && !x.chw && shape.length === 3)) return reshapeTokens(ctx, index, x, shape, allowZero);
   const features = product(x.dims);
   const lead = shape[0];
   const batchOk = lead === 'batch' || lead === -1 || (lead === 0 && allowZero === 0) || (lead === 1 && ctx.batch === 1);
@@ -264,7 +267,7 @@ const concat: Handler = (ctx, index) => {
     ctx.alias(index, { values });
     return;
   }
-  const constants = names.map((n) => ctx.constants.get(n) ?? null);
+  const constants = names.map((n, k) => ctx.constants.get(n) ?? sampleConstant(ctx, index, k));
   if (constants.some(Boolean) || tensors.some((t) => t && !isStatic(t) && t.channelsLast)) return concatTokens(ctx, index, axis, (k) => constants[k]);
   const parts = names.map((_, k) => ctx.net(index, k, { sequence: true }));
   if (parts.length === 1) return ctx.alias(index, parts[0]); // torch.cat([x]) (DenseNet's first layer)
@@ -278,6 +281,16 @@ const concat: Handler = (ctx, index) => {
   const out = isSequence(first) ? sequenceOf(channels, first.dims[1]) : first.dims.length === 3 ? image(channels, first.dims[1], first.dims[2]) : vector(channels);
   ctx.emit(index, { kind: 'concat', name: reader.layerName(index) }, parts, out);
 };
+
+/**
+ * Input `position` of a Concat as a constant per sample: a float initializer [1, …] in a model of
+ * batch 1 (PyTorch 2 exports a fixed batch, and folds cls_token.expand(1, −1, −1) into one); else null.
+ */
+function sampleConstant(ctx: ImportContext, index: number, position: number): { dims: number[]; values: Float32Array } | null {
+  const constant = ctx.reader.consts.get(ctx.reader.nodes[index].input?.[position] ?? '');
+  if (ctx.batch !== 1 || !constant || constant.tensor.dataType !== FLOAT || (constant.tensor.dims ?? []).length < 2 || Number(constant.tensor.dims![0]) !== 1) return null;
+  return ctx.reader.weightValues(index, constant, 'constant');
+}
 
 const identity: Handler = (ctx, index) => {
   const name = ctx.reader.nodes[index].input?.[0] ?? '';
@@ -350,6 +363,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   GlobalAveragePool: globalAveragePool,
   GlobalMaxPool: globalMaxPool,
   ReduceMean: reduceMean,
+  ReduceMax: reduceMax,
   Resize: resize,
   Upsample: resize,
   Pad: pad,

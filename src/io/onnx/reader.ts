@@ -7,7 +7,8 @@
 import { InputError } from '../../errors.js';
 import { networkGraph, sourceNames } from '../../network/graph.js';
 import type { Layer } from '../../network/types.js';
-import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, toInt, type OnnxModelHandle } from './common.js';
+import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, toInt, type ModelProto, type OnnxModelHandle } from './common.js';
+import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
@@ -93,9 +94,37 @@ function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
   return readers.length > 0 && readers.every((index) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName);
 }
 
-/** Parses an ONNX model into a Network (see onnxModel.ts for what is accepted). */
+/**
+ * Parses an ONNX model into a Network (see onnxModel.ts for what is accepted). A model whose
+ * tensors are in external data files needs parseOnnxModelWithData, which reads them.
+ */
 export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHandle {
   const model = decodeModel(bytes, source);
+  const external = externalReferences(model, source);
+  if (external.length) {
+    const files = [...externalFiles(external).keys()].map((f) => `'${f}'`).join(', ');
+    throw new InputError(`${source}: ${external[0].what}: its data is in the external data file ${files}: expected it given with the model (loadModelFile, or the files beside it)`);
+  }
+  return parseModel(model, new Uint8Array(bytes), source);
+}
+
+/**
+ * Parses an ONNX model whose tensors may be in external data files (PyTorch ≥ 2.9 writes
+ * `model.onnx.data`): `file(location, needed)` gives a data file's bytes (externalData.ts says
+ * what is checked). The handle keeps them for writing the pruned model.
+ */
+export async function parseOnnxModelWithData(
+  bytes: Uint8Array,
+  source: string,
+  file: (location: string, needed: number) => Promise<Uint8Array>,
+): Promise<OnnxModelHandle & { dataFiles: string[] }> {
+  const model = decodeModel(bytes, source);
+  const externalData = await readExternalData(model, source, file);
+  attachExternalData(model, source, externalData);
+  return { ...parseModel(model, new Uint8Array(bytes), source, externalData.size ? externalData : undefined), dataFiles: [...externalData.keys()] };
+}
+
+function parseModel(model: ModelProto, bytes: Uint8Array, source: string, externalData?: ReadonlyMap<string, Uint8Array>): OnnxModelHandle {
   const opset = defaultOpset(model, source);
   const graph = model.graph!;
   const reader = new GraphReader(graph, source, opset);
@@ -187,5 +216,5 @@ export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHand
   const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
   networkGraph(network, source);
   const sampleLayout = sampleDims.length !== 2 ? 'nchw' : framesFirst ? 'nlc' : 'ncl';
-  return { source, network, opset, producer: model.producerName ?? '', bytes: new Uint8Array(bytes), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout };
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout };
 }

@@ -7,7 +7,7 @@ import { isStatic, type Handler, type ImportContext, type StaticTensor } from '.
 import { gathered, staticOf } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
-import { pooled, pooledSequence, scalar, vector } from './graphReader.js';
+import { image, isSequence, pooled, pooledSequence, scalar, sequence, vector } from './graphReader.js';
 import { listText } from './common.js';
 
 const shapeOp: Handler = (ctx, index) => {
@@ -198,6 +198,12 @@ function squeezePooled(ctx: ImportContext, index: number, op: 'Squeeze' | 'Unsqu
   }
   // Tokens' values (attention's q, k, v after a Split): the same values.
   if (x.channelsLast && out) return void view(ctx, index, x, fieldsOf(out));
+  // A sequence [C, L] as the image [C, 1, L] of height 1 (PyTorch 2 pools a sequence so), and
+  // back: ours is [1, L, C] either way.
+  if (out && !x.chw && x.ours.length === 3 && axes.length === 1 && axes[0] === 2) {
+    if (op === 'Unsqueeze' && isSequence(x)) return ctx.alias(index, { layer: x.layer, ...image(x.dims[0], 1, x.dims[1]) });
+    if (op === 'Squeeze' && x.dims.length === 3 && x.dims[1] === 1) return ctx.alias(index, { layer: x.layer, ...sequence(x.dims[0], x.dims[2]) });
+  }
   // Pooled, or an image or sequence whose window ops left one position ([1, 1, C] of ours): C values either way.
   const C = x.dims[0];
   const rest = out?.slice(1) ?? [];

@@ -1,7 +1,7 @@
 // Shape computations on folded values of more than one axis: PyTorch's pads for ReflectionPad2d
 // and the like (Concat, Reshape to [n, 2], Slice with step −1, Transpose, Reshape back) fold to
 // the constant pads a Pad reads.
-import { FLOAT, listText } from './common.js';
+import { BOOL, FLOAT, listText } from './common.js';
 import type { ImportContext, StaticTensor } from './context.js';
 import { isStatic } from './context.js';
 
@@ -16,6 +16,10 @@ export function staticOf(ctx: ImportContext, index: number, position: number, wh
   if (constant && (constant.tensor.dataType ?? 0) === FLOAT) {
     const { dims, values } = ctx.reader.weightValues(index, constant, what);
     return { values: Array.from(values), shape: dims.length ? dims : [1] };
+  }
+  if (constant && constant.tensor.dataType === BOOL) {
+    const { dims, values } = ctx.reader.boolValues(index, constant, what);
+    return { values, shape: dims.length ? dims : [1] };
   }
   const values = ctx.staticValues(index, position, what);
   return { values, shape: tensor && isStatic(tensor) && tensor.shape ? tensor.shape : [values.length] };

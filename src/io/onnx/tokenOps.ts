@@ -146,22 +146,35 @@ export function rangeOf(ctx: ImportContext, index: number, x: NetTensor, full: n
   return emitRearrange(ctx, index, x, out, indexMap(out, (at) => at.reduce((s, v, k) => s + (k === axis ? v + start : v) * inStrides[k], 0)), null, position);
 }
 
-/** Gather along an axis of a computed row-major tensor by constant indices (x[:, 0]: the class token; a head's q, k, v). */
+/**
+ * Gather along an axis of a computed row-major tensor by constant indices (x[:, 0]: the class
+ * token; a head's q, k, v; PyTorch 2's as_strided of a flattened tensor, by indices of any shape).
+ */
 export function gatherTokens(ctx: ImportContext, index: number, axisValue: number): void {
   const { reader } = ctx;
   const { x, full } = rowMajor(ctx, index);
   const axis = axisValue < 0 ? axisValue + full.length : axisValue;
   const picksTensor = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
   const constant = reader.consts.get(reader.nodes[index].input?.[1] ?? '');
-  const picks = picksTensor && isStatic(picksTensor) ? picksTensor.values : constant ? reader.int64Values(index, constant, 'indices') : null;
-  const scalar = constant ? (constant.tensor.dims ?? []).length === 0 : picks?.length === 1 && !Array.isArray(picks);
+  const picks = picksTensor && isStatic(picksTensor) ? picksTensor.values : constant ? reader.int64Values(index, constant, 'indices', product(full)) : null;
+  const pickDims = constant ? (constant.tensor.dims ?? []).map(Number) : picksTensor && isStatic(picksTensor) ? (picksTensor.shape ?? [picksTensor.values.length]) : [];
   if (!(axis >= firstAxis(x) && axis < full.length) || !picks || picks.some((p) => typeof p !== 'number' || p < -full[axis] || p >= full[axis]))
-    throw reader.nodeError(index, `indices ${listText((picks ?? []).map(Number))} on axis ${axisValue} of ${shapeIn(x, full)}: expected constant indices within an axis other than the batch`);
+    throw reader.nodeError(index, `indices ${listText((picks ?? []).slice(0, 16).map(Number))} on axis ${axisValue} of ${shapeIn(x, full)}: expected constant indices within an axis other than the batch`);
   const chosen = (picks as number[]).map((p) => (p < 0 ? p + full[axis] : p));
   const inStrides = strides(full);
-  const out = full.map((d, k) => (k === axis ? chosen.length : d));
-  const indices = indexMap(out, (at) => at.reduce((s, v, k) => s + (k === axis ? chosen[v] : v) * inStrides[k], 0));
-  emitRearrange(ctx, index, x, scalar ? out.filter((_, k) => k !== axis) : out, indices, null);
+  // The output's axes: those before `axis`, the indices' own (none for a scalar), those after.
+  const out = [...full.slice(0, axis), ...pickDims, ...full.slice(axis + 1)];
+  const pickStrides = strides(pickDims);
+  const indices = indexMap(out, (at) => {
+    let from = 0;
+    for (let k = 0; k < axis; k++) from += at[k] * inStrides[k];
+    let pick = 0;
+    for (let k = 0; k < pickDims.length; k++) pick += at[axis + k] * pickStrides[k];
+    from += chosen[pick] * inStrides[axis];
+    for (let k = axis + 1; k < full.length; k++) from += at[k - 1 + pickDims.length] * inStrides[k];
+    return from;
+  });
+  emitRearrange(ctx, index, x, out, indices, null);
 }
 
 /** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */

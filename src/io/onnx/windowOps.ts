@@ -185,26 +185,31 @@ export const globalAveragePool = globalPool('globalavgpool');
 export const globalMaxPool = globalPool('globalmaxpool');
 
 /** The mean over H and W (x.mean([2, 3]), keepdims or not): a global average pool. */
-export const reduceMean: Handler = (ctx, index) => {
+/** ReduceMean or ReduceMax (PyTorch 2 writes adaptive pools to 1 and `amax` so) over H and W, over L, or over the tokens: a global pool. */
+const reduce = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index) => {
+  const what = kind === 'globalavgpool' ? 'mean' : 'max';
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axes', 'keepdims', 'noop_with_empty_axes']);
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const axes = reader.intsAttribute(index, attrs, 'axes') ?? (reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : []);
   const keep = reader.intAttribute(index, attrs, 'keepdims', 1);
   if (x.channelsLast) {
-    // Tokens [batch, T, D] averaged over T (x.mean(1)): the global mean of ours [1, T, D], D features.
+    // Tokens [batch, T, D] over T (x.mean(1)): the global pool of ours [1, T, D], D features.
     const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + 3 : axes[0];
-    if (x.nd || x.dims.length !== 2 || axes.length !== 1 || axis !== 1 || keep) throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))}, keepdims ${keep} of channels-last [batch, ${x.dims.join(', ')}]: expected the mean over the tokens of tokens [batch, T, D] (axis 1, keepdims 0)`);
-    return void ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], vector(x.dims[1]));
+    if (x.nd || x.dims.length !== 2 || axes.length !== 1 || axis !== 1 || keep) throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))}, keepdims ${keep} of channels-last [batch, ${x.dims.join(', ')}]: expected the ${what} over the tokens of tokens [batch, T, D] (axis 1, keepdims 0)`);
+    return void ctx.emit(index, { kind, name: reader.layerName(index) }, [x], vector(x.dims[1]));
   }
   const rank = x.dims.length + 1;
   const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)).sort();
   const spatial = isSequence(x) ? [2] : [2, 3];
   if (x.ours.length !== 3 || shapeText(sorted as number[]) !== shapeText(spatial))
-    throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the mean over H and W (axes [2, 3]) of an image, or over L (axis 2) of a sequence`);
+    throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the ${what} over H and W (axes [2, 3]) of an image, or over L (axis 2) of a sequence`);
   const C = x.dims[0];
-  ctx.emit(index, { kind: 'globalavgpool', name: reader.layerName(index) }, [x], keep ? (isSequence(x) ? pooledSequence(C) : pooled(C)) : vector(C));
+  ctx.emit(index, { kind, name: reader.layerName(index) }, [x], keep ? (isSequence(x) ? pooledSequence(C) : pooled(C)) : vector(C));
 };
+
+export const reduceMean = reduce('globalavgpool');
+export const reduceMax = reduce('globalmaxpool');
 
 /** The (coordinate_transformation_mode, nearest_mode) pairs that are ⌊y / s⌋ for whole factors s: nearest upsampling. */
 const NEAREST_AS_FLOOR = ['asymmetric floor', 'tf_half_pixel_for_nn floor', 'half_pixel round_prefer_floor', 'half_pixel round_prefer_ceil', 'pytorch_half_pixel round_prefer_floor', 'pytorch_half_pixel round_prefer_ceil'];
@@ -220,7 +225,7 @@ const BILINEAR: Record<string, UpsampleMode> = { half_pixel: 'bilinear', pytorch
 export const resize: Handler = (ctx, index) => {
   const { reader } = ctx;
   const node = reader.nodes[index];
-  const attrs = reader.attributes(index, ['mode', 'coordinate_transformation_mode', 'nearest_mode', 'cubic_coeff_a', 'exclude_outside', 'extrapolation_value', 'scales', 'antialias']);
+  const attrs = reader.attributes(index, ['mode', 'coordinate_transformation_mode', 'nearest_mode', 'cubic_coeff_a', 'exclude_outside', 'extrapolation_value', 'scales', 'antialias', 'axes', 'keep_aspect_ratio_policy']);
   const x = ctx.net(index, 0, { sequence: true });
   // A pooled tensor (ASPP's image pooling) is the 1×1 image: every mode broadcasts it.
   const [C, H, W] = isPooled(x) ? [x.ours[0], 1, 1] : reader.requireImage(index, x);
@@ -237,9 +242,19 @@ export const resize: Handler = (ctx, index) => {
   const scalesConst = node.opType === 'Upsample' && reader.opset < 9 ? null : reader.optionalConstInput(index, scalesAt, 'scales');
   let factors: number[];
   const scales = scalesConst ? reader.weightValues(index, scalesConst, 'scales').values : node.opType === 'Upsample' && reader.opset < 9 ? Float32Array.from(attrs.get('scales')?.floats ?? []) : new Float32Array();
-  if (scales.length) factors = [...scales];
-  else if (modern && node.input?.[3]) factors = ctx.staticValues(index, 3, 'sizes').map((v, k) => (typeof v === 'number' ? v / dims[k] : k === 0 ? 1 : NaN));
+  // Opset 18: scales or sizes of the listed axes only (the others keep their size); a policy
+  // other than 'stretch' changes sizes only where they would not keep the aspect ratio.
+  const axes = (reader.intsAttribute(index, attrs, 'axes') ?? dims.map((_, k) => k)).map((a) => (a < 0 ? a + dims.length : a));
+  const policy = reader.stringAttribute(index, attrs, 'keep_aspect_ratio_policy', 'stretch');
+  if (policy !== 'stretch') throw reader.nodeError(index, `keep_aspect_ratio_policy '${policy}': expected 'stretch' (sizes as given)`);
+  let given: number[];
+  if (scales.length) given = [...scales];
+  else if (modern && node.input?.[3]) given = ctx.staticValues(index, 3, 'sizes').map((v, k) => (typeof v === 'number' ? v / dims[axes[k]] : axes[k] === 0 ? 1 : NaN));
   else throw reader.nodeError(index, `has neither scales nor sizes: expected one of them`);
+  if (given.length !== axes.length || !axes.every((a) => a >= 0 && a < dims.length))
+    throw reader.nodeError(index, `${given.length} scales or sizes for axes ${listText(axes)} of [batch, ${x.dims.join(', ')}]: expected one per axis listed`);
+  factors = dims.map(() => 1);
+  axes.forEach((a, k) => (factors[a] = given[k]));
   const whole = (f: number) => Number.isInteger(f) && f >= 1 && f <= 1024;
   if (factors.length !== dims.length || factors[0] !== 1 || factors[1] !== 1 || !factors.slice(2).every(whole))
     throw reader.nodeError(index, `scales ${listText(factors.map((f) => Number(f.toPrecision(6))))} of [batch, ${x.dims.join(', ')}]: expected 1 for the batch and the channels and whole factors of the rest`);

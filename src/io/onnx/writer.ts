@@ -1,11 +1,13 @@
 // writeOnnxModel: the (pruned) weights of a Network written into the model it was read from.
+// Its external data is written inside (or, past 2 GiB, to one data file: writeOnnxModelFiles).
 // Everything but the weights is kept, except that a BatchNormalization folded into the Conv/Gemm
 // before it (ops.ts) stays folded: its node and parameters are removed, the layer's node writes
 // the BatchNormalization's output with the folded weights and bias, and the model's metadata
 // says so (key 'net-trim.folded').
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { resizedConstantDims } from './affineOps.js';
-import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
+import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type ModelProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
+import { attachExternalData, externalizeLarge, INLINE_LIMIT } from './externalData.js';
 
 /** The tensor named `name` in a graph: an initializer or a Constant node's value. */
 function findTensor(graph: GraphProto, name: string): TensorProto | null {
@@ -47,8 +49,42 @@ function floatValues(tensor: TensorProto): Float32Array {
  * Reshape to [batch, features] the shape [0, -1], and the stale value_info shapes go.
  */
 export function writeOnnxModel(handle: OnnxModelHandle, network: Network, removed?: ReadonlyMap<string, Int32Array>): Uint8Array {
+  const files = writeOnnxModelFiles(handle, network, removed);
+  if (files.length > 1)
+    throw new Error(`writeOnnxModel: ${handle.source}: its tensors hold more than protobuf's 2 GiB: expected writeOnnxModelFiles, which writes them to a data file beside the model`);
+  return files[0].bytes;
+}
+
+/**
+ * writeOnnxModel as files: `name` (default 'model.onnx'), and `name`.data when the tensors hold
+ * more than one protobuf message may (2 GiB; `limit` for tests): ONNX's external data, each
+ * tensor of at least 1 KiB at a 4 KiB-aligned offset of it.
+ */
+export function writeOnnxModelFiles(
+  handle: OnnxModelHandle,
+  network: Network,
+  removed?: ReadonlyMap<string, Int32Array>,
+  name = 'model.onnx',
+  limit = INLINE_LIMIT,
+): Array<{ name: string; bytes: Uint8Array }> {
+  const model = prunedModel(handle, network, removed);
+  const data = externalizeLarge(model, `${name}.data`, limit);
+  const bytes = new Uint8Array(onnx.ModelProto.encode(model).finish()); // a copy: not a view of a Buffer pool
+  return data ? [{ name, bytes }, { name: `${name}.data`, bytes: data }] : [{ name, bytes }];
+}
+
+/** The model as read, its external data inside (what a runtime given bytes can load). */
+export function modelWithDataInside(handle: OnnxModelHandle): Uint8Array {
+  if (!handle.externalData) return handle.bytes;
+  const model = onnx.ModelProto.decode(handle.bytes);
+  attachExternalData(model, handle.source, handle.externalData);
+  return new Uint8Array(onnx.ModelProto.encode(model).finish());
+}
+
+function prunedModel(handle: OnnxModelHandle, network: Network, removed?: ReadonlyMap<string, Int32Array>): ModelProto {
   const resized = removed !== undefined && removed.size > 0;
   const model = onnx.ModelProto.decode(handle.bytes);
+  if (handle.externalData) attachExternalData(model, handle.source, handle.externalData);
   const graph = model.graph!;
   const byName = new Map<string, Layer>();
   for (const layer of network.layers) byName.set(layer.name, layer);
@@ -127,7 +163,7 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
   if (resized) resizeChannels(graph, batchNorms, removed);
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
   if (folded.length) model.metadataProps = [...(model.metadataProps ?? []).filter((p) => p.key !== 'net-trim.folded'), { key: 'net-trim.folded', value: `BatchNormalization folded: ${folded.join('; ')}` }];
-  return new Uint8Array(onnx.ModelProto.encode(model).finish()); // a copy: not a view of a Buffer pool
+  return model;
 }
 
 /**

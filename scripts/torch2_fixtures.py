@@ -1,0 +1,37 @@
+"""Exports test/fixtures/torch2 with PyTorch 2's default exporter (see torch2-fixtures.mjs, which runs this).
+
+usage: torch2_fixtures.py OUT_DIR
+"""
+import json
+import logging
+import os
+import sys
+import warnings
+
+import torch
+
+from torch_models import ConvNeXt, Conv1dNet, ResNet, TextCNN, TextGpt, ViT
+
+warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
+out_dir = sys.argv[1]
+os.makedirs(out_dir, exist_ok=True)
+
+# name, model, example input. Untrained (seeded): the import tests compare with onnxruntime.
+image, steps, ids = torch.zeros(1, 1, 28, 28), torch.zeros(1, 28, 28), torch.zeros(1, 49, dtype=torch.long)
+torch.manual_seed(2026)
+runs = [("resnet", ResNet, image), ("convnext", ConvNeXt, image), ("conv1d", Conv1dNet, steps), ("vit", ViT, image), ("text-cnn", TextCNN, ids), ("text-gpt", TextGpt, ids)]
+summary = {}
+for name, build, example in runs:
+    model = build().eval()
+    path = os.path.join(out_dir, f"{name}.onnx")
+    # As a user calls it: torch.onnx.export's defaults (dynamo, a fixed batch of 1, the weights in NAME.onnx.data).
+    torch.onnx.export(model, (example,), path, dynamo=True, input_names=["input"], output_names=["logits"])
+    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
+    print(name, summary[name], flush=True)
+
+with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
+    import onnxscript
+
+    json.dump({"torch": torch.__version__, "onnxscript": onnxscript.__version__, "models": summary}, f, indent=2)
+    f.write("\n")
