@@ -1,5 +1,5 @@
 // The real-framework fixtures (test/fixtures/torch: PyTorch exports; test/fixtures/keras:
-// tfjs-layers models), pruned as the tests prune them, beside magnitude pruning at the same
+// tfjs-layers models; test/fixtures/keras-onnx: Keras 3's ONNX exports), pruned as the tests prune them, beside magnitude pruning at the same
 // per-layer nonzero counts (no retraining for either). Accuracy is measured on the digits of
 // mnist-samples.npy the pruning did not see. Writes bench/results-frameworks.json and prints the
 // markdown table of docs/results.md.
@@ -36,6 +36,9 @@ const runs = [
   ['torch/text-transformer.onnx', 'cascade', 100, 0.05, []],
   ['torch/text-gpt.onnx', 'cascade', 100, 0.05, []],
   ['keras/text/model.json', 'cascade', 300, 0.05, []],
+  // Keras 3 models exported to ONNX (NHWC, torch backend: scripts/keras-onnx-fixtures.mjs).
+  ['keras-onnx/cnn.onnx', 'cascade', 100, 0.05, ['/Conv']],
+  ['keras-onnx/functional.onnx', 'cascade', 100, 0.05, ['/Conv']],
 ];
 
 

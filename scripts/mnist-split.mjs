@@ -66,3 +66,14 @@ export function digitTokens(x, count) {
     }
   return tokens;
 }
+
+/** A .npy file of `data` (a typed array) with `shape` and dtype `descr` ('<f4', '<i4'): what the Python scripts read. */
+export function npy(data, shape, descr) {
+  const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const padded = header.padEnd(Math.ceil((header.length + 11) / 64) * 64 - 11, ' ') + '\n';
+  const bytes = new Uint8Array(10 + padded.length + data.byteLength);
+  bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 255, padded.length >> 8]);
+  bytes.set(new TextEncoder().encode(padded), 10);
+  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + padded.length);
+  return bytes;
+}

@@ -24,19 +24,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { digitTokens, DIGIT_TOKENS, mnistSplit } from './mnist-split.mjs';
+import { digitTokens, DIGIT_TOKENS, mnistSplit, npy } from './mnist-split.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-function npy(data, shape, descr) {
-  const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const padded = header.padEnd(Math.ceil((header.length + 11) / 64) * 64 - 11, ' ') + '\n';
-  const bytes = new Uint8Array(10 + padded.length + data.byteLength);
-  bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 255, padded.length >> 8]);
-  bytes.set(new TextEncoder().encode(padded), 10);
-  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + padded.length);
-  return bytes;
-}
 
 const { trainSet, testSet, samples } = mnistSplit();
 // The held-out digits (mnist-samples.npy) as token ids: the text models' --samples, with mnist-labels.npy.

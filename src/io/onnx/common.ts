@@ -113,8 +113,8 @@ export interface OnnxModelHandle {
   readonly bindings: readonly WeightBinding[];
   /** Internal: the BatchNormalizations that are layers of the network. */
   readonly batchNorms: readonly BatchNormBinding[];
-  /** How the model's users hold a sample: NCHW images, NCL sequences (a [batch, C, L] input), or NLC (frames [batch, T, F] read channels-last). */
-  readonly sampleLayout: 'nchw' | 'ncl' | 'nlc';
+  /** How the model's users hold a sample: NCHW images (NHWC where the graph transposes its input to NCHW: Keras, tf2onnx), NCL sequences (a [batch, C, L] input), or NLC (frames [batch, T, F] read channels-last). */
+  readonly sampleLayout: 'nchw' | 'nhwc' | 'ncl' | 'nlc';
 }
 
 /** What the import changed, in words (for inspect and the report). */

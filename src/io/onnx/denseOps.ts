@@ -77,7 +77,8 @@ export function embeddingOf(ctx: ImportContext, index: number, axis: number): vo
 
 export function denseBias(reader: GraphReader, index: number, constant: ReturnType<GraphReader['constInput']>, units: number): Float32Array {
   const { dims, values } = reader.weightValues(index, constant, 'bias');
-  const shapeOk = (dims.length === 1 && dims[0] === units) || (dims.length === 2 && dims[0] === 1 && dims[1] === units);
+  // [units], or with leading axes of 1 ([1, units]; [1, 1, 1, C] on a channels-last image).
+  const shapeOk = dims.length >= 1 && dims.length <= 4 && dims[dims.length - 1] === units && dims.slice(0, -1).every((d) => d === 1);
   if (!shapeOk) throw reader.nodeError(index, `bias '${constant.root}' has shape ${shapeText(dims)}: expected [${units}]`);
   return values;
 }

@@ -3,7 +3,7 @@
 import { InputError } from '../../errors.js';
 import type { Layer, Padding } from '../../network/types.js';
 import {
-  checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
+  BOOL, checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
   type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding,
 } from './common.js';
 
@@ -67,6 +67,8 @@ export class GraphReader {
   readonly consts = new Map<string, ConstTensor>();
   /** Nodes that only produce constants (Constant, Identity of a constant). */
   readonly constNodes = new Set<number>();
+  /** Casts that change nothing (float32 to float32): read past (skipFloatCasts). */
+  readonly skipped = new Set<number>();
   /** Non-constant tensor name → indices of the nodes reading it (once per read). */
   readonly consumers = new Map<string, number[]>();
   /** Non-constant tensor name → the index of the node computing it. */
@@ -104,12 +106,50 @@ export class GraphReader {
         this.constNodes.add(index);
       }
     });
+    this.skipFloatCasts(graph);
     this.nodes.forEach((node, index) => {
-      if (this.constNodes.has(index)) return;
+      if (this.constNodes.has(index) || this.skipped.has(index)) return;
       for (const name of node.input ?? []) {
         if (name && !this.consts.has(name)) this.consumers.set(name, [...(this.consumers.get(name) ?? []), index]);
       }
       for (const name of node.output ?? []) if (name) this.producers.set(name, index);
+    });
+  }
+
+  /**
+   * Casts to float32 of float32 tensors change nothing (Keras's ONNX export writes one after
+   * nearly every op): their readers read the Cast's input instead, so the patterns around them
+   * (a MatMul's bias Add, a conv's Transposes) match. The element types come from the inputs,
+   * the constants and each op's rule (shape ops make int64, comparisons bool; others keep their
+   * first input's); a Cast whose input type is unknown, or that computes a graph output, stays.
+   */
+  private skipFloatCasts(graph: GraphProto): void {
+    const types = new Map<string, number>();
+    for (const input of graph.input ?? []) if (input.name && input.type?.tensorType?.elemType) types.set(input.name, input.type.tensorType.elemType);
+    for (const [name, constant] of this.consts) types.set(name, constant.tensor.dataType ?? 0);
+    const outputs = new Set((graph.output ?? []).map((o) => o.name));
+    const rename = new Map<string, string>();
+    this.nodes.forEach((node, index) => {
+      if (this.constNodes.has(index)) return;
+      const inputs = (node.input ?? []).map((name) => rename.get(name) ?? name);
+      node.input = inputs;
+      const op = isDefaultDomain(node.domain) ? (node.opType ?? '') : '';
+      const attribute = (name: string) => (node.attribute ?? []).find((a) => a.name === name);
+      const first = types.get(inputs[0] ?? '');
+      const type =
+        op === 'Cast' ? toInt(attribute('to')?.i ?? 0)
+        : ['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'].includes(op) ? INT64
+        : ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor'].includes(op) ? BOOL
+        : op === 'Where' ? types.get(inputs[1] ?? '')
+        : op === 'ConstantOfShape' ? (attribute('value')?.t?.dataType ?? FLOAT)
+        : op === '' ? undefined
+        : first;
+      if (op === 'Cast' && type === FLOAT && first === FLOAT && inputs[0] && !outputs.has(node.output?.[0] ?? '')) {
+        rename.set(node.output![0], inputs[0]);
+        this.skipped.add(index);
+        return;
+      }
+      if (type !== undefined) for (const name of node.output ?? []) if (name) types.set(name, type);
     });
   }
 

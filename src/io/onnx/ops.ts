@@ -12,7 +12,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { reshapeStatic } from './staticValues.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
-import { concatTokens, fullOf, reshapeTokens } from './tokenOps.js';
+import { concatTokens, fullOf, reshapeTokens, shapeAtBatchOne } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { constantAffine, div, foldShapeValues, mergeOf, sub, variadic } from './affineOps.js';
@@ -35,6 +35,23 @@ function soleReaderOf(ctx: ImportContext, index: number, tensor: NetTensor): Den
   return readers.length === 1 && readers[0] === index && binding.output !== ctx.outputName ? binding : null;
 }
 
+/**
+ * Whether Add `index` adds the bias of a Conv (without its own) through the Transpose to
+ * channels-last that alone reads it (Keras's ONNX export, tf2onnx: Conv, Transpose [0, 2, 3, 1],
+ * Add of the bias [1, 1, 1, C]).
+ */
+function viewedConv(ctx: ImportContext, index: number, tensor: NetTensor): ConvBinding | null {
+  const { reader } = ctx;
+  const binding = bindingOf(reader, tensor.layer);
+  const layer = layerNamed(reader, tensor.layer);
+  if (!tensor.channelsLast || binding?.kind !== 'conv2d' || binding.op !== undefined || layer?.kind !== 'conv2d' || layer.activation !== 'linear') return null;
+  const readers = reader.consumers.get(binding.output) ?? [];
+  const node = reader.nodes[readers[0]];
+  const perm = (node?.attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(Number) ?? [];
+  const viewed = readers.length === 1 && reader.opType(readers[0]) === 'Transpose' && listText(perm) === listText([0, 2, 3, 1]);
+  return viewed && listText(reader.consumers.get(node.output?.[0] ?? '') ?? []) === listText([index]) ? binding : null;
+}
+
 const add: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
@@ -43,12 +60,12 @@ const add: Handler = (ctx, index) => {
   if (foldShapeValues(ctx, index, 'Add')) return;
   const constPosition = names.findIndex((n) => reader.consts.has(n));
   if (constPosition >= 0) {
-    // A MatMul's bias (the MatMul a dense layer, or a 1×1 conv on a channels-last image).
+    // A MatMul's bias (the MatMul a dense layer, or a 1×1 conv on a channels-last image), or a Conv's seen channels-last.
     const x = ctx.net(index, 1 - constPosition, { channelsLast: true, sequence: true });
-    const binding = soleReaderOf(ctx, index, x);
+    const binding = soleReaderOf(ctx, index, x) ?? viewedConv(ctx, index, x);
     const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer);
     // Anything else: x + c, one value or one per channel.
-    if (!binding || binding.op !== 'MatMul' || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
+    if (!binding || (binding.op !== 'MatMul' && !viewedConv(ctx, index, x)) || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
     const biasConst = reader.consts.get(names[constPosition])!;
     layer.bias = denseBias(reader, index, biasConst, layer.kind === 'dense' ? layer.units : layer.filters);
     binding.bias = biasConst.root;
@@ -216,6 +233,20 @@ function emitFlatten(ctx: ImportContext, index: number, x: NetTensor): void {
   ctx.emit(index, { kind: 'flatten', name: ctx.reader.layerName(index) }, [x], { dims: [size], ours: [size], chw: x.chw ?? chw });
 }
 
+/**
+ * A float constant reshaped by a folded shape (Keras's ONNX export reshapes a DepthwiseConv2D's
+ * bias [C] to [1, 1, 1, C] so): the same constant, its data still the original initializer's
+ * (what the writer replaces).
+ */
+function reshapeConstant(ctx: ImportContext, index: number, constant: ReturnType<ImportContext['reader']['constInput']>, allowZero: number): void {
+  const { reader } = ctx;
+  const dims = (constant.tensor.dims ?? []).map(Number);
+  const shape = ctx.staticValues(index, 1, 'shape');
+  const target = shapeAtBatchOne(shape, dims, product(dims), allowZero);
+  if (!target) throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))} of constant '${constant.root}' ${shapeText(dims)}: expected one that holds its ${product(dims)} values`);
+  reader.consts.set(reader.nodes[index].output?.[0] ?? '', { root: constant.root, tensor: { ...constant.tensor, dims: target } });
+}
+
 const reshape: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['allowzero']);
@@ -223,6 +254,8 @@ const reshape: Handler = (ctx, index) => {
   const name = reader.nodes[index].input?.[0] ?? '';
   const data = ctx.tensors.get(name);
   if (data && isStatic(data)) return reshapeStatic(ctx, index, data, allowZero);
+  const constant = data ? undefined : reader.consts.get(name);
+  if (constant && constant.tensor.dataType === FLOAT) return reshapeConstant(ctx, index, constant, allowZero);
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const shape = ctx.staticValues(index, 1, 'shape');
   // Tokens, attention's heads, or an image's patches flattened [batch, C, H·W] (a ViT): tokenOps.ts.
@@ -266,6 +299,16 @@ const concat: Handler = (ctx, index) => {
     const values = names.flatMap((_, k) => ctx.staticValues(index, k, 'shape piece'));
     ctx.alias(index, { values });
     return;
+  }
+  // Channels-last images joined on their channels (Keras's Concatenate exported to ONNX): ours is channels-last already.
+  const images = tensors.map((t) => (t && !isStatic(t) && t.channelsLast && !t.nd && t.dims.length === 3 ? t : null));
+  if (images.every(Boolean) && (axis === 3 || axis === -1)) {
+    const parts = names.map((_, k) => ctx.net(index, k, { channelsLast: true }));
+    const [H, W] = parts[0].dims;
+    if (parts.some((t) => t.dims[0] !== H || t.dims[1] !== W))
+      throw reader.nodeError(index, `joins channels-last images ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(', ')}: expected the same H and W`);
+    const C = parts.reduce((n, t) => n + t.dims[2], 0);
+    return void ctx.emit(index, { kind: 'concat', name: reader.layerName(index) }, parts, { dims: [H, W, C], ours: [H, W, C], chw: null, channelsLast: true });
   }
   const constants = names.map((n, k) => ctx.constants.get(n) ?? sampleConstant(ctx, index, k));
   if (constants.some(Boolean) || tensors.some((t) => t && !isStatic(t) && t.channelsLast)) return concatTokens(ctx, index, axis, (k) => constants[k]);

@@ -36,7 +36,7 @@ function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
   if (!producer.has(ctx.outputName) && ctx.outputName !== ctx.inputName)
     throw new InputError(`${reader.source}: output '${ctx.outputName}': no node computes it`);
   reader.nodes.forEach((_, index) => {
-    if (!reader.constNodes.has(index) && !needed.has(index)) throw reader.nodeError(index, `does not contribute to the graph output '${ctx.outputName}': expected every node to`);
+    if (!reader.constNodes.has(index) && !reader.skipped.has(index) && !needed.has(index)) throw reader.nodeError(index, `does not contribute to the graph output '${ctx.outputName}': expected every node to`);
   });
   // Kahn's algorithm over the needed nodes, in file order where free.
   const waiting = new Map<number, number>();
@@ -86,6 +86,24 @@ function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
     kept = next;
   }
   return kept;
+}
+
+/**
+ * Whether the image input [batch, A, B, C] is NHWC: read only by Transposes [0, 3, 1, 2] to NCHW,
+ * through Casts to float (Keras's ONNX export and tf2onnx: each conv between two Transposes).
+ */
+function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
+  const readers = reader.consumers.get(name) ?? [];
+  const perm = (index: number) => listText((reader.nodes[index].attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []);
+  return (
+    depth < 8 &&
+    readers.length > 0 &&
+    readers.every((index) =>
+      reader.opType(index) === 'Transpose'
+        ? perm(index) === listText([0, 3, 1, 2])
+        : reader.opType(index) === 'Cast' && toInt((reader.nodes[index].attribute ?? []).find((a) => a.name === 'to')?.i ?? 0) === FLOAT && nhwcInput(reader, reader.nodes[index].output?.[0] ?? '', depth + 1),
+    )
+  );
 }
 
 /** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups). */
@@ -162,12 +180,21 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, extern
   // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence); frames [T, F] read
   // only channels-last (x.transpose(1, 2) for a Conv1d, a Linear or LayerNorm per frame) as [1, T, F].
   const framesFirst = sampleDims.length === 2 && channelsLastInput(reader, inputName);
-  const inputShape =
-    sampleDims.length === 3 ? [sampleDims[1], sampleDims[2], sampleDims[0]] : sampleDims.length === 2 ? (framesFirst ? [1, ...sampleDims] : [1, sampleDims[1], sampleDims[0]]) : [sampleDims[0]];
+  // An image [H, W, C] read only through Transposes to NCHW is channels-last already: ours.
+  const nhwc = sampleDims.length === 3 && nhwcInput(reader, inputName);
+  const inputShape = nhwc
+    ? sampleDims
+    : sampleDims.length === 3
+      ? [sampleDims[1], sampleDims[2], sampleDims[0]]
+      : sampleDims.length === 2
+        ? framesFirst
+          ? [1, ...sampleDims]
+          : [1, sampleDims[1], sampleDims[0]]
+        : [sampleDims[0]];
   reader.uniqueName(inputName);
 
   const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
-  ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null, ...(framesFirst ? { channelsLast: true as const } : {}) });
+  ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null, ...(framesFirst || nhwc ? { channelsLast: true as const } : {}) });
   const fusions = findFusions(reader, outputName);
   const shuffles = findShuffles(reader, outputName);
   const layerNorms = findLayerNorms(reader, outputName);
@@ -215,6 +242,6 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, extern
     throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
   const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
   networkGraph(network, source);
-  const sampleLayout = sampleDims.length !== 2 ? 'nchw' : framesFirst ? 'nlc' : 'ncl';
+  const sampleLayout = nhwc ? 'nhwc' : sampleDims.length !== 2 ? 'nchw' : framesFirst ? 'nlc' : 'ncl';
   return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout };
 }

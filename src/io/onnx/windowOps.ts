@@ -193,6 +193,14 @@ const reduce = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const axes = reader.intsAttribute(index, attrs, 'axes') ?? (reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : []);
   const keep = reader.intAttribute(index, attrs, 'keepdims', 1);
+  if (x.channelsLast && !x.nd && x.dims.length === 3) {
+    // A channels-last image [batch, H, W, C] over H and W (Keras's GlobalAveragePooling2D exported
+    // to ONNX, and its max): the global pool of ours, C features ([1, 1, C] kept: [C] of ours).
+    const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort();
+    if (listText(sorted as number[]) !== listText([1, 2])) throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of channels-last [batch, ${x.dims.join(', ')}]: expected the ${what} over H and W (axes [1, 2])`);
+    const C = x.dims[2];
+    return void ctx.emit(index, { kind, name: reader.layerName(index) }, [x], keep ? { dims: [1, 1, C], ours: [C], chw: null, channelsLast: true } : vector(C));
+  }
   if (x.channelsLast) {
     // Tokens [batch, T, D] over T (x.mean(1)): the global pool of ours [1, T, D], D features.
     const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + 3 : axes[0];

@@ -1,0 +1,88 @@
+// Keras 3 models exported to ONNX as Keras users do (test/fixtures/keras-onnx, made by
+// scripts/keras-onnx-fixtures.mjs: `model.export(path, format="onnx")` with the torch backend):
+// an NHWC image input that the graph transposes to NCHW around each conv and back, a float Cast
+// after nearly every op, conv biases added channels-last ([1, 1, 1, C], a DepthwiseConv2D's
+// reshaped from [C]), BatchNormalization as Sub, Mul, Add, GlobalAveragePooling2D as a
+// ReduceMean over axes [1, 2], Concatenate on the last axis. Each reads to what onnxruntime
+// computes, its biases in its layers (so a conv before a ReLU gets the ReLU program), and a
+// structured prune writes a model onnxruntime runs to the accuracy reported.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwardCpu, parseOnnxModel, prunableLayers, writeOnnxModel } from '../src/index.js';
+import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
+import { runCli } from './helpers/cli.js';
+import { accuracyOf, mnistFixtures } from './helpers/models.js';
+import { relativeError } from './helpers/onnxGraphs.js';
+
+const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
+const dir = join(fixtures, 'keras-onnx');
+const COUNT = 100;
+
+/** onnxruntime's outputs for the first `count` digits, NHWC (or flattened for the MLP). */
+async function runtimeOutputs(model: string | Uint8Array, count: number, image: boolean): Promise<Float32Array> {
+  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
+  const input = new ort.Tensor('float32', digits.slice(0, count * 784), image ? [count, 28, 28, 1] : [count, 784]);
+  return (await session.run({ [session.inputNames[0]]: input }))[session.outputNames[0]].data as Float32Array;
+}
+
+describe('Keras 3 models exported to ONNX (NHWC, torch backend)', () => {
+  for (const [name, image] of [
+    ['mlp', false],
+    ['cnn', true],
+    ['functional', true],
+  ] as const)
+    it(`${name}: reads to onnxruntime's outputs and is written back to them`, async () => {
+      const path = join(dir, `${name}.onnx`);
+      const handle = parseOnnxModel(new Uint8Array(await readFile(path)), path);
+      // The input is ours as it is: NHWC samples, no transpose (an MLP's features as they are).
+      expect(handle.network.inputShape).toEqual(image ? [28, 28, 1] : [784]);
+      expect(handle.sampleLayout).toBe(image ? 'nhwc' : 'nchw');
+      const theirs = await runtimeOutputs(path, COUNT, image);
+      expect(relativeError(forwardCpu(handle.network, digits.subarray(0, COUNT * 784), COUNT).output, theirs)).toBeLessThan(1e-5);
+      expect(relativeError(await runtimeOutputs(writeOnnxModel(handle, handle.network), COUNT, image), theirs)).toBeLessThan(1e-6);
+    });
+
+  it('reads past the float Casts and into each layer its bias (a Conv, a DepthwiseConv2D, a Dense)', async () => {
+    const read = async (name: string) => parseOnnxModel(new Uint8Array(await readFile(join(dir, `${name}.onnx`))), name).network;
+    // The MLP: three dense layers with their biases and two ReLUs; no Cast, no affine layer left.
+    const mlp = await read('mlp');
+    expect(mlp.layers.map((l) => l.kind)).toEqual(['dense', 'relu', 'dense', 'relu', 'dense', 'softmax']);
+    expect(mlp.layers.filter((l): l is DenseLayer => l.kind === 'dense').every((l) => l.bias !== null)).toBe(true);
+    // The functional model: every conv has its bias (the depthwise one's reshaped from [C] to [1, 1, 1, C]),
+    // so the convs before a ReLU or ReLU6 get those programs.
+    const functional = await read('functional');
+    const convs = functional.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    expect(convs).toHaveLength(4);
+    expect(convs.every((l) => l.bias !== null)).toBe(true);
+    expect(convs.find((l) => (l.groups ?? 1) === 8)).toBeDefined();
+    expect(prunableLayers(functional).map((t) => t.program)).toEqual(['relu', 'clip', 'linear', 'relu', 'linear', 'linear']);
+    expect(functional.layers.filter((l) => l.kind === 'batchnorm')).toHaveLength(0);
+    expect(functional.layers.find((l) => l.kind === 'concat')).toBeDefined();
+  });
+});
+
+describe('Keras 3 models exported to ONNX: net-trim prune', () => {
+  let out: string;
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'net-trim-keras-onnx-'));
+  });
+  afterAll(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('cnn: --structured removes channels, and onnxruntime runs the written model to the accuracy reported', async () => {
+    const target = join(out, 'cnn');
+    const count = 100;
+    const { code, stderr } = await runCli(['prune', join(dir, 'cnn.onnx'), '--samples', samplesPath, '--labels', labelsPath, '--max-samples', String(count), '--structured', '--epsilon-gain', '0.3', '--max-iterations', '300', '--out', target]);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
+    const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
+    const written = parseOnnxModel(bytes, 'model.onnx').network;
+    const convs = (n: typeof written) => n.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d').map((l) => l.filters);
+    expect(convs(written).reduce((a, b) => a + b, 0)).toBeLessThan(8 + 16 + 24);
+    expect(accuracyOf(await runtimeOutputs(bytes, count, true), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
+  });
+});
