@@ -30,8 +30,36 @@ for name, build, example in runs:
     summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
     print(name, summary[name], flush=True)
 
+# Hugging Face models (transformers 5), tiny and untrained, their classification logits: what a user
+# of BertForSequenceClassification, DistilBertForSequenceClassification or ViTForImageClassification exports.
+import transformers  # noqa: E402
+
+
+class Logits(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).logits
+
+
+torch.manual_seed(2027)
+text = dict(vocab_size=196, num_labels=10)
+hf_runs = [
+    ("hf-bert", lambda: transformers.BertForSequenceClassification(transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, **text)), ids),
+    ("hf-distilbert", lambda: transformers.DistilBertForSequenceClassification(transformers.DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64, **text)), ids),
+    ("hf-vit", lambda: transformers.ViTForImageClassification(transformers.ViTConfig(image_size=28, patch_size=7, num_channels=1, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=10)), image),
+]
+for name, build, example in hf_runs:
+    model = Logits(build()).eval()
+    path = os.path.join(out_dir, f"{name}.onnx")
+    torch.onnx.export(model, (example,), path, dynamo=True, input_names=["input"], output_names=["logits"])
+    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
+    print(name, summary[name], flush=True)
+
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     import onnxscript
 
-    json.dump({"torch": torch.__version__, "onnxscript": onnxscript.__version__, "models": summary}, f, indent=2)
+    json.dump({"torch": torch.__version__, "onnxscript": onnxscript.__version__, "transformers": transformers.__version__, "models": summary}, f, indent=2)
     f.write("\n")

@@ -2,7 +2,8 @@
 // `torch.onnx.export(model, (x,), path, dynamo=True)`): every weight in `NAME.onnx.data` beside
 // the model, a fixed batch of 1, opset 18, and the graph patterns it writes (a class token folded
 // into a constant, a causal mask as a bool constant, a Split by num_outputs, adaptive pools of a
-// sequence as Unsqueeze → ReduceMean/ReduceMax → Squeeze, an as_strided Gather). Each reads with
+// sequence as Unsqueeze → ReduceMean/ReduceMax → Squeeze, an as_strided Gather), and three of
+// Hugging Face's transformers (BERT, DistilBERT, ViT for classification). Each reads with
 // its data to what onnxruntime computes, is written back as one file onnxruntime runs the same,
 // and prunes from the CLI (structured, with latency measured at its fixed batch).
 import { readFileSync } from 'node:fs';
@@ -33,6 +34,10 @@ const MODELS: Array<[string, Kind]> = [
   ['vit', 'image'],
   ['text-cnn', 'ids'],
   ['text-gpt', 'ids'],
+  // Hugging Face's (transformers 5): token types and positions from buffers (folded), scaled_dot_product_attention's NaN guard.
+  ['hf-bert', 'ids'],
+  ['hf-distilbert', 'ids'],
+  ['hf-vit', 'image'],
 ];
 
 /** Sample p as the model's input tensor (batch 1: a dynamo export fixes it). */

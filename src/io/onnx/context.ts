@@ -56,12 +56,12 @@ export class ImportContext {
   }
 
   /** Input `position` as int values: a folded shape computation or an int64 constant. */
-  staticValues(index: number, position: number, what: string): Array<number | 'batch'> {
+  staticValues(index: number, position: number, what: string, max = 64): Array<number | 'batch'> {
     const name = this.reader.nodes[index].input?.[position] ?? '';
     const tensor = this.tensors.get(name);
     if (tensor && isStatic(tensor)) return tensor.values;
     if (tensor) throw this.reader.nodeError(index, `input ${position} ('${name}', the ${what}): depends on the input's values: expected a shape that can be folded for the model's input shape`);
-    return this.reader.int64Values(index, this.reader.constInput(index, position, what), what);
+    return this.reader.int64Values(index, this.reader.constInput(index, position, what), what, max);
   }
 
   /** Output `position` (0) of node `index` is `tensor` (Identity-like ops and folds). */

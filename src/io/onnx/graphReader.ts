@@ -139,7 +139,7 @@ export class GraphReader {
       const type =
         op === 'Cast' ? toInt(attribute('to')?.i ?? 0)
         : ['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'].includes(op) ? INT64
-        : ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor'].includes(op) ? BOOL
+        : ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf'].includes(op) ? BOOL
         : op === 'Where' ? types.get(inputs[1] ?? '')
         : op === 'ConstantOfShape' ? (attribute('value')?.t?.dataType ?? FLOAT)
         : op === '' ? undefined

@@ -1,7 +1,7 @@
 // The ONNX ops of shape computations (Shape → Gather → Unsqueeze → Concat → Reshape, as PyTorch
 // exports x.view(x.size(0), -1)), folded statically for the model's input shape: their values
 // are ints, 'batch' standing for the dynamic batch size.
-import { FLOAT } from './common.js';
+import { floatBytes, FLOAT } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { gathered, staticOf } from './staticValues.js';
@@ -27,6 +27,8 @@ const gather: Handler = (ctx, index) => {
   const ids = ctx.tensors.get(ctx.reader.nodes[index].input?.[1] ?? '');
   if (ids && !isStatic(ids)) return embeddingOf(ctx, index, ctx.reader.intAttribute(index, attrs, 'axis', 0)); // nn.Embedding
   if (ctx.reader.intAttribute(index, attrs, 'axis', 0) !== 0) throw ctx.reader.nodeError(index, `attribute axis: expected 0 on a shape`);
+  const table = ctx.reader.consts.get(ctx.reader.nodes[index].input?.[0] ?? '');
+  if (!source && table?.tensor.dataType === FLOAT) return gatherConstantRows(ctx, index, table);
   const data = ctx.staticValues(index, 0, 'data');
   const picks = ctx.staticValues(index, 1, 'indices');
   ctx.alias(index, {
@@ -36,6 +38,69 @@ const gather: Handler = (ctx, index) => {
       return data[at];
     }),
   });
+};
+
+/**
+ * Rows of a float table at folded indices: a constant (BERT's token type embedding of its default
+ * token types, all 0), which what reads it adds as a constant.
+ */
+function gatherConstantRows(ctx: ImportContext, index: number, table: NonNullable<ReturnType<ImportContext['reader']['consts']['get']>>): void {
+  const { reader } = ctx;
+  const { dims, values } = reader.weightValues(index, table, 'data');
+  const picks = staticOf(ctx, index, 1, 'indices');
+  const row = dims.slice(1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(picks.values.length * row);
+  picks.values.forEach((k, i) => {
+    const at = typeof k === 'number' ? (k < 0 ? k + dims[0] : k) : -1;
+    if (!(at >= 0 && at < dims[0])) throw reader.nodeError(index, `index ${k} is outside the ${dims[0]} rows of '${table.root}'`);
+    out.set(values.subarray(at * row, (at + 1) * row), i * row);
+  });
+  const shape = [...((reader.consts.get(reader.nodes[index].input?.[1] ?? '')?.tensor.dims ?? picks.shape) as number[]).map(Number), ...dims.slice(1)];
+  reader.consts.set(reader.nodes[index].output?.[0] ?? '', { root: reader.nodes[index].output?.[0] ?? '', tensor: { dataType: FLOAT, dims: shape, rawData: floatBytes(out) } });
+}
+
+/** GatherElements of folded values (BERT's buffered token types, expanded and gathered at the positions). */
+const gatherElements: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['axis']);
+  const data = staticOf(ctx, index, 0, 'data');
+  const picks = staticOf(ctx, index, 1, 'indices');
+  const rank = data.shape.length;
+  const axisValue = reader.intAttribute(index, attrs, 'axis', 0);
+  const axis = axisValue < 0 ? axisValue + rank : axisValue;
+  if (picks.shape.length !== rank || !(axis >= 0 && axis < rank))
+    throw reader.nodeError(index, `indices of shape ${listText(picks.shape)} on axis ${axisValue} of ${listText(data.shape)}: expected indices of the data's rank`);
+  const strides = data.shape.map((_, k) => data.shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  const at = new Array(rank).fill(0);
+  const values = picks.values.map((k) => {
+    const pick = typeof k === 'number' ? (k < 0 ? k + data.shape[axis] : k) : -1;
+    if (!(pick >= 0 && pick < data.shape[axis])) throw reader.nodeError(index, `index ${k} is outside axis ${axisValue} of ${listText(data.shape)}`);
+    const value = data.values[at.reduce((s, v, d) => s + (d === axis ? pick : v) * strides[d], 0)];
+    for (let d = rank - 1; d >= 0 && ++at[d] === picks.shape[d]; d--) at[d] = 0;
+    return value;
+  });
+  ctx.alias(index, { values, ...(picks.shape.length > 1 ? { shape: picks.shape } : {}) });
+};
+
+/** The x that Where(IsNaN(x), c, x) keeps (PyTorch 2's guard after attention's softmax), when Where `index` is one; else null. */
+function nanGuarded(ctx: ImportContext, index: number): string | null {
+  const { reader } = ctx;
+  const [condition, value, x] = reader.nodes[index].input ?? [];
+  const test = reader.producers.get(condition ?? '');
+  return reader.opType(test) === 'IsNaN' && reader.nodes[test!].input?.[0] === x && reader.consts.has(value ?? '') ? x : null;
+}
+
+/**
+ * IsNaN of a computed tensor, read only by Wheres that keep the tensor where it is a number: a
+ * softmax of finite scores has no NaN, so the Where is the tensor itself (nothing to compute here).
+ */
+const isNaNGuard: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  ctx.net(index, 0, { channelsLast: true, sequence: true });
+  const readers = reader.consumers.get(reader.nodes[index].output?.[0] ?? '') ?? [];
+  if (!readers.length || !readers.every((r) => reader.opType(r) === 'Where' && nanGuarded(ctx, r) === reader.nodes[index].input?.[0]))
+    throw reader.nodeError(index, `expected it read only by a Where that keeps its input where it is a number (Where(IsNaN(x), c, x): PyTorch's guard after a softmax)`);
 };
 
 /** Unsqueeze, Squeeze, Cast on a folded shape keep its values (shapes here are at most 1-D). */
@@ -149,6 +214,8 @@ const equal: Handler = (ctx, index) => {
 
 const where: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
+  const guarded = nanGuarded(ctx, index);
+  if (guarded) return ctx.alias(index, ctx.net(index, 2, { channelsLast: true, sequence: true }));
   const branch = [1, 2].find((k) => { const t = ctx.tensors.get(ctx.reader.nodes[index].input?.[k] ?? ''); return t && !isStatic(t); });
   if (branch !== undefined) return maskedTokens(ctx, index, branch); // masked_fill of attention's scores
   const [c, a, b] = [0, 1, 2].map((k) => ctx.staticValues(index, k, k ? 'shape value' : 'condition'));
@@ -168,6 +235,8 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
   Expand: expandConstant,
   Shape: shapeOp,
   Gather: gather,
+  GatherElements: gatherElements,
+  IsNaN: isNaNGuard,
   Unsqueeze: keepValues,
   Squeeze: keepValues,
   Cast: keepValues,

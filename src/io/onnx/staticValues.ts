@@ -5,6 +5,9 @@ import { BOOL, FLOAT, listText } from './common.js';
 import type { ImportContext, StaticTensor } from './context.js';
 import { isStatic } from './context.js';
 
+/** The most values a folded int table may hold (a [1, 512] buffer of positions, a [T, T] mask). */
+const MAX_STATIC = 1 << 20;
+
 /**
  * Input `position` as folded values with their dims (1-D unless a Reshape gave more). A float
  * constant reads too (a causal mask's buffer, `tril(ones(n, n))`, and the value it is compared with).
@@ -21,7 +24,9 @@ export function staticOf(ctx: ImportContext, index: number, position: number, wh
     const { dims, values } = ctx.reader.boolValues(index, constant, what);
     return { values, shape: dims.length ? dims : [1] };
   }
-  const values = ctx.staticValues(index, position, what);
+  // Tables of ids or positions (a BERT's token types and positions: its buffers, folded) may be larger than a shape.
+  const values = ctx.staticValues(index, position, what, MAX_STATIC);
+  if (constant) return { values, shape: (constant.tensor.dims ?? []).length ? (constant.tensor.dims ?? []).map(Number) : [1] };
   return { values, shape: tensor && isStatic(tensor) && tensor.shape ? tensor.shape : [values.length] };
 }
 
