@@ -58,6 +58,15 @@ for name, build, example in hf_runs:
     summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
     print(name, summary[name], flush=True)
 
+# The same BERT through the TorchScript exporter (dynamo=False, what Hugging Face Optimum calls):
+# a dynamic batch, shape computations on the ids, the weights inside.
+torch.manual_seed(2028)
+model = Logits(hf_runs[0][1]()).eval()
+path = os.path.join(out_dir, "hf-bert-torchscript.onnx")
+torch.onnx.export(model, (ids,), path, dynamo=False, opset_version=17, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+summary["hf-bert-torchscript"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
+print("hf-bert-torchscript", summary["hf-bert-torchscript"], flush=True)
+
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     import onnxscript
 

@@ -106,10 +106,11 @@ function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
   );
 }
 
-/** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups). */
+/** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups), and by Shape (its size: BERT's positions). */
 function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
   const readers = reader.consumers.get(inputName) ?? [];
-  return readers.length > 0 && readers.every((index) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName);
+  const lookup = (index: number) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName;
+  return readers.some(lookup) && readers.every((index) => lookup(index) || reader.opType(index) === 'Shape');
 }
 
 /**

@@ -8,7 +8,7 @@
 // concatenated and a constant added are a `rearrange` layer; the product of two computed tensors
 // (scores Q·Kᵀ, scores·V) a `matmul` layer. Shape computations on them fold at batch 1.
 import type { Conv2DLayer, RearrangeLayer } from '../../network/types.js';
-import { listText, product, shapeText, type ConvBinding } from './common.js';
+import { FLOAT, listText, product, shapeText, type ConvBinding } from './common.js';
 import { isStatic, type ImportContext } from './context.js';
 import { broadcast, staticOf } from './staticValues.js';
 import { isPooled, vector, type NetTensor } from './graphReader.js';
@@ -278,6 +278,8 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   reader.attributes(index, []);
   const name = reader.nodes[index].input?.[0] ?? '';
   const constant = reader.consts.get(name);
+  const folded = ctx.tensors.get(name);
+  if ((folded && isStatic(folded)) || (constant && constant.tensor.dataType !== FLOAT)) return expandStatic(ctx, index);
   const shape = ctx.staticValues(index, 1, 'shape');
   const given = listText(shape.map((v) => (v === 'batch' ? -1 : v)));
   if (!constant) throw reader.nodeError(index, `input 0 ('${name}'): expected a constant (a class token) expanded over the batch`);
@@ -287,6 +289,23 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   if (!keeps) throw reader.nodeError(index, `shape ${given} of constant '${constant.root}' ${shapeText(dims)}: expected it expanded over the batch only ([batch, −1, …])`);
   ctx.constants.set(reader.nodes[index].output?.[0] ?? '', { dims, values });
 };
+
+/**
+ * Expand of folded int values (BERT's buffered token types, expanded to [batch, T]) at batch 1:
+ * the values one sample reads.
+ */
+function expandStatic(ctx: ImportContext, index: number): void {
+  const data = staticOf(ctx, index, 0, 'data');
+  const target = ctx.staticValues(index, 1, 'shape').map((v) => (v === 'batch' ? 1 : v));
+  const aligned = [...Array(Math.max(0, data.shape.length - target.length)).fill(1), ...target];
+  const rank = Math.max(aligned.length, data.shape.length);
+  const given = [...Array(rank - data.shape.length).fill(1), ...data.shape];
+  const out = given.map((d, k) => Math.max(d, aligned[k]));
+  const values = broadcast(data.values, data.shape, out);
+  if (!values || out.some((d, k) => aligned[k] !== 1 && aligned[k] !== d))
+    throw ctx.reader.nodeError(index, `expands folded values of shape ${listText(data.shape)} to ${listText(target)}: expected a shape they broadcast to`);
+  ctx.alias(index, { values, ...(out.length > 1 ? { shape: out } : {}) });
+}
 
 /** Split of tokens or channels-last values along any axis (timm's qkv, nn.MultiheadAttention's fused in_proj): a rearrange per output read. */
 export function splitTokens(ctx: ImportContext, index: number, x: NetTensor, axisValue: number, attribute: number[] | undefined): void {
