@@ -13,11 +13,14 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu, parseOnnxModel, prunableLayers, writeOnnxModel } from '../src/index.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
+import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
+import { gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
+const gpu = await gpuForTests();
 const dir = join(fixtures, 'keras-onnx');
 const COUNT = 100;
 
@@ -62,6 +65,19 @@ describe('Keras 3 models exported to ONNX (NHWC, torch backend)', () => {
     expect(functional.layers.filter((l) => l.kind === 'batchnorm')).toHaveLength(0);
     expect(functional.layers.find((l) => l.kind === 'concat')).toBeDefined();
   });
+});
+
+describe.skipIf(!gpu)('Keras 3 models exported to ONNX: the GPU forward pass equals the float64 one', () => {
+  for (const name of ['mlp', 'cnn', 'functional'])
+    it(`${name}: outputs, and every prunable layer's input and target`, async () => {
+      const { network } = parseOnnxModel(new Uint8Array(await readFile(join(dir, `${name}.onnx`))), name);
+      const input = digits.subarray(0, 12 * 784);
+      const cpu = forwardCpu(network, input, 12, { collect: true });
+      const onGpu = await forwardGpu(gpu!, network, input, 12, { collect: true, maxChunkSamples: 5 });
+      expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
+      for (const [index, want] of cpu.collected)
+        for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+    });
 });
 
 describe('Keras 3 models exported to ONNX: net-trim prune', () => {
