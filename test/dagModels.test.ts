@@ -4,7 +4,7 @@
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
+import { onnxImportNotes, parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { readFileSync } from 'node:fs';
 import { forwardCpu } from '../src/network/forwardCpu.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
@@ -14,12 +14,12 @@ import type { Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { constantArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet, bilinearDecoder, convTransposeDecoder, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
+import { constantArithmetic, foldedArithmetic, dilatedConvs, efficientNetBlock, gatedMlp, linearSqueezeExcite, mlpActivations, mlpBatchNorm, maxPooledHead, mobileNetBlock, resnetBlock, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet, bilinearDecoder, convTransposeDecoder, convNeXtBlock, windowOps, type DagCase } from './helpers/dagGraphs.js';
 import { GraphBuilder, int, ints, nchwToNhwc, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 
 const gpu = await gpuForTests();
-const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet(), sequenceConvNeXt(), uNet(), bilinearDecoder()];
+const cases = [resnetBlock(), mobileNetBlock(), mlpBatchNorm(), mlpActivations(), dilatedConvs(), windowOps(), constantArithmetic(), foldedArithmetic(), shuffleNetBlock(), convNeXtBlock(17), convNeXtBlock(13), maxPooledHead(), sequenceNet(), sequenceConvNeXt(), uNet(), bilinearDecoder()];
 
 function samples(c: DagCase, count: number, seed = 7): { nchw: Float32Array; ours: Float32Array } {
   const rand = mulberry32(seed);
@@ -165,6 +165,29 @@ describe('a channel removed through arithmetic with a per-channel constant', () 
     expect(scale.dims!.map(Number)).toEqual([5, 1, 1]);
     const { nchw, ours } = samples(c, 3, 4);
     expect(relativeError(await runOnnx(written, nchw, [3, ...c.dims]), forwardCpu(network, ours, 3).output)).toBeLessThan(1e-6);
+  });
+});
+
+describe('per-channel arithmetic after a conv that only it reads', () => {
+  it('folds into the conv (exact; the ReLU program), and the written model drops it and runs as our network, channels removed too', async () => {
+    const c = foldedArithmetic();
+    const handle = parseOnnxModel(c.bytes, 'f.onnx');
+    const network = structuredClone(handle.network);
+    expect(network.layers.map((l) => l.kind)).toEqual(['conv2d', 'relu', 'conv2d', 'relu', 'globalavgpool', 'flatten', 'dense']);
+    expect(prunableLayers(network).map((t) => t.program)).toEqual(['relu', 'relu', 'linear']);
+    expect(onnxImportNotes(handle).join(' ')).toMatch(/per-channel arithmetic computing .* is folded into layer/);
+    const { nchw, ours } = samples(c, 4, 6);
+    // The fold is exact: our network computes what onnxruntime computes on the model as given.
+    expect(relativeError(forwardCpu(network, ours, 4).output, await runOnnx(c.bytes, nchw, [4, ...c.dims]))).toBeLessThan(1e-5);
+    // Nobody reads channel 4 of the folded conv: it goes, and with it the arithmetic's nodes.
+    const head = network.layers.find((l): l is DenseLayer => l.kind === 'dense')!;
+    head.kernel.fill(0, 4 * 3, 5 * 3);
+    const removal = removeUnreadUnits(network);
+    const written = writeOnnxModel(handle, removal.network, removal.kept);
+    const graph = onnxProto.onnx.ModelProto.decode(written).graph!;
+    expect(graph.node!.map((n) => n.opType)).not.toContain('Mul');
+    expect(graph.initializer!.map((t) => t.name)).not.toContain('gamma');
+    expect(relativeError(await runOnnx(written, nchw, [4, ...c.dims]), forwardCpu(network, ours, 4).output)).toBeLessThan(1e-5);
   });
 });
 

@@ -4,8 +4,9 @@
 // after nearly every op, conv biases added channels-last ([1, 1, 1, C], a DepthwiseConv2D's
 // reshaped from [C]), BatchNormalization as Sub, Mul, Add, GlobalAveragePooling2D as a
 // ReduceMean over axes [1, 2], Concatenate on the last axis. Each reads to what onnxruntime
-// computes, its biases in its layers (so a conv before a ReLU gets the ReLU program), and a
-// structured prune writes a model onnxruntime runs to the accuracy reported.
+// computes, its biases and BatchNormalizations folded into its layers (so a conv before a ReLU
+// gets the ReLU program), and a structured prune writes a model onnxruntime runs to the accuracy
+// reported.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,7 @@ describe('Keras 3 models exported to ONNX (NHWC, torch backend)', () => {
       expect(relativeError(await runtimeOutputs(writeOnnxModel(handle, handle.network), COUNT, image), theirs)).toBeLessThan(1e-6);
     });
 
-  it('reads past the float Casts and into each layer its bias (a Conv, a DepthwiseConv2D, a Dense)', async () => {
+  it('reads past the float Casts and into each layer its bias (a Conv, a DepthwiseConv2D, a Dense) and BatchNormalization', async () => {
     const read = async (name: string) => parseOnnxModel(new Uint8Array(await readFile(join(dir, `${name}.onnx`))), name).network;
     // The MLP: three dense layers with their biases and two ReLUs; no Cast, no affine layer left.
     const mlp = await read('mlp');
@@ -64,6 +65,10 @@ describe('Keras 3 models exported to ONNX (NHWC, torch backend)', () => {
     expect(prunableLayers(functional).map((t) => t.program)).toEqual(['relu', 'clip', 'linear', 'relu', 'linear', 'linear']);
     expect(functional.layers.filter((l) => l.kind === 'batchnorm')).toHaveLength(0);
     expect(functional.layers.find((l) => l.kind === 'concat')).toBeDefined();
+    // The CNN's BatchNormalization (Sub, Mul, Add by per-channel constants) folds into its conv: the ReLU program there too.
+    const cnn = await read('cnn');
+    expect(cnn.layers.filter((l) => l.kind === 'batchnorm')).toHaveLength(0);
+    expect(prunableLayers(cnn).map((t) => t.program)).toEqual(['relu', 'relu', 'relu', 'linear']);
   });
 });
 

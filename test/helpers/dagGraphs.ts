@@ -155,11 +155,21 @@ export function constantArithmetic(seed = 10): DagCase {
   const g = new GraphBuilder(seed);
   const normalized = g.node('Div', [g.node('Sub', ['input', g.weight([1, 3, 1, 1], 0.2, 'mean')]), g.weight([3, 1, 1], 0.1, 'std', 0.5)]);
   const a = g.node('Relu', [g.conv(normalized, 3, 6, 3, { pad: 1 })]);
-  const scaled = g.node('Add', [g.node('Mul', [g.conv(a, 6, 6, 1), g.weight([6, 1, 1], 0.3, 'layer_scale', 1)]), g.scalar(0.25)]);
+  // After a ReLU (after a conv alone, the arithmetic folds into it: foldedArithmetic below).
+  const scaled = g.node('Add', [g.node('Mul', [g.node('Relu', [g.conv(a, 6, 6, 1)]), g.weight([6, 1, 1], 0.3, 'layer_scale', 1)]), g.scalar(0.25)]);
   const b = g.node('Relu', [g.conv(g.node('Relu', [scaled]), 6, 4, 3)]);
   const features = g.node('Flatten', [g.node('GlobalAveragePool', [b])], [int('axis', 1)]);
   const flipped = g.node('Sub', [g.weight([4], 0.5, 'flip'), g.node('Mul', [features, g.scalar(0.5)])]);
   return { name: 'constant-arithmetic', bytes: g.model([3, 6, 6], g.gemm(flipped, 4, 3)), dims: [3, 6, 6] };
+}
+
+/** A conv whose output only per-channel arithmetic reads (a BatchNorm written as Mul and Add), then a ReLU: the arithmetic folds into the conv. */
+export function foldedArithmetic(seed = 13): DagCase {
+  const g = new GraphBuilder(seed);
+  const a = g.node('Relu', [g.conv('input', 3, 6, 3, { pad: 1 })]);
+  const normalized = g.node('Add', [g.node('Mul', [g.node('Sub', [g.conv(a, 6, 6, 3, { pad: 1, bias: false }), g.weight([1, 6, 1, 1], 0.2, 'mean')]), g.weight([6, 1, 1], 0.3, 'gamma', 1)]), g.weight([6, 1, 1], 0.2, 'beta')]);
+  const features = g.node('Flatten', [g.node('GlobalAveragePool', [g.node('Relu', [normalized])])], [int('axis', 1)]);
+  return { name: 'folded-arithmetic', bytes: g.model([3, 6, 6], g.gemm(features, 6, 3)), dims: [3, 6, 6] };
 }
 
 /**

@@ -9,6 +9,7 @@ import { sameAs, scalar, type NetTensor } from './graphReader.js';
 import type { Layer } from '../../network/types.js';
 import { mergeLayers, type MergeKind } from '../../network/composite.js';
 import { addConstantTokens, fullOf } from './tokenOps.js';
+import { foldAffine } from './foldOps.js';
 
 type Arithmetic = 'Mul' | 'Add' | 'Sub' | 'Div';
 
@@ -54,6 +55,9 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
     ctx.alias(index, x);
     return true;
   }
+  // After a dense or conv layer that only it reads: folded into the layer (a BatchNormalization as Keras exports it: Sub, Mul, Add).
+  const scales = Float32Array.from({ length: C }, (_, k) => scale[k]);
+  if (at !== folded && foldAffine(ctx, index, x, scales, offset, [constant.root])) return true;
   const name = reader.layerName(index);
   if (perChannel) reader.batchNorms.push({ layer: name, params: [constant.root], reader: index });
   ctx.emit(index, { kind: 'batchnorm', name, scale, offset }, [x], sameAs(x));

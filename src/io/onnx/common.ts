@@ -44,6 +44,12 @@ interface BindingBase {
   weightReader: number;
   biasReader: number | null;
   foldedBatchNorm: FoldedBatchNorm | null;
+  /**
+   * Per-channel Sub/Mul/Add/Div nodes folded into the layer (foldOps.ts foldAffine): the tensor
+   * before the first (`from`), each node's output (the last one's readers read `from` once they
+   * go), and their constants (removed when nothing else reads them).
+   */
+  foldedOps?: { from: string; nodes: string[]; params: string[] };
   /** A Conv on a sequence [batch, C, L]: its weight is [cout, cin / groups, k] (ours: a 1×k kernel). */
   sequence?: true;
 }
@@ -119,9 +125,10 @@ export interface OnnxModelHandle {
 
 /** What the import changed, in words (for inspect and the report). */
 export function onnxImportNotes(handle: OnnxModelHandle): string[] {
-  return handle.bindings
-    .filter((b) => b.foldedBatchNorm)
-    .map((b) => `${b.foldedBatchNorm!.node} is folded into layer '${b.layer}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`);
+  return handle.bindings.flatMap((b) => [
+    ...(b.foldedBatchNorm ? [`${b.foldedBatchNorm.node} is folded into layer '${b.layer}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`] : []),
+    ...(b.foldedOps ? [`the per-channel arithmetic computing ${b.foldedOps.nodes.map((n) => `'${n}'`).join(', ')} is folded into layer '${b.layer}' (exact); the written model keeps the fold`] : []),
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -155,10 +155,11 @@ function prunedModel(handle: OnnxModelHandle, network: Network, removed?: Readon
     if (binding.bias) {
       replaceData(graph, binding.bias, bias ?? new Float32Array(size), resized ? [size] : undefined);
     } else if (bias && bias.some((v) => v !== 0)) {
-      if (!binding.foldedBatchNorm) throw new Error(`${where}: the network has a nonzero bias but the model's node has none`);
+      if (!binding.foldedBatchNorm && !binding.foldedOps) throw new Error(`${where}: the network has a nonzero bias but the model's node has none`);
       addBias(graph, binding, bias);
     }
     if (binding.foldedBatchNorm) removeFoldedBatchNorm(graph, binding);
+    if (binding.foldedOps) removeFoldedOps(graph, binding.foldedOps);
   }
   if (resized) resizeChannels(graph, batchNorms, removed);
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
@@ -214,7 +215,8 @@ function addBias(graph: GraphProto, binding: WeightBinding, bias: Float32Array):
   let name = `${binding.weight}.folded_bias`;
   for (let k = 1; taken.has(name); k++) name = `${binding.weight}.folded_bias_${k}`;
   graph.initializer = [...(graph.initializer ?? []), { name, dims: [bias.length], dataType: FLOAT, rawData: floatBytes(bias) }];
-  const node = (graph.node ?? []).find((n) => n.output?.[0] === binding.output)!;
+  // The layer's own node: the one reading its weight (binding.output may be an op folded after it).
+  const node = (graph.node ?? []).find((n) => n.input?.[1] === binding.weight)!;
   node.input = [...(node.input ?? []).slice(0, 2), name];
   // Gemm computes alpha·AB + beta·C: the folded bias needs beta = 1.
   node.attribute = (node.attribute ?? []).filter((a) => a.name !== 'beta');
@@ -227,8 +229,21 @@ function removeFoldedBatchNorm(graph: GraphProto, binding: WeightBinding): void 
   const node = nodes.find((n) => n.output?.[0] === binding.output)!;
   graph.node = nodes.filter((n) => !(n.opType === 'BatchNormalization' && n.output?.[0] === bn.output));
   node.output = [bn.output, ...(node.output ?? []).slice(1)];
+  dropUnread(graph, bn.params);
+}
+
+/** Drops the per-channel ops folded into a layer: their readers read the tensor before them; unread constants go. */
+function removeFoldedOps(graph: GraphProto, folded: NonNullable<WeightBinding['foldedOps']>): void {
+  const last = folded.nodes[folded.nodes.length - 1];
+  graph.node = (graph.node ?? []).filter((n) => !folded.nodes.includes(n.output?.[0] ?? ''));
+  for (const n of graph.node) n.input = (n.input ?? []).map((name) => (name === last ? folded.from : name));
+  dropUnread(graph, folded.params);
+}
+
+/** Removes the initializers and Constant nodes of `names` that no node reads any more. */
+function dropUnread(graph: GraphProto, names: readonly string[]): void {
   const stillRead = new Set((graph.node ?? []).flatMap((n) => n.input ?? []));
-  const unread = new Set(bn.params.filter((p) => !stillRead.has(p)));
+  const unread = new Set(names.filter((p) => !stillRead.has(p)));
   graph.initializer = (graph.initializer ?? []).filter((t) => !unread.has(t.name ?? ''));
   graph.input = (graph.input ?? []).filter((i) => !unread.has(i.name ?? ''));
   graph.node = (graph.node ?? []).filter((n) => !(n.opType === 'Constant' && unread.has(n.output?.[0] ?? '')));
