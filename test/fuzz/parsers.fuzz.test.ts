@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import onnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../../src/io/npy.js';
-import { parseOnnxModel } from '../../src/io/onnxModel.js';
+import { InputError } from '../../src/errors.js';
+import { parseOnnxModel, parseOnnxModelWithData } from '../../src/io/onnxModel.js';
 import { parseTfjsModel } from '../../src/io/tfjsModel.js';
 import { convNeXtBlock, convTransposeDecoder, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet } from '../helpers/dagGraphs.js';
 import { Outcomes, runs } from './harness.js';
@@ -260,7 +261,8 @@ describe('fuzz: ONNX', () => {
   afterAll(() => outcomes.report());
   // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), ShuffleNet's split and
   // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx', 'torch/resnet-generator.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
+  // Keras 3's NHWC export (Casts, channels-last biases, BatchNormalization as arithmetic) and BERT through the TorchScript exporter.
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx', 'torch/resnet-generator.onnx', 'keras-onnx/functional.onnx', 'keras-onnx/cnn.onnx', 'torch2/hf-bert-torchscript.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
@@ -302,6 +304,49 @@ describe('fuzz: ONNX', () => {
         await outcomes.run(() => parseOnnxModel(bytes, 'fuzz.onnx'), () => `fuzz.onnx = ${hex(bytes)}`);
       }),
       { numRuns: runs(3000), seed: Number(process.env.FUZZ_SEED ?? 14) },
+    );
+  });
+});
+
+describe('fuzz: ONNX external data', () => {
+  const outcomes = new Outcomes('onnx-external');
+  afterAll(() => outcomes.report());
+  // PyTorch 2's exports: the weights in NAME.onnx.data. References edited (a location that leaves
+  // the folder or names nothing, offsets and lengths out of range or not numbers), the model and
+  // the data file mutated; the data file is there for its own location only.
+  const bases = ['resnet', 'vit', 'hf-distilbert'].map((name) => ({
+    name,
+    model: new Uint8Array(readFileSync(`${FIXTURES}torch2/${name}.onnx`)),
+    data: new Uint8Array(readFileSync(`${FIXTURES}torch2/${name}.onnx.data`)),
+  }));
+  const location = fc.constantFrom('../x.onnx.data', '/etc/hostname', 'C:\\w.bin', '', 'a\u0000b', '\u001b[2J', 'x'.repeat(5000), 'sub/../x.onnx.data', 'other.data');
+  const number = fc.constantFrom('0', '-1', '1e3', '0x10', '', ' 1', '18446744073709551616', '9007199254740993', '4', '1024', '7');
+  const edited = fc
+    .record({ base: fc.nat({ max: bases.length - 1 }), at: fc.nat(), key: fc.constantFrom('location', 'offset', 'length', 'checksum'), location, number, drop: fc.boolean() })
+    .map(({ base, at, key, location, number, drop }) => {
+      const model = onnx.ModelProto.decode(bases[base].model);
+      const external = (model.graph!.initializer ?? []).filter((t) => t.dataLocation === 1);
+      const t = external[at % external.length];
+      const kept = (t.externalData ?? []).filter((e) => e.key !== key);
+      t.externalData = drop ? kept : [...kept, { key, value: key === 'location' ? location : number }];
+      return { base, bytes: onnx.ModelProto.encode(model).finish() };
+    });
+  const mutatedModel = fc.nat({ max: bases.length - 1 }).chain((base) => mutated(bases[base].model).map((bytes) => ({ base, bytes })));
+  const cases = fc.tuple(fc.oneof(edited, mutatedModel), fc.boolean()).chain(([{ base, bytes }, cut]) =>
+    (cut ? mutated(bases[base].data) : fc.constant(bases[base].data)).map((data) => ({ base, bytes, data })),
+  );
+
+  it(`${runs(1000)} edited references and data files end in a Network or one clean InputError`, { timeout: 600_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, async ({ base, bytes, data }) => {
+        const own = `${bases[base].name}.onnx.data`;
+        const file = async (name: string) => {
+          if (name !== own) throw new InputError(`fuzz.onnx: no external data file '${name}' beside it`);
+          return data;
+        };
+        await outcomes.run(() => parseOnnxModelWithData(bytes, 'fuzz.onnx', file), () => `fuzz.onnx = ${hex(bytes)}, its data ${data.length} bytes`);
+      }),
+      { numRuns: runs(1000), seed: Number(process.env.FUZZ_SEED ?? 14) },
     );
   });
 });

@@ -1,7 +1,7 @@
 // The ONNX ops of shape computations (Shape → Gather → Unsqueeze → Concat → Reshape, as PyTorch
 // exports x.view(x.size(0), -1)), folded statically for the model's input shape: their values
 // are ints, 'batch' standing for the dynamic batch size.
-import { floatBytes, FLOAT } from './common.js';
+import { checkedDims, floatBytes, FLOAT, MAX_VALUES } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { gathered, staticOf } from './staticValues.js';
@@ -49,13 +49,15 @@ function gatherConstantRows(ctx: ImportContext, index: number, table: NonNullabl
   const { dims, values } = reader.weightValues(index, table, 'data');
   const picks = staticOf(ctx, index, 1, 'indices');
   const row = dims.slice(1).reduce((a, b) => a * b, 1);
+  const shape = [...((reader.consts.get(reader.nodes[index].input?.[1] ?? '')?.tensor.dims ?? picks.shape) as number[]).map(Number), ...dims.slice(1)];
+  if (!checkedDims(shape) || picks.values.length * row !== shape.reduce((a, b) => a * b, 1))
+    throw reader.nodeError(index, `rows of '${table.root}' at indices of shape ${listText(picks.shape)}: expected at most ${MAX_VALUES} values`);
   const out = new Float32Array(picks.values.length * row);
   picks.values.forEach((k, i) => {
     const at = typeof k === 'number' ? (k < 0 ? k + dims[0] : k) : -1;
     if (!(at >= 0 && at < dims[0])) throw reader.nodeError(index, `index ${k} is outside the ${dims[0]} rows of '${table.root}'`);
     out.set(values.subarray(at * row, (at + 1) * row), i * row);
   });
-  const shape = [...((reader.consts.get(reader.nodes[index].input?.[1] ?? '')?.tensor.dims ?? picks.shape) as number[]).map(Number), ...dims.slice(1)];
   reader.consts.set(reader.nodes[index].output?.[0] ?? '', { root: reader.nodes[index].output?.[0] ?? '', tensor: { dataType: FLOAT, dims: shape, rawData: floatBytes(out) } });
 }
 

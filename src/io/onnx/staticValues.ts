@@ -6,7 +6,7 @@ import type { ImportContext, StaticTensor } from './context.js';
 import { isStatic } from './context.js';
 
 /** The most values a folded int table may hold (a [1, 512] buffer of positions, a [T, T] mask). */
-const MAX_STATIC = 1 << 20;
+export const MAX_STATIC = 1 << 20;
 
 /**
  * Input `position` as folded values with their dims (1-D unless a Reshape gave more). A float

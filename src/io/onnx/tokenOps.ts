@@ -8,9 +8,9 @@
 // concatenated and a constant added are a `rearrange` layer; the product of two computed tensors
 // (scores Q·Kᵀ, scores·V) a `matmul` layer. Shape computations on them fold at batch 1.
 import type { Conv2DLayer, RearrangeLayer } from '../../network/types.js';
-import { FLOAT, listText, product, shapeText, type ConvBinding } from './common.js';
+import { checkedDims, FLOAT, listText, product, shapeText, type ConvBinding } from './common.js';
 import { isStatic, type ImportContext } from './context.js';
-import { broadcast, staticOf } from './staticValues.js';
+import { broadcast, MAX_STATIC, staticOf } from './staticValues.js';
 import { isPooled, vector, type NetTensor } from './graphReader.js';
 
 /** The full ONNX shape at batch 1 of a tensor whose row-major order is ours, or null (a channels-first image or sequence). */
@@ -301,6 +301,8 @@ function expandStatic(ctx: ImportContext, index: number): void {
   const rank = Math.max(aligned.length, data.shape.length);
   const given = [...Array(rank - data.shape.length).fill(1), ...data.shape];
   const out = given.map((d, k) => Math.max(d, aligned[k]));
+  if (!checkedDims(out) || product(out) > MAX_STATIC)
+    throw ctx.reader.nodeError(index, `expands folded values to ${listText(target)}: expected at most ${MAX_STATIC} values`);
   const values = broadcast(data.values, data.shape, out);
   if (!values || out.some((d, k) => aligned[k] !== 1 && aligned[k] !== d))
     throw ctx.reader.nodeError(index, `expands folded values of shape ${listText(data.shape)} to ${listText(target)}: expected a shape they broadcast to`);

@@ -5,7 +5,7 @@
 import { padLayer } from '../../network/composite.js';
 import { windowAxis } from '../../network/shapes.js';
 import type { Padding, UpsampleMode } from '../../network/types.js';
-import { listText, shapeText, tfSamePads } from './common.js';
+import { checkedDims, listText, MAX_DIMENSION, MAX_VALUES, shapeText, tfSamePads } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { isPooled, isSequence, pooled, pooledSequence, vector, windowOutput, type GraphReader, type NetTensor } from './graphReader.js';
 
@@ -169,6 +169,9 @@ export const pad: Handler = (ctx, index) => {
   const [top, left, bottom, right] = spatial;
   if (mode === 'reflect' && (Math.max(top, bottom) >= H || Math.max(left, right) >= W))
     throw reader.nodeError(index, `reflect pads ${listText(p)} on [batch, ${x.dims.join(', ')}]: expected each pad smaller than its axis (a mirror does not repeat the edge)`);
+  // The padded image is sized here, before its index map is: a file's pads may say anything.
+  if (!checkedDims([H + top + bottom, W + left + right, C]))
+    throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}]: expected a padded image of at most ${MAX_DIMENSION} per axis, ${MAX_VALUES} values`);
   const layer = padLayer(reader.layerName(index), [H, W, C], [top, bottom, left, right], mode, constantValue[0]);
   ctx.emit(index, layer, [x], windowOutput(x, C, H + top + bottom, W + left + right));
 };
