@@ -67,6 +67,15 @@ torch.onnx.export(model, (ids,), path, dynamo=False, opset_version=17, input_nam
 summary["hf-bert-torchscript"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
 print("hf-bert-torchscript", summary["hf-bert-torchscript"], flush=True)
 
+# The ConvNeXt again with a dynamic batch (dynamic_shapes): its pooled head's as_strided then
+# indexes from Range(0, batch), shape arithmetic the reader folds at batch 1.
+torch.manual_seed(2029)
+model = ConvNeXt().eval()
+path = os.path.join(out_dir, "convnext-dynamic.onnx")
+torch.onnx.export(model, (torch.zeros(2, 1, 28, 28),), path, dynamo=True, input_names=["input"], output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+summary["convnext-dynamic"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
+print("convnext-dynamic", summary["convnext-dynamic"], flush=True)
+
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     import onnxscript
 

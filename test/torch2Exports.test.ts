@@ -43,6 +43,8 @@ const MODELS: Array<[string, Kind]> = [
   ['hf-vit', 'image'],
   // BERT through the TorchScript exporter (dynamo=False: Optimum's), its weights inside.
   ['hf-bert-torchscript', 'ids'],
+  // A dynamic batch (dynamic_shapes): the pooled head's as_strided indexes from Range(0, batch).
+  ['convnext-dynamic', 'image'],
 ];
 
 /** Sample p as the model's input tensor (batch 1: a dynamo export fixes it). */
@@ -79,6 +81,13 @@ describe('PyTorch 2 (dynamo) exports: read with their external data, equal to on
       const [written] = await model.serialize(model.network);
       expect(decodeModel(written.bytes, 'written').graph!.initializer!.every((t) => t.dataLocation !== EXTERNAL)).toBe(true);
       expect(relativeError(await runtimeOutputs(written.bytes, kind), theirs)).toBeLessThan(1e-6);
+      if (name.endsWith('-dynamic')) {
+        // All samples in one batch: onnxruntime's as_strided indices at batch 12, ours per sample.
+        const session = await ort.InferenceSession.create(path, { logSeverityLevel: 3 });
+        const batch = new ort.Tensor('float32', digits.slice(0, COUNT * 784), [COUNT, 1, 28, 28]);
+        const together = (await session.run({ [session.inputNames[0]]: batch }))[session.outputNames[0]].data as Float32Array;
+        expect(relativeError(together, theirs)).toBeLessThan(1e-6);
+      }
     });
 
   it('parseOnnxModel, given the model alone, names the data file it needs', async () => {

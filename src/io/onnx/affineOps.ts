@@ -4,6 +4,7 @@
 // constant is bound like a BatchNormalization's parameters, so channel removal slices it.
 // Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
+import { broadcast, MAX_STATIC, staticOf } from './staticValues.js';
 import { listText, product, shapeText } from './common.js';
 import { sameAs, scalar, type NetTensor } from './graphReader.js';
 import type { Layer } from '../../network/types.js';
@@ -75,6 +76,9 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
   if (!(names.length === 2 && tensors.some((t) => t && isStatic(t)) && tensors.every((t) => !t || isStatic(t)))) return false;
   // A float constant (nanoGPT's 1.0 / √size) makes the result a float.
   const floats = [0, 1].map((k) => (tensors[k] ? null : scalar(reader, names[k])));
+  // Tables of more than one axis (an as_strided's indices: [b, 1, 1, 1] + [1, C, 1, 1]): broadcast.
+  const shaped = [0, 1].map((k) => (floats[k] === null ? staticOf(ctx, index, k, 'shape value') : null));
+  if (shaped.some((t) => t && t.shape.length > 1)) return foldTables(ctx, index, op, shaped.map((t, k) => t ?? { values: [floats[k]!], shape: [1] }));
   const [a, b] = [0, 1].map((k) => (floats[k] !== null ? [floats[k]!] : ctx.staticValues(index, k, 'shape value')));
   const n = Math.max(a.length, b.length);
   if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
@@ -83,6 +87,20 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
   const float = tensors.some((t) => t && isStatic(t) && t.float) || floats.some((f) => f !== null);
   const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y));
   ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))), ...(float ? { float: true as const } : {}) });
+  return true;
+}
+
+/** Elementwise arithmetic of two folded int tables of any shapes, broadcast (ONNX's rule). */
+function foldTables(ctx: ImportContext, index: number, op: Arithmetic, [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): boolean {
+  const rank = Math.max(a.shape.length, b.shape.length);
+  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
+  const [sa, sb] = [pad(a.shape), pad(b.shape)];
+  const out = sa.map((d, k) => Math.max(d, sb[k]));
+  const [va, vb] = [broadcast(a.values, sa, out), broadcast(b.values, sb, out)];
+  if (!va || !vb || out.reduce((n, d) => n * d, 1) > MAX_STATIC || [...va, ...vb].includes('batch') || (op === 'Div' && vb.includes(0)))
+    throw ctx.reader.nodeError(index, `${op} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values, no division by 0`);
+  const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
+  ctx.alias(index, { values: va.map((x, k) => apply(Number(x), Number(vb[k]))), shape: out });
   return true;
 }
 

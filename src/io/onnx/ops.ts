@@ -192,9 +192,9 @@ const reshape: Handler = (ctx, index) => {
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const shape = ctx.staticValues(index, 1, 'shape');
   // Tokens, attention's heads, or an image's patches flattened [batch, C, H·W] (a ViT): tokenOps.ts.
-  // Also features or a pooled tensor flattened with the batch at batch 1 (PyTorch 2 writes
-  // `x.view(-1)` and a Gather for an as_strided view of a pooled [1, C, 1, 1]).
-  const flatAtBatchOne = ctx.batch === 1 && x.ours.length === 1 && !x.chw && shape.length === 1;
+  // Also features or a pooled tensor flattened with the batch, read at batch 1 (PyTorch 2 writes
+  // `x.view(-1)` and a Gather for an as_strided view of a pooled [batch, C, 1, 1]).
+  const flatAtBatchOne = (ctx.batch === 1 || ctx.batch === null) && x.ours.length === 1 && !x.chw && shape.length === 1;
   if (x.channelsLast || flatAtBatchOne || (x.ours.length === 3 && !isSequence(x) && !x.chw && shape.length === 3)) return reshapeTokens(ctx, index, x, shape, allowZero);
   const features = product(x.dims);
   const lead = shape[0];

@@ -4,7 +4,7 @@
 import { checkedDims, floatBytes, FLOAT, MAX_VALUES } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
-import { gathered, staticOf } from './staticValues.js';
+import { gathered, MAX_STATIC, staticOf } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
 import { image, isSequence, pooled, pooledSequence, scalar, sequence, vector } from './graphReader.js';
@@ -121,7 +121,18 @@ const keepValues: Handler = (ctx, index) => {
     throw ctx.reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations`);
   }
   const values = ctx.staticValues(index, 0, 'data');
-  if (ctx.reader.nodes[index].opType !== 'Cast') return ctx.alias(index, { values, ...(isFloat(ctx, index, 0) ? { float: true as const } : {}) });
+  const op = ctx.reader.nodes[index].opType;
+  // Unsqueeze of a 1-D table with a rank to keep (an index table built for as_strided: [batch] → [batch, 1, 1, 1]).
+  if (op === 'Unsqueeze' && tensor && isStatic(tensor) && (tensor.shape || values.length > 1) && ctx.reader.nodes[index].input?.[1]) {
+    const shape = tensor.shape ?? [values.length];
+    const axes = ctx.staticValues(index, 1, 'axes').map((a) => (typeof a === 'number' && a < 0 ? a + shape.length + ctx.staticValues(index, 1, 'axes').length : a));
+    const rank = shape.length + axes.length;
+    if (!axes.every((a) => typeof a === 'number' && a >= 0 && a < rank)) throw ctx.reader.nodeError(index, `axes ${listText(axes.map(Number))} of folded values of shape ${listText(shape)}: expected axes within rank ${rank}`);
+    const out: number[] = [];
+    for (let k = 0, from = 0; k < rank; k++) out.push(axes.includes(k) ? 1 : shape[from++]);
+    return ctx.alias(index, { values, shape: out, ...(tensor.float ? { float: true as const } : {}) });
+  }
+  if (op !== 'Cast') return ctx.alias(index, { values, ...(isFloat(ctx, index, 0) ? { float: true as const } : {}) });
   const shape = (tensor as StaticTensor | undefined)?.shape;
   // A Cast to float makes later divisions real (attention's scale, size ** −0.5); to an int truncates.
   const to = ctx.reader.intAttribute(index, ctx.reader.attributes(index, ['to', 'saturate']), 'to', FLOAT);
@@ -227,7 +238,25 @@ const where: Handler = (ctx, index) => {
   ctx.alias(index, { values: Array.from({ length: n }, (_, k) => (at(c, k) ? at(a, k) : at(b, k))) });
 };
 
+/**
+ * Range(start, limit, delta) of folded values: the batch counts as 1 (PyTorch 2's as_strided of a
+ * pooled tensor at a dynamic batch indexes from Range(0, batch)); each sample is read at batch 1.
+ */
+const range: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const [start, limit, delta] = [0, 1, 2].map((k) => {
+    const v = ctx.staticValues(index, k, ['start', 'limit', 'delta'][k]);
+    return v.length === 1 ? (v[0] === 'batch' ? 1 : v[0]) : NaN;
+  });
+  const count = Math.ceil((limit - start) / delta);
+  if (!Number.isFinite(count) || delta === 0 || count > MAX_STATIC)
+    throw reader.nodeError(index, `start ${start}, limit ${limit}, delta ${delta}: expected one folded value each, delta not 0, at most ${MAX_STATIC} values`);
+  ctx.alias(index, { values: Array.from({ length: Math.max(0, count) }, (_, k) => start + k * delta) });
+};
+
 export const SHAPE_HANDLERS: Record<string, Handler> = {
+  Range: range,
   Pow: floatOfShape('Pow'),
   Sqrt: floatOfShape('Sqrt'),
   Reciprocal: floatOfShape('Reciprocal'),
