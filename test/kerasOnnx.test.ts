@@ -18,7 +18,7 @@ import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
 import { gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
-import { relativeError } from './helpers/onnxGraphs.js';
+import { GraphBuilder, int, ints, relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
 const gpu = await gpuForTests();
@@ -69,6 +69,26 @@ describe('Keras 3 models exported to ONNX (NHWC, torch backend)', () => {
     const cnn = await read('cnn');
     expect(cnn.layers.filter((l) => l.kind === 'batchnorm')).toHaveLength(0);
     expect(prunableLayers(cnn).map((t) => t.program)).toEqual(['relu', 'relu', 'relu', 'linear']);
+  });
+});
+
+describe('an NHWC input', () => {
+  it('is taken as it is through a Rescaling (Mul, Add by one value) and Casts before its Transpose to NCHW', async () => {
+    const g = new GraphBuilder(31);
+    const rescaled = g.node('Cast', [g.node('Add', [g.node('Mul', [g.node('Cast', ['input'], [int('to', 1)]), g.scalar(1 / 255)]), g.scalar(-0.5)])], [int('to', 1)]);
+    const conv = g.node('Transpose', [g.conv(g.node('Transpose', [rescaled], [ints('perm', [0, 3, 1, 2])]), 3, 4, 3, { bias: false })], [ints('perm', [0, 2, 3, 1])]);
+    const biased = g.node('Relu', [g.node('Add', [conv, g.weight([1, 1, 1, 4], 0.2, 'bias')])]);
+    const pooled = g.node('ReduceMean', [biased], [ints('axes', [1, 2]), int('keepdims', 0)]);
+    const bytes = g.model([5, 5, 3], g.gemm(pooled, 4, 2));
+    const handle = parseOnnxModel(bytes, 'nhwc.onnx');
+    expect(handle.network.inputShape).toEqual([5, 5, 3]);
+    expect(handle.sampleLayout).toBe('nhwc');
+    // The bias added after the Transpose back is the conv's: the ReLU program.
+    expect(prunableLayers(handle.network).map((t) => t.program)).toEqual(['relu', 'linear']);
+    const input = Float32Array.from({ length: 2 * 75 }, (_, i) => (i * 37) % 256);
+    const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
+    const theirs = (await session.run({ input: new ort.Tensor('float32', input, [2, 5, 5, 3]) }))[session.outputNames[0]].data as Float32Array;
+    expect(relativeError(forwardCpu(handle.network, input, 2).output, theirs)).toBeLessThan(1e-5);
   });
 });
 

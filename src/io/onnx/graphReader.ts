@@ -284,7 +284,6 @@ export class GraphReader {
     return { dims, values: Float32Array.from(data) };
   }
 
-  /** An int64 constant (a Reshape shape). */
   /** A bool constant (a mask PyTorch 2 folds: `bias[:, :, :T, :T] == 0`) as 0 and 1, with its dims. */
   boolValues(index: number, constant: ConstTensor, what: string): { dims: number[]; values: number[] } {
     const tensor = constant.tensor;

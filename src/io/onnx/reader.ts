@@ -90,19 +90,25 @@ function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
 
 /**
  * Whether the image input [batch, A, B, C] is NHWC: read only by Transposes [0, 3, 1, 2] to NCHW,
- * through Casts to float (Keras's ONNX export and tf2onnx: each conv between two Transposes).
+ * through Casts to float and arithmetic with a constant of one value or one per last-axis channel
+ * (Keras's ONNX export, a Rescaling first: each conv between two Transposes).
  */
 function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
   const readers = reader.consumers.get(name) ?? [];
-  const perm = (index: number) => listText((reader.nodes[index].attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []);
+  const node = (index: number) => reader.nodes[index];
+  const perm = (index: number) => listText((node(index).attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []);
+  const lastAxisConstant = (index: number) => {
+    const other = (node(index).input ?? []).filter((n) => n !== name);
+    const dims = other.length === 1 ? (reader.consts.get(other[0])?.tensor.dims ?? null) : null;
+    return dims !== null && dims.slice(0, -1).every((d) => toInt(d) === 1);
+  };
+  const passes = (index: number) =>
+    (reader.opType(index) === 'Cast' && toInt((node(index).attribute ?? []).find((a) => a.name === 'to')?.i ?? 0) === FLOAT) ||
+    (['Mul', 'Add', 'Sub', 'Div'].includes(reader.opType(index)) && lastAxisConstant(index));
   return (
     depth < 8 &&
     readers.length > 0 &&
-    readers.every((index) =>
-      reader.opType(index) === 'Transpose'
-        ? perm(index) === listText([0, 3, 1, 2])
-        : reader.opType(index) === 'Cast' && toInt((reader.nodes[index].attribute ?? []).find((a) => a.name === 'to')?.i ?? 0) === FLOAT && nhwcInput(reader, reader.nodes[index].output?.[0] ?? '', depth + 1),
-    )
+    readers.every((index) => (reader.opType(index) === 'Transpose' ? perm(index) === listText([0, 3, 1, 2]) : passes(index) && nhwcInput(reader, node(index).output?.[0] ?? '', depth + 1)))
   );
 }
 
