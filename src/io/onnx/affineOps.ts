@@ -57,8 +57,7 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
     return true;
   }
   // After a dense or conv layer that only it reads: folded into the layer (a BatchNormalization as Keras exports it: Sub, Mul, Add).
-  const scales = Float32Array.from({ length: C }, (_, k) => scale[k]);
-  if (at !== folded && foldAffine(ctx, index, x, scales, offset, [constant.root])) return true;
+  if (at !== folded && foldAffine(ctx, index, x, scale, offset, [constant.root])) return true;
   const name = reader.layerName(index);
   if (perChannel) reader.batchNorms.push({ layer: name, params: [constant.root], reader: index });
   ctx.emit(index, { kind: 'batchnorm', name, scale, offset }, [x], sameAs(x));

@@ -30,10 +30,11 @@ const add: Handler = (ctx, index) => {
   if (constPosition >= 0) {
     // A MatMul's bias (the MatMul a dense layer, or a 1×1 conv on a channels-last image), or a Conv's seen channels-last.
     const x = ctx.net(index, 1 - constPosition, { channelsLast: true, sequence: true });
-    const binding = soleReaderOf(ctx, index, x) ?? viewedConv(ctx, index, x);
+    const viewed = viewedConv(ctx, index, x);
+    const binding = viewed ?? soleReaderOf(ctx, index, x);
     const layer = binding && (layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer);
     // Anything else: x + c, one value or one per channel.
-    if (!binding || (binding.op !== 'MatMul' && !viewedConv(ctx, index, x)) || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
+    if (!binding || (binding.op !== 'MatMul' && !viewed) || !layer || layer.bias) return void constantAffine(ctx, index, 'Add');
     const biasConst = reader.consts.get(names[constPosition])!;
     layer.bias = denseBias(reader, index, biasConst, layer.kind === 'dense' ? layer.units : layer.filters);
     binding.bias = biasConst.root;

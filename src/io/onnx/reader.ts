@@ -90,8 +90,9 @@ function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
 
 /**
  * Whether the image input [batch, A, B, C] is NHWC: read only by Transposes [0, 3, 1, 2] to NCHW,
- * through Casts to float and arithmetic with a constant of one value or one per last-axis channel
- * (Keras's ONNX export, a Rescaling first: each conv between two Transposes).
+ * through arithmetic with a constant of one value or one per last-axis channel (Keras's ONNX
+ * export, a Rescaling first: each conv between two Transposes; its float Casts the GraphReader
+ * reads past already).
  */
 function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
   const readers = reader.consumers.get(name) ?? [];
@@ -102,9 +103,7 @@ function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
     const dims = other.length === 1 ? (reader.consts.get(other[0])?.tensor.dims ?? null) : null;
     return dims !== null && dims.slice(0, -1).every((d) => toInt(d) === 1);
   };
-  const passes = (index: number) =>
-    (reader.opType(index) === 'Cast' && toInt((node(index).attribute ?? []).find((a) => a.name === 'to')?.i ?? 0) === FLOAT) ||
-    (['Mul', 'Add', 'Sub', 'Div'].includes(reader.opType(index)) && lastAxisConstant(index));
+  const passes = (index: number) => ['Mul', 'Add', 'Sub', 'Div'].includes(reader.opType(index)) && lastAxisConstant(index);
   return (
     depth < 8 &&
     readers.length > 0 &&

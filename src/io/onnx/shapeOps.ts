@@ -125,7 +125,8 @@ const keepValues: Handler = (ctx, index) => {
   // Unsqueeze of a 1-D table with a rank to keep (an index table built for as_strided: [batch] → [batch, 1, 1, 1]).
   if (op === 'Unsqueeze' && tensor && isStatic(tensor) && (tensor.shape || values.length > 1) && ctx.reader.nodes[index].input?.[1]) {
     const shape = tensor.shape ?? [values.length];
-    const axes = ctx.staticValues(index, 1, 'axes').map((a) => (typeof a === 'number' && a < 0 ? a + shape.length + ctx.staticValues(index, 1, 'axes').length : a));
+    const given = ctx.staticValues(index, 1, 'axes');
+    const axes = given.map((a) => (typeof a === 'number' && a < 0 ? a + shape.length + given.length : a));
     const rank = shape.length + axes.length;
     if (!axes.every((a) => typeof a === 'number' && a >= 0 && a < rank)) throw ctx.reader.nodeError(index, `axes ${listText(axes.map(Number))} of folded values of shape ${listText(shape)}: expected axes within rank ${rank}`);
     const out: number[] = [];
