@@ -76,6 +76,54 @@ torch.onnx.export(model, (torch.zeros(2, 1, 28, 28),), path, dynamo=True, input_
 summary["convnext-dynamic"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
 print("convnext-dynamic", summary["convnext-dynamic"], flush=True)
 
+# Hugging Face models taking an attention mask beside the ids (and token types), as users export
+# them: input_ids [batch, T] and attention_mask [batch, T] (1 for a token, 0 for padding). Larger
+# initial weights than transformers' 0.02, so that padding changes the logits visibly.
+import zipfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+class Masked(torch.nn.Module):
+    def __init__(self, model, types=False):
+        super().__init__()
+        self.model, self.types = model, types
+
+    def forward(self, ids, mask, types=None):
+        return self.model(input_ids=ids, attention_mask=mask, **({"token_type_ids": types} if self.types else {})).logits
+
+
+torch.manual_seed(2030)
+big = dict(vocab_size=196, num_labels=10, initializer_range=0.3)
+bert = lambda: transformers.BertForSequenceClassification(transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, **big))
+distil = lambda: transformers.DistilBertForSequenceClassification(transformers.DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64, **big))
+mask = torch.ones(1, 49, dtype=torch.long)
+mask[0, 40:] = 0
+names = ["input_ids", "attention_mask"]
+for name, build, dynamo, types in [("hf-bert-mask", bert, True, False), ("hf-distilbert-mask", distil, True, False), ("hf-bert-mask-torchscript", bert, False, True)]:
+    model = Masked(build(), types).eval()
+    path = os.path.join(out_dir, f"{name}.onnx")
+    inputs = names + (["token_type_ids"] if types else [])
+    example = (ids, mask) + ((torch.zeros(1, 49, dtype=torch.long),) if types else ())
+    if dynamo:
+        torch.onnx.export(model, example, path, dynamo=True, input_names=inputs, output_names=["logits"])
+    else:  # Optimum's exporter: TorchScript, a dynamic batch, the weights inside
+        torch.onnx.export(model, example, path, dynamo=False, opset_version=17, input_names=inputs, output_names=["logits"], dynamic_axes={**{n: {0: "batch"} for n in inputs}, "logits": {0: "batch"}})
+    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
+    print(name, summary[name], flush=True)
+
+# Their samples (np.savez's format, with a fixed time stamp so the file reproduces): the text
+# fixtures' digits as 49 tokens, each sample's last 0 to 19 tokens padding (id 0, mask 0), and
+# token types 0 then 1.
+tokens = np.load(os.path.join(out_dir, "..", "text-samples.npy"))[:64].astype(np.int64)
+lengths = 49 - (np.arange(len(tokens)) * 7) % 20
+attention = (np.arange(49)[None, :] < lengths[:, None]).astype(np.int64)
+arrays = {"input_ids": tokens * attention, "attention_mask": attention, "token_type_ids": (np.arange(49)[None, :] >= 25).astype(np.int64).repeat(len(tokens), 0)}
+with zipfile.ZipFile(os.path.join(out_dir, "text-mask-samples.npz"), "w", zipfile.ZIP_STORED) as archive:
+    for key, array in arrays.items():
+        with archive.open(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as entry:
+            np.lib.format.write_array(entry, array, allow_pickle=False)
+
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     import onnxscript
 

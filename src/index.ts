@@ -4,9 +4,11 @@ export type * from './solver/types.js';
 export { InputError, GpuError, NoAdapterError } from './errors.js';
 export { acquireGpu, type GpuRuntime } from './gpu/device.js';
 export { parseNpy, serializeNpy, npyToMatrix, assertFinite } from './io/npy.js';
+export { parseNpz, isZip } from './io/npz.js';
 export type { NpyArray, NpyData, NpyDtype, NpyFloatArray, ParseNpyOptions } from './io/npy.js';
 export type {
   Network,
+  InputPart,
   Layer,
   DenseLayer,
   Conv2DLayer,
@@ -41,6 +43,6 @@ export { parseOnnxModel, parseOnnxModelWithData, writeOnnxModel, writeOnnxModelF
 export { exportSparse } from './io/sparseExport.js';
 // Models and samples from File/Blob/ArrayBuffer/Response/URL (browsers; Node too): the
 // counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.
-export { loadModel, readNpy, readBytes } from './browser/sources.js';
+export { loadModel, readNpy, readSamples, readBytes } from './browser/sources.js';
 export type { ByteSource, ModelSource, NamedSource, SourceOptions, LoadedModel } from './browser/sources.js';
 export { samplesForModel, labelsForSamples, type ModelSamples } from './io/samples.js';

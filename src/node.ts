@@ -1,6 +1,6 @@
 // The library for Node: the browser-safe API plus file helpers.
 export * from './index.js';
-export { readNpyFile, writeFilesAtomically, assertWritable, type FileToWrite } from './io/files.js';
+export { readNpyFile, readSamplesFile, writeFilesAtomically, assertWritable, type FileToWrite } from './io/files.js';
 export { loadModelFile, type LoadedModel } from './io/modelFiles.js';
 export { loadTfjsModelFile, saveTfjsModelFiles } from './io/tfjsFiles.js';
 export { loadOnnxModelFile, saveOnnxModelFile } from './io/onnxFiles.js';

@@ -168,8 +168,14 @@ describe('parseNpy rejects with a one-line InputError naming the file and the fi
   });
 
   it('unsupported dtypes', () => {
-    for (const [descr, bytes] of [['|i1', 6], ['<f2', 12], ['<c16', 96], ['|b1', 6], ['<u4', 24]] as const)
+    for (const [descr, bytes] of [['|i1', 6], ['<f2', 12], ['<c16', 96], ['<b2', 12], ['<u4', 24]] as const)
       expectInputError(() => parseNpy(rawNpy(npyHeader(descr, '(2, 3)'), new Uint8Array(bytes)), 'X.npy'), 'X.npy', 'descr', `found '${descr}'`);
+  });
+
+  it('bool (an attention mask): one byte each, as 0 and 1', () => {
+    const array = parseNpy(rawNpy(npyHeader('|b1', '(2, 3)'), Uint8Array.of(1, 0, 1, 1, 1, 0)), 'M.npy');
+    expect(array.dtype).toBe('bool');
+    expect(Array.from(array.data as Uint8Array)).toEqual([1, 0, 1, 1, 1, 0]);
   });
 
   it('dtypes outside the caller-given set, naming the accepted ones', () => {

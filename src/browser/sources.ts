@@ -7,6 +7,7 @@
 import { InputError } from '../errors.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
+import { isZip, parseNpz } from '../io/npz.js';
 import { onnxImportNotes, parseOnnxModelWithData, writeOnnxModelFiles } from '../io/onnxModel.js';
 import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel, tfjsImportNotes } from '../io/tfjsModel.js';
 
@@ -125,6 +126,15 @@ export async function readNpy(source: ByteSource, options: ParseNpyOptions & Sou
   return parseNpy(bytes, name, options);
 }
 
+/**
+ * Reads samples from a File, Blob, bytes, Response or URL: one .npy array, or an .npz archive's
+ * arrays by name (a model of several inputs: np.savez(path, input_ids=…, attention_mask=…)).
+ */
+export async function readSamples(source: ByteSource, options: SourceOptions = {}): Promise<NpyArray | Map<string, NpyArray>> {
+  const { name, bytes } = await readBytes(source, options);
+  return isZip(bytes) ? parseNpz(bytes, name) : parseNpy(bytes, name);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Models
 
@@ -198,6 +208,7 @@ async function onnxModel(name: string, bytes: Uint8Array, dataFile: (location: s
     path: name,
     network: handle.network,
     imageLayout: handle.sampleLayout,
+    ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
     notes: onnxImportNotes(handle),
     async serialize(network, removed) {
       return writeOnnxModelFiles(handle, network, removed);

@@ -12,7 +12,7 @@ export function addInspectCommand(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (modelPath: string, options: { json?: boolean }) => {
       const model = await loadModelFile(modelPath);
-      const summary = describeNetwork(model.network, model.imageLayout);
+      const summary = describeNetwork(model.network, model.imageLayout, model.partLayouts);
       const notes = model.notes ?? [];
       if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, notes }, null, 2)}\n`);
       else process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes)].join('\n')}\n`);

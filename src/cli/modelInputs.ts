@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, NoAdapterError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
-import { pendingFolders, readNpyFile, writeFilesAtomically } from '../io/files.js';
+import { pendingFolders, readNpyFile, readSamplesFile, writeFilesAtomically } from '../io/files.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
 import { labelsForSamples, samplesForModel } from '../io/samples.js';
@@ -64,7 +64,7 @@ export interface NetworkOptions {
 export function addInputOptions(command: Command): Command {
   return command
     .argument('<model>', 'model.json (TF.js Layers, weight shards beside it) or model.onnx')
-    .requiredOption('--samples <S.npy>', 'sample inputs: (P, ...input shape): NHWC images for TF.js, NCHW for ONNX, or (P, features) flattened (`net-trim inspect` prints the shapes a model takes)')
+    .requiredOption('--samples <S.npy>', 'sample inputs: (P, ...input shape): NHWC images for TF.js, NCHW for ONNX, or (P, features) flattened; for a model of several inputs an .npz of one array per input, by name (`net-trim inspect` prints the shapes a model takes)')
     .option('--labels <L.npy>', 'integer class labels (P,), int32 or int64: reports accuracy before and after')
     .option('--max-samples <n>', 'prune on the first n samples only; with --labels, the accuracy on the rest (held out) is reported too');
 }
@@ -256,7 +256,7 @@ export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOption
   trace('loading');
   const model = await loadModelFile(modelPath);
   checkNetwork(model.network, modelPath);
-  const all = samplesForModel(await readNpyFile(raw.samples), model, raw.samples);
+  const all = samplesForModel(await readSamplesFile(raw.samples), model, raw.samples);
   const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
   const labels = raw.labels ? labelsForSamples(await readNpyFile(raw.labels), raw.labels, all, classes) : undefined;
   const count = Math.min(all.count, options.maxSamples ?? all.count);

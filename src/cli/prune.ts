@@ -31,6 +31,7 @@ import {
 import { nonNegativeNumber, positiveNumber } from './optionValues.js';
 import { sampleShapes } from '../network/sampleShapes.js';
 import { tokenVocabulary } from '../network/graph.js';
+import { partVocabulary } from '../network/inputParts.js';
 import { createProgress, progressStyle } from './progress.js';
 import { closeDistributed, openDistributed } from './distributedOptions.js';
 import { summary } from './pruneSummary.js';
@@ -188,11 +189,13 @@ async function measureModelLatency(model: LoadedModel, written: { name: string; 
   const trained = model.trainedFiles?.() ?? (await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) }))));
   // The runtime takes the graph's own input: the users' layout (NCHW, NCL, NHWC, NLC).
   const inputShape = sampleShapes(model.network.inputShape, model.imageLayout)[0].shape;
+  const parts = model.network.inputParts;
+  const inputs = parts?.map((part, k) => ({ name: part.name, shape: sampleShapes(part.shape, model.partLayouts?.[k] ?? model.imageLayout)[0].shape, values: part.values, vocabulary: partVocabulary(model.network, part) }));
   return measureLatency(
     [
       { label: 'trained', format: model.format, files: trained },
       { label: 'pruned', format: model.format, files: written },
     ],
-    { inputShape, signal: cancelSignal, vocabulary: tokenVocabulary(model.network) },
+    { inputShape, signal: cancelSignal, vocabulary: tokenVocabulary(model.network), ...(inputs ? { inputs } : {}) },
   );
 }

@@ -8,6 +8,7 @@ import { access, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from './npy.js';
+import { isZip, parseNpz } from './npz.js';
 
 /** The longest path accepted (Linux's PATH_MAX); longer ones, and NUL bytes, are refused up front. */
 export const MAX_PATH_BYTES = 4096;
@@ -120,6 +121,12 @@ export async function readInputFile(path: string, options: ReadInputOptions = {}
 /** Reads and parses a .npy file; every error names `path`. */
 export async function readNpyFile(path: string, options: ParseNpyOptions = {}): Promise<NpyArray> {
   return parseNpy(await readInputFile(path), path, options);
+}
+
+/** A samples file: one .npy array, or an .npz archive's arrays by name (a model of several inputs). */
+export async function readSamplesFile(path: string): Promise<NpyArray | Map<string, NpyArray>> {
+  const bytes = await readInputFile(path);
+  return isZip(bytes) ? parseNpz(bytes, path) : parseNpy(bytes, path);
 }
 
 /**

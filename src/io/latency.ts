@@ -37,6 +37,19 @@ export interface LatencyOptions {
   signal?: AbortSignal;
   /** The input holds token ids below this (a text model's embedding): random ids, int64 for onnx. */
   vocabulary?: number;
+  /**
+   * An ONNX model of several inputs (network.inputParts), in the order their values follow one
+   * another in `inputShape` ([their total]): each by name with its runtime shape per sample.
+   * Inputs: random ids below `vocabulary`, masks of ones (every token real), random floats.
+   */
+  inputs?: LatencyInput[];
+}
+
+export interface LatencyInput {
+  name: string;
+  shape: number[];
+  values: 'ids' | 'mask' | 'float';
+  vocabulary?: number;
 }
 
 export interface ModelLatency {
@@ -175,7 +188,11 @@ async function tfjsRunner(model: LatencyModel, inputShape: number[]): Promise<Ru
   };
 }
 
-async function onnxRunner(model: LatencyModel, inputShape: number[]): Promise<Runner> {
+/** The ONNX tensor types an input may take, and the typed array each is made of. */
+const ORT_TYPES = { float32: (d: Float32Array) => d, int64: (d: Float32Array) => BigInt64Array.from(d, (v) => BigInt(v)), int32: (d: Float32Array) => Int32Array.from(d), bool: (d: Float32Array) => Uint8Array.from(d) } as const;
+type OrtType = keyof typeof ORT_TYPES;
+
+async function onnxRunner(model: LatencyModel, inputShape: number[], parts?: LatencyInput[]): Promise<Runner> {
   const where = `${model.label} (onnx)`;
   const file = model.files.length === 1 ? model.files[0] : model.files.find((f) => f.name.toLowerCase().endsWith('.onnx'));
   if (!file) throw new InputError(`${where}: expected one .onnx file, found ${model.files.map((f) => `'${f.name}'`).join(', ') || 'none'}`);
@@ -187,40 +204,59 @@ async function onnxRunner(model: LatencyModel, inputShape: number[]): Promise<Ru
   } catch (error) {
     throw new InputError(`${where}: onnxruntime cannot load ${file.name}: ${firstLine(error)}`);
   }
-  const [name] = session.inputNames;
-  const metadata = session.inputMetadata[0];
+  // The graph's inputs: one, or several in the order of `parts` (their values one after another per sample).
+  const inputs = (parts ?? [{ name: session.inputNames[0], shape: inputShape }]).map((part) => ({ ...part, type: 'float32' as OrtType, size: part.shape.reduce((a, b) => a * b, 1) }));
   let fixedBatch: number | null = null;
-  let type: 'float32' | 'int64' | 'int32' = 'float32';
   try {
-    if (session.inputNames.length !== 1) throw new InputError(`${where}: expected a model with one input, found ${session.inputNames.length}`);
-    if (metadata?.isTensor) {
-      if (metadata.type !== 'float32' && metadata.type !== 'int64' && metadata.type !== 'int32')
-        throw new InputError(`${where}: expected a float32 input (or int64 or int32 token ids), found ${metadata.type}`);
-      type = metadata.type;
-      if (metadata.shape.length > 0) fixedBatch = checkInputShape(where, metadata.shape, inputShape);
+    if (session.inputNames.length !== inputs.length) throw new InputError(`${where}: expected a model with ${inputs.length === 1 ? 'one input' : `${inputs.length} inputs`}, found ${session.inputNames.length}`);
+    for (const input of inputs) {
+      const k = session.inputNames.indexOf(input.name);
+      if (k < 0) throw new InputError(`${where}: expected an input '${input.name}', found ${session.inputNames.map((n) => `'${n}'`).join(', ')}`);
+      const metadata = session.inputMetadata[k];
+      if (!metadata?.isTensor) continue;
+      if (!(metadata.type in ORT_TYPES) || (metadata.type === 'bool' && !parts))
+        throw new InputError(`${where}: input '${input.name}': expected float32 (or int64 or int32 token ids${parts ? ', or an int or bool mask' : ''}), found ${metadata.type}`);
+      input.type = metadata.type as OrtType;
+      if (metadata.shape.length > 0) fixedBatch = checkInputShape(parts ? `${where}: input '${input.name}'` : where, metadata.shape, input.shape) ?? fixedBatch;
     }
   } catch (error) {
     await session.release();
     throw error;
   }
+  const total = inputs.reduce((s, i) => s + i.size, 0);
   return {
     backend: 'cpu',
     version: ort.env.versions.node ?? ort.env.versions.common,
     fixedBatch,
     prepare(data, batch) {
-      // Token ids travel as the graph declares them (data holds whole numbers then).
-      const values = type === 'int64' ? BigInt64Array.from(data, (v) => BigInt(v)) : type === 'int32' ? Int32Array.from(data) : data;
-      const input = new ort.Tensor(type, values, [batch, ...inputShape]);
+      // Each input's values, sample by sample, as the graph declares them (ids and masks hold whole numbers then).
+      let start = 0;
+      const tensors = inputs.map((input) => {
+        const values = new Float32Array(batch * input.size);
+        for (let p = 0; p < batch; p++) values.set(data.subarray(p * total + start, p * total + start + input.size), p * input.size);
+        start += input.size;
+        return [input.name, new ort.Tensor(input.type, ORT_TYPES[input.type](values), [batch, ...input.shape])] as const;
+      });
+      const feeds = Object.fromEntries(tensors);
       return {
         async run() {
-          const outputs = await session.run({ [name]: input });
+          const outputs = await session.run(feeds);
           for (const tensor of Object.values(outputs)) tensor.dispose();
         },
-        dispose: () => input.dispose(),
+        dispose: () => tensors.forEach(([, t]) => t.dispose()),
       };
     },
     dispose: () => session.release(),
   };
+}
+
+/** `batch` samples of several inputs, each sample's values one input after another: random ids, masks of ones, random floats. */
+function partsData(inputs: LatencyInput[], batch: number, random: () => number): Float32Array {
+  const values: number[] = [];
+  for (let p = 0; p < batch; p++)
+    for (const input of inputs)
+      for (let i = 0; i < input.shape.reduce((a, b) => a * b, 1); i++) values.push(input.values === 'ids' ? Math.floor(random() * (input.vocabulary ?? 1)) : input.values === 'mask' ? 1 : random());
+  return Float32Array.from(values);
 }
 
 /** Uniform numbers in [0, 1) from a 32-bit seed (mulberry32): the same inputs every call. */
@@ -256,7 +292,7 @@ const isCount = (v: unknown, min: number) => Number.isInteger(v) && (v as number
  */
 export async function measureLatency(models: LatencyModel[], options: LatencyOptions): Promise<LatencyResult> {
   silenceNodeBackendHint();
-  const { inputShape, batches = [1, 64], repeats = 30, warmup = 3, signal, vocabulary } = options;
+  const { inputShape, batches = [1, 64], repeats = 30, warmup = 3, signal, vocabulary, inputs } = options;
   if (!Array.isArray(models) || models.length === 0) throw new InputError('latency: expected at least one model');
   if (!Array.isArray(inputShape) || inputShape.length === 0 || !inputShape.every((d) => isCount(d, 1)))
     throw new InputError(`latency: inputShape must be a non-empty list of positive integers (found ${JSON.stringify(inputShape)})`);
@@ -271,7 +307,8 @@ export async function measureLatency(models: LatencyModel[], options: LatencyOpt
   const runners: Runner[] = [];
   try {
     for (const model of models) {
-      runners.push(await (model.format === 'tfjs' ? tfjsRunner : onnxRunner)(model, inputShape));
+      if (inputs && model.format !== 'onnx') throw new InputError(`latency: model '${model.label}': several inputs are measured for onnx models only`);
+      runners.push(await (model.format === 'tfjs' ? tfjsRunner(model, inputShape) : onnxRunner(model, inputShape, inputs)));
       signal?.throwIfAborted();
     }
     const sampleSize = inputShape.reduce((a, b) => a * b, 1);
@@ -289,7 +326,7 @@ export async function measureLatency(models: LatencyModel[], options: LatencyOpt
         }
         // The same seeded inputs for every model of this batch size.
         const random = mulberry32(0x6e7472 + batch);
-        const data = Float32Array.from({ length: batch * sampleSize }, vocabulary ? () => Math.floor(random() * vocabulary) : random);
+        const data = inputs ? partsData(inputs, batch, random) : Float32Array.from({ length: batch * sampleSize }, vocabulary ? () => Math.floor(random() * vocabulary) : random);
         const prepared = members.map((i) => runners[i].prepare(data, batch));
         const times: number[][] = members.map(() => []);
         try {

@@ -12,6 +12,8 @@ export interface LoadedModel {
   network: Network;
   /** Image samples as the format's users hold them: ONNX (PyTorch) is NCHW, TF.js NHWC. */
   imageLayout: ImageLayout;
+  /** With several inputs (network.inputParts): each one's layout, in that order. */
+  partLayouts?: readonly ImageLayout[];
   /** What the import changed, in words (e.g. BatchNormalizations folded into the layer before them). */
   notes?: string[];
   /**

@@ -46,6 +46,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
       trainedFiles: () => [{ name: basename(path), bytes: modelWithDataInside(handle) }],
       network: handle.network,
       imageLayout: handle.sampleLayout,
+      ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
       notes: onnxImportNotes(handle),
       async serialize(network, removed) {
         return writeOnnxModelFiles(handle, network, removed);

@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import type { Matrix } from '../solver/types.js';
 
-export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
+export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
 export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
 export interface NpyArray {
@@ -45,6 +45,8 @@ const DTYPES: readonly DtypeInfo[] = [
   { dtype: 'int64', code: '<i8', itemSize: 8, label: 'int64', view: (b) => new BigInt64Array(b) },
   // Images and labels are often saved as uint8 (one byte: no byte order, '|u1').
   { dtype: 'uint8', code: '|u1', itemSize: 1, label: 'uint8', view: (b) => new Uint8Array(b) },
+  // Masks (an attention mask saved as bool): one byte, 0 or 1.
+  { dtype: 'bool', code: '|b1', itemSize: 1, label: 'bool', view: (b) => new Uint8Array(b) },
 ];
 const ALL_DTYPES: readonly NpyDtype[] = DTYPES.map((d) => d.dtype);
 
@@ -216,8 +218,8 @@ function resolveDtype(descr: HeaderValue | undefined, accepted: readonly NpyDtyp
   const expected = expectedDtypes(accepted);
   if (typeof descr !== 'string') fail(source, 'descr', `a dtype string, ${expected}, found ${describeValue(descr)}`);
   // '=' (native) and '|' (not applicable) carry no byte order; every JS host we run on is little-endian.
-  // One-byte types have no byte order: '|u1', and '<u1', '>u1', '=u1' as some writers put it.
-  const normalized = /^[<>=|]u1$/.test(descr) ? '|u1' : /^[=|]/.test(descr) ? `<${descr.slice(1)}` : descr;
+  // One-byte types have no byte order: '|u1' ('|b1'), and '<u1', '>u1', '=u1' as some writers put it.
+  const normalized = /^[<>=|][ub]1$/.test(descr) ? `|${descr.slice(1)}` : /^[=|]/.test(descr) ? `<${descr.slice(1)}` : descr;
   const info = DTYPES.find((d) => d.code === normalized);
   if (!info || !accepted.includes(info.dtype)) fail(source, 'descr', `${expected}, found ${quote(descr)}`);
   return info;

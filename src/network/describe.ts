@@ -2,6 +2,7 @@
 // parameters and output shape, and for each prunable layer the program it will get and what its
 // solve costs, before anyone starts a long prune.
 import { networkGraph, NETWORK_INPUT, prunableLayers, tokenVocabulary } from './graph.js';
+import { partVocabulary } from './inputParts.js';
 import { sampleShapes, sampleShapesText, type ImageLayout } from './sampleShapes.js';
 import { shapeSize, windowGeometry } from './shapes.js';
 import type { Layer, Network } from './types.js';
@@ -34,6 +35,8 @@ export interface LayerSummary {
 export interface NetworkSummary {
   /** NHWC for images, as the network runs. */
   inputShape: number[];
+  /** Several model inputs (network.inputParts): each by name with its shape, packed into inputShape. */
+  inputs?: Array<{ name: string; shape: number[] }>;
   /** The sample arrays it takes, in words (sampleShapes: what --samples accepts). */
   samples: string;
   outputShape: number[];
@@ -97,8 +100,20 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
   }
 }
 
+/** The sample arrays the network takes, in words: one array, or an .npz of one per input part. */
+function samplesText(network: Network, imageLayout: ImageLayout, vocabulary: number | undefined, partLayouts?: readonly ImageLayout[]): string {
+  const ints = '(int64, int32, uint8 or whole floats)';
+  if (!network.inputParts) return sampleShapesText(sampleShapes(network.inputShape, imageLayout)) + (vocabulary === undefined ? '' : ` token ids from 0 to ${vocabulary - 1} ${ints}`);
+  const arrays = network.inputParts.map((part, k) => {
+    const shapes = sampleShapesText(sampleShapes(part.shape, partLayouts?.[k] ?? imageLayout));
+    const values = part.values === 'ids' ? ` token ids from 0 to ${(partVocabulary(network, part) ?? 1) - 1} ${ints}` : part.values === 'mask' ? ' a mask of 0 and 1 (int64, int32, uint8, bool or floats)' : '';
+    return `${part.name}: ${shapes}${values}`;
+  });
+  return `an .npz of ${arrays.join('; ')} (np.savez(path, ${network.inputParts.map((p) => `${p.name}=…`).join(', ')}))`;
+}
+
 /** What `net-trim inspect` prints: the graph and every prunable layer's program; `imageLayout`: how the model's users hold image samples. */
-export function describeNetwork(network: Network, imageLayout: ImageLayout): NetworkSummary {
+export function describeNetwork(network: Network, imageLayout: ImageLayout, partLayouts?: readonly ImageLayout[]): NetworkSummary {
   const graph = networkGraph(network);
   const vocabulary = tokenVocabulary(network);
   const programs = new Map(prunableLayers(network, graph).map((t) => [t.index, t]));
@@ -138,13 +153,14 @@ export function describeNetwork(network: Network, imageLayout: ImageLayout): Net
       program,
     };
   });
-  return { inputShape: network.inputShape, samples: sampleShapesText(sampleShapes(network.inputShape, imageLayout)) + (vocabulary === undefined ? '' : ` token ids from 0 to ${vocabulary - 1} (int64, int32, uint8 or whole floats)`), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
+  const inputs = network.inputParts?.map((p) => ({ name: p.name, shape: p.shape }));
+  return { inputShape: network.inputShape, ...(inputs ? { inputs } : {}), samples: samplesText(network, imageLayout, vocabulary, partLayouts), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
 }
 
 /** The summary as text lines (the CLI's and the page's). */
 export function formatNetworkSummary(summary: NetworkSummary, notes: readonly string[] = []): string[] {
   const lines = [
-    `input ${shape(summary.inputShape)} → output ${shape(summary.outputShape)}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
+    `${summary.inputs ? `inputs ${summary.inputs.map((i) => `${i.name} ${shape(i.shape)}`).join(', ')}` : `input ${shape(summary.inputShape)}`} → output ${shape(summary.outputShape)}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
     `samples: ${summary.samples}`,
   ];
   for (const l of summary.layers) {

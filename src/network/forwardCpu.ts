@@ -4,6 +4,7 @@
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
 import { activationFunction, affineForward, concatForward, convForward, denseForward, embeddingRows, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { checkPartValues } from './inputParts.js';
 import { badTokenId, NETWORK_INPUT, networkGraph, prunableLayers, tokenVocabulary, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from './types.js';
@@ -64,6 +65,7 @@ export function checkForwardInput(network: Network, input: FloatArray, samples: 
   if (input.length !== samples * size)
     throw new InputError(`input has ${input.length} values, expected ${samples} samples × ${size} (input shape [${network.inputShape.join(', ')}]) = ${samples * size}`);
   // Token ids index a table, on the GPU too: one out of range must not read past it.
+  checkPartValues(network, input, samples);
   const vocabulary = tokenVocabulary(network);
   if (vocabulary !== undefined) {
     const bad = badTokenId(input, vocabulary);

@@ -3,6 +3,7 @@
 import { InputError } from '../errors.js';
 import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Layer, type Network } from './types.js';
 import { LayerShapeError, layerOutputShape } from './shapes.js';
+import { checkInputParts } from './inputParts.js';
 
 /** The network input's index in `sources`. */
 export const NETWORK_INPUT = -1;
@@ -57,7 +58,9 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
       }
       return index;
     });
-    if (layer.kind === 'embedding' && sources[0] !== NETWORK_INPUT) throw new InputError(`${label}: an embedding reads the network input (token ids), found '${layers[sources[0]].name}'`);
+    const idsPart = (k: number) => network.inputParts?.some((p) => p.values === 'ids' && p.name === layers[k].name);
+    if (layer.kind === 'embedding' && sources[0] !== NETWORK_INPUT && !idsPart(sources[0]))
+      throw new InputError(`${label}: an embedding reads the network input (token ids)${network.inputParts ? ' or an input part of ids' : ''}, found '${layers[sources[0]].name}'`);
     if (sources.length !== 1 || sources[0] !== i - 1) graph.isChain = false;
     graph.sources.push(sources);
     for (const s of sources) if (s !== NETWORK_INPUT) graph.consumers[s].push(i);
@@ -73,6 +76,7 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
   });
   const last = layers.length - 1;
   // Token ids are indices, not values: a layer that computes with them is a mistake.
+  checkInputParts(network, source);
   const readers = layers.filter((_, i) => graph.sources[i].includes(NETWORK_INPUT));
   const other = readers.find((l) => l.kind !== 'embedding');
   if (other && readers.some((l) => l.kind === 'embedding'))
@@ -103,6 +107,7 @@ export function sourceNames(layers: readonly Layer[], i: number, inputName: stri
 /** The vocabulary of a network whose input holds token ids (the smallest of its embeddings'); undefined for other networks. */
 export function tokenVocabulary(network: Network): number | undefined {
   const inputName = network.inputName ?? DEFAULT_INPUT_NAME;
+  // (A network of input parts has its ids in parts: inputParts.ts checks them.)
   const sizes = network.layers.flatMap((l, i) => (l.kind === 'embedding' && sourceNames(network.layers, i, inputName).includes(inputName) ? [l.vocabulary] : []));
   return sizes.length ? Math.min(...sizes) : undefined;
 }

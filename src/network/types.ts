@@ -265,9 +265,25 @@ export type Layer =
   | FlattenLayer
   | SoftmaxLayer;
 
+/**
+ * One of several model inputs (a text model's token ids and attention mask): a sample of the
+ * network input holds the parts' values one after another, in `inputParts` order, and the
+ * `rearrange` layer named after a part takes its values out of the input.
+ */
+export interface InputPart {
+  /** The model's name for the input, and its rearrange layer's. */
+  name: string;
+  /** Its shape per sample, ours (channels last, as the network's tensors). */
+  shape: number[];
+  /** 'ids': token ids, read only by embeddings; 'mask': 0 or 1 (an attention mask); 'float': any finite values. */
+  values: 'ids' | 'mask' | 'float';
+}
+
 export interface Network {
-  /** One sample's input shape: [N] for a dense input (or N token ids, read by embeddings), [H, W, C] for images (NHWC). */
+  /** One sample's input shape: [N] for a dense input (or N token ids, read by embeddings), [H, W, C] for images (NHWC); [N] for inputParts. */
   inputShape: number[];
+  /** Several model inputs packed into the one network input (InputPart); omitted for one. */
+  inputParts?: InputPart[];
   /** The name layers use in `from` for the network input (default 'input'). */
   inputName?: string;
   /** In an order where each layer follows the layers it reads; the last layer's output is the network's. */

@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { InputError, labelsForSamples, loadModel, readBytes, readNpy, samplesForModel, serializeNpy, type Network, type NpyArray } from '../../src/index.js';
-import { loadModelFile, readNpyFile } from '../../src/node.js';
+import { InputError, labelsForSamples, loadModel, readBytes, readNpy, readSamples, samplesForModel, serializeNpy, type Network, type NpyArray } from '../../src/index.js';
+import { loadModelFile, readNpyFile, readSamplesFile } from '../../src/node.js';
 
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 const fixture = (name: string) => join(fixtures, name);
@@ -164,6 +164,24 @@ describe('readNpy', () => {
     );
     expect(await inputError(readNpy(`${base}nothing.npy`))).toBe(`${base}nothing.npy: cannot fetch: HTTP 404 Not Found`);
     expect(await inputError(readBytes(42 as never, { name: 'samples' }))).toMatch(/^samples: expected a File, Blob, ArrayBuffer, typed array, Response or URL, found number$/);
+  });
+});
+
+describe('readSamples (a model of several inputs: an .npz)', () => {
+  it('reads the .npz from a File and a URL as readSamplesFile, and a model with its data and mask input from files', async () => {
+    const name = 'torch2/text-mask-samples.npz';
+    const reference = (await readSamplesFile(fixture(name))) as Map<string, NpyArray>;
+    for (const source of [await file(name), `${base}${name}`]) {
+      const arrays = (await readSamples(source)) as Map<string, NpyArray>;
+      expect([...arrays.keys()]).toEqual([...reference.keys()]);
+      expect(arrays.get('attention_mask')!.data).toEqual(reference.get('attention_mask')!.data);
+    }
+    // An .npy is one array still.
+    expect((await readSamples(await file('mnist-labels.npy'))) instanceof Map).toBe(false);
+    const model = await loadModel([await file('torch2/hf-distilbert-mask.onnx'), await file('torch2/hf-distilbert-mask.onnx.data')]);
+    const samples = samplesForModel(await readSamples(`${base}${name}`), model, name);
+    expect([samples.count, samples.data.length]).toEqual([64, 64 * 98]);
+    expect(await inputError(async () => samplesForModel(await readNpy(await file('text-samples.npy')), model, 'text-samples.npy'))).toMatch(/^text-samples\.npy: expected an \.npz of one array per model input/);
   });
 });
 

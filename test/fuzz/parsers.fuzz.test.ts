@@ -261,8 +261,9 @@ describe('fuzz: ONNX', () => {
   afterAll(() => outcomes.report());
   // PyTorch's EfficientNet (SiLU and squeeze-and-excitation as several nodes, shared initializers), ShuffleNet's split and
   // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
-  // Keras 3's NHWC export (Casts, channels-last biases, BatchNormalization as arithmetic) and BERT through the TorchScript exporter.
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx', 'torch/resnet-generator.onnx', 'keras-onnx/functional.onnx', 'keras-onnx/cnn.onnx', 'torch2/hf-bert-torchscript.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
+  // Keras 3's NHWC export (Casts, channels-last biases, BatchNormalization as arithmetic) and BERT through the TorchScript exporter
+  // (with an attention mask and token types: three inputs).
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx', 'torch/resnet-generator.onnx', 'keras-onnx/functional.onnx', 'keras-onnx/cnn.onnx', 'torch2/hf-bert-torchscript.onnx', 'torch2/hf-bert-mask-torchscript.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);

@@ -16,6 +16,7 @@ import {
   loadModel,
   prunableLayers,
   readNpy,
+  readSamples,
   samplesForModel,
   tokenVocabulary,
   type GpuRuntime,
@@ -126,18 +127,23 @@ const isFloat = (a: NpyArray) => a.dtype === 'float32' || a.dtype === 'float64';
 async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInput> {
   await tfReady;
   let model: LoadedModel;
-  let samplesArray: { name: string; array: NpyArray };
+  let samplesArray: { name: string; array: NpyArray | Map<string, NpyArray> };
   let labelsArray: { name: string; array: NpyArray } | null = null;
   if ('urls' in input) {
     const { urls } = input;
     model = await loadModel(urls.model);
-    samplesArray = { name: urls.samples, array: await readNpy(urls.samples) };
+    samplesArray = { name: urls.samples, array: await readSamples(urls.samples) };
     if (urls.labels) labelsArray = { name: urls.labels, array: await readNpy(urls.labels) };
   } else {
     const npyFiles = input.files.filter((f) => f.name.toLowerCase().endsWith('.npy'));
-    const modelFiles = input.files.filter((f) => !npyFiles.includes(f));
+    const npzFiles = input.files.filter((f) => f.name.toLowerCase().endsWith('.npz'));
+    const modelFiles = input.files.filter((f) => !npyFiles.includes(f) && !npzFiles.includes(f));
     model = await loadModel(modelFiles);
     const arrays = await Promise.all(npyFiles.map(async (f) => ({ name: f.name, array: await readNpy(f) })));
+    if (npzFiles.length > 1) throw new InputError(`${npzFiles.map((f) => f.name).join(', ')}: expected one .npz of samples, found ${npzFiles.length}`);
+    // An .npz holds the samples (one array per input of the model); an .npy beside it, the labels.
+    if (npzFiles.length === 1 && arrays.length > 1) throw new InputError(`${arrays.map((a) => a.name).join(', ')}: expected at most one .npy of labels beside the samples ${npzFiles[0].name}, found ${arrays.length}`);
+    if (npzFiles.length === 1) return checkedInput(model, { name: npzFiles[0].name, array: await readSamples(npzFiles[0]) }, arrays[0] ?? null, maxSamples);
     // Samples are floats; a text model's token ids are integers too, told from labels (P,) by their axes.
     const tokens = tokenVocabulary(model.network) !== undefined;
     const isSamples = (a: NpyArray) => (tokens ? a.shape.length > 1 : isFloat(a));
@@ -153,6 +159,11 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
     samplesArray = floats[0];
     labelsArray = ints[0] ?? null;
   }
+  return checkedInput(model, samplesArray, labelsArray, maxSamples);
+}
+
+/** The samples and labels read for `model`, checked against it. */
+function checkedInput(model: LoadedModel, samplesArray: { name: string; array: NpyArray | Map<string, NpyArray> }, labelsArray: { name: string; array: NpyArray } | null, maxSamples?: number): ReadInput {
   const all = samplesForModel(samplesArray.array, model, samplesArray.name);
   const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
   const labels = labelsArray ? labelsForSamples(labelsArray.array, labelsArray.name, all, classes) : undefined;
@@ -170,7 +181,7 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
         format: model.format,
         inputShape: model.network.inputShape,
         layers: layerInfos(model.network),
-        graph: formatNetworkSummary(describeNetwork(model.network, model.imageLayout), model.notes),
+        graph: formatNetworkSummary(describeNetwork(model.network, model.imageLayout, model.partLayouts), model.notes),
       },
       samples: { name: samplesArray.name, count: samples.count, total: samples.total },
       labels: labelsArray ? { name: labelsArray.name } : null,

@@ -11,6 +11,7 @@ import type { Layer } from '../../network/types.js';
 import { mergeLayers, type MergeKind } from '../../network/composite.js';
 import { addConstantTokens, fullOf } from './tokenOps.js';
 import { foldAffine } from './foldOps.js';
+import { broadcastTerms } from './maskOps.js';
 
 type Arithmetic = 'Mul' | 'Add' | 'Sub' | 'Div';
 
@@ -120,7 +121,9 @@ export const div = arithmetic('Div');
 /** A join of node `index`'s computed inputs, all of one shape and layout (no broadcasting): their sum (an add layer) or a merge. */
 export function mergeOf(ctx: ImportContext, index: number, kind: MergeKind | 'sum'): void {
   const { reader } = ctx;
-  const parts = (reader.nodes[index].input ?? []).map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
+  const given = (reader.nodes[index].input ?? []).map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
+  // Scores plus a mask's bias broadcast over the heads.
+  const parts = (kind === 'sum' && broadcastTerms(ctx, index, given)) || given;
   const layout = (t: NetTensor) => `${shapeText(t.dims)} ${shapeText(t.ours)} ${t.chw ? 'chw' : ''} ${t.channelsLast ? 'channels-last' : ''} ${t.nd ? 'nd' : ''}`;
   if (parts.some((t) => layout(t) !== layout(parts[0])))
     throw reader.nodeError(index, `${reader.nodes[index].opType} of tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(' and ')}: expected one shape and layout (no broadcasting)`);

@@ -121,6 +121,8 @@ export interface OnnxModelHandle {
   readonly batchNorms: readonly BatchNormBinding[];
   /** How the model's users hold a sample: NCHW images (NHWC where the graph transposes its input to NCHW: Keras, tf2onnx), NCL sequences (a [batch, C, L] input), or NLC (frames [batch, T, F] read channels-last). */
   readonly sampleLayout: 'nchw' | 'nhwc' | 'ncl' | 'nlc';
+  /** With several inputs (network.inputParts), each one's layout, in that order. */
+  readonly partLayouts?: ReadonlyArray<'nchw' | 'nhwc' | 'ncl' | 'nlc'>;
 }
 
 /** What the import changed, in words (for inspect and the report). */

@@ -32,12 +32,24 @@ export class ImportContext {
   /** Constants broadcast over the batch (an Expand of one: a ViT's class token), by output name: their dims (the first, the batch's, 1). */
   readonly constants = new Map<string, { dims: number[]; values: Float32Array }>();
 
+  /** The graph inputs' names. */
+  readonly graphInputs: Set<string>;
+  /** Our layers that hold token ids (the graph inputs an embedding reads). */
+  readonly idInputs: Set<string>;
+  /** ONNX tensors whose values are 0 or 1: an attention mask input and what moves its values (inputs.ts, maskOps.ts). */
+  readonly masks = new Set<string>();
+
   constructor(
     readonly reader: GraphReader,
+    /** The network input's name: the one graph input's, or the name of several packed (inputs.ts). */
     readonly inputName: string,
     readonly outputName: string,
     readonly batch: number | null,
-  ) {}
+    inputs: ReadonlyArray<{ name: string; values: string }>,
+  ) {
+    this.graphInputs = new Set(inputs.map((i) => i.name));
+    this.idInputs = new Set(inputs.filter((i) => i.values === 'ids').map((i) => i.name));
+  }
 
   /**
    * Input `position` of node `index` as a network tensor (an error for constants and shapes, for a

@@ -61,7 +61,7 @@ export const matMul: Handler = (ctx, index) => {
 export function embeddingOf(ctx: ImportContext, index: number, axis: number): void {
   const { reader } = ctx;
   const ids = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
-  if (!ids || isStatic(ids) || ids.layer !== ctx.inputName)
+  if (!ids || isStatic(ids) || !ctx.idInputs.has(ids.layer))
     throw reader.nodeError(index, `indices: expected the graph input (token ids) or constants, found a computed tensor (only an embedding's lookup of the input's ids is supported)`);
   if (axis !== 0) throw reader.nodeError(index, `attribute axis: expected 0 (rows of the embedding table), found ${axis}`);
   const table = reader.constInput(index, 0, 'embedding table');

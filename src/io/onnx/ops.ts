@@ -15,6 +15,7 @@ import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens, shapeAtBatchOne } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
+import { flattenMask, MASK_HANDLERS } from './maskOps.js';
 import { constantAffine, div, foldShapeValues, mergeOf, sub, variadic } from './affineOps.js';
 import { batchNormalization, layerNamed, soleReaderOf, viewedConv } from './foldOps.js';
 import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, reduceMax, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
@@ -155,6 +156,7 @@ const flatten: Handler = (ctx, index) => {
   const x = ctx.net(index, 0, { sequence: true });
   const rank = x.dims.length + 1;
   const axis = reader.intAttribute(index, attrs, 'axis', 1);
+  if (ctx.masks.has(reader.nodes[index].input?.[0] ?? '')) return flattenMask(ctx, index);
   if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1`);
   emitFlatten(ctx, index, x);
 };
@@ -354,6 +356,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   Identity: identity,
   Dropout: dropout,
   ...SHAPE_HANDLERS,
+  ...MASK_HANDLERS,
 };
 
 export const SUPPORTED_OPS = Object.keys(OP_HANDLERS).join(', ');

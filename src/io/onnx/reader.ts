@@ -7,7 +7,9 @@
 import { InputError } from '../../errors.js';
 import { networkGraph, sourceNames } from '../../network/graph.js';
 import type { Layer } from '../../network/types.js';
-import { checkedDims, decodeModel, defaultOpset, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, toInt, type ModelProto, type OnnxModelHandle } from './common.js';
+import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from './common.js';
+import { enterInputs, graphInputs } from './inputs.js';
+import { followMask } from './maskOps.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
@@ -28,12 +30,12 @@ function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
     if (index === undefined || needed.has(index)) continue;
     needed.add(index);
     for (const input of reader.nodes[index].input ?? []) {
-      if (!input || reader.consts.has(input) || input === ctx.inputName) continue;
+      if (!input || reader.consts.has(input) || ctx.graphInputs.has(input)) continue;
       if (!producer.has(input)) throw reader.nodeError(index, `reads '${input}', which no node computes and which is neither the graph input nor an initializer`);
       stack.push(input);
     }
   }
-  if (!producer.has(ctx.outputName) && ctx.outputName !== ctx.inputName)
+  if (!producer.has(ctx.outputName) && !ctx.graphInputs.has(ctx.outputName))
     throw new InputError(`${reader.source}: output '${ctx.outputName}': no node computes it`);
   reader.nodes.forEach((_, index) => {
     if (!reader.constNodes.has(index) && !reader.skipped.has(index) && !needed.has(index)) throw reader.nodeError(index, `does not contribute to the graph output '${ctx.outputName}': expected every node to`);
@@ -63,13 +65,6 @@ function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
   return order;
 }
 
-/** Whether the graph input [batch, A, B] is read only over its last axis: by Transpose [0, 2, 1], MatMul or LayerNormalization. */
-function channelsLastInput(reader: GraphReader, inputName: string): boolean {
-  const readers = reader.consumers.get(inputName) ?? [];
-  const swaps = (index: number) => listText((reader.nodes[index].attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []) === listText([0, 2, 1]);
-  return readers.length > 0 && readers.every((index) => (reader.opType(index) === 'Transpose' && swaps(index)) || reader.opType(index) === 'MatMul' || reader.opType(index) === 'LayerNormalization');
-}
-
 /**
  * The layers less those whose output only shape computations read (nanoGPT's `k.size(-1)` reads a
  * transposed k that nothing else does): once the Shape folds, nothing reads them. Layers with
@@ -86,36 +81,6 @@ function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
     kept = next;
   }
   return kept;
-}
-
-/**
- * Whether the image input [batch, A, B, C] is NHWC: read only by Transposes [0, 3, 1, 2] to NCHW,
- * through arithmetic with a constant of one value or one per last-axis channel (Keras's ONNX
- * export, a Rescaling first: each conv between two Transposes; its float Casts the GraphReader
- * reads past already).
- */
-function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
-  const readers = reader.consumers.get(name) ?? [];
-  const node = (index: number) => reader.nodes[index];
-  const perm = (index: number) => listText((node(index).attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(toInt) ?? []);
-  const lastAxisConstant = (index: number) => {
-    const other = (node(index).input ?? []).filter((n) => n !== name);
-    const dims = other.length === 1 ? (reader.consts.get(other[0])?.tensor.dims ?? null) : null;
-    return dims !== null && dims.slice(0, -1).every((d) => toInt(d) === 1);
-  };
-  const passes = (index: number) => ['Mul', 'Add', 'Sub', 'Div'].includes(reader.opType(index)) && lastAxisConstant(index);
-  return (
-    depth < 8 &&
-    readers.length > 0 &&
-    readers.every((index) => (reader.opType(index) === 'Transpose' ? perm(index) === listText([0, 3, 1, 2]) : passes(index) && nhwcInput(reader, node(index).output?.[0] ?? '', depth + 1)))
-  );
-}
-
-/** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups), and by Shape (its size: BERT's positions). */
-function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
-  const readers = reader.consumers.get(inputName) ?? [];
-  const lookup = (index: number) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName;
-  return readers.some(lookup) && readers.every((index) => lookup(index) || reader.opType(index) === 'Shape');
 }
 
 /**
@@ -153,54 +118,14 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, extern
   const graph = model.graph!;
   const reader = new GraphReader(graph, source, opset);
 
-  // The one graph input (initializers may also be listed as inputs) and the one output.
-  const inputs = (graph.input ?? []).filter((input) => !reader.consts.has(input.name ?? ''));
-  if (inputs.length !== 1) {
-    throw new InputError(
-      `${source}: graph inputs: expected one (besides initializers), found ${inputs.length}` + (inputs.length ? ` (${inputs.map((i) => `'${i.name}'`).join(', ')})` : ''),
-    );
-  }
+  const inputs = graphInputs(reader, graph, source);
   const outputs = graph.output ?? [];
   if (outputs.length !== 1) throw new InputError(`${source}: graph outputs: expected one, found ${outputs.length}`);
-  const input = inputs[0];
-  const inputName = input.name ?? '';
   const outputName = outputs[0].name ?? '';
-  const tensorType = input.type?.tensorType;
-  if (!tensorType) throw new InputError(`${source}: input '${inputName}': expected a tensor`);
-  // Token ids (int64 from PyTorch, int32) are read only as indices of embedding tables.
-  const ids = tensorType.elemType === INT64 || tensorType.elemType === INT32;
-  if (tensorType.elemType !== FLOAT && !(ids && onlyEmbedded(reader, inputName))) {
-    const type = DATA_TYPE_NAMES[tensorType.elemType ?? 0] ?? `elem_type ${tensorType.elemType ?? 0}`;
-    throw new InputError(`${source}: input '${inputName}': expected float32${ids ? ' (or token ids read only as the indices of Gathers from embedding tables)' : ''}, found ${type}`);
-  }
-  if (!tensorType.shape) throw new InputError(`${source}: input '${inputName}': expected a shape, found none`);
-  const dims = (tensorType.shape.dim ?? []).map((d) => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : null));
-  const dimsText = `[${dims.map((d) => d ?? '?').join(', ')}]`;
-  if (dims.length < 2 || dims.length > 4 || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
-    throw new InputError(
-      `${source}: input '${inputName}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence), [batch, T, F] (frames or tokens: the batch first) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
-    );
-  }
-  const sampleDims = dims.slice(1) as number[];
-  if (ids && sampleDims.length !== 1) throw new InputError(`${source}: input '${inputName}' has shape ${dimsText}: expected token ids [batch, T]`);
-  // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence); frames [T, F] read
-  // only channels-last (x.transpose(1, 2) for a Conv1d, a Linear or LayerNorm per frame) as [1, T, F].
-  const framesFirst = sampleDims.length === 2 && channelsLastInput(reader, inputName);
-  // An image [H, W, C] read only through Transposes to NCHW is channels-last already: ours.
-  const nhwc = sampleDims.length === 3 && nhwcInput(reader, inputName);
-  const inputShape = nhwc
-    ? sampleDims
-    : sampleDims.length === 3
-      ? [sampleDims[1], sampleDims[2], sampleDims[0]]
-      : sampleDims.length === 2
-        ? framesFirst
-          ? [1, ...sampleDims]
-          : [1, sampleDims[1], sampleDims[0]]
-        : [sampleDims[0]];
-  reader.uniqueName(inputName);
-
-  const ctx = new ImportContext(reader, inputName, outputName, dims[0]);
-  ctx.tensors.set(inputName, { layer: inputName, dims: sampleDims, ours: inputShape, chw: null, ...(framesFirst || nhwc ? { channelsLast: true as const } : {}) });
+  // Several inputs are packed into one network input, named so that no layer has its name.
+  const inputName = inputs.length === 1 ? inputs[0].name : reader.uniqueName('inputs');
+  const ctx = new ImportContext(reader, inputName, outputName, inputs[0].batch, inputs);
+  const { inputShape, parts } = enterInputs(ctx, inputs);
   const fusions = findFusions(reader, outputName);
   const shuffles = findShuffles(reader, outputName);
   const layerNorms = findLayerNorms(reader, outputName);
@@ -236,18 +161,20 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, extern
       throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}${op in FUSED_PARTS ? `, and ${op} ${FUSED_PARTS[op]}` : ''}`);
     if (op !== 'Split') reader.requireOnlyFirstOutput(index, outputName);
     handler(ctx, index);
+    followMask(ctx, index);
   }
 
   const final = ctx.tensors.get(outputName);
-  if (!final || isStatic(final) || final.layer === inputName)
+  if (!final || isStatic(final) || ctx.graphInputs.has(final.layer))
     throw new InputError(`${source}: output '${outputName}' does not depend on the input through any layer: expected a network`);
   if (final.chw)
     throw new InputError(`${source}: output '${outputName}' is a flattened image: expected a Gemm or MatMul after the Flatten (our NHWC network orders these features differently)`);
   const layers = withoutShapeOnly(reader.layers, inputName);
   if (layers[layers.length - 1].name !== final.layer)
     throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
-  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), layers };
+  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers };
   networkGraph(network, source);
-  const sampleLayout = nhwc ? 'nhwc' : sampleDims.length !== 2 ? 'nchw' : framesFirst ? 'nlc' : 'ncl';
-  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout };
+  const sampleLayout = inputs[0].layout;
+  const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout, ...partLayouts };
 }

@@ -1,12 +1,13 @@
 // The ONNX ops of shape computations (Shape → Gather → Unsqueeze → Concat → Reshape, as PyTorch
 // exports x.view(x.size(0), -1)), folded statically for the model's input shape: their values
 // are ints, 'batch' standing for the dynamic batch size.
-import { checkedDims, floatBytes, FLOAT, MAX_VALUES } from './common.js';
+import { BOOL, checkedDims, floatBytes, FLOAT, MAX_VALUES, product } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { gathered, MAX_STATIC, staticOf } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
+import { castMask, expandMask, maskSelect } from './maskOps.js';
 import { image, isSequence, pooled, pooledSequence, scalar, sequence, vector } from './graphReader.js';
 import { listText } from './common.js';
 
@@ -111,6 +112,7 @@ const keepValues: Handler = (ctx, index) => {
   const tensor = ctx.tensors.get(name);
   if (tensor && !isStatic(tensor)) {
     const op = ctx.reader.nodes[index].opType;
+    if (op === 'Cast' && ctx.masks.has(name)) return castMask(ctx, index);
     if (op === 'Cast') {
       const attrs = ctx.reader.attributes(index, ['to', 'saturate']);
       if (ctx.reader.intAttribute(index, attrs, 'to', FLOAT) !== FLOAT) throw ctx.reader.nodeError(index, `casts a computed tensor to another type: expected float32 throughout`);
@@ -200,10 +202,13 @@ const constantOfShape: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['value']);
   const shape = ctx.staticValues(index, 0, 'shape');
   const value = attrs.get('value')?.t;
-  const fill = value ? ctx.reader.int64Values(index, { tensor: value, root: 'value' } as Parameters<typeof ctx.reader.int64Values>[1], 'value') : [0];
-  if (shape.length !== 1 || typeof shape[0] !== 'number' || shape[0] > 8 || fill.length !== 1)
-    throw ctx.reader.nodeError(index, `shape ${listText(shape.map(Number))}: expected the 1-D shape of a shape computation (at most 8 values) and one int value`);
-  ctx.alias(index, { values: new Array(shape[0]).fill(fill[0]) });
+  const constant = { tensor: value, root: 'value' } as Parameters<typeof ctx.reader.int64Values>[1];
+  // An int (a shape computation's), or a bool (transformers' mask tables, all true).
+  const fill = !value ? [0] : value.dataType === BOOL ? ctx.reader.boolValues(index, constant, 'value').values : ctx.reader.int64Values(index, constant, 'value');
+  const dims = shape.every((d): d is number => typeof d === 'number') ? checkedDims(shape) : null;
+  if (!dims || product(dims) > MAX_STATIC || fill.length !== 1)
+    throw ctx.reader.nodeError(index, `shape ${listText(shape.map(Number))}: expected a folded shape of at most ${MAX_STATIC} values and one int or bool value`);
+  ctx.alias(index, { values: new Array(product(dims)).fill(fill[0]), ...(dims.length > 1 ? { shape: dims } : {}) });
 };
 
 /** Equal and Where on folded shape values ('batch' is at least 1: never equal to a constant below 1). */
@@ -230,6 +235,8 @@ const where: Handler = (ctx, index) => {
   ctx.reader.attributes(index, []);
   const guarded = nanGuarded(ctx, index);
   if (guarded) return ctx.alias(index, ctx.net(index, 2, { channelsLast: true, sequence: true }));
+  const condition = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
+  if (condition && !isStatic(condition)) return maskSelect(ctx, index); // an attention mask's bias
   const branch = [1, 2].find((k) => { const t = ctx.tensors.get(ctx.reader.nodes[index].input?.[k] ?? ''); return t && !isStatic(t); });
   if (branch !== undefined) return maskedTokens(ctx, index, branch); // masked_fill of attention's scores
   const [c, a, b] = [0, 1, 2].map((k) => ctx.staticValues(index, k, k ? 'shape value' : 'condition'));
@@ -264,7 +271,8 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
   ConstantOfShape: constantOfShape,
   Equal: equal,
   Where: where,
-  Expand: expandConstant,
+  // A mask's Expand repeats its values; anything else expanded is a constant.
+  Expand: (ctx, index) => (ctx.masks.has(ctx.reader.nodes[index].input?.[0] ?? '') ? expandMask(ctx, index) : expandConstant(ctx, index)),
   Shape: shapeOp,
   Gather: gather,
   GatherElements: gatherElements,

@@ -79,7 +79,7 @@ export function view(ctx: ImportContext, index: number, x: NetTensor, fields: Om
 }
 
 /** Emits a rearrange of x (a view of it when it moves nothing and adds nothing) with output full shape `full`. */
-function emitRearrange(ctx: ImportContext, index: number, x: NetTensor, full: number[], indices: Int32Array, offset: Float32Array | null, position = 0): NetTensor {
+export function emitRearrange(ctx: ImportContext, index: number, x: NetTensor, full: number[], indices: Int32Array, offset: Float32Array | null, position = 0): NetTensor {
   const fields = fieldsOf(full);
   if (!offset && indices.length === product(x.ours) && indices.every((k, i) => k === i)) return view(ctx, index, x, fields, position);
   const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.layerName(index, position), indices, offset, shape: fields.ours };

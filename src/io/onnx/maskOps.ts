@@ -1,0 +1,196 @@
+// An attention mask as a second input (Hugging Face's attention_mask: 1 for a token, 0 for
+// padding), as PyTorch 2 exports what transformers builds from it: Cast to bool, a GatherND by
+// folded indices (its vmap'd index arithmetic), And with a folded mask, Where(mask, 0, min) and
+// an Add to attention's scores [heads, T, T]. A mask's values are 0 or 1 (checked on the samples:
+// inputParts.ts), so these are layers we have: moves (rearrange), an affine map (batchnorm) and a
+// sum whose smaller term is broadcast by a rearrange.
+import type { RearrangeLayer } from '../../network/types.js';
+import { checkedDims, FLOAT, listText, product, shapeText } from './common.js';
+import { isStatic, type Handler, type ImportContext } from './context.js';
+import { sameAs, type NetTensor } from './graphReader.js';
+import { broadcast, MAX_STATIC, staticOf } from './staticValues.js';
+import { emitRearrange, fieldsOf, fullOf, indexMap, strides, view } from './tokenOps.js';
+
+/** The largest finite f32: an infinite Where value becomes it, so the affine map stays finite (−max + max·1 = 0 exactly). */
+const F32_MAX = 3.4028234663852886e38;
+const finite = (v: number) => (v === Infinity ? F32_MAX : v === -Infinity ? -F32_MAX : v);
+
+/** Node `index`'s input `position`, a computed 0/1 mask, with its full shape at batch 1. */
+function maskInput(ctx: ImportContext, index: number, position: number, what: string): { x: NetTensor; full: number[] } {
+  const name = ctx.reader.nodes[index].input?.[position] ?? '';
+  const x = ctx.net(index, position, { channelsLast: true, sequence: true });
+  const full = fullOf(x);
+  if (!ctx.masks.has(name) || !full)
+    throw ctx.reader.nodeError(index, `${what} ('${name}') is a computed tensor: expected an attention mask (a graph input of 0 and 1, moved by Cast, GatherND, Reshape, And with constants)`);
+  return { x, full };
+}
+
+/** Output `position` of node `index` holds a mask's values too. */
+const markMask = (ctx: ImportContext, index: number) => ctx.masks.add(ctx.reader.nodes[index].output?.[0] ?? '');
+
+/** Cast of a mask (to bool, int64 or float): the same 0 and 1. */
+export function castMask(ctx: ImportContext, index: number): void {
+  ctx.reader.attributes(index, ['to', 'saturate']);
+  maskInput(ctx, index, 0, 'input 0');
+  ctx.alias(index, ctx.net(index, 0, { channelsLast: true, sequence: true }));
+  markMask(ctx, index);
+}
+
+/** GatherND (batch_dims 0) of a computed tensor by folded indices: a rearrange. */
+const gatherND: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, ['batch_dims']);
+  const name = reader.nodes[index].input?.[0] ?? '';
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
+  const full = fullOf(x);
+  const picks = staticOf(ctx, index, 1, 'indices');
+  const k = picks.shape[picks.shape.length - 1];
+  if (reader.intAttribute(index, attrs, 'batch_dims', 0) !== 0 || !full || !(k >= 1 && k <= full.length) || picks.values.some((v) => typeof v !== 'number'))
+    throw reader.nodeError(index, `gathers from [${(full ?? x.dims).join(', ')}] (batch 1) by indices of shape ${listText(picks.shape)}: expected batch_dims 0 and folded index tuples of at most ${full?.length ?? 0} coordinates`);
+  const coords = picks.values as number[];
+  for (let i = 0; i < coords.length; i++) {
+    const d = full[i % k];
+    if (!(coords[i] >= -d && coords[i] < d)) throw reader.nodeError(index, `index ${coords[i]} on axis ${i % k} of [${full.join(', ')}] (batch 1): expected one within it`);
+  }
+  const tuples = picks.shape.slice(0, -1);
+  const out = [...tuples, ...full.slice(k)];
+  const inStrides = strides(full);
+  const m = tuples.length;
+  const indices = indexMap(out, (at) => {
+    const tuple = at.slice(0, m).reduce((s, v, j) => s * tuples[j] + v, 0);
+    let from = 0;
+    for (let j = 0; j < k; j++) from += ((coords[tuple * k + j] + full[j]) % full[j]) * inStrides[j];
+    for (let j = k; j < full.length; j++) from += at[m + j - k] * inStrides[j];
+    return from;
+  });
+  emitRearrange(ctx, index, x, out.length >= 2 ? out : [1, ...out], indices, null);
+  if (ctx.masks.has(name)) markMask(ctx, index);
+};
+
+/** Flatten of a mask (PyTorch 1's index arithmetic flattens it before a Gather): the same values, viewed. */
+export function flattenMask(ctx: ImportContext, index: number): void {
+  const attrs = ctx.reader.attributes(index, ['axis']);
+  const { x, full } = maskInput(ctx, index, 0, 'input 0');
+  const given = ctx.reader.intAttribute(index, attrs, 'axis', 1);
+  const axis = given < 0 ? given + full.length : given;
+  if (!(axis >= 0 && axis <= full.length)) throw ctx.reader.nodeError(index, `attribute axis=${given}: expected one within the ${full.length} axes of [${full.join(', ')}]`);
+  view(ctx, index, x, fieldsOf([product(full.slice(0, axis)), product(full.slice(axis))]));
+}
+
+/** Expand of a mask to a folded shape (transformers' padding mask over the query positions): a rearrange repeating its values. */
+export function expandMask(ctx: ImportContext, index: number): void {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const { x, full } = maskInput(ctx, index, 0, 'input 0');
+  const target = ctx.staticValues(index, 1, 'shape').map((v) => (v === 'batch' ? 1 : v));
+  const rank = Math.max(full.length, target.length);
+  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
+  const out = pad(full).map((d, j) => Math.max(d, pad(target)[j]));
+  const moves = checkedDims(out) && product(out) <= MAX_STATIC ? broadcast(Array.from({ length: product(full) }, (_, i) => i), full, out) : null;
+  if (!moves) throw reader.nodeError(index, `expands a mask [${full.join(', ')}] (batch 1) to ${listText(target)}: expected a shape it broadcasts to (at most ${MAX_STATIC} values)`);
+  emitRearrange(ctx, index, x, out, Int32Array.from(moves, Number), null);
+  markMask(ctx, index);
+}
+
+/** The ops that only move values: their output holds a mask's 0 and 1 when their data input does. */
+const MOVES = new Set(['Reshape', 'Flatten', 'Gather', 'GatherND', 'Expand', 'Transpose', 'Unsqueeze', 'Squeeze', 'Slice', 'Identity', 'Cast', 'And']);
+
+/** After node `index` ran: its output is a mask when it moved one's values. */
+export function followMask(ctx: ImportContext, index: number): void {
+  const node = ctx.reader.nodes[index];
+  if (MOVES.has(node.opType ?? '') && (node.input ?? []).some((n, k) => ctx.masks.has(n) && (k === 0 || node.opType === 'And'))) markMask(ctx, index);
+}
+
+/** And of a mask and a folded bool table (transformers' padding mask and its causal or full mask): the mask where the table holds, 0 elsewhere. */
+const and: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const names = reader.nodes[index].input ?? [];
+  const computed = [0, 1].filter((k) => { const t = ctx.tensors.get(names[k] ?? ''); return t && !isStatic(t); });
+  if (computed.length === 0) return foldLogic(ctx, index, (a, b) => Boolean(a && b));
+  if (computed.length !== 1) throw reader.nodeError(index, `And of two computed tensors: expected a mask and a folded table`);
+  const { x, full } = maskInput(ctx, index, computed[0], `input ${computed[0]}`);
+  const table = staticOf(ctx, index, 1 - computed[0], 'mask');
+  const rank = Math.max(full.length, table.shape.length);
+  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
+  const [fx, ft] = [pad(full), pad(table.shape)];
+  const out = fx.map((d, j) => Math.max(d, ft[j]));
+  const keep = broadcast(table.values, table.shape, out);
+  const moves = broadcast(Array.from({ length: product(full) }, (_, i) => i), full, out);
+  if (!keep || !moves) throw reader.nodeError(index, `And of a mask [${full.join(', ')}] and a table ${listText(table.shape)} (batch 1): expected shapes that broadcast`);
+  emitRearrange(ctx, index, x, out, Int32Array.from(moves, (from, i) => (keep[i] ? Number(from) : -1)), null);
+  markMask(ctx, index);
+};
+
+/**
+ * Where(mask, a, b) with a and b one constant value each (transformers' Where(mask, 0, min) and
+ * SDPA's −∞): b + (a − b)·mask, a batchnorm layer of one scale and offset (infinities as ±f32 max:
+ * after the softmax those scores are 0 either way, unless every score of a row is masked).
+ */
+export function maskSelect(ctx: ImportContext, index: number): void {
+  const { reader } = ctx;
+  const { x } = maskInput(ctx, index, 0, 'condition');
+  const [a, b] = [1, 2].map((k) => {
+    const name = reader.nodes[index].input?.[k] ?? '';
+    const constant = reader.consts.get(name);
+    const values = constant && (constant.tensor.dataType ?? 0) === FLOAT ? reader.weightValues(index, constant, 'value').values : null;
+    if (!values || values.length !== 1) throw reader.nodeError(index, `input ${k} ('${name}'): expected one constant float value chosen by a mask`);
+    return finite(values[0]);
+  });
+  const C = x.ours[x.ours.length - 1];
+  const layer = { kind: 'batchnorm' as const, name: reader.layerName(index), scale: new Float32Array(C).fill(a - b), offset: new Float32Array(C).fill(b) };
+  ctx.emit(index, layer, [x], sameAs(x));
+}
+
+/**
+ * The terms of a sum of two computed row-major tensors of different shapes (scores [heads, T, T]
+ * and a mask's [1, T, T]): the smaller broadcast to the other's shape by a rearrange; null when
+ * they do not differ so or do not broadcast.
+ */
+export function broadcastTerms(ctx: ImportContext, index: number, parts: NetTensor[]): NetTensor[] | null {
+  if (parts.length !== 2) return null;
+  const fulls = parts.map(fullOf);
+  if (!fulls[0] || !fulls[1] || shapeText(fulls[0]) === shapeText(fulls[1])) return null;
+  const rank = Math.max(fulls[0].length, fulls[1].length);
+  const padded = fulls.map((f) => [...Array(rank - f!.length).fill(1), ...f!]);
+  const out = padded[0].map((d, j) => Math.max(d, padded[1][j]));
+  const big = padded.findIndex((f) => shapeText(f) === shapeText(out));
+  if (big < 0) return null;
+  const small = 1 - big;
+  const moves = broadcast(Array.from({ length: product(fulls[small]!) }, (_, i) => i), fulls[small]!, out);
+  if (!moves) return null;
+  const fields = fieldsOf(fulls[big]!);
+  const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.uniqueName(`${ctx.reader.nodes[index].name || `Add_${index}`}:broadcast`), from: [parts[small].layer], indices: Int32Array.from(moves, Number), offset: null, shape: fields.ours };
+  ctx.reader.layers.push(layer);
+  const terms = [...parts];
+  terms[small] = { ...parts[big], layer: layer.name };
+  return terms;
+}
+
+/** Elementwise `test` of two folded tables, broadcast (ONNX's rule): a 0/1 table. */
+function foldLogic(ctx: ImportContext, index: number, test: (a: number, b: number) => boolean): void {
+  const [a, b] = [0, 1].map((k) => staticOf(ctx, index, k, 'value'));
+  const rank = Math.max(a.shape.length, b.shape.length);
+  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
+  const out = pad(a.shape).map((d, j) => Math.max(d, pad(b.shape)[j]));
+  const [va, vb] = product(out) <= MAX_STATIC ? [broadcast(a.values, a.shape, out), broadcast(b.values, b.shape, out)] : [null, null];
+  if (!va || !vb || [...va, ...vb].includes('batch'))
+    throw ctx.reader.nodeError(index, `${ctx.reader.opType(index)} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values (at most ${MAX_STATIC})`);
+  ctx.alias(index, { values: va.map((v, i) => (test(Number(v), Number(vb[i])) ? 1 : 0)), ...(out.length > 1 ? { shape: out } : {}) });
+}
+
+/** A comparison of folded tables (transformers' index arithmetic: which key positions a query sees). */
+const compare = (test: (a: number, b: number) => boolean): Handler => (ctx, index) => {
+  ctx.reader.attributes(index, []);
+  foldLogic(ctx, index, test);
+};
+
+export const MASK_HANDLERS: Record<string, Handler> = {
+  GatherND: gatherND,
+  And: and,
+  Or: (ctx, index) => (ctx.reader.attributes(index, []), foldLogic(ctx, index, (a, b) => Boolean(a || b))),
+  Greater: compare((a, b) => a > b),
+  GreaterOrEqual: compare((a, b) => a >= b),
+  Less: compare((a, b) => a < b),
+  LessOrEqual: compare((a, b) => a <= b),
+};
