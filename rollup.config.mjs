@@ -6,7 +6,7 @@ import typescript from '@rollup/plugin-typescript';
 import { wgsl } from './build/wgsl-plugin.mjs';
 
 // Node keeps its dependencies external; the browser bundle must not touch Node built-ins.
-const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander', 'cli-progress', '@tensorflow/tfjs', 'onnx-proto', 'onnxruntime-node', 'bullmq', 'ioredis'].includes(id);
+const nodeExternal = (id) => /^node:/.test(id) || ['webgpu', 'commander', 'cli-progress', '@tensorflow/tfjs', 'onnx-proto', 'onnxruntime-node', 'bullmq', 'ioredis', 'fflate'].includes(id);
 
 /** The demo's folder; `--environment NET_TRIM_WEB_OUT:dir` builds it elsewhere (the browser tests do). */
 const webOut = process.env.NET_TRIM_WEB_OUT || 'dist/web';
@@ -77,11 +77,11 @@ const configs = [
     plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/node' }), executable('cli')],
   },
   {
-    // The library for web pages (ESM, for bundlers: TF.js and onnx-proto stay imports).
+    // The library for web pages (ESM, for bundlers: TF.js, onnx-proto and fflate stay imports).
     input: 'src/index.ts',
     output: { file: 'dist/browser/index.js', format: 'es', sourcemap: true },
     // `webgpu` is only imported when there is no navigator.gpu (i.e. in Node).
-    external: ['webgpu', '@tensorflow/tfjs', 'onnx-proto'],
+    external: ['webgpu', '@tensorflow/tfjs', 'onnx-proto', 'fflate'],
     plugins: [wgsl(), typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist/browser' })],
   },
   {

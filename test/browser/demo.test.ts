@@ -399,6 +399,14 @@ describe('the demo page', () => {
       expect(await page.textContent('#input-graph pre')).toMatch(/^samples: \(P, 49\) token ids from 0 to 195/);
       await page.setInputFiles('#files', [fixture('torch/text-bag.onnx'), fixture('mnist-labels.npy')]);
       expect(await message()).toBe('mnist-labels.npy: expected a .npy of sample token ids (P, T) beside the model, found only labels (P,)');
+      // A model of two inputs (ids and an attention mask, its weights in a data file) takes an .npz of both.
+      await page.setInputFiles('#files', [fixture('torch2/hf-distilbert-mask.onnx'), fixture('torch2/hf-distilbert-mask.onnx.data'), fixture('torch2/text-mask-samples.npz')]);
+      await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('hf-distilbert-mask.onnx'), null, { timeout: 30_000 });
+      expect(await page.textContent('#input-summary')).toMatch(/Samples: \d+ of 64 in text-mask-samples\.npz/);
+      expect(await page.textContent('#input-graph summary')).toMatch(/^The network as read: inputs input_ids \[49\], attention_mask \[49\] → output \[10\]/);
+      expect(await page.textContent('#input-graph pre')).toMatch(/^samples: an \.npz of input_ids: \(P, 49\) token ids from 0 to 195/);
+      await page.setInputFiles('#files', [fixture('torch2/hf-distilbert-mask.onnx'), fixture('torch2/hf-distilbert-mask.onnx.data'), fixture('text-samples.npy')]);
+      expect(await message()).toMatch(/^text-samples\.npy: expected an \.npz of one array per model input/);
       await page.setInputFiles('#files', [fixture('mnist-mlp.onnx'), fixture('mnist-samples.npy'), fixture('mnist-labels.npy')]);
       await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('mnist-mlp.onnx'), null, { timeout: 30_000 });
 

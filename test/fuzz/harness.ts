@@ -4,8 +4,28 @@
 // to test-results/fuzz/<parser>.json for the record.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import { InputError } from '../../src/errors.js';
+
+/**
+ * Bytes with mutations: flipped bytes, a cut, a splice of random bytes, or an appended tail.
+ * `tail`: the flips also aim at the last `tail` bytes (a zip's central directory).
+ */
+export function mutated(base: Uint8Array, tail = 0): fc.Arbitrary<Uint8Array> {
+  const at = fc.nat({ max: Math.max(0, base.length - 1) });
+  const flipAt = tail > 0 ? fc.oneof(at, fc.nat({ max: Math.min(tail, base.length - 1) }).map((k) => base.length - 1 - k)) : at;
+  return fc.oneof(
+    fc.array(fc.tuple(flipAt, fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((flips) => {
+      const out = Uint8Array.from(base);
+      for (const [i, v] of flips) out[i] = v;
+      return out;
+    }),
+    at.map((n) => base.slice(0, n)),
+    fc.tuple(at, fc.uint8Array({ maxLength: 64 })).map(([n, bytes]) => Uint8Array.from([...base.slice(0, n), ...bytes, ...base.slice(n + bytes.length)])),
+    fc.uint8Array({ minLength: 1, maxLength: 64 }).map((tail) => Uint8Array.from([...base, ...tail])),
+  );
+}
 
 /** Cases per property: the base count, times FUZZ_SCALE (npm run test:fuzz runs 25×). */
 export const runs = (base: number) => Math.max(1, Math.round(base * Number(process.env.FUZZ_SCALE ?? 1)));

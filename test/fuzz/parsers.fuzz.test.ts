@@ -10,25 +10,10 @@ import { InputError } from '../../src/errors.js';
 import { parseOnnxModel, parseOnnxModelWithData } from '../../src/io/onnxModel.js';
 import { parseTfjsModel } from '../../src/io/tfjsModel.js';
 import { convNeXtBlock, convTransposeDecoder, sequenceConvNeXt, sequenceNet, shuffleNetBlock, uNet } from '../helpers/dagGraphs.js';
-import { Outcomes, runs } from './harness.js';
+import { mutated, Outcomes, runs } from './harness.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const { onnx } = onnxProto;
-
-/** Bytes with mutations: flipped bytes, a cut, a splice of random bytes, or an appended tail. */
-function mutated(base: Uint8Array): fc.Arbitrary<Uint8Array> {
-  const at = fc.nat({ max: Math.max(0, base.length - 1) });
-  return fc.oneof(
-    fc.array(fc.tuple(at, fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((flips) => {
-      const out = Uint8Array.from(base);
-      for (const [i, v] of flips) out[i] = v;
-      return out;
-    }),
-    at.map((n) => base.slice(0, n)),
-    fc.tuple(at, fc.uint8Array({ maxLength: 64 })).map(([n, bytes]) => Uint8Array.from([...base.slice(0, n), ...bytes, ...base.slice(n + bytes.length)])),
-    fc.uint8Array({ minLength: 1, maxLength: 64 }).map((tail) => Uint8Array.from([...base, ...tail])),
-  );
-}
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.subarray(0, 200)).toString('hex') + (bytes.length > 200 ? `… (${bytes.length} bytes)` : '');
 

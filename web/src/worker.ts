@@ -144,6 +144,11 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
     // An .npz holds the samples (one array per input of the model); an .npy beside it, the labels.
     if (npzFiles.length === 1 && arrays.length > 1) throw new InputError(`${arrays.map((a) => a.name).join(', ')}: expected at most one .npy of labels beside the samples ${npzFiles[0].name}, found ${arrays.length}`);
     if (npzFiles.length === 1) return checkedInput(model, { name: npzFiles[0].name, array: await readSamples(npzFiles[0]) }, arrays[0] ?? null, maxSamples);
+    // A model of several inputs takes an .npz: samplesForModel says so, naming the .npy given.
+    const parts = model.network.inputParts;
+    const given = arrays.find((a) => a.array.shape.length > 1) ?? arrays[0];
+    if (parts && given) samplesForModel(given.array, model, given.name);
+    if (parts) throw new InputError(`${model.path}: expected an .npz of one array per model input (${parts.map((p) => p.name).join(', ')}) beside the model, found none`);
     // Samples are floats; a text model's token ids are integers too, told from labels (P,) by their axes.
     const tokens = tokenVocabulary(model.network) !== undefined;
     const isSamples = (a: NpyArray) => (tokens ? a.shape.length > 1 : isFloat(a));

@@ -31,7 +31,7 @@ function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
     needed.add(index);
     for (const input of reader.nodes[index].input ?? []) {
       if (!input || reader.consts.has(input) || ctx.graphInputs.has(input)) continue;
-      if (!producer.has(input)) throw reader.nodeError(index, `reads '${input}', which no node computes and which is neither the graph input nor an initializer`);
+      if (!producer.has(input)) throw reader.nodeError(index, `reads '${input}', which no node computes and which is neither a graph input nor an initializer`);
       stack.push(input);
     }
   }
