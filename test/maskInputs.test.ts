@@ -104,10 +104,14 @@ describe('models of several inputs: net-trim prune --samples S.npz', () => {
     const labelsFile = join(out, 'labels.npy');
     await writeFile(labelsFile, rawNpy(npyHeader('<i4', '(64,)'), bytesOf(Int32Array.from(labels.subarray(0, 64)))));
     const args = ['prune', join(dir, 'hf-distilbert-mask.onnx'), '--samples', samplesPath, '--labels', labelsFile, '--max-samples', String(count), '--structured', '--epsilon-gain', '0.1', '--max-iterations', '300', '--latency', '--backend', 'cpu', '--out', target];
-    const { code, stderr } = await runCli(args);
+    const { code, stdout, stderr } = await runCli(args);
     expect(code, stderr).toBe(0);
     const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
     expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+    // The first block's K and V read what its Q reads, as trained: cascade keeps them (ε would be 0), and says so.
+    expect(report.keptAsTrained).toHaveLength(2);
+    expect(report.layers.map((l: { name: string }) => l.name)).not.toContain(report.keptAsTrained[0]);
+    expect(stdout).toContain(`kept as trained: ${report.keptAsTrained.join(', ')}`);
     const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
     const names = ['input_ids', 'attention_mask'];
     const outputs = await runtimeOutputs(bytes, names, count);

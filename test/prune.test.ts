@@ -101,3 +101,41 @@ describe.skipIf(!gpu)('pruning a whole network', () => {
     expect(Math.abs(onGpu.relativeDiscrepancy - onCpu.relativeDiscrepancy)).toBeLessThan(5e-3);
   });
 });
+
+describe('cascade: a layer that no pruned layer feeds keeps its trained weights', () => {
+  // Two branches read the input (attention's Q and K read one tensor): pruning the first leaves
+  // the second's input as trained, where the γ rule gives ε = γ·‖WᵀX − Y‖ = 0.
+  const branches = (): Network => ({
+    inputShape: [12],
+    layers: [
+      { ...denseLayer('left', 12, 10, 60, 'relu'), from: ['input'] },
+      { ...denseLayer('right', 12, 10, 70, 'relu'), from: ['input'] },
+      { kind: 'concat', name: 'join', from: ['left', 'right'] },
+      denseLayer('logits', 20, 3, 80, 'linear'),
+    ],
+  });
+  const data = samples(120, 12, 3);
+
+  it('is not solved and is named in keptAsTrained; the layer after both is pruned by the γ rule', async () => {
+    const network = branches();
+    const result = await pruneNetwork(network, data, { mode: 'cascade', epsilonGain: 0.05, backend: 'cpu', solver: { maxIterations: 3000 } });
+    expect(result.layers.map((l) => l.name)).toEqual(['left', 'logits']);
+    expect(result.keptAsTrained).toEqual(['right']);
+    expect(Array.from((result.network.layers[1] as DenseLayer).kernel)).toEqual(Array.from((network.layers[1] as DenseLayer).kernel));
+    expect(result.layers[0].nonzerosAfter).toBeLessThan(result.layers[0].nonzerosBefore);
+    expect(result.layers[1].epsilon).toBeGreaterThan(0);
+    // Parallel mode has no γ rule: every layer is solved.
+    const parallel = await pruneNetwork(network, data, { mode: 'parallel', epsilonGain: 0.05, backend: 'cpu', solver: { maxIterations: 3000 } });
+    expect(parallel.layers.map((l) => l.name)).toEqual(['left', 'right', 'logits']);
+    expect(parallel.keptAsTrained).toBeUndefined();
+  });
+
+  it('a per-layer gain prunes it, with ε = gain·‖Y‖ as a first layer', async () => {
+    const result = await pruneNetwork(branches(), data, { mode: 'cascade', epsilonGain: 0.05, layerEpsilonGains: { right: 0.05 }, backend: 'cpu', solver: { maxIterations: 3000 } });
+    expect(result.layers.map((l) => l.name)).toEqual(['left', 'right', 'logits']);
+    expect(result.keptAsTrained).toBeUndefined();
+    const target = forwardCpu(branches(), data.data, data.count, { collect: true }).collected.get(1)!.target;
+    expect(result.layers[1].epsilon).toBeCloseTo(0.05 * Math.hypot(...target), 6);
+    expect(result.layers[1].nonzerosAfter).toBeLessThan(result.layers[1].nonzerosBefore);
+  });
+});

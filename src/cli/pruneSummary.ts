@@ -20,6 +20,9 @@ export function summary(doc: PruneReportDocument, model: string, outDir: string)
         `${l.name.padEnd(width)}${pad(l.nonzerosBefore, 10)}${pad(l.nonzerosAfter, 9)}${pad(pct(l.nonzerosAfter / Math.max(1, l.nonzerosBefore)), 8)}${pad(sig(l.epsilon), 10)}${pad(sig(l.achievedDiscrepancy), 13)}${pad(l.consistencyBound === null ? '–' : sig(l.consistencyBound), 9)}${pad(reportedGap(l)?.toExponential(1) ?? '–', 10)}${pad(l.iterations, 7)}${pad(l.seconds.toFixed(1), 7)}${l.converged ? '' : ' (not converged)'}`,
     ),
     `${'total'.padEnd(width)}${pad(doc.nonzerosBefore, 10)}${pad(doc.nonzerosAfter, 9)}${pad(pct(doc.nonzerosAfter / Math.max(1, doc.nonzerosBefore)), 8)}`,
+    ...(doc.keptAsTrained
+      ? [`kept as trained: ${doc.keptAsTrained.join(', ')} (no layer pruned before them feeds them, so cascade's ε is 0; a per-layer --epsilon-gain NAME=g or --mode parallel prunes them)`]
+      : []),
     '',
     `relative discrepancy of the outputs: ${doc.relativeDiscrepancy.toPrecision(3)}`,
     ...(doc.accuracyBefore !== null && doc.accuracyAfter !== null

@@ -5,7 +5,8 @@
 // cascade:  layers in order; layer ℓ gets the *pruned* network's input X̂⁽ℓ⁻¹⁾ and the original
 //           output as target. After the first pruned layer the original weights W must stay
 //           feasible, which sets V = WᵀX̂ on Ωᶜ and ε_ℓ = γ·‖(WᵀX̂ − Y)_Ω‖_F; the last (linear)
-//           layer uses ε_L = κ·γ·‖WᵀX̂ − Y‖_F.
+//           layer uses ε_L = κ·γ·‖WᵀX̂ − Y‖_F. A layer no earlier pruned layer feeds would get
+//           ε = 0: it keeps its trained weights (PruneResult.keptAsTrained) unless given a gain.
 // A conv layer is the same program on image patches: X = im2col(input), one row per output
 // position, and the kernel as a (kh·kw·cin) × cout matrix. The patches are never materialized:
 // the solver gets the images and the window geometry (ImagePatches) and convolves.
@@ -13,7 +14,7 @@ import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
-import { networkGraph, prunableLayers, type PrunableLayer } from '../network/graph.js';
+import { networkGraph, prunableLayers, type NetworkGraph, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { ACTIVE_THRESHOLD, DEFAULTS } from '../solver/problem.js';
@@ -139,7 +140,13 @@ export async function pruneNetwork(
   const pruned = cloneNetwork(network);
   const reports: LayerPruneReport[] = [];
   const solverStates: Record<string, SolverState> = {};
-  const active = targets.filter((t) => !(options.exclude ?? []).includes(t.layer.name));
+  const chosen = targets.filter((t) => !(options.exclude ?? []).includes(t.layer.name));
+  // Cascade: a layer that no layer pruned before it feeds (attention's K and V after Q, a branch
+  // beside one pruned already) sees its trained input, so the γ rule gives ε = 0, whose program
+  // runs to the iteration limit for almost nothing. It keeps its trained weights unless given a gain.
+  const active: PrunableLayer[] = [];
+  const unfed: PrunableLayer[] = [];
+  for (const t of chosen) (mode === 'cascade' && active.length > 0 && options.layerEpsilonGains?.[t.layer.name] === undefined && !fedBy(graph, t, active) ? unfed : active).push(t);
   let current = original; // the pruned network's activations so far
 
   /**
@@ -372,6 +379,7 @@ export async function pruneNetwork(
     ...(samples.labels
       ? { accuracyBefore: accuracy(original.logits, samples.labels, classes), accuracyAfter: accuracy(final.logits, samples.labels, classes) }
       : {}),
+    ...(unfed.length ? { keptAsTrained: unfed.map((t) => t.layer.name) } : {}),
     solverStates,
     seconds: (performance.now() - started) / 1000,
   };
@@ -379,3 +387,15 @@ export async function pruneNetwork(
 
 export type { PrunableLayer };
 
+/** Whether any of `pruned` computes (directly or not) the input or the residual offset of `target`. */
+function fedBy(graph: NetworkGraph, target: PrunableLayer, pruned: PrunableLayer[]): boolean {
+  const seen = new Set<number>();
+  const stack = [...graph.sources[target.index], ...target.offsetSources].filter((i) => i >= 0);
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (seen.has(i)) continue;
+    seen.add(i);
+    for (const s of graph.sources[i]) if (s >= 0) stack.push(s);
+  }
+  return pruned.some((t) => seen.has(t.index));
+}

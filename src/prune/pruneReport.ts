@@ -62,6 +62,11 @@ export interface PruneResult {
   nonzerosAfter: number;
   accuracyBefore?: number;
   accuracyAfter?: number;
+  /**
+   * Cascade: layers left as trained because no layer pruned before them feeds them (their ε would
+   * be 0: attention's K and V after Q); a per-layer epsilon gain, or parallel mode, prunes them.
+   */
+  keptAsTrained?: string[];
   /** Where each layer's solve ended, by layer name: pass the result as `warmStart` to a related run. */
   solverStates: Record<string, SolverState>;
   seconds: number;

@@ -51,6 +51,8 @@ export interface PruneReportDocument {
   nonzerosAfter: number;
   files: { model: string[]; sparse: string; report: string[]; denseWeightBytes: number; sparseExportBytes: number };
   layers: LayerPruneReport[];
+  /** Cascade: layers kept as trained, their input unchanged when they came (PruneResult.keptAsTrained); absent when none. */
+  keptAsTrained?: string[];
   weightHistograms: WeightHistogram[];
   seconds: number;
   /** Units removed, parameters and work before/after, file sizes, latency, the gain search (absent in reports before 0.2). */
@@ -109,7 +111,7 @@ export function resultFields(
   trained: Network,
   result: PruneResult,
   o: { heldOut: LabelledSamples | null; modelFiles: string[]; sparse: { denseBytes: number; sparseBytes: number } },
-): Pick<PruneReportDocument, 'mode' | 'relativeDiscrepancy' | 'accuracyBefore' | 'accuracyAfter' | 'heldOut' | 'nonzerosBefore' | 'nonzerosAfter' | 'files' | 'layers' | 'weightHistograms' | 'seconds'> {
+): Pick<PruneReportDocument, 'mode' | 'relativeDiscrepancy' | 'accuracyBefore' | 'accuracyAfter' | 'heldOut' | 'nonzerosBefore' | 'nonzerosAfter' | 'files' | 'layers' | 'keptAsTrained' | 'weightHistograms' | 'seconds'> {
   return {
     mode: result.mode,
     relativeDiscrepancy: result.relativeDiscrepancy,
@@ -126,6 +128,7 @@ export function resultFields(
       sparseExportBytes: o.sparse.sparseBytes,
     },
     layers: result.layers,
+    ...(result.keptAsTrained ? { keptAsTrained: result.keptAsTrained } : {}),
     weightHistograms: networkHistograms(
       trained,
       result.network,
