@@ -1,9 +1,12 @@
 // The network as a graph (types.ts): which layers each layer reads and is read by, every tensor's
 // shape, validated once; and which layers Net-Trim prunes, with the program each one gets.
 import { InputError } from '../errors.js';
-import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Layer, type Network } from './types.js';
+import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Network } from './types.js';
 import { LayerShapeError, layerOutputShape } from './shapes.js';
 import { checkInputParts } from './inputParts.js';
+import { sourceNames } from './sources.js';
+
+export { sourceNames };
 
 /** The network input's index in `sources`. */
 export const NETWORK_INPUT = -1;
@@ -99,10 +102,6 @@ export function checkNetwork(network: Network, source = 'network'): number[][] {
   return [...graph.inputShapes.map((shapes) => shapes[0]), graph.outputShape];
 }
 
-/** The tensors layer i reads, by name: its `from`, else the layer before it (the input for the first). */
-export function sourceNames(layers: readonly Layer[], i: number, inputName: string): string[] {
-  return layers[i].from ?? [i === 0 ? inputName : layers[i - 1].name];
-}
 
 /** The vocabulary of a network whose input holds token ids (the smallest of its embeddings'); undefined for other networks. */
 export function tokenVocabulary(network: Network): number | undefined {

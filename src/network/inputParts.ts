@@ -3,6 +3,7 @@
 // validated with the graph; their values (ids below a vocabulary, a mask of 0 and 1, finite
 // numbers) whenever samples arrive.
 import { InputError } from '../errors.js';
+import { sourceNames } from './sources.js';
 import { DEFAULT_INPUT_NAME, type InputPart, type Layer, type Network } from './types.js';
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -17,9 +18,9 @@ export function partRanges(parts: readonly InputPart[]): Array<{ part: InputPart
   });
 }
 
-/** The layers that read the layer named `name` (by `from`, or the one after it when it has none). */
+/** The layers that read the layer named `name`. */
 function readersOf(layers: readonly Layer[], name: string): Layer[] {
-  return layers.filter((l, i) => (l.from ?? [i === 0 ? '' : layers[i - 1].name]).includes(name));
+  return layers.filter((_, i) => sourceNames(layers, i, '').includes(name));
 }
 
 /**
@@ -48,7 +49,7 @@ export function checkInputParts(network: Network, source: string): void {
     const label = `${source}: input part '${part.name}'`;
     const at = network.layers.findIndex((l) => l.name === part.name);
     const layer = network.layers[at];
-    const from = layer ? (layer.from ?? [at === 0 ? inputName : network.layers[at - 1].name]) : [];
+    const from = layer ? sourceNames(network.layers, at, inputName) : [];
     if (layer?.kind !== 'rearrange' || from.length !== 1 || from[0] !== inputName || layer.offset !== null || layer.indices.length !== n || !layer.indices.every((v, i) => v === start + i))
       throw new InputError(`${label}: expected a rearrange layer of its name taking values ${start} to ${start + n - 1} of the network input '${inputName}'`);
     if (part.values === 'ids') {

@@ -4,7 +4,7 @@
 // constant is bound like a BatchNormalization's parameters, so channel removal slices it.
 // Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
-import { broadcast, MAX_STATIC, staticOf } from './staticValues.js';
+import { broadcastPair, staticOf } from './staticValues.js';
 import { listText, product, shapeText } from './common.js';
 import { sameAs, scalar, type NetTensor } from './graphReader.js';
 import type { Layer } from '../../network/types.js';
@@ -92,13 +92,10 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
 
 /** Elementwise arithmetic of two folded int tables of any shapes, broadcast (ONNX's rule). */
 function foldTables(ctx: ImportContext, index: number, op: Arithmetic, [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): boolean {
-  const rank = Math.max(a.shape.length, b.shape.length);
-  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
-  const [sa, sb] = [pad(a.shape), pad(b.shape)];
-  const out = sa.map((d, k) => Math.max(d, sb[k]));
-  const [va, vb] = [broadcast(a.values, sa, out), broadcast(b.values, sb, out)];
-  if (!va || !vb || out.reduce((n, d) => n * d, 1) > MAX_STATIC || [...va, ...vb].includes('batch') || (op === 'Div' && vb.includes(0)))
+  const pair = broadcastPair(a, b);
+  if (!pair || (op === 'Div' && pair.vb.includes(0)))
     throw ctx.reader.nodeError(index, `${op} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values, no division by 0`);
+  const { out, va, vb } = pair;
   const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
   ctx.alias(index, { values: va.map((x, k) => apply(Number(x), Number(vb[k]))), shape: out });
   return true;

@@ -5,10 +5,9 @@
 // takes its values out (network/inputParts.ts).
 import { InputError } from '../../errors.js';
 import type { InputPart, RearrangeLayer } from '../../network/types.js';
-import { BOOL, checkedDims, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, product, toInt, type OnnxModelHandle } from './common.js';
+import { BOOL, checkedDims, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, product, toInt, type ModelProto, type OnnxModelHandle } from './common.js';
 import type { ImportContext } from './context.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
-import type { ModelProto } from './common.js';
 
 type ValueInfo = NonNullable<NonNullable<ModelProto['graph']>['input']>[number];
 export type SampleLayout = OnnxModelHandle['sampleLayout'];

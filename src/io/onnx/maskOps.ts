@@ -8,7 +8,7 @@ import type { RearrangeLayer } from '../../network/types.js';
 import { checkedDims, FLOAT, listText, product, shapeText } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { sameAs, type NetTensor } from './graphReader.js';
-import { broadcast, MAX_STATIC, staticOf } from './staticValues.js';
+import { broadcast, broadcastIndices, broadcastPair, broadcastShape, MAX_STATIC, staticOf } from './staticValues.js';
 import { emitRearrange, fieldsOf, fullOf, indexMap, strides, view } from './tokenOps.js';
 
 /** The largest finite f32: an infinite Where value becomes it, so the affine map stays finite (−max + max·1 = 0 exactly). */
@@ -25,22 +25,16 @@ function maskInput(ctx: ImportContext, index: number, position: number, what: st
   return { x, full };
 }
 
-/** Output `position` of node `index` holds a mask's values too. */
-const markMask = (ctx: ImportContext, index: number) => ctx.masks.add(ctx.reader.nodes[index].output?.[0] ?? '');
-
 /** Cast of a mask (to bool, int64 or float): the same 0 and 1. */
 export function castMask(ctx: ImportContext, index: number): void {
   ctx.reader.attributes(index, ['to', 'saturate']);
-  maskInput(ctx, index, 0, 'input 0');
-  ctx.alias(index, ctx.net(index, 0, { channelsLast: true, sequence: true }));
-  markMask(ctx, index);
+  ctx.alias(index, maskInput(ctx, index, 0, 'input 0').x);
 }
 
 /** GatherND (batch_dims 0) of a computed tensor by folded indices: a rearrange. */
 const gatherND: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['batch_dims']);
-  const name = reader.nodes[index].input?.[0] ?? '';
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   const full = fullOf(x);
   const picks = staticOf(ctx, index, 1, 'indices');
@@ -64,7 +58,6 @@ const gatherND: Handler = (ctx, index) => {
     return from;
   });
   emitRearrange(ctx, index, x, out.length >= 2 ? out : [1, ...out], indices, null);
-  if (ctx.masks.has(name)) markMask(ctx, index);
 };
 
 /** Flatten of a mask (PyTorch 1's index arithmetic flattens it before a Gather): the same values, viewed. */
@@ -83,22 +76,19 @@ export function expandMask(ctx: ImportContext, index: number): void {
   reader.attributes(index, []);
   const { x, full } = maskInput(ctx, index, 0, 'input 0');
   const target = ctx.staticValues(index, 1, 'shape').map((v) => (v === 'batch' ? 1 : v));
-  const rank = Math.max(full.length, target.length);
-  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
-  const out = pad(full).map((d, j) => Math.max(d, pad(target)[j]));
-  const moves = checkedDims(out) && product(out) <= MAX_STATIC ? broadcast(Array.from({ length: product(full) }, (_, i) => i), full, out) : null;
+  const out = broadcastShape(full, target);
+  const moves = checkedDims(out) && product(out) <= MAX_STATIC ? broadcastIndices(full, out) : null;
   if (!moves) throw reader.nodeError(index, `expands a mask [${full.join(', ')}] (batch 1) to ${listText(target)}: expected a shape it broadcasts to (at most ${MAX_STATIC} values)`);
-  emitRearrange(ctx, index, x, out, Int32Array.from(moves, Number), null);
-  markMask(ctx, index);
+  emitRearrange(ctx, index, x, out, moves, null);
 }
 
-/** The ops that only move values: their output holds a mask's 0 and 1 when their data input does. */
+/** The ops that only move values: their output holds a mask's 0 and 1 when their data input does (the one place masks are marked). */
 const MOVES = new Set(['Reshape', 'Flatten', 'Gather', 'GatherND', 'Expand', 'Transpose', 'Unsqueeze', 'Squeeze', 'Slice', 'Identity', 'Cast', 'And']);
 
 /** After node `index` ran: its output is a mask when it moved one's values. */
 export function followMask(ctx: ImportContext, index: number): void {
   const node = ctx.reader.nodes[index];
-  if (MOVES.has(node.opType ?? '') && (node.input ?? []).some((n, k) => ctx.masks.has(n) && (k === 0 || node.opType === 'And'))) markMask(ctx, index);
+  if (MOVES.has(node.opType ?? '') && (node.input ?? []).some((n, k) => ctx.masks.has(n) && (k === 0 || node.opType === 'And'))) ctx.masks.add(node.output?.[0] ?? '');
 }
 
 /** And of a mask and a folded bool table (transformers' padding mask and its causal or full mask): the mask where the table holds, 0 elsewhere. */
@@ -111,15 +101,11 @@ const and: Handler = (ctx, index) => {
   if (computed.length !== 1) throw reader.nodeError(index, `And of two computed tensors: expected a mask and a folded table`);
   const { x, full } = maskInput(ctx, index, computed[0], `input ${computed[0]}`);
   const table = staticOf(ctx, index, 1 - computed[0], 'mask');
-  const rank = Math.max(full.length, table.shape.length);
-  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
-  const [fx, ft] = [pad(full), pad(table.shape)];
-  const out = fx.map((d, j) => Math.max(d, ft[j]));
+  const out = broadcastShape(full, table.shape);
   const keep = broadcast(table.values, table.shape, out);
-  const moves = broadcast(Array.from({ length: product(full) }, (_, i) => i), full, out);
+  const moves = broadcastIndices(full, out);
   if (!keep || !moves) throw reader.nodeError(index, `And of a mask [${full.join(', ')}] and a table ${listText(table.shape)} (batch 1): expected shapes that broadcast`);
-  emitRearrange(ctx, index, x, out, Int32Array.from(moves, (from, i) => (keep[i] ? Number(from) : -1)), null);
-  markMask(ctx, index);
+  emitRearrange(ctx, index, x, out, moves.map((from, i) => (keep[i] ? from : -1)), null);
 };
 
 /**
@@ -151,16 +137,14 @@ export function broadcastTerms(ctx: ImportContext, index: number, parts: NetTens
   if (parts.length !== 2) return null;
   const fulls = parts.map(fullOf);
   if (!fulls[0] || !fulls[1] || shapeText(fulls[0]) === shapeText(fulls[1])) return null;
-  const rank = Math.max(fulls[0].length, fulls[1].length);
-  const padded = fulls.map((f) => [...Array(rank - f!.length).fill(1), ...f!]);
-  const out = padded[0].map((d, j) => Math.max(d, padded[1][j]));
-  const big = padded.findIndex((f) => shapeText(f) === shapeText(out));
+  const out = broadcastShape(fulls[0], fulls[1]);
+  const big = fulls.findIndex((f) => shapeText(f!) === shapeText(out));
   if (big < 0) return null;
   const small = 1 - big;
-  const moves = broadcast(Array.from({ length: product(fulls[small]!) }, (_, i) => i), fulls[small]!, out);
+  const moves = broadcastIndices(fulls[small]!, out);
   if (!moves) return null;
   const fields = fieldsOf(fulls[big]!);
-  const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.uniqueName(`${ctx.reader.nodes[index].name || `Add_${index}`}:broadcast`), from: [parts[small].layer], indices: Int32Array.from(moves, Number), offset: null, shape: fields.ours };
+  const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.uniqueName(`${ctx.reader.nodes[index].name || `Add_${index}`}:broadcast`), from: [parts[small].layer], indices: moves, offset: null, shape: fields.ours };
   ctx.reader.layers.push(layer);
   const terms = [...parts];
   terms[small] = { ...parts[big], layer: layer.name };
@@ -170,13 +154,10 @@ export function broadcastTerms(ctx: ImportContext, index: number, parts: NetTens
 /** Elementwise `test` of two folded tables, broadcast (ONNX's rule): a 0/1 table. */
 function foldLogic(ctx: ImportContext, index: number, test: (a: number, b: number) => boolean): void {
   const [a, b] = [0, 1].map((k) => staticOf(ctx, index, k, 'value'));
-  const rank = Math.max(a.shape.length, b.shape.length);
-  const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
-  const out = pad(a.shape).map((d, j) => Math.max(d, pad(b.shape)[j]));
-  const [va, vb] = product(out) <= MAX_STATIC ? [broadcast(a.values, a.shape, out), broadcast(b.values, b.shape, out)] : [null, null];
-  if (!va || !vb || [...va, ...vb].includes('batch'))
-    throw ctx.reader.nodeError(index, `${ctx.reader.opType(index)} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values (at most ${MAX_STATIC})`);
-  ctx.alias(index, { values: va.map((v, i) => (test(Number(v), Number(vb[i])) ? 1 : 0)), ...(out.length > 1 ? { shape: out } : {}) });
+  const pair = broadcastPair(a, b);
+  if (!pair) throw ctx.reader.nodeError(index, `${ctx.reader.opType(index)} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values (at most ${MAX_STATIC})`);
+  const { out, va, vb } = pair;
+  ctx.alias(index, { values: va.map((v, i) => (test(v, vb[i]) ? 1 : 0)), ...(out.length > 1 ? { shape: out } : {}) });
 }
 
 /** A comparison of folded tables (transformers' index arithmetic: which key positions a query sees). */

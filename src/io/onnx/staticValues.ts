@@ -37,6 +37,29 @@ export function broadcast(values: StaticTensor['values'], shape: number[], to: n
   return gathered(values, aligned, to.map((d, k) => Array.from({ length: d }, (_, i) => (aligned[k] === 1 ? 0 : i)))).values;
 }
 
+/** The shape `a` and `b` broadcast to (ONNX's multidirectional rule): right-aligned, the larger size of each axis (`broadcast` then checks they fit it). */
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  const pad = (s: readonly number[]) => [...Array(rank - s.length).fill(1), ...s];
+  const [pa, pb] = [pad(a), pad(b)];
+  return pa.map((d, k) => Math.max(d, pb[k]));
+}
+
+/** For each position of `to`, the row-major index of `from` it reads, `from` broadcast to `to`; null when it does not broadcast. */
+export function broadcastIndices(from: readonly number[], to: number[]): Int32Array | null {
+  const moves = broadcast(Array.from({ length: from.reduce((a, b) => a * b, 1) }, (_, i) => i), [...from], to);
+  return moves && Int32Array.from(moves, Number);
+}
+
+/** Two folded tables broadcast to one shape: their values there, or null when they do not broadcast, hold more than MAX_STATIC or an unknown batch. */
+export function broadcastPair(a: { values: StaticTensor['values']; shape: number[] }, b: { values: StaticTensor['values']; shape: number[] }): { out: number[]; va: number[]; vb: number[] } | null {
+  const out = broadcastShape(a.shape, b.shape);
+  if (out.reduce((n, d) => n * d, 1) > MAX_STATIC) return null;
+  const [va, vb] = [broadcast(a.values, a.shape, out), broadcast(b.values, b.shape, out)];
+  if (!va || !vb || va.includes('batch') || vb.includes('batch')) return null;
+  return { out, va: va as number[], vb: vb as number[] };
+}
+
 /** The values of a row-major `shape` at the index lists `ranges` (one per axis), as a StaticTensor. */
 export function gathered(values: StaticTensor['values'], shape: number[], ranges: number[][]): StaticTensor {
   const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
