@@ -107,8 +107,9 @@ for name, build, dynamo, types in [("hf-bert-mask", bert, True, False), ("hf-dis
     example = (ids, mask) + ((torch.zeros(1, 49, dtype=torch.long),) if types else ())
     if dynamo:
         torch.onnx.export(model, example, path, dynamo=True, input_names=inputs, output_names=["logits"])
-    else:  # Optimum's exporter: TorchScript, a dynamic batch, the weights inside
-        torch.onnx.export(model, example, path, dynamo=False, opset_version=17, input_names=inputs, output_names=["logits"], dynamic_axes={**{n: {0: "batch"} for n in inputs}, "logits": {0: "batch"}})
+    else:  # Optimum's exporter: TorchScript, the batch and the sequence length open, the weights inside
+        axes = {0: "batch_size", 1: "sequence_length"}
+        torch.onnx.export(model, example, path, dynamo=False, opset_version=17, input_names=inputs, output_names=["logits"], dynamic_axes={**{n: axes for n in inputs}, "logits": {0: "batch_size"}})
     summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
     print(name, summary[name], flush=True)
 

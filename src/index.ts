@@ -5,6 +5,7 @@ export { InputError, GpuError, NoAdapterError } from './errors.js';
 export { acquireGpu, type GpuRuntime } from './gpu/device.js';
 export { parseNpy, serializeNpy, npyToMatrix, assertFinite } from './io/npy.js';
 export { parseNpz, isZip } from './io/npz.js';
+export { shapesOfSamples, type InputSizes, type FixedAxis } from './io/inputSizes.js';
 export type { NpyArray, NpyData, NpyDtype, NpyFloatArray, ParseNpyOptions } from './io/npy.js';
 export type {
   Network,

@@ -1,6 +1,7 @@
 // Models of several inputs: Hugging Face text classifiers exported with their attention mask
 // (test/fixtures/torch2, scripts/torch2-fixtures.mjs): input_ids and attention_mask, and
-// token_type_ids through the TorchScript exporter (Optimum's). The inputs are packed into one
+// token_type_ids through the TorchScript exporter (Optimum's: the sequence length open, here fixed
+// by the samples' shape). The inputs are packed into one
 // network input (network/inputParts.ts), the mask's path (Cast, GatherND, And, Where, the Add
 // to attention's scores) read as moves and an affine map. Each model reads to what onnxruntime
 // computes on padded samples, on the GPU too, and prunes from the CLI with an .npz of samples.
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu } from '../src/index.js';
 import { readSamplesFile } from '../src/io/files.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
+import { shapesOfSamples } from '../src/io/inputSizes.js';
 import type { NpyArray } from '../src/io/npy.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
@@ -26,6 +28,7 @@ const gpu = await gpuForTests();
 const dir = join(fixtures, 'torch2');
 const samplesPath = join(dir, 'text-mask-samples.npz');
 const arrays = (await readSamplesFile(samplesPath)) as Map<string, NpyArray>;
+const sizes = { samples: shapesOfSamples(arrays) };
 const COUNT = 12;
 const T = 49;
 
@@ -57,7 +60,7 @@ describe('models of several inputs (ids, attention mask, token types): read to w
   for (const [name, names] of MODELS)
     it(name, async () => {
       const path = join(dir, `${name}.onnx`);
-      const model = await loadModelFile(path);
+      const model = await loadModelFile(path, sizes);
       expect(model.network.inputParts!.map((p) => [p.name, p.values, p.shape])).toEqual(names.map((n) => [n, n === 'attention_mask' ? 'mask' : 'ids', [T]]));
       expect(model.network.inputShape).toEqual([names.length * T]);
       // The samples file's arrays packed per sample: the extra token_type_ids left for the models without it.
@@ -78,7 +81,7 @@ describe('models of several inputs (ids, attention mask, token types): read to w
 describe.skipIf(!gpu)('models of several inputs: the GPU forward pass equals the float64 one', () => {
   for (const [name] of MODELS)
     it(`${name}: outputs and every prunable layer's input and target`, async () => {
-      const model = await loadModelFile(join(dir, `${name}.onnx`));
+      const model = await loadModelFile(join(dir, `${name}.onnx`), sizes);
       const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
       const cpu = forwardCpu(model.network, data, COUNT, { collect: true });
       const onGpu = await forwardGpu(gpu!, model.network, data, COUNT, { collect: true, maxChunkSamples: 5 });

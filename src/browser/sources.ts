@@ -5,6 +5,7 @@
 // The model is what Node's loadModelFile returns (same LoadedModel), so everything after loading
 // is the same code in both: pruneNetwork(model.network, ...), model.serialize(result.network).
 import { InputError } from '../errors.js';
+import type { InputSizes } from '../io/inputSizes.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
 import { isZip, parseNpz } from '../io/npz.js';
@@ -178,10 +179,10 @@ function concatenate(parts: Uint8Array[]): ArrayBuffer {
   return out.buffer;
 }
 
-async function tfjsModel(name: string, modelJson: unknown, shard: (path: string) => Promise<Uint8Array>): Promise<LoadedModel> {
+async function tfjsModel(name: string, modelJson: unknown, shard: (path: string) => Promise<Uint8Array>, sizes?: InputSizes): Promise<LoadedModel> {
   const shards: Uint8Array[] = [];
-  for (const path of checkTfjsModelJson(modelJson, name).paths) shards.push(await shard(path));
-  const handle = await parseTfjsModel(modelJson, concatenate(shards), name);
+  for (const path of checkTfjsModelJson(modelJson, name, sizes).paths) shards.push(await shard(path));
+  const handle = await parseTfjsModel(modelJson, concatenate(shards), name, sizes);
   return {
     format: 'tfjs',
     files: [],
@@ -200,8 +201,8 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
 }
 
 /** `dataFile(location)`: an external data file's bytes (PyTorch ≥ 2.9 writes `model.onnx.data`). */
-async function onnxModel(name: string, bytes: Uint8Array, dataFile: (location: string) => Promise<Uint8Array>): Promise<LoadedModel> {
-  const handle = await parseOnnxModelWithData(bytes, name, dataFile);
+async function onnxModel(name: string, bytes: Uint8Array, dataFile: (location: string) => Promise<Uint8Array>, sizes?: InputSizes): Promise<LoadedModel> {
+  const handle = await parseOnnxModelWithData(bytes, name, dataFile, sizes);
   return {
     format: 'onnx',
     files: [],
@@ -237,8 +238,8 @@ function formatOf(name: string, bytes: Uint8Array): 'tfjs' | 'onnx' {
  * The format comes from the name (.json: TF.js, .onnx: ONNX; bytes with no name are told apart
  * by content). Every error is an InputError naming the file.
  */
-export async function loadModel(source: ModelSource, options: SourceOptions = {}): Promise<LoadedModel> {
-  if (isCollection(source)) return loadFromFiles(namedEntries(source));
+export async function loadModel(source: ModelSource, options: SourceOptions & { sizes?: InputSizes } = {}): Promise<LoadedModel> {
+  if (isCollection(source)) return loadFromFiles(namedEntries(source), options.sizes);
 
   if (isUrl(source)) {
     const url = absoluteUrl(source);
@@ -248,27 +249,27 @@ export async function loadModel(source: ModelSource, options: SourceOptions = {}
       return onnxModel(name, bytes, (location) => {
         const dataUrl = new URL(location, url);
         return fetchBytes(dataUrl, dataUrl.href, options.fetchInit, ` (an external data file of ${name})`);
-      });
+      }, options.sizes);
     return tfjsModel(name, parseJson(bytes, name), (path) => {
       const shardUrl = new URL(path, url);
       return fetchBytes(shardUrl, shardUrl.href, options.fetchInit, ` (a weight shard listed in ${name})`);
-    });
+    }, options.sizes);
   }
 
   const { name, bytes } = await readBytes(source, options);
   if (formatOf(name, bytes) === 'onnx')
     return onnxModel(name, bytes, async (location) => {
       throw new InputError(`${name}: its tensors' data is in the external data file '${location}', which a single file cannot provide: pass the model together with it (e.g. both dropped files), or its URL`);
-    });
+    }, options.sizes);
   const modelJson = parseJson(bytes, name);
   return tfjsModel(name, modelJson, async (path) => {
     throw new InputError(
       `${name}: weightsManifest lists the weight shard '${path}', which a single file cannot provide: pass model.json together with its shards (e.g. all dropped files), or its URL`,
     );
-  });
+  }, options.sizes);
 }
 
-async function loadFromFiles(entries: NamedSource[]): Promise<LoadedModel> {
+async function loadFromFiles(entries: NamedSource[], sizes?: InputSizes): Promise<LoadedModel> {
   const names = entries.map((e) => e.name);
   const models = entries.filter((e) => ['.json', '.onnx'].includes(extensionOf(e.name)));
   if (models.length === 0)
@@ -282,7 +283,7 @@ async function loadFromFiles(entries: NamedSource[]): Promise<LoadedModel> {
       const entry = byName.get(baseName(location));
       if (!entry) throw new InputError(`${model.name}: its tensors' data is in the external data file '${location}', which is not among the files (${names.join(', ')}): add it beside the model`);
       return namedBytes(entry);
-    });
+    }, sizes);
   return tfjsModel(model.name, parseJson(bytes, model.name), async (path) => {
     const entry = byName.get(baseName(path));
     if (!entry)
@@ -290,5 +291,5 @@ async function loadFromFiles(entries: NamedSource[]): Promise<LoadedModel> {
         `${model.name}: weightsManifest lists the weight shard '${path}', which is not among the files (${names.join(', ')}): add it beside model.json`,
       );
     return namedBytes(entry);
-  });
+  }, sizes);
 }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { InputError, NoAdapterError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
 import { pendingFolders, readNpyFile, readSamplesFile, writeFilesAtomically } from '../io/files.js';
+import { shapesOfSamples } from '../io/inputSizes.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
 import { labelsForSamples, samplesForModel } from '../io/samples.js';
@@ -17,11 +18,12 @@ import type { Backend } from '../solver/types.js';
 import { cancelSignal, trace } from './cancel.js';
 import { distributedSolver, parseDistributedOption, queueOption, storeOption, type DistributedOption } from './distributedOptions.js';
 import type { Progress } from './progress.js';
-import { oneOf, positiveInteger, positiveNumber } from './optionValues.js';
+import { axisSizes, collect, oneOf, positiveInteger, positiveNumber } from './optionValues.js';
 
 /** The options as commander hands them over (strings, unvalidated). */
 export interface RawNetworkOptions {
   samples: string;
+  dim?: string[];
   labels?: string;
   mode?: string;
   structured?: boolean;
@@ -56,15 +58,20 @@ export interface NetworkOptions {
   tolerance?: number;
   gapTolerance?: number;
   maxSamples?: number;
+  /** --dim: sizes of the model's open input axes, by name. */
+  dims?: Record<string, number>;
   /** --queue and --store: the layers are solved by `net-trim worker` processes. */
   distributed?: DistributedOption;
 }
+
+export const DIM_HELP = "the size of an input axis the model leaves open besides the batch (ONNX's dynamic 'sequence_length', 'height'), by its name; repeat or comma-separate. The written model keeps them open";
 
 /** The model and its samples: the argument and first options of prune and sweep. */
 export function addInputOptions(command: Command): Command {
   return command
     .argument('<model>', 'model.json (TF.js Layers, weight shards beside it) or model.onnx')
     .requiredOption('--samples <S.npy>', 'sample inputs: (P, ...input shape): NHWC images for TF.js, NCHW for ONNX, or (P, features) flattened; for a model of several inputs an .npz of one array per input, by name (`net-trim inspect` prints the shapes a model takes)')
+    .option('--dim <name=size>', `${DIM_HELP}. Without it the samples' shape fixes them`, collect)
     .option('--labels <L.npy>', 'integer class labels (P,), int32 or int64: reports accuracy before and after')
     .option('--max-samples <n>', 'prune on the first n samples only; with --labels, the accuracy on the rest (held out) is reported too');
 }
@@ -108,6 +115,7 @@ export function parseNetworkOptions(raw: RawNetworkOptions): NetworkOptions {
     tolerance: positiveNumber(raw.tolerance, '--tolerance'),
     gapTolerance: positiveNumber(raw.gapTolerance, '--gap-tolerance'),
     maxSamples: positiveInteger(raw.maxSamples, '--max-samples'),
+    dims: axisSizes(raw.dim),
   };
   const distributed = parseDistributedOption(raw, options.mode);
   if (distributed) options.distributed = distributed;
@@ -254,9 +262,11 @@ export interface NetworkInputs {
 
 export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOptions, options: NetworkOptions): Promise<NetworkInputs> {
   trace('loading');
-  const model = await loadModelFile(modelPath);
+  // The samples first: their shape fixes the input axes a model leaves open (a sequence length).
+  const arrays = await readSamplesFile(raw.samples);
+  const model = await loadModelFile(modelPath, { dims: options.dims, samples: shapesOfSamples(arrays) });
   checkNetwork(model.network, modelPath);
-  const all = samplesForModel(await readSamplesFile(raw.samples), model, raw.samples);
+  const all = samplesForModel(arrays, model, raw.samples);
   const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
   const labels = raw.labels ? labelsForSamples(await readNpyFile(raw.labels), raw.labels, all, classes) : undefined;
   const count = Math.min(all.count, options.maxSamples ?? all.count);

@@ -47,3 +47,20 @@ export function oneOf<T extends string>(raw: string | undefined, option: string,
   if (!(allowed as readonly string[]).includes(raw)) invalid(option, list, raw);
   return raw as T;
 }
+
+/** A repeatable option's values, in order (commander's argParser for `--dim a=1 --dim b=2`). */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** --dim NAME=SIZE (repeated or comma-separated): sizes for a model's open input axes, by name. */
+export function axisSizes(raw: readonly string[] | undefined, option = '--dim'): Record<string, number> | undefined {
+  if (!raw || raw.length === 0) return undefined;
+  const sizes: Record<string, number> = {};
+  for (const part of raw.flatMap((r) => r.split(','))) {
+    const at = part.lastIndexOf('=');
+    const name = part.slice(0, at).trim();
+    if (at < 0 || !name) invalid(option, "NAME=SIZE (an input axis's name and its size, e.g. sequence_length=128)", part);
+    if (Object.hasOwn(sizes, name)) invalid(option, `one size for '${name}'`, raw.join(','));
+    sizes[name] = positiveInteger(part.slice(at + 1), `${option} ${name}`)!;
+  }
+  return sizes;
+}

@@ -147,7 +147,7 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     report: 'net-trim prune',
     version: packageVersion(),
     createdAt: new Date().toISOString(),
-    model: { path: modelPath, format: model.format },
+    model: { path: modelPath, format: model.format, ...(model.notes?.length ? { notes: model.notes } : {}) },
     samples: { path: raw.samples, count: samples.count },
     labels: raw.labels ?? null,
     options,

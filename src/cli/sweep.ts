@@ -112,7 +112,7 @@ async function runSweep(modelPath: string, raw: RawSweepOptions): Promise<void> 
     report: 'net-trim sweep',
     version: packageVersion(),
     createdAt: new Date().toISOString(),
-    model: { path: modelPath, format: model.format },
+    model: { path: modelPath, format: model.format, ...(model.notes?.length ? { notes: model.notes } : {}) },
     samples: { path: raw.samples, count: samples.count },
     labels: raw.labels ?? null,
     options: { ...options, epsilonGains: gains },

@@ -2,6 +2,7 @@
 // is produced in the same format it came in, as bytes the caller writes atomically with the rest.
 import { basename, extname } from 'node:path';
 import { InputError } from '../errors.js';
+import type { InputSizes } from './inputSizes.js';
 import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
 import { modelWithDataInside, onnxImportNotes, writeOnnxModelFiles } from './onnxModel.js';
@@ -15,11 +16,11 @@ export function modelFileNames(format: LoadedModel['format']): string[] {
   return format === 'tfjs' ? ['model.json', 'weights.bin'] : ['model.onnx', 'model.onnx.data'];
 }
 
-export async function loadModelFile(path: string): Promise<LoadedModel> {
+export async function loadModelFile(path: string, sizes?: InputSizes): Promise<LoadedModel> {
   const extension = extname(path).toLowerCase();
   if (extension === '.json') {
     const shards: string[] = [];
-    const handle = await loadTfjsModelFile(path, shards);
+    const handle = await loadTfjsModelFile(path, shards, sizes);
     return {
       format: 'tfjs',
       path,
@@ -37,7 +38,7 @@ export async function loadModelFile(path: string): Promise<LoadedModel> {
     };
   }
   if (extension === '.onnx') {
-    const handle = await loadOnnxModelFile(path);
+    const handle = await loadOnnxModelFile(path, sizes);
     return {
       format: 'onnx',
       path,

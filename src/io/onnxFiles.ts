@@ -4,14 +4,16 @@ import type { Network } from '../network/types.js';
 import { dirname } from 'node:path';
 import { InputError } from '../errors.js';
 import { readInputFile, resolveListedFile, writeFilesAtomically } from './files.js';
+import type { InputSizes } from './inputSizes.js';
 import { parseOnnxModelWithData, writeOnnxModel, type OnnxModelHandle } from './onnxModel.js';
 
 /**
  * Reads and parses an ONNX model file and the external data files its tensors name (each inside
  * the model's folder, after links, and at least as long as its tensors' ranges before a byte of it
- * is read); every error names `path`. `dataFiles` holds the data files' real paths.
+ * is read); every error names `path`. `dataFiles` holds the data files' real paths. `sizes`: for
+ * input axes the model leaves open (inputSizes.ts).
  */
-export async function loadOnnxModelFile(path: string): Promise<OnnxModelHandle & { dataFiles: string[] }> {
+export async function loadOnnxModelFile(path: string, sizes?: InputSizes): Promise<OnnxModelHandle & { dataFiles: string[] }> {
   const folder = dirname(path);
   const dataFiles: string[] = [];
   const handle = await parseOnnxModelWithData(await readInputFile(path), path, async (location, needed) => {
@@ -20,7 +22,7 @@ export async function loadOnnxModelFile(path: string): Promise<OnnxModelHandle &
       throw new InputError(`${file.path}: expected at least ${needed} bytes (the furthest tensor's offset + length in ${path}), found ${file.size}`);
     dataFiles.push(file.path);
     return readInputFile(file.path, { context: ` (an external data file of ${path})` });
-  });
+  }, sizes);
   return { ...handle, dataFiles };
 }
 

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Network } from '../network/types.js';
 import { readInputFile, resolveListedFile, writeFilesAtomically } from './files.js';
+import type { InputSizes } from './inputSizes.js';
 import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from './tfjsModel.js';
 
 /** A model.json is topology and a manifest: larger than this, it is not one. */
@@ -16,7 +17,7 @@ const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
  * up to what the manifest declares, before a byte of them is read. Every error names the file.
  * `files` receives the real paths of the shards.
  */
-export async function loadTfjsModelFile(modelJsonPath: string, files: string[] = []): Promise<TfjsModelHandle> {
+export async function loadTfjsModelFile(modelJsonPath: string, files: string[] = [], sizes?: InputSizes): Promise<TfjsModelHandle> {
   const text = (await readInputFile(modelJsonPath, { maxBytes: MAX_MODEL_JSON_BYTES })).toString('utf8');
   let modelJson: unknown;
   try {
@@ -24,7 +25,7 @@ export async function loadTfjsModelFile(modelJsonPath: string, files: string[] =
   } catch (error) {
     throw new InputError(`${modelJsonPath}: expected a JSON model.json (TF.js Layers format), found malformed JSON: ${(error as Error).message}`);
   }
-  const { bytes, paths, specs } = checkTfjsModelJson(modelJson, modelJsonPath);
+  const { bytes, paths, specs } = checkTfjsModelJson(modelJson, modelJsonPath, sizes);
   const folder = dirname(modelJsonPath);
   const shards = [];
   for (const listed of paths) shards.push(await resolveListedFile(folder, listed, modelJsonPath));
@@ -40,7 +41,7 @@ export async function loadTfjsModelFile(modelJsonPath: string, files: string[] =
     offset += data.length;
     files.push(shard.path);
   }
-  return parseTfjsModel(modelJson, weightData.buffer, modelJsonPath);
+  return parseTfjsModel(modelJson, weightData.buffer, modelJsonPath, sizes);
 }
 
 /**

@@ -22,6 +22,8 @@ import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
 import { unwrapped } from './tfjs/fields.js';
+import { withFixedInput } from './tfjs/openInput.js';
+import { fixedAxesNote, type FixedAxis, type InputSizes } from './inputSizes.js';
 
 export type { TfjsWeightEntry };
 
@@ -42,6 +44,8 @@ export interface TfjsModelHandle {
   normalizations: string[];
   /** How the model's users hold a sample: NHWC images, or NLC sequences (a [steps, channels] input). */
   sampleLayout: 'nhwc' | 'nlc';
+  /** The input axes the model leaves open besides the batch, as they were fixed to read it. */
+  fixedAxes?: FixedAxis[];
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -105,19 +109,22 @@ function forLoading(modelTopology: Json, normalizations: Normalizations): Json {
 }
 
 /** model.json checked (tfjsCheck.ts, then what a Network cannot express): what TF.js then builds is bounded by the weight files. */
-export function checkTfjsModelJson(modelJson: unknown, source: string): CheckedModelJson {
-  return checkModelJson(modelJson, source, (entry) => checkLayerEntry(entry, source));
+export function checkTfjsModelJson(modelJson: unknown, source: string, sizes?: InputSizes): CheckedModelJson & { fixed: FixedAxis[] } {
+  // An input's open axes (Input(shape=(None,))) are fixed in a copy that is checked and loaded.
+  const { json, fixed } = withFixedInput(modelJson, source, sizes);
+  return { ...checkModelJson(json, source, (entry) => checkLayerEntry(entry, source)), fixed };
 }
 
 // ---------------------------------------------------------------------------------------------
 
 /**
  * Reads a TF.js Layers model: `modelJson` is the parsed model.json, `weightData` the bytes of its
- * weight shards concatenated in manifest order, `source` the file name for messages.
+ * weight shards concatenated in manifest order, `source` the file name for messages. `sizes`: for
+ * input axes the model leaves open (inputSizes.ts); the model written back keeps them open.
  */
-export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer, source: string): Promise<TfjsModelHandle> {
+export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer, source: string, sizes?: InputSizes): Promise<TfjsModelHandle> {
   silenceNodeBackendHint();
-  const checked = checkTfjsModelJson(modelJson, source);
+  const checked = checkTfjsModelJson(modelJson, source, sizes);
   const { modelTopology, entries, specs, bytes, paths, shapes } = checked;
   const indexByName = new Map(entries.map((e) => [e.name, e.index]));
   const where = (layer: tf.layers.Layer) => `${source}: layer ${indexByName.get(layer.name) ?? '?'} ('${layer.name}')`;
@@ -149,7 +156,8 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const { weightsManifest: _manifest, ...rest } = modelJson as Json;
     const written = withoutFolds(rest, weights, folds);
     const sampleLayout = model.inputs[0].shape.length === 3 ? 'nlc' : 'nhwc';
-    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout };
+    const fixedAxes = checked.fixed.length ? { fixedAxes: checked.fixed } : {};
+    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout, ...fixedAxes };
   } finally {
     model.dispose();
   }
@@ -309,6 +317,7 @@ function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFo
 /** What the import changed, in words (for inspect and the report). */
 export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
   return [
+    ...fixedAxesNote(handle.fixedAxes ?? []),
     ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`),
     ...handle.normalizations.map((name) => `Normalization '${name}' is read by net-trim as a per-channel affine layer (TF.js has no Normalization layer); the written model keeps it as it was`),
   ];

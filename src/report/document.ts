@@ -31,11 +31,18 @@ export interface HeldOutAccuracy {
   accuracyAfter: number;
 }
 
+/** The model file, and what its import changed or fixed, in words (LoadedModel.notes; absent when nothing). */
+export interface ReportedModel {
+  path: string;
+  format: string;
+  notes?: string[];
+}
+
 export interface PruneReportDocument {
   report: 'net-trim prune';
   version: string;
   createdAt: string;
-  model: { path: string; format: string };
+  model: ReportedModel;
   samples: { path: string; count: number };
   labels: string | null;
   options: Record<string, unknown> & { mode: PruneMode; epsilonGain: number; backend: string };
@@ -77,7 +84,7 @@ export interface SweepReportDocument {
   report: 'net-trim sweep';
   version: string;
   createdAt: string;
-  model: { path: string; format: string };
+  model: ReportedModel;
   samples: { path: string; count: number };
   labels: string | null;
   options: Record<string, unknown> & { mode: PruneMode; epsilonGains: number[]; backend: string };

@@ -407,6 +407,10 @@ describe('the demo page', () => {
       expect(await page.textContent('#input-graph pre')).toMatch(/^samples: an \.npz of input_ids: \(P, 49\) token ids from 0 to 195/);
       await page.setInputFiles('#files', [fixture('torch2/hf-distilbert-mask.onnx'), fixture('torch2/hf-distilbert-mask.onnx.data'), fixture('text-samples.npy')]);
       expect(await message()).toMatch(/^text-samples\.npy: expected an \.npz of one array per model input/);
+      // Optimum's export leaves the sequence length open: the .npz's shape fixes it.
+      await page.setInputFiles('#files', [fixture('torch2/hf-bert-mask-torchscript.onnx'), fixture('torch2/text-mask-samples.npz')]);
+      await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('hf-bert-mask-torchscript.onnx'), null, { timeout: 30_000 });
+      expect(await page.textContent('#input-graph summary')).toMatch(/^The network as read: inputs input_ids \[49\], attention_mask \[49\], token_type_ids \[49\] → output \[10\]/);
       await page.setInputFiles('#files', [fixture('mnist-mlp.onnx'), fixture('mnist-samples.npy'), fixture('mnist-labels.npy')]);
       await page.waitForFunction(() => document.querySelector('#input-summary')!.textContent!.startsWith('mnist-mlp.onnx'), null, { timeout: 30_000 });
 

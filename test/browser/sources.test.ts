@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { InputError, labelsForSamples, loadModel, readBytes, readNpy, readSamples, samplesForModel, serializeNpy, type Network, type NpyArray } from '../../src/index.js';
+import { InputError, labelsForSamples, loadModel, readBytes, readNpy, readSamples, samplesForModel, serializeNpy, shapesOfSamples, type Network, type NpyArray } from '../../src/index.js';
 import { loadModelFile, readNpyFile, readSamplesFile } from '../../src/node.js';
 
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
@@ -182,6 +182,12 @@ describe('readSamples (a model of several inputs: an .npz)', () => {
     const samples = samplesForModel(await readSamples(`${base}${name}`), model, name);
     expect([samples.count, samples.data.length]).toEqual([64, 64 * 98]);
     expect(await inputError(async () => samplesForModel(await readNpy(await file('text-samples.npy')), model, 'text-samples.npy'))).toMatch(/^text-samples\.npy: expected an \.npz of one array per model input/);
+    // Optimum's export leaves the sequence length open: the samples' shape or a size given fixes it.
+    const open = `${base}torch2/hf-bert-mask-torchscript.onnx`;
+    const fromSamples = await loadModel(open, { sizes: { samples: shapesOfSamples(await readSamples(`${base}${name}`)) } });
+    expect(fromSamples.network.inputShape).toEqual([3 * 49]);
+    expect((await loadModel(open, { sizes: { dims: { sequence_length: 20 } } })).network.inputShape).toEqual([3 * 20]);
+    expect(await inputError(() => loadModel(open))).toMatch(/hf-bert-mask-torchscript\.onnx: input 'input_ids' has shape \[batch_size, sequence_length\]: axis 1 \('sequence_length'\) is open/);
   });
 });
 

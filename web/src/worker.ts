@@ -18,6 +18,7 @@ import {
   readNpy,
   readSamples,
   samplesForModel,
+  shapesOfSamples,
   tokenVocabulary,
   type GpuRuntime,
   type LoadedModel,
@@ -131,19 +132,23 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
   let labelsArray: { name: string; array: NpyArray } | null = null;
   if ('urls' in input) {
     const { urls } = input;
-    model = await loadModel(urls.model);
+    // The samples first: their shape fixes the input axes a model leaves open (a sequence length).
     samplesArray = { name: urls.samples, array: await readSamples(urls.samples) };
+    model = await loadModel(urls.model, { sizes: { samples: shapesOfSamples(samplesArray.array) } });
     if (urls.labels) labelsArray = { name: urls.labels, array: await readNpy(urls.labels) };
   } else {
     const npyFiles = input.files.filter((f) => f.name.toLowerCase().endsWith('.npy'));
     const npzFiles = input.files.filter((f) => f.name.toLowerCase().endsWith('.npz'));
     const modelFiles = input.files.filter((f) => !npyFiles.includes(f) && !npzFiles.includes(f));
-    model = await loadModel(modelFiles);
     const arrays = await Promise.all(npyFiles.map(async (f) => ({ name: f.name, array: await readNpy(f) })));
     if (npzFiles.length > 1) throw new InputError(`${npzFiles.map((f) => f.name).join(', ')}: expected one .npz of samples, found ${npzFiles.length}`);
     // An .npz holds the samples (one array per input of the model); an .npy beside it, the labels.
     if (npzFiles.length === 1 && arrays.length > 1) throw new InputError(`${arrays.map((a) => a.name).join(', ')}: expected at most one .npy of labels beside the samples ${npzFiles[0].name}, found ${arrays.length}`);
-    if (npzFiles.length === 1) return checkedInput(model, { name: npzFiles[0].name, array: await readSamples(npzFiles[0]) }, arrays[0] ?? null, maxSamples);
+    const npz = npzFiles.length === 1 ? await readSamples(npzFiles[0]) : null;
+    // The samples' shape fixes the input axes a model leaves open; of .npy files, samples have more axes than labels.
+    const shaped = npz ?? arrays.find((a) => a.array.shape.length > 1)?.array;
+    model = await loadModel(modelFiles, shaped ? { sizes: { samples: shapesOfSamples(shaped) } } : {});
+    if (npz) return checkedInput(model, { name: npzFiles[0].name, array: npz }, arrays[0] ?? null, maxSamples);
     // A model of several inputs takes an .npz: samplesForModel says so, naming the .npy given.
     const parts = model.network.inputParts;
     const given = arrays.find((a) => a.array.shape.length > 1) ?? arrays[0];

@@ -5,6 +5,7 @@ import type { onnx as OnnxTypes } from 'onnx-proto';
 import { InputError } from '../../errors.js';
 import type { Network } from '../../network/types.js';
 import { windowAxis } from '../../network/shapes.js';
+import { fixedAxesNote, type FixedAxis } from '../inputSizes.js';
 export const { onnx } = onnxProto;
 
 export type ModelProto = OnnxTypes.ModelProto;
@@ -123,14 +124,16 @@ export interface OnnxModelHandle {
   readonly sampleLayout: 'nchw' | 'nhwc' | 'ncl' | 'nlc';
   /** With several inputs (network.inputParts), each one's layout, in that order. */
   readonly partLayouts?: ReadonlyArray<'nchw' | 'nhwc' | 'ncl' | 'nlc'>;
+  /** The input axes the model leaves open besides the batch, as they were fixed to read it. */
+  readonly fixedAxes?: readonly FixedAxis[];
 }
 
 /** What the import changed, in words (for inspect and the report). */
 export function onnxImportNotes(handle: OnnxModelHandle): string[] {
-  return handle.bindings.flatMap((b) => [
+  return [...fixedAxesNote(handle.fixedAxes ?? []), ...handle.bindings.flatMap((b) => [
     ...(b.foldedBatchNorm ? [`${b.foldedBatchNorm.node} is folded into layer '${b.layer}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`] : []),
     ...(b.foldedOps ? [`the per-channel arithmetic computing ${b.foldedOps.nodes.map((n) => `'${n}'`).join(', ')} is folded into layer '${b.layer}' (exact); the written model keeps the fold`] : []),
-  ]);
+  ])];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import type { InputPart, RearrangeLayer } from '../../network/types.js';
 import { BOOL, checkedDims, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, product, toInt, type ModelProto, type OnnxModelHandle } from './common.js';
 import type { ImportContext } from './context.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
+import { fixOpenAxes, type DeclaredAxis, type FixedAxis, type InputSizes } from '../inputSizes.js';
 
 type ValueInfo = NonNullable<NonNullable<ModelProto['graph']>['input']>[number];
 export type SampleLayout = OnnxModelHandle['sampleLayout'];
@@ -63,7 +64,7 @@ function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
 }
 
 /** One graph input: what its values are and its layout; `several` when the model has more inputs (then int and bool inputs not embedded are masks). */
-function readInput(reader: GraphReader, input: ValueInfo, source: string, several: boolean): GraphInput {
+function readInput(reader: GraphReader, input: ValueInfo, source: string, several: boolean, declared: DeclaredAxis[], sampleDims: number[]): GraphInput {
   const name = input.name ?? '';
   const tensorType = input.type?.tensorType;
   if (!tensorType) throw new InputError(`${source}: input '${name}': expected a tensor`);
@@ -77,15 +78,13 @@ function readInput(reader: GraphReader, input: ValueInfo, source: string, severa
     const typeName = DATA_TYPE_NAMES[type] ?? `elem_type ${type}`;
     throw new InputError(`${source}: input '${name}': expected float32${int ? ' (or token ids read only as the indices of Gathers from embedding tables)' : ''}${several ? ', or an int or bool mask' : ''}, found ${typeName}`);
   }
-  if (!tensorType.shape) throw new InputError(`${source}: input '${name}': expected a shape, found none`);
-  const dims = (tensorType.shape.dim ?? []).map((d) => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : null));
-  const dimsText = `[${dims.map((d) => d ?? '?').join(', ')}]`;
-  if (dims.length < 2 || dims.length > 4 || dims.slice(1).some((d) => d === null || d <= 0) || !checkedDims(dims.slice(1) as number[], 1)) {
+  const dims = [typeof declared[0] === 'number' ? declared[0] : null, ...sampleDims];
+  const dimsText = `[${declared.map((d) => d ?? '?').join(', ')}]`;
+  if (dims.length < 2 || dims.length > 4 || sampleDims.some((d) => d <= 0) || !checkedDims(sampleDims, 1)) {
     throw new InputError(
-      `${source}: input '${name}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence), [batch, T, F] (frames or tokens: the batch first) or [batch, features], with fixed sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
+      `${source}: input '${name}' has shape ${dimsText}: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence), [batch, T, F] (frames or tokens: the batch first) or [batch, features], with sizes besides the batch (each at most ${MAX_DIMENSION}, ${MAX_VALUES} values per sample)`,
     );
   }
-  const sampleDims = dims.slice(1) as number[];
   if ((ids || mask) && sampleDims.length !== 1) throw new InputError(`${source}: input '${name}' has shape ${dimsText}: expected ${ids ? 'token ids' : 'a mask'} [batch, T]`);
   // A sequence [C, L] runs as the image [1, L, C] (graphReader.ts: sequence); frames [T, F] read
   // only channels-last (x.transpose(1, 2) for a Conv1d, a Linear or LayerNorm per frame) as [1, T, F].
@@ -107,14 +106,23 @@ function readInput(reader: GraphReader, input: ValueInfo, source: string, severa
 }
 
 /** The model's graph inputs (initializers may be listed as inputs too: not these). */
-export function graphInputs(reader: GraphReader, graph: NonNullable<ModelProto['graph']>, source: string): GraphInput[] {
+export function graphInputs(reader: GraphReader, graph: NonNullable<ModelProto['graph']>, source: string, sizes?: InputSizes): { inputs: GraphInput[]; fixed: FixedAxis[] } {
   const inputs = (graph.input ?? []).filter((input) => !reader.consts.has(input.name ?? ''));
   if (inputs.length === 0) throw new InputError(`${source}: graph inputs: expected one or more (besides initializers), found none`);
-  const read = inputs.map((input) => readInput(reader, input, source, inputs.length > 1));
+  const declared = inputs.map((input) => {
+    const name = input.name ?? '';
+    const tensorType = input.type?.tensorType;
+    if (!tensorType) throw new InputError(`${source}: input '${name}': expected a tensor`);
+    if (!tensorType.shape) throw new InputError(`${source}: input '${name}': expected a shape, found none`);
+    const axes = (tensorType.shape.dim ?? []).map((d): DeclaredAxis => (hasOwn(d, 'dimValue') ? toInt(d.dimValue) : d.dimParam ? d.dimParam : null));
+    return { name, axes };
+  });
+  const { dims, fixed } = fixOpenAxes(source, declared, sizes);
+  const read = inputs.map((input, k) => readInput(reader, input, source, inputs.length > 1, declared[k].axes, dims[k]));
   const batches = new Set(read.map((i) => i.batch));
   if (batches.size > 1) throw new InputError(`${source}: graph inputs ${read.map((i) => `'${i.name}'`).join(', ')}: expected one batch size for all, found ${[...batches].map((b) => b ?? '?').join(' and ')}`);
   for (const input of read) reader.uniqueName(input.name);
-  return read;
+  return { inputs: read, fixed };
 }
 
 /**

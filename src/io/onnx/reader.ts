@@ -9,6 +9,7 @@ import { networkGraph, sourceNames } from '../../network/graph.js';
 import type { Layer } from '../../network/types.js';
 import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from './common.js';
 import { enterInputs, graphInputs } from './inputs.js';
+import type { InputSizes } from '../inputSizes.js';
 import { followMask } from './maskOps.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
@@ -85,16 +86,17 @@ function withoutShapeOnly(layers: Layer[], inputName: string): Layer[] {
 
 /**
  * Parses an ONNX model into a Network (see onnxModel.ts for what is accepted). A model whose
- * tensors are in external data files needs parseOnnxModelWithData, which reads them.
+ * tensors are in external data files needs parseOnnxModelWithData, which reads them. `sizes`:
+ * the sizes of input axes the model leaves open besides the batch (inputSizes.ts).
  */
-export function parseOnnxModel(bytes: Uint8Array, source: string): OnnxModelHandle {
+export function parseOnnxModel(bytes: Uint8Array, source: string, sizes?: InputSizes): OnnxModelHandle {
   const model = decodeModel(bytes, source);
   const external = externalReferences(model, source);
   if (external.length) {
     const files = [...externalFiles(external).keys()].map((f) => `'${f}'`).join(', ');
     throw new InputError(`${source}: ${external[0].what}: its data is in the external data file ${files}: expected it given with the model (loadModelFile, or the files beside it)`);
   }
-  return parseModel(model, new Uint8Array(bytes), source);
+  return parseModel(model, new Uint8Array(bytes), source, sizes);
 }
 
 /**
@@ -106,19 +108,20 @@ export async function parseOnnxModelWithData(
   bytes: Uint8Array,
   source: string,
   file: (location: string, needed: number) => Promise<Uint8Array>,
+  sizes?: InputSizes,
 ): Promise<OnnxModelHandle & { dataFiles: string[] }> {
   const model = decodeModel(bytes, source);
   const externalData = await readExternalData(model, source, file);
   attachExternalData(model, source, externalData);
-  return { ...parseModel(model, new Uint8Array(bytes), source, externalData.size ? externalData : undefined), dataFiles: [...externalData.keys()] };
+  return { ...parseModel(model, new Uint8Array(bytes), source, sizes, externalData.size ? externalData : undefined), dataFiles: [...externalData.keys()] };
 }
 
-function parseModel(model: ModelProto, bytes: Uint8Array, source: string, externalData?: ReadonlyMap<string, Uint8Array>): OnnxModelHandle {
+function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes: InputSizes | undefined, externalData?: ReadonlyMap<string, Uint8Array>): OnnxModelHandle {
   const opset = defaultOpset(model, source);
   const graph = model.graph!;
   const reader = new GraphReader(graph, source, opset);
 
-  const inputs = graphInputs(reader, graph, source);
+  const { inputs, fixed } = graphInputs(reader, graph, source, sizes);
   const outputs = graph.output ?? [];
   if (outputs.length !== 1) throw new InputError(`${source}: graph outputs: expected one, found ${outputs.length}`);
   const outputName = outputs[0].name ?? '';
@@ -176,5 +179,5 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, extern
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
-  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout, ...partLayouts };
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}) };
 }
