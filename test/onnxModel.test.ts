@@ -689,7 +689,7 @@ describe('parseOnnxModel rejects unsupported models with one-line InputErrors', 
       "node 0 ('/p', op AveragePool): ceil_mode=1 with count_include_pad=1 adds partial windows: expected count_include_pad=0 or windows that fit",
     );
     // A 5-D input (a 3-D one is a sequence: sequenceModels.test.ts).
-    expectInputError(() => parseOnnxModel(smallModel([['/r', 'Relu', ['input.1'], ['r']]], [], ['N', 2, 6, 6, 6]), 'm.onnx'), "m.onnx: input 'input.1' has shape [?, 2, 6, 6, 6]: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence), [batch, T, F] (frames or tokens: the batch first) or [batch, features]");
+    expectInputError(() => parseOnnxModel(smallModel([['/r', 'Relu', ['input.1'], ['r']]], [], ['N', 2, 6, 6, 6]), 'm.onnx'), "m.onnx: input 'input.1' has shape [N, 2, 6, 6, 6]: expected [batch, C, H, W] (NCHW image), [batch, C, L] (NCL sequence), [batch, T, F] (frames or tokens: the batch first) or [batch, features]");
   });
 });
 
