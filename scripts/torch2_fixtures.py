@@ -113,6 +113,26 @@ for name, build, dynamo, types in [("hf-bert-mask", bert, True, False), ("hf-dis
     summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
     print(name, summary[name], flush=True)
 
+# A sentence-embedding model as its ONNX is published (Optimum's feature-extraction export, what
+# sentence-transformers' ONNX backend loads): BertModel without its pooler, the token embeddings
+# last_hidden_state [batch, T, 32] the output, the batch and the sequence length open.
+class Features(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, mask, types):
+        return self.model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+
+
+model = Features(transformers.BertModel(transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, vocab_size=196, initializer_range=0.3), add_pooling_layer=False)).eval()
+path = os.path.join(out_dir, "hf-bert-features.onnx")
+inputs = names + ["token_type_ids"]
+axes = {0: "batch_size", 1: "sequence_length"}
+torch.onnx.export(model, (ids, mask, torch.zeros(1, 49, dtype=torch.long)), path, dynamo=False, opset_version=17, input_names=inputs, output_names=["last_hidden_state"], dynamic_axes={**{n: axes for n in inputs}, "last_hidden_state": axes})
+summary["hf-bert-features"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
+print("hf-bert-features", summary["hf-bert-features"], flush=True)
+
 # Their samples (np.savez's format, with a fixed time stamp so the file reproduces): the text
 # fixtures' digits as 49 tokens, each sample's last 0 to 19 tokens padding (id 0, mask 0), and
 # token types 0 then 1.
