@@ -133,6 +133,26 @@ torch.onnx.export(model, (ids, mask, torch.zeros(1, 49, dtype=torch.long)), path
 summary["hf-bert-features"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
 print("hf-bert-features", summary["hf-bert-features"], flush=True)
 
+
+# The same model with sentence-transformers' mean pooling in the graph (how tutorials export a
+# sentence embedder as one model): the token embeddings times the mask, summed over the tokens,
+# over the mask's count (at least 1e-9). Its output sentence_embedding [batch, 32].
+class MeanPooled(torch.nn.Module):
+    def __init__(self, features):
+        super().__init__()
+        self.features = features
+
+    def forward(self, ids, mask, types):
+        hidden = self.features(ids, mask, types)
+        weights = mask.unsqueeze(-1).expand(hidden.size()).float()
+        return torch.sum(hidden * weights, 1) / torch.clamp(weights.sum(1), min=1e-9)
+
+
+path = os.path.join(out_dir, "hf-bert-mean-pooled.onnx")
+torch.onnx.export(MeanPooled(model), (ids, mask, torch.zeros(1, 49, dtype=torch.long)), path, dynamo=False, opset_version=17, input_names=inputs, output_names=["sentence_embedding"], dynamic_axes={**{n: axes for n in inputs}, "sentence_embedding": {0: "batch_size"}})
+summary["hf-bert-mean-pooled"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
+print("hf-bert-mean-pooled", summary["hf-bert-mean-pooled"], flush=True)
+
 # Their samples (np.savez's format, with a fixed time stamp so the file reproduces): the text
 # fixtures' digits as 49 tokens, each sample's last 0 to 19 tokens padding (id 0, mask 0), and
 # token types 0 then 1.

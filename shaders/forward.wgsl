@@ -203,7 +203,8 @@ struct PointwiseParams {
   channels: u32,
   op: u32,        // 0 affine (scale[c]·x + offset[c]), 1 clip(a, b), 2 leaky ReLU(a), 3 ELU(a), 4 sigmoid,
                   // 5 tanh, 6 GELU (erf), 7 SiLU, 8 hard swish, 9 hard sigmoid(a·x + b), 10 softplus,
-                  // 11 softsign, 12 SELU (b·(x or a·(eˣ − 1))), 13 mish, 14 PReLU (slope scale[c] below 0)
+                  // 11 softsign, 12 SELU (b·(x or a·(eˣ − 1))), 13 mish, 14 PReLU (slope scale[c] below 0),
+                  // 15 tanh GELU (a, b), 16 reciprocal
   a: f32,
   b: f32,
 }
@@ -249,6 +250,7 @@ fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       case 13u: { r = v * tanh(softplusOf(v)); }
       case 14u: { r = select(pointwiseScale[i % p.channels] * v, v, v >= 0.0); }
       case 15u: { r = 0.5 * v * (1.0 + tanh(clamp(p.a * (v + p.b * v * v * v), -20.0, 20.0))); }
+      case 16u: { r = 1.0 / v; }
       default: {}
     }
     pointwiseOutput[i] = r;

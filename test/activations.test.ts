@@ -17,7 +17,7 @@ import type { ActivationLayer, Conv2DLayer, Network } from '../src/network/types
 import { lipschitzBetween } from '../src/prune/bounds.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
 import { gpuForTests } from './helpers/gpu.js';
-import { GraphBuilder, imageSamples, importError, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
+import { GraphBuilder, imageSamples, importError, int, relativeError, runOnnx, str } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { savedRandomModels } from './helpers/tfjsModel.js';
 
@@ -77,6 +77,26 @@ function onnxActivations(): Uint8Array {
   x = g.node('PRelu', [x, g.weight([1], 0.3)]);
   return g.model([3, 6, 6], g.gemm(g.viewFlatten(x, 18), 5 * 4 * 4, 4), 18);
 }
+
+describe('ONNX: Div and Reciprocal of computed tensors, and ReduceSum', () => {
+  it('a / b as a · (1/b), Reciprocal as the reciprocal activation and ReduceSum over H and W as a mean times H·W, to what onnxruntime computes, on the CPU and the GPU', async () => {
+    const samples = imageSamples([3, 6, 6], 12, 5);
+    const g = new GraphBuilder(7);
+    const a = g.conv('input', 3, 4, 3);
+    const b = g.node('Add', [g.node('Sigmoid', [g.conv('input', 3, 4, 3)]), g.scalar(0.5)]); // between 0.5 and 1.5
+    const r = g.node('Reciprocal', [g.node('Add', [g.node('Softplus', [g.node('Div', [a, b])]), g.scalar(1)])]);
+    const s = g.node('ReduceSum', [r, g.int64([2, 3])], [int('keepdims', 0)]);
+    const bytes = g.model([3, 6, 6], g.gemm(s, 4, 3), 13);
+    const { network } = parseOnnxModel(bytes, 'd.onnx');
+    expect(network.layers.map((l) => (l.kind === 'activation' ? l.fn : l.kind))).toEqual(['conv2d', 'conv2d', 'sigmoid', 'batchnorm', 'reciprocal', 'mul', 'softplus', 'batchnorm', 'reciprocal', 'globalavgpool', 'batchnorm', 'dense']);
+    const ours = forwardCpu(network, samples.ours, 12).output;
+    expect(relativeError(ours, await runOnnx(bytes, samples.nchw, [12, 3, 6, 6]))).toBeLessThan(1e-5);
+    if (gpu) expect(relativeError((await forwardGpu(gpu, network, samples.ours, 12)).output, ours)).toBeLessThan(1e-5);
+    expect(activationFunction(act('reciprocal'))(-4, 0)).toBe(-0.25);
+    // 1/x has no Lipschitz factor: a bound across it says so.
+    expect(lipschitzBetween([act('reciprocal')], [[4]], 0, 1)).toBe(Infinity);
+  });
+});
 
 describe('ONNX: Softplus, Softsign, Selu, Mish and PRelu', () => {
   const samples = imageSamples([3, 6, 6], 12, 9);

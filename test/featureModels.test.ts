@@ -1,8 +1,10 @@
 // A sentence-embedding model as its ONNX is published: Optimum's feature-extraction export of a
 // BertModel (test/fixtures/torch2/hf-bert-features.onnx), three inputs, the sequence length open,
-// the token embeddings last_hidden_state [batch, T, 32] the output. It reads to what onnxruntime
-// computes on padded samples, and prunes without labels: the report's output discrepancy is the
-// one onnxruntime measures between the trained and the written model.
+// the token embeddings last_hidden_state [batch, T, 32] the output; and the same model with
+// sentence-transformers' mean pooling in the graph (hf-bert-mean-pooled.onnx: h · mask summed
+// over the tokens, over the mask's count). Each reads to what onnxruntime computes on padded
+// samples, on the GPU too, and prunes without labels: the report's output discrepancy is the one
+// onnxruntime measures between the trained and the written model.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,19 +25,22 @@ import { relativeError } from './helpers/onnxGraphs.js';
 const { fixtures } = await mnistFixtures();
 const gpu = await gpuForTests();
 const modelPath = join(fixtures, 'torch2', 'hf-bert-features.onnx');
+const pooledPath = join(fixtures, 'torch2', 'hf-bert-mean-pooled.onnx');
 const samplesPath = join(fixtures, 'torch2', 'text-mask-samples.npz');
 const arrays = (await readSamplesFile(samplesPath)) as Map<string, NpyArray>;
 const NAMES = ['input_ids', 'attention_mask', 'token_type_ids'];
 const T = 49;
 const H = 32;
 
-/** onnxruntime's last_hidden_state for the first `count` samples, as one batch. */
-async function runtimeOutputs(model: string | Uint8Array, count: number): Promise<Float32Array> {
+/** onnxruntime's output for the first `count` samples, as one batch (`unmasked`: every token attended). */
+async function runtimeOutputs(model: string | Uint8Array, count: number, unmasked = false): Promise<Float32Array> {
   const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
-  const feeds = Object.fromEntries(NAMES.map((name) => [name, new ort.Tensor('int64', (arrays.get(name)!.data as BigInt64Array).slice(0, count * T), [count, T])]));
-  const output = (await session.run(feeds))[session.outputNames[0]];
-  expect(output.dims).toEqual([count, T, H]);
-  return output.data as Float32Array;
+  const values = (name: string) => {
+    const data = (arrays.get(name)!.data as BigInt64Array).slice(0, count * T);
+    return unmasked && name === 'attention_mask' ? data.fill(1n) : data;
+  };
+  const feeds = Object.fromEntries(NAMES.map((name) => [name, new ort.Tensor('int64', values(name), [count, T])]));
+  return (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
 }
 
 /** Each sample's mean of its real tokens' embeddings (sentence-transformers' mean pooling). */
@@ -77,11 +82,29 @@ describe("a sentence-embedding model (Optimum's feature-extraction export of a B
     expect(relativeError(ours, await runtimeOutputs(modelPath, count))).toBeLessThan(1e-5);
   });
 
-  it.skipIf(!gpu)('the GPU forward pass equals the float64 one', async () => {
-    const model = await loadModelFile(modelPath, { dims: { sequence_length: T } });
+  it('with mean pooling in the graph: the masked sum over the tokens by the mask\'s count, to the sentence embeddings onnxruntime computes', async () => {
+    const model = await loadModelFile(pooledPath, { samples: shapesOfSamples(arrays) });
+    // h · mask (a mul of two token tensors), two sums over the tokens (a mean, times T), the clamp, and 1/count times the sum.
+    expect(model.network.layers.slice(-8).map((l) => (l.kind === 'activation' ? l.fn : l.kind))).toEqual(['mul', 'globalavgpool', 'batchnorm', 'globalavgpool', 'batchnorm', 'clip', 'reciprocal', 'mul']);
     const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: count });
-    const cpu = forwardCpu(model.network, data, count);
-    expect(relativeError((await forwardGpu(gpu!, model.network, data, count, { maxChunkSamples: 5 })).output, cpu.output)).toBeLessThan(1e-5);
+    const ours = forwardCpu(model.network, data, count).output;
+    const theirs = await runtimeOutputs(pooledPath, count);
+    expect(theirs.length).toBe(count * H);
+    expect(relativeError(ours, theirs)).toBeLessThan(1e-5);
+    // It is the mean of the real tokens' embeddings (the features model holds the same weights)…
+    const pooled = meanPooled(await runtimeOutputs(modelPath, count), count);
+    expect(relativeError(ours, Float64Array.from(pooled.flatMap((v) => Array.from(v))))).toBeLessThan(1e-5);
+    // …and the padding matters: with every token attended the embeddings are others.
+    expect(relativeError(await runtimeOutputs(pooledPath, count, true), theirs)).toBeGreaterThan(0.01);
+  });
+
+  it.skipIf(!gpu)('the GPU forward pass equals the float64 one, with and without the pooling', async () => {
+    for (const path of [modelPath, pooledPath]) {
+      const model = await loadModelFile(path, { dims: { sequence_length: T } });
+      const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: count });
+      const cpu = forwardCpu(model.network, data, count);
+      expect(relativeError((await forwardGpu(gpu!, model.network, data, count, { maxChunkSamples: 5 })).output, cpu.output), path).toBeLessThan(1e-5);
+    }
   });
 
   describe('net-trim prune without labels', () => {
@@ -93,27 +116,31 @@ describe("a sentence-embedding model (Optimum's feature-extraction export of a B
       await rm(out, { recursive: true, force: true });
     });
 
-    it('writes a model whose discrepancy in onnxruntime is the reported one, its pooled embeddings close to the trained ones', async () => {
-      const samples = 16;
-      const target = join(out, 'pruned');
-      const args = ['prune', modelPath, '--samples', samplesPath, '--max-samples', String(samples), '--epsilon-gain', '0.02', '--max-iterations', '300', '--backend', 'cpu', '--out', target];
-      const { code, stdout, stderr } = await runCli(args);
-      expect(code, stderr).toBe(0);
-      expect(stdout).not.toContain('accuracy');
-      const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
-      expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
-      expect(report.model.notes[0]).toContain("'sequence_length' at 49 (from the samples)");
-      const trained = await runtimeOutputs(modelPath, samples);
-      const pruned = await runtimeOutputs(new Uint8Array(await readFile(join(target, 'model.onnx'))), samples);
-      // The reported discrepancy (float64, on the pruning samples), as onnxruntime measures it (float32).
-      const measured = relativeError(pruned, trained);
-      expect(Math.abs(measured - report.relativeDiscrepancy)).toBeLessThan(1e-4 * report.relativeDiscrepancy + 1e-6);
-      expect(measured).toBeGreaterThan(0);
-      // What a user of the embeddings sees: each sentence's mean-pooled vector stays close.
-      const before = meanPooled(trained, samples);
-      const after = meanPooled(pruned, samples);
-      const worst = Math.min(...before.map((b, p) => cosine(b, after[p])));
-      expect(worst).toBeGreaterThan(0.99);
-    });
+    for (const [name, path] of [
+      ['token embeddings', modelPath],
+      ['mean-pooled embeddings', pooledPath],
+    ])
+      it(`${name}: writes a model whose discrepancy in onnxruntime is the reported one, each sentence's embedding close to the trained one`, async () => {
+        const samples = 16;
+        const target = join(out, name.replace(/ /g, '-'));
+        const args = ['prune', path, '--samples', samplesPath, '--max-samples', String(samples), '--epsilon-gain', '0.02', '--max-iterations', '150', '--backend', 'cpu', '--out', target];
+        const { code, stdout, stderr } = await runCli(args);
+        expect(code, stderr).toBe(0);
+        expect(stdout).not.toContain('accuracy');
+        const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
+        expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+        expect(report.model.notes[0]).toContain("'sequence_length' at 49 (from the samples)");
+        const trained = await runtimeOutputs(path, samples);
+        const pruned = await runtimeOutputs(new Uint8Array(await readFile(join(target, 'model.onnx'))), samples);
+        // The reported discrepancy (float64, on the pruning samples), as onnxruntime measures it (float32).
+        const measured = relativeError(pruned, trained);
+        expect(Math.abs(measured - report.relativeDiscrepancy)).toBeLessThan(1e-4 * report.relativeDiscrepancy + 1e-6);
+        expect(measured).toBeGreaterThan(0);
+        // What a user of the embeddings sees: each sentence's (mean-pooled) vector stays close.
+        const vectors = (out: Float32Array) => (path === modelPath ? meanPooled(out, samples) : Array.from({ length: samples }, (_, p) => Float64Array.from(out.subarray(p * H, (p + 1) * H))));
+        const [before, after] = [vectors(trained), vectors(pruned)];
+        const worst = Math.min(...before.map((b, p) => cosine(b, after[p])));
+        expect(worst).toBeGreaterThan(0.99);
+      });
   });
 });

@@ -6,13 +6,14 @@
 // Gemm (alpha = 1, transA = 0, transB 0 or 1), MatMul (+ an Add of a constant bias), Conv (2-D,
 // any group count, dilations), BatchNormalization (folded into the Conv/Gemm before it when that
 // layer's output feeds only it, else a per-channel affine layer), Add of two tensors (residual),
-// Mul of two tensors (a gate: one shape, or an image by [C, 1, 1]; onnx/gating.ts), Mul, Add, Sub
-// and Div by a constant of one value or one per channel (a per-channel affine layer), a 1×1 Conv on
+// Mul of two tensors (a gate: one shape, or an image by [C, 1, 1]; onnx/gating.ts), Sub and Div
+// of two tensors of one shape (a + (−1·b), a · (1/b)), Mul, Add, Sub and Div by a constant of one
+// value or one per channel (a per-channel affine layer), a 1×1 Conv on
 // a globally pooled tensor (a dense layer), Concat on the channel axis, Relu, Clip, LeakyRelu,
 // Elu, Selu, Sigmoid, Tanh, HardSwish, HardSigmoid, Gelu, Softplus, Softsign, Mish, PRelu; SiLU, GELU, Hardswish, Mish and Softsign as PyTorch writes them
 // (x·Sigmoid(x); (x·(Erf(x/√2) + 1))·½; x·HardSigmoid(x)), MaxPool and AveragePool (any pads,
-// ceil_mode; a zero Pad before merged; onnx/windowOps.ts), GlobalAveragePool, ReduceMean over H
-// and W, Flatten (axis 1), Reshape to [batch, -1] (or a vector to [batch, C, 1, 1]), Softmax (last
+// ceil_mode; a zero Pad before merged; onnx/windowOps.ts), GlobalAveragePool, ReduceMean and
+// ReduceSum over H and W, Flatten (axis 1), Reshape to [batch, -1] (or a vector to [batch, C, 1, 1]), Softmax (last
 // axis), Identity and Dropout; and shape computations (Shape, Gather, Unsqueeze, Squeeze, Cast,
 // Slice, Sub, Div, Concat of shapes), folded for the input shape.
 // Weights are float32 initializers (raw_data, float_data, or external data files: onnx/externalData.ts) or Constant nodes. Every other graph

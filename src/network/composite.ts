@@ -1,12 +1,12 @@
 // Ops the importers meet, composed of layers the network already has, so that channel ties, the
 // forward passes and the programs need nothing new. Merges of tensors of one shape beyond the sum
-// (Keras's Subtract, Average, Maximum and Minimum; ONNX's Sub, Mean, Max and Min): a − b =
-// a + (−1·b); the mean, the sum times 1/n; max(a, b) = a + relu(b − a); min(a, b) = a − relu(a − b),
+// (Keras's Subtract, Average, Maximum and Minimum; ONNX's Sub, Div, Mean, Max and Min): a − b =
+// a + (−1·b); a / b = a · (1/b); the mean, the sum times 1/n; max(a, b) = a + relu(b − a); min(a, b) = a − relu(a − b),
 // exact up to float rounding. Crops of an image's borders (Keras's Cropping2D and Cropping1D, an
 // ONNX Slice of H or W) and pads (ONNX's Pad: reflected, repeated edges, or a constant): a rearrange.
 import type { Layer, RearrangeLayer } from './types.js';
 
-export type MergeKind = 'subtract' | 'average' | 'maximum' | 'minimum';
+export type MergeKind = 'subtract' | 'divide' | 'average' | 'maximum' | 'minimum';
 
 /** The layers computing `kind` of the tensors `sources` (layer names, in order), the last one named `name`; `channels`: their last axis. */
 export function mergeLayers(kind: MergeKind, name: string, sources: readonly string[], channels: number): Layer[] {
@@ -17,6 +17,9 @@ export function mergeLayers(kind: MergeKind, name: string, sources: readonly str
   switch (kind) {
     case 'subtract':
       push({ kind: 'add', name, from: [first, scaled(rest[0], -1, `${name}:negated`)] });
+      break;
+    case 'divide':
+      push({ kind: 'mul', name, from: [first, push({ kind: 'activation', fn: 'reciprocal', name: `${name}:reciprocal`, from: [rest[0]] })] });
       break;
     case 'average':
       scaled(push({ kind: 'add', name: `${name}:sum`, from: [...sources] }), 1 / sources.length, name);

@@ -342,6 +342,8 @@ export function activationFunction(layer: ActivationLayer): (v: number, at: numb
       return (v) => v / (1 + Math.abs(v));
     case 'selu':
       return (v) => beta! * (v >= 0 ? v : alpha! * (Math.exp(v) - 1));
+    case 'reciprocal':
+      return (v) => 1 / v;
     case 'mish':
       return (v) => v * Math.tanh(softplus(v));
     case 'prelu': {

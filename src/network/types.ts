@@ -60,8 +60,8 @@ export interface ReluLayer extends LayerBase {
 }
 
 /** Pointwise activations other than ReLU (net-trim.md: their layers get the linear program). */
-export type ActivationFunction = 'clip' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'elu' | 'gelu' | 'geluTanh' | 'silu' | 'hardSwish' | 'hardSigmoid' | 'softplus' | 'softsign' | 'selu' | 'mish' | 'prelu';
-export const ACTIVATION_FUNCTIONS: readonly ActivationFunction[] = ['clip', 'leakyRelu', 'sigmoid', 'tanh', 'elu', 'gelu', 'geluTanh', 'silu', 'hardSwish', 'hardSigmoid', 'softplus', 'softsign', 'selu', 'mish', 'prelu'];
+export type ActivationFunction = 'clip' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'elu' | 'gelu' | 'geluTanh' | 'silu' | 'hardSwish' | 'hardSigmoid' | 'softplus' | 'softsign' | 'selu' | 'mish' | 'prelu' | 'reciprocal';
+export const ACTIVATION_FUNCTIONS: readonly ActivationFunction[] = ['clip', 'leakyRelu', 'sigmoid', 'tanh', 'elu', 'gelu', 'geluTanh', 'silu', 'hardSwish', 'hardSigmoid', 'softplus', 'softsign', 'selu', 'mish', 'prelu', 'reciprocal'];
 
 export interface ActivationLayer extends LayerBase {
   kind: 'activation';

@@ -97,6 +97,8 @@ function activationLipschitz(layer: ActivationLayer): number {
       return Math.abs(layer.beta ?? 1.0507009873554805) * Math.max(1, layer.alpha === undefined ? 1.6732632423543772 : alpha);
     case 'mish':
       return 1.09; // max of mish′, near x ≈ 1.2
+    case 'reciprocal':
+      return Infinity; // 1/x² grows without bound near 0
     case 'prelu':
       return Math.max(1, ...Array.from(layer.slopes ?? [], Math.abs));
   }

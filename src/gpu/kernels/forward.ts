@@ -132,7 +132,7 @@ export function softmax(ws: Workspace, o: { rows: number; cols: number; input: G
 }
 
 /** The pointwise maps of shaders/forward.wgsl's `pointwise`, by name (the WGSL switch's codes). */
-export const POINTWISE_OPS = { affine: 0, clip: 1, leakyRelu: 2, elu: 3, sigmoid: 4, tanh: 5, gelu: 6, silu: 7, hardSwish: 8, hardSigmoid: 9, softplus: 10, softsign: 11, selu: 12, mish: 13, prelu: 14, geluTanh: 15 } as const;
+export const POINTWISE_OPS = { affine: 0, clip: 1, leakyRelu: 2, elu: 3, sigmoid: 4, tanh: 5, gelu: 6, silu: 7, hardSwish: 8, hardSigmoid: 9, softplus: 10, softsign: 11, selu: 12, mish: 13, prelu: 14, geluTanh: 15, reciprocal: 16 } as const;
 
 /**
  * output = op(input) elementwise over `count` values: a per-channel affine map (scale, offset

@@ -6,7 +6,7 @@
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { broadcastPair, staticOf } from './staticValues.js';
 import { listText, product, shapeText } from './common.js';
-import { sameAs, scalar, type NetTensor } from './graphReader.js';
+import { layoutOf, sameAs, scalar } from './graphReader.js';
 import type { Layer } from '../../network/types.js';
 import { mergeLayers, type MergeKind } from '../../network/composite.js';
 import { addConstantTokens, fullOf } from './tokenOps.js';
@@ -101,14 +101,14 @@ function foldTables(ctx: ImportContext, index: number, op: Arithmetic, [a, b]: A
   return true;
 }
 
-/** Sub and Div: of shape values (folded), or a tensor and a constant; Sub of two computed tensors of one shape (mergeLayers). */
+/** Sub and Div: of shape values (folded), of a tensor and a constant, or of two computed tensors of one shape (mergeLayers). */
 function arithmetic(op: 'Sub' | 'Div'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
     if (foldShapeValues(ctx, index, op) || constantAffine(ctx, index, op)) return;
-    if (op === 'Sub') return mergeOf(ctx, index, 'subtract');
-    throw reader.nodeError(index, `${op} of two computed tensors: expected a tensor and a constant (one value, or one per channel)`);
+    // Of two computed tensors of one shape: a − b, or a · (1/b) (mean pooling's sum over the mask's count).
+    return mergeOf(ctx, index, op === 'Sub' ? 'subtract' : 'divide');
   };
 }
 
@@ -121,8 +121,7 @@ export function mergeOf(ctx: ImportContext, index: number, kind: MergeKind | 'su
   const given = (reader.nodes[index].input ?? []).map((_, k) => ctx.net(index, k, { sequence: true, channelsLast: true }));
   // Scores plus a mask's bias broadcast over the heads.
   const parts = (kind === 'sum' && broadcastTerms(ctx, index, given)) || given;
-  const layout = (t: NetTensor) => `${shapeText(t.dims)} ${shapeText(t.ours)} ${t.chw ? 'chw' : ''} ${t.channelsLast ? 'channels-last' : ''} ${t.nd ? 'nd' : ''}`;
-  if (parts.some((t) => layout(t) !== layout(parts[0])))
+  if (parts.some((t) => layoutOf(t) !== layoutOf(parts[0])))
     throw reader.nodeError(index, `${reader.nodes[index].opType} of tensors of shapes ${parts.map((t) => `[batch, ${t.dims.join(', ')}]`).join(' and ')}: expected one shape and layout (no broadcasting)`);
   if (parts.length === 1) return ctx.alias(index, parts[0]);
   if (kind === 'sum') return void ctx.emit(index, { kind: 'add', name: reader.layerName(index) }, parts, sameAs(parts[0]));

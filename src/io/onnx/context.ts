@@ -7,7 +7,7 @@ import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
 export const SEQUENCE_OPS = 'Conv, ConvTranspose, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean and ReduceMax over L, Unsqueeze to a height of 1 and back, Slice of L (a crop), Sub, Sum, Mean, Max and Min of sequences, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
 
 /** The ops that read channels-last values (ConvNeXt's stretches, tokens and attention: layoutOps.ts, tokenOps.ts); others refuse them. */
-export const CHANNELS_LAST_OPS = 'LayerNormalization, MatMul (+ its bias Add), Gemm, pointwise activations, Softmax over the last axis, arithmetic with constants, Add, Transpose (back, or of tokens), Reshape, Slice, Split, Gather, Squeeze, Unsqueeze, Concat with a class token, ReduceMean and ReduceMax over the tokens, Shape';
+export const CHANNELS_LAST_OPS = 'LayerNormalization, MatMul (+ its bias Add), Gemm, pointwise activations, Softmax over the last axis, arithmetic with constants, Add, Transpose (back, or of tokens), Reshape, Slice, Split, Gather, Squeeze, Unsqueeze, Concat with a class token, Mul and Div by a tensor of their shape (a mask), ReduceMean, ReduceMax and ReduceSum over the tokens, Shape';
 
 /** Int values computed from shapes alone ('batch' for the dynamic batch size). */
 export interface StaticTensor {

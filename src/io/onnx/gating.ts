@@ -14,7 +14,7 @@ import { listText, shapeText, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
 import { constantAffine, foldShapeValues } from './affineOps.js';
-import { isPooled, isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
+import { isPooled, isSequence, layoutOf, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
 /** Ops read only inside a fused pattern, and which (their own error says so). */
 export const FUSED_PARTS: Readonly<Record<string, string>> = {
@@ -153,10 +153,11 @@ export const mul: Handler = (ctx, index) => {
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
   if (foldShapeValues(ctx, index, 'Mul') || constantAffine(ctx, index, 'Mul')) return;
-  const [a, b] = [ctx.net(index, 0, { sequence: true }), ctx.net(index, 1, { sequence: true })];
-  const same = shapeText(a.dims) === shapeText(b.dims) && shapeText(a.ours) === shapeText(b.ours) && Boolean(a.chw) === Boolean(b.chw);
+  // Tokens [batch, T, D] too (channels-last), by a tensor of their shape (mean pooling's h · mask).
+  const [a, b] = [ctx.net(index, 0, { sequence: true, channelsLast: true }), ctx.net(index, 1, { sequence: true, channelsLast: true })];
+  const same = layoutOf(a) === layoutOf(b);
   // The gate has the image's rank: [C, 1, 1] on [C, H, W], [C, 1] on a sequence [C, L].
-  const isGate = (image: typeof a, gate: typeof a) => image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0] && gate.dims.length === image.dims.length;
+  const isGate = (image: typeof a, gate: typeof a) => !image.channelsLast && !gate.channelsLast && image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0] && gate.dims.length === image.dims.length;
   const [x, gate] = same || isGate(a, b) ? [a, b] : isGate(b, a) ? [b, a] : [null, null];
   if (!x || !gate)
     throw reader.nodeError(index, `multiplies tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape, or an image [batch, C, H, W] by a gate [batch, C, 1, 1] (a sequence [batch, C, L] by [batch, C, 1])`);

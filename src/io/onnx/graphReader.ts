@@ -45,6 +45,8 @@ export const isSequence = (t: NetTensor) => t.dims.length === 2 && !t.nd;
 export const windowOutput = (x: NetTensor, c: number, h: number, w: number) => (isSequence(x) ? sequence(c, w) : image(c, h, w));
 /** The fields of a tensor of x's shape and layout (an elementwise op's output). */
 export const sameAs = (x: NetTensor) => ({ dims: x.dims, ours: x.ours, chw: x.chw, ...(x.channelsLast ? { channelsLast: true as const } : {}), ...(x.nd ? { nd: true as const } : {}) });
+/** A tensor's shape and layout in words: two tensors an elementwise op joins have the same. */
+export const layoutOf = (t: NetTensor) => `${shapeText(t.dims)} ${shapeText(t.ours)} ${t.chw ? 'chw' : ''} ${t.channelsLast ? 'channels-last' : ''} ${t.nd ? 'nd' : ''}`;
 export const isPooled = (t: NetTensor) => t.ours.length === 1 && (shapeText(t.dims) === shapeText([t.ours[0], 1, 1]) || shapeText(t.dims) === shapeText([t.ours[0], 1]));
 
 /** A float32 scalar constant's value, or null (not a constant, or not one float). */

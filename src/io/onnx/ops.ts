@@ -18,7 +18,7 @@ import { mul, squeezeConv } from './gating.js';
 import { flattenMask, MASK_HANDLERS } from './maskOps.js';
 import { constantAffine, div, foldShapeValues, mergeOf, sub, variadic } from './affineOps.js';
 import { batchNormalization, layerNamed, soleReaderOf, viewedConv } from './foldOps.js';
-import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, reduceMax, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
+import { globalAveragePool, globalMaxPool, liftedAttributes, pad, pool, reduceMean, reduceMax, reduceSum, resize, stridesOf, windowInput, windowOut, windowSource } from './windowOps.js';
 
 
 const add: Handler = (ctx, index) => {
@@ -342,6 +342,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
   GlobalAveragePool: globalAveragePool,
   GlobalMaxPool: globalMaxPool,
   ReduceMean: reduceMean,
+  ReduceSum: reduceSum,
   ReduceMax: reduceMax,
   Resize: resize,
   Upsample: resize,

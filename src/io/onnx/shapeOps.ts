@@ -8,7 +8,7 @@ import { gathered, MAX_STATIC, staticOf } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
 import { castMask, expandMask, maskSelect } from './maskOps.js';
-import { image, isSequence, pooled, pooledSequence, scalar, sequence, vector } from './graphReader.js';
+import { image, isSequence, pooled, pooledSequence, sameAs, scalar, sequence, vector } from './graphReader.js';
 import { listText } from './common.js';
 
 const shapeOp: Handler = (ctx, index) => {
@@ -149,12 +149,14 @@ const isFloat = (ctx: ImportContext, index: number, position: number) => {
   return Boolean(t && isStatic(t) && t.float);
 };
 
-/** Pow, Sqrt and Reciprocal of one folded shape value (attention's scale: size ** −0.5, 1 / √size), a float. */
+/** Pow, Sqrt and Reciprocal of one folded shape value (attention's scale: size ** −0.5, 1 / √size), a float; Reciprocal of a computed tensor, the activation. */
 function floatOfShape(op: 'Pow' | 'Sqrt' | 'Reciprocal'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
     const input = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+    // 1/x of a computed tensor: the reciprocal activation.
+    if (op === 'Reciprocal' && input && !isStatic(input)) return void ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: 'reciprocal' }, [ctx.net(index, 0, { channelsLast: true, sequence: true })], sameAs(input));
     if (input && !isStatic(input)) throw reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations (attention's scale, size ** −0.5)${op === 'Pow' ? ' or as x³ inside the tanh GELU (½·x·(1 + Tanh(√(2/π)·(x + 0.044715·x³))))' : ''}`);
     const [base] = ctx.staticValues(index, 0, 'base');
     const exponent = op === 'Sqrt' ? 0.5 : op === 'Reciprocal' ? -1 : (scalar(reader, reader.nodes[index].input?.[1] ?? '') ?? ctx.staticValues(index, 1, 'exponent')[0]);

@@ -187,11 +187,22 @@ const globalPool = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, i
 export const globalAveragePool = globalPool('globalavgpool');
 export const globalMaxPool = globalPool('globalmaxpool');
 
-/** The mean over H and W (x.mean([2, 3]), keepdims or not): a global average pool. */
-/** ReduceMean or ReduceMax (PyTorch 2 writes adaptive pools to 1 and `amax` so) over H and W, over L, or over the tokens: a global pool. */
-const reduce = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index) => {
-  const what = kind === 'globalavgpool' ? 'mean' : 'max';
+/**
+ * ReduceMean or ReduceMax (PyTorch 2 writes adaptive pools to 1 and `amax` so) over H and W, over
+ * L, or over the tokens: a global pool. ReduceSum (mean pooling's sum of the masked tokens): the
+ * mean times the positions summed, a per-channel scale after the pool.
+ */
+const reduce = (kind: 'globalavgpool' | 'globalmaxpool', sum = false): Handler => (ctx, index) => {
+  const what = sum ? 'sum' : kind === 'globalavgpool' ? 'mean' : 'max';
   const { reader } = ctx;
+  const name = reader.layerName(index);
+  // The pool, and for a sum its scale by the `positions` pooled (the node's output).
+  const emit = (x: NetTensor, out: Omit<NetTensor, 'layer'>, positions: number) => {
+    if (!sum) return void ctx.emit(index, { kind, name }, [x], out);
+    const C = out.ours[out.ours.length - 1];
+    const mean = `${name}:mean`;
+    ctx.emitLayers(index, [{ kind, name: mean, from: [x.layer] }, { kind: 'batchnorm', name, from: [mean], scale: new Float32Array(C).fill(positions), offset: new Float32Array(C) }], out);
+  };
   const attrs = reader.attributes(index, ['axes', 'keepdims', 'noop_with_empty_axes']);
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const axes = reader.intsAttribute(index, attrs, 'axes') ?? (reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : []);
@@ -202,13 +213,13 @@ const reduce = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index
     const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort();
     if (listText(sorted as number[]) !== listText([1, 2])) throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of channels-last [batch, ${x.dims.join(', ')}]: expected the ${what} over H and W (axes [1, 2])`);
     const C = x.dims[2];
-    return void ctx.emit(index, { kind, name: reader.layerName(index) }, [x], keep ? { dims: [1, 1, C], ours: [C], chw: null, channelsLast: true } : vector(C));
+    return emit(x, keep ? { dims: [1, 1, C], ours: [C], chw: null, channelsLast: true } : vector(C), x.dims[0] * x.dims[1]);
   }
   if (x.channelsLast) {
     // Tokens [batch, T, D] over T (x.mean(1)): the global pool of ours [1, T, D], D features.
     const axis = typeof axes[0] === 'number' && axes[0] < 0 ? axes[0] + 3 : axes[0];
     if (x.nd || x.dims.length !== 2 || axes.length !== 1 || axis !== 1 || keep) throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))}, keepdims ${keep} of channels-last [batch, ${x.dims.join(', ')}]: expected the ${what} over the tokens of tokens [batch, T, D] (axis 1, keepdims 0)`);
-    return void ctx.emit(index, { kind, name: reader.layerName(index) }, [x], vector(x.dims[1]));
+    return emit(x, vector(x.dims[1]), x.dims[0]);
   }
   const rank = x.dims.length + 1;
   const sorted = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)).sort();
@@ -216,11 +227,12 @@ const reduce = (kind: 'globalavgpool' | 'globalmaxpool'): Handler => (ctx, index
   if (x.ours.length !== 3 || shapeText(sorted as number[]) !== shapeText(spatial))
     throw reader.nodeError(index, `axes ${listText(axes.map((a) => (a === 'batch' ? -1 : a)))} of [batch, ${x.dims.join(', ')}]: expected the ${what} over H and W (axes [2, 3]) of an image, or over L (axis 2) of a sequence`);
   const C = x.dims[0];
-  ctx.emit(index, { kind, name: reader.layerName(index) }, [x], keep ? (isSequence(x) ? pooledSequence(C) : pooled(C)) : vector(C));
+  emit(x, keep ? (isSequence(x) ? pooledSequence(C) : pooled(C)) : vector(C), x.dims.slice(1).reduce((a, b) => a * b, 1));
 };
 
 export const reduceMean = reduce('globalavgpool');
 export const reduceMax = reduce('globalmaxpool');
+export const reduceSum = reduce('globalavgpool', true);
 
 /** The (coordinate_transformation_mode, nearest_mode) pairs that are ⌊y / s⌋ for whole factors s: nearest upsampling. */
 const NEAREST_AS_FLOOR = ['asymmetric floor', 'tf_half_pixel_for_nn floor', 'half_pixel round_prefer_floor', 'half_pixel round_prefer_ceil', 'pytorch_half_pixel round_prefer_floor', 'pytorch_half_pixel round_prefer_ceil'];
