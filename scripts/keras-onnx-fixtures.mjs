@@ -4,8 +4,10 @@
 // each conv between Transposes to NCHW and back, a float Cast after nearly every op, biases
 // added channels-last, BatchNormalization as Sub, Mul, Add. An MLP; a CNN (BatchNormalization,
 // GlobalAveragePooling2D); a functional model (a DepthwiseConv2D ReLU6 branch added back, a
-// Concatenate, AveragePooling2D, Flatten, a GELU Dense).
-//   TORCH_PYTHON=/path/to/python node scripts/keras-onnx-fixtures.mjs
+// Concatenate, AveragePooling2D, Flatten, a GELU Dense); a text model of any length on the digits
+// as 49 token ids (Input(shape=(None,)): its sequence axis open; Embedding, whose export wraps
+// negative ids, Conv1D, GlobalAveragePooling1D).
+//   TORCH_PYTHON=/path/to/python node scripts/keras-onnx-fixtures.mjs [name…]   (only those; fixtures.json keeps the others)
 // TORCH_PYTHON: a Python with keras 3, torch ≥ 2.1 and onnx (here: the venv of torch2-fixtures.mjs
 // with `pip install keras`). CI does not run it.
 import { spawnSync } from 'node:child_process';
@@ -13,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mnistSplit, npy } from './mnist-split.mjs';
+import { digitTokens, DIGIT_TOKENS, mnistSplit, npy } from './mnist-split.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { trainSet, testSet } = mnistSplit();
@@ -22,9 +24,10 @@ try {
   for (const [name, set] of [['train', trainSet], ['test', testSet]]) {
     writeFileSync(join(dir, `${name}-x.npy`), npy(set.x, [set.count, 784], '<f4'));
     writeFileSync(join(dir, `${name}-y.npy`), npy(set.labels, [set.count], '<i4'));
+    writeFileSync(join(dir, `${name}-tokens.npy`), npy(digitTokens(set.x, set.count), [set.count, DIGIT_TOKENS], '<i4'));
   }
   const python = process.env.TORCH_PYTHON ?? 'python3';
-  const run = spawnSync(python, [join(ROOT, 'scripts', 'keras_onnx_fixtures.py'), dir, join(ROOT, 'test', 'fixtures', 'keras-onnx')], { stdio: 'inherit' });
+  const run = spawnSync(python, [join(ROOT, 'scripts', 'keras_onnx_fixtures.py'), dir, join(ROOT, 'test', 'fixtures', 'keras-onnx'), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exitCode = run.status ?? 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -6,13 +6,14 @@
 // ReduceMean over axes [1, 2], Concatenate on the last axis. Each reads to what onnxruntime
 // computes, its biases and BatchNormalizations folded into its layers (so a conv before a ReLU
 // gets the ReLU program), and a structured prune writes a model onnxruntime runs to the accuracy
-// reported.
+// reported. A text model of any length (Input(shape=(None,)): its sequence axis open; Embedding
+// exported with a wrap of negative ids, Conv1D between Transposes) reads at the samples' length.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forwardCpu, parseOnnxModel, prunableLayers, writeOnnxModel } from '../src/index.js';
+import { forwardCpu, parseNpy, parseOnnxModel, prunableLayers, writeOnnxModel } from '../src/index.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
@@ -23,6 +24,8 @@ import { GraphBuilder, int, ints, relativeError } from './helpers/onnxGraphs.js'
 const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
 const gpu = await gpuForTests();
 const dir = join(fixtures, 'keras-onnx');
+const textSamples = join(fixtures, 'text-samples.npy');
+const tokens = parseNpy(await readFile(textSamples), textSamples).data as Int32Array;
 const COUNT = 100;
 
 /** onnxruntime's outputs for the first `count` digits, NHWC (or flattened for the MLP). */
@@ -103,6 +106,46 @@ describe.skipIf(!gpu)('Keras 3 models exported to ONNX: the GPU forward pass equ
       for (const [index, want] of cpu.collected)
         for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
     });
+});
+
+describe('a Keras 3 text model of any length exported to ONNX', () => {
+  const path = join(dir, 'text.onnx');
+  /** onnxruntime's logits for the first `count` token rows, cut to `length` tokens. */
+  const runtimeTokens = async (model: string | Uint8Array, count: number, length: number) => {
+    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
+    const ids = Int32Array.from({ length: count * length }, (_, i) => tokens[Math.floor(i / length) * 49 + (i % length)]);
+    return (await session.run({ [session.inputNames[0]]: new ort.Tensor('int32', ids, [count, length]) }))[session.outputNames[0]].data as Float32Array;
+  };
+
+  it('reads at 49 and at 30 tokens to onnxruntime\'s outputs: the int Casts and the wrap of negative ids read past, the Conv1D\'s bias folded', async () => {
+    for (const length of [49, 30]) {
+      const handle = parseOnnxModel(new Uint8Array(await readFile(path)), path, { dims: { dim_0_1: length } });
+      expect(handle.network.layers.map((l) => l.kind)).toEqual(['embedding', 'conv2d', 'relu', 'globalavgpool', 'dense', 'relu', 'dense']);
+      expect((handle.network.layers[1] as Conv2DLayer).bias).not.toBeNull();
+      const x = Float32Array.from({ length: COUNT * length }, (_, i) => tokens[Math.floor(i / length) * 49 + (i % length)]);
+      expect(relativeError(forwardCpu(handle.network, x, COUNT).output, await runtimeTokens(path, COUNT, length))).toBeLessThan(1e-5);
+    }
+  });
+
+  it('net-trim prune: the samples fix the length; onnxruntime runs the written model, still of any length, to the accuracy reported', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'net-trim-keras-text-'));
+    try {
+      const count = 200;
+      const { code, stdout, stderr } = await runCli(['prune', path, '--samples', textSamples, '--labels', labelsPath, '--max-samples', String(count), '--epsilon-gain', '0.1', '--max-iterations', '300', '--backend', 'cpu', '--out', out]);
+      expect(code, stderr).toBe(0);
+      expect(stdout).toContain("'dim_0_1' at 49 (from the samples)");
+      const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+      expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+      const bytes = new Uint8Array(await readFile(join(out, 'model.onnx')));
+      expect(accuracyOf(await runtimeTokens(bytes, count, 49), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
+      // Still open: it runs at 30 tokens to what the written model read at 30 computes.
+      const at30 = parseOnnxModel(bytes, 'model.onnx', { dims: { dim_0_1: 30 } }).network;
+      const x = Float32Array.from({ length: 16 * 30 }, (_, i) => tokens[Math.floor(i / 30) * 49 + (i % 30)]);
+      expect(relativeError(forwardCpu(at30, x, 16).output, await runtimeTokens(bytes, 16, 30))).toBeLessThan(1e-5);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('Keras 3 models exported to ONNX: net-trim prune', () => {

@@ -26,7 +26,7 @@ export function soleReaderOf(ctx: ImportContext, index: number, tensor: NetTenso
 /**
  * Whether Add `index` adds the bias of a Conv (without its own) through the Transpose to
  * channels-last that alone reads it (Keras's ONNX export, tf2onnx: Conv, Transpose [0, 2, 3, 1],
- * Add of the bias [1, 1, 1, C]).
+ * Add of the bias [1, 1, 1, C]; a Conv1D's Transpose [0, 2, 1], its bias [1, 1, C]).
  */
 export function viewedConv(ctx: ImportContext, index: number, tensor: NetTensor): ConvBinding | null {
   const { reader } = ctx;
@@ -36,7 +36,8 @@ export function viewedConv(ctx: ImportContext, index: number, tensor: NetTensor)
   const readers = reader.consumers.get(binding.output) ?? [];
   const node = reader.nodes[readers[0]];
   const perm = (node?.attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(Number) ?? [];
-  const viewed = readers.length === 1 && reader.opType(readers[0]) === 'Transpose' && listText(perm) === listText([0, 2, 3, 1]);
+  // Back to channels-last: an image's [0, 2, 3, 1], a sequence's [0, 2, 1] (Keras's Conv1D).
+  const viewed = readers.length === 1 && reader.opType(readers[0]) === 'Transpose' && [listText([0, 2, 3, 1]), listText([0, 2, 1])].includes(listText(perm));
   return viewed && listText(reader.consumers.get(node.output?.[0] ?? '') ?? []) === listText([index]) ? binding : null;
 }
 
