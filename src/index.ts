@@ -10,6 +10,7 @@ export type { NpyArray, NpyData, NpyDtype, NpyFloatArray, ParseNpyOptions } from
 export type {
   Network,
   InputPart,
+  OutputPart,
   Layer,
   DenseLayer,
   Conv2DLayer,
@@ -46,4 +47,4 @@ export { exportSparse } from './io/sparseExport.js';
 // counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.
 export { loadModel, readNpy, readSamples, readBytes } from './browser/sources.js';
 export type { ByteSource, ModelSource, NamedSource, SourceOptions, LoadedModel } from './browser/sources.js';
-export { samplesForModel, labelsForSamples, type ModelSamples } from './io/samples.js';
+export { samplesForModel, labelsForModel, labelsForSamples, type ModelSamples } from './io/samples.js';

@@ -10,7 +10,7 @@ import { pendingFolders, readNpyFile, readSamplesFile, writeFilesAtomically } fr
 import { shapesOfSamples } from '../io/inputSizes.js';
 import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
-import { labelsForSamples, samplesForModel } from '../io/samples.js';
+import { labelsForModel, labelsForSamples, samplesForModel } from '../io/samples.js';
 import { checkNetwork } from '../network/graph.js';
 import { DEFAULT_GAMMA, DEFAULT_KAPPA, type PruneMode, type PruneOptions } from '../prune/pruneNetwork.js';
 import { DEFAULTS } from '../solver/problem.js';
@@ -268,6 +268,7 @@ export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOption
   checkNetwork(model.network, modelPath);
   const all = samplesForModel(arrays, model, raw.samples);
   const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
+  if (raw.labels) labelsForModel(model.network, raw.labels);
   const labels = raw.labels ? labelsForSamples(await readNpyFile(raw.labels), raw.labels, all, classes) : undefined;
   const count = Math.min(all.count, options.maxSamples ?? all.count);
   const perSample = all.data.length / all.count;

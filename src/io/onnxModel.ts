@@ -2,7 +2,8 @@
 // generated protobufjs code; nothing here touches the file system).
 //
 // What is accepted (onnx/ops.ts has one handler per op): a DAG from one input (or several: token
-// ids beside an attention mask, packed; onnx/inputs.ts, onnx/maskOps.ts) to one output of
+// ids beside an attention mask, packed; onnx/inputs.ts, onnx/maskOps.ts) to one output (or
+// several, packed: onnx/outputs.ts) of
 // Gemm (alpha = 1, transA = 0, transB 0 or 1), MatMul (+ an Add of a constant bias), Conv (2-D,
 // any group count, dilations), BatchNormalization (folded into the Conv/Gemm before it when that
 // layer's output feeds only it, else a per-channel affine layer), Add of two tensors (residual),

@@ -111,6 +111,12 @@ function partValues(array: NpyArray, shape: number[], layout: ImageLayout, kind:
  * of the samples file, each a class of the model (0 to classes − 1, when `classes` is given); the
  * first `count` are returned (as samplesForModel keeps the first samples).
  */
+/** Labels score one output: a model of several (network.outputParts) takes none, said naming the labels file. */
+export function labelsForModel(network: Network, source: string): void {
+  const parts = network.outputParts;
+  if (parts) throw new InputError(`${source}: expected no labels for a model of ${parts.length} outputs (${parts.map((p) => `'${p.name}'`).join(', ')}): accuracy scores one output; prune without labels (the outputs' discrepancy is reported)`);
+}
+
 export function labelsForSamples(array: NpyArray, source: string, samples: { total: number; count: number }, classes?: number): Int32Array {
   const { total, count } = samples;
   if (array.dtype !== 'int32' && array.dtype !== 'int64' && array.dtype !== 'uint8')

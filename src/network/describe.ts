@@ -37,6 +37,8 @@ export interface NetworkSummary {
   inputShape: number[];
   /** Several model inputs (network.inputParts): each by name with its shape, packed into inputShape. */
   inputs?: Array<{ name: string; shape: number[] }>;
+  /** Several model outputs (network.outputParts): each by name with its shape, packed into outputShape. */
+  outputs?: Array<{ name: string; shape: number[] }>;
   /** The sample arrays it takes, in words (sampleShapes: what --samples accepts). */
   samples: string;
   outputShape: number[];
@@ -154,13 +156,14 @@ export function describeNetwork(network: Network, imageLayout: ImageLayout, part
     };
   });
   const inputs = network.inputParts?.map((p) => ({ name: p.name, shape: p.shape }));
-  return { inputShape: network.inputShape, ...(inputs ? { inputs } : {}), samples: samplesText(network, imageLayout, vocabulary, partLayouts), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
+  const outputs = network.outputParts?.map((p) => ({ name: p.name, shape: p.shape }));
+  return { inputShape: network.inputShape, ...(inputs ? { inputs } : {}), ...(outputs ? { outputs } : {}), samples: samplesText(network, imageLayout, vocabulary, partLayouts), outputShape: graph.outputShape, isChain: graph.isChain, layers, prunableLayers: programs.size, prunableWeights };
 }
 
 /** The summary as text lines (the CLI's and the page's). */
 export function formatNetworkSummary(summary: NetworkSummary, notes: readonly string[] = []): string[] {
   const lines = [
-    `${summary.inputs ? `inputs ${summary.inputs.map((i) => `${i.name} ${shape(i.shape)}`).join(', ')}` : `input ${shape(summary.inputShape)}`} → output ${shape(summary.outputShape)}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
+    `${summary.inputs ? `inputs ${summary.inputs.map((i) => `${i.name} ${shape(i.shape)}`).join(', ')}` : `input ${shape(summary.inputShape)}`} → ${summary.outputs ? `outputs ${summary.outputs.map((o) => `${o.name} ${shape(o.shape)}`).join(', ')}` : `output ${shape(summary.outputShape)}`}; ${summary.layers.length} layers, ${summary.isChain ? 'a chain' : 'a graph (branches and joins)'}; ${summary.prunableLayers} prunable layers with ${summary.prunableWeights} weights`,
     `samples: ${summary.samples}`,
   ];
   for (const l of summary.layers) {

@@ -3,7 +3,7 @@
 import { InputError } from '../errors.js';
 import { DEFAULT_INPUT_NAME, type Conv2DLayer, type DenseLayer, type Network } from './types.js';
 import { LayerShapeError, layerOutputShape } from './shapes.js';
-import { checkInputParts } from './inputParts.js';
+import { checkInputParts, checkOutputParts } from './inputParts.js';
 import { sourceNames } from './sources.js';
 
 export { sourceNames };
@@ -80,6 +80,7 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
   const last = layers.length - 1;
   // Token ids are indices, not values: a layer that computes with them is a mistake.
   checkInputParts(network, source);
+  checkOutputParts(network, source, graph.outputShapes[last].reduce((a, b) => a * b, 1));
   const readers = layers.filter((_, i) => graph.sources[i].includes(NETWORK_INPUT));
   const other = readers.find((l) => l.kind !== 'embedding');
   if (other && readers.some((l) => l.kind === 'embedding'))

@@ -28,6 +28,26 @@ function readersOf(layers: readonly Layer[], name: string): Layer[] {
  * read by the rearrange layer of its name, which takes exactly its values; an ids part read only
  * by embeddings. Throws an InputError naming `source` and the part.
  */
+/** The output parts: two or more, named, their sizes making up the output (`outputSize`) in order, the last layer a concat of one layer per part. */
+export function checkOutputParts(network: Network, source: string, outputSize: number): void {
+  const parts = network.outputParts;
+  if (parts === undefined) return;
+  if (!Array.isArray(parts) || parts.length < 2) throw new InputError(`${source}: outputParts: expected two or more parts (omit it for one output), found ${JSON.stringify(parts)}`);
+  const names = new Set<string>();
+  let total = 0;
+  for (const [k, part] of parts.entries()) {
+    const label = `${source}: outputParts[${k}] '${part?.name}'`;
+    if (typeof part?.name !== 'string' || !part.name || names.has(part.name)) throw new InputError(`${label}: expected a name no other part has`);
+    names.add(part.name);
+    if (!Array.isArray(part.shape) || !part.shape.length || !part.shape.every((d) => Number.isInteger(d) && d >= 1)) throw new InputError(`${label}: shape: expected positive integers, found ${JSON.stringify(part.shape)}`);
+    total += part.shape.reduce((a, b) => a * b, 1);
+  }
+  const last = network.layers[network.layers.length - 1];
+  const sources = sourceNames(network.layers, network.layers.length - 1, network.inputName ?? DEFAULT_INPUT_NAME);
+  if (total !== outputSize || last?.kind !== 'concat' || sources.length !== parts.length)
+    throw new InputError(`${source}: outputParts: expected the last layer a concat of the ${parts.length} parts' ${total} values, found ${last?.kind ?? 'no layer'} '${last?.name}' of ${sources.length} sources and ${outputSize} values`);
+}
+
 export function checkInputParts(network: Network, source: string): void {
   const parts = network.inputParts;
   if (parts === undefined) return;

@@ -288,6 +288,19 @@ export interface Network {
   inputName?: string;
   /** In an order where each layer follows the layers it reads; the last layer's output is the network's. */
   layers: Layer[];
+  /** Several model outputs packed into the one network output (OutputPart); omitted for one. */
+  outputParts?: OutputPart[];
+}
+
+/**
+ * One of several model outputs (a segmentation model's 'out' and 'aux', a sentence embedder's
+ * token and sentence embeddings): the network's output is a concat layer of them, each flattened
+ * (ours, NHWC), one after another. Pruning keeps them all; accuracy against labels needs one.
+ */
+export interface OutputPart {
+  name: string;
+  /** Its shape per sample, ours. */
+  shape: number[];
 }
 
 export const SUPPORTED_LAYERS = ['dense', 'conv2d', 'relu', 'activation', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'batchnorm', 'layernorm', 'groupnorm', 'add', 'mul', 'concat', 'gather', 'upsample', 'insertzeros', 'rearrange', 'matmul', 'reshape', 'embedding', 'flatten', 'softmax'] as const;

@@ -9,6 +9,7 @@ import {
   fileSizes,
   GpuError,
   InputError,
+  labelsForModel,
   labelsForSamples,
   checkNetwork,
   describeNetwork,
@@ -176,6 +177,7 @@ async function readInput(input: JobInput, maxSamples?: number): Promise<ReadInpu
 function checkedInput(model: LoadedModel, samplesArray: { name: string; array: NpyArray | Map<string, NpyArray> }, labelsArray: { name: string; array: NpyArray } | null, maxSamples?: number): ReadInput {
   const all = samplesForModel(samplesArray.array, model, samplesArray.name);
   const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);
+  if (labelsArray) labelsForModel(model.network, labelsArray.name);
   const labels = labelsArray ? labelsForSamples(labelsArray.array, labelsArray.name, all, classes) : undefined;
   const count = Math.min(all.count, maxSamples ?? all.count);
   const perSample = all.data.length / all.count;

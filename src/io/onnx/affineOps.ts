@@ -51,7 +51,7 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   // alone: folded into it (exact; its channels are never removed, so nothing in the file resizes).
   const source = names[1 - at];
   const norm = reader.layers[reader.layers.length - 1];
-  if (norm?.kind === 'groupnorm' && norm.name === x.layer && (reader.consumers.get(source) ?? []).length === 1 && source !== ctx.outputName) {
+  if (norm?.kind === 'groupnorm' && norm.name === x.layer && (reader.consumers.get(source) ?? []).length === 1 && !ctx.outputs.has(source)) {
     norm.scale = Float32Array.from(norm.scale, (s, k) => s * scale[k]);
     norm.offset = Float32Array.from(norm.offset, (o, k) => o * scale[k] + offset[k]);
     ctx.alias(index, x);

@@ -20,13 +20,13 @@ export type Shuffle = { first: number; transpose: number; perm: number[] } | 'in
 const SHUFFLE_PERM = [0, 2, 1, 3, 4];
 
 /** The channel shuffles of the graph (see the file header), by node index. */
-export function findShuffles(reader: GraphReader, outputName: string): Map<number, Shuffle> {
+export function findShuffles(reader: GraphReader, outputs: ReadonlySet<string>): Map<number, Shuffle> {
   const op = (index: number | undefined) => reader.opType(index);
   /** The one node reading output 0 of `index` (not the graph output), or undefined. */
   const onlyReader = (index: number): number | undefined => {
     const name = reader.nodes[index].output?.[0] ?? '';
     const readers = reader.consumers.get(name) ?? [];
-    return name !== outputName && readers.length === 1 && readers[0] !== undefined ? readers[0] : undefined;
+    return !outputs.has(name) && readers.length === 1 && readers[0] !== undefined ? readers[0] : undefined;
   };
   const shuffles = new Map<number, Shuffle>();
   reader.nodes.forEach((_, first) => {
@@ -174,7 +174,7 @@ export const split: Handler = (ctx, index) => {
   (sizes as number[]).forEach((size, k) => {
     // An output nobody reads (x.split(...) with a part left over) is no layer.
     const name = reader.nodes[index].output?.[k] ?? '';
-    if (name && ((reader.consumers.get(name)?.length ?? 0) > 0 || name === ctx.outputName)) emitChannelRange(ctx, index, x, start, start + size, k);
+    if (name && ((reader.consumers.get(name)?.length ?? 0) > 0 || ctx.outputs.has(name))) emitChannelRange(ctx, index, x, start, start + size, k);
     start += size;
   });
 };

@@ -43,7 +43,8 @@ export class ImportContext {
     readonly reader: GraphReader,
     /** The network input's name: the one graph input's, or the name of several packed (inputs.ts). */
     readonly inputName: string,
-    readonly outputName: string,
+    /** The graph outputs' names (one, or several packed: reader.ts). */
+    readonly outputs: ReadonlySet<string>,
     readonly batch: number | null,
     inputs: ReadonlyArray<{ name: string; values: string }>,
   ) {

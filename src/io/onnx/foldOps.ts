@@ -20,7 +20,7 @@ export function soleReaderOf(ctx: ImportContext, index: number, tensor: NetTenso
   const layer = layerNamed(ctx.reader, tensor.layer);
   if (!binding || !layer || layer.kind !== binding.kind || (layer as DenseLayer).activation !== 'linear') return null;
   const readers = ctx.reader.consumers.get(binding.output) ?? [];
-  return readers.length === 1 && readers[0] === index && binding.output !== ctx.outputName ? binding : null;
+  return readers.length === 1 && readers[0] === index && !ctx.outputs.has(binding.output) ? binding : null;
 }
 
 /**
@@ -88,7 +88,7 @@ export function foldAffine(ctx: ImportContext, index: number, x: NetTensor, scal
   const { reader } = ctx;
   const binding = soleReaderOf(ctx, index, x);
   const output = reader.nodes[index].output?.[0] ?? '';
-  if (!binding || output === ctx.outputName || binding.foldedBatchNorm) return false;
+  if (!binding || ctx.outputs.has(output) || binding.foldedBatchNorm) return false;
   const layer = layerNamed(reader, binding.layer) as DenseLayer | Conv2DLayer;
   const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
   if (scale.length !== outputs) return false;

@@ -28,7 +28,7 @@ export type Fusion = { fn: ActivationFunction; input: string } | 'inner';
 const near = (value: number | null, want: number) => value !== null && Math.abs(value - want) <= 1e-6 * Math.abs(want);
 
 /** The nodes of the graph's multi-node activations (see the file header), by node index. */
-export function findFusions(reader: GraphReader, outputName: string): Map<number, Fusion> {
+export function findFusions(reader: GraphReader, outputs: ReadonlySet<string>): Map<number, Fusion> {
   const producer = reader.producers;
   const op = (index: number | undefined) => reader.opType(index);
   const inputs = (index: number) => reader.nodes[index].input ?? [];
@@ -36,7 +36,7 @@ export function findFusions(reader: GraphReader, outputName: string): Map<number
   const innerNode = (name: string, opType: string, by: number): number | undefined => {
     const index = producer.get(name);
     const readers = reader.consumers.get(name) ?? [];
-    return index !== undefined && op(index) === opType && name !== outputName && readers.length === 1 && readers[0] === by && (reader.nodes[index].output ?? []).length === 1 ? index : undefined;
+    return index !== undefined && op(index) === opType && !outputs.has(name) && readers.length === 1 && readers[0] === by && (reader.nodes[index].output ?? []).length === 1 ? index : undefined;
   };
   /** [the computed input, the other] of a two-input node, in both orders. */
   const orders = (index: number): Array<[string, string]> => {
@@ -124,7 +124,7 @@ export function findFusions(reader: GraphReader, outputName: string): Map<number
       // Downstream: Add(Tanh, 1), then x·that·½ in either grouping.
       const sole = (index: number) => {
         const readers = reader.consumers.get(reader.nodes[index].output?.[0] ?? '') ?? [];
-        return readers.length === 1 && reader.nodes[index].output?.[0] !== outputName ? readers[0] : undefined;
+        return readers.length === 1 && !outputs.has(reader.nodes[index].output?.[0] ?? '') ? readers[0] : undefined;
       };
       const plus = sole(t);
       if (plus === undefined || op(plus) !== 'Add' || !constant(plus, 1).includes(reader.nodes[t].output![0])) continue;

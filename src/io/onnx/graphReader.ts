@@ -419,11 +419,11 @@ export class GraphReader {
   }
 
   /** Checks that a node's outputs after the first (Dropout's mask, MaxPool's Indices) are unused. */
-  requireOnlyFirstOutput(index: number, graphOutput: string): void {
+  requireOnlyFirstOutput(index: number, graphOutputs: ReadonlySet<string>): void {
     const outputs = this.nodes[index].output ?? [];
     for (const name of outputs.slice(1)) {
       if (!name) continue;
-      if ((this.consumers.get(name)?.length ?? 0) > 0 || name === graphOutput) {
+      if ((this.consumers.get(name)?.length ?? 0) > 0 || graphOutputs.has(name)) {
         throw this.nodeError(index, `output '${name}' is used: expected only the first output to be used`);
       }
     }

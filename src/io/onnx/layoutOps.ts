@@ -78,11 +78,11 @@ export type LayerNormFusion = { input: string; scale: string; bias: string; epsi
  * ReduceMean(d^2), + ε, Sqrt, d / it, · scale, + bias (each part read by the next alone, d by
  * the Pow and the Div).
  */
-export function findLayerNorms(reader: GraphReader, outputName: string): Map<number, LayerNormFusion> {
+export function findLayerNorms(reader: GraphReader, outputs: ReadonlySet<string>): Map<number, LayerNormFusion> {
   const producer = reader.producers;
   const op = (index: number | undefined) => reader.opType(index);
   const inputs = (index: number) => reader.nodes[index].input ?? [];
-  const readers = (name: string) => (name === outputName ? [-1] : (reader.consumers.get(name) ?? []));
+  const readers = (name: string) => (outputs.has(name) ? [-1] : (reader.consumers.get(name) ?? []));
   /** The `opType` node computing `name`, read by `by` alone. */
   const inner = (name: string, opType: string, by: number): number | undefined => {
     const index = producer.get(name);

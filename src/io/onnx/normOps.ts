@@ -13,11 +13,11 @@ import { sameAs, type GraphReader, type NetTensor } from './graphReader.js';
 export type GroupNormChain = { first: number; norm: number } | 'inner';
 
 /** The GroupNorm chains of the graph (see the file header), by node index. */
-export function findGroupNorms(reader: GraphReader, outputName: string): Map<number, GroupNormChain> {
+export function findGroupNorms(reader: GraphReader, outputs: ReadonlySet<string>): Map<number, GroupNormChain> {
   const onlyReader = (index: number): number | undefined => {
     const name = reader.nodes[index].output?.[0] ?? '';
     const readers = reader.consumers.get(name) ?? [];
-    return name !== outputName && readers.length === 1 ? readers[0] : undefined;
+    return !outputs.has(name) && readers.length === 1 ? readers[0] : undefined;
   };
   const chains = new Map<number, GroupNormChain>();
   reader.nodes.forEach((_, first) => {

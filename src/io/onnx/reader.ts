@@ -11,6 +11,7 @@ import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from
 import { enterInputs, graphInputs } from './inputs.js';
 import type { InputSizes } from '../inputSizes.js';
 import { followMask } from './maskOps.js';
+import { networkOutput } from './outputs.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
@@ -20,11 +21,11 @@ import { emitLayerNormFusion, findLayerNorms } from './layoutOps.js';
 import { findFusions, FUSED_PARTS } from './gating.js';
 import { emitGroupNormChain, findGroupNorms } from './normOps.js';
 
-/** The nodes that compute the graph output, in an order where each follows the nodes it reads. */
+/** The nodes that compute the graph outputs, in an order where each follows the nodes it reads. */
 function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
   const producer = reader.producers;
   const needed = new Set<number>();
-  const stack = [ctx.outputName];
+  const stack = [...ctx.outputs];
   while (stack.length) {
     const name = stack.pop()!;
     const index = producer.get(name);
@@ -36,10 +37,10 @@ function topologicalOrder(reader: GraphReader, ctx: ImportContext): number[] {
       stack.push(input);
     }
   }
-  if (!producer.has(ctx.outputName) && !ctx.graphInputs.has(ctx.outputName))
-    throw new InputError(`${reader.source}: output '${ctx.outputName}': no node computes it`);
+  for (const name of ctx.outputs) if (!producer.has(name) && !ctx.graphInputs.has(name)) throw new InputError(`${reader.source}: output '${name}': no node computes it`);
+  const outputs = [...ctx.outputs].map((name) => `'${name}'`).join(', ');
   reader.nodes.forEach((_, index) => {
-    if (!reader.constNodes.has(index) && !reader.skipped.has(index) && !needed.has(index)) throw reader.nodeError(index, `does not contribute to the graph output '${ctx.outputName}': expected every node to`);
+    if (!reader.constNodes.has(index) && !reader.skipped.has(index) && !needed.has(index)) throw reader.nodeError(index, `does not contribute to the graph output${ctx.outputs.size > 1 ? 's' : ''} ${outputs}: expected every node to`);
   });
   // Kahn's algorithm over the needed nodes, in file order where free.
   const waiting = new Map<number, number>();
@@ -122,17 +123,18 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   const reader = new GraphReader(graph, source, opset);
 
   const { inputs, fixed } = graphInputs(reader, graph, source, sizes);
-  const outputs = graph.output ?? [];
-  if (outputs.length !== 1) throw new InputError(`${source}: graph outputs: expected one, found ${outputs.length}`);
-  const outputName = outputs[0].name ?? '';
+  const outputNames = (graph.output ?? []).map((o) => o.name ?? '');
+  if (outputNames.length === 0 || new Set(outputNames).size !== outputNames.length)
+    throw new InputError(`${source}: graph outputs: expected one or more, each named once, found ${outputNames.length ? outputNames.map((n) => `'${n}'`).join(', ') : 'none'}`);
+  const outputs = new Set(outputNames);
   // Several inputs are packed into one network input, named so that no layer has its name.
   const inputName = inputs.length === 1 ? inputs[0].name : reader.uniqueName('inputs');
-  const ctx = new ImportContext(reader, inputName, outputName, inputs[0].batch, inputs);
+  const ctx = new ImportContext(reader, inputName, outputs, inputs[0].batch, inputs);
   const { inputShape, parts } = enterInputs(ctx, inputs);
-  const fusions = findFusions(reader, outputName);
-  const shuffles = findShuffles(reader, outputName);
-  const layerNorms = findLayerNorms(reader, outputName);
-  const groupNorms = findGroupNorms(reader, outputName);
+  const fusions = findFusions(reader, outputs);
+  const shuffles = findShuffles(reader, outputs);
+  const layerNorms = findLayerNorms(reader, outputs);
+  const groupNorms = findGroupNorms(reader, outputs);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];
     const fusion = fusions.get(index);
@@ -162,20 +164,17 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
     const handler = OP_HANDLERS[op];
     if (!handler || !(node.domain === '' || node.domain === undefined || node.domain === null || node.domain === 'ai.onnx'))
       throw reader.nodeError(index, `op '${node.domain ? `${node.domain}.` : ''}${op}' is not supported: supported are ${SUPPORTED_OPS}${op in FUSED_PARTS ? `, and ${op} ${FUSED_PARTS[op]}` : ''}`);
-    if (op !== 'Split') reader.requireOnlyFirstOutput(index, outputName);
+    if (op !== 'Split') reader.requireOnlyFirstOutput(index, outputs);
     handler(ctx, index);
     followMask(ctx, index);
   }
 
-  const final = ctx.tensors.get(outputName);
-  if (!final || isStatic(final) || ctx.graphInputs.has(final.layer))
-    throw new InputError(`${source}: output '${outputName}' does not depend on the input through any layer: expected a network`);
-  if (final.chw)
-    throw new InputError(`${source}: output '${outputName}' is a flattened image: expected a Gemm or MatMul after the Flatten (our NHWC network orders these features differently)`);
+  // Several outputs are packed: flattened, then a concat (outputs.ts).
+  const final = networkOutput(ctx, outputNames);
   const layers = withoutShapeOnly(reader.layers, inputName);
   if (layers[layers.length - 1].name !== final.layer)
-    throw new InputError(`${source}: output '${outputName}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
-  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers };
+    throw new InputError(`${source}: output '${outputNames[0]}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
+  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers, ...(final.parts ? { outputParts: final.parts } : {}) };
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};

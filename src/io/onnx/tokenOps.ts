@@ -323,7 +323,7 @@ export function splitTokens(ctx: ImportContext, index: number, x: NetTensor, axi
   let start = 0;
   (sizes as number[]).forEach((n, k) => {
     const name = outputs[k];
-    if (name && ((reader.consumers.get(name)?.length ?? 0) > 0 || name === ctx.outputName)) rangeOf(ctx, index, x, full, axis, start, start + n, k);
+    if (name && ((reader.consumers.get(name)?.length ?? 0) > 0 || ctx.outputs.has(name))) rangeOf(ctx, index, x, full, axis, start, start + n, k);
     start += n;
   });
 }

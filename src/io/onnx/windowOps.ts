@@ -163,7 +163,7 @@ export const pad: Handler = (ctx, index) => {
   const channelPads = isSequence(x) ? [p[0], p[1], p[3], p[4]] : [p[0], p[1], p[4], p[5]];
   if (!spatial || channelPads.some((v) => v !== 0))
     throw reader.nodeError(index, `pads ${listText(p)} on [batch, ${x.dims.join(', ')}]: expected pads around an image's H and W (a sequence's L) only`);
-  const merged = mode === 'constant' && constantValue[0] === 0 && (readerOp === 'Conv' || readerOp === 'AveragePool') && output !== ctx.outputName;
+  const merged = mode === 'constant' && constantValue[0] === 0 && (readerOp === 'Conv' || readerOp === 'AveragePool') && !ctx.outputs.has(output);
   if (merged) return void ctx.pendingPads.set(output, { tensor: x, pads: spatial });
   const [H, W, C] = x.ours;
   const [top, left, bottom, right] = spatial;
