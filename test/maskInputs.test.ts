@@ -115,6 +115,10 @@ describe('models of several inputs: net-trim prune --samples S.npz', () => {
     expect(report.keptAsTrained).toHaveLength(2);
     expect(report.layers.map((l: { name: string }) => l.name)).not.toContain(report.keptAsTrained[0]);
     expect(stdout).toContain(`kept as trained: ${report.keptAsTrained.join(', ')}`);
+    // The residual stream keeps its channels (LayerNorm reads them all): one note for every such sum.
+    const sums = report.deployment.units.notes.filter((n: string) => n.includes('residual sum'));
+    expect(sums).toHaveLength(1);
+    expect(sums[0]).toMatch(/^\d+ residual sums keep all their channels \(a channel of a sum goes only when no reader of the sum or of its inputs reads it\): '/);
     const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
     const names = ['input_ids', 'attention_mask'];
     const outputs = await runtimeOutputs(bytes, names, count);

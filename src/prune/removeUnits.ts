@@ -213,6 +213,7 @@ export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = network
 
   const result: UnitRemoval = { network: { ...network, layers: [] }, kept: new Map(), layers: [], unitsBefore: 0, unitsAfter: 0, notes: [] };
   for (const f of folds) result.notes.push(`'${f.from}': ${f.units} ${f.units === 1 ? 'unit' : 'units'} with all-zero weights (constant) folded into the bias of '${f.into}'`);
+  const whole: string[] = [];
   layers.forEach((layer, i) => {
     const out = keptOf(i);
     const input = keptOf(graph.sources[i][0]);
@@ -241,13 +242,19 @@ export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = network
     }
     if (layer.kind === 'add') {
       const channels = sets.count(i);
-      result.notes.push(`residual sum '${layer.name}': ${channels - (out ? out.length : channels)} of ${channels} channels removed (a channel of a sum goes only when no reader of the sum or of its inputs reads it)`);
+      const removed = channels - (out ? out.length : channels);
+      // Sums that keep every channel (a transformer's whole residual stream) get one note together.
+      if (removed === 0) whole.push(`'${layer.name}'`);
+      else result.notes.push(`residual sum '${layer.name}': ${removed} of ${channels} channels removed (${SUM_RULE})`);
     }
     if (layer.kind === 'conv2d' && (layer.groups ?? 1) > 1 && layer.groups !== layer.inChannels)
       result.notes.push(`conv2d '${layer.name}': a grouped conv (${layer.groups} groups) keeps all its input and output channels`);
   });
+  if (whole.length) result.notes.push(`${whole.length === 1 ? `residual sum ${whole[0]} keeps` : `${whole.length} residual sums keep`} all their channels (${SUM_RULE})${whole.length > 1 ? `: ${whole.join(', ')}` : ''}`);
   return result;
 }
+
+const SUM_RULE = 'a channel of a sum goes only when no reader of the sum or of its inputs reads it';
 
 function pick(values: Float32Array, keep: Int32Array | null): Float32Array {
   return keep ? Float32Array.from(keep, (c) => values[c]) : values;
