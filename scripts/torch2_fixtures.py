@@ -153,6 +153,21 @@ torch.onnx.export(MeanPooled(model), (ids, mask, torch.zeros(1, 49, dtype=torch.
 summary["hf-bert-mean-pooled"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
 print("hf-bert-mean-pooled", summary["hf-bert-mean-pooled"], flush=True)
 
+
+# Both, as Optimum exports a sentence-transformers model (`--library sentence_transformers`): two
+# outputs, token_embeddings [batch, T, 32] and sentence_embedding [batch, 32].
+class Sentence(MeanPooled):
+    def forward(self, ids, mask, types):
+        hidden = self.features(ids, mask, types)
+        weights = mask.unsqueeze(-1).expand(hidden.size()).float()
+        return hidden, torch.sum(hidden * weights, 1) / torch.clamp(weights.sum(1), min=1e-9)
+
+
+path = os.path.join(out_dir, "hf-bert-sentence.onnx")
+torch.onnx.export(Sentence(model), (ids, mask, torch.zeros(1, 49, dtype=torch.long)), path, dynamo=False, opset_version=17, input_names=inputs, output_names=["token_embeddings", "sentence_embedding"], dynamic_axes={**{n: axes for n in inputs}, "token_embeddings": axes, "sentence_embedding": {0: "batch_size"}})
+summary["hf-bert-sentence"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
+print("hf-bert-sentence", summary["hf-bert-sentence"], flush=True)
+
 # Their samples (np.savez's format, with a fixed time stamp so the file reproduces): the text
 # fixtures' digits as 49 tokens, each sample's last 0 to 19 tokens padding (id 0, mask 0), and
 # token types 0 then 1.

@@ -2,7 +2,9 @@
 // BertModel (test/fixtures/torch2/hf-bert-features.onnx), three inputs, the sequence length open,
 // the token embeddings last_hidden_state [batch, T, 32] the output; and the same model with
 // sentence-transformers' mean pooling in the graph (hf-bert-mean-pooled.onnx: h · mask summed
-// over the tokens, over the mask's count). Each reads to what onnxruntime computes on padded
+// over the tokens, over the mask's count), and both as Optimum exports a sentence-transformers
+// model (hf-bert-sentence.onnx: token_embeddings and sentence_embedding, two outputs packed into
+// one). Each reads to what onnxruntime computes on padded
 // samples, on the GPU too, and prunes without labels: the report's output discrepancy is the one
 // onnxruntime measures between the trained and the written model.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -26,13 +28,14 @@ const { fixtures } = await mnistFixtures();
 const gpu = await gpuForTests();
 const modelPath = join(fixtures, 'torch2', 'hf-bert-features.onnx');
 const pooledPath = join(fixtures, 'torch2', 'hf-bert-mean-pooled.onnx');
+const sentencePath = join(fixtures, 'torch2', 'hf-bert-sentence.onnx');
 const samplesPath = join(fixtures, 'torch2', 'text-mask-samples.npz');
 const arrays = (await readSamplesFile(samplesPath)) as Map<string, NpyArray>;
 const NAMES = ['input_ids', 'attention_mask', 'token_type_ids'];
 const T = 49;
 const H = 32;
 
-/** onnxruntime's output for the first `count` samples, as one batch (`unmasked`: every token attended). */
+/** onnxruntime's outputs for the first `count` samples, as one batch (`unmasked`: every token attended); several packed per sample, in order. */
 async function runtimeOutputs(model: string | Uint8Array, count: number, unmasked = false): Promise<Float32Array> {
   const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
   const values = (name: string) => {
@@ -40,7 +43,14 @@ async function runtimeOutputs(model: string | Uint8Array, count: number, unmaske
     return unmasked && name === 'attention_mask' ? data.fill(1n) : data;
   };
   const feeds = Object.fromEntries(NAMES.map((name) => [name, new ort.Tensor('int64', values(name), [count, T])]));
-  return (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
+  const results = await session.run(feeds);
+  const outputs = session.outputNames.map((name) => results[name].data as Float32Array);
+  if (outputs.length === 1) return outputs[0];
+  const sizes = outputs.map((o) => o.length / count);
+  const packed = new Float32Array(count * sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
+  for (let p = 0; p < count; p++) outputs.forEach((o, k) => (packed.set(o.subarray(p * sizes[k], (p + 1) * sizes[k]), at), (at += sizes[k])));
+  return packed;
 }
 
 /** Each sample's mean of its real tokens' embeddings (sentence-transformers' mean pooling). */
@@ -98,8 +108,20 @@ describe("a sentence-embedding model (Optimum's feature-extraction export of a B
     expect(relativeError(await runtimeOutputs(pooledPath, count, true), theirs)).toBeGreaterThan(0.01);
   });
 
-  it.skipIf(!gpu)('the GPU forward pass equals the float64 one, with and without the pooling', async () => {
-    for (const path of [modelPath, pooledPath]) {
+  it("as Optimum exports a sentence-transformers model: both outputs, the token embeddings and the pooled ones, packed", async () => {
+    const model = await loadModelFile(sentencePath, { samples: shapesOfSamples(arrays) });
+    expect(model.network.outputParts).toEqual([
+      { name: 'token_embeddings', shape: [1, T, H] },
+      { name: 'sentence_embedding', shape: [H] },
+    ]);
+    const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: count });
+    const ours = forwardCpu(model.network, data, count).output;
+    expect(ours.length).toBe(count * (T * H + H));
+    expect(relativeError(ours, await runtimeOutputs(sentencePath, count))).toBeLessThan(1e-5);
+  });
+
+  it.skipIf(!gpu)('the GPU forward pass equals the float64 one, with and without the pooling, and with both outputs', async () => {
+    for (const path of [modelPath, pooledPath, sentencePath]) {
       const model = await loadModelFile(path, { dims: { sequence_length: T } });
       const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: count });
       const cpu = forwardCpu(model.network, data, count);
@@ -118,7 +140,8 @@ describe("a sentence-embedding model (Optimum's feature-extraction export of a B
 
     for (const [name, path] of [
       ['token embeddings', modelPath],
-      ['mean-pooled embeddings', pooledPath],
+      // (The mean-pooled model prunes as these do: the pooling comes after every prunable layer.)
+      ['both outputs', sentencePath],
     ])
       it(`${name}: writes a model whose discrepancy in onnxruntime is the reported one, each sentence's embedding close to the trained one`, async () => {
         const samples = 16;
@@ -137,7 +160,9 @@ describe("a sentence-embedding model (Optimum's feature-extraction export of a B
         expect(Math.abs(measured - report.relativeDiscrepancy)).toBeLessThan(1e-4 * report.relativeDiscrepancy + 1e-6);
         expect(measured).toBeGreaterThan(0);
         // What a user of the embeddings sees: each sentence's (mean-pooled) vector stays close.
-        const vectors = (out: Float32Array) => (path === modelPath ? meanPooled(out, samples) : Array.from({ length: samples }, (_, p) => Float64Array.from(out.subarray(p * H, (p + 1) * H))));
+        // (Of both outputs, the sentence embedding: each sample's last H values.)
+        const size = T * H + H;
+        const vectors = (out: Float32Array) => (path === modelPath ? meanPooled(out, samples) : Array.from({ length: samples }, (_, p) => Float64Array.from(out.subarray((p + 1) * size - H, (p + 1) * size))));
         const [before, after] = [vectors(trained), vectors(pruned)];
         const worst = Math.min(...before.map((b, p) => cosine(b, after[p])));
         expect(worst).toBeGreaterThan(0.99);
