@@ -115,6 +115,11 @@ describe("Optimum's BERT export: the sequence length open", () => {
       expect(stdout).toContain("'sequence_length' at 49 (from the samples)");
       const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
       expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+      expect(report.model.notes).toEqual(["the model's open input axis 'sequence_length' at 49 (from the samples) is read at that size; the written model keeps it open"]);
+      // The page says so too, with the layers cascade kept as trained.
+      const page = await readFile(join(target, 'report.html'), 'utf8');
+      expect(page).toContain("<h2>The model as read</h2><p class=\"fine\">the model&#39;s open input axis &#39;sequence_length&#39; at 49");
+      expect(page).toContain(`kept as trained: ${report.keptAsTrained.join(', ')}`);
       const written = new Uint8Array(await readFile(join(target, 'model.onnx')));
       expect(declaredAxes(written)).toEqual(NAMES.map(() => ['batch_size', 'sequence_length']));
       // At 30 tokens: onnxruntime on the written model, and the written model read at 30.

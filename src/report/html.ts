@@ -97,6 +97,8 @@ export function renderPruneReport(doc: PruneReportDocument): string {
   cards.push(card('relative discrepancy', formatNumber(doc.relativeDiscrepancy), "of the outputs before softmax"));
   cards.push(card('sparse export', kib(doc.files.sparseExportBytes), `dense float32 weights: ${kib(doc.files.denseWeightBytes)}`));
   const notConverged = doc.layers.filter((l) => !l.converged).map((l) => (l.statusReason ? `${l.name} (${l.statusReason})` : l.name));
+  // What the import changed or fixed (a fold, an open axis's size), and the layers cascade kept.
+  const asRead = [...(doc.model.notes ?? []), ...(doc.keptAsTrained ? [`kept as trained: ${doc.keptAsTrained.join(', ')} (no layer pruned before them feeds them, so cascade's ε is 0)`] : [])];
 
   const body = [
     `<header><h1>Net-Trim report: ${escapeHtml(doc.model.path)}</h1>`,
@@ -107,6 +109,7 @@ export function renderPruneReport(doc: PruneReportDocument): string {
     notConverged.length
       ? `<section><p class="warn">Not converged (no certificate): ${escapeHtml(notConverged.join('; '))}. A converged layer's weights meet ε within 0.1% and a duality gap within the gap tolerance, checked in float64; these were checked too (the table below) but missed one of those; raise --max-iterations for a tighter answer.</p></section>`
       : '',
+    asRead.length ? `<section><h2>The model as read</h2>${asRead.map((note) => `<p class="fine">${escapeHtml(note)}</p>`).join('')}</section>` : '',
     doc.deployment ? deploymentSection(doc.deployment) : '',
     `<section><h2>Nonzeros per layer</h2><p>Nonzero weights (kernel and bias) of each pruned layer in the trained model and after Net-Trim, on a log scale.</p>${nonzerosChart(doc.layers)}</section>`,
     `<section><h2>Weights before and after</h2><p>Histogram of each layer's trained weights (grey) and of the nonzero weights left after pruning (blue), on the same bins. Pruning keeps few of the small weights; the zeros it creates are left out of the blue bars.</p><div class="grid">${doc.weightHistograms.map(histogramChart).join('')}</div></section>`,
