@@ -168,6 +168,15 @@ torch.onnx.export(Sentence(model), (ids, mask, torch.zeros(1, 49, dtype=torch.lo
 summary["hf-bert-sentence"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
 print("hf-bert-sentence", summary["hf-bert-sentence"], flush=True)
 
+# The dynamo BERT with the batch and the sequence length open (torch.export's dynamic_shapes): its
+# mask's index grids built from aranges of both, broadcast by a Max, joined by a Concat.
+model = Masked(bert()).eval()
+path = os.path.join(out_dir, "hf-bert-mask-dynamic.onnx")
+batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=64)
+torch.onnx.export(model, (ids.repeat(2, 1), mask.repeat(2, 1)), path, dynamo=True, input_names=names, output_names=["logits"], dynamic_shapes=({0: batch, 1: sequence}, {0: batch, 1: sequence}))
+summary["hf-bert-mask-dynamic"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
+print("hf-bert-mask-dynamic", summary["hf-bert-mask-dynamic"], flush=True)
+
 # Their samples (np.savez's format, with a fixed time stamp so the file reproduces): the text
 # fixtures' digits as 49 tokens, each sample's last 0 to 19 tokens padding (id 0, mask 0), and
 # token types 0 then 1.

@@ -30,9 +30,9 @@ const NAMES = ['input_ids', 'attention_mask', 'token_type_ids'];
 const COUNT = 8;
 
 /** The samples' first `count` rows cut to their first `length` tokens (the mask's padding falls at the end). */
-function cut(length: number, count = COUNT): Map<string, NpyArray> {
+function cut(length: number, count = COUNT, names = NAMES): Map<string, NpyArray> {
   return new Map(
-    NAMES.map((name) => {
+    names.map((name) => {
       const { data, shape } = arrays.get(name)!;
       const rows = Array.from({ length: count }, (_, p) => (data as BigInt64Array).subarray(p * shape[1], p * shape[1] + length));
       return [name, { dtype: 'int64', shape: [count, length], data: BigInt64Array.from(rows.flatMap((r) => Array.from(r))) }];
@@ -40,10 +40,10 @@ function cut(length: number, count = COUNT): Map<string, NpyArray> {
   );
 }
 
-async function runtimeOutputs(model: string | Uint8Array, samples: Map<string, NpyArray>): Promise<Float32Array> {
+async function runtimeOutputs(model: string | Uint8Array, samples: Map<string, NpyArray>, names = NAMES): Promise<Float32Array> {
   const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
-  const [count, length] = samples.get(NAMES[0])!.shape;
-  const feeds = Object.fromEntries(NAMES.map((name) => [name, new ort.Tensor('int64', samples.get(name)!.data as BigInt64Array, [count, length])]));
+  const [count, length] = samples.get(names[0])!.shape;
+  const feeds = Object.fromEntries(names.map((name) => [name, new ort.Tensor('int64', samples.get(name)!.data as BigInt64Array, [count, length])]));
   return (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
 }
 
@@ -82,7 +82,7 @@ describe('fixOpenAxes: sizes by name or from the samples, and what is refused', 
 });
 
 describe("Optimum's BERT export: the sequence length open", () => {
-  it('reads at the length given and at the samples\' own, each to what onnxruntime computes at that length', async () => {
+  it('reads at the length given and at the samples\' own, each to what onnxruntime computes at that length; so does the dynamo export with dynamic_shapes', async () => {
     for (const length of [49, 30]) {
       const samples = cut(length);
       for (const sizes of [{ dims: { sequence_length: length } }, { samples: shapesOfSamples(samples) }]) {
@@ -92,6 +92,15 @@ describe("Optimum's BERT export: the sequence length open", () => {
         const ours = forwardCpu(model.network, samplesForModel(samples, model, 's.npz').data, COUNT).output;
         expect(relativeError(ours, await runtimeOutputs(bertPath, samples))).toBeLessThan(1e-5);
       }
+    }
+    // torch.export's dynamic_shapes (the dynamo exporter): the mask's index grids come from aranges
+    // of the batch and the length, broadcast by a Max and joined by a Concat, all folded.
+    const dynamic = join(dir, 'hf-bert-mask-dynamic.onnx');
+    for (const length of [49, 30]) {
+      const samples = cut(length, COUNT, NAMES.slice(0, 2));
+      const model = await loadModelFile(dynamic, { samples: shapesOfSamples(samples) });
+      const ours = forwardCpu(model.network, samplesForModel(samples, model, 's.npz').data, COUNT).output;
+      expect(relativeError(ours, await runtimeOutputs(dynamic, samples, NAMES.slice(0, 2)))).toBeLessThan(1e-5);
     }
     // Read at 49, 30-token samples are refused by their shape, naming the file and the array.
     const at49 = await loadModelFile(bertPath, { dims: { sequence_length: 49 } });

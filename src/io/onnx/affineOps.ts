@@ -69,7 +69,7 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
  * Node `index` on shape values (one a folded shape computation, the other that or a constant)
  * folded: integer arithmetic as ONNX's on int64. False when an input is a computed tensor.
  */
-export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmetic): boolean {
+export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 'Min'): boolean {
   const { reader } = ctx;
   const names = reader.nodes[index].input ?? [];
   const tensors = names.map((n) => ctx.tensors.get(n));
@@ -85,18 +85,20 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
     throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
   const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
   const float = tensors.some((t) => t && isStatic(t) && t.float) || floats.some((f) => f !== null);
-  const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y));
+  const apply = (x: number, y: number) => (op === 'Max' || op === 'Min' ? extreme(op, x, y) : op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y));
   ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))), ...(float ? { float: true as const } : {}) });
   return true;
 }
 
-/** Elementwise arithmetic of two folded int tables of any shapes, broadcast (ONNX's rule). */
-function foldTables(ctx: ImportContext, index: number, op: Arithmetic, [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): boolean {
+const extreme = (op: 'Max' | 'Min', x: number, y: number) => (op === 'Max' ? Math.max(x, y) : Math.min(x, y));
+
+/** Elementwise arithmetic (or Max, Min) of two folded int tables of any shapes, broadcast (ONNX's rule). */
+function foldTables(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 'Min', [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): boolean {
   const pair = broadcastPair(a, b);
   if (!pair || (op === 'Div' && pair.vb.includes(0)))
     throw ctx.reader.nodeError(index, `${op} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values, no division by 0`);
   const { out, va, vb } = pair;
-  const apply = (x: number, y: number) => (op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
+  const apply = (x: number, y: number) => (op === 'Max' || op === 'Min' ? extreme(op, x, y) : op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
   ctx.alias(index, { values: va.map((x, k) => apply(Number(x), Number(vb[k]))), shape: out });
   return true;
 }
@@ -135,6 +137,8 @@ export function variadic(kind: MergeKind | 'sum'): Handler {
     const { reader } = ctx;
     reader.attributes(index, []);
     const names = reader.nodes[index].input ?? [];
+    // Of folded tables (torch.export broadcasting GatherND's index grids: Max of two aranges): folded.
+    if ((kind === 'maximum' || kind === 'minimum') && names.length === 2 && foldShapeValues(ctx, index, kind === 'maximum' ? 'Max' : 'Min')) return;
     const bound = names.length === 2 ? names.findIndex((n) => scalar(reader, n) !== null) : -1;
     if ((kind === 'maximum' || kind === 'minimum') && bound >= 0) {
       // max(x, c), min(x, c): a clamp (max(x, 0) a ReLU).

@@ -10,7 +10,7 @@ import { FLOAT, listText, oihwToHwio, product, shapeText } from './common.js';
 import { isPooled, isSequence, pooled, pooledSequence, sameAs, sequence as sequenceOf, vector, windowOutput, image, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
-import { reshapeStatic } from './staticValues.js';
+import { concatTables, reshapeStatic } from './staticValues.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fullOf, reshapeTokens, shapeAtBatchOne } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
@@ -231,6 +231,9 @@ const concat: Handler = (ctx, index) => {
   const names = reader.nodes[index].input ?? [];
   const tensors = names.map((n) => ctx.tensors.get(n));
   if (tensors.every((t) => t && isStatic(t)) || tensors.every((t) => !t || isStatic(t))) {
+    // Folded tables of more than one axis (torch.export's GatherND index grids [b, T, 1] joined
+    // on the last axis): joined along `axis`.
+    if (tensors.some((t) => t && isStatic(t) && (t.shape?.length ?? 1) > 1)) return void ctx.alias(index, concatTables(ctx, index, axis));
     // A shape computation (constants are int64 pieces of it).
     const values = names.flatMap((_, k) => ctx.staticValues(index, k, 'shape piece'));
     ctx.alias(index, { values });

@@ -262,7 +262,9 @@ const range: Handler = (ctx, index) => {
   const count = Math.ceil((limit - start) / delta);
   if (!Number.isFinite(count) || delta === 0 || count > MAX_STATIC)
     throw reader.nodeError(index, `start ${start}, limit ${limit}, delta ${delta}: expected one folded value each, delta not 0, at most ${MAX_STATIC} values`);
-  ctx.alias(index, { values: Array.from({ length: Math.max(0, count) }, (_, k) => start + k * delta) });
+  // A table of one axis even of one value (arange(batch) at batch 1), so an Unsqueeze keeps its rank.
+  const n = Math.max(0, count);
+  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => start + k * delta), shape: [n] });
 };
 
 export const SHAPE_HANDLERS: Record<string, Handler> = {

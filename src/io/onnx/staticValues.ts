@@ -95,3 +95,18 @@ export function reshapeStatic(ctx: ImportContext, index: number, data: StaticTen
   ctx.alias(index, { values: data.values, ...(resolved.length > 1 ? { shape: resolved as number[] } : {}), ...(data.float ? { float: true as const } : {}) });
 }
 
+
+/** Folded tables of one rank joined along `axis` (their other axes equal). */
+export function concatTables(ctx: ImportContext, index: number, axis: number): { values: StaticTensor['values']; shape: number[] } {
+  const pieces = (ctx.reader.nodes[index].input ?? []).map((_, k) => staticOf(ctx, index, k, 'table'));
+  const rank = pieces[0].shape.length;
+  const at = axis < 0 ? axis + rank : axis;
+  const others = (shape: number[]) => shape.filter((_, k) => k !== at).join(',');
+  if (at < 0 || at >= rank || pieces.some((p) => p.shape.length !== rank || others(p.shape) !== others(pieces[0].shape)))
+    throw ctx.reader.nodeError(index, `joins folded tables of shapes ${pieces.map((p) => listText(p.shape)).join(', ')} on axis ${axis}: expected one rank and equal sizes but on that axis`);
+  const outer = pieces[0].shape.slice(0, at).reduce((a, b) => a * b, 1);
+  const inner = pieces[0].shape.slice(at + 1).reduce((a, b) => a * b, 1);
+  const values: StaticTensor['values'] = [];
+  for (let o = 0; o < outer; o++) for (const p of pieces) values.push(...p.values.slice(o * p.shape[at] * inner, (o + 1) * p.shape[at] * inner));
+  return { values, shape: pieces[0].shape.map((d, k) => (k === at ? pieces.reduce((s, p) => s + p.shape[at], 0) : d)) };
+}
