@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu, parseNpy, parseOnnxModel, prunableLayers, writeOnnxModel } from '../src/index.js';
+import { onnx } from '../src/io/onnx/common.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
@@ -125,6 +126,15 @@ describe('a Keras 3 text model of any length exported to ONNX', () => {
       const x = Float32Array.from({ length: COUNT * length }, (_, i) => tokens[Math.floor(i / length) * 49 + (i % length)]);
       expect(relativeError(forwardCpu(handle.network, x, COUNT).output, await runtimeTokens(path, COUNT, length))).toBeLessThan(1e-5);
     }
+  });
+
+  it('reads past the wrap only as Where(x < 0, x + V, x): with x < 1 the ids are computed with, and refused', async () => {
+    const model = onnx.ModelProto.decode(new Uint8Array(await readFile(path)));
+    const less = model.graph!.node!.find((n) => n.opType === 'Less')!;
+    const zero = model.graph!.node!.find((n) => n.output?.[0] === less.input![1])!;
+    const tensor = zero.attribute![0].t!;
+    tensor.rawData = new Uint8Array(new BigInt64Array([1n]).buffer);
+    expect(() => parseOnnxModel(onnx.ModelProto.encode(model).finish(), 'edited.onnx', { dims: { dim_0_1: 49 } })).toThrow("edited.onnx: input 'keras_tensor': expected float32 (or token ids read only as the indices of Gathers from embedding tables), found int32");
   });
 
   it('net-trim prune: the samples fix the length; onnxruntime runs the written model, still of any length, to the accuracy reported', async () => {
