@@ -154,13 +154,23 @@ describe("Optimum's BERT export: the sequence length open", () => {
       expect(bad.stderr).toContain("--dim sequence_length: expected a positive integer, found '-3'");
     });
 
-    it('inspect needs the size: --dim gives it', async () => {
+    it('inspect needs the size: --dim gives it, or --samples, which it checks', async () => {
       const open = await runCli(['inspect', bertPath]);
       expect(open.code).toBe(2);
       expect(open.stderr).toContain("input 'input_ids' has shape [batch_size, sequence_length]: axis 1 ('sequence_length') is open: expected its size given (--dim sequence_length=SIZE");
       const given = await runCli(['inspect', bertPath, '--dim', 'sequence_length=20']);
       expect(given.code, given.stderr).toBe(0);
       expect(given.stdout).toContain('inputs input_ids [20], attention_mask [20], token_type_ids [20]');
+      // Or the samples, checked against the model before a prune.
+      const samples = await runCli(['inspect', bertPath, '--samples', samplesPath]);
+      expect(samples.code, samples.stderr).toBe(0);
+      expect(samples.stdout).toContain('inputs input_ids [49], attention_mask [49], token_type_ids [49]');
+      expect(samples.stdout).toContain(`samples checked: ${samplesPath} holds 64 that fit the model`);
+      const json = JSON.parse((await runCli(['inspect', bertPath, '--samples', samplesPath, '--json'])).stdout);
+      expect(json.samplesChecked).toEqual({ path: samplesPath, count: 64 });
+      const misfit = await runCli(['inspect', bertPath, '--samples', samplesPath, '--dim', 'sequence_length=20']);
+      expect(misfit.code).toBe(2);
+      expect(misfit.stderr).toMatch(/text-mask-samples\.npz: input_ids: .*\(P, 20\)/);
     });
   });
 });

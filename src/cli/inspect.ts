@@ -1,7 +1,10 @@
 // `net-trim inspect MODEL`: the graph as the library reads it, and each prunable layer's program,
-// without solving anything (describeNetwork).
+// without solving anything (describeNetwork); with --samples, whether they fit it.
 import type { Command } from 'commander';
+import { readSamplesFile } from '../io/files.js';
+import { shapesOfSamples } from '../io/inputSizes.js';
 import { loadModelFile } from '../io/modelFiles.js';
+import { samplesForModel } from '../io/samples.js';
 import { describeNetwork, formatNetworkSummary } from '../network/describe.js';
 import { DIM_HELP } from './modelInputs.js';
 import { axisSizes, collect } from './optionValues.js';
@@ -12,12 +15,19 @@ export function addInspectCommand(program: Command): void {
     .description('show the network as net-trim reads it: every layer, its output shape, and the program each prunable layer will get')
     .argument('<model>', 'a TF.js model.json or an ONNX .onnx file')
     .option('--dim <name=size>', DIM_HELP, collect)
+    .option('--samples <S>', "sample inputs (.npy, or an .npz of one array per input) to check against the model before a prune; their shape fixes the model's open input axes")
     .option('--json', 'print the summary as JSON')
-    .action(async (modelPath: string, options: { json?: boolean; dim?: string[] }) => {
-      const model = await loadModelFile(modelPath, { dims: axisSizes(options.dim) });
+    .action(async (modelPath: string, options: { json?: boolean; dim?: string[]; samples?: string }) => {
+      // The samples first: their shape fixes the input axes a model leaves open (a sequence length).
+      const arrays = options.samples ? await readSamplesFile(options.samples) : null;
+      const model = await loadModelFile(modelPath, { dims: axisSizes(options.dim), ...(arrays ? { samples: shapesOfSamples(arrays) } : {}) });
+      const checked = arrays ? { path: options.samples!, count: samplesForModel(arrays, model, options.samples!).count } : null;
       const summary = describeNetwork(model.network, model.imageLayout, model.partLayouts);
       const notes = model.notes ?? [];
-      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, notes }, null, 2)}\n`);
-      else process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes)].join('\n')}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, notes, ...(checked ? { samplesChecked: checked } : {}) }, null, 2)}\n`);
+      else {
+        const fit = checked ? [`samples checked: ${checked.path} holds ${checked.count} that fit the model`] : [];
+        process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes), ...fit].join('\n')}\n`);
+      }
     });
 }
