@@ -68,6 +68,8 @@ describe('fixOpenAxes: sizes by name or from the samples, and what is refused', 
       ],
     });
     expect(fixOpenAxes('m.onnx', [{ name: 'x', axes: [1, 4] }])).toEqual({ dims: [[4]], fixed: [] });
+    // A model of one input takes an .npz of one array by any name.
+    expect(fixOpenAxes('m.onnx', [{ name: 'x', axes: [null, 'seq'] }], { samples: new Map([['tokens', [9]]]) }).dims).toEqual([[9]]);
   });
   it('refuses an open axis without a size, a name the model lacks or that is the batch, a bad size and samples that disagree', () => {
     expect(() => fixOpenAxes('m.onnx', text)).toThrow("m.onnx: input 'ids' has shape [batch, seq]: axis 1 ('seq') is open: expected its size given (--dim seq=SIZE, or the dims option) or samples whose shape fixes it");

@@ -56,7 +56,10 @@ export function fixOpenAxes(source: string, inputs: ReadonlyArray<{ name: string
   for (const [name, size] of Object.entries(given)) fixed.set(name, { name, size, from: 'given', by: 'given' });
   // The samples' sizes first, from every input (an axis the samples of a later input fix).
   for (const input of inputs) {
-    const shape = sizes.samples instanceof Map ? sizes.samples.get(input.name) : inputs.length === 1 && Array.isArray(sizes.samples) ? (sizes.samples as readonly number[]) : undefined;
+    // By the input's name; a model of one input takes an .npz of one array by any name (as samplesForModel does).
+    const map = sizes.samples instanceof Map ? (sizes.samples as ReadonlyMap<string, readonly number[]>) : null;
+    const only = inputs.length === 1 && map?.size === 1 ? [...map.values()][0] : undefined;
+    const shape = map ? (map.get(input.name) ?? only) : inputs.length === 1 && Array.isArray(sizes.samples) ? (sizes.samples as readonly number[]) : undefined;
     // A sample shape of another rank fixes nothing: the samples' own check reports it where they are read.
     if (!shape || shape.length !== input.axes.length - 1) continue;
     input.axes.slice(1).forEach((axis, k) => {
