@@ -1,9 +1,7 @@
 // `net-trim inspect MODEL`: the graph as the library reads it, and each prunable layer's program,
 // without solving anything (describeNetwork); with --samples, whether they fit it.
 import type { Command } from 'commander';
-import { readSamplesFile } from '../io/files.js';
-import { shapesOfSamples } from '../io/inputSizes.js';
-import { loadModelFile } from '../io/modelFiles.js';
+import { loadModelFile, loadModelForSamples } from '../io/modelFiles.js';
 import { samplesForModel } from '../io/samples.js';
 import { describeNetwork, formatNetworkSummary } from '../network/describe.js';
 import { DIM_HELP } from './modelInputs.js';
@@ -18,9 +16,8 @@ export function addInspectCommand(program: Command): void {
     .option('--samples <S>', "sample inputs (.npy, or an .npz of one array per input) to check against the model before a prune; their shape fixes the model's open input axes")
     .option('--json', 'print the summary as JSON')
     .action(async (modelPath: string, options: { json?: boolean; dim?: string[]; samples?: string }) => {
-      // The samples first: their shape fixes the input axes a model leaves open (a sequence length).
-      const arrays = options.samples ? await readSamplesFile(options.samples) : null;
-      const model = await loadModelFile(modelPath, { dims: axisSizes(options.dim), ...(arrays ? { samples: shapesOfSamples(arrays) } : {}) });
+      const dims = axisSizes(options.dim);
+      const { model, arrays } = options.samples ? await loadModelForSamples(modelPath, options.samples, dims) : { model: await loadModelFile(modelPath, { dims }), arrays: null };
       const checked = arrays ? { path: options.samples!, count: samplesForModel(arrays, model, options.samples!).count } : null;
       const summary = describeNetwork(model.network, model.imageLayout, model.partLayouts);
       const notes = model.notes ?? [];

@@ -6,9 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, NoAdapterError } from '../errors.js';
 import { acquireGpu, type GpuRuntime } from '../gpu/device.js';
-import { pendingFolders, readNpyFile, readSamplesFile, writeFilesAtomically } from '../io/files.js';
-import { shapesOfSamples } from '../io/inputSizes.js';
-import { loadModelFile, type LoadedModel } from '../io/modelFiles.js';
+import { pendingFolders, readNpyFile, writeFilesAtomically } from '../io/files.js';
+import { loadModelForSamples, type LoadedModel } from '../io/modelFiles.js';
 import { makeFolder, OutputGuard, realPathToBe, refuseFolders } from '../io/outputGuard.js';
 import { labelsForModel, labelsForSamples, samplesForModel } from '../io/samples.js';
 import { checkNetwork } from '../network/graph.js';
@@ -262,9 +261,7 @@ export interface NetworkInputs {
 
 export async function loadNetworkInputs(modelPath: string, raw: RawNetworkOptions, options: NetworkOptions): Promise<NetworkInputs> {
   trace('loading');
-  // The samples first: their shape fixes the input axes a model leaves open (a sequence length).
-  const arrays = await readSamplesFile(raw.samples);
-  const model = await loadModelFile(modelPath, { dims: options.dims, samples: shapesOfSamples(arrays) });
+  const { model, arrays } = await loadModelForSamples(modelPath, raw.samples, options.dims);
   checkNetwork(model.network, modelPath);
   const all = samplesForModel(arrays, model, raw.samples);
   const classes = checkNetwork(model.network).at(-1)!.reduce((a, b) => a * b, 1);

@@ -54,12 +54,12 @@ export function fixOpenAxes(source: string, inputs: ReadonlyArray<{ name: string
   }
   const fixed = new Map<string, FixedAxis & { by: string }>();
   for (const [name, size] of Object.entries(given)) fixed.set(name, { name, size, from: 'given', by: 'given' });
+  // By the input's name; a model of one input takes one array, or an .npz of one by any name (as samplesForModel does).
+  const map = sizes.samples instanceof Map ? (sizes.samples as ReadonlyMap<string, readonly number[]>) : null;
+  const only = inputs.length !== 1 ? undefined : map ? (map.size === 1 ? [...map.values()][0] : undefined) : (sizes.samples as readonly number[] | undefined);
   // The samples' sizes first, from every input (an axis the samples of a later input fix).
   for (const input of inputs) {
-    // By the input's name; a model of one input takes an .npz of one array by any name (as samplesForModel does).
-    const map = sizes.samples instanceof Map ? (sizes.samples as ReadonlyMap<string, readonly number[]>) : null;
-    const only = inputs.length === 1 && map?.size === 1 ? [...map.values()][0] : undefined;
-    const shape = map ? (map.get(input.name) ?? only) : inputs.length === 1 && Array.isArray(sizes.samples) ? (sizes.samples as readonly number[]) : undefined;
+    const shape = map?.get(input.name) ?? only;
     // A sample shape of another rank fixes nothing: the samples' own check reports it where they are read.
     if (!shape || shape.length !== input.axes.length - 1) continue;
     input.axes.slice(1).forEach((axis, k) => {
@@ -74,9 +74,9 @@ export function fixOpenAxes(source: string, inputs: ReadonlyArray<{ name: string
   const dims = inputs.map((input) =>
     input.axes.slice(1).map((axis, k) => {
       if (typeof axis === 'number') return axis;
-      const known = fixed.get(keyOf(input.name, axis, k));
-      if (known) return known.size;
       const key = keyOf(input.name, axis, k);
+      const known = fixed.get(key);
+      if (known) return known.size;
       throw new InputError(
         `${source}: input '${input.name}' has shape [${input.axes.map(axisText).join(', ')}]: axis ${k + 1} ('${key}') is open: expected its size given (--dim ${key}=SIZE, or the dims option) or samples whose shape fixes it`,
       );

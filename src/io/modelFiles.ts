@@ -2,7 +2,9 @@
 // is produced in the same format it came in, as bytes the caller writes atomically with the rest.
 import { basename, extname } from 'node:path';
 import { InputError } from '../errors.js';
-import type { InputSizes } from './inputSizes.js';
+import { readSamplesFile } from './files.js';
+import { shapesOfSamples, type InputSizes } from './inputSizes.js';
+import type { NpyArray } from './npy.js';
 import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
 import { modelWithDataInside, onnxImportNotes, writeOnnxModelFiles } from './onnxModel.js';
@@ -55,4 +57,13 @@ export async function loadModelFile(path: string, sizes?: InputSizes): Promise<L
     };
   }
   throw new InputError(`${path}: expected a TF.js Layers model (model.json) or an ONNX model (.onnx), found extension '${extension || '(none)'}'`);
+}
+
+/**
+ * The samples file and the model read for it: the samples first, since their shape fixes the
+ * input axes the model leaves open (a sequence length); `dims` sizes them by name instead.
+ */
+export async function loadModelForSamples(path: string, samplesPath: string, dims?: Readonly<Record<string, number>>): Promise<{ model: LoadedModel; arrays: NpyArray | Map<string, NpyArray> }> {
+  const arrays = await readSamplesFile(samplesPath);
+  return { model: await loadModelFile(path, { dims, samples: shapesOfSamples(arrays) }), arrays };
 }

@@ -85,12 +85,15 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
     throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
   const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
   const float = tensors.some((t) => t && isStatic(t) && t.float) || floats.some((f) => f !== null);
-  const apply = (x: number, y: number) => (op === 'Max' || op === 'Min' ? extreme(op, x, y) : op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y));
-  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => apply(at(a, k), at(b, k))), ...(float ? { float: true as const } : {}) });
+  ctx.alias(index, { values: Array.from({ length: n }, (_, k) => folded(op, at(a, k), at(b, k), float)), ...(float ? { float: true as const } : {}) });
   return true;
 }
 
-const extreme = (op: 'Max' | 'Min', x: number, y: number) => (op === 'Max' ? Math.max(x, y) : Math.min(x, y));
+/** `op` of two folded values as ONNX computes it on int64 (a division truncates) or, `float`, on floats. */
+function folded(op: Arithmetic | 'Max' | 'Min', x: number, y: number, float = false): number {
+  if (op === 'Max' || op === 'Min') return op === 'Max' ? Math.max(x, y) : Math.min(x, y);
+  return op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y);
+}
 
 /** Elementwise arithmetic (or Max, Min) of two folded int tables of any shapes, broadcast (ONNX's rule). */
 function foldTables(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 'Min', [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): boolean {
@@ -98,8 +101,7 @@ function foldTables(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 
   if (!pair || (op === 'Div' && pair.vb.includes(0)))
     throw ctx.reader.nodeError(index, `${op} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values, no division by 0`);
   const { out, va, vb } = pair;
-  const apply = (x: number, y: number) => (op === 'Max' || op === 'Min' ? extreme(op, x, y) : op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : Math.trunc(x / y));
-  ctx.alias(index, { values: va.map((x, k) => apply(Number(x), Number(vb[k]))), shape: out });
+  ctx.alias(index, { values: va.map((x, k) => folded(op, Number(x), Number(vb[k]))), shape: out });
   return true;
 }
 

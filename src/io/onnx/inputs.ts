@@ -66,9 +66,8 @@ function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
 /** One graph input: what its values are and its layout; `several` when the model has more inputs (then int and bool inputs not embedded are masks). */
 function readInput(reader: GraphReader, input: ValueInfo, source: string, several: boolean, declared: DeclaredAxis[], sampleDims: number[]): GraphInput {
   const name = input.name ?? '';
-  const tensorType = input.type?.tensorType;
-  if (!tensorType) throw new InputError(`${source}: input '${name}': expected a tensor`);
-  const type = tensorType.elemType ?? 0;
+  // (Its tensor type and shape are checked where its axes are read: graphInputs.)
+  const type = input.type?.tensorType?.elemType ?? 0;
   const int = type === INT64 || type === INT32;
   // Token ids (int64 from PyTorch, int32) are read only as indices of embedding tables; beside
   // them, an int or bool input is a mask (attention_mask: 1 for a token, 0 for padding).
