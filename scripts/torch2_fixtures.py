@@ -189,6 +189,36 @@ with zipfile.ZipFile(os.path.join(out_dir, "text-mask-samples.npz"), "w", zipfil
         with archive.open(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as entry:
             np.lib.format.write_array(entry, array, allow_pickle=False)
 
+
+# RoBERTa (XLM-R and CamemBERT share its embeddings): its position ids are computed in the graph
+# from the ids, cumsum(ids != pad) * (ids != pad) + pad (pad_token_id 1), and its token types are a
+# buffer gathered at them. Through dynamo (a fixed batch of 1) and TorchScript (Optimum's: the batch
+# and the sequence length open).
+torch.manual_seed(2031)
+roberta = lambda: transformers.RobertaForSequenceClassification(transformers.RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=66, pad_token_id=1, **big))
+for name, dynamo in [("hf-roberta-mask", True), ("hf-roberta-mask-torchscript", False)]:
+    model = Masked(roberta()).eval()
+    path = os.path.join(out_dir, f"{name}.onnx")
+    if dynamo:
+        torch.onnx.export(model, (ids + 3, mask), path, dynamo=True, input_names=names, output_names=["logits"])
+    else:
+        axes = {0: "batch_size", 1: "sequence_length"}
+        torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, input_names=names, output_names=["logits"], dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch_size"}})
+    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
+    print(name, summary[name], flush=True)
+
+# Their samples: the same digit tokens (never id 1), 0 to 19 tokens of padding (id 1, mask 0) after
+# them, or before them in every third sample (a tokenizer's padding_side='left': the positions shift).
+left = np.arange(len(tokens)) % 3 == 2
+at = np.arange(49)[None, :]
+attention = np.where(left[:, None], at >= 49 - lengths[:, None], at < lengths[:, None]).astype(np.int64)
+shifted = np.array([np.roll(row, 49 - n) if l else row for row, n, l in zip(tokens, lengths, left)])
+arrays = {"input_ids": np.where(attention == 1, shifted, 1), "attention_mask": attention}
+with zipfile.ZipFile(os.path.join(out_dir, "text-roberta-samples.npz"), "w", zipfile.ZIP_STORED) as archive:
+    for key, array in arrays.items():
+        with archive.open(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as entry:
+            np.lib.format.write_array(entry, array, allow_pickle=False)
+
 with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
     import onnxscript
 

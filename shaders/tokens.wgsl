@@ -84,3 +84,33 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     embeddingOutput[i] = embeddingTable[id * p.dims + i % p.dims];
   }
 }
+
+// ---- RoBERTa's positions from the ids (types.ts PositionRule): one thread per sample, a running count ----
+
+struct PositionParams {
+  samples: u32,
+  tokens: u32,   // T
+  pad: f32,      // the padding id (ids are whole f32 values below 2^24: compared exactly)
+  start: u32,    // the padding's row; the other tokens count from start + 1
+}
+
+@group(0) @binding(30) var<uniform> positionParams: PositionParams;
+@group(0) @binding(31) var<storage, read> positionIds: array<f32>;
+@group(0) @binding(32) var<storage, read_write> positionRows: array<f32>;
+
+// T steps per sample: a scan across threads would pay off only for sequences far longer than a sample count.
+@compute @workgroup_size(WORKGROUP)
+fn positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = positionParams;
+  for (var s = gid.x; s < p.samples; s += stride(groups)) {
+    var count = 0u;
+    for (var t = s * p.tokens; t < (s + 1u) * p.tokens; t++) {
+      var row = p.start;
+      if (positionIds[t] != p.pad) {
+        count += 1u;
+        row += count;
+      }
+      positionRows[t] = f32(row);
+    }
+  }
+}

@@ -24,6 +24,8 @@ export type {
   AddLayer,
   ConcatLayer,
   FlattenLayer,
+  EmbeddingLayer,
+  PositionRule,
   SoftmaxLayer,
   Padding,
 } from './network/types.js';

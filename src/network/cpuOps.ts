@@ -1,7 +1,7 @@
 // The float64 layer operations of forwardCpu. Tensors are samples-major NHWC; kernels are Keras
 // layouts (dense N×M, conv HWIO with I = cin / groups).
 import type { WindowGeometry } from './shapes.js';
-import type { ActivationLayer, UpsampleMode } from './types.js';
+import type { ActivationLayer, PositionRule, UpsampleMode } from './types.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -183,7 +183,21 @@ export function rearrangeForward(x: Float64Array, samples: number, indices: Int3
   return out;
 }
 
-/** Token ids (checked by checkForwardInput) to the table's rows, written into `out` (float64 here, float32 for the GPU's host lookup). */
+/**
+ * The table row of each token of samples of `tokens` ids: the id, or with a position rule
+ * RoBERTa's position (padding at start, the other tokens counted from start + 1 in each sample).
+ */
+export function tableRows(ids: ArrayLike<number>, tokens: number, positions?: PositionRule): ArrayLike<number> {
+  if (!positions) return ids;
+  const rows = new Int32Array(ids.length);
+  for (let s = 0; s < ids.length; s += tokens) {
+    let count = 0;
+    for (let t = s; t < s + tokens; t++) rows[t] = ids[t] === positions.pad ? positions.start : positions.start + ++count;
+  }
+  return rows;
+}
+
+/** Table rows (tableRows of ids checked by checkForwardInput) written into `out` (float64 here, float32 for the GPU's host lookup). */
 export function embeddingRows<T extends Float32Array | Float64Array>(ids: ArrayLike<number>, table: Float32Array, dims: number, out: T): T {
   for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * dims, (ids[t] + 1) * dims), t * dims);
   return out;

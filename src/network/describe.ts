@@ -96,7 +96,9 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
     case 'matmul':
       return `product of two computed tensors, ${inputShape[0]} batched`;
     case 'embedding':
-      return `${layer.vocabulary} token ids to vectors of ${layer.dims}`;
+      return layer.positions
+        ? `${layer.vocabulary} positions to vectors of ${layer.dims} (RoBERTa's, from the ids: padding id ${layer.positions.pad} at row ${layer.positions.start}, the other tokens counted from ${layer.positions.start + 1})`
+        : `${layer.vocabulary} token ids to vectors of ${layer.dims}`;
     default:
       return '';
   }

@@ -5,17 +5,17 @@
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { insertZeros, upsample } from '../gpu/kernels/upsample.js';
-import { batchedMatmul, embedding, rearrange } from '../gpu/kernels/tokens.js';
+import { batchedMatmul, embedding, positionRows, rearrange } from '../gpu/kernels/tokens.js';
 import { groupNorm } from '../gpu/kernels/groupnorm.js';
 import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
 import { checkSubgroupKernels, matmul, matmulMaxRows } from '../gpu/kernels/matmul.js';
 import { mapAndCopy, Workspace, type Dispatch } from '../gpu/workspace.js';
-import { ACTIVATION_DEFAULTS, embeddingRows } from './cpuOps.js';
+import { ACTIVATION_DEFAULTS, embeddingRows, tableRows } from './cpuOps.js';
 import { checkForwardInput, resolveWeights, type CollectedLayer, type ForwardOptions, type ForwardResult } from './forwardCpu.js';
 import { NETWORK_INPUT, networkGraph, prunableLayers } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
-import { UPSAMPLE_MODES, type Network } from './types.js';
+import { UPSAMPLE_MODES, type Network, type RearrangeLayer } from './types.js';
 
 /** The largest finite f32: a clip without a bound clamps at it (WGSL need not keep infinities). */
 const F32_MAX = 3.4028234663852886e38;
@@ -234,14 +234,24 @@ export async function forwardGpu(
           case 'embedding': {
             const result = (out = activation(outSize, layer.name));
             const tokens = inShape[0];
+            const { positions } = layer;
             if (layer.table.length * 4 <= limit) {
               const table = ws.upload(layer.table, `${layer.name} table`);
-              steps.push((n) => [embedding(ws, { samples: n, tokens, dims: layer.dims, ids: cur.buffer, table, output: result.buffer })]);
+              const rows = positions ? activation(tokens, `${layer.name} positions`) : cur;
+              steps.push((n) => [
+                ...(positions ? [positionRows(ws, { samples: n, tokens, ...positions, ids: cur.buffer, rows: rows.buffer })] : []),
+                embedding(ws, { samples: n, tokens, dims: layer.dims, ids: rows.buffer, table, output: result.buffer }),
+              ]);
             } else {
               // A table no binding holds (GPT-2's 50 257 × 768 is 154 MB): the rows looked up on the host, written per chunk.
+              // The ids are the network input's, or an input part's (its rearrange's indices into each sample).
+              const source = graph.sources[i][0];
+              const part = source === NETWORK_INPUT ? null : (layers[source] as RearrangeLayer).indices;
               hostWrites.push((start, n) => {
-                const ids = input.subarray(start * tokens, (start + n) * tokens);
-                runtime.device.queue.writeBuffer(result.buffer, 0, embeddingRows(ids, layer.table, layer.dims, new Float32Array(ids.length * layer.dims)));
+                const ids = part
+                  ? Float32Array.from({ length: n * tokens }, (_, k) => input[(start + Math.floor(k / tokens)) * inputSize + part[k % tokens]])
+                  : input.subarray(start * tokens, (start + n) * tokens);
+                runtime.device.queue.writeBuffer(result.buffer, 0, embeddingRows(tableRows(ids, tokens, positions), layer.table, layer.dims, new Float32Array(ids.length * layer.dims)));
               });
             }
             break;

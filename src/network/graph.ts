@@ -108,7 +108,8 @@ export function checkNetwork(network: Network, source = 'network'): number[][] {
 export function tokenVocabulary(network: Network): number | undefined {
   const inputName = network.inputName ?? DEFAULT_INPUT_NAME;
   // (A network of input parts has its ids in parts: inputParts.ts checks them.)
-  const sizes = network.layers.flatMap((l, i) => (l.kind === 'embedding' && sourceNames(network.layers, i, inputName).includes(inputName) ? [l.vocabulary] : []));
+  // (An embedding of positions reads the ids too, but its rows are the tokens' positions: shapes.ts bounds them.)
+  const sizes = network.layers.flatMap((l, i) => (l.kind === 'embedding' && !l.positions && sourceNames(network.layers, i, inputName).includes(inputName) ? [l.vocabulary] : []));
   return sizes.length ? Math.min(...sizes) : undefined;
 }
 

@@ -83,7 +83,7 @@ export function checkInputParts(network: Network, source: string): void {
 
 /** The vocabulary of the embeddings that read an ids part (the smallest), or undefined when none does. */
 export function partVocabulary(network: Network, part: InputPart): number | undefined {
-  const sizes = readersOf(network.layers, part.name).flatMap((l) => (l.kind === 'embedding' ? [l.vocabulary] : []));
+  const sizes = readersOf(network.layers, part.name).flatMap((l) => (l.kind === 'embedding' && !l.positions ? [l.vocabulary] : []));
   return sizes.length ? Math.min(...sizes) : undefined;
 }
 

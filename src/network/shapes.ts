@@ -253,6 +253,12 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
       if (!(table instanceof Float32Array) || table.length !== vocabulary * dims)
         fail(`embedding table must be a Float32Array of ${vocabulary}×${dims} values, found ${ArrayBuffer.isView(table) ? table.length : typeof table}`);
       checkFinite('table', table);
+      if (layer.positions !== undefined) {
+        const { pad, start } = layer.positions ?? {};
+        // Token T's row is at most start + T: every row must be in the table.
+        if (!(Number.isInteger(pad) && pad >= 0 && pad < MAX_VOCABULARY && Number.isInteger(start) && start >= 0 && start + inputShape[0] < vocabulary))
+          fail(`embedding positions: expected a whole pad id and a whole start ≥ 0 with start + ${inputShape[0]} tokens below the table's ${vocabulary} rows, found pad ${pad} and start ${start}`);
+      }
       return [1, inputShape[0], dims];
     }
     case 'flatten':

@@ -230,6 +230,18 @@ export interface EmbeddingLayer extends LayerBase {
   table: Float32Array;
   vocabulary: number;
   dims: number;
+  /**
+   * The rows are positions computed from the ids, as RoBERTa (XLM-R, CamemBERT) numbers its tokens:
+   * token t's row is `start` where ids[t] is the padding id `pad`, else `start` plus the count of
+   * tokens up to t that are not padding. The rows then are not ids: they bound the tokens, not the ids.
+   */
+  positions?: PositionRule;
+}
+
+/** RoBERTa's position of each token, from the ids: padding at `start`, the others counted from start + 1. */
+export interface PositionRule {
+  pad: number;
+  start: number;
 }
 
 export interface FlattenLayer extends LayerBase {

@@ -1,4 +1,4 @@
-// Wrappers of shaders/tokens.wgsl: transformers' layout ops, the product of two computed tensors, embeddings.
+// Wrappers of shaders/tokens.wgsl: transformers' layout ops, the product of two computed tensors, embeddings and RoBERTa's positions.
 import source from '../../../shaders/tokens.wgsl';
 import { Shader } from '../shaderInterface.js';
 import type { Dispatch, Workspace } from '../workspace.js';
@@ -32,4 +32,12 @@ export function embedding(ws: Workspace, o: { samples: number; tokens: number; d
   const uniforms = ws.uniform(shader.uniforms('EmbeddingParams', { count, dims: o.dims }), 'EmbeddingParams');
   const resources = shader.resources({ embeddingParams: uniforms, embeddingIds: o.ids, embeddingTable: o.table, embeddingOutput: o.output });
   return ws.dispatch('embedding', pipeline, resources, [elementwiseGroups(ws.runtime, count)], { bytes: 4 * (2 * count + o.samples * o.tokens), flops: 0 });
+}
+
+/** RoBERTa's position of each of `samples`·tokens ids (types.ts PositionRule), as f32 rows for `embedding`. */
+export function positionRows(ws: Workspace, o: { samples: number; tokens: number; pad: number; start: number; ids: GPUBuffer; rows: GPUBuffer }): Dispatch {
+  const pipeline = shader.pipeline(ws.runtime, 'positions');
+  const uniforms = ws.uniform(shader.uniforms('PositionParams', { samples: o.samples, tokens: o.tokens, pad: o.pad, start: o.start }), 'PositionParams');
+  const resources = shader.resources({ positionParams: uniforms, positionIds: o.ids, positionRows: o.rows });
+  return ws.dispatch('positions', pipeline, resources, [elementwiseGroups(ws.runtime, o.samples)], { bytes: 8 * o.samples * o.tokens, flops: 0 });
 }

@@ -1,6 +1,6 @@
 // The dense ops: Gemm and MatMul (its bias in the Add after it, ops.ts) become dense layers,
 // bound to their weights for writeOnnxModel.
-import type { DenseLayer } from '../../network/types.js';
+import type { DenseLayer, PositionRule } from '../../network/types.js';
 import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
 import { isSequence, pooled, pooledSequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
@@ -58,9 +58,10 @@ export const matMul: Handler = (ctx, index) => {
  * Its table is bound like a per-channel parameter whose rows are the vocabulary, so that
  * writeOnnxModel keeps the dimensions structured pruning keeps.
  */
-export function embeddingOf(ctx: ImportContext, index: number, axis: number): void {
+export function embeddingOf(ctx: ImportContext, index: number, axis: number, computed?: { ids: NetTensor; positions: PositionRule }): void {
   const { reader } = ctx;
-  const ids = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
+  // RoBERTa's positions (positionOps.ts) are rows computed from the ids.
+  const ids = computed?.ids ?? ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
   if (!ids || isStatic(ids) || !ctx.idInputs.has(ids.layer))
     throw reader.nodeError(index, `indices: expected the graph input (token ids) or constants, found a computed tensor (only an embedding's lookup of the input's ids is supported)`);
   if (axis !== 0) throw reader.nodeError(index, `attribute axis: expected 0 (rows of the embedding table), found ${axis}`);
@@ -71,7 +72,7 @@ export function embeddingOf(ctx: ImportContext, index: number, axis: number): vo
   const name = reader.layerName(index);
   const tokens = ids.dims[0];
   // Tokens [batch, T, D] are ours [1, T, D], read channels-last (a Linear, LayerNorm or attention per token).
-  ctx.emit(index, { kind: 'embedding', name, table: values, vocabulary, dims: size }, [ids], { dims: [tokens, size], ours: [1, tokens, size], chw: null, channelsLast: true });
+  ctx.emit(index, { kind: 'embedding', name, table: values, vocabulary, dims: size, ...(computed ? { positions: computed.positions } : {}) }, [ids], { dims: [tokens, size], ours: [1, tokens, size], chw: null, channelsLast: true });
   reader.batchNorms.push({ layer: name, params: [table.root], reader: index, rows: vocabulary });
 }
 

@@ -3,7 +3,7 @@
 import { InputError } from '../../errors.js';
 import type { Layer, Padding } from '../../network/types.js';
 import {
-  checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
+  checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT32, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
   type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding,
 } from './common.js';
 import { readPast } from './readPast.js';
@@ -248,6 +248,19 @@ export class GraphReader {
       throw this.nodeError(index, `${where}: ${data.length} float_data values: expected ${count} for shape ${shapeText(dims)}`);
     }
     return { dims, values: Float32Array.from(data) };
+  }
+
+  /** The value of an int32 or int64 constant of one value (an axis, a padding id), or null. */
+  intScalar(name: string): number | null {
+    const tensor = this.consts.get(name)?.tensor;
+    if (!tensor || (tensor.dataType !== INT64 && tensor.dataType !== INT32) || !(tensor.dims ?? []).every((d) => toInt(d) === 1)) return null;
+    const raw = tensor.rawData;
+    if (raw && raw.length) {
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      return tensor.dataType === INT64 ? (raw.length === 8 ? Number(view.getBigInt64(0, true)) : null) : raw.length === 4 ? view.getInt32(0, true) : null;
+    }
+    const data = tensor.dataType === INT64 ? tensor.int64Data : tensor.int32Data;
+    return data?.length === 1 ? toInt(data[0]) : null;
   }
 
   /** A bool constant (a mask PyTorch 2 folds: `bias[:, :, :T, :T] == 0`) as 0 and 1, with its dims. */

@@ -8,6 +8,7 @@ import type { InputPart, RearrangeLayer } from '../../network/types.js';
 import { BOOL, checkedDims, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, product, toInt, type ModelProto, type OnnxModelHandle } from './common.js';
 import type { ImportContext } from './context.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
+import { comparesWithConstant } from './positionOps.js';
 import { fixOpenAxes, type DeclaredAxis, type FixedAxis, type InputSizes } from '../inputSizes.js';
 
 type ValueInfo = NonNullable<NonNullable<ModelProto['graph']>['input']>[number];
@@ -56,11 +57,14 @@ function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
   );
 }
 
-/** Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups), and by Shape (its size: BERT's positions). */
+/**
+ * Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups), by
+ * Shape (its size: BERT's positions) and by an Equal with a constant (RoBERTa's positions: positionOps.ts).
+ */
 function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
   const readers = reader.consumers.get(inputName) ?? [];
   const lookup = (index: number) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName;
-  return readers.some(lookup) && readers.every((index) => lookup(index) || reader.opType(index) === 'Shape');
+  return readers.some(lookup) && readers.every((index) => lookup(index) || reader.opType(index) === 'Shape' || comparesWithConstant(reader, index, inputName));
 }
 
 /** One graph input: what its values are and its layout; `several` when the model has more inputs (then int and bool inputs not embedded are masks). */

@@ -11,6 +11,7 @@ import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from
 import { enterInputs, graphInputs } from './inputs.js';
 import type { InputSizes } from '../inputSizes.js';
 import { followMask } from './maskOps.js';
+import { positionOp, readsIdValues } from './positionOps.js';
 import { networkOutput } from './outputs.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
@@ -158,6 +159,10 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
       const x = ctx.tensors.get(fusion.input);
       if (!x || isStatic(x)) throw reader.nodeError(index, `input '${fusion.input}' of its ${fusion.fn}: expected a tensor computed from the graph input`);
       ctx.emit(index, { kind: 'activation', name: reader.layerName(index), fn: fusion.fn }, [x], sameAs(x));
+      continue;
+    }
+    if (readsIdValues(ctx, index)) {
+      positionOp(ctx, index);
       continue;
     }
     const op = node.opType ?? '';

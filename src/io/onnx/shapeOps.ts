@@ -12,14 +12,19 @@ import { image, isSequence, pooled, pooledSequence, sameAs, scalar, sequence, ve
 import { listText } from './common.js';
 
 const shapeOp: Handler = (ctx, index) => {
-  const attrs = ctx.reader.attributes(index, ['start', 'end']);
   const data = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
   const x = data && isStatic(data) ? null : ctx.net(index, 0, { sequence: true, channelsLast: true }); // a sequence's dims are ONNX's [C, L]
   // A shape value's own shape; a tensor whose batch axis moved or merged (attention's heads) at batch 1.
   const all: Array<number | 'batch'> = !x ? [(data as StaticTensor).values.length] : x.nd ? x.dims : ['batch', ...x.dims];
-  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + all.length : v, 0), all.length);
-  ctx.alias(index, { values: all.slice(clamp(ctx.reader.intAttribute(index, attrs, 'start', 0)), clamp(ctx.reader.intAttribute(index, attrs, 'end', all.length))) });
+  ctx.alias(index, { values: shapeValues(ctx, index, all) });
 };
+
+/** Shape node `index`'s values for a tensor of dims `all`: those from its start to its end attribute. */
+export function shapeValues(ctx: ImportContext, index: number, all: Array<number | 'batch'>): Array<number | 'batch'> {
+  const attrs = ctx.reader.attributes(index, ['start', 'end']);
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + all.length : v, 0), all.length);
+  return all.slice(clamp(ctx.reader.intAttribute(index, attrs, 'start', 0)), clamp(ctx.reader.intAttribute(index, attrs, 'end', all.length)));
+}
 
 const gather: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['axis']);
