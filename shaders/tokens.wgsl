@@ -114,3 +114,34 @@ fn positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
   }
 }
+
+// ---- the token at the last id that is not padding (types.ts LastTokenLayer): [1, T, C] and T ids → [C] ----
+
+struct LastTokenParams {
+  count: u32,     // samples·C
+  tokens: u32,    // T
+  channels: u32,  // C
+  pad: f32,
+}
+
+@group(0) @binding(40) var<uniform> lastTokenParams: LastTokenParams;
+@group(0) @binding(41) var<storage, read> lastTokenInput: array<f32>;
+@group(0) @binding(42) var<storage, read> lastTokenIds: array<f32>;
+@group(0) @binding(43) var<storage, read_write> lastTokenOutput: array<f32>;
+
+// Each thread scans its sample's ids from the end (cpuOps.ts lastTokenOf): C·T reads per sample, few beside the network's.
+@compute @workgroup_size(WORKGROUP)
+fn lastToken(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = lastTokenParams;
+  for (var i = gid.x; i < p.count; i += stride(groups)) {
+    let s = i / p.channels;
+    var last = 0u;
+    for (var t = p.tokens - 1u; t > 0u; t--) {
+      if (lastTokenIds[s * p.tokens + t] != p.pad) {
+        last = t;
+        break;
+      }
+    }
+    lastTokenOutput[i] = lastTokenInput[(s * p.tokens + last) * p.channels + i % p.channels];
+  }
+}

@@ -26,6 +26,7 @@ export type {
   FlattenLayer,
   EmbeddingLayer,
   PositionRule,
+  LastTokenLayer,
   SoftmaxLayer,
   Padding,
 } from './network/types.js';

@@ -153,7 +153,7 @@ describe('network.inputParts are validated with the graph', () => {
     expect(broken((n) => (n.inputParts = n.inputParts!.slice(0, 1)))).toThrow(/^net: inputParts: expected two or more parts/);
   });
   it('refuses ids read by anything but an embedding, and the packed input read by anything but the parts', () => {
-    expect(broken((n) => (n.layers[4] = { ...n.layers[4], from: ['input_ids'] } as Layer))).toThrow(/^net: input part 'input_ids' holds token ids: expected only embeddings to read it, found layer 'spread' \(rearrange\)/);
+    expect(broken((n) => (n.layers[4] = { ...n.layers[4], from: ['input_ids'] } as Layer))).toThrow(/^net: input part 'input_ids' holds token ids: expected only embeddings \(and a lasttoken, for where the tokens end\) to read it, found layer 'spread' \(rearrange\)/);
     expect(broken((n) => (n.layers[4] = { ...n.layers[4], from: ['inputs'] } as Layer))).toThrow(/^net: layer 'spread' \(rearrange\) reads the network input 'inputs', which holds input parts/);
     expect(broken((n) => (n.inputParts![0].values = 'mask'))).toThrow(/^net: layer 2 'embed' \(embedding\): an embedding reads the network input \(token ids\) or an input part of ids, found 'input_ids'/);
   });

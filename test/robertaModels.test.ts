@@ -1,6 +1,6 @@
 // RoBERTa (and XLM-R, CamemBERT: the same embeddings) computes its position ids in the graph from
 // the token ids: cumsum(ids ≠ pad)·(ids ≠ pad) + pad. Read as an embedding whose rows are those
-// positions (types.ts PositionRule, positionOps.ts), on the CPU and in the GPU's `positions`
+// positions (types.ts PositionRule, idValues.ts), on the CPU and in the GPU's `positions`
 // kernel. The fixtures (test/fixtures/torch2, scripts/torch2-fixtures.mjs) are tiny random
 // RobertaForSequenceClassification exports through dynamo and TorchScript (Optimum's, the
 // sequence length open); their samples are padded after the tokens, or before them in every third
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu, type EmbeddingLayer, type Network } from '../src/index.js';
-import { onnx } from '../src/io/onnx/common.js';
+import { onnx, type NodeProto } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
 import { readSamplesFile } from '../src/io/files.js';
 import { shapesOfSamples } from '../src/io/inputSizes.js';
@@ -105,7 +105,7 @@ describe("RoBERTa's positions from the ids", () => {
 
   it('what else computes with the ids is refused, naming the node', async () => {
     const bytes = new Uint8Array(await readFile(join(dir, 'hf-roberta-mask-torchscript.onnx')));
-    const edited = (edit: (node: onnx.INodeProto) => void) => {
+    const edited = (edit: (node: NodeProto) => void) => {
       const model = onnx.ModelProto.decode(bytes);
       for (const node of model.graph!.node!) edit(node);
       return new Uint8Array(onnx.ModelProto.encode(model).finish());

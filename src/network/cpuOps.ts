@@ -203,6 +203,22 @@ export function embeddingRows<T extends Float32Array | Float64Array>(ids: ArrayL
   return out;
 }
 
+/** The position of the last of `tokens` ids from `at` that is not `pad`, 0 when none past the first is (transformers' argmax of t·[id ≠ pad]). */
+export function lastTokenOf(ids: ArrayLike<number>, at: number, tokens: number, pad: number): number {
+  for (let t = tokens - 1; t > 0; t--) if (ids[at + t] !== pad) return t;
+  return 0;
+}
+
+/** Each sample's token at its last id that is not `pad`: [1, T, C] (and T ids) → [C]. */
+export function lastTokenForward(x: Float64Array, ids: ArrayLike<number>, samples: number, tokens: number, channels: number, pad: number): Float64Array {
+  const out = new Float64Array(samples * channels);
+  for (let s = 0; s < samples; s++) {
+    const t = lastTokenOf(ids, s * tokens, tokens, pad);
+    out.set(x.subarray((s * tokens + t) * channels, (s * tokens + t + 1) * channels), s * channels);
+  }
+  return out;
+}
+
 /** Each sample's [B, M, K] times [B, K, N]: [B, M, N]. */
 export function matmulForward(a: Float64Array, b: Float64Array, samples: number, [batch, m, k]: readonly number[], n: number): Float64Array {
   const out = new Float64Array(samples * batch * m * n);

@@ -95,6 +95,8 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       return `viewed as ${shape(layer.shape)}`;
     case 'matmul':
       return `product of two computed tensors, ${inputShape[0]} batched`;
+    case 'lasttoken':
+      return `the token at the last id that is not padding (id ${layer.pad})`;
     case 'embedding':
       return layer.positions
         ? `${layer.vocabulary} positions to vectors of ${layer.dims} (RoBERTa's, from the ids: padding id ${layer.positions.pad} at row ${layer.positions.start}, the other tokens counted from ${layer.positions.start + 1})`

@@ -3,7 +3,7 @@
 // Layers run in the network's order; a tensor is dropped once its last reader ran. Tensors are samples-major
 // NHWC (types.ts); kernels are Keras layouts (dense N×M, conv HWIO).
 import { InputError } from '../errors.js';
-import { activationFunction, affineForward, concatForward, convForward, denseForward, embeddingRows, tableRows, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
+import { activationFunction, affineForward, concatForward, convForward, denseForward, embeddingRows, lastTokenForward, tableRows, gateForward, gatherForward, groupNormForward, insertZerosForward, matmulForward, rearrangeForward, upsampleForward, globalPoolForward, layerNormForward, poolForward, reluInPlace, softmaxForward, sumForward } from './cpuOps.js';
 import { checkPartValues } from './inputParts.js';
 import { badTokenId, NETWORK_INPUT, networkGraph, prunableLayers, tokenVocabulary, type PrunableLayer } from './graph.js';
 import { shapeSize, upsampleInput, windowGeometry } from './shapes.js';
@@ -200,6 +200,9 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         break;
       case 'embedding':
         out = embeddingRows(tableRows(x, inShape[0], layer.positions), layer.table, layer.dims, new Float64Array(x.length * layer.dims));
+        break;
+      case 'lasttoken':
+        out = lastTokenForward(x, inputs[1], samples, inShape[1], inShape[2], layer.pad);
         break;
       case 'flatten':
       case 'reshape':

@@ -5,7 +5,7 @@
 import { GpuError, InputError } from '../errors.js';
 import { withErrorScopes, type GpuRuntime } from '../gpu/device.js';
 import { insertZeros, upsample } from '../gpu/kernels/upsample.js';
-import { batchedMatmul, embedding, positionRows, rearrange } from '../gpu/kernels/tokens.js';
+import { batchedMatmul, embedding, lastToken, positionRows, rearrange } from '../gpu/kernels/tokens.js';
 import { groupNorm } from '../gpu/kernels/groupnorm.js';
 import { biasActivation, concatChannels, conv2d, gate, gatherChannels, layerNorm, globalPool, pointwise, pool2d, relu, softmax } from '../gpu/kernels/forward.js';
 import { add } from '../gpu/kernels/proximal.js';
@@ -254,6 +254,12 @@ export async function forwardGpu(
                 runtime.device.queue.writeBuffer(result.buffer, 0, embeddingRows(tableRows(ids, tokens, positions), layer.table, layer.dims, new Float32Array(ids.length * layer.dims)));
               });
             }
+            break;
+          }
+          case 'lasttoken': {
+            const result = (out = activation(outSize, layer.name));
+            const ids = sources[1];
+            steps.push((n) => [lastToken(ws, { samples: n, tokens: inShape[1], channels: inShape[2], pad: layer.pad, input: cur.buffer, ids: ids.buffer, output: result.buffer })]);
             break;
           }
           case 'flatten':

@@ -64,6 +64,8 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
     const idsPart = (k: number) => network.inputParts?.some((p) => p.values === 'ids' && p.name === layers[k].name);
     if (layer.kind === 'embedding' && sources[0] !== NETWORK_INPUT && !idsPart(sources[0]))
       throw new InputError(`${label}: an embedding reads the network input (token ids)${network.inputParts ? ' or an input part of ids' : ''}, found '${layers[sources[0]].name}'`);
+    if (layer.kind === 'lasttoken' && (sources.length !== 2 || (sources[1] !== NETWORK_INPUT && !idsPart(sources[1]))))
+      throw new InputError(`${label}: lasttoken reads a tensor and then the token ids (the network input${network.inputParts ? ' or an input part of ids' : ''}), found ${sources.map((s) => `'${s === NETWORK_INPUT ? inputName : layers[s].name}'`).join(', ')}`);
     if (sources.length !== 1 || sources[0] !== i - 1) graph.isChain = false;
     graph.sources.push(sources);
     for (const s of sources) if (s !== NETWORK_INPUT) graph.consumers[s].push(i);
@@ -81,8 +83,12 @@ export function networkGraph(network: Network, source = 'network'): NetworkGraph
   // Token ids are indices, not values: a layer that computes with them is a mistake.
   checkInputParts(network, source);
   checkOutputParts(network, source, graph.outputShapes[last].reduce((a, b) => a * b, 1));
+  // (A lasttoken reads ids too, to find the last token: never as values.)
   const readers = layers.filter((_, i) => graph.sources[i].includes(NETWORK_INPUT));
-  const other = readers.find((l) => l.kind !== 'embedding');
+  const other = readers.find((l) => l.kind !== 'embedding' && l.kind !== 'lasttoken');
+  const picks = readers.find((l) => l.kind === 'lasttoken');
+  if (picks && !readers.some((l) => l.kind === 'embedding'))
+    throw new InputError(`${source}: layer '${picks.name}' (lasttoken) reads the network input as token ids, but no embedding reads it: expected the ids an embedding reads`);
   if (other && readers.some((l) => l.kind === 'embedding'))
     throw new InputError(`${source}: layer '${other.name}' (${other.kind}) reads the network input, which holds token ids (an embedding reads it): expected only embeddings to read it`);
   layers.forEach((layer, i) => {

@@ -73,8 +73,8 @@ export function checkInputParts(network: Network, source: string): void {
     if (layer?.kind !== 'rearrange' || from.length !== 1 || from[0] !== inputName || layer.offset !== null || layer.indices.length !== n || !layer.indices.every((v, i) => v === start + i))
       throw new InputError(`${label}: expected a rearrange layer of its name taking values ${start} to ${start + n - 1} of the network input '${inputName}'`);
     if (part.values === 'ids') {
-      const other = readersOf(network.layers, part.name).find((l) => l.kind !== 'embedding');
-      if (other) throw new InputError(`${label} holds token ids: expected only embeddings to read it, found layer '${other.name}' (${other.kind})`);
+      const other = readersOf(network.layers, part.name).find((l) => l.kind !== 'embedding' && l.kind !== 'lasttoken');
+      if (other) throw new InputError(`${label} holds token ids: expected only embeddings (and a lasttoken, for where the tokens end) to read it, found layer '${other.name}' (${other.kind})`);
     }
   }
   const direct = readersOf(network.layers, inputName).find((l) => !names.has(l.name));

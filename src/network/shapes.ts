@@ -119,7 +119,7 @@ function requireImage(kind: string, inputShape: readonly number[]): void {
  * an InputError describing the mismatch (without the layer's position: the graph check adds it).
  */
 export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly number[])[]): number[] {
-  const reads = layer.kind === 'add' || layer.kind === 'concat' ? 'two or more tensors' : layer.kind === 'mul' || layer.kind === 'matmul' ? 'two tensors' : 'one tensor';
+  const reads = layer.kind === 'add' || layer.kind === 'concat' ? 'two or more tensors' : layer.kind === 'mul' || layer.kind === 'matmul' || layer.kind === 'lasttoken' ? 'two tensors' : 'one tensor';
   const count = inputShapes.length;
   if (reads === 'one tensor' ? count !== 1 : reads === 'two tensors' ? count !== 2 : count < 2) fail(`${layer.kind} reads ${reads}, found ${count}`);
   const inputShape = inputShapes[0];
@@ -260,6 +260,12 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
           fail(`embedding positions: expected a whole pad id and a whole start ≥ 0 with start + ${inputShape[0]} tokens below the table's ${vocabulary} rows, found pad ${pad} and start ${start}`);
       }
       return [1, inputShape[0], dims];
+    }
+    case 'lasttoken': {
+      const [x, ids] = inputShapes;
+      if (inputShapes.length !== 2 || x.length !== 3 || x[0] !== 1 || ids?.length !== 1 || ids[0] !== x[1] || !(Number.isInteger(layer.pad) && layer.pad >= 0 && layer.pad < MAX_VOCABULARY))
+        fail(`lasttoken reads tokens [1, T, C] and their T ids, with a whole padding id ≥ 0, found ${inputShapes.map(formatShape).join(' and ')} and pad ${layer.pad}`);
+      return [x[2]];
     }
     case 'flatten':
       return [shapeSize(inputShape)];

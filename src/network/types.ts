@@ -13,7 +13,7 @@ interface LayerBase {
   /**
    * The tensors this layer reads, by layer name (the network input is `Network.inputName`).
    * Omitted: the previous layer's output (the network input for the first layer). Add and Concat
-   * read two or more, Mul two; every other layer reads one.
+   * read two or more, Mul, MatMul and LastToken two; every other layer reads one.
    */
   from?: string[];
 }
@@ -244,6 +244,17 @@ export interface PositionRule {
   start: number;
 }
 
+/**
+ * The token at the last position whose id is not the padding id `pad`: the logits of the last
+ * real token, as GPT-2's and other decoders' sequence classification pick them (position 0 when
+ * every id is padding, as transformers' argmax does). It reads a tensor [1, T, C] and, second,
+ * the token ids [T] (the network input or an input part of ids); its output is [C].
+ */
+export interface LastTokenLayer extends LayerBase {
+  kind: 'lasttoken';
+  pad: number;
+}
+
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
 }
@@ -274,6 +285,7 @@ export type Layer =
   | MatMulLayer
   | ReshapeLayer
   | EmbeddingLayer
+  | LastTokenLayer
   | FlattenLayer
   | SoftmaxLayer;
 

@@ -147,6 +147,10 @@ function tieChannels(network: Network, sets: ChannelSets): void {
       case 'embedding':
         // Its vectors' dimensions are its own (the input's ids are fixed): each goes when unread.
         break;
+      case 'lasttoken':
+        // Output channel c is the token's channel c (its second source, the ids, is fixed).
+        same();
+        break;
       case 'flatten': {
         // NHWC: feature k of the flattened [H, W, C] comes from channel k mod C.
         const channels = sets.count(source);

@@ -248,14 +248,14 @@ describe('fuzz: ONNX', () => {
   // shuffle, ConvNeXt's channels-last stretches (LayerNorm as nine nodes).
   // Keras 3's NHWC export (Casts, channels-last biases, BatchNormalization as arithmetic) and BERT through the TorchScript exporter
   // (with an attention mask and token types: three inputs; its sequence length open, fixed by the samples' shape), and
-  // RoBERTa's the same way (its positions computed from the ids).
+  // RoBERTa's and GPT-2's the same way (positions and the last real token computed from the ids).
   const sizes = { samples: new Map([['input_ids', [49]], ['attention_mask', [49]], ['token_type_ids', [49]]]) };
-  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx', 'torch/resnet-generator.onnx', 'keras-onnx/functional.onnx', 'keras-onnx/cnn.onnx', 'torch2/hf-bert-torchscript.onnx', 'torch2/hf-bert-mask-torchscript.onnx', 'torch2/hf-roberta-mask-torchscript.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
+  const bases = [...['mnist-mlp.onnx', 'mnist-cnn.onnx', 'torch/efficientnet.onnx', 'torch/timm-attention.onnx', 'torch/causal-transformer.onnx', 'torch/text-bag.onnx', 'torch/resnet-generator.onnx', 'keras-onnx/functional.onnx', 'keras-onnx/cnn.onnx', 'torch2/hf-bert-torchscript.onnx', 'torch2/hf-bert-mask-torchscript.onnx', 'torch2/hf-roberta-mask-torchscript.onnx', 'torch2/hf-gpt2-mask-torchscript.onnx'].map((name) => new Uint8Array(readFileSync(FIXTURES + name))), shuffleNetBlock().bytes, convNeXtBlock(13).bytes, sequenceNet().bytes, sequenceConvNeXt().bytes, uNet().bytes, convTransposeDecoder().bytes];
 
   /** Structure-aware edits: decode, change a dims list, an attribute, a name or an input shape, encode. */
   const huge = fc.constantFrom(0, -1, 1, 3, 1e13, 2 ** 31, 2 ** 53);
   const structural = fc
-    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'input axis name', 'extra output', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'ReduceSum', 'Reciprocal', 'Div', 'Pow', 'Sqrt', 'CumSum', 'Not', 'Equal', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Resize', 'Upsample', 'ConvTranspose', 'Gather', '', 'x'.repeat(300)) })
+    .record({ base: fc.nat({ max: bases.length - 1 }), what: fc.constantFrom('initializer dims', 'attribute ints', 'input dims', 'input axis name', 'extra output', 'node name', 'op type', 'node inputs', 'raw data'), at: fc.nat(), value: huge, text: fc.constantFrom('\n', '\u001b[2J', 'Gemm', 'Conv', 'Add', 'Mul', 'Sigmoid', 'Pad', 'ReduceMean', 'Shape', 'Split', 'Slice', 'Transpose', 'Reshape', 'LayerNormalization', 'ReduceMean', 'ReduceSum', 'Reciprocal', 'Div', 'Pow', 'Sqrt', 'CumSum', 'Not', 'Equal', 'ArgMax', 'GatherND', 'Flatten', 'GlobalMaxPool', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Resize', 'Upsample', 'ConvTranspose', 'Gather', '', 'x'.repeat(300)) })
     .map(({ base, what, at, value, text }) => {
       const model = onnx.ModelProto.decode(bases[base]);
       const graph = model.graph!;

@@ -1,4 +1,4 @@
-// Wrappers of shaders/tokens.wgsl: transformers' layout ops, the product of two computed tensors, embeddings and RoBERTa's positions.
+// Wrappers of shaders/tokens.wgsl: transformers' layout ops, the product of two computed tensors, embeddings, RoBERTa's positions and the last token.
 import source from '../../../shaders/tokens.wgsl';
 import { Shader } from '../shaderInterface.js';
 import type { Dispatch, Workspace } from '../workspace.js';
@@ -40,4 +40,13 @@ export function positionRows(ws: Workspace, o: { samples: number; tokens: number
   const uniforms = ws.uniform(shader.uniforms('PositionParams', { samples: o.samples, tokens: o.tokens, pad: o.pad, start: o.start }), 'PositionParams');
   const resources = shader.resources({ positionParams: uniforms, positionIds: o.ids, positionRows: o.rows });
   return ws.dispatch('positions', pipeline, resources, [elementwiseGroups(ws.runtime, o.samples)], { bytes: 8 * o.samples * o.tokens, flops: 0 });
+}
+
+/** Each of `samples` tensors [1, tokens, channels]: the token at its last id (of `ids`) that is not `pad`. */
+export function lastToken(ws: Workspace, o: { samples: number; tokens: number; channels: number; pad: number; input: GPUBuffer; ids: GPUBuffer; output: GPUBuffer }): Dispatch {
+  const count = o.samples * o.channels;
+  const pipeline = shader.pipeline(ws.runtime, 'lastToken');
+  const uniforms = ws.uniform(shader.uniforms('LastTokenParams', { count, tokens: o.tokens, channels: o.channels, pad: o.pad }), 'LastTokenParams');
+  const resources = shader.resources({ lastTokenParams: uniforms, lastTokenInput: o.input, lastTokenIds: o.ids, lastTokenOutput: o.output });
+  return ws.dispatch('lastToken', pipeline, resources, [elementwiseGroups(ws.runtime, count)], { bytes: 4 * (2 * count + o.samples * o.tokens), flops: 0 });
 }

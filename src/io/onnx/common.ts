@@ -102,6 +102,19 @@ export interface BatchNormBinding {
   reader: number;
 }
 
+/**
+ * A Reshape of a computed tensor whose shape names a channel count: when the layer computing its
+ * input (`layer`) loses channels, the writer makes the shape say the new count. 'flatten': a
+ * flatten to [batch, features], written [0, -1]; else entry `axis` of the shape holds `channels`.
+ */
+export interface ReshapeBinding {
+  /** The Reshape node's output (node indices move when the writer drops folded nodes). */
+  output: string;
+  layer: string;
+  axis: number | 'flatten';
+  channels: number;
+}
+
 /** A parsed ONNX model: the Network it computes, and what writeOnnxModel needs to write it back. */
 export interface OnnxModelHandle {
   /** The file name (or other label) used in error messages. */
@@ -120,6 +133,8 @@ export interface OnnxModelHandle {
   readonly bindings: readonly WeightBinding[];
   /** Internal: the BatchNormalizations that are layers of the network. */
   readonly batchNorms: readonly BatchNormBinding[];
+  /** Internal: the Reshapes whose shape names a channel count (absent: none). */
+  readonly reshapes?: readonly ReshapeBinding[];
   /** How the model's users hold a sample: NCHW images (NHWC where the graph transposes its input to NCHW: Keras, tf2onnx), NCL sequences (a [batch, C, L] input), or NLC (frames [batch, T, F] read channels-last). */
   readonly sampleLayout: 'nchw' | 'nhwc' | 'ncl' | 'nlc';
   /** With several inputs (network.inputParts), each one's layout, in that order. */

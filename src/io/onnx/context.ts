@@ -2,7 +2,7 @@
 // (ours, or shape values folded statically), and how to emit a layer.
 import type { Layer } from '../../network/types.js';
 import { isSequence, type GraphReader, type NetTensor } from './graphReader.js';
-import type { IdValues } from './positionOps.js';
+import type { IdValues } from './idValues.js';
 
 /** The ops that read a sequence [batch, C, L] (1-D convolutional networks); others refuse one. */
 export const SEQUENCE_OPS = 'Conv, ConvTranspose, MaxPool, AveragePool, Resize, Pad, BatchNormalization, pointwise activations, Add, Mul, Sub, Div, Concat, Transpose [0, 2, 1] (then LayerNormalization and MatMul over the channels), GlobalAveragePool, GlobalMaxPool, ReduceMean and ReduceMax over L, Unsqueeze to a height of 1 and back, Slice of L (a crop), Sub, Sum, Mean, Max and Min of sequences, Squeeze of a pooled one, Shape, Flatten and Reshape to [batch, features]';
@@ -39,7 +39,7 @@ export class ImportContext {
   readonly idInputs: Set<string>;
   /** ONNX tensors whose values are 0 or 1: an attention mask input and what moves its values (inputs.ts, maskOps.ts). */
   readonly masks = new Set<string>();
-  /** ONNX tensors computed from token ids per token (RoBERTa's positions: positionOps.ts), by name. */
+  /** ONNX tensors computed from token ids (RoBERTa's positions, GPT-2's last token: idValues.ts), by name. */
   readonly idValues = new Map<string, IdValues>();
 
   constructor(

@@ -60,7 +60,7 @@ export const matMul: Handler = (ctx, index) => {
  */
 export function embeddingOf(ctx: ImportContext, index: number, axis: number, computed?: { ids: NetTensor; positions: PositionRule }): void {
   const { reader } = ctx;
-  // RoBERTa's positions (positionOps.ts) are rows computed from the ids.
+  // RoBERTa's positions (idValues.ts) are rows computed from the ids.
   const ids = computed?.ids ?? ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
   if (!ids || isStatic(ids) || !ctx.idInputs.has(ids.layer))
     throw reader.nodeError(index, `indices: expected the graph input (token ids) or constants, found a computed tensor (only an embedding's lookup of the input's ids is supported)`);

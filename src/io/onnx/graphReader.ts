@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import type { Layer, Padding } from '../../network/types.js';
 import {
   checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT32, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
-  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding,
+  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding, type ReshapeBinding,
 } from './common.js';
 import { readPast } from './readPast.js';
 
@@ -80,6 +80,8 @@ export class GraphReader {
   readonly bindings: WeightBinding[] = [];
   /** BatchNormalizations kept as layers: their parameters, sliced by the writer when channels are removed. */
   readonly batchNorms: BatchNormBinding[] = [];
+  /** Reshapes whose shape names a channel count (the writer resizes them with their input's layer). */
+  readonly reshapes: ReshapeBinding[] = [];
   private readonly usedNames = new Set<string>();
 
   constructor(

@@ -8,7 +8,7 @@ import type { InputPart, RearrangeLayer } from '../../network/types.js';
 import { BOOL, checkedDims, DATA_TYPE_NAMES, FLOAT, hasOwn, INT32, INT64, listText, MAX_DIMENSION, MAX_VALUES, product, toInt, type ModelProto, type OnnxModelHandle } from './common.js';
 import type { ImportContext } from './context.js';
 import type { GraphReader, NetTensor } from './graphReader.js';
-import { comparesWithConstant } from './positionOps.js';
+import { comparesWithConstant } from './idValues.js';
 import { fixOpenAxes, type DeclaredAxis, type FixedAxis, type InputSizes } from '../inputSizes.js';
 
 type ValueInfo = NonNullable<NonNullable<ModelProto['graph']>['input']>[number];
@@ -59,12 +59,15 @@ function nhwcInput(reader: GraphReader, name: string, depth = 0): boolean {
 
 /**
  * Whether the graph input is read only as the indices of Gathers (nn.Embedding's lookups), by
- * Shape (its size: BERT's positions) and by an Equal with a constant (RoBERTa's positions: positionOps.ts).
+ * Shape (its size: BERT's positions), by an Equal with a constant (RoBERTa's positions, GPT-2's last
+ * token: idValues.ts) and through a Reshape that only these read.
  */
-function onlyEmbedded(reader: GraphReader, inputName: string): boolean {
+function onlyEmbedded(reader: GraphReader, inputName: string, depth = 0): boolean {
   const readers = reader.consumers.get(inputName) ?? [];
   const lookup = (index: number) => reader.opType(index) === 'Gather' && reader.nodes[index].input?.[1] === inputName && reader.nodes[index].input?.[0] !== inputName;
-  return readers.some(lookup) && readers.every((index) => lookup(index) || reader.opType(index) === 'Shape' || comparesWithConstant(reader, index, inputName));
+  // GPT-2 views its ids as [-1, T] first: that Reshape's readers count.
+  const viewed = (index: number) => reader.opType(index) === 'Reshape' && reader.nodes[index].input?.[0] === inputName && depth < 2 && onlyEmbedded(reader, reader.nodes[index].output?.[0] ?? '', depth + 1);
+  return readers.some((index) => lookup(index) || viewed(index)) && readers.every((index) => lookup(index) || viewed(index) || reader.opType(index) === 'Shape' || comparesWithConstant(reader, index, inputName));
 }
 
 /** One graph input: what its values are and its layout; `several` when the model has more inputs (then int and bool inputs not embedded are masks). */

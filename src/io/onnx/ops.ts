@@ -12,7 +12,7 @@ import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
 import { concatTables, reshapeStatic } from './staticValues.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
-import { concatTokens, fullOf, reshapeTokens, shapeAtBatchOne } from './tokenOps.js';
+import { concatTokens, fieldsOf, fullOf, reshapeTokens, shapeAtBatchOne, view } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
 import { mul, squeezeConv } from './gating.js';
 import { flattenMask, MASK_HANDLERS } from './maskOps.js';
@@ -153,10 +153,17 @@ const float = (name: string, fallback: number) => (ctx: ImportContext, index: nu
 const flatten: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis']);
-  const x = ctx.net(index, 0, { sequence: true });
-  const rank = x.dims.length + 1;
-  const axis = reader.intAttribute(index, attrs, 'axis', 1);
   if (ctx.masks.has(reader.nodes[index].input?.[0] ?? '')) return flattenMask(ctx, index);
+  const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
+  const axis = reader.intAttribute(index, attrs, 'axis', 1);
+  // Row-major values (tokens [batch, T, C] flattened to [batch·T, C]: GPT-2's score before its last token is picked): a view.
+  const full = x.channelsLast ? fullOf(x) : null;
+  if (full) {
+    const at = axis < 0 ? axis + full.length : axis;
+    if (!(at >= 1 && at < full.length)) throw reader.nodeError(index, `unsupported attribute axis=${axis} of [${full.join(', ')}] (at batch 1): expected an axis past the first`);
+    return void view(ctx, index, x, fieldsOf([product(full.slice(0, at)), product(full.slice(at))]));
+  }
+  const rank = x.dims.length + 1;
   if ((axis < 0 ? axis + rank : axis) !== 1) throw reader.nodeError(index, `unsupported attribute axis=${axis}: expected 1`);
   emitFlatten(ctx, index, x);
 };
@@ -205,9 +212,13 @@ const reshape: Handler = (ctx, index) => {
   const rest = shape[1];
   // A vector of C features viewed as [batch, C, 1, 1] (a squeeze-and-excitation gate from Linear layers), or [batch, C, 1] (a 1-D one): the same values.
   const gate = x.ours.length === 1 && !x.chw && (shape.length === 4 || shape.length === 3) && batchOk && (rest === features || rest === -1) && shape.slice(2).every((d) => d === 1);
-  if (gate) return ctx.alias(index, { layer: x.layer, ...(shape.length === 4 ? pooled(features) : pooledSequence(features)) });
+  if (gate) {
+    reader.reshapes.push({ output: reader.nodes[index].output?.[0] ?? '', layer: x.layer, axis: 1, channels: features });
+    return ctx.alias(index, { layer: x.layer, ...(shape.length === 4 ? pooled(features) : pooledSequence(features)) });
+  }
   if (shape.length !== 2 || !batchOk || (rest !== -1 && rest !== features) || (lead === -1 && rest === -1))
     throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features, or a vector viewed as [batch, C, 1, 1] or [batch, C, 1]`);
+  reader.reshapes.push({ output: reader.nodes[index].output?.[0] ?? '', layer: x.layer, axis: 'flatten', channels: features });
   emitFlatten(ctx, index, x);
 };
 

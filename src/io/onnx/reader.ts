@@ -11,7 +11,7 @@ import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from
 import { enterInputs, graphInputs } from './inputs.js';
 import type { InputSizes } from '../inputSizes.js';
 import { followMask } from './maskOps.js';
-import { positionOp, readsIdValues } from './positionOps.js';
+import { positionOp, readsIdValues } from './idValues.js';
 import { networkOutput } from './outputs.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
@@ -183,5 +183,5 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
-  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}) };
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}) };
 }

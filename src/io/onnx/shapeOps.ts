@@ -261,7 +261,10 @@ const range: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
   const [start, limit, delta] = [0, 1, 2].map((k) => {
-    const v = ctx.staticValues(index, k, ['start', 'limit', 'delta'][k]);
+    // Any int type (GPT-2's arange over int32 positions), folded or constant.
+    const name = reader.nodes[index].input?.[k] ?? '';
+    const constant = ctx.tensors.has(name) ? null : reader.intScalar(name);
+    const v = constant !== null ? [constant] : ctx.staticValues(index, k, ['start', 'limit', 'delta'][k]);
     return v.length === 1 ? (v[0] === 'batch' ? 1 : v[0]) : NaN;
   });
   const count = Math.ceil((limit - start) / delta);

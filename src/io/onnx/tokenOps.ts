@@ -111,6 +111,9 @@ export function reshapeTokens(ctx: ImportContext, index: number, x: NetTensor, s
     if (target.length !== 3 || target[1] !== C || target[2] !== H * W) throw reader.nodeError(index, `shape ${given} of the image [batch, ${x.dims.join(', ')}]: expected [batch, ${C}, ${H * W}] (flatten(2), a ViT's patches)`);
     return void view(ctx, index, x, { dims: [C, H * W], ours: [1, H * W, C], chw: null });
   }
+  // The channels still last (GPT-2's Conv1D views [batch·T, C] back as [batch, T, C]): the writer resizes that axis with them.
+  if (target[target.length - 1] === full[full.length - 1] && x.channelsLast)
+    reader.reshapes.push({ output: reader.nodes[index].output?.[0] ?? '', layer: x.layer, axis: target.length - 1, channels: full[full.length - 1] });
   view(ctx, index, x, fieldsOf(target));
 }
 

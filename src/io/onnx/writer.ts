@@ -6,7 +6,7 @@
 // says so (key 'net-trim.folded').
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { resizedConstantDims } from './affineOps.js';
-import { denseKernelToOnnx, FLOAT, toInt, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type ModelProto, type OnnxModelHandle, type TensorProto, type WeightBinding } from './common.js';
+import { denseKernelToOnnx, FLOAT, INT64, toInt, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type ModelProto, type NodeProto, type OnnxModelHandle, type ReshapeBinding, type TensorProto, type WeightBinding } from './common.js';
 import { attachExternalData, externalizeLarge, INLINE_LIMIT } from './externalData.js';
 
 /** The tensor named `name` in a graph: an initializer or a Constant node's value. */
@@ -161,7 +161,7 @@ function prunedModel(handle: OnnxModelHandle, network: Network, removed?: Readon
     if (binding.foldedBatchNorm) removeFoldedBatchNorm(graph, binding);
     if (binding.foldedOps) removeFoldedOps(graph, binding.foldedOps);
   }
-  if (resized) resizeChannels(graph, batchNorms, removed);
+  if (resized) resizeChannels(graph, batchNorms, handle.reshapes ?? [], removed);
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
   if (folded.length) model.metadataProps = [...(model.metadataProps ?? []).filter((p) => p.key !== 'net-trim.folded'), { key: 'net-trim.folded', value: `BatchNormalization folded: ${folded.join('; ')}` }];
   return model;
@@ -256,7 +256,7 @@ function setGroups(graph: GraphProto, binding: WeightBinding, groups: number): v
 }
 
 /** What else channel removal changes: BatchNormalization parameters, Reshape sizes, value_info. */
-function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], removed: ReadonlyMap<string, Int32Array>): void {
+function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], reshapes: readonly ReshapeBinding[], removed: ReadonlyMap<string, Int32Array>): void {
   for (const bn of batchNorms) {
     const kept = removed.get(bn.layer);
     if (!kept) continue;
@@ -273,15 +273,70 @@ function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], remov
       replaceData(graph, name, Float32Array.from(kept, (c) => values[c]), resizedConstantDims((tensor.dims ?? []).map(toInt), values.length, kept.length));
     }
   }
-  // The reader accepts Reshape only as a flatten to [batch, features]: [0, -1] says the same for any count.
-  for (const node of graph.node ?? []) {
-    if (node.opType !== 'Reshape') continue;
-    const shape = findTensor(graph, node.input?.[1] ?? '');
-    if (shape && (shape.dims ?? []).length === 1 && toInt(shape.dims![0]) === 2) {
-      shape.int64Data = [];
-      shape.rawData = new Uint8Array(new BigInt64Array([0n, -1n]).buffer);
-      node.attribute = (node.attribute ?? []).filter((a) => a.name !== 'allowzero');
-    }
+  for (const reshape of reshapes) {
+    const kept = removed.get(reshape.layer);
+    const node = (graph.node ?? []).find((n) => n.opType === 'Reshape' && n.output?.[0] === reshape.output);
+    if (!node || (!kept && reshape.axis !== 'flatten')) continue;
+    if (reshape.axis === 'flatten') {
+      // A flatten to [batch, features]: [0, -1] says the same for any count.
+      const shape = ownConstant(graph, node, 1);
+      if (shape && (shape.dims ?? []).length === 1 && toInt(shape.dims![0]) === 2) {
+        shape.int64Data = [];
+        shape.rawData = new Uint8Array(new BigInt64Array([0n, -1n]).buffer);
+        node.attribute = (node.attribute ?? []).filter((a) => a.name !== 'allowzero');
+      }
+    } else resizeShapeEntry(graph, node, reshape.axis, reshape.channels, kept!.length);
   }
   graph.valueInfo = [];
+}
+
+/**
+ * Entry `axis` of a Reshape's shape, `channels` in the model, set to `count`: in its constant, or
+ * in the constant piece of the Concat that builds it (TorchScript's x.size()[:-1] + (C,)). An
+ * entry computed from shapes follows the tensor by itself, and −1 and 0 say no count.
+ */
+function resizeShapeEntry(graph: GraphProto, node: NodeProto, axis: number, channels: number, count: number): void {
+  const set = (holder: NodeProto, position: number, at: number) => {
+    const tensor = ownConstant(graph, holder, position);
+    if (!tensor || tensor.dataType !== INT64) return;
+    const values = int64Values(tensor);
+    if (values[at] !== channels) return;
+    values[at] = count;
+    tensor.int64Data = [];
+    tensor.rawData = new Uint8Array(BigInt64Array.from(values, BigInt).buffer);
+  };
+  const name = node.input?.[1] ?? '';
+  if (findTensor(graph, name)) return set(node, 1, axis);
+  const concat = (graph.node ?? []).find((n) => n.opType === 'Concat' && n.output?.[0] === name);
+  // Each piece's length: a constant's values, any other piece (an Unsqueeze of a size) one.
+  let start = 0;
+  for (const [k, piece] of (concat?.input ?? []).entries()) {
+    const constant = findTensor(graph, piece);
+    const length = constant ? int64Values(constant).length : 1;
+    if (axis < start + length) return constant ? set(concat!, k, axis - start) : undefined;
+    start += length;
+  }
+}
+
+/** Input `position` of `node` as a constant it alone reads (a copy when others read it too), or null. */
+function ownConstant(graph: GraphProto, node: NodeProto, position: number): TensorProto | null {
+  const name = node.input?.[position] ?? '';
+  const tensor = findTensor(graph, name);
+  if (!tensor) return null;
+  const readers = (graph.node ?? []).filter((n) => (n.input ?? []).includes(name)).length;
+  if (readers <= 1) return tensor;
+  const taken = new Set([...(graph.initializer ?? []).map((t) => t.name ?? ''), ...(graph.node ?? []).flatMap((n) => n.output ?? [])]);
+  let copy = `${name}.resized`;
+  for (let k = 1; taken.has(copy); k++) copy = `${name}.resized_${k}`;
+  const own: TensorProto = { ...tensor, name: copy, ...(tensor.rawData ? { rawData: Uint8Array.from(tensor.rawData) } : {}), ...(tensor.int64Data ? { int64Data: [...tensor.int64Data] } : {}) };
+  graph.initializer = [...(graph.initializer ?? []), own];
+  node.input![position] = copy;
+  return own;
+}
+
+/** An int64 tensor's values (raw little-endian bytes or int64_data). */
+function int64Values(tensor: TensorProto): number[] {
+  const raw = tensor.rawData;
+  if (raw && raw.length) return Array.from(new BigInt64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), Number);
+  return (tensor.int64Data ?? []).map(toInt);
 }

@@ -1,0 +1,139 @@
+// GPT-2's sequence classification (and other decoders'): the logits of the last real token,
+// argmax(arange(T)·(ids ≠ pad)), computed in the graph from the ids. Read as a lasttoken layer
+// (types.ts LastTokenLayer, io/onnx/idValues.ts) reading the score and the ids, on the CPU and in
+// the GPU's `lastToken` kernel. The fixture (test/fixtures/torch2, scripts/torch2-fixtures.mjs) is
+// a tiny random GPT2ForSequenceClassification through TorchScript (Optimum's, the sequence length
+// open, pad_token_id 0), run on the mask samples (0–19 padded tokens of id 0 each).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwardCpu, networkGraph, type LastTokenLayer, type Network } from '../src/index.js';
+import { onnx } from '../src/io/onnx/common.js';
+import { parseOnnxModel } from '../src/io/onnx/reader.js';
+import { readSamplesFile } from '../src/io/files.js';
+import { shapesOfSamples } from '../src/io/inputSizes.js';
+import { loadModelFile } from '../src/io/modelFiles.js';
+import type { NpyArray } from '../src/io/npy.js';
+import { samplesForModel } from '../src/io/samples.js';
+import { lastTokenOf } from '../src/network/cpuOps.js';
+import { forwardGpu } from '../src/network/forwardGpu.js';
+import { runCli } from './helpers/cli.js';
+import { gpuForTests } from './helpers/gpu.js';
+import { accuracyOf, mnistFixtures } from './helpers/models.js';
+import { bytesOf, npyHeader, rawNpy } from './helpers/npyBytes.js';
+import { relativeError } from './helpers/onnxGraphs.js';
+
+const { fixtures, labels } = await mnistFixtures();
+const gpu = await gpuForTests();
+const dir = join(fixtures, 'torch2');
+const path = join(dir, 'hf-gpt2-mask-torchscript.onnx');
+const samplesPath = join(dir, 'text-mask-samples.npz');
+const arrays = (await readSamplesFile(samplesPath)) as Map<string, NpyArray>;
+const sizes = { samples: shapesOfSamples(arrays) };
+const NAMES = ['input_ids', 'attention_mask'];
+const COUNT = 16;
+const T = 49;
+
+/** Sample p's first `tokens` ids and mask as onnxruntime's int64 feeds (batch 1). */
+function feeds(p: number, tokens = T): Record<string, ort.Tensor> {
+  return Object.fromEntries(NAMES.map((name) => [name, new ort.Tensor('int64', (arrays.get(name)!.data as BigInt64Array).slice(p * T, p * T + tokens), [1, tokens])]));
+}
+
+async function runtimeOutputs(model: string | Uint8Array, count = COUNT, tokens = T): Promise<Float32Array> {
+  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
+  const outputs: number[] = [];
+  for (let p = 0; p < count; p++) outputs.push(...((await session.run(feeds(p, tokens)))[session.outputNames[0]].data as Float32Array));
+  return Float32Array.from(outputs);
+}
+
+/** The packed samples (ids, then mask) of the first `count` samples cut to `tokens`. */
+function packed(count: number, tokens: number): Float32Array {
+  const out = new Float32Array(count * 2 * tokens);
+  for (let p = 0; p < count; p++)
+    NAMES.forEach((name, k) => {
+      const values = arrays.get(name)!.data as BigInt64Array;
+      for (let t = 0; t < tokens; t++) out[(p * 2 + k) * tokens + t] = Number(values[p * T + t]);
+    });
+  return out;
+}
+
+describe("GPT-2's last real token", () => {
+  it('lastTokenOf: the last id that is not padding, 0 when none past the first is', () => {
+    const ids = [5, 7, 0, 0, /**/ 0, 0, 0, 0, /**/ 0, 0, 5, 0, /**/ 5, 0, 7, 3];
+    expect([0, 4, 8, 12].map((at) => lastTokenOf(ids, at, 4, 0))).toEqual([1, 0, 2, 3]);
+  });
+
+  it('hf-gpt2-mask-torchscript reads to what onnxruntime computes on padded samples', async () => {
+    const model = await loadModelFile(path, sizes);
+    const picks = model.network.layers.filter((l): l is LastTokenLayer => l.kind === 'lasttoken');
+    expect(picks.map((l) => [l.pad, l.from])).toEqual([[0, ['/model/score/MatMul', 'input_ids']]]);
+    const samples = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
+    const theirs = await runtimeOutputs(path);
+    expect(relativeError(forwardCpu(model.network, samples.data, COUNT).output, theirs)).toBeLessThan(1e-5);
+    // The padding matters: the last position's logits (a pad id that never occurs) are others.
+    const last: Network = { ...model.network, layers: model.network.layers.map((l) => (l.kind === 'lasttoken' ? { ...l, pad: 2 ** 24 - 1 } : l)) };
+    expect(relativeError(forwardCpu(last, samples.data, COUNT).output, theirs)).toBeGreaterThan(0.01);
+    // Written back, onnxruntime runs it to the same outputs; at 30 tokens too.
+    const [written] = await model.serialize(model.network);
+    expect(relativeError(await runtimeOutputs(written.bytes), theirs)).toBeLessThan(1e-6);
+    const short = await loadModelFile(path, { dims: { sequence_length: 30 } });
+    expect(relativeError(forwardCpu(short.network, packed(COUNT, 30), COUNT).output, await runtimeOutputs(path, COUNT, 30))).toBeLessThan(1e-5);
+  });
+
+  it.skipIf(!gpu)('on the GPU: outputs and every prunable layer\'s input and target equal the float64 pass', async () => {
+    const model = await loadModelFile(path, sizes);
+    const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
+    const cpu = forwardCpu(model.network, data, COUNT, { collect: true });
+    const onGpu = await forwardGpu(gpu!, model.network, data, COUNT, { collect: true, maxChunkSamples: 5 });
+    expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
+    for (const [index, want] of cpu.collected)
+      for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+  });
+
+  it('a lasttoken reads a tensor and then token ids; other last-token rules are refused, naming the node', async () => {
+    const tokens = (from: string[]): Network => ({
+      inputShape: [4],
+      layers: [{ kind: 'embedding', name: 'e', table: new Float32Array(15), vocabulary: 5, dims: 3 }, { kind: 'lasttoken', name: 'last', pad: 0, from }],
+    });
+    expect(networkGraph(tokens(['e', 'input'])).outputShape).toEqual([3]);
+    expect(() => networkGraph(tokens(['e', 'e']))).toThrow(/layer 1 'last' \(lasttoken\): lasttoken reads a tensor and then the token ids \(the network input\), found 'e', 'e'/);
+    expect(() => networkGraph(tokens(['e']))).toThrow(/lasttoken reads a tensor and then the token ids \(the network input\), found 'e'$/);
+    const floats: Network = { inputShape: [4], layers: [{ kind: 'reshape', name: 'r', shape: [1, 4, 1] }, { kind: 'lasttoken', name: 'last', pad: 0, from: ['r', 'input'] }] };
+    expect(() => networkGraph(floats)).toThrow(/layer 'last' \(lasttoken\) reads the network input as token ids, but no embedding reads it/);
+    // transformers 4's rule, the first padding minus one, is another ArgMax: refused.
+    const model = onnx.ModelProto.decode(new Uint8Array(await readFile(path)));
+    for (const node of model.graph!.node!) if (node.opType === 'ArgMax') node.attribute!.find((a) => a.name === 'select_last_index')!.i = 1;
+    const bytes = new Uint8Array(onnx.ModelProto.encode(model).finish());
+    expect(() => parseOnnxModel(bytes, 'g.onnx', { dims: { sequence_length: 49 } })).toThrow(/g\.onnx: node \d+ \('\/model\/ArgMax', op ArgMax\): ArgMax of t·\[id ≠ pad\] on axis -1: expected the last real token/);
+  });
+});
+
+describe('GPT-2: net-trim prune --samples S.npz', () => {
+  let out: string;
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'net-trim-gpt2-'));
+  });
+  afterAll(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('--structured: the written model, its MLPs narrower, runs in onnxruntime to the reported accuracy', async () => {
+    const count = 24;
+    const target = join(out, 'gpt2');
+    const labelsFile = join(out, 'labels.npy');
+    await writeFile(labelsFile, rawNpy(npyHeader('<i4', '(64,)'), bytesOf(Int32Array.from(labels.subarray(0, 64)))));
+    const args = ['prune', path, '--samples', samplesPath, '--labels', labelsFile, '--max-samples', String(count), '--structured', '--epsilon-gain', '0.1', '--max-iterations', '300', '--backend', 'cpu', '--out', target];
+    const { code, stderr } = await runCli(args);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
+    expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+    // Neurons of the MLPs go: GPT-2's Conv1D views its [batch·T, 128] back as [batch, T, 128], which the written Reshape's shape follows.
+    const mlp = report.deployment.units.layers.filter((l: { name: string }) => l.name.endsWith('mlp/c_fc/Gemm'));
+    expect(mlp.map((l: { before: number }) => l.before)).toEqual([128, 128]);
+    expect(Math.min(...mlp.map((l: { after: number }) => l.after))).toBeLessThan(128);
+    const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
+    expect(accuracyOf(await runtimeOutputs(bytes, count), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
+  });
+});
