@@ -207,6 +207,26 @@ for name, dynamo in [("hf-roberta-mask", True), ("hf-roberta-mask-torchscript", 
     summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
     print(name, summary[name], flush=True)
 
+# MPNet's token embeddings (what sentence-transformers' all-mpnet-base-v2 publishes, through
+# Optimum's exporter): RoBERTa's positions, and a relative-position bias on the attention scores
+# whose buckets (Neg, Abs, Log of the position differences, Min, Where) fold for the length read.
+class TokenEmbeddings(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, mask):
+        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+torch.manual_seed(2033)
+model = TokenEmbeddings(transformers.MPNetModel(transformers.MPNetConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=66, vocab_size=196, pad_token_id=1, initializer_range=0.3), add_pooling_layer=False)).eval()
+path = os.path.join(out_dir, "hf-mpnet-features.onnx")
+axes = {0: "batch_size", 1: "sequence_length"}
+torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, input_names=names, output_names=["last_hidden_state"], dynamic_axes={**{n: axes for n in names}, "last_hidden_state": axes})
+summary["hf-mpnet-features"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
+print("hf-mpnet-features", summary["hf-mpnet-features"], flush=True)
+
 # GPT2ForSequenceClassification through TorchScript (Optimum's exporter; dynamo writes its dropout
 # with training_mode true): the logits of the last real token, argmax(arange(T) * (ids != pad)),
 # pad_token_id 0 as the mask samples pad.

@@ -4,7 +4,9 @@
 // kernel. The fixtures (test/fixtures/torch2, scripts/torch2-fixtures.mjs) are tiny random
 // RobertaForSequenceClassification exports through dynamo and TorchScript (Optimum's, the
 // sequence length open); their samples are padded after the tokens, or before them in every third
-// sample, so that the positions shift.
+// sample, so that the positions shift. MPNet (sentence-transformers' all-mpnet-base-v2) numbers its
+// tokens the same way and adds a relative-position bias to the attention scores, its buckets
+// folded from the position differences (Neg, Abs, Log, Min, Where) in float32 as the runtime does.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,8 +122,37 @@ describe("RoBERTa's positions from the ids", () => {
   });
 });
 
+describe("MPNet's token embeddings: RoBERTa's positions and a relative-position bias", () => {
+  const mpnet = join(dir, 'hf-mpnet-features.onnx');
+
+  it('read to what onnxruntime computes, at 49 and at 30 tokens', async () => {
+    const model = await loadModelFile(mpnet, sizes);
+    expect(positionLayer(model.network).positions).toEqual({ pad: 1, start: 1 });
+    const samples = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
+    expect(relativeError(forwardCpu(model.network, samples.data, COUNT).output, await runtimeOutputs(mpnet))).toBeLessThan(1e-5);
+    const short = await loadModelFile(mpnet, { dims: { sequence_length: 30 } });
+    expect(relativeError(forwardCpu(short.network, packed(COUNT, 30), COUNT).output, await runtimeOutputs(mpnet, COUNT, 30))).toBeLessThan(1e-5);
+  });
+
+  it('prunes without labels: the written model\'s discrepancy in onnxruntime is the reported one', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'net-trim-mpnet-'));
+    try {
+      const count = 16;
+      const { code, stderr } = await runCli(['prune', mpnet, '--samples', samplesPath, '--max-samples', String(count), '--epsilon-gain', '0.05', '--max-iterations', '150', '--backend', 'cpu', '--out', out]);
+      expect(code, stderr).toBe(0);
+      const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+      expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
+      const [trained, pruned] = [await runtimeOutputs(mpnet, count), await runtimeOutputs(new Uint8Array(await readFile(join(out, 'model.onnx'))), count)];
+      const measured = relativeError(pruned, trained);
+      expect(Math.abs(measured - report.relativeDiscrepancy)).toBeLessThan(1e-4 * report.relativeDiscrepancy + 1e-6);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!gpu)("RoBERTa's positions on the GPU equal the float64 forward pass", () => {
-  for (const name of MODELS)
+  for (const name of [...MODELS, 'hf-mpnet-features'])
     it(`${name}: outputs and every prunable layer's input and target`, async () => {
       const model = await loadModelFile(join(dir, `${name}.onnx`), sizes);
       const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });

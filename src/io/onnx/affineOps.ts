@@ -78,30 +78,31 @@ export function foldShapeValues(ctx: ImportContext, index: number, op: Arithmeti
   const floats = [0, 1].map((k) => (tensors[k] ? null : scalar(reader, names[k])));
   // Tables of more than one axis (an as_strided's indices: [b, 1, 1, 1] + [1, C, 1, 1]): broadcast.
   const shaped = [0, 1].map((k) => (floats[k] === null ? staticOf(ctx, index, k, 'shape value') : null));
-  if (shaped.some((t) => t && t.shape.length > 1)) return foldTables(ctx, index, op, shaped.map((t, k) => t ?? { values: [floats[k]!], shape: [1] }));
+  const float = tensors.some((t) => t && isStatic(t) && t.float) || floats.some((f) => f !== null);
+  if (shaped.some((t) => t && t.shape.length > 1)) return foldTables(ctx, index, op, shaped.map((t, k) => t ?? { values: [floats[k]!], shape: [1] }), float);
   const [a, b] = [0, 1].map((k) => (floats[k] !== null ? [floats[k]!] : ctx.staticValues(index, k, 'shape value')));
   const n = Math.max(a.length, b.length);
   if ((a.length !== 1 && a.length !== n) || (b.length !== 1 && b.length !== n) || [...a, ...b].includes('batch') || (op === 'Div' && b.includes(0)))
     throw reader.nodeError(index, `${op} of shape values ${listText(a.map(Number))} and ${listText(b.map(Number))}: expected known sizes of one length (or one value), no division by 0`);
   const at = (v: typeof a, k: number) => Number(v.length === 1 ? v[0] : v[k]);
-  const float = tensors.some((t) => t && isStatic(t) && t.float) || floats.some((f) => f !== null);
   ctx.alias(index, { values: Array.from({ length: n }, (_, k) => folded(op, at(a, k), at(b, k), float)), ...(float ? { float: true as const } : {}) });
   return true;
 }
 
-/** `op` of two folded values as ONNX computes it on int64 (a division truncates) or, `float`, on floats. */
+/** `op` of two folded values as ONNX computes it on int64 (a division truncates) or, `float`, on float32 (rounded as the runtime rounds: MPNet's log buckets truncate after it). */
 function folded(op: Arithmetic | 'Max' | 'Min', x: number, y: number, float = false): number {
   if (op === 'Max' || op === 'Min') return op === 'Max' ? Math.max(x, y) : Math.min(x, y);
-  return op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y);
+  const value = op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : float ? x / y : Math.trunc(x / y);
+  return float ? Math.fround(value) : value;
 }
 
-/** Elementwise arithmetic (or Max, Min) of two folded int tables of any shapes, broadcast (ONNX's rule). */
-function foldTables(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 'Min', [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): boolean {
+/** Elementwise arithmetic (or Max, Min) of two folded tables of any shapes, broadcast (ONNX's rule); `float`: of floats. */
+function foldTables(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 'Min', [a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>, float: boolean): boolean {
   const pair = broadcastPair(a, b);
   if (!pair || (op === 'Div' && pair.vb.includes(0)))
     throw ctx.reader.nodeError(index, `${op} of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected shapes that broadcast, known values, no division by 0`);
   const { out, va, vb } = pair;
-  ctx.alias(index, { values: va.map((x, k) => folded(op, Number(x), Number(vb[k]))), shape: out });
+  ctx.alias(index, { values: va.map((x, k) => folded(op, Number(x), Number(vb[k]), float)), shape: out, ...(float ? { float: true as const } : {}) });
   return true;
 }
 

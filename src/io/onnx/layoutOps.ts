@@ -7,7 +7,7 @@
 import type { Conv2DLayer } from '../../network/types.js';
 import { listText, shapeText, toInt } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
-import { transposeStatic } from './staticValues.js';
+import { isFloatConstant, movedConstant, transposeStatic } from './staticValues.js';
 import { isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 import { fieldsOf, fullOf, transposeTokens } from './tokenOps.js';
 
@@ -22,6 +22,7 @@ export const transpose: Handler = (ctx, index) => {
   const perm = attrs.get('perm')?.ints?.map(toInt) ?? [];
   const data = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
   if (data && isStatic(data)) return transposeStatic(ctx, index, perm);
+  if (isFloatConstant(ctx, index, 0)) return movedConstant(ctx, index, { perm });
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   const expected = `perm [0, 2, 3, 1] of an image (to channels-last, for a LayerNormalization or MatMul over the channels) or [0, 3, 1, 2] back, or [0, 2, 1] of a sequence (either way)`;
   if (listText(perm) === listText(SWAP_SEQUENCE) && isSequence(x) && x.ours.length === 3) {

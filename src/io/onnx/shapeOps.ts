@@ -4,7 +4,7 @@
 import { BOOL, checkedDims, floatBytes, FLOAT, MAX_VALUES, product } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
-import { gathered, MAX_STATIC, staticOf } from './staticValues.js';
+import { broadcast, broadcastShape, gathered, isFloatConstant, MAX_STATIC, movedConstant, staticOf, unaryStatic } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
 import { castMask, expandMask, maskSelect } from './maskOps.js';
@@ -15,7 +15,7 @@ const shapeOp: Handler = (ctx, index) => {
   const data = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
   const x = data && isStatic(data) ? null : ctx.net(index, 0, { sequence: true, channelsLast: true }); // a sequence's dims are ONNX's [C, L]
   // A shape value's own shape; a tensor whose batch axis moved or merged (attention's heads) at batch 1.
-  const all: Array<number | 'batch'> = !x ? [(data as StaticTensor).values.length] : x.nd ? x.dims : ['batch', ...x.dims];
+  const all: Array<number | 'batch'> = !x ? ((data as StaticTensor).shape ?? [(data as StaticTensor).values.length]) : x.nd ? x.dims : ['batch', ...x.dims];
   ctx.alias(index, { values: shapeValues(ctx, index, all) });
 };
 
@@ -127,8 +127,9 @@ const keepValues: Handler = (ctx, index) => {
     if (op === 'Squeeze' || op === 'Unsqueeze') return squeezePooled(ctx, index, op);
     throw ctx.reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations`);
   }
-  const values = ctx.staticValues(index, 0, 'data');
   const op = ctx.reader.nodes[index].opType;
+  if (!tensor && (op === 'Unsqueeze' || op === 'Squeeze') && isFloatConstant(ctx, index, 0)) return squeezeConstant(ctx, index, op);
+  const values = ctx.staticValues(index, 0, 'data');
   // Unsqueeze of a 1-D table with a rank to keep (an index table built for as_strided: [batch] → [batch, 1, 1, 1]).
   if (op === 'Unsqueeze' && tensor && isStatic(tensor) && (tensor.shape || values.length > 1) && ctx.reader.nodes[index].input?.[1]) {
     const shape = tensor.shape ?? [values.length];
@@ -147,6 +148,26 @@ const keepValues: Handler = (ctx, index) => {
   const float = to === FLOAT || to === DOUBLE;
   ctx.alias(index, { values: float ? values : values.map((v) => (typeof v === 'number' ? Math.trunc(v) : v)), ...(shape ? { shape } : {}), ...(float ? { float: true as const } : {}) });
 };
+
+/** Unsqueeze or Squeeze of a float constant (MPNet's position bias, [heads, T, T] → [1, heads, T, T]): the constant with those dims. */
+function squeezeConstant(ctx: ImportContext, index: number, op: 'Unsqueeze' | 'Squeeze'): void {
+  const { reader } = ctx;
+  const attrs = reader.attributes(index, reader.opset < 13 ? ['axes'] : []);
+  const given = (reader.opset < 13 ? reader.intsAttribute(index, attrs, 'axes') : reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes') : null)?.map(Number) ?? null;
+  movedConstant(ctx, index, {
+    dims: (from) => {
+      if (op === 'Squeeze') {
+        const axes = (given ?? from.flatMap((d, k) => (d === 1 ? [k] : []))).map((a) => (a < 0 ? a + from.length : a));
+        return from.filter((d, k) => !(axes.includes(k) && d === 1));
+      }
+      const rank = from.length + (given?.length ?? 0);
+      const axes = (given ?? []).map((a) => (a < 0 ? a + rank : a));
+      const out: number[] = [];
+      for (let k = 0, at = 0; k < rank; k++) out.push(axes.includes(k) ? 1 : from[at++]);
+      return out;
+    },
+  });
+}
 
 const DOUBLE = 11;
 const isFloat = (ctx: ImportContext, index: number, position: number) => {
@@ -246,12 +267,23 @@ const where: Handler = (ctx, index) => {
   if (condition && !isStatic(condition)) return maskSelect(ctx, index); // an attention mask's bias
   const branch = [1, 2].find((k) => { const t = ctx.tensors.get(ctx.reader.nodes[index].input?.[k] ?? ''); return t && !isStatic(t); });
   if (branch !== undefined) return maskedTokens(ctx, index, branch); // masked_fill of attention's scores
+  // Tables of more than one axis (MPNet's buckets: |n| where it is small, else the log bucket): broadcast.
+  const tables = [0, 1, 2].map((k) => staticOf(ctx, index, k, k ? 'value' : 'condition'));
+  if (tables.some((t) => t.shape.length > 1)) return whereTables(ctx, index, tables);
   const [c, a, b] = [0, 1, 2].map((k) => ctx.staticValues(index, k, k ? 'shape value' : 'condition'));
   const n = Math.max(c.length, a.length, b.length);
   const at = (v: typeof a, k: number) => (v.length === 1 ? v[0] : v[k]);
   if ([c, a, b].some((v) => v.length !== 1 && v.length !== n)) throw ctx.reader.nodeError(index, `on shape values of lengths ${c.length}, ${a.length}, ${b.length}: expected one length (or one value)`);
   ctx.alias(index, { values: Array.from({ length: n }, (_, k) => (at(c, k) ? at(a, k) : at(b, k))) });
 };
+
+function whereTables(ctx: ImportContext, index: number, [c, a, b]: Array<{ values: StaticTensor['values']; shape: number[] }>): void {
+  const out = broadcastShape(broadcastShape(c.shape, a.shape), b.shape);
+  const [vc, va, vb] = [c, a, b].map((t) => (product(out) <= MAX_STATIC ? broadcast(t.values, t.shape, out) : null));
+  if (!vc || !va || !vb) throw ctx.reader.nodeError(index, `on folded tables of shapes ${[c, a, b].map((t) => listText(t.shape)).join(', ')}: expected shapes that broadcast (at most ${MAX_STATIC} values)`);
+  const float = [1, 2].some((k) => isFloat(ctx, index, k));
+  ctx.alias(index, { values: vc.map((v, i) => (v ? va[i] : vb[i])), shape: out, ...(float ? { float: true as const } : {}) });
+}
 
 /**
  * Range(start, limit, delta) of folded values: the batch counts as 1 (PyTorch 2's as_strided of a
@@ -293,6 +325,9 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
   Squeeze: keepValues,
   Cast: keepValues,
   Slice: slice,
+  Neg: unaryStatic('Neg'),
+  Abs: unaryStatic('Abs'),
+  Log: unaryStatic('Log'),
 };
 
 /**

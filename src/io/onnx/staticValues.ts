@@ -1,8 +1,8 @@
 // Shape computations on folded values of more than one axis: PyTorch's pads for ReflectionPad2d
 // and the like (Concat, Reshape to [n, 2], Slice with step −1, Transpose, Reshape back) fold to
 // the constant pads a Pad reads.
-import { BOOL, FLOAT, listText } from './common.js';
-import type { ImportContext, StaticTensor } from './context.js';
+import { BOOL, FLOAT, floatBytes, listText } from './common.js';
+import type { Handler, ImportContext, StaticTensor } from './context.js';
 import { isStatic } from './context.js';
 
 /** The most values a folded int table may hold (a [1, 512] buffer of positions, a [T, T] mask). */
@@ -75,12 +75,8 @@ export function transposeStatic(ctx: ImportContext, index: number, perm: number[
   const order = perm.length ? perm : shape.map((_, k) => shape.length - 1 - k);
   if (order.length !== shape.length || !shape.every((_, k) => order.includes(k)))
     throw ctx.reader.nodeError(index, `perm ${listText(order)} of a shape computation of shape ${listText(shape)}: expected a permutation of its axes`);
-  // Output position (i₀, i₁, …) reads input index Σ iₖ·stride[perm[k]].
-  const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
   const dims = order.map((a) => shape[a]);
-  let offsets = [0];
-  order.forEach((a, k) => (offsets = offsets.flatMap((o) => Array.from({ length: dims[k] }, (_, i) => o + i * strides[a]))));
-  ctx.alias(index, { values: offsets.map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}) });
+  ctx.alias(index, { values: transposedIndices(shape, order).map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}) });
 }
 
 /** Reshape of folded values to constant dims (0 copies the input's, −1 the rest). */
@@ -109,4 +105,62 @@ export function concatTables(ctx: ImportContext, index: number, axis: number): {
   const values: StaticTensor['values'] = [];
   for (let o = 0; o < outer; o++) for (const p of pieces) values.push(...p.values.slice(o * p.shape[at] * inner, (o + 1) * p.shape[at] * inner));
   return { values, shape: pieces[0].shape.map((d, k) => (k === at ? pieces.reduce((s, p) => s + p.shape[at], 0) : d)) };
+}
+
+/**
+ * Neg, Abs and Log of folded values (MPNet's relative-position buckets: −(j − i), |n|, log(n / 8)):
+ * elementwise, the shape kept; Log makes them floats.
+ */
+export function unaryStatic(op: 'Neg' | 'Abs' | 'Log'): Handler {
+  return (ctx, index) => {
+    const { reader } = ctx;
+    reader.attributes(index, []);
+    const name = reader.nodes[index].input?.[0] ?? '';
+    const tensor = ctx.tensors.get(name);
+    if (tensor && !isStatic(tensor)) throw reader.nodeError(index, `${op} of a computed tensor is not supported: expected it only in shape computations (relative positions)`);
+    const { values, shape } = staticOf(ctx, index, 0, 'value');
+    if (values.includes('batch')) throw reader.nodeError(index, `${op} of shape values ${listText(values.map((v) => (v === 'batch' ? -1 : v)))}: expected known sizes`);
+    // (Float32 as the runtime computes: a bucket is the log truncated.)
+    const f = op === 'Neg' ? (v: number) => -v : op === 'Abs' ? Math.abs : (v: number) => Math.fround(Math.log(v));
+    const float = op === 'Log' || (tensor && isStatic(tensor) && tensor.float) || (!tensor && reader.consts.get(name)?.tensor.dataType === FLOAT);
+    ctx.alias(index, { values: values.map((v) => f(v as number)), ...(shape.length > 1 ? { shape } : {}), ...(float ? { float: true as const } : {}) });
+  };
+}
+
+/** Whether input `position` of node `index` is a float constant (not a computed or folded tensor). */
+export function isFloatConstant(ctx: ImportContext, index: number, position: number): boolean {
+  const name = ctx.reader.nodes[index].input?.[position] ?? '';
+  return !ctx.tensors.has(name) && ctx.reader.consts.get(name)?.tensor.dataType === FLOAT;
+}
+
+/**
+ * A float constant transposed by `perm`, or given other dims (Unsqueeze, Squeeze): a new
+ * constant (MPNet's relative-position bias, [T, T, heads] from its table, to [1, heads, T, T]).
+ * It is computed from the model's constants, so the written model computes it as it did.
+ */
+export function movedConstant(ctx: ImportContext, index: number, move: { perm: number[] } | { dims: (from: number[]) => number[] }): void {
+  const { reader } = ctx;
+  const constant = reader.consts.get(reader.nodes[index].input?.[0] ?? '')!;
+  const { dims, values } = reader.weightValues(index, constant, 'constant');
+  let out = values;
+  let outDims: number[];
+  if ('perm' in move) {
+    const perm = move.perm.length ? move.perm : dims.map((_, k) => dims.length - 1 - k);
+    if (perm.length !== dims.length || !dims.every((_, k) => perm.includes(k)))
+      throw reader.nodeError(index, `perm ${listText(perm)} of constant '${constant.root}' ${listText(dims)}: expected a permutation of its axes`);
+    const moved = transposedIndices(dims, perm);
+    out = Float32Array.from(moved, (k) => values[k]);
+    outDims = perm.map((a) => dims[a]);
+  } else outDims = move.dims(dims);
+  if (outDims.reduce((a, b) => a * b, 1) !== values.length) throw reader.nodeError(index, `dims ${listText(outDims)} of constant '${constant.root}' ${listText(dims)}: expected ${values.length} values`);
+  const name = reader.nodes[index].output?.[0] ?? '';
+  reader.consts.set(name, { root: name, tensor: { dataType: FLOAT, dims: outDims, rawData: floatBytes(out) } });
+}
+
+/** For each position of `shape` transposed by `perm` (row-major), the index it reads. */
+function transposedIndices(shape: number[], perm: number[]): number[] {
+  const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  let offsets = [0];
+  perm.forEach((a) => (offsets = offsets.flatMap((o) => Array.from({ length: shape[a] }, (_, i) => o + i * strides[a]))));
+  return offsets;
 }

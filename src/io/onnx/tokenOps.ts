@@ -290,7 +290,10 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   // Each target axis keeps the constant's size (−1 or 1 or that size), the first one the batch.
   const keeps = shape.length === dims.length && dims[0] === 1 && shape.every((v, k) => (k === 0 ? v === 'batch' || v === 1 || v === -1 : v === -1 || v === 1 || v === dims[k]));
   if (!keeps) throw reader.nodeError(index, `shape ${given} of constant '${constant.root}' ${shapeText(dims)}: expected it expanded over the batch only ([batch, −1, …])`);
-  ctx.constants.set(reader.nodes[index].output?.[0] ?? '', { dims, values });
+  const output = reader.nodes[index].output?.[0] ?? '';
+  ctx.constants.set(output, { dims, values });
+  // One sample's values are the constant's: arithmetic reads it as one (MPNet's position bias added to the scores).
+  reader.consts.set(output, constant);
 };
 
 /**
