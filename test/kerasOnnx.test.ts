@@ -16,9 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu, parseNpy, parseOnnxModel, prunableLayers, writeOnnxModel } from '../src/index.js';
 import { onnx } from '../src/io/onnx/common.js';
 import type { Conv2DLayer, DenseLayer } from '../src/network/types.js';
-import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
 import { GraphBuilder, int, ints, relativeError } from './helpers/onnxGraphs.js';
 
@@ -101,11 +100,7 @@ describe.skipIf(!gpu)('Keras 3 models exported to ONNX: the GPU forward pass equ
     it(`${name}: outputs, and every prunable layer's input and target`, async () => {
       const { network } = parseOnnxModel(new Uint8Array(await readFile(join(dir, `${name}.onnx`))), name);
       const input = digits.subarray(0, 12 * 784);
-      const cpu = forwardCpu(network, input, 12, { collect: true });
-      const onGpu = await forwardGpu(gpu!, network, input, 12, { collect: true, maxChunkSamples: 5 });
-      expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
-      for (const [index, want] of cpu.collected)
-        for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+      await expectGpuForwardMatches(gpu!, network, input, 12);
     });
 });
 

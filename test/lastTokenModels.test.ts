@@ -4,11 +4,10 @@
 // the GPU's `lastToken` kernel. The fixture (test/fixtures/torch2, scripts/torch2-fixtures.mjs) is
 // a tiny random GPT2ForSequenceClassification through TorchScript (Optimum's, the sequence length
 // open, pad_token_id 0), run on the mask samples (0–19 padded tokens of id 0 each).
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { forwardCpu, networkGraph, type LastTokenLayer, type Network } from '../src/index.js';
 import { onnx } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
@@ -18,11 +17,9 @@ import { loadModelFile } from '../src/io/modelFiles.js';
 import type { NpyArray } from '../src/io/npy.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { lastTokenOf } from '../src/network/cpuOps.js';
-import { forwardGpu } from '../src/network/forwardGpu.js';
-import { runCli } from './helpers/cli.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
-import { bytesOf, npyHeader, rawNpy } from './helpers/npyBytes.js';
+import { pruneTextStructured } from './helpers/textModels.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, labels } = await mnistFixtures();
@@ -85,11 +82,7 @@ describe("GPT-2's last real token", () => {
   it.skipIf(!gpu)('on the GPU: outputs and every prunable layer\'s input and target equal the float64 pass', async () => {
     const model = await loadModelFile(path, sizes);
     const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
-    const cpu = forwardCpu(model.network, data, COUNT, { collect: true });
-    const onGpu = await forwardGpu(gpu!, model.network, data, COUNT, { collect: true, maxChunkSamples: 5 });
-    expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
-    for (const [index, want] of cpu.collected)
-      for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+    await expectGpuForwardMatches(gpu!, model.network, data, COUNT);
   });
 
   it('a lasttoken reads a tensor and then token ids; other last-token rules are refused, naming the node', async () => {
@@ -111,29 +104,14 @@ describe("GPT-2's last real token", () => {
 });
 
 describe('GPT-2: net-trim prune --samples S.npz', () => {
-  let out: string;
-  beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'net-trim-gpt2-'));
-  });
-  afterAll(async () => {
-    await rm(out, { recursive: true, force: true });
-  });
-
   it('--structured: the written model, its MLPs narrower, runs in onnxruntime to the reported accuracy', async () => {
     const count = 24;
-    const target = join(out, 'gpt2');
-    const labelsFile = join(out, 'labels.npy');
-    await writeFile(labelsFile, rawNpy(npyHeader('<i4', '(64,)'), bytesOf(Int32Array.from(labels.subarray(0, 64)))));
-    const args = ['prune', path, '--samples', samplesPath, '--labels', labelsFile, '--max-samples', String(count), '--structured', '--epsilon-gain', '0.1', '--max-iterations', '300', '--backend', 'cpu', '--out', target];
-    const { code, stderr } = await runCli(args);
-    expect(code, stderr).toBe(0);
-    const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
+    const { report, model: bytes } = await pruneTextStructured(path, samplesPath, labels, count);
     expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
     // Neurons of the MLPs go: GPT-2's Conv1D views its [batch·T, 128] back as [batch, T, 128], which the written Reshape's shape follows.
     const mlp = report.deployment.units.layers.filter((l: { name: string }) => l.name.endsWith('mlp/c_fc/Gemm'));
     expect(mlp.map((l: { before: number }) => l.before)).toEqual([128, 128]);
     expect(Math.min(...mlp.map((l: { after: number }) => l.after))).toBeLessThan(128);
-    const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
     expect(accuracyOf(await runtimeOutputs(bytes, count), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
   });
 });

@@ -5,7 +5,7 @@
 // network input (network/inputParts.ts), the mask's path (Cast, GatherND, And, Where, the Add
 // to attention's scores) read as moves and an affine map. Each model reads to what onnxruntime
 // computes on padded samples, on the GPU too, and prunes from the CLI with an .npz of samples.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -16,11 +16,10 @@ import { loadModelFile } from '../src/io/modelFiles.js';
 import { shapesOfSamples } from '../src/io/inputSizes.js';
 import type { NpyArray } from '../src/io/npy.js';
 import { samplesForModel } from '../src/io/samples.js';
-import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
-import { gpuForTests } from './helpers/gpu.js';
+import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
-import { bytesOf, npyHeader, rawNpy } from './helpers/npyBytes.js';
+import { pruneTextStructured } from './helpers/textModels.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, labels } = await mnistFixtures();
@@ -83,11 +82,7 @@ describe.skipIf(!gpu)('models of several inputs: the GPU forward pass equals the
     it(`${name}: outputs and every prunable layer's input and target`, async () => {
       const model = await loadModelFile(join(dir, `${name}.onnx`), sizes);
       const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
-      const cpu = forwardCpu(model.network, data, COUNT, { collect: true });
-      const onGpu = await forwardGpu(gpu!, model.network, data, COUNT, { collect: true, maxChunkSamples: 5 });
-      expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
-      for (const [index, want] of cpu.collected)
-        for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+      await expectGpuForwardMatches(gpu!, model.network, data, COUNT);
     });
 });
 
@@ -102,14 +97,7 @@ describe('models of several inputs: net-trim prune --samples S.npz', () => {
 
   it('hf-distilbert-mask: --structured --latency writes a model.onnx that onnxruntime runs as reported', async () => {
     const count = 24;
-    const target = join(out, 'distilbert');
-    // The samples file's 64 samples are the first of the digits: their labels.
-    const labelsFile = join(out, 'labels.npy');
-    await writeFile(labelsFile, rawNpy(npyHeader('<i4', '(64,)'), bytesOf(Int32Array.from(labels.subarray(0, 64)))));
-    const args = ['prune', join(dir, 'hf-distilbert-mask.onnx'), '--samples', samplesPath, '--labels', labelsFile, '--max-samples', String(count), '--structured', '--epsilon-gain', '0.1', '--max-iterations', '300', '--latency', '--backend', 'cpu', '--out', target];
-    const { code, stdout, stderr } = await runCli(args);
-    expect(code, stderr).toBe(0);
-    const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
+    const { report, model: bytes, stdout } = await pruneTextStructured(join(dir, 'hf-distilbert-mask.onnx'), samplesPath, labels, count, ['--latency']);
     expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
     // The first block's K and V read what its Q reads, as trained: cascade keeps them (ε would be 0), and says so.
     expect(report.keptAsTrained).toHaveLength(2);
@@ -119,7 +107,6 @@ describe('models of several inputs: net-trim prune --samples S.npz', () => {
     const sums = report.deployment.units.notes.filter((n: string) => n.includes('residual sum'));
     expect(sums).toHaveLength(1);
     expect(sums[0]).toMatch(/^\d+ residual sums keep all their channels \(a channel of a sum goes only when no reader of the sum or of its inputs reads it\): '/);
-    const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
     const names = ['input_ids', 'attention_mask'];
     const outputs = await runtimeOutputs(bytes, names, count);
     expect(accuracyOf(outputs, labels, count)).toBeCloseTo(report.accuracyAfter, 6);

@@ -7,11 +7,11 @@
 // sample, so that the positions shift. MPNet (sentence-transformers' all-mpnet-base-v2) numbers its
 // tokens the same way and adds a relative-position bias to the attention scores, its buckets
 // folded from the position differences (Neg, Abs, Log, Min, Where) in float32 as the runtime does.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { forwardCpu, type EmbeddingLayer, type Network } from '../src/index.js';
 import { onnx, type NodeProto } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
@@ -23,9 +23,9 @@ import { samplesForModel } from '../src/io/samples.js';
 import { tableRows } from '../src/network/cpuOps.js';
 import { forwardGpu } from '../src/network/forwardGpu.js';
 import { runCli } from './helpers/cli.js';
-import { gpuForTests, withBindingLimit } from './helpers/gpu.js';
+import { expectGpuForwardMatches, gpuForTests, withBindingLimit } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
-import { bytesOf, npyHeader, rawNpy } from './helpers/npyBytes.js';
+import { pruneTextStructured } from './helpers/textModels.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, labels } = await mnistFixtures();
@@ -156,11 +156,7 @@ describe.skipIf(!gpu)("RoBERTa's positions on the GPU equal the float64 forward 
     it(`${name}: outputs and every prunable layer's input and target`, async () => {
       const model = await loadModelFile(join(dir, `${name}.onnx`), sizes);
       const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
-      const cpu = forwardCpu(model.network, data, COUNT, { collect: true });
-      const onGpu = await forwardGpu(gpu!, model.network, data, COUNT, { collect: true, maxChunkSamples: 5 });
-      expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
-      for (const [index, want] of cpu.collected)
-        for (const key of ['input', 'target'] as const) expect(relativeError(onGpu.collected.get(index)![key]!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+      await expectGpuForwardMatches(gpu!, model.network, data, COUNT);
     });
 
   it('tables no storage binding holds are looked up on the host, the ids taken out of their input part', async () => {
@@ -178,28 +174,13 @@ describe.skipIf(!gpu)("RoBERTa's positions on the GPU equal the float64 forward 
 });
 
 describe('RoBERTa: net-trim prune --samples S.npz', () => {
-  let out: string;
-  beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'net-trim-roberta-'));
-  });
-  afterAll(async () => {
-    await rm(out, { recursive: true, force: true });
-  });
-
   it('hf-roberta-mask-torchscript --structured: the model written still open, onnxruntime runs it as reported', async () => {
     const count = 24;
-    const target = join(out, 'roberta');
-    const labelsFile = join(out, 'labels.npy');
-    await writeFile(labelsFile, rawNpy(npyHeader('<i4', '(64,)'), bytesOf(Int32Array.from(labels.subarray(0, 64)))));
-    const args = ['prune', join(dir, 'hf-roberta-mask-torchscript.onnx'), '--samples', samplesPath, '--labels', labelsFile, '--max-samples', String(count), '--structured', '--epsilon-gain', '0.1', '--max-iterations', '300', '--backend', 'cpu', '--out', target];
-    const { code, stderr } = await runCli(args);
-    expect(code, stderr).toBe(0);
-    const report = JSON.parse(await readFile(join(target, 'report.json'), 'utf8'));
+    const { report, model: bytes } = await pruneTextStructured(join(dir, 'hf-roberta-mask-torchscript.onnx'), samplesPath, labels, count);
     expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
-    const bytes = new Uint8Array(await readFile(join(target, 'model.onnx')));
     expect(accuracyOf(await runtimeOutputs(bytes, count), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
     // Pruned: at 30 tokens too, what the pruned network read at 30 computes.
-    const pruned = await loadModelFile(join(target, 'model.onnx'), { dims: { sequence_length: 30 } });
+    const pruned = parseOnnxModel(bytes, 'model.onnx', { dims: { sequence_length: 30 } });
     expect(relativeError(forwardCpu(pruned.network, packed(count, 30), count).output, await runtimeOutputs(bytes, count, 30))).toBeLessThan(1e-5);
   });
 });

@@ -1,8 +1,11 @@
 // The GPU for a test file: a real WebGPU device (Mesa's software Vulkan driver on CI machines).
 // Under CI=true a missing adapter fails the run; locally the GPU tests skip and say why.
-import { acquireGpu, type GpuRuntime } from '../../src/index.js';
+import { expect } from 'vitest';
+import { acquireGpu, forwardCpu, type GpuRuntime, type Network } from '../../src/index.js';
+import { forwardGpu } from '../../src/network/forwardGpu.js';
 import { GpuAdmmEngine } from '../../src/solver/gpu/gpuSolver.js';
 import { prepareLayerProblem } from '../../src/solver/problem.js';
+import { relativeError } from './onnxGraphs.js';
 
 export async function gpuForTests(): Promise<GpuRuntime | null> {
   try {
@@ -38,4 +41,21 @@ export async function sampleChunksOf(gpu: GpuRuntime, layer: Parameters<typeof p
   const engine = await GpuAdmmEngine.create(gpu, prepareLayerProblem(layer));
   engine.release();
   return engine.sampleChunks;
+}
+
+/**
+ * The GPU forward pass (chunks of 5 samples) equals the float64 one within 1e-5: the output, and
+ * every prunable layer's input, target and offset (the same layers collected).
+ */
+export async function expectGpuForwardMatches(gpu: GpuRuntime, network: Network, input: Float32Array | Float64Array, count: number): Promise<void> {
+  const cpu = forwardCpu(network, input, count, { collect: true });
+  const onGpu = await forwardGpu(gpu, network, input, count, { collect: true, maxChunkSamples: 5 });
+  expect(relativeError(onGpu.output, cpu.output)).toBeLessThan(1e-5);
+  expect([...onGpu.collected.keys()]).toEqual([...cpu.collected.keys()]);
+  for (const [index, want] of cpu.collected)
+    for (const key of ['input', 'target', 'offset'] as const) {
+      const got = onGpu.collected.get(index)![key];
+      expect(Boolean(got), `${want.name} ${key}`).toBe(Boolean(want[key]));
+      if (want[key]) expect(relativeError(got!, want[key]!), `${want.name} ${key}`).toBeLessThan(1e-5);
+    }
 }

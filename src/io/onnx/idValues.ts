@@ -36,7 +36,7 @@ const KINDS: Record<IdValues['kind'], string> = {
 const WHAT =
   "computes with the token ids: expected only RoBERTa's positions (Equal with the padding id, Not, Cast, CumSum over the tokens, Mul by the mask, Add of a constant, and the position table's Gather at them), GPT-2's last real token (ArgMax of arange(T)·(ids ≠ pad), and a Gather or GatherND of the tokens at it), Shape, and GatherElements of a table of one value";
 
-/** Whether node `index` is an Equal of a graph input with one int constant (the start of RoBERTa's positions). */
+/** Whether node `index` is an Equal of a graph input with one int constant (the padding test RoBERTa's positions and GPT-2's last token start from). */
 export function comparesWithConstant(reader: GraphReader, index: number, input: string): boolean {
   const names = reader.nodes[index].input ?? [];
   const other = names.find((n) => n !== input);
@@ -44,7 +44,7 @@ export function comparesWithConstant(reader: GraphReader, index: number, input: 
   return reader.opType(index) === 'Equal' && names.length === 2 && names.includes(input) && !!tensor && (tensor.dims ?? []).every((d) => Number(d) === 1);
 }
 
-/** Whether node `index` reads values computed from the ids, or compares the ids with a constant: positionOp reads it. */
+/** Whether node `index` reads values computed from the ids, or compares the ids with a constant: idValueOp reads it. */
 export function readsIdValues(ctx: ImportContext, index: number): boolean {
   const names = ctx.reader.nodes[index].input ?? [];
   const op = ctx.reader.opType(index);
@@ -67,7 +67,7 @@ function oneValue(ctx: ImportContext, index: number, position: number): number |
 }
 
 /** Node `index`, which reads values computed from the ids (readsIdValues): what it computes per token, or an error. */
-export function positionOp(ctx: ImportContext, index: number): void {
+export function idValueOp(ctx: ImportContext, index: number): void {
   const { reader } = ctx;
   const node = reader.nodes[index];
   const names = node.input ?? [];

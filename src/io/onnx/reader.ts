@@ -11,7 +11,7 @@ import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from
 import { enterInputs, graphInputs } from './inputs.js';
 import type { InputSizes } from '../inputSizes.js';
 import { followMask } from './maskOps.js';
-import { positionOp, readsIdValues } from './idValues.js';
+import { idValueOp, readsIdValues } from './idValues.js';
 import { networkOutput } from './outputs.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
@@ -162,7 +162,7 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
       continue;
     }
     if (readsIdValues(ctx, index)) {
-      positionOp(ctx, index);
+      idValueOp(ctx, index);
       continue;
     }
     const op = node.opType ?? '';
