@@ -227,9 +227,8 @@ torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, 
 summary["hf-mpnet-features"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
 print("hf-mpnet-features", summary["hf-mpnet-features"], flush=True)
 
-# GPT2ForSequenceClassification through TorchScript (Optimum's exporter; dynamo writes its dropout
-# with training_mode true): the logits of the last real token, argmax(arange(T) * (ids != pad)),
-# pad_token_id 0 as the mask samples pad.
+# GPT2ForSequenceClassification through TorchScript (Optimum's exporter): the logits of the last
+# real token, argmax(arange(T) * (ids != pad)), pad_token_id 0 as the mask samples pad.
 torch.manual_seed(2032)
 model = Masked(transformers.GPT2ForSequenceClassification(transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64, pad_token_id=0, **big))).eval()
 path = os.path.join(out_dir, "hf-gpt2-mask-torchscript.onnx")
@@ -237,6 +236,16 @@ axes = {0: "batch_size", 1: "sequence_length"}
 torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, input_names=names, output_names=["logits"], dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch_size"}})
 summary["hf-gpt2-mask-torchscript"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path)}
 print("hf-gpt2-mask-torchscript", summary["hf-gpt2-mask-torchscript"], flush=True)
+
+# The same through dynamo (torch.onnx.export's default): its Conv1Ds view tokens as [-1, C] and back
+# by constant shapes, its last token is a GatherND at [0, it], and its dropouts say training_mode
+# true (onnxruntime's default optimizations run them as inference).
+torch.manual_seed(2034)
+model = Masked(transformers.GPT2ForSequenceClassification(transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64, pad_token_id=0, **big))).eval()
+path = os.path.join(out_dir, "hf-gpt2-mask.onnx")
+torch.onnx.export(model, (ids + 3, mask), path, dynamo=True, input_names=names, output_names=["logits"])
+summary["hf-gpt2-mask"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
+print("hf-gpt2-mask", summary["hf-gpt2-mask"], flush=True)
 
 # Their samples: the same digit tokens (never id 1), 0 to 19 tokens of padding (id 1, mask 0) after
 # them, or before them in every third sample (a tokenizer's padding_side='left': the positions shift).

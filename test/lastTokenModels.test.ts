@@ -1,15 +1,16 @@
 // GPT-2's sequence classification (and other decoders'): the logits of the last real token,
 // argmax(arange(T)·(ids ≠ pad)), computed in the graph from the ids. Read as a lasttoken layer
 // (types.ts LastTokenLayer, io/onnx/idValues.ts) reading the score and the ids, on the CPU and in
-// the GPU's `lastToken` kernel. The fixture (test/fixtures/torch2, scripts/torch2-fixtures.mjs) is
-// a tiny random GPT2ForSequenceClassification through TorchScript (Optimum's, the sequence length
-// open, pad_token_id 0), run on the mask samples (0–19 padded tokens of id 0 each).
+// the GPU's `lastToken` kernel. The fixtures (test/fixtures/torch2, scripts/torch2-fixtures.mjs)
+// are a tiny random GPT2ForSequenceClassification (pad_token_id 0) through TorchScript (Optimum's,
+// the sequence length open) and through dynamo (a GatherND at [0, it]; its Conv1Ds view tokens by
+// constant shapes), run on the mask samples (0–19 padded tokens of id 0 each).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { forwardCpu, networkGraph, type LastTokenLayer, type Network } from '../src/index.js';
-import { onnx } from '../src/io/onnx/common.js';
+import { onnx, onnxImportNotes } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
 import { readSamplesFile } from '../src/io/files.js';
 import { shapesOfSamples } from '../src/io/inputSizes.js';
@@ -26,6 +27,7 @@ const { fixtures, labels } = await mnistFixtures();
 const gpu = await gpuForTests();
 const dir = join(fixtures, 'torch2');
 const path = join(dir, 'hf-gpt2-mask-torchscript.onnx');
+const dynamo = join(dir, 'hf-gpt2-mask.onnx');
 const samplesPath = join(dir, 'text-mask-samples.npz');
 const arrays = (await readSamplesFile(samplesPath)) as Map<string, NpyArray>;
 const sizes = { samples: shapesOfSamples(arrays) };
@@ -79,11 +81,35 @@ describe("GPT-2's last real token", () => {
     expect(relativeError(forwardCpu(short.network, packed(COUNT, 30), COUNT).output, await runtimeOutputs(path, COUNT, 30))).toBeLessThan(1e-5);
   });
 
-  it.skipIf(!gpu)('on the GPU: outputs and every prunable layer\'s input and target equal the float64 pass', async () => {
-    const model = await loadModelFile(path, sizes);
-    const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
-    await expectGpuForwardMatches(gpu!, model.network, data, COUNT);
+  it('hf-gpt2-mask (dynamo): the GatherND at [0, it]', async () => {
+    const model = await loadModelFile(dynamo, sizes);
+    expect(model.network.layers.filter((l) => l.kind === 'lasttoken')).toHaveLength(1);
+    const samples = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
+    expect(relativeError(forwardCpu(model.network, samples.data, COUNT).output, await runtimeOutputs(dynamo))).toBeLessThan(1e-5);
   });
+
+  it('a Dropout left in training mode (a model exported without eval()) reads as inference, said in a note', async () => {
+    const model = onnx.ModelProto.decode(new Uint8Array(await readFile(path)));
+    const graph = model.graph!;
+    const score = graph.node!.find((n) => n.name === '/model/score/MatMul')!;
+    const output = score.output![0];
+    score.output = ['score_before_dropout'];
+    graph.initializer!.push({ name: 'ratio', dataType: 1, dims: [], floatData: [0.1] }, { name: 'training', dataType: 9, dims: [], int32Data: [1] });
+    graph.node!.splice(graph.node!.indexOf(score) + 1, 0, { name: 'dropout', opType: 'Dropout', input: ['score_before_dropout', 'ratio', 'training'], output: [output] });
+    const handle = parseOnnxModel(new Uint8Array(onnx.ModelProto.encode(model).finish()), 'd.onnx', sizes);
+    expect(onnxImportNotes(handle)).toContain(
+      "1 Dropout has training_mode true ('dropout'): read as inference, as onnxruntime's default optimizations run them (a model exported in training mode? call model.eval() before exporting); the written model keeps them",
+    );
+    const samples = samplesForModel(arrays, await loadModelFile(path, sizes), samplesPath, { maxSamples: COUNT });
+    expect(relativeError(forwardCpu(handle.network, samples.data, COUNT).output, forwardCpu((await loadModelFile(path, sizes)).network, samples.data, COUNT).output)).toBe(0);
+  });
+
+  for (const file of [path, dynamo])
+    it.skipIf(!gpu)(`${file.split('/').pop()} on the GPU: outputs and every prunable layer's input and target equal the float64 pass`, async () => {
+      const model = await loadModelFile(file, sizes);
+      const { data } = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
+      await expectGpuForwardMatches(gpu!, model.network, data, COUNT);
+    });
 
   it('a lasttoken reads a tensor and then token ids; other last-token rules are refused, naming the node', async () => {
     const tokens = (from: string[]): Network => ({
@@ -104,13 +130,15 @@ describe("GPT-2's last real token", () => {
 });
 
 describe('GPT-2: net-trim prune --samples S.npz', () => {
-  it('--structured: the written model, its MLPs narrower, runs in onnxruntime to the reported accuracy', async () => {
+  for (const file of [path, dynamo])
+  it(`${file.split('/').pop()} --structured: the written model, its MLPs narrower, runs in onnxruntime to the reported accuracy`, async () => {
     const count = 24;
-    const { report, model: bytes } = await pruneTextStructured(path, samplesPath, labels, count);
+    const { report, model: bytes } = await pruneTextStructured(file, samplesPath, labels, count);
     expect(report.nonzerosAfter).toBeLessThan(report.nonzerosBefore);
-    // Neurons of the MLPs go: GPT-2's Conv1D views its [batch·T, 128] back as [batch, T, 128], which the written Reshape's shape follows.
-    const mlp = report.deployment.units.layers.filter((l: { name: string }) => l.name.endsWith('mlp/c_fc/Gemm'));
-    expect(mlp.map((l: { before: number }) => l.before)).toEqual([128, 128]);
+    // Neurons of the MLPs go: GPT-2's Conv1D views its [batch·T, 128] back as [batch, T, 128] (and dynamo's GELU output as
+    // [-1, 128]), which the written Reshapes' shapes follow.
+    const mlp = report.deployment.units.layers.filter((l: { before: number }) => l.before === 128);
+    expect(mlp).toHaveLength(2);
     expect(Math.min(...mlp.map((l: { after: number }) => l.after))).toBeLessThan(128);
     expect(accuracyOf(await runtimeOutputs(bytes, count), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
   });

@@ -141,11 +141,17 @@ export interface OnnxModelHandle {
   readonly partLayouts?: ReadonlyArray<'nchw' | 'nhwc' | 'ncl' | 'nlc'>;
   /** The input axes the model leaves open besides the batch, as they were fixed to read it. */
   readonly fixedAxes?: readonly FixedAxis[];
+  /** The Dropouts whose training_mode is true, read as inference (node names). */
+  readonly trainingDropouts?: readonly string[];
 }
 
 /** What the import changed, in words (for inspect and the report). */
 export function onnxImportNotes(handle: OnnxModelHandle): string[] {
-  return [...fixedAxesNote(handle.fixedAxes ?? []), ...handle.bindings.flatMap((b) => [
+  const dropouts = handle.trainingDropouts ?? [];
+  const training = dropouts.length
+    ? [`${dropouts.length} Dropout${dropouts.length > 1 ? 's have' : ' has'} training_mode true (${dropouts.slice(0, 3).map((n) => `'${n}'`).join(', ')}${dropouts.length > 3 ? ', …' : ''}): read as inference, as onnxruntime's default optimizations run them (a model exported in training mode? call model.eval() before exporting); the written model keeps them`]
+    : [];
+  return [...fixedAxesNote(handle.fixedAxes ?? []), ...training, ...handle.bindings.flatMap((b) => [
     ...(b.foldedBatchNorm ? [`${b.foldedBatchNorm.node} is folded into layer '${b.layer}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`] : []),
     ...(b.foldedOps ? [`the per-channel arithmetic computing ${b.foldedOps.nodes.map((n) => `'${n}'`).join(', ')} is folded into layer '${b.layer}' (exact); the written model keeps the fold`] : []),
   ])];

@@ -80,6 +80,8 @@ export class GraphReader {
   readonly bindings: WeightBinding[] = [];
   /** BatchNormalizations kept as layers: their parameters, sliced by the writer when channels are removed. */
   readonly batchNorms: BatchNormBinding[] = [];
+  /** Dropouts whose training_mode is true, read as inference (an import note says so). */
+  readonly trainingDropouts: string[] = [];
   /** Reshapes whose shape names a channel count (the writer resizes them with their input's layer). */
   readonly reshapes: ReshapeBinding[] = [];
   private readonly usedNames = new Set<string>();
@@ -279,13 +281,17 @@ export class GraphReader {
     return { dims, values: Array.from(data, (v) => (v ? 1 : 0)) };
   }
 
-  /** An int64 constant's values (at most `max`: a shape, axes, pads; a Gather's indices may hold more). */
-  int64Values(index: number, constant: ConstTensor, what: string, max = 64): number[] {
+  /**
+   * An int64 constant's values (at most `max`: a shape, axes, pads; a Gather's indices may hold
+   * more); with `int32`, an int32 constant's too (where ONNX allows either: GPT-2's arange).
+   */
+  int64Values(index: number, constant: ConstTensor, what: string, max = 64, int32 = false): number[] {
     const tensor = constant.tensor;
     const where = `${what} '${constant.root}'`;
-    if ((tensor.dataType ?? 0) !== INT64) {
+    const bytes = int32 && tensor.dataType === INT32 ? 4 : 8;
+    if ((tensor.dataType ?? 0) !== INT64 && bytes !== 4) {
       const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
-      throw this.nodeError(index, `${where}: expected int64, found ${type}`);
+      throw this.nodeError(index, `${where}: expected int64${int32 ? ' or int32' : ''}, found ${type}`);
     }
     const declared = (tensor.dims ?? []).map(toInt);
     const dims = checkedDims(declared);
@@ -293,12 +299,12 @@ export class GraphReader {
     const count = product(dims);
     const raw = tensor.rawData;
     if (raw && raw.length > 0) {
-      if (raw.length !== count * 8) throw this.nodeError(index, `${where}: raw_data of ${raw.length} bytes: expected ${count * 8}`);
+      if (raw.length !== count * bytes) throw this.nodeError(index, `${where}: raw_data of ${raw.length} bytes: expected ${count * bytes}`);
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      return Array.from({ length: count }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+      return Array.from({ length: count }, (_, i) => (bytes === 4 ? view.getInt32(i * 4, true) : Number(view.getBigInt64(i * 8, true))));
     }
-    const data = (tensor.int64Data ?? []).map(toInt);
-    if (data.length !== count) throw this.nodeError(index, `${where}: ${data.length} int64_data values: expected ${count}`);
+    const data = ((bytes === 4 ? tensor.int32Data : tensor.int64Data) ?? []).map(toInt);
+    if (data.length !== count) throw this.nodeError(index, `${where}: ${data.length} ${bytes === 4 ? 'int32' : 'int64'}_data values: expected ${count}`);
     return data;
   }
 

@@ -298,7 +298,8 @@ const dropout: Handler = (ctx, index) => {
   if (training) {
     const raw = training.tensor.rawData;
     const on = raw && raw.length > 0 ? raw[0] !== 0 : (training.tensor.int32Data ?? []).some((v) => v !== 0);
-    if (on) throw reader.nodeError(index, `training_mode is true: expected an inference graph`);
+    // A model exported in training mode (no model.eval()): onnxruntime's default optimizations run its dropouts as inference, and so does this.
+    if (on) reader.trainingDropouts.push(reader.nodes[index].name || `node ${index}`);
   }
   ctx.alias(index, ctx.net(index, 0, { sequence: true, channelsLast: true }));
 };

@@ -183,5 +183,5 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
-  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}) };
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}), ...(reader.trainingDropouts.length ? { trainingDropouts: reader.trainingDropouts } : {}) };
 }
