@@ -77,7 +77,7 @@ export class ImportContext {
     const tensor = this.tensors.get(name);
     if (tensor && isStatic(tensor)) return tensor.values;
     if (tensor) throw this.reader.nodeError(index, `input ${position} ('${name}', the ${what}): depends on the input's values: expected a shape that can be folded for the model's input shape`);
-    return this.reader.int64Values(index, this.reader.constInput(index, position, what), what, max);
+    return this.reader.intValues(index, this.reader.constInput(index, position, what), what, max);
   }
 
   /** Output `position` (0) of node `index` is `tensor` (Identity-like ops and folds). */

@@ -282,16 +282,16 @@ export class GraphReader {
   }
 
   /**
-   * An int64 constant's values (at most `max`: a shape, axes, pads; a Gather's indices may hold
-   * more); with `int32`, an int32 constant's too (where ONNX allows either: GPT-2's arange).
+   * An int constant's values, int64 or int32 (GPT-2's aranges and Range bounds are int32), at most
+   * `max` (a shape, axes, pads; a Gather's indices may hold more).
    */
-  int64Values(index: number, constant: ConstTensor, what: string, max = 64, int32 = false): number[] {
+  intValues(index: number, constant: ConstTensor, what: string, max = 64): number[] {
     const tensor = constant.tensor;
     const where = `${what} '${constant.root}'`;
-    const bytes = int32 && tensor.dataType === INT32 ? 4 : 8;
+    const bytes = tensor.dataType === INT32 ? 4 : 8;
     if ((tensor.dataType ?? 0) !== INT64 && bytes !== 4) {
       const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
-      throw this.nodeError(index, `${where}: expected int64${int32 ? ' or int32' : ''}, found ${type}`);
+      throw this.nodeError(index, `${where}: expected int64 or int32, found ${type}`);
     }
     const declared = (tensor.dims ?? []).map(toInt);
     const dims = checkedDims(declared);

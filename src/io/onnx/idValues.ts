@@ -15,7 +15,7 @@ import { isStatic, type ImportContext, type StaticTensor } from './context.js';
 import { embeddingOf } from './denseOps.js';
 import { vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { shapeValues } from './shapeOps.js';
-import { MAX_STATIC, staticOf } from './staticValues.js';
+import { staticOf } from './staticValues.js';
 import { fieldsOf, fullOf, view } from './tokenOps.js';
 
 /**
@@ -199,10 +199,7 @@ function tokenTypes(ctx: ImportContext, index: number): void {
 
 /** Whether input `position` is the folded arange(T) (a Range, or its constant), as [T] or [1, T]. */
 function isArange(ctx: ImportContext, index: number, position: number, tokens: number): boolean {
-  const name = ctx.reader.nodes[index].input?.[position] ?? '';
-  const constant = ctx.tensors.has(name) ? undefined : ctx.reader.consts.get(name);
-  // (An int32 constant: dynamo folds GPT-2's arange so.)
-  const { values, shape } = constant ? { values: ctx.reader.int64Values(index, constant, 'arange', MAX_STATIC, true), shape: (constant.tensor.dims ?? []).map(Number) } : staticOf(ctx, index, position, 'arange');
+  const { values, shape } = staticOf(ctx, index, position, 'arange');
   return values.length === tokens && values.every((v, t) => v === t) && shape[shape.length - 1] === tokens;
 }
 

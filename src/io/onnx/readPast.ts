@@ -65,17 +65,7 @@ function negativeWrap(reader: GraphReader, [condition, wrapped, x]: string[], ma
   if (!intInputs.has(x) || less === undefined || add === undefined || uses.get(condition) !== 1 || uses.get(wrapped) !== 1) return null;
   const [a, zero] = reader.nodes[less].input ?? [];
   const addends = reader.nodes[add].input ?? [];
-  const intConstant = (name: string | undefined) => {
-    const tensor = reader.consts.get(name ?? '')?.tensor;
-    return tensor && (tensor.dataType === INT64 || tensor.dataType === INT32) && (tensor.dims ?? []).every((d) => toInt(d) === 1) ? tensor : null;
-  };
-  const isZero = (name: string | undefined) => {
-    const tensor = intConstant(name);
-    const raw = tensor?.rawData;
-    const values = raw && raw.length ? Array.from(raw) : [...(tensor?.int64Data ?? []), ...(tensor?.int32Data ?? [])].map(toInt);
-    return tensor !== null && values.length > 0 && values.every((v) => v === 0);
-  };
-  const lessOk = reader.opType(less) === 'Less' && a === x && isZero(zero);
-  const addOk = reader.opType(add) === 'Add' && addends.length === 2 && addends.includes(x) && intConstant(addends.find((n) => n !== x)) !== null;
+  const lessOk = reader.opType(less) === 'Less' && a === x && reader.intScalar(zero ?? '') === 0;
+  const addOk = reader.opType(add) === 'Add' && addends.length === 2 && addends.includes(x) && reader.intScalar(addends.find((n) => n !== x) ?? '') !== null;
   return lessOk && addOk ? [less, add] : null;
 }

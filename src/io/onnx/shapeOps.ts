@@ -230,9 +230,9 @@ const constantOfShape: Handler = (ctx, index) => {
   const attrs = ctx.reader.attributes(index, ['value']);
   const shape = ctx.staticValues(index, 0, 'shape');
   const value = attrs.get('value')?.t;
-  const constant = { tensor: value, root: 'value' } as Parameters<typeof ctx.reader.int64Values>[1];
+  const constant = { tensor: value, root: 'value' } as Parameters<typeof ctx.reader.intValues>[1];
   // An int (a shape computation's), or a bool (transformers' mask tables, all true).
-  const fill = !value ? [0] : value.dataType === BOOL ? ctx.reader.boolValues(index, constant, 'value').values : ctx.reader.int64Values(index, constant, 'value');
+  const fill = !value ? [0] : value.dataType === BOOL ? ctx.reader.boolValues(index, constant, 'value').values : ctx.reader.intValues(index, constant, 'value');
   const dims = shape.every((d): d is number => typeof d === 'number') ? checkedDims(shape) : null;
   if (!dims || product(dims) > MAX_STATIC || fill.length !== 1)
     throw ctx.reader.nodeError(index, `shape ${listText(shape.map(Number))}: expected a folded shape of at most ${MAX_STATIC} values and one int or bool value`);
@@ -293,10 +293,7 @@ const range: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
   const [start, limit, delta] = [0, 1, 2].map((k) => {
-    // Any int type (GPT-2's arange over int32 positions), folded or constant.
-    const name = reader.nodes[index].input?.[k] ?? '';
-    const constant = ctx.tensors.has(name) ? null : reader.intScalar(name);
-    const v = constant !== null ? [constant] : ctx.staticValues(index, k, ['start', 'limit', 'delta'][k]);
+    const v = ctx.staticValues(index, k, ['start', 'limit', 'delta'][k]);
     return v.length === 1 ? (v[0] === 'batch' ? 1 : v[0]) : NaN;
   });
   const count = Math.ceil((limit - start) / delta);

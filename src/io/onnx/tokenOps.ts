@@ -159,7 +159,7 @@ export function gatherTokens(ctx: ImportContext, index: number, axisValue: numbe
   const axis = axisValue < 0 ? axisValue + full.length : axisValue;
   const picksTensor = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
   const constant = reader.consts.get(reader.nodes[index].input?.[1] ?? '');
-  const picks = picksTensor && isStatic(picksTensor) ? picksTensor.values : constant ? reader.int64Values(index, constant, 'indices', product(full)) : null;
+  const picks = picksTensor && isStatic(picksTensor) ? picksTensor.values : constant ? reader.intValues(index, constant, 'indices', product(full)) : null;
   const pickDims = constant ? (constant.tensor.dims ?? []).map(Number) : picksTensor && isStatic(picksTensor) ? (picksTensor.shape ?? [picksTensor.values.length]) : [];
   if (!(axis >= firstAxis(x) && axis < full.length) || !picks || picks.some((p) => typeof p !== 'number' || p < -full[axis] || p >= full[axis]))
     throw reader.nodeError(index, `indices ${listText((picks ?? []).slice(0, 16).map(Number))} on axis ${axisValue} of ${shapeIn(x, full)}: expected constant indices within an axis other than the batch`);
