@@ -10,7 +10,10 @@
 //                excitation (GlobalAveragePooling1D → Reshape((1, C)) → 1×1 Conv1Ds → Multiply),
 //                Add, a strided Conv1D, GlobalAveragePooling1D, Dense softmax;
 //   text/        the text tutorial's bag of embeddings on digits read as 49 token ids (int32 input,
-//                mnist-split.mjs digitTokens): Embedding → GlobalAveragePooling1D → Dense relu → Dense softmax.
+//                mnist-split.mjs digitTokens): Embedding → GlobalAveragePooling1D → Dense relu → Dense softmax;
+//   multi/       two inputs and two outputs: the digit's pixels ('image': Conv2Ds → GlobalAveragePooling2D)
+//                and its tokens ('tokens', int32: Embedding → GlobalAveragePooling1D), Concatenate, Dense
+//                relu, and two heads: 'digit' (Dense softmax of 10) and 'parity' (Dense softmax of 2).
 //   node scripts/keras-fixtures.mjs [name…]     (only the models named; fixtures.json keeps the others)
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -85,16 +88,60 @@ function textModel() {
   return tf.model({ inputs: input, outputs: out, name: 'text' });
 }
 
+function multiModel() {
+  let own = SEED + 400;
+  const init1 = () => tf.initializers.glorotUniform({ seed: own++ });
+  const image = tf.input({ shape: [28, 28, 1], name: 'image' });
+  const tokens = tf.input({ shape: [DIGIT_TOKENS], dtype: 'int32', name: 'tokens' });
+  const c1 = tf.layers.conv2d({ name: 'conv_a', filters: 8, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: init1() }).apply(image);
+  const c2 = tf.layers.conv2d({ name: 'conv_b', filters: 16, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: init1() }).apply(c1);
+  const pixels = tf.layers.globalAveragePooling2d({ name: 'image_mean' }).apply(c2);
+  const embedded = tf.layers.embedding({ name: 'embed', inputDim: DIGIT_VOCABULARY, outputDim: 16, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: own++ }) }).apply(tokens);
+  const words = tf.layers.globalAveragePooling1d({ name: 'token_mean' }).apply(embedded);
+  const joined = tf.layers.concatenate({ name: 'joined' }).apply([pixels, words]);
+  const hidden = tf.layers.dense({ name: 'hidden', units: 48, activation: 'relu', kernelInitializer: init1() }).apply(joined);
+  const digit = tf.layers.dense({ name: 'digit', units: 10, activation: 'softmax', kernelInitializer: init1() }).apply(hidden);
+  const parity = tf.layers.dense({ name: 'parity', units: 2, activation: 'softmax', kernelInitializer: init1() }).apply(hidden);
+  return tf.model({ inputs: [image, tokens], outputs: [digit, parity], name: 'multi' });
+}
+
 /** The set's digits as the model reads them: pixels, or token ids. */
 const inputsOf = (set, tokens) => (tokens ? { ...set, x: Float32Array.from(digitTokens(set.x, set.count)) } : set);
 
 function accuracy(model, set, shape) {
   return tf.tidy(() => {
-    const predicted = model.predict(tf.tensor(set.x, [set.count, ...shape])).argMax(-1).dataSync();
+    // The multi model's digit head (its first output) from the pixels and the tokens.
+    const output = shape === 'multi' ? model.predict([tf.tensor(set.x, [set.count, 28, 28, 1]), tf.tensor(digitTokens(set.x, set.count), [set.count, DIGIT_TOKENS], 'int32')])[0] : model.predict(tf.tensor(set.x, [set.count, ...shape]));
+    const predicted = output.argMax(-1).dataSync();
     let correct = 0;
     for (let i = 0; i < set.count; i++) if (predicted[i] === set.labels[i]) correct++;
     return correct / set.count;
   });
+}
+
+/** The multi model on pixels and tokens, its losses the digit's and the parity's (digit mod 2). */
+async function trainMulti(name, model, trainSet, testSet, epochs) {
+  model.compile({ optimizer: tf.train.adam(0.003), loss: ['categoricalCrossentropy', 'categoricalCrossentropy'] });
+  const random = mulberry32(SEED + 7);
+  const started = performance.now();
+  const tokens = Float32Array.from(digitTokens(trainSet.x, trainSet.count));
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const order = shuffleInPlace([...Array(trainSet.count).keys()], random);
+    const x = tf.tensor(Float32Array.from(order.flatMap((k) => Array.from(trainSet.x.subarray(k * 784, (k + 1) * 784)))), [trainSet.count, 28, 28, 1]);
+    const t = tf.tensor(Int32Array.from(order.flatMap((k) => Array.from(tokens.subarray(k * DIGIT_TOKENS, (k + 1) * DIGIT_TOKENS)))), [trainSet.count, DIGIT_TOKENS], 'int32');
+    const labels = tf.tensor1d(order.map((k) => trainSet.labels[k]), 'int32');
+    const parity = tf.tensor1d(order.map((k) => trainSet.labels[k] % 2), 'int32');
+    const y = [tf.oneHot(labels, 10).toFloat(), tf.oneHot(parity, 2).toFloat()];
+    await model.fit([x, t], y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+    tf.dispose([x, t, labels, parity, ...y]);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const dir = join(OUT, name);
+  mkdirSync(dir, { recursive: true });
+  await saveTfjsModel(tf, model, dir);
+  const result = { parameters: model.countParams(), epochs, testAccuracy: accuracy(model, testSet, 'multi'), seconds: Math.round(seconds) };
+  console.log(name, result);
+  return result;
 }
 
 async function main() {
@@ -105,8 +152,12 @@ async function main() {
   const only = process.argv.slice(2);
   const summaryPath = join(OUT, 'fixtures.json');
   const summary = only.length && existsSync(summaryPath) ? JSON.parse(readFileSync(summaryPath, 'utf8')).models : {};
-  const all = [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3], ['sequence', sequenceModel, [28, 28], 6], ['text', textModel, [DIGIT_TOKENS], 10]];
+  const all = [['functional', functionalModel, [28, 28, 1], 3], ['activations', activationsModel, [784], 3], ['sequence', sequenceModel, [28, 28], 6], ['text', textModel, [DIGIT_TOKENS], 10], ['multi', multiModel, 'multi', 4]];
   for (const [name, build, shape, epochs] of all.filter(([name]) => !only.length || only.includes(name))) {
+    if (shape === 'multi') {
+      summary[name] = await trainMulti(name, build(), trainSet, testSet, epochs);
+      continue;
+    }
     const size = shape.reduce((a, b) => a * b, 1);
     const [train, test] = [inputsOf(trainSet, name === 'text'), inputsOf(testSet, name === 'text')];
     const model = build();

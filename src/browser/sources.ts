@@ -189,6 +189,7 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
     path: name,
     network: handle.network,
     imageLayout: handle.sampleLayout,
+    ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
     notes: tfjsImportNotes(handle),
     async serialize(network, removed) {
       const { modelJson: json, weightData } = await writeTfjsModel(handle, network, removed);

@@ -38,7 +38,7 @@ export interface LatencyOptions {
   /** The input holds token ids below this (a text model's embedding): random ids, int64 for onnx. */
   vocabulary?: number;
   /**
-   * An ONNX model of several inputs (network.inputParts), in the order their values follow one
+   * A model of several inputs (network.inputParts), in the order their values follow one
    * another in `inputShape` ([their total]): each by name with its runtime shape per sample.
    * Inputs: random ids below `vocabulary`, masks of ones (every token real), random floats.
    */
@@ -127,7 +127,7 @@ function checkInputShape(where: string, declaredWithBatch: readonly (number | st
   return isFixed(declaredWithBatch[0]) ? declaredWithBatch[0] : null;
 }
 
-async function tfjsRunner(model: LatencyModel, inputShape: number[]): Promise<Runner> {
+async function tfjsRunner(model: LatencyModel, inputShape: number[], parts?: LatencyInput[]): Promise<Runner> {
   const where = `${model.label} (tfjs)`;
   const jsonFile = model.files.find((f) => f.name.toLowerCase().endsWith('.json'));
   if (!jsonFile) throw new InputError(`${where}: expected a model.json among the files, found ${model.files.map((f) => `'${f.name}'`).join(', ') || 'none'}`);
@@ -156,10 +156,21 @@ async function tfjsRunner(model: LatencyModel, inputShape: number[]): Promise<Ru
   } catch (error) {
     throw new InputError(`${where}: TF.js cannot load the model: ${firstLine(error)}`);
   }
-  let fixedBatch: number | null;
+  // The model's inputs in its own order, each with the part it takes (its values' place in a sample).
+  const inputs = (parts ?? [{ name: layersModel.inputs[0]?.sourceLayer.name ?? '', shape: inputShape, values: 'float' as const }]).map((part) => ({ ...part, size: part.shape.reduce((a, b) => a * b, 1), start: 0 }));
+  inputs.reduce((start, input) => ((input.start = start), start + input.size), 0);
+  const total = inputs.reduce((s, i) => s + i.size, 0);
+  let fixedBatch: number | null = null;
+  let fed: typeof inputs;
   try {
-    if (layersModel.inputs.length !== 1) throw new InputError(`${where}: expected a model with one input, found ${layersModel.inputs.length}`);
-    fixedBatch = checkInputShape(where, layersModel.inputs[0].shape, inputShape);
+    if (layersModel.inputs.length !== inputs.length) throw new InputError(`${where}: expected a model with ${inputs.length === 1 ? 'one input' : `${inputs.length} inputs`}, found ${layersModel.inputs.length}`);
+    fed = layersModel.inputs.map((symbolic, k) => {
+      const name = symbolic.sourceLayer.name;
+      const input = parts ? inputs.find((i) => i.name === name) : inputs[0];
+      if (!input) throw new InputError(`${where}: input '${name}': expected one of ${inputs.map((i) => `'${i.name}'`).join(', ')}`);
+      fixedBatch = checkInputShape(parts ? `${where}: input '${name}'` : where, layersModel.inputs[k].shape, input.shape) ?? fixedBatch;
+      return input;
+    });
   } catch (error) {
     layersModel.dispose();
     throw error;
@@ -170,16 +181,21 @@ async function tfjsRunner(model: LatencyModel, inputShape: number[]): Promise<Ru
     version: tf.version.tfjs,
     fixedBatch,
     prepare(data, batch) {
-      const input = tf.tensor(data, [batch, ...inputShape], 'float32');
+      // Each input's values, sample by sample; token ids as the int32 an Embedding's input holds.
+      const tensors = fed.map((input) => {
+        const values = new Float32Array(batch * input.size);
+        for (let p = 0; p < batch; p++) values.set(data.subarray(p * total + input.start, p * total + input.start + input.size), p * input.size);
+        return input.values === 'ids' ? tf.tensor(Int32Array.from(values), [batch, ...input.shape], 'int32') : tf.tensor(values, [batch, ...input.shape], 'float32');
+      });
       return {
         async run() {
-          const output = layersModel.predict(input);
+          const output = layersModel.predict(tensors.length === 1 ? tensors[0] : tensors);
           const outputs = Array.isArray(output) ? output : [output];
           // Reading the output back is part of an inference (and what makes a lazy backend compute).
           for (const tensor of outputs) await tensor.data();
           tf.dispose(outputs);
         },
-        dispose: () => input.dispose(),
+        dispose: () => tf.dispose(tensors),
       };
     },
     async dispose() {
@@ -307,8 +323,7 @@ export async function measureLatency(models: LatencyModel[], options: LatencyOpt
   const runners: Runner[] = [];
   try {
     for (const model of models) {
-      if (inputs && model.format !== 'onnx') throw new InputError(`latency: model '${model.label}': several inputs are measured for onnx models only`);
-      runners.push(await (model.format === 'tfjs' ? tfjsRunner(model, inputShape) : onnxRunner(model, inputShape, inputs)));
+      runners.push(await (model.format === 'tfjs' ? tfjsRunner(model, inputShape, inputs) : onnxRunner(model, inputShape, inputs)));
       signal?.throwIfAborted();
     }
     const sampleSize = inputShape.reduce((a, b) => a * b, 1);

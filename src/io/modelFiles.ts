@@ -29,6 +29,7 @@ export async function loadModelFile(path: string, sizes?: InputSizes): Promise<L
       files: [path, ...shards],
       network: handle.network,
       imageLayout: handle.sampleLayout,
+      ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
       notes: tfjsImportNotes(handle),
       async serialize(network, removed) {
         const { modelJson, weightData } = await writeTfjsModel(handle, network, removed);

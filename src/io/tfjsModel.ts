@@ -44,6 +44,8 @@ export interface TfjsModelHandle {
   normalizations: string[];
   /** How the model's users hold a sample: NHWC images, or NLC sequences (a [steps, channels] input). */
   sampleLayout: 'nhwc' | 'nlc';
+  /** With several inputs (network.inputParts): each one's layout, in that order. */
+  partLayouts?: Array<'nhwc' | 'nlc'>;
   /** The input axes the model leaves open besides the batch, as they were fixed to read it. */
   fixedAxes?: FixedAxis[];
 }
@@ -155,9 +157,10 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const weights = [...converted.weights, ...normalizations.weights];
     const { weightsManifest: _manifest, ...rest } = modelJson as Json;
     const written = withoutFolds(rest, weights, folds);
-    const sampleLayout = model.inputs[0].shape.length === 3 ? 'nlc' : 'nhwc';
+    const layouts = model.inputs.map((input) => (input.shape.length === 3 ? 'nlc' : 'nhwc') as 'nlc' | 'nhwc');
     const fixedAxes = checked.fixed.length ? { fixedAxes: checked.fixed } : {};
-    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout, ...fixedAxes };
+    const partLayouts = network.inputParts ? { partLayouts: layouts } : {};
+    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes };
   } finally {
     model.dispose();
   }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { parseNpy } from '../../src/io/npy.js';
 import type { Network } from '../../src/network/types.js';
 
-/** TF.js's predictions for the first `count` samples of `inputs` (each of shape `shape`), the model read from its files. */
-export async function tfjsPredict(modelJson: string, inputs: Float32Array, count: number, shape: number[]): Promise<Float32Array> {
+/** The model.json at `modelJson` and its shards, loaded by TF.js itself. */
+async function loadFromFiles(modelJson: string): Promise<tf.LayersModel> {
   const text = await readFile(modelJson, 'utf8');
   const dir = join(modelJson, '..');
   const handler: tf.io.IOHandler = {
@@ -17,12 +17,24 @@ export async function tfjsPredict(modelJson: string, inputs: Float32Array, count
         return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards.map((s) => new Uint8Array(s).buffer))];
       }),
   };
-  const model = await tf.loadLayersModel(handler);
+  return tf.loadLayersModel(handler);
+}
+
+/** TF.js's predictions for the first `count` samples of `inputs` (each of shape `shape`), the model read from its files. */
+export async function tfjsPredict(modelJson: string, inputs: Float32Array, count: number, shape: number[]): Promise<Float32Array> {
   const size = shape.reduce((a, b) => a * b, 1);
-  const input = tf.tensor(inputs.subarray(0, count * size), [count, ...shape]);
-  const output = model.predict(input) as tf.Tensor;
-  const values = (await output.data()) as Float32Array;
-  tf.dispose([input, output]);
+  const [values] = await tfjsPredictAll(modelJson, [{ values: inputs.subarray(0, count * size), shape: [count, ...shape] }]);
+  return values;
+}
+
+/** TF.js's outputs (each flattened, in the model's order) for a model of several inputs, given in its order with their batch shapes. */
+export async function tfjsPredictAll(modelJson: string, inputs: Array<{ values: Float32Array | Int32Array; shape: number[] }>): Promise<Float32Array[]> {
+  const model = await loadFromFiles(modelJson);
+  const tensors = inputs.map((i) => tf.tensor(i.values, i.shape, i.values instanceof Int32Array ? 'int32' : 'float32'));
+  const output = model.predict(tensors.length === 1 ? tensors[0] : tensors);
+  const outputs = Array.isArray(output) ? output : [output];
+  const values = await Promise.all(outputs.map(async (t) => (await t.data()) as Float32Array));
+  tf.dispose([...tensors, ...outputs]);
   model.dispose();
   return values;
 }

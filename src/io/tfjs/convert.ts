@@ -4,7 +4,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
 import { networkGraph } from '../../network/graph.js';
 import { windowSpan } from '../../network/shapes.js';
-import type { Activation, ActivationLayer, Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
+import { DEFAULT_INPUT_NAME, type Activation, type ActivationLayer, type Conv2DLayer, type DenseLayer, type Layer, type Network } from '../../network/types.js';
 import { describe, SUPPORTED_DESCRIPTION, zeroPadding, type Json } from '../tfjsCheck.js';
 import { checkChannelsLast, conv1d, conv2dTranspose, dilationsOf, intPair, paddingOf, TRANSPOSED_KERNEL, withZeroPadding } from './windowLayers.js';
 import { single, unwrapped } from './fields.js';
@@ -12,6 +12,7 @@ import { gateOrder, perChannel, preluSlopes } from './layerShapes.js';
 import { cropLayer, mergeLayers, type MergeKind } from '../../network/composite.js';
 import { normalizationLayer, type Normalizations } from './normalization.js';
 import { reshapeView, type ReshapeView } from './views.js';
+import { enterInputs, layersInOrder, modelInputs, networkOutputs, outputParts } from './ports.js';
 
 export interface TfjsWeightEntry {
   /** The weight's name in the manifest, e.g. 'dense_1/kernel'. */
@@ -86,24 +87,6 @@ const className0 = (layer: tf.layers.Layer) => layer.getClassName();
 /** Layers that need an image: refused on a vector viewed as [1, 1, C] (their window would read one position). */
 const IMAGE_ONLY = ['ZeroPadding2D', 'UpSampling2D', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D'];
 
-/** The model's layers in an order where each follows the layers it is called on. */
-function layersInOrder(model: tf.LayersModel, source: string): tf.layers.Layer[] {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1)
-    throw new InputError(`${source}: modelTopology: expected a model with one input and one output, found ${model.inputs.length} inputs and ${model.outputs.length} outputs`);
-  const order: tf.layers.Layer[] = [];
-  const seen = new Set<tf.layers.Layer>();
-  const visit = (layer: tf.layers.Layer) => {
-    if (seen.has(layer)) return;
-    seen.add(layer);
-    for (const inbound of layer.inboundNodes[0]?.inboundLayers ?? []) visit(inbound);
-    order.push(layer);
-  };
-  visit(model.outputs[0].sourceLayer);
-  const off = (model.layers as tf.layers.Layer[]).find((l) => !seen.has(l));
-  if (off) throw new InputError(`${source}: layer '${off.name}': its output does not reach the model's output: expected every layer on a path from the input to the output`);
-  return order;
-}
-
 /** The Network of a loaded model, with its weights and folds (see the file header). */
 export function convertModel(
   model: tf.LayersModel,
@@ -112,20 +95,17 @@ export function convertModel(
   shapes: ReadonlyMap<string, number[]>,
   normalizations: Normalizations,
 ): { network: Network; weights: TfjsWeightEntry[]; folds: TfjsFold[]; views: TfjsView[] } {
-  const order = layersInOrder(model, source);
-  const inputLayer = order[0];
-  const kerasInput = model.inputs[0].shape.slice(1);
-  if (!kerasInput.every((n): n is number => typeof n === 'number' && n > 0))
-    throw new InputError(`${source}: input shape: expected fixed dimensions after the batch, found [${model.inputs[0].shape.map((n) => n ?? 'null').join(', ')}]`);
+  const order = layersInOrder(model);
   // A sequence [steps, channels] runs as the image [1, steps, channels]: 1-D convs and pools are 2-D ones of height 1.
-  const inputShape = kerasInput.length === 2 ? [1, ...kerasInput] : kerasInput;
+  const inputs = modelInputs(model, source);
   const layers: Layer[] = [];
+  const { inputShape, inputName, parts } = enterInputs(model, inputs, layers);
   const weights: TfjsWeightEntry[] = [];
   const folds: TfjsFold[] = [];
   const views: TfjsView[] = [];
   // Layers whose Keras output is [1, 1, C] and ours the vector [C] (see views.ts).
   const pooled = new Set<string>();
-  const tensorOf = new Map<string, string>([[inputLayer.name, inputLayer.name]]);
+  const tensorOf = new Map<string, string>(inputs.map((input) => [input.layer.name, input.layer.name]));
   // Shapes after the batch as tfjsCheck worked them out (TF.js leaves a Reshape's −1 unknown); TF.js's
   // where a Sequential model's layer has no name in the file.
   const shapeOf = (layer: tf.layers.Layer) => shapes.get(layer.name) ?? (layer.outputShape as number[]).slice(1);
@@ -134,7 +114,7 @@ export function convertModel(
   const padded = new Map<string, { source: string; pads: [number, number, number, number]; reader: string; nonNegative: boolean }>();
   const byName = new Map<string, Layer>();
   const emit = (layer: Layer, from: string[]) => {
-    const previous = layers.length ? layers[layers.length - 1].name : inputLayer.name;
+    const previous = layers.length ? layers[layers.length - 1].name : inputName;
     layers.push(from.length === 1 && from[0] === previous ? layer : { ...layer, from });
     byName.set(layer.name, layers[layers.length - 1]);
     return layer.name;
@@ -146,7 +126,8 @@ export function convertModel(
     return fused ? out : emit({ kind: 'activation', name: `${layer.name}/${activation}`, ...SEPARATE[activation] }, [out]);
   };
 
-  for (const layer of order.slice(1)) {
+  for (const layer of order) {
+    if (tensorOf.has(layer.name)) continue; // an InputLayer
     const at = where(layer);
     const name = layer.name;
     const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
@@ -392,11 +373,16 @@ export function convertModel(
     tensorOf.set(name, out);
   }
   // A chain reads its input implicitly: the input's name matters only where a layer names it.
-  const named = layers.some((l) => l.from?.includes(inputLayer.name));
-  const network: Network = { inputShape, ...(named && inputLayer.name !== 'input' ? { inputName: inputLayer.name } : {}), layers };
-  const final = tensorOf.get(model.outputs[0].sourceLayer.name);
-  if (final === inputLayer.name || layers.length === 0) throw new InputError(`${source}: the model's output is its input: expected at least one layer`);
-  if (layers[layers.length - 1].name !== final) throw new InputError(`${source}: the output is computed by '${final}', not by the last layer`);
+  const named = layers.some((l) => l.from?.includes(inputName));
+  const inputNames = new Set(inputs.map((input) => input.layer.name));
+  // A Keras output of one axis, or a pooled [1, 1, C] that ours holds as [C], is a vector already.
+  const output = networkOutputs(model, tensorOf, inputNames, (keras) => pooled.has(keras.name) || shapeOf(keras).length === 1, layers, source);
+  const network: Network = { inputShape, ...(named && inputName !== DEFAULT_INPUT_NAME ? { inputName } : {}), ...(parts ? { inputParts: parts } : {}), layers };
+  if (layers[layers.length - 1].name !== output.layer) throw new InputError(`${source}: the output is computed by '${output.layer}', not by the last layer`);
+  if (output.parts) {
+    const graph = networkGraph(network, source);
+    network.outputParts = outputParts(output.parts, (tensor) => graph.outputShapes[layers.findIndex((l) => l.name === tensor)]);
+  }
   networkGraph(network, source);
   return { network, weights, folds, views };
 }
