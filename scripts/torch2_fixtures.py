@@ -247,6 +247,39 @@ torch.onnx.export(model, (ids + 3, mask), path, dynamo=True, input_names=names, 
 summary["hf-gpt2-mask"] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), "data_bytes": os.path.getsize(path + ".data")}
 print("hf-gpt2-mask", summary["hf-gpt2-mask"], flush=True)
 
+# Llama-family classifiers (Llama, Mistral, Qwen2 and the like share these parts): RMSNorm written
+# as Pow, ReduceMean, Add, Sqrt, Reciprocal (or Div), Mul; rotary position embeddings (x·cos +
+# rotate_half(x)·sin: the tables constants under dynamo, computed from inv_freq by MatMul, Cos and
+# Sin under TorchScript); grouped-query attention (2 key-value heads for 4 query heads: repeat_kv's
+# Expand); a SiLU-gated MLP; the last real token's logits (pad_token_id 0). The norms' weights are
+# drawn (they are ones at init, and dynamo would share one tensor for all). Phi-3 through
+# TorchScript slices an empty "pass-through" part (x[..., rotary_dim:] of a full rotary) and joins it.
+def decoder(config_class, model_class, seed, **extra):
+    torch.manual_seed(seed)
+    config = config_class(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, attn_implementation="eager", **big, **extra)
+    model = Masked(model_class(config)).eval()
+    with torch.no_grad():
+        for key, parameter in model.named_parameters():
+            if "norm" in key:
+                parameter.uniform_(0.5, 1.5)
+    return model
+
+
+axes = {0: "batch_size", 1: "sequence_length"}
+for name, build, dynamo in [
+    ("hf-llama-mask", lambda: decoder(transformers.LlamaConfig, transformers.LlamaForSequenceClassification, 2040), True),
+    ("hf-qwen2-mask-torchscript", lambda: decoder(transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification, 2041), False),
+    ("hf-phi3-mask-torchscript", lambda: decoder(transformers.Phi3Config, transformers.Phi3ForSequenceClassification, 2042), False),
+]:
+    model = build()
+    path = os.path.join(out_dir, f"{name}.onnx")
+    if dynamo:
+        torch.onnx.export(model, (ids + 3, mask), path, dynamo=True, input_names=names, output_names=["logits"])
+    else:
+        torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, input_names=names, output_names=["logits"], dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch_size"}})
+    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
+    print(name, summary[name], flush=True)
+
 # Their samples: the same digit tokens (never id 1), 0 to 19 tokens of padding (id 1, mask 0) after
 # them, or before them in every third sample (a tokenizer's padding_side='left': the positions shift).
 left = np.arange(len(tokens)) % 3 == 2

@@ -358,6 +358,7 @@ struct LayerNormParams {
   positions: u32, // samples·H·W
   channels: u32,
   epsilon: f32,
+  centred: u32,   // 0: RMSNorm (nothing subtracted)
 }
 
 @group(0) @binding(100) var<uniform> layerNormParams: LayerNormParams;
@@ -373,7 +374,7 @@ fn layerNorm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let base = position * p.channels;
     var mean = 0.0;
     for (var c = 0u; c < p.channels; c++) { mean += layerNormInput[base + c]; }
-    mean /= f32(p.channels);
+    mean = select(0.0, mean / f32(p.channels), p.centred != 0u);
     // Two passes: the variance of the centred values (one pass loses it when |mean| ≫ std).
     var variance = 0.0;
     for (var c = 0u; c < p.channels; c++) {

@@ -129,13 +129,13 @@ export function concatForward(parts: Float64Array[], widths: number[]): Float64A
   return out;
 }
 
-/** Each position's channels normalized (mean 0, biased variance 1 + ε), then scaled and shifted per channel. */
-export function layerNormForward(x: Float64Array, scale: ArrayLike<number>, offset: ArrayLike<number>, epsilon: number): Float64Array {
+/** Each position's channels normalized (mean 0, biased variance 1 + ε; `rms`: mean square 1 + ε, nothing subtracted), then scaled and shifted per channel. */
+export function layerNormForward(x: Float64Array, scale: ArrayLike<number>, offset: ArrayLike<number>, epsilon: number, rms = false): Float64Array {
   const channels = scale.length;
   const out = new Float64Array(x.length);
   for (let p = 0; p < x.length; p += channels) {
     let mean = 0;
-    for (let c = 0; c < channels; c++) mean += x[p + c];
+    if (!rms) for (let c = 0; c < channels; c++) mean += x[p + c];
     mean /= channels;
     let variance = 0;
     for (let c = 0; c < channels; c++) variance += (x[p + c] - mean) ** 2;

@@ -74,7 +74,7 @@ function detailsOf(layer: Layer, inputShape: readonly number[]): string {
       return `${layer.scale.length} channels, scale·x + offset per channel`;
     case 'layernorm':
       // ε as written (an f32 attribute reads 1e-6 as 9.99999997e-7).
-      return `over ${layer.scale.length} channels, ε ${Number(layer.epsilon.toPrecision(6))}`;
+      return `${layer.rms ? 'RMSNorm ' : ''}over ${layer.scale.length} channels, ε ${Number(layer.epsilon.toPrecision(6))}`;
     case 'groupnorm':
       return `${layer.groups === layer.scale.length ? 'instance norm' : `${layer.groups} groups`} of ${layer.scale.length} channels, ε ${Number(layer.epsilon.toPrecision(6))}`;
     case 'insertzeros':

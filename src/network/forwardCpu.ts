@@ -178,7 +178,7 @@ export function forwardCpu(network: Network, input: FloatArray, samples: number,
         out = concatForward(inputs, graph.inputShapes[i].map((s) => s[s.length - 1]));
         break;
       case 'layernorm':
-        out = layerNormForward(x, layer.scale, layer.offset, layer.epsilon);
+        out = layerNormForward(x, layer.scale, layer.offset, layer.epsilon, layer.rms);
         break;
       case 'groupnorm':
         out = groupNormForward(x, samples, inShape[0] * inShape[1], layer.groups, layer.scale, layer.offset, layer.epsilon);

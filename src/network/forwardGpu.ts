@@ -186,7 +186,7 @@ export async function forwardGpu(
             const result = (out = activation(outSize, layer.name));
             const [scale, offset] = [ws.upload(layer.scale, `${layer.name} scale`), ws.upload(layer.offset, `${layer.name} offset`)];
             const channels = layer.scale.length;
-            steps.push((n) => [layerNorm(ws, { positions: (n * outSize) / channels, channels, epsilon: layer.epsilon, input: cur.buffer, scale, offset, output: result.buffer })]);
+            steps.push((n) => [layerNorm(ws, { positions: (n * outSize) / channels, channels, epsilon: layer.epsilon, rms: layer.rms === true, input: cur.buffer, scale, offset, output: result.buffer })]);
             break;
           }
           case 'groupnorm': {

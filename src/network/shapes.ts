@@ -165,6 +165,7 @@ export function layerOutputShape(layer: Layer, inputShapes: readonly (readonly n
         checkFinite(key, layer[key]);
       }
       if (layer.kind !== 'batchnorm' && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) fail(`epsilon must be a finite number ≥ 0 (found ${layer.epsilon})`);
+      if (layer.kind === 'layernorm' && layer.rms !== undefined && layer.rms !== true) fail(`rms must be true or absent (found ${JSON.stringify(layer.rms)})`);
       if (layer.kind === 'groupnorm') {
         requireImage('groupnorm', inputShape);
         if (!isPositiveInteger(layer.groups) || channels % layer.groups !== 0) fail(`groupnorm groups must be a positive divisor of the ${channels} channels (found ${layer.groups})`);

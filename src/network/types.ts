@@ -113,13 +113,15 @@ export interface BatchNormLayer extends LayerBase {
 
 /**
  * Layer normalization over the channels (last axis) at each position: (x − mean) / √(var + ε),
- * then scale·… + offset per channel (ConvNeXt; var is the biased variance, as PyTorch's).
+ * then scale·… + offset per channel (ConvNeXt; var is the biased variance, as PyTorch's). `rms`:
+ * RMSNorm (Llama, Mistral, Qwen, T5): nothing subtracted, x / √(mean(x²) + ε), then the same.
  */
 export interface LayerNormLayer extends LayerBase {
   kind: 'layernorm';
   scale: Float32Array;
   offset: Float32Array;
   epsilon: number;
+  rms?: true;
 }
 
 /**

@@ -197,10 +197,10 @@ export function gatherChannels(ws: Workspace, o: { positions: number; channels: 
 }
 
 /** Layer normalization of each of `positions` positions' `channels` values (see shaders/forward.wgsl). Reads input, scale, offset; writes output. */
-export function layerNorm(ws: Workspace, o: { positions: number; channels: number; epsilon: number; input: GPUBuffer; scale: GPUBuffer; offset: GPUBuffer; output: GPUBuffer }): Dispatch {
+export function layerNorm(ws: Workspace, o: { positions: number; channels: number; epsilon: number; rms: boolean; input: GPUBuffer; scale: GPUBuffer; offset: GPUBuffer; output: GPUBuffer }): Dispatch {
   const count = o.positions * o.channels;
   const pipeline = shader.pipeline(ws.runtime, 'layerNorm');
-  const uniforms = ws.uniform(shader.uniforms('LayerNormParams', { positions: o.positions, channels: o.channels, epsilon: o.epsilon }), 'LayerNormParams');
+  const uniforms = ws.uniform(shader.uniforms('LayerNormParams', { positions: o.positions, channels: o.channels, epsilon: o.epsilon, centred: o.rms ? 0 : 1 }), 'LayerNormParams');
   const resources = shader.resources({ layerNormParams: uniforms, layerNormInput: o.input, layerNormScale: o.scale, layerNormOffset: o.offset, layerNormOutput: o.output });
   return ws.dispatch('layerNorm', pipeline, resources, [elementwiseGroups(ws.runtime, o.positions)], {
     bytes: 4 * (3 * count + 2 * o.channels),

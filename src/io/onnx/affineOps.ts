@@ -4,12 +4,12 @@
 // constant is bound like a BatchNormalization's parameters, so channel removal slices it.
 // Arithmetic of shape values (x.size(1) // 2, (c + 1) // 2 · k in PyTorch's chunk) folds statically.
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
-import { broadcastPair, staticOf } from './staticValues.js';
+import { broadcastPair, staticOf, unaryStatic } from './staticValues.js';
 import { listText, product, shapeText } from './common.js';
 import { layoutOf, sameAs, scalar } from './graphReader.js';
 import type { Layer } from '../../network/types.js';
 import { mergeLayers, type MergeKind } from '../../network/composite.js';
-import { addConstantTokens, fullOf } from './tokenOps.js';
+import { addConstantTokens, fullOf, mulConstantTokens } from './tokenOps.js';
 import { foldAffine } from './foldOps.js';
 import { broadcastTerms } from './maskOps.js';
 
@@ -23,22 +23,26 @@ export function constantAffine(ctx: ImportContext, index: number, op: Arithmetic
   const { reader } = ctx;
   const names = reader.nodes[index].input ?? [];
   if (names.length !== 2) throw reader.nodeError(index, `has ${names.length} inputs: expected 2`);
-  // A constant, or one value folded from shapes (attention's scale q.size(-1) ** −0.5).
-  const folded = names.map((n) => ctx.tensors.get(n)).findIndex((t) => t && isStatic(t) && t.values.length === 1 && typeof t.values[0] === 'number');
+  // A constant, one value folded from shapes (attention's scale q.size(-1) ** −0.5), or a folded
+  // table of floats (RoPE's cos and sin as TorchScript computes them).
+  const folded = names.map((n) => ctx.tensors.get(n)).findIndex((t) => t && isStatic(t) && ((t.values.length === 1 && typeof t.values[0] === 'number') || (t.float === true && t.values.length > 1)));
   const at = folded >= 0 && !reader.consts.has(names[1 - folded]) ? folded : names.findIndex((n) => reader.consts.has(n));
   if (at < 0) return false;
   const x = ctx.net(index, 1 - at, { sequence: true, channelsLast: true });
   const constant = at === folded ? { root: names[at] } : reader.consts.get(names[at])!;
-  const { dims, values } = at === folded ? { dims: [] as number[], values: Float32Array.of((ctx.tensors.get(names[at]) as StaticTensor).values[0] as number) } : reader.weightValues(index, reader.consts.get(names[at])!, 'constant');
+  const table = at === folded ? (ctx.tensors.get(names[at]) as StaticTensor) : null;
+  const { dims, values } = table ? { dims: table.values.length === 1 ? [] : (table.shape ?? [table.values.length]), values: Float32Array.from(table.values as number[]) } : reader.weightValues(index, reader.consts.get(names[at])!, 'constant');
   // Tokens and other channels-last values: the channels are the last axis (tokenOps.ts).
   const full = x.channelsLast ? fullOf(x)! : [1, ...x.dims];
   const channelAxis = x.channelsLast ? full.length - 1 : 1;
   const C = full[channelAxis];
   // Right-aligned against [batch, ...x.dims]: one value, or C on the channel axis and 1 elsewhere.
   const aligned = [...Array(Math.max(0, full.length - dims.length)).fill(1), ...dims];
-  const perChannel = values.length > 1 && aligned.length === full.length && aligned.every((d, k) => (k === channelAxis ? d === C : d === 1));
-  // A constant over the tokens too (a position embedding): added by a rearrange.
+  // (A folded table is not a constant of the file: the writer could not resize it, so never per channel.)
+  const perChannel = !table && values.length > 1 && aligned.length === full.length && aligned.every((d, k) => (k === channelAxis ? d === C : d === 1));
+  // A constant over the tokens too (a position embedding; RoPE's tables): added by a rearrange, or multiplied by a mul layer.
   if (x.channelsLast && !perChannel && values.length > 1 && op === 'Add' && addConstantTokens(ctx, index, x, dims, values)) return true;
+  if (x.channelsLast && !perChannel && values.length > 1 && op === 'Mul' && mulConstantTokens(ctx, index, x, dims, values)) return true;
   const ones = x.dims.slice(1).map(() => ', 1').join('');
   if (!(values.length === 1 || perChannel) || (perChannel && x.chw))
     throw reader.nodeError(index, `constant '${constant.root}' of shape ${shapeText(dims)} on [batch, ${x.dims.join(', ')}]: expected one value or one per channel (${x.channelsLast ? `the last axis: [${C}]; added, one per value of [${full.slice(1).join(', ')}]: a position embedding` : `e.g. [1, ${C}${ones}] or [${C}${ones}]`})${x.chw ? ', and one value on a flattened image' : ''}`);
@@ -105,6 +109,17 @@ function foldTables(ctx: ImportContext, index: number, op: Arithmetic | 'Max' | 
   ctx.alias(index, { values: va.map((x, k) => folded(op, Number(x), Number(vb[k]), float)), shape: out, ...(float ? { float: true as const } : {}) });
   return true;
 }
+
+/** Neg: of folded values (unaryStatic), or of a computed tensor, −1·x (RoPE's rotate_half: a per-channel affine layer, as x·c is). */
+export const neg: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  const tensor = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  if (!tensor || isStatic(tensor)) return unaryStatic('Neg')(ctx, index);
+  reader.attributes(index, []);
+  const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
+  const C = x.channelsLast ? fullOf(x)!.at(-1)! : x.ours[x.ours.length - 1];
+  ctx.emit(index, { kind: 'batchnorm', name: reader.layerName(index), scale: new Float32Array(C).fill(-1), offset: new Float32Array(C) }, [x], sameAs(x));
+};
 
 /** Sub and Div: of shape values (folded), of a tensor and a constant, or of two computed tensors of one shape (mergeLayers). */
 function arithmetic(op: 'Sub' | 'Div'): Handler {

@@ -39,6 +39,8 @@ export class ImportContext {
   readonly idInputs: Set<string>;
   /** ONNX tensors whose values are 0 or 1: an attention mask input and what moves its values (inputs.ts, maskOps.ts). */
   readonly masks = new Set<string>();
+  /** ONNX tensors sliced empty (Phi-3's x[..., rotary_dim:] of a full rotary), which only Concats read: they join nothing. */
+  readonly empty = new Set<string>();
   /** ONNX tensors computed from token ids (RoBERTa's positions, GPT-2's last token: idValues.ts), by name. */
   readonly idValues = new Map<string, IdValues>();
 

@@ -6,6 +6,7 @@ import { isSequence, pooled, pooledSequence, vector, type GraphReader, type NetT
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { gemmOnTokens, productOfTensors } from './tokenOps.js';
 import { channelsLastMatMul } from './layoutOps.js';
+import { foldMatMul } from './staticValues.js';
 
 export const gemm: Handler = (ctx, index) => {
   const { reader } = ctx;
@@ -41,8 +42,9 @@ export const gemm: Handler = (ctx, index) => {
 export const matMul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
-  const other = ctx.tensors.get(reader.nodes[index].input?.[1] ?? '');
+  const [first, other] = [0, 1].map((k) => ctx.tensors.get(reader.nodes[index].input?.[k] ?? ''));
   if (other && !isStatic(other)) return productOfTensors(ctx, index); // attention: Q·Kᵀ, scores·V
+  if (!first || isStatic(first)) return foldMatMul(ctx, index); // of constants and folded tables (RoPE's angles)
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   if (x.channelsLast) return channelsLastMatMul(ctx, index, x);
   if (isSequence(x)) throw reader.nodeError(index, `input is a sequence [batch, ${x.dims.join(', ')}]: expected its steps channels-last (after a Transpose [0, 2, 1]) or features`);

@@ -56,23 +56,23 @@ export const layerNormalization: Handler = (ctx, index) => {
 type Constant = ReturnType<GraphReader['constInput']>;
 
 /** Node `index` as a layernorm layer of x (a channels-last image or features) with these constants. */
-function emitLayerNorm(ctx: ImportContext, index: number, x: NetTensor, scaleConst: Constant, biasConst: Constant | null, epsilon: number): void {
+function emitLayerNorm(ctx: ImportContext, index: number, x: NetTensor, scaleConst: Constant | null, biasConst: Constant | null, epsilon: number, rms = false): void {
   const { reader } = ctx;
   if ((x.dims.length >= 2 && !x.channelsLast) || x.chw)
     throw reader.nodeError(index, `normalizes the last axis of [batch, ${x.dims.join(', ')}]: expected the channels (after a Transpose [0, 2, 3, 1], or [0, 2, 1] of a sequence) or features`);
   if (!(epsilon >= 0 && Number.isFinite(epsilon))) throw reader.nodeError(index, `epsilon ${epsilon}: expected a finite value ≥ 0`);
   const channels = x.dims[x.dims.length - 1];
   const [scale, offset] = ([[scaleConst, 'scale'], [biasConst, 'bias']] as const).map(([constant, what]) => {
-    if (!constant) return new Float32Array(channels);
+    if (!constant) return new Float32Array(channels).fill(what === 'scale' ? 1 : 0);
     const { dims, values } = reader.weightValues(index, constant, what);
     if (values.length !== channels || dims.length !== 1) throw reader.nodeError(index, `${what} '${constant.root}' has shape ${shapeText(dims)}: expected [${channels}]`);
     return values;
   });
-  ctx.emit(index, { kind: 'layernorm', name: reader.layerName(index), scale, offset, epsilon }, [x], sameAs(x));
+  ctx.emit(index, { kind: 'layernorm', name: reader.layerName(index), scale, offset, epsilon, ...(rms ? { rms: true as const } : {}) }, [x], sameAs(x));
 }
 
-/** A LayerNorm PyTorch wrote as nodes (below opset 17): its last Add, with what it reads; or a node inside it (skipped). */
-export type LayerNormFusion = { input: string; scale: string; bias: string; epsilon: number } | 'inner';
+/** A LayerNorm PyTorch wrote as nodes (below opset 17; an RMSNorm: rmsNorm.ts): its last node, with what it reads; or a node inside it (skipped). */
+export type LayerNormFusion = { input: string; scale: string | null; bias: string | null; epsilon: number; rms?: true } | 'inner';
 
 /**
  * PyTorch's LayerNorm before opset 17, by node index: ReduceMean(x) over the last axis, d = x − it,
@@ -135,7 +135,8 @@ export function findLayerNorms(reader: GraphReader, outputs: ReadonlySet<string>
 export function emitLayerNormFusion(ctx: ImportContext, index: number, fusion: Exclude<LayerNormFusion, 'inner'>): void {
   const x = ctx.tensors.get(fusion.input);
   if (!x || isStatic(x)) throw ctx.reader.nodeError(index, `input '${fusion.input}' of its LayerNorm: expected a tensor computed from the graph input`);
-  emitLayerNorm(ctx, index, x, ctx.reader.consts.get(fusion.scale)!, ctx.reader.consts.get(fusion.bias)!, fusion.epsilon);
+  const constant = (name: string | null) => (name === null ? null : ctx.reader.consts.get(name)!);
+  emitLayerNorm(ctx, index, x, constant(fusion.scale), constant(fusion.bias), fusion.epsilon, fusion.rms);
 }
 
 /** A MatMul of a channels-last image (or sequence [L, C]) by [C, K] weights: a 1×1 conv (our HWIO [1, 1, C, K] holds the same values). */

@@ -240,6 +240,13 @@ const concat: Handler = (ctx, index) => {
   const attrs = reader.attributes(index, ['axis']);
   const axis = reader.intAttribute(index, attrs, 'axis', 0);
   const names = reader.nodes[index].input ?? [];
+  // Empty slices join nothing (Phi-3's rotated half beside its empty unrotated rest).
+  const kept = names.filter((n) => !ctx.empty.has(n));
+  if (kept.length < names.length) {
+    const tensor = ctx.tensors.get(kept[0] ?? '');
+    if (kept.length === 1 && tensor && !isStatic(tensor)) return void ctx.alias(index, tensor);
+    throw reader.nodeError(index, `joins ${names.length - kept.length} empty slices and ${kept.length} other inputs: expected one computed tensor beside them`);
+  }
   const tensors = names.map((n) => ctx.tensors.get(n));
   if (tensors.every((t) => t && isStatic(t)) || tensors.every((t) => !t || isStatic(t))) {
     // Folded tables of more than one axis (torch.export's GatherND index grids [b, T, 1] joined

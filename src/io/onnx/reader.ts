@@ -19,6 +19,7 @@ import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
 import { emitShuffle, findShuffles } from './channelOps.js';
 import { emitLayerNormFusion, findLayerNorms } from './layoutOps.js';
+import { findRmsNorms } from './rmsNorm.js';
 import { findFusions, FUSED_PARTS } from './gating.js';
 import { emitGroupNormChain, findGroupNorms } from './normOps.js';
 
@@ -134,7 +135,7 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   const { inputShape, parts } = enterInputs(ctx, inputs);
   const fusions = findFusions(reader, outputs);
   const shuffles = findShuffles(reader, outputs);
-  const layerNorms = findLayerNorms(reader, outputs);
+  const layerNorms = new Map([...findLayerNorms(reader, outputs), ...findRmsNorms(reader, outputs)]);
   const groupNorms = findGroupNorms(reader, outputs);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];

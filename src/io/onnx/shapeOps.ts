@@ -6,6 +6,7 @@ import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
 import { broadcast, broadcastShape, gathered, isFloatConstant, MAX_STATIC, movedConstant, staticOf, unaryStatic } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
+import { neg } from './affineOps.js';
 import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
 import { castMask, expandMask, maskSelect } from './maskOps.js';
 import { image, isSequence, pooled, pooledSequence, sameAs, scalar, sequence, vector } from './graphReader.js';
@@ -322,9 +323,11 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
   Squeeze: keepValues,
   Cast: keepValues,
   Slice: slice,
-  Neg: unaryStatic('Neg'),
+  Neg: neg,
   Abs: unaryStatic('Abs'),
   Log: unaryStatic('Log'),
+  Cos: unaryStatic('Cos'),
+  Sin: unaryStatic('Sin'),
 };
 
 /**

@@ -1,7 +1,7 @@
 // Shape computations on folded values of more than one axis: PyTorch's pads for ReflectionPad2d
 // and the like (Concat, Reshape to [n, 2], Slice with step −1, Transpose, Reshape back) fold to
 // the constant pads a Pad reads.
-import { BOOL, FLOAT, floatBytes, listText } from './common.js';
+import { BOOL, FLOAT, floatBytes, listText, product } from './common.js';
 import type { Handler, ImportContext, StaticTensor } from './context.js';
 import { isStatic } from './context.js';
 
@@ -108,10 +108,11 @@ export function concatTables(ctx: ImportContext, index: number, axis: number): {
 }
 
 /**
- * Neg, Abs and Log of folded values (MPNet's relative-position buckets: −(j − i), |n|, log(n / 8)):
- * elementwise, the shape kept; Log makes them floats.
+ * Neg, Abs and Log of folded values (MPNet's relative-position buckets: −(j − i), |n|, log(n / 8)),
+ * Cos and Sin (RoPE's tables, as TorchScript writes them): elementwise, the shape kept; Log, Cos and
+ * Sin make them floats.
  */
-export function unaryStatic(op: 'Neg' | 'Abs' | 'Log'): Handler {
+export function unaryStatic(op: 'Neg' | 'Abs' | 'Log' | 'Cos' | 'Sin'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
@@ -121,10 +122,34 @@ export function unaryStatic(op: 'Neg' | 'Abs' | 'Log'): Handler {
     const { values, shape } = staticOf(ctx, index, 0, 'value');
     if (values.includes('batch')) throw reader.nodeError(index, `${op} of shape values ${listText(values.map((v) => (v === 'batch' ? -1 : v)))}: expected known sizes`);
     // (Float32 as the runtime computes: a bucket is the log truncated.)
-    const f = op === 'Neg' ? (v: number) => -v : op === 'Abs' ? Math.abs : (v: number) => Math.fround(Math.log(v));
-    const float = op === 'Log' || (tensor && isStatic(tensor) && tensor.float) || (!tensor && reader.consts.get(name)?.tensor.dataType === FLOAT);
+    const f = op === 'Neg' ? (v: number) => -v : op === 'Abs' ? Math.abs : (v: number) => Math.fround(Math[op === 'Log' ? 'log' : op === 'Cos' ? 'cos' : 'sin'](v));
+    const float = op === 'Log' || op === 'Cos' || op === 'Sin' || (tensor && isStatic(tensor) && tensor.float) || (!tensor && reader.consts.get(name)?.tensor.dataType === FLOAT);
     ctx.alias(index, { values: values.map((v) => f(v as number)), ...(shape.length > 1 ? { shape } : {}), ...(float ? { float: true as const } : {}) });
   };
+}
+
+/**
+ * MatMul of two folded tables (RoPE's inv_freq expanded times the positions, as TorchScript writes
+ * it): [..., M, K]·[..., K, N], leading axes broadcast, in float32 as the runtime computes.
+ */
+export function foldMatMul(ctx: ImportContext, index: number): void {
+  const [a, b] = [0, 1].map((k) => staticOf(ctx, index, k, k === 0 ? 'A' : 'B'));
+  const [M, K] = a.shape.length >= 2 ? a.shape.slice(-2) : [1, a.shape[0]];
+  const [K2, N] = b.shape.length >= 2 ? b.shape.slice(-2) : [b.shape[0], 1];
+  const lead = a.shape.length > 2 || b.shape.length > 2 ? broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)) : [];
+  const spread = (t: typeof a, rows: number, cols: number) => broadcast(t.values, [...t.shape.slice(0, -2), rows, cols], [...lead, rows, cols]);
+  const [va, vb] = [spread(a, M, K), spread(b, K2, N)];
+  if (K !== K2 || !va || !vb || [...va, ...vb].some((v) => typeof v !== 'number') || product(lead) * M * N > MAX_STATIC)
+    throw ctx.reader.nodeError(index, `MatMul of folded tables of shapes ${listText(a.shape)} and ${listText(b.shape)}: expected [..., M, K] and [..., K, N] of known values`);
+  const out: number[] = [];
+  for (let l = 0; l < product(lead); l++)
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let sum = 0;
+        for (let k = 0; k < K; k++) sum += Math.fround((va[(l * M + m) * K + k] as number) * (vb[(l * K + k) * N + n] as number));
+        out.push(Math.fround(sum));
+      }
+  ctx.alias(index, { values: out, shape: [...lead, M, N], float: true });
 }
 
 /** Whether input `position` of node `index` is a float constant (not a computed or folded tensor). */

@@ -138,7 +138,10 @@ export function sliceTokens(ctx: ImportContext, index: number, starts: Array<num
   const size = full[axis];
   const clamp = (v: number | 'batch') => (typeof v !== 'number' ? NaN : Math.min(Math.max(v < 0 ? v + size : v, 0), size));
   const [start, end] = [clamp(starts[0]), clamp(ends[0])];
-  if (!(start < end)) throw ctx.reader.nodeError(index, `${starts[0]} to ${ends[0]} of ${size} on axis ${axis}: expected a non-empty range`);
+  const output = ctx.reader.nodes[index].output?.[0] ?? '';
+  const readers = ctx.reader.consumers.get(output) ?? [];
+  if (start >= end && readers.length > 0 && !ctx.outputs.has(output) && readers.every((r) => ctx.reader.opType(r) === 'Concat')) return void ctx.empty.add(output);
+  if (!(start < end)) throw ctx.reader.nodeError(index, `${starts[0]} to ${ends[0]} of ${size} on axis ${axis}: expected a non-empty range (or an empty one that only Concats read)`);
   rangeOf(ctx, index, x, full, axis, start, end, 0);
 }
 
@@ -181,20 +184,45 @@ export function gatherTokens(ctx: ImportContext, index: number, axisValue: numbe
 }
 
 /** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */
-export function addConstantTokens(ctx: ImportContext, index: number, x: NetTensor, dims: number[], values: Float32Array): boolean {
+/** A constant of `dims` broadcast over the values of x (at batch 1), row-major; null when it does not broadcast or is one value per channel at most. */
+function spreadOver(x: NetTensor, dims: number[], values: Float32Array): { full: number[]; spread: Float32Array } | null {
   const full = fullOf(x);
-  if (!full || dims.length > full.length) return false;
+  if (!full || dims.length > full.length) return null;
   const aligned = [...Array(full.length - dims.length).fill(1), ...dims];
-  if (!aligned.every((d, k) => d === full[k] || d === 1) || product(dims) <= full[full.length - 1]) return false;
+  if (!aligned.every((d, k) => d === full[k] || d === 1) || product(dims) <= full[full.length - 1]) return null;
   const cStrides = strides(aligned);
   const size = product(full);
-  const offset = new Float32Array(size);
+  const spread = new Float32Array(size);
   const at = new Array(full.length).fill(0);
   for (let i = 0; i < size; i++) {
-    offset[i] = values[at.reduce((s, v, k) => s + (aligned[k] === 1 ? 0 : v) * cStrides[k], 0)];
+    spread[i] = values[at.reduce((s, v, k) => s + (aligned[k] === 1 ? 0 : v) * cStrides[k], 0)];
     for (let k = full.length - 1; k >= 0 && ++at[k] === full[k]; k--) at[k] = 0;
   }
-  emitRearrange(ctx, index, x, full, Int32Array.from({ length: size }, (_, i) => i), offset);
+  return { full, spread };
+}
+
+/** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */
+export function addConstantTokens(ctx: ImportContext, index: number, x: NetTensor, dims: number[], values: Float32Array): boolean {
+  const spread = spreadOver(x, dims, values);
+  if (!spread) return false;
+  emitRearrange(ctx, index, x, spread.full, Int32Array.from({ length: spread.spread.length }, (_, i) => i), spread.spread);
+  return true;
+}
+
+/**
+ * x times a constant over its tokens too (RoPE's x·cos and rotate_half(x)·sin, the tables folded
+ * for the length read): the constant as a tensor (a rearrange that reads no value of x and adds
+ * it), then a mul layer of the two.
+ */
+export function mulConstantTokens(ctx: ImportContext, index: number, x: NetTensor, dims: number[], values: Float32Array): boolean {
+  const spread = spreadOver(x, dims, values);
+  if (!spread) return false;
+  const { reader } = ctx;
+  const name = reader.layerName(index);
+  const fields = fieldsOf(spread.full);
+  const constant: RearrangeLayer = { kind: 'rearrange', name: reader.uniqueName(`${name}:constant`), from: [x.layer], indices: new Int32Array(spread.spread.length).fill(-1), offset: spread.spread, shape: fields.ours };
+  reader.layers.push(constant);
+  ctx.emit(index, { kind: 'mul', name }, [x, { layer: constant.name, ...fields }], fields);
   return true;
 }
 
@@ -283,6 +311,7 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   const constant = reader.consts.get(name);
   const folded = ctx.tensors.get(name);
   if ((folded && isStatic(folded)) || (constant && constant.tensor.dataType !== FLOAT)) return expandStatic(ctx, index);
+  if (folded) return expandTokens(ctx, index);
   const shape = ctx.staticValues(index, 1, 'shape');
   const given = listText(shape.map((v) => (v === 'batch' ? -1 : v)));
   if (!constant) throw reader.nodeError(index, `input 0 ('${name}'): expected a constant (a class token) expanded over the batch`);
@@ -295,6 +324,23 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   // One sample's values are the constant's: arithmetic reads it as one (MPNet's position bias added to the scores).
   reader.consts.set(output, constant);
 };
+
+/**
+ * Expand of a computed tensor over axes of size 1 (grouped-query attention's repeat_kv: each key and
+ * value head repeated for the query heads that share it), at batch 1: a rearrange repeating values.
+ */
+function expandTokens(ctx: ImportContext, index: number): void {
+  const { x, full } = rowMajor(ctx, index);
+  const target = ctx.staticValues(index, 1, 'shape').map((v) => (v === 'batch' ? 1 : v));
+  const rank = Math.max(full.length, target.length);
+  const given = [...Array(rank - full.length).fill(1), ...full];
+  const aligned = [...Array(rank - target.length).fill(1), ...target];
+  const out = given.map((d, k) => Math.max(d, aligned[k] as number));
+  if (aligned.some((d, k) => typeof d !== 'number' || (d !== 1 && d !== out[k]) || (given[k] !== 1 && given[k] !== out[k])) || out[0] !== 1)
+    throw ctx.reader.nodeError(index, `shape ${listText(target.map(Number))} of [${full.join(', ')}] (batch 1): expected sizes that the tensor broadcasts to, its batch kept`);
+  const inStrides = strides(given);
+  emitRearrange(ctx, index, x, out, indexMap(out, (at) => at.reduce((sum, v, k) => sum + (given[k] === 1 ? 0 : v * inStrides[k]), 0)), null);
+}
 
 /**
  * Expand of folded int values (BERT's buffered token types, expanded to [batch, T]) at batch 1:
