@@ -167,17 +167,6 @@ function checkGraph(entries: LayerEntry[], topology: Json, source: string): Laye
         fail(`${source}: modelTopology.config.input_layers[${i}]`, `an InputLayer, found '${(item as string[])[0]}' (${byName.get((item as string[])[0])!.className})`);
     });
   }
-  // Every layer on a path to an output (TF.js would drop the others, and then refuse their weights).
-  const reached = new Set<string>();
-  const reach = (name: string) => {
-    if (reached.has(name)) return;
-    reached.add(name);
-    byName.get(name)!.inbound.forEach(reach);
-  };
-  const outputs = (topology.config as Json).output_layers as string[][];
-  for (const item of outputs) reach(item[0]);
-  const off = entries.find((e) => !reached.has(e.name));
-  if (off) fail(`${source}: layer ${off.index} ('${off.name}')`, `a layer on a path from an input to an output, found one whose output does not reach ${outputs.length > 1 ? "the model's outputs" : "the model's output"}`);
   // Kahn's order: a layer is placed once all its inbound layers are.
   const order: LayerEntry[] = [];
   const placed = new Set<string>();
@@ -193,6 +182,17 @@ function checkGraph(entries: LayerEntry[], topology: Json, source: string): Laye
   }
   const stuck = entries.find((e) => !placed.has(e.name));
   if (stuck) fail(`${source}: layer ${stuck.index} ('${stuck.name}'): inbound_nodes`, `layers that do not depend on this one, found a cycle through '${stuck.inbound.find((n) => !placed.has(n))}'`);
+  // Every layer on a path to an output (TF.js would drop the others, and then refuse their weights).
+  const reached = new Set<string>();
+  const reach = (name: string) => {
+    if (reached.has(name)) return;
+    reached.add(name);
+    byName.get(name)!.inbound.forEach(reach);
+  };
+  const outputs = (topology.config as Json).output_layers as string[][];
+  for (const item of outputs) reach(item[0]);
+  const off = entries.find((e) => !reached.has(e.name));
+  if (off) fail(`${source}: layer ${off.index} ('${off.name}')`, `a layer on a path from an input to an output, found one whose output does not reach ${outputs.length > 1 ? "the model's outputs" : "the model's output"}`);
   return order;
 }
 

@@ -135,7 +135,8 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   const { inputShape, parts } = enterInputs(ctx, inputs);
   const fusions = findFusions(reader, outputs);
   const shuffles = findShuffles(reader, outputs);
-  const layerNorms = new Map([...findLayerNorms(reader, outputs), ...findRmsNorms(reader, outputs)]);
+  const centred = findLayerNorms(reader, outputs);
+  const layerNorms = new Map([...centred, ...findRmsNorms(reader, outputs, centred)]);
   const groupNorms = findGroupNorms(reader, outputs);
   for (const index of topologicalOrder(reader, ctx)) {
     const node = reader.nodes[index];

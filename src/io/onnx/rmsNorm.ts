@@ -9,8 +9,8 @@ import type { GraphReader } from './graphReader.js';
 import { scalar } from './graphReader.js';
 import type { LayerNormFusion } from './layoutOps.js';
 
-/** The RMSNorms of the graph by node index: their last node's fusion, the nodes inside 'inner'. */
-export function findRmsNorms(reader: GraphReader, outputs: ReadonlySet<string>): Map<number, LayerNormFusion> {
+/** The RMSNorms of the graph by node index (none inside `layerNorms`): their last node's fusion, the nodes inside 'inner'. */
+export function findRmsNorms(reader: GraphReader, outputs: ReadonlySet<string>, layerNorms: ReadonlyMap<number, LayerNormFusion>): Map<number, LayerNormFusion> {
   const op = (index: number | undefined) => reader.opType(index);
   const inputs = (index: number) => reader.nodes[index].input ?? [];
   const output = (index: number) => reader.nodes[index].output?.[0] ?? '';
@@ -70,6 +70,8 @@ export function findRmsNorms(reader: GraphReader, outputs: ReadonlySet<string>):
       inner.push(last);
       last = next!;
     }
+    // A LayerNorm's own x − mean(x) normalized this way is that LayerNorm's (layoutOps.ts).
+    if ([...inner, last].some((node) => layerNorms.has(node))) return;
     for (const part of inner) found.set(part, 'inner');
     found.set(last, { input: x, scale: weight ?? null, bias: null, epsilon, rms: true });
   });
