@@ -150,7 +150,7 @@ describe('what attention graphs it cannot read is refused naming the node', () =
     return g.model([4, 6], build(g, t), 13);
   };
   it('an Expand of a computed tensor to a shape it does not broadcast to, and a Concat of two computed token tensors', () => {
-    expect(importError(tokens((g, t) => g.node('Expand', [t, g.int64([1, 4, 9])])))).toMatch(/op Expand\): shape \[1,4,9\] of \[1, 4, 8\] \(batch 1\): expected sizes that the tensor broadcasts to, its batch kept/);
+    expect(importError(tokens((g, t) => g.node('Expand', [t, g.int64([1, 4, 9])])))).toMatch(/op Expand\): expands \[1, 4, 8\] \(batch 1\) to \[1,4,9\]: expected a channels-last tensor and a shape it broadcasts to/);
     expect(importError(tokens((g, t) => g.node('Concat', [t, g.node('Relu', [t])], [int('axis', 1)])))).toMatch(/op Concat\).*expected one computed tensor and constants \(a class token\)/);
   });
   it('a masked_fill whose mask does not broadcast to the scores, or whose condition is computed', () => {

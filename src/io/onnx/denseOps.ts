@@ -4,7 +4,7 @@ import type { DenseLayer, PositionRule } from '../../network/types.js';
 import { denseKernelFromOnnx, shapeText, type DenseBinding } from './common.js';
 import { isSequence, pooled, pooledSequence, vector, type GraphReader, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
-import { gemmOnTokens, productOfTensors } from './tokenOps.js';
+import { gemmOnTokens, isFloatTable, productOfTensors } from './tokenOps.js';
 import { channelsLastMatMul } from './layoutOps.js';
 import { foldMatMul } from './staticValues.js';
 
@@ -43,8 +43,9 @@ export const matMul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
   const [first, other] = [0, 1].map((k) => ctx.tensors.get(reader.nodes[index].input?.[k] ?? ''));
-  if (other && !isStatic(other)) return productOfTensors(ctx, index); // attention: Q·Kᵀ, scores·V
   if (!first || isStatic(first)) return foldMatMul(ctx, index); // of constants and folded tables (RoPE's angles)
+  // attention: Q·Kᵀ, scores·V; Q times a table folded from constants (DeBERTa's relative-position keys)
+  if ((other && !isStatic(other)) || isFloatTable(ctx, index, 1)) return productOfTensors(ctx, index);
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   if (x.channelsLast) return channelsLastMatMul(ctx, index, x);
   if (isSequence(x)) throw reader.nodeError(index, `input is a sequence [batch, ${x.dims.join(', ')}]: expected its steps channels-last (after a Transpose [0, 2, 1]) or features`);

@@ -13,6 +13,7 @@ import type { ActivationFunction } from '../../network/types.js';
 import { listText, shapeText, type AttributeProto } from './common.js';
 import type { Handler, ImportContext } from './context.js';
 import { addDense, denseBias } from './denseOps.js';
+import { broadcastTerms } from './maskOps.js';
 import { constantAffine, foldShapeValues } from './affineOps.js';
 import { isPooled, isSequence, layoutOf, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 
@@ -159,6 +160,9 @@ export const mul: Handler = (ctx, index) => {
   // The gate has the image's rank: [C, 1, 1] on [C, H, W], [C, 1] on a sequence [C, L].
   const isGate = (image: typeof a, gate: typeof a) => !image.channelsLast && !gate.channelsLast && image.ours.length === 3 && isPooled(gate) && gate.ours[0] === image.dims[0] && gate.dims.length === image.dims.length;
   const [x, gate] = same || isGate(a, b) ? [a, b] : isGate(b, a) ? [b, a] : [null, null];
+  // Tokens times one value per token (DeBERTa's embeddings · mask[:, :, None]): that value repeated over the channels.
+  const terms = !x || !gate ? broadcastTerms(ctx, index, [a, b]) : null;
+  if (terms) return void ctx.emit(index, { kind: 'mul', name: reader.layerName(index) }, terms, sameAs(terms[0]));
   if (!x || !gate)
     throw reader.nodeError(index, `multiplies tensors of shapes [batch, ${a.dims.join(', ')}] and [batch, ${b.dims.join(', ')}]: expected one shape, or an image [batch, C, H, W] by a gate [batch, C, 1, 1] (a sequence [batch, C, L] by [batch, C, 1])`);
   ctx.emit(index, { kind: 'mul', name: reader.layerName(index) }, [x, gate], sameAs(x));

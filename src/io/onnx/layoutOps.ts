@@ -7,7 +7,8 @@
 import type { Conv2DLayer } from '../../network/types.js';
 import { listText, shapeText, toInt } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
-import { isFloatConstant, movedConstant, transposeStatic } from './staticValues.js';
+import { isFloatConstant, movedConstant, staticOf, transposeStatic } from './staticValues.js';
+import { layerNormForward } from '../../network/cpuOps.js';
 import { isSequence, sameAs, scalar, type GraphReader, type NetTensor } from './graphReader.js';
 import { fieldsOf, fullOf, transposeTokens } from './tokenOps.js';
 
@@ -45,6 +46,8 @@ export const transpose: Handler = (ctx, index) => {
 export const layerNormalization: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis', 'epsilon', 'stash_type']);
+  const input = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  if (!input || isStatic(input)) return foldLayerNorm(ctx, index, reader.intAttribute(index, attrs, 'axis', -1), reader.floatAttribute(index, attrs, 'epsilon', 1e-5));
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
   const rank = (fullOf(x) ?? [1, ...x.dims]).length;
   const axis = reader.intAttribute(index, attrs, 'axis', -1);
@@ -52,6 +55,23 @@ export const layerNormalization: Handler = (ctx, index) => {
   const epsilon = reader.floatAttribute(index, attrs, 'epsilon', 1e-5);
   emitLayerNorm(ctx, index, x, reader.constInput(index, 1, 'scale'), reader.optionalConstInput(index, 2, 'bias'), epsilon);
 };
+
+/**
+ * LayerNormalization of a constant (DeBERTa's relative-position embeddings, normalized once for
+ * every input): folded over the last axis, as the runtime computes it (float32 results).
+ */
+function foldLayerNorm(ctx: ImportContext, index: number, axis: number, epsilon: number): void {
+  const { reader } = ctx;
+  const { values, shape } = staticOf(ctx, index, 0, 'input');
+  const C = shape[shape.length - 1];
+  if ((axis !== -1 && axis !== shape.length - 1) || values.some((v) => typeof v !== 'number') || !(epsilon >= 0))
+    throw reader.nodeError(index, `normalizes a constant of shape ${listText(shape)} over axis ${axis}: expected the last axis of known values`);
+  const [scale, bias] = [1, 2].map((k) => (reader.nodes[index].input?.[k] ? Float64Array.from(staticOf(ctx, index, k, k === 1 ? 'scale' : 'bias').values as number[]) : null));
+  if ((scale && scale.length !== C) || (bias && bias.length !== C)) throw reader.nodeError(index, `scale and bias of a constant of shape ${listText(shape)}: expected ${C} values each`);
+  const x = Float64Array.from(values as number[]);
+  const out = layerNormForward(x, scale ?? new Float64Array(C).fill(1), bias ?? new Float64Array(C), epsilon);
+  ctx.alias(index, { values: Array.from(out, Math.fround), shape, float: true });
+}
 
 type Constant = ReturnType<GraphReader['constInput']>;
 
@@ -69,6 +89,22 @@ function emitLayerNorm(ctx: ImportContext, index: number, x: NetTensor, scaleCon
     return values;
   });
   ctx.emit(index, { kind: 'layernorm', name: reader.layerName(index), scale, offset, epsilon, ...(rms ? { rms: true as const } : {}) }, [x], sameAs(x));
+}
+
+/** Whether ReduceMean `index` is over the last axis, keeping it (axes [-1] an attribute, or from opset 18 a constant input). */
+export function meanOverLastAxis(reader: GraphReader, index: number): boolean {
+  const attrs = reader.nodes[index].attribute ?? [];
+  const keep = attrs.find((a) => a.name === 'keepdims');
+  const input = reader.nodes[index].input?.[1];
+  let axes = attrs.find((a) => a.name === 'axes')?.ints?.map(toInt) ?? null;
+  if (!axes && input && reader.consts.has(input)) {
+    try {
+      axes = reader.intValues(index, reader.consts.get(input)!, 'axes');
+    } catch {
+      return false; // not whole numbers: the ReduceMean's own reading says so
+    }
+  }
+  return axes?.length === 1 && axes[0] === -1 && (keep === undefined || toInt(keep.i ?? 1) === 1);
 }
 
 /** A LayerNorm PyTorch wrote as nodes (below opset 17; an RMSNorm: rmsNorm.ts): its last node, with what it reads; or a node inside it (skipped). */
@@ -97,12 +133,7 @@ export function findLayerNorms(reader: GraphReader, outputs: ReadonlySet<string>
     if (inputs(index).length !== 2) return undefined;
     return constant(b) && !constant(a) ? [a, b] : constant(a) && !constant(b) ? [b, a] : undefined;
   };
-  const overLastAxis = (index: number) => {
-    const attrs = reader.nodes[index].attribute ?? [];
-    const axes = attrs.find((a) => a.name === 'axes')?.ints?.map(toInt);
-    const keep = attrs.find((a) => a.name === 'keepdims');
-    return inputs(index).length === 1 && axes?.length === 1 && axes[0] === -1 && (keep === undefined || toInt(keep.i ?? 1) === 1);
-  };
+  const overLastAxis = (index: number) => meanOverLastAxis(reader, index);
   const found = new Map<number, LayerNormFusion>();
   reader.nodes.forEach((_, z) => {
     if (op(z) !== 'Add') return;

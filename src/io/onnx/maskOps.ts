@@ -70,25 +70,32 @@ export function flattenMask(ctx: ImportContext, index: number): void {
   view(ctx, index, x, fieldsOf([product(full.slice(0, axis)), product(full.slice(axis))]));
 }
 
-/** Expand of a mask to a folded shape (transformers' padding mask over the query positions): a rearrange repeating its values. */
-export function expandMask(ctx: ImportContext, index: number): void {
+/**
+ * Expand of a computed tensor to a folded shape (transformers' padding mask over the query
+ * positions; grouped-query attention's repeat_kv, each key and value head for the query heads that
+ * share it): a rearrange repeating its values.
+ */
+export function expandComputed(ctx: ImportContext, index: number): void {
   const { reader } = ctx;
   reader.attributes(index, []);
-  const { x, full } = maskInput(ctx, index, 0, 'input 0');
+  const x = ctx.net(index, 0, { channelsLast: true, sequence: true });
+  const full = fullOf(x);
   const target = ctx.staticValues(index, 1, 'shape').map((v) => (v === 'batch' ? 1 : v));
-  const out = broadcastShape(full, target);
-  const moves = checkedDims(out) && product(out) <= MAX_STATIC ? broadcastIndices(full, out) : null;
-  if (!moves) throw reader.nodeError(index, `expands a mask [${full.join(', ')}] (batch 1) to ${listText(target)}: expected a shape it broadcasts to (at most ${MAX_STATIC} values)`);
+  const out = full && broadcastShape(full, target);
+  const moves = full && out && checkedDims(out) && product(out) <= MAX_STATIC ? broadcastIndices(full, out) : null;
+  if (!full || !out || !moves) throw reader.nodeError(index, `expands [${(full ?? x.dims).join(', ')}] (batch 1) to ${listText(target)}: expected a channels-last tensor and a shape it broadcasts to (at most ${MAX_STATIC} values)`);
   emitRearrange(ctx, index, x, out, moves, null);
 }
 
 /** The ops that only move values: their output holds a mask's 0 and 1 when their data input does (the one place masks are marked). */
 const MOVES = new Set(['Reshape', 'Flatten', 'Gather', 'GatherND', 'Expand', 'Transpose', 'Unsqueeze', 'Squeeze', 'Slice', 'Identity', 'Cast', 'And']);
 
-/** After node `index` ran: its output is a mask when it moved one's values. */
+/** After node `index` ran: its output is a mask when it moved one's values, or multiplied masks (DeBERTa's mask[:, None, None, :] · mask[:, None, :, None]). */
 export function followMask(ctx: ImportContext, index: number): void {
   const node = ctx.reader.nodes[index];
-  if (MOVES.has(node.opType ?? '') && (node.input ?? []).some((n, k) => ctx.masks.has(n) && (k === 0 || node.opType === 'And'))) ctx.masks.add(node.output?.[0] ?? '');
+  const inputs = node.input ?? [];
+  const moved = MOVES.has(node.opType ?? '') && inputs.some((n, k) => ctx.masks.has(n) && (k === 0 || node.opType === 'And'));
+  if (moved || (node.opType === 'Mul' && inputs.length === 2 && inputs.every((n) => ctx.masks.has(n)))) ctx.masks.add(node.output?.[0] ?? '');
 }
 
 /** And of a mask and a folded bool table (transformers' padding mask and its causal or full mask): the mask where the table holds, 0 elsewhere. */
@@ -116,6 +123,8 @@ const and: Handler = (ctx, index) => {
 export function maskSelect(ctx: ImportContext, index: number): void {
   const { reader } = ctx;
   const { x } = maskInput(ctx, index, 0, 'condition');
+  const branch = [1, 2].find((k) => { const t = ctx.tensors.get(reader.nodes[index].input?.[k] ?? ''); return t && !isStatic(t); });
+  if (branch !== undefined) return maskedFill(ctx, index, x, branch);
   const [a, b] = [1, 2].map((k) => {
     const name = reader.nodes[index].input?.[k] ?? '';
     const constant = reader.consts.get(name);
@@ -129,26 +138,57 @@ export function maskSelect(ctx: ImportContext, index: number): void {
 }
 
 /**
- * The terms of a sum of two computed row-major tensors of different shapes (scores [heads, T, T]
- * and a mask's [1, T, T]): the smaller broadcast to the other's shape by a rearrange; null when
- * they do not differ so or do not broadcast.
+ * Where(mask, y, c) or Where(mask, c, y) of a computed y and one constant value c (DeBERTa's
+ * masked_fill of the scores where ¬mask): y·keep + c·(1 − keep), keep the mask or 1 − mask (an
+ * affine layer of it), both broadcast to y's shape; a mul, an add.
+ */
+function maskedFill(ctx: ImportContext, index: number, mask: NetTensor, branch: number): void {
+  const { reader } = ctx;
+  const y = ctx.net(index, branch, { channelsLast: true, sequence: true });
+  const name = reader.nodes[index].input?.[3 - branch] ?? '';
+  const constant = reader.consts.get(name);
+  const values = constant && (constant.tensor.dataType ?? 0) === FLOAT ? reader.weightValues(index, constant, 'value').values : null;
+  if (!values || values.length !== 1) throw reader.nodeError(index, `input ${3 - branch} ('${name}'): expected one constant float value where the mask does not keep input ${branch}`);
+  const c = finite(values[0]);
+  // y where the condition holds (branch 1): keep = mask; else keep = 1 − mask.
+  const [k0, k1] = branch === 1 ? [1, 0] : [-1, 1];
+  const C = mask.ours[mask.ours.length - 1];
+  const base = reader.layerName(index);
+  const affine = (suffix: string, scale: number, offset: number): NetTensor => {
+    const layer = { kind: 'batchnorm' as const, name: reader.uniqueName(`${base}:${suffix}`), from: [mask.layer], scale: new Float32Array(C).fill(scale), offset: new Float32Array(C).fill(offset) };
+    reader.layers.push(layer);
+    return { ...mask, layer: layer.name };
+  };
+  const keep = affine('keep', k0, k1);
+  const fill = affine('fill', -c * k0, c * (1 - k1));
+  const product = broadcastTerms(ctx, index, [y, keep]) ?? [y, keep];
+  if (product[0] !== y || shapeText(fullOf(product[1]) ?? []) !== shapeText(fullOf(y) ?? [0])) throw reader.nodeError(index, `a mask of shape [${fullOf(mask)!.join(', ')}] on [${(fullOf(y) ?? y.dims).join(', ')}] (batch 1): expected a mask that broadcasts to the tensor`);
+  const kept = { ...y, layer: reader.uniqueName(`${base}:kept`) };
+  reader.layers.push({ kind: 'mul', name: kept.layer, from: product.map((t) => t.layer) });
+  const sum = broadcastTerms(ctx, index, [kept, fill]) ?? [kept, fill];
+  ctx.emit(index, { kind: 'add', name: base }, sum, sameAs(y));
+}
+
+/**
+ * The terms of a sum or product of two computed row-major tensors of different shapes (scores
+ * [heads, T, T] and a mask's [1, T, T]; DeBERTa's mask [1, 1, 1, T] times [1, 1, T, 1]): each
+ * smaller one broadcast to the shape of both by a rearrange; null when they do not differ so or do
+ * not broadcast.
  */
 export function broadcastTerms(ctx: ImportContext, index: number, parts: NetTensor[]): NetTensor[] | null {
   if (parts.length !== 2) return null;
   const fulls = parts.map(fullOf);
   if (!fulls[0] || !fulls[1] || shapeText(fulls[0]) === shapeText(fulls[1])) return null;
   const out = broadcastShape(fulls[0], fulls[1]);
-  const big = fulls.findIndex((f) => shapeText(f!) === shapeText(out));
-  if (big < 0) return null;
-  const small = 1 - big;
-  const moves = broadcastIndices(fulls[small]!, out);
-  if (!moves) return null;
-  const fields = fieldsOf(fulls[big]!);
-  const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.uniqueName(`${ctx.reader.nodes[index].name || `Add_${index}`}:broadcast`), from: [parts[small].layer], indices: moves, offset: null, shape: fields.ours };
-  ctx.reader.layers.push(layer);
-  const terms = [...parts];
-  terms[small] = { ...parts[big], layer: layer.name };
-  return terms;
+  const moves = fulls.map((full) => (shapeText(full!) === shapeText(out) ? null : broadcastIndices(full!, out)));
+  if (fulls.some((full, k) => shapeText(full!) !== shapeText(out) && !moves[k]) || !checkedDims(out) || product(out) > MAX_STATIC) return null;
+  const fields = fieldsOf(out);
+  return parts.map((part, k) => {
+    if (!moves[k]) return part;
+    const layer: RearrangeLayer = { kind: 'rearrange', name: ctx.reader.uniqueName(`${ctx.reader.nodes[index].name || `${ctx.reader.opType(index)}_${index}`}:broadcast`), from: [part.layer], indices: moves[k]!, offset: null, shape: fields.ours };
+    ctx.reader.layers.push(layer);
+    return { ...fields, layer: layer.name };
+  });
 }
 
 /** Elementwise `test` of two folded tables, broadcast (ONNX's rule): a 0/1 table. */
@@ -166,8 +206,24 @@ const compare = (test: (a: number, b: number) => boolean): Handler => (ctx, inde
   foldLogic(ctx, index, test);
 };
 
+/** Not of a mask (DeBERTa's masked_fill where ¬mask): 1 − mask, an affine layer, a mask again; of a folded table, folded. */
+const not: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const tensor = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  if (!tensor || isStatic(tensor)) {
+    const { values, shape } = staticOf(ctx, index, 0, 'value');
+    return ctx.alias(index, { values: values.map((v) => (v ? 0 : 1)), ...(shape.length > 1 ? { shape } : {}) });
+  }
+  const { x } = maskInput(ctx, index, 0, 'input 0');
+  const C = x.ours[x.ours.length - 1];
+  ctx.emit(index, { kind: 'batchnorm', name: reader.layerName(index), scale: new Float32Array(C).fill(-1), offset: new Float32Array(C).fill(1) }, [x], sameAs(x));
+  ctx.masks.add(reader.nodes[index].output?.[0] ?? '');
+};
+
 export const MASK_HANDLERS: Record<string, Handler> = {
   GatherND: gatherND,
+  Not: not,
   And: and,
   Or: (ctx, index) => (ctx.reader.attributes(index, []), foldLogic(ctx, index, (a, b) => Boolean(a || b))),
   Greater: compare((a, b) => a > b),

@@ -10,7 +10,8 @@ import { FLOAT, listText, oihwToHwio, product, shapeText } from './common.js';
 import { isPooled, isSequence, pooled, pooledSequence, sameAs, sequence as sequenceOf, vector, windowOutput, image, type NetTensor } from './graphReader.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { SHAPE_HANDLERS } from './shapeOps.js';
-import { concatTables, reshapeStatic } from './staticValues.js';
+import { clipStatic, concatTables, reshapeStatic } from './staticValues.js';
+import { ifNode } from './ifOps.js';
 import { denseBias, gemm, matMul } from './denseOps.js';
 import { concatTokens, fieldsOf, fullOf, reshapeTokens, shapeAtBatchOne, view } from './tokenOps.js';
 import { groupNormalization, instanceNormalization } from './normOps.js';
@@ -136,6 +137,8 @@ function scalarInput(ctx: ImportContext, index: number, position: number, what: 
 
 const clip: Handler = (ctx, index) => {
   const { reader } = ctx;
+  const input = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  if ((!input || isStatic(input)) && reader.opset >= 11) return clipStatic(ctx, index);
   const attrs = reader.attributes(index, reader.opset < 11 ? ['min', 'max'] : []);
   const min = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'min', -Infinity) : (scalarInput(ctx, index, 1, 'min') ?? -Infinity);
   const max = reader.opset < 11 ? reader.floatAttribute(index, attrs, 'max', Infinity) : (scalarInput(ctx, index, 2, 'max') ?? Infinity);
@@ -327,6 +330,7 @@ export const OP_HANDLERS: Record<string, Handler> = {
     ctx.emit(index, { kind: 'relu', name: ctx.reader.layerName(index) }, [x], sameAs(x));
   },
   Clip: clip,
+  If: ifNode,
   LeakyRelu: activation('leakyRelu', (ctx, i) => ({ alpha: float('alpha', 0.01)(ctx, i) })),
   Elu: activation('elu', (ctx, i) => ({ alpha: float('alpha', 1)(ctx, i) })),
   Sigmoid: activation('sigmoid', (ctx, i) => (ctx.reader.attributes(i, []), {})),

@@ -20,6 +20,7 @@ import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
 import { emitShuffle, findShuffles } from './channelOps.js';
 import { emitLayerNormFusion, findLayerNorms } from './layoutOps.js';
 import { findRmsNorms } from './rmsNorm.js';
+import { exposeOuterReads } from './ifOps.js';
 import { findFusions, FUSED_PARTS } from './gating.js';
 import { emitGroupNormChain, findGroupNorms } from './normOps.js';
 
@@ -122,6 +123,7 @@ export async function parseOnnxModelWithData(
 function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes: InputSizes | undefined, externalData?: ReadonlyMap<string, Uint8Array>): OnnxModelHandle {
   const opset = defaultOpset(model, source);
   const graph = model.graph!;
+  exposeOuterReads(graph);
   const reader = new GraphReader(graph, source, opset);
 
   const { inputs, fixed } = graphInputs(reader, graph, source, sizes);

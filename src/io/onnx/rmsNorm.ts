@@ -4,10 +4,9 @@
 // divided by the Sqrt; then, usually, times the weight (a Cast between them read past). Found before
 // the graph is read (as layoutOps.ts finds LayerNorm's nodes), it becomes one layernorm layer of
 // `rms` at its last node; the others are skipped.
-import { toInt } from './common.js';
 import type { GraphReader } from './graphReader.js';
 import { scalar } from './graphReader.js';
-import type { LayerNormFusion } from './layoutOps.js';
+import { meanOverLastAxis, type LayerNormFusion } from './layoutOps.js';
 
 /** The RMSNorms of the graph by node index (none inside `layerNorms`): their last node's fusion, the nodes inside 'inner'. */
 export function findRmsNorms(reader: GraphReader, outputs: ReadonlySet<string>, layerNorms: ReadonlyMap<number, LayerNormFusion>): Map<number, LayerNormFusion> {
@@ -20,27 +19,12 @@ export function findRmsNorms(reader: GraphReader, outputs: ReadonlySet<string>, 
     const readers = reader.consumers.get(name) ?? [];
     return outputs.has(name) || readers.length !== 1 ? undefined : readers[0];
   };
-  /** A constant of whole numbers (opset 18's axes input); null for anything else, which the node's own reading then refuses. */
-  const constantInts = (index: number, name: string | undefined) => {
-    if (name === undefined || !reader.consts.has(name)) return null;
-    try {
-      return reader.intValues(index, reader.consts.get(name)!, 'axes');
-    } catch {
-      return null;
-    }
-  };
-  const overLastAxis = (index: number) => {
-    const attrs = reader.nodes[index].attribute ?? [];
-    const keep = attrs.find((a) => a.name === 'keepdims');
-    const axes = attrs.find((a) => a.name === 'axes')?.ints?.map(toInt) ?? constantInts(index, inputs(index)[1]);
-    return axes?.length === 1 && Number(axes[0]) === -1 && (keep === undefined || toInt(keep.i ?? 1) === 1);
-  };
   const found = new Map<number, LayerNormFusion>();
   reader.nodes.forEach((_, p) => {
     if (op(p) !== 'Pow' || scalar(reader, inputs(p)[1]) !== 2) return;
     const x = inputs(p)[0];
     const v = only(p);
-    if (v === undefined || op(v) !== 'ReduceMean' || !overLastAxis(v)) return;
+    if (v === undefined || op(v) !== 'ReduceMean' || !meanOverLastAxis(reader, v)) return;
     const a = only(v);
     const eps = a === undefined || op(a) !== 'Add' ? undefined : inputs(a).find((n) => n !== output(v));
     const epsilon = eps === undefined ? null : scalar(reader, eps);

@@ -4,11 +4,11 @@
 import { BOOL, checkedDims, floatBytes, FLOAT, MAX_VALUES, product } from './common.js';
 import { channelSlice } from './channelOps.js';
 import { isStatic, type Handler, type ImportContext, type StaticTensor } from './context.js';
-import { broadcast, broadcastShape, gathered, isFloatConstant, MAX_STATIC, movedConstant, staticOf, unaryStatic } from './staticValues.js';
+import { broadcast, broadcastShape, floatInput, gathered, isFloatConstant, MAX_STATIC, movedConstant, staticOf, unaryStatic } from './staticValues.js';
 import { embeddingOf } from './denseOps.js';
 import { neg } from './affineOps.js';
-import { expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, view } from './tokenOps.js';
-import { castMask, expandMask, maskSelect } from './maskOps.js';
+import { emitRearrange, expandConstant, fieldsOf, fullOf, gatherTokens, maskedTokens, sliceTokens, tile, view } from './tokenOps.js';
+import { castMask, expandComputed, maskSelect } from './maskOps.js';
 import { image, isSequence, pooled, pooledSequence, sameAs, scalar, sequence, vector } from './graphReader.js';
 import { listText } from './common.js';
 
@@ -68,27 +68,35 @@ function gatherConstantRows(ctx: ImportContext, index: number, table: NonNullabl
   reader.consts.set(reader.nodes[index].output?.[0] ?? '', { root: reader.nodes[index].output?.[0] ?? '', tensor: { dataType: FLOAT, dims: shape, rawData: floatBytes(out) } });
 }
 
-/** GatherElements of folded values (BERT's buffered token types, expanded and gathered at the positions). */
+/**
+ * GatherElements of folded values (BERT's buffered token types, expanded and gathered at the
+ * positions), or of a computed tensor at folded indices (DeBERTa's scores gathered at the relative
+ * positions: a rearrange).
+ */
 const gatherElements: Handler = (ctx, index) => {
   const { reader } = ctx;
   const attrs = reader.attributes(index, ['axis']);
-  const data = staticOf(ctx, index, 0, 'data');
+  const tensor = ctx.tensors.get(reader.nodes[index].input?.[0] ?? '');
+  const x = tensor && !isStatic(tensor) ? ctx.net(index, 0, { channelsLast: true, sequence: true }) : null;
+  const data = x ? { shape: fullOf(x), values: null } : staticOf(ctx, index, 0, 'data');
   const picks = staticOf(ctx, index, 1, 'indices');
-  const rank = data.shape.length;
+  const shape = data.shape ?? [1, ...x!.dims];
+  const rank = shape.length;
   const axisValue = reader.intAttribute(index, attrs, 'axis', 0);
   const axis = axisValue < 0 ? axisValue + rank : axisValue;
-  if (picks.shape.length !== rank || !(axis >= 0 && axis < rank))
-    throw reader.nodeError(index, `indices of shape ${listText(picks.shape)} on axis ${axisValue} of ${listText(data.shape)}: expected indices of the data's rank`);
-  const strides = data.shape.map((_, k) => data.shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  if (!data.shape || picks.shape.length !== rank || !(axis >= 0 && axis < rank))
+    throw reader.nodeError(index, `indices of shape ${listText(picks.shape)} on axis ${axisValue} of ${listText(shape)}: expected indices of the data's rank${x ? ' (a channels-last tensor)' : ''}`);
+  const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
   const at = new Array(rank).fill(0);
-  const values = picks.values.map((k) => {
-    const pick = typeof k === 'number' ? (k < 0 ? k + data.shape[axis] : k) : -1;
-    if (!(pick >= 0 && pick < data.shape[axis])) throw reader.nodeError(index, `index ${k} is outside axis ${axisValue} of ${listText(data.shape)}`);
-    const value = data.values[at.reduce((s, v, d) => s + (d === axis ? pick : v) * strides[d], 0)];
+  const sources = picks.values.map((k) => {
+    const pick = typeof k === 'number' ? (k < 0 ? k + shape[axis] : k) : -1;
+    if (!(pick >= 0 && pick < shape[axis])) throw reader.nodeError(index, `index ${k} is outside axis ${axisValue} of ${listText(shape)}`);
+    const from = at.reduce((sum, v, d) => sum + (d === axis ? pick : v) * strides[d], 0);
     for (let d = rank - 1; d >= 0 && ++at[d] === picks.shape[d]; d--) at[d] = 0;
-    return value;
+    return from;
   });
-  ctx.alias(index, { values, ...(picks.shape.length > 1 ? { shape: picks.shape } : {}) });
+  if (x) return void emitRearrange(ctx, index, x, picks.shape, Int32Array.from(sources), null);
+  ctx.alias(index, { values: sources.map((i) => data.values![i]), ...(picks.shape.length > 1 ? { shape: picks.shape } : {}), ...(floatInput(ctx, index, 0) ? { float: true as const } : {}) });
 };
 
 /** The x that Where(IsNaN(x), c, x) keeps (PyTorch 2's guard after attention's softmax), when Where `index` is one; else null. */
@@ -142,6 +150,13 @@ const keepValues: Handler = (ctx, index) => {
     for (let k = 0, from = 0; k < rank; k++) out.push(axes.includes(k) ? 1 : shape[from++]);
     return ctx.alias(index, { values, shape: out, ...(tensor.float ? { float: true as const } : {}) });
   }
+  // Squeeze of a table of more than one axis (DeBERTa's relative positions [1, T, T] → [T, T]): its axes of size 1 go.
+  if (op === 'Squeeze' && tensor && isStatic(tensor) && tensor.shape) {
+    const given = ctx.reader.nodes[index].input?.[1] ? ctx.staticValues(index, 1, 'axes').map((a) => (typeof a === 'number' && a < 0 ? a + tensor.shape!.length : a)) : null;
+    const out = tensor.shape.filter((d, k) => (given ? !given.includes(k) : d !== 1));
+    if (given && given.some((a) => typeof a !== 'number' || tensor.shape![a] !== 1)) throw ctx.reader.nodeError(index, `axes ${listText(given.map(Number))} of folded values of shape ${listText(tensor.shape)}: expected axes of size 1`);
+    return ctx.alias(index, { values, ...(out.length > 1 ? { shape: out } : {}), ...(tensor.float ? { float: true as const } : {}) });
+  }
   if (op !== 'Cast') return ctx.alias(index, { values, ...(isFloat(ctx, index, 0) ? { float: true as const } : {}) });
   const shape = (tensor as StaticTensor | undefined)?.shape;
   // A Cast to float makes later divisions real (attention's scale, size ** −0.5); to an int truncates.
@@ -171,10 +186,7 @@ function squeezeConstant(ctx: ImportContext, index: number, op: 'Unsqueeze' | 'S
 }
 
 const DOUBLE = 11;
-const isFloat = (ctx: ImportContext, index: number, position: number) => {
-  const t = ctx.tensors.get(ctx.reader.nodes[index].input?.[position] ?? '');
-  return Boolean(t && isStatic(t) && t.float);
-};
+const isFloat = (ctx: ImportContext, index: number, position: number) => ctx.tensors.has(ctx.reader.nodes[index].input?.[position] ?? '') && floatInput(ctx, index, position);
 
 /** Pow, Sqrt and Reciprocal of one folded shape value (attention's scale: size ** −0.5, 1 / √size), a float; Reciprocal of a computed tensor, the activation. */
 function floatOfShape(op: 'Pow' | 'Sqrt' | 'Reciprocal'): Handler {
@@ -313,8 +325,11 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
   ConstantOfShape: constantOfShape,
   Equal: equal,
   Where: where,
-  // A mask's Expand repeats its values; anything else expanded is a constant.
-  Expand: (ctx, index) => (ctx.masks.has(ctx.reader.nodes[index].input?.[0] ?? '') ? expandMask(ctx, index) : expandConstant(ctx, index)),
+  // A computed tensor's Expand (a mask's, repeat_kv's) repeats its values; anything else expanded is a constant.
+  Expand: (ctx, index) => {
+    const tensor = ctx.tensors.get(ctx.reader.nodes[index].input?.[0] ?? '');
+    return tensor && !isStatic(tensor) ? expandComputed(ctx, index) : expandConstant(ctx, index);
+  },
   Shape: shapeOp,
   Gather: gather,
   GatherElements: gatherElements,
@@ -326,6 +341,10 @@ export const SHAPE_HANDLERS: Record<string, Handler> = {
   Neg: neg,
   Abs: unaryStatic('Abs'),
   Log: unaryStatic('Log'),
+  Tile: tile,
+  Sign: unaryStatic('Sign'),
+  Ceil: unaryStatic('Ceil'),
+  Floor: unaryStatic('Floor'),
   Cos: unaryStatic('Cos'),
   Sin: unaryStatic('Sin'),
 };
@@ -352,8 +371,8 @@ function squeezePooled(ctx: ImportContext, index: number, op: 'Squeeze' | 'Unsqu
       for (let k = 0, from = 0; k < rank; k++) out.push(axes.includes(k) ? 1 : dims[from++]);
     }
   }
-  // Tokens' values (attention's q, k, v after a Split): the same values.
-  if (x.channelsLast && out) return void view(ctx, index, x, fieldsOf(out));
+  // Tokens' values (attention's q, k, v after a Split), or a mask's (DeBERTa's mask[:, None, None, :]): the same values.
+  if ((x.channelsLast || ctx.masks.has(reader.nodes[index].input?.[0] ?? '')) && out) return void view(ctx, index, x, fieldsOf(out));
   // A sequence [C, L] as the image [C, 1, L] of height 1 (PyTorch 2 pools a sequence so), and
   // back: ours is [1, L, C] either way.
   if (out && !x.chw && x.ours.length === 3 && axes.length === 1 && axes[0] === 2) {

@@ -69,6 +69,23 @@ export function gathered(values: StaticTensor['values'], shape: number[], ranges
   return { values: offsets.map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}) };
 }
 
+/** Clip of folded values (DeBERTa's relative positions clamped to the attention span), bounds from inputs 1 and 2 (opset 11+). */
+export function clipStatic(ctx: ImportContext, index: number): void {
+  const { values, shape } = staticOf(ctx, index, 0, 'input');
+  const [min, max] = [1, 2].map((k) => (ctx.reader.nodes[index].input?.[k] ? ctx.staticValues(index, k, k === 1 ? 'min' : 'max') : [k === 1 ? -Infinity : Infinity]));
+  if (min.length !== 1 || max.length !== 1 || [...min, ...max, ...values].some((v) => typeof v !== 'number'))
+    throw ctx.reader.nodeError(index, `Clip of folded values by ${listText(min.map(Number))} and ${listText(max.map(Number))}: expected known values and one bound each`);
+  const clamp = (v: number) => Math.min(Math.max(v, min[0] as number), max[0] as number);
+  ctx.alias(index, { values: values.map((v) => clamp(v as number)), ...(shape.length > 1 ? { shape } : {}), ...(floatInput(ctx, index, 0) ? { float: true as const } : {}) });
+}
+
+/** Whether input `position` of node `index` holds floats: a folded float table, or a float constant. */
+export function floatInput(ctx: ImportContext, index: number, position: number): boolean {
+  const name = ctx.reader.nodes[index].input?.[position] ?? '';
+  const tensor = ctx.tensors.get(name);
+  return tensor ? isStatic(tensor) && tensor.float === true : ctx.reader.consts.get(name)?.tensor.dataType === FLOAT;
+}
+
 /** Transpose of folded values (PyTorch's pads: a [n, 2] table of begins and ends, transposed). */
 export function transposeStatic(ctx: ImportContext, index: number, perm: number[]): void {
   const { values, shape } = staticOf(ctx, index, 0, 'data');
@@ -76,7 +93,7 @@ export function transposeStatic(ctx: ImportContext, index: number, perm: number[
   if (order.length !== shape.length || !shape.every((_, k) => order.includes(k)))
     throw ctx.reader.nodeError(index, `perm ${listText(order)} of a shape computation of shape ${listText(shape)}: expected a permutation of its axes`);
   const dims = order.map((a) => shape[a]);
-  ctx.alias(index, { values: transposedIndices(shape, order).map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}) });
+  ctx.alias(index, { values: transposedIndices(shape, order).map((o) => values[o]), ...(dims.length > 1 ? { shape: dims } : {}), ...(floatInput(ctx, index, 0) ? { float: true as const } : {}) });
 }
 
 /** Reshape of folded values to constant dims (0 copies the input's, −1 the rest). */
@@ -108,11 +125,12 @@ export function concatTables(ctx: ImportContext, index: number, axis: number): {
 }
 
 /**
- * Neg, Abs and Log of folded values (MPNet's relative-position buckets: −(j − i), |n|, log(n / 8)),
+ * Neg, Abs, Sign, Ceil, Floor and Log of folded values (MPNet's and DeBERTa's relative-position
+ * buckets: −(j − i), |n|, sign(n), ⌈log(n / 8)·k⌉),
  * Cos and Sin (RoPE's tables, as TorchScript writes them): elementwise, the shape kept; Log, Cos and
  * Sin make them floats.
  */
-export function unaryStatic(op: 'Neg' | 'Abs' | 'Log' | 'Cos' | 'Sin'): Handler {
+export function unaryStatic(op: 'Neg' | 'Abs' | 'Log' | 'Cos' | 'Sin' | 'Sign' | 'Ceil' | 'Floor'): Handler {
   return (ctx, index) => {
     const { reader } = ctx;
     reader.attributes(index, []);
@@ -122,8 +140,9 @@ export function unaryStatic(op: 'Neg' | 'Abs' | 'Log' | 'Cos' | 'Sin'): Handler 
     const { values, shape } = staticOf(ctx, index, 0, 'value');
     if (values.includes('batch')) throw reader.nodeError(index, `${op} of shape values ${listText(values.map((v) => (v === 'batch' ? -1 : v)))}: expected known sizes`);
     // (Float32 as the runtime computes: a bucket is the log truncated.)
-    const f = op === 'Neg' ? (v: number) => -v : op === 'Abs' ? Math.abs : (v: number) => Math.fround(Math[op === 'Log' ? 'log' : op === 'Cos' ? 'cos' : 'sin'](v));
-    const float = op === 'Log' || op === 'Cos' || op === 'Sin' || (tensor && isStatic(tensor) && tensor.float) || (!tensor && reader.consts.get(name)?.tensor.dataType === FLOAT);
+    const exact: Partial<Record<typeof op, (v: number) => number>> = { Neg: (v) => -v, Abs: Math.abs, Sign: Math.sign, Ceil: Math.ceil, Floor: Math.floor };
+    const f = exact[op] ?? ((v: number) => Math.fround(Math[op === 'Log' ? 'log' : op === 'Cos' ? 'cos' : 'sin'](v)));
+    const float = op === 'Log' || op === 'Cos' || op === 'Sin' || floatInput(ctx, index, 0);
     ctx.alias(index, { values: values.map((v) => f(v as number)), ...(shape.length > 1 ? { shape } : {}), ...(float ? { float: true as const } : {}) });
   };
 }

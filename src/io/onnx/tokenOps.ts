@@ -9,8 +9,8 @@
 // (scores Q·Kᵀ, scores·V) a `matmul` layer. Shape computations on them fold at batch 1.
 import type { Conv2DLayer, RearrangeLayer } from '../../network/types.js';
 import { checkedDims, FLOAT, listText, product, shapeText, type ConvBinding } from './common.js';
-import { isStatic, type ImportContext } from './context.js';
-import { broadcast, MAX_STATIC, staticOf } from './staticValues.js';
+import { isStatic, type Handler, type ImportContext } from './context.js';
+import { broadcast, floatInput, gathered, MAX_STATIC, staticOf } from './staticValues.js';
 import { isPooled, vector, type NetTensor } from './graphReader.js';
 
 /** The full ONNX shape at batch 1 of a tensor whose row-major order is ours, or null (a channels-first image or sequence). */
@@ -120,7 +120,16 @@ export function reshapeTokens(ctx: ImportContext, index: number, x: NetTensor, s
 /** MatMul of two computed row-major tensors: [..., M, K] times [..., K, N] with the same leading axes (attention). */
 export function productOfTensors(ctx: ImportContext, index: number): void {
   const { reader } = ctx;
-  const [a, b] = [0, 1].map((k) => rowMajor(ctx, index, k));
+  // A folded table of floats on one side (DeBERTa's relative-position keys), or a float constant
+  // of three axes or more (dynamo folds them so): a constant tensor.
+  const table = [0, 1].map((k) => (isFloatTable(ctx, index, k) ? staticOf(ctx, index, k, 'table') : null));
+  const computed = table[0] ? 1 : 0;
+  const [a, b] = [0, 1].map((k) => {
+    const values = table[k];
+    if (!values) return rowMajor(ctx, index, k);
+    const other = rowMajor(ctx, index, computed);
+    return { x: constantTensor(ctx, index, other.x, values.shape, Float32Array.from(values.values as number[])), full: values.shape };
+  });
   const [fa, fb] = [a.full, b.full];
   const lead = (f: number[]) => shapeText(f.slice(0, -2));
   if (fa.length < 2 || fa.length !== fb.length || lead(fa) !== lead(fb) || fa[fa.length - 1] !== fb[fb.length - 2])
@@ -183,6 +192,26 @@ export function gatherTokens(ctx: ImportContext, index: number, axisValue: numbe
   emitRearrange(ctx, index, x, out, indices, null);
 }
 
+/** Whether input `position` is a folded table of floats or a float constant of three axes or more (batched per head: no weights of a layer). */
+export function isFloatTable(ctx: ImportContext, index: number, position: number): boolean {
+  const name = ctx.reader.nodes[index].input?.[position] ?? '';
+  const t = ctx.tensors.get(name);
+  const constant = t ? undefined : ctx.reader.consts.get(name);
+  return t ? isStatic(t) && t.float === true : constant !== undefined && constant.tensor.dataType === FLOAT && (constant.tensor.dims ?? []).length >= 3;
+}
+
+/**
+ * `values` (row-major, of full shape `full` at batch 1) as a tensor for node `index`'s layers: a
+ * rearrange that reads no value of x (any tensor of the sample) and adds them.
+ */
+function constantTensor(ctx: ImportContext, index: number, x: NetTensor, full: number[], values: Float32Array): NetTensor {
+  const { reader } = ctx;
+  const fields = fieldsOf(full);
+  const name = reader.uniqueName(`${reader.nodes[index].name || `${reader.opType(index)}_${index}`}:constant`);
+  reader.layers.push({ kind: 'rearrange', name, from: [x.layer], indices: new Int32Array(values.length).fill(-1), offset: values, shape: fields.ours });
+  return { layer: name, ...fields };
+}
+
 /** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */
 /** A constant of `dims` broadcast over the values of x (at batch 1), row-major; null when it does not broadcast or is one value per channel at most. */
 function spreadOver(x: NetTensor, dims: number[], values: Float32Array): { full: number[]; spread: Float32Array } | null {
@@ -217,12 +246,8 @@ export function addConstantTokens(ctx: ImportContext, index: number, x: NetTenso
 export function mulConstantTokens(ctx: ImportContext, index: number, x: NetTensor, dims: number[], values: Float32Array): boolean {
   const spread = spreadOver(x, dims, values);
   if (!spread) return false;
-  const { reader } = ctx;
-  const name = reader.layerName(index);
-  const fields = fieldsOf(spread.full);
-  const constant: RearrangeLayer = { kind: 'rearrange', name: reader.uniqueName(`${name}:constant`), from: [x.layer], indices: new Int32Array(spread.spread.length).fill(-1), offset: spread.spread, shape: fields.ours };
-  reader.layers.push(constant);
-  ctx.emit(index, { kind: 'mul', name }, [x, { layer: constant.name, ...fields }], fields);
+  const table = constantTensor(ctx, index, x, spread.full, spread.spread);
+  ctx.emit(index, { kind: 'mul', name: ctx.reader.layerName(index) }, [x, table], fieldsOf(spread.full));
   return true;
 }
 
@@ -311,7 +336,6 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   const constant = reader.consts.get(name);
   const folded = ctx.tensors.get(name);
   if ((folded && isStatic(folded)) || (constant && constant.tensor.dataType !== FLOAT)) return expandStatic(ctx, index);
-  if (folded) return expandTokens(ctx, index);
   const shape = ctx.staticValues(index, 1, 'shape');
   const given = listText(shape.map((v) => (v === 'batch' ? -1 : v)));
   if (!constant) throw reader.nodeError(index, `input 0 ('${name}'): expected a constant (a class token) expanded over the batch`);
@@ -324,23 +348,6 @@ export const expandConstant = (ctx: ImportContext, index: number): void => {
   // One sample's values are the constant's: arithmetic reads it as one (MPNet's position bias added to the scores).
   reader.consts.set(output, constant);
 };
-
-/**
- * Expand of a computed tensor over axes of size 1 (grouped-query attention's repeat_kv: each key and
- * value head repeated for the query heads that share it), at batch 1: a rearrange repeating values.
- */
-function expandTokens(ctx: ImportContext, index: number): void {
-  const { x, full } = rowMajor(ctx, index);
-  const target = ctx.staticValues(index, 1, 'shape').map((v) => (v === 'batch' ? 1 : v));
-  const rank = Math.max(full.length, target.length);
-  const given = [...Array(rank - full.length).fill(1), ...full];
-  const aligned = [...Array(rank - target.length).fill(1), ...target];
-  const out = given.map((d, k) => Math.max(d, aligned[k] as number));
-  if (aligned.some((d, k) => typeof d !== 'number' || (d !== 1 && d !== out[k]) || (given[k] !== 1 && given[k] !== out[k])) || out[0] !== 1)
-    throw ctx.reader.nodeError(index, `shape ${listText(target.map(Number))} of [${full.join(', ')}] (batch 1): expected sizes that the tensor broadcasts to, its batch kept`);
-  const inStrides = strides(given);
-  emitRearrange(ctx, index, x, out, indexMap(out, (at) => at.reduce((sum, v, k) => sum + (given[k] === 1 ? 0 : v * inStrides[k]), 0)), null);
-}
 
 /**
  * Expand of folded int values (BERT's buffered token types, expanded to [batch, T]) at batch 1:
@@ -358,7 +365,7 @@ function expandStatic(ctx: ImportContext, index: number): void {
   const values = broadcast(data.values, data.shape, out);
   if (!values || out.some((d, k) => aligned[k] !== 1 && aligned[k] !== d))
     throw ctx.reader.nodeError(index, `expands folded values of shape ${listText(data.shape)} to ${listText(target)}: expected a shape they broadcast to`);
-  ctx.alias(index, { values, ...(out.length > 1 ? { shape: out } : {}) });
+  ctx.alias(index, { values, ...(out.length > 1 ? { shape: out } : {}), ...(floatInput(ctx, index, 0) ? { float: true as const } : {}) });
 }
 
 /** Split of tokens or channels-last values along any axis (timm's qkv, nn.MultiheadAttention's fused in_proj): a rearrange per output read. */
@@ -379,3 +386,26 @@ export function splitTokens(ctx: ImportContext, index: number, x: NetTensor, axi
     start += n;
   });
 }
+
+/**
+ * Tile of folded values (DeBERTa's relative-position keys repeated over the batch), or of a
+ * computed tensor (a rearrange): each axis's values `repeats` times over.
+ */
+export const tile: Handler = (ctx, index) => {
+  const { reader } = ctx;
+  reader.attributes(index, []);
+  const name = reader.nodes[index].input?.[0] ?? '';
+  const tensor = ctx.tensors.get(name);
+  const computed = tensor && !isStatic(tensor) ? ctx.net(index, 0, { channelsLast: true, sequence: true }) : null;
+  const shape = computed ? fullOf(computed) : staticOf(ctx, index, 0, 'input').shape;
+  const repeats = ctx.staticValues(index, 1, 'repeats');
+  if (!shape || repeats.length !== shape.length || repeats.some((r) => typeof r !== 'number' || !(r >= 1)) || product(shape.map((d, k) => d * (repeats[k] as number))) > MAX_STATIC)
+    throw reader.nodeError(index, `repeats ${listText(repeats.map(Number))} of ${shape ? listText(shape) : `[batch, ${computed!.dims.join(', ')}]`}: expected a positive count per axis of a channels-last tensor or known values (at most ${MAX_STATIC})`);
+  const ranges = shape.map((d, k) => Array.from({ length: d * (repeats[k] as number) }, (_, i) => i % d));
+  if (computed) {
+    const moves = gathered(Array.from({ length: product(shape) }, (_, i) => i), shape, ranges).values as number[];
+    return void emitRearrange(ctx, index, computed, ranges.map((r) => r.length), Int32Array.from(moves), null);
+  }
+  const { values } = staticOf(ctx, index, 0, 'input');
+  ctx.alias(index, { ...gathered(values, shape, ranges), shape: ranges.map((r) => r.length), ...(floatInput(ctx, index, 0) ? { float: true as const } : {}) });
+};
