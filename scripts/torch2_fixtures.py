@@ -266,12 +266,10 @@ def decoder(config_class, model_class, seed, **extra):
 
 
 axes = {0: "batch_size", 1: "sequence_length"}
-for name, build, dynamo in [
-    ("hf-llama-mask", lambda: decoder(transformers.LlamaConfig, transformers.LlamaForSequenceClassification, 2040), True),
-    ("hf-qwen2-mask-torchscript", lambda: decoder(transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification, 2041), False),
-    ("hf-phi3-mask-torchscript", lambda: decoder(transformers.Phi3Config, transformers.Phi3ForSequenceClassification, 2042), False),
-]:
-    model = build()
+
+
+def export_masked(name, model, dynamo):
+    """A classifier of ids and mask through dynamo (a fixed batch of 1) or TorchScript (Optimum's open axes), into the summary."""
     path = os.path.join(out_dir, f"{name}.onnx")
     if dynamo:
         torch.onnx.export(model, (ids + 3, mask), path, dynamo=True, input_names=names, output_names=["logits"])
@@ -279,6 +277,14 @@ for name, build, dynamo in [
         torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, input_names=names, output_names=["logits"], dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch_size"}})
     summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
     print(name, summary[name], flush=True)
+
+
+for name, build, dynamo in [
+    ("hf-llama-mask", lambda: decoder(transformers.LlamaConfig, transformers.LlamaForSequenceClassification, 2040), True),
+    ("hf-qwen2-mask-torchscript", lambda: decoder(transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification, 2041), False),
+    ("hf-phi3-mask-torchscript", lambda: decoder(transformers.Phi3Config, transformers.Phi3ForSequenceClassification, 2042), False),
+]:
+    export_masked(name, build(), dynamo)
 
 # DeBERTa-v3 (DebertaV2ForSequenceClassification with v3's configuration: log-bucketed relative
 # positions, shared attention keys, no absolute positions): its embeddings times the mask per
@@ -289,14 +295,7 @@ for name, build, dynamo in [
 torch.manual_seed(2043)
 deberta = transformers.DebertaV2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64, pad_token_id=0, relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"], max_relative_positions=-1, position_biased_input=False, norm_rel_ebd="layer_norm", share_att_key=True, **big)
 for name, dynamo in [("hf-deberta-mask", True), ("hf-deberta-mask-torchscript", False)]:
-    model = Masked(transformers.DebertaV2ForSequenceClassification(deberta)).eval()
-    path = os.path.join(out_dir, f"{name}.onnx")
-    if dynamo:
-        torch.onnx.export(model, (ids + 3, mask), path, dynamo=True, input_names=names, output_names=["logits"])
-    else:
-        torch.onnx.export(model, (ids + 3, mask), path, dynamo=False, opset_version=17, input_names=names, output_names=["logits"], dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch_size"}})
-    summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "bytes": os.path.getsize(path), **({"data_bytes": os.path.getsize(path + ".data")} if dynamo else {})}
-    print(name, summary[name], flush=True)
+    export_masked(name, Masked(transformers.DebertaV2ForSequenceClassification(deberta)).eval(), dynamo)
 
 # Their samples: the same digit tokens (never id 1), 0 to 19 tokens of padding (id 1, mask 0) after
 # them, or before them in every third sample (a tokenizer's padding_side='left': the positions shift).

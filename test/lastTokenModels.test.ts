@@ -7,20 +7,17 @@
 // constant shapes), run on the mask samples (0–19 padded tokens of id 0 each).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { forwardCpu, networkGraph, type LastTokenLayer, type Network } from '../src/index.js';
 import { onnx, onnxImportNotes } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
-import { readSamplesFile } from '../src/io/files.js';
 import { shapesOfSamples } from '../src/io/inputSizes.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
-import type { NpyArray } from '../src/io/npy.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { lastTokenOf } from '../src/network/cpuOps.js';
 import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
-import { pruneTextStructured } from './helpers/textModels.js';
+import { MaskSamples, pruneTextStructured } from './helpers/textModels.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, labels } = await mnistFixtures();
@@ -29,34 +26,13 @@ const dir = join(fixtures, 'torch2');
 const path = join(dir, 'hf-gpt2-mask-torchscript.onnx');
 const dynamo = join(dir, 'hf-gpt2-mask.onnx');
 const samplesPath = join(dir, 'text-mask-samples.npz');
-const arrays = (await readSamplesFile(samplesPath)) as Map<string, NpyArray>;
+const mask = await MaskSamples.read(samplesPath);
+const { arrays } = mask;
 const sizes = { samples: shapesOfSamples(arrays) };
-const NAMES = ['input_ids', 'attention_mask'];
 const COUNT = 16;
-const T = 49;
 
-/** Sample p's first `tokens` ids and mask as onnxruntime's int64 feeds (batch 1). */
-function feeds(p: number, tokens = T): Record<string, ort.Tensor> {
-  return Object.fromEntries(NAMES.map((name) => [name, new ort.Tensor('int64', (arrays.get(name)!.data as BigInt64Array).slice(p * T, p * T + tokens), [1, tokens])]));
-}
 
-async function runtimeOutputs(model: string | Uint8Array, count = COUNT, tokens = T): Promise<Float32Array> {
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
-  const outputs: number[] = [];
-  for (let p = 0; p < count; p++) outputs.push(...((await session.run(feeds(p, tokens)))[session.outputNames[0]].data as Float32Array));
-  return Float32Array.from(outputs);
-}
 
-/** The packed samples (ids, then mask) of the first `count` samples cut to `tokens`. */
-function packed(count: number, tokens: number): Float32Array {
-  const out = new Float32Array(count * 2 * tokens);
-  for (let p = 0; p < count; p++)
-    NAMES.forEach((name, k) => {
-      const values = arrays.get(name)!.data as BigInt64Array;
-      for (let t = 0; t < tokens; t++) out[(p * 2 + k) * tokens + t] = Number(values[p * T + t]);
-    });
-  return out;
-}
 
 describe("GPT-2's last real token", () => {
   it('lastTokenOf: the last id that is not padding, 0 when none past the first is', () => {
@@ -69,23 +45,23 @@ describe("GPT-2's last real token", () => {
     const picks = model.network.layers.filter((l): l is LastTokenLayer => l.kind === 'lasttoken');
     expect(picks.map((l) => [l.pad, l.from])).toEqual([[0, ['/model/score/MatMul', 'input_ids']]]);
     const samples = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
-    const theirs = await runtimeOutputs(path);
+    const theirs = await mask.runtimeOutputs(path, COUNT);
     expect(relativeError(forwardCpu(model.network, samples.data, COUNT).output, theirs)).toBeLessThan(1e-5);
     // The padding matters: the last position's logits (a pad id that never occurs) are others.
     const last: Network = { ...model.network, layers: model.network.layers.map((l) => (l.kind === 'lasttoken' ? { ...l, pad: 2 ** 24 - 1 } : l)) };
     expect(relativeError(forwardCpu(last, samples.data, COUNT).output, theirs)).toBeGreaterThan(0.01);
     // Written back, onnxruntime runs it to the same outputs; at 30 tokens too.
     const [written] = await model.serialize(model.network);
-    expect(relativeError(await runtimeOutputs(written.bytes), theirs)).toBeLessThan(1e-6);
+    expect(relativeError(await mask.runtimeOutputs(written.bytes, COUNT), theirs)).toBeLessThan(1e-6);
     const short = await loadModelFile(path, { dims: { sequence_length: 30 } });
-    expect(relativeError(forwardCpu(short.network, packed(COUNT, 30), COUNT).output, await runtimeOutputs(path, COUNT, 30))).toBeLessThan(1e-5);
+    expect(relativeError(forwardCpu(short.network, mask.packed(COUNT, 30), COUNT).output, await mask.runtimeOutputs(path, COUNT, 30))).toBeLessThan(1e-5);
   });
 
   it('hf-gpt2-mask (dynamo): the GatherND at [0, it]', async () => {
     const model = await loadModelFile(dynamo, sizes);
     expect(model.network.layers.filter((l) => l.kind === 'lasttoken')).toHaveLength(1);
     const samples = samplesForModel(arrays, model, samplesPath, { maxSamples: COUNT });
-    expect(relativeError(forwardCpu(model.network, samples.data, COUNT).output, await runtimeOutputs(dynamo))).toBeLessThan(1e-5);
+    expect(relativeError(forwardCpu(model.network, samples.data, COUNT).output, await mask.runtimeOutputs(dynamo, COUNT))).toBeLessThan(1e-5);
   });
 
   it('a Dropout left in training mode (a model exported without eval()) reads as inference, said in a note', async () => {
@@ -140,6 +116,6 @@ describe('GPT-2: net-trim prune --samples S.npz', () => {
     const mlp = report.deployment.units.layers.filter((l: { before: number }) => l.before === 128);
     expect(mlp).toHaveLength(2);
     expect(Math.min(...mlp.map((l: { after: number }) => l.after))).toBeLessThan(128);
-    expect(accuracyOf(await runtimeOutputs(bytes, count), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
+    expect(accuracyOf(await mask.runtimeOutputs(bytes, count), labels, count)).toBeCloseTo(report.accuracyAfter, 6);
   });
 });

@@ -43,7 +43,8 @@ export const matMul: Handler = (ctx, index) => {
   const { reader } = ctx;
   reader.attributes(index, []);
   const [first, other] = [0, 1].map((k) => ctx.tensors.get(reader.nodes[index].input?.[k] ?? ''));
-  if (!first || isStatic(first)) return foldMatMul(ctx, index); // of constants and folded tables (RoPE's angles)
+  const known = (t: typeof first) => !t || isStatic(t);
+  if (known(first) && known(other)) return foldMatMul(ctx, index); // of constants and folded tables (RoPE's angles)
   // attention: Q·Kᵀ, scores·V; Q times a table folded from constants (DeBERTa's relative-position keys)
   if ((other && !isStatic(other)) || isFloatTable(ctx, index, 1)) return productOfTensors(ctx, index);
   const x = ctx.net(index, 0, { channelsLast: true, sequence: true });

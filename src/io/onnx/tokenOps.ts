@@ -212,22 +212,12 @@ function constantTensor(ctx: ImportContext, index: number, x: NetTensor, full: n
   return { layer: name, ...fields };
 }
 
-/** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */
 /** A constant of `dims` broadcast over the values of x (at batch 1), row-major; null when it does not broadcast or is one value per channel at most. */
 function spreadOver(x: NetTensor, dims: number[], values: Float32Array): { full: number[]; spread: Float32Array } | null {
   const full = fullOf(x);
-  if (!full || dims.length > full.length) return null;
-  const aligned = [...Array(full.length - dims.length).fill(1), ...dims];
-  if (!aligned.every((d, k) => d === full[k] || d === 1) || product(dims) <= full[full.length - 1]) return null;
-  const cStrides = strides(aligned);
-  const size = product(full);
-  const spread = new Float32Array(size);
-  const at = new Array(full.length).fill(0);
-  for (let i = 0; i < size; i++) {
-    spread[i] = values[at.reduce((s, v, k) => s + (aligned[k] === 1 ? 0 : v) * cStrides[k], 0)];
-    for (let k = full.length - 1; k >= 0 && ++at[k] === full[k]; k--) at[k] = 0;
-  }
-  return { full, spread };
+  if (!full || dims.length > full.length || product(dims) <= full[full.length - 1]) return null;
+  const spread = broadcast(Array.from(values), dims, full);
+  return spread && { full, spread: Float32Array.from(spread as number[]) };
 }
 
 /** x + c for a constant c of x's full shape (a position embedding), broadcast over its axes of size 1: a rearrange adding it. */
