@@ -192,6 +192,13 @@ describe('a Keras model of two inputs and two outputs: net-trim prune --samples 
     const measured = relativeError(pruned, trained);
     expect(measured).toBeGreaterThan(0);
     expect(Math.abs(measured - report.relativeDiscrepancy)).toBeLessThan(1e-4 * report.relativeDiscrepancy + 1e-6);
+    // Each output's own discrepancy (their scales may differ), as TF.js measures it: digit's 10 values, then parity's 2, per sample.
+    const part = (out: Float32Array, from: number, size: number) => Float32Array.from({ length: P * size }, (_, i) => out[Math.floor(i / size) * 12 + from + (i % size)]);
+    const each = [part(pruned, 0, 10), part(pruned, 10, 2)].map((values, k) => relativeError(values, [part(trained, 0, 10), part(trained, 10, 2)][k]));
+    expect(report.outputDiscrepancies.map((o: { name: string }) => o.name)).toEqual(['digit', 'parity']);
+    report.outputDiscrepancies.forEach((o: { relativeDiscrepancy: number }, k: number) => expect(Math.abs(o.relativeDiscrepancy - each[k])).toBeLessThan(1e-4 * each[k] + 1e-6));
+    const [digit, parity] = report.outputDiscrepancies.map((o: { relativeDiscrepancy: number }) => o.relativeDiscrepancy.toPrecision(3));
+    expect(stdout).toContain(`relative discrepancy of the outputs: ${report.relativeDiscrepancy.toPrecision(3)} (digit ${digit}, parity ${parity})`);
 
     const labels = join(out, 'labels.npy');
     await writeFile(labels, rawNpy(npyHeader('<i4', `(${P},)`), bytesOf(new Int32Array(P))));

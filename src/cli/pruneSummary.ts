@@ -25,7 +25,7 @@ export function summary(doc: PruneReportDocument, model: string, outDir: string)
       ? [`kept as trained: ${doc.keptAsTrained.join(', ')} (no layer pruned before them feeds them, so cascade's ε is 0; a per-layer --epsilon-gain NAME=g or --mode parallel prunes them)`]
       : []),
     '',
-    `relative discrepancy of the outputs: ${doc.relativeDiscrepancy.toPrecision(3)}`,
+    `relative discrepancy of the outputs: ${doc.relativeDiscrepancy.toPrecision(3)}${doc.outputDiscrepancies ? ` (${doc.outputDiscrepancies.map((o) => `${o.name} ${o.relativeDiscrepancy.toPrecision(3)}`).join(', ')})` : ''}`,
     ...(doc.accuracyBefore !== null && doc.accuracyAfter !== null
       ? [`accuracy on the ${doc.samples.count} pruning samples: ${pct(doc.accuracyBefore)} -> ${pct(doc.accuracyAfter)}`]
       : []),

@@ -27,7 +27,7 @@ import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURREN
 export { DEFAULT_CONCURRENT_BYTES };
 export type { LayerSolveRequest, ProgramSolver } from './layerPrograms.js';
 export type { LayerPruneReport, PruneResult } from './pruneReport.js';
-import type { LayerPruneReport, PruneMode, PruneResult } from './pruneReport.js';
+import { outputDiscrepancies, type LayerPruneReport, type PruneMode, type PruneResult } from './pruneReport.js';
 
 export type { PruneMode } from './pruneReport.js';
 
@@ -374,6 +374,7 @@ export async function pruneNetwork(
     mode,
     layers: reports,
     relativeDiscrepancy: frobenius(final.logits, original.logits) / Math.sqrt(Array.from(original.logits).reduce((s, v) => s + v * v, 0)),
+    ...(network.outputParts ? { outputDiscrepancies: outputDiscrepancies(network.outputParts, final.logits, original.logits, samples.count) } : {}),
     nonzerosBefore: allLayers.reduce((s, l) => s + layerNonzeros(l), 0),
     nonzerosAfter: targets.reduce((s, t) => s + layerNonzeros(pruned.layers[t.index] as DenseLayer | Conv2DLayer), 0),
     ...(samples.labels

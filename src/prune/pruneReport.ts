@@ -52,12 +52,37 @@ export interface LayerPruneReport {
   note?: string;
 }
 
+export interface OutputDiscrepancy {
+  name: string;
+  relativeDiscrepancy: number;
+}
+
+/** Each output part's ‖Z − Ẑ‖_F / ‖Z‖_F over `count` samples of packed outputs (the parts' values one after another per sample). */
+export function outputDiscrepancies(parts: ReadonlyArray<{ name: string; shape: readonly number[] }>, pruned: ArrayLike<number>, trained: ArrayLike<number>, count: number): OutputDiscrepancy[] {
+  const sizes = parts.map((p) => p.shape.reduce((a, b) => a * b, 1));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let start = 0;
+  return parts.map((part, k) => {
+    let diff = 0;
+    let norm = 0;
+    for (let p = 0; p < count; p++)
+      for (let i = p * total + start; i < p * total + start + sizes[k]; i++) {
+        diff += (pruned[i] - trained[i]) ** 2;
+        norm += trained[i] ** 2;
+      }
+    start += sizes[k];
+    return { name: part.name, relativeDiscrepancy: Math.sqrt(diff / norm) };
+  });
+}
+
 export interface PruneResult {
   network: Network;
   mode: PruneMode;
   layers: LayerPruneReport[];
   /** ‖Z − Ẑ‖_F / ‖Z‖_F of the outputs before softmax. */
   relativeDiscrepancy: number;
+  /** A model of several outputs (network.outputParts): the same per output, whose scales may differ (the total weighs each value alike). */
+  outputDiscrepancies?: OutputDiscrepancy[];
   nonzerosBefore: number;
   nonzerosAfter: number;
   accuracyBefore?: number;

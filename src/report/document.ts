@@ -3,6 +3,7 @@
 import { forwardCpu } from '../network/forwardCpu.js';
 import type { Network } from '../network/types.js';
 import type { LayerPruneReport, PruneMode, PruneResult } from '../prune/pruneNetwork.js';
+import type { OutputDiscrepancy } from '../prune/pruneReport.js';
 import { networkHistograms, type WeightHistogram } from './histogram.js';
 import type { LatencyResult } from '../io/latency.js';
 import type { CostCounts } from '../network/cost.js';
@@ -50,6 +51,8 @@ export interface PruneReportDocument {
   backend: string;
   adapter: string;
   relativeDiscrepancy: number;
+  /** A model of several outputs: the discrepancy of each (PruneResult.outputDiscrepancies); absent for one. */
+  outputDiscrepancies?: OutputDiscrepancy[];
   /** On the pruning samples (null without labels). */
   accuracyBefore: number | null;
   accuracyAfter: number | null;
@@ -118,10 +121,11 @@ export function resultFields(
   trained: Network,
   result: PruneResult,
   o: { heldOut: LabelledSamples | null; modelFiles: string[]; sparse: { denseBytes: number; sparseBytes: number } },
-): Pick<PruneReportDocument, 'mode' | 'relativeDiscrepancy' | 'accuracyBefore' | 'accuracyAfter' | 'heldOut' | 'nonzerosBefore' | 'nonzerosAfter' | 'files' | 'layers' | 'keptAsTrained' | 'weightHistograms' | 'seconds'> {
+): Pick<PruneReportDocument, 'mode' | 'relativeDiscrepancy' | 'outputDiscrepancies' | 'accuracyBefore' | 'accuracyAfter' | 'heldOut' | 'nonzerosBefore' | 'nonzerosAfter' | 'files' | 'layers' | 'keptAsTrained' | 'weightHistograms' | 'seconds'> {
   return {
     mode: result.mode,
     relativeDiscrepancy: result.relativeDiscrepancy,
+    ...(result.outputDiscrepancies ? { outputDiscrepancies: result.outputDiscrepancies } : {}),
     accuracyBefore: result.accuracyBefore ?? null,
     accuracyAfter: result.accuracyAfter ?? null,
     heldOut: heldOutAccuracy(trained, result.network, o.heldOut),
