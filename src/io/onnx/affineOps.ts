@@ -11,7 +11,7 @@ import type { Layer } from '../../network/types.js';
 import { mergeLayers, type MergeKind } from '../../network/composite.js';
 import { addConstantTokens, fullOf, mulConstantTokens } from './tokenOps.js';
 import { foldAffine } from './foldOps.js';
-import { broadcastTerms } from './maskOps.js';
+import { broadcastTerms, uniformAffine } from './maskOps.js';
 
 type Arithmetic = 'Mul' | 'Add' | 'Sub' | 'Div';
 
@@ -118,7 +118,7 @@ export const neg: Handler = (ctx, index) => {
   reader.attributes(index, []);
   const x = ctx.net(index, 0, { sequence: true, channelsLast: true });
   const C = x.channelsLast ? fullOf(x)!.at(-1)! : x.ours[x.ours.length - 1];
-  ctx.emit(index, { kind: 'batchnorm', name: reader.layerName(index), scale: new Float32Array(C).fill(-1), offset: new Float32Array(C) }, [x], sameAs(x));
+  ctx.emit(index, uniformAffine(reader.layerName(index), C, -1, 0), [x], sameAs(x));
 };
 
 /** Sub and Div: of shape values (folded), of a tensor and a constant, or of two computed tensors of one shape (mergeLayers). */

@@ -4,12 +4,17 @@
 // an Add to attention's scores [heads, T, T]. A mask's values are 0 or 1 (checked on the samples:
 // inputParts.ts), so these are layers we have: moves (rearrange), an affine map (batchnorm) and a
 // sum whose smaller term is broadcast by a rearrange.
-import type { RearrangeLayer } from '../../network/types.js';
+import type { BatchNormLayer, RearrangeLayer } from '../../network/types.js';
 import { checkedDims, FLOAT, listText, product, shapeText } from './common.js';
 import { isStatic, type Handler, type ImportContext } from './context.js';
 import { sameAs, type NetTensor } from './graphReader.js';
 import { broadcast, broadcastIndices, broadcastPair, broadcastShape, MAX_STATIC, staticOf } from './staticValues.js';
 import { emitRearrange, fieldsOf, fullOf, indexMap, strides, view } from './tokenOps.js';
+
+/** scale·x + offset on every one of `channels` channels (a batchnorm layer): a mask's 1 − m, a Where's choice, a Neg. */
+export function uniformAffine(name: string, channels: number, scale: number, offset: number): BatchNormLayer {
+  return { kind: 'batchnorm', name, scale: new Float32Array(channels).fill(scale), offset: new Float32Array(channels).fill(offset) };
+}
 
 /** The largest finite f32: an infinite Where value becomes it, so the affine map stays finite (−max + max·1 = 0 exactly). */
 const F32_MAX = 3.4028234663852886e38;
@@ -133,7 +138,7 @@ export function maskSelect(ctx: ImportContext, index: number): void {
     return finite(values[0]);
   });
   const C = x.ours[x.ours.length - 1];
-  const layer = { kind: 'batchnorm' as const, name: reader.layerName(index), scale: new Float32Array(C).fill(a - b), offset: new Float32Array(C).fill(b) };
+  const layer = uniformAffine(reader.layerName(index), C, a - b, b);
   ctx.emit(index, layer, [x], sameAs(x));
 }
 
@@ -155,7 +160,7 @@ function maskedFill(ctx: ImportContext, index: number, mask: NetTensor, branch: 
   const C = mask.ours[mask.ours.length - 1];
   const base = reader.layerName(index);
   const affine = (suffix: string, scale: number, offset: number): NetTensor => {
-    const layer = { kind: 'batchnorm' as const, name: reader.uniqueName(`${base}:${suffix}`), from: [mask.layer], scale: new Float32Array(C).fill(scale), offset: new Float32Array(C).fill(offset) };
+    const layer = { ...uniformAffine(reader.uniqueName(`${base}:${suffix}`), C, scale, offset), from: [mask.layer] };
     reader.layers.push(layer);
     return { ...mask, layer: layer.name };
   };
@@ -217,7 +222,7 @@ const not: Handler = (ctx, index) => {
   }
   const { x } = maskInput(ctx, index, 0, 'input 0');
   const C = x.ours[x.ours.length - 1];
-  ctx.emit(index, { kind: 'batchnorm', name: reader.layerName(index), scale: new Float32Array(C).fill(-1), offset: new Float32Array(C).fill(1) }, [x], sameAs(x));
+  ctx.emit(index, uniformAffine(reader.layerName(index), C, -1, 1), [x], sameAs(x));
   ctx.masks.add(reader.nodes[index].output?.[0] ?? '');
 };
 
