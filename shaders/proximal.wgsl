@@ -65,7 +65,7 @@ fn projectResponse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 // ---- W2 step: W2 = soft_threshold(W3 − U2, 1/ρ); then Q = W2 + U2. Group-sparse (structured):
 // W2 = t·max(0, 1 − (1/ρ)/‖t_g‖) with t = W3 − U2 and g the input group of the entry's row
-// (row r < inputs: r mod channels; the bias row: group `channels`), the factors computed per
+// (row r < inputs: ⌊r / span⌋ mod channels; the bias row: group `channels`), the factors computed per
 // group by groupFactors first ----
 
 struct ShrinkParams {
@@ -77,6 +77,7 @@ struct ShrinkParams {
   inputs: u32,     // rows without the bias row (structured)
   channels: u32,   // input groups without the bias (structured)
   groupCount: u32, // channels (+ 1 with a bias row)
+  span: u32,       // rows in a run of one group: 1, or an attention head's inputs
 }
 
 // Four entries per access, as projectResponse (the zero padding of the N×M buffers stays zero).
@@ -86,7 +87,7 @@ struct ShrinkParams {
 @group(0) @binding(13) var<storage, read_write> sparseW2: array<vec4<f32>>;
 @group(0) @binding(14) var<storage, read_write> groupFactor: array<f32>;     // per input group (structured)
 
-fn groupOfRow(row: u32) -> u32 { return select(shrinkParams.channels, row % shrinkParams.channels, row < shrinkParams.inputs); }
+fn groupOfRow(row: u32) -> u32 { return select(shrinkParams.channels, (row / shrinkParams.span) % shrinkParams.channels, row < shrinkParams.inputs); }
 
 @compute @workgroup_size(WORKGROUP)
 fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -108,25 +109,30 @@ fn shrinkWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   }
 }
 
+fn rowSquares(row: u32) -> f32 {
+  var sum = 0.0;
+  for (var m = 0u; m < shrinkParams.outputs; m++) {
+    let index = row * shrinkParams.outputs + m;
+    let t = 2.0 * weightsW3[index / 4u][index % 4u] - weightRhs[index / 4u][index % 4u];
+    sum += t * t;
+  }
+  return sum;
+}
+
 // One invocation per input group: factor = max(0, 1 − (1/ρ)/‖(W3 − U2)_g‖). A group's rows are
-// g, g + channels, … below `inputs` (the bias group: the row `inputs`).
+// the runs of `span` rows from g·span, every channels·span rows below `inputs` (the bias group:
+// the row `inputs`).
 @compute @workgroup_size(WORKGROUP)
 fn groupFactors(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let p = shrinkParams;
   for (var g = gid.x; g < p.groupCount; g += stride(groups)) {
     var sum = 0.0;
-    var row = select(p.inputs, g, g < p.channels);
-    loop {
-      if (row > p.inputs || (g < p.channels && row >= p.inputs)) { break; }
-      for (var m = 0u; m < p.outputs; m++) {
-        let index = row * p.outputs + m;
-        let w = weightsW3[index / 4u][index % 4u];
-        let q = weightRhs[index / 4u][index % 4u];
-        let t = 2.0 * w - q;
-        sum += t * t;
+    if (g >= p.channels) {
+      sum = rowSquares(p.inputs);
+    } else {
+      for (var start = g * p.span; start < p.inputs; start += p.channels * p.span) {
+        for (var row = start; row < min(start + p.span, p.inputs); row++) { sum += rowSquares(row); }
       }
-      if (g >= p.channels) { break; }
-      row += p.channels;
     }
     let norm = sqrt(sum);
     groupFactor[g] = select(0.0, 1.0 - p.threshold / norm, norm > p.threshold);

@@ -103,6 +103,27 @@ describe('structured Net-Trim: whole inputs removed', () => {
       expect(r.report.inputsKept).toBe(flatChannels.length);
     });
 
+  // A dense layer reading attention heads merged: 5 heads of 4 inputs (rows head·4 + i), heads 0 and 3 read.
+  const headsRead = [0, 3];
+  const headPlanted = plantedInputs(300, 20, 6, Array.from({ length: 20 }, (_, r) => r).filter((r) => headsRead.includes(Math.floor(r / 4))), 97);
+  for (const backend of ['cpu', 'webgpu'] as const)
+    it.skipIf(backend === 'webgpu' && !gpu)(`dense on merged heads, ${backend}: groupSpan makes a group one head (a run of its inputs)`, async () => {
+      const r = await solveLayer({ X: headPlanted.X, Y: headPlanted.Y, structure: 'inputs', groupSpan: 4, epsilonGain: 0.01, backend, gpu: gpu ?? undefined });
+      expect(r.report.converged, r.report.statusReason ?? '').toBe(true);
+      // Whole heads go or stay (a head of the planted 0 and 3 helps a little within ε: the optimum keeps a trace of it).
+      const rows = (h: number) => [0, 1, 2, 3].map((i) => rowNorm(r.weights.data, h * 4 + i, 6));
+      for (const h of [0, 1, 2, 3, 4]) expect(new Set(rows(h).map((n) => n > 0)).size, `head ${h}: ${rows(h)}`).toBe(1);
+      expect([1, 4].flatMap(rows).every((n) => n === 0)).toBe(true);
+      for (const h of headsRead) expect(Math.hypot(...rows(h))).toBeGreaterThan(1);
+      expect(r.report.inputsKept).toBe([0, 1, 2, 3, 4].filter((h) => rows(h)[0] > 0).length);
+      results[`heads ${backend}`] = r.report.objective;
+      if (results['heads cpu'] && results['heads webgpu']) expect(Math.abs(results['heads webgpu'] - results['heads cpu']) / results['heads cpu']).toBeLessThan(0.01);
+    });
+
+  it('rejects a groupSpan that does not divide the inputs', async () => {
+    await expect(solveLayer({ X: headPlanted.X, Y: headPlanted.Y, structure: 'inputs', groupSpan: 3, backend: 'cpu' })).rejects.toThrow(/groupSpan: expected a whole number ≥ 1 dividing the 20 input channels/);
+  });
+
   it('rejects an inputChannels that does not divide the inputs', async () => {
     await expect(solveLayer({ X: flatPlanted.X, Y: flatPlanted.Y, structure: 'inputs', inputChannels: 3, backend: 'cpu' })).rejects.toThrow(/inputChannels: expected a whole number ≥ 1 dividing the dense input's 20 columns/);
   });

@@ -192,7 +192,7 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
     ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
     notes: tfjsImportNotes(handle),
     async serialize(network, removed) {
-      const { modelJson: json, weightData } = await writeTfjsModel(handle, network, removed);
+      const { modelJson: json, weightData } = await writeTfjsModel(handle, network, removed?.kept);
       return [
         { name: 'model.json', bytes: new TextEncoder().encode(json) },
         { name: 'weights.bin', bytes: weightData },

@@ -11,7 +11,7 @@ import { measureLatency, type LatencyResult } from '../io/latency.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { withSparseInitializers } from '../io/onnx/sparse.js';
 import { exportSparse } from '../io/sparseExport.js';
-import { deploymentReport, runPrune as runSearchOrPrune, type PruneRun } from '../report/pruneRun.js';
+import { deploymentReport, runPrune as runSearchOrPrune, serializeRun, type PruneRun } from '../report/pruneRun.js';
 import { DEFAULT_EPSILON_GAIN } from '../prune/pruneNetwork.js';
 import { resultFields, type PruneReportDocument } from '../report/document.js';
 import { renderPruneReport } from '../report/html.js';
@@ -134,9 +134,10 @@ async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> 
     await closeDistributed(options.distributed);
   }
   cancelSignal.throwIfAborted();
-  const { result, removal, written } = run;
-
-  const modelFiles = await model.serialize(written, removal?.kept);
+  const serialized = await serializeRun(run, (network, resizing) => model.serialize(network, resizing));
+  run = serialized.run;
+  const { result, written } = run;
+  const modelFiles = serialized.files;
   const sparseOnnx = model.format === 'onnx' ? withSparseInitializers(modelFiles[0].bytes, modelPath) : null;
   const extraFiles = sparseOnnx && sparseOnnx.tensors.some((t) => t.sparseBytes < t.denseBytes) ? [{ name: SPARSE_ONNX, bytes: sparseOnnx.bytes }] : [];
   const sparse = exportSparse(written);

@@ -53,7 +53,8 @@ export function deploymentLines(d: DeploymentReport): string[] {
   }
   if (d.units) {
     const changed = d.units.layers.filter((l) => l.after < l.before).map((l) => `${l.name} ${l.before} -> ${l.after}`);
-    lines.push(`neurons and channels: ${d.units.before} -> ${d.units.after} (${share(d.units.after, d.units.before)} kept${changed.length ? `: ${changed.join(', ')}` : ''})`);
+    const heads = d.units.heads ? `, attention heads among them ${d.units.heads.before} -> ${d.units.heads.after}` : '';
+    lines.push(`${d.units.heads ? 'neurons, channels and heads' : 'neurons and channels'}: ${d.units.before} -> ${d.units.after} (${share(d.units.after, d.units.before)} kept${heads}${changed.length ? `: ${changed.join(', ')}` : ''})`);
     for (const note of d.units.notes) lines.push(`  ${note}`);
   }
   const { before, after } = d.cost;

@@ -1,5 +1,6 @@
 // What loading a model gives, in Node (modelFiles.ts: paths) and in browsers (browser/sources.ts:
 // Files, URLs, bytes): everything after loading is the same code in both.
+import type { Resizing } from './onnx/writer.js';
 import type { ImageLayout } from '../network/sampleShapes.js';
 import type { Network } from '../network/types.js';
 
@@ -18,12 +19,13 @@ export interface LoadedModel {
   notes?: string[];
   /**
    * The model with `network`'s weights, as files named relative to an output folder. `removed`:
-   * the channels each layer kept (by name) when `network` has fewer than the model (removeUnreadUnits).
+   * the channels each layer kept (by name) when `network` has fewer than the model, and the new
+   * shapes of layers that lost attention heads (removeUnreadUnits' result).
    */
   /**
    * The trained model as files its runtime loads by themselves, what `--latency` measures it from
    * (an ONNX model with its external data inside); absent: the files read.
    */
   trainedFiles?(): Array<{ name: string; bytes: Uint8Array }>;
-  serialize(network: Network, removed?: ReadonlyMap<string, Int32Array>): Promise<Array<{ name: string; bytes: Uint8Array }>>;
+  serialize(network: Network, removed?: Resizing): Promise<Array<{ name: string; bytes: Uint8Array }>>;
 }

@@ -32,7 +32,7 @@ export async function loadModelFile(path: string, sizes?: InputSizes): Promise<L
       ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
       notes: tfjsImportNotes(handle),
       async serialize(network, removed) {
-        const { modelJson, weightData } = await writeTfjsModel(handle, network, removed);
+        const { modelJson, weightData } = await writeTfjsModel(handle, network, removed?.kept);
         return [
           { name: 'model.json', bytes: new TextEncoder().encode(modelJson) },
           { name: 'weights.bin', bytes: weightData },

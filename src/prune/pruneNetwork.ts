@@ -10,6 +10,7 @@
 // A conv layer is the same program on image patches: X = im2col(input), one row per output
 // position, and the kernel as a (kh·kw·cin) × cout matrix. The patches are never materialized:
 // the solver gets the images and the window geometry (ImagePatches) and convolves.
+import { headGroups, headMap } from './attentionHeads.js';
 import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
@@ -111,6 +112,8 @@ export async function pruneNetwork(
   if (!(Number.isInteger(blocks) && blocks >= 1)) throw new InputError(`columnBlocks: expected a whole number ≥ 1, found ${options.columnBlocks}`);
   if (blocks > 1 && options.structure === 'inputs') throw new InputError("columnBlocks: structure 'inputs' couples every output's weights of an input; it cannot be split by outputs");
   const graph = networkGraph(network);
+  // Structured, a layer reading attention heads merged drops whole heads (its groups are heads).
+  const heads = options.structure === 'inputs' ? headMap(network, graph) : null;
   const targets = prunableLayers(network, graph);
   // One sample's (first) input shape of each layer.
   const inputShapes = graph.inputShapes.map((shapes) => shapes[0]);
@@ -193,7 +196,8 @@ export async function pruneNetwork(
     // Structured, a dense layer after a flatten of an image drops whole channels (its groups are channels).
     const reads = graph.sources[target.index][0];
     const flat = layer.kind === 'dense' && reads >= 0 && network.layers[reads].kind === 'flatten' ? graph.inputShapes[reads][0] : [];
-    return { target, layer, parts, programs, inputChannels: flat.length === 3 ? flat[2] : undefined };
+    const headRuns = heads && headGroups(heads, graph, target.index);
+    return { target, layer, parts, programs, inputChannels: flat.length === 3 ? flat[2] : undefined, groupSpan: headRuns?.span };
   };
 
   type Job = ReturnType<typeof prepare>;
@@ -211,6 +215,7 @@ export async function pruneNetwork(
         ...(program.offset ? { offset: program.offset } : {}),
         ...(options.structure ? { structure: options.structure } : {}),
         ...(options.structure === 'inputs' && job.inputChannels ? { inputChannels: job.inputChannels } : {}),
+        ...(options.structure === 'inputs' && job.groupSpan ? { groupSpan: job.groupSpan } : {}),
         activation: job.target.program,
         ...(job.target.clip ? { clip: job.target.clip } : {}),
         epsilon,

@@ -13,7 +13,9 @@
 // (foldConstants.ts), which makes them unread.
 import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import { foldConstantUnits } from './foldConstants.js';
-import type { Conv2DLayer, DenseLayer, Layer, Network, RearrangeLayer } from '../network/types.js';
+import type { Network, RearrangeLayer } from '../network/types.js';
+import { inputRead, shrinkLayer } from './shrinkLayer.js';
+import { headMap, removeHeads } from './attentionHeads.js';
 
 export interface UnitRemoval {
   /** The network with the unread units removed (the input network is not modified). */
@@ -25,8 +27,12 @@ export interface UnitRemoval {
   /** Units (neurons, channels) of the dense/conv layers that could go (not the output, not fixed by a grouped conv): before and after. */
   unitsBefore: number;
   unitsAfter: number;
-  /** What held units back, in words (a residual sum, a grouped conv). */
+  /** What held units back, in words (a residual sum, a grouped conv), and the heads each attention kept. */
   notes: string[];
+  /** Attention heads that could go (attentionHeads.ts), before and after; counted in unitsBefore/After too. Absent: none. */
+  heads?: { before: number; after: number };
+  /** By layer name, each layer whose output lost heads on an axis other than the last: its new shape. */
+  shapes?: Map<string, number[]>;
 }
 
 const channelsOf = (shape: readonly number[]) => shape[shape.length - 1];
@@ -66,18 +72,6 @@ class ChannelSets {
   fix(tensor: number): void {
     for (let c = 0; c < this.count(tensor); c++) this.fixed[this.node(tensor, c)] = 1;
   }
-}
-
-/** Whether any weight of input row `row` (dense) or input channel `row` (conv, every tap) is nonzero. */
-function inputRead(layer: DenseLayer | Conv2DLayer, row: number): boolean {
-  const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
-  const inputs = layer.kind === 'dense' ? layer.inputs : layer.inChannels;
-  const taps = layer.kind === 'dense' ? 1 : layer.kernelSize[0] * layer.kernelSize[1];
-  for (let k = 0; k < taps; k++) {
-    const start = (k * inputs + row) * outputs;
-    for (let f = 0; f < outputs; f++) if (layer.kernel[start + f] !== 0) return true;
-  }
-  return false;
 }
 
 /** Ties channels across each layer, and marks what its weights read and what is fixed. */
@@ -193,7 +187,39 @@ function keptChannels(sets: ChannelSets, live: Uint8Array, tensor: number): Int3
  * biases (see the file header). Exact: the result computes the same outputs as `network` (up to the
  * float32 rounding of a bias that took constants).
  */
-export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = networkGraph(pruned)): UnitRemoval {
+export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = networkGraph(pruned), options: { heads?: boolean } = {}): UnitRemoval {
+  const heads = options.heads === false ? null : removeHeads(pruned, graph);
+  if (!heads) {
+    const removal = removeUnreadChannels(pruned, graph);
+    return { ...removal, ...(options.heads === false ? {} : headCount(pruned, graph, removal)) };
+  }
+  const result = removeUnreadChannels(heads.network, networkGraph(heads.network));
+  // Channels cut twice: the second list indexes the first's.
+  for (const [name, first] of heads.kept) {
+    const second = result.kept.get(name);
+    result.kept.set(name, second ? Int32Array.from(second, (k) => first[k]) : first);
+  }
+  const before = new Map(pruned.layers.map((l) => [l.name, l.kind === 'dense' ? l.units : l.kind === 'conv2d' ? l.filters : 0]));
+  for (const entry of result.layers) entry.before = before.get(entry.name) ?? entry.before;
+  return {
+    ...result,
+    ...(heads.shapes.size ? { shapes: heads.shapes } : {}),
+    heads: { before: heads.headsBefore, after: heads.headsAfter },
+    unitsBefore: result.unitsBefore + heads.headsBefore,
+    unitsAfter: result.unitsAfter + heads.headsAfter,
+    notes: [...heads.notes, ...result.notes],
+  };
+}
+
+/** Attention heads that could go, as units (none go). */
+function headCount(network: Network, graph: NetworkGraph, removal: UnitRemoval): Partial<UnitRemoval> {
+  const map = headMap(network, graph);
+  const free = map ? map.all.filter((h) => !map.fixed.has(h)).length : 0;
+  return free ? { heads: { before: free, after: free }, unitsBefore: removal.unitsBefore + free, unitsAfter: removal.unitsAfter + free } : {};
+}
+
+/** removeUnreadUnits without heads: neurons and channels. */
+function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval {
   const { network, folds } = foldConstantUnits(pruned, graph);
   const sets = new ChannelSets(graph, network.inputShape);
   tieChannels(network, sets);
@@ -259,66 +285,3 @@ export function removeUnreadUnits(pruned: Network, graph: NetworkGraph = network
 }
 
 const SUM_RULE = 'a channel of a sum goes only when no reader of the sum or of its inputs reads it';
-
-function pick(values: Float32Array, keep: Int32Array | null): Float32Array {
-  return keep ? Float32Array.from(keep, (c) => values[c]) : values;
-}
-
-/** The layer with only the kept input channels (rows) and output channels (columns) of its `channels`. */
-function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null, channels: number, inputChannels: number): Layer {
-  switch (layer.kind) {
-    case 'dense': {
-      const rows = input ?? Int32Array.from({ length: layer.inputs }, (_, r) => r);
-      const cols = out ?? Int32Array.from({ length: layer.units }, (_, c) => c);
-      const kernel = new Float32Array(rows.length * cols.length);
-      rows.forEach((r, i) => cols.forEach((c, j) => (kernel[i * cols.length + j] = layer.kernel[r * layer.units + c])));
-      return { ...layer, kernel, inputs: rows.length, units: cols.length, bias: layer.bias && pick(layer.bias, out) };
-    }
-    case 'conv2d': {
-      // Only plain and depthwise convs get here: a grouped conv's channels are all fixed.
-      const depthwise = (layer.groups ?? 1) > 1;
-      // Depthwise: the kernel is [kh, kw, 1, filters] and input channels follow the outputs kept.
-      const inRows = depthwise ? 1 : layer.inChannels;
-      const rows = depthwise ? Int32Array.of(0) : (input ?? Int32Array.from({ length: inRows }, (_, r) => r));
-      const cols = out ?? Int32Array.from({ length: layer.filters }, (_, c) => c);
-      const taps = layer.kernelSize[0] * layer.kernelSize[1];
-      const kernel = new Float32Array(taps * rows.length * cols.length);
-      for (let k = 0; k < taps; k++)
-        rows.forEach((r, i) => cols.forEach((c, j) => (kernel[(k * rows.length + i) * cols.length + j] = layer.kernel[(k * inRows + r) * layer.filters + c])));
-      const channels = depthwise ? (input ? input.length : layer.inChannels) : rows.length;
-      return { ...layer, kernel, inChannels: channels, filters: cols.length, ...(depthwise ? { groups: channels } : {}), bias: layer.bias && pick(layer.bias, out) };
-    }
-    case 'batchnorm':
-      return { ...layer, scale: pick(layer.scale, out), offset: pick(layer.offset, out) };
-    case 'embedding': {
-      if (!out) return layer;
-      const table = Float32Array.from({ length: layer.vocabulary * out.length }, (_, i) => layer.table[Math.floor(i / out.length) * layer.dims + out[i % out.length]]);
-      return { ...layer, table, dims: out.length };
-    }
-    case 'rearrange': {
-      // The values of the kept output channels, reading the kept input channels' new positions.
-      const outputs = layer.shape[layer.shape.length - 1];
-      const keptOut = out ?? Int32Array.from({ length: outputs }, (_, c) => c);
-      const position = new Int32Array(inputChannels).fill(-1);
-      (input ?? Int32Array.from({ length: inputChannels }, (_, c) => c)).forEach((c, k) => (position[c] = k));
-      const inputsNow = input ? input.length : inputChannels;
-      const count = (layer.indices.length / outputs) * keptOut.length;
-      const at = (i: number) => Math.floor(i / keptOut.length) * outputs + keptOut[i % keptOut.length];
-      const indices = Int32Array.from({ length: count }, (_, i) => {
-        const from = layer.indices[at(i)];
-        return from < 0 ? -1 : Math.floor(from / inputChannels) * inputsNow + position[from % inputChannels];
-      });
-      const offset = layer.offset && Float32Array.from({ length: count }, (_, i) => layer.offset![at(i)]);
-      return { ...layer, indices, offset, shape: [...layer.shape.slice(0, -1), keptOut.length] };
-    }
-    case 'activation': {
-      // PReLU's slopes: one per channel, or per value (positions × channels, channels last).
-      const slopes = layer.slopes;
-      if (!slopes || !out) return layer;
-      const positions = slopes.length / channels;
-      return { ...layer, slopes: Float32Array.from({ length: positions * out.length }, (_, i) => slopes[Math.floor(i / out.length) * channels + out[i % out.length]]) };
-    }
-    default:
-      return layer;
-  }
-}

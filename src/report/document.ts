@@ -166,7 +166,8 @@ export interface SearchReport {
 /** The model's size and work before and after, and the units removed: report.json's `deployment`. */
 export interface DeploymentReport {
   /** Neurons and channels of the dense/conv layers that can go, before and after (null: not removed). */
-  units: { before: number; after: number; layers: UnitRemoval['layers']; notes: string[] } | null;
+  /** `heads`: the attention heads among the units (those that could go), before and after. */
+  units: { before: number; after: number; layers: UnitRemoval['layers']; notes: string[]; heads?: { before: number; after: number } } | null;
   /** Totals of network/cost.ts for the trained model and the model written. */
   cost: { before: CostCounts; after: CostCounts };
   search: SearchReport | null;

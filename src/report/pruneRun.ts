@@ -74,10 +74,27 @@ export async function runPrune(
   return { result, search, removal, written: removal?.network ?? result.network };
 }
 
+/**
+ * The files of the run's model (`serialize`: the format's writer). A format that cannot take the
+ * heads removed (a head count its graph computes from shapes) gets the run without removing heads,
+ * a note saying why; the report then counts what was written.
+ */
+export async function serializeRun(run: PruneRun, serialize: (network: Network, resizing: UnitRemoval | undefined) => Promise<Array<{ name: string; bytes: Uint8Array }>>): Promise<{ run: PruneRun; files: Array<{ name: string; bytes: Uint8Array }> }> {
+  try {
+    return { run, files: await serialize(run.written, run.removal ?? undefined) };
+  } catch (error) {
+    if (!run.removal?.shapes) throw error;
+    const removal = removeUnreadUnits(run.result.network, undefined, { heads: false });
+    removal.notes.unshift(`attention heads all kept in the model written: ${(error as Error).message}`);
+    const next = { ...run, removal, written: removal.network };
+    return { run: next, files: await serialize(next.written, removal) };
+  }
+}
+
 export function deploymentReport(trained: Network, run: PruneRun, files: DeploymentReport['files'], latency: LatencyResult | null = null): DeploymentReport {
   const { removal } = run;
   return {
-    units: removal && { before: removal.unitsBefore, after: removal.unitsAfter, layers: removal.layers, notes: removal.notes },
+    units: removal && { before: removal.unitsBefore, after: removal.unitsAfter, layers: removal.layers, notes: removal.notes, ...(removal.heads ? { heads: removal.heads } : {}) },
     cost: { before: networkCost(trained).total, after: networkCost(run.written).total },
     search: run.search,
     files,

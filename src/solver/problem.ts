@@ -54,7 +54,7 @@ export interface LayerProblem {
   /** 'clip': the clamps. */
   clip: [number, number] | null;
   /** structure 'inputs': the group of each weight row (inputs, or input channels; the bias row its own), and their count. */
-  groups: { ofRow: Int32Array; count: number } | null;
+  groups: { ofRow: Int32Array; count: number; span: number } | null;
   epsilon: number; // original units
   epsilonScaled: number;
   rho: number;
@@ -169,7 +169,11 @@ export function prepareLayerProblem(options: SolveLayerOptions): LayerProblem {
   const inputChannels = options.inputChannels;
   if (inputChannels !== undefined && !(Number.isInteger(inputChannels) && inputChannels >= 1 && !isImagePatches(X) && N % inputChannels === 0))
     throw new InputError(`inputChannels: expected a whole number ≥ 1 dividing the dense input's ${N} columns (the channels of a flattened image), found ${inputChannels}`);
-  const groups = structure === 'inputs' ? inputGroups(X, bias, inputChannels) : null;
+  const span = options.groupSpan ?? 1;
+  const channelsIn = isImagePatches(X) ? X.channels : (inputChannels ?? N);
+  if (!(Number.isInteger(span) && span >= 1 && channelsIn % span === 0))
+    throw new InputError(`groupSpan: expected a whole number ≥ 1 dividing the ${channelsIn} input channels (a head's inputs), found ${span}`);
+  const groups = structure === 'inputs' ? inputGroups(X, bias, inputChannels, span) : null;
   const epsilon = options.epsilon ?? (options.epsilonGain ?? DEFAULTS.epsilonGain) * Math.sqrt(ySq);
 
   return {
@@ -231,15 +235,16 @@ export function isActive(problem: LayerProblem, i: number): boolean {
 /**
  * The input group of each weight row: row r of a conv's (kh·kw·cin) rows reads channel r mod cin;
  * a dense row is its input, or with `inputChannels` C (a flattened NHWC image) channel r mod C;
- * the bias row is the last group.
+ * the bias row is the last group. With `span` d > 1, d channels in a run are one group (an attention
+ * head): row r's group is ⌊r / d⌋ mod (channels / d).
  */
-export function inputGroups(X: LayerInput, bias: boolean, inputChannels?: number): { ofRow: Int32Array; count: number } {
+export function inputGroups(X: LayerInput, bias: boolean, inputChannels?: number, span = 1): { ofRow: Int32Array; count: number; span: number } {
   const inputs = inputColumns(X);
-  const channels = isImagePatches(X) ? X.channels : (inputChannels ?? inputs);
+  const channels = (isImagePatches(X) ? X.channels : (inputChannels ?? inputs)) / span;
   const ofRow = new Int32Array(inputs + (bias ? 1 : 0));
-  for (let r = 0; r < inputs; r++) ofRow[r] = r % channels;
+  for (let r = 0; r < inputs; r++) ofRow[r] = Math.floor(r / span) % channels;
   if (bias) ofRow[inputs] = channels;
-  return { ofRow, count: channels + (bias ? 1 : 0) };
+  return { ofRow, count: channels + (bias ? 1 : 0), span };
 }
 
 /** Σ_g ‖W_g‖₂ over the rows' groups of an N1×M matrix, and the group norms. */

@@ -92,6 +92,11 @@ export interface SolveLayerOptions {
    * group is one channel of the layer before (its H·W rows r with r mod C = c), like a conv's.
    */
   inputChannels?: number;
+  /**
+   * structure 'inputs' on a layer that reads attention heads merged ([T, heads·d]): d, so that a
+   * group is one head, d inputs in a run (input r's group: ⌊r / d⌋ mod the group count).
+   */
+  groupSpan?: number;
   /** 'clip': the clamps [lower, upper] (default [0, 6], ReLU6); −Infinity for no lower clamp. */
   clip?: [number, number];
   /**

@@ -27,7 +27,7 @@ import {
   type NpyArray,
 } from '../../src/index.js';
 import { resultFields, type PruneReportDocument } from '../../src/report/document.js';
-import { deploymentReport, runPrune } from '../../src/report/pruneRun.js';
+import { deploymentReport, runPrune, serializeRun } from '../../src/report/pruneRun.js';
 import { renderPruneReport } from '../../src/report/html.js';
 import version from 'virtual:net-trim-version';
 import type { FromWorker, InputSummary, JobInput, LayerInfo, PruneOutcome, PruneSettings, ToWorker } from './protocol.js';
@@ -239,7 +239,7 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
     controller.signal.throwIfAborted();
     post({ type: 'started', id, input: summary, adapter });
 
-    const run = await runPrune(model.network, samples, {
+    let run = await runPrune(model.network, samples, {
       mode: settings.mode,
       epsilonGain: settings.epsilonGain,
       ...(settings.structured ? { structure: 'inputs' as const } : {}),
@@ -269,7 +269,9 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
 
     const { result } = run;
     post({ type: 'status', id, text: 'Writing the pruned model' });
-    const modelFiles = await model.serialize(run.written, run.removal?.kept);
+    const serialized = await serializeRun(run, (network, resizing) => model.serialize(network, resizing));
+    run = serialized.run;
+    const modelFiles = serialized.files;
     const sparse = exportSparse(run.written);
     if (heldOut) post({ type: 'status', id, text: `Accuracy on the ${heldOut.count} held-out samples` });
     // The same report as `net-trim prune` writes (report.json, and report.html rendered from it).

@@ -55,6 +55,8 @@ export interface WeightGroups {
   inputs: number;
   channels: number;
   count: number;
+  /** Rows in a run of one group (an attention head's inputs; 1: row r's group is r mod channels). */
+  span: number;
 }
 
 export const shrinkUniforms = (count: number, rho: number, relaxation: number, groups: WeightGroups | null = null) =>
@@ -67,6 +69,7 @@ export const shrinkUniforms = (count: number, rho: number, relaxation: number, g
     inputs: groups?.inputs ?? 0,
     channels: groups?.channels ?? 1,
     groupCount: groups?.count ?? 0,
+    span: groups?.span ?? 1,
   });
 
 /** The group factors of a structured W2 step (before shrinkWeights). Reads W3, Q; writes factors. */

@@ -5,7 +5,7 @@ import type { onnx as OnnxTypes } from 'onnx-proto';
 import { InputError } from '../../errors.js';
 import type { Network } from '../../network/types.js';
 import { windowAxis } from '../../network/shapes.js';
-import { fixedAxesNote, type FixedAxis } from '../inputSizes.js';
+import { fixedAxesNote, type FixedAxis, type InputSizes } from '../inputSizes.js';
 export const { onnx } = onnxProto;
 
 export type ModelProto = OnnxTypes.ModelProto;
@@ -115,6 +115,30 @@ export interface ReshapeBinding {
   channels: number;
 }
 
+/**
+ * A Reshape seen as a view of a layer's output: when heads go and that output shrinks on an axis,
+ * the writer makes the shape's entry for it say the new size (attentionHeads.ts).
+ */
+export interface ReshapeView {
+  /** The Reshape node's output. */
+  output: string;
+  /** The layer whose output values it views, and that output's shape (ours) when read. */
+  layer: string;
+  ours: number[];
+  /** The Reshape's shape at batch 1, as read. */
+  dims: number[];
+}
+
+/** A Slice or Split output that is a range of a layer's channels: when the layer loses channels, the writer moves the range's ends. */
+export interface ChannelRange {
+  /** The node's first output, and the output this range is. */
+  output: string;
+  position: number;
+  layer: string;
+  start: number;
+  end: number;
+}
+
 /** A parsed ONNX model: the Network it computes, and what writeOnnxModel needs to write it back. */
 export interface OnnxModelHandle {
   /** The file name (or other label) used in error messages. */
@@ -135,6 +159,12 @@ export interface OnnxModelHandle {
   readonly batchNorms: readonly BatchNormBinding[];
   /** Internal: the Reshapes whose shape names a channel count (absent: none). */
   readonly reshapes?: readonly ReshapeBinding[];
+  /** Internal: every Reshape of tokens as a view of a layer's output (absent: none). */
+  readonly views?: readonly ReshapeView[];
+  /** Internal: the Slices and Splits of a layer's channels (absent: none). */
+  readonly ranges?: readonly ChannelRange[];
+  /** Internal: the input sizes it was read with (the writer reads what it writes at them again). */
+  readonly sizes?: InputSizes;
   /** How the model's users hold a sample: NCHW images (NHWC where the graph transposes its input to NCHW: Keras, tf2onnx), NCL sequences (a [batch, C, L] input), or NLC (frames [batch, T, F] read channels-last). */
   readonly sampleLayout: 'nchw' | 'nhwc' | 'ncl' | 'nlc';
   /** With several inputs (network.inputParts), each one's layout, in that order. */

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import type { Layer, Padding } from '../../network/types.js';
 import {
   checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT32, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
-  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding, type ReshapeBinding,
+  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding, type ReshapeBinding, type ReshapeView, type ChannelRange,
 } from './common.js';
 import { readPast } from './readPast.js';
 
@@ -84,6 +84,8 @@ export class GraphReader {
   readonly trainingDropouts: string[] = [];
   /** Reshapes whose shape names a channel count (the writer resizes them with their input's layer). */
   readonly reshapes: ReshapeBinding[] = [];
+  readonly views: ReshapeView[] = [];
+  readonly ranges: ChannelRange[] = [];
   private readonly usedNames = new Set<string>();
 
   constructor(

@@ -89,7 +89,8 @@ export function expandComputed(ctx: ImportContext, index: number): void {
   const out = full && broadcastShape(full, target);
   const moves = full && out && checkedDims(out) && product(out) <= MAX_STATIC ? broadcastIndices(full, out) : null;
   if (!full || !out || !moves) throw reader.nodeError(index, `expands [${(full ?? x.dims).join(', ')}] (batch 1) to ${listText(target)}: expected a channels-last tensor and a shape it broadcasts to (at most ${MAX_STATIC} values)`);
-  emitRearrange(ctx, index, x, out, moves, null);
+  const expanded = emitRearrange(ctx, index, x, out, moves, null);
+  reader.views.push({ output: reader.nodes[index].output?.[0] ?? '', layer: expanded.layer, ours: [...expanded.ours], dims: out });
 }
 
 /** The ops that only move values: their output holds a mask's 0 and 1 when their data input does (the one place masks are marked). */

@@ -219,6 +219,15 @@ const reshape: Handler = (ctx, index) => {
     reader.reshapes.push({ output: reader.nodes[index].output?.[0] ?? '', layer: x.layer, axis: 1, channels: features });
     return ctx.alias(index, { layer: x.layer, ...(shape.length === 4 ? pooled(features) : pooledSequence(features)) });
   }
+  if (isSequence(x) && !x.channelsLast && shape.length >= 3) {
+    // A channels-first sequence [batch, C, L] (tokens transposed: one head's keys Kᵀ) viewed with
+    // three axes or more: its values row-major first, then the view.
+    const [C, L] = x.dims;
+    const name = reader.uniqueName(`${reader.nodes[index].name || `Reshape_${index}`}:rows`);
+    const indices = Int32Array.from({ length: C * L }, (_, k) => (k % L) * C + Math.floor(k / L));
+    const rows = ctx.emit(index, { kind: 'rearrange', name, indices, offset: null, shape: fieldsOf([1, C, L]).ours }, [x], fieldsOf([1, C, L]));
+    return reshapeTokens(ctx, index, rows, shape, allowZero);
+  }
   if (shape.length !== 2 || !batchOk || (rest !== -1 && rest !== features) || (lead === -1 && rest === -1))
     throw reader.nodeError(index, `shape ${listText(shape.map((v) => (v === 'batch' ? -1 : v)))}: expected [batch, -1] (e.g. [0,-1], [-1,${features}], x.view(x.size(0), -1)), a flatten to ${features} features, or a vector viewed as [batch, C, 1, 1] or [batch, C, 1]`);
   reader.reshapes.push({ output: reader.nodes[index].output?.[0] ?? '', layer: x.layer, axis: 'flatten', channels: features });

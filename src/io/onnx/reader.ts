@@ -6,7 +6,7 @@
 // written as several nodes (SiLU, GELU, Hardswish) become one layer (gating.ts).
 import { InputError } from '../../errors.js';
 import { networkGraph, sourceNames } from '../../network/graph.js';
-import type { Layer } from '../../network/types.js';
+import type { Layer, Network } from '../../network/types.js';
 import { decodeModel, defaultOpset, type ModelProto, type OnnxModelHandle } from './common.js';
 import { enterInputs, graphInputs } from './inputs.js';
 import type { InputSizes } from '../inputSizes.js';
@@ -120,6 +120,11 @@ export async function parseOnnxModelWithData(
   return { ...parseModel(model, new Uint8Array(bytes), source, sizes, externalData.size ? externalData : undefined), dataFiles: [...externalData.keys()] };
 }
 
+/** The network of a model already decoded, its data inside (the writer's check of what it writes). */
+export function reparseModel(model: ModelProto, source: string, sizes?: InputSizes): Network {
+  return parseModel(model, new Uint8Array(0), source, sizes).network;
+}
+
 function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes: InputSizes | undefined, externalData?: ReadonlyMap<string, Uint8Array>): OnnxModelHandle {
   const opset = defaultOpset(model, source);
   const graph = model.graph!;
@@ -187,5 +192,5 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
-  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}), ...(reader.trainingDropouts.length ? { trainingDropouts: reader.trainingDropouts } : {}) };
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), ...(reader.views.length ? { views: reader.views } : {}), ...(reader.ranges.length ? { ranges: reader.ranges } : {}), ...(sizes ? { sizes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}), ...(reader.trainingDropouts.length ? { trainingDropouts: reader.trainingDropouts } : {}) };
 }

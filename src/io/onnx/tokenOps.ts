@@ -114,7 +114,8 @@ export function reshapeTokens(ctx: ImportContext, index: number, x: NetTensor, s
   // The channels still last (GPT-2's Conv1D views [batch·T, C] back as [batch, T, C]): the writer resizes that axis with them.
   if (target[target.length - 1] === full[full.length - 1] && x.channelsLast)
     reader.reshapes.push({ output: reader.nodes[index].output?.[0] ?? '', layer: x.layer, axis: target.length - 1, channels: full[full.length - 1] });
-  view(ctx, index, x, fieldsOf(target));
+  const viewed = view(ctx, index, x, fieldsOf(target));
+  reader.views.push({ output: reader.nodes[index].output?.[0] ?? '', layer: viewed.layer, ours: [...viewed.ours], dims: target });
 }
 
 /** MatMul of two computed row-major tensors: [..., M, K] times [..., K, N] with the same leading axes (attention). */
@@ -158,6 +159,7 @@ export function sliceTokens(ctx: ImportContext, index: number, starts: Array<num
 export function rangeOf(ctx: ImportContext, index: number, x: NetTensor, full: number[], axis: number, start: number, end: number, position: number): NetTensor {
   const inStrides = strides(full);
   const out = full.map((d, k) => (k === axis ? end - start : d));
+  if (axis === full.length - 1) ctx.reader.ranges.push({ output: ctx.reader.nodes[index].output?.[0] ?? '', position, layer: x.layer, start, end });
   return emitRearrange(ctx, index, x, out, indexMap(out, (at) => at.reduce((s, v, k) => s + (k === axis ? v + start : v) * inStrides[k], 0)), null, position);
 }
 

@@ -236,7 +236,7 @@ function sidedBounds(problem: LayerProblem): Float64Array {
 function weightGroups(problem: LayerProblem): WeightGroups | null {
   if (!problem.groups) return null;
   const channels = problem.groups.count - (problem.bias ? 1 : 0);
-  return { outputs: problem.outputs, inputs: problem.inputs, channels, count: problem.groups.count };
+  return { outputs: problem.outputs, inputs: problem.inputs, channels, count: problem.groups.count, span: problem.groups.span };
 }
 
 /** The residual sums of a block's last iteration, read from `scalars` by channel name. */
