@@ -39,7 +39,7 @@ export { pruneNetwork, DEFAULT_EPSILON_GAIN, DEFAULT_GAMMA, DEFAULT_KAPPA } from
 export type { PruneOptions, PruneResult, LayerPruneReport, PruneMode } from './prune/pruneNetwork.js';
 export { pruneToTarget, searchGain, prunedSparsity, type TargetOptions, type TargetResult, type Trial } from './prune/targetSparsity.js';
 export { removeUnreadUnits, type UnitRemoval } from './prune/removeUnits.js';
-export { runPrune, unitSparsity, deploymentReport, type PruneRun, type PruneRunOptions, type DeploymentReport, type SearchReport } from './report/pruneRun.js';
+export { runPrune, serializeRun, unitSparsity, deploymentReport, type PruneRun, type PruneRunOptions, type DeploymentReport, type SearchReport } from './report/pruneRun.js';
 export { networkCost, type NetworkCost, type CostCounts, type LayerCost } from './network/cost.js';
 export { withSparseInitializers, type SparseTensorEntry } from './io/onnx/sparse.js';
 export { fileSizes } from './io/fileSizes.js';

@@ -10,6 +10,7 @@ import type { LoadedModel } from '../io/loadedModel.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from '../io/npy.js';
 import { isZip, parseNpz } from '../io/npz.js';
 import { onnxImportNotes, parseOnnxModelWithData, writeOnnxModelFiles } from '../io/onnxModel.js';
+import { resizingOf } from '../io/onnx/writer.js';
 import { checkTfjsModelJson, parseTfjsModel, writeTfjsModel, tfjsImportNotes } from '../io/tfjsModel.js';
 
 /** A loaded model: the same interface as Node's loadModelFile returns. */
@@ -192,7 +193,7 @@ async function tfjsModel(name: string, modelJson: unknown, shard: (path: string)
     ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
     notes: tfjsImportNotes(handle),
     async serialize(network, removed) {
-      const { modelJson: json, weightData } = await writeTfjsModel(handle, network, removed?.kept);
+      const { modelJson: json, weightData } = await writeTfjsModel(handle, network, resizingOf(removed).kept);
       return [
         { name: 'model.json', bytes: new TextEncoder().encode(json) },
         { name: 'weights.bin', bytes: weightData },

@@ -27,5 +27,5 @@ export interface LoadedModel {
    * (an ONNX model with its external data inside); absent: the files read.
    */
   trainedFiles?(): Array<{ name: string; bytes: Uint8Array }>;
-  serialize(network: Network, removed?: Resizing): Promise<Array<{ name: string; bytes: Uint8Array }>>;
+  serialize(network: Network, removed?: ReadonlyMap<string, Int32Array> | Resizing): Promise<Array<{ name: string; bytes: Uint8Array }>>;
 }

@@ -8,6 +8,7 @@ import type { NpyArray } from './npy.js';
 import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
 import { modelWithDataInside, onnxImportNotes, writeOnnxModelFiles } from './onnxModel.js';
+import { resizingOf } from './onnx/writer.js';
 import { loadTfjsModelFile } from './tfjsFiles.js';
 import { tfjsImportNotes, writeTfjsModel } from './tfjsModel.js';
 
@@ -32,7 +33,7 @@ export async function loadModelFile(path: string, sizes?: InputSizes): Promise<L
       ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
       notes: tfjsImportNotes(handle),
       async serialize(network, removed) {
-        const { modelJson, weightData } = await writeTfjsModel(handle, network, removed?.kept);
+        const { modelJson, weightData } = await writeTfjsModel(handle, network, resizingOf(removed).kept);
         return [
           { name: 'model.json', bytes: new TextEncoder().encode(modelJson) },
           { name: 'weights.bin', bytes: weightData },

@@ -139,7 +139,9 @@ export function headMap(network: Network, graph: NetworkGraph): HeadMap | null {
     for (const v of l) if (v >= 0) rootsHere.add(roots.find(v));
     rootsHere.forEach((r) => all.add(r));
     const onAxis = l.every((v) => v >= 0) ? headAxis(l, graph.outputShapes[t], roots) : null;
-    if (!onAxis || !shrinkable(layers[t], t, onAxis.axis, graph)) { if (process.env.HEADS_DEBUG) console.log('fix tensor', layers[t].name, layers[t].kind, !!onAxis, onAxis?.axis, graph.outputShapes[t], l.filter(v=>v<0).length); rootsHere.forEach((r) => fixed.add(r)); }
+    // Fixed: not on one axis, made by a layer that cannot drop them, or combined with the network input (which keeps its shape).
+    const withInput = !['rearrange', 'dense', 'conv2d'].includes(layers[t].kind) && graph.sources[t].includes(NETWORK_INPUT);
+    if (!onAxis || withInput || !shrinkable(layers[t], t, onAxis.axis, graph)) rootsHere.forEach((r) => fixed.add(r));
     return onAxis ?? undefined;
   });
   // Heads read outside: by a layer that neither carries them on nor reads them as channels (dense/conv).
@@ -150,7 +152,6 @@ export function headMap(network: Network, graph: NetworkGraph): HeadMap | null {
       if (layer.kind === 'dense' || layer.kind === 'conv2d') {
         if (tensors[s]?.axis === lastAxis && (layer.kind === 'dense' || (layer.groups ?? 1) === 1)) continue;
       } else if (layer.kind === 'rearrange' || layer.kind === 'matmul' || layer.kind === 'concat' || ((ELEMENTWISE.has(layer.kind) || layer.kind === 'reshape') && product(graph.outputShapes[s]) === product(graph.outputShapes[i]))) continue;
-      if (process.env.HEADS_DEBUG) console.log('fix read', layers[s].name, 'by', layer.name, layer.kind);
       for (const v of labels[s]!) if (v >= 0) fixed.add(roots.find(v));
     }
   });
