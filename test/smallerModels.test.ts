@@ -87,6 +87,10 @@ describe('net-trim prune --structured --target-sparsity (ONNX MLP)', () => {
       expect(report.deployment.search.value).toBe(0.02);
       expect(report.heldOut.accuracyBefore - report.heldOut.accuracyAfter).toBeLessThanOrEqual(0.02 + 1e-12);
       expect(report.deployment.units).toBeNull(); // unstructured: shapes kept unless --remove-units
+      // The gain chosen is the one of the prune written (the trial with its discrepancy), not the first tried.
+      const { gain, trials } = report.deployment.search;
+      expect(trials.find((t: { gain: number }) => t.gain === gain).relativeDiscrepancy).toBe(report.relativeDiscrepancy);
+      expect(gain).not.toBe(trials[0].gain);
     });
   }, 240_000);
 });

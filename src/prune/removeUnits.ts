@@ -10,7 +10,8 @@
 // the channel they came from. A tied set goes only when none of its members is read, and never
 // when it touches the network's input or output, a softmax, or a grouped (not depthwise) conv.
 // Units with all-zero weights first hand their constant output to their reader's bias
-// (foldConstants.ts), which makes them unread.
+// (foldConstants.ts), which makes them unread. Attention heads nobody reads go first, whole
+// (attentionHeads.ts), and count as units.
 import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import { foldConstantUnits } from './foldConstants.js';
 import type { Network, RearrangeLayer } from '../network/types.js';

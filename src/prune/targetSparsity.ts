@@ -163,6 +163,8 @@ export interface TargetOptions extends PruneOptions {
 export interface TargetResult {
   /** The prune of the best trial (the one meeting the goal, else the closest). */
   result: PruneResult;
+  /** Its ε gain. */
+  gain: number;
   trials: Trial[];
   reached: boolean;
   message: string;
@@ -295,5 +297,5 @@ export async function pruneToTarget(
           ? `target sparsity ${short(targetSparsity!)} not reached: the smallest gain tried, ${short(smallest.gain)}, already removes ${percent(smallest.sparsity)} of ${what}`
           : `target sparsity ${short(targetSparsity!)} not reached within ±${points(tolerance)} ${stop === 'trials' ? `in ${trials.length} trials` : '(sparsity jumps between two close gains)'}: the closest, ${removes(best)}`;
   }
-  return { result: results.get(best)!, trials, reached, message, accuracyOn, accuracyBefore };
+  return { result: results.get(best)!, gain: best.gain, trials, reached, message, accuracyOn, accuracyBefore };
 }

@@ -157,6 +157,8 @@ export interface SearchReport {
   measure: 'weights' | 'units';
   trials: Trial[];
   reached: boolean;
+  /** The gain of the prune chosen (absent in reports before 0.2's heads). */
+  gain?: number;
   message: string;
   /** Seconds of all the prunes tried. */
   seconds: number;

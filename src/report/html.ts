@@ -88,7 +88,8 @@ function glossary(): string {
 
 export function renderPruneReport(doc: PruneReportDocument): string {
   const kept = doc.nonzerosBefore ? doc.nonzerosAfter / doc.nonzerosBefore : 0;
-  const gainText = doc.mode === 'cascade' ? `ε gain ${doc.options.epsilonGain} (first layer)` : `ε gain ${doc.options.epsilonGain}`;
+  const gain = doc.deployment?.search?.gain ?? doc.options.epsilonGain;
+  const gainText = doc.mode === 'cascade' ? `ε gain ${gain} (first layer)` : `ε gain ${gain}`;
   const cards = [card('nonzero weights', `${formatCount(doc.nonzerosBefore)} → ${formatCount(doc.nonzerosAfter)}`, `${formatPercent(kept)} kept`, 'good')];
   if (doc.accuracyBefore !== null && doc.accuracyAfter !== null)
     cards.push(card(`accuracy, ${formatCount(doc.samples.count)} pruning samples`, change(doc.accuracyBefore, doc.accuracyAfter), points(doc.accuracyBefore, doc.accuracyAfter)));

@@ -65,6 +65,7 @@ export async function runPrune(
       measure: structured ? 'units' : 'weights',
       trials: found.trials,
       reached: found.reached,
+      gain: found.gain,
       message: found.message,
       seconds: found.trials.reduce((sum, t) => sum + t.seconds, 0),
       accuracyOn: found.accuracyOn,
