@@ -61,6 +61,8 @@ describe('heads: where they are', () => {
     expect(headGroups(map, graph, out)).toEqual({ span: 16, count: 2 });
     // The attention mask is read by both heads through a broadcast: it ties nothing and is no head's.
     expect(map.tensors[network.layers.findIndex((l) => l.name === 'node_Where_98')]).toBeUndefined();
+    // Past the budget of values labelled, heads are not looked for.
+    expect(headMap(network, graph, 10_000)).toBeNull();
     // The feed-forward layers read no heads.
     expect(headGroups(map, graph, network.layers.findIndex((l) => l.name === 'node_MatMul_112'))).toBeNull();
   });

@@ -54,14 +54,33 @@ function injective(layer: RearrangeLayer, inputs: number): boolean {
   return true;
 }
 
-/** The heads of `network` (see the file header); null when it has no batched matmul. */
-export function headMap(network: Network, graph: NetworkGraph): HeadMap | null {
+/**
+ * Labels are kept value by value: past this many values (268 MB) of the tensors heads pass through
+ * per sample, heads are not looked for (a BERT-base beyond about 256 tokens).
+ */
+export const HEAD_LABEL_BUDGET = 2 ** 26;
+const OVER_BUDGET = new Error('head labels over budget');
+
+/** The heads of `network` (see the file header); null when it has no batched matmul, or too many values to label (HEAD_LABEL_BUDGET). */
+export function headMap(network: Network, graph: NetworkGraph, budget = HEAD_LABEL_BUDGET): HeadMap | null {
+  try {
+    return labelHeads(network, graph, budget);
+  } catch (error) {
+    if (error === OVER_BUDGET) return null;
+    throw error;
+  }
+}
+
+function labelHeads(network: Network, graph: NetworkGraph, budget: number): HeadMap | null {
   const { layers } = network;
   if (!layers.some((l) => l.kind === 'matmul')) return null;
   const roots = new Roots();
   const labels: (Int32Array | undefined)[] = layers.map(() => undefined);
   let changed = false;
-  const labelsOf = (t: number) => (labels[t] ??= new Int32Array(product(graph.outputShapes[t])).fill(-1));
+  const labelsOf = (t: number) => {
+    if (!labels[t] && (budget -= product(graph.outputShapes[t])) < 0) throw OVER_BUDGET;
+    return (labels[t] ??= new Int32Array(product(graph.outputShapes[t])).fill(-1));
+  };
   const set = (t: number, v: number, head: number) => {
     if (t === NETWORK_INPUT || head < 0) return;
     const l = labelsOf(t);
