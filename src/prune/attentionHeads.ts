@@ -7,9 +7,10 @@
 // heads). Head labels spread value by value from there through the layers that move or map values
 // one to one (reshape, rearrange, elementwise and per-row layers) until they reach the dense/conv
 // layers that make the projections and read the merged heads. A value two heads meet in ties
-// them (grouped-query attention's query heads sharing a key head go together); a tensor no weight
-// computes that several heads read through a broadcast (an attention mask) is not a head's. Every tensor carrying heads
-// must hold each head on one axis (then it shrinks along it); anything else keeps all heads.
+// them (grouped-query attention's query heads sharing a key head go together); a tensor no
+// weight computes that several heads read through a broadcast (an attention mask) is not a
+// head's. Every tensor carrying heads must hold each head on one axis (then it shrinks along
+// it); anything else keeps all heads.
 import { NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import type { Layer, Network, RearrangeLayer } from '../network/types.js';
 import { inputRead, shrinkLayer } from './shrinkLayer.js';

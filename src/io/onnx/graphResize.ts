@@ -99,8 +99,8 @@ export function dropUnreadNodes(graph: GraphProto): void {
   }
 }
 
-/** Reads the model written again, at the sizes it was read with: each layer must compute the shape it has in `network`. */
-export function sameShapes(handle: OnnxModelHandle, model: ModelProto, network: Network): void {
+/** Reads the model written again, at the sizes it was read with: each layer must compute the shape it has in `network`, each rearrange read the same values. */
+export function sameNetwork(handle: OnnxModelHandle, model: ModelProto, network: Network): void {
   const copy = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
   let again: Network;
   try {
@@ -113,10 +113,17 @@ export function sameShapes(handle: OnnxModelHandle, model: ModelProto, network: 
   const got = networkGraph(again).outputShapes;
   again.layers.forEach((layer, i) => {
     const j = names.get(layer.name);
-    if (j !== undefined && got[i].join(',') !== want[j].join(','))
+    if (j === undefined) return;
+    if (got[i].join(',') !== want[j].join(','))
       throw new Error(`writeOnnxModel: ${handle.source}: with the heads removed, layer '${layer.name}' computes [${got[i].join(', ')}] in the model written: expected [${want[j].join(', ')}] (a size the graph computes that the writer cannot change)`);
+    // Same sizes can still move other values (a range not moved with its channels): each rearrange must read the same ones.
+    const ours = network.layers[j];
+    if (layer.kind === 'rearrange' && ours.kind === 'rearrange' && (!sameValues(layer.indices, ours.indices) || !sameValues(layer.offset, ours.offset)))
+      throw new Error(`writeOnnxModel: ${handle.source}: with the heads removed, layer '${layer.name}' reads other values in the model written than in the network`);
   });
 }
+
+const sameValues = (a: ArrayLike<number> | null, b: ArrayLike<number> | null) => (a === null || b === null ? a === b : a.length === b.length && Array.prototype.every.call(a, (v: number, k: number) => v === b[k]));
 
 /** What else channel removal changes: BatchNormalization parameters, Reshape sizes, value_info. */
 export function resizeChannels(graph: GraphProto, batchNorms: BatchNormBinding[], reshapes: readonly ReshapeBinding[], removed: ReadonlyMap<string, Int32Array>): void {

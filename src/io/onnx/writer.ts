@@ -7,7 +7,7 @@
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { denseKernelToOnnx, FLOAT, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type ModelProto, type OnnxModelHandle, type WeightBinding } from './common.js';
 import { attachExternalData, externalizeLarge, INLINE_LIMIT } from './externalData.js';
-import { dropUnreadNodes, findTensor, replaceData, resizeChannels, resizeRanges, resizeViews, sameShapes } from './graphResize.js';
+import { dropUnreadNodes, findTensor, replaceData, resizeChannels, resizeRanges, resizeViews, sameNetwork } from './graphResize.js';
 
 
 /**
@@ -154,7 +154,7 @@ function prunedModel(handle: OnnxModelHandle, network: Network, resizing?: Reado
   if (shapes?.size) {
     resizeViews(graph, handle, shapes, removed ?? new Map());
     dropUnreadNodes(graph);
-    sameShapes(handle, model, network);
+    sameNetwork(handle, model, network);
   }
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
   if (folded.length) model.metadataProps = [...(model.metadataProps ?? []).filter((p) => p.key !== 'net-trim.folded'), { key: 'net-trim.folded', value: `BatchNormalization folded: ${folded.join('; ')}` }];
