@@ -97,6 +97,12 @@ describe('heads removed and written: onnxruntime runs the model to the pruned ne
       expect(relativeError(await mask.runtimeOutputs(written.bytes, COUNT), expected)).toBeLessThan(1e-5);
     });
 
+  it('grouped-query: the note counts query heads and groups', async () => {
+    const model = await loadModelFile(join(dir, 'hf-llama-mask.onnx'), sizes);
+    const removal = removeUnreadUnits(zeroHeads(model.network, 8, (k) => k < 2));
+    expect(removal.notes[0]).toBe("attention heads read by conv2d 'node_linear_3': 4 → 2 (2 groups of 2 sharing a key head → 1)");
+  });
+
   it('grouped-query: one query head of a group unread keeps the group (its key head serves the other)', async () => {
     const model = await loadModelFile(join(dir, 'hf-llama-mask.onnx'), sizes);
     const removal = removeUnreadUnits(zeroHeads(model.network, 8, (k) => k === 0));
@@ -130,6 +136,7 @@ describe('net-trim prune --structured', () => {
       expect(run.stdout).toMatch(/attention heads read by conv2d '\/encoder\/layers\.0\/self_attn\/Gemm': 4 → 3/);
       const report = JSON.parse(await readFile(join(out, 'p', 'report.json'), 'utf8'));
       expect(report.deployment.units.heads).toEqual({ before: 8, after: 4 });
+      expect(await readFile(join(out, 'p', 'report.html'), 'utf8')).toMatch(/<td>attention heads \(among them\)<\/td><td>8<\/td><td>4<\/td>/);
       const written = new Uint8Array(await readFile(join(out, 'p', 'model.onnx')));
       const heldOut = digits.subarray(40 * 784, 1000 * 784);
       const trained = await runOnnx(new Uint8Array(await readFile(model)), heldOut, [960, 1, 28, 28]);

@@ -282,6 +282,21 @@ function keptValues(shape: readonly number[], axis: number, kept: Int32Array): I
   return out;
 }
 
+/** "attention heads read by conv2d 'o_proj': 4 → 2", in query heads (the batch of the product the layer reads) and, when they go in groups (grouped-query), groups too. */
+function headNote(network: Network, graph: NetworkGraph, map: HeadMap, layer: number, gone: Set<number>): string {
+  const source = graph.sources[layer][0];
+  const roots = new Set(map.tensors[source]!.heads);
+  const kept = [...roots].filter((h) => !gone.has(h)).length;
+  // The product whose output this layer reads, through layout ops only: its batch is the query heads.
+  let t = source;
+  for (let step = 0; step < 8 && t !== NETWORK_INPUT && (network.layers[t].kind === 'rearrange' || network.layers[t].kind === 'reshape'); step++) t = graph.sources[t][0];
+  const queries = t !== NETWORK_INPUT && network.layers[t].kind === 'matmul' ? graph.outputShapes[t][0] : roots.size;
+  const name = `${network.layers[layer].kind} '${network.layers[layer].name}'`;
+  if (queries === roots.size || queries % roots.size !== 0) return `attention heads read by ${name}: ${roots.size} → ${kept}`;
+  const per = queries / roots.size;
+  return `attention heads read by ${name}: ${queries} → ${kept * per} (${roots.size} groups of ${per} sharing a key head → ${kept})`;
+}
+
 /** The network without the heads nobody reads (unreadHeads), or null when none goes. */
 export function removeHeads(network: Network, graph: NetworkGraph): HeadRemoval | null {
   const map = headMap(network, graph);
@@ -304,10 +319,7 @@ export function removeHeads(network: Network, graph: NetworkGraph): HeadRemoval 
     const axis = map.tensors[i]?.axis ?? -1;
     if (out && axis === shape.length - 1) result.kept.set(layer.name, out);
     else if (out) result.shapes.set(layer.name, shape.map((n, a) => (a === axis ? out.length : n)));
-    if ((layer.kind === 'dense' || layer.kind === 'conv2d') && input) {
-      const heads = new Set(map.tensors[source]!.heads);
-      result.notes.push(`attention heads read by ${layer.kind} '${layer.name}': ${heads.size} → ${[...heads].filter((h) => !gone.has(h)).length}`);
-    }
+    if ((layer.kind === 'dense' || layer.kind === 'conv2d') && input) result.notes.push(headNote(network, graph, map, i, gone));
     if (!out && !input) return void result.network.layers.push(layer);
     const inAxis = source === NETWORK_INPUT ? -1 : (map.tensors[source]?.axis ?? -1);
     const channelsIn = source === NETWORK_INPUT ? network.inputShape[network.inputShape.length - 1] : graph.outputShapes[source][graph.outputShapes[source].length - 1];

@@ -165,7 +165,8 @@ function deploymentSection(d: DeploymentReport): string {
     ['nonzero parameters', count(before.nonzeroParams), count(after.nonzeroParams), share(after.nonzeroParams, before.nonzeroParams)],
     ['multiply-accumulates per sample (dense runtime)', count(before.macs), count(after.macs), share(after.macs, before.macs)],
     ['multiply-accumulates by nonzero weights', count(before.sparseMacs), count(after.sparseMacs), share(after.sparseMacs, before.sparseMacs)],
-    ...(d.units ? [['neurons and channels', count(d.units.before), count(d.units.after), share(d.units.after, d.units.before)]] : []),
+    ...(d.units ? [[d.units.heads ? 'neurons, channels and heads' : 'neurons and channels', count(d.units.before), count(d.units.after), share(d.units.after, d.units.before)]] : []),
+    ...(d.units?.heads ? [['attention heads (among them)', count(d.units.heads.before), count(d.units.heads.after), share(d.units.heads.after, d.units.heads.before)]] : []),
   ];
   parts.push(table(['', 'trained', 'written', 'kept'], rows));
   if (d.units) {
