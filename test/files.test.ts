@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { MAX_PATH_BYTES, readNpyFile, resolveListedFile, writeFilesAtomically } from '../src/io/files.js';
+import { MAX_PATH_BYTES, MAX_READ_BYTES, readInputFile, readNpyFile, resolveListedFile, writeFilesAtomically } from '../src/io/files.js';
 import { serializeNpy } from '../src/io/npy.js';
 
 let dir: string;
@@ -43,6 +43,22 @@ describe('readNpyFile', () => {
   it('refuses a path with a NUL byte or longer than the file system takes, as bad input', async () => {
     await expect(readNpyFile(`${dir}/a\0b.npy`)).rejects.toThrow(new InputError('input file: expected a file path, found one with a NUL byte'));
     await expect(readNpyFile(`${dir}/${'x'.repeat(MAX_PATH_BYTES)}.npy`)).rejects.toThrow(/^input file: expected a path of at most 4096 bytes, found \d+$/);
+  });
+});
+
+describe('readInputFile: large files', () => {
+  it('reads a file in parts (Node takes at most 2 GiB a read call; the default part is 1 GiB)', async () => {
+    const path = join(dir, 'model.onnx.data');
+    const data = Uint8Array.from({ length: 10_001 }, (_, i) => (i * 7) % 251);
+    await writeFile(path, data);
+    expect(new Uint8Array(await readInputFile(path, { chunkBytes: 4096 }))).toEqual(data);
+  });
+
+  it('refuses a file over 4 GiB (Node\'s largest buffer) before reading, naming it and its size', async () => {
+    const path = join(dir, 'huge.onnx.data');
+    await writeFile(path, new Uint8Array(0));
+    await truncate(path, MAX_READ_BYTES + 1);
+    await expect(readInputFile(path)).rejects.toThrow(new InputError(`${path}: ${MAX_READ_BYTES + 1} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`));
   });
 });
 

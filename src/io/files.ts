@@ -76,11 +76,17 @@ function readError(path: string, error: unknown, context: string): Error {
   return failure instanceof InputError ? new InputError(failure.message + context) : failure;
 }
 
+/** The largest file read whole (Node's Buffer limit), and the most one read call asks for. */
+export const MAX_READ_BYTES = 2 ** 32;
+const READ_CHUNK = 2 ** 30;
+
 export interface ReadInputOptions {
   /** Appended to every message, e.g. " (a weight shard listed in model.json)". */
   context?: string;
   /** Refuse files larger than this (a file format whose files are never that large). */
   maxBytes?: number;
+  /** The most one read call asks for (default 1 GiB; Node takes at most 2 GiB a call). */
+  chunkBytes?: number;
 }
 
 /**
@@ -103,10 +109,13 @@ export async function readInputFile(path: string, options: ReadInputOptions = {}
     if (!info.isFile()) throw new InputError(`${path}: expected a regular file, found ${fileKind(info)}`);
     if (options.maxBytes !== undefined && info.size > options.maxBytes)
       throw new InputError(`${path}: expected at most ${options.maxBytes} bytes, found ${info.size}`);
+    if (info.size > MAX_READ_BYTES)
+      throw new InputError(`${path}: ${info.size} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`);
     const bytes = Buffer.allocUnsafe(info.size);
     let filled = 0;
     while (filled < info.size) {
-      const { bytesRead } = await handle.read(bytes, filled, info.size - filled, filled);
+      // One read call takes at most 2 GiB: larger files are read in parts.
+      const { bytesRead } = await handle.read(bytes, filled, Math.min(info.size - filled, options.chunkBytes ?? READ_CHUNK), filled);
       if (bytesRead === 0) throw new InputError(`${path}: expected ${info.size} bytes, found ${filled}: the file shrank while being read`);
       filled += bytesRead;
     }
