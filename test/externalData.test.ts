@@ -5,7 +5,7 @@
 // its tensor is an InputError naming the file and the field before anything is read; a model past
 // protobuf's 2 GiB is written with a data file; and no output may land on a data file.
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -81,6 +81,17 @@ describe('ONNX external data', () => {
     const page = await loadModel([{ name: 'mlp.onnx', bytes: files.model }, { name: 'mlp.onnx.data', bytes: files.data }]);
     expect(page.network).toEqual(inline);
     // The pruned model is written as one file: its data inside, none external.
+    const [written] = await model.serialize(model.network);
+    expect(parseOnnxModel(written.bytes, 'written.onnx').network).toEqual(inline);
+  });
+
+  it('reads only the ranges its tensors name: a data file past 4 GiB (Node\'s largest buffer) loads, and writes back', async () => {
+    const files = externalize('mlp.onnx.data');
+    const { path, load: read } = await load(files);
+    // Sparse: the tensors' bytes, then holes to 4 GiB + 1 (the file is never read whole).
+    await truncate(`${path}.data`, 2 ** 32 + 1);
+    const model = await read();
+    expect(model.network).toEqual(inline);
     const [written] = await model.serialize(model.network);
     expect(parseOnnxModel(written.bytes, 'written.onnx').network).toEqual(inline);
   });
@@ -161,6 +172,13 @@ describe('ONNX external data', () => {
     expect(await run(join(folder, 'model.onnx'))).toEqual(await run(original));
     // Under the limit: one file, the data inside.
     expect(writeOnnxModelFiles(handle, handle.network).map((f) => f.name)).toEqual(['model.onnx']);
+    // Past one data file's limit (2 GiB; here 1 000 bytes: each tensor fills one), the next tensors go to the next file.
+    const split = writeOnnxModelFiles(handle, handle.network, undefined, 'model.onnx', 1000, 1000);
+    expect(split.map((f) => f.name)).toEqual(['model.onnx', 'model.onnx.data', ...stored.slice(1).map((_, k) => `model.onnx.data.${k + 1}`)]);
+    const parts = await mkdtemp(join(dir, 'w-'));
+    for (const f of split) await writeFile(join(parts, f.name), f.bytes);
+    expect((await loadModelFile(join(parts, 'model.onnx'))).network).toEqual(inline);
+    expect(await run(join(parts, 'model.onnx'))).toEqual(await run(original));
   });
 
   it('no output lands on a data file: prune refuses an --out where one would, and leaves it as it was', async () => {

@@ -4,7 +4,7 @@
 // and no output ever lands on an input (outputGuard.ts).
 import { randomBytes } from 'node:crypto';
 import { constants, rmdirSync, rmSync, type Stats } from 'node:fs';
-import { access, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { access, open, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import { parseNpy, type NpyArray, type ParseNpyOptions } from './npy.js';
@@ -112,14 +112,53 @@ export async function readInputFile(path: string, options: ReadInputOptions = {}
     if (info.size > MAX_READ_BYTES)
       throw new InputError(`${path}: ${info.size} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`);
     const bytes = Buffer.allocUnsafe(info.size);
-    let filled = 0;
-    while (filled < info.size) {
-      // One read call takes at most 2 GiB: larger files are read in parts.
-      const { bytesRead } = await handle.read(bytes, filled, Math.min(info.size - filled, options.chunkBytes ?? READ_CHUNK), filled);
-      if (bytesRead === 0) throw new InputError(`${path}: expected ${info.size} bytes, found ${filled}: the file shrank while being read`);
-      filled += bytesRead;
-    }
+    await readAt(handle, path, bytes, 0, options.chunkBytes);
     return bytes;
+  } catch (error) {
+    throw readError(path, error, context);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Fills `bytes` from `position` of an open file, in parts (one read call takes at most 2 GiB). */
+async function readAt(handle: FileHandle, path: string, bytes: Uint8Array, position: number, chunk = READ_CHUNK): Promise<void> {
+  let filled = 0;
+  while (filled < bytes.length) {
+    const { bytesRead } = await handle.read(bytes, filled, Math.min(bytes.length - filled, chunk), position + filled);
+    if (bytesRead === 0) throw new InputError(`${path}: expected ${position + bytes.length} bytes, found ${position + filled}: the file shrank while being read`);
+    filled += bytesRead;
+  }
+}
+
+/**
+ * Reads byte ranges of an input file (a regular file, as readInputFile checks, holding them all):
+ * what a file too large to hold whole gives its tensors (an ONNX data file past 4 GiB). Each range
+ * at most 4 GiB; in the order given.
+ */
+export async function readInputRanges(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, options: ReadInputOptions = {}): Promise<Uint8Array[]> {
+  const context = options.context ?? '';
+  checkPathText(path, `input file${context}`);
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw readError(path, error, context);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new InputError(`${path}: expected a regular file, found ${fileKind(info)}`);
+    const end = Math.max(0, ...ranges.map((r) => r.offset + r.length));
+    if (info.size < end) throw new InputError(`${path}: expected at least ${end} bytes, found ${info.size}`);
+    const big = ranges.find((r) => r.length > MAX_READ_BYTES);
+    if (big) throw new InputError(`${path}: a range of ${big.length} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`);
+    const out: Uint8Array[] = [];
+    for (const r of ranges) {
+      const bytes = new Uint8Array(r.length);
+      await readAt(handle, path, bytes, r.offset, options.chunkBytes);
+      out.push(bytes);
+    }
+    return out;
   } catch (error) {
     throw readError(path, error, context);
   } finally {

@@ -3,7 +3,8 @@
 import type { Network } from '../network/types.js';
 import { dirname } from 'node:path';
 import { InputError } from '../errors.js';
-import { readInputFile, resolveListedFile, writeFilesAtomically } from './files.js';
+import { readInputFile, readInputRanges, resolveListedFile, writeFilesAtomically } from './files.js';
+import { rangeKey } from './onnx/externalData.js';
 import type { InputSizes } from './inputSizes.js';
 import { parseOnnxModelWithData, writeOnnxModel, type OnnxModelHandle } from './onnxModel.js';
 
@@ -16,12 +17,15 @@ import { parseOnnxModelWithData, writeOnnxModel, type OnnxModelHandle } from './
 export async function loadOnnxModelFile(path: string, sizes?: InputSizes): Promise<OnnxModelHandle & { dataFiles: string[] }> {
   const folder = dirname(path);
   const dataFiles: string[] = [];
-  const handle = await parseOnnxModelWithData(await readInputFile(path), path, async (location, needed) => {
+  const handle = await parseOnnxModelWithData(await readInputFile(path), path, async (location, needed, ranges) => {
     const file = await resolveListedFile(folder, location, path, "external_data 'location'", 'an external data file');
     if (file.size < needed)
       throw new InputError(`${file.path}: expected at least ${needed} bytes (the furthest tensor's offset + length in ${path}), found ${file.size}`);
     dataFiles.push(file.path);
-    return readInputFile(file.path, { context: ` (an external data file of ${path})` });
+    // Only the bytes the tensors read, by range: no limit on the file's size, none read twice.
+    const context = ` (an external data file of ${path})`;
+    const parts = await readInputRanges(file.path, ranges, { context });
+    return new Map(ranges.map((r, k) => [rangeKey(r.offset, r.length), parts[k]]));
   }, sizes);
   return { ...handle, dataFiles };
 }

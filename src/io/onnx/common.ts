@@ -1,5 +1,6 @@
 // Shared by the ONNX reader, writer and exporter: the codec, limits, int64 decoding, and the
 // layout conversions between ONNX (NCHW, OIHW, Gemm [M, N] with transB) and ours (NHWC, HWIO, N×M).
+import type { DataFileBytes } from './externalData.js';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { InputError } from '../../errors.js';
@@ -152,7 +153,7 @@ export interface OnnxModelHandle {
   /** Internal: a copy of the model's bytes, re-decoded on each write. */
   readonly bytes: Uint8Array;
   /** Internal: the external data files its tensors read (by location), when it has any. */
-  readonly externalData?: ReadonlyMap<string, Uint8Array>;
+  readonly externalData?: ReadonlyMap<string, DataFileBytes>;
   /** Internal: where each dense/conv layer's weights live in the graph. */
   readonly bindings: readonly WeightBinding[];
   /** Internal: the BatchNormalizations that are layers of the network. */

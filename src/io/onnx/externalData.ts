@@ -95,29 +95,46 @@ export function externalFiles(references: readonly ExternalReference[]): Map<str
 }
 
 /**
- * Reads the data files `model`'s external references name: `file(location, needed)` returns the
- * bytes of the file at `location` (relative to the model's folder), which must hold at least
- * `needed` bytes; each file is asked for once, after every reference is checked.
+ * A data file's bytes: the whole file, or (a file too large to hold whole: Node's buffers stop at
+ * 4 GiB) the ranges its tensors read, by rangeKey.
+ */
+export type DataFileBytes = Uint8Array | ReadonlyMap<string, Uint8Array>;
+export const rangeKey = (offset: number, length: number) => `${offset}+${length}`;
+
+/** A byte range of a data file that a tensor reads. */
+export interface DataRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Reads the data files `model`'s external references name: `file(location, needed, ranges)`
+ * returns the file at `location` (relative to the model's folder), which must hold at least
+ * `needed` bytes, whole or as the `ranges` its tensors read (by rangeKey); each file is asked for
+ * once, after every reference is checked.
  */
 export async function readExternalData(
   model: ModelProto,
   source: string,
-  file: (location: string, needed: number) => Promise<Uint8Array>,
-): Promise<Map<string, Uint8Array>> {
-  const bytes = new Map<string, Uint8Array>();
-  for (const [location, needed] of externalFiles(externalReferences(model, source))) {
-    const data = await file(location, needed);
-    if (data.length < needed)
-      throw new InputError(`${source}: external data file '${location}': expected at least ${needed} bytes (the furthest tensor's offset + length), found ${data.length}`);
+  file: (location: string, needed: number, ranges: DataRange[]) => Promise<DataFileBytes>,
+): Promise<Map<string, DataFileBytes>> {
+  const references = externalReferences(model, source);
+  const bytes = new Map<string, DataFileBytes>();
+  for (const [location, needed] of externalFiles(references)) {
+    const ranges = [...new Map(references.filter((r) => r.location === location).map((r) => [rangeKey(r.offset, r.length), { offset: r.offset, length: r.length }])).values()];
+    const data = await file(location, needed, ranges);
+    if (data instanceof Uint8Array ? data.length < needed : ranges.some((r) => data.get(rangeKey(r.offset, r.length))?.length !== r.length))
+      throw new InputError(`${source}: external data file '${location}': expected at least ${needed} bytes (the furthest tensor's offset + length), found ${data instanceof Uint8Array ? data.length : 'fewer'}`);
     bytes.set(location, data);
   }
   return bytes;
 }
 
 /** Points `model`'s external tensors at their bytes in `files` (from readExternalData: views, no copy). */
-export function attachExternalData(model: ModelProto, source: string, files: ReadonlyMap<string, Uint8Array>): void {
+export function attachExternalData(model: ModelProto, source: string, files: ReadonlyMap<string, DataFileBytes>): void {
   for (const r of externalReferences(model, source)) {
-    r.tensor.rawData = files.get(r.location)!.subarray(r.offset, r.offset + r.length);
+    const data = files.get(r.location)!;
+    r.tensor.rawData = data instanceof Uint8Array ? data.subarray(r.offset, r.offset + r.length) : data.get(rangeKey(r.offset, r.length))!;
     r.tensor.dataLocation = 0;
     r.tensor.externalData = [];
   }
@@ -129,29 +146,36 @@ export const INLINE_LIMIT = 2 ** 31 - 2 ** 26;
 const EXTERNAL_THRESHOLD = 1024;
 
 /**
- * When the initializers' bytes exceed `limit`, moves each of at least 1 KiB into one data file
- * called `location` (beside the model; offsets 4 KiB-aligned, as onnx.save lays them out for
- * mapping) and returns its bytes; else leaves the model as it is and returns null.
+ * When the initializers' bytes exceed `limit`, moves each of at least 1 KiB into data files beside
+ * the model (offsets 4 KiB-aligned, as onnx.save lays them out for mapping) and returns them; else
+ * leaves the model as it is and returns null. One file, `location`, holds up to `fileLimit` bytes
+ * (2 GiB less 64 MiB: one buffer, one write); past it the next tensors go to `location`.1, .2, ….
  */
-export function externalizeLarge(model: ModelProto, location: string, limit = INLINE_LIMIT): Uint8Array | null {
+export function externalizeLarge(model: ModelProto, location: string, limit = INLINE_LIMIT, fileLimit = INLINE_LIMIT): Array<{ name: string; bytes: Uint8Array }> | null {
   const tensors = (model.graph!.initializer ?? []).filter((t) => t.dataLocation !== EXTERNAL && (t.rawData?.length ?? 0) >= EXTERNAL_THRESHOLD);
   const total = (model.graph!.initializer ?? []).reduce((n, t) => n + (t.rawData?.length ?? 0) + 4 * (t.floatData?.length ?? 0), 0);
   if (total <= limit) return null;
   const align = (n: number) => Math.ceil(n / 4096) * 4096;
-  const size = tensors.reduce((n, t) => align(n) + t.rawData!.length, 0);
-  const data = new Uint8Array(size);
-  let offset = 0;
+  // Each file's tensors and their offsets: a tensor past the file's limit starts the next file.
+  const files: Array<{ name: string; tensors: Array<[TensorProto, number]>; size: number }> = [];
   for (const t of tensors) {
-    offset = align(offset);
-    data.set(t.rawData!, offset);
-    t.externalData = [
-      { key: 'location', value: location },
-      { key: 'offset', value: String(offset) },
-      { key: 'length', value: String(t.rawData!.length) },
-    ];
-    t.dataLocation = EXTERNAL;
-    offset += t.rawData!.length;
-    t.rawData = new Uint8Array(0);
+    let file = files[files.length - 1];
+    if (!file || (file.size > 0 && align(file.size) + t.rawData!.length > fileLimit)) files.push((file = { name: files.length ? `${location}.${files.length}` : location, tensors: [], size: 0 }));
+    file.tensors.push([t, align(file.size)]);
+    file.size = align(file.size) + t.rawData!.length;
   }
-  return data;
+  return files.map(({ name, tensors: placed, size }) => {
+    const data = new Uint8Array(size);
+    for (const [t, offset] of placed) {
+      data.set(t.rawData!, offset);
+      t.externalData = [
+        { key: 'location', value: name },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(t.rawData!.length) },
+      ];
+      t.dataLocation = EXTERNAL;
+      t.rawData = new Uint8Array(0);
+    }
+    return { name, bytes: data };
+  });
 }

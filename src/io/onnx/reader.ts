@@ -13,7 +13,7 @@ import type { InputSizes } from '../inputSizes.js';
 import { followMask } from './maskOps.js';
 import { idValueOp, readsIdValues } from './idValues.js';
 import { networkOutput } from './outputs.js';
-import { attachExternalData, externalFiles, externalReferences, readExternalData } from './externalData.js';
+import { attachExternalData, externalFiles, externalReferences, readExternalData, type DataFileBytes, type DataRange } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
@@ -105,13 +105,14 @@ export function parseOnnxModel(bytes: Uint8Array, source: string, sizes?: InputS
 
 /**
  * Parses an ONNX model whose tensors may be in external data files (PyTorch ≥ 2.9 writes
- * `model.onnx.data`): `file(location, needed)` gives a data file's bytes (externalData.ts says
- * what is checked). The handle keeps them for writing the pruned model.
+ * `model.onnx.data`): `file(location, needed, ranges)` gives a data file's bytes, whole or the
+ * ranges its tensors read (externalData.ts says what is checked). The handle keeps them for
+ * writing the pruned model.
  */
 export async function parseOnnxModelWithData(
   bytes: Uint8Array,
   source: string,
-  file: (location: string, needed: number) => Promise<Uint8Array>,
+  file: (location: string, needed: number, ranges: DataRange[]) => Promise<DataFileBytes>,
   sizes?: InputSizes,
 ): Promise<OnnxModelHandle & { dataFiles: string[] }> {
   const model = decodeModel(bytes, source);
@@ -125,7 +126,7 @@ export function reparseModel(model: ModelProto, source: string, sizes?: InputSiz
   return parseModel(model, new Uint8Array(0), source, sizes).network;
 }
 
-function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes: InputSizes | undefined, externalData?: ReadonlyMap<string, Uint8Array>): OnnxModelHandle {
+function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes: InputSizes | undefined, externalData?: ReadonlyMap<string, DataFileBytes>): OnnxModelHandle {
   const opset = defaultOpset(model, source);
   const graph = model.graph!;
   exposeOuterReads(graph);

@@ -34,7 +34,8 @@ export function writeOnnxModel(handle: OnnxModelHandle, network: Network, remove
 /**
  * writeOnnxModel as files: `name` (default 'model.onnx'), and `name`.data when the tensors hold
  * more than one protobuf message may (2 GiB; `limit` for tests): ONNX's external data, each
- * tensor of at least 1 KiB at a 4 KiB-aligned offset of it.
+ * tensor of at least 1 KiB at a 4 KiB-aligned offset of it; past 2 GiB of data also `name`.data.1,
+ * .2, … (`fileLimit` for tests).
  */
 export function writeOnnxModelFiles(
   handle: OnnxModelHandle,
@@ -42,11 +43,12 @@ export function writeOnnxModelFiles(
   removed?: ReadonlyMap<string, Int32Array> | Resizing,
   name = 'model.onnx',
   limit = INLINE_LIMIT,
+  fileLimit = INLINE_LIMIT,
 ): Array<{ name: string; bytes: Uint8Array }> {
   const model = prunedModel(handle, network, removed);
-  const data = externalizeLarge(model, `${name}.data`, limit);
+  const data = externalizeLarge(model, `${name}.data`, limit, fileLimit);
   const bytes = new Uint8Array(onnx.ModelProto.encode(model).finish()); // a copy: not a view of a Buffer pool
-  return data ? [{ name, bytes }, { name: `${name}.data`, bytes: data }] : [{ name, bytes }];
+  return [{ name, bytes }, ...(data ?? [])];
 }
 
 /** The model as read, its external data inside (what a runtime given bytes can load). */
