@@ -90,12 +90,11 @@ export interface ReadInputOptions {
 }
 
 /**
- * Reads an input file, which must be a regular file (after links): a device, pipe or directory is
- * refused before a byte is read (a pipe is opened without blocking), and exactly the size the
- * file has when opened is read. A failure is an error naming `path` (an InputError where the user
- * can fix it).
+ * Opens an input file, which must be a regular file (after links): a device, pipe or directory is
+ * refused before a byte is read (a pipe is opened without blocking); `read` gets it and its size
+ * when opened. A failure is an error naming `path` (an InputError where the user can fix it).
  */
-export async function readInputFile(path: string, options: ReadInputOptions = {}): Promise<Buffer> {
+async function withInputFile<T>(path: string, options: ReadInputOptions, read: (handle: FileHandle, size: number) => Promise<T>): Promise<T> {
   const context = options.context ?? '';
   checkPathText(path, `input file${context}`);
   let handle;
@@ -107,18 +106,23 @@ export async function readInputFile(path: string, options: ReadInputOptions = {}
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new InputError(`${path}: expected a regular file, found ${fileKind(info)}`);
-    if (options.maxBytes !== undefined && info.size > options.maxBytes)
-      throw new InputError(`${path}: expected at most ${options.maxBytes} bytes, found ${info.size}`);
-    if (info.size > MAX_READ_BYTES)
-      throw new InputError(`${path}: ${info.size} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`);
-    const bytes = Buffer.allocUnsafe(info.size);
-    await readAt(handle, path, bytes, 0, options.chunkBytes);
-    return bytes;
+    return await read(handle, info.size);
   } catch (error) {
     throw readError(path, error, context);
   } finally {
     await handle.close();
   }
+}
+
+/** Reads an input file whole (withInputFile's checks): exactly the size it has when opened, at most 4 GiB. */
+export function readInputFile(path: string, options: ReadInputOptions = {}): Promise<Buffer> {
+  return withInputFile(path, options, async (handle, size) => {
+    if (options.maxBytes !== undefined && size > options.maxBytes) throw new InputError(`${path}: expected at most ${options.maxBytes} bytes, found ${size}`);
+    if (size > MAX_READ_BYTES) throw new InputError(`${path}: ${size} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`);
+    const bytes = Buffer.allocUnsafe(size);
+    await readAt(handle, path, bytes, 0, options.chunkBytes);
+    return bytes;
+  });
 }
 
 /** Fills `bytes` from `position` of an open file, in parts (one read call takes at most 2 GiB). */
@@ -132,24 +136,14 @@ async function readAt(handle: FileHandle, path: string, bytes: Uint8Array, posit
 }
 
 /**
- * Reads byte ranges of an input file (a regular file, as readInputFile checks, holding them all):
- * what a file too large to hold whole gives its tensors (an ONNX data file past 4 GiB). Each range
- * at most 4 GiB; in the order given.
+ * Reads byte ranges of an input file (withInputFile's checks; it must hold them all): what a file
+ * too large to hold whole gives its tensors (an ONNX data file past 4 GiB). Each range at most
+ * 4 GiB; in the order given.
  */
-export async function readInputRanges(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, options: ReadInputOptions = {}): Promise<Uint8Array[]> {
-  const context = options.context ?? '';
-  checkPathText(path, `input file${context}`);
-  let handle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (error) {
-    throw readError(path, error, context);
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new InputError(`${path}: expected a regular file, found ${fileKind(info)}`);
-    const end = Math.max(0, ...ranges.map((r) => r.offset + r.length));
-    if (info.size < end) throw new InputError(`${path}: expected at least ${end} bytes, found ${info.size}`);
+export function readInputRanges(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, options: ReadInputOptions = {}): Promise<Uint8Array[]> {
+  return withInputFile(path, options, async (handle, size) => {
+    const end = ranges.reduce((most, r) => Math.max(most, r.offset + r.length), 0);
+    if (size < end) throw new InputError(`${path}: expected at least ${end} bytes, found ${size}`);
     const big = ranges.find((r) => r.length > MAX_READ_BYTES);
     if (big) throw new InputError(`${path}: a range of ${big.length} bytes: expected at most ${MAX_READ_BYTES} (4 GiB, the largest buffer Node holds)`);
     const out: Uint8Array[] = [];
@@ -159,11 +153,7 @@ export async function readInputRanges(path: string, ranges: ReadonlyArray<{ offs
       out.push(bytes);
     }
     return out;
-  } catch (error) {
-    throw readError(path, error, context);
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
 /** Reads and parses a .npy file; every error names `path`. */
