@@ -46,6 +46,17 @@ describe('net-trim inspect', () => {
     expect(mlp.layers.map((l: any) => l.kind)).toEqual(['flatten', 'dense', 'relu', 'dense', 'relu', 'dense']);
   });
 
+  it('attention: the heads each output projection reads merged, and whether structured pruning can remove them', async () => {
+    const vit = join(fixtures, 'torch/vit.onnx');
+    expect((await runCli(['inspect', vit])).stdout).toContain("attention: 8 heads, read merged by '/encoder/layers.0/self_attn/Gemm' (4), '/encoder/layers.1/self_attn/Gemm' (4); --structured can remove whole heads");
+    const json = JSON.parse((await runCli(['inspect', vit, '--json'])).stdout);
+    expect(json.attention).toEqual({ heads: 8, fixed: 0, readers: [{ layer: '/encoder/layers.0/self_attn/Gemm', heads: 4 }, { layer: '/encoder/layers.1/self_attn/Gemm', heads: 4 }] });
+    const llama = await runCli(['inspect', join(fixtures, 'torch2/hf-llama-mask.onnx'), '--samples', join(fixtures, 'torch2/text-mask-samples.npz')]);
+    expect(llama.stdout).toContain("attention: 8 query heads in 4 units (those sharing a key head go together), read merged by 'node_linear_3' (4), 'node_linear_10' (4)");
+    // No attention, no line.
+    expect((await runCli(['inspect', join(fixtures, 'mnist-mlp.onnx')])).stdout).not.toContain('attention:');
+  });
+
   it('a graph with a cycle: exit 2, one line naming the node, nothing printed on stdout', async () => {
     // a = relu(b), b = relu(a), output = input + b.
     const g = new GraphBuilder(5);

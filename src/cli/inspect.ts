@@ -4,8 +4,19 @@ import type { Command } from 'commander';
 import { loadModelFile, loadModelForSamples } from '../io/modelFiles.js';
 import { samplesForModel } from '../io/samples.js';
 import { describeNetwork, formatNetworkSummary } from '../network/describe.js';
+import { networkGraph } from '../network/graph.js';
+import { attentionSummary } from '../prune/attentionHeads.js';
 import { DIM_HELP } from './modelInputs.js';
 import { axisSizes, collect } from './optionValues.js';
+
+/** "attention: 8 heads, read merged by '…/Gemm' (4), '…' (4); --structured can remove whole heads" (query heads sharing a key head are one unit). */
+function attentionLine(a: NonNullable<ReturnType<typeof attentionSummary>>): string {
+  const readers = a.readers.map((r) => `'${r.layer}' (${r.heads})`).join(', ');
+  const fixed = a.fixed === a.heads ? 'all must stay (read outside the attention, or not on one axis)' : a.fixed > 0 ? `${a.fixed} must stay; --structured can remove the others whole` : '--structured can remove whole heads';
+  const queries = a.readers.reduce((n, r) => n + r.heads, 0);
+  const count = queries === a.heads || queries === 0 ? `${a.heads} ${a.heads === 1 ? 'head' : 'heads'}` : `${queries} query heads in ${a.heads} units (those sharing a key head go together)`;
+  return `attention: ${count}, read merged by ${readers || 'no dense or conv layer'}; ${fixed}`;
+}
 
 export function addInspectCommand(program: Command): void {
   program
@@ -21,10 +32,11 @@ export function addInspectCommand(program: Command): void {
       const checked = arrays ? { path: options.samples!, count: samplesForModel(arrays, model, options.samples!).count } : null;
       const summary = describeNetwork(model.network, model.imageLayout, model.partLayouts);
       const notes = model.notes ?? [];
-      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, notes, ...(checked ? { samplesChecked: checked } : {}) }, null, 2)}\n`);
+      const attention = attentionSummary(model.network, networkGraph(model.network));
+      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, ...(attention ? { attention } : {}), notes, ...(checked ? { samplesChecked: checked } : {}) }, null, 2)}\n`);
       else {
         const fit = checked ? [`samples checked: ${checked.path} holds ${checked.count} that fit the model`] : [];
-        process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes), ...fit].join('\n')}\n`);
+        process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes), ...(attention ? [attentionLine(attention)] : []), ...fit].join('\n')}\n`);
       }
     });
 }

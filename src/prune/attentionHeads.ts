@@ -284,17 +284,32 @@ function keptValues(shape: readonly number[], axis: number, kept: Int32Array): I
 
 /** "attention heads read by conv2d 'o_proj': 4 → 2", in query heads (the batch of the product the layer reads) and, when they go in groups (grouped-query), groups too. */
 function headNote(network: Network, graph: NetworkGraph, map: HeadMap, layer: number, gone: Set<number>): string {
-  const source = graph.sources[layer][0];
-  const roots = new Set(map.tensors[source]!.heads);
+  const roots = new Set(map.tensors[graph.sources[layer][0]]!.heads);
   const kept = [...roots].filter((h) => !gone.has(h)).length;
-  // The product whose output this layer reads, through layout ops only: its batch is the query heads.
-  let t = source;
-  for (let step = 0; step < 8 && t !== NETWORK_INPUT && (network.layers[t].kind === 'rearrange' || network.layers[t].kind === 'reshape'); step++) t = graph.sources[t][0];
-  const queries = t !== NETWORK_INPUT && network.layers[t].kind === 'matmul' ? graph.outputShapes[t][0] : roots.size;
+  const queries = queryHeads(network, graph, map, layer);
   const name = `${network.layers[layer].kind} '${network.layers[layer].name}'`;
   if (queries === roots.size || queries % roots.size !== 0) return `attention heads read by ${name}: ${roots.size} → ${kept}`;
   const per = queries / roots.size;
   return `attention heads read by ${name}: ${queries} → ${kept * per} (${roots.size} groups of ${per} sharing a key head → ${kept})`;
+}
+
+/** The query heads a dense/conv layer reads merged: the batch of the product it reads through layout ops, else its heads. */
+function queryHeads(network: Network, graph: NetworkGraph, map: HeadMap, layer: number): number {
+  let t = graph.sources[layer][0];
+  for (let step = 0; step < 8 && t !== NETWORK_INPUT && (network.layers[t].kind === 'rearrange' || network.layers[t].kind === 'reshape'); step++) t = graph.sources[t][0];
+  return t !== NETWORK_INPUT && network.layers[t].kind === 'matmul' ? graph.outputShapes[t][0] : new Set(map.tensors[graph.sources[layer][0]]!.heads).size;
+}
+
+/** What `inspect` says of a network's attention: each layer reading merged heads and how many, and the heads that must stay. */
+export function attentionSummary(network: Network, graph: NetworkGraph): { heads: number; fixed: number; readers: Array<{ layer: string; heads: number }> } | null {
+  const map = headMap(network, graph);
+  if (!map || map.all.length === 0) return null;
+  const readers = network.layers.flatMap((layer, i) => {
+    const s = graph.sources[i][0];
+    if ((layer.kind !== 'dense' && layer.kind !== 'conv2d') || s === NETWORK_INPUT || !map.tensors[s]) return [];
+    return [{ layer: layer.name, heads: queryHeads(network, graph, map, i) }];
+  });
+  return { heads: map.all.length, fixed: map.fixed.size, readers };
 }
 
 /** The network without the heads nobody reads (unreadHeads), or null when none goes. */
