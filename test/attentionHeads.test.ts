@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { forwardCpu, networkGraph } from '../src/index.js';
-import { shapesOfSamples } from '../src/io/inputSizes.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { samplesForModel } from '../src/io/samples.js';
@@ -21,14 +20,11 @@ import { serializeRun } from '../src/report/pruneRun.js';
 import { runCli } from './helpers/cli.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
 import { relativeError, runOnnx } from './helpers/onnxGraphs.js';
-import { MaskSamples } from './helpers/textModels.js';
+import { maskFixtures } from './helpers/textModels.js';
 
 const { fixtures, digits, labels } = await mnistFixtures();
 const samplesPathOf = (name: string) => join(fixtures, name);
-const dir = join(fixtures, 'torch2');
-const samplesPath = join(dir, 'text-mask-samples.npz');
-const mask = await MaskSamples.read(samplesPath);
-const sizes = { samples: shapesOfSamples(mask.arrays) };
+const { dir, samplesPath, mask, sizes } = await maskFixtures(fixtures);
 const COUNT = 6;
 
 /** The out-projections (convs reading merged heads) with the query heads `drop` picks (head k: input channels k·d … k·d + d − 1) zeroed. */

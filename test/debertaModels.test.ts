@@ -14,26 +14,19 @@ import { describe, expect, it } from 'vitest';
 import { forwardCpu } from '../src/index.js';
 import { onnx } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
-import { shapesOfSamples } from '../src/io/inputSizes.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
-import { MaskSamples, pruneTextStructured } from './helpers/textModels.js';
+import { MaskSamples, pruneTextStructured, maskFixtures } from './helpers/textModels.js';
 
 const { fixtures, labels } = await mnistFixtures();
 const gpu = await gpuForTests();
-const dir = join(fixtures, 'torch2');
+const { dir, samplesPath, mask, arrays, sizes } = await maskFixtures(fixtures);
 const dynamo = join(dir, 'hf-deberta-mask.onnx');
 const torchscript = join(dir, 'hf-deberta-mask-torchscript.onnx');
-const samplesPath = join(dir, 'text-mask-samples.npz');
-const mask = await MaskSamples.read(samplesPath);
-const { arrays } = mask;
-const sizes = { samples: shapesOfSamples(arrays) };
 const COUNT = 12;
-
-
 
 describe('DeBERTa: read', () => {
   for (const [file, label] of [

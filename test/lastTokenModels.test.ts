@@ -11,28 +11,20 @@ import { describe, expect, it } from 'vitest';
 import { forwardCpu, networkGraph, type LastTokenLayer, type Network } from '../src/index.js';
 import { onnx, onnxImportNotes } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
-import { shapesOfSamples } from '../src/io/inputSizes.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { lastTokenOf } from '../src/network/cpuOps.js';
 import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
-import { MaskSamples, pruneTextStructured } from './helpers/textModels.js';
+import { pruneTextStructured, maskFixtures } from './helpers/textModels.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, labels } = await mnistFixtures();
 const gpu = await gpuForTests();
-const dir = join(fixtures, 'torch2');
+const { dir, samplesPath, mask, arrays, sizes } = await maskFixtures(fixtures);
 const path = join(dir, 'hf-gpt2-mask-torchscript.onnx');
 const dynamo = join(dir, 'hf-gpt2-mask.onnx');
-const samplesPath = join(dir, 'text-mask-samples.npz');
-const mask = await MaskSamples.read(samplesPath);
-const { arrays } = mask;
-const sizes = { samples: shapesOfSamples(arrays) };
 const COUNT = 16;
-
-
-
 
 describe("GPT-2's last real token", () => {
   it('lastTokenOf: the last id that is not padding, 0 when none past the first is', () => {

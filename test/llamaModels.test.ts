@@ -12,28 +12,21 @@ import { forwardCpu, type Network } from '../src/index.js';
 import type { LayerNormLayer } from '../src/network/types.js';
 import { onnx } from '../src/io/onnx/common.js';
 import { parseOnnxModel } from '../src/io/onnx/reader.js';
-import { shapesOfSamples } from '../src/io/inputSizes.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { samplesForModel } from '../src/io/samples.js';
 import { layerNormForward } from '../src/network/cpuOps.js';
 import { expectGpuForwardMatches, gpuForTests } from './helpers/gpu.js';
 import { accuracyOf, mnistFixtures } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
-import { MaskSamples, pruneTextStructured } from './helpers/textModels.js';
+import { pruneTextStructured, maskFixtures } from './helpers/textModels.js';
 
 const { fixtures, labels } = await mnistFixtures();
 const gpu = await gpuForTests();
-const dir = join(fixtures, 'torch2');
+const { dir, samplesPath, mask, arrays, sizes } = await maskFixtures(fixtures);
 const llama = join(dir, 'hf-llama-mask.onnx');
 const qwen2 = join(dir, 'hf-qwen2-mask-torchscript.onnx');
 const phi3 = join(dir, 'hf-phi3-mask-torchscript.onnx');
-const samplesPath = join(dir, 'text-mask-samples.npz');
-const mask = await MaskSamples.read(samplesPath);
-const { arrays } = mask;
-const sizes = { samples: shapesOfSamples(arrays) };
 const COUNT = 12;
-
-
 
 const norms = (network: Network) => network.layers.filter((l): l is LayerNormLayer => l.kind === 'layernorm');
 

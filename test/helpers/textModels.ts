@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import { readSamplesFile } from '../../src/io/files.js';
+import { shapesOfSamples } from '../../src/io/inputSizes.js';
 import type { NpyArray } from '../../src/io/npy.js';
 import { bytesOf, npyHeader, rawNpy } from './npyBytes.js';
 import { runCli } from './cli.js';
@@ -77,4 +78,15 @@ export class MaskSamples {
       });
     return out;
   }
+}
+
+/**
+ * The torch2 text fixtures' folder and their mask samples (test/fixtures/torch2), with the input
+ * sizes the samples fix: what the decoder, DeBERTa and heads tests start from.
+ */
+export async function maskFixtures(fixtures: string) {
+  const dir = join(fixtures, 'torch2');
+  const samplesPath = join(dir, 'text-mask-samples.npz');
+  const mask = await MaskSamples.read(samplesPath);
+  return { dir, samplesPath, mask, arrays: mask.arrays, sizes: { samples: shapesOfSamples(mask.arrays) } };
 }
