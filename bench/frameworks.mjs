@@ -1,4 +1,4 @@
-// The real-framework fixtures (test/fixtures/torch: PyTorch exports; test/fixtures/keras:
+// The real-framework fixtures (test/fixtures/torch: PyTorch exports, and torch2/resnext.onnx; test/fixtures/keras:
 // tfjs-layers models; test/fixtures/keras-onnx: Keras 3's ONNX exports), pruned as the tests prune them, beside magnitude pruning at the same
 // per-layer nonzero counts (no retraining for either). Accuracy is measured on the digits of
 // mnist-samples.npy the pruning did not see. Writes bench/results-frameworks.json and prints the
@@ -28,6 +28,8 @@ const runs = [
   ['torch/conv1d.onnx', 'cascade', 200, 0.05, []],
   ['torch/vit.onnx', 'cascade', 100, 0.05, []],
   ['torch/sequence-transformer.onnx', 'cascade', 100, 0.1, []],
+  // A ResNeXt (grouped 3×3 convs) trained and exported by PyTorch 2 (scripts/resnext_fixture.py).
+  ['torch2/resnext.onnx', 'cascade', 100, 0.05, ['/stem/stem.0/stem.0.0/Conv']],
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
   ['keras/sequence/model.json', 'cascade', 200, 0.05, []],

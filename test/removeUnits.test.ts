@@ -167,7 +167,7 @@ describe('removeUnreadUnits', () => {
     expectSameOutputs(network, removal.network);
   });
 
-  it('removes a concat member and a depthwise group together, and keeps a grouped conv whole', () => {
+  it('removes a concat member and a depthwise group together (a grouped conv reading them keeps its groups even)', () => {
     const network: Network = {
       inputShape: [3, 3, 2],
       layers: [
@@ -187,12 +187,20 @@ describe('removeUnreadUnits', () => {
     expect(weighted(removal.network, 'dw')).toMatchObject({ inChannels: 4, filters: 8, groups: 4 });
     expect(weighted(removal.network, 'pw').inChannels).toBe(8);
     expect(weighted(removal.network, 'a').filters).toBe(2);
-    expect(removal.notes.some((n) => n.includes("'grouped'"))).toBe(true);
+    expect(removal.notes.some((n) => n.includes("'grouped'"))).toBe(false); // unchanged: no note
     expectSameOutputs(network, removal.network);
-    // A grouped conv's input is fixed: zeroing its reads removes nothing.
-    const fixed = structuredClone(network);
-    zeroInput(weighted(fixed, 'grouped'), 0);
-    expect(removeUnreadUnits(fixed).kept.has('pw')).toBe(false);
+    // One group's input 0 unread: the other group reads both of its own, so both stay.
+    const uneven = structuredClone(network);
+    for (const f of [0, 1]) weighted(uneven, 'grouped').kernel[f] = 0; // row 0 (channel 0), group 0's outputs
+    expect(removeUnreadUnits(uneven).kept.has('pw')).toBe(false);
+    expect(removeUnreadUnits(uneven).notes).toContain("conv2d 'grouped': a grouped conv, 2 groups, each 2 → 2 channels before and 2 → 2 after; 1 input channel nobody reads stays, as every group keeps as many");
+    // Row 0 of every group (channels 0 and 2) unread: each group keeps one input.
+    const even = structuredClone(network);
+    zeroInput(weighted(even, 'grouped'), 0);
+    const both = removeUnreadUnits(even);
+    expect([...both.kept.get('pw')!]).toEqual([1, 3]);
+    expect(weighted(both.network, 'grouped')).toMatchObject({ inChannels: 2, filters: 4, groups: 2 });
+    expectSameOutputs(even, both.network);
   });
 
   it('keeps one unit of a layer nobody reads, and never touches the network input or output', () => {
@@ -203,6 +211,57 @@ describe('removeUnreadUnits', () => {
     expect(weighted(removal.network, 'd1')).toMatchObject({ inputs: 3, units: 1 });
     expect(weighted(removal.network, 'd2')).toMatchObject({ inputs: 1, units: 2 });
     expectSameOutputs(network, removal.network);
+  });
+
+  it('follows reads through kept units only: an input read only by a unit that goes goes too', () => {
+    const network: Network = { inputShape: [4], layers: [dense('d1', 4, 5), dense('d2', 5, 4), dense('d3', 4, 2, 'linear')] };
+    zeroInput(weighted(network, 'd3'), 1); // d2's unit 1 is unread
+    const d2 = weighted(network, 'd2');
+    for (let f = 0; f < 4; f++) if (f !== 1) d2.kernel[3 * 4 + f] = 0; // d1's unit 3 is read by d2's unit 1 only
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get('d2')!]).toEqual([0, 2, 3]);
+    expect([...removal.kept.get('d1')!]).toEqual([0, 1, 2, 4]);
+    expectSameOutputs(network, removal.network);
+  });
+
+  it('removes a residual channel that only its own branch reads (nothing after the sum reads it)', () => {
+    const network: Network = {
+      inputShape: [3, 3, 2],
+      layers: [conv('c0', 2, 4, 3), { kind: 'relu', name: 'r0' }, conv('ca', 4, 4, 1), { kind: 'add', name: 'sum', from: ['r0', 'ca'] }, conv('out', 4, 2, 1)],
+    };
+    zeroInput(weighted(network, 'out'), 1);
+    const ca = weighted(network, 'ca');
+    for (let f = 0; f < 4; f++) if (f !== 1) ca.kernel[1 * 4 + f] = 0; // channel 1 feeds only ca's channel 1: itself
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get('c0')!]).toEqual([0, 2, 3]);
+    expect(weighted(removal.network, 'ca')).toMatchObject({ inChannels: 3, filters: 3 });
+    expectSameOutputs(network, removal.network);
+  });
+
+  it('drops a grouped conv\'s group whose outputs nobody reads, with the channels only it read', () => {
+    const build = (): Network => ({
+      inputShape: [4, 4, 3],
+      layers: [conv('c1', 3, 8, 1), { kind: 'relu', name: 'r1' }, conv('grouped', 8, 8, 3, { groups: 4 }), { kind: 'relu', name: 'r2' }, conv('c3', 8, 3, 1)],
+    });
+    const network = build();
+    for (const row of [2, 3]) zeroInput(weighted(network, 'c3'), row); // group 1's outputs
+    const removal = removeUnreadUnits(network);
+    expect([...removal.kept.get('c1')!]).toEqual([0, 1, 4, 5, 6, 7]);
+    expect(weighted(removal.network, 'grouped')).toMatchObject({ inChannels: 6, filters: 6, groups: 3 });
+    expect(weighted(removal.network, 'c3').inChannels).toBe(6);
+    expect(removal.notes).toContain("conv2d 'grouped': a grouped conv, groups 4 → 3, each 2 → 2 channels before and 2 → 2 after");
+    expectSameOutputs(network, removal.network);
+    // One output of one group unread: the others keep two each, so it stays; one of every group: all go.
+    const one = build();
+    zeroInput(weighted(one, 'c3'), 0);
+    expect(removeUnreadUnits(one).kept.size).toBe(0);
+    const each = build();
+    for (const row of [0, 2, 4, 6]) zeroInput(weighted(each, 'c3'), row);
+    const halved = removeUnreadUnits(each);
+    expect([...halved.kept.get('grouped')!]).toEqual([1, 3, 5, 7]);
+    expect(weighted(halved.network, 'grouped')).toMatchObject({ inChannels: 8, filters: 4, groups: 4 });
+    expect(halved.kept.has('c1')).toBe(false);
+    expectSameOutputs(each, halved.network);
   });
 });
 
@@ -249,6 +308,22 @@ describe('written with fewer units', () => {
     const convs = reread.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
     expect(convs.map((l) => [l.inChannels, l.filters, l.groups ?? 1])).toEqual([[3, 3, 1], [3, 6, 3], [6, 3, 1]]);
     expect(reread.layers.find((l): l is DenseLayer => l.kind === 'dense')!.inputs).toBe(6 * 16);
+  });
+
+  it('ONNX: a ResNeXt-style grouped conv loses a group and an input of every other group (onnxruntime runs it)', async () => {
+    const g = new GraphBuilder(12);
+    const reduce = g.node('Relu', [g.batchNorm(g.conv('input', 3, 8, 1, { bias: false }), 8)]);
+    const grouped = g.node('Relu', [g.batchNorm(g.conv(reduce, 8, 8, 3, { pad: 1, group: 4, bias: false }), 8)]);
+    const expand = g.batchNorm(g.conv(grouped, 8, 4, 1, { bias: false }), 4);
+    const bytes = g.model([3, 6, 6], g.gemm(g.viewFlatten(g.node('GlobalAveragePool', [expand]), 13), 4, 3));
+    const { reread, removal } = await onnxRoundTrip(bytes, [3, 6, 6], (network) => {
+      const [, conv3x3, last] = network.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+      for (const row of [2, 3]) zeroInput(last, row); // group 1's outputs
+      zeroInput(conv3x3, 0); // the first input of every group: channels 0, 4, 6 read by none
+    });
+    const convs = reread.layers.filter((l): l is Conv2DLayer => l.kind === 'conv2d');
+    expect(convs.map((l) => [l.inChannels, l.filters, l.groups ?? 1])).toEqual([[3, 3, 1], [3, 6, 3], [6, 4, 1]]);
+    expect(removal.unitsAfter).toBe(removal.unitsBefore - 7);
   });
 
   it('ONNX: a BatchNormalization kept as a layer (after a ReLU) loses the removed channel', async () => {

@@ -11,6 +11,7 @@
 // position, and the kernel as a (kh·kw·cin) × cout matrix. The patches are never materialized:
 // the solver gets the images and the window geometry (ImagePatches) and convolves.
 import { headGroups, headMap } from './attentionHeads.js';
+import { groupedConvSpan } from './liveChannels.js';
 import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
@@ -196,8 +197,9 @@ export async function pruneNetwork(
     // Structured, a dense layer after a flatten of an image drops whole channels (its groups are channels).
     const reads = graph.sources[target.index][0];
     const flat = layer.kind === 'dense' && reads >= 0 && network.layers[reads].kind === 'flatten' ? graph.inputShapes[reads][0] : [];
-    const headRuns = heads && headGroups(heads, graph, target.index);
-    return { target, layer, parts, programs, inputChannels: flat.length === 3 ? flat[2] : undefined, groupSpan: headRuns?.span };
+    // A layer reading merged heads drops whole heads; one reading a grouped conv, whole groups.
+    const span = (heads && headGroups(heads, graph, target.index))?.span ?? (options.structure === 'inputs' ? groupedConvSpan(network, graph, target.index) : undefined);
+    return { target, layer, parts, programs, inputChannels: flat.length === 3 ? flat[2] : undefined, groupSpan: span };
   };
 
   type Job = ReturnType<typeof prepare>;

@@ -7,15 +7,17 @@
 // Channels are tied when they must go together: an elementwise op's input and output channel c,
 // every input of a residual Add or a gating Mul at channel c (and the output's c), a Concat's input channel and its
 // place in the output, a depthwise conv's input channel and its outputs, a flatten's features and
-// the channel they came from. A tied set goes only when none of its members is read, and never
-// when it touches the network's input or output, a softmax, or a grouped (not depthwise) conv.
+// the channel they came from. A tied set goes only when no kept output reads any of its members
+// (liveChannels.ts), and never when it touches the network's input or output or a softmax. A
+// grouped conv keeps as many channels in each of its groups, and drops groups whole.
 // Units with all-zero weights first hand their constant output to their reader's bias
 // (foldConstants.ts), which makes them unread. Attention heads nobody reads go first, whole
 // (attentionHeads.ts), and count as units.
 import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import { foldConstantUnits } from './foldConstants.js';
-import type { Network, RearrangeLayer } from '../network/types.js';
-import { inputRead, shrinkLayer } from './shrinkLayer.js';
+import type { Conv2DLayer, Network, RearrangeLayer } from '../network/types.js';
+import { shrinkLayer } from './shrinkLayer.js';
+import { ChannelSets, isGroupedConv, liveSets } from './liveChannels.js';
 import { headMap, removeHeads } from './attentionHeads.js';
 
 export interface UnitRemoval {
@@ -25,7 +27,7 @@ export interface UnitRemoval {
   kept: Map<string, Int32Array>;
   /** Each dense/conv layer's units or filters (an embedding's dimensions), before and after. */
   layers: { name: string; kind: 'dense' | 'conv2d' | 'embedding'; before: number; after: number }[];
-  /** Units (neurons, channels) of the dense/conv layers that could go (not the output, not fixed by a grouped conv): before and after. */
+  /** Units (neurons, channels) of the dense/conv layers that could go (not the output, not fixed): before and after. */
   unitsBefore: number;
   unitsAfter: number;
   /** What held units back, in words (a residual sum, a grouped conv), and the heads each attention kept. */
@@ -36,46 +38,7 @@ export interface UnitRemoval {
   shapes?: Map<string, number[]>;
 }
 
-const channelsOf = (shape: readonly number[]) => shape[shape.length - 1];
-
-/** The union-find of (tensor, channel) pairs; tensor NETWORK_INPUT is the input. */
-class ChannelSets {
-  readonly base = new Map<number, number>();
-  readonly parent: Int32Array;
-  /** Read by a layer's weights (or fixed: input, output, softmax, grouped conv). */
-  readonly read: Uint8Array;
-  readonly fixed: Uint8Array;
-
-  constructor(readonly graph: NetworkGraph, inputShape: readonly number[]) {
-    let total = 0;
-    for (let t = NETWORK_INPUT; t < graph.outputShapes.length; t++) {
-      this.base.set(t, total);
-      total += channelsOf(t === NETWORK_INPUT ? inputShape : graph.outputShapes[t]);
-    }
-    this.parent = Int32Array.from({ length: total }, (_, i) => i);
-    this.read = new Uint8Array(total);
-    this.fixed = new Uint8Array(total);
-  }
-
-  node = (tensor: number, channel: number) => this.base.get(tensor)! + channel;
-  count = (tensor: number) => (this.base.get(tensor + 1) ?? this.parent.length) - this.base.get(tensor)!;
-
-  find(i: number): number {
-    while (this.parent[i] !== i) i = this.parent[i] = this.parent[this.parent[i]];
-    return i;
-  }
-
-  union(a: number, b: number): void {
-    const [ra, rb] = [this.find(a), this.find(b)];
-    if (ra !== rb) this.parent[ra] = rb;
-  }
-
-  fix(tensor: number): void {
-    for (let c = 0; c < this.count(tensor); c++) this.fixed[this.node(tensor, c)] = 1;
-  }
-}
-
-/** Ties channels across each layer, and marks what its weights read and what is fixed. */
+/** Ties channels across each layer, and marks what is fixed. */
 function tieChannels(network: Network, sets: ChannelSets): void {
   const { graph } = sets;
   const node = sets.node;
@@ -90,18 +53,13 @@ function tieChannels(network: Network, sets: ChannelSets): void {
     };
     switch (layer.kind) {
       case 'dense':
-        for (let n = 0; n < layer.inputs; n++) if (inputRead(layer, n)) sets.read[node(source, n)] = 1;
-        break;
+        break; // what its weights read: liveSets
       case 'conv2d': {
+        // A depthwise conv's outputs come from one input channel each; other convs' reads: liveSets.
         const groups = layer.groups ?? 1;
-        if (groups === 1) {
-          for (let c = 0; c < layer.inChannels; c++) if (inputRead(layer, c)) sets.read[node(source, c)] = 1;
-        } else if (groups === layer.inChannels) {
+        if (groups > 1 && groups === layer.inChannels) {
           const multiplier = layer.filters / groups;
           for (let f = 0; f < layer.filters; f++) union(node(source, Math.floor(f / multiplier)), node(i, f));
-        } else {
-          sets.fix(source);
-          sets.fix(i);
         }
         break;
       }
@@ -224,22 +182,11 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
   const { network, folds } = foldConstantUnits(pruned, graph);
   const sets = new ChannelSets(graph, network.inputShape);
   tieChannels(network, sets);
-  const live = new Uint8Array(sets.parent.length);
+  const live = liveSets(network, sets);
   const fixedSet = new Uint8Array(sets.parent.length);
-  for (let n = 0; n < live.length; n++) {
-    if (sets.read[n] || sets.fixed[n]) live[sets.find(n)] = 1;
-    if (sets.fixed[n]) fixedSet[sets.find(n)] = 1;
-  }
+  for (let n = 0; n < live.length; n++) if (sets.fixed[n]) fixedSet[sets.find(n)] = 1;
   const layers = network.layers;
   const kept = layers.map((_, i) => keptChannels(sets, live, i));
-  // A tensor nobody reads at all keeps one channel, so every layer keeps a shape (its one unit
-  // then carries a value nobody reads: the network's output is constant in it).
-  kept.forEach((k, i) => {
-    if (k.length === 0) {
-      live[sets.find(sets.node(i, 0))] = 1;
-      layers.forEach((_, j) => (kept[j] = keptChannels(sets, live, j)));
-    }
-  });
   const keptOf = (t: number) => (t === NETWORK_INPUT ? null : kept[t].length === sets.count(t) ? null : kept[t]);
 
   const result: UnitRemoval = { network: { ...network, layers: [] }, kept: new Map(), layers: [], unitsBefore: 0, unitsAfter: 0, notes: [] };
@@ -266,10 +213,12 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
       let unreadKept = 0;
       for (let c = 0; c < sets.count(source); c++) {
         const n = sets.node(source, c);
-        if (!sets.read[n] && live[sets.find(n)] && (layer.kind === 'dense' || (layer.groups ?? 1) === 1)) unreadKept++;
+        if (!sets.read[n] && live[sets.find(n)] && (layer.kind === 'dense' || (layer.groups ?? 1) === 1 || isGroupedConv(layer))) unreadKept++;
       }
       const what = source === NETWORK_INPUT ? 'the network input' : `'${layers[source].name}'`;
-      if (unreadKept) result.notes.push(`${layer.kind} '${layer.name}': reads ${unreadKept} ${source === NETWORK_INPUT ? 'input features' : 'channels'} of ${what} no more, which stay (${source === NETWORK_INPUT ? 'the model input keeps its shape' : 'another reader or a tied channel needs them'})`);
+      const shrunk = result.network.layers[i] as Conv2DLayer;
+      if (isGroupedConv(layer) && (unreadKept || shrunk !== layer)) result.notes.push(groupedNote(layer, shrunk, unreadKept));
+      else if (unreadKept) result.notes.push(`${layer.kind} '${layer.name}': reads ${unreadKept} ${source === NETWORK_INPUT ? 'input features' : 'channels'} of ${what} no more, which stay (${source === NETWORK_INPUT ? 'the model input keeps its shape' : 'another reader or a tied channel needs them'})`);
     }
     if (layer.kind === 'add') {
       const channels = sets.count(i);
@@ -278,11 +227,17 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
       if (removed === 0) whole.push(`'${layer.name}'`);
       else result.notes.push(`residual sum '${layer.name}': ${removed} of ${channels} channels removed (${SUM_RULE})`);
     }
-    if (layer.kind === 'conv2d' && (layer.groups ?? 1) > 1 && layer.groups !== layer.inChannels)
-      result.notes.push(`conv2d '${layer.name}': a grouped conv (${layer.groups} groups) keeps all its input and output channels`);
   });
   if (whole.length) result.notes.push(`${whole.length === 1 ? `residual sum ${whole[0]} keeps` : `${whole.length} residual sums keep`} all their channels (${SUM_RULE})${whole.length > 1 ? `: ${whole.join(', ')}` : ''}`);
   return result;
+}
+
+/** What became of a grouped conv's groups, and the channels nobody reads it keeps to balance them. */
+function groupedNote(before: Conv2DLayer, after: Conv2DLayer, held: number): string {
+  const per = (layer: Conv2DLayer) => `${layer.inChannels / layer.groups!} → ${layer.filters / layer.groups!}`;
+  const groups = before.groups === after.groups ? `${before.groups} groups` : `groups ${before.groups} → ${after.groups}`;
+  const balance = held ? `; ${held} input ${held === 1 ? 'channel' : 'channels'} nobody reads ${held === 1 ? 'stays' : 'stay'}, as every group keeps as many` : '';
+  return `conv2d '${before.name}': a grouped conv, ${groups}, each ${per(before)} channels before and ${per(after)} after${balance}`;
 }
 
 const SUM_RULE = 'a channel of a sum goes only when no reader of the sum or of its inputs reads it';

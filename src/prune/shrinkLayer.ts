@@ -18,6 +18,37 @@ function pick(values: Float32Array, keep: Int32Array | null): Float32Array {
   return keep ? Float32Array.from(keep, (c) => values[c]) : values;
 }
 
+/** A conv kernel [kh, kw, rows, cols.length] of `layer`'s: output j reads old row row(j, i) as its row i. */
+function pickKernel(layer: Conv2DLayer, cols: Int32Array, row: (j: number, i: number) => number, rows: number): Float32Array {
+  const taps = layer.kernelSize[0] * layer.kernelSize[1];
+  const inRows = layer.kernel.length / (taps * layer.filters);
+  const kernel = new Float32Array(taps * rows * cols.length);
+  for (let k = 0; k < taps; k++)
+    for (let i = 0; i < rows; i++) cols.forEach((c, j) => (kernel[(k * rows + i) * cols.length + j] = layer.kernel[(k * inRows + row(j, i)) * layer.filters + c]));
+  return kernel;
+}
+
+/**
+ * A grouped conv with the kept channels, which must fill whole groups evenly (liveChannels.ts
+ * balances them): the groups with kept outputs stay, each with as many inputs and outputs.
+ */
+function shrinkGrouped(layer: Conv2DLayer, input: Int32Array | null, out: Int32Array | null): Conv2DLayer {
+  const groups = layer.groups!;
+  const perIn = layer.inChannels / groups;
+  const perOut = layer.filters / groups;
+  const rows = input ?? Int32Array.from({ length: layer.inChannels }, (_, r) => r);
+  const cols = out ?? Int32Array.from({ length: layer.filters }, (_, c) => c);
+  const kept = [...new Set(Array.from(cols, (c) => Math.floor(c / perOut)))];
+  const inEach = rows.length / kept.length;
+  const outEach = cols.length / kept.length;
+  // Group s of the result is kept[s]: its inputs are rows s·inEach …, its outputs cols s·outEach ….
+  const ok = Number.isInteger(inEach) && Number.isInteger(outEach) &&
+    rows.every((r, i) => Math.floor(r / perIn) === kept[Math.floor(i / inEach)]) && cols.every((c, j) => Math.floor(c / perOut) === kept[Math.floor(j / outEach)]);
+  if (!ok) throw new Error(`conv2d '${layer.name}': the channels kept do not fill its groups evenly (${rows.length} inputs, ${cols.length} outputs in ${kept.length} of ${groups} groups)`);
+  const kernel = pickKernel(layer, cols, (j, i) => rows[Math.floor(j / outEach) * inEach + i] - kept[Math.floor(j / outEach)] * perIn, inEach);
+  return { ...layer, kernel, inChannels: rows.length, filters: cols.length, groups: kept.length, bias: layer.bias && pick(layer.bias, out) };
+}
+
 /** The layer with only the kept input channels (rows) and output channels (columns) of its `channels`. */
 export function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Array | null, channels: number, inputChannels: number): Layer {
   switch (layer.kind) {
@@ -29,16 +60,14 @@ export function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Ar
       return { ...layer, kernel, inputs: rows.length, units: cols.length, bias: layer.bias && pick(layer.bias, out) };
     }
     case 'conv2d': {
-      // Only plain and depthwise convs get here: a grouped conv's channels are all fixed.
-      const depthwise = (layer.groups ?? 1) > 1;
+      const groups = layer.groups ?? 1;
+      if (groups > 1 && groups !== layer.inChannels) return shrinkGrouped(layer, input, out);
+      const depthwise = groups > 1;
       // Depthwise: the kernel is [kh, kw, 1, filters] and input channels follow the outputs kept.
       const inRows = depthwise ? 1 : layer.inChannels;
       const rows = depthwise ? Int32Array.of(0) : (input ?? Int32Array.from({ length: inRows }, (_, r) => r));
       const cols = out ?? Int32Array.from({ length: layer.filters }, (_, c) => c);
-      const taps = layer.kernelSize[0] * layer.kernelSize[1];
-      const kernel = new Float32Array(taps * rows.length * cols.length);
-      for (let k = 0; k < taps; k++)
-        rows.forEach((r, i) => cols.forEach((c, j) => (kernel[(k * rows.length + i) * cols.length + j] = layer.kernel[(k * inRows + r) * layer.filters + c])));
+      const kernel = pickKernel(layer, cols, (_, i) => rows[i], rows.length);
       const channels = depthwise ? (input ? input.length : layer.inChannels) : rows.length;
       return { ...layer, kernel, inChannels: channels, filters: cols.length, ...(depthwise ? { groups: channels } : {}), bias: layer.bias && pick(layer.bias, out) };
     }
