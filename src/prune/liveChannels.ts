@@ -55,19 +55,34 @@ export class ChannelSets {
 export const isGroupedConv = (layer: Network['layers'][number]): layer is Conv2DLayer =>
   layer.kind === 'conv2d' && (layer.groups ?? 1) > 1 && layer.groups !== layer.inChannels;
 
-/** The input channels that output `f` of a dense layer or a plain or grouped conv reads through a nonzero weight. */
-function readsOf(layer: DenseLayer | Conv2DLayer, f: number, visit: (channel: number) => void): void {
+/**
+ * Visits each input channel of a dense layer or a plain or grouped conv that a live output
+ * (`liveOut`) reads through a nonzero weight, skipping those `done` says are read already. Row by
+ * row, so that memory is read in order and a row stops at its first nonzero.
+ */
+function scanReads(layer: DenseLayer | Conv2DLayer, liveOut: Uint8Array, done: (channel: number) => boolean, visit: (channel: number) => void): void {
   const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
   const groups = layer.kind === 'conv2d' ? (layer.groups ?? 1) : 1;
   const rows = (layer.kind === 'dense' ? layer.inputs : layer.inChannels) / groups;
-  const first = Math.floor(f / (outputs / groups)) * rows; // the group's first input channel
+  const perOut = outputs / groups;
   const taps = layer.kind === 'dense' ? 1 : layer.kernelSize[0] * layer.kernelSize[1];
-  for (let r = 0; r < rows; r++)
-    for (let k = 0; k < taps; k++)
-      if (layer.kernel[(k * rows + r) * outputs + f] !== 0) {
-        visit(first + r);
-        break;
+  for (let g = 0; g < groups; g++) {
+    let any = false;
+    for (let f = g * perOut; f < (g + 1) * perOut && !any; f++) any = liveOut[f] === 1;
+    if (!any) continue;
+    for (let r = 0; r < rows; r++) {
+      const channel = g * rows + r;
+      if (done(channel)) continue;
+      read: for (let k = 0; k < taps; k++) {
+        const start = (k * rows + r) * outputs;
+        for (let f = g * perOut; f < (g + 1) * perOut; f++)
+          if (liveOut[f] && layer.kernel[start + f] !== 0) {
+            visit(channel);
+            break read;
+          }
       }
+    }
+  }
 }
 
 /**
@@ -89,26 +104,28 @@ export function liveSets(network: Network, sets: ChannelSets): Uint8Array {
     first[r] = n;
   }
   const live = new Uint8Array(total);
-  const queue: number[] = [];
-  const keep = (n: number) => {
-    const r = sets.find(n);
-    if (!live[r]) {
-      live[r] = 1;
-      queue.push(r);
-    }
-  };
   const reader = (t: number) => {
     if (t === NETWORK_INPUT) return null;
     const layer = network.layers[t];
     return layer.kind === 'dense' || (layer.kind === 'conv2d' && ((layer.groups ?? 1) === 1 || isGroupedConv(layer))) ? layer : null;
   };
+  // Readers with outputs newly live: their weights are scanned again (in rounds, not per output).
+  const dirty = new Set<number>();
+  const keep = (n: number) => {
+    const r = sets.find(n);
+    if (live[r]) return;
+    live[r] = 1;
+    for (let m = first[r]; m >= 0; m = next[m]) if (reader(tensorOf[m])) dirty.add(tensorOf[m]);
+  };
   const spread = () => {
-    while (queue.length) {
-      for (let m = first[queue.pop()!]; m >= 0; m = next[m]) {
-        const layer = reader(tensorOf[m]);
-        if (!layer) continue;
-        const source = graph.sources[tensorOf[m]][0];
-        readsOf(layer, m - sets.base.get(tensorOf[m])!, (c) => {
+    while (dirty.size) {
+      const layers = [...dirty];
+      dirty.clear();
+      for (const i of layers) {
+        const layer = reader(i)!;
+        const source = graph.sources[i][0];
+        const liveOut = Uint8Array.from({ length: sets.count(i) }, (_, f) => live[sets.find(sets.node(i, f))]);
+        scanReads(layer, liveOut, (c) => sets.read[sets.node(source, c)] === 1, (c) => {
           sets.read[sets.node(source, c)] = 1;
           keep(sets.node(source, c));
         });
