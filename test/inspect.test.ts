@@ -57,6 +57,15 @@ describe('net-trim inspect', () => {
     expect((await runCli(['inspect', join(fixtures, 'mnist-mlp.onnx')])).stdout).not.toContain('attention:');
   });
 
+  it('grouped convs: each with its groups, and what structured pruning can remove (not depthwise ones)', async () => {
+    const resnext = join(fixtures, 'torch2/resnext.onnx');
+    const body = (block: number) => `/blocks/blocks.${block}/body/body.2/body.2.0/Conv`;
+    expect((await runCli(['inspect', resnext])).stdout).toContain(`grouped convs: '${body(0)}' (16 groups of 4 → 4 channels), '${body(1)}' (16 groups of 4 → 4 channels); --structured removes a group whole when nothing reads its outputs, else only as many channels from every group`);
+    const json = JSON.parse((await runCli(['inspect', resnext, '--json'])).stdout);
+    expect(json.groupedConvs).toEqual([0, 1].map((b) => ({ layer: body(b), groups: 16, inputsPerGroup: 4, outputsPerGroup: 4 })));
+    expect((await runCli(['inspect', join(fixtures, 'torch/mobilenet.onnx')])).stdout).not.toContain('grouped convs:');
+  });
+
   it('a graph with a cycle: exit 2, one line naming the node, nothing printed on stdout', async () => {
     // a = relu(b), b = relu(a), output = input + b.
     const g = new GraphBuilder(5);

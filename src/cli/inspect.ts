@@ -6,6 +6,8 @@ import { samplesForModel } from '../io/samples.js';
 import { describeNetwork, formatNetworkSummary } from '../network/describe.js';
 import { networkGraph } from '../network/graph.js';
 import { attentionSummary } from '../prune/attentionHeads.js';
+import { isGroupedConv } from '../prune/liveChannels.js';
+import type { Network } from '../network/types.js';
 import { DIM_HELP } from './modelInputs.js';
 import { axisSizes, collect } from './optionValues.js';
 
@@ -16,6 +18,17 @@ function attentionLine(a: NonNullable<ReturnType<typeof attentionSummary>>): str
   const queries = a.readers.reduce((n, r) => n + r.heads, 0);
   const count = queries === a.heads || queries === 0 ? `${a.heads} ${a.heads === 1 ? 'head' : 'heads'}` : `${queries} query heads in ${a.heads} units (those sharing a key head go together)`;
   return `attention: ${count}, read merged by ${readers || 'no dense or conv layer'}; ${fixed}`;
+}
+
+/** The grouped (not depthwise) convs: name, groups, input and output channels per group. */
+function groupedConvs(network: Network): Array<{ layer: string; groups: number; inputsPerGroup: number; outputsPerGroup: number }> {
+  return network.layers.filter(isGroupedConv).map((l) => ({ layer: l.name, groups: l.groups!, inputsPerGroup: l.inChannels / l.groups!, outputsPerGroup: l.filters / l.groups! }));
+}
+
+/** "grouped convs: '…' (16 groups of 4 → 4 channels), …; --structured removes …". */
+function groupedLine(convs: ReturnType<typeof groupedConvs>): string {
+  const list = convs.map((c) => `'${c.layer}' (${c.groups} groups of ${c.inputsPerGroup} → ${c.outputsPerGroup} channels)`).join(', ');
+  return `grouped convs: ${list}; --structured removes a group whole when nothing reads its outputs, else only as many channels from every group`;
 }
 
 export function addInspectCommand(program: Command): void {
@@ -33,10 +46,11 @@ export function addInspectCommand(program: Command): void {
       const summary = describeNetwork(model.network, model.imageLayout, model.partLayouts);
       const notes = model.notes ?? [];
       const attention = attentionSummary(model.network, networkGraph(model.network));
-      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, ...(attention ? { attention } : {}), notes, ...(checked ? { samplesChecked: checked } : {}) }, null, 2)}\n`);
+      const grouped = groupedConvs(model.network);
+      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, format: model.format, ...summary, ...(attention ? { attention } : {}), ...(grouped.length ? { groupedConvs: grouped } : {}), notes, ...(checked ? { samplesChecked: checked } : {}) }, null, 2)}\n`);
       else {
         const fit = checked ? [`samples checked: ${checked.path} holds ${checked.count} that fit the model`] : [];
-        process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes), ...(attention ? [attentionLine(attention)] : []), ...fit].join('\n')}\n`);
+        process.stdout.write(`${[`${modelPath} (${model.format === 'onnx' ? 'ONNX' : 'TF.js'})`, ...formatNetworkSummary(summary, notes), ...(attention ? [attentionLine(attention)] : []), ...(grouped.length ? [groupedLine(grouped)] : []), ...fit].join('\n')}\n`);
       }
     });
 }
