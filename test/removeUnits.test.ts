@@ -326,6 +326,26 @@ describe('written with fewer units', () => {
     expect(removal.unitsAfter).toBe(removal.unitsBefore - 7);
   });
 
+  it('ONNX: a RegNetY-style grouped conv with squeeze-and-excitation loses a group with its gates (onnxruntime runs it)', async () => {
+    const g = new GraphBuilder(13);
+    const reduce = g.node('Relu', [g.batchNorm(g.conv('input', 3, 8, 1, { bias: false }), 8)]);
+    const grouped = g.node('Relu', [g.batchNorm(g.conv(reduce, 8, 8, 3, { pad: 1, group: 4, bias: false }), 8)]);
+    const squeeze = g.node('Relu', [g.conv(g.node('GlobalAveragePool', [grouped]), 8, 2, 1)]);
+    const gated = g.node('Mul', [grouped, g.node('Sigmoid', [g.conv(squeeze, 2, 8, 1)])]);
+    const expand = g.batchNorm(g.conv(gated, 8, 4, 1, { bias: false }), 4);
+    const bytes = g.model([3, 6, 6], g.gemm(g.viewFlatten(g.node('GlobalAveragePool', [expand]), 13), 4, 3));
+    const { reread } = await onnxRoundTrip(bytes, [3, 6, 6], (network) => {
+      // The squeeze and excitation 1×1 convs of the pooled vector read as dense layers.
+      const [, , squeeze, , expand] = network.layers.filter((l): l is DenseLayer | Conv2DLayer => l.kind === 'conv2d' || l.kind === 'dense');
+      for (const row of [2, 3]) {
+        zeroInput(squeeze, row); // the squeeze reads group 1's channels no more
+        zeroInput(expand, row); // nor does the expand conv after the gate
+      }
+    });
+    const sizes = reread.layers.flatMap((l) => (l.kind === 'conv2d' ? [[l.inChannels, l.filters, l.groups ?? 1]] : l.kind === 'dense' ? [[l.inputs, l.units]] : []));
+    expect(sizes).toEqual([[3, 6, 1], [6, 6, 3], [6, 2], [2, 6], [6, 4, 1], [4, 3]]);
+  });
+
   it('ONNX: a BatchNormalization kept as a layer (after a ReLU) loses the removed channel', async () => {
     const g = new GraphBuilder(11);
     const hidden = g.batchNorm(g.node('Relu', [g.gemm('input', 6, 8)]), 8);
