@@ -9,19 +9,14 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 from torch import nn
+
+from mnist_training import fit, load_digits
 
 torch.manual_seed(20261207)
 torch.set_num_threads(2)
 data_dir, out_dir = sys.argv[1], sys.argv[2]
-
-
-def load(name):
-    x = np.load(os.path.join(data_dir, f"{name}-x.npy")).reshape(-1, 1, 28, 28)
-    y = np.load(os.path.join(data_dir, f"{name}-y.npy")).astype(np.int64)
-    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def bn_conv(cin, cout, k, stride=1, groups=1):
@@ -52,23 +47,13 @@ class ResNeXt(nn.Module):
         return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
 
 
-train_x, train_y = load("train")
-test_x, test_y = load("test")
+train_x, train_y = load_digits(data_dir, "train")
+test_x, test_y = load_digits(data_dir, "test")
 model = ResNeXt()
-opt = torch.optim.Adam(model.parameters(), lr=0.005)
-loss_fn = nn.CrossEntropyLoss()
 epochs = 6
 started = time.time()
-for _ in range(epochs):
-    model.train()
-    order = torch.randperm(len(train_x))
-    for i in range(0, len(order), 32):
-        batch = order[i : i + 32]
-        opt.zero_grad()
-        loss_fn(model(train_x[batch]), train_y[batch]).backward()
-        opt.step()
+fit(model, train_x, train_y, epochs, 0.005)
 seconds = time.time() - started
-model.eval()
 with torch.no_grad():
     accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
 path = os.path.join(out_dir, "resnext.onnx")

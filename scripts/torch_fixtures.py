@@ -11,20 +11,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnist_training import fit, load_digits
+
 torch.manual_seed(20240611)
 torch.set_num_threads(2)
 data_dir, out_dir = sys.argv[1], sys.argv[2]
 os.makedirs(out_dir, exist_ok=True)
 
 
-def load(name):
-    x = np.load(os.path.join(data_dir, f"{name}-x.npy")).reshape(-1, 1, 28, 28)
-    y = np.load(os.path.join(data_dir, f"{name}-y.npy")).astype(np.int64)
-    return torch.from_numpy(x), torch.from_numpy(y)
-
-
-train_x, train_y = load("train")
-test_x, test_y = load("test")
+train_x, train_y = load_digits(data_dir, "train")
+test_x, test_y = load_digits(data_dir, "test")
 
 
 from torch_models import *  # noqa: E402,F401,F403 (the models; defining them draws no random numbers)
@@ -36,19 +32,8 @@ def accuracy(model, x, y, shape):
 
 
 def train(model, epochs, lr, shape, inputs=None):
-    """Adam on batches of 32 in a seeded order; inputs: the training digits viewed as `shape`, or given (token ids)."""
-    x = train_x.view(-1, *shape) if inputs is None else inputs
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(x))
-        for i in range(0, len(order), 32):
-            batch = order[i : i + 32]
-            opt.zero_grad()
-            loss_fn(model(x[batch]), train_y[batch]).backward()
-            opt.step()
-    model.eval()
+    """inputs: the training digits viewed as `shape`, or given (token ids)."""
+    fit(model, train_x.view(-1, *shape) if inputs is None else inputs, train_y, epochs, lr)
 
 
 # name, model, epochs, learning rate, opset

@@ -1,0 +1,29 @@
+"""The fixtures' MNIST split (written by torch-fixtures.mjs) and their training loop, shared by
+torch_fixtures.py and resnext_fixture.py."""
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def load_digits(data_dir, name):
+    """The split's `name` digits as [n, 1, 28, 28] float32 and their int64 labels."""
+    x = np.load(os.path.join(data_dir, f"{name}-x.npy")).reshape(-1, 1, 28, 28)
+    y = np.load(os.path.join(data_dir, f"{name}-y.npy")).astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def fit(model, x, y, epochs, lr):
+    """Adam on batches of 32 in a seeded order (one randperm per epoch), then eval mode."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x))
+        for i in range(0, len(order), 32):
+            batch = order[i : i + 32]
+            opt.zero_grad()
+            loss_fn(model(x[batch]), y[batch]).backward()
+            opt.step()
+    model.eval()
