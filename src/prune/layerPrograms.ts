@@ -2,6 +2,9 @@
 // activations, its pre-activation with the trained weights, sizes and counts, and the budgeted
 // runner of parallel solves.
 import type { ForwardResult } from '../network/forwardCpu.js';
+import type { NetworkGraph } from '../network/graph.js';
+import { headGroups, type HeadMap } from './attentionHeads.js';
+import { groupedConvSpan } from './liveChannels.js';
 import { windowGeometry } from '../network/shapes.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
 import { designOf, inputColumns, inputRows, isImagePatches } from '../solver/design.js';
@@ -131,6 +134,18 @@ export function accuracy(outputs: ArrayLike<number>, labels: ArrayLike<number>, 
     if (best === Number(labels[p])) correct++;
   }
   return correct / labels.length;
+}
+
+/**
+ * How structured Net-Trim groups layer `index`'s inputs, beyond one group per input: a dense layer
+ * after a flatten of an image by channel (`inputChannels`: whole channels go); a layer reading
+ * merged attention heads by head, one reading a grouped conv by that conv's groups (`groupSpan`).
+ */
+export function inputGrouping(network: Network, graph: NetworkGraph, index: number, heads: HeadMap | null): { inputChannels?: number; groupSpan?: number } {
+  const reads = graph.sources[index][0];
+  const flat = network.layers[index].kind === 'dense' && reads >= 0 && network.layers[reads].kind === 'flatten' ? graph.inputShapes[reads][0] : [];
+  const span = (heads && headGroups(heads, graph, index))?.span ?? groupedConvSpan(network, graph, index);
+  return { ...(flat.length === 3 ? { inputChannels: flat[2] } : {}), ...(span ? { groupSpan: span } : {}) };
 }
 
 /** One program of a layer: its outputs from `outStart` on, reading the whole input or its channels from `inStart` on. */

@@ -10,8 +10,7 @@
 // A conv layer is the same program on image patches: X = im2col(input), one row per output
 // position, and the kernel as a (kh·kw·cin) × cout matrix. The patches are never materialized:
 // the solver gets the images and the window geometry (ImagePatches) and convolves.
-import { headGroups, headMap } from './attentionHeads.js';
-import { groupedConvSpan } from './liveChannels.js';
+import { headMap } from './attentionHeads.js';
 import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
@@ -24,7 +23,7 @@ import { solveLayer } from '../solver/solveLayer.js';
 import { throwIfAborted, yieldToEvents } from '../solver/admmDriver.js';
 import type { Backend, Matrix, SolveLayerOptions, SolveLayerResult, SolveProgress, SolverState } from '../solver/types.js';
 import { consistencyBounds, leastSquaresEpsilon, lipschitzBetween, operatorNorm, type BoundStep } from './bounds.js';
-import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, joinLayerParts, layerNonzeros, layerParts, outputCount, preActivation, problemBytes, linkedController, programInput, runWithinBudget, type Forward, type ProgramSolver } from './layerPrograms.js';
+import { accuracy, channelSlice, cloneNetwork, combineReports, DEFAULT_CONCURRENT_BYTES, frobenius, inputGrouping, joinLayerParts, layerNonzeros, layerParts, outputCount, preActivation, problemBytes, linkedController, programInput, runWithinBudget, type Forward, type ProgramSolver } from './layerPrograms.js';
 
 export { DEFAULT_CONCURRENT_BYTES };
 export type { LayerSolveRequest, ProgramSolver } from './layerPrograms.js';
@@ -194,12 +193,7 @@ export async function pruneNetwork(
       }
       return { part, X, Y, V, offset, epsilon, layerKappa };
     });
-    // Structured, a dense layer after a flatten of an image drops whole channels (its groups are channels).
-    const reads = graph.sources[target.index][0];
-    const flat = layer.kind === 'dense' && reads >= 0 && network.layers[reads].kind === 'flatten' ? graph.inputShapes[reads][0] : [];
-    // A layer reading merged heads drops whole heads; one reading a grouped conv, whole groups.
-    const span = (heads && headGroups(heads, graph, target.index))?.span ?? (options.structure === 'inputs' ? groupedConvSpan(network, graph, target.index) : undefined);
-    return { target, layer, parts, programs, inputChannels: flat.length === 3 ? flat[2] : undefined, groupSpan: span };
+    return { target, layer, parts, programs, ...(options.structure === 'inputs' ? inputGrouping(network, graph, target.index, heads) : {}) };
   };
 
   type Job = ReturnType<typeof prepare>;
@@ -216,8 +210,8 @@ export async function pruneNetwork(
         ...(program.V ? { V: program.V } : {}),
         ...(program.offset ? { offset: program.offset } : {}),
         ...(options.structure ? { structure: options.structure } : {}),
-        ...(options.structure === 'inputs' && job.inputChannels ? { inputChannels: job.inputChannels } : {}),
-        ...(options.structure === 'inputs' && job.groupSpan ? { groupSpan: job.groupSpan } : {}),
+        ...(job.inputChannels ? { inputChannels: job.inputChannels } : {}),
+        ...(job.groupSpan ? { groupSpan: job.groupSpan } : {}),
         activation: job.target.program,
         ...(job.target.clip ? { clip: job.target.clip } : {}),
         epsilon,
