@@ -155,6 +155,7 @@ describe('removeUnreadUnits', () => {
     const partly = build();
     zeroInput(weighted(partly, 'c'), 1); // the sum's channel 1 is unread, but b reads ra's channel 1
     expect(removeUnreadUnits(partly).kept.size).toBe(0);
+    expect(removeUnreadUnits(partly).notes).toContain("conv2d 'c': reads 1 channel of 'rs' no more, which stay (1 read by 'b' through tied channels)");
     const network = build();
     zeroInput(weighted(network, 'c'), 1);
     zeroInput(weighted(network, 'b'), 1);

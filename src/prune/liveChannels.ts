@@ -19,6 +19,8 @@ export class ChannelSets {
   readonly parent: Int32Array;
   /** Read by a kept output's weights (set by liveSets). */
   readonly read: Uint8Array;
+  /** By set (union-find root): the first layer whose kept outputs read a member (liveSets), else −1. */
+  readonly readBy: Int32Array;
   /** Fixed: input, output, softmax, anything that mixes channels. */
   readonly fixed: Uint8Array;
 
@@ -30,6 +32,7 @@ export class ChannelSets {
     }
     this.parent = Int32Array.from({ length: total }, (_, i) => i);
     this.read = new Uint8Array(total);
+    this.readBy = new Int32Array(total).fill(-1);
     this.fixed = new Uint8Array(total);
   }
 
@@ -127,6 +130,8 @@ export function liveSets(network: Network, sets: ChannelSets): Uint8Array {
         const liveOut = Uint8Array.from({ length: sets.count(i) }, (_, f) => live[sets.find(sets.node(i, f))]);
         scanReads(layer, liveOut, (c) => sets.read[sets.node(source, c)] === 1, (c) => {
           sets.read[sets.node(source, c)] = 1;
+          const r = sets.find(sets.node(source, c));
+          if (sets.readBy[r] < 0) sets.readBy[r] = i;
           keep(sets.node(source, c));
         });
       }

@@ -15,7 +15,7 @@
 // (attentionHeads.ts), and count as units.
 import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
 import { foldConstantUnits } from './foldConstants.js';
-import type { Conv2DLayer, Network, RearrangeLayer } from '../network/types.js';
+import type { Conv2DLayer, Layer, Network, RearrangeLayer } from '../network/types.js';
 import { shrinkLayer } from './shrinkLayer.js';
 import { ChannelSets, isGroupedConv, liveSets } from './liveChannels.js';
 import { headMap, removeHeads } from './attentionHeads.js';
@@ -208,17 +208,22 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
         result.unitsBefore += before;
         result.unitsAfter += after;
       }
-      // Inputs this layer no longer reads that stay anyway: the network input, or tied to a fixed channel.
+      // Inputs this layer no longer reads that stay anyway, and why: another layer reads them
+      // (through tied channels), they are fixed, or held (a grouped conv's balance, a last channel).
       const source = graph.sources[i][0];
-      let unreadKept = 0;
+      const why = new Map<string, number>();
       for (let c = 0; c < sets.count(source); c++) {
         const n = sets.node(source, c);
-        if (!sets.read[n] && live[sets.find(n)] && (layer.kind === 'dense' || (layer.groups ?? 1) === 1 || isGroupedConv(layer))) unreadKept++;
+        const root = sets.find(n);
+        if (sets.read[n] || !live[root]) continue;
+        const by = sets.readBy[root];
+        const reason = by >= 0 && by !== i ? `read by '${layers[by].name}'` : by === i ? 'tied to channels it reads' : fixedSet[root] ? 'fixed' : 'held';
+        why.set(reason, (why.get(reason) ?? 0) + 1);
       }
-      const what = source === NETWORK_INPUT ? 'the network input' : `'${layers[source].name}'`;
+      const unreadKept = [...why.values()].reduce((a, b) => a + b, 0);
       const shrunk = result.network.layers[i] as Conv2DLayer;
       if (isGroupedConv(layer) && (unreadKept || shrunk !== layer)) result.notes.push(groupedNote(layer, shrunk, unreadKept));
-      else if (unreadKept) result.notes.push(`${layer.kind} '${layer.name}': reads ${unreadKept} ${source === NETWORK_INPUT ? 'input features' : 'channels'} of ${what} no more, which stay (${source === NETWORK_INPUT ? 'the model input keeps its shape' : 'another reader or a tied channel needs them'})`);
+      else if (unreadKept && (layer.kind === 'dense' || (layer.groups ?? 1) === 1)) result.notes.push(unreadNote(layer, source === NETWORK_INPUT ? null : layers[source].name, why));
     }
     if (layer.kind === 'add') {
       const channels = sets.count(i);
@@ -230,6 +235,20 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
   });
   if (whole.length) result.notes.push(`${whole.length === 1 ? `residual sum ${whole[0]} keeps` : `${whole.length} residual sums keep`} all their channels (${SUM_RULE})${whole.length > 1 ? `: ${whole.join(', ')}` : ''}`);
   return result;
+}
+
+/** "dense 'fc': reads 15 channels of 'flatten' no more, which stay (13 read by 'block2/a' through tied channels, 2 fixed: …)". */
+function unreadNote(layer: Layer, source: string | null, why: Map<string, number>): string {
+  const count = [...why.values()].reduce((a, b) => a + b, 0);
+  const what = source === null ? `${count} input features of the network input` : `${count} ${count === 1 ? 'channel' : 'channels'} of '${source}'`;
+  if (source === null) return `${layer.kind} '${layer.name}': reads ${what} no more, which stay (the model input keeps its shape)`;
+  const words: Record<string, string> = {
+    fixed: 'tied to the network input or output or to a layer that mixes channels',
+    held: 'held to keep a grouped conv\'s groups even or a layer\'s last channel',
+    'tied to channels it reads': 'tied to channels it still reads',
+  };
+  const reasons = [...why].map(([reason, n]) => `${n} ${words[reason] ?? `${reason} through tied channels`}`);
+  return `${layer.kind} '${layer.name}': reads ${what} no more, which stay (${reasons.join(', ')})`;
 }
 
 /** What became of a grouped conv's groups, and the channels nobody reads it keeps to balance them. */
