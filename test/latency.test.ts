@@ -2,10 +2,13 @@
 // statistics, the defaults, cancellation and the errors for models that do not load. No timing
 // assertions: how fast either model runs depends on the machine.
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { importOnnxRuntime, measureLatency, type LatencyModel } from '../src/io/latency.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
+import { parseOnnxModel, writeOnnxModelFiles } from '../src/io/onnxModel.js';
 import type { Network } from '../src/network/types.js';
 
 const file = (name: string, path: string) => ({ name, bytes: new Uint8Array(readFileSync(path)) });
@@ -64,6 +67,24 @@ describe('measureLatency', () => {
       [1, 30, null],
       [64, 30, null],
     ]);
+  });
+
+  it('loads an ONNX model with its data in files beside it: written ones (through a temporary folder) and one on disk', async () => {
+    const handle = parseOnnxModel(onnxFiles[0].bytes, 'mnist-mlp.onnx');
+    // Limits of 1 000 bytes: the weights go to model.onnx.data, .data.1, … (as past 2 GiB).
+    const written = writeOnnxModelFiles(handle, handle.network, undefined, 'model.onnx', 1000, 1000);
+    expect(written.length).toBeGreaterThan(2);
+    const dir = mkdtempSync(join(tmpdir(), 'latency-test-'));
+    try {
+      for (const f of written) writeFileSync(join(dir, f.name), f.bytes);
+      const models: LatencyModel[] = [{ label: 'files', format: 'onnx', files: written }, { label: 'path', format: 'onnx', files: [], path: join(dir, 'model.onnx') }];
+      const result = await measureLatency(models, { inputShape: [784], batches: [2], repeats: 2, warmup: 0 });
+      expect(result.rows[0].models.map((m) => [m.label, m.runs])).toEqual([['files', 2], ['path', 2]]);
+      // Given the model's bytes alone, onnxruntime cannot find its data.
+      await expect(measureLatency([{ label: 'alone', format: 'onnx', files: [written[0]] }], { inputShape: [784], batches: [1], repeats: 1, warmup: 0 })).rejects.toThrow(/alone \(onnx\): onnxruntime cannot load model\.onnx/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('leaves out the batch sizes a model exported for one batch size cannot take', async () => {

@@ -187,14 +187,15 @@ function searchOptions(raw: RawPruneOptions): { targetSparsity?: number; maxAccu
 /** The trained model (its files as read) against the written one, side by side in its runtime. */
 async function measureModelLatency(model: LoadedModel, written: { name: string; bytes: Uint8Array }[], quiet: boolean | undefined): Promise<LatencyResult> {
   if (!quiet) process.stderr.write('net-trim: measuring latency (trained vs pruned)\n');
-  const trained = model.trainedFiles?.() ?? (await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) }))));
+  // ONNX: onnxruntime reads the trained model (and its data files) from disk itself.
+  const trained = model.format === 'onnx' ? [] : await Promise.all(model.files.map(async (path) => ({ name: basename(path), bytes: new Uint8Array(await readFile(path)) })));
   // The runtime takes the graph's own input: the users' layout (NCHW, NCL, NHWC, NLC).
   const inputShape = sampleShapes(model.network.inputShape, model.imageLayout)[0].shape;
   const parts = model.network.inputParts;
   const inputs = parts?.map((part, k) => ({ name: part.name, shape: sampleShapes(part.shape, model.partLayouts?.[k] ?? model.imageLayout)[0].shape, values: part.values, vocabulary: partVocabulary(model.network, part) }));
   return measureLatency(
     [
-      { label: 'trained', format: model.format, files: trained },
+      { label: 'trained', format: model.format, files: trained, ...(model.format === 'onnx' ? { path: model.path } : {}) },
       { label: 'pruned', format: model.format, files: written },
     ],
     { inputShape, signal: cancelSignal, vocabulary: tokenVocabulary(model.network), ...(inputs ? { inputs } : {}) },

@@ -22,10 +22,5 @@ export interface LoadedModel {
    * the channels each layer kept (by name) when `network` has fewer than the model, and the new
    * shapes of layers that lost attention heads (removeUnreadUnits' result).
    */
-  /**
-   * The trained model as files its runtime loads by themselves, what `--latency` measures it from
-   * (an ONNX model with its external data inside); absent: the files read.
-   */
-  trainedFiles?(): Array<{ name: string; bytes: Uint8Array }>;
   serialize(network: Network, removed?: ReadonlyMap<string, Int32Array> | Resizing): Promise<Array<{ name: string; bytes: Uint8Array }>>;
 }

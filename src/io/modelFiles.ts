@@ -1,13 +1,13 @@
 // One entry point for model files (Node): the format is chosen by extension, and the pruned model
 // is produced in the same format it came in, as bytes the caller writes atomically with the rest.
-import { basename, extname } from 'node:path';
+import { extname } from 'node:path';
 import { InputError } from '../errors.js';
 import { readSamplesFile } from './files.js';
 import { shapesOfSamples, type InputSizes } from './inputSizes.js';
 import type { NpyArray } from './npy.js';
 import type { LoadedModel } from './loadedModel.js';
 import { loadOnnxModelFile } from './onnxFiles.js';
-import { modelWithDataInside, onnxImportNotes, writeOnnxModelFiles } from './onnxModel.js';
+import { onnxImportNotes, writeOnnxModelFiles } from './onnxModel.js';
 import { resizingOf } from './onnx/writer.js';
 import { loadTfjsModelFile } from './tfjsFiles.js';
 import { tfjsImportNotes, writeTfjsModel } from './tfjsModel.js';
@@ -47,8 +47,6 @@ export async function loadModelFile(path: string, sizes?: InputSizes): Promise<L
       format: 'onnx',
       path,
       files: [path, ...handle.dataFiles],
-      // The model with its data inside: a runtime given bytes cannot read a data file beside them.
-      trainedFiles: () => [{ name: basename(path), bytes: modelWithDataInside(handle) }],
       network: handle.network,
       imageLayout: handle.sampleLayout,
       ...(handle.partLayouts ? { partLayouts: handle.partLayouts } : {}),
