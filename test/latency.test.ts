@@ -2,11 +2,12 @@
 // statistics, the defaults, cancellation and the errors for models that do not load. No timing
 // assertions: how fast either model runs depends on the machine.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { importOnnxRuntime, measureLatency, type LatencyModel } from '../src/io/latency.js';
+import { latencyModel } from '../src/io/latencyFiles.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { parseOnnxModel, writeOnnxModelFiles } from '../src/io/onnxModel.js';
 import type { Network } from '../src/network/types.js';
@@ -69,22 +70,28 @@ describe('measureLatency', () => {
     ]);
   });
 
-  it('loads an ONNX model with its data in files beside it: written ones (through a temporary folder) and one on disk', async () => {
+  it('loads an ONNX model with its data in files beside it: by its path, and written files through a temporary folder', async () => {
     const handle = parseOnnxModel(onnxFiles[0].bytes, 'mnist-mlp.onnx');
     // Limits of 1 000 bytes: the weights go to model.onnx.data, .data.1, … (as past 2 GiB).
     const written = writeOnnxModelFiles(handle, handle.network, undefined, 'model.onnx', 1000, 1000);
     expect(written.length).toBeGreaterThan(2);
     const dir = mkdtempSync(join(tmpdir(), 'latency-test-'));
+    const temporary = await latencyModel('files', 'onnx', written);
     try {
       for (const f of written) writeFileSync(join(dir, f.name), f.bytes);
-      const models: LatencyModel[] = [{ label: 'files', format: 'onnx', files: written }, { label: 'path', format: 'onnx', files: [], path: join(dir, 'model.onnx') }];
+      expect(existsSync(temporary.model.path!)).toBe(true);
+      const models: LatencyModel[] = [temporary.model, { label: 'path', format: 'onnx', files: [], path: join(dir, 'model.onnx') }];
       const result = await measureLatency(models, { inputShape: [784], batches: [2], repeats: 2, warmup: 0 });
       expect(result.rows[0].models.map((m) => [m.label, m.runs])).toEqual([['files', 2], ['path', 2]]);
-      // Given the model's bytes alone, onnxruntime cannot find its data.
-      await expect(measureLatency([{ label: 'alone', format: 'onnx', files: [written[0]] }], { inputShape: [784], batches: [1], repeats: 1, warmup: 0 })).rejects.toThrow(/alone \(onnx\): onnxruntime cannot load model\.onnx/);
+      // Files with data files and no path: refused by name (onnxruntime given bytes cannot find the data).
+      await expect(measureLatency([{ label: 'alone', format: 'onnx', files: written }], { inputShape: [784], batches: [1], repeats: 1, warmup: 0 })).rejects.toThrow(/alone \(onnx\): expected one \.onnx file \(its data inside\) or a path, found 'model\.onnx', 'model\.onnx\.data'/);
     } finally {
+      await temporary.cleanup();
       rmSync(dir, { recursive: true, force: true });
     }
+    expect(existsSync(temporary.model.path!)).toBe(false);
+    // One file: measured from its bytes, nothing written.
+    expect((await latencyModel('one', 'onnx', onnxFiles)).model).toEqual({ label: 'one', format: 'onnx', files: onnxFiles });
   });
 
   it('leaves out the batch sizes a model exported for one batch size cannot take', async () => {
@@ -121,7 +128,7 @@ describe('measureLatency', () => {
     await expect(measure({ label: 'pruned', format: 'onnx', files: [{ name: 'model.onnx', bytes: new Uint8Array([1, 2, 3, 4]) }] })).rejects.toThrow(
       /pruned \(onnx\): onnxruntime cannot load model\.onnx: /,
     );
-    await expect(measure({ label: 'pruned', format: 'onnx', files: [] })).rejects.toThrow(/pruned \(onnx\): expected one \.onnx file, found none/);
+    await expect(measure({ label: 'pruned', format: 'onnx', files: [] })).rejects.toThrow(/pruned \(onnx\): expected one \.onnx file \(its data inside\) or a path, found none/);
     // An input shape the model does not take, in each runtime.
     await expect(measure(before('tfjs'), [28, 28, 1])).rejects.toThrow(/before \(tfjs\): the model's input is \[784\] per sample, the inputShape given is \[28,28,1\]/);
     await expect(measure(before('onnx'), [785])).rejects.toThrow(/before \(onnx\): the model's input is \[784\] per sample, the inputShape given is \[785\]/);

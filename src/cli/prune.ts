@@ -8,6 +8,7 @@ import { modelFileNames } from '../io/modelFiles.js';
 import { InputError } from '../errors.js';
 import { fileSizes } from '../io/fileSizes.js';
 import { measureLatency, type LatencyResult } from '../io/latency.js';
+import { latencyModel } from '../io/latencyFiles.js';
 import type { LoadedModel } from '../io/loadedModel.js';
 import { withSparseInitializers } from '../io/onnx/sparse.js';
 import { exportSparse } from '../io/sparseExport.js';
@@ -193,11 +194,13 @@ async function measureModelLatency(model: LoadedModel, written: { name: string; 
   const inputShape = sampleShapes(model.network.inputShape, model.imageLayout)[0].shape;
   const parts = model.network.inputParts;
   const inputs = parts?.map((part, k) => ({ name: part.name, shape: sampleShapes(part.shape, model.partLayouts?.[k] ?? model.imageLayout)[0].shape, values: part.values, vocabulary: partVocabulary(model.network, part) }));
-  return measureLatency(
-    [
-      { label: 'trained', format: model.format, files: trained, ...(model.format === 'onnx' ? { path: model.path } : {}) },
-      { label: 'pruned', format: model.format, files: written },
-    ],
-    { inputShape, signal: cancelSignal, vocabulary: tokenVocabulary(model.network), ...(inputs ? { inputs } : {}) },
-  );
+  const pruned = await latencyModel('pruned', model.format, written);
+  try {
+    return await measureLatency(
+      [{ label: 'trained', format: model.format, files: trained, ...(model.format === 'onnx' ? { path: model.path } : {}) }, pruned.model],
+      { inputShape, signal: cancelSignal, vocabulary: tokenVocabulary(model.network), ...(inputs ? { inputs } : {}) },
+    );
+  } finally {
+    await pruned.cleanup();
+  }
 }

@@ -20,9 +20,9 @@ export type LatencyRuntime = 'tfjs' | 'onnx';
 export interface LatencyModel {
   label: string;
   format: LatencyRuntime;
-  /** tfjs: model.json and the weight files it lists (weights.bin); onnx: the .onnx file and its external data files (model.onnx.data, …). */
+  /** tfjs: model.json and the weight files it lists (weights.bin); onnx: the .onnx file, its data inside. */
   files: { name: string; bytes: Uint8Array }[];
-  /** onnx: the model file on disk instead of `files` (onnxruntime reads its data files beside it: any size). */
+  /** onnx: the model file on disk instead of `files`, its data files beside it (any size; latencyFiles.ts writes them). */
   path?: string;
 }
 
@@ -206,36 +206,20 @@ async function tfjsRunner(model: LatencyModel, inputShape: number[], parts?: Lat
   };
 }
 
-/**
- * A session of a model on disk: `model.path`, or its files written to a temporary folder first
- * (onnxruntime given bytes cannot read external data, and a model past 2 GiB has some).
- */
-async function sessionFromFiles(ort: OnnxRuntime, model: LatencyModel): Promise<InferenceSession> {
-  if (model.path) return ort.InferenceSession.create(model.path, { logSeverityLevel: 3 });
-  const [{ mkdtemp, rm, writeFile }, { tmpdir }, { join, basename }] = await Promise.all([import('node:fs/promises'), import('node:os'), import('node:path')]);
-  const dir = await mkdtemp(join(tmpdir(), 'net-trim-latency-'));
-  try {
-    for (const f of model.files) await writeFile(join(dir, basename(f.name)), f.bytes);
-    const main = model.files.find((f) => f.name.toLowerCase().endsWith('.onnx'))!;
-    return await ort.InferenceSession.create(join(dir, basename(main.name)), { logSeverityLevel: 3 });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /** The ONNX tensor types an input may take, and the typed array each is made of. */
 const ORT_TYPES = { float32: (d: Float32Array) => d, int64: (d: Float32Array) => BigInt64Array.from(d, (v) => BigInt(v)), int32: (d: Float32Array) => Int32Array.from(d), bool: (d: Float32Array) => Uint8Array.from(d) } as const;
 type OrtType = keyof typeof ORT_TYPES;
 
 async function onnxRunner(model: LatencyModel, inputShape: number[], parts?: LatencyInput[]): Promise<Runner> {
   const where = `${model.label} (onnx)`;
-  const file = model.path ? { name: model.path } : model.files.length === 1 ? model.files[0] : model.files.find((f) => f.name.toLowerCase().endsWith('.onnx'));
-  if (!file) throw new InputError(`${where}: expected one .onnx file, found ${model.files.map((f) => `'${f.name}'`).join(', ') || 'none'}`);
+  // onnxruntime given bytes cannot read data files beside them: such a model comes by its path.
+  const file = model.path ? { name: model.path, bytes: null } : model.files.length === 1 ? model.files[0] : null;
+  if (!file) throw new InputError(`${where}: expected one .onnx file (its data inside) or a path, found ${model.files.map((f) => `'${f.name}'`).join(', ') || 'none'}`);
   const ort = await importOnnxRuntime();
   let session: InferenceSession;
   try {
     // Default session options (CPU execution provider, all graph optimisations): as deployed.
-    session = model.path || model.files.length > 1 ? await sessionFromFiles(ort, model) : await ort.InferenceSession.create((file as { bytes: Uint8Array }).bytes, { logSeverityLevel: 3 });
+    session = await (file.bytes ? ort.InferenceSession.create(file.bytes, { logSeverityLevel: 3 }) : ort.InferenceSession.create(file.name, { logSeverityLevel: 3 }));
   } catch (error) {
     throw new InputError(`${where}: onnxruntime cannot load ${file.name}: ${firstLine(error)}`);
   }
