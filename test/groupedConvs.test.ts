@@ -10,7 +10,7 @@ import { forwardCpu } from '../src/network/forwardCpu.js';
 import type { Conv2DLayer, Layer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
-import { mnistFixtures } from './helpers/models.js';
+import { mnistFixtures, zeroInput } from './helpers/models.js';
 import { relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { gaussianSource, mulberry32 } from './helpers/random.js';
 
@@ -23,12 +23,6 @@ const input = digits.slice(0, count * 784); // one channel: NCHW and NHWC agree
 const conv = (network: Network, name: string) => network.layers.find((l) => l.name === name) as Conv2DLayer;
 const body = (block: number, part: number) => `/blocks/blocks.${block}/body/body.${part}/body.${part}.0/Conv`;
 
-/** Zeroes the weights reading input row `row` of each group (a plain conv: input channel `row`). */
-function zeroRow(layer: Conv2DLayer, row: number): void {
-  const rows = layer.inChannels / (layer.groups ?? 1);
-  for (let k = 0; k < layer.kernelSize[0] * layer.kernelSize[1]; k++) layer.kernel.fill(0, (k * rows + row) * layer.filters, (k * rows + row + 1) * layer.filters);
-}
-
 describe('grouped convs', () => {
   it('a PyTorch ResNeXt (16 groups of 4 channels, BatchNorms folded) reads as onnxruntime computes it', async () => {
     const { network } = parseOnnxModel(bytes, path);
@@ -39,8 +33,8 @@ describe('grouped convs', () => {
   it('loses two groups of one block and an input of every group of the other; onnxruntime runs the written model', async () => {
     const handle = parseOnnxModel(bytes, path);
     const zeroed = structuredClone(handle.network);
-    for (const group of [3, 10]) for (let c = 4 * group; c < 4 * group + 4; c++) zeroRow(conv(zeroed, body(0, 4)), c); // block 0: groups 3 and 10 unread
-    zeroRow(conv(zeroed, body(1, 2)), 0); // block 1: the first input of every group
+    for (const group of [3, 10]) for (let c = 4 * group; c < 4 * group + 4; c++) zeroInput(conv(zeroed, body(0, 4)), c); // block 0: groups 3 and 10 unread
+    zeroInput(conv(zeroed, body(1, 2)), 0); // block 1: the first input of every group
     const removal = removeUnreadUnits(zeroed);
     const shape = (name: string) => {
       const l = conv(removal.network, name);

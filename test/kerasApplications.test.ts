@@ -15,6 +15,7 @@ import { forwardCpu } from '../src/network/forwardCpu.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { pruneNetwork } from '../src/prune/pruneNetwork.js';
 import { removeUnreadUnits } from '../src/prune/removeUnits.js';
+import { zeroInput } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { savedRandomModels, saveLayersModel } from './helpers/tfjsModel.js';
@@ -178,14 +179,6 @@ describe('keras.applications idioms: Rescaling, Reshape((1, 1, C)) + 1×1 Conv2D
     }, 120_000);
 });
 
-/** Zeroes what `layer` reads of input `row` (every tap): that input is then unread by it. */
-function zeroRead(l: DenseLayer | Conv2DLayer, row: number) {
-  const outputs = l.kind === 'dense' ? l.units : l.filters;
-  const rows = l.kind === 'dense' ? l.inputs : l.inChannels;
-  const taps = l.kind === 'dense' ? 1 : l.kernelSize[0] * l.kernelSize[1];
-  for (let k = 0; k < taps; k++) l.kernel.fill(0, (k * rows + row) * outputs, (k * rows + row + 1) * outputs);
-}
-
 async function removeAndWrite(handle: TfjsModelHandle, network: Network, m: (typeof models)[number]) {
   const removal = removeUnreadUnits(network);
   const written = await writeTfjsModel(handle, removal.network, removal.kept);
@@ -201,10 +194,10 @@ describe('channels removed through a Reshape view: the target_shape follows, TF.
     const m = models[0];
     const handle = await loadTfjsModelFile(saved.get(m.name)!.path);
     const network = structuredClone(handle.network);
-    zeroRead(layer(network, 'project_conv'), 5);
+    zeroInput(layer(network, 'project_conv'), 5);
     // The squeeze still reads channel 5 of the pool: nothing can go yet.
     expect(removeUnreadUnits(network).kept.size).toBe(0);
-    zeroRead(layer(network, 'se_reduce'), 5);
+    zeroInput(layer(network, 'se_reduce'), 5);
     const { removal, written } = await removeAndWrite(handle, network, m);
     for (const name of ['expand_conv', 'dwconv', 'se_expand']) expect([...removal.kept.get(name)!]).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]);
     expect(targetShape(written, 'se_reshape')).toEqual([1, 1, 11]);
@@ -215,7 +208,7 @@ describe('channels removed through a Reshape view: the target_shape follows, TF.
     const m = models[1];
     const handle = await loadTfjsModelFile(saved.get(m.name)!.path);
     const network = structuredClone(handle.network);
-    zeroRead(layer(network, 'conv_preds'), 9);
+    zeroInput(layer(network, 'conv_preds'), 9);
     const { removal, written } = await removeAndWrite(handle, network, m);
     expect([...removal.kept.get('conv_pw_1')!]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15]);
     expect(targetShape(written, 'reshape_1')).toEqual([1, 1, 15]);
@@ -230,7 +223,7 @@ describe('Keras LayerNormalization and Dense on an image (ConvNeXt style)', () =
     const handle = await loadTfjsModelFile(saved.get(m.name)!.path);
     expect(kinds(handle.network)).toEqual(['conv2d', 'layernorm', 'conv2d', 'layernorm', 'conv2d', 'gelu', 'conv2d', 'add', 'globalavgpool', 'layernorm', 'dense']);
     const network = structuredClone(handle.network);
-    zeroRead(layer(network, 'pwconv2'), 5);
+    zeroInput(layer(network, 'pwconv2'), 5);
     const { removal, written } = await removeAndWrite(handle, network, m);
     expect([...removal.kept.get('pwconv1')!]).toHaveLength(31);
     expect(removal.kept.has('stem') || removal.kept.has('dwconv')).toBe(false);
@@ -249,7 +242,7 @@ describe("keras.applications' pooling='max': GlobalMaxPooling2D", () => {
     const handle = await loadTfjsModelFile(await saveLayersModel(model, join(folder(), 'max-pooled')));
     expect(kinds(handle.network)).toEqual(['conv2d', 'globalmaxpool', 'dense']);
     const network = structuredClone(handle.network);
-    zeroRead(layer(network, 'out'), 4);
+    zeroInput(layer(network, 'out'), 4);
     const { removal } = await removeAndWrite(handle, network, m);
     expect([...removal.kept.get('conv')!]).toEqual([0, 1, 2, 3, 5]);
     model.dispose();
@@ -266,7 +259,7 @@ describe('a per-channel Rescaling between two convs loses the removed channels\'
     const m = { name: 'rescaled', build: () => model, shape: [4, 4, 2], scale: 1 };
     const handle = await loadTfjsModelFile(await saveLayersModel(model, join(folder(), 'rescaled')));
     const network = structuredClone(handle.network);
-    zeroRead(layer(network, 'second'), 2);
+    zeroInput(layer(network, 'second'), 2);
     const { removal, written } = await removeAndWrite(handle, network, m);
     expect([...removal.kept.get('first')!]).toEqual([0, 1, 3, 4, 5]);
     const config = JSON.parse(written.modelJson).modelTopology.config.layers.find((l: { name: string }) => l.name === 'scaled').config;

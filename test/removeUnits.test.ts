@@ -11,18 +11,11 @@ import { parseOnnxModel, writeOnnxModel } from '../src/io/onnxModel.js';
 import { parseTfjsModel, writeTfjsModel } from '../src/io/tfjsModel.js';
 import { GraphBuilder, int, relativeError, runOnnx } from './helpers/onnxGraphs.js';
 import { mobileNetBlock, resnetBlock } from './helpers/dagGraphs.js';
+import { zeroInput } from './helpers/models.js';
 import { gaussianSource, mulberry32 } from './helpers/random.js';
 
 const normal = gaussianSource(mulberry32(7));
 const randoms = (n: number, scale = 0.5) => Float32Array.from({ length: n }, () => scale * normal());
-
-/** Zeroes every weight of `layer` that reads input row `row` (dense) or input channel `row` (conv, every tap). */
-function zeroInput(layer: DenseLayer | Conv2DLayer, row: number): void {
-  const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
-  const inputs = layer.kind === 'dense' ? layer.inputs : layer.inChannels / (layer.groups ?? 1);
-  const taps = layer.kind === 'dense' ? 1 : layer.kernelSize[0] * layer.kernelSize[1];
-  for (let k = 0; k < taps; k++) layer.kernel.fill(0, (k * inputs + row) * outputs, (k * inputs + row + 1) * outputs);
-}
 
 const named = (network: Network, name: string) => network.layers.find((l) => l.name === name)! as Layer;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- dense or conv, read by field

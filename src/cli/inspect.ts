@@ -22,7 +22,7 @@ function attentionLine(a: NonNullable<ReturnType<typeof attentionSummary>>): str
 
 /** The grouped (not depthwise) convs: name, groups, input and output channels per group. */
 function groupedConvs(network: Network): Array<{ layer: string; groups: number; inputsPerGroup: number; outputsPerGroup: number }> {
-  return network.layers.filter(isGroupedConv).map((l) => ({ layer: l.name, groups: l.groups!, inputsPerGroup: l.inChannels / l.groups!, outputsPerGroup: l.filters / l.groups! }));
+  return network.layers.filter(isGroupedConv).map((l) => ({ layer: l.name, groups: l.groups, inputsPerGroup: l.inChannels / l.groups, outputsPerGroup: l.filters / l.groups }));
 }
 
 /** "grouped convs: '…' (16 groups of 4 → 4 channels), …; --structured removes …". */

@@ -9,7 +9,7 @@
 // keeps: a group whose inputs and outputs all go is dropped (fewer groups), and the others keep
 // the largest count any of them needs, the extra channels held live (which may keep more upstream).
 import { NETWORK_INPUT, type NetworkGraph } from '../network/graph.js';
-import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
+import type { Conv2DLayer, DenseLayer, Layer, Network } from '../network/types.js';
 
 const channelsOf = (shape: readonly number[]) => shape[shape.length - 1];
 
@@ -54,9 +54,19 @@ export class ChannelSets {
   }
 }
 
+/** Layers of one source whose output channel c is their input channel c (tied whole in removal). */
+export const CHANNELWISE: ReadonlySet<Layer['kind']> = new Set(['relu', 'activation', 'batchnorm', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'upsample', 'insertzeros']);
+
 /** A conv with 1 < groups < inChannels (not plain, not depthwise): its channels go in balanced groups. */
-export const isGroupedConv = (layer: Network['layers'][number]): layer is Conv2DLayer =>
+/** A conv of several groups, not depthwise. */
+export type GroupedConv = Conv2DLayer & { groups: number };
+
+export const isGroupedConv = (layer: Layer): layer is GroupedConv =>
   layer.kind === 'conv2d' && (layer.groups ?? 1) > 1 && layer.groups !== layer.inChannels;
+
+/** A dense layer or a plain or grouped conv: its weights say which inputs it reads (a depthwise conv's are tied instead). */
+export const readsByWeights = (layer: Layer): layer is DenseLayer | Conv2DLayer =>
+  layer.kind === 'dense' || (layer.kind === 'conv2d' && ((layer.groups ?? 1) === 1 || isGroupedConv(layer)));
 
 /**
  * Visits each input channel of a dense layer or a plain or grouped conv that a live output
@@ -107,11 +117,7 @@ export function liveSets(network: Network, sets: ChannelSets): Uint8Array {
     first[r] = n;
   }
   const live = new Uint8Array(total);
-  const reader = (t: number) => {
-    if (t === NETWORK_INPUT) return null;
-    const layer = network.layers[t];
-    return layer.kind === 'dense' || (layer.kind === 'conv2d' && ((layer.groups ?? 1) === 1 || isGroupedConv(layer))) ? layer : null;
-  };
+  const reader = (t: number) => (t !== NETWORK_INPUT && readsByWeights(network.layers[t]) ? (network.layers[t] as DenseLayer | Conv2DLayer) : null);
   // Readers with outputs newly live: their weights are scanned again (in rounds, not per output).
   const dirty = new Set<number>();
   const keep = (n: number) => {
@@ -160,8 +166,8 @@ export function liveSets(network: Network, sets: ChannelSets): Uint8Array {
 }
 
 /** Holds live the channels a grouped conv needs for every group it keeps to have as many; whether any were. */
-function balanceGroups(layer: Conv2DLayer, source: number, index: number, sets: ChannelSets, live: Uint8Array, keep: (n: number) => void): boolean {
-  const groups = layer.groups!;
+function balanceGroups(layer: GroupedConv, source: number, index: number, sets: ChannelSets, live: Uint8Array, keep: (n: number) => void): boolean {
+  const groups = layer.groups;
   const perIn = layer.inChannels / groups;
   const perOut = layer.filters / groups;
   const isLive = (t: number, c: number) => live[sets.find(sets.node(t, c))] === 1;
@@ -190,9 +196,6 @@ function balanceGroups(layer: Conv2DLayer, source: number, index: number, sets: 
   return held;
 }
 
-/** Layers that keep each channel a channel, one source. */
-const CHANNELWISE = new Set(['relu', 'activation', 'batchnorm', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'globalmaxpool', 'upsample', 'insertzeros']);
-
 /**
  * For structured pruning of layer `index` (dense, or a conv of one group) when it reads a grouped
  * conv's outputs (through per-channel layers): that conv's outputs per group, so that its input
@@ -205,5 +208,5 @@ export function groupedConvSpan(network: Network, graph: NetworkGraph, index: nu
   let t = graph.sources[index][0];
   while (t !== NETWORK_INPUT && CHANNELWISE.has(network.layers[t].kind) && graph.sources[t].length === 1) t = graph.sources[t][0];
   const producer = t === NETWORK_INPUT ? null : network.layers[t];
-  return producer && isGroupedConv(producer) ? producer.filters / producer.groups! : undefined;
+  return producer && isGroupedConv(producer) ? producer.filters / producer.groups : undefined;
 }

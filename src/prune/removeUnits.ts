@@ -17,7 +17,7 @@ import { networkGraph, NETWORK_INPUT, type NetworkGraph } from '../network/graph
 import { foldConstantUnits } from './foldConstants.js';
 import type { Conv2DLayer, Layer, Network, RearrangeLayer } from '../network/types.js';
 import { shrinkLayer } from './shrinkLayer.js';
-import { ChannelSets, isGroupedConv, liveSets } from './liveChannels.js';
+import { CHANNELWISE, ChannelSets, isGroupedConv, liveSets, readsByWeights, type GroupedConv } from './liveChannels.js';
 import { headMap, removeHeads } from './attentionHeads.js';
 
 export interface UnitRemoval {
@@ -51,6 +51,7 @@ function tieChannels(network: Network, sets: ChannelSets): void {
     const same = () => {
       for (let c = 0; c < sets.count(i); c++) union(node(source, c), node(i, c));
     };
+    if (CHANNELWISE.has(layer.kind)) return same();
     switch (layer.kind) {
       case 'dense':
         break; // what its weights read: liveSets
@@ -63,17 +64,6 @@ function tieChannels(network: Network, sets: ChannelSets): void {
         }
         break;
       }
-      case 'relu':
-      case 'activation':
-      case 'batchnorm':
-      case 'maxpool2d':
-      case 'avgpool2d':
-      case 'globalavgpool':
-      case 'globalmaxpool':
-      case 'upsample':
-      case 'insertzeros':
-        same();
-        break;
       case 'add':
       case 'mul': // a gate's channel c (one value per channel, or the same shape) scales x's channel c
         for (const s of sources) for (let c = 0; c < sets.count(i); c++) union(node(s, c), node(i, c));
@@ -217,13 +207,16 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
         const root = sets.find(n);
         if (sets.read[n] || !live[root]) continue;
         const by = sets.readBy[root];
-        const reason = by >= 0 && by !== i ? `read by '${layers[by].name}'` : by === i ? 'tied to channels it reads' : fixedSet[root] ? 'fixed' : 'held';
+        const reason = by >= 0 && by !== i ? `read by '${layers[by].name}' through tied channels`
+          : by === i ? 'tied to channels it still reads'
+          : fixedSet[root] ? 'tied to the network input or output or to a layer that mixes channels'
+          : "held to keep a grouped conv's groups even or a layer's last channel";
         why.set(reason, (why.get(reason) ?? 0) + 1);
       }
       const unreadKept = [...why.values()].reduce((a, b) => a + b, 0);
       const shrunk = result.network.layers[i] as Conv2DLayer;
       if (isGroupedConv(layer) && (unreadKept || shrunk !== layer)) result.notes.push(groupedNote(layer, shrunk, unreadKept));
-      else if (unreadKept && (layer.kind === 'dense' || (layer.groups ?? 1) === 1)) result.notes.push(unreadNote(layer, source === NETWORK_INPUT ? null : layers[source].name, why));
+      else if (unreadKept && readsByWeights(layer)) result.notes.push(unreadNote(layer, source === NETWORK_INPUT ? null : layers[source].name, why));
     }
     if (layer.kind === 'add') {
       const channels = sets.count(i);
@@ -237,23 +230,17 @@ function removeUnreadChannels(pruned: Network, graph: NetworkGraph): UnitRemoval
   return result;
 }
 
-/** "dense 'fc': reads 15 channels of 'flatten' no more, which stay (13 read by 'block2/a' through tied channels, 2 fixed: …)". */
+/** "dense 'fc': reads 15 channels of 'flatten' no more, which stay (13 read by 'block2/a' through tied channels, 2 …)". */
 function unreadNote(layer: Layer, source: string | null, why: Map<string, number>): string {
   const count = [...why.values()].reduce((a, b) => a + b, 0);
-  const what = source === null ? `${count} input features of the network input` : `${count} ${count === 1 ? 'channel' : 'channels'} of '${source}'`;
-  if (source === null) return `${layer.kind} '${layer.name}': reads ${what} no more, which stay (the model input keeps its shape)`;
-  const words: Record<string, string> = {
-    fixed: 'tied to the network input or output or to a layer that mixes channels',
-    held: 'held to keep a grouped conv\'s groups even or a layer\'s last channel',
-    'tied to channels it reads': 'tied to channels it still reads',
-  };
-  const reasons = [...why].map(([reason, n]) => `${n} ${words[reason] ?? `${reason} through tied channels`}`);
-  return `${layer.kind} '${layer.name}': reads ${what} no more, which stay (${reasons.join(', ')})`;
+  if (source === null) return `${layer.kind} '${layer.name}': reads ${count} input features of the network input no more, which stay (the model input keeps its shape)`;
+  const reasons = [...why].map(([reason, n]) => `${n} ${reason}`).join(', ');
+  return `${layer.kind} '${layer.name}': reads ${count} ${count === 1 ? 'channel' : 'channels'} of '${source}' no more, which stay (${reasons})`;
 }
 
 /** What became of a grouped conv's groups, and the channels nobody reads it keeps to balance them. */
-function groupedNote(before: Conv2DLayer, after: Conv2DLayer, held: number): string {
-  const per = (layer: Conv2DLayer) => `${layer.inChannels / layer.groups!} → ${layer.filters / layer.groups!}`;
+function groupedNote(before: GroupedConv, after: Conv2DLayer, held: number): string {
+  const per = (layer: Conv2DLayer) => `${layer.inChannels / (layer.groups ?? 1)} → ${layer.filters / (layer.groups ?? 1)}`;
   const groups = before.groups === after.groups ? `${before.groups} groups` : `groups ${before.groups} → ${after.groups}`;
   const balance = held ? `; ${held} input ${held === 1 ? 'channel' : 'channels'} nobody reads ${held === 1 ? 'stays' : 'stay'}, as every group keeps as many` : '';
   return `conv2d '${before.name}': a grouped conv, ${groups}, each ${per(before)} channels before and ${per(after)} after${balance}`;

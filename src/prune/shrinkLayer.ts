@@ -1,6 +1,7 @@
 // One dense/conv/per-channel layer with only some of its input and output channels: what unit and
 // head removal (removeUnits.ts, attentionHeads.ts) both cut.
 import type { Conv2DLayer, DenseLayer, Layer } from '../network/types.js';
+import { isGroupedConv, type GroupedConv } from './liveChannels.js';
 
 /** Whether any weight of input row `row` (dense) or input channel `row` (conv, every tap) is nonzero. */
 export function inputRead(layer: DenseLayer | Conv2DLayer, row: number): boolean {
@@ -32,8 +33,8 @@ function pickKernel(layer: Conv2DLayer, cols: Int32Array, row: (j: number, i: nu
  * A grouped conv with the kept channels, which must fill whole groups evenly (liveChannels.ts
  * balances them): the groups with kept outputs stay, each with as many inputs and outputs.
  */
-function shrinkGrouped(layer: Conv2DLayer, input: Int32Array | null, out: Int32Array | null): Conv2DLayer {
-  const groups = layer.groups!;
+function shrinkGrouped(layer: GroupedConv, input: Int32Array | null, out: Int32Array | null): Conv2DLayer {
+  const groups = layer.groups;
   const perIn = layer.inChannels / groups;
   const perOut = layer.filters / groups;
   const rows = input ?? Int32Array.from({ length: layer.inChannels }, (_, r) => r);
@@ -60,9 +61,8 @@ export function shrinkLayer(layer: Layer, input: Int32Array | null, out: Int32Ar
       return { ...layer, kernel, inputs: rows.length, units: cols.length, bias: layer.bias && pick(layer.bias, out) };
     }
     case 'conv2d': {
-      const groups = layer.groups ?? 1;
-      if (groups > 1 && groups !== layer.inChannels) return shrinkGrouped(layer, input, out);
-      const depthwise = groups > 1;
+      if (isGroupedConv(layer)) return shrinkGrouped(layer, input, out);
+      const depthwise = (layer.groups ?? 1) > 1;
       // Depthwise: the kernel is [kh, kw, 1, filters] and input channels follow the outputs kept.
       const inRows = depthwise ? 1 : layer.inChannels;
       const rows = depthwise ? Int32Array.of(0) : (input ?? Int32Array.from({ length: inRows }, (_, r) => r));

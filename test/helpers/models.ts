@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseNpy } from '../../src/io/npy.js';
-import type { Network } from '../../src/network/types.js';
+import type { Conv2DLayer, DenseLayer, Network } from '../../src/network/types.js';
 
 /** The model.json at `modelJson` and its shards, loaded by TF.js itself. */
 async function loadFromFiles(modelJson: string): Promise<tf.LayersModel> {
@@ -65,4 +65,15 @@ export async function mnistFixtures(): Promise<{ fixtures: string; samplesPath: 
   const digits = parseNpy(await readFile(samplesPath), samplesPath).data as Float32Array;
   const labels = parseNpy(await readFile(labelsPath), labelsPath).data as Int32Array;
   return { fixtures, samplesPath, labelsPath, digits, labels };
+}
+
+/**
+ * Zeroes every weight of `layer` that reads input row `row` (dense), or input channel `row` of
+ * each group (conv, every tap; a plain conv's channel `row`): the layer then reads it no more.
+ */
+export function zeroInput(layer: DenseLayer | Conv2DLayer, row: number): void {
+  const outputs = layer.kind === 'dense' ? layer.units : layer.filters;
+  const inputs = layer.kind === 'dense' ? layer.inputs : layer.inChannels / (layer.groups ?? 1);
+  const taps = layer.kind === 'dense' ? 1 : layer.kernelSize[0] * layer.kernelSize[1];
+  for (let k = 0; k < taps; k++) layer.kernel.fill(0, (k * inputs + row) * outputs, (k * inputs + row + 1) * outputs);
 }
