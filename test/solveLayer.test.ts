@@ -170,6 +170,18 @@ describe('the convergence test of the returned answer', () => {
     expect(await converges(0.0105, 0.0035)).toBe(false); // 0.01107
     expect(await converges(0.0111, 0)).toBe(false);
   });
+  it('with an accept test (the float64 finish), stops at the first stop it accepts, and only there', async () => {
+    const asked: number[] = [];
+    const accept = async (rho: number) => asked.push(rho) >= 3; // the third candidate certifies
+    const outcome = await runAdmm(engineWith(0.01, 0), { ...settings, rho: 4, maxIterations: 500, accept });
+    expect([outcome.converged, outcome.iterations, asked]).toEqual([true, 150, [4, 4, 4]]);
+    const never = await runAdmm(engineWith(0.01, 0), { ...settings, maxIterations: 200, accept: async () => false });
+    expect([never.converged, never.iterations]).toEqual([false, 200]);
+    // A stop outside the ball is refused before the (costly) test is asked.
+    asked.length = 0;
+    expect((await runAdmm(engineWith(0.02, 0), { ...settings, accept })).converged).toBe(false);
+    expect(asked).toEqual([]);
+  });
 });
 
 describe.skipIf(!gpu)('layers larger than one storage binding (X split over samples)', () => {

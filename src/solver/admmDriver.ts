@@ -64,6 +64,11 @@ export interface AdmmSettings {
   epsilon: number;
   onProgress?: (p: SolveProgress) => void;
   signal?: AbortSignal;
+  /**
+   * A further test of a stop the residuals and the ball allow, at the current ρ; false iterates on
+   * (the float64 finish: the certificate itself, so that it ends where the answer certifies).
+   */
+  accept?: (rho: number) => Promise<boolean>;
 }
 
 export interface AdmmOutcome {
@@ -115,7 +120,7 @@ export async function runAdmm(engine: AdmmEngine, settings: AdmmSettings): Promi
     const progress = { iteration: iterations, primalResidual: primal, dualResidual: dual, primalTolerance, dualTolerance, rho, seconds: (performance.now() - started) / 1000 };
     history.push(progress);
     settings.onProgress?.(progress);
-    if (primal <= primalTolerance && dual <= dualTolerance && (await answerIsFeasible(engine, settings))) {
+    if (primal <= primalTolerance && dual <= dualTolerance && (await answerIsFeasible(engine, settings)) && (!settings.accept || (await settings.accept(rho)))) {
       converged = true;
       break;
     }

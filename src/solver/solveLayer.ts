@@ -2,12 +2,13 @@
 // (feasibility, ℓ1, duality gap) need no trust in the solver.
 import { InputError } from '../errors.js';
 import { acquireGpu } from '../gpu/device.js';
-import { runAdmm, throwIfAborted, yieldToEvents, type AdmmEngine, type AdmmOutcome } from './admmDriver.js';
+import { runAdmm, throwIfAborted, yieldToEvents, type AdmmEngine, type AdmmOutcome, type EngineState } from './admmDriver.js';
 import { dualBound } from './certificate.js';
 import { CpuAdmmEngine } from './cpuSolver.js';
 import { checkLayer, type LayerChecks } from './evaluate.js';
 import { GpuAdmmEngine } from './gpu/gpuSolver.js';
-import { mergeIdenticalRows } from './mergeRows.js';
+import { mergeIdenticalRows, type MergedProgram } from './mergeRows.js';
+import { float64FinishIterations, nextRun } from './refinement.js';
 import { DEFAULTS, prepareLayerProblem, type LayerProblem } from './problem.js';
 import type { SolveLayerOptions, SolveLayerResult, SolveProgress, Tolerances } from './types.js';
 
@@ -50,27 +51,6 @@ async function openGpu(problem: LayerProblem, options: SolveLayerOptions): Promi
   };
 }
 
-/** Rounds of ten-times-tighter tolerances after a stop whose answer the float64 checks do not certify. */
-const REFINEMENTS = 3;
-
-/**
- * The float64 finish: the most multiply-adds it may cost (the CPU engine's setup, X·Xᵀ and the
- * inverse, then its iterations' two products with X), 5–50 s of this project's reference CPU.
- * Within it, a GPU stop refused on the duality gap alone goes on in float64 after one GPU round
- * of tighter tolerances of at most FINISH_PROBE iterations (where a GPU round certifies, it does
- * so in less time than the CPU would take); measured, the finish needs one check interval.
- */
-const FINISH_MULTIPLY_ADDS = 1e10;
-const FINISH_PROBE = 100;
-
-/** Iterations a float64 finish of `program` may take within FINISH_MULTIPLY_ADDS. */
-function float64FinishIterations(program: LayerProblem): number {
-  const { samples: P, columns: N, outputs: M } = program;
-  const setup = P * N * N + (N * N * N) / 3;
-  const perIteration = 2 * P * N * M + N * N * M;
-  return Math.max(0, Math.floor((FINISH_MULTIPLY_ADDS - setup) / perIteration));
-}
-
 /** Which certificate an answer fails: its discrepancy (feasibility), or only the duality gap. */
 interface CertificateFailure {
   kind: 'discrepancy' | 'gap';
@@ -102,6 +82,25 @@ function certificateFailure(problem: LayerProblem, checks: LayerChecks, dualBoun
   return null;
 }
 
+/** The current answer, its float64 checks and dual bound, and why they refuse it (null: certified). */
+interface Verdict {
+  state: EngineState;
+  weights: Float32Array;
+  bound: number;
+  checks: LayerChecks;
+  failure: CertificateFailure | null;
+}
+
+async function judge(problem: LayerProblem, program: LayerProblem, merged: MergedProgram | null, session: BackendSession, rho: number): Promise<Verdict> {
+  const state = await session.engine.getState();
+  const weights = Float32Array.from(state.W2);
+  const pre = problem.original.design.multiply(weights, problem.outputs);
+  const residual = pre.map((z, i) => z / problem.scale - problem.Y[i]); // normalized, read on Ω
+  const bound = await dualBound(program, state.U1, rho, session.multiplyXTransposed, merged ? merged.restrict(residual) : residual);
+  const checks = checkLayer(problem, weights, pre);
+  return { state, weights, bound, checks, failure: certificateFailure(problem, checks, bound) };
+}
+
 export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayerResult> {
   const started = performance.now();
   const problem = prepareLayerProblem(options);
@@ -114,14 +113,10 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
   const program = merged?.program ?? problem;
   let session = backend === 'cpu' ? await openCpu(program) : await openGpu(program, options);
   const adapter = session.adapter;
-  let weights: Float32Array;
   let outcome: AdmmOutcome;
-  let bound: number;
-  let state;
-  let checks: LayerChecks;
-  let failure: CertificateFailure | null;
+  let verdict: Verdict;
   let finishIterations = 0; // of a float64 finish on the CPU
-  let finishCut: string | null = null; // why a finish ended without a stop
+  let finishCut: string | null = null; // why a finish ended uncertified
   let probed = false; // the GPU's round before a finish has run
   try {
     await yieldToEvents(); // the setup (factoring A) may have held the thread for seconds
@@ -149,40 +144,41 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
     });
     outcome = await runAdmm(session.engine, settings(problem.tolerances, problem.maxIterations, problem.rho));
     // The stop is only a candidate: the answer is checked in float64 (both constraints, the duality
-    // gap). If the checks fail, the iteration goes on from where it stopped with tolerances ten
-    // times tighter, a few times, within the iteration limit.
+    // gap). If the checks fail, the iteration goes on from where it stopped (nextRun says how).
     for (let round = 1; ; round++) {
-      state = await session.engine.getState();
-      weights = Float32Array.from(state.W2);
-      const pre = problem.original.design.multiply(weights, problem.outputs);
-      const residual = pre.map((z, i) => z / problem.scale - problem.Y[i]); // normalized, read on Ω
-      bound = await dualBound(program, state.U1, outcome.rho, session.multiplyXTransposed, merged ? merged.restrict(residual) : residual);
-      checks = checkLayer(problem, weights, pre);
-      failure = certificateFailure(problem, checks, bound);
-      const left = problem.maxIterations - outcome.iterations;
-      if (!failure || !outcome.converged || round > REFINEMENTS || left < problem.checkEvery) break;
+      verdict = await judge(problem, program, merged, session, outcome.rho);
+      const next = nextRun({
+        failure: verdict.failure?.kind ?? null,
+        stopped: outcome.converged,
+        round,
+        left: problem.maxIterations - outcome.iterations,
+        checkEvery: problem.checkEvery,
+        gpu: backend === 'webgpu',
+        finishBudget: float64FinishIterations(program),
+        probed,
+        finished: finishIterations > 0,
+      });
+      if (next.kind === 'stop') break;
       let more: AdmmOutcome;
-      const finish = backend === 'webgpu' && finishIterations === 0 && failure.kind === 'gap' ? Math.min(left, float64FinishIterations(program)) : 0;
-      if (finish >= problem.checkEvery && probed) {
+      if (next.kind === 'finish') {
         // The answer meets the ball; its dual bound is what falls short: on programs of many rows
         // the GPU's float32 duals drift from float64's (by percent) while its answer does not, and
-        // further with every round (bench/README.md, "A float64 finish"). Where float64 iterations
-        // are cheap, go on in float64 from this iterate, at the same ρ and tolerances.
+        // further with every round. Where float64 iterations are cheap, go on in float64 from this
+        // iterate to the first stop that certifies (its checks cost two of its iterations' products).
         const gpuSession = session;
         session = await openCpu(program);
         gpuSession.close();
         session.engine.setRho(outcome.rho);
-        await session.engine.setState(state);
-        more = await runAdmm(session.engine, settings(problem.tolerances, finish, outcome.rho, outcome.iterations));
+        await session.engine.setState(verdict.state);
+        const cpu = session;
+        const accept = async (rho: number) => !(await judge(problem, program, merged, cpu, rho)).failure;
+        more = await runAdmm(session.engine, { ...settings(problem.tolerances, next.iterations, outcome.rho, outcome.iterations), accept });
         finishIterations = more.iterations;
-        if (!more.converged) finishCut = `float64 finish: no stop within ${finish} iterations (what its CPU cost allows)`;
+        if (!more.converged) finishCut = `float64 finish: not certified within ${next.iterations} iterations (what its CPU cost allows)`;
       } else {
-        const tighter = { ...problem.tolerances, absolute: problem.tolerances.absolute / 10 ** round, relative: problem.tolerances.relative / 10 ** round };
-        // Before a finish, the GPU's own round gets FINISH_PROBE iterations; its end is a candidate stop.
-        const probe = finish >= problem.checkEvery;
-        more = await runAdmm(session.engine, settings(tighter, probe ? Math.min(left, FINISH_PROBE) : left, outcome.rho, outcome.iterations));
-        if (probe) [probed, more] = [true, { ...more, converged: true }];
-        if (finishIterations) finishIterations += more.iterations;
+        const tighter = { ...problem.tolerances, absolute: problem.tolerances.absolute / 10 ** next.round, relative: problem.tolerances.relative / 10 ** next.round };
+        more = await runAdmm(session.engine, settings(tighter, next.iterations, outcome.rho, outcome.iterations));
+        if (next.kind === 'probe') [probed, more] = [true, { ...more, converged: true }];
       }
       outcome = { ...more, iterations: outcome.iterations + more.iterations, history: [...outcome.history, ...more.history.map((h) => ({ ...h, iteration: h.iteration + outcome.iterations }))] };
     }
@@ -190,6 +186,7 @@ export async function solveLayer(options: SolveLayerOptions): Promise<SolveLayer
     session.close();
   }
 
+  const { state, weights, bound, checks, failure } = verdict;
   const converged = outcome.converged && !failure;
   const limit = `iteration limit ${problem.maxIterations} reached (residuals ${outcome.primalResidual.toExponential(1)}, ${outcome.dualResidual.toExponential(1)})`;
   // The limit is part of the reason whenever it cut the solve short (also when it left no room
