@@ -1,17 +1,19 @@
+// The TF.js Layers loader and writer against TF.js itself: the MNIST fixtures and functional models
+// (residuals, concatenations, several inputs and outputs) read to what tf.loadLayersModel computes,
+// and written models load back in TF.js with the weights given. Bad files: tfjsInputs.test.ts.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, readFile, rm, truncate, unlink, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { SUPPORTED_DESCRIPTION } from '../src/io/tfjsCheck.js';
 import { parseNpy } from '../src/io/npy.js';
 import { loadTfjsModelFile, saveTfjsModelFiles } from '../src/io/tfjsFiles.js';
 import { parseTfjsModel, writeTfjsModel, type TfjsModelHandle } from '../src/io/tfjsModel.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { forwardCpu } from '../src/network/forwardCpu.js';
-import { saveLayersModel } from './helpers/tfjsModel.js';
+import { maxAbsDiff, saveLayersModel, tfjsLoadFile, tfjsLoadWritten } from './helpers/tfjsModel.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const MLP = join(FIXTURES, 'mnist-mlp', 'model.json');
@@ -41,53 +43,11 @@ afterAll(() => {
   tf.disposeVariables();
 });
 
-// ---------------------------------------------------------------------------------------------
-// TF.js as the oracle: models loaded by tf.loadLayersModel from model.json text and shard bytes,
-// the way TF.js's own loaders resolve a manifest.
-
-type ShardReader = (path: string) => Uint8Array;
-
-async function tfjsLoad(modelJsonText: string, readShard: ShardReader): Promise<tf.LayersModel> {
-  const json = JSON.parse(modelJsonText) as tf.io.ModelJSON;
-  const handler: tf.io.IOHandler = {
-    load: () =>
-      tf.io.getModelArtifactsForJSON(json, async (manifest) => {
-        const shards = manifest.flatMap((group) => group.paths.map((p) => readShard(p)));
-        const bytes = tf.io.concatenateArrayBuffers(shards.map((s) => s.slice().buffer));
-        return [tf.io.getWeightSpecs(manifest), bytes];
-      }),
-  };
-  return tf.loadLayersModel(handler, { strict: true });
-}
-
-async function tfjsLoadFile(modelJsonPath: string): Promise<tf.LayersModel> {
-  const folder = dirname(modelJsonPath);
-  const shards = new Map<string, Uint8Array>();
-  const json = await readFile(modelJsonPath, 'utf8');
-  for (const group of (JSON.parse(json) as tf.io.ModelJSON).weightsManifest)
-    for (const p of group.paths) shards.set(p, new Uint8Array(await readFile(join(folder, p))));
-  return tfjsLoad(json, (p) => shards.get(p)!);
-}
-
-async function tfjsLoadWritten(written: { modelJson: string; weightData: Uint8Array }): Promise<tf.LayersModel> {
-  return tfjsLoad(written.modelJson, (p) => {
-    expect(p).toBe('weights.bin');
-    return written.weightData;
-  });
-}
-
 function predict(model: tf.LayersModel, inputShape: number[]): Float32Array {
   return tf.tidy(() => {
     const x = tf.tensor(samples, [SAMPLE_COUNT, ...inputShape]);
     return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
   });
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
 }
 
 /** A deep copy of a network (its kernels and biases too), to modify without touching the handle. */
@@ -466,93 +426,6 @@ describe('functional models', () => {
     const out = shared.apply(shared.apply(input)) as tf.SymbolicTensor;
     const path = await saveLayersModel(tf.model({ inputs: input, outputs: out }), join(dir, 'shared'));
     await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: layer 1 ('shared'): expected a layer called once (a chain), found it called 2 times`));
-  });
-});
-
-describe('bad inputs raise an InputError naming the file', () => {
-  /** A copy of the MLP fixture in `dir`, with model.json edited by `edit`. */
-  async function mlpCopy(edit: (json: any) => void = () => {}): Promise<string> {
-    const json = JSON.parse(await readFile(MLP, 'utf8'));
-    edit(json);
-    const path = join(dir, 'model.json');
-    await writeFile(path, JSON.stringify(json));
-    await writeFile(join(dir, 'weights.bin'), await readFile(join(FIXTURES, 'mnist-mlp', 'weights.bin')));
-    return path;
-  }
-
-  it('an unsupported layer class', async () => {
-    const path = await mlpCopy((json) => {
-      json.modelTopology.config.layers[1].class_name = 'Conv3D';
-    });
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(
-      new InputError(`${path}: layer 1 ('dense_2'): unsupported layer class 'Conv3D': ${SUPPORTED_DESCRIPTION}`),
-    );
-  });
-
-  it('an unsupported activation', async () => {
-    const path = await mlpCopy((json) => {
-      json.modelTopology.config.layers[0].config.activation = 'gelu_new';
-    });
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(/layer 0 \('dense_1'\): activation: expected one of relu, linear, softmax, relu6, .*found "gelu_new"/);
-  });
-
-  it('a leaky ReLU layer', async () => {
-    const path = await mlpCopy((json) => {
-      json.modelTopology.config.layers.splice(1, 0, { class_name: 'ReLU', config: { name: 'leaky', negative_slope: 0.1 } });
-    });
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: layer 1 ('leaky'): ReLU negative_slope: expected 0 (a plain relu), found 0.1`));
-  });
-
-  it('a missing weight shard, naming the shard', async () => {
-    const path = await mlpCopy();
-    await unlink(join(dir, 'weights.bin'));
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${join(dir, 'weights.bin')}: file not found (a weight shard listed in ${path})`));
-  });
-
-  it('a missing model.json', async () => {
-    const path = join(dir, 'nothing.json');
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: file not found`));
-  });
-
-  it('malformed JSON', async () => {
-    const path = join(dir, 'model.json');
-    await writeFile(path, '{"modelTopology": {');
-    const error = await loadTfjsModelFile(path).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InputError);
-    expect((error as Error).message).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: expected a JSON model\\.json \\(TF\\.js Layers format\\), found malformed JSON: `));
-    expect((error as Error).message).not.toContain('\n');
-  });
-
-  it('JSON that is not a Layers model', async () => {
-    const path = join(dir, 'model.json');
-    await writeFile(path, JSON.stringify({ format: 'graph-model', modelTopology: {}, weightsManifest: [] }));
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: format: expected 'layers-model' (a TF.js Layers model), found "graph-model"`));
-    await writeFile(path, JSON.stringify([1, 2]));
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: expected a JSON object (a TF.js Layers model.json), found an array`));
-  });
-
-  it('a weight file of the wrong length', async () => {
-    const path = await mlpCopy();
-    await truncate(join(dir, 'weights.bin'), 210600 - 4);
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(
-      new InputError(`${path}: weightsManifest: expected 210600 bytes of weight data for 6 weights, found 210596 in 'weights.bin'`),
-    );
-  });
-
-  it('a manifest that does not match the model (a missing weight)', async () => {
-    const path = await mlpCopy((json) => {
-      const weights = json.weightsManifest[0].weights;
-      weights.splice(weights.length - 1, 1); // drop dense_3/bias
-    });
-    await truncate(join(dir, 'weights.bin'), 210600 - 40);
-    // Found before TF.js allocates anything: every weight a layer creates must be in the manifest.
-    await expect(loadTfjsModelFile(path)).rejects.toThrow(new InputError(`${path}: weightsManifest: expected a weight 'dense_3/bias' of shape [10] for layer 2, found none`));
-  });
-
-  it('parseTfjsModel names the given source', async () => {
-    const json = JSON.parse(await readFile(MLP, 'utf8'));
-    json.modelTopology.config.layers[2].class_name = 'Conv3D';
-    await expect(parseTfjsModel(json, new ArrayBuffer(210600), 'upload/model.json')).rejects.toThrow(/^upload\/model\.json: layer 2 \('dense_3'\): unsupported layer class 'Conv3D'/);
   });
 });
 

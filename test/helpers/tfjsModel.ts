@@ -3,8 +3,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { mulberry32 } from './random.js';
 
 let ready: Promise<void> | null = null;
@@ -16,15 +16,7 @@ export async function tfjsPredictedLabels(modelJson: string, inputs: Float32Arra
     await tf.setBackend('cpu');
   })();
   await ready;
-  const text = await readFile(modelJson, 'utf8');
-  const dir = join(modelJson, '..');
-  const model = await tf.loadLayersModel({
-    load: () =>
-      tf.io.getModelArtifactsForJSON(JSON.parse(text), async (manifest) => {
-        const shards = await Promise.all(manifest.flatMap((g) => g.paths.map((p) => readFile(join(dir, p)))));
-        return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards.map((s) => new Uint8Array(s).buffer))];
-      }),
-  });
+  const model = await tfjsLoadFile(modelJson);
   const input = tf.tensor(inputs.subarray(from * perSample, to * perSample), [to - from, perSample]);
   const output = model.predict(input) as tf.Tensor;
   const predicted = output.argMax(1);
@@ -100,4 +92,45 @@ export function savedRandomModels(
     await rm(dir, { recursive: true, force: true });
   });
   return { saved, dir: () => dir };
+}
+
+// TF.js as the oracle: models loaded by tf.loadLayersModel from model.json text and shard bytes,
+// the way TF.js's own loaders resolve a manifest.
+
+type ShardReader = (path: string) => Uint8Array;
+
+async function tfjsLoad(modelJsonText: string, readShard: ShardReader): Promise<tf.LayersModel> {
+  const json = JSON.parse(modelJsonText) as tf.io.ModelJSON;
+  const handler: tf.io.IOHandler = {
+    load: () =>
+      tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+        const shards = manifest.flatMap((group) => group.paths.map((p) => readShard(p)));
+        const bytes = tf.io.concatenateArrayBuffers(shards.map((s) => s.slice().buffer));
+        return [tf.io.getWeightSpecs(manifest), bytes];
+      }),
+  };
+  return tf.loadLayersModel(handler, { strict: true });
+}
+
+export async function tfjsLoadFile(modelJsonPath: string): Promise<tf.LayersModel> {
+  const folder = dirname(modelJsonPath);
+  const shards = new Map<string, Uint8Array>();
+  const json = await readFile(modelJsonPath, 'utf8');
+  for (const group of (JSON.parse(json) as tf.io.ModelJSON).weightsManifest)
+    for (const p of group.paths) shards.set(p, new Uint8Array(await readFile(join(folder, p))));
+  return tfjsLoad(json, (p) => shards.get(p)!);
+}
+
+export async function tfjsLoadWritten(written: { modelJson: string; weightData: Uint8Array }): Promise<tf.LayersModel> {
+  return tfjsLoad(written.modelJson, (p) => {
+    expect(p).toBe('weights.bin');
+    return written.weightData;
+  });
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
 }
