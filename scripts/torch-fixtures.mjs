@@ -21,6 +21,8 @@
 //   node scripts/torch-fixtures.mjs        (needs /usr/bin/python3 with torch; CI does not run it)
 //   TORCH_PYTHON=… node scripts/torch-fixtures.mjs resnext   (test/fixtures/torch2/resnext.onnx: a
 //   ResNeXt with grouped convs, trained on the same split by PyTorch 2; resnext_fixture.py)
+//   TORCH_PYTHON=… node scripts/torch-fixtures.mjs half   (test/fixtures/torch2/half-resnet*.onnx:
+//   a ResNet trained so, then `model.half()`, by both of PyTorch 2's exporters; half_fixture.py)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,9 +42,10 @@ try {
     writeFileSync(join(dir, `${name}-y.npy`), npy(set.labels, [set.count], '<i4'));
     writeFileSync(join(dir, `${name}-tokens.npy`), npy(digitTokens(set.x, set.count), [set.count, DIGIT_TOKENS], '<i4'));
   }
-  // `resnext`: only test/fixtures/torch2/resnext.onnx, by TORCH_PYTHON (PyTorch 2, as torch2-fixtures.mjs).
-  const run = process.argv[2] === 'resnext'
-    ? spawnSync(process.env.TORCH_PYTHON ?? 'python3', [join(ROOT, 'scripts', 'resnext_fixture.py'), dir, join(ROOT, 'test', 'fixtures', 'torch2')], { stdio: 'inherit' })
+  // `resnext`, `half`: only those fixtures in test/fixtures/torch2, by TORCH_PYTHON (PyTorch 2, as torch2-fixtures.mjs).
+  const only = process.argv[2];
+  const run = only === 'resnext' || only === 'half'
+    ? spawnSync(process.env.TORCH_PYTHON ?? 'python3', [join(ROOT, 'scripts', `${only}_fixture.py`), dir, join(ROOT, 'test', 'fixtures', 'torch2')], { stdio: 'inherit' })
     : spawnSync('/usr/bin/python3', [join(ROOT, 'scripts', 'torch_fixtures.py'), dir, join(ROOT, 'test', 'fixtures', 'torch')], { stdio: 'inherit' });
   process.exitCode = run.status ?? 1;
 } finally {

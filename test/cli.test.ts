@@ -132,12 +132,12 @@ describe('net-trim layer rejects bad input with exit code 2, one stderr line, an
     [
       'an int8 array',
       layerArgs({ '--input': 'in/int8.npy' }),
-      ["in/int8.npy: descr: expected little-endian float32 or float64 ('<f4' or '<f8'), found '|i1'"],
+      ["in/int8.npy: descr: expected little-endian float32, float16 or float64 ('<f4', '<f2' or '<f8'), found '|i1'"],
     ],
     [
       'a big-endian array',
       layerArgs({ '--input': 'in/big-endian.npy' }),
-      ["in/big-endian.npy: descr: expected little-endian float32 or float64 ('<f4' or '<f8'), found '>f8'"],
+      ["in/big-endian.npy: descr: expected little-endian float32, float16 or float64 ('<f4', '<f2' or '<f8'), found '>f8'"],
     ],
     ['a Fortran-order array', layerArgs({ '--input': 'in/fortran.npy' }), ['in/fortran.npy: fortran_order: expected False']],
     ['a 1-D target', layerArgs({ '--target': 'in/Y-1d.npy' }), ['in/Y-1d.npy: shape: expected a 2-D array', '(600,)']],

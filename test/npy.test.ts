@@ -90,6 +90,16 @@ describe('parseNpy reads', () => {
     expect([...int64.data]).toEqual([-5n, 1n << 40n]);
   });
 
+  it("float16 ('<f2', NumPy's np.float16: a float16 model's samples) as float32, each value exact; its size checked at 2 bytes a value", () => {
+    // 1, −2, 65504, the smallest subnormal 2⁻²⁴, 0.333251953125 (the half nearest 1/3).
+    const halves = Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555]);
+    const parsed = parseNpy(rawNpy(npyHeader('<f2', '(5,)'), bytesOf(halves)), 'h.npy');
+    expect(parsed.dtype).toBe('float32');
+    expect([...parsed.data]).toEqual([1, -2, 65504, 2 ** -24, 0.333251953125]);
+    expect(() => parseNpy(rawNpy(npyHeader('<f2', '(6,)'), bytesOf(halves)), 'h.npy')).toThrow("h.npy: data: expected 12 bytes for shape (6,) float16, found 10 (file truncated)");
+    expect(() => parseNpy(rawNpy(npyHeader('>f2', '(5,)'), bytesOf(halves)), 'h.npy')).toThrow("found '>f2'");
+  });
+
   it("'=' and '|' byte orders as little-endian", () => {
     for (const descr of ['=f8', '|f8']) expect(parseNpy(rawNpy(npyHeader(descr, '(6,)'), SIX_DOUBLES), 'a.npy').dtype).toBe('float64');
   });
@@ -168,7 +178,7 @@ describe('parseNpy rejects with a one-line InputError naming the file and the fi
   });
 
   it('unsupported dtypes', () => {
-    for (const [descr, bytes] of [['|i1', 6], ['<f2', 12], ['<c16', 96], ['<b2', 12], ['<u4', 24]] as const)
+    for (const [descr, bytes] of [['|i1', 6], ['>f2', 12], ['<c16', 96], ['<b2', 12], ['<u4', 24]] as const)
       expectInputError(() => parseNpy(rawNpy(npyHeader(descr, '(2, 3)'), new Uint8Array(bytes)), 'X.npy'), 'X.npy', 'descr', `found '${descr}'`);
   });
 
@@ -184,7 +194,7 @@ describe('parseNpy rejects with a one-line InputError naming the file and the fi
       () => parseNpy(ints, 'X.npy', { dtypes: ['float32', 'float64'] }),
       'X.npy',
       'descr',
-      "expected little-endian float32 or float64 ('<f4' or '<f8'), found '<i8'",
+      "expected little-endian float32, float16 or float64 ('<f4', '<f2' or '<f8'), found '<i8'",
     );
   });
 

@@ -31,7 +31,7 @@ export function summary(doc: PruneReportDocument, model: string, outDir: string)
       : []),
     ...(doc.heldOut ? [`accuracy on ${doc.heldOut.count} held-out samples: ${pct(doc.heldOut.accuracyBefore)} -> ${pct(doc.heldOut.accuracyAfter)}`] : []),
     ...(doc.deployment ? deploymentLines(doc.deployment) : []),
-    `sparse export: ${doc.files.sparseExportBytes} bytes (dense float32 weights: ${doc.files.denseWeightBytes} bytes)`,
+    `sparse export: ${doc.files.sparseExportBytes} bytes (dense weights: ${doc.files.denseWeightBytes} bytes)`,
     `time: ${doc.seconds.toFixed(1)} s`,
     `wrote ${[...doc.files.model, doc.files.sparse, ...doc.files.report].join(', ')} to ${outDir}`,
     `open ${join(outDir, 'report.html')} in a browser for the plots`,

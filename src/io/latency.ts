@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { silenceNodeBackendHint } from './tfjs/quiet.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { InputError } from '../errors.js';
+import { floatToHalf } from '../network/half.js';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
 
@@ -207,7 +208,7 @@ async function tfjsRunner(model: LatencyModel, inputShape: number[], parts?: Lat
 }
 
 /** The ONNX tensor types an input may take, and the typed array each is made of. */
-const ORT_TYPES = { float32: (d: Float32Array) => d, int64: (d: Float32Array) => BigInt64Array.from(d, (v) => BigInt(v)), int32: (d: Float32Array) => Int32Array.from(d), bool: (d: Float32Array) => Uint8Array.from(d) } as const;
+const ORT_TYPES = { float32: (d: Float32Array) => d, float16: (d: Float32Array) => Uint16Array.from(d, floatToHalf), int64: (d: Float32Array) => BigInt64Array.from(d, (v) => BigInt(v)), int32: (d: Float32Array) => Int32Array.from(d), bool: (d: Float32Array) => Uint8Array.from(d) } as const;
 type OrtType = keyof typeof ORT_TYPES;
 
 async function onnxRunner(model: LatencyModel, inputShape: number[], parts?: LatencyInput[]): Promise<Runner> {
@@ -234,7 +235,7 @@ async function onnxRunner(model: LatencyModel, inputShape: number[], parts?: Lat
       const metadata = session.inputMetadata[k];
       if (!metadata?.isTensor) continue;
       if (!(metadata.type in ORT_TYPES) || (metadata.type === 'bool' && !parts))
-        throw new InputError(`${where}: input '${input.name}': expected float32 (or int64 or int32 token ids${parts ? ', or an int or bool mask' : ''}), found ${metadata.type}`);
+        throw new InputError(`${where}: input '${input.name}': expected float32 or float16 (or int64 or int32 token ids${parts ? ', or an int or bool mask' : ''}), found ${metadata.type}`);
       input.type = metadata.type as OrtType;
       if (metadata.shape.length > 0) fixedBatch = checkInputShape(parts ? `${where}: input '${input.name}'` : where, metadata.shape, input.shape) ?? fixedBatch;
     }

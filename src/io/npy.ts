@@ -3,6 +3,7 @@
 //
 // Every rejection is an InputError of one line: "<source>: <field>: expected …, found …".
 import { InputError } from '../errors.js';
+import { halfToFloat } from '../network/half.js';
 import type { Matrix } from '../solver/types.js';
 
 export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
@@ -40,6 +41,8 @@ interface DtypeInfo {
 
 const DTYPES: readonly DtypeInfo[] = [
   { dtype: 'float32', code: '<f4', itemSize: 4, label: 'float32', view: (b) => new Float32Array(b) },
+  // Half precision (np.float16, a float16 model's samples): read as float32, each value exact.
+  { dtype: 'float32', code: '<f2', itemSize: 2, label: 'float16', view: (b) => Float32Array.from(new Uint16Array(b), halfToFloat) },
   { dtype: 'float64', code: '<f8', itemSize: 8, label: 'float64', view: (b) => new Float64Array(b) },
   { dtype: 'int32', code: '<i4', itemSize: 4, label: 'int32', view: (b) => new Int32Array(b) },
   { dtype: 'int64', code: '<i8', itemSize: 8, label: 'int64', view: (b) => new BigInt64Array(b) },

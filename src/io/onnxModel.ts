@@ -17,7 +17,8 @@
 // ReduceSum over H and W, Flatten (axis 1), Reshape to [batch, -1] (or a vector to [batch, C, 1, 1]), Softmax (last
 // axis), Identity and Dropout; and shape computations (Shape, Gather, Unsqueeze, Squeeze, Cast,
 // Slice, Sub, Div, Concat of shapes), folded for the input shape.
-// Weights are float32 initializers (raw_data, float_data, or external data files: onnx/externalData.ts) or Constant nodes. Every other graph
+// Weights are float32 initializers (raw_data, float_data, or external data files: onnx/externalData.ts) or Constant nodes;
+// a float16 model is read in float32 and written back in float16 (onnx/float16.ts). Every other graph
 // is rejected with a one-line InputError naming the file and the node. Padding is kept as given:
 // auto_pad VALID → 'valid', SAME_UPPER → 'same' (TF's), explicit pads → [top, left, bottom, right].
 //

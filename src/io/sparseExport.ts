@@ -1,18 +1,20 @@
 // Sparse export: every prunable layer's kernel in CSR form, in a safetensors file (an 8-byte
 // little-endian header length, a JSON header, then the raw tensors). The format is simple enough
 // that no library is needed; any safetensors reader loads it. Kernels are stored as 2-D
-// (rows × cols) = (N × M) for dense and (kh·kw·cin × cout) for conv, in the Keras layout.
+// (rows × cols) = (N × M) for dense and (kh·kw·cin × cout) for conv, in the Keras layout. A
+// float16 model's values and biases are F16, as its file stores them.
+import { floatToHalf } from '../network/half.js';
 import type { Network } from '../network/types.js';
 
 interface Tensor {
-  dtype: 'F32' | 'I32' | 'U16';
+  dtype: 'F32' | 'F16' | 'I32' | 'U16';
   shape: number[];
   data: Float32Array | Int32Array | Uint16Array;
 }
 
 export interface SparseExport {
   bytes: Uint8Array;
-  /** Bytes of all dense/conv weights and biases as dense float32 (what TF.js/ONNX store). */
+  /** Bytes of all dense/conv weights and biases stored dense (what TF.js/ONNX store: float32, or float16 for such a model). */
   denseBytes: number;
   sparseBytes: number;
 }
@@ -42,6 +44,9 @@ export function exportSparse(network: Network): SparseExport {
   const tensors = new Map<string, Tensor>();
   const layout: Record<string, string> = {};
   let denseBytes = 0;
+  const half = network.weightPrecision === 'float16';
+  const stored = (values: Float32Array): Pick<Tensor, 'dtype' | 'data'> => (half ? { dtype: 'F16', data: Uint16Array.from(values, floatToHalf) } : { dtype: 'F32', data: values });
+  const bytesEach = half ? 2 : 4;
   for (const layer of network.layers) {
     if (layer.kind !== 'dense' && layer.kind !== 'conv2d') continue;
     const [rows, cols] =
@@ -49,16 +54,16 @@ export function exportSparse(network: Network): SparseExport {
     const { indptr, indices, values } = csr(layer.kernel, rows, cols);
     tensors.set(`${layer.name}.kernel.indptr`, { dtype: 'I32', shape: [rows + 1], data: indptr });
     tensors.set(`${layer.name}.kernel.indices`, { dtype: indices instanceof Uint16Array ? 'U16' : 'I32', shape: [indices.length], data: indices });
-    tensors.set(`${layer.name}.kernel.values`, { dtype: 'F32', shape: [values.length], data: values });
+    tensors.set(`${layer.name}.kernel.values`, { shape: [values.length], ...stored(values) });
     layout[`${layer.name}.kernel`] = JSON.stringify({
       format: 'csr',
       shape: [rows, cols],
       kerasShape: layer.kind === 'dense' ? [rows, cols] : [...layer.kernelSize, layer.inChannels, layer.filters],
     });
-    denseBytes += layer.kernel.length * 4;
+    denseBytes += layer.kernel.length * bytesEach;
     if (layer.bias) {
-      tensors.set(`${layer.name}.bias`, { dtype: 'F32', shape: [layer.bias.length], data: layer.bias });
-      denseBytes += layer.bias.length * 4;
+      tensors.set(`${layer.name}.bias`, { shape: [layer.bias.length], ...stored(layer.bias) });
+      denseBytes += layer.bias.length * bytesEach;
     }
   }
   const header: Record<string, unknown> = { __metadata__: layout };

@@ -316,6 +316,12 @@ export interface Network {
   layers: Layer[];
   /** Several model outputs packed into the one network output (OutputPart); omitted for one. */
   outputParts?: OutputPart[];
+  /**
+   * How its file stores the dense and conv weights, when not float32: 'float16' (a half-precision
+   * ONNX model). Pruning rounds each layer's new weights to it (half.ts), so that the layers after
+   * and the report see the weights written.
+   */
+  weightPrecision?: 'float16';
 }
 
 /**

@@ -15,6 +15,7 @@ import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
+import { roundToHalf } from '../network/half.js';
 import { networkGraph, prunableLayers, type NetworkGraph, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
@@ -246,8 +247,10 @@ export async function pruneNetwork(
       if (!result) epsilon /= program.layerKappa;
     }
     result ??= await run(epsilon);
-    program.part.kernel = Float32Array.from(result.weights.data);
-    if (program.part.bias) program.part.bias = result.bias!;
+    // As the model stores them: the layers after (cascade) and the report see the weights written.
+    const stored = network.weightPrecision === 'float16' ? roundToHalf : (values: ArrayLike<number>) => Float32Array.from(values);
+    program.part.kernel = stored(result.weights.data);
+    if (program.part.bias) program.part.bias = stored(result.bias!);
     solverStates[stateKey(job, g)] = result.state;
     return { result, epsilon, note };
   };

@@ -96,7 +96,7 @@ export function renderPruneReport(doc: PruneReportDocument): string {
   if (doc.heldOut)
     cards.push(card(`accuracy, ${formatCount(doc.heldOut.count)} held-out samples`, change(doc.heldOut.accuracyBefore, doc.heldOut.accuracyAfter), points(doc.heldOut.accuracyBefore, doc.heldOut.accuracyAfter)));
   cards.push(card('relative discrepancy', formatNumber(doc.relativeDiscrepancy), "of the outputs before softmax"));
-  cards.push(card('sparse export', kib(doc.files.sparseExportBytes), `dense float32 weights: ${kib(doc.files.denseWeightBytes)}`));
+  cards.push(card('sparse export', kib(doc.files.sparseExportBytes), `dense weights: ${kib(doc.files.denseWeightBytes)}`));
   const notConverged = doc.layers.filter((l) => !l.converged).map((l) => (l.statusReason ? `${l.name} (${l.statusReason})` : l.name));
   // What the import changed or fixed (a fold, an open axis's size), and the layers cascade kept.
   const asRead = [...(doc.model.notes ?? []), ...(doc.keptAsTrained ? [`kept as trained: ${doc.keptAsTrained.join(', ')} (no layer pruned before them feeds them, so cascade's ε is 0)`] : [])];

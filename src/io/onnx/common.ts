@@ -174,6 +174,8 @@ export interface OnnxModelHandle {
   readonly fixedAxes?: readonly FixedAxis[];
   /** The Dropouts whose training_mode is true, read as inference (node names). */
   readonly trainingDropouts?: readonly string[];
+  /** The model holds float16 (weights, inputs or outputs): read in float32, written back in float16 (float16.ts). */
+  readonly float16?: true;
 }
 
 /** What the import changed, in words (for inspect and the report). */
@@ -182,7 +184,10 @@ export function onnxImportNotes(handle: OnnxModelHandle): string[] {
   const training = dropouts.length
     ? [`${dropouts.length} Dropout${dropouts.length > 1 ? 's have' : ' has'} training_mode true (${dropouts.slice(0, 3).map((n) => `'${n}'`).join(', ')}${dropouts.length > 3 ? ', …' : ''}): read as inference, as onnxruntime's default optimizations run them (a model exported in training mode? call model.eval() before exporting); the written model keeps them`]
     : [];
-  return [...fixedAxesNote(handle.fixedAxes ?? []), ...training, ...handle.bindings.flatMap((b) => [
+  const half = handle.float16
+    ? ['float16 model: read and pruned in float32 (each half value is exact there); the written model keeps float16, its pruned weights rounded to the nearest half, as the report\'s numbers are computed with them']
+    : [];
+  return [...fixedAxesNote(handle.fixedAxes ?? []), ...half, ...training, ...handle.bindings.flatMap((b) => [
     ...(b.foldedBatchNorm ? [`${b.foldedBatchNorm.node} is folded into layer '${b.layer}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`] : []),
     ...(b.foldedOps ? [`the per-channel arithmetic computing ${b.foldedOps.nodes.map((n) => `'${n}'`).join(', ')} is folded into layer '${b.layer}' (exact); the written model keeps the fold`] : []),
   ])];

@@ -15,6 +15,7 @@ import { idValueOp, readsIdValues } from './idValues.js';
 import { networkOutput } from './outputs.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData, type DataFileBytes, type DataRange } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
+import { liftFloat16 } from './float16.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
 import { emitShuffle, findShuffles } from './channelOps.js';
@@ -128,6 +129,7 @@ export function reparseModel(model: ModelProto, source: string, sizes?: InputSiz
 
 function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes: InputSizes | undefined, externalData?: ReadonlyMap<string, DataFileBytes>): OnnxModelHandle {
   const opset = defaultOpset(model, source);
+  const half = liftFloat16(model, source); // the rest reads float32
   const graph = model.graph!;
   exposeOuterReads(graph);
   const reader = new GraphReader(graph, source, opset);
@@ -189,9 +191,10 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   const layers = withoutShapeOnly(reader.layers, inputName);
   if (layers[layers.length - 1].name !== final.layer)
     throw new InputError(`${source}: output '${outputNames[0]}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
-  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers, ...(final.parts ? { outputParts: final.parts } : {}) };
+  const halfWeights = half !== null && reader.bindings.some((b) => half.tensors.has(b.weight));
+  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers, ...(final.parts ? { outputParts: final.parts } : {}), ...(halfWeights ? { weightPrecision: 'float16' as const } : {}) };
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
-  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), ...(reader.views.length ? { views: reader.views } : {}), ...(reader.ranges.length ? { ranges: reader.ranges } : {}), ...(sizes ? { sizes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}), ...(reader.trainingDropouts.length ? { trainingDropouts: reader.trainingDropouts } : {}) };
+  return { source, network, opset, producer: model.producerName ?? '', bytes, ...(externalData ? { externalData } : {}), bindings: reader.bindings, batchNorms: reader.batchNorms, ...(reader.reshapes.length ? { reshapes: reader.reshapes } : {}), ...(reader.views.length ? { views: reader.views } : {}), ...(reader.ranges.length ? { ranges: reader.ranges } : {}), ...(sizes ? { sizes } : {}), sampleLayout, ...partLayouts, ...(fixed.length ? { fixedAxes: fixed } : {}), ...(reader.trainingDropouts.length ? { trainingDropouts: reader.trainingDropouts } : {}), ...(half ? { float16: true as const } : {}) };
 }

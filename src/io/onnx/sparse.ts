@@ -17,6 +17,7 @@ import {
   checkedDims, DATA_TYPE_NAMES, decodeModel, EXTERNAL, FLOAT, floatBytes, INT64, isDefaultDomain, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, toInt,
   type TensorProto,
 } from './common.js';
+import { FLOAT16, halfBytes, halfValues } from './float16.js';
 
 type SparseTensorProto = OnnxTypes.ISparseTensorProto;
 
@@ -37,7 +38,7 @@ export interface SparseTensorEntry {
 const WEIGHT_OPS = new Set(['Conv', 'Gemm', 'MatMul']);
 
 /**
- * The model `modelBytes` with every float32 initializer that is the weight (input 1) of a Conv,
+ * The model `modelBytes` with every float32 (or float16) initializer that is the weight (input 1) of a Conv,
  * Gemm or MatMul node, and whose sparse form is smaller, moved into graph.sparse_initializer;
  * everything else is kept as is (graph inputs that name initializers, as IR < 4 models list them,
  * stay: onnxruntime accepts them with sparse initializers). `tensors` lists every such weight
@@ -57,13 +58,13 @@ export function withSparseInitializers(modelBytes: Uint8Array, source: string): 
   const tensors: SparseTensorEntry[] = [];
   for (const tensor of graph.initializer ?? []) {
     const name = tensor.name ?? '';
-    // Only float32 weights whose data is inside the file (external data has nothing here to shrink).
-    if (!weights.has(name) || tensor.dataType !== FLOAT || tensor.dataLocation === EXTERNAL) {
+    // Only float32 and float16 weights whose data is inside the file (external data has nothing here to shrink).
+    if (!weights.has(name) || (tensor.dataType !== FLOAT && tensor.dataType !== FLOAT16) || tensor.dataLocation === EXTERNAL) {
       initializers.push(tensor);
       continue;
     }
-    const { dims, values } = floatValues(tensor, source);
-    const { proto: candidate, nonzeros } = sparseForm(name, dims, values, tensor.docString);
+    const { dims, values } = tensor.dataType === FLOAT16 ? { dims: (tensor.dims ?? []).map(toInt), values: halfValues(tensor, `${source}: initializer '${name}'`) } : floatValues(tensor, source);
+    const { proto: candidate, nonzeros } = sparseForm(name, dims, values, tensor.dataType!, tensor.docString);
     const denseBytes = onnx.TensorProto.encode(tensor).finish().length;
     const sparseBytes = onnx.SparseTensorProto.encode(candidate).finish().length;
     tensors.push({ name, values: values.length, nonzeros, denseBytes, sparseBytes });
@@ -97,7 +98,7 @@ function floatValues(tensor: TensorProto, source: string): { dims: number[]; val
 }
 
 /** The SparseTensorProto of a dense tensor: nonzero values, their int64 row-major positions, the dense dims. */
-function sparseForm(name: string, dims: number[], values: Float32Array, docString: string | null | undefined): { proto: SparseTensorProto; nonzeros: number } {
+function sparseForm(name: string, dims: number[], values: Float32Array, dataType: number, docString: string | null | undefined): { proto: SparseTensorProto; nonzeros: number } {
   let nonzeros = 0;
   for (let i = 0; i < values.length; i++) if (values[i] !== 0) nonzeros++; // NaN counts: NaN !== 0
   const kept = new Float32Array(nonzeros);
@@ -111,7 +112,7 @@ function sparseForm(name: string, dims: number[], values: Float32Array, docStrin
     k++;
   }
   const proto = {
-    values: { name, dims: [nonzeros], dataType: FLOAT, rawData: floatBytes(kept), ...(docString ? { docString } : {}) },
+    values: { name, dims: [nonzeros], dataType, rawData: dataType === FLOAT16 ? halfBytes(kept) : floatBytes(kept), ...(docString ? { docString } : {}) },
     indices: { dims: [nonzeros], dataType: INT64, rawData: indices },
     dims,
   };

@@ -7,6 +7,7 @@
 import type { Conv2DLayer, DenseLayer, Layer, Network } from '../../network/types.js';
 import { denseKernelToOnnx, FLOAT, floatBytes, hwioToOihw, hwioToTransposed, onnx, type BatchNormBinding, type GraphProto, type ModelProto, type OnnxModelHandle, type WeightBinding } from './common.js';
 import { attachExternalData, externalizeLarge, INLINE_LIMIT } from './externalData.js';
+import { liftFloat16, lowerFloat16 } from './float16.js';
 import { dropUnreadNodes, findTensor, replaceData, resizeChannels, resizeRanges, resizeViews, sameNetwork } from './graphResize.js';
 
 
@@ -75,6 +76,7 @@ function prunedModel(handle: OnnxModelHandle, network: Network, resizing?: Reado
   const resized = (removed !== undefined && removed.size > 0) || (shapes !== undefined && shapes.size > 0);
   const model = onnx.ModelProto.decode(handle.bytes);
   if (handle.externalData) attachExternalData(model, handle.source, handle.externalData);
+  const half = liftFloat16(model, handle.source); // written in float32, then turned back below
   const graph = model.graph!;
   const byName = new Map<string, Layer>();
   for (const layer of network.layers) byName.set(layer.name, layer);
@@ -160,6 +162,7 @@ function prunedModel(handle: OnnxModelHandle, network: Network, resizing?: Reado
   }
   const folded = handle.bindings.filter((b) => b.foldedBatchNorm).map((b) => `${b.foldedBatchNorm!.node} into layer '${b.layer}'`);
   if (folded.length) model.metadataProps = [...(model.metadataProps ?? []).filter((p) => p.key !== 'net-trim.folded'), { key: 'net-trim.folded', value: `BatchNormalization folded: ${folded.join('; ')}` }];
+  if (half) lowerFloat16(model, half);
   return model;
 }
 
