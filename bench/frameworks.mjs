@@ -30,6 +30,8 @@ const runs = [
   ['torch/sequence-transformer.onnx', 'cascade', 100, 0.1, []],
   // A ResNeXt (grouped 3×3 convs) trained and exported by PyTorch 2 (scripts/resnext_fixture.py).
   ['torch2/resnext.onnx', 'cascade', 100, 0.05, ['/stem/stem.0/stem.0.0/Conv']],
+  // A ResNet in float16 (model.half(), PyTorch 2's default exporter: scripts/half_fixture.py).
+  ['torch2/half-resnet.onnx', 'cascade', 100, 0.05, []],
   ['keras/functional/model.json', 'cascade', 60, 0.03, []],
   ['keras/activations/model.json', 'parallel', 300, 0.03, []],
   ['keras/sequence/model.json', 'cascade', 200, 0.05, []],
