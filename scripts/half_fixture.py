@@ -11,12 +11,11 @@ usage: half_fixture.py DATA_DIR OUT_DIR
 import json
 import os
 import sys
-import time
 
 import torch
 from torch import nn
 
-from mnist_training import fit, load_digits
+from mnist_training import accuracy, train_on_split
 
 torch.manual_seed(20261207)
 torch.set_num_threads(2)
@@ -52,19 +51,14 @@ class Float32Edges(nn.Module):
         return self.net(x.half()).float()
 
 
-train_x, train_y = load_digits(data_dir, "train")
-test_x, test_y = load_digits(data_dir, "test")
 model = Net()
 epochs = 4
-started = time.time()
-fit(model, train_x, train_y, epochs, 0.005)
-seconds = time.time() - started
-with torch.no_grad():
-    accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
-    model.half()
-    half_accuracy = (model(test_x.half()).argmax(1) == test_y).float().mean().item()
+test_x, test_y, seconds = train_on_split(model, data_dir, epochs, 0.005)
+float_accuracy = accuracy(model, test_x, test_y)
+model.half()
+half_accuracy = accuracy(model, test_x.half(), test_y)
 
-summary = {"torch": torch.__version__, "parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "test_accuracy_float32": accuracy, "test_accuracy_float16": half_accuracy, "seconds": round(seconds, 1), "models": {}}
+summary = {"torch": torch.__version__, "parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "test_accuracy_float32": float_accuracy, "test_accuracy_float16": half_accuracy, "seconds": round(seconds, 1), "models": {}}
 exports = [
     ("half-resnet.onnx", model, torch.zeros(1, 1, 28, 28, dtype=torch.float16), dict(dynamo=True, opset_version=18)),
     ("half-resnet-io32.onnx", Float32Edges(model), torch.zeros(1, 1, 28, 28), dict(dynamo=False, opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})),

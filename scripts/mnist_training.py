@@ -1,6 +1,7 @@
 """The fixtures' MNIST split (written by torch-fixtures.mjs) and their training loop, shared by
-torch_fixtures.py and resnext_fixture.py."""
+torch_fixtures.py, resnext_fixture.py and half_fixture.py."""
 import os
+import time
 
 import numpy as np
 import torch
@@ -27,3 +28,18 @@ def fit(model, x, y, epochs, lr):
             loss_fn(model(x[batch]), y[batch]).backward()
             opt.step()
     model.eval()
+
+
+def train_on_split(model, data_dir, epochs, lr):
+    """Fits `model` to the split's training digits; returns the test digits, their labels and the seconds it took."""
+    train_x, train_y = load_digits(data_dir, "train")
+    test_x, test_y = load_digits(data_dir, "test")
+    started = time.time()
+    fit(model, train_x, train_y, epochs, lr)
+    return test_x, test_y, time.time() - started
+
+
+def accuracy(model, x, y):
+    """The share of `x` that `model` classifies as `y`."""
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()

@@ -7,12 +7,11 @@ usage: resnext_fixture.py DATA_DIR OUT_DIR
 import json
 import os
 import sys
-import time
 
 import torch
 from torch import nn
 
-from mnist_training import fit, load_digits
+from mnist_training import accuracy, train_on_split
 
 torch.manual_seed(20261207)
 torch.set_num_threads(2)
@@ -47,19 +46,14 @@ class ResNeXt(nn.Module):
         return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
 
 
-train_x, train_y = load_digits(data_dir, "train")
-test_x, test_y = load_digits(data_dir, "test")
 model = ResNeXt()
 epochs = 6
-started = time.time()
-fit(model, train_x, train_y, epochs, 0.005)
-seconds = time.time() - started
-with torch.no_grad():
-    accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
+test_x, test_y, seconds = train_on_split(model, data_dir, epochs, 0.005)
+test_accuracy = accuracy(model, test_x, test_y)
 path = os.path.join(out_dir, "resnext.onnx")
 torch.onnx.export(model, (torch.zeros(1, 1, 28, 28),), path + ".tmp", opset_version=13, dynamo=False, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
 os.replace(path + ".tmp", path)
-summary = {"torch": torch.__version__, "parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "opset": 13, "test_accuracy": accuracy, "seconds": round(seconds, 1), "bytes": os.path.getsize(path)}
+summary = {"torch": torch.__version__, "parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "opset": 13, "test_accuracy": test_accuracy, "seconds": round(seconds, 1), "bytes": os.path.getsize(path)}
 with open(os.path.join(out_dir, "resnext.json"), "w") as f:
     json.dump(summary, f, indent=2)
     f.write("\n")

@@ -220,6 +220,12 @@ export function checkedDims(dims: readonly number[], minimum = 0): number[] | nu
   return product(dims) <= MAX_VALUES ? [...dims] : null;
 }
 
+/** A tensor's declared dims, checked (checkedDims), or what is wrong with them: 'dims […]: expected …'. */
+export function declaredDims(tensor: TensorProto): number[] | string {
+  const declared = (tensor.dims ?? []).map(toInt);
+  return checkedDims(declared) ?? `dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`;
+}
+
 export const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
 export const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 export const shapeText = (dims: readonly number[]) => `[${dims.join(', ')}]`;

@@ -10,7 +10,7 @@
 // and the writer see an ordinary model. The pruned model is written with its data inside, unless
 // that would pass protobuf's 2 GiB: then its large tensors go to one data file beside it.
 import { InputError } from '../../errors.js';
-import { checkedDims, DATA_TYPE_NAMES, EXTERNAL, MAX_DIMENSION, MAX_VALUES, product, shapeText, toInt, type ModelProto, type TensorProto } from './common.js';
+import { DATA_TYPE_NAMES, declaredDims, EXTERNAL, product, shapeText, type ModelProto, type TensorProto } from './common.js';
 
 /** Bytes per element of the fixed-size types (float32 … bfloat16, the 8-bit floats). */
 const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1 };
@@ -74,9 +74,8 @@ export function externalReferences(model: ModelProto, source: string): ExternalR
     const type = tensor.dataType ?? 0;
     const size = ELEMENT_BYTES[type];
     if (!size) throw new InputError(`${source}: ${what}: external data of ${DATA_TYPE_NAMES[type] ?? `data_type ${type}`}: expected a fixed-size numeric type`);
-    const declared = (tensor.dims ?? []).map(toInt);
-    const dims = checkedDims(declared);
-    if (!dims) throw new InputError(`${source}: ${what}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+    const dims = declaredDims(tensor);
+    if (typeof dims === 'string') throw new InputError(`${source}: ${what}: ${dims}`);
     const expected = product(dims) * size;
     const offset = wholeNumber(entries.get('offset'), 'offset', what, source) ?? 0;
     const length = wholeNumber(entries.get('length'), 'length', what, source) ?? expected;

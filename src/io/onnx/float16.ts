@@ -5,7 +5,7 @@
 // those back in the model written, the pruned weights rounded to nearest-even. Browser-safe.
 import { InputError } from '../../errors.js';
 import { floatToHalf, halfToFloat } from '../../network/half.js';
-import { checkedDims, FLOAT, MAX_DIMENSION, MAX_VALUES, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto } from './common.js';
+import { declaredDims, FLOAT, floatBytes, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto } from './common.js';
 
 export const FLOAT16 = 10; // TensorProto.DataType.FLOAT16
 
@@ -20,26 +20,25 @@ export interface HalfPrecision {
 }
 
 /** A float16 tensor's values (raw_data: 2 bytes each; else int32_data: one value's bits each), its sizes checked first. */
-export function halfValues(tensor: TensorProto, where: string): Float32Array {
-  const declared = (tensor.dims ?? []).map(toInt);
-  const dims = checkedDims(declared);
-  if (!dims) throw new InputError(`${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+export function halfValues(tensor: TensorProto, where: string): { dims: number[]; values: Float32Array } {
+  const dims = declaredDims(tensor);
+  if (typeof dims === 'string') throw new InputError(`${where}: ${dims}`);
   const count = product(dims);
   const raw = tensor.rawData;
   if (raw && raw.length > 0) {
     if (raw.length !== count * 2) throw new InputError(`${where}: raw_data of ${raw.length} bytes: expected ${count * 2} for float16 shape ${shapeText(dims)}`);
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    return Float32Array.from({ length: count }, (_, i) => halfToFloat(view.getUint16(i * 2, true)));
+    return { dims, values: Float32Array.from({ length: count }, (_, i) => halfToFloat(view.getUint16(i * 2, true))) };
   }
   const data = tensor.int32Data ?? [];
   if (data.length !== count) throw new InputError(`${where}: ${data.length} int32_data values: expected ${count} for float16 shape ${shapeText(dims)}`);
-  return Float32Array.from(data, (bits) => halfToFloat(bits & 0xffff));
+  return { dims, values: Float32Array.from(data, (bits) => halfToFloat(bits & 0xffff)) };
 }
 
 function toFloat(tensor: TensorProto, where: string): void {
-  const values = halfValues(tensor, where);
+  const { values } = halfValues(tensor, where);
   tensor.dataType = FLOAT;
-  tensor.rawData = new Uint8Array(values.buffer);
+  tensor.rawData = floatBytes(values);
   tensor.int32Data = [];
 }
 

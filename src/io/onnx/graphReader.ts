@@ -3,7 +3,7 @@
 import { InputError } from '../../errors.js';
 import type { Layer, Padding } from '../../network/types.js';
 import {
-  checkedDims, DATA_TYPE_NAMES, EXTERNAL, FLOAT, INT32, INT64, isDefaultDomain, listText, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, tfSamePads, toInt,
+  checkedDims, DATA_TYPE_NAMES, declaredDims, EXTERNAL, FLOAT, INT32, INT64, isDefaultDomain, listText, MAX_DIMENSION, onnx, product, shapeText, tfSamePads, toInt,
   type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type WeightBinding, type BatchNormBinding, type ReshapeBinding, type ReshapeView, type ChannelRange,
 } from './common.js';
 import { readPast } from './readPast.js';
@@ -228,9 +228,8 @@ export class GraphReader {
   weightValues(index: number, constant: ConstTensor, what: string): { dims: number[]; values: Float32Array } {
     const tensor = constant.tensor;
     const where = `${what} '${constant.root}'`;
-    const declared = (tensor.dims ?? []).map(toInt);
-    const dims = checkedDims(declared);
-    if (!dims) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+    const dims = declaredDims(tensor);
+    if (typeof dims === 'string') throw this.nodeError(index, `${where}: ${dims}`);
     if ((tensor.dataType ?? 0) !== FLOAT) {
       const type = DATA_TYPE_NAMES[tensor.dataType ?? 0] ?? `data_type ${tensor.dataType ?? 0}`;
       throw this.nodeError(index, `${where}: expected float32, found ${type}`);
@@ -273,9 +272,8 @@ export class GraphReader {
   boolValues(index: number, constant: ConstTensor, what: string): { dims: number[]; values: number[] } {
     const tensor = constant.tensor;
     const where = `${what} '${constant.root}'`;
-    const declared = (tensor.dims ?? []).map(toInt);
-    const dims = checkedDims(declared);
-    if (!dims) throw this.nodeError(index, `${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+    const dims = declaredDims(tensor);
+    if (typeof dims === 'string') throw this.nodeError(index, `${where}: ${dims}`);
     const count = product(dims);
     const raw = tensor.rawData;
     const data = raw && raw.length > 0 ? raw : (tensor.int32Data ?? []);

@@ -14,7 +14,7 @@
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { InputError } from '../../errors.js';
 import {
-  checkedDims, DATA_TYPE_NAMES, decodeModel, EXTERNAL, FLOAT, floatBytes, INT64, isDefaultDomain, MAX_DIMENSION, MAX_VALUES, onnx, product, shapeText, toInt,
+  DATA_TYPE_NAMES, declaredDims, decodeModel, EXTERNAL, FLOAT, floatBytes, INT64, isDefaultDomain, onnx, product, shapeText,
   type TensorProto,
 } from './common.js';
 import { FLOAT16, halfBytes, halfValues } from './float16.js';
@@ -63,7 +63,7 @@ export function withSparseInitializers(modelBytes: Uint8Array, source: string): 
       initializers.push(tensor);
       continue;
     }
-    const { dims, values } = tensor.dataType === FLOAT16 ? { dims: (tensor.dims ?? []).map(toInt), values: halfValues(tensor, `${source}: initializer '${name}'`) } : floatValues(tensor, source);
+    const { dims, values } = tensor.dataType === FLOAT16 ? halfValues(tensor, `${source}: initializer '${name}'`) : floatValues(tensor, source);
     const { proto: candidate, nonzeros } = sparseForm(name, dims, values, tensor.dataType!, tensor.docString);
     const denseBytes = onnx.TensorProto.encode(tensor).finish().length;
     const sparseBytes = onnx.SparseTensorProto.encode(candidate).finish().length;
@@ -80,9 +80,8 @@ export function withSparseInitializers(modelBytes: Uint8Array, source: string): 
 /** A float32 initializer's values, its declared size checked before anything is allocated. */
 function floatValues(tensor: TensorProto, source: string): { dims: number[]; values: Float32Array } {
   const where = `${source}: initializer '${tensor.name ?? ''}'`;
-  const declared = (tensor.dims ?? []).map(toInt);
-  const dims = checkedDims(declared);
-  if (!dims) throw new InputError(`${where}: dims ${shapeText(declared)}: expected at most 8 sizes from 0 to ${MAX_DIMENSION}, ${MAX_VALUES} values in all`);
+  const dims = declaredDims(tensor);
+  if (typeof dims === 'string') throw new InputError(`${where}: ${dims}`);
   const count = product(dims);
   const raw = tensor.rawData;
   if (raw && raw.length > 0) {
