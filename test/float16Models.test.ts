@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
-import { forwardCpu, parseOnnxModel, withSparseInitializers } from '../src/index.js';
+import { forwardCpu, parseOnnxModel, removeUnreadUnits, withSparseInitializers } from '../src/index.js';
 import { measureLatency } from '../src/io/latency.js';
 import { loadModelFile } from '../src/io/modelFiles.js';
 import { floatToHalf, halfToFloat } from '../src/network/half.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { runCli } from './helpers/cli.js';
-import { accuracyOf, mnistFixtures } from './helpers/models.js';
+import { accuracyOf, mnistFixtures, zeroInput } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 
 const { fixtures, samplesPath, labelsPath, digits, labels } = await mnistFixtures();
@@ -96,6 +96,22 @@ describe('float16 ONNX models', () => {
     const discrepancy = relativeError(ours.subarray(0, 100 * 10), trained);
     expect(Math.abs(discrepancy - report.relativeDiscrepancy) / discrepancy).toBeLessThan(1e-5);
     expect(report.files.denseWeightBytes).toBe(2 * layers.reduce((n, l) => n + l.kernel.length + (l.bias?.length ?? 0), 0));
+  });
+
+  it('removing a channel resizes the float16 tensors, which onnxruntime runs as our network computes', async () => {
+    const model = await loadModelFile(path('half-resnet-io32'));
+    const network = structuredClone(model.network);
+    const [stem, body, , shortcut] = weighted(network);
+    for (const reader of [body, shortcut]) zeroInput(reader, 3); // the stem's channel 3 is read no more
+    const removal = removeUnreadUnits(network);
+    expect(removal.kept.get(stem.name)).toEqual(Int32Array.from([0, 1, 2, 4, 5, 6, 7]));
+    const [written] = await model.serialize(removal.network, removal);
+    const graph = onnx.ModelProto.decode(written.bytes).graph!;
+    const stemWeight = graph.initializer!.find((t) => t.dims!.map(Number).join() === '7,1,3,3')!;
+    expect(stemWeight.dataType).toBe(FLOAT16);
+    expect(tensorTypes(written.bytes).initializers).toEqual(new Set([FLOAT16]));
+    const ours = forwardCpu(removal.network, digits.subarray(0, COUNT * 784), COUNT).output;
+    expect(relativeError(await ortLogits(written.bytes), ours)).toBeLessThan(5e-3);
   });
 
   it('the sparse ONNX keeps a sparse float16 weight in float16, and onnxruntime rebuilds it', async () => {

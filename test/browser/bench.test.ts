@@ -10,9 +10,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { CHROMIUM, CI, root } from './demoPage.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const work = await mkdtemp(join(tmpdir(), 'net-trim-bench-browser-'));
 afterAll(() => rm(work, { recursive: true, force: true }));
 
@@ -20,7 +19,7 @@ it('times a layer in the page and reports the device and the bench fields', asyn
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM}: no Chromium (apt-get install chromium, or set CHROMIUM_PATH)`);
   const json = join(work, 'results.json');
   const run = spawnSync(process.execPath, [join(root, 'bench/browser.mjs'), '--problems', 'dense-40x12-P300', '--repeats', '1', '--iterations', '1', '--json', json], { cwd: root, encoding: 'utf8' });
-  if (run.status !== 0 && /no WebGPU adapter/.test(run.stderr) && process.env.CI !== 'true') {
+  if (run.status !== 0 && /no WebGPU adapter/.test(run.stderr) && !CI) {
     console.warn('skipping the browser benchmark: Chromium found no WebGPU adapter');
     context.skip();
   }

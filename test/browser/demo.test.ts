@@ -8,23 +8,14 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { acquireGpu, loadModelFile, pruneNetwork, readNpyFile, serializeNpy, type GpuRuntime } from '../../src/node.js';
+import { loadModelFile, pruneNetwork, readNpyFile, serializeNpy } from '../../src/node.js';
 // A plain .mjs script (npm run serve), typed by web/serve.d.mts.
 import { startServer } from '../../web/serve.mjs';
-
-const root = new URL('../../', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(root, 'test-results', 'browser');
-// The built demo: test-results/browser/web from npm run test:browser (dist/web is npm run build's).
-const WEB_ROOT = resolve(root, process.env.NET_TRIM_WEB_ROOT ?? 'dist/web');
-const CI = process.env.CI === 'true';
-const BASE_ARGS = ['--headless=new', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// Nothing but the local server resolves: the page must not need the network.
-const OFFLINE = '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1';
+import { ARTIFACTS, BASE_ARGS, CHROMIUM, fillSettings, nodeGpu, nonzeros, OFFLINE, open, requireWebGpu, root, waitForResult, WEB_ROOT } from './demoPage.js';
 
 // The end-to-end run: small, since SwiftShader is ~20× slower than lavapipe on these machines. The
 // iteration limit is below every layer's convergence point, so both paths run exactly as many
@@ -50,97 +41,9 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  /** Requests for anything but the local server (should stay empty). */
-  external: string[];
-  /** Console errors and uncaught exceptions of the page and its worker. */
-  errors: string[];
-}
-
-async function open(on: Browser = browser): Promise<Opened> {
-  const context = await on.newContext({ viewport: { width: 1200, height: 1000 }, acceptDownloads: true });
-  const external: string[] = [];
-  const errors: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.hostname === '127.0.0.1' || url.protocol === 'blob:' || url.protocol === 'data:') return route.continue();
-    external.push(url.href);
-    return route.abort();
-  });
-  // Count WebGPU adapter requests on the page's own thread: pruning must happen in the worker.
-  await context.addInitScript(() => {
-    const w = window as unknown as { __mainThreadAdapterRequests: number };
-    w.__mainThreadAdapterRequests = 0;
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-    if (gpu) {
-      const original = gpu.requestAdapter.bind(gpu);
-      gpu.requestAdapter = (options?: GPURequestAdapterOptions) => {
-        w.__mainThreadAdapterRequests++;
-        return original(options);
-      };
-    }
-  });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-  });
-  page.on('worker', (worker) => worker.on('console', (message) => message.type() === 'error' && errors.push(`worker console: ${message.text()}`)));
-  await page.goto(server.url);
-  await page.waitForFunction(() => !document.querySelector('#gpu-status')!.classList.contains('pending'), null, { timeout: 60_000 });
-  return { context, page, external, errors };
-}
-
-/** The badge's text once the worker has looked for an adapter; fails under CI when there is none. */
-async function requireWebGpu(page: Page, skip: (note: string) => void): Promise<boolean> {
-  const badge = (await page.textContent('#gpu-status')) ?? '';
-  if (badge.startsWith('WebGPU:')) return true;
-  const reason = (await page.textContent('#no-webgpu'))?.replace(/\s+/g, ' ').trim();
-  if (CI) throw new Error(`no WebGPU adapter in Chromium (${CHROMIUM} --enable-unsafe-webgpu): ${reason}`);
-  console.warn(`skipping the in-browser GPU test: ${reason}`);
-  skip('no WebGPU adapter in Chromium');
-  return false;
-}
-
-async function nodeGpu(skip: (note: string) => void): Promise<GpuRuntime | null> {
-  try {
-    return await acquireGpu();
-  } catch (error) {
-    if (CI) throw error;
-    console.warn(`skipping: no WebGPU adapter in Node for the reference path: ${(error as Error).message}`);
-    skip('no WebGPU adapter in Node');
-    return null;
-  }
-}
-
-async function fillSettings(page: Page, settings: { samples: number; epsilonGain: number; mode: 'cascade' | 'parallel'; maxIterations?: number }): Promise<void> {
-  await page.check(`input[name=mode][value=${settings.mode}]`);
-  await page.fill('#epsilon-gain', String(settings.epsilonGain));
-  await page.fill('#max-samples', String(settings.samples));
-  await page.fill('#max-iterations', settings.maxIterations ? String(settings.maxIterations) : '');
-}
-
-/** Waits for the result section or an error message; fails with the page's message. */
-async function waitForResult(page: Page, timeout: number): Promise<void> {
-  await page.waitForFunction(() => !document.querySelector<HTMLElement>('#result-section')!.hidden || !document.querySelector<HTMLElement>('#message')!.hidden, null, {
-    timeout,
-    polling: 500,
-  });
-  const message = await page.locator('#message').textContent();
-  if (await page.locator('#message').isVisible()) throw new Error(`the page reported: ${message}`);
-}
-
-function nonzeros(values: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
-  return n;
-}
-
 describe('the demo page', () => {
   it('prunes the bundled MNIST model in a worker, with the weights of the Node path, staying responsive', async (context) => {
-    const { page, context: browserContext, external, errors } = await open();
+    const { page, context: browserContext, external, errors } = await open(browser, server.url);
     try {
       if (!(await requireWebGpu(page, context.skip))) return;
       expect(await page.textContent('#gpu-status')).toMatch(/swiftshader/i);
@@ -281,7 +184,7 @@ describe('the demo page', () => {
   });
 
   it('cancels a running prune, and can prune again', async (context) => {
-    const { page, context: browserContext, errors } = await open();
+    const { page, context: browserContext, errors } = await open(browser, server.url);
     try {
       if (!(await requireWebGpu(page, context.skip))) return;
       // Uncapped: this run would take minutes. The solver stops at its next check (every 50 iterations).
@@ -310,7 +213,7 @@ describe('the demo page', () => {
   });
 
   it('structured, with a target sparsity: searches the gain and offers a model with fewer neurons', async () => {
-    const { page, context: browserContext, errors } = await open();
+    const { page, context: browserContext, errors } = await open(browser, server.url);
     try {
       await page.selectOption('#bundled', 'mnist-mlp');
       await fillSettings(page, { samples: 60, epsilonGain: 0.05, mode: 'cascade', maxIterations: 200 });
@@ -337,7 +240,7 @@ describe('the demo page', () => {
   });
 
   it('names the file, the field and what was expected for bad dropped files', async () => {
-    const { page, context: browserContext } = await open();
+    const { page, context: browserContext } = await open(browser, server.url);
     try {
       const fixture = (name: string) => join(root, 'test/fixtures', name);
       const message = async () => {
@@ -436,7 +339,7 @@ describe('the demo page', () => {
     // Chromium on Linux exposes no adapter without --enable-unsafe-webgpu.
     const plain = await chromium.launch({ executablePath: CHROMIUM, args: [...BASE_ARGS, OFFLINE] });
     try {
-      const { page } = await open(plain);
+      const { page } = await open(plain, server.url);
       expect(await page.textContent('#gpu-status')).toBe('No WebGPU');
       expect(await page.isVisible('#no-webgpu')).toBe(true);
       expect(await page.textContent('#no-webgpu')).toMatch(/This browser has no WebGPU\.\s+\((navigator\.gpu is not available|navigator\.gpu\.requestAdapter\(\) found no adapter).*prune on the CPU/s);
