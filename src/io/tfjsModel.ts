@@ -18,6 +18,7 @@ import { hwioToKerasTransposed, TRANSPOSED_KERNEL } from './tfjs/windowLayers.js
 import { networkGraph } from '../network/graph.js';
 import { viewTarget } from './tfjs/views.js';
 import { readNormalizations, withoutNormalizations, type Normalizations } from './tfjs/normalization.js';
+import { float16Weights, withFloat16 } from './tfjs/halfWeights.js';
 import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
@@ -48,6 +49,8 @@ export interface TfjsModelHandle {
   partLayouts?: Array<'nhwc' | 'nlc'>;
   /** The input axes the model leaves open besides the batch, as they were fixed to read it. */
   fixedAxes?: FixedAxis[];
+  /** The weights stored as float16 (TF.js's float16 quantization): written so again (tfjs/halfWeights.ts). */
+  float16Weights?: string[];
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -160,7 +163,11 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const layouts = model.inputs.map((input) => (input.shape.length === 3 ? 'nlc' : 'nhwc') as 'nlc' | 'nhwc');
     const fixedAxes = checked.fixed.length ? { fixedAxes: checked.fixed } : {};
     const partLayouts = network.inputParts ? { partLayouts: layouts } : {};
-    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes };
+    // Weights all stored as halves: pruning rounds the new ones so (Network.weightPrecision).
+    const halves = float16Weights(specs);
+    const networkWeights = written.weights.filter((w) => !w.values);
+    const half = halves.length > 0 && networkWeights.every((w) => halves.includes(w.name));
+    return { network: half ? { ...network, weightPrecision: 'float16' as const } : network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes, ...(halves.length ? { float16Weights: halves } : {}) };
   } finally {
     model.dispose();
   }
@@ -227,9 +234,10 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
       if (!hasBias && layer.bias && layer.bias.some((v) => v !== 0))
         throw new InputError(`network: layer '${layer.name}': bias: expected none (the layer in ${handle.source} has use_bias false), found nonzero values`);
     }
-    const { data, specs } = await tf.io.encodeWeights(named);
+    const encoded = await tf.io.encodeWeights(named);
+    const { data, specs } = withFloat16(tf.io.concatenateArrayBuffers(encoded.data), encoded.specs, new Set(handle.float16Weights ?? []));
     const modelJson = { ...(resized ? withUnits(handle, network, byName, removed) : handle.modelJson), weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
-    return { modelJson: JSON.stringify(modelJson), weightData: new Uint8Array(tf.io.concatenateArrayBuffers(data)) };
+    return { modelJson: JSON.stringify(modelJson), weightData: data };
   } finally {
     for (const { tensor } of named) tensor.dispose();
   }
@@ -319,8 +327,10 @@ function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFo
 
 /** What the import changed, in words (for inspect and the report). */
 export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
+  const halves = handle.float16Weights?.length ?? 0;
   return [
     ...fixedAxesNote(handle.fixedAxes ?? []),
+    ...(halves ? [`${halves} weight${halves > 1 ? 's' : ''} stored as float16 (TF.js's float16 quantization): read in float32, written back as float16${handle.network.weightPrecision ? ', each pruned weight rounded to the nearest half as it replaced the trained one' : ''}`] : []),
     ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`),
     ...handle.normalizations.map((name) => `Normalization '${name}' is read by net-trim as a per-channel affine layer (TF.js has no Normalization layer); the written model keeps it as it was`),
   ];
