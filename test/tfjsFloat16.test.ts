@@ -46,6 +46,31 @@ async function halfCopy(name: string, which: (weight: string) => boolean): Promi
 
 const quantized = async (modelJson: string) => (JSON.parse(await readFile(modelJson, 'utf8')) as Manifest).weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.quantization?.dtype ?? w.dtype]);
 
+/** The fixture with conv_2's kernel quantized to uint8 (scale and minimum, as the converter's --quantize_uint8). */
+async function uint8Copy(): Promise<string> {
+  const json = JSON.parse(await readFile(join(fixtures, 'mnist-cnn', 'model.json'), 'utf8')) as Manifest;
+  const bin = await readFile(join(fixtures, 'mnist-cnn', 'weights.bin'));
+  const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length));
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (const w of json.weightsManifest.flatMap((g) => g.weights)) {
+    const values = floats.subarray(at, (at += w.shape.reduce((a, b) => a * b, 1)));
+    if (w.name !== 'conv_2/kernel') {
+      parts.push(new Uint8Array(values.slice().buffer));
+      continue;
+    }
+    const min = Math.min(...values);
+    const scale = (Math.max(...values) - min) / 255;
+    w.quantization = { dtype: 'uint8', scale, min } as { dtype: string };
+    parts.push(Uint8Array.from(values, (v) => Math.round((v - min) / scale)));
+  }
+  const dir = join(out, 'uint8');
+  await mkdir(dir);
+  await writeFile(join(dir, 'model.json'), JSON.stringify(json));
+  await writeFile(join(dir, 'weights.bin'), Buffer.concat(parts));
+  return join(dir, 'model.json');
+}
+
 describe('TF.js models stored as float16', () => {
   it('read as TF.js computes them, marked float16, with a note', async () => {
     const path = await halfCopy('all', () => true);
@@ -87,5 +112,14 @@ describe('TF.js models stored as float16', () => {
     await mkdir(join(out, 'mixed-out'));
     await writeFile(file, json.bytes);
     expect(await quantized(file)).toEqual([['conv_1/kernel', 'float16'], ['conv_1/bias', 'float16'], ['conv_2/kernel', 'float32'], ['conv_2/bias', 'float32'], ['dense_out/kernel', 'float32'], ['dense_out/bias', 'float32']]);
+  });
+
+  it('a weight quantized to uint8: read as TF.js reads it, and a note says it is written back as float32', async () => {
+    const path = await uint8Copy();
+    const model = await loadModelFile(path);
+    expect(model.network.weightPrecision).toBeUndefined();
+    expect(model.notes).toContain("1 weight quantized to uint8 (TF.js's affine quantization): read in float32 and written back as float32, 4× its bytes (re-quantizing to a grid that keeps the pruned zeros is not done yet)");
+    const ours = forwardCpu(model.network, digits.subarray(0, 100 * 784), 100).output;
+    expect(relativeError(ours, await tfjsPredict(path, digits, 100, [28, 28, 1]))).toBeLessThan(1e-5);
   });
 });

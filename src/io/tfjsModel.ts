@@ -18,7 +18,7 @@ import { hwioToKerasTransposed, TRANSPOSED_KERNEL } from './tfjs/windowLayers.js
 import { networkGraph } from '../network/graph.js';
 import { viewTarget } from './tfjs/views.js';
 import { readNormalizations, withoutNormalizations, type Normalizations } from './tfjs/normalization.js';
-import { float16Weights, withFloat16 } from './tfjs/halfWeights.js';
+import { affineWeights, float16Weights, withFloat16 } from './tfjs/halfWeights.js';
 import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
@@ -51,6 +51,8 @@ export interface TfjsModelHandle {
   fixedAxes?: FixedAxis[];
   /** The weights stored as float16 (TF.js's float16 quantization): written so again (tfjs/halfWeights.ts). */
   float16Weights?: string[];
+  /** How many weights were quantized to uint8 or uint16, by dtype (written back as float32). */
+  affineWeights?: Record<string, number>;
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -167,7 +169,8 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const halves = float16Weights(specs);
     const networkWeights = written.weights.filter((w) => !w.values);
     const half = halves.length > 0 && networkWeights.every((w) => halves.includes(w.name));
-    return { network: half ? { ...network, weightPrecision: 'float16' as const } : network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes, ...(halves.length ? { float16Weights: halves } : {}) };
+    const affine = affineWeights(specs);
+    return { network: half ? { ...network, weightPrecision: 'float16' as const } : network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes, ...(halves.length ? { float16Weights: halves } : {}), ...(Object.keys(affine).length ? { affineWeights: affine } : {}) };
   } finally {
     model.dispose();
   }
@@ -330,6 +333,7 @@ export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
   const halves = handle.float16Weights?.length ?? 0;
   return [
     ...fixedAxesNote(handle.fixedAxes ?? []),
+    ...Object.entries(handle.affineWeights ?? {}).map(([dtype, n]) => `${n} weight${n > 1 ? 's' : ''} quantized to ${dtype} (TF.js's affine quantization): read in float32 and written back as float32, ${dtype === 'uint8' ? 4 : 2}× ${n > 1 ? 'their' : 'its'} bytes (re-quantizing to a grid that keeps the pruned zeros is not done yet)`),
     ...(halves ? [`${halves} weight${halves > 1 ? 's' : ''} stored as float16 (TF.js's float16 quantization): read in float32, written back as float16${handle.network.weightPrecision ? ', each pruned weight rounded to the nearest half as it replaced the trained one' : ''}`] : []),
     ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`),
     ...handle.normalizations.map((name) => `Normalization '${name}' is read by net-trim as a per-channel affine layer (TF.js has no Normalization layer); the written model keeps it as it was`),

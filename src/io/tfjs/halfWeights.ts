@@ -10,6 +10,16 @@ export function float16Weights(specs: ReadonlyArray<{ name: string; quantization
   return specs.filter((s) => (s.quantization as { dtype?: unknown } | undefined)?.dtype === 'float16').map((s) => s.name);
 }
 
+/** The manifest's weights quantized to uint8 or uint16 (affine), by dtype: written back as float32. */
+export function affineWeights(specs: ReadonlyArray<{ name: string; quantization?: unknown }>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of specs) {
+    const dtype = (s.quantization as { dtype?: unknown } | undefined)?.dtype;
+    if (dtype === 'uint8' || dtype === 'uint16') counts[dtype] = (counts[dtype] ?? 0) + 1;
+  }
+  return counts;
+}
+
 /** encodeWeights' float32 data and specs, with the weights of `names` stored as float16. */
 export function withFloat16(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], names: ReadonlySet<string>): { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] } {
   const parts: Uint8Array[] = [];
