@@ -25,8 +25,13 @@ interface Manifest {
   weightsManifest: Array<{ paths: string[]; weights: Array<{ name: string; shape: number[]; dtype: string; quantization?: { dtype: string } }> }>;
 }
 
-/** The MNIST CNN fixture with the weights `which` picks stored as float16, as the converter writes them. */
-async function halfCopy(name: string, which: (weight: string) => boolean): Promise<string> {
+type Weight = Manifest['weightsManifest'][number]['weights'][number];
+
+/**
+ * A copy of the MNIST CNN fixture in `name`/ whose weights `store` writes (setting their manifest
+ * entry's quantization, as the converter does), or null for a float32 weight kept as it is.
+ */
+async function storedCopy(name: string, store: (weight: Weight, values: Float32Array) => Uint8Array | null): Promise<string> {
   const json = JSON.parse(await readFile(join(fixtures, 'mnist-cnn', 'model.json'), 'utf8')) as Manifest;
   const bin = await readFile(join(fixtures, 'mnist-cnn', 'weights.bin'));
   const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length));
@@ -34,8 +39,7 @@ async function halfCopy(name: string, which: (weight: string) => boolean): Promi
   let at = 0;
   for (const w of json.weightsManifest.flatMap((g) => g.weights)) {
     const values = floats.subarray(at, (at += w.shape.reduce((a, b) => a * b, 1)));
-    if (which(w.name)) w.quantization = { dtype: 'float16' };
-    parts.push(which(w.name) ? new Uint8Array(Uint16Array.from(values, floatToHalf).buffer) : new Uint8Array(values.slice().buffer));
+    parts.push(store(w, values) ?? new Uint8Array(values.slice().buffer));
   }
   const dir = join(out, name);
   await mkdir(dir);
@@ -44,32 +48,25 @@ async function halfCopy(name: string, which: (weight: string) => boolean): Promi
   return join(dir, 'model.json');
 }
 
-const quantized = async (modelJson: string) => (JSON.parse(await readFile(modelJson, 'utf8')) as Manifest).weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.quantization?.dtype ?? w.dtype]);
+/** The weights `which` picks stored as float16 (--quantize_float16). */
+const halfCopy = (name: string, which: (weight: string) => boolean) =>
+  storedCopy(name, (w, values) => {
+    if (!which(w.name)) return null;
+    w.quantization = { dtype: 'float16' };
+    return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
+  });
 
-/** The fixture with conv_2's kernel quantized to uint8 (scale and minimum, as the converter's --quantize_uint8). */
-async function uint8Copy(): Promise<string> {
-  const json = JSON.parse(await readFile(join(fixtures, 'mnist-cnn', 'model.json'), 'utf8')) as Manifest;
-  const bin = await readFile(join(fixtures, 'mnist-cnn', 'weights.bin'));
-  const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length));
-  const parts: Uint8Array[] = [];
-  let at = 0;
-  for (const w of json.weightsManifest.flatMap((g) => g.weights)) {
-    const values = floats.subarray(at, (at += w.shape.reduce((a, b) => a * b, 1)));
-    if (w.name !== 'conv_2/kernel') {
-      parts.push(new Uint8Array(values.slice().buffer));
-      continue;
-    }
+/** conv_2's kernel quantized to uint8: a scale and a minimum (--quantize_uint8). */
+const uint8Copy = () =>
+  storedCopy('uint8', (w, values) => {
+    if (w.name !== 'conv_2/kernel') return null;
     const min = Math.min(...values);
     const scale = (Math.max(...values) - min) / 255;
     w.quantization = { dtype: 'uint8', scale, min } as { dtype: string };
-    parts.push(Uint8Array.from(values, (v) => Math.round((v - min) / scale)));
-  }
-  const dir = join(out, 'uint8');
-  await mkdir(dir);
-  await writeFile(join(dir, 'model.json'), JSON.stringify(json));
-  await writeFile(join(dir, 'weights.bin'), Buffer.concat(parts));
-  return join(dir, 'model.json');
-}
+    return Uint8Array.from(values, (v) => Math.round((v - min) / scale));
+  });
+
+const quantized = async (modelJson: string) => (JSON.parse(await readFile(modelJson, 'utf8')) as Manifest).weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.quantization?.dtype ?? w.dtype]);
 
 describe('TF.js models stored as float16', () => {
   it('read as TF.js computes them, marked float16, with a note', async () => {

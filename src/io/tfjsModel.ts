@@ -167,8 +167,8 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const partLayouts = network.inputParts ? { partLayouts: layouts } : {};
     // Weights all stored as halves: pruning rounds the new ones so (Network.weightPrecision).
     const halves = float16Weights(specs);
-    const networkWeights = written.weights.filter((w) => !w.values);
-    const half = halves.length > 0 && networkWeights.every((w) => halves.includes(w.name));
+    const stored = new Set(halves);
+    const half = halves.length > 0 && written.weights.filter((w) => !w.values).every((w) => stored.has(w.name));
     const affine = affineWeights(specs);
     return { network: half ? { ...network, weightPrecision: 'float16' as const } : network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes, ...(halves.length ? { float16Weights: halves } : {}), ...(Object.keys(affine).length ? { affineWeights: affine } : {}) };
   } finally {

@@ -42,3 +42,11 @@ export function floatToHalf(value: number): number {
 export function roundToHalf(values: ArrayLike<number>): Float32Array {
   return Float32Array.from(values, (v) => halfToFloat(floatToHalf(v)));
 }
+
+/** Values as half-precision bytes, little-endian (ONNX's raw_data, TF.js's weight data), each rounded to the nearest half. */
+export function halfBytes(values: ArrayLike<number>): Uint8Array {
+  const bytes = new Uint8Array(values.length * 2);
+  const out = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) out.setUint16(i * 2, floatToHalf(values[i]), true);
+  return bytes;
+}

@@ -4,7 +4,7 @@
 // in place (every value is exact in float32) and says what it turned, and `lowerFloat16` turns
 // those back in the model written, the pruned weights rounded to nearest-even. Browser-safe.
 import { InputError } from '../../errors.js';
-import { floatToHalf, halfToFloat } from '../../network/half.js';
+import { halfBytes, halfToFloat } from '../../network/half.js';
 import { declaredDims, FLOAT, floatBytes, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto } from './common.js';
 
 export const FLOAT16 = 10; // TensorProto.DataType.FLOAT16
@@ -40,14 +40,6 @@ function toFloat(tensor: TensorProto, where: string): void {
   tensor.dataType = FLOAT;
   tensor.rawData = floatBytes(values);
   tensor.int32Data = [];
-}
-
-/** Values as float16 raw_data (little-endian, each rounded to the nearest half). */
-export function halfBytes(values: ArrayLike<number>): Uint8Array {
-  const bytes = new Uint8Array(values.length * 2);
-  const out = new DataView(bytes.buffer);
-  for (let i = 0; i < values.length; i++) out.setUint16(i * 2, floatToHalf(values[i]), true);
-  return bytes;
 }
 
 function toHalf(tensor: TensorProto): void {

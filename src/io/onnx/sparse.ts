@@ -17,7 +17,8 @@ import {
   DATA_TYPE_NAMES, declaredDims, decodeModel, EXTERNAL, FLOAT, floatBytes, INT64, isDefaultDomain, onnx, product, shapeText,
   type TensorProto,
 } from './common.js';
-import { FLOAT16, halfBytes, halfValues } from './float16.js';
+import { halfBytes } from '../../network/half.js';
+import { FLOAT16, halfValues } from './float16.js';
 
 type SparseTensorProto = OnnxTypes.ISparseTensorProto;
 

@@ -3,7 +3,7 @@
 // read so is written so: the float32 data tf.io.encodeWeights makes is turned into halves for the
 // weights that were halves (each rounded to the nearest; a pruned zero stays zero).
 import type * as tf from '@tensorflow/tfjs';
-import { floatToHalf } from '../../network/half.js';
+import { halfBytes } from '../../network/half.js';
 
 /** The manifest's weights stored as float16. */
 export function float16Weights(specs: ReadonlyArray<{ name: string; quantization?: unknown }>): string[] {
@@ -33,7 +33,7 @@ export function withFloat16(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry
       return spec;
     }
     const values = new Float32Array(data.slice(part.byteOffset, part.byteOffset + bytes));
-    parts.push(new Uint8Array(Uint16Array.from(values, floatToHalf).buffer)); // little-endian, as TF.js reads it
+    parts.push(halfBytes(values));
     return { ...spec, quantization: { dtype: 'float16' as const } };
   });
   const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
