@@ -122,6 +122,12 @@ describe('report.html', () => {
     const gapOf = (name: string) => rows.find((r) => r.startsWith(name))!.trim().split(/\s+/)[7];
     expect(gapOf('inside')).toBe('1.0e-3');
     expect(gapOf('outside')).toBe('–');
+    // On the ball's edge, over ε by rounding (torch2/resnet.onnx's node_Conv_111 stopped 1.3e-8 over): its gap is shown.
+    const edge = { ...layer('edge', false), constraintResidual: 0.1 * (1 + 1e-8), relativeDualityGap: 0.011 };
+    const justOut = { ...layer('just-out', false), constraintResidual: 0.1 * 1.002 };
+    const more = summary({ ...doc, layers: [edge, justOut] }, 'm.json', 'out').split('\n');
+    expect(more.find((r) => r.startsWith('edge'))!.trim().split(/\s+/)[7]).toBe('1.1e-2');
+    expect(more.find((r) => r.startsWith('just-out'))!.trim().split(/\s+/)[7]).toBe('–');
     const html = renderPruneReport({ ...doc, layers: [outside] });
     expect(html).not.toContain('-130');
   });

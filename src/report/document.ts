@@ -2,6 +2,7 @@
 // reports are rendered from, so a report.html can always be rebuilt from its report.json.
 import { forwardCpu } from '../network/forwardCpu.js';
 import type { Network } from '../network/types.js';
+import { DEFAULTS } from '../solver/problem.js';
 import type { LayerPruneReport, PruneMode, PruneResult } from '../prune/pruneNetwork.js';
 import type { OutputDiscrepancy } from '../prune/pruneReport.js';
 import { networkHistograms, type WeightHistogram } from './histogram.js';
@@ -13,10 +14,12 @@ import type { Trial } from '../prune/targetSparsity.js';
 /** Samples of a model's input (samples-major NHWC) with optional integer labels. */
 /**
  * A layer's relative duality gap as reported, or null where it bounds nothing: an answer that
- * stopped outside its ball (not converged, residual > ε), whose ℓ1 may fall below the dual bound.
+ * stopped outside its ball (not converged, residual beyond the certificate's (1 + feasibility)·ε),
+ * whose ℓ1 may fall below the dual bound. An answer on the ball's edge (the optimum is there) may
+ * be over ε by float rounding: its gap, often why it was refused, is shown.
  */
 export function reportedGap(l: Pick<LayerPruneReport, 'converged' | 'constraintResidual' | 'epsilon' | 'relativeDualityGap'>): number | null {
-  return !l.converged && l.constraintResidual > l.epsilon ? null : l.relativeDualityGap;
+  return !l.converged && l.constraintResidual > (1 + DEFAULTS.tolerances.feasibility) * l.epsilon ? null : l.relativeDualityGap;
 }
 
 export interface LabelledSamples {
