@@ -19,6 +19,7 @@ export const FLOAT = 1; // TensorProto.DataType.FLOAT
 export const INT64 = 7; // TensorProto.DataType.INT64
 export const INT32 = 6; // TensorProto.DataType.INT32
 export const BOOL = 9; // TensorProto.DataType.BOOL
+export const FLOAT16 = 10; // TensorProto.DataType.FLOAT16
 export const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
 export const DATA_TYPE_NAMES: Record<number, string> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',

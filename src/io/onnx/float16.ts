@@ -5,9 +5,7 @@
 // those back in the model written, the pruned weights rounded to nearest-even. Browser-safe.
 import { InputError } from '../../errors.js';
 import { halfBytes, halfToFloat } from '../../network/half.js';
-import { declaredDims, FLOAT, floatBytes, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto } from './common.js';
-
-export const FLOAT16 = 10; // TensorProto.DataType.FLOAT16
+import { declaredDims, FLOAT, FLOAT16, floatBytes, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto } from './common.js';
 
 /** What liftFloat16 turned to float32, by name: what lowerFloat16 turns back. */
 export interface HalfPrecision {

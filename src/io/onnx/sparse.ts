@@ -14,11 +14,11 @@
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { InputError } from '../../errors.js';
 import {
-  DATA_TYPE_NAMES, declaredDims, decodeModel, EXTERNAL, FLOAT, floatBytes, INT64, isDefaultDomain, onnx, product, shapeText,
+  DATA_TYPE_NAMES, declaredDims, decodeModel, EXTERNAL, FLOAT, FLOAT16, floatBytes, INT64, isDefaultDomain, onnx, product, shapeText,
   type TensorProto,
 } from './common.js';
 import { halfBytes } from '../../network/half.js';
-import { FLOAT16, halfValues } from './float16.js';
+import { halfValues } from './float16.js';
 
 type SparseTensorProto = OnnxTypes.ISparseTensorProto;
 
