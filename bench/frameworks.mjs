@@ -7,7 +7,7 @@
 //   node bench/frameworks.mjs vit ...    (only the models whose file names contain these: their rows replace theirs in the results)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { acquireGpu, forwardCpu, loadModelFile, parseNpy, pruneNetwork, samplesForModel } from '../dist/node/index.js';
-import { labelAccuracy } from './lib.mjs';
+import { labelAccuracy, magnitudePruned } from './lib.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
 const allDigits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
@@ -45,21 +45,6 @@ const runs = [
   ['keras-onnx/functional.onnx', 'cascade', 100, 0.05, ['/Conv']],
 ];
 
-
-/** The network with each pruned layer's smallest-magnitude weights zeroed, keeping `keep` nonzeros per layer (kernel and bias together). */
-function magnitudePruned(network, keep) {
-  return {
-    ...network,
-    layers: network.layers.map((l) => {
-      if (!keep.has(l.name)) return l;
-      const values = [...l.kernel, ...(l.bias ?? [])];
-      const threshold = values.map(Math.abs).sort((a, b) => b - a)[keep.get(l.name) - 1] ?? 0;
-      let left = keep.get(l.name);
-      const cut = (v) => (Math.abs(v) > threshold || (Math.abs(v) === threshold && left-- > 0) ? v : 0);
-      return { ...l, kernel: Float32Array.from(l.kernel, cut), bias: l.bias && Float32Array.from(l.bias, cut) };
-    }),
-  };
-}
 
 const only = process.argv.slice(2);
 const chosen = only.length ? runs.filter(([file]) => only.some((name) => file.split('/').pop().startsWith(`${name}.`) || file.includes(`/${name}/`))) : runs;

@@ -48,3 +48,18 @@ export function replaceReadmeTable(name, lines) {
   if (a < 0 || b < 0) throw new Error(`bench/README.md lacks the ${begin} … ${end} markers`);
   writeAtomically(readme, text.slice(0, a + begin.length) + '\n' + lines.join('\n') + '\n' + text.slice(b));
 }
+
+/** The network with each pruned layer's smallest-magnitude weights zeroed, keeping `keep` nonzeros per layer (kernel and bias together). */
+export function magnitudePruned(network, keep) {
+  return {
+    ...network,
+    layers: network.layers.map((l) => {
+      if (!keep.has(l.name)) return l;
+      const values = [...l.kernel, ...(l.bias ?? [])];
+      const threshold = values.map(Math.abs).sort((a, b) => b - a)[keep.get(l.name) - 1] ?? 0;
+      let left = keep.get(l.name);
+      const cut = (v) => (Math.abs(v) > threshold || (Math.abs(v) === threshold && left-- > 0) ? v : 0);
+      return { ...l, kernel: Float32Array.from(l.kernel, cut), bias: l.bias && Float32Array.from(l.bias, cut) };
+    }),
+  };
+}

@@ -29,6 +29,9 @@ export type {
   LastTokenLayer,
   SoftmaxLayer,
   Padding,
+  AffineGrid,
+  WeightStorage,
+  LayerStorage,
 } from './network/types.js';
 export type { Activation as LayerActivation } from './network/types.js';
 export { checkNetwork, networkGraph, prunableLayers, tokenVocabulary } from './network/graph.js';
@@ -46,6 +49,8 @@ export { fileSizes } from './io/fileSizes.js';
 export { parseTfjsModel, writeTfjsModel } from './io/tfjsModel.js';
 export { parseOnnxModel, parseOnnxModelWithData, writeOnnxModel, writeOnnxModelFiles, networkToOnnx } from './io/onnxModel.js';
 export { exportSparse } from './io/sparseExport.js';
+export { affineGrid, dequantize, quantize, storeAs, storeLayerWeights } from './network/storage.js';
+export { halfBytes, halfToFloat, floatToHalf, roundToHalf } from './network/half.js';
 // Models and samples from File/Blob/ArrayBuffer/Response/URL (browsers; Node too): the
 // counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.
 export { loadModel, readNpy, readSamples, readBytes } from './browser/sources.js';

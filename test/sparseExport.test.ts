@@ -1,6 +1,8 @@
 // The sparse export is a valid safetensors file whose CSR tensors rebuild every kernel exactly.
 import { describe, expect, it } from 'vitest';
 import { exportSparse } from '../src/io/sparseExport.js';
+import { halfToFloat } from '../src/network/half.js';
+import { storeLayerWeights } from '../src/network/storage.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../src/network/types.js';
 import { gaussianMatrix, mulberry32 } from './helpers/random.js';
 
@@ -20,7 +22,7 @@ function readSafetensors(bytes: Uint8Array) {
   const tensor = (name: string) => {
     const { dtype, data_offsets: [a, b] } = header[name];
     const raw = bytes.slice(start + a, start + b).buffer;
-    return dtype === 'F32' ? new Float32Array(raw) : dtype === 'U16' ? new Uint16Array(raw) : new Int32Array(raw);
+    return dtype === 'F32' ? new Float32Array(raw) : dtype === 'U16' ? new Uint16Array(raw) : dtype === 'U8' ? new Uint8Array(raw) : dtype === 'F16' ? Float32Array.from(new Uint16Array(raw), halfToFloat) : new Int32Array(raw);
   };
   return { header, tensor, start };
 }
@@ -44,5 +46,27 @@ describe('sparse export', () => {
       if (layer.bias) expect(Array.from(tensor(`${layer.name}.bias`))).toEqual(Array.from(layer.bias));
       else expect(header[`${layer.name}.bias`]).toBeUndefined();
     }
+  });
+
+  it('stores the values as the model file does: the grid integers (U8) read on the kernel grid, halves (F16), at their bytes', () => {
+    const fc8 = { ...(network.layers[2] as DenseLayer), kernel: Float32Array.from((network.layers[2] as DenseLayer).kernel), bias: Float32Array.from([1, 0, 2, 0, -0.5, 3, 0]), storage: { kernel: { dtype: 'uint8', scale: 1, min: 0 }, bias: { dtype: 'uint16', scale: 1, min: 0 } } } as DenseLayer;
+    const half = { ...conv, kernel: Float32Array.from(conv.kernel), storage: { kernel: 'float16' } } as Conv2DLayer;
+    storeLayerWeights(fc8);
+    storeLayerWeights(half);
+    const { bytes, denseBytes } = exportSparse({ ...network, layers: [half, network.layers[1], fc8] });
+    expect(denseBytes).toBe(half.kernel.length * 2 + fc8.kernel.length + fc8.bias!.length * 2);
+    const { header, tensor } = readSafetensors(bytes);
+    expect(header['fc.kernel.values'].dtype).toBe('U8');
+    expect(header['conv.kernel.values'].dtype).toBe('F16');
+    const { quantization, shape: [rows, cols] } = JSON.parse(header.__metadata__['fc.kernel']);
+    expect(quantization).toEqual(fc8.storage!.kernel);
+    const [indptr, indices, q] = ['indptr', 'indices', 'values'].map((t) => tensor(`fc.kernel.${t}`));
+    const rebuilt = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let k = indptr[r]; k < indptr[r + 1]; k++) rebuilt[r * cols + indices[k]] = q[k] * quantization.scale + quantization.min;
+    expect(Array.from(rebuilt)).toEqual(Array.from(fc8.kernel));
+    const bias = JSON.parse(header.__metadata__['fc.bias']).quantization;
+    expect(Array.from(tensor('fc.bias'), (v) => Math.fround(v * bias.scale + bias.min))).toEqual(Array.from(fc8.bias!));
+    const values = tensor('conv.kernel.values');
+    expect(Array.from(values)).toEqual(Array.from(half.kernel.filter((v) => v !== 0)));
   });
 });

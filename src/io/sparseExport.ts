@@ -1,15 +1,28 @@
 // Sparse export: every prunable layer's kernel in CSR form, in a safetensors file (an 8-byte
 // little-endian header length, a JSON header, then the raw tensors). The format is simple enough
 // that no library is needed; any safetensors reader loads it. Kernels are stored as 2-D
-// (rows × cols) = (N × M) for dense and (kh·kw·cin × cout) for conv, in the Keras layout. A
-// float16 model's values and biases are F16, as its file stores them.
+// (rows × cols) = (N × M) for dense and (kh·kw·cin × cout) for conv, in the Keras layout. Values
+// and biases are stored as the model file stores them (the layer's storage): F16 for float16,
+// and for TF.js's affine quantization the grid integers (U8, U16), the grid in the metadata.
 import { floatToHalf } from '../network/half.js';
-import type { Network } from '../network/types.js';
+import { quantize, storageBytes, storedGrid } from '../network/storage.js';
+import type { Network, WeightStorage } from '../network/types.js';
 
 interface Tensor {
-  dtype: 'F32' | 'F16' | 'I32' | 'U16';
+  dtype: 'F32' | 'F16' | 'I32' | 'U16' | 'U8';
   shape: number[];
-  data: Float32Array | Int32Array | Uint16Array;
+  data: Float32Array | Int32Array | Uint16Array | Uint8Array;
+}
+
+/**
+ * Values (some of `whole`'s) as `storage` holds them, and the grid that reads them (value =
+ * q·scale + min) where it is one: the grid of the whole tensor, whose zero is a grid point.
+ */
+function stored(values: Float32Array, storage: WeightStorage | undefined, whole = values): { tensor: Pick<Tensor, 'dtype' | 'data'>; quantization?: object } {
+  if (storage === 'float16') return { tensor: { dtype: 'F16', data: Uint16Array.from(values, floatToHalf) } };
+  const grid = storage && storedGrid(whole, storage);
+  if (!grid) return { tensor: { dtype: 'F32', data: values } };
+  return { tensor: { dtype: grid.dtype === 'uint8' ? 'U8' : 'U16', data: quantize(values, grid) }, quantization: grid };
 }
 
 export interface SparseExport {
@@ -44,9 +57,6 @@ export function exportSparse(network: Network): SparseExport {
   const tensors = new Map<string, Tensor>();
   const layout: Record<string, string> = {};
   let denseBytes = 0;
-  const half = network.weightPrecision === 'float16';
-  const stored = (values: Float32Array): Pick<Tensor, 'dtype' | 'data'> => (half ? { dtype: 'F16', data: Uint16Array.from(values, floatToHalf) } : { dtype: 'F32', data: values });
-  const bytesEach = half ? 2 : 4;
   for (const layer of network.layers) {
     if (layer.kind !== 'dense' && layer.kind !== 'conv2d') continue;
     const [rows, cols] =
@@ -54,16 +64,20 @@ export function exportSparse(network: Network): SparseExport {
     const { indptr, indices, values } = csr(layer.kernel, rows, cols);
     tensors.set(`${layer.name}.kernel.indptr`, { dtype: 'I32', shape: [rows + 1], data: indptr });
     tensors.set(`${layer.name}.kernel.indices`, { dtype: indices instanceof Uint16Array ? 'U16' : 'I32', shape: [indices.length], data: indices });
-    tensors.set(`${layer.name}.kernel.values`, { shape: [values.length], ...stored(values) });
+    const kernel = stored(values, layer.storage?.kernel, layer.kernel);
+    tensors.set(`${layer.name}.kernel.values`, { shape: [values.length], ...kernel.tensor });
     layout[`${layer.name}.kernel`] = JSON.stringify({
       format: 'csr',
       shape: [rows, cols],
       kerasShape: layer.kind === 'dense' ? [rows, cols] : [...layer.kernelSize, layer.inChannels, layer.filters],
+      ...(kernel.quantization ? { quantization: kernel.quantization } : {}),
     });
-    denseBytes += layer.kernel.length * bytesEach;
+    denseBytes += layer.kernel.length * storageBytes(layer.storage?.kernel);
     if (layer.bias) {
-      tensors.set(`${layer.name}.bias`, { shape: [layer.bias.length], ...stored(layer.bias) });
-      denseBytes += layer.bias.length * bytesEach;
+      const bias = stored(layer.bias, layer.storage?.bias);
+      tensors.set(`${layer.name}.bias`, { shape: [layer.bias.length], ...bias.tensor });
+      if (bias.quantization) layout[`${layer.name}.bias`] = JSON.stringify({ quantization: bias.quantization });
+      denseBytes += layer.bias.length * storageBytes(layer.storage?.bias);
     }
   }
   const header: Record<string, unknown> = { __metadata__: layout };

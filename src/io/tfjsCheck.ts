@@ -86,6 +86,11 @@ function checkManifest(modelJson: Json, source: string): { specs: WeightSpec[]; 
       if (quantization !== undefined) {
         const qtype = isObject(quantization) ? quantization.dtype : undefined;
         if (qtype !== 'uint8' && qtype !== 'uint16' && qtype !== 'float16') fail(`${field} ('${name}'): quantization.dtype`, `'uint8', 'uint16' or 'float16', found ${describe(qtype)}`);
+        // The grid the integers are read on (value = q·scale + min): without it TF.js reads nothing.
+        for (const key of qtype === 'float16' ? [] : ['scale', 'min'] as const) {
+          const value = (quantization as Json)[key];
+          if (typeof value !== 'number' || !Number.isFinite(value) || (key === 'scale' && value <= 0)) fail(`${field} ('${name}'): quantization.${key}`, `a finite number${key === 'scale' ? ' above 0' : ''} (${qtype} values are q·scale + min), found ${describe(value)}`);
+        }
         elementBytes = ELEMENT_BYTES[qtype as string];
       }
       bytes += (shape as number[]).reduce((p, n) => p * n, 1) * elementBytes;

@@ -12,13 +12,13 @@
 // Network). Every rejection is an InputError of one line naming the source file.
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
-import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
+import type { Conv2DLayer, DenseLayer, Network, WeightStorage } from '../network/types.js';
 import { activationName, convertModel, type TfjsFold, type TfjsView, type TfjsWeightEntry } from './tfjs/convert.js';
 import { hwioToKerasTransposed, TRANSPOSED_KERNEL } from './tfjs/windowLayers.js';
 import { networkGraph } from '../network/graph.js';
 import { viewTarget } from './tfjs/views.js';
 import { readNormalizations, withoutNormalizations, type Normalizations } from './tfjs/normalization.js';
-import { affineWeights, float16Weights, withFloat16 } from './tfjs/halfWeights.js';
+import { storedWeights, storeLayers, withStorage } from './tfjs/storage.js';
 import { silenceNodeBackendHint } from './tfjs/quiet.js';
 export type { TfjsFold };
 import { checkModelJson, describe, isObject, type CheckedModelJson, type Json, type LayerEntry } from './tfjsCheck.js';
@@ -49,10 +49,8 @@ export interface TfjsModelHandle {
   partLayouts?: Array<'nhwc' | 'nlc'>;
   /** The input axes the model leaves open besides the batch, as they were fixed to read it. */
   fixedAxes?: FixedAxis[];
-  /** The weights stored as float16 (TF.js's float16 quantization): written so again (tfjs/halfWeights.ts). */
-  float16Weights?: string[];
-  /** How many weights were quantized to uint8 or uint16, by dtype (written back as float32). */
-  affineWeights?: Record<string, number>;
+  /** The weights stored as float16 or quantized to uint8 or uint16, by name, as read: written so again (tfjs/storage.ts). */
+  storedWeights?: Record<string, WeightStorage>;
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -165,12 +163,10 @@ export async function parseTfjsModel(modelJson: unknown, weightData: ArrayBuffer
     const layouts = model.inputs.map((input) => (input.shape.length === 3 ? 'nlc' : 'nhwc') as 'nlc' | 'nhwc');
     const fixedAxes = checked.fixed.length ? { fixedAxes: checked.fixed } : {};
     const partLayouts = network.inputParts ? { partLayouts: layouts } : {};
-    // Weights all stored as halves: pruning rounds the new ones so (Network.weightPrecision).
-    const halves = float16Weights(specs);
-    const stored = new Set(halves);
-    const half = halves.length > 0 && written.weights.filter((w) => !w.values).every((w) => stored.has(w.name));
-    const affine = affineWeights(specs);
-    return { network: half ? { ...network, weightPrecision: 'float16' as const } : network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes, ...(halves.length ? { float16Weights: halves } : {}), ...(Object.keys(affine).length ? { affineWeights: affine } : {}) };
+    // Quantized weights: each layer records how (Layer.storage), and pruning rounds the new ones so.
+    const stored = storedWeights(specs);
+    storeLayers(network, written.weights, stored, folds);
+    return { network, source, modelJson: written.modelJson, weights: written.weights, folds, views, normalizations: [...normalizations.layers.keys()], sampleLayout: layouts[0], ...partLayouts, ...fixedAxes, ...(Object.keys(stored).length ? { storedWeights: stored } : {}) };
   } finally {
     model.dispose();
   }
@@ -238,7 +234,14 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
         throw new InputError(`network: layer '${layer.name}': bias: expected none (the layer in ${handle.source} has use_bias false), found nonzero values`);
     }
     const encoded = await tf.io.encodeWeights(named);
-    const { data, specs } = withFloat16(tf.io.concatenateArrayBuffers(encoded.data), encoded.specs, new Set(handle.float16Weights ?? []));
+    // Each weight stored as read: the network's by its layer's storage (its grid may be new), others as in the manifest.
+    const entries = new Map(handle.weights.map((w) => [w.name, w]));
+    const storageOf = (name: string) => {
+      const entry = entries.get(name);
+      if (!entry || entry.values) return handle.storedWeights?.[name];
+      return byName.get(entry.layer)?.storage?.[entry.role === 'bias' ? 'bias' : 'kernel'];
+    };
+    const { data, specs } = withStorage(tf.io.concatenateArrayBuffers(encoded.data), encoded.specs, storageOf);
     const modelJson = { ...(resized ? withUnits(handle, network, byName, removed) : handle.modelJson), weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
     return { modelJson: JSON.stringify(modelJson), weightData: data };
   } finally {
@@ -330,12 +333,25 @@ function withoutFolds(modelJson: Json, weights: TfjsWeightEntry[], folds: TfjsFo
 
 /** What the import changed, in words (for inspect and the report). */
 export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
-  const halves = handle.float16Weights?.length ?? 0;
+  const counts = new Map<string, number>();
+  for (const storage of Object.values(handle.storedWeights ?? {})) {
+    const dtype = storage === 'float16' ? storage : storage.dtype;
+    counts.set(dtype, (counts.get(dtype) ?? 0) + 1);
+  }
+  const weights = (n: number) => `${n} weight${n > 1 ? 's' : ''}`;
+  const storageOf = (name: string) => {
+    const layer = handle.network.layers.find((l) => l.name === name);
+    const kernel = layer && (layer.kind === 'dense' || layer.kind === 'conv2d') ? layer.storage?.kernel : undefined;
+    return kernel === undefined ? '' : `, its products rounded as read to the ${kernel === 'float16' ? 'halves' : `${kernel.dtype} grid`} the file will hold`;
+  };
   return [
     ...fixedAxesNote(handle.fixedAxes ?? []),
-    ...Object.entries(handle.affineWeights ?? {}).map(([dtype, n]) => `${n} weight${n > 1 ? 's' : ''} quantized to ${dtype} (TF.js's affine quantization): read in float32 and written back as float32, ${dtype === 'uint8' ? 4 : 2}× ${n > 1 ? 'their' : 'its'} bytes (re-quantizing to a grid that keeps the pruned zeros is not done yet)`),
-    ...(halves ? [`${halves} weight${halves > 1 ? 's' : ''} stored as float16 (TF.js's float16 quantization): read in float32, written back as float16${handle.network.weightPrecision ? ', each pruned weight rounded to the nearest half as it replaced the trained one' : ''}`] : []),
-    ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output); the written model keeps the fold`),
+    ...[...counts].map(([dtype, n]) =>
+      dtype === 'float16'
+        ? `${weights(n)} stored as float16 (TF.js's float16 quantization): read in float32, written back as float16, each pruned weight rounded to the nearest half as it replaces the trained one`
+        : `${weights(n)} quantized to ${dtype} (TF.js's affine quantization, q·scale + min): read in float32, written back as ${dtype}, each pruned kernel and bias on a new grid of its values with zero exact (as tensorflowjs_converter makes it), its weights rounded to it as they replace the trained ones`,
+    ),
+    ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output)${storageOf(f.into)}; the written model keeps the fold`),
     ...handle.normalizations.map((name) => `Normalization '${name}' is read by net-trim as a per-channel affine layer (TF.js has no Normalization layer); the written model keeps it as it was`),
   ];
 }

@@ -1,4 +1,4 @@
-// IEEE half precision, the storage of float16 models (Network.weightPrecision): conversions
+// IEEE half precision, the storage of float16 models (a layer's storage: storage.ts): conversions
 // to and from float32 bits, and the rounding pruning applies to such a model's new weights.
 
 const halfView = new DataView(new ArrayBuffer(4));

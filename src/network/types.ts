@@ -7,6 +7,26 @@
 
 export type Activation = 'relu' | 'linear' | 'softmax';
 
+/** TF.js's affine quantization of a tensor (tensorflowjs_converter --quantize_uint8/16): value = q·scale + min, q = 0 … 2^bits − 1. */
+export interface AffineGrid {
+  readonly dtype: 'uint8' | 'uint16';
+  readonly scale: number;
+  readonly min: number;
+}
+
+/** How a model file stores a weight tensor when not float32: IEEE halves, or on an affine grid (storage.ts). */
+export type WeightStorage = 'float16' | AffineGrid;
+
+/**
+ * How the model file stores a dense or conv layer's kernel and bias, where not float32 (a float16
+ * ONNX model, a quantized TF.js model). Pruning rounds the layer's new weights to it and records
+ * their new grid (storeLayerWeights), so the layers after, the report and the file agree.
+ */
+export interface LayerStorage {
+  readonly kernel?: WeightStorage;
+  readonly bias?: WeightStorage;
+}
+
 /** What every layer has. */
 interface LayerBase {
   name: string;
@@ -27,6 +47,7 @@ export interface DenseLayer extends LayerBase {
   bias: Float32Array | null; // M
   /** Fused activation (TF.js style). ONNX graphs express ReLU as a separate layer. */
   activation: Activation;
+  storage?: LayerStorage;
 }
 
 /**
@@ -53,6 +74,7 @@ export interface Conv2DLayer extends LayerBase {
   /** Spacing of the kernel's taps (default [1, 1]): tap ky reads row oy·stride − pad + ky·dilation. */
   dilations?: [number, number];
   activation: Activation;
+  storage?: LayerStorage;
 }
 
 export interface ReluLayer extends LayerBase {
@@ -316,12 +338,6 @@ export interface Network {
   layers: Layer[];
   /** Several model outputs packed into the one network output (OutputPart); omitted for one. */
   outputParts?: OutputPart[];
-  /**
-   * How its file stores the dense and conv weights, when not float32: 'float16' (a half-precision
-   * ONNX model). Pruning rounds each layer's new weights to it (half.ts), so that the layers after
-   * and the report see the weights written.
-   */
-  weightPrecision?: 'float16';
 }
 
 /**

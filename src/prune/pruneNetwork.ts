@@ -15,7 +15,7 @@ import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
-import { roundToHalf } from '../network/half.js';
+import { storeLayerWeights } from '../network/storage.js';
 import { networkGraph, prunableLayers, type NetworkGraph, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
@@ -247,10 +247,8 @@ export async function pruneNetwork(
       if (!result) epsilon /= program.layerKappa;
     }
     result ??= await run(epsilon);
-    // As the model stores them: the layers after (cascade) and the report see the weights written.
-    const stored = network.weightPrecision === 'float16' ? roundToHalf : (values: ArrayLike<number>) => Float32Array.from(values);
-    program.part.kernel = stored(result.weights.data);
-    if (program.part.bias) program.part.bias = stored(result.bias!);
+    program.part.kernel = Float32Array.from(result.weights.data);
+    if (program.part.bias) program.part.bias = Float32Array.from(result.bias!);
     solverStates[stateKey(job, g)] = result.state;
     return { result, epsilon, note };
   };
@@ -265,6 +263,9 @@ export async function pruneNetwork(
     if (remote) outcomes.push(...(await Promise.all(job.programs.map((program, g) => solveProgram(job, program, g)))));
     else for (const [g, program] of job.programs.entries()) outcomes.push(await solveProgram(job, program, g));
     joinLayerParts(job.layer, job.parts);
+    // As the model stores them (float16, a quantization grid): the layers after (cascade), the
+    // report and the file see the same weights.
+    storeLayerWeights(job.layer);
     const r = combineReports(outcomes.map((o) => o.result.report));
     const notes = outcomes.map((o, g) => o.note && (outcomes.length > 1 ? `${job.parts[g].layer.name}: ${o.note}` : o.note)).filter(Boolean);
     options.onLayerDone?.({

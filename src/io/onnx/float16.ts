@@ -5,7 +5,9 @@
 // those back in the model written, the pruned weights rounded to nearest-even. Browser-safe.
 import { InputError } from '../../errors.js';
 import { halfBytes, halfToFloat } from '../../network/half.js';
-import { declaredDims, FLOAT, FLOAT16, floatBytes, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto } from './common.js';
+import { storeLayerWeights } from '../../network/storage.js';
+import type { Layer } from '../../network/types.js';
+import { declaredDims, FLOAT, FLOAT16, floatBytes, product, shapeText, toInt, type GraphProto, type ModelProto, type TensorProto, type WeightBinding } from './common.js';
 
 /** What liftFloat16 turned to float32, by name: what lowerFloat16 turns back. */
 export interface HalfPrecision {
@@ -111,5 +113,20 @@ export function lowerFloat16(model: ModelProto, half: HalfPrecision): void {
     }
     for (const value of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])])
       if (value.type?.tensorType?.elemType === FLOAT && half.values.has(value.name ?? '')) value.type.tensorType.elemType = FLOAT16;
+  }
+}
+
+/**
+ * Marks the layers whose weight the file stores in float16 as stored so (a bias the writer adds, a
+ * folded BatchNorm's, takes the weight's type), and rounds their kernels and biases to halves: a
+ * fold's product is written back in float16, so the network computes with what the file will hold.
+ */
+export function halfLayers(layers: readonly Layer[], bindings: readonly WeightBinding[], half: HalfPrecision): void {
+  const byName = new Map(bindings.map((b) => [b.layer, b]));
+  for (const layer of layers) {
+    const binding = byName.get(layer.name);
+    if ((layer.kind !== 'dense' && layer.kind !== 'conv2d') || !binding || !half.tensors.has(binding.weight)) continue;
+    layer.storage = { kernel: 'float16', ...(binding.bias === null || half.tensors.has(binding.bias) ? { bias: 'float16' as const } : {}) };
+    storeLayerWeights(layer);
   }
 }

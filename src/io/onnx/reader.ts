@@ -15,7 +15,7 @@ import { idValueOp, readsIdValues } from './idValues.js';
 import { networkOutput } from './outputs.js';
 import { attachExternalData, externalFiles, externalReferences, readExternalData, type DataFileBytes, type DataRange } from './externalData.js';
 import { GraphReader, sameAs } from './graphReader.js';
-import { liftFloat16 } from './float16.js';
+import { halfLayers, liftFloat16 } from './float16.js';
 import { ImportContext, isStatic } from './context.js';
 import { OP_HANDLERS, SUPPORTED_OPS } from './ops.js';
 import { emitShuffle, findShuffles } from './channelOps.js';
@@ -191,8 +191,8 @@ function parseModel(model: ModelProto, bytes: Uint8Array, source: string, sizes:
   const layers = withoutShapeOnly(reader.layers, inputName);
   if (layers[layers.length - 1].name !== final.layer)
     throw new InputError(`${source}: output '${outputNames[0]}' is computed by layer '${final.layer}', not by the graph's last node: expected the output to be computed last`);
-  const halfWeights = half !== null && reader.bindings.some((b) => half.tensors.has(b.weight));
-  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers, ...(final.parts ? { outputParts: final.parts } : {}), ...(halfWeights ? { weightPrecision: 'float16' as const } : {}) };
+  if (half) halfLayers(layers, reader.bindings, half);
+  const network = { inputShape, ...(inputName === 'input' ? {} : { inputName }), ...(parts ? { inputParts: parts } : {}), layers, ...(final.parts ? { outputParts: final.parts } : {}) };
   networkGraph(network, source);
   const sampleLayout = inputs[0].layout;
   const partLayouts = parts ? { partLayouts: inputs.map((i) => i.layout) } : {};
