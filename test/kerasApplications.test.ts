@@ -19,6 +19,7 @@ import { zeroInput } from './helpers/models.js';
 import { relativeError } from './helpers/onnxGraphs.js';
 import { mulberry32 } from './helpers/random.js';
 import { savedRandomModels, saveLayersModel } from './helpers/tfjsModel.js';
+import { storedCopy, toGrid } from './helpers/tfjsStored.js';
 
 type Sym = tf.SymbolicTensor;
 const apply = (layer: tf.layers.Layer, input: Sym | Sym[]) => layer.apply(input) as Sym;
@@ -157,6 +158,25 @@ describe('keras.applications idioms: Rescaling, Reshape((1, 1, C)) + 1×1 Conv2D
     expect([...tensors['normalization/variance'].dataSync()]).toEqual([...original[1].dataSync()]);
     expect([tensors['normalization/count'].dtype, tensors['normalization/count'].shape, tensors['normalization/count'].dataSync()[0]]).toEqual(['int32', [], 5000]);
     tf.dispose(Object.values(tensors));
+  });
+
+  it('a Normalization quantized with the rest (--quantize_uint8): read as TF.js decodes it, written back as read', async () => {
+    const path = await storedCopy(folder(), 'efficientnet', folder(), 'efficientnet-uint8', toGrid('uint8', () => true));
+    const handle = await loadTfjsModelFile(path);
+    const json = JSON.parse(await readFile(path, 'utf8')) as tf.io.ModelJSON;
+    const bin = await readFile(join(folder(), 'efficientnet-uint8', 'weights.bin'));
+    const decoded = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length), json.weightsManifest[0].weights);
+    const read = handle.weights.find((w) => w.name === 'normalization/mean')!;
+    expect(json.weightsManifest[0].weights.find((w) => w.name === 'normalization/mean')!.quantization?.dtype).toBe('uint8');
+    expect(Array.from(read.values!)).toEqual(Array.from(decoded['normalization/mean'].dataSync()));
+    const written = await writeTfjsModel(handle, handle.network);
+    const specs = (JSON.parse(written.modelJson) as tf.io.ModelJSON).weightsManifest[0].weights;
+    expect(specs.map((w) => [w.name, w.quantization?.dtype ?? w.dtype]).filter(([, type]) => type !== 'uint8')).toEqual([['normalization/count', 'int32']]);
+    const again = tf.io.decodeWeights(written.weightData.slice().buffer, specs);
+    // The layers no BatchNormalization was folded into (those hold the fold's products, rounded to new grids).
+    const unfolded = ['normalization/mean', 'normalization/variance', 'normalization/count', 'se_reduce/kernel', 'se_expand/bias', 'top_conv/kernel', 'predictions/kernel', 'predictions/bias'];
+    for (const name of unfolded) expect(Array.from(again[name].dataSync()), name).toEqual(Array.from(decoded[name].dataSync()));
+    tf.dispose([...Object.values(decoded), ...Object.values(again)]);
   });
 
   for (const m of models)

@@ -42,7 +42,7 @@ export async function storedCopy(fixtures: string, model: string, dir: string, n
 
 /** --quantize_float16 for the weights `which` picks. */
 export const toHalves = (which: (weight: string) => boolean) => (w: Weight, values: Float32Array) => {
-  if (!which(w.name)) return null;
+  if (!which(w.name) || w.dtype !== 'float32') return null;
   w.quantization = { dtype: 'float16' };
   return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
 };
@@ -55,7 +55,7 @@ function npRound(x: number): number {
 
 /** --quantize_uint8 or --quantize_uint16 for the weights `which` picks (quantization.py: quantize_weights). */
 export const toGrid = (dtype: 'uint8' | 'uint16', which: (weight: string) => boolean) => (w: Weight, values: Float32Array) => {
-  if (!which(w.name)) return null;
+  if (!which(w.name) || w.dtype !== 'float32') return null; // an int32 weight (a Normalization's count) kept as it is
   const quantMax = dtype === 'uint8' ? 255 : 65535;
   let minVal = Math.min(...values);
   let maxVal = Math.max(...values);

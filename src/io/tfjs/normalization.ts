@@ -4,6 +4,7 @@
 // It is read here, not by TF.js: TF.js loads the model with a linear Activation of the same name
 // in its place and without its weights, and the Network gets a per-channel affine layer there.
 // The written model keeps the Normalization and its weights (Keras reads it back).
+import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
 import type { Layer } from '../../network/types.js';
 import { specBytes, type CheckedModelJson, type LayerEntry, type WeightSpec } from '../tfjsCheck.js';
@@ -47,9 +48,12 @@ export function readNormalizations(checked: CheckedModelJson, weightData: ArrayB
       continue;
     }
     const role = spec.name.slice(spec.name.lastIndexOf('/') + 1);
-    if (spec.quantization || (spec.dtype !== 'float32' && role !== 'count'))
-      throw new InputError(`${source}: weightsManifest: weight '${spec.name}': dtype: expected float32 without quantization (a Normalization's ${role}), found ${spec.quantization ? 'quantized' : spec.dtype}`);
-    const data = spec.dtype === 'float32' ? new Float32Array(weightData.slice(at, at + bytes)) : Float32Array.from(new Int32Array(weightData.slice(at, at + bytes)));
+    if (spec.dtype !== 'float32' && role !== 'count')
+      throw new InputError(`${source}: weightsManifest: weight '${spec.name}': dtype: expected float32 (a Normalization's ${role}), found ${spec.dtype}`);
+    // As TF.js decodes it (a quantized mean or variance too: float16, or uint8/uint16 on its grid).
+    const decoded = tf.io.decodeWeights(weightData.slice(at, at + bytes), [spec as tf.io.WeightsManifestEntry])[spec.name];
+    const data = Float32Array.from(decoded.dataSync());
+    decoded.dispose();
     values.set(`${entry.name}/${role}`, data);
     result.weights.push({ name: spec.name, layer: entry.name, role, shape: [...spec.shape], values: data, ...(spec.dtype === 'int32' ? { dtype: 'int32' as const } : {}) });
   }
