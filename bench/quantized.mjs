@@ -9,7 +9,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireGpu, affineGrid, forwardCpu, halfBytes, loadModelFile, parseNpy, pruneNetwork, quantize } from '../dist/node/index.js';
+import { acquireGpu, affineGrid, forwardCpu, halfBytes, loadModelFile, parseNpy, pruneNetwork, quantize, storeLayerWeights } from '../dist/node/index.js';
 import { labelAccuracy, magnitudePruned, writeAtomically } from './lib.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -86,10 +86,46 @@ for (const [model, mode, count, gain] of models) {
     }
   }
 }
+// Quantizing as the model is pruned (prune --quantize uint8: each layer fitted to the quantized
+// layers before it) against quantizing after (the float32 pruning's weights rounded to their grids).
+const weighted = (network) => network.layers.filter((l) => l.kind === 'dense' || l.kind === 'conv2d');
+const uint8 = () => ({ dtype: 'uint8', scale: NaN, min: NaN });
+const orders = [];
+for (const [model, mode, count, gain] of models) {
+  const loaded = await loadModelFile(`${root}test/fixtures/${model}/model.json`);
+  const options = { mode, epsilonGain: gain, backend: gpu ? 'webgpu' : 'cpu', gpu: gpu ?? undefined, solver: { maxIterations: 1000 } };
+  const acc = (network) => labelAccuracy(forwardCpu(network, digits.subarray(count * 784), 1000 - count).logits, labels, count);
+  const trained = forwardCpu(loaded.network, digits.subarray(0, count * 784), count).logits;
+  const rd = (network) => {
+    const logits = forwardCpu(network, digits.subarray(0, count * 784), count).logits;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < logits.length; i++) {
+      num += (logits[i] - trained[i]) ** 2;
+      den += trained[i] ** 2;
+    }
+    return Math.sqrt(num / den);
+  };
+  const after = await pruneNetwork(loaded.network, { data: digits.subarray(0, count * 784), count }, options);
+  const rounded = { ...after.network, layers: after.network.layers.map((l) => ({ ...l })) };
+  for (const layer of weighted(rounded)) {
+    layer.storage = { kernel: uint8(), bias: uint8() };
+    storeLayerWeights(layer);
+  }
+  const marked = { ...loaded.network, layers: loaded.network.layers.map((l) => (l.kind === 'dense' || l.kind === 'conv2d' ? { ...l, storage: { kernel: uint8(), bias: uint8() } } : l)) };
+  const aware = await pruneNetwork(marked, { data: digits.subarray(0, count * 784), count }, options);
+  const row = { model, mode, samples: count, gain, accuracyBefore: acc(loaded.network), float32: { accuracy: acc(after.network), rd: rd(after.network) }, quantizedAfter: { accuracy: acc(rounded), rd: rd(rounded) }, quantizedAsPruned: { accuracy: acc(aware.network), rd: rd(aware.network), nonzeros: aware.nonzerosAfter } };
+  orders.push(row);
+  console.error(`${model}: float32 ${row.float32.accuracy} (rd ${row.float32.rd.toFixed(4)}), uint8 after ${row.quantizedAfter.accuracy} (rd ${row.quantizedAfter.rd.toFixed(4)}), uint8 as pruned ${row.quantizedAsPruned.accuracy} (rd ${row.quantizedAsPruned.rd.toFixed(4)})`);
+}
 gpu?.destroy();
-writeAtomically(`${root}bench/results-quantized.json`, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+writeAtomically(`${root}bench/results-quantized.json`, `${JSON.stringify({ date: new Date().toISOString(), results, quantizeWhilePruning: orders }, null, 2)}\n`);
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 console.log('| model | stored as | weights.bin | nonzeros | rd | held-out accuracy | magnitude pruning, same counts |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results)
   console.log(`| ${r.model} | ${r.storage} | ${r.weightBytesBefore} → ${r.weightBytesAfter} B | ${r.nonzerosBefore} → ${r.nonzerosAfter} (${pct(r.nonzerosAfter / r.nonzerosBefore)}) | ${r.relativeDiscrepancy.toFixed(3)} | ${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)} | ${pct(r.magnitudeAccuracy)} |`);
+console.log('\n| model | held-out accuracy, trained | pruned (float32) | pruned, then quantized to uint8 | pruned with --quantize uint8 |');
+console.log('|---|---|---|---|---|');
+for (const r of orders)
+  console.log(`| ${r.model} | ${pct(r.accuracyBefore)} | ${pct(r.float32.accuracy)} (rd ${r.float32.rd.toFixed(3)}) | ${pct(r.quantizedAfter.accuracy)} (rd ${r.quantizedAfter.rd.toFixed(3)}) | ${pct(r.quantizedAsPruned.accuracy)} (rd ${r.quantizedAsPruned.rd.toFixed(3)}) |`);

@@ -94,7 +94,7 @@ describe('--help', () => {
     prune.delete('--epsilon-gain');
     sweep.delete('--epsilon-gains');
     // What chooses, shapes or measures the one model prune writes (a sweep writes none).
-    for (const only of ['--target-sparsity', '--max-accuracy-drop', '--remove-units', '--no-remove-units', '--latency']) expect(prune.delete(only), only).toBe(true);
+    for (const only of ['--target-sparsity', '--max-accuracy-drop', '--remove-units', '--no-remove-units', '--latency', '--quantize']) expect(prune.delete(only), only).toBe(true);
     expect([...sweep].sort()).toEqual([...prune].sort());
     for (const shared of ['--epsilon-gain', '--backend', '--rho', '--max-iterations', '--tolerance', '--quiet', '--json', '--help']) expect(layer.has(shared), shared).toBe(true);
     for (const shared of ['--samples', '--labels', '--max-samples', '--mode', '--exclude', '--out']) expect(prune.has(shared), shared).toBe(true);

@@ -120,6 +120,29 @@ describe('TF.js models quantized to uint8 and uint16', () => {
     expect(await storedTypes(file)).toEqual([['conv_1/kernel', 'uint8'], ['conv_1/bias', 'float32'], ['conv_2/kernel', 'uint8'], ['conv_2/bias', 'float32'], ['dense_out/kernel', 'uint8'], ['dense_out/bias', 'float32']]);
   });
 
+  it('prune --quantize uint8 writes a float32 model as uint8, the layer kept as trained rounded too, with the report the written model\'s', async () => {
+    const path = join(fixtures, 'mnist-cnn', 'model.json');
+    const dir = join(out, 'quantize');
+    const run = await runCli(['prune', path, '--samples', samplesPath, '--labels', labelsPath, '--max-samples', '100', '--exclude', 'conv_1', '--quantize', 'uint8', '--quiet', '--out', dir]);
+    expect(run.code, run.stderr).toBe(0);
+    const file = join(dir, 'model.json');
+    expect((await storedTypes(file)).every(([, type]) => type === 'uint8')).toBe(true);
+    expect((await readFile(join(dir, 'weights.bin'))).length).toBe(5258); // a quarter of 21 032
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+    expect(report.nonzerosBefore).toBe(5258); // the trained float32 model's
+    expect(report.model.notes.some((n: string) => n.startsWith('--quantize uint8: every dense and conv kernel and bias written as uint8'))).toBe(true);
+    const network = (await loadModelFile(file)).network;
+    expect(relativeError(forwardCpu(network, digits.subarray(0, 100 * 784), 100).output, await predict(file, 100))).toBeLessThan(1e-5);
+    // The discrepancy reported is the written model's, conv_1 rounded too (without storeOtherLayers the file's conv_1 is float32).
+    const trained = forwardCpu((await loadModelFile(path)).network, digits.subarray(0, 100 * 784), 100).logits;
+    const discrepancy = relativeError(forwardCpu(network, digits.subarray(0, 100 * 784), 100).logits, trained);
+    expect(Math.abs(discrepancy - report.relativeDiscrepancy) / discrepancy).toBeLessThan(2e-6);
+    const refused = await runCli(['prune', join(fixtures, 'mnist-cnn.onnx'), '--samples', samplesPath, '--quantize', 'uint8', '--out', join(out, 'onnx-quantize')]);
+    expect([refused.code, refused.stderr.trim()]).toEqual([2, expect.stringMatching(/^net-trim: --quantize: expected a TF\.js model \(model\.json\), found an ONNX model/)]);
+    const unknown = await runCli(['prune', path, '--samples', samplesPath, '--quantize', 'int4', '--out', join(out, 'int4')]);
+    expect([unknown.code, unknown.stderr.trim()]).toEqual([2, "net-trim: --quantize: expected float16, uint16, uint8, found 'int4'"]);
+  });
+
   it('a uint8 weight without its grid: an error naming the file, the weight and the field', async () => {
     const path = await storedCopy(fixtures, 'mnist-cnn', out, 'no-scale', (w, values) => {
       const q = toGrid('uint8', (name) => name === 'conv_2/kernel')(w, values);

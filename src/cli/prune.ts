@@ -37,6 +37,7 @@ import { createProgress, progressStyle } from './progress.js';
 import { closeDistributed, openDistributed } from './distributedOptions.js';
 import { summary } from './pruneSummary.js';
 import { packageVersion } from './version.js';
+import { quantizeAsWritten, quantizeDtype, QUANTIZE_DTYPES } from './quantize.js';
 
 /** What prune writes besides the model files. */
 const PRUNE_FILES = ['weights.sparse.safetensors', 'report.json', 'report.html'] as const;
@@ -47,6 +48,7 @@ interface RawPruneOptions extends RawNetworkOptions {
   maxAccuracyDrop?: string;
   removeUnits?: boolean;
   latency?: boolean;
+  quantize?: string;
 }
 
 /** The ONNX model with its pruned kernels as sparse_initializer, written beside model.onnx when smaller. */
@@ -69,6 +71,7 @@ export function addPruneCommand(program: Command): Command {
     .option('--max-accuracy-drop <d>', 'instead of one gain, the most pruning whose accuracy (on the held-out samples with --max-samples, else the pruning samples) drops by at most d points; needs --labels')
     .option('--remove-units', 'take the neurons and channels no layer reads any more out of the written model (default with --structured)')
     .option('--no-remove-units', 'keep every neuron and channel (the model keeps its shapes; zeros stay zeros)')
+    .option('--quantize <dtype>', `TF.js models: write the dense and conv weights as ${QUANTIZE_DTYPES.join(', ')} (as tensorflowjs_converter --quantize_* stores them: 1/2, 1/2, 1/4 of the bytes), each layer pruned on the quantized layers before it; the report's numbers are the written model's`)
     .option('--latency', 'measure inference latency of the trained and pruned model side by side (onnxruntime-node for ONNX, TF.js for model.json; batch 1 and 64) and put it in the report');
   addSolverOptions(command).requiredOption('--out <dir>', "output folder (created if missing; must not be the model's own folder)");
   return addOutputFlags(command)
@@ -101,8 +104,10 @@ export function epsilonGains(raw: string): { epsilonGain: number; layerEpsilonGa
 async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> {
   const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)), ...searchOptions(raw) };
   warnAboutZeroGain([options.epsilonGain, ...Object.values(options.layerEpsilonGains)], '--epsilon-gain', raw.quiet);
+  const quantize = quantizeDtype(raw.quantize);
   const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
+  if (quantize) quantizeAsWritten(model, quantize);
   if (options.maxAccuracyDrop !== undefined && !samples.labels) throw new InputError('--max-accuracy-drop: accuracy needs labels: pass --labels L.npy');
   const names = [...modelFileNames(model.format), ...(model.format === 'onnx' ? [SPARSE_ONNX] : []), ...PRUNE_FILES];
   await out.avoid([...model.files, raw.samples, raw.labels], names);

@@ -13,7 +13,7 @@ export function summary(doc: PruneReportDocument, model: string, outDir: string)
   const width = Math.max(14, ...doc.layers.map((l) => l.name.length + 2));
   const lines = [
     `net-trim prune ${model}: ${doc.mode}, epsilon gain ${doc.deployment?.search?.gain ?? doc.options.epsilonGain}${doc.deployment?.search?.gain !== undefined ? ' (searched)' : ''}, ${doc.samples.count} samples, ${doc.backend} (${doc.adapter})`,
-    ...(doc.model.notes ?? []).map((note) => `read: ${note}`),
+    ...(doc.model.notes ?? []).map((note) => (note.startsWith('--') ? note : `read: ${note}`)), // an option's note (--quantize) names it
     '',
     `${'layer'.padEnd(width)}${pad('nonzeros', 10)}${pad('after', 9)}${pad('kept', 8)}${pad('epsilon', 10)}${pad('discrepancy', 13)}${pad('bound', 9)}${pad('rel. gap', 10)}${pad('iters', 7)}${pad('s', 7)}`,
     ...doc.layers.map(

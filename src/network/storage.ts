@@ -7,7 +7,7 @@
 // float64, then float32). Pruning rounds each new kernel and bias here (storeLayerWeights), so the
 // layers after it, the report and the written file all hold the same weights.
 import { roundToHalf } from './half.js';
-import type { AffineGrid, Conv2DLayer, DenseLayer, WeightStorage } from './types.js';
+import type { AffineGrid, Conv2DLayer, DenseLayer, Network, WeightStorage } from './types.js';
 
 const LEVELS = { uint8: 255, uint16: 65535 } as const;
 
@@ -75,6 +75,18 @@ export function storedGrid(values: ArrayLike<number>, grid: AffineGrid): AffineG
   return null;
 }
 
+/** How `dtype` stores a tensor before its grid is made (a scale and minimum of NaN: storeAs makes them from the values). */
+export function storageOf(dtype: 'float16' | AffineGrid['dtype']): WeightStorage {
+  return dtype === 'float16' ? dtype : { dtype, scale: NaN, min: NaN };
+}
+
+/** Whether a layer's kernel and bias already hold values their storage holds (on its grid, or halves). */
+function onStorage(layer: DenseLayer | Conv2DLayer): boolean {
+  const on = (values: Float32Array | null, storage: WeightStorage | undefined) =>
+    !values || !storage || (storage === 'float16' ? roundToHalf(values).every((v, i) => v === values[i]) : storedGrid(values, storage) === storage);
+  return on(layer.kernel, layer.storage?.kernel) && on(layer.bias, layer.storage?.bias);
+}
+
 /** Rounds a layer's kernel and bias to its storage, new grids and all (in place; the values a pruning set). */
 export function storeLayerWeights(layer: DenseLayer | Conv2DLayer): void {
   const { kernel, bias } = layer.storage ?? {};
@@ -83,4 +95,11 @@ export function storeLayerWeights(layer: DenseLayer | Conv2DLayer): void {
   if (kernel) ({ values: layer.kernel, storage: storage.kernel } = storeAs(layer.kernel, kernel));
   if (bias && layer.bias) ({ values: layer.bias, storage: storage.bias } = storeAs(layer.bias, bias));
   layer.storage = storage;
+}
+
+/** Rounds the dense and conv layers of `network` but those at `except` (indices) that are not on their storage yet; whether there was one. */
+export function storeOtherLayers(network: Network, except: ReadonlySet<number>): boolean {
+  const others = network.layers.filter((l, i): l is DenseLayer | Conv2DLayer => (l.kind === 'dense' || l.kind === 'conv2d') && !except.has(i) && !onStorage(l));
+  for (const layer of others) storeLayerWeights(layer);
+  return others.length > 0;
 }

@@ -15,7 +15,7 @@ import { InputError } from '../errors.js';
 import type { GpuRuntime } from '../gpu/device.js';
 import { forwardCpu, type ForwardResult } from '../network/forwardCpu.js';
 import { forwardGpu } from '../network/forwardGpu.js';
-import { storeLayerWeights } from '../network/storage.js';
+import { storeLayerWeights, storeOtherLayers } from '../network/storage.js';
 import { networkGraph, prunableLayers, type NetworkGraph, type PrunableLayer } from '../network/graph.js';
 import { inputColumns, inputRows } from '../solver/design.js';
 import type { Conv2DLayer, DenseLayer, Network } from '../network/types.js';
@@ -151,7 +151,10 @@ export async function pruneNetwork(
   const active: PrunableLayer[] = [];
   const unfed: PrunableLayer[] = [];
   for (const t of chosen) (mode === 'cascade' && active.length > 0 && options.layerEpsilonGains?.[t.layer.name] === undefined && !fedBy(graph, t, active) ? unfed : active).push(t);
-  let current = original; // the pruned network's activations so far
+  // Layers kept as trained are stored as the file stores them too (a model quantized as written):
+  // rounded first, and in cascade the layers after are solved on their rounded outputs.
+  const rounded = storeOtherLayers(pruned, new Set(active.map((t) => t.index)));
+  let current = rounded && mode === 'cascade' ? await forward(pruned) : original; // the pruned network's activations so far
 
   /**
    * One layer's programs (one per group of a grouped conv), from the activations of `source`
