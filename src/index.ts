@@ -50,6 +50,7 @@ export { parseTfjsModel, writeTfjsModel } from './io/tfjsModel.js';
 export { parseOnnxModel, parseOnnxModelWithData, writeOnnxModel, writeOnnxModelFiles, networkToOnnx } from './io/onnxModel.js';
 export { exportSparse } from './io/sparseExport.js';
 export { affineGrid, dequantize, quantize, storeAs, storeLayerWeights } from './network/storage.js';
+export { quantizeAsWritten, quantizeDtype, QUANTIZE_DTYPES, type QuantizeDtype } from './io/quantize.js';
 export { halfBytes, halfToFloat, floatToHalf, roundToHalf } from './network/half.js';
 // Models and samples from File/Blob/ArrayBuffer/Response/URL (browsers; Node too): the
 // counterparts of loadModelFile and readNpyFile, returning the same LoadedModel and NpyArray.

@@ -37,7 +37,7 @@ import { createProgress, progressStyle } from './progress.js';
 import { closeDistributed, openDistributed } from './distributedOptions.js';
 import { summary } from './pruneSummary.js';
 import { packageVersion } from './version.js';
-import { quantizeAsWritten, quantizeDtype, QUANTIZE_DTYPES } from './quantize.js';
+import { quantizeAsWritten, quantizeDtype, QUANTIZE_DTYPES } from '../io/quantize.js';
 
 /** What prune writes besides the model files. */
 const PRUNE_FILES = ['weights.sparse.safetensors', 'report.json', 'report.html'] as const;
@@ -102,9 +102,9 @@ export function epsilonGains(raw: string): { epsilonGain: number; layerEpsilonGa
 }
 
 async function runPrune(modelPath: string, raw: RawPruneOptions): Promise<void> {
-  const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)), ...searchOptions(raw) };
-  warnAboutZeroGain([options.epsilonGain, ...Object.values(options.layerEpsilonGains)], '--epsilon-gain', raw.quiet);
   const quantize = quantizeDtype(raw.quantize);
+  const options = { ...parseNetworkOptions(raw), ...epsilonGains(raw.epsilonGain ?? String(DEFAULT_EPSILON_GAIN)), ...searchOptions(raw), ...(quantize ? { quantize } : {}) };
+  warnAboutZeroGain([options.epsilonGain, ...Object.values(options.layerEpsilonGains)], '--epsilon-gain', raw.quiet);
   const out = await OutputFolder.open(modelPath, raw.out);
   const { model, samples, heldOut } = await loadNetworkInputs(modelPath, raw, options);
   if (quantize) quantizeAsWritten(model, quantize);

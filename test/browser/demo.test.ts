@@ -239,6 +239,31 @@ describe('the demo page', () => {
     }
   });
 
+  it('writes the weights quantized to uint8 when asked: a quarter of the bytes, the report saying so', async () => {
+    const { page, context: browserContext, errors } = await open(browser, server.url);
+    try {
+      await page.selectOption('#bundled', 'mnist-mlp');
+      await fillSettings(page, { samples: 60, epsilonGain: 0.05, mode: 'cascade', maxIterations: 200 });
+      await page.selectOption('#quantize', 'uint8');
+      await page.selectOption('#backend', 'cpu');
+      await page.click('#prune');
+      await waitForResult(page, 300_000);
+      const file = async (name: string) => {
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#downloads a[download="${name}"]`)]);
+        return readFile((await download.path())!);
+      };
+      const modelJson = JSON.parse((await file('model.json')).toString('utf8'));
+      expect(modelJson.weightsManifest[0].weights.map((w: { quantization?: { dtype: string } }) => w.quantization?.dtype)).toEqual(Array(6).fill('uint8'));
+      expect((await file('weights.bin')).length).toBe(52650); // one byte a weight: 784·64 + 64 + 64·32 + 32 + 32·10 + 10
+      const report = JSON.parse((await file('report.json')).toString('utf8'));
+      expect(report.options.quantize).toBe('uint8');
+      expect(report.model.notes.some((n: string) => n.startsWith('--quantize uint8'))).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await browserContext.close();
+    }
+  });
+
   it('names the file, the field and what was expected for bad dropped files', async () => {
     const { page, context: browserContext } = await open(browser, server.url);
     try {

@@ -79,6 +79,7 @@ function settings(): PruneSettings {
     targetSparsity: numberField('#target-sparsity', 'Target sparsity', (v) => v > 0 && v < 1, 'a share in (0, 1), e.g. 0.5', true),
     maxAccuracyDrop: numberField('#max-accuracy-drop', 'Max accuracy drop', (v) => v >= 0 && v <= 100, 'accuracy points between 0 and 100, e.g. 1', true),
     structured: $<HTMLInputElement>('#structured').checked,
+    quantize: ($<HTMLSelectElement>('#quantize').value || undefined) as PruneSettings['quantize'],
     maxSamples: numberField('#max-samples', 'Samples', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1', true),
     maxIterations: numberField('#max-iterations', 'Iteration limit', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1', true),
     backend: $<HTMLSelectElement>('#backend').value as PruneSettings['backend'],

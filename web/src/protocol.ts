@@ -10,6 +10,8 @@ export interface PruneSettings {
   maxAccuracyDrop?: number;
   /** Structured Net-Trim: whole neurons and channels, removed from the written model. */
   structured: boolean;
+  /** TF.js models: the dense and conv weights written quantized (prune --quantize). */
+  quantize?: 'float16' | 'uint16' | 'uint8';
   /** Use only the first n samples (and labels). */
   maxSamples?: number;
   /** ADMM iteration limit per layer (library default when absent). */

@@ -16,6 +16,7 @@ import {
   formatNetworkSummary,
   loadModel,
   prunableLayers,
+  quantizeAsWritten,
   readNpy,
   readSamples,
   samplesForModel,
@@ -234,6 +235,7 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
   try {
     post({ type: 'status', id, text: 'Reading the model and samples' });
     const { model, samples, heldOut, summary, sources } = await readInput(input, settings.maxSamples);
+    if (settings.quantize) quantizeAsWritten(model, settings.quantize);
     const runtime = settings.backend === 'webgpu' ? await getGpu() : undefined;
     const adapter = runtime?.adapterDescription ?? 'CPU (float64 reference)';
     controller.signal.throwIfAborted();
@@ -279,13 +281,14 @@ async function prune(id: number, input: JobInput, settings: PruneSettings): Prom
       report: 'net-trim prune',
       version,
       createdAt: new Date().toISOString(),
-      model: { path: model.path, format: model.format },
+      model: { path: model.path, format: model.format, ...(model.notes?.length ? { notes: model.notes } : {}) },
       samples: { path: sources.samples, count: samples.count },
       labels: sources.labels,
       options: {
         mode: settings.mode,
         epsilonGain: settings.epsilonGain,
         structured: settings.structured,
+        ...(settings.quantize ? { quantize: settings.quantize } : {}),
         ...(settings.targetSparsity !== undefined ? { targetSparsity: settings.targetSparsity } : {}),
         ...(settings.maxAccuracyDrop !== undefined ? { maxAccuracyDrop: settings.maxAccuracyDrop } : {}),
         backend: settings.backend,

@@ -1,14 +1,14 @@
-// prune --quantize: a TF.js model written with its dense and conv weights quantized as
+// --quantize (prune, and the demo page): a TF.js model written with its dense and conv weights quantized as
 // tensorflowjs_converter's --quantize_float16/uint16/uint8 store them (a half, a quarter of the
 // bytes), and pruned knowing it: each layer kept as trained is rounded first, each pruned layer as
 // it is solved, so that in cascade every layer is fitted to the outputs of the quantized layers
 // before it, and the report's numbers are the written model's.
 import { InputError } from '../errors.js';
-import type { LoadedModel } from '../io/loadedModel.js';
+import type { LoadedModel } from './loadedModel.js';
 import { storageOf } from '../network/storage.js';
 
 export const QUANTIZE_DTYPES = ['float16', 'uint16', 'uint8'] as const;
-type QuantizeDtype = (typeof QUANTIZE_DTYPES)[number];
+export type QuantizeDtype = (typeof QUANTIZE_DTYPES)[number];
 
 /** The --quantize value, checked (before anything is loaded). */
 export function quantizeDtype(raw: string | undefined): QuantizeDtype | undefined {
