@@ -37,7 +37,7 @@ describe('net-trim sweep', () => {
   it('prunes at each gain in order: fewer nonzeros and more discrepancy as the gain grows', async (context) => {
     const out = join(work, 'sweep');
     const run = await runCli(
-      ['sweep', model, '--samples', samplesPath, '--labels', labelsPath, '--max-samples', String(SAMPLES), '--epsilon-gains', GAINS.join(','), '--out', out],
+      ['sweep', model, '--samples', samplesPath, '--labels', labelsPath, '--max-samples', String(SAMPLES), '--epsilon-gains', GAINS.join(','), '--max-iterations', '500', '--out', out],
       { runtimeDir: work },
     );
     if (run.code === 3 && !inCi) {
