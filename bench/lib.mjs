@@ -63,3 +63,14 @@ export function magnitudePruned(network, keep) {
     }),
   };
 }
+
+/** ‖a − b‖_F / ‖b‖_F (the report's relative discrepancy, of logits against the trained model's). */
+export function relativeDiscrepancy(a, b) {
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    n += b[i] ** 2;
+  }
+  return Math.sqrt(d / n);
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireGpu, affineGrid, forwardCpu, halfBytes, loadModelFile, parseNpy, pruneNetwork, quantize, storeLayerWeights } from '../dist/node/index.js';
-import { labelAccuracy, magnitudePruned, writeAtomically } from './lib.mjs';
+import { labelAccuracy, magnitudePruned, relativeDiscrepancy, writeAtomically } from './lib.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
 const digits = parseNpy(readFileSync(`${root}test/fixtures/mnist-samples.npy`), 'samples').data;
@@ -96,16 +96,7 @@ for (const [model, mode, count, gain] of models) {
   const options = { mode, epsilonGain: gain, backend: gpu ? 'webgpu' : 'cpu', gpu: gpu ?? undefined, solver: { maxIterations: 1000 } };
   const acc = (network) => labelAccuracy(forwardCpu(network, digits.subarray(count * 784), 1000 - count).logits, labels, count);
   const trained = forwardCpu(loaded.network, digits.subarray(0, count * 784), count).logits;
-  const rd = (network) => {
-    const logits = forwardCpu(network, digits.subarray(0, count * 784), count).logits;
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < logits.length; i++) {
-      num += (logits[i] - trained[i]) ** 2;
-      den += trained[i] ** 2;
-    }
-    return Math.sqrt(num / den);
-  };
+  const rd = (network) => relativeDiscrepancy(forwardCpu(network, digits.subarray(0, count * 784), count).logits, trained);
   const after = await pruneNetwork(loaded.network, { data: digits.subarray(0, count * 784), count }, options);
   const rounded = { ...after.network, layers: after.network.layers.map((l) => ({ ...l })) };
   for (const layer of weighted(rounded)) {

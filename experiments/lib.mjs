@@ -90,15 +90,7 @@ export function accuracyOf(logitValues, labels) {
 }
 
 /** ‖a − b‖_F / ‖b‖_F. */
-export function relativeDiscrepancy(a, b) {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / n);
-}
+export { relativeDiscrepancy } from '../bench/lib.mjs';
 
 /** Accuracy on a set and the relative discrepancy of the logits against the reference network's. */
 export function evaluateAgainst(network, reference, set) {

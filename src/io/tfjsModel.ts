@@ -236,12 +236,12 @@ export async function writeTfjsModel(handle: TfjsModelHandle, network: Network, 
     const encoded = await tf.io.encodeWeights(named);
     // Each weight stored as read: the network's by its layer's storage (its grid may be new), others as in the manifest.
     const entries = new Map(handle.weights.map((w) => [w.name, w]));
-    const storageOf = (name: string) => {
+    const storedAs = (name: string) => {
       const entry = entries.get(name);
       if (!entry || entry.values) return handle.storedWeights?.[name];
       return byName.get(entry.layer)?.storage?.[entry.role === 'bias' ? 'bias' : 'kernel'];
     };
-    const { data, specs } = withStorage(tf.io.concatenateArrayBuffers(encoded.data), encoded.specs, storageOf);
+    const { data, specs } = withStorage(tf.io.concatenateArrayBuffers(encoded.data), encoded.specs, storedAs);
     const modelJson = { ...(resized ? withUnits(handle, network, byName, removed) : handle.modelJson), weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
     return { modelJson: JSON.stringify(modelJson), weightData: data };
   } finally {
@@ -339,7 +339,7 @@ export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
     counts.set(dtype, (counts.get(dtype) ?? 0) + 1);
   }
   const weights = (n: number) => `${n} weight${n > 1 ? 's' : ''}`;
-  const storageOf = (name: string) => {
+  const foldRounding = (name: string) => {
     const layer = handle.network.layers.find((l) => l.name === name);
     const kernel = layer && (layer.kind === 'dense' || layer.kind === 'conv2d') ? layer.storage?.kernel : undefined;
     return kernel === undefined ? '' : `, its products rounded as read to the ${kernel === 'float16' ? 'halves' : `${kernel.dtype} grid`} the file will hold`;
@@ -351,7 +351,7 @@ export function tfjsImportNotes(handle: TfjsModelHandle): string[] {
         ? `${weights(n)} stored as float16 (TF.js's float16 quantization): read in float32, written back as float16, each pruned weight rounded to the nearest half as it replaces the trained one`
         : `${weights(n)} quantized to ${dtype} (TF.js's affine quantization, q·scale + min): read in float32, written back as ${dtype}, each pruned kernel and bias on a new grid of its values with zero exact (as tensorflowjs_converter makes it), its weights rounded to it as they replace the trained ones`,
     ),
-    ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output)${storageOf(f.into)}; the written model keeps the fold`),
+    ...handle.folds.map((f) => `BatchNormalization '${f.batchNorm}' is folded into layer '${f.into}' (exact: a per-channel scale and shift of its output)${foldRounding(f.into)}; the written model keeps the fold`),
     ...handle.normalizations.map((name) => `Normalization '${name}' is read by net-trim as a per-channel affine layer (TF.js has no Normalization layer); the written model keeps it as it was`),
   ];
 }

@@ -76,7 +76,7 @@ export function storedGrid(values: ArrayLike<number>, grid: AffineGrid): AffineG
 }
 
 /** How `dtype` stores a tensor before its grid is made (a scale and minimum of NaN: storeAs makes them from the values). */
-export function storageOf(dtype: 'float16' | AffineGrid['dtype']): WeightStorage {
+export function storageFor(dtype: 'float16' | AffineGrid['dtype']): WeightStorage {
   return dtype === 'float16' ? dtype : { dtype, scale: NaN, min: NaN };
 }
 

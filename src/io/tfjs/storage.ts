@@ -43,15 +43,15 @@ export function storeLayers(network: Network, weights: readonly TfjsWeightEntry[
   }
 }
 
-/** encodeWeights' float32 data and specs, with the float32 weights `storageOf` names stored so (a quantization entry each). */
-export function withStorage(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], storageOf: (name: string) => WeightStorage | undefined): { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] } {
+/** encodeWeights' float32 data and specs, with the float32 weights `storedAs` names stored so (a quantization entry each). */
+export function withStorage(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], storedAs: (name: string) => WeightStorage | undefined): { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] } {
   const parts: Uint8Array[] = [];
   let offset = 0;
   const out = specs.map((spec) => {
     const bytes = spec.shape.reduce((a, b) => a * b, 1) * 4; // float32 and int32 alike
     const part = new Uint8Array(data, offset, bytes);
     offset += bytes;
-    const storage = spec.dtype === 'float32' ? storageOf(spec.name) : undefined;
+    const storage = spec.dtype === 'float32' ? storedAs(spec.name) : undefined;
     const values = storage && new Float32Array(data.slice(part.byteOffset, part.byteOffset + bytes));
     if (storage === 'float16') {
       parts.push(halfBytes(values!));
