@@ -1,5 +1,5 @@
 // Messages between the demo page (app.ts) and its pruning worker (worker.ts).
-import type { SolveProgress } from '../../src/index.js';
+import type { QuantizeDtype, SolveProgress } from '../../src/index.js';
 
 export interface PruneSettings {
   mode: 'cascade' | 'parallel';
@@ -11,7 +11,7 @@ export interface PruneSettings {
   /** Structured Net-Trim: whole neurons and channels, removed from the written model. */
   structured: boolean;
   /** TF.js models: the dense and conv weights written quantized (prune --quantize). */
-  quantize?: 'float16' | 'uint16' | 'uint8';
+  quantize?: QuantizeDtype;
   /** Use only the first n samples (and labels). */
   maxSamples?: number;
   /** ADMM iteration limit per layer (library default when absent). */
