@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardCpu, forwardGpu, parseNpy, parseOnnxModel, pruneNetwork, serializeNpy, type Network } from '../src/index.js';
 import { loadOnnxModelFile } from '../src/io/onnxFiles.js';
+import { loadModelFile } from '../src/io/modelFiles.js';
 import { loadTfjsModelFile } from '../src/io/tfjsFiles.js';
 import { runCli } from './helpers/cli.js';
 import { gpuForTests } from './helpers/gpu.js';
@@ -161,6 +162,14 @@ describe('net-trim prune refuses bad input before solving', () => {
     const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', samplesPath, '--exclude', 'dense_9', '--backend', 'cpu', '--out', join(out, 'y')]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/'dense_9'.*dense_1, dense_2, dense_3/);
+  });
+  it('a Keras, PyTorch or TensorFlow file: says how to export it to a format read here', async () => {
+    const model = join(out, 'model.keras');
+    await writeFile(model, 'PK');
+    const run = await runCli(['prune', model, '--samples', samplesPath, '--out', join(out, 'k')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim()).toBe(`net-trim: ${model}: expected a TF.js Layers model (model.json) or an ONNX model (.onnx), found extension '.keras': a Keras 3 model: export it as ONNX (model.export('model.onnx', format='onnx')) and prune that`);
+    await expect(loadModelFile('weights.pth')).rejects.toThrow(/found extension '\.pth': a PyTorch file: export the model as ONNX \(torch\.onnx\.export/);
   });
   it('an unknown layer name in a per-layer --epsilon-gain', async () => {
     const run = await runCli(['prune', join(fixtures, 'mnist-mlp/model.json'), '--samples', samplesPath, '--epsilon-gain', '0.03,dense_7=0.1', '--backend', 'cpu', '--out', join(out, 'z')]);

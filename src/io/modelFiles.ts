@@ -56,8 +56,19 @@ export async function loadModelFile(path: string, sizes?: InputSizes): Promise<L
       },
     };
   }
-  throw new InputError(`${path}: expected a TF.js Layers model (model.json) or an ONNX model (.onnx), found extension '${extension || '(none)'}'`);
+  const how = CONVERT[extension];
+  throw new InputError(`${path}: expected a TF.js Layers model (model.json) or an ONNX model (.onnx), found extension '${extension || '(none)'}'${how ? `: ${how}` : ''}`);
 }
+
+/** What to do with the model files people have that are neither. */
+const CONVERT: Record<string, string> = {
+  '.keras': "a Keras 3 model: export it as ONNX (model.export('model.onnx', format='onnx')) and prune that",
+  '.h5': 'a Keras model: convert it (tensorflowjs_converter --input_format keras model.h5 out/) and prune out/model.json',
+  '.pt': "a PyTorch file: export the model as ONNX (torch.onnx.export(model, (example,), 'model.onnx')) and prune that",
+  '.pth': "a PyTorch file: export the model as ONNX (torch.onnx.export(model, (example,), 'model.onnx')) and prune that",
+  '.pb': 'a TensorFlow graph: convert the SavedModel to ONNX (python -m tf2onnx.convert --saved-model dir --output model.onnx) and prune that',
+  '.tflite': 'a TensorFlow Lite model: prune the model it was converted from (as ONNX or TF.js)',
+};
 
 /**
  * The samples file and the model read for it: the samples first, since their shape fixes the
