@@ -5,7 +5,7 @@
 // and biases are stored as the model file stores them (the layer's storage): F16 for float16,
 // and for TF.js's affine quantization the grid integers (U8, U16), the grid in the metadata.
 import { floatToHalf } from '../network/half.js';
-import { quantize, storageBytes, storedGrid } from '../network/storage.js';
+import { onGrid, quantize, storageBytes } from '../network/storage.js';
 import type { Network, WeightStorage } from '../network/types.js';
 
 interface Tensor {
@@ -20,7 +20,7 @@ interface Tensor {
  */
 function stored(values: Float32Array, storage: WeightStorage | undefined, whole = values): { tensor: Pick<Tensor, 'dtype' | 'data'>; quantization?: object } {
   if (storage === 'float16') return { tensor: { dtype: 'F16', data: Uint16Array.from(values, floatToHalf) } };
-  const grid = storage && storedGrid(whole, storage);
+  const grid = storage && onGrid(whole, storage) ? storage : null;
   if (!grid) return { tensor: { dtype: 'F32', data: values } };
   return { tensor: { dtype: grid.dtype === 'uint8' ? 'U8' : 'U16', data: quantize(values, grid) }, quantization: grid };
 }

@@ -62,17 +62,11 @@ export function storeAs(values: ArrayLike<number>, storage: WeightStorage): { va
 }
 
 /**
- * The grid a file writes `values` on: `grid` when they all lie on it (as read, or as storeAs left
- * them), else the converter's grid of the values if they lie on that (within a float32 rounding
- * of its scale they may not); null when on neither: the caller writes float32 then, never a
- * weight it was not given.
+ * Whether `values` all lie on `grid` (as read, or as storeAs left them): a writer stores them on
+ * it, bit for bit, and otherwise as float32, never a weight it was not given.
  */
-export function storedGrid(values: ArrayLike<number>, grid: AffineGrid): AffineGrid | null {
-  for (const candidate of [grid, affineGrid(values, grid.dtype)]) {
-    const back = dequantize(quantize(values, candidate), candidate);
-    if (back.every((v, i) => v === values[i])) return candidate;
-  }
-  return null;
+export function onGrid(values: ArrayLike<number>, grid: AffineGrid): boolean {
+  return dequantize(quantize(values, grid), grid).every((v, i) => v === values[i]);
 }
 
 /** How `dtype` stores a tensor before its grid is made (a scale and minimum of NaN: storeAs makes them from the values). */
@@ -83,7 +77,7 @@ export function storageFor(dtype: 'float16' | AffineGrid['dtype']): WeightStorag
 /** Whether a layer's kernel and bias already hold values their storage holds (on its grid, or halves). */
 function onStorage(layer: DenseLayer | Conv2DLayer): boolean {
   const on = (values: Float32Array | null, storage: WeightStorage | undefined) =>
-    !values || !storage || (storage === 'float16' ? roundToHalf(values).every((v, i) => v === values[i]) : storedGrid(values, storage) === storage);
+    !values || !storage || (storage === 'float16' ? roundToHalf(values).every((v, i) => v === values[i]) : onGrid(values, storage));
   return on(layer.kernel, layer.storage?.kernel) && on(layer.bias, layer.storage?.bias);
 }
 

@@ -6,7 +6,7 @@
 // makes is re-encoded here.
 import type * as tf from '@tensorflow/tfjs';
 import { halfBytes } from '../../network/half.js';
-import { quantize, storeLayerWeights, storedGrid } from '../../network/storage.js';
+import { onGrid, quantize, storeLayerWeights } from '../../network/storage.js';
 import type { Conv2DLayer, DenseLayer, LayerStorage, Network, WeightStorage } from '../../network/types.js';
 import type { TfjsFold, TfjsWeightEntry } from './convert.js';
 
@@ -58,7 +58,7 @@ export function withStorage(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry
       return { ...spec, quantization: { dtype: 'float16' as const } };
     }
     // Values on no grid (none is expected: read so, or rounded by pruning) stay float32, exact.
-    const grid = storage && storedGrid(values!, storage);
+    const grid = storage && onGrid(values!, storage) ? storage : null;
     if (!grid) {
       parts.push(part);
       return spec;
